@@ -1,0 +1,56 @@
+"""The `orps` command line: one subcommand per module in `orps_tui.commands`.
+
+Each command module exposes `add_parser(subparsers)` (which sets `func=run` on its
+parser) and `run(args) -> int`. Errors the user can fix are raised as `UserError`
+and printed here as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from orps_tui import __version__
+from orps_tui.errors import UserError
+
+COMMANDS = ["solve", "check", "apply", "runs", "bench", "watch", "demo", "doctor"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orps",
+        description="Search for a solution to a function in your project with ORPS "
+        "(model reasoning + execution feedback + a critic), then review and apply it as a patch. "
+        "Run without a command to open the TUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"orps {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"orps_tui.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from orps_tui.commands.tui import run as run_tui
+
+        func = run_tui
+    else:
+        func = args.func
+    try:
+        return int(func(args) or 0)
+    except UserError as err:
+        print(f"orps: {err.message}", file=sys.stderr)
+        if err.hint:
+            print(f"hint: {err.hint}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print("orps: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

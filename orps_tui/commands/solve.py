@@ -1,0 +1,12 @@
+"""`orps solve`: not built yet."""
+
+from orps_tui.errors import UserError
+
+
+def add_parser(sub):
+    p = sub.add_parser("solve", help="(not built yet)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    raise UserError("'orps solve' is not built yet in this version.", code=2)

@@ -1,0 +1,90 @@
+"""Settings of one search: strategy, models, budgets. Plain data with documented fields.
+
+Defaults follow the paper where a budget allows (samples=20, beam=3, rounds=5 in the
+paper); `PRESETS` hold smaller shapes that fit a small local model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+STRATEGIES = ("orps", "best_of_n", "reflexion", "single")
+
+
+@dataclass
+class SearchSettings:
+    strategy: str = "orps"
+    """Which search: orps, best_of_n, reflexion or single."""
+    model: str = "local/smollm2"
+    """Programmer model, any litellm name (`openai/gpt-4o-mini`, `ollama/qwen2.5-coder`...)."""
+    critic_model: str = ""
+    """Critic model; empty means the programmer model."""
+    api_base: str = ""
+    """Base URL passed to litellm (for local servers such as ollama or vLLM)."""
+    samples: int = 4
+    """Round-0 candidates (paper: 20)."""
+    beam: int = 2
+    """Nodes kept after each round (paper: 3)."""
+    rounds: int = 3
+    """Refinement rounds after round 0 (paper: 5)."""
+    budget_calls: int = 0
+    """Hard limit on model calls for the whole search (0 = none)."""
+    budget_tokens: int = 0
+    """Hard limit on prompt + completion tokens (0 = none)."""
+    budget_usd: float = 0.0
+    """Hard limit on cost in US dollars (0 = none)."""
+    temperature: float = 0.8
+    """Sampling temperature for the programmer (the critic uses 0)."""
+    max_tokens: int = 768
+    """Completion limit per call."""
+    seed: int = 0
+    """Base seed; each call derives its own from it so runs are reproducible."""
+    concurrency: int = 4
+    """Model calls in flight at once."""
+    timeout_s: float = 10.0
+    """Wall-clock limit of one candidate's test run."""
+    memory_mb: int = 2048
+    """Memory limit of one candidate's test run."""
+    goal: str = "fix"
+    """fix: make the tests pass. faster: keep them passing and reduce runtime."""
+    cache: bool = True
+    """Cache model responses on disk so a re-run with the same seed is free and identical."""
+    critic: bool = True
+    """Ask the critic model for a critique and process score (orps only)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def validate(self) -> list[str]:
+        """Return a list of problems, each naming the setting and its bad value."""
+        problems = []
+        if self.strategy not in STRATEGIES:
+            problems.append(f"strategy={self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        for name in ("samples", "beam", "max_tokens", "concurrency"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)!r}: must be at least 1")
+        for name in ("rounds", "budget_calls", "budget_tokens", "budget_usd", "seed"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)!r}: must not be negative")
+        if self.goal not in ("fix", "faster"):
+            problems.append(f"goal={self.goal!r}: choose fix or faster")
+        if self.timeout_s <= 0:
+            problems.append(f"timeout_s={self.timeout_s!r}: must be positive")
+        if self.memory_mb < 64:
+            problems.append(f"memory_mb={self.memory_mb!r}: must be at least 64")
+        if not 0 <= self.temperature <= 2:
+            problems.append(f"temperature={self.temperature!r}: must be between 0 and 2")
+        return problems
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"samples": 20, "beam": 3, "rounds": 5},
+    "small": {"samples": 4, "beam": 2, "rounds": 3},
+    "tiny": {"samples": 2, "beam": 1, "rounds": 1},
+}
