@@ -1,0 +1,304 @@
+"""The search loop shared by every strategy: generate, evaluate, critique, select.
+
+`Search.run()` drives one of four strategies over the same gateway, evaluator and
+budget, so that comparisons are fair:
+
+- `orps`: round 0 samples `samples` candidates with distinct style hints; each is run
+  and reviewed by the critic (critique + process score); the top `beam` by (process,
+  outcome) survive; each survivor is refined into `samples // beam` children from its
+  reasoning, code, execution feedback and critique; repeat for `rounds`, or stop early
+  when a node passes every test and the critic is satisfied.
+- `best_of_n`: independent samples, the best on the public tests wins.
+- `reflexion`: one chain of self-repair with test feedback and no critic.
+- `single`: one sample.
+
+The answer is the node with the best pass rate, then the least measured runtime, then
+the best outcome score. Budget exhaustion and cancellation end the search cleanly with
+what it found; everything is persisted through the `on_change` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from search import prompts, scoring
+from search.events import EventBus
+from search.gateway import BudgetExceeded, Completion, Gateway
+from search.parsing import parse_critic, parse_program
+from search.settings import SearchSettings
+from search.tree import Node, SearchTree
+from search.types import Evaluation, Evaluator, Task
+
+RUNTIME_REPEATS = 5
+"""Repeats when measuring runtime for --goal faster (the minimum is kept)."""
+
+
+@dataclass
+class SearchResult:
+    status: str
+    """solved (best passes every public test), unsolved, or cancelled."""
+    stop_reason: str
+    """Why the loop ended: satisfied, rounds, budget, cancelled, single, samples, chain."""
+    best: Node | None
+    tree: SearchTree
+    wall_s: float
+    baseline: Node | None = None
+
+    def summary(self) -> dict:
+        best = self.best
+        return {
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "best": best.id if best else None,
+            "passed": best.evaluation.passed if best and best.evaluation else 0,
+            "total": best.evaluation.total if best and best.evaluation else 0,
+            "nodes": len(self.tree),
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def node_seed(base: int, node_id: str) -> int:
+    """A per-node seed that does not depend on scheduling order."""
+    return (base * 1_000_003 + zlib.crc32(node_id.encode())) % (2**31)
+
+
+class Search:
+    def __init__(
+        self,
+        task: Task,
+        settings: SearchSettings,
+        gateway: Gateway,
+        evaluator: Evaluator,
+        bus: EventBus | None = None,
+        tree: SearchTree | None = None,
+        on_change: Callable[[SearchTree], None] | None = None,
+    ):
+        self.task = task
+        self.settings = settings
+        self.gateway = gateway
+        self.evaluator = evaluator
+        self.bus = bus or EventBus()
+        self.tree = SearchTree()
+        self.previous = tree or SearchTree()
+        """Nodes from an interrupted run: reused by id instead of calling the model again."""
+        self.on_change = on_change or (lambda tree: None)
+        self.budget_hit = False
+        self.baseline: Node | None = None
+
+    # -- one node ---------------------------------------------------------------------------
+    def _reuse(self, node_id: str) -> Node | None:
+        old = self.previous.get(node_id)
+        if old is None or old.status == "failed":
+            return None
+        return old
+
+    def _record(self, node: Node) -> None:
+        self.tree.add(node)
+        self.on_change(self.tree)
+
+    async def _call(self, node: Node, model: str, messages, *, temperature: float, seed: int) -> Completion | None:
+        try:
+            completion = await self.gateway.complete(
+                model, messages, temperature=temperature, max_tokens=self.settings.max_tokens, seed=seed
+            )
+        except BudgetExceeded as err:
+            if not self.budget_hit:
+                self.budget_hit = True
+                self.bus.emit("budget_exhausted", reason=str(err), usage=self.gateway.usage.to_dict())
+            return None
+        usage = node.usage
+        usage["calls"] = usage.get("calls", 0) + 1
+        usage["prompt_tokens"] = usage.get("prompt_tokens", 0) + completion.prompt_tokens
+        usage["completion_tokens"] = usage.get("completion_tokens", 0) + completion.completion_tokens
+        usage["cost_usd"] = usage.get("cost_usd", 0.0) + completion.cost_usd
+        self.bus.emit("usage", **self.gateway.usage.to_dict())
+        return completion
+
+    async def expand(self, node_id: str, parent: Node | None, round_: int, style: str, critic: bool) -> Node | None:
+        """Generate (or reuse), evaluate and optionally critique one node."""
+        old = self._reuse(node_id)
+        if old is not None and old.status == "critiqued" or (old is not None and old.status == "evaluated" and not critic):
+            self._record(old)
+            self.bus.emit("node_reused", node=old.id)
+            return old
+        node = old or Node(id=node_id, parent=parent.id if parent else None, round=round_, style=style)
+        if not node.code and not node.raw_answer:
+            messages = prompts.programmer_messages(self.task, style, parent, self._baseline_runtime())
+            completion = await self._call(
+                node, self.settings.model, messages,
+                temperature=self.settings.temperature, seed=node_seed(self.settings.seed, node_id),
+            )
+            if completion is None:
+                return None
+            answer = parse_program(completion.text, self.task.entry_point, completion.finish_reason)
+            node.raw_answer, node.reasoning, node.code, node.notes = completion.text, answer.reasoning, answer.code, answer.notes
+        self._record(node)
+        self.bus.emit("node_created", node=node.id, parent=node.parent, round=round_, style=style, notes=node.notes)
+        if node.evaluation is None:
+            node.evaluation = await self._evaluate(node.code)
+            node.outcome_score = scoring.outcome_score(node.evaluation)
+            node.status = "evaluated"
+            self._record(node)
+        ev = node.evaluation
+        self.bus.emit(
+            "node_evaluated", node=node.id, verdict=ev.verdict, passed=ev.passed, total=ev.total,
+            runtime_s=ev.runtime_s, outcome_score=node.outcome_score,
+        )
+        if critic:
+            await self.critique(node)
+        return node
+
+    async def _evaluate(self, code: str) -> Evaluation:
+        if not code.strip():
+            return Evaluation(verdict="error", total=len(self.task.tests), message="the answer contained no code")
+        return await self.evaluator.evaluate(self.task, code)
+
+    async def critique(self, node: Node) -> None:
+        messages = prompts.critic_messages(self.task, node, self._baseline_runtime())
+        completion = await self._call(
+            node, self.settings.critic_model or self.settings.model, messages,
+            temperature=0.0, seed=node_seed(self.settings.seed, node.id + "/critic"),
+        )
+        if completion is None:
+            # Left "evaluated" so that a resumed run with more budget critiques it.
+            node.critic_fallback = True
+            node.notes.append("critic skipped: budget exhausted; used the outcome score")
+        else:
+            answer = parse_critic(completion.text)
+            node.critique, node.process_score = answer.critique, answer.score
+            node.notes.extend(answer.notes)
+            node.critic_fallback = answer.score is None
+            node.status = "critiqued"
+        self._record(node)
+        self.bus.emit(
+            "node_critiqued", node=node.id, process_score=node.process_score,
+            fallback=node.critic_fallback, critique=node.critique[:200],
+        )
+
+    def _baseline_runtime(self) -> float | None:
+        ev = self.baseline.evaluation if self.baseline else None
+        return ev.runtime_s if ev else None
+
+    # -- strategies -------------------------------------------------------------------------
+    def _done(self, nodes: list[Node]) -> bool:
+        if self.settings.goal == "faster":
+            return False  # speed has no natural finish line: use every round
+        return any(scoring.is_satisfied(n) for n in nodes)
+
+    async def _gather(self, jobs) -> list[Node]:
+        results = await asyncio.gather(*jobs)
+        return [n for n in results if n is not None]
+
+    async def run_orps(self) -> str:
+        s = self.settings
+        use_critic = s.critic
+        pool = await self._gather(
+            self.expand(f"0-{i}", None, 0, prompts.style_for(i), use_critic) for i in range(s.samples)
+        )
+        self.bus.emit("round_done", round=0, nodes=len(pool))
+        if not pool:
+            return "budget" if self.budget_hit else "no_nodes"
+        children_each = max(1, s.samples // s.beam)
+        rounds = s.rounds
+        for round_ in range(1, rounds + 1):
+            if self._done(pool):
+                return "satisfied"
+            if self.budget_hit:
+                return "budget"
+            beam = scoring.select_beam(pool, s.beam, s.goal)
+            jobs = []
+            for b, parent in enumerate(beam):
+                for c in range(children_each):
+                    jobs.append(self.expand(f"{round_}-{b * children_each + c}", parent, round_, parent.style, use_critic))
+            children = await self._gather(jobs)
+            self.bus.emit("round_done", round=round_, nodes=len(children), beam=[n.id for n in beam])
+            pool = beam + children
+        if self._done(pool):
+            return "satisfied"
+        return "budget" if self.budget_hit else "rounds"
+
+    async def run_best_of_n(self) -> str:
+        s = self.settings
+        n = s.budget_calls or s.samples
+        done: list[Node] = []
+        for start in range(0, n, s.concurrency):
+            batch = range(start, min(n, start + s.concurrency))
+            done += await self._gather(self.expand(f"0-{i}", None, 0, prompts.style_for(i), False) for i in batch)
+            if any(node.all_passed for node in done) and s.goal != "faster":
+                return "solved"
+            if self.budget_hit:
+                return "budget"
+        return "samples"
+
+    async def run_reflexion(self) -> str:
+        s = self.settings
+        steps = s.budget_calls or s.samples
+        node = await self.expand("0-0", None, 0, prompts.style_for(0), False)
+        for step in range(1, steps):
+            if node is None or self.budget_hit:
+                return "budget"
+            if node.all_passed and s.goal != "faster":
+                return "solved"
+            node = await self.expand(f"{step}-0", node, step, node.style, False) or node
+        return "chain"
+
+    async def run_single(self) -> str:
+        await self.expand("0-0", None, 0, prompts.style_for(0), False)
+        return "single"
+
+    # -- the whole search -------------------------------------------------------------------
+    async def _measure_baseline(self) -> None:
+        """For --goal faster: the unmodified target, measured like every candidate."""
+        node = Node(id="baseline", parent=None, round=-1, style="original", code=self.task.original_code)
+        node.evaluation = await self.evaluator.evaluate(self.task, node.code)
+        await self._remeasure(node)
+        node.outcome_score = scoring.outcome_score(node.evaluation)
+        node.status = "evaluated"
+        self.baseline = node
+        self._record(node)
+        self.bus.emit("node_evaluated", node=node.id, verdict=node.evaluation.verdict, passed=node.evaluation.passed,
+                      total=node.evaluation.total, runtime_s=node.evaluation.runtime_s, outcome_score=node.outcome_score)
+
+    async def _remeasure(self, node: Node) -> None:
+        """Replace one noisy runtime with the minimum of several (if the evaluator can)."""
+        measure = getattr(self.evaluator, "measure_runtime", None)
+        if measure is None or node.evaluation is None or not node.evaluation.all_passed:
+            return
+        runtime = await measure(self.task, node.code, RUNTIME_REPEATS)
+        if runtime is not None:
+            node.evaluation.runtime_s = runtime
+            node.notes.append(f"runtime re-measured: min of {RUNTIME_REPEATS} runs")
+
+    def _pick(self) -> Node | None:
+        candidates = [n for n in self.tree if n.id != "baseline"]
+        if self.settings.goal == "faster":
+            ranked = sorted((n for n in candidates if n.evaluation), key=scoring.faster_key, reverse=True)
+            return ranked[0] if ranked else None
+        return scoring.best_node(candidates)
+
+    async def run(self) -> SearchResult:
+        started = time.perf_counter()
+        strategy = getattr(self, f"run_{self.settings.strategy}")
+        self.bus.emit("run_started", task=self.task.id, strategy=self.settings.strategy, settings=self.settings.to_dict())
+        status_override = None
+        try:
+            if self.settings.goal == "faster":
+                await self._measure_baseline()
+            stop_reason = await strategy()
+            if self.settings.goal == "faster":
+                ranked = sorted((n for n in self.tree if n.all_passed and n.id != "baseline"),
+                                key=scoring.faster_key, reverse=True)
+                for node in ranked[:3]:
+                    await self._remeasure(node)
+        except asyncio.CancelledError:
+            stop_reason, status_override = "cancelled", "cancelled"
+        best = self._pick()
+        status = status_override or ("solved" if best and best.all_passed else "unsolved")
+        result = SearchResult(status, stop_reason, best, self.tree, time.perf_counter() - started, self.baseline)
+        self.on_change(self.tree)
+        self.bus.emit("finished", **result.summary(), usage=self.gateway.usage.to_dict())
+        return result

@@ -1,0 +1,323 @@
+"""The one place that calls models: litellm behind limits, retries, a budget and a cache.
+
+Every strategy calls `Gateway.complete`. It gives:
+- a concurrency limit (an asyncio semaphore) and a per-call timeout;
+- retries with exponential backoff on transient errors (rate limit, connection, 5xx);
+- token and cost accounting per call (`Completion`) and per run (`Usage`);
+- a hard budget in calls, tokens and dollars: a call that would exceed it raises
+  `BudgetExceeded` before anything is sent, so strategies stop cleanly;
+- an optional on-disk response cache, keyed by everything that shapes the answer
+  (model, messages, temperature, max tokens, seed, stop, api base): a re-run with the
+  same seed is free and identical;
+- one clear `ModelError` for everything else (unknown model, bad key, unreachable
+  server, context too long), never a provider traceback.
+
+litellm is imported lazily: importing it costs seconds, and `orps --help` should not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# Providers that run in this process cost nothing and have no price in litellm's map.
+FREE_PROVIDERS = ("local/", "scripted/")
+
+
+class BudgetExceeded(Exception):
+    """The next call would go past the run's budget; the search keeps what it has."""
+
+
+class ModelError(Exception):
+    """A model call failed for a reason retrying will not fix."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass
+class Budget:
+    """Hard limits for one run; 0 means no limit."""
+
+    calls: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+
+
+@dataclass
+class Completion:
+    """One model answer with its accounting."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    finish_reason: str = ""
+    cached: bool = False
+    retries: int = 0
+
+
+@dataclass
+class Usage:
+    """What a run has spent so far. Cached answers count toward the budget (so a re-run
+    makes the same decisions) but cost nothing."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    retries: int = 0
+    errors: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens": self.tokens}
+
+    def add(self, c: Completion) -> None:
+        self.calls += 1
+        self.cached_calls += int(c.cached)
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+        self.cost_usd += c.cost_usd
+        self.retries += c.retries
+
+
+@dataclass
+class GatewayConfig:
+    concurrency: int = 4
+    """Model calls in flight at once."""
+    timeout_s: float = 300.0
+    """Limit on one call, including queueing inside the provider."""
+    retries: int = 3
+    """Extra attempts after a transient error."""
+    backoff_s: float = 1.0
+    """First retry delay; doubles each attempt (with jitter)."""
+    api_base: str = ""
+    """Passed to litellm as api_base when set."""
+    cache_dir: str = ""
+    """Directory of cached responses; empty disables the cache."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Other litellm options passed through unchanged (api_key, api_version, ...)."""
+
+
+def _litellm():
+    import litellm
+
+    from search.providers import register_providers
+
+    register_providers(litellm)
+    litellm.drop_params = True  # a provider that lacks `seed` or `stop` ignores it
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
+    return (
+        litellm.RateLimitError,
+        litellm.APIConnectionError,
+        litellm.Timeout,
+        litellm.ServiceUnavailableError,
+        litellm.InternalServerError,
+        asyncio.TimeoutError,
+    )
+
+
+def explain_error(err: BaseException, model: str) -> ModelError:
+    """Turn a provider exception into one sentence a user can act on."""
+    name = type(err).__name__
+    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else name
+    if isinstance(err, ModelError):
+        return err
+    if "orps[local]" in text or "GGUF" in text or "local model" in text:
+        return ModelError(text)
+    if "ContextWindow" in name or "context length" in text.lower():
+        return ModelError(f"the prompt is too long for {model}: {text}", "use a model with a larger context or a smaller problem")
+    if "Authentication" in name or "api key" in text.lower() or "api_key" in text.lower():
+        return ModelError(f"{model} rejected the credentials: {text}", "set the provider's API key variable (e.g. OPENAI_API_KEY)")
+    if "NotFound" in name or "LLM Provider NOT provided" in text or "not found" in text.lower():
+        return ModelError(f"unknown model {model!r}: {text}", "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2")
+    if "Connection" in name or "Timeout" in name or isinstance(err, asyncio.TimeoutError):
+        return ModelError(f"could not reach {model}: {text}", "check --api-base and that the server is running")
+    return ModelError(f"{model} failed: {name}: {text}")
+
+
+def _check_local_model(model: str) -> None:
+    """Fail at once, with the install command, when the embedded model cannot run."""
+    import importlib.util
+
+    from search.providers.local import INSTALL_HINT, LocalModelUnavailable, resolve_model_path
+
+    try:
+        resolve_model_path(model.removeprefix("local/"))
+    except LocalModelUnavailable as err:
+        raise ModelError(str(err), INSTALL_HINT if "install" in str(err) else "") from None
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT)
+
+
+class Gateway:
+    """Async model access with limits, retries, accounting, budget and cache."""
+
+    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None):
+        self.config = config or GatewayConfig()
+        self.budget = budget or Budget()
+        self.usage = Usage()
+        self._reserved_calls = 0
+        self._semaphore: asyncio.Semaphore | None = None
+        self._litellm = None
+
+    # -- budget -------------------------------------------------------------------------
+    def check_budget(self) -> None:
+        """Raise BudgetExceeded when no further call fits."""
+        b = self.budget
+        if b.calls and self._reserved_calls >= b.calls:
+            raise BudgetExceeded(f"call budget of {b.calls} reached")
+        if b.tokens and self.usage.tokens >= b.tokens:
+            raise BudgetExceeded(f"token budget of {b.tokens} reached")
+        if b.usd and self.usage.cost_usd >= b.usd:
+            raise BudgetExceeded(f"cost budget of ${b.usd:.2f} reached")
+
+    def calls_left(self) -> int | None:
+        if not self.budget.calls:
+            return None
+        return max(0, self.budget.calls - self._reserved_calls)
+
+    # -- cache --------------------------------------------------------------------------
+    def _cache_path(self, request: dict[str, Any]) -> Path | None:
+        if not self.config.cache_dir:
+            return None
+        key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
+
+    @staticmethod
+    def _read_cache(path: Path | None) -> dict[str, Any] | None:
+        if path is None or not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # a torn or foreign file is a miss, not an error
+
+    @staticmethod
+    def _write_cache(path: Path | None, completion: Completion) -> None:
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(asdict(completion)))
+        os.replace(tmp, path)  # atomic: concurrent runs never read half a file
+
+    # -- the call -----------------------------------------------------------------------
+    async def complete(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+    ) -> Completion:
+        """Ask `model` for one answer. Raises BudgetExceeded or ModelError."""
+        self.check_budget()
+        if self.budget.tokens:
+            max_tokens = max(1, min(max_tokens, self.budget.tokens - self.usage.tokens))
+        self._reserved_calls += 1
+        request = {
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "stop": stop,
+            "api_base": self.config.api_base,
+        }
+        cache_path = self._cache_path(request)
+        hit = self._read_cache(cache_path)
+        if hit is not None:
+            completion = Completion(**{**hit, "cached": True, "cost_usd": 0.0, "latency_s": 0.0})
+            self.usage.add(completion)
+            return completion
+        try:
+            completion = await self._call_with_retries(request)
+        except BaseException:
+            self._reserved_calls -= 1  # nothing was spent (or we cannot know it): free the slot
+            self.usage.errors += 1
+            raise
+        self.usage.add(completion)
+        self._write_cache(cache_path, completion)
+        return completion
+
+    async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
+        if self._litellm is None:
+            self._litellm = _litellm()
+        model = request["model"]
+        if model.startswith("local/"):
+            _check_local_model(model)
+        litellm = self._litellm
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        transient = _transient_errors(litellm)
+        kwargs = {k: v for k, v in request.items() if v not in (None, "")}
+        kwargs.update(self.config.extra)
+        kwargs["timeout"] = self.config.timeout_s
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                async with self._semaphore:
+                    response = await asyncio.wait_for(
+                        litellm.acompletion(**kwargs), timeout=self.config.timeout_s
+                    )
+                return self._to_completion(litellm, model, response, time.perf_counter() - started, attempt)
+            except transient as err:
+                if attempt >= self.config.retries:
+                    raise explain_error(err, model) from None
+                delay = self.config.backoff_s * (2**attempt) * (0.5 + random.random() / 2)
+                attempt += 1
+                await asyncio.sleep(delay)
+            except (asyncio.CancelledError, BudgetExceeded):
+                raise
+            except Exception as err:  # noqa: BLE001 - every other provider error becomes one message
+                raise explain_error(err, model) from None
+
+    @staticmethod
+    def _to_completion(litellm, model: str, response, latency: float, retries: int) -> Completion:
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        cost = 0.0
+        if not model.startswith(FREE_PROVIDERS):
+            try:
+                cost = float(litellm.completion_cost(completion_response=response, model=model) or 0.0)
+            except Exception:  # noqa: BLE001 - a model without a price costs "unknown", recorded as 0
+                cost = 0.0
+        return Completion(
+            text=text,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=cost,
+            latency_s=latency,
+            finish_reason=str(choice.finish_reason or ""),
+            retries=retries,
+        )

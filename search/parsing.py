@@ -1,0 +1,115 @@
+"""Reading real model output: reasoning and code from the programmer, a score from the critic.
+
+Models do not follow formats reliably (small local ones least of all). Every function
+here returns its best reading plus notes on what was off; none raises on bad output.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+CODE_HEADING = re.compile(r"^#{1,4}\s*code\b.*$", re.I | re.M)
+REASONING_HEADING = re.compile(r"^#{1,4}\s*(reasoning|thoughts?|plan|analysis)\b.*$", re.I | re.M)
+
+
+@dataclass
+class ProgramAnswer:
+    reasoning: str
+    code: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _defines(code: str, name: str) -> bool:
+    short = name.rsplit(".", 1)[-1]
+    return re.search(rf"^\s*(async\s+)?def\s+{re.escape(short)}\s*\(", code, re.M) is not None
+
+
+def _compiles(code: str) -> bool:
+    try:
+        ast.parse(code)
+        return True
+    except SyntaxError:
+        return False
+
+
+def _trim_to_valid(code: str) -> str:
+    """Drop trailing lines until the code parses (a truncated answer loses its last line)."""
+    lines = code.rstrip().splitlines()
+    while lines and not _compiles("\n".join(lines)):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def parse_program(text: str, entry_point: str, finish_reason: str = "") -> ProgramAnswer:
+    """Split a programmer answer into reasoning and code.
+
+    Preference: the fenced block that defines `entry_point` (the last such, since models
+    often draft then correct), else the longest python block, else raw text from the
+    first `def entry_point`. Prose before the code is the reasoning.
+    """
+    notes: list[str] = []
+    if finish_reason == "length":
+        notes.append("answer was cut off at the token limit")
+    blocks = [(m.group(1).lower(), m.group(2), m.start()) for m in FENCE.finditer(text)]
+    if len(blocks) > 1:
+        notes.append(f"{len(blocks)} code blocks; picked one")
+    chosen = None
+    defining = [b for b in blocks if _defines(b[1], entry_point)]
+    if defining:
+        chosen = defining[-1]
+    elif blocks:
+        python_blocks = [b for b in blocks if b[0] in ("", "python", "py", "python3")] or blocks
+        chosen = max(python_blocks, key=lambda b: len(b[1]))
+        notes.append(f"no code block defines {entry_point}")
+    if chosen is not None:
+        code, start = chosen[1], chosen[2]
+        reasoning = text[:start]
+    else:
+        match = re.search(rf"^(async\s+)?def\s+{re.escape(entry_point.rsplit('.', 1)[-1])}\s*\(", text, re.M)
+        if match is None:
+            match = re.search(r"^(import |from |def |class )", text, re.M)
+        if match is None:
+            return ProgramAnswer(reasoning=text.strip(), code="", notes=notes + ["no code found in the answer"])
+        notes.append("no fenced code block; took the code from the raw text")
+        code, reasoning = text[match.start():], text[: match.start()]
+    reasoning = REASONING_HEADING.sub("", CODE_HEADING.sub("", reasoning)).strip()
+    code = code.strip("\n")
+    if code and not _compiles(code):
+        trimmed = _trim_to_valid(code)
+        if trimmed and _defines(trimmed, entry_point):
+            notes.append("code did not parse; dropped its unfinished tail")
+            code = trimmed
+        else:
+            notes.append("code does not parse")
+    return ProgramAnswer(reasoning=reasoning, code=code, notes=notes)
+
+
+SCORE_PATTERNS = [
+    re.compile(r"score\s*[:=]?\s*\**\s*\[?\s*([0-5](?:\.\d+)?)\s*(?:/\s*5)?", re.I),
+    re.compile(r"\[\[\s*([0-5](?:\.\d+)?)\s*\]\]"),
+    re.compile(r"\b([0-5](?:\.\d+)?)\s*/\s*5\b"),
+    re.compile(r"\b([0-5](?:\.\d+)?)\s+out\s+of\s+5\b", re.I),
+]
+
+
+@dataclass
+class CriticAnswer:
+    critique: str
+    score: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_critic(text: str) -> CriticAnswer:
+    """Find the process score (1..5) in a critic answer; None when there is none."""
+    critique = text.strip()
+    for pattern in SCORE_PATTERNS:
+        matches = pattern.findall(text)
+        if matches:
+            value = float(matches[-1])  # the verdict usually comes last
+            clamped = min(5.0, max(1.0, value))
+            notes = [] if clamped == value else [f"score {value} clamped to {clamped}"]
+            return CriticAnswer(critique=critique, score=clamped, notes=notes)
+    return CriticAnswer(critique=critique, score=None, notes=["critic gave no score; used the outcome score"])

@@ -1,0 +1,118 @@
+"""Prompt templates (files in `search/prompts/`) and the text models see about a run.
+
+Templates use `string.Template` and are rendered strictly: a missing variable is a bug
+and raises, rather than sending a model a prompt with a hole in it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from string import Template
+
+from search.tree import Node
+from search.types import Evaluation, Task
+
+PROMPT_DIR = Path(__file__).with_name("prompts")
+
+STYLES = [
+    "straightforward and correct",
+    "efficient: choose the algorithm with the best time complexity",
+    "concise: as short as clear code allows",
+    "iterative: loops, no recursion",
+    "recursive where it is natural",
+    "defensive: handle every edge case explicitly",
+    "use the standard library well (itertools, collections, bisect, heapq)",
+    "step by step: small helper functions",
+]
+
+MESSAGE_LIMIT = 600
+"""Characters of one failing test's message shown to models."""
+TESTS_SHOWN = 12
+"""Failing tests listed in feedback; the rest are counted."""
+
+
+@cache
+def template(name: str) -> Template:
+    return Template((PROMPT_DIR / f"{name}.txt").read_text())
+
+
+def render(name: str, **values: str) -> str:
+    return template(name).substitute(**values).strip() + "\n"
+
+
+def style_for(index: int) -> str:
+    return STYLES[index % len(STYLES)]
+
+
+def tests_text(task: Task) -> str:
+    if task.tests_source.strip():
+        return task.tests_source.strip()
+    return "\n".join(task.tests) if task.tests else "(none given)"
+
+
+def _common(task: Task) -> dict[str, str]:
+    signature_hint = f" with signature `{task.signature.strip()}`" if task.signature.strip() else ""
+    goal_hint = ""
+    if task.goal == "faster":
+        goal_hint = (
+            "The current version below is correct but slow. Keep its behaviour exactly and make it faster.\n"
+            f"```python\n{task.original_code.strip()}\n```\n"
+        )
+    return {
+        "problem": task.problem.strip(),
+        "entry_point": task.entry_point,
+        "signature_hint": signature_hint,
+        "goal_hint": goal_hint,
+        "tests": tests_text(task),
+    }
+
+
+def feedback(ev: Evaluation | None, baseline_runtime: float | None = None) -> str:
+    """Execution feedback as models read it: verdict, failing tests with messages, figures."""
+    if ev is None:
+        return "(not run)"
+    lines = [f"Verdict: {ev.verdict}. Passed {ev.passed} of {ev.total} tests."]
+    if ev.message:
+        lines.append(ev.message.strip()[:MESSAGE_LIMIT])
+    failing = [t for t in ev.tests if t.outcome != "passed"]
+    for t in failing[:TESTS_SHOWN]:
+        message = t.message.strip()[:MESSAGE_LIMIT] or "(no message)"
+        lines.append(f"- {t.id}: {t.outcome}\n  {message}")
+    if len(failing) > TESTS_SHOWN:
+        lines.append(f"... and {len(failing) - TESTS_SHOWN} more failing tests")
+    if ev.runtime_s is not None:
+        figure = f"Test runtime: {ev.runtime_s * 1000:.1f} ms"
+        if baseline_runtime:
+            figure += f" (original: {baseline_runtime * 1000:.1f} ms)"
+        lines.append(figure)
+    if ev.peak_rss_mb:
+        lines.append(f"Peak memory: {ev.peak_rss_mb:.0f} MB")
+    return "\n".join(lines)
+
+
+def programmer_messages(task: Task, style: str, parent: Node | None, baseline_runtime: float | None = None) -> list[dict[str, str]]:
+    system = render("programmer_system", entry_point=task.entry_point)
+    if parent is None:
+        user = render("programmer_initial", style=style, **_common(task))
+    else:
+        user = render(
+            "programmer_refine",
+            reasoning=parent.reasoning.strip() or "(none)",
+            code=parent.code.strip() or "(no code)",
+            feedback=feedback(parent.evaluation, baseline_runtime),
+            critique=parent.critique.strip() or "(no review)",
+            **_common(task),
+        )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def critic_messages(task: Task, node: Node, baseline_runtime: float | None = None) -> list[dict[str, str]]:
+    user = render(
+        "critic_user",
+        problem=task.problem.strip(),
+        reasoning=node.reasoning.strip() or "(none)",
+        code=node.code.strip() or "(no code)",
+        feedback=feedback(node.evaluation, baseline_runtime),
+    )
+    return [{"role": "system", "content": render("critic_system")}, {"role": "user", "content": user}]

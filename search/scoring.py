@@ -1,0 +1,74 @@
+"""Scores and rankings, as in the ORPS paper's code.
+
+outcome = pass_rate * (1 + 0.5 * static + 0.5 * dynamic), where `static` and `dynamic`
+are means of 1 / (1 + x / scale) over the available metrics: smaller programs and
+faster, leaner runs score higher, but only in proportion to how many tests pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+from search.tree import Node
+from search.types import Evaluation
+
+# Scales: the value at which a metric halves its contribution.
+STATIC_SCALES = {"cyclomatic": 10.0, "ast_nodes": 200.0, "loc": 50.0}
+DYNAMIC_SCALES = {"runtime_s": 1.0, "peak_rss_mb": 200.0, "instructions": 1e9}
+
+PROCESS_MIN, PROCESS_MAX = 1.0, 5.0
+SATISFIED_SCORE = 4.0
+"""The critic is satisfied with a node at this process score or above."""
+
+
+def _mean_inverse(values: dict[str, float | None], scales: dict[str, float]) -> float:
+    parts = [1.0 / (1.0 + max(0.0, float(v)) / scales[k]) for k, v in values.items() if k in scales and v is not None]
+    return sum(parts) / len(parts) if parts else 0.0
+
+
+def outcome_score(ev: Evaluation | None) -> float:
+    if ev is None or ev.total == 0:
+        return 0.0
+    static = _mean_inverse(ev.static, STATIC_SCALES)
+    dynamic = _mean_inverse(
+        {"runtime_s": ev.runtime_s, "peak_rss_mb": ev.peak_rss_mb, "instructions": ev.instructions},
+        DYNAMIC_SCALES,
+    )
+    return ev.pass_rate * (1.0 + 0.5 * static + 0.5 * dynamic)
+
+
+def fallback_process_score(outcome: float) -> float:
+    """Stand-in process score (1..5) from the outcome score (0..2) when the critic fails."""
+    return PROCESS_MIN + (PROCESS_MAX - PROCESS_MIN) * min(1.0, outcome / 2.0)
+
+
+def beam_key(node: Node) -> tuple[float, float]:
+    """Beam ranking: process score first, outcome score second (higher is better)."""
+    process = node.process_score if node.process_score is not None else fallback_process_score(node.outcome_score)
+    return (process, node.outcome_score)
+
+
+def faster_key(node: Node) -> tuple[float, float, float]:
+    """Ranking for --goal faster: every test passing first, then less runtime, then outcome."""
+    return (1.0 if node.all_passed else node.pass_rate - 1.0, -node.runtime, node.outcome_score)
+
+
+def final_key(node: Node) -> tuple[float, float, float]:
+    """The answer: best pass rate, then measured runtime (lower), then outcome score."""
+    return (node.pass_rate, -node.runtime if math.isfinite(node.runtime) else -math.inf, node.outcome_score)
+
+
+def select_beam(nodes: list[Node], beam: int, goal: str = "fix") -> list[Node]:
+    key = faster_key if goal == "faster" else beam_key
+    ranked = sorted((n for n in nodes if n.evaluation is not None), key=key, reverse=True)
+    return ranked[:beam]
+
+
+def best_node(nodes: list[Node]) -> Node | None:
+    evaluated = [n for n in nodes if n.evaluation is not None]
+    return max(evaluated, key=final_key) if evaluated else None
+
+
+def is_satisfied(node: Node) -> bool:
+    """Early stop: every test passes and the critic (or its fallback) is satisfied."""
+    return node.all_passed and beam_key(node)[0] >= SATISFIED_SCORE

@@ -1,0 +1,102 @@
+"""The run store: `.orps/runs/<run-id>/` in the project, one directory per search.
+
+Files: `task.json`, `settings.json`, `events.jsonl` (appended as the search goes),
+`tree.json` (rewritten atomically after every node), `meta.json` (status, figures for
+`orps runs`), `result.json` (when the search ends), `original_file.txt` (the target's
+file as the search saw it, for patches). Writes are atomic so a crash never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from search.events import Event
+
+RUNS_DIR = Path(".orps") / "runs"
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+class RunDir:
+    """One run's directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+
+    @classmethod
+    def create(cls, root: Path, run_id: str | None = None) -> RunDir:
+        path = Path(root) / RUNS_DIR / (run_id or new_run_id())
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write(self, name: str, data: Any) -> None:
+        write_json(self.file(name), data)
+
+    def read(self, name: str, default: Any = None) -> Any:
+        return read_json(self.file(name), default)
+
+    def append_event(self, event: Event) -> None:
+        with self.file("events.jsonl").open("a") as f:
+            f.write(json.dumps(event.to_dict(), default=str) + "\n")
+
+    def events(self) -> list[dict[str, Any]]:
+        path = self.file("events.jsonl")
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line torn by a crash
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return self.read("meta.json", {}) or {}
+
+    def update_meta(self, **fields: Any) -> None:
+        self.write("meta.json", {**self.meta(), **fields, "id": self.id})
+
+
+def list_runs(root: Path) -> list[RunDir]:
+    base = Path(root) / RUNS_DIR
+    if not base.is_dir():
+        return []
+    return [RunDir(p) for p in sorted(base.iterdir(), reverse=True) if p.is_dir()]
+
+
+def find_run(root: Path, run_id: str) -> RunDir | None:
+    """A run by id or unique prefix (`latest` for the newest)."""
+    runs = list_runs(root)
+    if run_id == "latest":
+        return runs[0] if runs else None
+    exact = [r for r in runs if r.id == run_id]
+    if exact:
+        return exact[0]
+    prefixed = [r for r in runs if r.id.startswith(run_id)]
+    return prefixed[0] if len(prefixed) == 1 else None

@@ -1,0 +1,17 @@
+"""Shared fixtures: the scripted model, a fast in-process evaluator for engine tests."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import pytest  # noqa: E402
+
+from search.providers import scripted  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _clean_scripts():
+    yield
+    scripted.unregister_all()

@@ -1,0 +1,236 @@
+"""The ORPS engine with the scripted model and an in-process evaluator: proves the algorithm."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from search.engine import Search
+from search.events import EventBus
+from search.gateway import Budget, Gateway, GatewayConfig
+from search.providers.scripted import register_script
+from search.scoring import select_beam
+from search.session import run_search
+from search.settings import SearchSettings
+from search.store import RunDir
+from search.tree import Node
+from search.types import Evaluation, Task
+from tests.fakes import FakeEvaluator
+
+WRONG = "## Reasoning\nSubtract, probably.\n\n## Code\n```python\ndef add(a, b):\n    return a - b\n```\n"
+RIGHT = "## Reasoning\nThe feedback says 1 - 2 is not 3: add instead.\n\n## Code\n```python\ndef add(a, b):\n    return a + b\n```\n"
+
+
+def add_task() -> Task:
+    return Task(
+        id="add",
+        problem="Return the sum of a and b.",
+        entry_point="add",
+        signature="def add(a, b):",
+        tests=["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(-1, 1) == 0"],
+        hidden_tests=["assert add(5, 5) == 10"],
+    )
+
+
+class Script:
+    """Programmer: wrong on first sight, right once it has seen the failing test.
+    Critic: a fixed answer. Records every prompt it was sent."""
+
+    def __init__(self, critic: str = "Looks fine.\nScore: 5/5"):
+        self.critic = critic
+        self.prompts: list[str] = []
+
+    def __call__(self, messages, params):
+        user = messages[-1]["content"]
+        self.prompts.append(user)
+        if messages[0]["content"].startswith("You are a strict code reviewer"):
+            if "return a - b" in user:
+                return "It subtracts instead of adding.\nScore: 1/5"
+            return self.critic
+        if "Execution feedback" in user and "assert add(1, 2) == 3" in user:
+            return RIGHT
+        return WRONG
+
+
+def make_search(settings: SearchSettings, script: Script, name: str = "t", cache_dir: str = "", tree=None):
+    register_script(name, script)
+    settings.model = f"scripted/{name}"
+    budget = Budget(calls=settings.budget_calls, tokens=settings.budget_tokens)
+    gateway = Gateway(GatewayConfig(cache_dir=cache_dir, backoff_s=0), budget)
+    return Search(add_task(), settings, gateway, FakeEvaluator(), EventBus(), tree)
+
+
+async def test_refinement_prompt_carries_failing_test_and_critique():
+    script = Script()
+    search = make_search(SearchSettings(samples=2, beam=1, rounds=1), script)
+    result = await search.run()
+    refine = [p for p in script.prompts if "Your previous code" in p]
+    assert refine, "no refinement prompt was sent"
+    assert "assert add(1, 2) == 3" in refine[0]  # the failing test's message
+    assert "It subtracts instead of adding." in refine[0]  # the critic's critique
+    assert result.status == "solved"
+    assert result.best.round == 1 and "a + b" in result.best.code
+
+
+def _node(node_id, process, outcome, passed=1, total=2):
+    node = Node(id=node_id, parent=None, round=0, process_score=process, outcome_score=outcome)
+    node.evaluation = Evaluation(verdict="failed", passed=passed, total=total)
+    return node
+
+
+def test_beam_keeps_best_by_process_then_outcome():
+    nodes = [_node("a", 2, 1.5), _node("b", 4, 0.1), _node("c", 4, 0.9), _node("d", None, 2.0), _node("e", 1, 1.9)]
+    kept = [n.id for n in select_beam(nodes, 3)]
+    # d has no critic score: its outcome 2.0 stands in as process 5.0.
+    assert kept == ["d", "c", "b"]
+
+
+def test_beam_for_speed_prefers_passing_then_faster():
+    slow = _node("slow", 5, 1.0, passed=2)
+    slow.evaluation.verdict, slow.evaluation.runtime_s = "passed", 0.5
+    fast = _node("fast", 3, 1.0, passed=2)
+    fast.evaluation.verdict, fast.evaluation.runtime_s = "passed", 0.01
+    failing = _node("failing", 5, 1.9, passed=1)
+    assert [n.id for n in select_beam([slow, failing, fast], 3, goal="faster")] == ["fast", "slow", "failing"]
+
+
+async def test_early_stop_when_solved_and_critic_satisfied():
+    script = Script()
+    register_script("right", lambda m, p: "Score: 5/5" if "reviewer" in m[0]["content"] else RIGHT)
+    settings = SearchSettings(samples=3, beam=2, rounds=4, model="scripted/right")
+    search = Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator())
+    result = await search.run()
+    assert result.stop_reason == "satisfied"
+    assert {n.round for n in result.tree} == {0}
+    assert search.gateway.usage.calls == 6  # 3 samples + 3 critiques, then stop
+    del script
+
+
+@pytest.mark.parametrize("budget", [1, 4, 5, 7])
+async def test_call_budget_holds_exactly(budget):
+    script = Script(critic="meh")  # never satisfied, so only the budget stops it
+    search = make_search(SearchSettings(samples=4, beam=2, rounds=10, budget_calls=budget), script)
+    result = await search.run()
+    assert search.gateway.usage.calls == budget
+    assert len(script.prompts) == budget
+    assert result.stop_reason == "budget"
+
+
+async def test_token_budget_stops_the_search():
+    script = Script(critic="meh")
+    search = make_search(SearchSettings(samples=2, beam=1, rounds=10, budget_tokens=400), script)
+    result = await search.run()
+    assert result.stop_reason == "budget"
+    # the call that crossed the limit was cut to the tokens left
+    assert search.gateway.usage.tokens <= 400 + max(len(p.split()) for p in script.prompts) + 60
+
+
+async def test_malformed_critic_falls_back_to_outcome_score():
+    script = Script(critic="I have thoughts but no number.")
+    register_script("bad-critic", lambda m, p: "no score here at all" if "reviewer" in m[0]["content"] else RIGHT)
+    settings = SearchSettings(samples=2, beam=1, rounds=2, model="scripted/bad-critic")
+    result = await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
+    for node in result.tree:
+        assert node.process_score is None and node.critic_fallback
+        assert any("no score" in note for note in node.notes)
+    # The outcome score stands in (3/3 tests, so satisfied): the search ends early.
+    assert result.status == "solved" and result.stop_reason == "satisfied"
+    del script
+
+
+def _comparable(tree):
+    out = []
+    for n in tree:
+        d = n.to_dict()
+        d["evaluation"].pop("wall_s", None)
+        out.append(d)
+    return out
+
+
+async def test_same_seed_and_cache_give_identical_tree(tmp_path):
+    calls = []
+
+    def seeded(messages, params):
+        calls.append(params.get("seed"))
+        if "reviewer" in messages[0]["content"]:
+            return f"Score: {params['seed'] % 3 + 1}/5"
+        op = "+" if params["seed"] % 2 else "-"
+        return f"```python\ndef add(a, b):\n    return a {op} b\n```"
+
+    register_script("seeded", seeded)
+    trees = []
+    for _ in range(2):
+        settings = SearchSettings(samples=3, beam=2, rounds=2, seed=7, model="scripted/seeded")
+        gw = Gateway(GatewayConfig(cache_dir=str(tmp_path / "cache")))
+        result = await Search(add_task(), settings, gw, FakeEvaluator()).run()
+        trees.append(_comparable(result.tree))
+    assert trees[0] == trees[1]
+    assert len(calls) == len(trees[0]) * 2  # the second run was served from the cache alone
+
+
+async def test_resume_continues_where_it_stopped(tmp_path):
+    script = Script(critic="meh")
+    register_script("resume", script)
+    run = RunDir.create(tmp_path, "r1")
+    first = SearchSettings(samples=4, beam=2, rounds=3, budget_calls=6, model="scripted/resume", cache=False)
+    result = await run_search(add_task(), first, FakeEvaluator(), run)
+    assert result.stop_reason == "budget" and run.meta()["status"] == "finished"
+    sent_before = len(script.prompts)
+    ids_before = {n.id for n in result.tree}
+
+    more = SearchSettings(samples=4, beam=2, rounds=3, budget_calls=30, model="scripted/resume", cache=False)
+    resumed = await run_search(add_task(), more, FakeEvaluator(), run, resume=True)
+    assert ids_before <= {n.id for n in resumed.tree}
+    # Nodes already generated were not asked for again; the budget counts the old calls.
+    new_prompts = script.prompts[sent_before:]
+    assert not any("Style:" in p for p in new_prompts)  # no round-0 sample was redrawn
+    assert len(new_prompts) <= 30 - 6
+    events = [e["kind"] for e in run.events()]
+    assert "node_reused" in events
+    assert resumed.status == "solved"
+
+
+async def test_orps_solves_what_best_of_n_cannot_at_equal_calls():
+    budget = 12
+    orps = make_search(SearchSettings(strategy="orps", samples=2, beam=1, rounds=10, budget_calls=budget), Script(), "o")
+    bon = make_search(SearchSettings(strategy="best_of_n", budget_calls=budget), Script(), "b")
+    orps_result, bon_result = await orps.run(), await bon.run()
+    assert orps_result.status == "solved"
+    assert bon_result.status == "unsolved"
+    assert orps.gateway.usage.calls <= budget and bon.gateway.usage.calls == budget
+
+
+async def test_reflexion_repairs_with_feedback():
+    search = make_search(SearchSettings(strategy="reflexion", samples=3), Script(), "r")
+    result = await search.run()
+    assert result.status == "solved"
+    assert [n.id for n in result.tree] == ["0-0", "1-0"]
+    assert result.tree.get("1-0").parent == "0-0"
+
+
+async def test_single_makes_one_call():
+    search = make_search(SearchSettings(strategy="single"), Script(), "s")
+    result = await search.run()
+    assert search.gateway.usage.calls == 1 and len(result.tree) == 1
+    assert result.status == "unsolved"
+
+
+async def test_events_trace_the_search():
+    seen = []
+    search = make_search(SearchSettings(samples=2, beam=1, rounds=1), Script())
+    search.bus.subscribe(lambda e: seen.append(e.kind))
+    await search.run()
+    assert seen[0] == "run_started" and seen[-1] == "finished"
+    for kind in ("node_created", "node_evaluated", "node_critiqued", "round_done", "usage"):
+        assert kind in seen
+
+
+async def test_answer_without_code_is_recorded_not_fatal():
+    register_script("prose", lambda m, p: "I would rather talk about it." if "reviewer" not in m[0]["content"] else "Score: 1/5")
+    settings = SearchSettings(samples=2, beam=1, rounds=1, model="scripted/prose")
+    result = await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
+    node = result.tree.get("0-0")
+    assert node.evaluation.verdict == "error" and "no code found in the answer" in node.notes
+    assert result.status == "unsolved"
+    assert re.search("no code", node.evaluation.message)
