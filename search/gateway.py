@@ -5,7 +5,9 @@ Every strategy calls `Gateway.complete`. It gives:
 - retries with exponential backoff on transient errors (rate limit, connection, 5xx);
 - token and cost accounting per call (`Completion`) and per run (`Usage`);
 - a hard budget in calls, tokens and dollars: a call that would exceed it raises
-  `BudgetExceeded` before anything is sent, so strategies stop cleanly;
+  `BudgetExceeded` before anything is sent, so strategies stop cleanly (the calls
+  budget is exact even under concurrency; the last call under a token budget has its
+  completion cut to what is left, and only its prompt can carry the total past it);
 - an optional on-disk response cache, keyed by everything that shapes the answer
   (model, messages, temperature, max tokens, seed, stop, api base): a re-run with the
   same seed is free and identical;

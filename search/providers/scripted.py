@@ -8,6 +8,7 @@ tmux, say) can be driven by a script too. Nothing here touches the network.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
 import threading
@@ -100,4 +101,5 @@ class ScriptedLLM(CustomLLM):
         return model_response
 
     async def acompletion(self, *args, **kwargs):
-        return self.completion(*args, **kwargs)
+        # In a thread, like a real provider's I/O, so concurrency limits are observable.
+        return await asyncio.to_thread(self.completion, *args, **kwargs)
