@@ -50,6 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("orps: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: say so in one line, keep the traceback in a file
+        log = _write_crash_log()
+        print(f"orps: internal error: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"hint: this is a bug in orps; the traceback is in {log}", file=sys.stderr)
+        return 70
+
+
+def _write_crash_log() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="orps-crash-", suffix=".log")
+    with open(fd, "w") as f:
+        traceback.print_exc(file=f)
+    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

