@@ -1,12 +1,124 @@
-"""`orps bench`: not built yet."""
+"""`orps bench`: strategies over a dataset at equal call budgets, judged on hidden tests."""
 
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from orps_tui.bench import BenchConfig, BenchRun, plot, report, table
 from orps_tui.errors import UserError
+from search.settings import STRATEGIES, SearchSettings
 
 
 def add_parser(sub):
-    p = sub.add_parser("bench", help="(not built yet)")
+    p = sub.add_parser(
+        "bench",
+        help="run strategies over a dataset (dev.csv public tests, test.csv hidden) and report pass@1",
+        description="Benchmark search strategies the way the ORPS paper does: public tests guide the "
+        "search, hidden tests judge the answer. Results are appended per problem, so --resume continues.",
+    )
+    p.add_argument("--dataset", required=True, help="directory with dev.csv and test.csv (e.g. ../shared/datasets/mbpp_v2)")
+    p.add_argument("--limit", type=int, default=0, help="first N problems only")
+    p.add_argument("--ids", nargs="+", default=None, help="only these task ids")
+    p.add_argument("--strategy", default="orps",
+                   help=f"one or more of {', '.join(STRATEGIES)}, comma separated (default orps)")
+    p.add_argument("--model", default="local/smollm2", help="litellm model name (default local/smollm2)")
+    p.add_argument("--critic-model", default="", help="critic model (default: the model)")
+    p.add_argument("--api-base", default="", help="base URL for the model server")
+    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--beam", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget-calls", type=int, default=0, help="model calls per problem, the same for every strategy")
+    p.add_argument("--sweep", default="", help="comma-separated call budgets, e.g. 4,8,16: run every strategy at each")
+    p.add_argument("--concurrency", type=int, default=1, help="problems solved at once (default 1)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per test run (default 10)")
+    p.add_argument("--out", default="", help="output directory (default .orps/bench/<dataset>-<time>)")
+    p.add_argument("--json", dest="json_out", default="", help="also write the JSON report to this file")
+    p.add_argument("--plot", default="", help="plot file (.png or .svg; default <out>/pass_at_1.svg)")
+    p.add_argument("--resume", action="store_true", help="continue the benchmark in --out, skipping finished problems")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="distribute problems on a Ray cluster (needs orps[ray]); 'local' starts one here")
     p.set_defaults(func=run)
 
 
+def _configs(args) -> list[BenchConfig]:
+    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise UserError(f"unknown strategy {s!r}", hint=f"choose from {', '.join(STRATEGIES)}")
+    budgets = [int(b) for b in args.sweep.split(",") if b.strip()] if args.sweep else [args.budget_calls]
+    base = SearchSettings(model=args.model, critic_model=args.critic_model, api_base=args.api_base,
+                          seed=args.seed, timeout_s=args.timeout, cache=True)
+    for name in ("samples", "beam", "rounds", "max_tokens", "temperature"):
+        if getattr(args, name) is not None:
+            setattr(base, name, getattr(args, name))
+    configs = []
+    for budget in budgets:
+        for strategy in strategies:
+            s = SearchSettings.from_dict({**base.to_dict(), "strategy": strategy, "budget_calls": budget})
+            if budget and strategy == "orps" and args.rounds is None:
+                s.rounds = 1000  # with a call budget, ORPS refines until the budget is spent
+            problems = s.validate()
+            if problems:
+                raise UserError("bad settings: " + "; ".join(problems))
+            configs.append(BenchConfig(strategy, budget, s))
+    return configs
+
+
 def run(args) -> int:
-    raise UserError("'orps bench' is not built yet in this version.", code=2)
+    from runners.datasets import load_dataset
+
+    dataset = Path(args.dataset)
+    if not (dataset / "dev.csv").is_file() or not (dataset / "test.csv").is_file():
+        raise UserError(f"{dataset} is not a dataset directory: it needs dev.csv and test.csv")
+    try:
+        tasks = load_dataset(dataset, limit=args.limit or None, ids=args.ids)
+    except (ValueError, KeyError) as err:
+        raise UserError(f"cannot read {dataset}: {err}") from None
+    if not tasks:
+        raise UserError(f"no problems selected from {dataset}")
+    configs = _configs(args)
+    out = Path(args.out or Path(".orps") / "bench" / f"{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.resume and not args.out:
+        raise UserError("--resume needs --out: the directory of the benchmark to continue")
+    evaluator, backend = _evaluator(args)
+    started = time.perf_counter()
+
+    def progress(result, done, total):
+        mark = "PASS" if result.passed_hidden else ("pub " if result.solved_public else "fail")
+        note = f"  {result.error}" if result.error else ""
+        print(f"[{done:>4}/{total}] {result.strategy:<10} {result.id:<22} {mark} calls={result.calls:<3} "
+              f"{result.wall_s:6.1f}s{note}", file=sys.stderr, flush=True)
+
+    bench = BenchRun(tasks, configs, evaluator, out, concurrency=args.concurrency, resume=args.resume, on_result=progress)
+    try:
+        by_config = asyncio.run(bench.run())
+    except KeyboardInterrupt:
+        print(f"orps: benchmark interrupted; finished problems are in {bench.results_path} "
+              f"(continue with --resume --out {out})", file=sys.stderr)
+        return 130
+    meta = {"dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
+            "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out)}
+    doc = report(by_config, configs, meta)
+    (out / "report.json").write_text(json.dumps(doc, indent=1))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(doc, indent=1))
+    plot_path = Path(args.plot) if args.plot else out / "pass_at_1.svg"
+    plot_error = plot(doc, plot_path)
+    print(table(doc))
+    print(f"report: {out / 'report.json'}" + (f"; plot: {plot_path}" if not plot_error else f"; {plot_error}"))
+    return 0
+
+
+def _evaluator(args):
+    from runners.evaluator import SandboxEvaluator
+
+    if args.ray:
+        raise UserError("--ray is not available in this version yet")
+    return SandboxEvaluator(timeout_s=args.timeout), {"name": "local", "workers": 1}

@@ -1,0 +1,243 @@
+"""Benchmarks: a strategy over a dataset, judged on hidden tests, as the ORPS paper does.
+
+For each problem the search sees only the public tests (`dev.csv`); the chosen answer
+is then run once against the hidden tests (`test.csv`), and so is the reference
+solution, to give the runtime of the answer relative to the reference. Every strategy
+runs through the same engine, evaluator and per-problem call budget.
+
+Results are appended to `<out>/results.jsonl` one problem at a time, so an interrupted
+benchmark loses nothing and `--resume` skips what is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.engine import Search
+from search.gateway import Budget, Gateway, GatewayConfig
+from search.settings import SearchSettings
+from search.types import Evaluator, Task
+
+
+@dataclass
+class BenchConfig:
+    strategy: str
+    budget_calls: int
+    settings: SearchSettings
+
+    @property
+    def key(self) -> str:
+        return f"{self.strategy}@{self.budget_calls or 'free'}"
+
+
+@dataclass
+class ProblemResult:
+    id: str
+    strategy: str
+    budget_calls: int
+    solved_public: bool
+    passed_hidden: bool
+    hidden_passed: int
+    hidden_total: int
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    wall_s: float
+    runtime_rel: float | None
+    nodes: int
+    stop_reason: str
+    verdict: str = ""
+    error: str = ""
+    code: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def totals(results: list[ProblemResult]) -> dict[str, Any]:
+    n = len(results)
+    rel = [r.runtime_rel for r in results if r.runtime_rel is not None and r.passed_hidden]
+    return {
+        "problems": n,
+        "pass_at_1": round(sum(r.passed_hidden for r in results) / n, 4) if n else 0.0,
+        "public_pass_rate": round(sum(r.solved_public for r in results) / n, 4) if n else 0.0,
+        "calls": sum(r.calls for r in results),
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
+        "completion_tokens": sum(r.completion_tokens for r in results),
+        "cost_usd": round(sum(r.cost_usd for r in results), 6),
+        "wall_s": round(sum(r.wall_s for r in results), 2),
+        "mean_runtime_rel": round(statistics.mean(rel), 3) if rel else None,
+        "errors": sum(bool(r.error) for r in results),
+    }
+
+
+async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str) -> ProblemResult:
+    """Search with public tests only, then judge the answer (and the reference) on hidden tests."""
+    settings = config.settings
+    gateway = Gateway(
+        GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir),
+        Budget(calls=config.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd),
+    )
+    public_task = Task.from_dict({**task.to_dict(), "hidden_tests": []})  # the search never sees them
+    started = time.perf_counter()
+    result = await Search(public_task, settings, gateway, evaluator).run()
+    wall = time.perf_counter() - started
+    best = result.best
+    hidden_ev = await evaluator.evaluate(task, best.code, hidden=True) if best and best.code else None
+    runtime_rel = None
+    if hidden_ev and hidden_ev.all_passed and task.reference_code and hidden_ev.runtime_s:
+        ref_ev = await evaluator.evaluate(task, task.reference_code, hidden=True)
+        if ref_ev.all_passed and ref_ev.runtime_s:
+            runtime_rel = round(hidden_ev.runtime_s / ref_ev.runtime_s, 3)
+    usage = gateway.usage
+    return ProblemResult(
+        id=task.id,
+        strategy=config.strategy,
+        budget_calls=config.budget_calls,
+        solved_public=bool(best and best.all_passed),
+        passed_hidden=bool(hidden_ev and hidden_ev.all_passed),
+        hidden_passed=hidden_ev.passed if hidden_ev else 0,
+        hidden_total=hidden_ev.total if hidden_ev else len(task.hidden_tests),
+        calls=usage.calls,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=usage.cost_usd,
+        wall_s=round(wall, 3),
+        runtime_rel=runtime_rel,
+        nodes=len(result.tree),
+        stop_reason=result.stop_reason,
+        verdict=hidden_ev.verdict if hidden_ev else "no-code",
+        code=best.code if best else "",
+    )
+
+
+class BenchRun:
+    """Runs configs x problems with bounded concurrency, appending results as they come."""
+
+    def __init__(self, tasks: list[Task], configs: list[BenchConfig], evaluator: Evaluator, out: Path,
+                 *, concurrency: int = 1, resume: bool = False, on_result: Callable[[ProblemResult, int, int], None] | None = None,
+                 solver=solve_problem):
+        self.tasks, self.configs, self.evaluator = tasks, configs, evaluator
+        self.out = Path(out)
+        self.concurrency = max(1, concurrency)
+        self.resume = resume
+        self.on_result = on_result or (lambda r, done, total: None)
+        self.solver = solver
+        self.results_path = self.out / "results.jsonl"
+
+    def load_done(self) -> dict[tuple[str, str], ProblemResult]:
+        done: dict[tuple[str, str], ProblemResult] = {}
+        if not self.results_path.exists():
+            return done
+        for line in self.results_path.read_text().splitlines():
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # the line a crash tore
+            result = ProblemResult(**{k: v for k, v in data.items() if k in ProblemResult.__dataclass_fields__})
+            done[(f"{result.strategy}@{result.budget_calls or 'free'}", result.id)] = result
+        return done
+
+    async def run(self) -> dict[str, list[ProblemResult]]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not self.resume and self.results_path.exists():
+            self.results_path.unlink()
+        done = self.load_done() if self.resume else {}
+        jobs = [(c, t) for c in self.configs for t in self.tasks if (c.key, t.id) not in done]
+        total = len(self.configs) * len(self.tasks)
+        finished = len(done)
+        semaphore = asyncio.Semaphore(self.concurrency)
+        cache_dir = str(self.out / "cache")
+        lock = asyncio.Lock()
+
+        async def one(config: BenchConfig, task: Task) -> None:
+            nonlocal finished
+            async with semaphore:
+                try:
+                    result = await self.solver(task, config, self.evaluator, cache_dir)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - one broken problem must not sink the benchmark
+                    result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
+                                           len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
+                                           error=f"{type(err).__name__}: {err}")
+            async with lock:
+                with self.results_path.open("a") as f:
+                    f.write(json.dumps(result.to_dict()) + "\n")
+                done[(config.key, task.id)] = result
+                finished += 1
+                self.on_result(result, finished, total)
+
+        await asyncio.gather(*(one(c, t) for c, t in jobs))
+        by_config: dict[str, list[ProblemResult]] = {c.key: [] for c in self.configs}
+        order = {t.id: i for i, t in enumerate(self.tasks)}
+        for (key, task_id), result in done.items():
+            if key in by_config and task_id in order:
+                by_config[key].append(result)
+        for key in by_config:
+            by_config[key].sort(key=lambda r: order[r.id])
+        return by_config
+
+
+def report(by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig], meta: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document: the first config's problems and totals at the top level, every
+    config under `runs` (for sweeps and strategy comparisons)."""
+    runs = []
+    for config in configs:
+        results = by_config.get(config.key, [])
+        runs.append({"strategy": config.strategy, "budget_calls": config.budget_calls,
+                     "settings": config.settings.to_dict(), **totals(results),
+                     "problems": [r.to_dict() for r in results]})
+    first = runs[0] if runs else {"problems": []}
+    return {**meta, **{k: v for k, v in first.items() if k != "settings"}, "runs": runs}
+
+
+def table(doc: dict[str, Any]) -> str:
+    lines = [f"{'strategy':<10} {'budget':>6} {'pass@1':>7} {'public':>7} {'calls':>6} {'tokens':>8} "
+             f"{'wall s':>8} {'rel.runtime':>11}"]
+    for r in doc["runs"]:
+        rel = "-" if r["mean_runtime_rel"] is None else f"{r['mean_runtime_rel']:.2f}x"
+        lines.append(
+            f"{r['strategy']:<10} {r['budget_calls'] or '-':>6} {r['pass_at_1']:>7.1%} {r['public_pass_rate']:>7.1%} "
+            f"{r['calls']:>6} {r['prompt_tokens'] + r['completion_tokens']:>8} {r['wall_s']:>8.1f} {rel:>11}"
+        )
+    return "\n".join(lines)
+
+
+def plot(doc: dict[str, Any], path: Path) -> str | None:
+    """pass@1 against model calls per strategy. Returns an error message when it cannot."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed, so no plot was drawn (pip install matplotlib)"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    strategies: dict[str, list[tuple[float, float]]] = {}
+    for r in doc["runs"]:
+        calls_per_problem = r["calls"] / r["problems"] if r["problems"] else 0
+        strategies.setdefault(r["strategy"], []).append((calls_per_problem, r["pass_at_1"] * 100))
+    for name, points in strategies.items():
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    ax.set_xlabel("model calls per problem (mean)")
+    ax.set_ylabel("pass@1 on hidden tests (%)")
+    ax.set_title(f"{doc.get('dataset', '')} - {doc.get('model', '')}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None

@@ -1,0 +1,86 @@
+"""The benchmark harness with the scripted model: hidden tests judge, budgets are equal."""
+
+from __future__ import annotations
+
+import json
+
+from orps_tui.bench import BenchConfig, BenchRun, report, table
+from search.providers.scripted import register_script
+from search.settings import SearchSettings
+from search.types import Task
+from tests.fakes import FakeEvaluator
+
+# Passes the public tests (small inputs) but not the hidden one (negative numbers).
+OVERFIT = "```python\ndef absval(x):\n    return x\n```"
+RIGHT = "```python\ndef absval(x):\n    return -x if x < 0 else x\n```"
+
+
+def tasks() -> list[Task]:
+    return [
+        Task(id="overfit", problem="Return |x|.", entry_point="absval",
+             tests=["assert absval(3) == 3", "assert absval(0) == 0"],
+             hidden_tests=["assert absval(3) == 3", "assert absval(-2) == 2"], reference_code=RIGHT.strip("`python\n")),
+        Task(id="solvable", problem="Return |x| (remember negatives).", entry_point="absval",
+             tests=["assert absval(-1) == 1"], hidden_tests=["assert absval(-5) == 5", "assert absval(4) == 4"]),
+    ]
+
+
+def script(messages, params):
+    if "reviewer" in messages[0]["content"]:
+        return "Score: 5/5"
+    return RIGHT if "negatives" in messages[-1]["content"] else OVERFIT
+
+
+def configs(model: str, budget: int) -> list[BenchConfig]:
+    out = []
+    for strategy in ("orps", "best_of_n", "reflexion", "single"):
+        s = SearchSettings(strategy=strategy, model=model, samples=2, beam=1, rounds=1000 if strategy == "orps" else 3,
+                           budget_calls=budget)
+        out.append(BenchConfig(strategy, budget, s))
+    return out
+
+
+async def test_public_pass_but_hidden_fail_counts_as_failed(tmp_path):
+    register_script("bench", script)
+    cfgs = configs("scripted/bench", 4)
+    by_config = await BenchRun(tasks(), cfgs, FakeEvaluator(), tmp_path).run()
+    doc = report(by_config, cfgs, {"dataset": "tiny", "model": "scripted/bench", "backend": "local", "workers": 1})
+    for run in doc["runs"]:
+        by_id = {p["id"]: p for p in run["problems"]}
+        assert by_id["overfit"]["solved_public"] and not by_id["overfit"]["passed_hidden"]
+        assert by_id["solvable"]["passed_hidden"]
+        assert run["pass_at_1"] == 0.5 and run["public_pass_rate"] == 1.0
+        assert all(p["calls"] <= 4 for p in run["problems"])  # the budget holds for every strategy
+    assert doc["pass_at_1"] == 0.5 and len(doc["problems"]) == 2  # first config at the top level
+    assert "pass@1" in table(doc)
+
+
+async def test_resume_skips_finished_problems(tmp_path):
+    asked = []
+
+    def counting(messages, params):
+        asked.append(1)
+        return script(messages, params)
+
+    register_script("bench2", counting)
+    cfgs = configs("scripted/bench2", 2)[:1]
+    await BenchRun(tasks()[:1], cfgs, FakeEvaluator(), tmp_path).run()
+    first = len(asked)
+    by_config = await BenchRun(tasks(), cfgs, FakeEvaluator(), tmp_path, resume=True).run()
+    assert len(by_config[cfgs[0].key]) == 2
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["overfit", "solvable"]
+    assert len(asked) - first <= 2  # only the new problem was searched
+
+
+async def test_a_failing_problem_is_recorded_not_fatal(tmp_path):
+    import litellm
+
+    def broken(messages, params):
+        raise litellm.AuthenticationError("bad key", llm_provider="scripted", model="broken")
+
+    register_script("broken", broken)
+    cfgs = configs("scripted/broken", 2)[:1]
+    by_config = await BenchRun(tasks()[:1], cfgs, FakeEvaluator(), tmp_path).run()
+    (result,) = by_config[cfgs[0].key]
+    assert result.error and not result.passed_hidden
