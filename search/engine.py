@@ -33,6 +33,8 @@ from search.settings import SearchSettings
 from search.tree import Node, SearchTree
 from search.types import Evaluation, Evaluator, Task
 
+CRITIC_MAX_TOKENS = 256
+"""A critique is short; a long one is usually a model repeating itself."""
 RUNTIME_REPEATS = 5
 """Repeats when measuring runtime for --goal faster (the minimum is kept)."""
 
@@ -100,10 +102,11 @@ class Search:
         self.tree.add(node)
         self.on_change(self.tree)
 
-    async def _call(self, node: Node, model: str, messages, *, temperature: float, seed: int) -> Completion | None:
+    async def _call(self, node: Node, model: str, messages, *, temperature: float, seed: int,
+                    max_tokens: int | None = None) -> Completion | None:
         try:
             completion = await self.gateway.complete(
-                model, messages, temperature=temperature, max_tokens=self.settings.max_tokens, seed=seed
+                model, messages, temperature=temperature, max_tokens=max_tokens or self.settings.max_tokens, seed=seed
             )
         except BudgetExceeded as err:
             if not self.budget_hit:
@@ -162,6 +165,7 @@ class Search:
         completion = await self._call(
             node, self.settings.critic_model or self.settings.model, messages,
             temperature=0.0, seed=node_seed(self.settings.seed, node.id + "/critic"),
+            max_tokens=min(self.settings.max_tokens, CRITIC_MAX_TOKENS),
         )
         if completion is None:
             # Left "evaluated" so that a resumed run with more budget critiques it.

@@ -1,12 +1,164 @@
-"""`orps solve`: not built yet."""
+"""`orps solve`: search for a better version of one function in the project, headless or in the TUI.
+
+Prints progress to stderr as the search goes, then the result; `--json` prints the
+result document on stdout; `--patch-out FILE` writes the patch. Ctrl+C stops the search
+cleanly and keeps what it found (resume with `--resume RUN-ID`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
 
 from orps_tui.errors import UserError
+from search.events import Event, EventBus
+from search.gateway import ModelError
+from search.settings import STRATEGIES
+
+
+def add_search_options(p) -> None:
+    """Options shared by solve and demo (the settings of one search)."""
+    g = p.add_argument_group("search")
+    g.add_argument("--strategy", choices=STRATEGIES, help="search strategy (default orps)")
+    g.add_argument("--model", help="programmer model, a litellm name (default local/smollm2)")
+    g.add_argument("--critic-model", help="critic model (default: the programmer model)")
+    g.add_argument("--api-base", help="base URL of the model server (ollama, vLLM, ...)")
+    g.add_argument("--samples", type=int, help="round-0 candidates (paper: 20)")
+    g.add_argument("--beam", type=int, help="nodes kept per round (paper: 3)")
+    g.add_argument("--rounds", type=int, help="refinement rounds (paper: 5)")
+    g.add_argument("--budget-calls", type=int, help="stop after this many model calls")
+    g.add_argument("--budget-tokens", type=int, help="stop after this many tokens")
+    g.add_argument("--budget-usd", type=float, help="stop after this cost in dollars")
+    g.add_argument("--temperature", type=float, help="programmer sampling temperature")
+    g.add_argument("--max-tokens", type=int, help="completion limit per call")
+    g.add_argument("--seed", type=int, help="base seed (same seed + cache = same search)")
+    g.add_argument("--timeout", dest="timeout_s", type=float, help="seconds per test run (default 10)")
+    g.add_argument("--memory", dest="memory_mb", type=int, help="MB of memory per test run (default 2048)")
+    g.add_argument("--goal", choices=["fix", "faster"], help="fix (default): pass the tests; faster: keep them passing, cut runtime")
+    g.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="do not cache model answers")
+    g.add_argument("--no-critic", dest="critic", action="store_false", default=None, help="orps without the critic model")
+
+
+def add_target_options(p, required: bool = True) -> None:
+    p.add_argument("--target", required=required, help="the function: path/to/file.py::name or path::Class.method")
+    p.add_argument("--tests", nargs="+", help="pytest node ids or paths (default: tests that use the target)")
+    p.add_argument("-k", dest="k", help="select tests by keyword expression, as pytest -k")
+    p.add_argument("--problem", dest="problem_file", help="markdown/text file with the problem statement")
+    p.add_argument("--problem-text", help="the problem statement as text")
+    p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
+                   help="add the given problem to the docstring (append, default) or use it instead (replace)")
+    p.add_argument("--project", default=".", help="project root (default: current directory)")
 
 
 def add_parser(sub):
-    p = sub.add_parser("solve", help="(not built yet)")
+    p = sub.add_parser("solve", help="search for a solution to one function and propose a patch",
+                       description="Search for a solution with ORPS and propose it as a patch. "
+                       "Opens the TUI unless --headless or --json.")
+    add_target_options(p)
+    add_search_options(p)
+    p.add_argument("--headless", action="store_true", help="no TUI: progress on stderr, result on stdout")
+    p.add_argument("--json", action="store_true", help="print the result document as JSON (implies --headless)")
+    p.add_argument("--patch-out", help="write the best candidate's patch to this file")
+    p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest')")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
+def cli_overrides(args) -> dict:
+    from search.settings import SearchSettings
+
+    names = set(SearchSettings.__dataclass_fields__)
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+class ProgressPrinter:
+    """One line per evaluated node and per round on stderr: what a headless user watches."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+
+    def __call__(self, event: Event) -> None:
+        d = event.data
+        line = None
+        if event.kind == "run_started":
+            s = d["settings"]
+            line = f"searching with {s['strategy']} on {s['model']} (samples={s['samples']} beam={s['beam']} rounds={s['rounds']})"
+        elif event.kind == "node_evaluated":
+            runtime = f" {d['runtime_s'] * 1000:.1f}ms" if d.get("runtime_s") is not None else ""
+            line = f"  node {d['node']:<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed{runtime}"
+        elif event.kind == "node_critiqued":
+            score = "no score (outcome used)" if d["fallback"] else f"{d['process_score']:.0f}/5"
+            line = f"  node {d['node']:<8} critic {score}"
+        elif event.kind == "round_done":
+            line = f"round {d['round']} done: {d['nodes']} new nodes"
+        elif event.kind == "budget_exhausted":
+            line = f"budget reached: {d['reason']}"
+        if line:
+            print(line, file=self.stream, flush=True)
+
+
+def run_headless(project: Path, job, args) -> int:
+    """Run a prepared search job with Ctrl+C handling; print and save the result."""
+    from orps_tui.solving import finish_result
+
+    bus = EventBus()
+    if not getattr(args, "quiet", False):
+        bus.subscribe(ProgressPrinter())
+
+    async def main():
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, task.cancel)  # cancel: the engine keeps what it found
+        try:
+            return await job.execute(bus)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        result = asyncio.run(main())
+    except ModelError as err:
+        raise UserError(err.message, hint=err.hint or f"the run so far is saved in {job.run.path}", code=3) from None
+    doc = finish_result(job, result, patch_out=args.patch_out)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print_summary(doc)
+    if result.status == "cancelled":
+        return 130
+    return 0 if result.status == "solved" else 1
+
+
+def print_summary(doc: dict) -> None:
+    best = doc.get("best") or {}
+    print(f"run {doc['run_id']}: {doc['status']} ({doc['stop_reason']}), best node {best.get('id', '-')} "
+          f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests")
+    if doc.get("baseline") and best.get("runtime_s") and doc["baseline"].get("runtime_s"):
+        print(f"runtime: {doc['baseline']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
+              f"({doc.get('speedup', 0):.2f}x)")
+    u = doc["usage"]
+    print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
+    if doc.get("patch"):
+        print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n")
+        where = doc.get("patch_file") or f"orps apply --run {doc['run_id']}"
+        print(f"apply with: {where if where.startswith('orps') else 'orps apply ' + where}")
+    else:
+        print("no change to propose")
+
+
 def run(args) -> int:
-    raise UserError("'orps solve' is not built yet in this version.", code=2)
+    from orps_tui.solving import prepare_job
+
+    project = Path(args.project).resolve()
+    headless = args.headless or args.json or not sys.stdout.isatty()
+    job = prepare_job(project, args, cli_overrides(args))
+    if headless:
+        return run_headless(project, job, args)
+    from orps_tui.app import make_app
+
+    app = make_app(project, target=args.target, settings=job.settings, run_id=job.run.id,
+                   resume=bool(args.resume), job=job)
+    app.run()
+    return 0

@@ -1,0 +1,153 @@
+"""One search on the user's project: prepare it (task, settings, run directory, sandbox),
+run it, and turn its result into the result document and a patch.
+
+Used by `orps solve`, `orps demo` and the TUI, so all of them store the same files in
+`.orps/runs/<id>/` and propose the same patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orps_tui.errors import UserError
+from search.engine import SearchResult
+from search.events import EventBus
+from search.session import run_search
+from search.settings import SearchSettings
+from search.store import RunDir, find_run
+from search.tree import Node
+from search.types import Evaluator, Task
+
+
+@dataclass
+class SolveJob:
+    project: Path
+    task: Task
+    settings: SearchSettings
+    run: RunDir
+    evaluator: Evaluator
+    original_file: str
+    resume: bool = False
+
+    async def execute(self, bus: EventBus | None = None) -> SearchResult:
+        """Run (or resume) the search; everything is persisted in `self.run`."""
+        return await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus, resume=self.resume)
+
+
+def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings:
+    from orps_tui.config import load_config
+
+    config = load_config(project, cli=overrides)
+    return config.settings
+
+
+def make_evaluator(settings: SearchSettings) -> Evaluator:
+    from runners.evaluator import SandboxEvaluator
+
+    return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb)
+
+
+def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evaluator | None = None) -> SolveJob:
+    """Everything a search needs, checked up front so bad input fails before any model call."""
+    project = Path(project).resolve()
+    if getattr(args, "resume", None):
+        return _resume_job(project, args.resume, overrides, evaluator)
+    settings = resolve_settings(project, overrides)
+    problems = settings.validate()
+    if problems:
+        raise UserError("bad settings: " + "; ".join(problems))
+    from orps_tui.taskbuild import build_task
+
+    task, original_file = build_task(
+        project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
+        problem_text=args.problem_text, problem_mode=args.problem_mode, goal=settings.goal,
+    )
+    run = RunDir.create(project)
+    run.file("original_file.txt").write_text(original_file)
+    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file)
+
+
+def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None) -> SolveJob:
+    run = find_run(project, run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
+    task_data = run.read("task.json")
+    if not task_data:
+        raise UserError(f"run {run.id} has no task.json; it cannot be resumed")
+    task = Task.from_dict(task_data)
+    settings = SearchSettings.from_dict({**(run.read("settings.json") or {}), **overrides})
+    original = run.file("original_file.txt")
+    original_file = original.read_text() if original.exists() else ""
+    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file, resume=True)
+
+
+def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
+    """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
+    if node is None or not node.code.strip() or node.id == "baseline":
+        return ""
+    from runners.locate import SpliceError, splice_candidate
+    from runners.patch import make_patch
+
+    path, qualname = job_task.target.split("::", 1)
+    try:
+        new_text = splice_candidate(original_file, qualname, node.code)
+    except SpliceError:
+        return ""
+    if new_text == original_file:
+        return ""
+    return make_patch(path, original_file, new_text)
+
+
+def _node_summary(node: Node | None) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    ev = node.evaluation
+    return {
+        "id": node.id,
+        "round": node.round,
+        "style": node.style,
+        "verdict": ev.verdict if ev else None,
+        "passed": ev.passed if ev else 0,
+        "total": ev.total if ev else 0,
+        "runtime_s": ev.runtime_s if ev else None,
+        "process_score": node.process_score,
+        "outcome_score": round(node.outcome_score, 4),
+        "isolation": ev.isolation if ev else "",
+        "code": node.code,
+    }
+
+
+def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = None) -> dict[str, Any]:
+    """Build the result document, store it in the run, and write the patch file if asked."""
+    best = result.best
+    worth_proposing = best is not None and best.evaluation is not None
+    if job.settings.goal == "faster" and result.baseline is not None and best is not None:
+        base_rt = result.baseline.evaluation.runtime_s if result.baseline.evaluation else None
+        worth_proposing = best.all_passed and base_rt is not None and best.runtime < base_rt
+    patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
+    stored = job.run.read("result.json", {}) or {}
+    doc = {
+        "run_id": job.run.id,
+        "run_dir": str(job.run.path),
+        "status": result.status,
+        "stop_reason": result.stop_reason,
+        "target": job.task.target,
+        "goal": job.settings.goal,
+        "problem": job.task.problem,
+        "tests": job.task.tests,
+        "best": _node_summary(best),
+        "baseline": _node_summary(result.baseline),
+        "patch": patch,
+        "usage": stored.get("usage", {}),
+        "nodes": len(result.tree),
+        "settings": job.settings.to_dict(),
+    }
+    if doc["baseline"] and best and best.evaluation and best.evaluation.runtime_s and doc["baseline"]["runtime_s"]:
+        doc["speedup"] = round(doc["baseline"]["runtime_s"] / best.evaluation.runtime_s, 2)
+    if patch and patch_out:
+        Path(patch_out).write_text(patch)
+        doc["patch_file"] = str(patch_out)
+    job.run.write("result.json", {**stored, **doc})
+    return doc
