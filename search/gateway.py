@@ -177,12 +177,14 @@ def _check_local_model(model: str) -> None:
 class Gateway:
     """Async model access with limits, retries, accounting, budget and cache."""
 
-    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None):
+    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None, limiter=None):
         self.config = config or GatewayConfig()
         self.budget = budget or Budget()
         self.usage = Usage()
         self._reserved_calls = 0
-        self._semaphore: asyncio.Semaphore | None = None
+        self._limiter = limiter
+        """An async context manager shared by several gateways (e.g. one for a whole Ray
+        cluster); by default a semaphore of `config.concurrency` for this gateway alone."""
         self._litellm = None
 
     # -- budget -------------------------------------------------------------------------
@@ -274,8 +276,8 @@ class Gateway:
         if model.startswith("local/"):
             _check_local_model(model)
         litellm = self._litellm
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        if self._limiter is None:
+            self._limiter = asyncio.Semaphore(self.config.concurrency)
         transient = _transient_errors(litellm)
         kwargs = {k: v for k, v in request.items() if v not in (None, "")}
         kwargs.update(self.config.extra)
@@ -284,7 +286,7 @@ class Gateway:
         while True:
             started = time.perf_counter()
             try:
-                async with self._semaphore:
+                async with self._limiter:
                     response = await asyncio.wait_for(
                         litellm.acompletion(**kwargs), timeout=self.config.timeout_s
                     )
