@@ -119,13 +119,23 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
     }
 
 
+def is_improvement(best: Node | None, baseline: Node | None, goal: str) -> bool:
+    """Only a candidate that beats the code as it is becomes a patch: more tests passing
+    (fix), or every test passing and measurably faster (faster)."""
+    if best is None or best.evaluation is None:
+        return False
+    if baseline is None or baseline.evaluation is None:
+        return goal == "fix" and best.pass_rate > 0
+    if goal == "faster":
+        base_rt = baseline.evaluation.runtime_s
+        return best.all_passed and base_rt is not None and best.runtime < base_rt
+    return best.pass_rate > baseline.pass_rate
+
+
 def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = None) -> dict[str, Any]:
     """Build the result document, store it in the run, and write the patch file if asked."""
     best = result.best
-    worth_proposing = best is not None and best.evaluation is not None
-    if job.settings.goal == "faster" and result.baseline is not None and best is not None:
-        base_rt = result.baseline.evaluation.runtime_s if result.baseline.evaluation else None
-        worth_proposing = best.all_passed and base_rt is not None and best.runtime < base_rt
+    worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
     doc = {

@@ -168,6 +168,20 @@ def _match(by_id: dict[str, TestResult], node_id: str) -> TestResult | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def _covers(given: str, collected: str) -> bool:
+    return collected == given or collected.startswith((given + "[", given + "::", given.rstrip("/") + "/"))
+
+
+def expected_ids(given: list[str], records: list[dict]) -> list[str]:
+    """The tests that must pass: what pytest collected for the ids we gave (a file or a
+    parametrized function stands for every test in it), as long as each given id was
+    collected; otherwise the given ids, so that the missing ones count as failed."""
+    collected = next((r["ids"] for r in records if r["type"] == "collected"), None)
+    if not collected or not all(any(_covers(g, c) for c in collected) for g in given):
+        return list(given)
+    return [c for c in collected if any(_covers(g, c) for g in given)]
+
+
 class SandboxEvaluator:
     """Evaluates candidates in parallel sandboxes (at most `workers` at once)."""
 
@@ -223,8 +237,4 @@ class SandboxEvaluator:
             loop.remove_reader(channel.result_r)
             channel.close()
         records, problems = channel.records()
-        expected = node_ids
-        collected = next((r for r in records if r["type"] == "collected"), None)
-        if collected is not None and any("::" not in n for n in node_ids):
-            expected = collected["ids"]  # files or directories were given: every test in them counts
-        return judge(records, problems, expected, run)
+        return judge(records, problems, expected_ids(node_ids, records), run)

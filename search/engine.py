@@ -256,10 +256,11 @@ class Search:
 
     # -- the whole search -------------------------------------------------------------------
     async def _measure_baseline(self) -> None:
-        """For --goal faster: the unmodified target, measured like every candidate."""
+        """The unmodified target, run like every candidate: what a proposal must beat."""
         node = Node(id="baseline", parent=None, round=-1, style="original", code=self.task.original_code)
         node.evaluation = await self.evaluator.evaluate(self.task, node.code)
-        await self._remeasure(node)
+        if self.settings.goal == "faster":
+            await self._remeasure(node)
         node.outcome_score = scoring.outcome_score(node.evaluation)
         node.status = "evaluated"
         self.baseline = node
@@ -290,7 +291,7 @@ class Search:
         self.bus.emit("run_started", task=self.task.id, strategy=self.settings.strategy, settings=self.settings.to_dict())
         status_override = None
         try:
-            if self.settings.goal == "faster":
+            if self.task.original_code.strip():
                 await self._measure_baseline()
             stop_reason = await strategy()
             if self.settings.goal == "faster":

@@ -1,0 +1,107 @@
+"""Settings: defaults < `[tool.orps]` in pyproject.toml < `orps.toml` < command-line flags.
+
+Every effective value remembers where it came from (`orps doctor` shows it). Unknown
+keys and values of the wrong type are named in the error, with a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from orps_tui.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+from search.settings import PRESETS, SearchSettings
+
+ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
+EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str}
+
+
+@dataclass
+class Config:
+    settings: SearchSettings
+    sources: dict[str, str] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _types() -> dict[str, type]:
+    defaults = SearchSettings()
+    return {f.name: type(getattr(defaults, f.name)) for f in fields(SearchSettings)}
+
+
+def _coerce(key: str, value: Any, expected: type, origin: str) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise UserError(f"{origin}: {key} must be true or false, not {value!r}")
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise UserError(f"{origin}: {key} must be {expected.__name__}, not {value!r}")
+    return value
+
+
+def _apply(values: dict[str, Any], origin: str, merged: dict[str, Any], sources: dict[str, str],
+           extras: dict[str, Any]) -> None:
+    types = _types()
+    known = sorted(set(types) | set(EXTRA_KEYS) | set(ALIASES))
+    if "preset" in values:
+        preset = values["preset"]
+        if preset not in PRESETS:
+            raise UserError(f"{origin}: unknown preset {preset!r} (choose {', '.join(PRESETS)})")
+        for k, v in PRESETS[preset].items():
+            merged[k], sources[k] = v, f"{origin} (preset {preset})"
+    for raw_key, value in values.items():
+        key = ALIASES.get(raw_key, raw_key.replace("-", "_"))
+        if key == "preset":
+            continue
+        if key in EXTRA_KEYS:
+            if not isinstance(value, EXTRA_KEYS[key]):
+                raise UserError(f"{origin}: {raw_key} must be {EXTRA_KEYS[key].__name__}, not {value!r}")
+            extras[key], sources[key] = value, origin
+            continue
+        if key not in types:
+            close = difflib.get_close_matches(raw_key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserError(f"{origin}: unknown key {raw_key!r}{hint}")
+        merged[key] = _coerce(raw_key, value, types[key], origin)
+        sources[key] = origin
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path.name} is not valid TOML: {err}") from None
+
+
+def load_config(project: Path, cli: dict[str, Any] | None = None) -> Config:
+    project = Path(project)
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    extras: dict[str, Any] = {}
+    pyproject = project / "pyproject.toml"
+    if pyproject.is_file():
+        section = _read_toml(pyproject).get("tool", {}).get("orps", {})
+        if not isinstance(section, dict):
+            raise UserError("pyproject.toml: [tool.orps] must be a table")
+        _apply(section, "pyproject.toml", merged, sources, extras)
+    orps_toml = project / "orps.toml"
+    if orps_toml.is_file():
+        data = _read_toml(orps_toml)
+        _apply(data.get("orps", data) if isinstance(data.get("orps"), dict) else data, "orps.toml", merged, sources, extras)
+    if cli:
+        _apply({k: v for k, v in cli.items() if v is not None}, "cli", merged, sources, extras)
+    settings = SearchSettings.from_dict(merged)
+    problems = settings.validate()
+    if problems:
+        where = {p.split("=")[0]: sources.get(p.split("=")[0], "default") for p in problems}
+        raise UserError("bad settings: " + "; ".join(f"{p} (from {where[p.split('=')[0]]})" for p in problems))
+    for f in fields(SearchSettings):
+        sources.setdefault(f.name, "default")
+    return Config(settings, sources, extras)
