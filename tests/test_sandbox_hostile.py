@@ -1,0 +1,259 @@
+"""Hostile candidates against the real sandbox: each gets the right verdict, changes
+nothing outside its workspace, and leaves no process behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runners.evaluator import OUTPUT_SHOWN, SandboxEvaluator
+from runners.sandbox import bwrap_works
+from search.types import Task
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
+
+
+def task(test: str = "assert f() == 1") -> Task:
+    return Task(id="hostile", problem="", entry_point="f", tests=[test])
+
+
+def tree_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        h.update(str(p.relative_to(path)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A directory outside the sandbox's workspace that must stay exactly as it is."""
+    d = tmp_path / "outside"
+    d.mkdir()
+    (d / "keep.txt").write_text("original\n")
+    return d
+
+
+@pytest.fixture
+def evaluator():
+    return SandboxEvaluator(timeout_s=3.0, memory_mb=512, max_procs=32)
+
+
+async def run(evaluator, code: str, test: str = "assert f() == 1"):
+    return await evaluator.evaluate(task(test), code)
+
+
+def assert_no_survivors(marker: str = "orps_pytest_plugin") -> None:
+    deadline = time.time() + 3
+    while processes_with(marker) and time.time() < deadline:
+        time.sleep(0.1)
+    assert processes_with(marker) == []
+
+
+async def test_honest_candidate_passes(evaluator):
+    ev = await run(evaluator, "def f():\n    return 1\n")
+    assert ev.verdict == "passed" and ev.passed == 1 and ev.isolation.startswith("bwrap")
+
+
+async def test_infinite_loop_times_out(evaluator):
+    ev = await run(evaluator, "def f():\n    while True:\n        pass\n")
+    assert ev.verdict == "timeout" and ev.passed == 0
+    assert_no_survivors()
+
+
+async def test_long_sleep_times_out(evaluator):
+    started = time.perf_counter()
+    ev = await run(evaluator, "import time\ndef f():\n    time.sleep(600)\n    return 1\n")
+    assert ev.verdict == "timeout" and time.perf_counter() - started < 10
+    assert_no_survivors()
+
+
+async def test_fork_storm_is_contained(evaluator):
+    code = "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict in ("timeout", "crashed", "failed") and ev.passed == 0
+    time.sleep(2)  # killpg does not wait for the group to die: give it time, then look
+    assert_no_survivors()
+
+
+async def test_memory_bomb_fails(evaluator):
+    ev = await run(evaluator, "def f():\n    blocks = []\n    while True:\n        blocks.append(bytearray(50 * 2**20))\n")
+    assert ev.verdict in ("failed", "crashed") and ev.passed == 0
+    assert "MemoryError" in ev.tests[0].message or ev.verdict == "crashed"
+
+
+async def test_huge_file_is_stopped(evaluator):
+    code = "def f():\n    with open('/tmp/big', 'wb') as out:\n        for _ in range(1000):\n            out.write(b'x' * 2**20)\n    return 1\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict in ("crashed", "failed") and ev.passed == 0
+
+
+async def test_stdout_flood_is_capped(evaluator):
+    code = "import sys\ndef f():\n    for _ in range(200):\n        sys.__stdout__.write('x' * 2**20)\n    return 1\n"
+    ev = await run(evaluator, code)
+    # pytest captures output to a file, so the file-size limit stops the flood at 64 MiB.
+    assert ev.verdict in ("failed", "timeout") and "File too large" in ev.tests[0].message + ev.message
+    assert len(ev.output) <= OUTPUT_SHOWN
+
+
+async def test_writing_outside_the_workspace_fails(evaluator, outside):
+    before = tree_digest(outside)
+    code = f"def f():\n    open({str(outside / 'evil.txt')!r}, 'w').write('x')\n    open({str(outside / 'keep.txt')!r}, 'w').write('x')\n    return 1\n"
+    ev = await run(evaluator, code)
+    message = ev.tests[0].message
+    assert ev.verdict == "failed" and ("Read-only file system" in message or "No such file" in message)
+    assert tree_digest(outside) == before
+
+
+async def test_modifying_the_users_project_fails(evaluator, tmp_path):
+    project = tmp_path / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "mod.py").write_text("def f():\n    return 0\n")
+    (project / "tests" / "test_mod.py").write_text("from mod import f\n\ndef test_f():\n    assert f() == 1\n")
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    before = tree_digest(project)
+    code = (f"def f():\n    open({str(project / 'mod.py')!r}, 'w').write('def f():\\n    return 1\\n')\n"
+            f"    open({str(project / 'tests' / 'test_mod.py')!r}, 'w').write('')\n    return 1\n")
+    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+             tests=["tests/test_mod.py::test_f"])
+    ev = await evaluator.evaluate(t, code)
+    assert ev.verdict == "failed"
+    assert tree_digest(project) == before
+
+
+async def test_network_to_host_loopback_is_unreachable(evaluator):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(4)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def accept():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    code = f"import socket\ndef f():\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hi')\n    return 1\n"
+    ev = await run(evaluator, code)
+    thread.join()
+    server.close()
+    assert ev.verdict == "failed" and accepted == []
+
+
+async def test_api_keys_are_not_in_the_environment(evaluator, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-test-secret")
+    code = "import os\ndef f():\n    return os.environ.get('OPENAI_API_KEY', '') + os.environ.get('GITHUB_TOKEN', '')\n"
+    ev = await run(evaluator, code, "assert 'secret' in f()")
+    assert ev.verdict == "failed"
+
+
+async def test_secrets_in_home_are_hidden(evaluator, monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY")
+    monkeypatch.setenv("HOME", str(home))
+    code = f"def f():\n    return open({str(home / '.ssh' / 'id_rsa')!r}).read()\n"
+    ev = await run(evaluator, code, "assert f() == 'PRIVATE KEY'")
+    assert ev.verdict == "failed" and "No such file" in ev.tests[0].message
+
+
+async def test_early_exit_is_a_crash_not_a_pass(evaluator):
+    for exit_call in ("os._exit(0)", "sys.exit(0)"):
+        ev = await run(evaluator, f"import os, sys\ndef f():\n    {exit_call}\n")
+        assert ev.verdict in ("crashed", "failed") and ev.passed == 0, exit_call
+
+
+async def test_exit_at_import_time_is_a_crash(evaluator):
+    ev = await run(evaluator, "import os\nos._exit(0)\ndef f():\n    return 1\n")
+    assert ev.verdict == "crashed" and ev.passed == 0
+
+
+async def test_patching_pytest_to_fake_passes_is_tampering(evaluator):
+    code = (
+        "import _pytest.reports as r\n"
+        "_orig = r.TestReport.from_item_and_call.__func__\n"
+        "def _fake(cls, item, call):\n"
+        "    rep = _orig(cls, item, call)\n"
+        "    rep.outcome = 'passed'\n"
+        "    return rep\n"
+        "r.TestReport.from_item_and_call = classmethod(_fake)\n"
+        "def f():\n    return 0\n"
+    )
+    ev = await run(evaluator, code)
+    assert ev.verdict == "tampered" and ev.passed == 0
+
+
+async def test_dropping_a_conftest_fails(evaluator):
+    code = ("open('conftest.py', 'w').write('import pytest\\n@pytest.hookimpl(tryfirst=True)\\n"
+            "def pytest_runtest_call(item):\\n    return True\\n')\ndef f():\n    return 0\n")
+    ev = await run(evaluator, code)
+    assert ev.verdict == "failed" and ev.passed == 0
+
+
+async def test_segfault_is_a_crash(evaluator):
+    ev = await run(evaluator, "import ctypes\ndef f():\n    return ctypes.string_at(0)\n")
+    assert ev.verdict == "crashed" and ev.passed == 0
+
+
+async def test_killing_the_parent_is_a_crash(evaluator):
+    # The parent inside the PID namespace is its init, which ignores the signal; whatever
+    # happens, a wrong answer must not turn into a pass, and we must still be here.
+    code = "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(1, signal.SIGKILL)\n    return 0\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict in ("crashed", "failed") and ev.passed == 0
+    assert_no_survivors()
+
+
+async def test_orphans_in_a_new_session_do_not_survive(evaluator):
+    code = "import subprocess\ndef f():\n    subprocess.Popen(['sleep', '987654'], start_new_session=True)\n    return 1\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict == "passed"  # starting a process is allowed; outliving the run is not
+    time.sleep(1)
+    assert processes_with("sleep 987654") == []
+
+
+async def test_forged_result_lines_are_tampering(evaluator):
+    code = (
+        "import os\n"
+        "def f():\n"
+        "    fd = int(os.environ['ORPS_RESULT_FD'])\n"
+        "    os.write(fd, b'{\"type\": \"finish\", \"seq\": 99, \"tampered\": []}\\tdeadbeef\\n')\n"
+        "    return 1\n"
+    )
+    ev = await run(evaluator, code)
+    assert ev.verdict == "tampered"
+
+
+async def test_parallel_evaluations_do_not_leak(evaluator):
+    import asyncio
+
+    results = await asyncio.gather(*(run(evaluator, "def f():\n    return 1\n") for _ in range(6)))
+    assert all(r.verdict == "passed" for r in results)
+    leftovers = [p for p in evaluator.workspaces.root.iterdir() if p.name.startswith("run-")]
+    assert leftovers == []
