@@ -59,9 +59,12 @@ def _common(task: Task) -> dict[str, str]:
             "The current version below is correct but slow. Keep its behaviour exactly and make it faster.\n"
             f"```python\n{task.original_code.strip()}\n```\n"
         )
+    owner, _, name = task.entry_point.rpartition(".")
+    if owner:
+        signature_hint += f" (a method of class `{owner}`: write just the method, with `self`)"
     return {
         "problem": task.problem.strip(),
-        "entry_point": task.entry_point,
+        "entry_point": name,
         "signature_hint": signature_hint,
         "goal_hint": goal_hint,
         "tests": tests_text(task),
@@ -92,7 +95,7 @@ def feedback(ev: Evaluation | None, baseline_runtime: float | None = None) -> st
 
 
 def programmer_messages(task: Task, style: str, parent: Node | None, baseline_runtime: float | None = None) -> list[dict[str, str]]:
-    system = render("programmer_system", entry_point=task.entry_point)
+    system = render("programmer_system", entry_point=task.entry_point.rsplit(".", 1)[-1])
     if parent is None:
         user = render("programmer_initial", style=style, **_common(task))
     else:
