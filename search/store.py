@@ -49,6 +49,9 @@ class RunDir:
     def create(cls, root: Path, run_id: str | None = None) -> RunDir:
         path = Path(root) / RUNS_DIR / (run_id or new_run_id())
         path.mkdir(parents=True, exist_ok=True)
+        ignore = Path(root) / ".orps" / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# orps runs, caches and backups: local state, not source\n*\n")
         return cls(path)
 
     def file(self, name: str) -> Path:
