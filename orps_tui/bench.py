@@ -69,7 +69,7 @@ def totals(results: list[ProblemResult]) -> dict[str, Any]:
     n = len(results)
     rel = [r.runtime_rel for r in results if r.runtime_rel is not None and r.passed_hidden]
     return {
-        "problems": n,
+        "count": n,
         "pass_at_1": round(sum(r.passed_hidden for r in results) / n, 4) if n else 0.0,
         "public_pass_rate": round(sum(r.solved_public for r in results) / n, 4) if n else 0.0,
         "calls": sum(r.calls for r in results),
@@ -227,7 +227,7 @@ def plot(doc: dict[str, Any], path: Path) -> str | None:
     fig, ax = plt.subplots(figsize=(6, 4))
     strategies: dict[str, list[tuple[float, float]]] = {}
     for r in doc["runs"]:
-        calls_per_problem = r["calls"] / r["problems"] if r["problems"] else 0
+        calls_per_problem = r["calls"] / r["count"] if r["count"] else 0
         strategies.setdefault(r["strategy"], []).append((calls_per_problem, r["pass_at_1"] * 100))
     for name, points in strategies.items():
         points.sort()

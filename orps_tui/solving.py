@@ -31,9 +31,10 @@ class SolveJob:
     original_file: str
     resume: bool = False
 
-    async def execute(self, bus: EventBus | None = None) -> SearchResult:
+    async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
-        return await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus, resume=self.resume)
+        return await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus,
+                                resume=self.resume, on_tree=on_tree)
 
 
 def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings:

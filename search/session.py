@@ -78,6 +78,7 @@ async def run_search(
     bus: EventBus | None = None,
     resume: bool = False,
     gateway: Gateway | None = None,
+    on_tree=None,
 ) -> SearchResult:
     """Run (or resume) a search, persisting everything in `run`. Raises ModelError."""
     bus = bus or EventBus()
@@ -89,7 +90,13 @@ async def run_search(
     project = Path(task.project) if task.project else run.path.parent.parent.parent
     gateway = gateway or make_gateway(settings, project, tree_usage(previous) if resume else None)
     writer = TreeWriter(run)
-    search = Search(task, settings, gateway, evaluator, bus, previous, on_change=writer)
+
+    def on_change(tree: SearchTree) -> None:
+        writer(tree)
+        if on_tree is not None:
+            on_tree(tree)  # a live view (the TUI) reads nodes from the tree itself
+
+    search = Search(task, settings, gateway, evaluator, bus, previous, on_change=on_change)
     run.update_meta(status="running", task=task.id, target=task.target, strategy=settings.strategy,
                     model=settings.model, started=run.meta().get("started", time.time()))
     try:

@@ -1,7 +1,17 @@
-"""`orps` with no command: open the TUI (not built yet)."""
+"""`orps` with no command: open the TUI on the current project."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from orps_tui.errors import UserError
 
 
 def run(args) -> int:
-    raise UserError("the TUI is not built yet in this version; see 'orps --help'.", code=2)
+    if not sys.stdout.isatty():
+        raise UserError("the TUI needs a terminal", hint="use the headless commands: orps solve --headless, orps runs")
+    from orps_tui.app import make_app
+
+    make_app(Path.cwd()).run()
+    return 0

@@ -1,0 +1,1 @@
+"""The TUI's screens: start, search, review, history, dialogs."""

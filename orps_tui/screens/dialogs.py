@@ -1,0 +1,74 @@
+"""Small screens: a yes/no confirmation, a message, and a side-by-side code comparison."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Label, Static
+
+from search.tree import Node
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
+                Binding("escape", "answer(False)", "Cancel")]
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="question")
+            yield Label("[b]y[/b] yes    [b]n[/b] no", classes="hint")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class MessageScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, message: str):
+        super().__init__()
+        self.title_text, self.message = title, message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"[b]{self.title_text}[/b]")
+            yield Static(self.message, classes="question")
+            yield Label("press Enter to close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _code_panel(node: Node, dark: bool) -> ComposeResult:
+    ev = node.evaluation
+    name = "original" if node.id == "baseline" else node.id
+    label = f"[b]{name}[/b]  {ev.passed}/{ev.total} tests" if ev else f"[b]{name}[/b]"
+    if ev and ev.runtime_s is not None:
+        label += f"  {ev.runtime_s * 1000:.1f}ms"
+    with Vertical(classes="compare-side"):
+        yield Label(label)
+        with VerticalScroll():
+            yield Static(Syntax(node.code or "# no code", "python", line_numbers=True,
+                                theme="ansi_dark" if dark else "ansi_light"))
+
+
+class CompareScreen(Screen):
+    BINDINGS = [Binding("escape,q,d", "app.pop_screen", "Back")]
+
+    def __init__(self, left: Node, right: Node):
+        super().__init__()
+        self.left, self.right = left, right
+
+    def compose(self) -> ComposeResult:
+        dark = self.app.current_theme.dark
+        with Horizontal(id="compare"):
+            yield from _code_panel(self.left, dark)
+            yield from _code_panel(self.right, dark)
+        yield Footer()
