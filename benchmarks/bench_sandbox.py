@@ -1,0 +1,79 @@
+"""Sandbox throughput and overhead on this machine, measured side by side in one run.
+
+For the sample project's slugify tests (3 tests):
+- one sandboxed evaluation (copy-on-link workspace, bubblewrap, limits, our plugin)
+  against plain `python -m pytest` on the same tests in the same checkout: the ratio;
+- evaluations per second through the pool (as many at once as cores).
+
+    python benchmarks/bench_sandbox.py [--repeats 10] [--parallel 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runners.evaluator import SandboxEvaluator
+from search.types import Task
+
+SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample_project"
+TESTS = ["tests/test_words.py::test_slugify_simple", "tests/test_words.py::test_slugify_punctuation",
+         "tests/test_words.py::test_slugify_runs"]
+CANDIDATE = "import re\n\ndef slugify(title):\n    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--parallel", type=int, default=16)
+    args = ap.parse_args()
+    project = Path(tempfile.mkdtemp()) / "proj"
+    shutil.copytree(SAMPLE, project)
+    task = Task(id="bench", problem="", entry_point="slugify", kind="project", target="src/textkit/words.py::slugify",
+                project=str(project), tests=TESTS)
+    evaluator = SandboxEvaluator()
+
+    async def sandboxed() -> float:
+        started = time.perf_counter()
+        ev = await evaluator.evaluate(task, CANDIDATE)
+        assert ev.verdict == "passed", ev.message
+        return time.perf_counter() - started
+
+    def plain() -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS], cwd=project,
+                       check=False, capture_output=True)
+        return time.perf_counter() - started
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(sandboxed())  # warm: template copy, imports
+    plain()
+    s_times, p_times = [], []
+    for _ in range(args.repeats):  # interleaved, so load on the machine hits both alike
+        s_times.append(loop.run_until_complete(sandboxed()))
+        p_times.append(plain())
+    s, p = statistics.median(s_times), statistics.median(p_times)
+    print(f"one evaluation: sandboxed {s * 1000:.0f} ms, plain pytest {p * 1000:.0f} ms "
+          f"-> ratio {s / p:.2f} (target < 1.5), median of {args.repeats}")
+
+    async def pool() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(evaluator.evaluate(task, CANDIDATE) for _ in range(args.parallel)))
+        return time.perf_counter() - started
+
+    elapsed = loop.run_until_complete(pool())
+    print(f"pool: {args.parallel} evaluations in {elapsed:.2f} s on {os.cpu_count()} cores "
+          f"-> {args.parallel / elapsed:.1f} evaluations/s (target >= 4)")
+    shutil.rmtree(project.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
