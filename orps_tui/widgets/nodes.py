@@ -78,13 +78,30 @@ class NodeDetail(Widget):
                 yield VerticalScroll(Static(id="critique"))
 
     def show(self, node: Node, task: Task) -> None:
+        """Show `node`, rendering only the visible tab (the others render when opened):
+        with hundreds of nodes, moving the selection must stay within a frame or two."""
+        self.node = node
         self.node_id = node.id
-        theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
-        self.query_one("#code", Static).update(
-            Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme, word_wrap=True)
-        )
-        notes = "\n".join(f"note: {n}" for n in node.notes)
-        self.query_one("#feedback", Static).update(Text(prompts.feedback(node.evaluation) + ("\n\n" + notes if notes else "")))
-        self.query_one("#reasoning", Static).update(Text(node.reasoning or "(no reasoning)"))
-        score = "no score (outcome score used)" if node.process_score is None else f"score {node.process_score:.0f}/5"
-        self.query_one("#critique", Static).update(Text(f"{score}\n\n{node.critique or '(no critique)'}"))
+        self._render_active()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._render_active()
+
+    def _render_active(self) -> None:
+        node = getattr(self, "node", None)
+        if node is None:
+            return
+        active = self.query_one(TabbedContent).active
+        if active == "tab-code":
+            theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
+            self.query_one("#code", Static).update(
+                Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme, word_wrap=True)
+            )
+        elif active == "tab-feedback":
+            notes = "\n".join(f"note: {n}" for n in node.notes)
+            self.query_one("#feedback", Static).update(Text(prompts.feedback(node.evaluation) + ("\n\n" + notes if notes else "")))
+        elif active == "tab-reasoning":
+            self.query_one("#reasoning", Static).update(Text(node.reasoning or "(no reasoning)"))
+        elif active == "tab-critique":
+            score = "no score (outcome score used)" if node.process_score is None else f"score {node.process_score:.0f}/5"
+            self.query_one("#critique", Static).update(Text(f"{score}\n\n{node.critique or '(no critique)'}"))
