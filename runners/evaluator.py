@@ -4,8 +4,8 @@ Dataset tasks (`kind="asserts"`): the candidate becomes `solution.py` and each a
 pytest test. Project tasks: the candidate is spliced into a throwaway copy of the
 project and the selected pytest node ids run. Either way pytest runs with our plugin,
 whose signed records are the only evidence we accept (EvalPlus's rule): a test passed
-only if it positively reported so, every expected test reported, and the session
-finished with pytest's internals untouched.
+only if it positively reported so, pytest collected exactly the expected tests, and the
+session finished with pytest's internals untouched. The exit code is never trusted.
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ import hmac
 import json
 import os
 import secrets
+import statistics
 import sys
 import textwrap
 from pathlib import Path
 
-from runners.metrics import static_metrics
+from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
+from runners.pytest_plugin import KEY_FD_ENV, RESULT_FD_ENV
 from runners.sandbox import Limits, SandboxResult, run_sandboxed
-from runners.workspace import Workspaces
+from runners.workspace import PLUGIN_MODULE, Workspaces
 from search.types import Evaluation, Task, TestResult
 
-PLUGIN_DIR = Path(__file__).with_name("_plugin")
 OUTPUT_SHOWN = 2000
+RESULT_CAP = 16 << 20
 
 
 def asserts_test_file(task: Task, tests: list[str]) -> str:
@@ -38,27 +40,27 @@ def asserts_test_file(task: Task, tests: list[str]) -> str:
 
 
 class Channel:
-    """The key pipe and result pipe shared with our plugin inside the sandbox."""
+    """The key pipe and the result pipe shared with our plugin inside the sandbox."""
 
     def __init__(self):
         self.key = secrets.token_bytes(32)
         self.key_r, key_w = os.pipe()
         os.write(key_w, self.key)
-        os.close(key_w)
+        os.close(key_w)  # the plugin reads to EOF, then closes its end: nobody can read it again
         self.result_r, self.result_w = os.pipe()
         os.set_blocking(self.result_r, False)
         self.buffer = bytearray()
 
     @property
     def env(self) -> dict[str, str]:
-        return {"ORPS_KEY_FD": str(self.key_r), "ORPS_RESULT_FD": str(self.result_w)}
+        return {KEY_FD_ENV: str(self.key_r), RESULT_FD_ENV: str(self.result_w)}
 
     @property
     def fds(self) -> tuple[int, int]:
         return (self.key_r, self.result_w)
 
     def after_start(self) -> None:
-        self._close("key_r", "result_w")
+        self._close("key_r", "result_w")  # else we would never see EOF on the result pipe
 
     def _close(self, *names: str) -> None:
         # Mark closed fds as -1: closing a number twice could close another run's pipe.
@@ -72,7 +74,7 @@ class Channel:
                 setattr(self, name, -1)
 
     def drain(self) -> None:
-        while True:
+        while self.result_r >= 0 and len(self.buffer) <= RESULT_CAP:
             try:
                 chunk = os.read(self.result_r, 1 << 16)
             except BlockingIOError:
@@ -80,8 +82,6 @@ class Channel:
             if not chunk:
                 return
             self.buffer += chunk
-            if len(self.buffer) > 16 << 20:
-                return  # a flood of fake lines: what we have is enough to call it tampered
 
     def close(self) -> None:
         self._close("key_r", "result_w", "result_r")
@@ -89,25 +89,30 @@ class Channel:
     def records(self) -> tuple[list[dict], list[str]]:
         """Verified records in order, and what was wrong with the rest."""
         records, problems = [], []
+        if len(self.buffer) > RESULT_CAP:
+            problems.append("the result channel was flooded")
         for n, line in enumerate(bytes(self.buffer).decode(errors="replace").splitlines()):
             body, _, mac = line.rpartition("\t")
             expected = hmac.new(self.key, body.encode(), hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(mac, expected):
+            if not hmac.compare_digest(mac.encode(), expected.encode()):
                 problems.append(f"result line {n} has a bad signature")
                 continue
             record = json.loads(body)
             if record.get("seq") != len(records):
-                problems.append(f"result line {n} is out of sequence")
+                problems.append(f"result line {n} is out of sequence (a forked or replayed writer)")
                 continue
             records.append(record)
+            if record.get("type") == "tampered":
+                problems.append(record.get("reason", "tampering"))
         return records, problems
 
 
 def judge(records: list[dict], problems: list[str], expected: list[str], run: SandboxResult) -> Evaluation:
-    """Turn the plugin's verified records into an Evaluation (never trusting the exit code)."""
+    """Turn the plugin's verified records into an Evaluation."""
     by_id: dict[str, TestResult] = {}
     messages = []
     finish = next((r for r in records if r["type"] == "finish"), None)
+    collected = next((r for r in records if r["type"] == "collected"), None)
     for r in records:
         if r["type"] == "collect_error":
             messages.append(f"collection error in {r['nodeid'] or 'the test files'}:\n{r['message']}")
@@ -126,45 +131,58 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         result = by_id.get(node_id) or _match(by_id, node_id)
         tests.append(result or TestResult(node_id, "failed", "this test never reported a result"))
     passed = sum(t.outcome == "passed" for t in tests)
-    runtime = sum(t.duration_s for t in tests if t.outcome == "passed") if passed else None
+    runtime = sum(t.duration_s for t in tests) if passed == len(tests) and tests else (
+        sum(t.duration_s for t in tests if t.outcome == "passed") or None)
     tampered = list(problems) + (finish.get("tampered", []) if finish else [])
-    unexpected = [i for i in by_id if i not in {t.id for t in tests}]
-    if run.timed_out:
-        verdict = "timeout"
-    elif tampered:
+    count_ok = collected is not None and collected["count"] == len(expected)
+    if tampered:
         verdict = "tampered"
+    elif run.timed_out:
+        verdict = "timeout"
     elif finish is None:
         verdict = "crashed"  # the process ended before pytest finished: os._exit, a signal, a kill
-    elif passed == len(expected) and expected and not unexpected:
+    elif passed == len(expected) and expected and count_ok:
         verdict = "passed"
     else:
         verdict = "failed"
     if run.timed_out:
-        messages.append("the test run was stopped at the time limit")
+        messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
     if tampered:
-        messages.append("tampering detected: " + "; ".join(tampered))
+        messages.append("tampering detected: " + "; ".join(dict.fromkeys(tampered)))
     if finish is None and not run.timed_out:
-        messages.append(f"the test process ended early (exit code {run.returncode}) without finishing the session")
-    if verdict == "passed" and passed != len(tests):
-        verdict = "failed"
+        messages.append(_early_end(run.returncode))
+    if finish is not None and not count_ok and not messages:
+        got = collected["count"] if collected else 0
+        messages.append(f"pytest collected {got} tests, expected {len(expected)}")
+    if run.truncated:
+        messages.append("output was cut at the size limit")
+    dyn = dynamic_metrics(finish)
     return Evaluation(
         verdict=verdict,
-        passed=passed if verdict not in ("tampered",) else 0,
+        passed=0 if verdict == "tampered" else passed,
         total=len(expected),
         tests=tests,
         runtime_s=runtime,
         wall_s=run.wall_s,
-        cpu_s=finish.get("cpu_s") if finish else None,
-        peak_rss_mb=round(finish["maxrss_kb"] / 1024, 1) if finish else None,
+        cpu_s=dyn["cpu_s"],
+        peak_rss_mb=dyn["peak_rss_mb"],
         isolation=run.isolation,
         message="\n".join(messages),
         output=(run.stdout + run.stderr)[-OUTPUT_SHOWN:],
     )
 
 
+def _early_end(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        return f"the test process was killed by signal {-returncode} before pytest finished"
+    if returncode is not None and returncode > 128:
+        return f"the test process died (exit code {returncode}, likely signal {returncode - 128}) before pytest finished"
+    return f"the test process ended early (exit code {returncode}) without finishing the session"
+
+
 def _match(by_id: dict[str, TestResult], node_id: str) -> TestResult | None:
     """Node ids given relative to another rootdir still match by suffix."""
-    hits = [r for k, r in by_id.items() if k.endswith(node_id) or node_id.endswith(k)]
+    hits = [r for k, r in by_id.items() if k.endswith("/" + node_id) or node_id.endswith("/" + k)]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -183,58 +201,121 @@ def expected_ids(given: list[str], records: list[dict]) -> list[str]:
 
 
 class SandboxEvaluator:
-    """Evaluates candidates in parallel sandboxes (at most `workers` at once)."""
+    """Evaluates candidates in parallel sandboxes (at most `workers` at once; default: cores).
+
+    Implements `search.types.Evaluator`. Call `close()` (or use `async with`) to remove
+    its temp directory early; it is removed at garbage collection otherwise.
+    """
 
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, workers: int | None = None,
-                 python: str | None = None, max_procs: int = 64):
-        self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs)
+                 python: str | None = None, max_procs: int = 64, max_file_mb: int = 64):
+        self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
         self.python = python or sys.executable
         self.workspaces = Workspaces()
-        self._workers = workers or os.cpu_count() or 2
+        self.workers = workers or os.cpu_count() or 2
         self._semaphore: asyncio.Semaphore | None = None
 
-    async def evaluate(self, task: Task, code: str, *, hidden: bool = False) -> Evaluation:
+    async def __aenter__(self) -> SandboxEvaluator:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.workspaces.close()
+
+    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1) -> Evaluation:
+        """Run `code` against the task's tests (`hidden` ones on request). With `repeat=N`
+        the tests run N times (one after another) and `runtime_s` is the minimum of the
+        call-phase sums, for stable speed comparisons."""
         tests = task.hidden_tests if hidden else task.tests
         static = static_metrics(code)
+        if not tests:
+            return Evaluation(verdict="error", message="the task has no tests to run", static=static)
         if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._workers)
+            self._semaphore = asyncio.Semaphore(self.workers)
         try:
             workspace, node_ids = self.workspaces.prepare(task, code, tests, asserts_test_file)
-        except ValueError as err:  # the candidate cannot even be put in place
-            return Evaluation(verdict="error", total=len(tests), message=str(err), static=static)
+        except ValueError as err:  # the candidate cannot even be put in place: nothing runs
+            return Evaluation(verdict="error", total=len(tests), message=str(err), static=static,
+                              tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error", str(err))
+                                     for i, t in enumerate(tests)])
         try:
-            async with self._semaphore:
-                ev = await self._run_pytest(workspace, node_ids, autoload=task.kind == "project")
+            runs = []
+            for _ in range(max(1, repeat)):
+                async with self._semaphore:
+                    runs.append(await self._run_pytest(workspace, node_ids, project=task.kind == "project"))
+                if not runs[-1].all_passed:
+                    break
         finally:
             self.workspaces.release(workspace)
+        ev = runs[-1]
+        if len(runs) > 1 and ev.all_passed:
+            ev.runtime_s = min(r.runtime_s for r in runs if r.runtime_s is not None)
+            ev.message = (ev.message + "\n" if ev.message else "") + \
+                f"runtime: min of {len(runs)} runs (median {statistics.median(r.runtime_s for r in runs):.6f} s)"
+        if task.kind == "asserts":  # ids a model can read: the assert itself, not test_3
+            for result, snippet in zip(ev.tests, tests):
+                result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
         ev.static = static
         return ev
 
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
         """The minimum call-phase runtime over `repeats` runs (None when a run fails)."""
-        best = None
-        for _ in range(repeats):
-            ev = await self.evaluate(task, code)
-            if not ev.all_passed or ev.runtime_s is None:
-                return None
-            best = ev.runtime_s if best is None else min(best, ev.runtime_s)
-        return best
+        ev = await self.evaluate(task, code, repeat=repeats)
+        return ev.runtime_s if ev.all_passed else None
 
-    async def _run_pytest(self, workspace: Path, node_ids: list[str], autoload: bool) -> Evaluation:
+    def _pythonpath(self, workspace: Path, project: bool) -> str:
+        """Our plugin's directory; for projects also the copy's `src/` and root, first, so the
+        candidate's copy wins over an editable install of the user's original package."""
+        paths = [str(self.workspaces.plugin_dir)]
+        if project:
+            paths += [str(p) for p in (workspace / "src", workspace) if p.is_dir()]
+        return os.pathsep.join(paths)
+
+    async def _run_pytest(self, workspace: Path, node_ids: list[str], project: bool) -> Evaluation:
         channel = Channel()
-        argv = [self.python, "-m", "pytest", "-p", "orps_pytest_plugin", "-p", "no:cacheprovider",
-                "-q", "--no-header", "-rN", "-o", "addopts=", *node_ids]
-        env = {**channel.env, "PYTHONPATH": str(PLUGIN_DIR)}
-        if not autoload:
+        argv = [self.python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
+                "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
+                "--tb=short", *node_ids]
+        env = {**channel.env, "PYTHONPATH": self._pythonpath(workspace, project)}
+        if not project:
             env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # dataset tests need no plugins: start faster
+        perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
+        perf_w = perf[1]
+        if perf_w >= 0:
+            argv = perf_prefix(perf_w) + argv
+
+        def started() -> None:
+            channel.after_start()
+            if perf[1] >= 0:
+                os.close(perf[1])
+                perf[1] = -1
+
         loop = asyncio.get_running_loop()
         loop.add_reader(channel.result_r, channel.drain)
         try:
-            run = await run_sandboxed(argv, workspace, self.limits, env=env, pass_fds=channel.fds,
-                                      extra_ro=[PLUGIN_DIR], on_start=channel.after_start)
+            run = await run_sandboxed(argv, workspace, self.limits, env=env,
+                                      pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
+                                      extra_ro=[self.workspaces.plugin_dir], on_start=started)
             channel.drain()
         finally:
             loop.remove_reader(channel.result_r)
             channel.close()
+            if perf[1] >= 0:
+                os.close(perf[1])
+            instructions = _read_perf(perf[0]) if perf[0] >= 0 else None
         records, problems = channel.records()
-        return judge(records, problems, expected_ids(node_ids, records), run)
+        ev = judge(records, problems, expected_ids(node_ids, records), run)
+        ev.instructions = instructions
+        return ev
+
+
+def _read_perf(fd: int) -> int | None:
+    os.set_blocking(fd, False)
+    try:
+        return parse_perf(os.read(fd, 1 << 16).decode(errors="replace"))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

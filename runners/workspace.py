@@ -1,11 +1,13 @@
 """Throwaway workspaces: where a candidate runs, never the user's project.
 
-Dataset tasks get a fresh directory with `solution.py` and a generated test file.
-Project tasks get a copy of the project: the project is copied once into a private
-template (skipping VCS, virtualenvs, caches and our own `.orps/`), and each evaluation
-hard-links that template (cheap) and writes only the target file anew. The sandbox
-mounts the workspace read-only, so the links can never be written through; and they
-point into our template, not into the user's files.
+Dataset tasks get a fresh directory with `solution.py`, a generated test file and an
+empty `pytest.ini` (so the rootdir is there, whatever lies above). Project tasks get a copy
+of the project: it is copied once per project *snapshot* into a private template (skipping
+VCS, virtualenvs, caches, node_modules and our own `.orps/`), and each evaluation
+hard-links that template (cheap) and writes only the target file anew. The sandbox mounts
+the workspace read-only, so no link can be written through; and the links point into our
+template, never into the user's files. A changed project (any file's size or mtime) gets a
+new template.
 """
 
 from __future__ import annotations
@@ -19,11 +21,36 @@ from pathlib import Path
 
 from search.types import Task
 
-SKIP = shutil.ignore_patterns(
-    ".git", ".hg", ".svn", ".venv", "venv", "env", ".tox", ".nox", "node_modules", ".orps",
-    "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "*.egg-info", "build", "dist", "*.pyc",
-)
+SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".tox", ".nox", "node_modules", ".orps",
+             "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
+SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".so.tmp")
 ASSERTS_TEST_FILE = "test_solution.py"
+PLUGIN_MODULE = "_orps_pytest_plugin"
+PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+
+
+def _skip(name: str) -> bool:
+    return name in SKIP_DIRS or name.endswith(SKIP_SUFFIXES)
+
+
+def _ignore(_dir: str, names: list[str]) -> set[str]:
+    return {n for n in names if _skip(n)}
+
+
+def snapshot(project: Path) -> tuple:
+    """A cheap fingerprint of the files we would copy: (path, size, mtime) of each."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(project):
+        dirnames[:] = sorted(d for d in dirnames if not _skip(d))
+        for name in sorted(filenames):
+            if _skip(name):
+                continue
+            try:
+                st = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            entries.append((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns))
+    return tuple(entries)
 
 
 def check_candidate(code: str, entry_point: str) -> None:
@@ -41,45 +68,62 @@ def check_candidate(code: str, entry_point: str) -> None:
             defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             defined.update((a.asname or a.name).split(".")[0] for a in node.names)
-    if name not in defined:
+    if name and name not in defined:
         raise ValueError(f"the candidate does not define {name}")
 
 
 class Workspaces:
+    """Creates and removes workspaces under one private temp root (removed by `close`)."""
+
     def __init__(self, root: str | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="orps-ws-", dir=root))
-        self._templates: dict[str, Path] = {}
+        self._templates: dict[str, tuple[tuple, Path]] = {}
+        self.plugin_dir = self.root / "plugin"
+        self.plugin_dir.mkdir()
+        # Under a private module name: never shadows anything in the user's project.
+        shutil.copyfile(PLUGIN_SOURCE, self.plugin_dir / f"{PLUGIN_MODULE}.py")
 
-    def _template(self, project: Path) -> Path:
-        key = str(project.resolve())
-        if key not in self._templates:
-            template = self.root / f"template-{len(self._templates)}"
-            shutil.copytree(project, template, ignore=SKIP, symlinks=True)
-            self._templates[key] = template
-        return self._templates[key]
-
-    def refresh(self, project: Path) -> None:
-        """Forget the template of `project` (its files changed on disk)."""
-        old = self._templates.pop(str(project.resolve()), None)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+    def template(self, project: Path) -> Path:
+        """The warm copy of `project` for its current snapshot (made when missing or stale)."""
+        project = project.resolve()
+        if not project.is_dir():
+            raise ValueError(f"the project directory {project} does not exist")
+        key, snap = str(project), snapshot(project)
+        cached = self._templates.get(key)
+        if cached and cached[0] == snap:
+            return cached[1]
+        template = Path(tempfile.mkdtemp(prefix="template-", dir=self.root))
+        shutil.copytree(project, template, ignore=_ignore, symlinks=True, dirs_exist_ok=True)
+        self._templates[key] = (snap, template)
+        if cached:
+            shutil.rmtree(cached[1], ignore_errors=True)  # workspaces hold links, not the template
+        return template
 
     def prepare(self, task: Task, code: str, tests: list[str],
                 render_asserts: Callable[[Task, list[str]], str]) -> tuple[Path, list[str]]:
-        """A workspace with the candidate in place, and the pytest node ids to run there."""
+        """A workspace with the candidate in place, and the pytest node ids to run there.
+        Raises ValueError when the candidate cannot be put in place."""
         if task.kind == "asserts":
             check_candidate(code, task.entry_point)
             ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
             (ws / "solution.py").write_text(code)
             (ws / ASSERTS_TEST_FILE).write_text(render_asserts(task, tests))
-            (ws / "pytest.ini").write_text("[pytest]\n")  # rootdir here, whatever is above
+            (ws / "pytest.ini").write_text("[pytest]\n")
             return ws, [f"{ASSERTS_TEST_FILE}::test_{i}" for i in range(len(tests))]
+        return self._prepare_project(task, code), list(tests)
+
+    def _prepare_project(self, task: Task, code: str) -> Path:
         from runners.locate import SpliceError, splice_candidate
 
-        path, qualname = task.target.split("::", 1)
-        template = self._template(Path(task.project))
+        path, sep, qualname = task.target.partition("::")
+        if not sep or not qualname:
+            raise ValueError(f"the target {task.target!r} is not of the form path.py::name")
+        template = self.template(Path(task.project))
+        source_file = template / path
+        if not source_file.is_file():
+            raise ValueError(f"the target file {path} is not in the project")
         try:
-            new_source = splice_candidate((template / path).read_text(), qualname, code)
+            new_source = splice_candidate(source_file.read_text(), qualname, code)
         except SpliceError as err:
             raise ValueError(str(err)) from None
         ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
@@ -87,7 +131,7 @@ class Workspaces:
         target = ws / path
         target.unlink()  # a new file, not a write through the hard link into the template
         target.write_text(new_source)
-        return ws, list(tests)
+        return ws
 
     def release(self, ws: Path) -> None:
         shutil.rmtree(ws, ignore_errors=True)
