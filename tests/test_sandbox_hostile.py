@@ -1,13 +1,17 @@
 """Hostile candidates against the real sandbox: each gets the right verdict, changes
-nothing outside its workspace, and leaves no process behind."""
+nothing outside its workspace, and leaves no process behind (checked through /proc: any
+process whose working directory is in the evaluator's temp root, or whose command line
+carries the test's unique marker)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,16 +36,21 @@ def tree_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def processes_with(marker: str) -> list[int]:
+def processes_with(marker: str, root: Path | None = None) -> list[int]:
+    """Live processes whose command line contains `marker` or whose cwd is under `root`."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+                continue
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{entry}/cwd") if root else ""
         except OSError:
             continue
-        if marker in cmdline:
+        if marker in cmdline or (root and cwd.startswith(str(root))):
             found.append(int(entry))
     return found
 
@@ -56,19 +65,37 @@ def outside(tmp_path):
 
 
 @pytest.fixture
-def evaluator():
-    return SandboxEvaluator(timeout_s=3.0, memory_mb=512, max_procs=32)
+def marker():
+    return "orpsmark" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+async def evaluator():
+    ev = SandboxEvaluator(timeout_s=3.0, memory_mb=512, max_procs=32)
+    yield ev
+    ev.close()
+
+
+@pytest.fixture(autouse=True)
+def _hygiene(evaluator, outside):
+    """After every hostile run: nothing outside changed, no process and no workspace left."""
+    before = tree_digest(outside)
+    yield
+    assert tree_digest(outside) == before
+    assert_no_survivors(evaluator)
 
 
 async def run(evaluator, code: str, test: str = "assert f() == 1"):
     return await evaluator.evaluate(task(test), code)
 
 
-def assert_no_survivors(marker: str = "orps_pytest_plugin") -> None:
-    deadline = time.time() + 3
-    while processes_with(marker) and time.time() < deadline:
+def assert_no_survivors(evaluator, marker: str = "\0never") -> None:
+    """killpg does not wait for the group to die: look again for ~2 s before failing."""
+    deadline = time.time() + 2.5
+    while processes_with(marker, evaluator.workspaces.root) and time.time() < deadline:
         time.sleep(0.1)
-    assert processes_with(marker) == []
+    assert processes_with(marker, evaluator.workspaces.root) == []
+    assert [p.name for p in evaluator.workspaces.root.iterdir() if p.name.startswith("run-")] == []
 
 
 async def test_honest_candidate_passes(evaluator):
@@ -79,14 +106,14 @@ async def test_honest_candidate_passes(evaluator):
 async def test_infinite_loop_times_out(evaluator):
     ev = await run(evaluator, "def f():\n    while True:\n        pass\n")
     assert ev.verdict == "timeout" and ev.passed == 0
-    assert_no_survivors()
+    assert_no_survivors(evaluator)
 
 
 async def test_long_sleep_times_out(evaluator):
     started = time.perf_counter()
     ev = await run(evaluator, "import time\ndef f():\n    time.sleep(600)\n    return 1\n")
     assert ev.verdict == "timeout" and time.perf_counter() - started < 10
-    assert_no_survivors()
+    assert_no_survivors(evaluator)
 
 
 async def test_fork_storm_is_contained(evaluator):
@@ -94,7 +121,7 @@ async def test_fork_storm_is_contained(evaluator):
     ev = await run(evaluator, code)
     assert ev.verdict in ("timeout", "crashed", "failed") and ev.passed == 0
     time.sleep(2)  # killpg does not wait for the group to die: give it time, then look
-    assert_no_survivors()
+    assert_no_survivors(evaluator)
 
 
 async def test_memory_bomb_fails(evaluator):
@@ -227,23 +254,25 @@ async def test_killing_the_parent_is_a_crash(evaluator):
     code = "import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(1, signal.SIGKILL)\n    return 0\n"
     ev = await run(evaluator, code)
     assert ev.verdict in ("crashed", "failed") and ev.passed == 0
-    assert_no_survivors()
+    assert_no_survivors(evaluator)
 
 
 async def test_orphans_in_a_new_session_do_not_survive(evaluator):
     code = "import subprocess\ndef f():\n    subprocess.Popen(['sleep', '987654'], start_new_session=True)\n    return 1\n"
     ev = await run(evaluator, code)
     assert ev.verdict == "passed"  # starting a process is allowed; outliving the run is not
-    time.sleep(1)
-    assert processes_with("sleep 987654") == []
+    assert_no_survivors(evaluator, "sleep 987654")
 
 
 async def test_forged_result_lines_are_tampering(evaluator):
     code = (
         "import os\n"
         "def f():\n"
-        "    fd = int(os.environ['ORPS_RESULT_FD'])\n"
-        "    os.write(fd, b'{\"type\": \"finish\", \"seq\": 99, \"tampered\": []}\\tdeadbeef\\n')\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.write(fd, b'{\"type\": \"finish\", \"seq\": 99, \"tampered\": []}\\tdeadbeef\\n')\n"
+        "        except OSError:\n"
+        "            pass\n"
         "    return 1\n"
     )
     ev = await run(evaluator, code)
@@ -257,3 +286,57 @@ async def test_parallel_evaluations_do_not_leak(evaluator):
     assert all(r.verdict == "passed" for r in results)
     leftovers = [p for p in evaluator.workspaces.root.iterdir() if p.name.startswith("run-")]
     assert leftovers == []
+
+
+async def test_registering_a_hook_plugin_is_tampering(evaluator):
+    code = (
+        "import gc, pytest\n"
+        "class Cheat:\n"
+        "    @pytest.hookimpl(hookwrapper=True)\n"
+        "    def pytest_runtest_makereport(self, item, call):\n"
+        "        outcome = yield\n"
+        "        outcome.get_result().outcome = 'passed'\n"
+        "for obj in gc.get_objects():\n"
+        "    if type(obj).__name__ == 'PytestPluginManager':\n"
+        "        obj.register(Cheat())\n"
+        "        break\n"
+        "def f():\n    return 0\n"
+    )
+    ev = await run(evaluator, code)
+    assert ev.verdict == "tampered" and ev.passed == 0 and "plugin" in ev.message
+
+
+async def test_patching_function_runtest_is_tampering(evaluator):
+    code = "import _pytest.python as p\np.Function.runtest = lambda self: None\ndef f():\n    return 0\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict == "tampered" and ev.passed == 0 and "Function.runtest" in ev.message
+
+
+async def test_a_forked_twin_is_tampering(evaluator):
+    code = "import os\nif os.fork():\n    os.wait()\ndef f():\n    return 1\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict == "tampered" and ev.passed == 0
+
+
+async def test_cancellation_kills_the_sandbox(evaluator, marker):
+    code = f"import subprocess, time\ndef f():\n    subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'])\n    time.sleep(300)\n"
+    job = asyncio.ensure_future(run(evaluator, code))
+    deadline = time.time() + 10
+    while not processes_with(marker) and time.time() < deadline:
+        await asyncio.sleep(0.1)
+    assert processes_with(marker), "the candidate never started"
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert_no_survivors(evaluator, marker)
+
+
+async def test_tests_and_conftest_are_read_only(evaluator):
+    code = ("def f():\n"
+            "    try:\n"
+            "        open('test_solution.py', 'a').write('\\n')\n"
+            "    except OSError as err:\n"
+            "        return str(err)\n"
+            "    return 'written'\n")
+    ev = await run(evaluator, code, "assert 'Read-only' in f()")
+    assert ev.verdict == "passed"
