@@ -1,16 +1,24 @@
 """The Textual application: pick a target, watch the search, review and apply the patch.
 
 `make_app` is shared by the CLI (`orps`, `orps solve`, `orps demo`) and the tests, so
-what the tests drive is exactly what users run.
+what the tests drive is exactly what users run. Screens live in `orps_tui.screens`,
+widgets in `orps_tui.widgets`, the layout in `orps.tcss`.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
+from orps_tui.errors import UserError
 from orps_tui.solving import SolveJob
 from search.settings import SearchSettings
 from search.types import Evaluator
@@ -20,32 +28,89 @@ class OrpsApp(App):
     CSS_PATH = "orps.tcss"
     TITLE = "orps"
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("ctrl+r", "history", "History (runs)", priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+r", "history", "History", show=False, priority=True),
     ]
 
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    """Source of the elapsed time on the search screen (tests freeze it for snapshots)."""
+    auto_review: bool = True
+    """Open the review screen as soon as a search ends (snapshots of the search screen turn it off)."""
+
     def __init__(self, project: Path, *, target: str | None = None, settings: SearchSettings | None = None,
-                 job: SolveJob | None = None, evaluator: Evaluator | None = None, review_run: str | None = None):
+                 evaluator: Evaluator | None = None, run_id: str | None = None, resume: bool = False,
+                 headless_start: bool = False, job: SolveJob | None = None):
         super().__init__()
         self.project = Path(project).resolve()
         self.initial_target = target
         self.settings = settings
-        self.job = job
         self.evaluator = evaluator
-        self.review_run = review_run
-        self.sub_title = str(self.project)
+        self.run_id = run_id
+        self.resume = resume
+        self.headless_start = headless_start
+        self.job = job
+        self.sub_title = self.project.name
 
     def on_mount(self) -> None:
         from orps_tui.screens.history import open_run
-        from orps_tui.screens.search import SearchScreen
         from orps_tui.screens.start import StartScreen
 
         self.push_screen(StartScreen(self.initial_target, self.settings))
         if self.job is not None:
-            self.push_screen(SearchScreen(self.job))
-        elif self.review_run:
-            open_run(self, self.review_run)
+            self.start_job(self.job)
+        elif self.run_id:
+            open_run(self, self.run_id, resume=self.resume)
+        elif self.headless_start and self.initial_target:
+            self.start_search(self.initial_target, self.settings.to_dict() if self.settings else {})
 
+    # -- searches --------------------------------------------------------------------------
+    def get_evaluator(self, settings: SearchSettings) -> Evaluator:
+        """The injected evaluator (tests) or the sandbox with the search's limits."""
+        if self.evaluator is not None:
+            return self.evaluator
+        from orps_tui.solving import make_evaluator
+
+        return make_evaluator(settings)
+
+    def start_search(self, target: str, overrides: dict) -> bool:
+        """Prepare a search on `target` (task, settings, run directory) and show it live.
+        Problems the user can fix are shown in a notification; returns whether it started."""
+        from types import SimpleNamespace
+
+        from orps_tui.solving import prepare_job
+
+        args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=None,
+                               problem_mode="append", resume=None)
+        try:
+            job = prepare_job(self.project, args, overrides, evaluator=self.evaluator)
+        except UserError as err:
+            self.notify(err.message + (f"\n{err.hint}" if err.hint else ""), title="Cannot start",
+                        severity="error", timeout=10)
+            return False
+        self.start_job(job)
+        return True
+
+    def start_job(self, job: SolveJob) -> None:
+        from orps_tui.screens.search import SearchScreen
+
+        self.push_screen(SearchScreen(job))
+
+    # -- editor ----------------------------------------------------------------------------
+    def edit_text(self, text: str, name: str = "candidate") -> str:
+        """Open `text` in $VISUAL/$EDITOR with the TUI suspended; return the edited text.
+        Raises OSError (or Textual's SuspendNotSupported) when no editor can run."""
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w", suffix=".py", prefix=f"orps-{name}-", delete=False) as f:
+            f.write(text)
+            path = Path(f.name)
+        try:
+            with self.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+            return path.read_text()
+        finally:
+            path.unlink(missing_ok=True)
+
+    # -- navigation ------------------------------------------------------------------------
     def action_history(self) -> None:
         from orps_tui.screens.history import HistoryScreen
 
@@ -53,20 +118,31 @@ class OrpsApp(App):
             self.push_screen(HistoryScreen())
 
     def get_system_commands(self, screen):
+        """The command palette offers every binding of the current screen, plus History."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("History", "Past runs of this project", self.action_history)
-        for binding in getattr(screen, "BINDINGS", []):
-            if isinstance(binding, Binding) and binding.description:
-                action = binding.action
+        seen = set()
+        for binding in [*getattr(screen, "BINDINGS", []), Binding("h", "app.history", "History")]:
+            if not isinstance(binding, Binding) or not binding.description or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            action = binding.action
 
-                def run(action=action) -> None:
-                    self.run_action(action, screen)
+            def run(action=action) -> None:
+                self.run_action(action, screen)
 
-                yield SystemCommand(binding.description, f"{binding.description} ({binding.key})", run)
+            key = binding.key.split(",")[0]
+            yield SystemCommand(binding.description, f"{binding.description} (key: {key})", run)
 
 
 def make_app(project: Path, *, target: str | None = None, settings: SearchSettings | None = None,
-             job: SolveJob | None = None, evaluator: Evaluator | None = None, run_id: str | None = None,
-             resume: bool = False, review_run: str | None = None) -> OrpsApp:
-    """The app for `project`; with `job`, it starts on that search right away."""
-    return OrpsApp(project, target=target, settings=settings, job=job, evaluator=evaluator, review_run=review_run)
+             evaluator: Evaluator | None = None, run_id: str | None = None, resume: bool = False,
+             headless_start: bool = False, job: SolveJob | None = None) -> OrpsApp:
+    """The app for `project`.
+
+    target/settings preselect the start screen; `headless_start` starts the search on
+    `target` right away; `run_id` opens that stored run for review (or resumes it with
+    `resume`); `job` (a prepared `SolveJob`, as `orps solve` makes) starts on it;
+    `evaluator` replaces the sandbox (tests inject an in-process fake).
+    """
+    return OrpsApp(project, target=target, settings=settings, evaluator=evaluator, run_id=run_id,
+                   resume=resume, headless_start=headless_start, job=job)

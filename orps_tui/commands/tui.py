@@ -9,7 +9,8 @@ from orps_tui.errors import UserError
 
 
 def run(args) -> int:
-    if not sys.stdout.isatty():
+    """Open the start screen on the project in the current directory."""
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UserError("the TUI needs a terminal", hint="use the headless commands: orps solve --headless, orps runs")
     from orps_tui.app import make_app
 

@@ -9,10 +9,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Label, Static
 
+from orps_tui.widgets.header import TitleBar
 from search.tree import Node
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question; dismisses with True for yes."""
+
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
                 Binding("escape", "answer(False)", "Cancel")]
 
@@ -30,6 +33,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class MessageScreen(ModalScreen[None]):
+    """A message (errors, what a patch changed) the user closes with Enter or Escape."""
+
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
     def __init__(self, title: str, message: str):
@@ -60,6 +65,8 @@ def _code_panel(node: Node, dark: bool) -> ComposeResult:
 
 
 class CompareScreen(Screen):
+    """Two nodes' code side by side (the original, the best, or a marked node)."""
+
     BINDINGS = [Binding("escape,q,d", "app.pop_screen", "Back")]
 
     def __init__(self, left: Node, right: Node):
@@ -68,6 +75,8 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         dark = self.app.current_theme.dark
+        names = ["original" if n.id == "baseline" else n.id for n in (self.left, self.right)]
+        yield TitleBar(f"compare {names[0]} and {names[1]}")
         with Horizontal(id="compare"):
             yield from _code_panel(self.left, dark)
             yield from _code_panel(self.right, dark)

@@ -1,29 +1,27 @@
 """Review: the best candidate's patch as a coloured diff, any other node's diff, a side by
 side comparison, and accept (through the same safe apply as `orps apply`), edit, reject.
 
-While the review is open the target file is watched: if it changes on disk the proposal
-is marked stale and accepting is refused by the apply check anyway.
+While the review is open the target file and its test files are watched: when one
+changes on disk the proposal is marked stale and the shown candidate is re-checked
+against the tests as they are now (accepting a stale patch is refused by the apply check
+anyway when the target itself changed).
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import tempfile
 from pathlib import Path
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.solving import SolveJob, is_improvement, node_patch
+from orps_tui.widgets.header import TitleBar
 from search import scoring
 from search.tree import Node, SearchTree
 
@@ -38,12 +36,31 @@ def node_label(node: Node, best_id: str | None) -> Text:
     return Text.assemble(mark, (f"{name:<9}", "bold"), (f"{passed:>6}", style), runtime)
 
 
+def coloured_diff(patch: str) -> Text:
+    """A unified diff with added lines green, removed lines red, hunks cyan."""
+    out = Text()
+    for line in patch.splitlines():
+        if line.startswith(("+++", "---")):
+            style = "bold"
+        elif line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        elif line.startswith("@@"):
+            style = "cyan"
+        else:
+            style = ""
+        out.append(line + "\n", style=style)
+    return out
+
+
 class ReviewScreen(Screen):
     BINDINGS = [
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
         Binding("e", "edit", "Edit"),
         Binding("d", "compare", "Compare"),
+        Binding("m", "mark", "Mark"),
         Binding("n", "next_node", "Next"),
         Binding("p", "prev_node", "Prev"),
         Binding("h", "app.history", "History"),
@@ -54,13 +71,19 @@ class ReviewScreen(Screen):
         super().__init__()
         self.job, self.search_tree, self.best, self.baseline, self.status = job, tree, best, baseline, status
         self.selected: Node | None = best
+        self.marked: Node | None = None
         self.applied = False
         self.stale = False
+        self.rechecks = 0
         self.watcher = None
         self.edits = 0
 
+    @property
+    def target_path(self) -> str:
+        return self.job.task.target.split("::")[0]
+
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar(f"review {self.job.task.target}  (run {self.job.run.id})")
         yield Static(id="review-summary", classes="status")
         with Horizontal(id="review-body"):
             yield OptionList(id="node-list")
@@ -71,12 +94,14 @@ class ReviewScreen(Screen):
     def on_mount(self) -> None:
         self._fill_list()
         self._show(self.selected)
+        self.query_one("#node-list", OptionList).focus()
         self._start_watch()
 
     def on_unmount(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
 
+    # -- the node list and the diff --------------------------------------------------------
     def _ordered(self) -> list[Node]:
         nodes = [n for n in self.search_tree if n.evaluation is not None and n.id != "baseline"]
         ordered = sorted(nodes, key=scoring.final_key, reverse=True)
@@ -86,30 +111,27 @@ class ReviewScreen(Screen):
         options = self.query_one("#node-list", OptionList)
         options.clear_options()
         best_id = self.best.id if self.best else None
-        for node in self._ordered():
-            options.add_option(Option(node_label(node, best_id), id=node.id))
-        if self.selected is not None:
-            try:
-                options.highlighted = options.get_option_index(self.selected.id)
-            except Exception:  # noqa: BLE001 - an unknown id just leaves the cursor where it is
-                pass
+        options.add_options([Option(node_label(node, best_id), id=node.id) for node in self._ordered()])
+        if self.selected is not None and self.selected.id in {n.id for n in self._ordered()}:
+            options.highlighted = options.get_option_index(self.selected.id)
 
     def patch_for(self, node: Node | None) -> str:
         return node_patch(self.job.task, self.job.original_file, node)
 
     def _summary(self) -> Text:
-        best = self.best
         parts = [f"search {self.status}"]
-        if best and best.evaluation:
-            parts.append(f"best {best.id}: {best.evaluation.passed}/{best.evaluation.total} tests")
-        if self.baseline and self.baseline.evaluation:
-            parts.append(f"original: {self.baseline.evaluation.passed}/{self.baseline.evaluation.total}")
+        for label, node in (("best", self.best), ("original", self.baseline)):
+            if node and node.evaluation:
+                name = f"{label} {node.id}" if label == "best" else label
+                parts.append(f"{name}: {node.evaluation.passed}/{node.evaluation.total} tests")
         if self.selected is not None:
-            parts.append(f"showing {self.selected.id}")
+            parts.append(f"showing {'original' if self.selected.id == 'baseline' else self.selected.id}")
+        if self.marked is not None:
+            parts.append(f"marked {self.marked.id}")
         if self.applied:
             parts.append("APPLIED")
         if self.stale:
-            parts.append("STALE: the file changed on disk")
+            parts.append("STALE: files changed on disk")
         return Text("  ·  ".join(parts), style="bold red" if self.stale else "")
 
     def _show(self, node: Node | None) -> None:
@@ -118,11 +140,12 @@ class ReviewScreen(Screen):
         patch = self.patch_for(node)
         if node is None:
             diff.update(Text("The search produced no candidate to review."))
+        elif node.id == "baseline":
+            diff.update(Text(f"The original code of {self.job.task.target}: nothing to apply.\n\n{node.code}"))
         elif not patch:
-            diff.update(Text(f"Node {node.id} changes nothing in {self.job.task.target} (or its code cannot be put in place)."))
+            diff.update(Text(f"Node {node.id} changes nothing in {self.target_path} (or its code cannot be put in place)."))
         else:
-            theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
-            diff.update(Syntax(patch, "diff", theme=theme, word_wrap=True))
+            diff.update(coloured_diff(patch))
         self.query_one("#review-summary", Static).update(self._summary())
 
     @on(OptionList.OptionHighlighted, "#node-list")
@@ -142,66 +165,87 @@ class ReviewScreen(Screen):
     def action_prev_node(self) -> None:
         self._move(-1)
 
-    # -- accept / reject ----------------------------------------------------------------
+    # -- accept / reject ----------------------------------------------------------------------
     def action_accept(self) -> None:
         from orps_tui.screens.dialogs import ConfirmScreen
 
         node = self.selected
         patch = self.patch_for(node)
-        if not patch:
+        if node is None or not patch:
             self.notify("Nothing to apply for this node.", severity="warning")
             return
-        worse = node is not None and not is_improvement(node, self.baseline, self.job.settings.goal)
-        warning = "\n[b]This node does not beat the original code.[/b]" if worse else ""
-        question = f"Apply {node.id}'s patch to {self.job.task.target.split('::')[0]}?{warning}\nA backup is kept (undo: orps apply --revert)."
-        self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply(patch) if yes else None)
+        if self.applied:
+            self.notify("A patch from this run is already applied (undo: orps apply --revert).", severity="warning")
+            return
+        warnings = []
+        if not is_improvement(node, self.baseline, self.job.settings.goal):
+            warnings.append("[b]This node does not beat the original code.[/b]")
+        if self.stale:
+            warnings.append("[b]Files changed on disk since the search: this proposal is stale.[/b]")
+        question = "\n".join([f"Apply {node.id}'s patch to {self.target_path}?", *warnings,
+                              "A backup is kept (undo: orps apply --revert)."])
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply(node, patch) if yes else None)
 
-    def _apply(self, patch: str) -> None:
+    def _apply(self, node: Node, patch: str) -> None:
+        from orps_tui.screens.dialogs import MessageScreen
         from runners.patch import PatchError, apply_patch
 
         try:
             result = apply_patch(self.job.project, patch)
         except PatchError as err:
-            self.notify(str(err), title="Not applied", severity="error", timeout=8)
+            self.app.push_screen(MessageScreen("Not applied", str(err)))
+            return
+        except OSError as err:
+            self.app.push_screen(MessageScreen("Not applied", f"{type(err).__name__}: {err}"))
             return
         self.applied = True
-        self.job.run.update_meta(applied=self.selected.id if self.selected else None)
-        self.notify(f"Applied to {', '.join(result.files)}: +{result.added} -{result.removed} lines. "
-                    f"Backup in {Path(result.backup).relative_to(self.job.project)}.", title="Applied", timeout=8)
+        self.job.run.update_meta(applied=node.id)
+        try:
+            backup = Path(result.backup).relative_to(self.job.project)
+        except ValueError:
+            backup = result.backup
         self.query_one("#review-summary", Static).update(self._summary())
+        self.app.push_screen(MessageScreen(
+            "Applied",
+            f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
+            f"Backup: {backup}\nUndo with: orps apply --revert",
+        ))
 
     def action_reject(self) -> None:
         self.job.run.update_meta(rejected=True)
         self.notify("Rejected: your project was not touched.", title="Rejected")
-        self.app.pop_screen() if len(self.app.screen_stack) > 2 else self.app.exit()
+        from orps_tui.screens.start import StartScreen
 
-    # -- compare ------------------------------------------------------------------------
+        while len(self.app.screen_stack) > 2 and not isinstance(self.app.screen_stack[-2], StartScreen):
+            self.app.pop_screen()
+        self.app.pop_screen()
+
+    # -- compare --------------------------------------------------------------------------------
+    def action_mark(self) -> None:
+        """Mark the shown node as the left side of the next comparison."""
+        self.marked = self.selected
+        self.query_one("#review-summary", Static).update(self._summary())
+
     def action_compare(self) -> None:
         from orps_tui.screens.dialogs import CompareScreen
 
-        left = self.baseline if self.selected is self.best else self.best
-        if left is None or self.selected is None:
+        right = self.selected
+        left = self.marked if self.marked not in (None, right) else (self.baseline if right is self.best else self.best)
+        if left is None or right is None:
             self.notify("Nothing to compare with.", severity="warning")
             return
-        self.app.push_screen(CompareScreen(left, self.selected))
+        self.app.push_screen(CompareScreen(left, right))
 
-    # -- edit ---------------------------------------------------------------------------
+    # -- edit -----------------------------------------------------------------------------------
     def action_edit(self) -> None:
         node = self.selected
         if node is None:
             return
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-        with tempfile.NamedTemporaryFile("w", suffix=".py", prefix=f"orps-{node.id}-", delete=False) as f:
-            f.write(node.code)
-            path = Path(f.name)
         try:
-            with self.app.suspend():
-                subprocess.run([*shlex.split(editor), str(path)], check=False)
-        except Exception as err:  # noqa: BLE001 - no terminal to suspend (tests) or no editor
-            self.notify(f"Could not run the editor {editor!r}: {err}", severity="error")
+            code = self.app.edit_text(node.code, node.id)
+        except Exception as err:  # noqa: BLE001 - no terminal to suspend, or no editor
+            self.notify(f"Could not run the editor: {err}", severity="error")
             return
-        code = path.read_text()
-        path.unlink(missing_ok=True)
         if code.strip() == node.code.strip():
             self.notify("No changes made in the editor.")
             return
@@ -209,13 +253,12 @@ class ReviewScreen(Screen):
 
     @work(exclusive=True, group="recheck", exit_on_error=False)
     async def recheck(self, parent: Node, code: str) -> None:
-        from search.scoring import outcome_score
-
+        """Evaluate the edited code as a new node `edit-N` and show it."""
         self.edits += 1
         node = Node(id=f"edit-{self.edits}", parent=parent.id, round=parent.round, style="edited by you", code=code)
-        self.notify(f"Re-checking your edit of {parent.id} in the sandbox...")
+        self.notify(f"Re-checking your edit of {parent.id}...")
         node.evaluation = await self.job.evaluator.evaluate(self.job.task, code)
-        node.outcome_score = outcome_score(node.evaluation)
+        node.outcome_score = scoring.outcome_score(node.evaluation)
         node.status = "evaluated"
         self.search_tree.add(node)
         self.job.run.write("tree.json", self.search_tree.to_dict())
@@ -225,28 +268,40 @@ class ReviewScreen(Screen):
         ev = node.evaluation
         self.notify(f"Your edit: {ev.verdict}, {ev.passed}/{ev.total} tests pass.")
 
-    # -- watch --------------------------------------------------------------------------
+    # -- watch ------------------------------------------------------------------------------------
+    def watched_files(self) -> list[Path]:
+        project = self.job.project
+        names = {self.target_path} | {t.split("::")[0] for t in self.job.task.tests if ".py" in t.split("::")[0]}
+        return [project / n for n in sorted(names) if (project / n).exists()]
+
     def _start_watch(self) -> None:
         from runners.watch import FileWatcher
 
-        target = self.job.project / self.job.task.target.split("::")[0]
-        if not target.exists():
-            return
-        self.watcher = FileWatcher([target], lambda changed: self.app.call_from_thread(self._file_changed)).start()
-
-    def _file_changed(self) -> None:
-        from runners.patch import PatchError, check_patch
-
-        patch = self.patch_for(self.selected)
-        if not patch:
+        files = self.watched_files()
+        if not files:
             return
         try:
-            check_patch(self.job.project, patch)
-            return
-        except PatchError as err:
-            if err.kind == "applied":
-                return
+            self.watcher = FileWatcher(files, lambda changed: self.app.call_from_thread(self.files_changed, changed))
+            self.watcher.start()
+        except Exception as err:  # noqa: BLE001 - no inotify (limits): the review still works
+            self.watcher = None
+            self.notify(f"Not watching files for changes: {err}", severity="warning")
+
+    def files_changed(self, changed: set[Path]) -> None:
+        """A watched file changed: say so, mark the proposal stale, re-check it."""
+        if self.applied:
+            return  # our own write, or edits after the patch went in: nothing to propose any more
+        names = ", ".join(sorted(str(p.relative_to(self.job.project.resolve())) if p.is_relative_to(
+            self.job.project.resolve()) else str(p) for p in changed))
         self.stale = True
-        self.notify(f"{self.job.task.target.split('::')[0]} changed on disk: this proposal is stale.",
-                    severity="warning", timeout=8)
+        self.notify(f"{names} changed on disk: this proposal is stale; re-checking it.", severity="warning", timeout=8)
         self.query_one("#review-summary", Static).update(self._summary())
+        if self.selected is not None and self.selected.code.strip():
+            self.recheck_current(self.selected)
+
+    @work(exclusive=True, group="watch-recheck", exit_on_error=False)
+    async def recheck_current(self, node: Node) -> None:
+        ev = await self.job.evaluator.evaluate(self.job.task, node.code)
+        self.rechecks += 1
+        self.notify(f"Re-check of {node.id} with the files as they are now: {ev.passed}/{ev.total} tests pass.",
+                    severity="information" if ev.all_passed else "warning")

@@ -2,13 +2,12 @@
 
 The search runs in an async Textual worker on the app's event loop; the engine's events
 arrive as messages, so the UI never blocks and never touches widgets from a thread.
-Cancelling stops the search cleanly: the engine keeps what it found and the run is saved
-as interrupted (resumable from the history screen or `orps solve --resume`).
+Cancelling stops the search cleanly: the engine catches the cancellation, keeps what it
+found and returns a `cancelled` result; the run is saved as interrupted (resumable from
+the history screen or `orps solve --resume`).
 """
 
 from __future__ import annotations
-
-import time
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,17 +15,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from orps_tui.solving import SolveJob, finish_result
+from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import NodeDetail, NodeTable
 from search.events import Event, EventBus
 from search.gateway import ModelError
+from search.scoring import best_node
 from search.tree import SearchTree
+
+NODE_EVENTS = ("node_created", "node_evaluated", "node_critiqued", "node_reused")
 
 
 class SearchEvent(Message):
+    """One engine event, delivered on the UI's message queue."""
+
     def __init__(self, event: Event):
         super().__init__()
         self.event = event
@@ -34,9 +39,10 @@ class SearchEvent(Message):
 
 class SearchScreen(Screen):
     BINDINGS = [
-        Binding("ctrl+c", "cancel", "Cancel search", priority=True),
-        Binding("c", "cancel", "Cancel search", show=False),
+        Binding("ctrl+c", "cancel", "Cancel", priority=True),
+        Binding("escape,c", "cancel", "Cancel", show=False),
         Binding("v", "review", "Review"),
+        Binding("h", "app.history", "History"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -47,13 +53,14 @@ class SearchScreen(Screen):
         self.usage: dict = {}
         self.round = 0
         self.evaluated = 0
-        self.started = time.monotonic()
+        self.started = 0.0
+        self.ended: float | None = None
         self.finished_doc: dict | None = None
         self.result = None
         self.state = "starting"
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar(f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})")
         yield Static(id="status", classes="status")
         with Horizontal(id="search-body"):
             yield NodeTable(id="nodes")
@@ -61,8 +68,10 @@ class SearchScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.started = self.app.clock()
         self.set_interval(1.0, self.refresh_status)
         self.refresh_status()
+        self.query_one(NodeTable).focus()
         self.run_search()
 
     @work(exclusive=True, group="search", exit_on_error=False)
@@ -78,22 +87,22 @@ class SearchScreen(Screen):
     def handle_event(self, message: SearchEvent) -> None:
         event = message.event
         table = self.query_one(NodeTable)
-        if event.kind in ("node_created", "node_evaluated", "node_critiqued", "node_reused") and self.search_tree is not None:
-            node = self.search_tree.get(event.data["node"])
+        if event.kind in NODE_EVENTS and self.search_tree is not None:
+            node = self.search_tree.get(event.data.get("node", ""))
             if node is not None:
                 table.upsert(node)
                 table.mark_best(self.search_tree)
                 detail = self.query_one(NodeDetail)
                 if detail.node_id in (None, node.id):
-                    detail.show(node, self.job.task)
+                    detail.show(node)
         if event.kind == "node_evaluated":
             self.evaluated += 1
         elif event.kind == "round_done":
-            self.round = event.data["round"] + 1
+            self.round = event.data.get("round", self.round) + 1
         elif event.kind == "usage":
             self.usage = event.data
         elif event.kind == "budget_exhausted":
-            self.notify(f"Budget reached: {event.data['reason']}", severity="warning")
+            self.notify(f"Budget reached: {event.data.get('reason', '')}", severity="warning")
         self.refresh_status()
 
     @on(NodeTable.RowHighlighted)
@@ -101,12 +110,11 @@ class SearchScreen(Screen):
         if self.search_tree is not None and event.row_key is not None:
             node = self.search_tree.get(event.row_key.value)
             if node is not None:
-                self.query_one(NodeDetail).show(node, self.job.task)
+                self.query_one(NodeDetail).show(node)
 
-    def refresh_status(self) -> None:
-        s = self.job.settings
-        u = self.usage
-        elapsed = int(time.monotonic() - self.started)
+    def status_parts(self) -> list[str]:
+        s, u = self.job.settings, self.usage
+        elapsed = int((self.ended if self.ended is not None else self.app.clock()) - self.started)
         budget = []
         if s.budget_calls:
             budget.append(f"{max(0, s.budget_calls - u.get('calls', 0))} calls left")
@@ -114,28 +122,36 @@ class SearchScreen(Screen):
             budget.append(f"{max(0, s.budget_tokens - u.get('tokens', 0))} tokens left")
         if s.budget_usd:
             budget.append(f"${max(0.0, s.budget_usd - u.get('cost_usd', 0.0)):.2f} left")
-        parts = [
+        if not budget:
+            budget.append("no budget limit")
+        return [
             f"[b]{self.state}[/b]",
             f"round {min(self.round, s.rounds)}/{s.rounds}" if s.strategy == "orps" else s.strategy,
             f"{self.evaluated} evaluated",
-            f"calls {u.get('calls', 0)}",
-            f"tokens {u.get('tokens', 0)}",
+            f"{u.get('calls', 0)} calls",
+            f"{u.get('tokens', 0)} tokens",
             f"${u.get('cost_usd', 0.0):.4f}",
             f"{elapsed // 60}:{elapsed % 60:02d}",
-        ] + budget + [s.model]
-        self.query_one("#status", Static).update("  ·  ".join(parts))
+            *budget,
+            s.model,
+        ]
+
+    def refresh_status(self) -> None:
+        self.query_one("#status", Static).update("  ·  ".join(self.status_parts()))
 
     def action_cancel(self) -> None:
-        if self.state == "running":
+        if self.state in ("starting", "running"):
             self.state = "cancelling"
             self.workers.cancel_group(self, "search")
             self.refresh_status()
+        elif self.result is not None or self.state in ("cancelled", "error"):
+            self.app.pop_screen()
 
     def action_review(self) -> None:
-        if self.finished_doc is not None:
-            self._open_review()
+        if self.state in ("starting", "running", "cancelling"):
+            self.notify("The search is still running; Ctrl+C stops it and opens what it found.")
         else:
-            self.notify("The search is still running; press Ctrl+C to stop it and review what it found.")
+            self._open_review()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "search":
@@ -143,37 +159,52 @@ class SearchScreen(Screen):
         if event.state == WorkerState.SUCCESS:
             self._finish(event.worker.result)
         elif event.state == WorkerState.CANCELLED:
+            # Cancelled before the engine's own loop started (it returns a result otherwise).
+            self.ended = self.app.clock()
             self.state = "cancelled"
-            self.refresh_status()
-            self.notify("Search cancelled; what it found is kept (resume it from History).")
             self.job.run.update_meta(status="interrupted", result="cancelled")
-            self._open_review_from_tree()
-        elif event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.state = "error"
             self.refresh_status()
-            message = error.message if isinstance(error, ModelError) else f"{type(error).__name__}: {error}"
-            from orps_tui.screens.dialogs import MessageScreen
+            self._after_end()
+        elif event.state == WorkerState.ERROR:
+            self._failed(event.worker.error)
 
-            self.app.push_screen(MessageScreen("The search stopped", message + f"\n\nThe run is saved in {self.job.run.path}."))
+    def _failed(self, error: BaseException | None) -> None:
+        from orps_tui.screens.dialogs import MessageScreen
+
+        self.ended = self.app.clock()
+        self.state = "error"
+        self.refresh_status()
+        message = error.message if isinstance(error, ModelError) else f"{type(error).__name__}: {error}"
+        self.app.push_screen(MessageScreen("The search stopped",
+                                           f"{message}\n\nWhat it found is kept in {self.job.run.path}."))
 
     def _finish(self, result) -> None:
+        self.ended = self.app.clock()
         self.result = result
+        self.search_tree = result.tree
         self.state = result.status
-        self.finished_doc = finish_result(self.job, result)
+        try:
+            self.finished_doc = finish_result(self.job, result)
+        except Exception as err:  # noqa: BLE001 - the run is stored; a broken patch must not crash the view
+            self.notify(f"Could not build the result document: {err}", severity="error")
+        table = self.query_one(NodeTable)
+        table.fill(result.tree)
         self.refresh_status()
-        self._open_review()
+        if result.status == "cancelled":
+            self.notify("Search cancelled; what it found is kept (resume it from History).")
+        self._after_end()
+
+    def _after_end(self) -> None:
+        if self.app.auto_review and self.app.screen is self:
+            self._open_review()
 
     def _open_review(self) -> None:
         from orps_tui.screens.review import ReviewScreen
 
-        result = self.result
-        self.app.push_screen(ReviewScreen(self.job, result.tree, result.best, result.baseline, result.status))
-
-    def _open_review_from_tree(self) -> None:
-        from orps_tui.screens.review import ReviewScreen
-        from search.scoring import best_node
-
+        if self.result is not None:
+            r = self.result
+            self.app.push_screen(ReviewScreen(self.job, r.tree, r.best, r.baseline, r.status))
+            return
         tree = self.search_tree or SearchTree()
-        candidates = [n for n in tree if n.id != "baseline"]
-        self.app.push_screen(ReviewScreen(self.job, tree, best_node(candidates), tree.get("baseline"), "cancelled"))
+        best = best_node([n for n in tree if n.id != "baseline"])
+        self.app.push_screen(ReviewScreen(self.job, tree, best, tree.get("baseline"), self.state))

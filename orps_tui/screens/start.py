@@ -2,22 +2,27 @@
 
 Functions come from tree-sitter (every .py outside tests and virtualenvs), tests from
 the same static selection `orps solve` uses, so what you see is what the search gets.
+Whether a function's tests pass is unknown until checked: the highlighted function is
+checked in the background (its code as it is, in the sandbox), `t` checks them all,
+and failing functions sort first.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.errors import UserError
+from orps_tui.widgets.header import TitleBar
 from search.settings import STRATEGIES, SearchSettings
 
 SKIP_PARTS = {".git", ".venv", "venv", "env", ".tox", "node_modules", ".orps", "__pycache__", "build", "dist"}
@@ -37,7 +42,7 @@ def project_functions(project: Path) -> list[tuple[str, str]]:
             for qualname, _line, doc in list_functions(path):
                 if not qualname.rsplit(".", 1)[-1].startswith("__"):
                     out.append((f"{rel.as_posix()}::{qualname}", doc))
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, ValueError):
             continue
     return out
 
@@ -48,11 +53,25 @@ def fuzzy_match(query: str, text: str) -> bool:
     return all(ch in it for ch in query.lower().replace(" ", ""))
 
 
+def check_mark(result: tuple[int, int] | None) -> Text:
+    """✗ 1/3 for failing tests, ✓ 3/3 for passing, · for not checked yet."""
+    if result is None:
+        return Text("  ·  ", style="dim")
+    passed, total = result
+    if total == 0:
+        return Text("  -  ", style="dim")
+    ok = passed == total
+    return Text(f"{'✓' if ok else '✗'}{passed}/{total}".ljust(5), style="green" if ok else "bold red")
+
+
 class StartScreen(Screen):
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start search", priority=True),
-        Binding("ctrl+f", "focus_filter", "Filter"),
-        Binding("ctrl+r", "app.history", "History"),
+        Binding("s", "start", "Start"),
+        Binding("ctrl+s", "start", "Start", show=False, priority=True),
+        Binding("slash,ctrl+f", "focus_filter", "Filter"),
+        Binding("t", "check_all", "Check tests"),
+        Binding("h", "app.history", "History"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self, target: str | None = None, settings: SearchSettings | None = None):
@@ -60,16 +79,17 @@ class StartScreen(Screen):
         self.initial_target = target
         self.base_settings = settings
         self.functions: list[tuple[str, str]] = []
+        self.checked: dict[str, tuple[int, int]] = {}
         self.target: str | None = target
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar("pick a function to solve")
         with Horizontal(id="start-body"):
             with Vertical(id="picker"):
                 yield Input(placeholder="filter functions (fuzzy)", id="filter")
                 yield OptionList(id="functions")
             with Vertical(id="setup"):
-                yield Static(id="target-info")
+                yield VerticalScroll(Static(id="target-info"), id="target-scroll")
                 with Horizontal(classes="form-row"):
                     yield Label("strategy")
                     yield Select([(s, s) for s in STRATEGIES], value="orps", allow_blank=False, id="strategy")
@@ -84,7 +104,7 @@ class StartScreen(Screen):
                 with Horizontal(classes="form-row"):
                     yield Label("budget (calls)")
                     yield Input(id="budget", type="integer", placeholder="0 = none")
-                yield Button("Start search (ctrl+s)", id="start", variant="primary")
+                yield Button("Start search (s)", id="start", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -93,18 +113,19 @@ class StartScreen(Screen):
         try:
             settings = self.base_settings or load_config(self.app.project).settings
         except UserError as err:
-            self.notify(err.message, severity="error", timeout=10)
+            self.notify(err.message, title="Settings", severity="error", timeout=10)
             settings = SearchSettings()
-        self.query_one("#strategy", Select).value = settings.strategy
-        self.query_one("#model", Input).value = settings.model
-        self.query_one("#samples", Input).value = str(settings.samples)
-        self.query_one("#beam", Input).value = str(settings.beam)
-        self.query_one("#rounds", Input).value = str(settings.rounds)
-        self.query_one("#budget", Input).value = str(settings.budget_calls or "")
         self.settings = settings
+        self.query_one("#strategy", Select).value = settings.strategy if settings.strategy in STRATEGIES else "orps"
+        self.query_one("#model", Input).value = settings.model
+        for name in ("samples", "beam", "rounds"):
+            self.query_one(f"#{name}", Input).value = str(getattr(settings, name))
+        self.query_one("#budget", Input).value = str(settings.budget_calls or "")
+        self.query_one("#target-info", Static).update("Scanning the project for functions...")
+        self.query_one("#functions", OptionList).focus()
         self.load_functions()
 
-    @work(thread=True, exclusive=True, group="scan")
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def load_functions(self) -> None:
         functions = project_functions(self.app.project)
         self.app.call_from_thread(self._show_functions, functions)
@@ -115,17 +136,37 @@ class StartScreen(Screen):
         if not functions:
             self.query_one("#target-info", Static).update("No Python functions found in this project.")
 
+    # -- the list ----------------------------------------------------------------------------
+    def _prompt(self, target: str, doc: str) -> Text:
+        return Text.assemble(check_mark(self.checked.get(target)), (target, "bold"), "\n     ", (doc[:70], "dim"))
+
+    def _order(self, target: str) -> int:
+        result = self.checked.get(target)
+        if result is None:
+            return 1
+        return 0 if result[0] < result[1] else 2
+
     def _refilter(self, query: str) -> None:
         options = self.query_one("#functions", OptionList)
+        keep = self.target
         options.clear_options()
-        for target, doc in self.functions:
-            if not query or fuzzy_match(query, target):
-                options.add_option(Option(Text.assemble((target, "bold"), "\n  ", (doc[:70], "dim")), id=target))
-        if self.initial_target:
-            try:
-                options.highlighted = options.get_option_index(self.initial_target)
-            except Exception:  # noqa: BLE001 - not in the list (filtered out)
-                pass
+        shown = [(t, d) for t, d in self.functions if not query or fuzzy_match(query, t)]
+        shown.sort(key=lambda item: self._order(item[0]))  # stable: failing first, then file order
+        options.add_options([Option(self._prompt(t, d), id=t) for t, d in shown])
+        wanted = keep or self.initial_target
+        if wanted and any(t == wanted for t, _ in shown):
+            options.highlighted = options.get_option_index(wanted)
+        elif shown:
+            options.highlighted = 0
+
+    def _mark(self, target: str, result: tuple[int, int]) -> None:
+        self.checked[target] = result
+        options = self.query_one("#functions", OptionList)
+        doc = dict(self.functions).get(target, "")
+        try:
+            options.replace_option_prompt(target, self._prompt(target, doc))
+        except Exception:  # noqa: BLE001 - filtered out of the list right now
+            pass
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -145,30 +186,60 @@ class StartScreen(Screen):
         self.target = event.option.id
         self.action_start()
 
-    @work(thread=True, exclusive=True, group="describe")
-    def describe(self, target: str) -> None:
-        from runners.locate import LocateError, locate
-        from runners.testselect import NoTestsFound, select_tests
+    # -- the selected target ------------------------------------------------------------------
+    async def _check(self, target: str) -> tuple[list[str], tuple[int, int] | None, str]:
+        """Build the task (as the search would) and run its tests on the code as it is."""
+        from orps_tui.taskbuild import build_task
 
         try:
-            located = locate(self.app.project, target)
-            try:
-                tests = select_tests(self.app.project, located).node_ids
-            except NoTestsFound:
-                tests = []
+            task, _ = await asyncio.to_thread(build_task, self.app.project, target, goal="fix")
+        except UserError as err:
+            return [], None, err.message
+        if target not in self.checked:
+            evaluator = self.app.get_evaluator(self.settings)
+            ev = await evaluator.evaluate(task, task.original_code)
+            self._mark(target, (ev.passed, ev.total))
+        return task.tests, self.checked.get(target), ""
+
+    @work(exclusive=True, group="describe", exit_on_error=False)
+    async def describe(self, target: str) -> None:
+        from runners.locate import LocateError, locate
+
+        info = self.query_one("#target-info", Static)
+        try:
+            located = await asyncio.to_thread(locate, self.app.project, target)
         except LocateError as err:
-            self.app.call_from_thread(self.query_one("#target-info", Static).update, str(err))
+            info.update(str(err))
             return
-        lines = [Text(target, style="bold"), Text(located.signature, style="cyan"),
-                 Text(located.docstring.strip() or "(no docstring: give the problem with --problem-text)"),
-                 Text(f"\n{len(tests)} tests selected:" if tests else "\nno tests use this function",
-                      style="bold" if tests else "bold red")]
-        lines += [Text(f"  {t}") for t in tests[:12]]
-        self.app.call_from_thread(self.query_one("#target-info", Static).update, Text("\n").join(lines))
+        head = [Text(target, style="bold"), Text(located.signature, style="cyan"),
+                Text(located.docstring.strip() or "(no docstring: the search needs a problem statement)")]
+        info.update(Text("\n").join([*head, Text("\nchecking its tests...", style="dim")]))
+        tests, result, problem = await self._check(target)
+        if problem:
+            lines = [*head, Text(f"\n{problem}", style="bold red")]
+        else:
+            state = "pass" if result and result[0] == result[1] else "fail"
+            summary = f"\n{len(tests)} tests selected" + (f", {result[0]}/{result[1]} pass now" if result else "")
+            lines = [*head, Text(summary, style="bold green" if state == "pass" else "bold red")]
+            lines += [Text(f"  {t}") for t in tests[:12]]
+            if len(tests) > 12:
+                lines.append(Text(f"  ... and {len(tests) - 12} more", style="dim"))
+        info.update(Text("\n").join(lines))
+
+    @work(exclusive=True, group="check-all", exit_on_error=False)
+    async def action_check_all(self) -> None:
+        """Check every function's tests (in the sandbox), then sort failing ones first."""
+        self.notify(f"Checking the tests of {len(self.functions)} functions...")
+        for target, _ in list(self.functions):
+            await self._check(target)
+        self._refilter(self.query_one("#filter", Input).value)
+        failing = sum(1 for r in self.checked.values() if r[0] < r[1])
+        self.notify(f"Checked: {failing} functions have failing tests (listed first).")
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
+    # -- start ----------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
         self.action_start()
@@ -176,7 +247,7 @@ class StartScreen(Screen):
     def _form_settings(self) -> dict:
         def number(widget_id: str) -> int | None:
             value = self.query_one(f"#{widget_id}", Input).value.strip()
-            return int(value) if value else None
+            return int(value) if value.lstrip("-").isdigit() else None
 
         return {
             "strategy": self.query_one("#strategy", Select).value,
@@ -186,21 +257,9 @@ class StartScreen(Screen):
         }
 
     def action_start(self) -> None:
-        from types import SimpleNamespace
-
-        from orps_tui.screens.search import SearchScreen
-        from orps_tui.solving import prepare_job
-
         if not self.target:
             self.notify("Pick a function first.", severity="warning")
             return
         overrides = {**(self.base_settings.to_dict() if self.base_settings else {}),
                      **{k: v for k, v in self._form_settings().items() if v is not None}}
-        args = SimpleNamespace(target=self.target, tests=None, k=None, problem_file=None, problem_text=None,
-                               problem_mode="append", resume=None)
-        try:
-            job = prepare_job(self.app.project, args, overrides, evaluator=self.app.evaluator)
-        except UserError as err:
-            self.notify(err.message + (f"\n{err.hint}" if err.hint else ""), title="Cannot start", severity="error", timeout=10)
-            return
-        self.app.push_screen(SearchScreen(job))
+        self.app.start_search(self.target, overrides)

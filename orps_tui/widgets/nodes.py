@@ -9,24 +9,40 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from search import prompts, scoring
+from search import scoring
 from search.tree import Node, SearchTree
-from search.types import Task
+from search.types import Evaluation
 
 COLUMNS = [("best", " "), ("id", "node"), ("round", "rnd"), ("style", "style"), ("pass", "pass"),
            ("process", "proc"), ("outcome", "outc"), ("runtime", "runtime")]
 
 
+def node_order(node_id: str) -> tuple[int, int, str]:
+    """Sort key of node ids: the original first, then `<round>-<index>` numerically."""
+    if node_id == "baseline":
+        return (-1, 0, "")
+    head, _, tail = node_id.partition("-")
+    try:
+        return (int(head), int(tail), "")
+    except ValueError:
+        return (10**6, 0, node_id)
+
+
+def pass_text(node: Node) -> Text:
+    ev = node.evaluation
+    return Text("…" if ev is None else f"{ev.passed}/{ev.total}",
+                style="green" if node.all_passed else ("yellow" if ev and ev.passed else "red"))
+
+
 def node_cells(node: Node) -> list:
     ev = node.evaluation
-    passed = Text("…" if ev is None else f"{ev.passed}/{ev.total}",
-                  style="green" if node.all_passed else ("yellow" if ev and ev.passed else "red"))
     process = "-" if node.process_score is None else f"{node.process_score:.0f}"
     if node.critic_fallback and node.process_score is None:
         process = "~"
     runtime = "-" if ev is None or ev.runtime_s is None else f"{ev.runtime_s * 1000:.1f}ms"
     round_ = "orig" if node.id == "baseline" else str(node.round)
-    return ["", node.id, round_, (node.style or "")[:18], passed, process, f"{node.outcome_score:.2f}", runtime]
+    name = "original" if node.id == "baseline" else node.id
+    return ["", name, round_, (node.style or "").split(":")[0][:14], pass_text(node), process, f"{node.outcome_score:.2f}", runtime]
 
 
 class NodeTable(DataTable):
@@ -42,10 +58,28 @@ class NodeTable(DataTable):
     def upsert(self, node: Node) -> None:
         cells = node_cells(node)
         if node.id in self.rows:
-            for (key, _), value in zip(COLUMNS[1:], cells[1:]):
+            for (key, _), value in zip(COLUMNS[2:], cells[2:]):
                 self.update_cell(node.id, key, value)
         else:
             self.add_row(*cells, key=node.id)
+
+    def fill(self, tree: SearchTree) -> None:
+        for node in tree:
+            self.upsert(node)
+        self.mark_best(tree)
+        self.sort_nodes()
+
+    def sort_nodes(self) -> None:
+        """Rows in tree order (round, then index); the cursor stays on its node."""
+        current = self.current_id()
+        self.sort("id", key=lambda name: node_order("baseline" if name == "original" else name))
+        if current in self.rows:
+            self.move_cursor(row=self.get_row_index(current), scroll=False)
+
+    def current_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def mark_best(self, tree: SearchTree) -> None:
         best = scoring.best_node([n for n in tree if n.id != "baseline"])
@@ -59,11 +93,45 @@ class NodeTable(DataTable):
         self.best_id = new
 
 
+def feedback_text(ev: Evaluation | None, notes: list[str]) -> Text:
+    """Execution feedback: the verdict and figures, then one line per test (✓/✗) with the
+    failure message under a failing test."""
+    if ev is None:
+        return Text("Not run yet.", style="dim")
+    out = Text()
+    out.append(f"{ev.verdict}", style="bold green" if ev.all_passed else "bold red")
+    out.append(f"  {ev.passed}/{ev.total} tests pass")
+    if ev.runtime_s is not None:
+        out.append(f"  ·  test runtime {ev.runtime_s * 1000:.1f} ms")
+    if ev.peak_rss_mb:
+        out.append(f"  ·  peak {ev.peak_rss_mb:.0f} MB")
+    if ev.isolation:
+        out.append(f"\nisolation: {ev.isolation}", style="dim")
+    if ev.message.strip():
+        out.append("\n\n" + ev.message.strip()[:2000], style="red")
+    out.append("\n")
+    for test in ev.tests:
+        ok = test.outcome == "passed"
+        out.append("\n✓ " if ok else "\n✗ ", style="green" if ok else "bold red")
+        out.append(test.id)
+        if test.duration_s:
+            out.append(f"  {test.duration_s * 1000:.1f} ms", style="dim")
+        if not ok:
+            out.append(f"  [{test.outcome}]", style="red")
+            if test.message.strip():
+                message = "\n".join("    " + line for line in test.message.strip()[:1500].splitlines())
+                out.append("\n" + message, style="yellow")
+    for note in notes:
+        out.append(f"\nnote: {note}", style="dim italic")
+    return out
+
+
 class NodeDetail(Widget):
     """Reasoning, code, execution feedback and critique of the selected node, in tabs."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.node: Node | None = None
         self.node_id: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -77,9 +145,9 @@ class NodeDetail(Widget):
             with TabPane("Critique", id="tab-critique"):
                 yield VerticalScroll(Static(id="critique"))
 
-    def show(self, node: Node, task: Task) -> None:
+    def show(self, node: Node) -> None:
         """Show `node`, rendering only the visible tab (the others render when opened):
-        with hundreds of nodes, moving the selection must stay within a frame or two."""
+        with hundreds of nodes, moving the selection must stay within a frame."""
         self.node = node
         self.node_id = node.id
         self._render_active()
@@ -88,7 +156,7 @@ class NodeDetail(Widget):
         self._render_active()
 
     def _render_active(self) -> None:
-        node = getattr(self, "node", None)
+        node = self.node
         if node is None:
             return
         active = self.query_one(TabbedContent).active
@@ -98,10 +166,12 @@ class NodeDetail(Widget):
                 Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme, word_wrap=True)
             )
         elif active == "tab-feedback":
-            notes = "\n".join(f"note: {n}" for n in node.notes)
-            self.query_one("#feedback", Static).update(Text(prompts.feedback(node.evaluation) + ("\n\n" + notes if notes else "")))
+            self.query_one("#feedback", Static).update(feedback_text(node.evaluation, node.notes))
         elif active == "tab-reasoning":
             self.query_one("#reasoning", Static).update(Text(node.reasoning or "(no reasoning)"))
         elif active == "tab-critique":
-            score = "no score (outcome score used)" if node.process_score is None else f"score {node.process_score:.0f}/5"
+            if node.process_score is None:
+                score = "no process score (the outcome score stood in)" if node.critic_fallback else "not critiqued"
+            else:
+                score = f"process score {node.process_score:.0f}/5"
             self.query_one("#critique", Static).update(Text(f"{score}\n\n{node.critique or '(no critique)'}"))
