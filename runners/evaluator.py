@@ -22,9 +22,9 @@ import textwrap
 from pathlib import Path
 
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
-from runners.pytest_plugin import KEY_FD_ENV, RESULT_FD_ENV
+from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
 from runners.sandbox import Limits, SandboxResult, run_sandboxed
-from runners.workspace import PLUGIN_MODULE, Workspaces
+from runners.workspace import PLUGIN_MODULE, PROTECTED, Workspaces
 from search.types import Evaluation, Task, TestResult
 
 OUTPUT_SHOWN = 2000
@@ -42,10 +42,13 @@ def asserts_test_file(task: Task, tests: list[str]) -> str:
 class Channel:
     """The key pipe and the result pipe shared with our plugin inside the sandbox."""
 
-    def __init__(self):
-        self.key = secrets.token_bytes(32)
+    def __init__(self, conftests: list[str] = ()):
+        self.key = secrets.token_bytes(KEY_BYTES)
         self.key_r, key_w = os.pipe()
-        os.write(key_w, self.key)
+        payload = self.key + json.dumps(list(conftests)).encode()
+        if len(payload) > 60000:  # more than a pipe buffer would block us here
+            payload = self.key + b"[]"
+        os.write(key_w, payload)
         os.close(key_w)  # the plugin reads to EOF, then closes its end: nobody can read it again
         self.result_r, self.result_w = os.pipe()
         os.set_blocking(self.result_r, False)
@@ -154,6 +157,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     if finish is not None and not count_ok and not messages:
         got = collected["count"] if collected else 0
         messages.append(f"pytest collected {got} tests, expected {len(expected)}")
+        # pytest's own reason (e.g. "ERROR: not found: ...::test_x") is on its output.
+        messages += [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("ERROR:")][:5]
     if run.truncated:
         messages.append("output was cut at the size limit")
     dyn = dynamic_metrics(finish)
@@ -274,7 +279,15 @@ class SandboxEvaluator:
         return os.pathsep.join(paths)
 
     async def _run_pytest(self, workspace: Path, node_ids: list[str], project: bool) -> Evaluation:
-        channel = Channel()
+        conftests = sorted(str(p) for p in workspace.rglob("conftest.py"))
+        channel = Channel(conftests)
+        if project:
+            # Hard links into the shared template: the whole copy stays read-only.
+            writable, read_only = [], []
+        else:
+            # A fresh directory: writable (dataset tests write files in their cwd), except
+            # the test file, the ini and an empty conftest.py that nothing can replace.
+            writable, read_only = [workspace], [workspace / name for name in PROTECTED]
         argv = [self.python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
                 "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
@@ -297,7 +310,8 @@ class SandboxEvaluator:
         try:
             run = await run_sandboxed(argv, workspace, self.limits, env=env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
-                                      extra_ro=[self.workspaces.plugin_dir], on_start=started)
+                                      extra_ro=[self.workspaces.plugin_dir], writable=writable,
+                                      read_only=read_only, on_start=started)
             channel.drain()
         finally:
             loop.remove_reader(channel.result_r)

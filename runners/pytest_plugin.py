@@ -35,17 +35,22 @@ RESULT_FD_ENV = "ORPS_RESULT_FD"
 MESSAGE_LIMIT = 1500
 
 
-def _read_key() -> tuple[bytes, int] | None:
+KEY_BYTES = 32
+
+
+def _read_key() -> tuple[bytes, int, set[str]] | None:
+    """(key, result fd, the conftest files that existed before the run) from the key pipe."""
     key_fd, result_fd = os.environ.pop(KEY_FD_ENV, None), os.environ.pop(RESULT_FD_ENV, None)
     if not key_fd or not result_fd:
         return None
-    fd, key = int(key_fd), b""
+    fd, data = int(key_fd), b""
     try:
-        while chunk := os.read(fd, 256):
-            key += chunk
+        while chunk := os.read(fd, 65536):
+            data += chunk
     finally:
         os.close(fd)
-    return key, int(result_fd)
+    conftests = set(json.loads(data[KEY_BYTES:].decode() or "[]"))
+    return data[:KEY_BYTES], int(result_fd), {os.path.realpath(c) for c in conftests}
 
 
 _CHANNEL = _read_key()  # before any conftest or candidate code exists in this process
@@ -120,8 +125,8 @@ def failure_text(report) -> str:
 class Recorder:
     """Writes one signed JSON line per event to the result pipe."""
 
-    def __init__(self, key: bytes, fd: int, config):
-        self._key, self._fd, self._seq = key, fd, 0
+    def __init__(self, key: bytes, fd: int, conftests: set[str], config):
+        self._key, self._fd, self._seq, self._conftests = key, fd, 0, conftests
         self._started = time.perf_counter()
         self._pm = config.pluginmanager
         self._hookexec = self._pm._inner_hookexec
@@ -145,7 +150,7 @@ class Recorder:
         if (sys.gettrace(), sys.getprofile()) != self._trace:
             problems.append("a trace or profile function was installed")
         for plugin in self._pm.get_plugins():
-            if id(plugin) not in self._plugins and not _legitimate(plugin):
+            if id(plugin) not in self._plugins and not _legitimate(plugin, self._conftests):
                 name = self._pm.get_name(plugin) or getattr(plugin, "__name__", type(plugin).__name__)
                 problems.append(f"an unexpected pytest plugin was registered: {name}")
         for item in session.items:
@@ -190,12 +195,12 @@ class Recorder:
                     "maxrss_kb": max(usage.ru_maxrss, children.ru_maxrss)})
 
 
-def _legitimate(plugin) -> bool:
-    """Plugins pytest itself registers during a session, and conftest files (read-only
-    in the sandbox, so they are the user's). Anything else appearing after start-up is
-    candidate code trying to hook into the run."""
+def _legitimate(plugin, conftests: set[str]) -> bool:
+    """Plugins pytest itself registers during a session, and the conftest files that
+    existed before the run (the parent lists them). Anything else appearing after start-up
+    is candidate code trying to hook into the run."""
     if isinstance(plugin, types.ModuleType):
-        return os.path.basename(getattr(plugin, "__file__", "") or "") == "conftest.py"
+        return os.path.realpath(getattr(plugin, "__file__", "") or "") in conftests
     owner = plugin if isinstance(plugin, type) else type(plugin)
     return (owner.__module__ or "").split(".")[0] in ("_pytest", "pytest", "pluggy")
 
@@ -205,5 +210,5 @@ _BASELINE = _watched() if _CHANNEL else {}  # at import: before any candidate co
 
 def pytest_configure(config):
     if _CHANNEL is not None and not config.pluginmanager.has_plugin("orps-recorder"):
-        key, fd = _CHANNEL
-        config.pluginmanager.register(Recorder(key, fd, config), "orps-recorder")
+        key, fd, conftests = _CHANNEL
+        config.pluginmanager.register(Recorder(key, fd, conftests, config), "orps-recorder")

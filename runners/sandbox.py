@@ -200,7 +200,8 @@ def _own_process_count() -> int:
 
 
 def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str, str], *,
-                  extra_ro: list[Path] = (), writable: list[Path] = (), use_bwrap: bool = True,
+                  extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
+                  use_bwrap: bool = True,
                   nproc_rlimit: bool = True, info_fd: int | None = None) -> list[str]:
     """The full command line: bwrap (when usable) around the limits launcher around argv."""
     nproc = None
@@ -223,6 +224,8 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
         cmd += ["--bind", str(path), str(path)]
     if workdir not in writable:
         cmd += ["--ro-bind", str(workdir), str(workdir)]
+    for path in read_only:  # after the writable binds: files inside them stay read-only
+        cmd += ["--ro-bind", str(path), str(path)]
     cmd += ["--chdir", str(workdir), "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
@@ -331,7 +334,7 @@ def _read_info(fd: int) -> int | None:
 async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = None, *,
                         env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
                         extra_ro: list[Path] | None = None, writable: list[Path] | None = None,
-                        on_start=None) -> SandboxResult:
+                        read_only: list[Path] | None = None, on_start=None) -> SandboxResult:
     """Run `argv` in `workdir` under every isolation available here; always reaps the tree.
 
     `on_start` is called once the child holds its fds (close your copies of pipe ends
@@ -347,7 +350,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     if use_bwrap:
         info_r, info_w = os.pipe()
     cmd = build_command(argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
-                        writable=list(writable or []), use_bwrap=use_bwrap,
+                        writable=list(writable or []), read_only=list(read_only or []), use_bwrap=use_bwrap,
                         nproc_rlimit=not (cgroup and cgroup.path), info_fd=info_w if use_bwrap else None)
     if cgroup:
         cmd = cgroup.wrap(cmd)

@@ -26,6 +26,8 @@ SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".tox", ".nox", "nod
 SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".so.tmp")
 ASSERTS_TEST_FILE = "test_solution.py"
 PLUGIN_MODULE = "_orps_pytest_plugin"
+PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
+"""Files of an asserts workspace that stay read-only while the rest is writable."""
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 
 
@@ -109,6 +111,7 @@ class Workspaces:
             (ws / "solution.py").write_text(code)
             (ws / ASSERTS_TEST_FILE).write_text(render_asserts(task, tests))
             (ws / "pytest.ini").write_text("[pytest]\n")
+            (ws / "conftest.py").write_text("")  # bound read-only: a candidate cannot drop one here
             return ws, [f"{ASSERTS_TEST_FILE}::test_{i}" for i in range(len(tests))]
         return self._prepare_project(task, code), list(tests)
 
