@@ -205,6 +205,32 @@ def expected_ids(given: list[str], records: list[dict]) -> list[str]:
     return [c for c in collected if any(_covers(g, c) for g in given)]
 
 
+def project_plugins(workspace: Path) -> list[str]:
+    """Installed pytest plugins (entry points) that the project's config, conftest or test
+    files mention by name or module, plus pytest-asyncio when tests are `async def`."""
+    from importlib.metadata import entry_points
+
+    texts = []
+    for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py", "**/test_*.py",
+                    "**/*_test.py"):
+        for path in workspace.glob(pattern):
+            try:
+                texts.append(path.read_text(errors="replace")[:200_000])
+            except OSError:
+                pass
+    text = "\n".join(texts)
+    wanted = []
+    for ep in entry_points(group="pytest11"):
+        module = ep.value.split(":")[0]
+        top = module.split(".")[0]
+        uses = ep.name in text or top in text
+        if ep.name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
+            uses = True
+        if uses and module not in wanted:
+            wanted.append(module)
+    return wanted
+
+
 class SandboxEvaluator:
     """Evaluates candidates in parallel sandboxes (at most `workers` at once; default: cores).
 
@@ -291,9 +317,13 @@ class SandboxEvaluator:
         argv = [self.python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
                 "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        env = {**channel.env, "PYTHONPATH": self._pythonpath(workspace, project)}
-        if not project:
-            env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # dataset tests need no plugins: start faster
+        env = {**channel.env, "PYTHONPATH": self._pythonpath(workspace, project),
+               # Autoloading every installed plugin costs seconds (some import whole UI
+               # toolkits): load only those the project mentions (`project_plugins`).
+               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        if project:
+            for module in project_plugins(workspace):
+                argv[3:3] = ["-p", module]
         perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
         perf_w = perf[1]
         if perf_w >= 0:
