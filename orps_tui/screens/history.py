@@ -62,6 +62,7 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("run", "status", "result", "best", "calls", "cost", "target")
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -69,8 +70,7 @@ class HistoryScreen(Screen):
 
     def reload(self) -> None:
         table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.add_columns("run", "status", "result", "best", "calls", "cost", "target")
+        table.clear()
         for row in run_rows(self.app.project, 200):
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
             cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"

@@ -90,7 +90,9 @@ class NodeTable(DataTable):
             self.update_cell(self.best_id, "best", "")
         if new in self.rows:
             self.update_cell(new, "best", Text("★", style="bold yellow"))
-        self.best_id = new
+            self.best_id = new
+        else:
+            self.best_id = None  # its row arrives with a later event; marked then
 
 
 def feedback_text(ev: Evaluation | None, notes: list[str]) -> Text:

@@ -1,0 +1,319 @@
+"""The TUI driven by Pilot: every screen and key binding, with the scripted model and an
+in-process evaluator (no sandbox, no network), on a tiny project in a temp directory."""
+
+from __future__ import annotations
+
+import pytest
+
+from orps_tui.app import make_app
+from orps_tui.screens.dialogs import CompareScreen, ConfirmScreen, MessageScreen
+from orps_tui.screens.history import HistoryScreen
+from orps_tui.screens.review import ReviewScreen, coloured_diff
+from orps_tui.screens.search import SearchScreen
+from orps_tui.screens.start import StartScreen, fuzzy_match
+from orps_tui.widgets.nodes import NodeDetail, NodeTable, node_order
+from search.store import list_runs
+from tests.test_tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
+
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def project(tmp_path):
+    return make_project(tmp_path)
+
+
+def solving_app(project, evaluator=None, **over):
+    return make_app(project, target=TARGET, settings=settings(**over), evaluator=evaluator or ProjectFake(),
+                    headless_start=True)
+
+
+async def to_review(pilot) -> ReviewScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen))
+    await pilot.pause()
+    return pilot.app.screen
+
+
+async def test_full_search_to_accepted_patch(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        assert review.best is not None and review.best.all_passed
+        search = app.screen_stack[-2]
+        assert isinstance(search, SearchScreen) and search.state == "solved"
+        assert search.query_one(NodeTable).row_count == 5  # original + 2 per round
+        assert "+    return a + b" in screen_text(app) and "-    return a - b" in screen_text(app)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
+        assert "+1 -1 lines" in screen_text(app)
+        await pilot.press("enter")
+        assert review.applied and "APPLIED" in screen_text(app)
+        await pilot.press("a")  # a second accept is refused, nothing is written twice
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+    assert "return a + b" in (project / "calc.py").read_text()
+    assert list((project / ".orps" / "backups").iterdir())
+    assert list_runs(project)[0].meta()["applied"] == review.best.id
+
+
+async def test_accept_then_no_and_reject_leave_the_file(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen))
+    assert (project / "calc.py").read_text() == CALC
+    assert list_runs(project)[0].meta()["rejected"] is True
+
+
+async def test_live_table_detail_tabs_and_status(project):
+    app = solving_app(project)
+    app.auto_review = False
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.result is not None)
+        search = app.screen
+        table = search.query_one(NodeTable)
+        assert [table.get_row_at(i)[1] for i in range(table.row_count)] == ["original", "0-0", "0-1", "1-0", "1-1"]
+        assert table.best_id == "1-0" and str(table.get_cell("1-0", "best")) == "★"
+        status = screen_text(app)
+        assert "solved" in status and "5 evaluated" in status and "calls" in status and "tokens" in status
+        await pilot.press("down")  # to 0-0, a failing node
+        await pilot.pause()
+        detail = search.query_one(NodeDetail)
+        assert detail.node_id == "0-0"
+        for tab, expected in [("tab-feedback", "✗ tests/test_calc.py::test_add"),
+                              ("tab-reasoning", "Subtract"), ("tab-critique", "process score 1/5"),
+                              ("tab-code", "return a - b")]:
+            detail.query_one("TabbedContent").active = tab
+            await pilot.pause()
+            assert expected in screen_text(app), tab
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("escape")  # no binding: the review stays
+        assert isinstance(app.screen, ReviewScreen)
+
+
+@pytest.mark.parametrize("key", ["ctrl+c", "escape", "c"])
+async def test_cancel_mid_search_keeps_what_was_found(project, key):
+    evaluator = ProjectFake(delay=0.3)
+    app = solving_app(project, evaluator=evaluator, rounds=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and evaluator.calls >= 2)
+        search = app.screen
+        await pilot.press(key)
+        review = await to_review(pilot)
+        assert search.state == "cancelled" and review.status == "cancelled"
+        assert evaluator.calls < 8
+    run = list_runs(project)[0]
+    assert run.meta()["status"] == "interrupted"
+    assert run.read("tree.json")["nodes"]
+
+
+async def test_resume_from_history_finishes_the_same_run(project):
+    evaluator = ProjectFake(delay=0.3)
+    app = solving_app(project, evaluator=evaluator)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and evaluator.calls >= 2)
+        await pilot.press("ctrl+c")
+        await to_review(pilot)
+    run = list_runs(project)[0]
+    assert run.meta()["status"] == "interrupted"
+
+    app = make_app(project, evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        assert "interrupted" in screen_text(app)
+        await pilot.press("r")
+        review = await to_review(pilot)
+        assert review.best is not None and review.best.all_passed
+        assert app.screen_stack[-2].job.run.id == run.id
+    assert run.meta()["status"] == "finished"
+
+
+async def test_make_app_resumes_a_run_by_id(project):
+    evaluator = ProjectFake(delay=0.3)
+    app = solving_app(project, evaluator=evaluator)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: evaluator.calls >= 2)
+        await pilot.press("ctrl+c")
+        await to_review(pilot)
+    run_id = list_runs(project)[0].id
+    app = make_app(project, evaluator=ProjectFake(), run_id=run_id, resume=True)
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        assert review.status == "solved"
+
+
+async def test_history_opens_a_finished_run_compare_and_next(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot)
+    app = make_app(project, evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, StartScreen)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        text = screen_text(app)
+        assert "finished" in text and "100%" in text and "calc.py::add" in text
+        await pilot.press("enter")
+        review = await to_review(pilot)
+        assert review.selected.id == "1-0"
+        await pilot.press("n")
+        assert review.selected.id == "1-1"
+        await pilot.press("p", "p")
+        assert review.selected.id == "original" or review.selected.id == "baseline"
+        await pilot.press("n", "n")  # 1-1: compare with the best
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        assert {app.screen.left.id, app.screen.right.id} == {"1-0", "1-1"}
+        await pilot.press("escape")
+        await pilot.press("n", "m", "p", "d")  # mark 0-0, compare it with 1-1
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        assert (app.screen.left.id, app.screen.right.id) == ("0-0", "1-1")
+        assert "return a - b" in screen_text(app) and "return a + b" in screen_text(app)
+        await pilot.press("q")
+        await pilot.press("escape")  # review has no escape; history is below
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HistoryScreen)
+
+
+async def test_history_refuses_to_resume_a_finished_run(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        assert any("only interrupted" in n.message for n in app._notifications)
+
+
+async def test_start_screen_filter_check_and_start(project):
+    (project / "util.py").write_text('def shout(s):\n    """Upper-case s."""\n    return s.upper()\n')
+    (project / "tests" / "test_util.py").write_text("from util import shout\n\ndef test_shout():\n    assert shout('a') == 'A'\n")
+    from tests.test_tui_support import ASSERTS
+
+    ASSERTS["tests/test_util.py::test_shout"] = "assert shout('a') == 'A'"
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        start = app.screen
+        assert isinstance(start, StartScreen)
+        await wait_for(pilot, lambda: len(start.functions) == 3)
+        assert {t for t, _ in start.functions} == {"calc.py::add", "calc.py::mul", "util.py::shout"}
+        await pilot.press("t")  # check all: the failing function sorts first
+        await wait_for(pilot, lambda: len(start.checked) == 3)
+        await pilot.pause()
+        assert start.checked == {"calc.py::add": (1, 2), "calc.py::mul": (1, 1), "util.py::shout": (1, 1)}
+        assert screen_text(app).index("✗1/2 calc.py::add") < screen_text(app).index("calc.py::mul")
+        await pilot.press("slash")
+        await pilot.press(*"shts")  # typed into the filter, not taken as key bindings
+        await pilot.pause()
+        assert start.query_one("#filter").value == "shts"
+        assert start.target == "util.py::shout"
+        await pilot.press("backspace", "backspace", "backspace", "backspace", *"add", "enter")
+        await wait_for(pilot, lambda: start.target == "calc.py::add")
+        await wait_for(pilot, lambda: "2 tests selected" in screen_text(app))
+        assert "tests/test_calc.py::test_add_zero" in screen_text(app)
+        start.query_one("#samples").value = "3"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, (SearchScreen, ReviewScreen)))
+        assert app.screen_stack[2].job.settings.samples == 3
+        await to_review(pilot)
+
+
+async def test_start_screen_enter_starts_and_errors_are_notifications(project):
+    (project / "nodoc.py").write_text("def bare(x):\n    return x\n")
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        start = app.screen
+        await wait_for(pilot, lambda: len(start.functions) == 3)
+        await pilot.press("/", *"bare", "enter")
+        await wait_for(pilot, lambda: start.target == "nodoc.py::bare")
+        await pilot.press("enter")  # no docstring, no tests: refused with a message, no crash
+        await pilot.pause()
+        assert isinstance(app.screen, StartScreen)
+        assert any(n.title == "Cannot start" for n in app._notifications)
+        start.query_one("#filter").value = "cadd"
+        await wait_for(pilot, lambda: start.target == "calc.py::add")
+        start.query_one("#functions").focus()
+        await pilot.press("enter")  # Enter on a function starts the search
+        await to_review(pilot)
+
+
+async def test_edit_rechecks_the_edited_candidate(project):
+    app = solving_app(project)
+    edited = "def add(a, b):\n    return b + a\n"
+    app.edit_text = lambda text, name="": edited
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: review.selected.id == "edit-1")
+        assert review.selected.all_passed and "return b + a" in screen_text(app)
+        assert any("Your edit: passed, 2/2" in n.message for n in app._notifications)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: review.applied)
+    assert "return b + a" in (project / "calc.py").read_text()
+
+
+async def test_edit_without_a_terminal_is_a_notification(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot)
+        await pilot.press("e")  # headless: the app cannot suspend
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        assert any("Could not run the editor" in n.message for n in app._notifications)
+
+
+async def test_changed_test_file_marks_the_proposal_stale_and_rechecks(project):
+    evaluator = ProjectFake()
+    app = solving_app(project, evaluator=evaluator)
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        assert {p.name for p in review.watched_files()} == {"calc.py", "test_calc.py"}
+        await pilot.pause(0.3)  # the watcher thread starts with the screen
+        path = project / "tests" / "test_calc.py"
+        path.write_text(path.read_text() + "\n# touched\n")
+        await wait_for(pilot, lambda: review.stale and review.rechecks == 1, timeout=10)
+        assert "STALE" in screen_text(app)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "stale" in screen_text(app)
+
+
+async def test_command_palette_lists_screen_bindings(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Accept", "Reject", "Edit", "Compare", "History", "Quit"} <= titles
+
+
+async def test_light_theme_and_small_terminal(project):
+    app = solving_app(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.theme = "textual-light"
+        review = await to_review(pilot)
+        text = screen_text(app)
+        assert "a Accept" in text and "+    return a + b" in text
+        assert review.best.id == "1-0"
+
+
+def test_helpers():
+    assert fuzzy_match("slgfy", "src/textkit/words.py::slugify")
+    assert not fuzzy_match("zz", "slugify")
+    assert sorted(["1-10", "baseline", "1-2", "0-3"], key=node_order) == ["baseline", "0-3", "1-2", "1-10"]
+    diff = coloured_diff("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
+    assert [s.style for s in diff.spans] == ["bold", "bold", "cyan", "red", "green"]

@@ -1,0 +1,110 @@
+"""Helpers for the TUI tests (no tests here): a tiny project, a scripted model that fixes
+it after seeing the failing tests, an in-process evaluator for project tasks, waiting.
+
+The evaluator is `tests.fakes.FakeEvaluator` with each pytest node id of the project
+mapped to an assert, so a whole search runs in milliseconds without the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from search.providers.scripted import register_script
+from search.settings import SearchSettings
+from tests.fakes import FakeEvaluator
+
+CALC = '''"""A tiny calculator."""
+
+
+def add(a, b):
+    """Return the sum of a and b."""
+    return a - b
+
+
+def mul(a, b):
+    """Return the product of a and b."""
+    return a * b
+'''
+
+TESTS = '''from calc import add, mul
+
+
+def test_add():
+    assert add(1, 2) == 3
+
+
+def test_add_zero():
+    assert add(0, 0) == 0
+
+
+def test_mul():
+    assert mul(2, 3) == 6
+'''
+
+ASSERTS = {
+    "tests/test_calc.py::test_add": "assert add(1, 2) == 3",
+    "tests/test_calc.py::test_add_zero": "assert add(0, 0) == 0",
+    "tests/test_calc.py::test_mul": "assert mul(2, 3) == 6",
+}
+
+WRONG = "## Reasoning\nSubtract, as the code does.\n\n## Code\n```python\ndef add(a, b):\n    return a - b\n```\n"
+RIGHT = ("## Reasoning\nThe feedback shows add(1, 2) gave -1: it must add.\n\n"
+         "## Code\n```python\ndef add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return a + b\n```\n")
+TARGET = "calc.py::add"
+
+
+def respond(messages, params):
+    """Programmer: wrong at first, right once it has seen execution feedback. Critic: scores."""
+    user = messages[-1]["content"]
+    if messages[0]["content"].startswith("You are a strict code reviewer"):
+        return "It subtracts.\nScore: 1/5" if "a - b" in user else "Correct.\nScore: 5/5"
+    return RIGHT if "Execution feedback" in user else WRONG
+
+
+def make_project(root: Path) -> Path:
+    project = root / "calcproj"
+    (project / "tests").mkdir(parents=True)
+    (project / "calc.py").write_text(CALC)
+    (project / "tests" / "test_calc.py").write_text(TESTS)
+    register_script("calc", respond)
+    return project
+
+
+def settings(**over) -> SearchSettings:
+    base = dict(model="scripted/calc", samples=2, beam=1, rounds=2, concurrency=1, cache=False)
+    return SearchSettings(**{**base, **over})
+
+
+class ProjectFake:
+    """FakeEvaluator for project tasks: each pytest node id stands for one assert."""
+
+    def __init__(self, delay: float = 0.0):
+        self.inner = FakeEvaluator(delay)
+
+    @property
+    def calls(self) -> int:
+        return self.inner.calls
+
+    async def evaluate(self, task, code, *, hidden=False):
+        ids = list(task.tests)
+        ev = await self.inner.evaluate(dataclasses.replace(task, tests=[ASSERTS[i] for i in ids]), code)
+        for result, node_id in zip(ev.tests, ids):
+            result.id = node_id
+        return ev
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+    """Let the app run until `predicate()` holds (fail with the current screen if it never does)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
+        await pilot.pause(0.02)
+
+
+def screen_text(app) -> str:
+    """What the terminal shows right now, as plain text (for assertions and debugging)."""
+    return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
