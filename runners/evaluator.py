@@ -10,6 +10,7 @@ session finished with pytest's internals untouched. The exit code is never trust
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hashlib
 import hmac
@@ -35,7 +36,12 @@ def asserts_test_file(task: Task, tests: list[str]) -> str:
     """One pytest test per assert snippet, after the dataset's setup code."""
     parts = ["from solution import *  # noqa", task.test_setup or "", ""]
     for i, snippet in enumerate(tests):
-        parts.append(f"def test_{i}():\n" + textwrap.indent(snippet.strip() or "pass", "    ") + "\n")
+        body = snippet.strip() or "pass"
+        try:
+            ast.parse(body)
+        except SyntaxError as err:  # a broken dataset test fails alone, not the whole file
+            body = f"raise AssertionError({'this test does not parse: ' + str(err)!r})"
+        parts.append(f"def test_{i}():\n" + textwrap.indent(body, "    ") + "\n")
     return "\n".join(parts)
 
 
