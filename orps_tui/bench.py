@@ -32,6 +32,13 @@ class BenchConfig:
     budget_calls: int
     settings: SearchSettings
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "budget_calls": self.budget_calls, "settings": self.settings.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchConfig:
+        return cls(data["strategy"], data["budget_calls"], SearchSettings.from_dict(data["settings"]))
+
     @property
     def key(self) -> str:
         return f"{self.strategy}@{self.budget_calls or 'free'}"
@@ -82,12 +89,15 @@ def totals(results: list[ProblemResult]) -> dict[str, Any]:
     }
 
 
-async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str) -> ProblemResult:
-    """Search with public tests only, then judge the answer (and the reference) on hidden tests."""
+async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str,
+                        limiter=None) -> ProblemResult:
+    """Search with public tests only, then judge the answer (and the reference) on hidden tests.
+    `limiter`: a model-call limiter shared beyond this problem (the Ray backend's)."""
     settings = config.settings
     gateway = Gateway(
         GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir),
         Budget(calls=config.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd),
+        limiter=limiter,
     )
     public_task = Task.from_dict({**task.to_dict(), "hidden_tests": []})  # the search never sees them
     started = time.perf_counter()

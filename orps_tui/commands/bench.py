@@ -36,7 +36,8 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget-calls", type=int, default=0, help="model calls per problem, the same for every strategy")
     p.add_argument("--sweep", default="", help="comma-separated call budgets, e.g. 4,8,16: run every strategy at each")
-    p.add_argument("--concurrency", type=int, default=1, help="problems solved at once (default 1)")
+    p.add_argument("--concurrency", type=int, default=1, help="problems solved at once (default 1); with --ray: model calls at once across the "
+                   "whole cluster (problems run one per cluster CPU)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per test run (default 10)")
     p.add_argument("--out", default="", help="output directory (default .orps/bench/<dataset>-<time>)")
     p.add_argument("--json", dest="json_out", default="", help="also write the JSON report to this file")
@@ -96,7 +97,14 @@ def run(args) -> int:
         print(f"[{done:>4}/{total}] {result.strategy:<10} {result.id:<22} {mark} calls={result.calls:<3} "
               f"{result.wall_s:6.1f}s{note}", file=sys.stderr, flush=True)
 
-    bench = BenchRun(tasks, configs, evaluator, out, concurrency=args.concurrency, resume=args.resume, on_result=progress)
+    concurrency, extra = args.concurrency, {}
+    if backend["name"] == "ray":  # problems in flight: one per cluster CPU; --concurrency caps model calls
+        from orps_tui.ray_bench import RaySolver
+
+        extra["solver"] = RaySolver(timeout_s=args.timeout, concurrency=args.concurrency)
+        concurrency = max(1, backend["workers"])
+    bench = BenchRun(tasks, configs, evaluator, out, concurrency=concurrency, resume=args.resume, on_result=progress,
+                     **extra)
     try:
         by_config = asyncio.run(bench.run())
     except KeyboardInterrupt:
@@ -104,6 +112,7 @@ def run(args) -> int:
               f"(continue with --resume --out {out})", file=sys.stderr)
         return 130
     meta = {"dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
+            **({"nodes": backend["nodes"]} if "nodes" in backend else {}),
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out)}
     doc = report(by_config, configs, meta)
     (out / "report.json").write_text(json.dumps(doc, indent=1))
@@ -117,8 +126,13 @@ def run(args) -> int:
 
 
 def _evaluator(args):
+    if args.ray:  # Ray is imported only here, and only with --ray
+        from runners.ray_backend import RayUnavailable, connect
+
+        try:
+            return None, connect(args.ray)
+        except RayUnavailable as err:
+            raise UserError(str(err), hint="start a cluster with `ray start --head`, or use --ray local") from None
     from runners.evaluator import SandboxEvaluator
 
-    if args.ray:
-        raise UserError("--ray is not available in this version yet")
     return SandboxEvaluator(timeout_s=args.timeout), {"name": "local", "workers": 1}

@@ -1,0 +1,346 @@
+"""Scale out on a Ray cluster: candidate evaluations and whole problems run on workers.
+
+Nothing here imports Ray at module level: `import runners.ray_backend` is free, and Ray is
+imported only when `connect` (or something that needs the cluster) is called. Install it
+with `pip install 'orps[ray]'`; every worker needs orps installed too (same version).
+
+- `connect(address)`: `"local"` starts Ray on this machine (quiet, no dashboard, no usage
+  stats); anything else is a cluster address (`ray://host:10001`, `host:6379`, `auto`).
+- Project snapshots travel as Ray objects, never through a shared file system: the
+  project's files (the same ones `runners.workspace` would copy) are packed into a tar
+  once per snapshot, `ray.put` once, and unpacked on a worker into a temp directory
+  cached per snapshot hash.
+- `RayEvaluator`: the `search.types.Evaluator` whose `evaluate()` runs a Ray task that
+  evaluates with a `SandboxEvaluator` local to the worker (bubblewrap on the worker).
+- `ModelLimiter`: one async actor holding the cluster-wide model-call concurrency;
+  `RayLimiter` wraps it as the async context manager `search.gateway.Gateway` accepts.
+  A slot is a lease: a worker that dies holding one does not leak it (the retried task
+  frees what its previous attempt held; leases also expire).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from search.types import Evaluation, Task
+
+QUIET_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",  # offline: no usage report
+    "RAY_DEDUP_LOGS": "0",
+}
+WORKER_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "RAY_USAGE_STATS_ENABLED": "0"}
+"""Set on every worker (litellm must never fetch its price map over the network)."""
+TASK_MAX_RETRIES = 3
+"""Attempts after a worker dies (node lost, OOM-killed, crashed) before a task fails."""
+
+
+class RayUnavailable(RuntimeError):
+    """Ray is not installed, or the cluster cannot be reached."""
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable("Ray is not installed: pip install 'orps[ray]'") from None
+    return ray
+
+
+# -- the cluster ---------------------------------------------------------------------------
+def connect(address: str = "local", *, num_cpus: int | None = None) -> dict[str, Any]:
+    """Join the cluster at `address` or start one here (`local`). Idempotent. Returns
+    `cluster_info()`."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    ray = _ray()
+    if not ray.is_initialized():
+        common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                      runtime_env={"env_vars": dict(WORKER_ENV)})
+        try:
+            if address in ("", "local"):
+                ray.init(num_cpus=num_cpus, **common)
+            else:
+                ray.init(address=address, **common)
+        except Exception as err:  # noqa: BLE001 - Ray raises many kinds; one clear message
+            raise RayUnavailable(f"cannot start or reach Ray at {address!r}: {type(err).__name__}: {err}") from None
+    return cluster_info()
+
+
+def cluster_info() -> dict[str, Any]:
+    ray = _ray()
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {"name": "ray", "workers": int(ray.cluster_resources().get("CPU", 0)), "nodes": len(nodes)}
+
+
+def shutdown() -> None:
+    try:
+        import ray
+    except ImportError:
+        return
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+async def await_ref(ref, *, force_cancel: bool = True):
+    """Await a Ray ObjectRef; when the awaiting coroutine is cancelled (Ctrl+C), cancel the
+    Ray task too, so no cluster work outlives the driver's interest in it."""
+    ray = _ray()
+    try:
+        return await ref
+    except asyncio.CancelledError:
+        try:
+            ray.cancel(ref, force=force_cancel, recursive=True)
+        except Exception:  # noqa: BLE001 - already finished, or the cluster is gone
+            pass
+        raise
+
+
+# -- project snapshots ---------------------------------------------------------------------
+def pack_project(project: Path) -> tuple[str, bytes]:
+    """The project's files (what a workspace copies) as an uncompressed tar, and its hash."""
+    from runners.workspace import _skip
+
+    project = Path(project).resolve()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for dirpath, dirnames, filenames in os.walk(project):
+            dirnames[:] = sorted(d for d in dirnames if not _skip(d))
+            for name in sorted(filenames):
+                if _skip(name):
+                    continue
+                full = Path(dirpath) / name
+                info = tar.gettarinfo(str(full), arcname=str(full.relative_to(project)))
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                if info.isfile():
+                    with full.open("rb") as f:
+                        tar.addfile(info, f)
+                elif info.issym():
+                    tar.addfile(info)
+    data = buf.getvalue()
+    return hashlib.sha256(data).hexdigest()[:20], data
+
+
+_unpacked: dict[str, Path] = {}
+_unpack_lock = threading.Lock()
+
+
+def snapshot_root() -> Path:
+    return Path(tempfile.gettempdir()) / f"orps-ray-snapshots-{os.getuid()}"
+
+
+def unpack_project(digest: str, data: bytes | None, fetch=None) -> Path:
+    """The directory holding snapshot `digest` on this machine, unpacked once (from `data`,
+    or `fetch()` when only a reference was sent) and shared by the worker processes."""
+    with _unpack_lock:
+        cached = _unpacked.get(digest)
+        if cached and cached.is_dir():
+            return cached
+        target = snapshot_root() / digest
+        if not target.is_dir():
+            if data is None:
+                data = fetch()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=target.parent))
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+                tar.extractall(staging, filter="data")
+            try:
+                staging.rename(target)  # atomic: another worker process may have won the race
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+        _unpacked[digest] = target
+        return target
+
+
+# -- worker side ---------------------------------------------------------------------------
+_loop: asyncio.AbstractEventLoop | None = None
+_evaluators: dict[tuple, Any] = {}
+
+
+def run_on_worker(coro):
+    """Run a coroutine on this worker process's own event loop (kept between tasks, so the
+    evaluator's semaphores and caches stay bound to one loop)."""
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(coro)
+
+
+def worker_evaluator(limits: dict[str, Any]):
+    """This worker process's SandboxEvaluator for `limits` (one per process: its project
+    templates stay warm between tasks)."""
+    from runners.evaluator import SandboxEvaluator
+
+    key = tuple(sorted(limits.items()))
+    ev = _evaluators.get(key)
+    if ev is None:
+        ev = _evaluators[key] = SandboxEvaluator(workers=1, **limits)
+    return ev
+
+
+def _evaluate_on_worker(method: str, task_data: dict, code: str, kwargs: dict, limits: dict,
+                        digest: str, snapshot_refs: list) -> Any:
+    """Body of the Ray task: one evaluation (or runtime measurement) on this worker."""
+    task = Task.from_dict(task_data)
+    if task.kind == "project" and digest:
+        ray = _ray()
+        task.project = str(unpack_project(digest, None, fetch=lambda: ray.get(snapshot_refs[0])))
+    evaluator = worker_evaluator(limits)
+    result = run_on_worker(getattr(evaluator, method)(task, code, **kwargs))
+    return result.to_dict() if isinstance(result, Evaluation) else result
+
+
+_remote_cache: dict[str, Any] = {}
+
+
+def remote_function(name: str, fn, **options):
+    """`ray.remote(**options)(fn)`, made once per process (Ray is imported only here)."""
+    if name not in _remote_cache:
+        _remote_cache[name] = _ray().remote(**options)(fn)
+    return _remote_cache[name]
+
+
+# -- driver side: the evaluator --------------------------------------------------------------
+class RayEvaluator:
+    """`search.types.Evaluator` that evaluates each candidate in a Ray task (a SandboxEvaluator
+    on the worker). Project tasks get the project's snapshot as a Ray object, re-packed
+    when the project changes (same rule as the local workspace templates)."""
+
+    def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, max_retries: int = TASK_MAX_RETRIES):
+        self.limits = {"timeout_s": timeout_s, "memory_mb": memory_mb}
+        self.max_retries = max_retries
+        self._snapshots: dict[str, tuple[tuple, str, Any]] = {}  # project -> (fingerprint, digest, ref)
+
+    async def __aenter__(self) -> RayEvaluator:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._snapshots.clear()  # drops the refs: Ray frees the objects
+
+    def _snapshot(self, project: str) -> tuple[str, Any]:
+        from runners.workspace import snapshot
+
+        fingerprint = snapshot(Path(project))
+        cached = self._snapshots.get(project)
+        if cached and cached[0] == fingerprint:
+            return cached[1], cached[2]
+        digest, data = pack_project(Path(project))
+        ref = _ray().put(data)
+        self._snapshots[project] = (fingerprint, digest, ref)
+        return digest, ref
+
+    async def _call(self, method: str, task: Task, code: str, **kwargs) -> Any:
+        digest, refs = "", []
+        if task.kind == "project":
+            digest, ref = await asyncio.to_thread(self._snapshot, task.project)
+            refs = [ref]  # inside a list: the worker fetches it only when not unpacked yet
+        fn = remote_function("evaluate", _evaluate_on_worker, num_cpus=1, max_retries=self.max_retries)
+        return await await_ref(fn.remote(method, task.to_dict(), code, kwargs, self.limits, digest, refs))
+
+    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1) -> Evaluation:
+        data = await self._call("evaluate", task, code, hidden=hidden, repeat=repeat)
+        return Evaluation.from_dict(data)
+
+    async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
+        return await self._call("measure_runtime", task, code, repeats=repeats)
+
+
+# -- the cluster-wide model limiter ------------------------------------------------------------
+class ModelLimiter:
+    """Body of the limiter actor (async: many acquire calls wait at once). A slot is a lease
+    owned by a holder (the Ray task attempt's problem) and expires after `lease_s`."""
+
+    def __init__(self, concurrency: int, lease_s: float = 900.0):
+        self.capacity = max(1, int(concurrency))
+        self.lease_s = lease_s
+        self.leases: dict[str, tuple[str, float]] = {}
+        self.peak = 0
+        self.granted = 0
+        self._cond: asyncio.Condition | None = None
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for token in [t for t, (_, deadline) in self.leases.items() if deadline < now]:
+            del self.leases[token]
+
+    async def acquire(self, holder: str = "") -> str:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            while True:
+                self._expire()
+                if len(self.leases) < self.capacity:
+                    break
+                try:
+                    await asyncio.wait_for(self._cond.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
+            token = uuid.uuid4().hex
+            self.leases[token] = (holder, time.monotonic() + self.lease_s)
+            self.granted += 1
+            self.peak = max(self.peak, len(self.leases))
+            return token
+
+    async def _notify(self) -> None:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def release(self, token: str) -> None:
+        self.leases.pop(token, None)
+        await self._notify()
+
+    async def release_holder(self, holder: str) -> int:
+        """Free every slot `holder` still has (its previous attempt died holding them)."""
+        tokens = [t for t, (h, _) in self.leases.items() if h == holder]
+        for token in tokens:
+            del self.leases[token]
+        await self._notify()
+        return len(tokens)
+
+    async def stats(self) -> dict[str, int]:
+        return {"capacity": self.capacity, "held": len(self.leases), "peak": self.peak, "granted": self.granted}
+
+
+def start_limiter(concurrency: int, lease_s: float = 900.0):
+    """The limiter actor for this run (a handle that can be passed to tasks)."""
+    actor_cls = remote_function("limiter", ModelLimiter, num_cpus=0, max_restarts=-1, max_concurrency=1000)
+    return actor_cls.remote(concurrency, lease_s)
+
+
+class RayLimiter:
+    """The async context manager a Gateway uses as `limiter`: one slot of the cluster-wide
+    limiter per model call. Safe to share between the concurrent calls of a gateway."""
+
+    def __init__(self, actor, holder: str = ""):
+        self.actor = actor
+        self.holder = holder or uuid.uuid4().hex
+        self._tokens: dict[Any, list[str]] = {}
+
+    async def __aenter__(self) -> RayLimiter:
+        token = await self.actor.acquire.remote(self.holder)
+        self._tokens.setdefault(asyncio.current_task(), []).append(token)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        key = asyncio.current_task()
+        tokens = self._tokens.get(key) or []
+        if tokens:
+            token = tokens.pop()
+            if not tokens:
+                self._tokens.pop(key, None)
+            await self.actor.release.remote(token)
