@@ -64,6 +64,8 @@ def add_parser(sub):
     p.add_argument("--patch-out", help="write the best candidate's patch to this file")
     p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest')")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="evaluate candidates on a Ray cluster (needs orps[ray]; headless only); 'local' starts one here")
     p.set_defaults(func=run)
 
 
@@ -153,8 +155,12 @@ def run(args) -> int:
 
     project = Path(args.project).resolve()
     headless = args.headless or args.json or not sys.stdout.isatty()
+    if getattr(args, "ray", None) and not headless:
+        raise UserError("--ray works with the headless search only", hint="add --headless or --json")
     job = prepare_job(project, args, cli_overrides(args))
     if headless:
+        if getattr(args, "ray", None):
+            _use_ray(job, args.ray)
         return run_headless(project, job, args)
     from orps_tui.app import make_app
 
@@ -162,3 +168,18 @@ def run(args) -> int:
                    resume=bool(args.resume), job=job)
     app.run()
     return 0
+
+
+def _use_ray(job, address: str) -> None:
+    """Evaluate the job's candidates on a Ray cluster (the model gateway stays here)."""
+    from runners.ray_backend import RayEvaluator, RayUnavailable, connect
+
+    try:
+        info = connect(address)
+    except RayUnavailable as err:
+        raise UserError(str(err), hint="start a cluster with `ray start --head`, or use --ray local") from None
+    close = getattr(job.evaluator, "close", None)
+    if close:
+        close()
+    job.evaluator = RayEvaluator(timeout_s=job.settings.timeout_s, memory_mb=job.settings.memory_mb)
+    print(f"evaluating on Ray: {info['workers']} CPUs on {info['nodes']} node(s)", file=sys.stderr, flush=True)
