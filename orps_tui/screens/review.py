@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -92,8 +93,11 @@ class ReviewScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._fill_list()
-        self._show(self.selected)
+        try:
+            self._fill_list()
+            self._show(self.selected)
+        except NoMatches:
+            return  # mounted while the app shuts down (a search ending as you quit)
         self.query_one("#node-list", OptionList).focus()
         self._start_watch()
 

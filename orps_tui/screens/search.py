@@ -86,6 +86,8 @@ class SearchScreen(Screen):
     @on(SearchEvent)
     def handle_event(self, message: SearchEvent) -> None:
         event = message.event
+        if not self.is_attached:
+            return
         table = self.query_one(NodeTable)
         if event.kind in NODE_EVENTS and self.search_tree is not None:
             node = self.search_tree.get(event.data.get("node", ""))
