@@ -109,6 +109,9 @@ def run_headless(project: Path, job, args) -> int:
     bus = EventBus()
     if not getattr(args, "quiet", False):
         bus.subscribe(ProgressPrinter())
+        tests = job.task.tests
+        print(f"{job.task.target}: {len(tests)} tests selected: {', '.join(tests[:6])}"
+              + (f" (+{len(tests) - 6} more)" if len(tests) > 6 else ""), file=sys.stderr, flush=True)
 
     async def main():
         task = asyncio.current_task()
@@ -137,7 +140,7 @@ def print_summary(doc: dict) -> None:
     best = doc.get("best") or {}
     print(f"run {doc['run_id']}: {doc['status']} ({doc['stop_reason']}), best node {best.get('id', '-')} "
           f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests")
-    if doc.get("baseline") and best.get("runtime_s") and doc["baseline"].get("runtime_s"):
+    if doc.get("goal") == "faster" and doc.get("baseline") and best.get("runtime_s") and doc["baseline"].get("runtime_s"):
         print(f"runtime: {doc['baseline']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
               f"({doc.get('speedup', 0):.2f}x)")
     u = doc["usage"]
