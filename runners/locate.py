@@ -1,19 +1,25 @@
 """Find a function in the user's project and put a candidate in its place (tree-sitter).
 
 A target is `path/to/file.py::name` or `path::Class.method` (nested classes work too).
-`splice_candidate` replaces exactly the target's bytes: decorators, comments and the
-rest of the file survive byte for byte. The candidate's imports, helper
-functions, classes and constants are kept (example calls and prints are dropped, since
-they would run at import time): imports go to the top of the module (after its docstring and `__future__`
-imports, skipping ones already there), helpers and constants go right before the
-target's top-level definition.
+`splice_candidate` replaces exactly the target's bytes: comments and the rest of the
+file survive byte for byte. Around the candidate's definition of the target:
+
+- imports go to the top of the module (after its docstring and `__future__` imports, at
+  the end of its leading import block), skipping names already imported there;
+- helper functions, classes and constants go right before the target's top-level
+  definition (the class, for a method), skipping names the module already defines — a
+  model often echoes the whole module back, and the user's own code must win;
+- anything else (example calls, prints, `if __name__ == "__main__":`) is dropped, since
+  it would run at import time in the user's module.
+
+Re-indentation never touches the inside of multi-line strings, so their values survive.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
-import textwrap
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,17 +50,39 @@ class Located:
     source: str
     """The definition's full text, decorators included, dedented."""
     signature: str
+    """The `def ...:` line(s), as written (dedented)."""
     docstring: str
     start_byte: int
+    """Start of the definition's first line (decorators included) in the file's bytes."""
     end_byte: int
     start_line: int
+    """1-based, decorators included."""
     end_line: int
     is_async: bool
     indent: str
+    """The whitespace before the definition (empty for a top-level function)."""
+
+
+@dataclass
+class FunctionInfo:
+    """One entry of `list_functions` (for pickers)."""
+
+    qualname: str
+    line: int
+    doc: str
+    """The docstring's first line."""
+    is_async: bool = False
+
+    def __iter__(self):  # unpacks as (qualname, line, doc), the shape callers started with
+        return iter((self.qualname, self.line, self.doc))
+
+
+# ---------------------------------------------------------------- tree-sitter side
 
 
 def _definitions(node: Node, prefix: str = ""):
-    """(qualname, outer node incl. decorators, def/class node) for every def and class."""
+    """(qualname, outer node incl. decorators, def/class node) for every def and class,
+    in classes too (not inside functions: those cannot be targeted by name)."""
     for child in node.children:
         outer, inner = child, child
         if child.type == "decorated_definition":
@@ -70,12 +98,17 @@ def _definitions(node: Node, prefix: str = ""):
                 yield from _definitions(body, qualname + ".")
 
 
+def _functions(root: Node) -> list[str]:
+    return [n for n, _, inner in _definitions(root) if inner.type == "function_definition"]
+
+
 def _find(source: bytes, qualname: str):
     tree = _parser().parse(source)
+    found = (None, None)
     for name, outer, inner in _definitions(tree.root_node):
         if name == qualname and inner.type == "function_definition":
-            return tree, outer, inner
-    return tree, None, None
+            found = (outer, inner)  # the last definition wins, as it does at run time
+    return tree, *found
 
 
 def _docstring(inner: Node) -> str:
@@ -85,84 +118,231 @@ def _docstring(inner: Node) -> str:
     first = body.children[0]
     if first.type == "expression_statement" and first.children and first.children[0].type == "string":
         try:
-            return ast.literal_eval(first.children[0].text.decode())
+            value = ast.literal_eval(first.children[0].text.decode())
         except (ValueError, SyntaxError):
             return ""
+        return _clean_doc(value) if isinstance(value, str) else ""
     return ""
+
+
+def _clean_doc(doc: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(doc)
 
 
 def _line_start(source: bytes, byte: int) -> int:
     return source.rfind(b"\n", 0, byte) + 1
 
 
-def list_functions(path: Path) -> list[tuple[str, int, str]]:
-    """(qualname, line, first docstring line) of every function and method in a file."""
+def _is_async(inner: Node) -> bool:
+    return any(c.type == "async" for c in inner.children) or inner.text.startswith(b"async")
+
+
+def list_functions(path: Path) -> list[FunctionInfo]:
+    """Every function and method of a file: qualname, 1-based line, docstring's first line."""
     source = Path(path).read_bytes()
     tree = _parser().parse(source)
     out = []
     for name, outer, inner in _definitions(tree.root_node):
         if inner.type == "function_definition":
             doc = _docstring(inner).strip().splitlines()
-            out.append((name, outer.start_point[0] + 1, doc[0] if doc else ""))
+            out.append(FunctionInfo(name, outer.start_point[0] + 1, doc[0] if doc else "", _is_async(inner)))
     return out
 
 
+def _resolve_file(project: Path, rel: str) -> Path:
+    """The target's file inside the project; a dotted module name (`pkg.mod`) works too."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise LocateError(f"the target's path must be relative to the project and inside it, not {rel!r}")
+    path = project / rel
+    if path.is_file():
+        return path
+    if not rel.endswith(".py") and re.fullmatch(r"[\w.]+", rel):
+        for root in (project, project / "src"):
+            for candidate in (root / (rel.replace(".", "/") + ".py"), root / rel.replace(".", "/") / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+    files = [p.relative_to(project).as_posix() for p in sorted(project.rglob("*.py"))
+             if not any(part.startswith(".") or part in ("venv", "__pycache__", "node_modules") for part in p.relative_to(project).parts)]
+    close = difflib.get_close_matches(rel, files, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise LocateError(f"no file {rel} in {project}{hint}")
+
+
 def locate(project: Path, target: str) -> Located:
-    rel, _, qualname = target.partition("::")
-    path = Path(project) / rel
-    if not path.is_file():
-        raise LocateError(f"no file {rel} in {project}")
+    """Find `path::qualname` in the project (see module doc); LocateError when it is not there."""
+    project = Path(project)
+    rel, sep, qualname = target.partition("::")
+    if not sep or not rel or not qualname:
+        raise LocateError(f"target {target!r} must look like path/to/file.py::function or path.py::Class.method")
+    path = _resolve_file(project, rel)
+    rel = path.relative_to(project).as_posix()
     source = path.read_bytes()
     tree, outer, inner = _find(source, qualname)
     if outer is None:
-        names = [n for n, _, i in _definitions(tree.root_node) if i.type == "function_definition"]
+        names = _functions(tree.root_node)
         close = difflib.get_close_matches(qualname, names, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else (f"; it defines {', '.join(names[:8])}" if names else "; it defines no functions")
+        if close:
+            hint = f"; did you mean {', '.join(close)}?"
+        elif names:
+            hint = f"; it defines {', '.join(names[:8])}" + (", ..." if len(names) > 8 else "")
+        else:
+            hint = "; it defines no functions"
         raise LocateError(f"no function {qualname} in {rel}{hint}")
     start = _line_start(source, outer.start_byte)
     indent = source[start:outer.start_byte].decode()
     text = source[start:outer.end_byte].decode()
     body = inner.child_by_field_name("body")
-    signature = source[_line_start(source, inner.start_byte):body.start_byte].decode().strip() if body else ""
+    signature = source[_line_start(source, inner.start_byte):body.start_byte].decode() if body else ""
     return Located(
-        path=Path(rel).as_posix(), qualname=qualname, source=textwrap.dedent(text), signature=signature,
+        path=rel, qualname=qualname, source=_reindent(text, len(indent), ""),
+        signature=_reindent(signature, len(indent), "").strip(),
         docstring=_docstring(inner), start_byte=start, end_byte=outer.end_byte,
         start_line=outer.start_point[0] + 1, end_line=outer.end_point[0] + 1,
-        is_async=inner.text.startswith(b"async"), indent=indent,
+        is_async=_is_async(inner), indent=indent,
     )
 
 
-def _split_candidate(candidate: str, name: str):
-    """The candidate's definition of `name` (decorators included), its imports, its other statements."""
+# ---------------------------------------------------------------- candidate side
+
+
+def _string_lines(code: str) -> set[int]:
+    """1-based lines that lie inside a multi-line string (never re-indented)."""
     try:
-        module = ast.parse(candidate)
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    inside = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(node, "value", ""), (str, bytes)):
+            if node.end_lineno and node.end_lineno > node.lineno:
+                inside.update(range(node.lineno + 1, node.end_lineno + 1))
+    return inside
+
+
+def _reindent(code: str, remove: int, add: str, protected: set[int] | None = None) -> str:
+    """Strip up to `remove` columns of leading whitespace from every line and prefix `add`.
+
+    Lines inside multi-line strings (`protected`, 1-based; found by parsing when not
+    given) are left alone so the strings keep their values; blank lines get no prefix."""
+    if protected is None:
+        protected = _string_lines(_reindent_plain(code, remove) if remove else code)
+    out = []
+    for number, line in enumerate(code.splitlines(keepends=True), start=1):
+        if number in protected:
+            out.append(line)
+            continue
+        body = line.lstrip(" \t")
+        if not body.strip():
+            out.append(body if body else line[len(line.rstrip("\r\n")):])
+            continue
+        lead = line[: len(line) - len(body)]
+        out.append(add + lead[min(remove, len(lead)):] + body)
+    return "".join(out)
+
+
+def _reindent_plain(code: str, remove: int) -> str:
+    """Dedent without string awareness: only used to find where the strings are."""
+    return "".join(line[min(remove, len(line) - len(line.lstrip(" \t"))):] for line in code.splitlines(keepends=True))
+
+
+def _strip_fences(candidate: str) -> str:
+    """A candidate pasted from a chat answer may still be in a ```python fence: take its code."""
+    if "```" not in candidate:
+        return candidate
+    blocks = re.findall(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", candidate, re.S)
+    defining = [b for b in blocks if re.search(r"^\s*(async\s+)?def\s", b, re.M)]
+    return (defining or blocks or [candidate])[0]
+
+
+def _parse_candidate(candidate: str) -> tuple[ast.Module, str]:
+    """Parse the candidate; one written indented (a method copied out of its class) is
+    dedented first. Returns the module and the (dedented) text it was parsed from."""
+    try:
+        return ast.parse(candidate), candidate
     except SyntaxError as err:
-        raise SpliceError(f"the candidate has a syntax error at line {err.lineno}: {err.msg}") from None
-    lines = candidate.splitlines(keepends=True)
+        first_error = err
+    unfenced = _strip_fences(candidate)
+    if unfenced != candidate:
+        try:
+            return ast.parse(unfenced), unfenced
+        except SyntaxError:
+            candidate = unfenced
+    lines = [line for line in candidate.splitlines() if line.strip()]
+    if lines and lines[0][:1] in (" ", "\t"):
+        width = len(lines[0]) - len(lines[0].lstrip(" \t"))
+        try:
+            wrapped = ast.parse("if True:\n" + candidate)  # string-safe check that it is one indented block
+        except SyntaxError:
+            wrapped = None
+        if wrapped is not None:
+            protected = {n - 1 for n in _string_lines("if True:\n" + candidate)}
+            dedented = _reindent(candidate, width, "", protected)
+            try:
+                return ast.parse(dedented), dedented
+            except SyntaxError:
+                pass
+    text = (first_error.text or "").strip()
+    where = f" ({text[:60]!r})" if text else ""
+    raise SpliceError(f"the candidate has a syntax error at line {first_error.lineno}: {first_error.msg}{where}")
+
+
+def _names_defined(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+    names = set()
+    for target in targets:
+        for sub in ast.walk(target) if target is not None else ():
+            if isinstance(sub, ast.Name):
+                names.add(sub.id)
+    return names
+
+
+@dataclass
+class _Parts:
+    definition: str
+    """The target's definition (decorators included), dedented to column 0."""
+    imports: list[ast.stmt]
+    helpers: list[tuple[set[str], str]]
+    """(names it defines, text) of every helper, in order."""
+
+
+def _split_candidate(candidate: str, name: str) -> _Parts:
+    module, text = _parse_candidate(candidate)
+    lines = text.splitlines(keepends=True)
 
     def text_of(node) -> str:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         return "".join(lines[first - 1:node.end_lineno])
 
-    target, imports, others = None, [], []
+    def is_target(node) -> bool:
+        return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
+
+    definition, imports, helpers = None, [], []
     for node in module.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            target = text_of(node)  # the last definition wins, as it would at run time
+        if is_target(node):
+            definition = text_of(node)  # the last definition wins, as it would at run time
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.append(text_of(node).strip())
-        elif isinstance(node, ast.ClassDef) and any(
-            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name for n in node.body
-        ):
+            imports.append(node)
+        elif isinstance(node, ast.ClassDef) and any(is_target(n) for n in node.body):
             # The model rewrote the whole class: take the method out of it.
-            method = next(n for n in reversed(node.body) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name)
-            target = textwrap.dedent(text_of(method))
+            method = next(n for n in reversed(node.body) if is_target(n))
+            first = min([method.lineno] + [d.lineno for d in method.decorator_list])
+            method_text = text_of(method)
+            definition = _reindent(method_text, method.col_offset, "",
+                                   {n - first + 1 for n in _string_lines(text) if first <= n <= method.end_lineno})
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)):
-            others.append(text_of(node).rstrip())  # helpers and constants the definition may use
-        # Anything else (example calls, prints, `if __name__ == "__main__":`) would run at
-        # import time in the user's module: dropped.
-    if target is None:
-        raise SpliceError(f"the candidate does not define {name}")
-    return textwrap.dedent(target), imports, others
+            helpers.append((_names_defined(node), text_of(node).rstrip()))
+    if definition is None:
+        defined = [n.name for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        also = f" (it defines {', '.join(defined)})" if defined else ""
+        raise SpliceError(f"the candidate does not define {name}{also}")
+    return _Parts(definition, imports, helpers)
+
+
+# ---------------------------------------------------------------- putting it together
 
 
 def _keep_docstring(definition: str, original: Node) -> str:
@@ -175,64 +355,154 @@ def _keep_docstring(definition: str, original: Node) -> str:
         return definition
     lines = definition.splitlines(keepends=True)
     first = func.body[0].lineno - 1
+    if func.body[0].lineno == func.lineno:  # `def f(): return x` on one line: leave it
+        return definition
     body_indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
     doc_node = body.children[0]
-    doc_text = textwrap.indent(textwrap.dedent(" " * doc_node.start_point[1] + doc_node.text.decode()).strip("\n"), body_indent)
-    return "".join(lines[:first]) + doc_text + "\n" + "".join(lines[first:])
+    # The original docstring statement, moved from its column to the candidate's body column.
+    doc_text = " " * doc_node.start_point[1] + doc_node.text.decode()
+    doc_text = _reindent(doc_text, doc_node.start_point[1], body_indent, set(range(2, doc_text.count("\n") + 2)))
+    return "".join(lines[:first]) + doc_text.rstrip("\n") + "\n" + "".join(lines[first:])
 
 
-def _import_insert_point(source: bytes) -> int:
-    """After the module docstring and `from __future__` imports."""
+def _module_layout(source: bytes):
+    """(future point, import point, top-level names, imported keys) of a module.
+
+    The future point is after the docstring and `from __future__` imports; the import
+    point is after the leading block of imports that follows (or the future point)."""
     tree = _parser().parse(source)
-    point = 0
+    future = imports_end = 0
+    seen_other = False
     for child in tree.root_node.children:
         if child.type == "comment":
             continue
-        text = child.text.decode()
         is_doc = child.type == "expression_statement" and child.children and child.children[0].type == "string"
-        if (is_doc and point == 0) or (child.type == "future_import_statement" or text.startswith("from __future__")):
-            point = child.end_byte
+        if not seen_other and (child.type == "future_import_statement" or (is_doc and future == 0 and imports_end == 0)):
+            future = imports_end = child.end_byte
             continue
-        break
-    return point
+        if not seen_other and child.type in ("import_statement", "import_from_statement"):
+            imports_end = child.end_byte
+            continue
+        seen_other = True
+    try:
+        module = ast.parse(source)
+    except SyntaxError:
+        module = ast.Module(body=[], type_ignores=[])
+    names, imported = set(), set()
+    for node in module.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported |= _import_keys(node)
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)):
+            names |= _names_defined(node)
+    return future, imports_end, names, imported
+
+
+def _import_keys(node) -> set[tuple]:
+    if isinstance(node, ast.Import):
+        return {("import", a.name, a.asname) for a in node.names}
+    return {("from", node.level, node.module, a.name, a.asname) for a in node.names}
+
+
+def _new_imports(imports: list[ast.stmt], imported: set[tuple]) -> list[str]:
+    """The candidate's imports the module lacks, one statement each, de-duplicated."""
+    out: list[str] = []
+    for node in imports:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue  # only valid at the very top; the spliced module must not depend on it
+        missing = [a for a in node.names if not (_import_keys(_single(node, a)) <= imported)]
+        if not missing:
+            continue
+        statement = ast.unparse(_single(node, *missing))
+        imported |= _import_keys(_single(node, *missing))
+        if statement not in out:
+            out.append(statement)
+    return out
+
+
+def _single(node, *aliases):
+    if isinstance(node, ast.Import):
+        return ast.Import(names=list(aliases))
+    return ast.ImportFrom(module=node.module, names=list(aliases), level=node.level)
 
 
 def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
-    """The file with `qualname` replaced by the candidate's definition (see module doc)."""
+    """The file with `qualname` replaced by the candidate's definition (see module doc).
+
+    Raises SpliceError when the target is not in the file, the candidate does not parse
+    or does not define the target's name, or the result would not parse."""
+    crlf = "\r\n" in file_source and file_source.count("\r\n") == file_source.count("\n")
+    if crlf:  # work in \n and give the file its own line endings back
+        file_source = file_source.replace("\r\n", "\n")
+    candidate = candidate.replace("\r\n", "\n")
     source = file_source.encode()
-    _, outer, inner = _find(source, qualname)
+    tree, outer, inner = _find(source, qualname)
     if outer is None:
-        raise SpliceError(f"no function {qualname} in the file")
+        names = _functions(tree.root_node)
+        close = difflib.get_close_matches(qualname, names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise SpliceError(f"no function {qualname} in the file{hint}")
     name = qualname.rsplit(".", 1)[-1]
-    definition, imports, others = _split_candidate(candidate, name)
-    definition = _keep_docstring(definition, inner)
+    parts = _split_candidate(candidate, name)
+    definition = _keep_docstring(parts.definition, inner)
     start = _line_start(source, outer.start_byte)
     indent = source[start:outer.start_byte].decode()
     if outer.type == "decorated_definition" and not definition.lstrip().startswith("@"):
         # The model dropped the decorators (@staticmethod, @cache...): keep the original ones.
         decorators = source[start:inner.start_byte].decode()
-        definition = textwrap.dedent(decorators) + definition
-    new_def = textwrap.indent(definition.rstrip("\n"), indent, lambda line: True).encode()
+        definition = _reindent(decorators, len(indent), "") + definition
+    if "\t" not in indent and "\t" in definition:
+        definition = _expand_leading_tabs(definition)
+    new_def = _reindent(definition.rstrip("\n"), 0, indent).encode()
+
+    _, imports_end, names, imported = _module_layout(source)
     top_start = start
-    if indent:  # a method: helpers go before the class that holds it
-        tree = _parser().parse(source)
+    if indent:  # a method: helpers go before the top-level class that holds it
         for child in tree.root_node.children:
             if child.start_byte <= outer.start_byte < child.end_byte:
                 top_start = _line_start(source, child.start_byte)
-    helpers = "".join(h + "\n\n\n" for h in others if h.strip() and h.strip().encode() not in source).encode()
-    out = source[:top_start] + helpers + source[top_start:start] + new_def + source[outer.end_byte:]
-    existing = {line.strip() for line in file_source.splitlines()}
-    new_imports = [i for i in dict.fromkeys(imports) if i not in existing]
+    helpers = []
+    for defined, text in parts.helpers:
+        if defined & names or defined & {name}:
+            continue  # the module already has it (often the model echoing the file back): the user's wins
+        names |= defined
+        helpers.append(text + "\n\n\n")
+    out = source[:top_start] + "".join(helpers).encode() + source[top_start:start] + new_def + source[outer.end_byte:]
+
+    new_imports = _new_imports(parts.imports, set(imported))
     if new_imports:
-        point = _import_insert_point(out)
         block = "\n".join(new_imports).encode()
+        point = imports_end or _leading_comments_end(tree.root_node)
         if point == 0:
-            out = block + b"\n" + out
+            out = block + b"\n" + (b"\n" if out.strip() else b"") + out
         else:
+            # After the end of that line, so a trailing comment stays with its statement.
+            newline = out.find(b"\n", point)
+            point = len(out) if newline < 0 else newline
             out = out[:point] + b"\n" + block + out[point:]
     result = out.decode()
     try:
         ast.parse(result)
     except SyntaxError as err:
         raise SpliceError(f"the spliced file does not parse (line {err.lineno}: {err.msg})") from None
-    return result
+    return result.replace("\n", "\r\n") if crlf else result
+
+
+def _leading_comments_end(root: Node) -> int:
+    """End of the comments (shebang, coding line, licence) before the first statement."""
+    end = 0
+    for child in root.children:
+        if child.type != "comment":
+            break
+        end = child.end_byte
+    return end
+
+
+def _expand_leading_tabs(code: str) -> str:
+    protected = _string_lines(code)
+    out = []
+    for number, line in enumerate(code.splitlines(keepends=True), start=1):
+        stripped = line.lstrip(" \t")
+        lead = line[: len(line) - len(stripped)]
+        out.append(line if number in protected else lead.replace("\t", "    ") + stripped)
+    return "".join(out)
