@@ -54,7 +54,7 @@ class TableApp(App):
         table.mark_best(self.search_tree)
 
     def on_data_table_row_highlighted(self, event) -> None:
-        self.query_one(NodeDetail).show(self.search_tree.get(event.row_key.value), self.task_)
+        self.query_one(NodeDetail).show(self.search_tree.get(event.row_key.value))
 
 
 async def measure(nodes: int, moves: int) -> tuple[list[float], list[float]]:

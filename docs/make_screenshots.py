@@ -1,0 +1,48 @@
+"""Regenerate the README screenshots: docs/screenshots/search.svg and review.svg.
+
+Runs the TUI headless on the tests' tiny calculator project with the scripted model and
+the in-process evaluator (fixed run id, frozen clock), so the pictures are reproducible.
+
+    python docs/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import search.store  # noqa: E402
+from orps_tui.app import make_app  # noqa: E402
+from orps_tui.screens.review import ReviewScreen  # noqa: E402
+from orps_tui.screens.search import SearchScreen  # noqa: E402
+from tests.test_tui_support import TARGET, ProjectFake, make_project, settings, wait_for  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+async def main() -> None:
+    search.store.new_run_id = lambda: "20260101-120000-demo"
+    project = make_project(Path(tempfile.mkdtemp()))
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    app.clock = lambda: 0.0
+    app.auto_review = False
+    async with app.run_test(size=(120, 32)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.result is not None)
+        await pilot.press("down")
+        app.screen.query_one("TabbedContent").active = "tab-feedback"
+        await pilot.pause()
+        app.save_screenshot(str(OUT / "search.svg"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.pause()
+        app.save_screenshot(str(OUT / "review.svg"))
+    print(f"wrote {OUT / 'search.svg'} and {OUT / 'review.svg'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
