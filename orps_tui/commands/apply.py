@@ -1,12 +1,19 @@
 """`orps apply`: apply a proposed patch to the project, checked and reversible.
 
+    orps apply PATCH                      a unified diff file ('-' reads stdin)
+    orps apply --run RUN-ID [--node ID]   a run's best patch, or one node's code
+    orps apply ... --dry-run              check and show, write nothing
+    orps apply --revert                   undo the last apply from its backup
+
 Refuses (exit 1) without touching anything when the patch is already applied or the
 file changed since the search saw it. Keeps the originals in `.orps/backups/`, so
-`orps apply --revert` undoes the last apply.
+`--revert` undoes the last apply. Exit 2 for bad input (no such file, run or node).
+Refusals are this command's result, so they go to stdout with what was checked.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from orps_tui.errors import UserError
@@ -15,69 +22,127 @@ from orps_tui.errors import UserError
 def add_parser(sub):
     p = sub.add_parser("apply", help="apply a proposed patch (a file, or a run's best or chosen node)",
                        description="Apply a patch to the project. Refuses when it is already applied or the "
-                       "file changed since; keeps a backup so --revert can undo it.")
-    p.add_argument("patch", nargs="?", help="a unified diff file (as written by orps solve --patch-out)")
-    p.add_argument("--run", help="apply the best node of this run (id, prefix or 'latest')")
-    p.add_argument("--node", help="with --run: apply this node instead of the best")
+                       "file changed since; keeps a backup so --revert can undo it. "
+                       "Exit 0 applied, 1 refused, 2 bad input.")
+    p.add_argument("patch", nargs="?", help="a unified diff file (as written by orps solve --patch-out); - for stdin")
+    p.add_argument("--run", help="apply the best patch of this run (id, unique prefix or 'latest')")
+    p.add_argument("--node", help="with --run: apply this node's code instead of the best")
     p.add_argument("--project", default=".", help="project root (default: current directory)")
     p.add_argument("--dry-run", action="store_true", help="check and show what would change; write nothing")
     p.add_argument("--revert", action="store_true", help="undo the last apply from its backup")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print the diff, only the summary")
     p.set_defaults(func=run)
 
 
-def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
-    from orps_tui.solving import node_patch
+def _find_run(project: Path, run_id: str):
     from search.store import find_run
-    from search.tree import SearchTree
-    from search.types import Task
 
     found = find_run(project, run_id)
     if found is None:
-        raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
+        raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'} (or the prefix is ambiguous)",
+                        hint="orps runs lists them")
+    return found
+
+
+def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
+    """The run's best patch, or the patch that puts `node_id`'s code into the file as the
+    run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
+    from runners.locate import SpliceError, splice_candidate
+    from runners.patch import make_patch
+
+    found = _find_run(project, run_id)
     if node_id is None:
         patch = (found.read("result.json") or {}).get("patch", "")
         if not patch:
-            raise UserError(f"run {found.id} has no patch to apply (unsolved, or still running)")
+            raise UserError(f"run {found.id} has no patch to apply (unsolved, nothing better than the original, "
+                            "or still running)", hint=f"orps apply --run {found.id} --node ID applies another node")
         return patch
-    tree = SearchTree.from_dict(found.read("tree.json") or {})
-    node = tree.get(node_id)
+    nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
+    node = nodes.get(node_id)
     if node is None:
-        raise UserError(f"run {found.id} has no node {node_id!r}", hint=f"nodes: {', '.join(list(tree.nodes)[:12])}")
+        shown = ", ".join(list(nodes)[:12]) or "none"
+        raise UserError(f"run {found.id} has no node {node_id!r}", hint=f"its nodes: {shown}")
+    task = found.read("task.json") or {}
+    target = task.get("target", "")
     original = found.file("original_file.txt")
-    patch = node_patch(Task.from_dict(found.read("task.json")), original.read_text() if original.exists() else "", node)
-    if not patch:
-        raise UserError(f"node {node_id} changes nothing (or its code cannot be put in place)")
-    return patch
+    if "::" not in target or not original.is_file():
+        raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
+    path, qualname = target.split("::", 1)
+    base = original.read_bytes().decode("utf-8")
+    try:
+        new_text = splice_candidate(base, qualname, node.get("code") or "")
+    except SpliceError as err:
+        raise UserError(f"node {node_id}'s code cannot be put in place of {qualname}: {err}") from None
+    if new_text == base:
+        raise UserError(f"node {node_id} changes nothing in {path}")
+    return make_patch(path, base, new_text)
+
+
+def _read_patch(arg: str) -> str:
+    if arg == "-":
+        return sys.stdin.read()
+    path = Path(arg)
+    if not path.is_file():
+        raise UserError(f"patch file {arg} does not exist")
+    try:
+        return path.read_bytes().decode("utf-8")  # bytes: a CRLF file's "\r" must survive
+    except UnicodeDecodeError:
+        raise UserError(f"patch file {arg} is not UTF-8 text") from None
+
+
+def _changes(result) -> str:
+    return "\n".join(f"  {c.path}: +{c.added} -{c.removed} lines" + (f" (found {c.offset} lines away)" if c.offset else "")
+                     for c in result.changes)
 
 
 def run(args) -> int:
-    from runners.patch import PatchError, apply_patch, check_patch, revert_last
+    from runners.patch import PatchError, apply_patch, revert_last
 
     project = Path(args.project).resolve()
+    if not project.is_dir():
+        raise UserError(f"project directory {args.project} does not exist")
+    if args.revert and (args.patch or args.run):
+        raise UserError("--revert undoes the last apply; give it no patch or run")
+    if args.node and not args.run:
+        raise UserError("--node needs --run RUN-ID")
     try:
         if args.revert:
-            result = revert_last(project)
-            print(f"reverted {', '.join(result.files)} from {result.backup}")
+            if args.dry_run:
+                raise UserError("--revert has no dry run; orps apply --revert restores the last backup")
+            try:
+                result = revert_last(project)
+            except PatchError as err:
+                print(f"orps: not reverted: {err}")
+                return 1
+            print(f"reverted the last apply; restored from {_rel(result.backup, project)}:")
+            print(_changes(result))
             return 0
         if args.run:
             patch = patch_from_run(project, args.run, args.node)
         elif args.patch:
-            path = Path(args.patch)
-            if not path.is_file():
-                raise UserError(f"patch file {args.patch} does not exist")
-            patch = path.read_text()
+            patch = _read_patch(args.patch)
         else:
             raise UserError("give a patch file or --run RUN-ID", hint="orps runs lists past runs")
-        if args.dry_run:
-            files = check_patch(project, patch)
-            print(patch, end="" if patch.endswith("\n") else "\n")
-            print(f"would change {', '.join(sorted(files))} (dry run: nothing written)")
-            return 0
-        result = apply_patch(project, patch)
+        result = apply_patch(project, patch, dry_run=args.dry_run)
     except PatchError as err:
-        print(f"orps: {err}")
-        return 1 if err.kind in ("stale", "applied") else 2
-    print(patch, end="" if patch.endswith("\n") else "\n")
-    print(f"applied to {', '.join(result.files)}: +{result.added} -{result.removed} lines; "
-          f"originals saved in {Path(result.backup).relative_to(project)} (undo: orps apply --revert)")
+        if err.kind == "invalid":
+            raise UserError(str(err)) from None
+        print(f"orps: not applied: {err}")
+        return 1
+    if not args.quiet:
+        print(patch, end="" if patch.endswith("\n") else "\n")
+    if result.dry_run:
+        print(f"would change {len(result.files)} file(s) (dry run: nothing written):")
+        print(_changes(result))
+        return 0
+    print(f"applied; changed {len(result.files)} file(s):")
+    print(_changes(result))
+    print(f"originals saved in {_rel(result.backup, project)} (undo: orps apply --revert)")
     return 0
+
+
+def _rel(path: str, project: Path) -> str:
+    try:
+        return str(Path(path).relative_to(project))
+    except ValueError:
+        return path
