@@ -43,16 +43,17 @@ def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits:
     from runners.ray_backend import RayLimiter, run_on_worker, worker_evaluator
 
     async def main() -> dict:
-        await limiter.release_holder.remote(holder)  # slots a dead previous attempt still held
+        attempt = f"{holder}#{os.getpid()}"
+        await limiter.start_attempt.remote(attempt)  # frees slots a dead previous attempt held
         task, config = Task.from_dict(task_data), BenchConfig.from_dict(config_data)
         evaluator = worker_evaluator(limits)
         try:
             result = await solve_problem(task, config, evaluator, _usable_cache_dir(cache_dir),
-                                         limiter=RayLimiter(limiter, holder))
+                                         limiter=RayLimiter(limiter, attempt))
         except Exception as err:  # noqa: BLE001 - recorded exactly as the local BenchRun does
             return {"__error__": f"{type(err).__name__}: {err}"}
         finally:
-            await limiter.release_holder.remote(holder)
+            await limiter.end_problem.remote(attempt)
         return result.to_dict()
 
     return run_on_worker(main())

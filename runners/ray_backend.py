@@ -269,6 +269,8 @@ class ModelLimiter:
         self.leases: dict[str, tuple[str, float]] = {}
         self.peak = 0
         self.granted = 0
+        self.withdrawn: set[str] = set()
+        self.current: dict[str, str] = {}
         self._cond: asyncio.Condition | None = None
 
     def _expire(self) -> None:
@@ -276,11 +278,21 @@ class ModelLimiter:
         for token in [t for t, (_, deadline) in self.leases.items() if deadline < now]:
             del self.leases[token]
 
-    async def acquire(self, holder: str = "") -> str:
+    def _live(self, holder: str) -> bool:
+        base, _, _ = holder.partition("#")
+        return self.current.get(base, holder) == holder
+
+    async def acquire(self, holder: str = "", token: str = "") -> str | None:
+        """A slot for `holder` ("problem#attempt"); None when the request was withdrawn
+        (`withdraw`) or its attempt is no longer the problem's current one."""
         if self._cond is None:
             self._cond = asyncio.Condition()
+        token = token or uuid.uuid4().hex
         async with self._cond:
             while True:
+                if token in self.withdrawn or not self._live(holder):
+                    self.withdrawn.discard(token)
+                    return None
                 self._expire()
                 if len(self.leases) < self.capacity:
                     break
@@ -288,7 +300,6 @@ class ModelLimiter:
                     await asyncio.wait_for(self._cond.wait(), 1.0)
                 except asyncio.TimeoutError:
                     pass
-            token = uuid.uuid4().hex
             self.leases[token] = (holder, time.monotonic() + self.lease_s)
             self.granted += 1
             self.peak = max(self.peak, len(self.leases))
@@ -304,16 +315,34 @@ class ModelLimiter:
         self.leases.pop(token, None)
         await self._notify()
 
-    async def release_holder(self, holder: str) -> int:
-        """Free every slot `holder` still has (its previous attempt died holding them)."""
-        tokens = [t for t, (h, _) in self.leases.items() if h == holder]
-        for token in tokens:
+    async def withdraw(self, token: str) -> None:
+        """The caller stopped waiting for `token` (cancelled): free it, granted or not."""
+        if self.leases.pop(token, None) is None:
+            self.withdrawn.add(token)
+        await self._notify()
+
+    async def start_attempt(self, holder: str) -> int:
+        """`holder` ("problem#attempt") is now the problem's only live attempt: slots held or
+        requested by earlier attempts (a worker that died) are freed. Returns how many."""
+        base = holder.partition("#")[0]
+        self.current[base] = holder
+        stale = [t for t, (h, _) in self.leases.items() if h.partition("#")[0] == base and h != holder]
+        for token in stale:
             del self.leases[token]
         await self._notify()
-        return len(tokens)
+        return len(stale)
 
-    async def stats(self) -> dict[str, int]:
-        return {"capacity": self.capacity, "held": len(self.leases), "peak": self.peak, "granted": self.granted}
+    async def end_problem(self, holder: str) -> None:
+        """The problem is finished: free whatever it still holds, refuse its late requests."""
+        base = holder.partition("#")[0]
+        self.current[base] = f"{base}#done"
+        for token in [t for t, (h, _) in self.leases.items() if h.partition("#")[0] == base]:
+            del self.leases[token]
+        await self._notify()
+
+    async def stats(self) -> dict[str, Any]:
+        return {"capacity": self.capacity, "held": len(self.leases), "peak": self.peak, "granted": self.granted,
+                "holders": sorted({h for h, _ in self.leases.values()})}
 
 
 def start_limiter(concurrency: int, lease_s: float = 900.0):
@@ -332,7 +361,14 @@ class RayLimiter:
         self._tokens: dict[Any, list[str]] = {}
 
     async def __aenter__(self) -> RayLimiter:
-        token = await self.actor.acquire.remote(self.holder)
+        token = uuid.uuid4().hex
+        try:
+            granted = await self.actor.acquire.remote(self.holder, token)
+        except asyncio.CancelledError:
+            self.actor.withdraw.remote(token)  # the grant may still come: give it back
+            raise
+        if granted is None:
+            raise asyncio.CancelledError("this problem attempt is no longer current")
         self._tokens.setdefault(asyncio.current_task(), []).append(token)
         return self
 
@@ -343,4 +379,22 @@ class RayLimiter:
             token = tokens.pop()
             if not tokens:
                 self._tokens.pop(key, None)
-            await self.actor.release.remote(token)
+            self.actor.release.remote(token)  # sent at once, even if this task is being cancelled
+
+
+# -- warm-up -------------------------------------------------------------------------------
+def _warm_worker() -> int:
+    """Import what a task needs (litellm alone takes seconds) so the first real task does not wait."""
+    import runners.evaluator  # noqa: F401
+    from search.gateway import _litellm
+
+    _litellm()
+    return os.getpid()
+
+
+def warm_up(count: int | None = None) -> list:
+    """Start warming `count` worker processes (default: one per cluster CPU); returns the refs."""
+    if count is None:
+        count = max(1, cluster_info()["workers"])
+    fn = remote_function("warm", _warm_worker, num_cpus=1)
+    return [fn.remote() for _ in range(count)]
