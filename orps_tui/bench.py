@@ -166,7 +166,8 @@ class BenchRun:
         done = self.load_done() if self.resume else {}
         jobs = [(c, t) for c in self.configs for t in self.tasks if (c.key, t.id) not in done]
         total = len(self.configs) * len(self.tasks)
-        finished = len(done)
+        keys = {c.key for c in self.configs}
+        finished = sum(1 for key, _ in done if key in keys)  # progress counts this run's configs only
         semaphore = asyncio.Semaphore(self.concurrency)
         cache_dir = str(self.out / "cache")
         lock = asyncio.Lock()
