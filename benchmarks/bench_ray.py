@@ -1,0 +1,69 @@
+"""Overhead of the Ray backend per problem against the local backend, on this machine.
+
+Same tiny dataset (written to a temp dir), same instant scripted model, same settings: the
+local backend (`BenchRun` with an in-process SandboxEvaluator) and the Ray backend (each
+problem a Ray task on a local 2-CPU Ray instance). Ray start-up and the workers' first
+imports are measured apart (a "cold" round), then a "warm" round on the same cluster.
+
+    /work/venv/bin/python benchmarks/bench_ray.py [--problems 8] [--cpus 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from orps_tui.bench import BenchConfig, BenchRun  # noqa: E402
+from runners.datasets import load_dataset  # noqa: E402
+from search.settings import SearchSettings  # noqa: E402
+from tests.test_ray import write_dataset, write_script  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--problems", type=int, default=8)
+    ap.add_argument("--cpus", type=int, default=2)
+    args = ap.parse_args()
+    from runners.evaluator import SandboxEvaluator
+    from runners.ray_backend import connect, shutdown
+    from orps_tui.ray_bench import RaySolver
+
+    tmp = Path(tempfile.mkdtemp(prefix="orps-bench-ray-"))
+    tasks = load_dataset(write_dataset(tmp / "ds", args.problems))
+    model = write_script(tmp / "script.py")
+    config = BenchConfig("orps", 0, SearchSettings(strategy="orps", model=model, samples=2, beam=1, rounds=1, cache=False))
+
+    def run(name: str, **kw) -> float:
+        started = time.perf_counter()
+        results = asyncio.run(BenchRun(tasks, [config], kw.pop("evaluator", None), tmp / name,
+                                       concurrency=args.cpus, **kw).run())[config.key]
+        wall = time.perf_counter() - started
+        assert len(results) == args.problems and not any(r.error for r in results), [r.error for r in results]
+        return wall
+
+    run("warmup-local", evaluator=SandboxEvaluator())  # litellm import etc. out of the way
+    local = run("local", evaluator=SandboxEvaluator())
+    started = time.perf_counter()
+    info = connect("local", num_cpus=args.cpus)
+    start_s = time.perf_counter() - started
+    cold = run("ray-cold", solver=RaySolver(concurrency=args.cpus * 2))
+    warm = run("ray-warm", solver=RaySolver(concurrency=args.cpus * 2))
+    shutdown()
+    n = args.problems
+    print(f"{n} problems, {info['workers']} CPUs, scripted instant model, orps samples=2 beam=1 rounds=1")
+    print(f"local backend         {local:7.2f} s   {local / n * 1000:7.0f} ms/problem")
+    print(f"ray start (ray.init)  {start_s:7.2f} s   (once per run)")
+    print(f"ray backend, cold     {cold:7.2f} s   {cold / n * 1000:7.0f} ms/problem   {cold / local:5.2f}x local "
+          f"(workers import litellm on first use)")
+    print(f"ray backend, warm     {warm:7.2f} s   {warm / n * 1000:7.0f} ms/problem   {warm / local:5.2f}x local   "
+          f"overhead {(warm - local) / n * 1000:+.0f} ms/problem")
+
+
+if __name__ == "__main__":
+    main()
