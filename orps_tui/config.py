@@ -28,7 +28,9 @@ EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": s
 class Config:
     settings: SearchSettings
     sources: dict[str, str] = field(default_factory=dict)
+    """Where each effective value came from: default, pyproject.toml, orps.toml or cli."""
     extras: dict[str, Any] = field(default_factory=dict)
+    """The non-search keys that were set: tests, k, target, preset, python."""
 
 
 def _types() -> dict[str, type]:
@@ -61,6 +63,8 @@ def _apply(values: dict[str, Any], origin: str, merged: dict[str, Any], sources:
         if key == "preset":
             continue
         if key in EXTRA_KEYS:
+            if EXTRA_KEYS[key] is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise UserError(f"{origin}: {raw_key} must be a list of strings (pytest node ids or paths), not {value!r}")
             if not isinstance(value, EXTRA_KEYS[key]):
                 raise UserError(f"{origin}: {raw_key} must be {EXTRA_KEYS[key].__name__}, not {value!r}")
             extras[key], sources[key] = value, origin

@@ -315,7 +315,19 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
 
     def text_of(node) -> str:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        return "".join(lines[first - 1:node.end_lineno])
+        end = node.end_lineno
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # Comments at the end of a body belong to it (ast stops at the last statement).
+            last, i = end, end
+            while i < len(lines):
+                stripped = lines[i].lstrip(" \t")
+                if stripped.startswith("#") and len(lines[i]) - len(stripped) > node.col_offset:
+                    last = i + 1
+                elif stripped.strip():
+                    break
+                i += 1
+            end = last
+        return "".join(lines[first - 1:end])
 
     def is_target(node) -> bool:
         return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
