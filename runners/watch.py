@@ -15,13 +15,22 @@ from watchdog.observers import Observer
 
 
 class FileWatcher(FileSystemEventHandler):
-    def __init__(self, paths: list[Path], callback: Callable[[set[Path]], None], debounce_s: float = 0.3):
+    """Calls `callback(changed_paths)` from a timer thread after each burst of writes to
+    `paths` (`start()`/`stop()`, or use it as a context manager). Atomic saves (write a
+    temp file, rename it over the original) count as a change of the original. An
+    exception in the callback is passed to `on_error` (default: ignored) so watching
+    goes on."""
+
+    def __init__(self, paths: list[Path], callback: Callable[[set[Path]], None], debounce_s: float = 0.3,
+                 on_error: Callable[[BaseException], None] | None = None):
         self.paths = {Path(p).resolve() for p in paths}
         self.callback = callback
         self.debounce_s = debounce_s
         self._pending: set[Path] = set()
         self._timer: threading.Timer | None = None
+        self.on_error = on_error
         self._lock = threading.Lock()
+        self._stopped = False
         self._observer = Observer()
 
     WRITES = {"modified", "created", "moved", "deleted", "closed"}
@@ -35,6 +44,8 @@ class FileWatcher(FileSystemEventHandler):
         if not hits:
             return
         with self._lock:
+            if self._stopped:
+                return
             self._pending |= hits
             if self._timer is not None:
                 self._timer.cancel()
@@ -45,8 +56,14 @@ class FileWatcher(FileSystemEventHandler):
     def _fire(self) -> None:
         with self._lock:
             changed, self._pending = self._pending, set()
+            if self._stopped:
+                return
         if changed:
-            self.callback(changed)
+            try:
+                self.callback(changed)
+            except Exception as err:  # noqa: BLE001 - one failed callback must not end the watching
+                if self.on_error is not None:
+                    self.on_error(err)
 
     def start(self) -> FileWatcher:
         for directory in {p.parent for p in self.paths}:
@@ -56,8 +73,17 @@ class FileWatcher(FileSystemEventHandler):
         return self
 
     def stop(self) -> None:
+        """Stop watching; no callback runs after this returns. Safe to call twice."""
         with self._lock:
+            self._stopped = True
             if self._timer is not None:
                 self._timer.cancel()
-        self._observer.stop()
-        self._observer.join(timeout=2)
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=2)
+
+    def __enter__(self) -> FileWatcher:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,22 +1,113 @@
-"""`orps check`: run a target's tests once in the sandbox, on the code as it is now."""
+"""`orps check`: run the target's tests in the sandbox on the project's current code.
+
+    orps check --target src/pkg/mod.py::func [--tests ...] [-k EXPR] [--json]
+
+Locates the target, selects its tests (or takes `--tests`), and runs them exactly as the
+search would run a candidate: in a throwaway copy of the project, in the sandbox, with
+the current function spliced in as the candidate. Nothing in the project is written.
+Exit 0 when every test passes, 1 when some fail (or time out, crash...), 2 for bad input.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
-from orps_tui.commands.solve import add_target_options
+from orps_tui.errors import UserError
 
 
 def add_parser(sub):
-    p = sub.add_parser("check", help="run a target's tests once in the sandbox and report each",
-                       description="Run the tests selected for a target (as solve would select them) once, "
-                       "in the sandbox, on the project's current code. Exit 0 when all pass, 1 otherwise.")
-    add_target_options(p)
-    p.add_argument("--timeout", dest="timeout_s", type=float, default=10.0, help="seconds per test run")
+    from orps_tui.commands.solve import add_target_options
+
+    p = sub.add_parser("check", help="run a target's tests in the sandbox on the current code",
+                       description="Run the tests that exercise a function, in the sandbox, on the project's "
+                       "current code. Exit 0 all pass, 1 some fail, 2 bad input.")
+    add_target_options(p, required=False)
+    p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for the whole test run (default: settings)")
+    p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--verbose", "-v", action="store_true", help="also say why each test was selected")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from orps_tui.commands.watch import check_once
+def resolve(args):
+    """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml."""
+    from orps_tui.config import load_config
+    from orps_tui.taskbuild import build_task
 
-    return check_once(Path(args.project).resolve(), args)
+    project = Path(args.project).resolve()
+    if not project.is_dir():
+        raise UserError(f"project directory {args.project} does not exist")
+    cli = {"timeout_s": getattr(args, "timeout_s", None), "memory_mb": getattr(args, "memory_mb", None),
+           "target": args.target, "tests": args.tests, "k": args.k}
+    config = load_config(project, cli=cli)
+    target = config.extras.get("target")
+    if not target:
+        raise UserError("no target: give --target path/to/file.py::function",
+                        hint="or set target = \"...\" in [tool.orps] or orps.toml")
+    task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
+                         problem_file=args.problem_file, problem_text=args.problem_text or "(check)",
+                         problem_mode=args.problem_mode)
+    return project, config, task
+
+
+def evaluate_current(task, config):
+    """Run the task's tests with the current function as the candidate (sandboxed)."""
+    from runners.evaluator import SandboxEvaluator
+
+    async def go():
+        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
+                                    python=config.extras.get("python")) as evaluator:
+            return await evaluator.evaluate(task, task.original_code)
+
+    return asyncio.run(go())
+
+
+def first_line(message: str) -> str:
+    """The line of a pytest failure worth one line: the first `E ...`, else the last line."""
+    lines = [line for line in message.strip().splitlines() if line.strip()] or [""]
+    return next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1].strip())
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.1f} ms"
+
+
+def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
+    """Human-readable per-test results and a summary."""
+    lines = []
+    for t in ev.tests:
+        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(t.outcome, t.outcome.upper())
+        line = f"  {mark:<5} {t.id}  ({_seconds(t.duration_s)})"
+        if t.outcome not in ("passed", "skipped") and t.message:
+            line += f"\n        {first_line(t.message)[:160]}"
+        if reasons and t.id in reasons:
+            line += f"\n        selected: {reasons[t.id]}"
+        lines.append(line)
+    runtime = f", {_seconds(ev.runtime_s)} in tests" if ev.runtime_s is not None else ""
+    lines.append(f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})")
+    if ev.message and not ev.all_passed:
+        lines.append(f"  {ev.message.strip().splitlines()[0][:200]}")
+    return lines
+
+
+def run(args) -> int:
+    from runners.locate import locate
+    from runners.testselect import select_tests
+
+    project, config, task = resolve(args)
+    ev = evaluate_current(task, config)
+    if args.json:
+        print(json.dumps({
+            "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
+            "all_passed": ev.all_passed, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s, "isolation": ev.isolation,
+            "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
+        }, indent=1))
+    else:
+        reasons = None
+        if args.verbose:
+            located = locate(project, task.target)
+            reasons = select_tests(project, located, tests=config.extras.get("tests"), k=config.extras.get("k")).reasons
+        print("\n".join(report_lines(task, ev, reasons)))
+    return 0 if ev.all_passed else 1

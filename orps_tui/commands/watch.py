@@ -1,87 +1,94 @@
 """`orps watch`: re-run a target's tests in the sandbox whenever it or its tests change.
 
-Also says when the newest proposal for the target no longer applies (its file changed).
-Ctrl+C exits cleanly.
+Each burst of edits (debounced by `runners.watch.FileWatcher`) re-runs the same check as
+`orps check` and prints the result; when the newest proposal for the target no longer
+applies (its file changed since the search), it says the proposal is stale. Ctrl+C (or
+SIGTERM) stops cleanly. Nothing in the project is written.
 """
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import signal
 import sys
 import time
 from pathlib import Path
 
-from orps_tui.commands.solve import add_target_options
 from orps_tui.errors import UserError
 
 
 def add_parser(sub):
+    from orps_tui.commands.solve import add_target_options
+
     p = sub.add_parser("watch", help="re-run a target's tests in the sandbox on every change",
                        description="Watch the target's file and its tests; on each change re-run the tests "
                        "in the sandbox and report, and flag a pending proposal that no longer applies.")
-    add_target_options(p)
-    p.add_argument("--timeout", dest="timeout_s", type=float, default=10.0, help="seconds per test run")
+    add_target_options(p, required=False)
+    p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds per test run (default: settings)")
+    p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
+    p.add_argument("--debounce", type=float, default=0.3, help="seconds of quiet before re-running (default 0.3)")
     p.add_argument("--once", action="store_true", help="check once and exit (no watching)")
     p.set_defaults(func=run)
 
 
 def proposal_state(project: Path, target: str) -> str | None:
-    """'pending' or 'stale' for the newest run of `target` with a patch, None without one."""
+    """'pending ...', 'applied' or 'stale ...' for the newest run of `target` that has a
+    patch; None when there is none."""
     from runners.patch import PatchError, check_patch
     from search.store import list_runs
 
-    for run in list_runs(project):
-        if run.meta().get("target") != target:
+    for found in list_runs(project):
+        task = found.read("task.json") or {}
+        if (found.meta().get("target") or task.get("target")) != target:
             continue
-        patch = (run.read("result.json") or {}).get("patch")
+        patch = (found.read("result.json") or {}).get("patch")
         if not patch:
             continue
         try:
             check_patch(project, patch)
-            return f"pending (run {run.id}: orps apply --run {run.id})"
         except PatchError as err:
-            return "applied" if err.kind == "applied" else f"stale (run {run.id}: its file changed since)"
+            if err.kind == "applied":
+                return f"applied (run {found.id})"
+            return f"stale (run {found.id}): its file changed since the search; re-run orps solve"
+        return f"pending (run {found.id}): orps apply --run {found.id}"
     return None
 
 
 def check_once(project: Path, args) -> int:
-    from orps_tui.taskbuild import build_task
-    from runners.evaluator import SandboxEvaluator
+    """One sandboxed run of the target's tests, printed with a timestamp; 0 when all pass."""
+    from orps_tui.commands.check import evaluate_current, report_lines, resolve
 
-    task, _ = build_task(project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
-                         problem_text=args.problem_text or "(watch)", problem_mode=args.problem_mode)
-    ev = asyncio.run(SandboxEvaluator(timeout_s=args.timeout_s).evaluate(task, task.original_code))
-    stamp = time.strftime("%H:%M:%S")
-    print(f"[{stamp}] {task.target}: {ev.verdict}, {ev.passed}/{ev.total} tests pass", flush=True)
-    for t in ev.tests:
-        if t.outcome != "passed":
-            lines = t.message.strip().splitlines() or [""]
-            first = next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1])
-            print(f"    {t.outcome:<7} {t.id}  {first[:100]}", flush=True)
-    if ev.message:
-        print(f"    {ev.message.splitlines()[0]}", flush=True)
+    _, config, task = resolve(args)
+    ev = evaluate_current(task, config)
+    print(f"[{time.strftime('%H:%M:%S')}]", flush=True)
+    print("\n".join(report_lines(task, ev)), flush=True)
     state = proposal_state(project, task.target)
     if state:
-        print(f"    proposal: {state}", flush=True)
+        print(f"  proposal: {state}", flush=True)
     return 0 if ev.all_passed else 1
 
 
+def watched_files(project: Path, task) -> list[Path]:
+    """The target's file and every file holding one of its tests."""
+    files = {project / task.target.split("::")[0]}
+    files |= {project / t.split("::")[0] for t in task.tests if (project / t.split("::")[0]).is_file()}
+    return sorted(files)
+
+
 def run(args) -> int:
-    from orps_tui.taskbuild import build_task
+    from orps_tui.commands.check import resolve
     from runners.watch import FileWatcher
 
-    project = Path(args.project).resolve()
+    project, _, task = resolve(args)  # bad input fails here, before any watching
     code = check_once(project, args)
     if args.once:
         return code
-    task, _ = build_task(project, args.target, tests=args.tests, k=args.k, problem_text="(watch)")
-    files = {project / task.target.split("::")[0]} | {project / t.split("::")[0] for t in task.tests}
     changes: queue.Queue = queue.Queue()
-    watcher = FileWatcher(sorted(files), changes.put).start()
-    print(f"watching {len(files)} files; Ctrl+C to stop", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: changes.put(None))
+    files = watched_files(project, task)
+    watcher = FileWatcher(files, changes.put, debounce_s=args.debounce).start()
+    print(f"watching {', '.join(str(p.relative_to(project)) for p in files)}; Ctrl+C to stop",
+          file=sys.stderr, flush=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: changes.put(None))
     try:
         while True:
             changed = changes.get()
@@ -91,11 +98,12 @@ def run(args) -> int:
             print(f"changed: {names}", flush=True)
             try:
                 check_once(project, args)
-            except UserError as err:
+            except UserError as err:  # e.g. the function was renamed mid-edit: say so, keep watching
                 print(f"orps: {err.message}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         pass
     finally:
         watcher.stop()
-    print("stopped watching", file=sys.stderr)
+        signal.signal(signal.SIGTERM, previous)
+    print("stopped watching", file=sys.stderr, flush=True)
     return 0
