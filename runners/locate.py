@@ -107,8 +107,18 @@ def _find(source: bytes, qualname: str):
     found = (None, None)
     for name, outer, inner in _definitions(tree.root_node):
         if name == qualname and inner.type == "function_definition":
-            found = (outer, inner)  # the last definition wins, as it does at run time
+            if found[0] is not None and _is_accessor(outer, name.rsplit(".", 1)[-1]):
+                continue  # `@x.setter def x`: the target is the property's getter
+            found = (outer, inner)  # otherwise the last definition wins, as at run time (@overload)
     return tree, *found
+
+
+def _is_accessor(outer: Node, name: str) -> bool:
+    """Decorated with `@name.setter` or `@name.deleter`."""
+    if outer.type != "decorated_definition":
+        return False
+    return any(c.type == "decorator" and c.text.decode().replace(" ", "") in (f"@{name}.setter", f"@{name}.deleter")
+               for c in outer.children)
 
 
 def _docstring(inner: Node) -> str:

@@ -212,3 +212,12 @@ def test_splice_unknown_target():
 def test_sample_project_layout_is_found():
     assert locate(SAMPLE, "src/textkit/words.py::Counter.add").qualname == "Counter.add"
     assert locate(SAMPLE, "src/textkit/words.py::fetch_title").is_async
+
+
+def test_a_property_target_is_its_getter_and_overloads_their_implementation():
+    source = ("class C:\n    @property\n    def v(self):\n        return 1\n\n    @v.setter\n    def v(self, x):\n"
+              "        self.x = x\n\n\n@overload\ndef f(x: int) -> int: ...\n\n\ndef f(x):\n    return x\n")
+    out = splice_candidate(source, "C.v", "def v(self):\n    return 2\n")
+    assert "    @property\n    def v(self):\n        return 2\n\n    @v.setter\n    def v(self, x):" in out
+    out = splice_candidate(source, "f", "def f(x):\n    return -x\n")
+    assert out.endswith("@overload\ndef f(x: int) -> int: ...\n\n\ndef f(x):\n    return -x\n")
