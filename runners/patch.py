@@ -324,6 +324,11 @@ def apply_patch(project: Path, patch_text: str, *, backup_dir: Path | None = Non
     if dry_run:
         return result
     backup = _new_backup_dir(Path(backup_dir) if backup_dir else project / BACKUPS)
+    backup.mkdir(parents=True)
+    if backup_dir is None:  # like the run store: .orps/ is local state, git should not see it
+        ignore = project / ".orps" / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# orps runs, caches and backups: local state, not source\n*\n")
     manifest = {"project": str(project.resolve()), "created": time.time(), "files": {}}
     for rel, (text, _) in checked.items():
         original = (project / rel).read_bytes()

@@ -75,6 +75,7 @@ def test_apply_reports_what_changed_and_keeps_a_backup(repo):
     backup = Path(result.backup)
     assert backup.parent == repo / ".orps" / "backups" and (backup / REL).read_text() == SOURCE
     assert not list((repo / "pkg").glob("*.orps-tmp"))  # no temp file left beside it
+    assert (repo / ".orps" / ".gitignore").read_text().endswith("*\n")  # git does not see the backups
 
 
 def test_double_apply_is_refused_and_file_intact(repo):
