@@ -306,8 +306,8 @@ async def test_light_theme_and_small_terminal(project):
     async with app.run_test(size=(80, 24)) as pilot:
         app.theme = "textual-light"
         review = await to_review(pilot)
-        text = screen_text(app)
-        assert "a Accept" in text and "+    return a + b" in text
+        # The footer and the diff render a moment after the screen appears (slower under load).
+        await wait_for(pilot, lambda: "a Accept" in screen_text(app) and "+    return a + b" in screen_text(app))
         assert review.best.id == "1-0"
 
 

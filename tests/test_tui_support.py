@@ -95,7 +95,7 @@ class ProjectFake:
         return ev
 
 
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
+async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
     """Let the app run until `predicate()` holds (fail with the current screen if it never does)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
