@@ -170,21 +170,31 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _hidden_home_binds() -> list[str]:
-    """Hide the user's HOME, then bind back (read-only) what Python needs from it."""
-    home = Path(os.path.expanduser("~")).resolve()
-    if str(home) in ("/", "") or not home.is_dir():
-        return []
-    needed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path) if p}
-    under_home = sorted({p for p in needed if p.exists() and home in p.parents}, key=lambda p: len(p.parts))
-    binds = ["--tmpfs", str(home)]
+def _python_paths() -> set[Path]:
+    """What the interpreter and our own code need: prefixes, sys.path, the checkout of orps."""
+    paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, str(Path(__file__).resolve().parent.parent))
+    return {Path(p).resolve() for p in paths if p and Path(p).exists()}
+
+
+def _bind_back(hidden: Path, needed: set[Path]) -> list[str]:
+    """Read-only binds for the paths under `hidden` (a tmpfs we mount over it) that Python needs."""
+    under = sorted((p for p in needed if hidden in p.parents), key=lambda p: len(p.parts))
+    binds: list[str] = []
     kept: list[Path] = []
-    for path in under_home:
+    for path in under:
         if any(k == path or k in path.parents for k in kept):
             continue
         kept.append(path)
         binds += ["--ro-bind", str(path), str(path)]
     return binds
+
+
+def _hidden_home_binds() -> list[str]:
+    """Hide the user's HOME, then bind back (read-only) what Python needs from it."""
+    home = Path(os.path.expanduser("~")).resolve()
+    if str(home) in ("/", "") or not home.is_dir():
+        return []
+    return ["--tmpfs", str(home)] + _bind_back(home, _python_paths())
 
 
 def _own_process_count() -> int:
@@ -218,6 +228,8 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
     if _tmpfs_size_supported():
         cmd += ["--size", str(limits.tmp_mb << 20)]
     cmd += ["--tmpfs", "/tmp", "--dir", "/tmp/home"]
+    # A virtualenv or checkout under /tmp (CI clones often are) must stay visible.
+    cmd += _bind_back(Path("/tmp").resolve(), _python_paths())
     for path in extra_ro:
         cmd += ["--ro-bind", str(path), str(path)]
     for path in writable:

@@ -209,3 +209,15 @@ async def test_dataset_tests_may_write_files_in_their_directory(evaluator):
              tests=["assert f('data.csv') == 'a,b\\n'"])
     ev = await evaluator.evaluate(t, "def f(path):\n    return open(path).read()\n")
     assert ev.verdict == "passed", ev.message
+
+
+def test_python_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
+    """A virtualenv or checkout under /tmp (CI clones) is bound back over the private /tmp."""
+    from runners import sandbox
+
+    venv = Path("/tmp") / "orps-fake-venv"
+    monkeypatch.setattr(sandbox, "_python_paths", lambda: {venv.resolve(), Path("/usr/lib").resolve()})
+    cmd = sandbox.build_command(["true"], tmp_path, sandbox.Limits(), {}, use_bwrap=True)
+    tmpfs_at = max(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")
+    bind = [i for i in range(len(cmd) - 2) if cmd[i] == "--ro-bind" and cmd[i + 1] == str(venv.resolve())]
+    assert bind and bind[0] > tmpfs_at
