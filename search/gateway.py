@@ -198,6 +198,13 @@ class Gateway:
         if b.usd and self.usage.cost_usd >= b.usd:
             raise BudgetExceeded(f"cost budget of ${b.usd:.2f} reached")
 
+    def carry_over(self, usage: dict) -> None:
+        """Count what an earlier run of the same search spent (resume): same budget, same totals."""
+        self.usage.calls = self._reserved_calls = int(usage.get("calls", 0))
+        self.usage.prompt_tokens = int(usage.get("prompt_tokens", 0))
+        self.usage.completion_tokens = int(usage.get("completion_tokens", 0))
+        self.usage.cost_usd = float(usage.get("cost_usd", 0.0))
+
     def calls_left(self) -> int | None:
         if not self.budget.calls:
             return None

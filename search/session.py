@@ -32,11 +32,7 @@ def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict |
     budget = Budget(calls=settings.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd)
     gateway = Gateway(config, budget)
     if previous_usage:
-        # A resumed run keeps spending from the same budget.
-        gateway.usage.calls = gateway._reserved_calls = int(previous_usage.get("calls", 0))
-        gateway.usage.prompt_tokens = int(previous_usage.get("prompt_tokens", 0))
-        gateway.usage.completion_tokens = int(previous_usage.get("completion_tokens", 0))
-        gateway.usage.cost_usd = float(previous_usage.get("cost_usd", 0.0))
+        gateway.carry_over(previous_usage)  # a resumed run keeps spending from the same budget
     return gateway
 
 
