@@ -211,6 +211,25 @@ def expected_ids(given: list[str], records: list[dict]) -> list[str]:
     return [c for c in collected if any(_covers(g, c) for g in given)]
 
 
+def protected_project_paths(workspace: Path, node_ids: list[str], conftests: list[str]) -> list[Path]:
+    """The test files named by `node_ids`, every conftest, and an (empty) `__pycache__` beside
+    each of them: what must stay read-only in a copy-on-write project workspace."""
+    files = {Path(c) for c in conftests}
+    for node_id in node_ids:
+        path = (workspace / node_id.split("::", 1)[0]).resolve()
+        if path.is_file() and workspace.resolve() in path.parents:
+            files.add(path)
+        elif path.is_dir() and workspace.resolve() in (path, *path.parents):
+            files.update(path.rglob("test_*.py"))
+            files.update(path.rglob("*_test.py"))
+    protected: list[Path] = []
+    for path in sorted(files):
+        cache_dir = path.parent / "__pycache__"
+        cache_dir.mkdir(exist_ok=True)  # in our hard-linked copy, never the user's project
+        protected += [path, cache_dir]
+    return sorted(set(protected))
+
+
 def project_plugins(workspace: Path) -> list[str]:
     """Installed pytest plugins (entry points) that the project's config, conftest or test
     files mention by name or module, plus pytest-asyncio when tests are `async def`."""
@@ -314,8 +333,11 @@ class SandboxEvaluator:
         conftests = sorted(str(p) for p in workspace.rglob("conftest.py"))
         channel = Channel(conftests)
         if project:
-            # Hard links into the shared template: the whole copy stays read-only.
-            writable, read_only = [], []
+            # Hard links into the shared template: mounted copy-on-write, so tests may write
+            # files while the template stays as it is; the tests and conftests to run (and
+            # the bytecode caches beside them) are read-only, so a candidate imported early
+            # cannot rewrite or pre-compile a test collected later.
+            writable, read_only = [], protected_project_paths(workspace, node_ids, conftests)
         else:
             # A fresh directory: writable (dataset tests write files in their cwd), except
             # the test file, the ini and an empty conftest.py that nothing can replace.
@@ -347,7 +369,7 @@ class SandboxEvaluator:
             run = await run_sandboxed(argv, workspace, self.limits, env=env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
                                       extra_ro=[self.workspaces.plugin_dir], writable=writable,
-                                      read_only=read_only, on_start=started)
+                                      read_only=read_only, copy_on_write=project, on_start=started)
             channel.drain()
         finally:
             loop.remove_reader(channel.result_r)

@@ -5,7 +5,8 @@ What a sandboxed run gets (../shared/notes/sandbox.md says why each matters):
   (keys in ~/.ssh, ~/.config... are invisible) with only the Python installation bound
   back, a private size-capped tmpfs `/tmp` with HOME inside it, and the workspace bound at
   its own path, read-only unless the caller asks otherwise (so tests and conftest files
-  cannot be edited or added);
+  cannot be edited or added), or copy-on-write: an overlay whose writes land in a scratch
+  directory we throw away, so the files under it never change;
 - no network (`--unshare-net`: the host's 127.0.0.1 is unreachable), a new PID namespace
   (the whole tree dies with its init, `setsid` or not), a new session, death with the
   parent, no capabilities and, when launched as root, uid 65534 in a user namespace;
@@ -31,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -119,6 +121,47 @@ def _tmpfs_size_supported() -> bool:
 
 
 @cache
+def overlay_works() -> bool:
+    """Probe once whether bwrap can mount a copy-on-write overlay here (bubblewrap 0.10+ and
+    a kernel that allows overlayfs in a user namespace)."""
+    if not bwrap_works()[0]:
+        return False
+    with tempfile.TemporaryDirectory(prefix="orps-overlay-probe-") as root:
+        lower, upper, work = (Path(root) / name for name in ("lower", "upper", "work"))
+        for path in (lower, upper, work):
+            path.mkdir()
+        try:
+            probe = subprocess.run(
+                _bwrap_base(find_bwrap()) + ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                                             *_overlay_args(lower, upper, work), "--chdir", str(lower),
+                                             "/bin/sh", "-c", "echo x > probe"],
+                capture_output=True, text=True, timeout=20,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        ok = probe.returncode == 0 and (upper / "probe").is_file() and not (lower / "probe").exists()
+        _remove_tree(Path(root) / "work")
+        return ok
+
+
+def _overlay_args(workdir: Path, upper: Path, work: Path) -> list[str]:
+    return ["--overlay-src", str(workdir), "--overlay", str(upper), str(work), str(workdir)]
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that also clears the mode-000 directory overlayfs leaves in its work dir."""
+    def retry(func, name, _exc):
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            os.chmod(name, 0o700)
+            func(name)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=retry)
+
+
+@cache
 def _pids_cgroup_root() -> Path | None:
     """A cgroup v1 pids controller we may create children in (usually only as root)."""
     root = PIDS_CGROUP_V1 / "orps"
@@ -146,6 +189,8 @@ def isolation_report() -> dict:
     notes = []
     if ok:
         notes.append("read-only host, private /tmp, no network, PID namespace, no capabilities")
+        notes.append("project copies are copy-on-write (tests may write files)" if overlay_works()
+                     else "no overlayfs here: project copies are read-only (tests that write files fail)")
         if os.geteuid() == 0:
             notes.append("launched as root: candidates run as uid 65534 in a user namespace")
         if _pids_cgroup_root():
@@ -211,9 +256,10 @@ def _own_process_count() -> int:
 
 def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str, str], *,
                   extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
-                  use_bwrap: bool = True,
+                  overlay: tuple[Path, Path] | None = None, use_bwrap: bool = True,
                   nproc_rlimit: bool = True, info_fd: int | None = None) -> list[str]:
-    """The full command line: bwrap (when usable) around the limits launcher around argv."""
+    """The full command line: bwrap (when usable) around the limits launcher around argv.
+    `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`."""
     nproc = None
     if nproc_rlimit and os.geteuid() != 0:
         nproc = limits.max_procs + _own_process_count()  # RLIMIT_NPROC counts the uid's host processes too
@@ -234,7 +280,9 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
         cmd += ["--ro-bind", str(path), str(path)]
     for path in writable:
         cmd += ["--bind", str(path), str(path)]
-    if workdir not in writable:
+    if overlay:
+        cmd += _overlay_args(workdir, *overlay)
+    elif workdir not in writable:
         cmd += ["--ro-bind", str(workdir), str(workdir)]
     for path in read_only:  # after the writable binds: files inside them stay read-only
         cmd += ["--ro-bind", str(path), str(path)]
@@ -346,8 +394,13 @@ def _read_info(fd: int) -> int | None:
 async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = None, *,
                         env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
                         extra_ro: list[Path] | None = None, writable: list[Path] | None = None,
-                        read_only: list[Path] | None = None, on_start=None) -> SandboxResult:
+                        read_only: list[Path] | None = None, copy_on_write: bool = False,
+                        on_start=None) -> SandboxResult:
     """Run `argv` in `workdir` under every isolation available here; always reaps the tree.
+
+    `copy_on_write` makes `workdir` writable for the run while its files stay as they are
+    (an overlay with a throwaway upper layer); where overlays are not available it stays
+    read-only.
 
     `on_start` is called once the child holds its fds (close your copies of pipe ends
     there). Cancellation (asyncio.CancelledError) kills the sandbox before propagating.
@@ -361,8 +414,15 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     info_r = info_w = -1
     if use_bwrap:
         info_r, info_w = os.pipe()
+    scratch = None
+    if copy_on_write and use_bwrap and overlay_works():
+        # Beside the workdir: overlayfs wants upper and work on one filesystem.
+        scratch = Path(tempfile.mkdtemp(prefix="overlay-", dir=workdir.parent))
+        (scratch / "upper").mkdir()
+        (scratch / "work").mkdir()
     cmd = build_command(argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
-                        writable=list(writable or []), read_only=list(read_only or []), use_bwrap=use_bwrap,
+                        writable=list(writable or []), read_only=list(read_only or []),
+                        overlay=(scratch / "upper", scratch / "work") if scratch else None, use_bwrap=use_bwrap,
                         nproc_rlimit=not (cgroup and cgroup.path), info_fd=info_w if use_bwrap else None)
     if cgroup:
         cmd = cgroup.wrap(cmd)
@@ -413,6 +473,8 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                 os.close(fd)
         if cgroup:
             cgroup.remove()
+        if scratch:
+            _remove_tree(scratch)
     notes = [] if use_bwrap else [why]
     if init_pid is not None and _alive(init_pid):
         notes.append(f"the sandbox's init (pid {init_pid}) was still alive after the kill")

@@ -169,6 +169,55 @@ async def test_modifying_the_users_project_fails(evaluator, tmp_path):
     assert tree_digest(project) == before
 
 
+def writing_project(root: Path) -> Path:
+    """A project whose test writes a file into its working directory, as many real ones do."""
+    project = root / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "mod.py").write_text("def f():\n    return 0\n")
+    (project / "tests" / "test_mod.py").write_text(
+        "from pathlib import Path\nfrom mod import f\n\n"
+        "def test_f():\n"
+        "    assert not Path('out.txt').exists()  # nothing leaks from an earlier run\n"
+        "    Path('out.txt').write_text(str(f()))\n"
+        "    assert Path('out.txt').read_text() == '1'\n")
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    return project
+
+
+async def test_project_tests_may_write_files_without_touching_anything(evaluator, tmp_path):
+    from runners.sandbox import overlay_works
+
+    if not overlay_works():
+        pytest.skip("no overlayfs in a user namespace here: project copies are read-only")
+    project = writing_project(tmp_path)
+    before = tree_digest(project)
+    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+             tests=["tests/test_mod.py::test_f"])
+    first = await evaluator.evaluate(t, "def f():\n    return 1\n")
+    second = await evaluator.evaluate(t, "def f():\n    return 1\n")  # same template, fresh layer
+    assert (first.verdict, second.verdict) == ("passed", "passed"), first.output + second.output
+    assert tree_digest(project) == before
+    template = evaluator.workspaces.template(project)
+    assert not (template / "out.txt").exists() and (template / "mod.py").read_text() == "def f():\n    return 0\n"
+
+
+async def test_project_tests_and_their_bytecode_stay_read_only(evaluator, tmp_path):
+    project = writing_project(tmp_path)
+    code = ("def f():\n"
+            "    import os\n"
+            "    for path in ('tests/test_mod.py', 'tests/__pycache__/test_mod.cpython-311-pytest.pyc'):\n"
+            "        try:\n"
+            "            open(path, 'a').write('x')\n"
+            "            return 'wrote ' + path\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return 1\n")
+    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+             tests=["tests/test_mod.py::test_f"])
+    ev = await evaluator.evaluate(t, code)
+    assert ev.verdict == "passed", ev.output
+
+
 async def test_network_to_host_loopback_is_unreachable(evaluator):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
