@@ -84,3 +84,26 @@ async def test_a_failing_problem_is_recorded_not_fatal(tmp_path):
     by_config = await BenchRun(tasks()[:1], cfgs, FakeEvaluator(), tmp_path).run()
     (result,) = by_config[cfgs[0].key]
     assert result.error and not result.passed_hidden
+
+
+async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_programmer(tmp_path):
+    from orps_tui.cli import build_parser
+    from orps_tui.commands.bench import _configs
+
+    args = build_parser().parse_args(["bench", "--dataset", "x", "--strategy", "orps,best_of_n", "--no-critic",
+                                      "--budget-calls", "6", "--samples", "2", "--beam", "1",
+                                      "--model", "scripted/nocritic"])
+    cfgs = _configs(args)
+    assert [c.key for c in cfgs] == ["orps-nocritic@6", "best_of_n@6"]
+    assert not cfgs[0].settings.critic and cfgs[0].settings.strategy == "orps"
+    asked = []
+
+    def programmer_only(messages, params):
+        asked.append("critic" if "reviewer" in messages[0]["content"] else "programmer")
+        return OVERFIT
+
+    register_script("nocritic", programmer_only)
+    by_config = await BenchRun(tasks()[1:], cfgs[:1], FakeEvaluator(), tmp_path).run()
+    result = by_config["orps-nocritic@6"][0]
+    assert result.strategy == "orps-nocritic" and result.calls == 6
+    assert asked == ["programmer"] * 6  # no call went to a critic

@@ -27,6 +27,8 @@ def add_parser(sub):
                    help=f"one or more of {', '.join(STRATEGIES)}, comma separated (default orps)")
     p.add_argument("--model", default="local/smollm2", help="litellm model name (default local/smollm2)")
     p.add_argument("--critic-model", default="", help="critic model (default: the model)")
+    p.add_argument("--no-critic", dest="critic", action="store_false",
+                   help="orps without the critic (reported as orps-nocritic): every call goes to the programmer")
     p.add_argument("--api-base", default="", help="base URL for the model server")
     p.add_argument("--samples", type=int, default=None)
     p.add_argument("--beam", type=int, default=None)
@@ -55,7 +57,7 @@ def _configs(args) -> list[BenchConfig]:
             raise UserError(f"unknown strategy {s!r}", hint=f"choose from {', '.join(STRATEGIES)}")
     budgets = [int(b) for b in args.sweep.split(",") if b.strip()] if args.sweep else [args.budget_calls]
     base = SearchSettings(model=args.model, critic_model=args.critic_model, api_base=args.api_base,
-                          seed=args.seed, timeout_s=args.timeout, cache=True)
+                          seed=args.seed, timeout_s=args.timeout, cache=True, critic=args.critic)
     for name in ("samples", "beam", "rounds", "max_tokens", "temperature"):
         if getattr(args, name) is not None:
             setattr(base, name, getattr(args, name))
@@ -68,7 +70,9 @@ def _configs(args) -> list[BenchConfig]:
             problems = s.validate()
             if problems:
                 raise UserError("bad settings: " + "; ".join(problems))
-            configs.append(BenchConfig(strategy, budget, s))
+            # A distinct label keeps the ablation apart from orps in results, --resume and plots.
+            label = "orps-nocritic" if strategy == "orps" and not args.critic else strategy
+            configs.append(BenchConfig(label, budget, s))
     return configs
 
 
