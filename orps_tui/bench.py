@@ -159,6 +159,13 @@ class BenchRun:
             done[(f"{result.strategy}@{result.budget_calls or 'free'}", result.id)] = result
         return done
 
+    def restored(self) -> list[ProblemResult]:
+        """What --resume will reuse for this run's configs and problems."""
+        if not self.resume:
+            return []
+        keys, ids = {c.key for c in self.configs}, {t.id for t in self.tasks}
+        return [r for (key, task_id), r in self.load_done().items() if key in keys and task_id in ids]
+
     async def run(self) -> dict[str, list[ProblemResult]]:
         self.out.mkdir(parents=True, exist_ok=True)
         if not self.resume and self.results_path.exists():
@@ -166,8 +173,9 @@ class BenchRun:
         done = self.load_done() if self.resume else {}
         jobs = [(c, t) for c in self.configs for t in self.tasks if (c.key, t.id) not in done]
         total = len(self.configs) * len(self.tasks)
-        keys = {c.key for c in self.configs}
-        finished = sum(1 for key, _ in done if key in keys)  # progress counts this run's configs only
+        keys, ids = {c.key for c in self.configs}, {t.id for t in self.tasks}
+        # progress counts this run's configs and problems only
+        finished = sum(1 for key, task_id in done if key in keys and task_id in ids)
         semaphore = asyncio.Semaphore(self.concurrency)
         cache_dir = str(self.out / "cache")
         lock = asyncio.Lock()
@@ -199,6 +207,38 @@ class BenchRun:
         for key in by_config:
             by_config[key].sort(key=lambda r: order[r.id])
         return by_config
+
+
+class Progress:
+    """One line per finished problem, with a bar, the hidden-test passes so far and an ETA
+    (from this invocation's pace, so problems restored by --resume do not skew it)."""
+
+    def __init__(self, restored: list[ProblemResult] = (), clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.started = clock()
+        self.already_done = len(restored)
+        self.passed: dict[str, int] = {}
+        for result in restored:
+            self.passed[result.strategy] = self.passed.get(result.strategy, 0) + result.passed_hidden
+
+    def line(self, result: ProblemResult, done: int, total: int, width: int = 20) -> str:
+        if result.passed_hidden:
+            self.passed[result.strategy] = self.passed.get(result.strategy, 0) + 1
+        ran = max(1, done - self.already_done)
+        eta = (self.clock() - self.started) / ran * (total - done)
+        filled = round(width * done / max(1, total))
+        mark = "PASS" if result.passed_hidden else ("pub " if result.solved_public else "fail")
+        note = f"  {result.error}" if result.error else ""
+        return (f"[{'#' * filled}{'.' * (width - filled)}] {done:>4}/{total} {result.strategy:<10} {result.id:<22} "
+                f"{mark} calls={result.calls:<3} {result.wall_s:6.1f}s  {result.strategy} passed "
+                f"{self.passed.get(result.strategy, 0)}  eta {_duration(eta)}{note}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def report(by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig], meta: dict[str, Any]) -> dict[str, Any]:

@@ -107,3 +107,17 @@ async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_progr
     result = by_config["orps-nocritic@6"][0]
     assert result.strategy == "orps-nocritic" and result.calls == 6
     assert asked == ["programmer"] * 6  # no call went to a critic
+
+
+def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
+    from orps_tui.bench import ProblemResult, Progress
+
+    now = [100.0]
+    restored = [ProblemResult("a", "orps", 4, True, True, 1, 1, 4, 0, 0, 0.0, 1.0, None, 2, "solved")]
+    progress = Progress(restored, clock=lambda: now[0])
+    now[0] += 30.0  # one new problem took 30 s; 2 of 4 done, 2 left
+    result = ProblemResult("b", "orps", 4, True, True, 1, 1, 4, 0, 0, 0.0, 30.0, None, 2, "solved")
+    line = progress.line(result, done=2, total=4, width=10)
+    assert line.startswith("[#####.....]    2/4 orps")
+    assert "PASS" in line and "orps passed 2" in line  # the restored pass counts too
+    assert line.endswith("eta 1m00s")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from orps_tui.bench import BenchConfig, BenchRun, plot, report, table
+from orps_tui.bench import BenchConfig, BenchRun, Progress, plot, report, table
 from orps_tui.errors import UserError
 from search.settings import STRATEGIES, SearchSettings
 
@@ -96,10 +96,7 @@ def run(args) -> int:
     started = time.perf_counter()
 
     def progress(result, done, total):
-        mark = "PASS" if result.passed_hidden else ("pub " if result.solved_public else "fail")
-        note = f"  {result.error}" if result.error else ""
-        print(f"[{done:>4}/{total}] {result.strategy:<10} {result.id:<22} {mark} calls={result.calls:<3} "
-              f"{result.wall_s:6.1f}s{note}", file=sys.stderr, flush=True)
+        print(progress_lines.line(result, done, total), file=sys.stderr, flush=True)
 
     concurrency, extra = args.concurrency, {}
     if backend["name"] == "ray":  # problems in flight: one per cluster CPU; --concurrency caps model calls
@@ -109,6 +106,7 @@ def run(args) -> int:
         concurrency = max(1, backend["workers"])
     bench = BenchRun(tasks, configs, evaluator, out, concurrency=concurrency, resume=args.resume, on_result=progress,
                      **extra)
+    progress_lines = Progress(bench.restored())
     try:
         by_config = asyncio.run(bench.run())
     except KeyboardInterrupt:
