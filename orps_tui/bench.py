@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -207,6 +208,31 @@ class BenchRun:
         for key in by_config:
             by_config[key].sort(key=lambda r: order[r.id])
         return by_config
+
+
+async def check_references(tasks: list[Task], evaluator: Evaluator, out: Path) -> dict[str, str]:
+    """Run each problem's reference solution on its hidden tests, once per benchmark dir
+    (kept in `<out>/references.json`), and return {id: why} for those that fail here.
+
+    A reference that fails means the problem cannot be solved in this environment (a
+    missing package such as pandas, a Python version difference): pass@1 would count it
+    as a loss of the search, so the user must hear about it before trusting the numbers."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "references.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    for task in tasks:
+        if task.id in known or not task.reference_code:
+            continue
+        ev = await evaluator.evaluate(task, task.reference_code, hidden=True)
+        failing = next((t.message for t in ev.tests if t.outcome != "passed"), "")
+        last_line = (ev.message or failing or ev.verdict).strip().splitlines()[-1]
+        known[task.id] = {"passed": ev.all_passed, "verdict": ev.verdict,
+                          "why": "" if ev.all_passed else re.sub(r"^E\s+", "", last_line)[:200]}  # pytest's "E   " gutter
+        path.write_text(json.dumps(known, indent=1))
+    return {t.id: known[t.id]["why"] for t in tasks if t.id in known and not known[t.id]["passed"]}
 
 
 class Progress:

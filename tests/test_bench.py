@@ -121,3 +121,17 @@ def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
     assert line.startswith("[#####.....]    2/4 orps")
     assert "PASS" in line and "orps passed 2" in line  # the restored pass counts too
     assert line.endswith("eta 1m00s")
+
+
+async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_path):
+    from orps_tui.bench import check_references
+
+    needs_pandas = Task(id="pandas", problem="", entry_point="f", tests=[], hidden_tests=["assert f() == 1"],
+                        reference_code="import pandas_not_installed_here\ndef f():\n    return 1\n")
+    fine = tasks()[0]
+    evaluator = FakeEvaluator()
+    failures = await check_references([fine, needs_pandas], evaluator, tmp_path / "out")
+    assert list(failures) == ["pandas"] and "pandas_not_installed_here" in failures["pandas"]
+    assert evaluator.calls == 2
+    again = await check_references([fine, needs_pandas], evaluator, tmp_path / "out")  # --resume
+    assert again == failures and evaluator.calls == 2

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from orps_tui.bench import BenchConfig, BenchRun, Progress, plot, report, table
+from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
 from search.settings import STRATEGIES, SearchSettings
 
@@ -107,15 +107,24 @@ def run(args) -> int:
     bench = BenchRun(tasks, configs, evaluator, out, concurrency=concurrency, resume=args.resume, on_result=progress,
                      **extra)
     progress_lines = Progress(bench.restored())
+    async def references_then_search():
+        failures: dict[str, str] = {}
+        if evaluator is not None:  # with --ray the cluster's environment may differ: not checked here
+            print(f"checking {len(tasks)} reference solutions on the hidden tests", file=sys.stderr, flush=True)
+            failures = await check_references(tasks, evaluator, out)
+            _warn_references(failures)
+        return failures, await bench.run()
+
     try:
-        by_config = asyncio.run(bench.run())
+        reference_failures, by_config = asyncio.run(references_then_search())
     except KeyboardInterrupt:
         print(f"orps: benchmark interrupted; finished problems are in {bench.results_path} "
               f"(continue with --resume --out {out})", file=sys.stderr)
         return 130
     meta = {"dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
             **({"nodes": backend["nodes"]} if "nodes" in backend else {}),
-            "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out)}
+            "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
+            "reference_failures": reference_failures}
     doc = report(by_config, configs, meta)
     (out / "report.json").write_text(json.dumps(doc, indent=1))
     if args.json_out:
@@ -123,8 +132,18 @@ def run(args) -> int:
     plot_path = Path(args.plot) if args.plot else out / "pass_at_1.svg"
     plot_error = plot(doc, plot_path)
     print(table(doc))
+    _warn_references(reference_failures)
     print(f"report: {out / 'report.json'}" + (f"; plot: {plot_path}" if not plot_error else f"; {plot_error}"))
     return 0
+
+
+def _warn_references(failures: dict[str, str]) -> None:
+    if not failures:
+        return
+    print(f"warning: the reference solution fails the hidden tests here for {len(failures)} problem(s); "
+          "no strategy can solve them in this environment:", file=sys.stderr)
+    for task_id, why in failures.items():
+        print(f"  {task_id}: {why}", file=sys.stderr)
 
 
 def _evaluator(args):
