@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from orps_tui.bench import BenchConfig, BenchRun, report, table
 from search.providers.scripted import register_script
@@ -135,3 +138,46 @@ async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_pa
     assert evaluator.calls == 2
     again = await check_references([fine, needs_pandas], evaluator, tmp_path / "out")  # --resume
     assert again == failures and evaluator.calls == 2
+
+
+SHARED = Path("/work/shared/datasets")
+if not SHARED.is_dir():
+    SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+ORACLE = '''
+import csv
+ROWS = [row for name in ("dev.csv", "test.csv") for row in csv.DictReader(open({dataset!r} + "/" + name))]
+
+def respond(messages, params):
+    if "reviewer" in messages[0]["content"]:
+        return "Looks right.\\nScore: 5/5"
+    prompt = messages[-1]["content"]
+    for row in ROWS:
+        if row["instruction"].strip() in prompt:
+            return "The reference.\\n```python\\n" + row["completion"] + "\\n```"
+    return "```python\\ndef unknown():\\n    pass\\n```"
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets not beside the repo")
+@pytest.mark.parametrize("name", ["mbpp_v2", "humaneval_v2", "lbpp"])
+def test_shared_datasets_run_end_to_end_with_limit(name, tmp_path, capsys):
+    """A model that answers with each problem's reference solution, through the real CLI and
+    sandbox: it solves exactly the problems whose reference passes in this environment."""
+    from orps_tui.cli import main
+
+    oracle = tmp_path / "oracle.py"
+    oracle.write_text(ORACLE.format(dataset=str(SHARED / name)))
+    out = tmp_path / "out"
+    code = main(["bench", "--dataset", str(SHARED / name), "--limit", "3", "--strategy", "orps,single",
+                 "--budget-calls", "4", "--samples", "2", "--beam", "1", "--model", f"scripted/{oracle}",
+                 "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "report.json").read_text())
+    assert len(doc["problems"]) == 3
+    solvable = 1 - len(doc["reference_failures"]) / 3
+    for run in doc["runs"]:
+        assert run["count"] == 3 and run["pass_at_1"] == pytest.approx(solvable, abs=1e-3)
+        assert all(p["runtime_rel"] is not None for p in run["problems"] if p["passed_hidden"])
+    assert "pass@1" in capsys.readouterr().out
