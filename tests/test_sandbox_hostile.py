@@ -199,9 +199,14 @@ async def test_project_tests_may_write_files_without_touching_anything(evaluator
     assert tree_digest(project) == before
     template = evaluator.workspaces.template(project)
     assert not (template / "out.txt").exists() and (template / "mod.py").read_text() == "def f():\n    return 0\n"
+    assert [p.name for p in evaluator.workspaces.root.iterdir() if p.name.startswith("overlay-")] == []
 
 
 async def test_project_tests_and_their_bytecode_stay_read_only(evaluator, tmp_path):
+    from runners.sandbox import overlay_works
+
+    if not overlay_works():
+        pytest.skip("no overlayfs in a user namespace here: the whole project copy is read-only")
     project = writing_project(tmp_path)
     code = ("def f():\n"
             "    import os\n"
@@ -216,6 +221,19 @@ async def test_project_tests_and_their_bytecode_stay_read_only(evaluator, tmp_pa
              tests=["tests/test_mod.py::test_f"])
     ev = await evaluator.evaluate(t, code)
     assert ev.verdict == "passed", ev.output
+
+
+async def test_without_overlays_the_project_copy_is_read_only(evaluator, tmp_path, monkeypatch):
+    from runners import sandbox
+
+    monkeypatch.setattr(sandbox, "overlay_works", lambda: False)
+    project = writing_project(tmp_path)
+    before = tree_digest(project)
+    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+             tests=["tests/test_mod.py::test_f"])
+    ev = await evaluator.evaluate(t, "def f():\n    return 1\n")
+    assert ev.verdict == "failed" and "Read-only file system" in ev.tests[0].message
+    assert tree_digest(project) == before
 
 
 async def test_network_to_host_loopback_is_unreachable(evaluator):
