@@ -160,12 +160,14 @@ class BenchRun:
             done[(f"{result.strategy}@{result.budget_calls or 'free'}", result.id)] = result
         return done
 
+    def _ours(self, done: dict[tuple[str, str], ProblemResult]) -> list[ProblemResult]:
+        """The results in `done` that belong to this run's configs and problems."""
+        keys, ids = {c.key for c in self.configs}, {t.id for t in self.tasks}
+        return [r for (key, task_id), r in done.items() if key in keys and task_id in ids]
+
     def restored(self) -> list[ProblemResult]:
         """What --resume will reuse for this run's configs and problems."""
-        if not self.resume:
-            return []
-        keys, ids = {c.key for c in self.configs}, {t.id for t in self.tasks}
-        return [r for (key, task_id), r in self.load_done().items() if key in keys and task_id in ids]
+        return self._ours(self.load_done()) if self.resume else []
 
     async def run(self) -> dict[str, list[ProblemResult]]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -174,9 +176,7 @@ class BenchRun:
         done = self.load_done() if self.resume else {}
         jobs = [(c, t) for c in self.configs for t in self.tasks if (c.key, t.id) not in done]
         total = len(self.configs) * len(self.tasks)
-        keys, ids = {c.key for c in self.configs}, {t.id for t in self.tasks}
-        # progress counts this run's configs and problems only
-        finished = sum(1 for key, task_id in done if key in keys and task_id in ids)
+        finished = len(self._ours(done))  # progress counts this run's configs and problems only
         semaphore = asyncio.Semaphore(self.concurrency)
         cache_dir = str(self.out / "cache")
         lock = asyncio.Lock()

@@ -107,6 +107,7 @@ def run(args) -> int:
     bench = BenchRun(tasks, configs, evaluator, out, concurrency=concurrency, resume=args.resume, on_result=progress,
                      **extra)
     progress_lines = Progress(bench.restored())
+
     async def references_then_search():
         failures: dict[str, str] = {}
         if evaluator is not None:  # with --ray the cluster's environment may differ: not checked here
