@@ -48,12 +48,17 @@ def asserts_test_file(task: Task, tests: list[str]) -> str:
 class Channel:
     """The key pipe and the result pipe shared with our plugin inside the sandbox."""
 
-    def __init__(self, conftests: list[str] = ()):
+    def __init__(self, conftests: list[str] = (), *, candidate_files: list[str] = (), test_files: list[str] = (),
+                 target_file: str = "", target_name: str = ""):
         self.key = secrets.token_bytes(KEY_BYTES)
         self.key_r, key_w = os.pipe()
-        payload = self.key + json.dumps(list(conftests)).encode()
+        # What the plugin needs to tell the candidate's acts from the harness's: whose code
+        # it is (candidate files), what it must not read (test files), what to probe (target).
+        info = {"conftests": list(conftests), "candidate_files": list(candidate_files),
+                "test_files": list(test_files), "target_file": target_file, "target_name": target_name}
+        payload = self.key + json.dumps(info).encode()
         if len(payload) > 60000:  # more than a pipe buffer would block us here
-            payload = self.key + b"[]"
+            payload = self.key + json.dumps({**info, "conftests": [], "test_files": []}).encode()
         os.write(key_w, payload)
         os.close(key_w)  # the plugin reads to EOF, then closes its end: nobody can read it again
         self.result_r, self.result_w = os.pipe()
@@ -144,8 +149,15 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         sum(t.duration_s for t in tests if t.outcome == "passed") or None)
     tampered = list(problems) + (finish.get("tampered", []) if finish else [])
     count_ok = collected is not None and collected["count"] == len(expected)
+    suspicious = suspicions(records)
+    for nodeid, reasons in suspicions(records, per_test=True).items():
+        result = by_id.get(nodeid) or _match(by_id, nodeid)
+        if result is not None:
+            result.outcome, result.message = "suspicious", "; ".join(reasons)
     if tampered:
         verdict = "tampered"
+    elif suspicious:
+        verdict = "suspicious"  # however the tests ended: the candidate was caught cheating
     elif run.timed_out:
         verdict = "timeout"
     elif finish is None:
@@ -158,6 +170,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
     if tampered:
         messages.append("tampering detected: " + "; ".join(dict.fromkeys(tampered)))
+    elif suspicious:
+        messages.append("suspicious: not counted as passing, because " + "; ".join(suspicious))
     if finish is None and not run.timed_out:
         messages.append(_early_end(run.returncode))
     if finish is not None and not count_ok and not messages:
@@ -170,7 +184,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     dyn = dynamic_metrics(finish)
     return Evaluation(
         verdict=verdict,
-        passed=0 if verdict == "tampered" else passed,
+        passed=0 if verdict in ("tampered", "suspicious") else passed,
         total=len(expected),
         tests=tests,
         runtime_s=runtime,
@@ -181,6 +195,21 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         message="\n".join(messages),
         output=(run.stdout + run.stderr)[-OUTPUT_SHOWN:],
     )
+
+
+def suspicions(records: list[dict], per_test: bool = False):
+    """The distinct reasons the plugin gave for calling the run suspicious (a pass obtained
+    the wrong way), in order; with `per_test`, grouped by the test that was running
+    (reasons raised outside any test, e.g. at import, belong to none)."""
+    if not per_test:
+        return list(dict.fromkeys(r["reason"] for r in records if r["type"] == "suspicious"))
+    grouped: dict[str, list[str]] = {}
+    for r in records:
+        if r["type"] == "suspicious" and r.get("nodeid"):
+            grouped.setdefault(r["nodeid"], [])
+            if r["reason"] not in grouped[r["nodeid"]]:
+                grouped[r["nodeid"]].append(r["reason"])
+    return grouped
 
 
 def _early_end(returncode: int | None) -> str:
@@ -256,6 +285,19 @@ def project_plugins(workspace: Path) -> list[str]:
     return wanted
 
 
+def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[str] = ()) -> dict:
+    """What the plugin needs to judge the candidate's behaviour: which files are the
+    candidate's (the target's file, or every non-test file a patch changed), the test files
+    it must not read, and the target to probe."""
+    if task.kind == "asserts":
+        path, name = "solution.py", task.entry_point
+    else:
+        path, _, name = task.target.partition("::")
+    tests = sorted({str(workspace / n.split("::", 1)[0]) for n in node_ids})
+    return {"candidate_files": [str(workspace / p) for p in dict.fromkeys([path, *changed]) if p],
+            "test_files": tests, "target_file": str(workspace / path) if path else "", "target_name": name}
+
+
 class SandboxEvaluator:
     """Evaluates candidates in parallel sandboxes (at most `workers` at once; default: cores).
 
@@ -300,7 +342,8 @@ class SandboxEvaluator:
             runs = []
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
-                    runs.append(await self._run_pytest(workspace, node_ids, project=task.kind == "project"))
+                    runs.append(await self._run_pytest(workspace, node_ids, project=task.kind == "project",
+                                                       trust=trust_info(task, workspace, node_ids)))
                 if not runs[-1].all_passed:
                     break
         finally:
@@ -329,9 +372,10 @@ class SandboxEvaluator:
             paths += [str(p) for p in (workspace / "src", workspace) if p.is_dir()]
         return os.pathsep.join(paths)
 
-    async def _run_pytest(self, workspace: Path, node_ids: list[str], project: bool) -> Evaluation:
+    async def _run_pytest(self, workspace: Path, node_ids: list[str], project: bool,
+                          trust: dict | None = None) -> Evaluation:
         conftests = sorted(str(p) for p in workspace.rglob("conftest.py"))
-        channel = Channel(conftests)
+        channel = Channel(conftests, **(trust or {}))
         if project:
             # Hard links into the shared template: mounted copy-on-write, so tests may write
             # files while the template stays as it is; the tests and conftests to run (and
