@@ -285,6 +285,18 @@ def project_plugins(workspace: Path) -> list[str]:
     return wanted
 
 
+def is_test_file(rel: str) -> bool:
+    """A file pytest would collect or configure itself from: tests, conftests, test dirs."""
+    parts = Path(rel).parts
+    name = parts[-1] if parts else ""
+    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+            or any(p in ("tests", "test", "testing") for p in parts[:-1]))
+
+
+def _non_test(files: dict[str, str]) -> list[str]:
+    return [rel for rel in files if not is_test_file(rel)]
+
+
 def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[str] = ()) -> dict:
     """What the plugin needs to judge the candidate's behaviour: which files are the
     candidate's (the target's file, or every non-test file a patch changed), the test files
@@ -322,10 +334,13 @@ class SandboxEvaluator:
     def close(self) -> None:
         self.workspaces.close()
 
-    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1) -> Evaluation:
+    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1,
+                       files: dict[str, str] | None = None) -> Evaluation:
         """Run `code` against the task's tests (`hidden` ones on request). With `repeat=N`
         the tests run N times (one after another) and `runtime_s` is the minimum of the
-        call-phase sums, for stable speed comparisons."""
+        call-phase sums, for stable speed comparisons. `files` (project tasks: relative
+        path -> new text, e.g. a patch's result) replaces whole files in the copy, after the
+        candidate is spliced; the changed non-test files count as the candidate's code."""
         tests = task.hidden_tests if hidden else task.tests
         static = static_metrics(code)
         if not tests:
@@ -334,6 +349,10 @@ class SandboxEvaluator:
             self._semaphore = asyncio.Semaphore(self.workers)
         try:
             workspace, node_ids = self.workspaces.prepare(task, code, tests, asserts_test_file)
+            for rel, text in (files or {}).items() if task.kind == "project" else ():
+                path = workspace / rel
+                path.unlink(missing_ok=True)  # a new file, never a write through the hard link
+                path.write_text(text)
         except ValueError as err:  # the candidate cannot even be put in place: nothing runs
             return Evaluation(verdict="error", total=len(tests), message=str(err), static=static,
                               tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error", str(err))
@@ -343,7 +362,8 @@ class SandboxEvaluator:
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
                     runs.append(await self._run_pytest(workspace, node_ids, project=task.kind == "project",
-                                                       trust=trust_info(task, workspace, node_ids)))
+                                                       trust=trust_info(task, workspace, node_ids,
+                                                                        _non_test(files or {}))))
                 if not runs[-1].all_passed:
                     break
         finally:

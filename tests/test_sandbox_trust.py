@@ -291,3 +291,107 @@ async def test_test_helpers_may_inspect_frames(evaluator):
     ev = await run(evaluator, "def f(x):\n    return x * x\n",
                    "import inspect\nassert inspect.stack()[0].function == 'test_0' and f(2) == 4")
     assert ev.verdict == "passed", ev.message
+
+
+# ---- orps check --candidate / --patch (issue 14.1) ----------------------------------------
+
+from orps_tui.cli import main  # noqa: E402
+from runners.patch import make_patch  # noqa: E402
+
+SAMPLE = __import__("pathlib").Path(__file__).parent / "fixtures" / "sample_project"
+WORDS = "src/textkit/words.py"
+GOOD_SLUGIFY = (
+    "def slugify(title: str) -> str:\n"
+    "    import re\n"
+    "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    import shutil
+
+    dest = tmp_path / "sample"
+    shutil.copytree(SAMPLE, dest)
+    return dest
+
+
+def snapshot(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def check(project, capsys, *argv) -> tuple[int, str, str]:
+    code = main(["check", "--target", f"{WORDS}::slugify", "--project", str(project), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_candidate_pass_and_fail(project, tmp_path, capsys):
+    import json
+
+    before = snapshot(project)
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text(GOOD_SLUGIFY)
+    bad.write_text("def slugify(title):\n    return title\n")
+    code, out, _ = check(project, capsys, "--candidate", str(good), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["verdict"] == "passed" and doc["passed"] == doc["total"] == 3
+    code, out, _ = check(project, capsys, "--candidate", str(bad))
+    assert code == 1 and "0/3 passed (failed" in out
+    assert snapshot(project) == before
+
+
+def test_check_candidate_hack_is_suspicious(project, tmp_path, capsys):
+    import json
+
+    hack = tmp_path / "hack.py"
+    hack.write_text("class Any(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n"
+                    "def slugify(title):\n    return Any()\n")
+    code, out, _ = check(project, capsys, "--candidate", str(hack), "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["verdict"] == "suspicious" and doc["passed"] == 0
+    assert "compares equal to anything" in doc["message"]
+    assert {t["outcome"] for t in doc["tests"]} == {"suspicious"}
+    code, out, _ = check(project, capsys, "--candidate", str(hack), "-v")
+    assert code == 1 and "suspicious" in out and "compares equal to anything" in out
+
+
+def test_check_patch_pass_fail_and_tests_changed(project, tmp_path, capsys):
+    import json
+
+    before = snapshot(project)
+    original = (project / WORDS).read_text()
+    fixed = original.replace('    return title.lower().replace(" ", "-")\n',
+                             '    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")\n')
+    good = tmp_path / "good.diff"
+    good.write_text(make_patch(WORDS, original, fixed))
+    code, out, _ = check(project, capsys, "--patch", str(good), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["all_passed"] and doc["patch_files"] == [WORDS] and doc["patch_changes_tests"] == []
+    # A patch that "fixes" the tests instead: it still fails, and it says it changed tests.
+    tests = project / "tests" / "test_words.py"
+    weakened = tests.read_text().replace("assert", "assert True or", 1)
+    sneaky = tmp_path / "sneaky.diff"
+    sneaky.write_text(make_patch("tests/test_words.py", tests.read_text(), weakened))
+    code, out, _ = check(project, capsys, "--patch", str(sneaky))
+    assert code == 1 and "the patch changes tests (tests/test_words.py)" in out
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("content, message", [
+    ("just some text\n", "not a unified diff"),
+    ("--- a/src/textkit/words.py\n+++ b/src/textkit/words.py\n@@ -1 +1 @@\n-nothing like this\n+x\n", "changed since"),
+    ("--- a/nowhere.py\n+++ b/nowhere.py\n@@ -1 +1 @@\n-a\n+b\n", "does not exist"),
+])
+def test_check_patch_refuses_bad_diffs(project, tmp_path, capsys, content, message):
+    before = snapshot(project)
+    diff = tmp_path / "bad.diff"
+    diff.write_text(content)
+    code, out, err = check(project, capsys, "--patch", str(diff))
+    assert code == 2 and message in err and "Traceback" not in err and err.startswith("orps: ")
+    assert snapshot(project) == before
+
+
+def test_check_missing_candidate_file(project, capsys):
+    code, _, err = check(project, capsys, "--candidate", "no-such-file.py")
+    assert code == 2 and "does not exist" in err
