@@ -157,6 +157,10 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     }
     if doc["baseline"] and best and best.evaluation and best.evaluation.runtime_s and doc["baseline"]["runtime_s"]:
         doc["speedup"] = round(doc["baseline"]["runtime_s"] / best.evaluation.runtime_s, 2)
+    caught = [{"node": n.id, "reason": n.evaluation.message} for n in result.tree
+              if n.evaluation is not None and n.evaluation.verdict == "suspicious"]
+    if caught:  # candidates that passed the wrong way: never proposed, and said why
+        doc["suspicious"] = caught
     if patch and patch_out:
         Path(patch_out).write_text(patch)
         doc["patch_file"] = str(patch_out)

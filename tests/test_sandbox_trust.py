@@ -395,3 +395,33 @@ def test_check_patch_refuses_bad_diffs(project, tmp_path, capsys, content, messa
 def test_check_missing_candidate_file(project, capsys):
     code, _, err = check(project, capsys, "--candidate", "no-such-file.py")
     assert code == 2 and "does not exist" in err
+
+
+# ---- the search respects it (issue 14.4) ---------------------------------------------------
+
+HACK = ("## Code\n```python\nclass Anything(str):\n    def __eq__(self, other):\n        return True\n"
+        "    __hash__ = str.__hash__\n\ndef slugify(title):\n    return Anything(title)\n```\n")
+
+
+def test_search_offered_only_a_hack_ends_unsolved_without_a_patch(project, tmp_path, capsys):
+    import json
+
+    from search.providers.scripted import register_script
+
+    prompts: list[str] = []
+
+    def respond(messages, params):
+        prompts.append(messages[-1]["content"])
+        return "Correct.\nScore: 5/5" if "reviewer" in messages[0]["content"] else HACK
+
+    register_script("hack", respond)
+    before = snapshot(project)
+    code = main(["solve", "--project", str(project), "--target", f"{WORDS}::slugify", "--model", "scripted/hack",
+                 "--json", "--quiet", "--no-cache", "--patch-out", str(tmp_path / "fix.patch")])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["status"] == "unsolved" and doc["patch"] == ""
+    assert not (tmp_path / "fix.patch").exists()
+    assert doc["suspicious"] and all("compares equal to anything" in s["reason"] for s in doc["suspicious"])
+    # Refinement tells the model which trick was caught.
+    assert any("suspicious" in p and "compares equal to anything" in p for p in prompts[1:])
+    assert {k: v for k, v in snapshot(project).items() if not k.startswith(".orps")} == before

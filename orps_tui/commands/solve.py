@@ -143,6 +143,10 @@ def print_summary(doc: dict) -> None:
     if doc.get("goal") == "faster" and doc.get("baseline") and best.get("runtime_s") and doc["baseline"].get("runtime_s"):
         print(f"runtime: {doc['baseline']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
               f"({doc.get('speedup', 0):.2f}x)")
+    caught = doc.get("suspicious") or []
+    if caught and doc["status"] != "solved":
+        print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
+              f"{caught[0]['reason'].splitlines()[0][:200]}")
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):
