@@ -425,3 +425,39 @@ def test_search_offered_only_a_hack_ends_unsolved_without_a_patch(project, tmp_p
     # Refinement tells the model which trick was caught.
     assert any("suspicious" in p and "compares equal to anything" in p for p in prompts[1:])
     assert {k: v for k, v in snapshot(project).items() if not k.startswith(".orps")} == before
+
+
+# ---- orps review FILE.diff (the TUI) ---------------------------------------------------------
+
+async def test_review_tui_shows_results_and_diff_then_applies(project, tmp_path, capsys):
+    from orps_tui.cli import build_parser
+    from orps_tui.commands.review import make_review_app
+
+    original = (project / WORDS).read_text()
+    fixed = original.replace('    return title.lower().replace(" ", "-")\n',
+                             '    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")\n')
+    diff = tmp_path / "pr.diff"
+    diff.write_text(make_patch(WORDS, original, fixed))
+    args = build_parser().parse_args(["review", str(diff), "--target", f"{WORDS}::slugify",
+                                      "--project", str(project)])
+    app = make_review_app(args)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.review
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        results = str(screen.query_one("#patch-results").render())
+        assert "3/3 passed (passed)" in results and "PASSED" in results
+        assert "re.sub" in str(screen.query_one("#diff").render())
+        assert (project / WORDS).read_text() == original  # nothing written before accepting
+        await pilot.press("a")
+        await pilot.press("y")
+        await pilot.pause()
+    assert "re.sub" in (project / WORDS).read_text()
+
+
+def test_review_refuses_a_bad_diff_before_opening(project, tmp_path, capsys):
+    diff = tmp_path / "bad.diff"
+    diff.write_text("not a diff\n")
+    code = main(["review", str(diff), "--target", f"{WORDS}::slugify", "--project", str(project)])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a unified diff" in err and "Traceback" not in err
