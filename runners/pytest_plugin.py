@@ -218,7 +218,7 @@ def _always_equal(value, depth: int = 0) -> str | None:
     for other in (_Probe(), secrets_int(), "\x00orps-" + os.urandom(8).hex()):
         try:
             if bool(value == other) or not bool(value != other):
-                return f"it returned a {type(value).__name__} that compares equal to anything"
+                return f"it returned a value (of type {type(value).__name__}) that compares equal to anything"
         except Exception:  # noqa: BLE001 - e.g. numpy arrays refuse bool(); not always-equal
             break
     if depth < 2:
@@ -232,7 +232,7 @@ def _always_equal(value, depth: int = 0) -> str | None:
                 break
             found = _always_equal(item, depth + 1)
             if found:
-                return found.replace("it returned a", "it returned a container holding a", 1)
+                return found.replace("it returned a value", "it returned a container holding a value", 1)
     return None
 
 

@@ -169,6 +169,4 @@ def run(args) -> int:
             if tests_changed:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         print("\n".join(report_lines(task, ev, reasons)))
-        if args.verbose and ev.verdict == "suspicious":
-            print(f"  {ev.message.strip()}")
     return 0 if ev.all_passed else 1
