@@ -156,12 +156,12 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
             result.outcome, result.message = "suspicious", "; ".join(reasons)
     if tampered:
         verdict = "tampered"
-    elif suspicious:
-        verdict = "suspicious"  # however the tests ended: the candidate was caught cheating
     elif run.timed_out:
         verdict = "timeout"
     elif finish is None:
         verdict = "crashed"  # the process ended before pytest finished: os._exit, a signal, a kill
+    elif suspicious:
+        verdict = "suspicious"  # passed or not: the candidate was caught cheating (reason below)
     elif passed == len(expected) and expected and count_ok:
         verdict = "passed"
     else:
@@ -170,7 +170,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
     if tampered:
         messages.append("tampering detected: " + "; ".join(dict.fromkeys(tampered)))
-    elif suspicious:
+    if suspicious and not tampered:
         messages.append("suspicious: not counted as passing, because " + "; ".join(suspicious))
     if finish is None and not run.timed_out:
         messages.append(_early_end(run.returncode))

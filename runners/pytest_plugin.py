@@ -169,7 +169,10 @@ def _open_channel(key: bytes, fd: int, info: dict):
             path = args[0] if args else None
             if isinstance(path, (str, bytes, os.PathLike)):
                 name = os.path.basename(os.fsdecode(path))
-                is_test = (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
+                mode, flags = (args + (None, None))[1:3]
+                reading = ("r" in mode or "+" in mode) if isinstance(mode, str) else (
+                    isinstance(flags, int) and flags & os.O_ACCMODE != os.O_WRONLY)
+                is_test = reading and (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
                                                      or name == "conftest.py")) or (
                     name in test_names and realpath(os.fsdecode(path)) in test_files)
                 if is_test and by_candidate(frame, ("*",)):
