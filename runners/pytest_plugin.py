@@ -284,30 +284,36 @@ def _watched() -> dict[str, object]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-def _harness() -> dict[tuple, object]:
+class _Harness:
     """Every function, class and method of pytest and pluggy, by where it lives: what a
     candidate would patch to turn failures into passes (class attribute writes raise no
-    audit event, so they are compared instead)."""
-    found: dict[tuple, object] = {}
-    kinds = (types.FunctionType, property, classmethod, staticmethod)
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] not in ("_pytest", "pluggy", "pytest") or module is None:
-            continue
-        for key, value in list(vars(module).items()):
-            if isinstance(value, (types.FunctionType, type)):
-                found[(name, key)] = value
-                if isinstance(value, type) and value.__module__ == name:
-                    for attr, member in list(vars(value).items()):
-                        if isinstance(member, kinds):
-                            found[(name, key, attr)] = member
-    return found
+    audit event, so they are compared instead). Snapshot once; each check is a few
+    thousand dict lookups against the live namespaces (well under a millisecond)."""
 
+    def __init__(self):
+        self.entries: list[tuple[str, object, str, object]] = []  # (where, namespace, name, value)
+        self.sizes: list[tuple[str, object, int]] = []  # a class's namespace and its size: added members
+        kinds = (types.FunctionType, property, classmethod, staticmethod)
+        for name, module in list(sys.modules.items()):
+            if name.split(".")[0] not in ("_pytest", "pluggy", "pytest") or module is None:
+                continue
+            namespace = vars(module)
+            for key, value in list(namespace.items()):
+                if isinstance(value, (types.FunctionType, type)):
+                    self.entries.append((name, namespace, key, value))
+                    if isinstance(value, type) and value.__module__ == name:
+                        members = vars(value)
+                        self.sizes.append((f"{name}.{key}", members, len(members)))
+                        self.entries += [(f"{name}.{key}", members, attr, member)
+                                         for attr, member in list(members.items()) if isinstance(member, kinds)]
+        self.known = {(where, key) for where, _, key, _ in self.entries}
 
-def _harness_changes(baseline: dict[tuple, object]) -> list[str]:
-    now = _harness()
-    changed = [".".join(k) for k, v in baseline.items() if now.get(k) is not v]
-    changed += [".".join(k) for k in now if len(k) == 3 and k not in baseline and k[:2] in baseline]
-    return [f"pytest internals were patched: {', '.join(changed[:5])}"] if changed else []
+    def changes(self) -> list[str]:
+        changed = [f"{where}.{key}" for where, namespace, key, value in self.entries if namespace.get(key) is not value]
+        kinds, known = (types.FunctionType, property, classmethod, staticmethod), self.known
+        changed += [f"{where}.{key}" for where, members, size in self.sizes if len(members) != size
+                    for key, value in list(members.items()) if isinstance(value, kinds) and (where, key) not in known]
+        return [f"pytest internals were patched: {', '.join(changed[:5])}"] if changed else []
 
 
 def _trim(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -355,12 +361,11 @@ class Recorder:
         self._plugins: set[int] = set()
         self._codes: dict[str, object] = {}
         self._impls: dict[str, object] = {}
-        self._harness = _harness()
-        self._checks_left = 200  # per-test checks of the harness (4 ms each); the end always checks
+        self._harness = _Harness()
 
     def _tampering(self, session) -> list[str]:
         problems = [f"{name} was replaced" for name, fn in _watched().items() if _BASELINE.get(name) is not fn]
-        problems += _harness_changes(self._harness)
+        problems += self._harness.changes()
         if self._pm._inner_hookexec is not self._hookexec:
             problems.append("pytest's hook dispatcher was replaced")
         if (sys.gettrace(), sys.getprofile()) != self._trace:
@@ -416,9 +421,8 @@ class Recorder:
             message = _trim(str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr))
         self._emit({"type": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
                     "duration": report.duration, "message": message})
-        if report.when == "call" and self._checks_left > 0:
-            self._checks_left -= 1
-            changes = _harness_changes(self._harness)
+        if report.when == "call":
+            changes = self._harness.changes()
             if changes:  # said now: a patch undone before the end still shows
                 self._emit({"type": "tampered", "reason": "; ".join(changes)})
 
