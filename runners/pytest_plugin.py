@@ -42,7 +42,7 @@ PROBE_LIMIT = 64  # elements looked at inside a returned container
 _EVENTS = frozenset({
     "sys._getframe", "sys._current_frames", "object.__getattr__", "object.__setattr__", "gc.get_objects",
     "gc.get_referrers", "gc.get_referents", "open", "sys.settrace", "sys.setprofile", "sys.addaudithook",
-    "exec", "compile", "code.__new__", "function.__new__", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof",
+    "compile", "code.__new__", "function.__new__", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof",
     "ctypes.cdata", "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function", "ctypes.set_errno",
     "ctypes.cdata/buffer", "ctypes.dlsym/handle", "ctypes.get_errno", "ctypes.seh_exception",
 })
@@ -180,7 +180,7 @@ def _open_channel(key: bytes, fd: int, info: dict):
         elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook"):
             if by_candidate(frame, ("*",)):
                 return f"it installs a hook into the interpreter ({event})"
-        elif event in ("exec", "compile", "code.__new__", "function.__new__"):
+        elif event in ("compile", "code.__new__", "function.__new__"):
             # Code the candidate makes at run time counts as the candidate's code.
             if by_candidate(frame):
                 names = {getattr(a, "co_filename", None) for a in args[:2]} | (
@@ -189,8 +189,24 @@ def _open_channel(key: bytes, fd: int, info: dict):
                 where.clear()
         return None
 
+    def uninteresting(event: str, args: tuple) -> bool:
+        """Cheap tests first: most of these events are imports and pytest's own work, and
+        looking up the responsible frame costs more than the event."""
+        if event == "object.__getattr__":
+            return len(args) < 2 or args[1] not in _FRAME_ATTRS
+        if event == "compile":  # imports compile .py files; what a candidate makes is a string
+            return len(args) > 1 and isinstance(args[1], str) and args[1].endswith(".py")
+        if event == "open":
+            path = args[0] if args else None
+            if not isinstance(path, (str, bytes, os.PathLike)):
+                return True
+            name = os.path.basename(os.fsdecode(path))
+            return not (name in test_names or name.endswith(".py") and (
+                name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"))
+        return False
+
     def hook(event: str, args: tuple) -> None:
-        if event not in _EVENTS or state["busy"]:
+        if event not in _EVENTS or state["busy"] or uninteresting(event, args):
             return
         state["busy"] = True  # our own getframe/realpath/write calls raise events too
         try:
@@ -449,23 +465,35 @@ def _all_codes(code, into: dict) -> dict:
     return into
 
 
-def _fresh_codes(path: str, config) -> dict:
-    """Every code object of a fresh compile of the test file on disk (read-only in the
-    sandbox), both plainly and as pytest's assertion rewriter compiles it."""
-    import ast
+class _FreshCodes:
+    """Every code object of a fresh compile of a test file on disk (read-only in the
+    sandbox): as pytest's assertion rewriter compiles it, and plainly (made only when the
+    first does not match: assertion rewriting off, or an older pytest)."""
 
-    with open(path, "rb") as f:
-        source = f.read()
-    codes = _all_codes(compile(source, path, "exec", dont_inherit=True), {})
-    try:
-        from _pytest.assertion.rewrite import rewrite_asserts
+    def __init__(self, path: str, config):
+        self.path = path
+        with open(path, "rb") as f:
+            self.source = f.read()
+        self.rewritten: dict = {}
+        self.plain: dict | None = None
+        try:
+            import ast
 
-        tree = ast.parse(source, path)
-        rewrite_asserts(tree, source, path, config)
-        _all_codes(compile(tree, path, "exec", dont_inherit=True), codes)
-    except Exception:  # noqa: BLE001 - an older pytest: the plain compile still stands
-        pass
-    return codes
+            from _pytest.assertion.rewrite import rewrite_asserts
+
+            tree = ast.parse(self.source, path)
+            rewrite_asserts(tree, self.source, path, config)
+            _all_codes(compile(tree, path, "exec", dont_inherit=True), self.rewritten)
+        except Exception:  # noqa: BLE001 - the plain compile still stands
+            pass
+
+    def matches(self, code) -> bool:
+        key, shape = (code.co_qualname, code.co_firstlineno), _code_shape(code)
+        if self.rewritten.get(key) == shape:
+            return True
+        if self.plain is None:
+            self.plain = _all_codes(compile(self.source, self.path, "exec", dont_inherit=True), {})
+        return self.plain.get(key) == shape
 
 
 def _swapped_tests(items, config) -> list[str]:
@@ -484,11 +512,11 @@ def _swapped_tests(items, config) -> list[str]:
         path = os.path.realpath(str(item.path))
         if path not in fresh:
             try:
-                fresh[path] = _fresh_codes(path, config)
+                fresh[path] = _FreshCodes(path, config)
             except (OSError, SyntaxError, ValueError) as err:
                 problems.append(f"{item.nodeid}: its file cannot be compiled again ({err})")
                 fresh[path] = None
-        if fresh[path] is not None and fresh[path].get((code.co_qualname, code.co_firstlineno)) != _code_shape(code):
+        if fresh[path] is not None and not fresh[path].matches(code):
             problems.append(f"the test {item.nodeid} is not the code in its file (the test module was swapped)")
     for module in modules.values():
         path = os.path.realpath(getattr(module, "__file__", "") or "")
@@ -497,7 +525,7 @@ def _swapped_tests(items, config) -> list[str]:
             code = getattr(value, "__code__", None)
             if (isinstance(value, types.FunctionType) and code is not None and fresh.get(path)
                     and os.path.realpath(code.co_filename) == path
-                    and fresh[path].get((code.co_qualname, code.co_firstlineno)) != _code_shape(code)):
+                    and not fresh[path].matches(code)):
                 problems.append(f"{code.co_qualname} in {os.path.basename(path)} is not the code in that file")
     return list(dict.fromkeys(problems))
 
@@ -514,9 +542,10 @@ def _install_probes(items, info: dict, note) -> None:
         return
     target_file = os.path.realpath(target_file)
     target = None
+    name = os.path.basename(target_file)
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if file and os.path.realpath(file) == target_file:
+        if isinstance(file, str) and file.endswith(name) and os.path.realpath(file) == target_file:
             target = getattr(module, target_name, None)
             break
     if not isinstance(target, types.FunctionType):
