@@ -281,17 +281,34 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
     return ""
 
 
+def _is_test_class(node: ast.ClassDef) -> bool:
+    return node.name.startswith("Test") or any(
+        (isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
+        (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
+
+
 def _tests_in(tree: ast.Module):
-    """(node id suffix, test node, enclosing class or None) of each test pytest would collect."""
+    """(node id suffix, test node, class that defines it or None) of each test pytest
+    would collect; a test class also runs the tests of its base classes in this file
+    (a mixin of shared tests)."""
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+    def methods(cls: ast.ClassDef, seen: set[str]):
+        for item in cls.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test") \
+                    and item.name not in seen:
+                seen.add(item.name)
+                yield item, cls
+        for base in cls.bases:
+            if isinstance(base, ast.Name) and base.id in classes and classes[base.id] is not cls:
+                yield from methods(classes[base.id], seen)
+
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             yield node.name, node, None
-        elif isinstance(node, ast.ClassDef) and (node.name.startswith("Test") or any(
-                (isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
-                (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)):
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
-                    yield f"{node.name}::{item.name}", item, node
+        elif isinstance(node, ast.ClassDef) and _is_test_class(node):
+            for item, owner in methods(node, set()):
+                yield f"{node.name}::{item.name}", item, owner
 
 
 def _keyword_filter(node_ids: list[str], k: str) -> list[str]:

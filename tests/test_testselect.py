@@ -163,3 +163,11 @@ def test_selection_time_is_linear_in_test_file_size(tmp_path):
 
     # 5,000 lines: ~0.1 s here; the per-node `ast.get_source_segment` it replaced took 15 s
     assert timed(1250) < 1.0
+
+
+def test_tests_inherited_from_a_mixin_class_are_found(tmp_path):
+    (tmp_path / "box.py").write_text("class Box:\n    def peek(self):\n        return 1\n")
+    (tmp_path / "test_box.py").write_text(
+        "import unittest\nimport box as b\n\n\nclass Shared:\n    def test_peek(self):\n        assert self.cls().peek() == 1\n\n\n"
+        "class TestBox(Shared, unittest.TestCase):\n    cls = b.Box\n")
+    assert select_tests(tmp_path, locate(tmp_path, "box.py::Box.peek")).node_ids == ["test_box.py::TestBox::test_peek"]
