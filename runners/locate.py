@@ -180,6 +180,19 @@ def _resolve_file(project: Path, rel: str) -> Path:
     raise LocateError(f"no file {rel} in {project}{hint}")
 
 
+def _check_syntax(source: bytes, rel: str) -> None:
+    """A file Python cannot parse is reported as such (file, line, the parser's message),
+    not as a missing function: tree-sitter recovers from errors and may hide the target."""
+    try:
+        ast.parse(source, filename=rel)
+    except SyntaxError as err:
+        text = (err.text or "").strip()
+        shown = f": {text[:80]}" if text else ""
+        raise LocateError(f"{rel}:{err.lineno}: syntax error: {err.msg}{shown}") from None
+    except ValueError as err:  # null bytes
+        raise LocateError(f"{rel}: cannot be parsed: {err}") from None
+
+
 def locate(project: Path, target: str) -> Located:
     """Find `path::qualname` in the project (see module doc); LocateError when it is not there."""
     project = Path(project)
@@ -189,6 +202,7 @@ def locate(project: Path, target: str) -> Located:
     path = _resolve_file(project, rel)
     rel = path.relative_to(project).as_posix()
     source = path.read_bytes()
+    _check_syntax(source, rel)
     tree, outer, inner = _find(source, qualname)
     if outer is None:
         names = _functions(tree.root_node)

@@ -96,18 +96,30 @@ def run(args) -> int:
     from runners.locate import locate
     from runners.testselect import select_tests
 
+    from orps_tui.taskbuild import broken_files_text, collection_errors, without_broken_files
+
     project, config, task = resolve(args)
     ev = evaluate_current(task, config)
+    broken = collection_errors(ev.message)
+    if broken:  # one test file that cannot be imported must not sink the others
+        task = without_broken_files(task, broken)
+        if not task.tests:
+            raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
+                            hint="fix the test file, or choose other tests with --tests / -k")
+        ev = evaluate_current(task, config)
     if args.json:
         print(json.dumps({
             "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
-            "all_passed": ev.all_passed, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s, "isolation": ev.isolation,
-            "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
+            "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
+            "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
+            "left_out": broken,
         }, indent=1))
     else:
+        for where, error in broken.items():
+            print(f"  LEFT OUT {where}: cannot be imported: {error}")
         reasons = None
         if args.verbose:
             located = locate(project, task.target)
             reasons = select_tests(project, located, tests=config.extras.get("tests"), k=config.extras.get("k")).reasons
         print("\n".join(report_lines(task, ev, reasons)))
-    return 0 if ev.all_passed else 1
+    return 0 if ev.all_passed and not broken else 1

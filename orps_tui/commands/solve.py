@@ -118,6 +118,8 @@ def run_headless(project: Path, job, args) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)  # cancel: the engine keeps what it found
         try:
+            if not job.resume:
+                await _leave_out_broken_test_files(job, quiet=getattr(args, "quiet", False))
             return await job.execute(bus)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
@@ -134,6 +136,23 @@ def run_headless(project: Path, job, args) -> int:
     if result.status == "cancelled":
         return 130
     return 0 if result.status == "solved" else 1
+
+
+async def _leave_out_broken_test_files(job, quiet: bool) -> None:
+    """Before any model call: test files that cannot be imported are left out (and named);
+    when no selected test can run, the search is refused (exit 2) and its empty run removed."""
+    import shutil
+
+    from orps_tui.taskbuild import broken_files_text, runnable_tests
+
+    try:
+        job.task, broken, _ = await runnable_tests(job.task, job.evaluator)
+    except UserError:
+        shutil.rmtree(job.run.path, ignore_errors=True)
+        raise
+    if broken and not quiet:
+        print(f"left out (cannot be imported): {broken_files_text(broken)}; "
+              f"searching with {len(job.task.tests)} tests", file=sys.stderr, flush=True)
 
 
 def print_summary(doc: dict) -> None:
