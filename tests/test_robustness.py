@@ -109,3 +109,31 @@ def test_solve_leaves_a_broken_test_file_out_and_searches_with_the_rest(tiny, ca
     assert "left out (cannot be imported): tests/test_broken.py" in err
     assert code == 0 and doc["status"] == "solved" and doc["tests"] == ["tests/test_stats.py::test_odd",
                                                                         "tests/test_stats.py::test_even"]
+
+
+FIXED_MEDIAN = ("## Code\n```python\nimport statistics\n\ndef median(xs):\n    return statistics.median(xs)\n```")
+
+
+@pytest.mark.slow
+def test_a_candidate_without_annotations_or_docstring_yields_a_patch_that_touches_only_the_body(tiny, capsys):
+    (tiny / "tests/test_broken.py").unlink()
+    register_script("body", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else FIXED_MEDIAN)
+    code, out, _ = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/body",
+                       "--json", "--quiet", "--no-cache", "--samples", "1", "--rounds", "1", "--beam", "1")
+    doc = json.loads(out)
+    assert code == 0 and doc["signature_change"] is None
+    changed = [line for line in doc["patch"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == ["+import statistics", "+", "-    xs = sorted(xs)", "-    return xs[len(xs) // 2]",
+                       "+    return statistics.median(xs)"]
+
+
+@pytest.mark.slow
+def test_a_real_interface_change_is_shown_separately(tiny, capsys):
+    (tiny / "tests/test_broken.py").unlink()
+    changed = FIXED_MEDIAN.replace("def median(xs):", "def median(xs, default=None):")
+    register_script("iface", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else changed)
+    code, out, _ = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/iface",
+                       "--headless", "--quiet", "--no-cache", "--samples", "1", "--rounds", "1", "--beam", "1")
+    assert code == 0
+    assert ("the patch changes the interface: def median(xs: list[float]) -> float:  ->  "
+            "def median(xs, default=None):") in out

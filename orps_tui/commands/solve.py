@@ -165,6 +165,9 @@ def print_summary(doc: dict) -> None:
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):
+        change = doc.get("signature_change")
+        if change:
+            print(f"the patch changes the interface: {change['before']}  ->  {change['after']}")
         print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n")
         where = doc.get("patch_file") or f"orps apply --run {doc['run_id']}"
         print(f"apply with: {where if where.startswith('orps') else 'orps apply ' + where}")
