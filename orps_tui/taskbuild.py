@@ -31,9 +31,12 @@ def build_task(
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
 
+    from orps_tui.config import target_in_project
+
     project = Path(project).resolve()
     if not project.is_dir():
         raise UserError(f"project directory {project} does not exist")
+    target = target_in_project(project, target)
     if "::" not in target:
         raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
     try:

@@ -137,3 +137,66 @@ def test_a_real_interface_change_is_shown_separately(tiny, capsys):
     assert code == 0
     assert ("the patch changes the interface: def median(xs: list[float]) -> float:  ->  "
             "def median(xs, default=None):") in out
+
+
+def test_the_project_is_found_from_a_subdirectory_and_targets_are_relative_to_it(tiny, tmp_path, monkeypatch):
+    from orps_tui.config import find_project_root, project_dir, target_in_project
+
+    (tiny / "tests/test_broken.py").unlink()
+    monkeypatch.chdir(tiny / "src")
+    assert project_dir(None) == tiny.resolve() and find_project_root(tiny / "src" / "tiny") == tiny.resolve()
+    assert target_in_project(tiny, "tiny/stats.py::median") == TARGET  # relative to where the user stands
+    assert target_in_project(tiny, TARGET) == TARGET  # relative to the root still works
+    assert target_in_project(tiny, "nope.py::f") == "nope.py::f"  # unknown: left for the usual error
+    git_only = tmp_path / "gitonly"
+    (git_only / ".git").mkdir(parents=True)
+    (git_only / "a" / "b").mkdir(parents=True)
+    assert find_project_root(git_only / "a" / "b") == git_only.resolve()
+
+
+@pytest.mark.slow
+def test_check_and_runs_work_from_a_subdirectory(tiny, capsys, monkeypatch):
+    (tiny / "tests/test_broken.py").unlink()
+    monkeypatch.chdir(tiny / "src" / "tiny")
+    code, out, _ = run(capsys, "check", "--target", "stats.py::median", "-v")
+    assert code == 1 and "selected: calls median (tests/test_stats.py imports tiny.stats)" in out
+    assert "src/tiny/stats.py::median: 1/2 passed" in out
+
+
+def _solve_fixed(tiny, capsys, patch_out):
+    register_script("ro", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else FIXED_MEDIAN)
+    return run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/ro", "--json", "--quiet",
+               "--samples", "1", "--rounds", "1", "--beam", "1", "--patch-out", str(patch_out))
+
+
+@pytest.mark.slow
+def test_a_checkout_where_orps_cannot_write_keeps_its_runs_in_the_user_cache(tiny, capsys, tmp_path, monkeypatch):
+    import search.store as store
+
+    (tiny / "tests/test_broken.py").unlink()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # A read-only mount refuses even root; simulate its answer where the probe asks.
+    monkeypatch.setattr(store, "_writable", lambda directory: not str(directory).startswith(str(tiny)))
+    code, out, _ = _solve_fixed(tiny, capsys, tmp_path / "fix.patch")
+    doc = json.loads(out)
+    assert code == 0 and (tmp_path / "fix.patch").read_text() == doc["patch"]
+    assert doc["run_dir"].startswith(str(tmp_path / "cache" / "orps" / "projects" / "tiny-"))
+    assert not (tiny / ".orps").exists()
+    code, out, _ = run(capsys, "runs", "--project", str(tiny), "--json")
+    assert code == 0 and [r["id"] for r in json.loads(out)["runs"]] == [doc["run_id"]]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
+                    reason="root writes through permission bits; the test above covers the fallback")
+def test_a_read_only_checkout_really_works(tiny, capsys, tmp_path, monkeypatch):
+    (tiny / "tests/test_broken.py").unlink()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for path in [tiny, *tiny.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        code, out, _ = _solve_fixed(tiny, capsys, tmp_path / "fix.patch")
+        assert code == 0 and (tmp_path / "fix.patch").exists()
+    finally:
+        for path in [tiny, *tiny.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

@@ -36,9 +36,9 @@ def resolve(args):
     from orps_tui.config import load_config
     from orps_tui.taskbuild import build_task
 
-    project = Path(args.project).resolve()
-    if not project.is_dir():
-        raise UserError(f"project directory {args.project} does not exist")
+    from orps_tui.config import project_dir
+
+    project = project_dir(args.project)
     cli = {"timeout_s": getattr(args, "timeout_s", None), "memory_mb": getattr(args, "memory_mb", None),
            "target": args.target, "tests": args.tests, "k": args.k}
     config = load_config(project, cli=cli)

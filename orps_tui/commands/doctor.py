@@ -20,7 +20,7 @@ PACKAGES = ["orps", "textual", "litellm", "tree-sitter", "tree-sitter-python", "
 
 def add_parser(sub):
     p = sub.add_parser("doctor", help="check the installation: versions, sandbox, local model speed, settings")
-    p.add_argument("--project", default=".", help="project whose settings to show (default: current directory)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--no-model", action="store_true", help="skip loading the local model")
     p.set_defaults(func=run)
@@ -108,7 +108,7 @@ def run(args) -> int:
         "imports": import_locations(),
         "sandbox": sandbox_report(),
         "local_model": {"skipped": True} if args.no_model else local_model_report(),
-        "settings": settings_report(Path(args.project)),
+        "settings": settings_report(_project(args)),
     }
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -142,3 +142,9 @@ def print_report(report: dict) -> None:
     for key, value in s["values"].items():
         source = s["sources"].get(key, "default")
         print(f"  {key:<14} {value!r:<24} ({source})")
+
+
+def _project(args) -> Path:
+    from orps_tui.config import project_dir
+
+    return project_dir(args.project)

@@ -50,7 +50,7 @@ def add_target_options(p, required: bool = True) -> None:
     p.add_argument("--problem-text", help="the problem statement as text")
     p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
                    help="add the given problem to the docstring (append, default) or use it instead (replace)")
-    p.add_argument("--project", default=".", help="project root (default: current directory)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
 
 
 def add_parser(sub):
@@ -178,7 +178,9 @@ def print_summary(doc: dict) -> None:
 def run(args) -> int:
     from orps_tui.solving import prepare_job
 
-    project = Path(args.project).resolve()
+    from orps_tui.config import project_dir
+
+    project = project_dir(args.project)
     headless = args.headless or args.json or not sys.stdout.isatty()
     if getattr(args, "ray", None) and not headless:
         raise UserError("--ray works with the headless search only", hint="add --headless or --json")
