@@ -200,3 +200,25 @@ def test_a_read_only_checkout_really_works(tiny, capsys, tmp_path, monkeypatch):
     finally:
         for path in [tiny, *tiny.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.mark.slow
+def test_an_identical_rerun_is_answered_from_the_cache(tiny, capsys):
+    (tiny / "tests/test_broken.py").unlink()
+    asked = []
+    critic = "Correct.\nScore: 4/5"
+
+    def respond(messages, params):
+        asked.append(1)
+        return critic if "reviewer" in messages[0]["content"] else FIXED_MEDIAN
+
+    register_script("cache", respond)
+    argv = ["solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/cache", "--json", "--quiet",
+            "--samples", "2", "--rounds", "1", "--beam", "1", "--seed", "7"]
+    first = json.loads(run(capsys, *argv)[1])
+    asked_first = len(asked)
+    second = json.loads(run(capsys, *argv)[1])
+    # critic prompts show measured runtime and memory, which differ between the two runs
+    assert asked_first == first["usage"]["calls"] > 2 and len(asked) == asked_first
+    assert second["usage"]["cached_calls"] == second["usage"]["calls"] == first["usage"]["calls"]
+    assert second["patch"] == first["patch"]
