@@ -8,6 +8,7 @@ and printed here as one line, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -46,10 +47,23 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, err.message, err.hint, err.code)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", "", 130)
+    except OSError as err:
+        if err.errno not in _ENVIRONMENT_ERRORS:
+            return _crash(args, err)
+        where = f" {err.filename}" if err.filename else ""
+        return _fail(args, f"cannot write{where}: {err.strerror}", "check the permissions and free space there", 2)
     except Exception as err:  # noqa: BLE001 - a bug: say so in one line, keep the traceback in a file
-        log = _write_crash_log()
-        return _fail(args, f"internal error: {type(err).__name__}: {err}",
-                     f"this is a bug in orps; the traceback is in {log}", 70)
+        return _crash(args, err)
+
+
+_ENVIRONMENT_ERRORS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+"""OS errors that are the user's environment (a read-only checkout, a full disk), not a bug."""
+
+
+def _crash(args, err: BaseException) -> int:
+    log = _write_crash_log()
+    return _fail(args, f"internal error: {type(err).__name__}: {err}",
+                 f"this is a bug in orps; the traceback is in {log}", 70)
 
 
 def _fail(args, message: str, hint: str, code: int) -> int:

@@ -137,17 +137,23 @@ def project_dir(given: str | None) -> Path:
     return project
 
 
-def target_in_project(project: Path, target: str, cwd: Path | None = None) -> str:
-    """A target's path as the project sees it: as given when it names a file from the
-    project root, else taken relative to where the user stands (`cd src; orps check
-    --target pkg/mod.py::f` means `src/pkg/mod.py::f`)."""
-    rel, sep, rest = target.partition("::")
-    if not sep or not rel or Path(rel).is_absolute() and not Path(rel).is_file():
-        return target
+def path_in_project(project: Path, rel: str, cwd: Path | None = None) -> str:
+    """A path as the project sees it: as given when it exists from the project root,
+    else taken relative to where the user stands (`cd src; ... pkg/mod.py` means
+    `src/pkg/mod.py`) when that exists inside the project; else unchanged (for the
+    usual "no file" error)."""
     project = Path(project).resolve()
-    if (project / rel).is_file() and not Path(rel).is_absolute():
-        return target
+    if not rel or (not Path(rel).is_absolute() and (project / rel).exists()):
+        return rel
     here = (Path(cwd or Path.cwd()) / rel).resolve()
-    if here.is_file() and here.is_relative_to(project):
-        return f"{here.relative_to(project).as_posix()}{sep}{rest}"
-    return target
+    if here.exists() and here.is_relative_to(project):
+        return here.relative_to(project).as_posix() or "."
+    return rel
+
+
+def target_in_project(project: Path, target: str, cwd: Path | None = None) -> str:
+    """`path::name` with its path as the project sees it (see `path_in_project`)."""
+    rel, sep, rest = target.partition("::")
+    if not sep or not rel:
+        return target
+    return f"{path_in_project(project, rel, cwd)}{sep}{rest}"

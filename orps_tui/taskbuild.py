@@ -31,12 +31,14 @@ def build_task(
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
 
-    from orps_tui.config import target_in_project
+    from orps_tui.config import path_in_project, target_in_project
 
     project = Path(project).resolve()
     if not project.is_dir():
         raise UserError(f"project directory {project} does not exist")
     target = target_in_project(project, target)
+    if tests:  # node ids and paths may be relative to where the user stands, like the target
+        tests = [target_in_project(project, t) if "::" in t else path_in_project(project, t) for t in tests]
     if "::" not in target:
         raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
     try:

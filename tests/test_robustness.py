@@ -140,7 +140,7 @@ def test_a_real_interface_change_is_shown_separately(tiny, capsys):
 
 
 def test_the_project_is_found_from_a_subdirectory_and_targets_are_relative_to_it(tiny, tmp_path, monkeypatch):
-    from orps_tui.config import find_project_root, project_dir, target_in_project
+    from orps_tui.config import find_project_root, path_in_project, project_dir, target_in_project
 
     (tiny / "tests/test_broken.py").unlink()
     monkeypatch.chdir(tiny / "src")
@@ -148,6 +148,8 @@ def test_the_project_is_found_from_a_subdirectory_and_targets_are_relative_to_it
     assert target_in_project(tiny, "tiny/stats.py::median") == TARGET  # relative to where the user stands
     assert target_in_project(tiny, TARGET) == TARGET  # relative to the root still works
     assert target_in_project(tiny, "nope.py::f") == "nope.py::f"  # unknown: left for the usual error
+    assert path_in_project(tiny, "../tests/test_stats.py") == "tests/test_stats.py"
+    assert path_in_project(tiny, "../..") == "../.."  # outside the project: left as given
     git_only = tmp_path / "gitonly"
     (git_only / ".git").mkdir(parents=True)
     (git_only / "a" / "b").mkdir(parents=True)
@@ -161,6 +163,8 @@ def test_check_and_runs_work_from_a_subdirectory(tiny, capsys, monkeypatch):
     code, out, _ = run(capsys, "check", "--target", "stats.py::median", "-v")
     assert code == 1 and "selected: calls median (tests/test_stats.py imports tiny.stats)" in out
     assert "src/tiny/stats.py::median: 1/2 passed" in out
+    code, out, _ = run(capsys, "check", "--target", "stats.py::median", "--tests", "../../tests/test_stats.py::test_odd", "-v")
+    assert code == 0 and "src/tiny/stats.py::median: 1/1 passed" in out
 
 
 def _solve_fixed(tiny, capsys, patch_out):
@@ -222,3 +226,17 @@ def test_an_identical_rerun_is_answered_from_the_cache(tiny, capsys):
     assert asked_first == first["usage"]["calls"] > 2 and len(asked) == asked_first
     assert second["usage"]["cached_calls"] == second["usage"]["calls"] == first["usage"]["calls"]
     assert second["patch"] == first["patch"]
+
+
+def test_a_write_the_environment_refuses_is_a_clear_error_not_a_crash(monkeypatch, capsys):
+    import errno
+
+    import orps_tui.commands.runs as runs
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", "proj/.orps/backups")
+
+    monkeypatch.setattr(runs, "run_rows", refuse)
+    code, out, err = run(capsys, "runs", "--json")
+    assert code == 2 and err.startswith("orps: cannot write proj/.orps/backups: Read-only file system")
+    assert json.loads(out)["exit_code"] == 2

@@ -120,6 +120,10 @@ def run(args) -> int:
         reasons = None
         if args.verbose:
             located = locate(project, task.target)
-            reasons = select_tests(project, located, tests=config.extras.get("tests"), k=config.extras.get("k")).reasons
+            given = task.tests if config.extras.get("tests") else None  # as build_task resolved them
+            selection = select_tests(project, located, tests=given, k=config.extras.get("k"))
+            reasons = selection.reasons
+            for rel, why in selection.left_out.items():
+                print(f"  NOT SCANNED {rel}: does not parse ({why})")
         print("\n".join(report_lines(task, ev, reasons)))
     return 0 if ev.all_passed and not broken else 1
