@@ -10,8 +10,14 @@ selected when its body (or its class's fixtures/helpers) uses the target:
 - a function `func`: the name `func` (or the alias it was imported as), or `mod.func`;
 - a method `Class.method`: `.method` on something, or `Class.method`, in a file that
   imports or names `Class`.
+Names reach tests through the project's own modules too: every module that re-exports
+the target (`from .sub import *` within `__all__`, `from .sub import func as f`, a
+re-export of a re-export) is found first, so `from pkg import f`, `import pkg as p;
+p.f(...)`, `pkg.sub.f(...)` and `p.Class(...).method()` all count. Tests a `Test*` class
+inherits from a base class in the same file are its tests too.
 Matches in files that import the target's module (or a package above it) come first;
 only when there are none do name-only matches count (a re-export we cannot see).
+Each file is split into lines once: the cost grows linearly with the tests' size.
 `-k EXPR` filters with pytest's own keyword-expression parser. The tests' source goes to
 the model with the problem (`Task.tests_source`).
 """
@@ -115,7 +121,7 @@ def _all_names(tree: ast.Module) -> set[str] | None:
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
             try:
                 value = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError, RecursionError):  # computed: not literal
                 continue
             if isinstance(value, (list, tuple)):
                 found = (found if isinstance(node, ast.AugAssign) and found else set()) | {
