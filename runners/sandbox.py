@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from runners.cleanup import remove_tree
+
 LAUNCHER = Path(__file__).with_name("_launch.py")
 PIDS_CGROUP_V1 = Path("/sys/fs/cgroup/pids")
 SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
@@ -140,25 +142,12 @@ def overlay_works() -> bool:
         except (OSError, subprocess.TimeoutExpired):
             return False
         ok = probe.returncode == 0 and (upper / "probe").is_file() and not (lower / "probe").exists()
-        _remove_tree(Path(root) / "work")
+        remove_tree(Path(root) / "work")
         return ok
 
 
-def _overlay_args(workdir: Path, upper: Path, work: Path) -> list[str]:
-    return ["--overlay-src", str(workdir), "--overlay", str(upper), str(work), str(workdir)]
-
-
-def _remove_tree(path: Path) -> None:
-    """rmtree that also clears the mode-000 directory overlayfs leaves in its work dir."""
-    def retry(func, name, _exc):
-        try:
-            os.chmod(os.path.dirname(name), 0o700)
-            os.chmod(name, 0o700)
-            func(name)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=retry)
+def _overlay_args(workdir: Path, upper: Path, work: Path, lower: Path | None = None) -> list[str]:
+    return ["--overlay-src", str(lower or workdir), "--overlay", str(upper), str(work), str(workdir)]
 
 
 @cache
@@ -256,10 +245,13 @@ def _own_process_count() -> int:
 
 def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str, str], *,
                   extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
-                  overlay: tuple[Path, Path] | None = None, use_bwrap: bool = True,
+                  overlay: tuple[Path, Path] | None = None, lower: Path | None = None,
+                  mounts: list[tuple[Path, Path]] = (), use_bwrap: bool = True,
                   nproc_rlimit: bool = True, info_fd: int | None = None) -> list[str]:
     """The full command line: bwrap (when usable) around the limits launcher around argv.
-    `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`."""
+    `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`,
+    over `lower` (default: `workdir` itself); `mounts` are read-only binds (source,
+    destination) made after it, so they cover paths inside it."""
     nproc = None
     if nproc_rlimit and os.geteuid() != 0:
         nproc = limits.max_procs + _own_process_count()  # RLIMIT_NPROC counts the uid's host processes too
@@ -281,9 +273,13 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
     for path in writable:
         cmd += ["--bind", str(path), str(path)]
     if overlay:
-        cmd += _overlay_args(workdir, *overlay)
+        cmd += _overlay_args(workdir, *overlay, lower=lower)
+    elif lower is not None:
+        cmd += ["--ro-bind", str(lower), str(workdir)]
     elif workdir not in writable:
         cmd += ["--ro-bind", str(workdir), str(workdir)]
+    for source, dest in mounts:
+        cmd += ["--ro-bind", str(source), str(dest)]
     for path in read_only:  # after the writable binds: files inside them stay read-only
         cmd += ["--ro-bind", str(path), str(path)]
     cmd += ["--chdir", str(workdir), "--clearenv"]
@@ -395,6 +391,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                         env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
                         extra_ro: list[Path] | None = None, writable: list[Path] | None = None,
                         read_only: list[Path] | None = None, copy_on_write: bool = False,
+                        lower: Path | None = None, mounts: list[tuple[Path, Path]] | None = None,
                         on_start=None) -> SandboxResult:
     """Run `argv` in `workdir` under every isolation available here; always reaps the tree.
 
@@ -422,7 +419,8 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         (scratch / "work").mkdir()
     cmd = build_command(argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
                         writable=list(writable or []), read_only=list(read_only or []),
-                        overlay=(scratch / "upper", scratch / "work") if scratch else None, use_bwrap=use_bwrap,
+                        overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
+                        mounts=list(mounts or []), use_bwrap=use_bwrap,
                         nproc_rlimit=not (cgroup and cgroup.path), info_fd=info_w if use_bwrap else None)
     if cgroup:
         cmd = cgroup.wrap(cmd)
@@ -474,7 +472,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         if cgroup:
             cgroup.remove()
         if scratch:
-            _remove_tree(scratch)
+            remove_tree(scratch)
     notes = [] if use_bwrap else [why]
     if init_pid is not None and _alive(init_pid):
         notes.append(f"the sandbox's init (pid {init_pid}) was still alive after the kill")

@@ -197,8 +197,10 @@ async def test_project_tests_may_write_files_without_touching_anything(evaluator
     second = await evaluator.evaluate(t, "def f():\n    return 1\n")  # same template, fresh layer
     assert (first.verdict, second.verdict) == ("passed", "passed"), first.output + second.output
     assert tree_digest(project) == before
-    template = evaluator.workspaces.template(project)
-    assert not (template / "out.txt").exists() and (template / "mod.py").read_text() == "def f():\n    return 0\n"
+    from runners.workspace import SNAPSHOTS
+
+    frozen = SNAPSHOTS.by_project[project.resolve()].dir
+    assert not (frozen / "out.txt").exists() and (frozen / "mod.py").read_text() == "def f():\n    return 0\n"
     assert [p.name for p in evaluator.workspaces.root.iterdir() if p.name.startswith("overlay-")] == []
 
 
