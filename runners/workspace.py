@@ -16,7 +16,8 @@ directories and secret-looking files. So:
 - tests, their data and conftests are read-only and cannot change under a search;
 - a user's edit during a search is detected and reported in the next evaluation's message,
   and the snapshot is remade: the files under test are re-checked before every run, the
-  whole project at most every second (or ten times the walk's cost, for huge projects);
+  whole project in a background thread at most every second (or ten times the walk's
+  cost, for huge projects);
   superseded snapshots are removed in the background once no run uses them.
 Where overlays are unavailable (no bwrap, old bwrap, no overlayfs) each evaluation gets
 a real copy of the same view instead (O(project), the fallback).
@@ -95,6 +96,9 @@ class Snapshot:
         """Relative paths (files or directories) copied into `dir`, none inside another."""
         self.users = 0
         self.superseded = False
+        self.checking = False
+        self.changed: list[str] = []
+        """Files found changed by the background check (the snapshot is then remade)."""
         self.empty_dir = self.dir.with_name(self.dir.name + "-empty")
         self.empty_dir.mkdir()
         self.empty_file = self.dir.with_name(self.dir.name + "-empty.txt")
@@ -204,13 +208,13 @@ class _Snapshots:
         with self.lock:
             snap = self.by_project.get(project)
             changed: list[str] = []
-            due = snap is not None and time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 10 * snap.walk_s)
-            if snap is not None and (due or snap.frozen_changed()):
-                changed = snap.changed_files()
-                snap.checked_at = time.monotonic()
-                if changed:
-                    self._retire(snap)
-                    snap = None
+            if snap is not None and (snap.changed or snap.frozen_changed()):
+                changed = snap.changed or snap.changed_files()
+                self._retire(snap)
+                snap = None
+            elif snap is not None and not snap.checking and \
+                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 10 * snap.walk_s):
+                self._check_later(snap)
             if snap is None:
                 snap = self.by_project[project] = Snapshot(project, self.root)
             snap.users += 1
@@ -226,6 +230,20 @@ class _Snapshots:
         snap.superseded = True
         if snap.users == 0:
             self._remove_later(snap)
+
+    @staticmethod
+    def _check_later(snap: Snapshot) -> None:
+        """Walk the whole project in the background: runs never wait for it; a change found
+        retires the snapshot at the next `acquire`."""
+        snap.checking = True
+
+        def check() -> None:
+            try:
+                snap.changed = snap.changed_files()
+            finally:
+                snap.checked_at = time.monotonic()
+                snap.checking = False
+        threading.Thread(target=check, name="orps-snapshot-check", daemon=True).start()
 
     @staticmethod
     def _remove_later(snap: Snapshot) -> None:

@@ -409,3 +409,169 @@ async def test_tests_and_conftest_are_read_only(evaluator):
             "    return 'written'\n")
     ev = await run(evaluator, code, "assert 'Read-only' in f()")
     assert ev.verdict == "passed"
+
+
+# -- issue 20: the project as the overlay's lower layer, files under test frozen ----------
+def data_project(root: Path) -> Path:
+    """A project whose test compares against a golden file in tests/data and imports a helper."""
+    project = root / "proj"
+    (project / "tests" / "data").mkdir(parents=True)
+    (project / "mod.py").write_text("from helper import base\n\ndef f():\n    return 0\n")
+    (project / "helper.py").write_text("base = 1\n")
+    (project / "tests" / "data" / "expected.json").write_text("[1]")
+    (project / "tests" / "test_mod.py").write_text(
+        "import json\nfrom pathlib import Path\nfrom mod import f\n\n"
+        "def test_f():\n"
+        "    assert [f()] == json.loads((Path(__file__).parent / 'data' / 'expected.json').read_text())\n")
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    return project
+
+
+def data_task(project: Path) -> Task:
+    return Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+                tests=["tests/test_mod.py::test_f"])
+
+
+async def test_reading_golden_files_passes(evaluator, tmp_path):
+    ev = await evaluator.evaluate(data_task(data_project(tmp_path)), "from helper import base\n\ndef f():\n    return base\n")
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_rewriting_golden_files_fails(evaluator, tmp_path):
+    """Issue 21.3: the tests' whole tree (data included) is read-only."""
+    project = data_project(tmp_path)
+    before = tree_digest(project)
+    code = ("def f():\n"
+            "    import os\n"
+            "    for path in ('tests/data/expected.json', os.path.join(os.path.dirname(__file__), 'tests/data/expected.json')):\n"
+            "        try:\n"
+            "            open(path, 'w').write('[42]')\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return 42\n")
+    ev = await evaluator.evaluate(data_task(project), code)
+    assert ev.verdict in ("failed", "tampered"), ev.message
+    assert tree_digest(project) == before
+
+
+async def test_a_candidate_writing_into_the_copy_changes_nothing(evaluator, tmp_path):
+    project = data_project(tmp_path)
+    before = tree_digest(project)
+    code = ("def f():\n"
+            "    import os\n"
+            "    open('helper.py', 'w').write('base = 99\\n')\n"
+            "    open('new_file.txt', 'w').write('x')\n"
+            "    os.makedirs('made/here', exist_ok=True)\n"
+            "    return 1\n")
+    assert (await evaluator.evaluate(data_task(project), code)).verdict == "passed"
+    ev = await evaluator.evaluate(data_task(project), "from helper import base\n\ndef f():\n    return base\n")
+    assert ev.verdict == "passed", ev.message  # the earlier run's writes are gone
+    assert tree_digest(project) == before
+
+
+async def test_a_user_edit_during_a_search_is_detected_and_reported(evaluator, tmp_path):
+    from runners.workspace import SNAPSHOTS
+
+    project = data_project(tmp_path)
+    honest = "from helper import base\n\ndef f():\n    return base\n"
+    assert (await evaluator.evaluate(data_task(project), honest)).verdict == "passed"
+    (project / "helper.py").write_text("base = 2  # the user edits while the search runs\n")
+    snap = SNAPSHOTS.by_project[project.resolve()]
+    snap.checked_at = 0  # the background check is due now
+    await evaluator.evaluate(data_task(project), honest)
+    for _ in range(100):
+        if not snap.checking:
+            break
+        await asyncio.sleep(0.05)
+    ev = await evaluator.evaluate(data_task(project), honest)
+    assert "the project changed during the search (helper.py)" in ev.message
+    assert ev.verdict == "failed"  # the new helper is what runs now, consistently
+    assert snap.superseded and SNAPSHOTS.by_project[project.resolve()] is not snap
+
+
+async def test_ignored_dirs_and_secrets_are_not_visible(evaluator, tmp_path):
+    project = data_project(tmp_path)
+    for name in (".git", "node_modules", ".venv"):
+        (project / name).mkdir()
+        (project / name / "inside.txt").write_text("x")
+    (project / ".env").write_text("DB_PASSWORD=hunter2-canary\n")
+    code = ("def f():\n"
+            "    import os\n"
+            "    seen = [p for p in ('.git/inside.txt', 'node_modules/inside.txt', '.venv/inside.txt') if os.path.exists(p)]\n"
+            "    secret = open('.env').read() if os.path.exists('.env') else ''\n"
+            "    assert not seen and 'hunter2' not in secret, (seen, secret)\n"
+            "    return 1\n")
+    ev = await evaluator.evaluate(data_task(project), code)
+    assert ev.verdict == "passed", ev.message + ev.output
+    assert "hunter2" not in ev.message + ev.output
+    assert ".env: looks like a secret, left out" in ev.message
+
+
+async def test_a_fifo_in_the_project_is_skipped_with_a_note(evaluator, tmp_path):
+    """Issue 21.8: special files never crash the copy."""
+    project = data_project(tmp_path)
+    os.mkfifo(project / "tests" / "data" / "pipe")
+    os.mkfifo(project / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(project / "sock"))
+    try:
+        ev = await evaluator.evaluate(data_task(project), "def f():\n    return 1\n")
+    finally:
+        sock.close()
+    assert ev.verdict == "passed", ev.message
+    assert "pipe: a FIFO, left out" in ev.message and "sock: a socket, left out" in ev.message
+
+
+async def test_without_overlays_a_fifo_is_skipped_too(evaluator, tmp_path, monkeypatch):
+    project = data_project(tmp_path)
+    os.mkfifo(project / "pipe")
+    monkeypatch.setattr(evaluator.workspaces, "_copy_on_write", lambda: False)
+    ev = await evaluator.evaluate(data_task(project), "def f():\n    return 1\n")
+    assert ev.verdict == "passed", ev.message
+
+
+def test_clean_up_never_follows_a_link_as_a_normal_user():
+    """Issue 21.7: a read-only directory holding a link to a user's file, and a mode-000
+    directory: removed, and the linked file's mode untouched. Run as uid 65534 when we are root."""
+    import shutil
+    import tempfile
+
+    from runners.cleanup import remove_tree
+
+    tmp_path = Path(tempfile.mkdtemp())  # not under pytest's root-only (0700) base directory
+    tmp_path.chmod(0o755)
+    mode_before = tmp_path.stat().st_mode
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    victim.chmod(0o600)
+    tree = tmp_path / "tree"
+    (tree / "ro").mkdir(parents=True)
+    (tree / "ro" / "link").symlink_to(victim)
+    (tree / "ro" / "dirlink").symlink_to(tmp_path)
+    (tree / "locked" / "deep").mkdir(parents=True)
+    (tree / "locked" / "deep" / "f").write_text("x")
+    (tree / "locked").chmod(0)
+    (tree / "ro").chmod(0o500)
+    if os.geteuid() == 0:
+        for path in (tmp_path, victim, tree, tree / "ro", tree / "locked", tree / "locked" / "deep",
+                     tree / "locked" / "deep" / "f"):
+            os.chown(path, 65534, 65534)
+        for link in (tree / "ro" / "link", tree / "ro" / "dirlink"):
+            os.chown(link, 65534, 65534, follow_symlinks=False)
+        pid = os.fork()
+        if pid == 0:  # the child becomes a normal user and cleans up
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                remove_tree(tree)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    else:
+        remove_tree(tree)
+    assert not tree.exists()
+    assert victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600
+    assert tmp_path.stat().st_mode == mode_before  # the directory link's target kept its mode
+    shutil.rmtree(tmp_path)
