@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from runners import seccomp
 from runners.cleanup import remove_tree
+from runners.metrics import perf_available
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
-PIDS_CGROUP_V1 = Path("/sys/fs/cgroup/pids")
 SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
 SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
 MARKER_ENV = "ORPS_SANDBOX_RUN"
@@ -56,6 +57,7 @@ class Limits:
     max_procs: int = 64
     max_file_mb: int = 64
     tmp_mb: int = 512
+    shm_mb: int = 256
     output_bytes: int = 1 << 20
 
 
@@ -85,12 +87,42 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _bwrap_base(bwrap: str) -> list[str]:
+def _bwrap_base(bwrap: str, hardened: bool = False) -> list[str]:
     args = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL"]
     if os.geteuid() == 0:
         # As root, bwrap would keep full capabilities inside: become nobody instead.
         args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY]
+    if hardened and userns_disable_works():
+        args += ([] if os.geteuid() == 0 else ["--unshare-user"]) + ["--disable-userns"]
     return args
+
+
+@cache
+def userns_disable_works() -> bool:
+    """Whether this bwrap and kernel can forbid new user namespaces inside the sandbox."""
+    if not bwrap_works()[0]:
+        return False
+    extra = [] if os.geteuid() == 0 else ["--unshare-user"]
+    return _probe(_bwrap_base(find_bwrap()) + extra + ["--disable-userns", "--ro-bind", "/", "/", "true"])
+
+
+@cache
+def seccomp_works() -> bool:
+    """Whether bwrap loads our seccomp filter here (a known architecture, a kernel with seccomp)."""
+    if not bwrap_works()[0] or not seccomp.supported():
+        return False
+    fd = seccomp.filter_fd()
+    try:
+        return _probe(_bwrap_base(find_bwrap()) + ["--seccomp", str(fd), "--ro-bind", "/", "/", "true"], (fd,))
+    finally:
+        os.close(fd)
+
+
+def _probe(cmd: list[str], fds: tuple[int, ...] = ()) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=20, pass_fds=fds).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 @cache
@@ -150,18 +182,44 @@ def _overlay_args(workdir: Path, upper: Path, work: Path, lower: Path | None = N
     return ["--overlay-src", str(lower or workdir), "--overlay", str(upper), str(work), str(workdir)]
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
 @cache
-def _pids_cgroup_root() -> Path | None:
-    """A cgroup v1 pids controller we may create children in (usually only as root)."""
-    root = PIDS_CGROUP_V1 / "orps"
+def _cgroup_roots() -> dict[str, Path]:
+    """Where we may create per-run cgroups, by controller ("pids", "memory"): cgroup v1's
+    per-controller hierarchies, or one directory of the v2 unified hierarchy with both
+    controllers enabled. Usually only root may; an empty dict otherwise."""
+    roots: dict[str, Path] = {}
+    if (CGROUP_ROOT / "cgroup.controllers").is_file():  # v2
+        base = CGROUP_ROOT / "orps"
+        try:
+            base.mkdir(exist_ok=True)
+            for parent in (CGROUP_ROOT, base):
+                (parent / "cgroup.subtree_control").write_text("+pids +memory")
+        except OSError:
+            return {}
+        controllers = (base / "cgroup.subtree_control").read_text().split()
+        return {c: base for c in ("pids", "memory") if c in controllers and _can_create(base)}
+    for controller in ("pids", "memory"):
+        base = CGROUP_ROOT / controller / "orps"
+        try:
+            base.mkdir(exist_ok=True)
+        except OSError:
+            continue
+        if _can_create(base):
+            roots[controller] = base
+    return roots
+
+
+def _can_create(base: Path) -> bool:
+    probe = base / f"probe-{os.getpid()}"
     try:
-        root.mkdir(exist_ok=True)
-        probe = root / f"probe-{os.getpid()}"
         probe.mkdir()
         probe.rmdir()
-        return root
+        return True
     except OSError:
-        return None
+        return False
 
 
 def isolation_name() -> str:
@@ -169,7 +227,9 @@ def isolation_name() -> str:
     if not bwrap_works()[0]:
         return "rlimits-only"
     name = "bwrap-unprivileged" if os.geteuid() == 0 else "bwrap"
-    return name + ("+pids-cgroup" if _pids_cgroup_root() else "")
+    roots = _cgroup_roots()
+    return name + "".join(f"+{c}-cgroup" for c in ("pids", "memory") if c in roots) + \
+        ("+seccomp" if seccomp_works() else "")
 
 
 def isolation_report() -> dict:
@@ -182,16 +242,28 @@ def isolation_report() -> dict:
                      else "no overlayfs here: project copies are read-only (tests that write files fail)")
         if os.geteuid() == 0:
             notes.append("launched as root: candidates run as uid 65534 in a user namespace")
-        if _pids_cgroup_root():
+        roots = _cgroup_roots()
+        if "pids" in roots:
             notes.append("process count limited by a cgroup pids.max")
         elif os.geteuid() == 0:
             notes.append("no pids cgroup: process count bounded only by the memory limit and the PID namespace kill")
         else:
             notes.append("process count limited by RLIMIT_NPROC")
+        notes.append("memory: one cgroup limit for the whole run (all processes and their tmpfs files)"
+                     if "memory" in roots else
+                     "memory: no memory cgroup here, so RLIMIT_AS per process only (several processes can "
+                     "together use more; /tmp and /dev/shm are size-capped)")
+        notes.append("seccomp: new namespaces, mount, bpf, io_uring, keyctl, ptrace, perf_event_open refused"
+                     if seccomp_works() else "seccomp: not available here (no filter on system calls)")
+        notes.append("user namespaces: disabled inside the sandbox" if userns_disable_works() else
+                     "user namespaces: bwrap cannot disable them here (the seccomp filter still refuses unshare)")
+        notes.append("/dev read-only, /dev/shm a size-capped tmpfs")
     else:
         notes.append(why)
         notes.append("WEAK: candidates can reach the network and read your files; only rlimits and a new session apply")
-    return {"available": ok, "isolation": isolation_name(), "bwrap": find_bwrap(), "notes": notes}
+    return {"available": ok, "isolation": isolation_name(), "bwrap": find_bwrap(), "notes": notes,
+            "seccomp": ok and seccomp_works(), "userns_disabled": ok and userns_disable_works(),
+            "memory_cgroup": ok and "memory" in _cgroup_roots(), "pids_cgroup": ok and "pids" in _cgroup_roots()}
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -247,7 +319,8 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
                   extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
                   overlay: tuple[Path, Path] | None = None, lower: Path | None = None,
                   mounts: list[tuple[Path, Path]] = (), use_bwrap: bool = True,
-                  nproc_rlimit: bool = True, info_fd: int | None = None) -> list[str]:
+                  nproc_rlimit: bool = True, info_fd: int | None = None,
+                  seccomp_fd: int | None = None) -> list[str]:
     """The full command line: bwrap (when usable) around the limits launcher around argv.
     `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`,
     over `lower` (default: `workdir` itself); `mounts` are read-only binds (source,
@@ -259,9 +332,16 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
         "as_mb": limits.memory_mb, "fsize_mb": limits.max_file_mb, "nproc": nproc}), "--", *argv]
     if not use_bwrap:
         return launch
-    cmd = _bwrap_base(find_bwrap()) + ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    cmd = _bwrap_base(find_bwrap(), hardened=True) + ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # /dev/shm is a directory of /dev's tmpfs, which has no size limit: give it its own,
+    # capped, and make /dev itself read-only.
+    if _tmpfs_size_supported():
+        cmd += ["--size", str(limits.shm_mb << 20)]
+    cmd += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
     if info_fd is not None:
         cmd += ["--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
     cmd += _hidden_home_binds()
     if _tmpfs_size_supported():
         cmd += ["--size", str(limits.tmp_mb << 20)]
@@ -288,51 +368,71 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
     return cmd + ["--", *launch]
 
 
-class _PidsCgroup:
-    """A throwaway cgroup with pids.max; the launcher shell joins it before exec'ing bwrap."""
+class _RunCgroups:
+    """Throwaway cgroups for one run (pids.max, and a memory limit counting every process
+    and the tmpfs pages they write); a launcher shell joins them before exec'ing bwrap."""
 
-    def __init__(self, limit: int):
-        self.path: Path | None = None
-        root = _pids_cgroup_root()
-        if root is None:
-            return
-        try:
-            path = root / uuid.uuid4().hex[:12]
-            path.mkdir()
-            (path / "pids.max").write_text(str(limit))
-            self.path = path
-        except OSError:
-            self.path = None
+    def __init__(self, limits: Limits):
+        self.paths: list[Path] = []
+        self.controllers: list[str] = []
+        name = uuid.uuid4().hex[:12]
+        memory = limits.memory_mb << 20
+        wanted = {"pids": [("pids.max", str(limits.max_procs))],
+                  # v1 names, then v2 names; memsw/swap: swapping out is no way around the limit
+                  "memory": [("memory.limit_in_bytes", str(memory)), ("memory.memsw.limit_in_bytes", str(memory)),
+                             ("memory.max", str(memory)), ("memory.swap.max", "0")]}
+        for controller, base in _cgroup_roots().items():
+            path = base / name
+            try:
+                if path not in self.paths:
+                    path.mkdir()
+                    self.paths.append(path)
+                written = False
+                for file, value in wanted[controller]:
+                    if (path / file).exists():
+                        (path / file).write_text(value)
+                        written = True
+                if written:
+                    self.controllers.append(controller)
+            except OSError:
+                continue
+
+    @property
+    def path(self) -> Path | None:  # the pids controller's, when there is one
+        return self.paths[0] if self.paths else None
 
     def wrap(self, cmd: list[str]) -> list[str]:
-        """Join the cgroup from a shell *before* bwrap starts, so no fork escapes the limit."""
-        if not self.path:
+        """Join the cgroups from a shell *before* bwrap starts, so nothing escapes the limits."""
+        if not self.paths:
             return cmd
-        return ["/bin/sh", "-c", 'echo $$ > "$1" || exit 125; shift; exec "$@"', "sh",
-                str(self.path / "cgroup.procs"), *cmd]
+        joins = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(self.paths)))
+        return ["/bin/sh", "-c", f'{{ {joins}; }} || exit 125; shift {len(self.paths)}; exec "$@"', "sh",
+                *(str(p / "cgroup.procs") for p in self.paths), *cmd]
 
     def pids(self) -> list[int]:
-        if not self.path:
-            return []
-        try:
-            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-        except (OSError, ValueError):
-            return []
+        found: set[int] = set()
+        for path in self.paths:
+            try:
+                found.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(found)
 
     def kill_all(self) -> None:
         for pid in self.pids():
             _kill(pid)
 
     def remove(self) -> None:
-        if not self.path:
-            return
-        for _ in range(100):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                self.kill_all()
-                time.sleep(0.02)
+        for path in self.paths:
+            for _ in range(100):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    self.kill_all()
+                    time.sleep(0.02)
 
 
 def _kill(pid: int) -> None:
@@ -407,10 +507,11 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     use_bwrap, why = bwrap_works()
     marker = uuid.uuid4().hex
     full_env = scrubbed_env({**(env or {}), MARKER_ENV: marker})
-    cgroup = _PidsCgroup(limits.max_procs) if use_bwrap else None
+    cgroup = _RunCgroups(limits) if use_bwrap else None
     info_r = info_w = -1
     if use_bwrap:
         info_r, info_w = os.pipe()
+    seccomp_fd = seccomp.filter_fd(allow_perf=perf_available()) if use_bwrap and seccomp_works() else None
     scratch = None
     if copy_on_write and use_bwrap and overlay_works():
         # Beside the workdir: overlayfs wants upper and work on one filesystem.
@@ -421,13 +522,15 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                         writable=list(writable or []), read_only=list(read_only or []),
                         overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
                         mounts=list(mounts or []), use_bwrap=use_bwrap,
-                        nproc_rlimit=not (cgroup and cgroup.path), info_fd=info_w if use_bwrap else None)
+                        nproc_rlimit=not (cgroup and "pids" in cgroup.controllers),
+                        info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd)
     if cgroup:
         cmd = cgroup.wrap(cmd)
     isolation = isolation_name() if use_bwrap else "rlimits-only"
-    if use_bwrap and not (cgroup and cgroup.path):
-        isolation = isolation.replace("+pids-cgroup", "")
-    fds = tuple(pass_fds) + ((info_w,) if use_bwrap else ())
+    for controller in ("pids", "memory"):
+        if use_bwrap and not (cgroup and controller in cgroup.controllers):
+            isolation = isolation.replace(f"+{controller}-cgroup", "")
+    fds = tuple(pass_fds) + ((info_w,) if use_bwrap else ()) + ((seccomp_fd,) if seccomp_fd is not None else ())
     started = time.perf_counter()
     out, err = bytearray(), bytearray()
     proc = None
@@ -466,7 +569,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     finally:
         if proc is not None and proc.returncode is None:
             _reap(proc.pid, init_pid, cgroup, marker, use_bwrap)
-        for fd in (info_r, info_w):
+        for fd in (info_r, info_w, -1 if seccomp_fd is None else seccomp_fd):
             if fd >= 0:
                 os.close(fd)
         if cgroup:
@@ -480,7 +583,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                          time.perf_counter() - started, isolation, truncated, notes)
 
 
-def _reap(pid: int, init_pid: int | None, cgroup: _PidsCgroup | None, marker: str, use_bwrap: bool) -> None:
+def _reap(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:
     """Kill everything the run started and wait (briefly) until it is really gone."""
     try:
         os.killpg(pid, signal.SIGKILL)  # the launcher side: sh/bwrap (our session)

@@ -575,3 +575,117 @@ def test_clean_up_never_follows_a_link_as_a_normal_user():
     assert victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600
     assert tmp_path.stat().st_mode == mode_before  # the directory link's target kept its mode
     shutil.rmtree(tmp_path)
+
+
+# -- issue 21.4-5: no new namespaces, no mounts, one memory limit for the whole run -------
+NESTED_NAMESPACE = """
+def f():
+    import ctypes, os
+    pid = os.fork()
+    if pid == 0:  # the attempt runs in a child, so a mount cannot disturb pytest itself
+        libc = ctypes.CDLL(None, use_errno=True)
+        results = [libc.unshare(flags) for flags in (0x10000000, 0x00020000, 0x10020000)]  # NEWUSER, NEWNS
+        results.append(libc.mount(b"none", b"/tmp", b"tmpfs", 0, b"size=100g"))
+        os._exit(0 if any(r == 0 for r in results) else 3)
+    # 1 means a nested namespace with full capabilities: the attack worked
+    return 1 if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 else 0
+"""
+
+
+async def test_nested_namespaces_and_mounts_are_refused(evaluator):
+    from runners.sandbox import seccomp_works
+
+    if not seccomp_works():
+        pytest.skip("no seccomp filter here")
+    ev = await run(evaluator, NESTED_NAMESPACE)
+    assert ev.verdict == "failed", ev.message  # f() returned 0: every call was refused
+
+
+async def test_unshare_command_fails_in_the_sandbox(tmp_path):
+    from runners.sandbox import Limits, run_sandboxed, seccomp_works
+
+    if not seccomp_works():
+        pytest.skip("no seccomp filter here")
+    unshare = "/usr/bin/unshare"
+    if not Path(unshare).exists():
+        pytest.skip("no unshare(1) here")
+    r = await run_sandboxed([unshare, "-Urm", "true"], tmp_path, Limits())
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr
+
+
+DEV_SHM_FLOOD = """
+def f():
+    chunk = b"x" * (1 << 20)
+    for i in range(2000):  # 2 GiB, over a 512 MiB limit, in files of 32 MiB (under RLIMIT_FSIZE)
+        with open(f"/dev/shm/flood{i // 32}", "ab") as out:
+            out.write(chunk)
+    return 1
+"""
+
+
+@pytest.fixture
+async def small_evaluator():
+    ev = SandboxEvaluator(timeout_s=20, memory_mb=512)
+    yield ev
+    ev.close()
+
+
+def cgroup_memory() -> bool:
+    from runners.sandbox import _cgroup_roots
+
+    return "memory" in _cgroup_roots()
+
+
+async def test_dev_shm_flood_stays_within_the_limit(small_evaluator):
+    ev = await run(small_evaluator, DEV_SHM_FLOOD)
+    assert ev.verdict in ("failed", "crashed", "timeout"), ev.message
+
+
+async def test_dev_is_read_only(evaluator):
+    code = "def f():\n    open('/dev/evil', 'w').write('x')\n    return 1\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict == "failed" and "Read-only file system" in ev.tests[0].message
+
+
+FORKED_HOGS = """
+def f():
+    import os, time
+    children = []
+    for _ in range(4):  # 4 x 200 MiB under a 512 MiB limit for the whole run
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(200 << 20)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(2)
+            os._exit(0)
+        children.append(pid)
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    return 1 if all(s == 0 for s in statuses) else 0
+"""
+
+
+async def test_forked_children_share_one_memory_limit(small_evaluator):
+    if not cgroup_memory():
+        pytest.skip("no memory cgroup here: RLIMIT_AS limits each process only")
+    ev = await run(small_evaluator, FORKED_HOGS)
+    assert ev.verdict in ("failed", "crashed"), ev.message
+
+
+LOOK_ALIKE_WORKERS = """
+def f():
+    import multiprocessing, os, tempfile
+    with multiprocessing.Pool(3) as pool:
+        assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
+    with open('/dev/shm/mine', 'wb') as out:
+        out.write(b'x' * (8 << 20))
+    os.unlink('/dev/shm/mine')
+    with tempfile.TemporaryDirectory() as d:
+        open(os.path.join(d, 'a'), 'w').write('ok')
+    return 1
+"""
+
+
+async def test_look_alike_workers_shm_and_temp_dirs_pass(small_evaluator):
+    ev = await run(small_evaluator, LOOK_ALIKE_WORKERS)
+    assert ev.verdict == "passed", ev.message + ev.output
