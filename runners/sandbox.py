@@ -276,31 +276,79 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+"""The system's runtime directories (on merged-/usr systems most are links into /usr)."""
+ETC_PATHS = (
+    # name resolution (the network is off, but libraries read these)
+    "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/gai.conf",
+    "/etc/services", "/etc/protocols",
+    # TLS certificates
+    "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/crypto-policies",
+    # time zones and locale
+    "/etc/localtime", "/etc/timezone", "/etc/locale.alias", "/etc/locale.conf", "/etc/default/locale",
+    # users (getpwuid), the dynamic linker, and Debian's command alternatives
+    "/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+)
+"""The few /etc entries a Python test run needs: the list Flatpak and Anthropic's
+sandbox-runtime share for a program without network access (docs/sandbox-view.md)."""
+
+
 def _python_paths() -> set[Path]:
     """What the interpreter and our own code need: prefixes, sys.path, the checkout of orps."""
     paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, str(Path(__file__).resolve().parent.parent))
-    return {Path(p).resolve() for p in paths if p and Path(p).exists()}
+    # '' in sys.path is the current directory: never bind that (or /) just because we run there.
+    return {Path(p).resolve() for p in paths if p and Path(p).is_absolute() and Path(p).exists()} - {Path("/")}
 
 
-def _bind_back(hidden: Path, needed: set[Path]) -> list[str]:
-    """Read-only binds for the paths under `hidden` (a tmpfs we mount over it) that Python needs."""
-    under = sorted((p for p in needed if hidden in p.parents), key=lambda p: len(p.parts))
-    binds: list[str] = []
+@cache
+def interpreter_paths(python: str) -> tuple[Path, ...]:
+    """What another interpreter (a project's virtualenv) needs: asked of it once."""
+    exe = Path(python)
+    if not exe.is_absolute():
+        exe = Path(shutil.which(python) or python)
+    if exe.resolve() == Path(sys.executable).resolve():
+        return ()
+    probe = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    try:
+        out = subprocess.run([str(exe), "-c", probe], capture_output=True, text=True, timeout=30, cwd="/")
+        paths = json.loads(out.stdout) if out.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        paths = []
+    found = {exe.parent.parent, exe.resolve().parent.parent}  # the venv and the real install
+    return tuple(sorted(({Path(p).resolve() for p in paths if p and Path(p).is_absolute()} | found) - {Path("/")}))
+
+
+def _covering(paths) -> list[Path]:
+    """The paths to bind: each existing one, except those already inside another."""
     kept: list[Path] = []
-    for path in under:
-        if any(k == path or k in path.parents for k in kept):
-            continue
-        kept.append(path)
-        binds += ["--ro-bind", str(path), str(path)]
-    return binds
+    for path in sorted({Path(p) for p in paths if Path(p).exists()}, key=lambda p: len(p.parts)):
+        if not any(k == path or k in path.parents for k in kept):
+            kept.append(path)
+    return kept
 
 
-def _hidden_home_binds() -> list[str]:
-    """Hide the user's HOME, then bind back (read-only) what Python needs from it."""
-    home = Path(os.path.expanduser("~")).resolve()
-    if str(home) in ("/", "") or not home.is_dir():
-        return []
-    return ["--tmpfs", str(home)] + _bind_back(home, _python_paths())
+def system_view_args() -> list[str]:
+    """The host as a run sees it: the runtime directories and the /etc entries above,
+    read-only (links kept as links). Nothing else of the host exists inside."""
+    args: list[str] = []
+    for path in (*SYSTEM_DIRS, *ETC_PATHS):
+        p = Path(path)
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), path]
+        elif p.exists():
+            args += ["--ro-bind", path, path]
+    return args
+
+
+def sandbox_view(extra: list[Path] = ()) -> list[str]:
+    """For `orps doctor`: every host path a run can read (besides its project copy, a
+    private /tmp, /dev and its own /proc)."""
+    view = [f"{path} -> {os.readlink(path)}" if Path(path).is_symlink() else path
+            for path in (*SYSTEM_DIRS, *ETC_PATHS) if Path(path).is_symlink() or Path(path).exists()]
+    inside_system = [Path(p) for p in SYSTEM_DIRS if Path(p).is_dir() and not Path(p).is_symlink()]
+    view += [str(p) for p in _covering([*_python_paths(), *extra])
+             if not any(d == p or d in p.parents for d in inside_system)]
+    return view
 
 
 def _own_process_count() -> int:
@@ -332,7 +380,8 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
         "as_mb": limits.memory_mb, "fsize_mb": limits.max_file_mb, "nproc": nproc}), "--", *argv]
     if not use_bwrap:
         return launch
-    cmd = _bwrap_base(find_bwrap(), hardened=True) + ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # Least privilege: no `--ro-bind / /`; only what a Python test run needs is mounted.
+    cmd = _bwrap_base(find_bwrap(), hardened=True) + system_view_args() + ["--dev", "/dev", "--proc", "/proc"]
     # /dev/shm is a directory of /dev's tmpfs, which has no size limit: give it its own,
     # capped, and make /dev itself read-only.
     if _tmpfs_size_supported():
@@ -342,14 +391,15 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
         cmd += ["--info-fd", str(info_fd)]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
-    cmd += _hidden_home_binds()
     if _tmpfs_size_supported():
         cmd += ["--size", str(limits.tmp_mb << 20)]
     cmd += ["--tmpfs", "/tmp", "--dir", "/tmp/home"]
-    # A virtualenv or checkout under /tmp (CI clones often are) must stay visible.
-    cmd += _bind_back(Path("/tmp").resolve(), _python_paths())
-    for path in extra_ro:
-        cmd += ["--ro-bind", str(path), str(path)]
+    # The interpreters, their prefixes and site-packages, our checkout, and the caller's
+    # extra read-only paths; after /tmp, so a virtualenv under /tmp stays visible.
+    system = [Path(p) for p in SYSTEM_DIRS if Path(p).is_dir() and not Path(p).is_symlink()]
+    for path in _covering([*_python_paths(), *extra_ro]):
+        if not any(d == path or d in path.parents for d in system):
+            cmd += ["--ro-bind", str(path), str(path)]
     for path in writable:
         cmd += ["--bind", str(path), str(path)]
     if overlay:
