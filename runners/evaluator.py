@@ -24,8 +24,9 @@ from pathlib import Path
 
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
 from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
-from runners.sandbox import Limits, SandboxResult, run_sandboxed
+from runners.sandbox import Limits, SandboxResult, interpreter_paths, run_sandboxed
 from runners.workspace import PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
 OUTPUT_SHOWN = 2000
@@ -183,6 +184,14 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     )
 
 
+def masked(ev: Evaluation) -> Evaluation:
+    """Key-shaped text masked in everything an Evaluation says (it goes to models)."""
+    ev.message, ev.output = mask_secrets(ev.message), mask_secrets(ev.output)
+    for test in ev.tests:
+        test.message = mask_secrets(test.message)
+    return ev
+
+
 def _early_end(returncode: int | None) -> str:
     if returncode is not None and returncode < 0:
         return f"the test process was killed by signal {-returncode} before pytest finished"
@@ -266,9 +275,13 @@ class SandboxEvaluator:
     """
 
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, workers: int | None = None,
-                 python: str | None = None, max_procs: int = 64, max_file_mb: int = 64):
+                 python: str | None = None, max_procs: int = 64, max_file_mb: int = 64,
+                 read_paths: list[str | Path] = ()):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
         self.python = python or sys.executable
+        self.read_paths = [Path(p).resolve() for p in read_paths]
+        """Extra read-only paths in every sandbox (`--sandbox-read`), besides the project's
+        `[tool.orps] sandbox_read` and what the interpreter needs."""
         self.workspaces = Workspaces()
         self.workers = workers or os.cpu_count() or 2
         self._semaphore: asyncio.Semaphore | None = None
@@ -318,7 +331,7 @@ class SandboxEvaluator:
             for result, snippet in zip(ev.tests, tests):
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
         ev.static = static
-        return ev
+        return masked(ev)
 
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
         """The minimum call-phase runtime over `repeats` runs (None when a run fails)."""
@@ -332,6 +345,12 @@ class SandboxEvaluator:
         if project:
             paths += [str(prepared.path / name) for name in ("src", "") if (prepared.source / name).is_dir()]
         return os.pathsep.join(p.rstrip("/") for p in paths)
+
+    def _read_paths(self, prepared: Prepared) -> list[Path]:
+        """Host paths the run may read besides the system view: our plugin, the interpreter
+        running the tests (a project's virtualenv), the extra paths asked for."""
+        extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
+        return [self.workspaces.plugin_dir, *interpreter_paths(self.python), *self.read_paths, *extra]
 
     async def _run_pytest(self, prepared: Prepared, project: bool) -> Evaluation:
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
@@ -379,7 +398,7 @@ class SandboxEvaluator:
         try:
             run = await run_sandboxed(argv, workspace, self.limits, env=env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
-                                      extra_ro=[self.workspaces.plugin_dir], writable=writable,
+                                      extra_ro=self._read_paths(prepared), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
                                       mounts=prepared.mounts, on_start=started)
             channel.drain()

@@ -6,7 +6,8 @@ git itself when the project is a repository) and the project's own
 `[tool.orps] exclude = ["glob", ...]` (matched against the path relative to the project
 and against the bare name). Secret-looking files (`.env`, `*.pem`, `id_*`, `.netrc`,
 `credentials*`, ...) are left out of anything candidates see unless
-`[tool.orps] allow_secrets = ["glob", ...]` names them. Special files (FIFOs, sockets,
+`[tool.orps] allow_secrets = ["glob", ...]` names them. `[tool.orps] sandbox_read = [...]`
+lists paths outside the project that its tests read (mounted read-only in the sandbox). Special files (FIFOs, sockets,
 devices) and unreadable files are skipped with a note instead of crashing a copy.
 """
 
@@ -108,6 +109,8 @@ class ProjectFiles:
         settings = _tool_orps(self.project)
         self.exclude = _string_list(settings.get("exclude"))
         self.allow_secrets = _string_list(settings.get("allow_secrets"))
+        self.sandbox_read = [(self.project / p).resolve() for p in _string_list(settings.get("sandbox_read"))]
+        """Extra read-only paths the project's tests need (relative to the project or absolute)."""
         self._exclude_re = _globs(self.exclude)
         self._allow_re = _globs(self.allow_secrets)
         self.git_ignored = _git_ignored(self.project)

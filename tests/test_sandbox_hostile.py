@@ -689,3 +689,140 @@ def f():
 async def test_look_alike_workers_shm_and_temp_dirs_pass(small_evaluator):
     ev = await run(small_evaluator, LOOK_ALIKE_WORKERS)
     assert ev.verdict == "passed", ev.message + ev.output
+
+
+# -- issue 19: a view of the host that holds only what a test run needs -------------------
+@pytest.fixture
+def canary_file():
+    """A world-readable file outside the project and outside /tmp (/srv/otherapp/.env-like)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="orps-canary-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    secret = folder / ".env"
+    value = "CANARY-" + uuid.uuid4().hex
+    secret.write_text(f"{value} is the database password\n")  # not key-shaped: masking would not catch it
+    secret.chmod(0o644)
+    yield secret, value
+    shutil.rmtree(folder)
+
+
+async def test_a_world_readable_file_outside_the_project_is_not_there(evaluator, canary_file):
+    path, value = canary_file
+    code = f"def f():\n    return open({str(path)!r}).read()\n"
+    ev = await run(evaluator, code, test=f"assert f() == 1, f()")
+    assert ev.verdict == "failed" and "No such file or directory" in ev.tests[0].message
+    assert value not in ev.message + ev.output + "".join(t.message for t in ev.tests)
+
+
+async def test_other_users_and_projects_are_not_listed(evaluator, tmp_path):
+    # Only the path down to the interpreter may exist (a Python under /root/.pyenv, say).
+    code = ("def f():\n"
+            "    import os, sys\n"
+            "    needed = {part for p in (sys.prefix, sys.base_prefix, *sys.path) for part in p.split('/')}\n"
+            "    seen = {d: [e for e in os.listdir(d) if e not in needed] for d in\n"
+            "            ('/home', '/root', '/srv', '/var', '/opt', '/mnt', '/media') if os.path.exists(d)}\n"
+            "    assert not any(seen.values()), seen\n"
+            "    return 1\n")
+    ev = await run(evaluator, code)
+    assert ev.verdict == "passed", ev.message
+
+
+async def test_host_processes_are_not_visible_in_proc(evaluator, marker):
+    import subprocess
+
+    host = subprocess.Popen(["sleep", "30", marker])  # a host process the candidate looks for
+    try:
+        code = ("def f():\n"
+                "    import os\n"
+                "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                "        try:\n"
+                f"            if {marker!r} in open(f'/proc/{{pid}}/cmdline').read():\n"
+                "                return 0\n"
+                "        except OSError:\n"
+                "            pass\n"
+                "    return 1\n")
+        ev = await run(evaluator, code)
+    finally:
+        host.kill()
+        host.wait()
+    assert ev.verdict == "passed", ev.message
+
+
+LOOK_ALIKE_SYSTEM = """
+def f():
+    import importlib.resources, locale, ssl, tempfile, zoneinfo, datetime
+    assert zoneinfo.ZoneInfo("Europe/Paris").utcoffset(datetime.datetime(2024, 1, 1)) == datetime.timedelta(hours=1)
+    ctx = ssl.create_default_context()
+    assert ctx.cert_store_stats()["x509_ca"] > 0, "no CA certificates visible"
+    locale.setlocale(locale.LC_ALL, "C.UTF-8")
+    with tempfile.NamedTemporaryFile("w") as out:
+        out.write("ok")
+    assert importlib.resources.files("pytest").joinpath("__init__.py").read_text()
+    import getpass
+    getpass.getuser()
+    return 1
+"""
+
+
+async def test_look_alikes_zoneinfo_ssl_locale_tempfile_resources_pass(evaluator):
+    ev = await run(evaluator, LOOK_ALIKE_SYSTEM)
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_sandbox_read_adds_a_read_only_path(tmp_path, canary_file):
+    path, value = canary_file
+    project = data_project(tmp_path)
+    code = f"def f():\n    assert open({str(path)!r}).read().startswith('CANARY-')\n    return 1\n"
+    ev = SandboxEvaluator(timeout_s=10, read_paths=[path.parent])
+    try:
+        result = await ev.evaluate(data_task(project), code)
+    finally:
+        ev.close()
+    assert result.verdict == "passed", result.message
+    (project / "pyproject.toml").write_text(
+        f"[tool.pytest.ini_options]\npythonpath = ['.']\n[tool.orps]\nsandbox_read = [{str(path.parent)!r}]\n")
+    ev = SandboxEvaluator(timeout_s=10)
+    try:
+        result = await ev.evaluate(data_task(project), code)
+    finally:
+        ev.close()
+    assert result.verdict == "passed", result.message
+
+
+def test_a_canary_never_reaches_any_prompt(tmp_path, canary_file, capsys):
+    """End to end with the scripted provider: a candidate that reads a world-readable file
+    outside the project and the project's .env, and raises what it read. Neither secret
+    appears in any prompt or in the result."""
+    import json
+    import shutil
+
+    from orps_tui.cli import main
+    from search.providers.scripted import register_script
+
+    path, value = canary_file
+    project = tmp_path / "proj"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "sample_project", project)
+    project_value = "PROJECT-CANARY-" + uuid.uuid4().hex
+    (project / ".env").write_text(f"{project_value}\n")
+    attack = ("```python\ndef slugify(title):\n    found = []\n"
+              f"    for path in ({str(path)!r}, '.env', '../.env'):\n"
+              "        try:\n            found.append(open(path).read())\n"
+              "        except OSError as err:\n            found.append(str(err))\n"
+              "    print(found)\n    raise AssertionError(' | '.join(found))\n```\n")
+    prompts: list[str] = []
+
+    def respond(messages, params):
+        prompts.append("\n".join(m["content"] for m in messages))
+        return "Score: 1/5" if "reviewer" in messages[0]["content"] else attack
+
+    register_script("canary", respond)
+    code = main(["solve", "--project", str(project), "--target", "src/textkit/words.py::slugify",
+                 "--model", "scripted/canary", "--json", "--quiet", "--no-cache"])
+    out = capsys.readouterr()
+    assert code in (0, 1), out.err
+    doc = json.loads(out.out)
+    assert len(prompts) >= 2 and any("No such file or directory" in p for p in prompts)  # the attack ran
+    for text in (*prompts, out.out, out.err, json.dumps(doc)):
+        assert value not in text and project_value not in text
