@@ -1,19 +1,26 @@
 """Run one command in a sandbox: bubblewrap namespaces plus resource limits.
 
 What a sandboxed run gets (../shared/notes/sandbox.md says why each matters):
-- a read-only view of the host (`--ro-bind / /`), the user's HOME hidden behind a tmpfs
-  (keys in ~/.ssh, ~/.config... are invisible) with only the Python installation bound
-  back, a private size-capped tmpfs `/tmp` with HOME inside it, and the workspace bound at
-  its own path, read-only unless the caller asks otherwise (so tests and conftest files
+- only what a Python test run needs of the host, read-only (`system_view_args`: /usr and
+  the /bin, /lib links, a few /etc entries for names, TLS, time zones, locale and users),
+  the interpreters with their prefixes and site-packages, and the caller's extra paths;
+  nothing else of the host exists inside (no HOME, no other projects, no /srv, /var...);
+  a private size-capped tmpfs `/tmp` with HOME inside it, and the workspace bound at its
+  own path, read-only unless the caller asks otherwise (so tests and conftest files
   cannot be edited or added), or copy-on-write: an overlay whose writes land in a scratch
   directory we throw away, so the files under it never change;
 - no network (`--unshare-net`: the host's 127.0.0.1 is unreachable), a new PID namespace
   (the whole tree dies with its init, `setsid` or not), a new session, death with the
   parent, no capabilities and, when launched as root, uid 65534 in a user namespace;
+  no nested user namespaces (`--disable-userns`) and a seccomp filter (`runners.seccomp`)
+  refusing new namespaces, mount, bpf, io_uring, keyctl, ptrace; a read-only /dev with a
+  size-capped /dev/shm;
 - limits set by a tiny launcher just before exec (address space, file size, no core
-  dumps, processes) plus a cgroup `pids.max` when we may create one (as root: RLIMIT_NPROC
-  does nothing for root); a wall-clock timeout; output kept up to a cap per stream while
-  the pipes keep draining, so a flood can neither block the child nor fill our memory;
+  dumps, processes) plus per-run cgroups when we may create them (v1 or v2): `pids.max`
+  (as root RLIMIT_NPROC does nothing) and one memory limit for every process of the run
+  and the tmpfs pages they write (without it RLIMIT_AS bounds each process only); a
+  wall-clock timeout; output kept up to a cap per stream while the pipes keep draining,
+  so a flood can neither block the child nor fill our memory;
 - a scrubbed environment: no keys, tokens, secrets or the user's HOME.
 
 At the end the namespace's init is killed (the kernel then kills everything in it) and we
@@ -237,7 +244,8 @@ def isolation_report() -> dict:
     ok, why = bwrap_works()
     notes = []
     if ok:
-        notes.append("read-only host, private /tmp, no network, PID namespace, no capabilities")
+        notes.append("only what a test run needs of the host, read-only; private /tmp; no network; "
+                     "PID namespace; no capabilities")
         notes.append("project copies are copy-on-write (tests may write files)" if overlay_works()
                      else "no overlayfs here: project copies are read-only (tests that write files fail)")
         if os.geteuid() == 0:
