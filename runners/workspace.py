@@ -318,9 +318,15 @@ class Workspaces:
         if not project.is_dir():
             raise WorkspaceError(f"the project directory {project} does not exist")
         rel_target = Path(path).as_posix().strip("/")
-        snap, changed = SNAPSHOTS.acquire(project)
         try:
-            snap.freeze_for(rel_target, node_ids)
+            snap, changed = SNAPSHOTS.acquire(project)
+        except OSError as err:
+            raise WorkspaceError(f"cannot read the project: {err}") from None
+        try:
+            try:
+                snap.freeze_for(rel_target, node_ids)
+            except (OSError, shutil.Error) as err:
+                raise WorkspaceError(f"cannot snapshot the files under test: {err}") from None
             source_file = snap.dir / rel_target
             if not source_file.is_file():
                 raise ValueError(f"the target file {path} is not in the project")

@@ -826,3 +826,22 @@ def test_a_canary_never_reaches_any_prompt(tmp_path, canary_file, capsys):
     assert len(prompts) >= 2 and any("No such file or directory" in p for p in prompts)  # the attack ran
     for text in (*prompts, out.out, out.err, json.dumps(doc)):
         assert value not in text and project_value not in text
+
+
+def test_doctor_lists_protections_and_the_view(tmp_path, capsys):
+    import json
+
+    from orps_tui.cli import main
+
+    shared = tmp_path / "shared-fixtures"
+    shared.mkdir()
+    project = data_project(tmp_path)
+    (project / "pyproject.toml").write_text('[tool.orps]\nsandbox_read = ["../shared-fixtures"]\n')
+    assert main(["doctor", "--no-model", "--project", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "protections: seccomp on" in out or "protections: seccomp off" in out
+    assert "memory cgroup" in out and "user namespaces" in out
+    assert "\n    /usr\n" in out and f"\n    {shared}\n" in out
+    assert main(["doctor", "--json", "--no-model", "--project", str(project)]) == 0
+    report = json.loads(capsys.readouterr().out)["sandbox"]
+    assert {"seccomp", "userns_disabled", "memory_cgroup", "view"} <= set(report)
