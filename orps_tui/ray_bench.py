@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.bench import BenchConfig, ProblemResult, solve_problem
+from search.gateway import ModelError
 from search.types import Task
 
 
@@ -50,6 +51,8 @@ def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits:
         try:
             result = await solve_problem(task, config, evaluator, _usable_cache_dir(cache_dir),
                                          limiter=RayLimiter(limiter, attempt))
+        except ModelError as err:  # only fatal ones leave solve_problem: the driver stops the benchmark
+            return {"__fatal__": {"message": err.message, "hint": err.hint, "kind": err.kind}}
         except Exception as err:  # noqa: BLE001 - recorded exactly as the local BenchRun does
             return {"__error__": f"{type(err).__name__}: {err}"}
         finally:
@@ -81,6 +84,8 @@ class RaySolver:
         holder = f"{config.key}/{task.id}/{uuid.uuid4().hex[:8]}"
         cache = str(Path(cache_dir).resolve()) if cache_dir else ""
         data = await await_ref(fn.remote(task.to_dict(), config.to_dict(), cache, self.limits, self.limiter, holder))
+        if "__fatal__" in data:
+            raise ModelError(**data["__fatal__"])
         if "__error__" in data:
             return ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
                                  len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error", error=data["__error__"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
+from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
 
 
@@ -77,7 +78,13 @@ def _configs(args) -> list[BenchConfig]:
 
 
 def run(args) -> int:
+    import warnings
+
     from runners.datasets import load_dataset
+
+    # litellm makes a provider's coroutine in a thread and awaits it later; a benchmark stopped
+    # (or interrupted) in between leaves it unawaited: harmless, and not the user's concern.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
     dataset = Path(args.dataset)
     if not (dataset / "dev.csv").is_file() or not (dataset / "test.csv").is_file():
@@ -122,6 +129,10 @@ def run(args) -> int:
         print(f"orps: benchmark interrupted; finished problems are in {bench.results_path} "
               f"(continue with --resume --out {out})", file=sys.stderr)
         return 130
+    except ModelError as err:  # only fatal ones reach here: the model cannot answer any problem
+        raise UserError(f"benchmark stopped: {err.message}",
+                        hint=(err.hint + "; " if err.hint else "") + f"finished problems are kept: fix it and continue "
+                        f"with --resume --out {out}", code=3) from None
     meta = {"dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
             **({"nodes": backend["nodes"]} if "nodes" in backend else {}),
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
