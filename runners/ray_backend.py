@@ -33,6 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from search.gateway import FREE_PROVIDERS
 from search.types import Evaluation, Task
 
 QUIET_ENV = {
@@ -57,16 +58,52 @@ def _ray():
     return ray
 
 
+# -- what the workers' model calls need ------------------------------------------------------
+def provider_prefixes(model: str) -> set[str]:
+    """The environment variable prefixes of `model`'s litellm provider: its name ("OPENAI_",
+    "HOSTED_VLLM_") and those of the keys litellm requires for it ("AWS_" for bedrock)."""
+    if not model or model.startswith(FREE_PROVIDERS):
+        return set()  # run in the worker's own process: no key, no server
+    from unittest import mock
+
+    from search.gateway import load_litellm
+
+    litellm = load_litellm()
+    try:
+        provider = litellm.get_llm_provider(model=model)[1]
+    except Exception:  # noqa: BLE001 - an unknown model: the bench will say so itself
+        provider = model.partition("/")[0] if "/" in model else ""
+    prefixes = {provider.upper().replace("-", "_") + "_"} if provider else set()
+    # litellm names only the keys that are missing: ask with none set (before Ray starts threads)
+    with mock.patch.dict(os.environ, clear=True):
+        try:
+            missing = litellm.validate_environment(model=model).get("missing_keys") or []
+        except Exception:  # noqa: BLE001
+            missing = []
+    return prefixes | {key.split("_")[0] + "_" for key in missing if "_" in key}
+
+
+def model_env_vars(models: list[str], extra: list[str] = (), environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables of this environment that Ray workers need to call `models`: every set
+    variable of each model's provider (key, api base, version, organisation), plus the names
+    in `extra`. Nothing else of the environment is sent."""
+    environ = os.environ if environ is None else environ
+    prefixes = set().union(*(provider_prefixes(m) for m in models if m))
+    names = {k for k in environ if any(k.startswith(p) for p in prefixes)} | {k for k in extra if k in environ}
+    return {k: environ[k] for k in sorted(names)}
+
+
 # -- the cluster ---------------------------------------------------------------------------
-def connect(address: str = "local", *, num_cpus: int | None = None) -> dict[str, Any]:
+def connect(address: str = "local", *, num_cpus: int | None = None, env_vars: dict[str, str] | None = None) -> dict[str, Any]:
     """Join the cluster at `address` or start one here (`local`). Idempotent. Returns
-    `cluster_info()`."""
+    `cluster_info()`. `env_vars` are set on every worker of this job (Ray's job runtime_env:
+    recorded in the job's metadata, visible to whoever can list the cluster's jobs)."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     ray = _ray()
     if not ray.is_initialized():
         common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                      runtime_env={"env_vars": dict(WORKER_ENV)})
+                      runtime_env={"env_vars": {**(env_vars or {}), **WORKER_ENV}})
         try:
             if address in ("", "local"):
                 ray.init(num_cpus=num_cpus, **common)
@@ -109,15 +146,15 @@ async def await_ref(ref, *, force_cancel: bool = True):
 # -- project snapshots ---------------------------------------------------------------------
 def pack_project(project: Path) -> tuple[str, bytes]:
     """The project's files (what a workspace copies) as an uncompressed tar, and its hash."""
-    from runners.workspace import _skip
+    from runners.workspace import is_skipped
 
     project = Path(project).resolve()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for dirpath, dirnames, filenames in os.walk(project):
-            dirnames[:] = sorted(d for d in dirnames if not _skip(d))
+            dirnames[:] = sorted(d for d in dirnames if not is_skipped(d))
             for name in sorted(filenames):
-                if _skip(name):
+                if is_skipped(name):
                     continue
                 full = Path(dirpath) / name
                 info = tar.gettarinfo(str(full), arcname=str(full.relative_to(project)))
@@ -386,9 +423,9 @@ class RayLimiter:
 def _warm_worker() -> int:
     """Import what a task needs (litellm alone takes seconds) so the first real task does not wait."""
     import runners.evaluator  # noqa: F401
-    from search.gateway import _litellm
+    from search.gateway import load_litellm
 
-    _litellm()
+    load_litellm()
     return os.getpid()
 
 

@@ -31,8 +31,12 @@ PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 
 
-def _skip(name: str) -> bool:
+def is_skipped(name: str) -> bool:
+    """A file or directory name a workspace never copies (caches, build output, VCS data)."""
     return name in SKIP_DIRS or name.endswith(SKIP_SUFFIXES)
+
+
+_skip = is_skipped
 
 
 def _ignore(_dir: str, names: list[str]) -> set[str]:

@@ -134,7 +134,8 @@ class GatewayConfig:
     """Other litellm options passed through unchanged (api_key, api_version, ...)."""
 
 
-def _litellm():
+def load_litellm():
+    """litellm, imported on first use, with orps's providers (local/, scripted/) registered."""
     import litellm
 
     from search.providers import register_providers
@@ -306,7 +307,7 @@ class Gateway:
 
     async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
         if self._litellm is None:
-            self._litellm = _litellm()
+            self._litellm = load_litellm()
         model = request["model"]
         if model.startswith("local/"):
             _check_local_model(model)

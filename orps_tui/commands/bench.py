@@ -48,6 +48,9 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the benchmark in --out, skipping finished problems")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="distribute problems on a Ray cluster (needs orps[ray]); 'local' starts one here")
+    from orps_tui.ray_bench import add_ray_env_arguments
+
+    add_ray_env_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -160,10 +163,12 @@ def _warn_references(failures: dict[str, str]) -> None:
 
 def _evaluator(args):
     if args.ray:  # Ray is imported only here, and only with --ray
+        from orps_tui.ray_bench import ray_env
         from runners.ray_backend import RayUnavailable, connect
 
+        env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
         try:
-            return None, connect(args.ray)
+            return None, connect(args.ray, env_vars=env)
         except RayUnavailable as err:
             raise UserError(str(err), hint="start a cluster with `ray start --head`, or use --ray local") from None
     from runners.evaluator import SandboxEvaluator
