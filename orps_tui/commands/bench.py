@@ -170,7 +170,10 @@ def _evaluator(args):
         try:
             return None, connect(args.ray, env_vars=env)
         except RayUnavailable as err:
-            raise UserError(str(err), hint="start a cluster with `ray start --head`, or use --ray local") from None
+            from orps_tui.commands.doctor import RAY_CONNECT_HINT
+
+            hint = "use --ray local to start one here" if args.ray == "local" else RAY_CONNECT_HINT
+            raise UserError(str(err), hint=hint) from None
     from runners.evaluator import SandboxEvaluator
 
     return SandboxEvaluator(timeout_s=args.timeout), {"name": "local", "workers": 1}
