@@ -298,12 +298,17 @@ class RayEvaluator:
 # -- the cluster-wide model limiter ------------------------------------------------------------
 class ModelLimiter:
     """Body of the limiter actor (async: many acquire calls wait at once). A slot is a lease
-    owned by a holder (the Ray task attempt's problem) and expires after `lease_s`."""
+    owned by a holder (the Ray task attempt's problem) on a node; it expires after `lease_s`,
+    or as soon as Ray reports its node dead (a lost node's CPUs are gone too, so the retried
+    problem may never start while the slots it held still count: a deadlock until expiry)."""
+
+    NODE_CHECK_S = 5.0
 
     def __init__(self, concurrency: int, lease_s: float = 900.0):
         self.capacity = max(1, int(concurrency))
         self.lease_s = lease_s
-        self.leases: dict[str, tuple[str, float]] = {}
+        self.leases: dict[str, tuple[str, float, str]] = {}  # token -> (holder, deadline, node id)
+        self._nodes_checked = 0.0
         self.peak = 0
         self.granted = 0
         self.withdrawn: set[str] = set()
@@ -312,14 +317,20 @@ class ModelLimiter:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for token in [t for t, (_, deadline) in self.leases.items() if deadline < now]:
+        for token in [t for t, (_, deadline, _) in self.leases.items() if deadline < now]:
             del self.leases[token]
+        if self.leases and now - self._nodes_checked >= self.NODE_CHECK_S:
+            self._nodes_checked = now
+            alive = live_node_ids()
+            if alive is not None:
+                for token in [t for t, (_, _, node) in self.leases.items() if node and node not in alive]:
+                    del self.leases[token]
 
     def _live(self, holder: str) -> bool:
         base, _, _ = holder.partition("#")
         return self.current.get(base, holder) == holder
 
-    async def acquire(self, holder: str = "", token: str = "") -> str | None:
+    async def acquire(self, holder: str = "", token: str = "", node: str = "") -> str | None:
         """A slot for `holder` ("problem#attempt"); None when the request was withdrawn
         (`withdraw`) or its attempt is no longer the problem's current one."""
         if self._cond is None:
@@ -337,7 +348,7 @@ class ModelLimiter:
                     await asyncio.wait_for(self._cond.wait(), 1.0)
                 except asyncio.TimeoutError:
                     pass
-            self.leases[token] = (holder, time.monotonic() + self.lease_s)
+            self.leases[token] = (holder, time.monotonic() + self.lease_s, node)
             self.granted += 1
             self.peak = max(self.peak, len(self.leases))
             return token
@@ -363,7 +374,7 @@ class ModelLimiter:
         requested by earlier attempts (a worker that died) are freed. Returns how many."""
         base = holder.partition("#")[0]
         self.current[base] = holder
-        stale = [t for t, (h, _) in self.leases.items() if h.partition("#")[0] == base and h != holder]
+        stale = [t for t, (h, _, _) in self.leases.items() if h.partition("#")[0] == base and h != holder]
         for token in stale:
             del self.leases[token]
         await self._notify()
@@ -373,18 +384,39 @@ class ModelLimiter:
         """The problem is finished: free whatever it still holds, refuse its late requests."""
         base = holder.partition("#")[0]
         self.current[base] = f"{base}#done"
-        for token in [t for t, (h, _) in self.leases.items() if h.partition("#")[0] == base]:
+        for token in [t for t, (h, _, _) in self.leases.items() if h.partition("#")[0] == base]:
             del self.leases[token]
         await self._notify()
 
     async def stats(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "held": len(self.leases), "peak": self.peak, "granted": self.granted,
-                "holders": sorted({h for h, _ in self.leases.values()})}
+                "holders": sorted({h for h, _, _ in self.leases.values()})}
+
+
+def head_node_id() -> str | None:
+    ray = _ray()
+    heads = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and "node:__internal_head__" in n.get("Resources", {})]
+    return heads[0] if heads else None
+
+
+def live_node_ids() -> set[str] | None:
+    """The ids of the cluster's live nodes; None when Ray cannot say (not connected)."""
+    try:
+        return {n["NodeID"] for n in _ray().nodes() if n.get("Alive")}
+    except Exception:  # noqa: BLE001 - no verdict: keep the leases
+        return None
 
 
 def start_limiter(concurrency: int, lease_s: float = 900.0):
-    """The limiter actor for this run (a handle that can be passed to tasks)."""
+    """The limiter actor for this run (a handle that can be passed to tasks). It lives on the
+    head node: placed on a worker node, losing that node would fail every problem's next model
+    call while the actor restarts elsewhere (seen in tests/test_ray_cluster.py)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     actor_cls = remote_function("limiter", ModelLimiter, num_cpus=0, max_restarts=-1, max_concurrency=1000)
+    head = head_node_id()
+    if head:
+        actor_cls = actor_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
     return actor_cls.remote(concurrency, lease_s)
 
 
@@ -395,12 +427,13 @@ class RayLimiter:
     def __init__(self, actor, holder: str = ""):
         self.actor = actor
         self.holder = holder or uuid.uuid4().hex
+        self.node = _ray().get_runtime_context().get_node_id() or ""  # a lost node's slots are freed
         self._tokens: dict[Any, list[str]] = {}
 
     async def __aenter__(self) -> RayLimiter:
         token = uuid.uuid4().hex
         try:
-            granted = await self.actor.acquire.remote(self.holder, token)
+            granted = await self.actor.acquire.remote(self.holder, token, self.node)
         except asyncio.CancelledError:
             self.actor.withdraw.remote(token)  # the grant may still come: give it back
             raise

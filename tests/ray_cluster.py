@@ -35,6 +35,23 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def port_block(size: int) -> int:
+    """The first of `size` consecutive free ports, below the kernel's ephemeral range (where
+    `free_ports` picks), so the two never overlap."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(20000, 30000 - size)
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no block of {size} free ports")
+
+
 def _processes() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) for every process we can read."""
     table = {}
@@ -96,9 +113,10 @@ class LocalCluster:
     def _start(self, name: str, head: bool, env: dict[str, str]) -> None:
         temp = self.root / name  # short: Ray's socket paths must stay under 107 characters
         ports = free_ports(9)
+        workers = port_block(41)
         args = [RAY, "start", "--num-cpus", str(self.cpus), "--temp-dir", str(temp), "--node-ip-address", "127.0.0.1",
                 "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
-                "--min-worker-port", str(ports[2]), "--max-worker-port", str(ports[2] + 40),
+                "--min-worker-port", str(workers), "--max-worker-port", str(workers + 40),
                 "--dashboard-agent-listen-port", str(ports[3]), "--dashboard-agent-grpc-port", str(ports[4]),
                 "--runtime-env-agent-port", str(ports[5]), "--metrics-export-port", str(ports[6]), "--disable-usage-stats"]
         if head:

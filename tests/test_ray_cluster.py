@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -103,6 +104,7 @@ def cluster(tmp_path_factory):
         yield c
     finally:
         c.stop()  # whatever happened: this cluster's processes only
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def orps(cluster: LocalCluster | None, *args: str, key: str = KEY, timeout: float = 600) -> subprocess.CompletedProcess:

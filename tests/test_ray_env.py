@@ -41,3 +41,23 @@ def test_flags_name_more_variables_or_turn_forwarding_off(monkeypatch, capsys):
     assert "sk-test" not in err and "OPENAI_API_KEY" in err and "UNSET_VAR: not set here" in err
     args = parse(["bench", "--dataset", "d", "--ray", "host:6379", "--model", "openai/gpt-4o-mini", "--no-ray-env"])
     assert ray_env(args, [args.model]) == {}
+
+
+async def test_model_slots_held_on_a_lost_node_are_freed(monkeypatch):
+    """A lost node takes its CPUs along: the retried problem may wait for a CPU that a problem
+    waiting for the dead node's model slot holds. The limiter frees slots of dead nodes."""
+    import asyncio
+
+    import runners.ray_backend as rb
+
+    alive = {"head", "second"}
+    monkeypatch.setattr(rb, "live_node_ids", lambda: set(alive))
+    monkeypatch.setattr(rb.ModelLimiter, "NODE_CHECK_S", 0.0)
+    limiter = rb.ModelLimiter(1)
+    assert await limiter.acquire("p1#1", "t1", "second") == "t1"
+    waiting = asyncio.ensure_future(limiter.acquire("p2#1", "t2", "head"))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # the one slot is held
+    alive.discard("second")
+    assert await asyncio.wait_for(waiting, 5) == "t2"  # freed within the limiter's 1 s re-check
+    assert (await limiter.stats())["holders"] == ["p2#1"]
