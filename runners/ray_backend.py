@@ -498,6 +498,9 @@ def _check_node(model: str, api_base: str, timeout_s: float) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - reported, not raised: the doctor lists every finding
         out["sandbox"] = {"ok": False, "error": f"{type(err).__name__}: {err}"[:300]}
     if model:
+        from search.gateway import load_litellm
+
+        load_litellm()  # its import takes seconds: not the model's latency
         gateway = Gateway(GatewayConfig(api_base=api_base, retries=1, backoff_s=0.5, timeout_s=timeout_s))
         started = time.perf_counter()
         try:

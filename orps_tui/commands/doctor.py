@@ -162,7 +162,7 @@ def print_ray_report(r: dict) -> None:
           f"sent to workers: {', '.join(r['forwarded_env']) or 'no environment variables'}")
     for n in r["nodes"]:
         role = "head" if n["head"] else "node"
-        print(f"  {role} {n['address']} ({n.get('hostname', '?')}), {n['cpus']} CPUs")
+        print(f"  {role} {n['address']} ({n.get('hostname', '?')}), {n['cpus']} CPU{'' if n['cpus'] == 1 else 's'}")
         if not n.get("orps_importable"):
             print(f"    ! orps cannot run there: {n.get('error')}; install orps {r['orps_version']} on that node "
                   "(or ship it with runtime_env py_modules)")
