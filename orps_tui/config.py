@@ -21,7 +21,9 @@ else:  # pragma: no cover
 from search.settings import PRESETS, SearchSettings
 
 ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
-EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str}
+EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str,
+              # read by runners.projectfiles too (the one ignore list, the sandbox's extra paths)
+              "exclude": list, "allow_secrets": list, "sandbox_read": list}
 
 
 @dataclass

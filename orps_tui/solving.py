@@ -46,10 +46,10 @@ def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings
     return config.settings
 
 
-def make_evaluator(settings: SearchSettings) -> Evaluator:
+def make_evaluator(settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
     from runners.evaluator import SandboxEvaluator
 
-    return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb)
+    return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, read_paths=read_paths)
 
 
 def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evaluator | None = None) -> SolveJob:
@@ -69,7 +69,8 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
-    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file)
+    read_paths = getattr(args, "sandbox_read", None) or []
+    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, read_paths), original_file)
 
 
 def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None) -> SolveJob:

@@ -29,8 +29,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SKIP_DIRS = {".git", ".venv", "venv", "env", ".tox", ".nox", "node_modules", ".orps", "__pycache__", "build", "dist",
-             "site-packages", ".eggs"}
 SOURCE_LIMIT = 6000
 """Characters of test source shown to the model; more is cut with a note."""
 
@@ -73,13 +71,20 @@ def _testpaths(project: Path) -> list[Path]:
 
 def test_files(project: Path) -> list[Path]:
     """The project's test files, sorted."""
+    from runners.projectfiles import ProjectFiles
+
     project = Path(project)
+    rules = ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
     out: set[Path] = set()
     for root in _testpaths(project):
-        candidates = [root] if root.is_file() else root.rglob("*.py")
+        if root.is_file():
+            candidates = [root]
+        else:
+            start = root.resolve().relative_to(rules.project).as_posix() if root.resolve() != rules.project else ""
+            candidates = [project / rel for rel in rules.walk(start).files if rel.endswith(".py")]
         for path in candidates:
             rel = path.relative_to(project)
-            if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+            if any(part.startswith(".") for part in rel.parts[:-1]):
                 continue
             if path.name.startswith("test_") or path.name.endswith("_test.py"):
                 out.add(path)

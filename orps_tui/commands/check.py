@@ -49,6 +49,9 @@ def resolve(args):
     task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
                          problem_file=args.problem_file, problem_text=args.problem_text or "(check)",
                          problem_mode=args.problem_mode)
+    # Config paths are relative to the project, flag paths to the current directory.
+    config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
+                                     *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
     return project, config, task
 
 
@@ -58,7 +61,8 @@ def evaluate_current(task, config):
 
     async def go():
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    python=config.extras.get("python")) as evaluator:
+                                    python=config.extras.get("python"),
+                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
             return await evaluator.evaluate(task, task.original_code)
 
     return asyncio.run(go())

@@ -56,12 +56,18 @@ def import_locations() -> dict[str, dict]:
     return out
 
 
-def sandbox_report() -> dict:
+def sandbox_report(project: Path | None = None) -> dict:
+    """The isolation here, which protections are on, and every host path a run can read
+    (with the project's `[tool.orps] sandbox_read`)."""
     try:
-        from runners.sandbox import isolation_report
+        from runners.projectfiles import ProjectFiles
+        from runners.sandbox import isolation_report, sandbox_view
     except ImportError as err:
         return {"available": False, "error": str(err)}
-    return isolation_report()
+    report = isolation_report()
+    extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
+    report["view"] = sandbox_view(extra) if report["available"] else []
+    return report
 
 
 def local_model_report(tokens: int = 48) -> dict:
@@ -106,7 +112,7 @@ def run(args) -> int:
         "versions": versions(),
         "platform": platform.platform(),
         "imports": import_locations(),
-        "sandbox": sandbox_report(),
+        "sandbox": sandbox_report(_project(args)),
         "local_model": {"skipped": True} if args.no_model else local_model_report(),
         "settings": settings_report(_project(args)),
     }
@@ -130,6 +136,15 @@ def print_report(report: dict) -> None:
     print(f"Sandbox: {sb.get('isolation') or sb.get('error') or sb}")
     for line in sb.get("notes", []):
         print(f"  {line}")
+    if "seccomp" in sb:
+        on = {True: "on", False: "off"}
+        print(f"  protections: seccomp {on[sb['seccomp']]}, user namespaces "
+              f"{'disabled' if sb['userns_disabled'] else 'allowed'}, memory cgroup {on[sb['memory_cgroup']]}, "
+              f"pids cgroup {on[sb['pids_cgroup']]}")
+    if sb.get("view"):
+        print("  a run sees only (read-only), besides its project copy, a private /tmp, /dev and its own /proc:")
+        for path in sb["view"]:
+            print(f"    {path}")
     lm = report["local_model"]
     if lm.get("skipped"):
         print("Local model: not checked (--no-model)")
