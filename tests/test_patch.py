@@ -113,7 +113,7 @@ def test_revert_restores_and_cannot_run_twice(repo):
     result = apply_patch(repo, patch_text())
     reverted = revert_last(repo)
     assert (repo / REL).read_text() == SOURCE
-    assert reverted.files == [REL] and (reverted.added, reverted.removed) == (2, 2)
+    assert reverted.files == [REL] and (reverted.added, reverted.removed) == (1, 1)
     assert reverted.backup.endswith(".reverted") and not Path(result.backup).exists()
     with pytest.raises(PatchError, match="no applied patch to revert"):
         revert_last(repo)
