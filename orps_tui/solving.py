@@ -7,7 +7,7 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class SolveJob:
     evaluator: Evaluator
     original_file: str
     resume: bool = False
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Selected test files that cannot be imported, left out of the search: path -> error."""
 
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
@@ -164,6 +166,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "goal": job.settings.goal,
         "problem": job.task.problem,
         "tests": job.task.tests,
+        "left_out": job.left_out,
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,

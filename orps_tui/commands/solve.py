@@ -149,12 +149,12 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
     from orps_tui.taskbuild import broken_files_text, runnable_tests
 
     try:
-        job.task, broken, _ = await runnable_tests(job.task, job.evaluator)
+        job.task, job.left_out, _ = await runnable_tests(job.task, job.evaluator)
     except UserError:
         shutil.rmtree(job.run.path, ignore_errors=True)
         raise
-    if broken and not quiet:
-        print(f"left out (cannot be imported): {broken_files_text(broken)}; "
+    if job.left_out and not quiet:
+        print(f"left out (cannot be imported): {broken_files_text(job.left_out)}; "
               f"searching with {len(job.task.tests)} tests", file=sys.stderr, flush=True)
 
 
