@@ -16,7 +16,7 @@ directories and secret-looking files. So:
 - tests, their data and conftests are read-only and cannot change under a search;
 - a user's edit during a search is detected and reported in the next evaluation's message,
   and the snapshot is remade: the files under test are re-checked before every run, the
-  whole project in a background thread at most every second (or ten times the walk's
+  whole project in a background thread at most every two seconds (or twenty times the walk's
   cost, for huge projects);
   superseded snapshots are removed in the background once no run uses them.
 Where overlays are unavailable (no bwrap, old bwrap, no overlayfs) each evaluation gets
@@ -47,7 +47,7 @@ PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 """Files at the project root that decide how pytest collects: frozen with the tests."""
-RECHECK_MIN_S = 1.0
+RECHECK_MIN_S = 2.0
 
 
 class WorkspaceError(ValueError):
@@ -213,7 +213,7 @@ class _Snapshots:
                 self._retire(snap)
                 snap = None
             elif snap is not None and not snap.checking and \
-                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 10 * snap.walk_s):
+                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 20 * snap.walk_s):
                 self._check_later(snap)
             if snap is None:
                 snap = self.by_project[project] = Snapshot(project, self.root)
