@@ -102,6 +102,21 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     return make_patch(path, original_file, new_text)
 
 
+def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
+    """`{"before": ..., "after": ...}` when `node`'s patch changes the target's signature
+    (a real interface change: its parameters differ); None when it keeps the user's."""
+    if node is None or not node.code.strip() or node.id == "baseline":
+        return None
+    from runners.locate import SpliceError, signature_change, splice_candidate
+
+    qualname = job_task.target.split("::", 1)[1]
+    try:
+        change = signature_change(original_file, splice_candidate(original_file, qualname, node.code), qualname)
+    except SpliceError:
+        return None
+    return {"before": change[0], "after": change[1]} if change else None
+
+
 def _node_summary(node: Node | None) -> dict[str, Any] | None:
     if node is None:
         return None
@@ -152,6 +167,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,
+        "signature_change": node_signature_change(job.task, job.original_file, best) if patch else None,
         "usage": stored.get("usage", {}),
         "nodes": len(result.tree),
         "settings": job.settings.to_dict(),

@@ -126,7 +126,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     collected = next((r for r in records if r["type"] == "collected"), None)
     for r in records:
         if r["type"] == "collect_error":
-            messages.append(f"collection error in {r['nodeid'] or 'the test files'}:\n{r['message']}")
+            messages.append(collection_error_message(r))
         elif r["type"] == "report":
             # Passed only on a positive report from the call phase (EvalPlus's rule).
             result = by_id.setdefault(r["nodeid"], TestResult(r["nodeid"], "failed", "the test did not finish"))
@@ -183,6 +183,17 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         message="\n".join(messages),
         output=(run.stdout + run.stderr)[-OUTPUT_SHOWN:],
     )
+
+
+def collection_error_message(record: dict) -> str:
+    """`collection error in FILE: <the error>` on the first line (the one a summary shows),
+    pytest's report after it. The error is pytest's last `E ` line: the exception raised
+    while importing the test file."""
+    where = record.get("nodeid") or "the test files"
+    detail = record.get("message", "").strip()
+    errors = [line[1:].strip() for line in detail.splitlines() if line.startswith("E ")]
+    headline = errors[-1] if errors else (detail.splitlines() or ["(no message)"])[0]
+    return f"collection error in {where}: {headline}\n{detail}"
 
 
 def masked(ev: Evaluation) -> Evaluation:
