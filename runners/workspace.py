@@ -113,8 +113,8 @@ class Snapshot:
     def freeze(self, rel: str) -> None:
         """Copy project/rel (a file, or a directory under the ignore rules) into the snapshot."""
         rel = rel.strip("/")
-        if self.is_frozen(rel):
-            return
+        if self.is_frozen(rel) or ".." in Path(rel).parts:
+            return  # a node id outside the project names nothing we copy
         src = self.project / rel
         if src.is_dir() and not src.is_symlink():
             listing = self.rules.walk(rel)
