@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-RAY = str(Path(sys.executable).with_name("ray"))
+RAY = str(Path(sys.executable).with_name("ray")) if Path(sys.executable).with_name("ray").exists() else "ray"
 
 
 def free_ports(count: int) -> list[int]:
