@@ -8,7 +8,7 @@ imports are measured apart (a "cold" round), then a "warm" round on the same clu
     /work/venv/bin/python benchmarks/bench_ray.py [--problems 8] [--cpus 2] [--cluster]
 
 `--cluster`: instead of `ray.init` here, a real cluster of two nodes started with `ray start`
-(token authentication on, `--cpus / 2` CPUs each; tests/ray_cluster.py), joined by address.
+(token authentication on, `--cpus / 2` CPUs each; benchmarks/raykit.py), joined by address.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ def main() -> None:
     if args.cluster:  # Ray reads its authentication mode when imported: set it first
         import os
 
-        from tests.ray_cluster import LocalCluster
+        from benchmarks.raykit import LocalCluster
 
         cluster = LocalCluster(tmp / "rc", cpus_per_node=max(1, args.cpus // 2))
         os.environ.update(cluster.client_env())
-    from tests.test_ray import write_dataset, write_script  # imports Ray
+    from benchmarks.raykit import write_dataset, write_script
     from runners.evaluator import SandboxEvaluator
     from runners.ray_backend import connect, shutdown
     from orps_tui.ray_bench import RaySolver
