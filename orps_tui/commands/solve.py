@@ -60,12 +60,13 @@ def add_parser(sub):
     p = sub.add_parser("solve", help="search for a solution to one function and propose a patch",
                        description="Search for a solution with ORPS and propose it as a patch. "
                        "Opens the TUI unless --headless or --json.")
-    add_target_options(p)
+    add_target_options(p, required=False)  # required unless --resume: checked in prepare_job
     add_search_options(p)
     p.add_argument("--headless", action="store_true", help="no TUI: progress on stderr, result on stdout")
     p.add_argument("--json", action="store_true", help="print the result document as JSON (implies --headless)")
     p.add_argument("--patch-out", help="write the best candidate's patch to this file")
-    p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest')")
+    p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest'): "
+                   "target, tests, problem and settings come from the run; budget flags may raise its budget")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="evaluate candidates on a Ray cluster (needs orps[ray]; headless only); 'local' starts one here")
