@@ -165,11 +165,13 @@ class _Target:
 def _source_modules(project: Path) -> list[tuple[str, str, ast.Module]]:
     """(module name, relative path, tree) of the project's non-test modules that import
     something (only those can re-export); files are read once and parsed only when needed."""
+    from runners.projectfiles import ProjectFiles
+
     out = []
-    for path in project.rglob("*.py"):
-        rel = path.relative_to(project)
-        if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+    for rel_text in ProjectFiles(project).walk().files:  # the one ignore list, as for test files
+        if not rel_text.endswith(".py"):
             continue
+        path, rel = project / rel_text, Path(rel_text)
         if path.name.startswith("test_") or path.name.endswith("_test.py") or path.name == "conftest.py":
             continue
         try:
