@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -120,7 +121,7 @@ def run_headless(project: Path, job, args) -> int:
     async def main():
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, task.cancel)  # cancel: the engine keeps what it found
+        loop.add_signal_handler(signal.SIGINT, interrupt_handler(task))
         try:
             if not job.resume:
                 await _leave_out_broken_test_files(job, quiet=getattr(args, "quiet", False))
@@ -140,6 +141,24 @@ def run_headless(project: Path, job, args) -> int:
     if result.status == "cancelled":
         return 130
     return 0 if result.status == "solved" else 1
+
+
+def interrupt_handler(task: asyncio.Task):
+    """Ctrl+C cancels `task` (the engine keeps what it found and saves the run); a second
+    Ctrl+C exits at once with 130 (the sandboxes die with us: bwrap --die-with-parent)."""
+    pressed = 0
+
+    def on_sigint() -> None:
+        nonlocal pressed
+        pressed += 1
+        if pressed == 1:
+            print("stopping (Ctrl+C again to quit at once)", file=sys.stderr, flush=True)
+            task.cancel()
+        else:
+            sys.stderr.flush()
+            os._exit(130)
+
+    return on_sigint
 
 
 async def _leave_out_broken_test_files(job, quiet: bool) -> None:
