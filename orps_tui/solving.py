@@ -56,7 +56,9 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     """Everything a search needs, checked up front so bad input fails before any model call."""
     project = Path(project).resolve()
     if getattr(args, "resume", None):
-        return _resume_job(project, args.resume, overrides, evaluator)
+        return _resume_job(project, args.resume, overrides, evaluator, args)
+    if not getattr(args, "target", None):
+        raise UserError("--target is required", hint="e.g. --target src/mod.py::func, or --resume RUN-ID to continue a run")
     settings = resolve_settings(project, overrides)
     problems = settings.validate()
     if problems:
@@ -73,7 +75,28 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, read_paths), original_file)
 
 
-def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None) -> SolveJob:
+# The flags that say what the task is; a resumed run keeps its own (the tree was grown for it).
+TASK_FLAGS = {"tests": "--tests", "k": "-k", "problem_file": "--problem", "problem_text": "--problem-text"}
+
+
+def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], args, overrides: dict[str, Any]) -> None:
+    """Resuming may raise the budget or change how the search goes on, never what it solves."""
+    changed = [flag for name, flag in TASK_FLAGS.items() if getattr(args, name, None)]
+    target = getattr(args, "target", None)
+    if target and target != task.target:
+        changed.insert(0, "--target")
+    if getattr(args, "problem_mode", "append") != "append":
+        changed.append("--problem-mode")
+    if "goal" in overrides and overrides["goal"] != settings.get("goal", task.goal):
+        changed.append("--goal")
+    if changed:
+        raise UserError(f"run {run_id} searches {task.target} with its own tests and problem; "
+                        f"{', '.join(changed)} would change that task, so they cannot be used with --resume",
+                        hint="drop them to continue the run, or start a new search without --resume")
+
+
+def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None,
+                args=None) -> SolveJob:
     run = find_run(project, run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
@@ -81,7 +104,10 @@ def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator
     if not task_data:
         raise UserError(f"run {run.id} has no task.json; it cannot be resumed")
     task = Task.from_dict(task_data)
-    settings = SearchSettings.from_dict({**(run.read("settings.json") or {}), **overrides})
+    saved = run.read("settings.json") or {}
+    if args is not None:
+        _refuse_task_changes(run.id, task, saved, args, overrides)
+    settings = SearchSettings.from_dict({**saved, **overrides})
     original = run.file("original_file.txt")
     original_file = original.read_text() if original.exists() else ""
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file, resume=True)
