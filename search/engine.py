@@ -241,15 +241,19 @@ class Search:
         results = await asyncio.gather(*jobs)
         return [n for n in results if n is not None]
 
-    def _round0_jobs(self, critic: bool):
-        """Round 0: refinements of the user's code first (when it has a real body), then
-        fresh samples with distinct style hints."""
+    async def _round0(self, critic: bool) -> list[Node]:
+        """Round 0: refinements of the user's code (when it has a real body), then fresh
+        samples with distinct style hints. The refinements go first, as a batch, so the
+        model's first request is always the user's code with its failing tests."""
         plan = self.plan
-        for i in range(plan.samples):
-            if i < plan.refine_start:
-                yield self.expand(f"0-{i}", self.baseline, 0, "refine the current code", critic)
-            else:
-                yield self.expand(f"0-{i}", None, 0, prompts.style_for(i - plan.refine_start), critic)
+        refined = await self._gather(
+            self.expand(f"0-{i}", self.baseline, 0, "refine the current code", critic) for i in range(plan.refine_start)
+        )
+        fresh = await self._gather(
+            self.expand(f"0-{i}", None, 0, prompts.style_for(i - plan.refine_start), critic)
+            for i in range(plan.refine_start, plan.samples)
+        )
+        return refined + fresh
 
     def _affordable(self, calls: int) -> bool:
         """Whether another round is paid for. Under a budget: while any of it is left (a
@@ -262,7 +266,7 @@ class Search:
 
     async def run_orps(self) -> str:
         plan, goal = self.plan, self.settings.goal
-        pool = await self._gather(self._round0_jobs(self.critic_on))
+        pool = await self._round0(self.critic_on)
         self.bus.emit("round_done", round=0, nodes=len(pool))
         if not pool:
             return "budget" if self.budget_hit else "no_nodes"

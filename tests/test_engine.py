@@ -183,7 +183,7 @@ async def test_resume_continues_where_it_stopped(tmp_path):
     script.fixable = True
     ids_before = {n.id for n in result.tree}
 
-    more = SearchSettings(samples=3, beam=2, rounds=3, budget_calls=30, model="scripted/resume", cache=False)
+    more = SearchSettings(samples=3, beam=2, rounds=3, budget_calls=30, critic=False, model="scripted/resume", cache=False)
     resumed = await run_search(add_task(), more, FakeEvaluator(), run, resume=True)
     round0 = {i for i in ids_before if i.startswith("0-")}
     assert round0 <= {n.id for n in resumed.tree}  # (the bigger budget may plan later rounds differently)
