@@ -14,5 +14,7 @@ def run(args) -> int:
         raise UserError("the TUI needs a terminal", hint="use the headless commands: orps solve --headless, orps runs")
     from orps_tui.app import make_app
 
-    make_app(Path.cwd()).run()
+    from orps_tui.config import find_project_root
+
+    make_app(find_project_root(Path.cwd())).run()
     return 0
