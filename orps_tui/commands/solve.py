@@ -101,6 +101,11 @@ class ProgressPrinter:
             line = f"  node {d['node']:<8} critic {score}"
         elif event.kind == "round_done":
             line = f"round {d['round']} done: {d['nodes']} new nodes"
+        elif event.kind == "plan":
+            start = "your code (refined) and fresh samples" if d["start"] == "user_code" else "fresh samples (no code to start from)"
+            line = f"start: {start}\n{d['text']}"
+        elif event.kind == "critic_disabled":
+            line = f"critic switched off ({d['reason']}): its calls go to the programmer"
         elif event.kind == "budget_exhausted":
             line = f"budget reached: {d['reason']}"
         if line:
