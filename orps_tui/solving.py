@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
 from search.engine import SearchResult
 from search.events import EventBus
 from search.session import run_search
@@ -107,6 +108,8 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
     ev = node.evaluation
     return {
         "id": node.id,
+        "node_id": node.id,  # the name issue 5 promised; `id` stays for older scripts
+        "pass_rate": round(node.pass_rate, 4),
         "round": node.round,
         "style": node.style,
         "verdict": ev.verdict if ev else None,
@@ -139,19 +142,24 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
+    usage = stored.get("usage", {})
     doc = {
+        "schema_version": SCHEMA_VERSION,
         "run_id": job.run.id,
         "run_dir": str(job.run.path),
         "status": result.status,
         "stop_reason": result.stop_reason,
         "target": job.task.target,
         "goal": job.settings.goal,
+        "model": job.settings.model,
+        "strategy": job.settings.strategy,
         "problem": job.task.problem,
         "tests": job.task.tests,
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,
-        "usage": stored.get("usage", {}),
+        "usage": usage,
+        "llm": {k: usage.get(k, 0) for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")},
         "nodes": len(result.tree),
         "settings": job.settings.to_dict(),
     }

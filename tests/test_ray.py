@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = '''
 import os, re
+from orps_tui.schema import validate
 MARKER = {marker!r}
 
 def respond(messages, params):
@@ -78,7 +79,9 @@ def bench(tmp: Path, dataset: Path, model: str, *extra: str) -> dict:
     code = main(["bench", "--dataset", str(dataset), "--model", model, "--samples", "2", "--beam", "1",
                  "--rounds", "1", "--out", str(out), "--json", str(tmp / "report.json"), *extra])
     assert code == 0
-    return json.loads((tmp / "report.json").read_text())
+    doc = json.loads((tmp / "report.json").read_text())
+    validate("bench", doc)
+    return doc
 
 
 def per_problem(doc: dict) -> dict:

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from orps_tui.schema import SCHEMA_VERSION
 from search.store import list_runs
 
 
@@ -53,7 +54,7 @@ def run_rows(project: Path, limit: int) -> list[dict]:
 def run(args) -> int:
     rows = run_rows(Path(args.project), args.limit)
     if args.json:
-        print(json.dumps({"runs": rows}, indent=2))
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "runs": rows}, indent=2))
         return 0
     if not rows:
         print("no runs yet in this project (orps solve --target FILE::FUNCTION starts one)")
