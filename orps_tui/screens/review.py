@@ -209,11 +209,9 @@ class ReviewScreen(Screen):
         except ValueError:
             backup = result.backup
         self.query_one("#review-summary", Static).update(self._summary())
-        self.app.push_screen(MessageScreen(
-            "Applied",
-            f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-            f"Backup: {backup}\nUndo with: orps apply --revert",
-        ))
+        # a notification, not a modal: `q` right after `y` quits at once
+        self.notify(f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
+                    f"Backup: {backup}\nUndo with: orps apply --revert", title="Applied", timeout=15)
 
     def action_reject(self) -> None:
         self.job.run.update_meta(rejected=True)
