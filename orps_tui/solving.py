@@ -45,10 +45,10 @@ def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings
     return config.settings
 
 
-def make_evaluator(settings: SearchSettings) -> Evaluator:
+def make_evaluator(settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
     from runners.evaluator import SandboxEvaluator
 
-    return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb)
+    return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, read_paths=read_paths)
 
 
 def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evaluator | None = None) -> SolveJob:
@@ -68,7 +68,8 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
-    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file)
+    read_paths = getattr(args, "sandbox_read", None) or []
+    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, read_paths), original_file)
 
 
 def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None) -> SolveJob:
@@ -100,6 +101,21 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     if new_text == original_file:
         return ""
     return make_patch(path, original_file, new_text)
+
+
+def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
+    """`{"before": ..., "after": ...}` when `node`'s patch changes the target's signature
+    (a real interface change: its parameters differ); None when it keeps the user's."""
+    if node is None or not node.code.strip() or node.id == "baseline":
+        return None
+    from runners.locate import SpliceError, signature_change, splice_candidate
+
+    qualname = job_task.target.split("::", 1)[1]
+    try:
+        change = signature_change(original_file, splice_candidate(original_file, qualname, node.code), qualname)
+    except SpliceError:
+        return None
+    return {"before": change[0], "after": change[1]} if change else None
 
 
 def _node_summary(node: Node | None) -> dict[str, Any] | None:
@@ -158,6 +174,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,
+        "signature_change": node_signature_change(job.task, job.original_file, best) if patch else None,
         "usage": usage,
         "llm": {k: usage.get(k, 0) for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")},
         "nodes": len(result.tree),

@@ -109,24 +109,20 @@ async def await_ref(ref, *, force_cancel: bool = True):
 # -- project snapshots ---------------------------------------------------------------------
 def pack_project(project: Path) -> tuple[str, bytes]:
     """The project's files (what a workspace copies) as an uncompressed tar, and its hash."""
-    from runners.workspace import _skip
+    from runners.projectfiles import ProjectFiles
 
     project = Path(project).resolve()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for dirpath, dirnames, filenames in os.walk(project):
-            dirnames[:] = sorted(d for d in dirnames if not _skip(d))
-            for name in sorted(filenames):
-                if _skip(name):
-                    continue
-                full = Path(dirpath) / name
-                info = tar.gettarinfo(str(full), arcname=str(full.relative_to(project)))
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if info.isfile():
-                    with full.open("rb") as f:
-                        tar.addfile(info, f)
-                elif info.issym():
-                    tar.addfile(info)
+        for rel in sorted(ProjectFiles(project).walk().files):  # the one ignore list
+            full = project / rel
+            info = tar.gettarinfo(str(full), arcname=rel)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if info.isfile():
+                with full.open("rb") as f:
+                    tar.addfile(info, f)
+            elif info.issym():
+                tar.addfile(info)
     data = buf.getvalue()
     return hashlib.sha256(data).hexdigest()[:20], data
 
@@ -231,9 +227,9 @@ class RayEvaluator:
         self._snapshots.clear()  # drops the refs: Ray frees the objects
 
     def _snapshot(self, project: str) -> tuple[str, Any]:
-        from runners.workspace import snapshot
+        from runners.projectfiles import ProjectFiles
 
-        fingerprint = snapshot(Path(project))
+        fingerprint = ProjectFiles(Path(project)).walk().files
         cached = self._snapshots.get(project)
         if cached and cached[0] == fingerprint:
             return cached[1], cached[2]

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -174,6 +175,20 @@ def _check_local_model(model: str) -> None:
         raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT)
 
 
+_MEASURED = re.compile(r"\b\d+(?:\.\d+)?(?:e-?\d+)?\s?(?:ms|s|MB|KB|GB|x)\b")
+
+
+def cache_key(request: dict[str, Any]) -> dict[str, Any]:
+    """The request as the cache sees it: measured figures in the prompts (test runtime,
+    peak memory, seconds to a timeout: `0.3 ms`, `35 MB`) are blanked, because they
+    differ on every run and would make a re-run of the same search miss the cache at
+    every prompt that shows execution feedback. Everything else counts: the code, the
+    verdicts, the failure messages, the model, seed, temperature and limits."""
+    messages = [{**m, "content": _MEASURED.sub("#", m["content"])} if isinstance(m.get("content"), str) else m
+                for m in request.get("messages", [])]
+    return {**request, "messages": messages}
+
+
 class Gateway:
     """Async model access with limits, retries, accounting, budget and cache."""
 
@@ -214,7 +229,7 @@ class Gateway:
     def _cache_path(self, request: dict[str, Any]) -> Path | None:
         if not self.config.cache_dir:
             return None
-        key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps(cache_key(request), sort_keys=True).encode()).hexdigest()
         return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
 
     @staticmethod

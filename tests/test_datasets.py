@@ -8,9 +8,7 @@ import pytest
 
 from runners.datasets import load_dataset
 
-DATASETS = Path("/work/shared/datasets")
-if not DATASETS.is_dir():
-    DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared beside the checkout
 pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason="datasets not present")
 
 

@@ -80,6 +80,20 @@ async def test_cache_hit_is_free_and_identical(tmp_path):
     assert gw.usage.calls == 3 and gw.usage.cached_calls == 1
 
 
+async def test_the_cache_ignores_measured_figures_but_not_results(tmp_path):
+    answers = register_queue("m", ["one", "two"])
+    gw = gateway(cache_dir=str(tmp_path))
+
+    def ask(feedback):
+        return gw.complete("scripted/m", [{"role": "user", "content": f"Execution feedback:\n{feedback}"}], seed=1)
+
+    a = await ask("Verdict: passed. Passed 3 of 3 tests.\nTest runtime: 0.3 ms (original: 1.2 ms)\nPeak memory: 35 MB")
+    b = await ask("Verdict: passed. Passed 3 of 3 tests.\nTest runtime: 0.25 ms (original: 1.0 ms)\nPeak memory: 36 MB")
+    assert a.text == b.text == "one" and b.cached  # the same search run again: timings always differ
+    c = await ask("Verdict: failed. Passed 2 of 3 tests.\nTest runtime: 0.3 ms (original: 1.2 ms)\nPeak memory: 35 MB")
+    assert c.text == "two" and not c.cached and not answers  # another result is another question
+
+
 @pytest.mark.parametrize(
     "error, expected",
     [

@@ -32,7 +32,34 @@ def test_perf_output_parsing():
     assert parse_perf("12345,,instructions:u,1000,100.00,,\n") == 12345
     assert parse_perf("<not supported>,,instructions:u,0,100.00,,\n") is None
     assert parse_perf("") is None
-    assert perf_available() in (True, False)  # probed once, never raises
+
+
+def _fake_perf(tmp_path, monkeypatch, stderr: str, code: int = 0) -> None:
+    """Put a `perf` on PATH that prints `stderr` and exits with `code`; forget the cached probe."""
+    perf = tmp_path / "perf"
+    perf.write_text(f"#!/bin/sh\nprintf '%s' '{stderr}' >&2\nexit {code}\n")
+    perf.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    perf_available.cache_clear()
+
+
+def test_perf_available_when_perf_counts_instructions(tmp_path, monkeypatch):
+    _fake_perf(tmp_path, monkeypatch, "12345,,instructions:u,1000,100.00,,")
+    try:
+        assert perf_available() is True
+    finally:
+        perf_available.cache_clear()
+
+
+def test_perf_unavailable_when_counters_are_not_supported_or_perf_is_missing(tmp_path, monkeypatch):
+    _fake_perf(tmp_path, monkeypatch, "<not supported>,,instructions:u,0,100.00,,")
+    try:
+        assert perf_available() is False
+        (tmp_path / "perf").unlink()
+        perf_available.cache_clear()
+        assert perf_available() is False
+    finally:
+        perf_available.cache_clear()
 
 
 def test_dynamic_metrics_from_the_finish_record():

@@ -20,7 +20,7 @@ PACKAGES = ["orps", "textual", "litellm", "tree-sitter", "tree-sitter-python", "
 
 def add_parser(sub):
     p = sub.add_parser("doctor", help="check the installation: versions, sandbox, local model speed, settings")
-    p.add_argument("--project", default=".", help="project whose settings to show (default: current directory)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--no-model", action="store_true", help="skip loading the local model")
     p.set_defaults(func=run)
@@ -56,12 +56,18 @@ def import_locations() -> dict[str, dict]:
     return out
 
 
-def sandbox_report() -> dict:
+def sandbox_report(project: Path | None = None) -> dict:
+    """The isolation here, which protections are on, and every host path a run can read
+    (with the project's `[tool.orps] sandbox_read`)."""
     try:
-        from runners.sandbox import isolation_report
+        from runners.projectfiles import ProjectFiles
+        from runners.sandbox import isolation_report, sandbox_view
     except ImportError as err:
         return {"available": False, "error": str(err)}
-    return isolation_report()
+    report = isolation_report()
+    extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
+    report["view"] = sandbox_view(extra) if report["available"] else []
+    return report
 
 
 def local_model_report(tokens: int = 48) -> dict:
@@ -106,9 +112,9 @@ def run(args) -> int:
         "versions": versions(),
         "platform": platform.platform(),
         "imports": import_locations(),
-        "sandbox": sandbox_report(),
+        "sandbox": sandbox_report(_project(args)),
         "local_model": {"skipped": True} if args.no_model else local_model_report(),
-        "settings": settings_report(Path(args.project)),
+        "settings": settings_report(_project(args)),
     }
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -130,6 +136,15 @@ def print_report(report: dict) -> None:
     print(f"Sandbox: {sb.get('isolation') or sb.get('error') or sb}")
     for line in sb.get("notes", []):
         print(f"  {line}")
+    if "seccomp" in sb:
+        on = {True: "on", False: "off"}
+        print(f"  protections: seccomp {on[sb['seccomp']]}, user namespaces "
+              f"{'disabled' if sb['userns_disabled'] else 'allowed'}, memory cgroup {on[sb['memory_cgroup']]}, "
+              f"pids cgroup {on[sb['pids_cgroup']]}")
+    if sb.get("view"):
+        print("  a run sees only (read-only), besides its project copy, a private /tmp, /dev and its own /proc:")
+        for path in sb["view"]:
+            print(f"    {path}")
     lm = report["local_model"]
     if lm.get("skipped"):
         print("Local model: not checked (--no-model)")
@@ -142,3 +157,9 @@ def print_report(report: dict) -> None:
     for key, value in s["values"].items():
         source = s["sources"].get(key, "default")
         print(f"  {key:<14} {value!r:<24} ({source})")
+
+
+def _project(args) -> Path:
+    from orps_tui.config import project_dir
+
+    return project_dir(args.project)

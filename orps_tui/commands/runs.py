@@ -12,7 +12,7 @@ from search.store import list_runs
 
 def add_parser(sub):
     p = sub.add_parser("runs", help="list past searches of this project with status, best pass rate, calls and cost")
-    p.add_argument("--project", default=".", help="project directory (default: current)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-n", "--limit", type=int, default=20, help="show at most N runs (default 20)")
     p.set_defaults(func=run)
@@ -52,7 +52,9 @@ def run_rows(project: Path, limit: int) -> list[dict]:
 
 
 def run(args) -> int:
-    rows = run_rows(Path(args.project), args.limit)
+    from orps_tui.config import project_dir
+
+    rows = run_rows(project_dir(args.project), args.limit)
     if args.json:
         print(json.dumps({"schema_version": SCHEMA_VERSION, "runs": rows}, indent=2))
         return 0

@@ -50,7 +50,10 @@ def add_target_options(p, required: bool = True) -> None:
     p.add_argument("--problem-text", help="the problem statement as text")
     p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
                    help="add the given problem to the docstring (append, default) or use it instead (replace)")
-    p.add_argument("--project", default=".", help="project root (default: current directory)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
+    p.add_argument("--sandbox-read", action="append", default=[], metavar="PATH",
+                   help="a path outside the project that the tests read, mounted read-only in the sandbox "
+                   "(repeatable; adds to [tool.orps] sandbox_read)")
 
 
 def add_parser(sub):
@@ -118,6 +121,8 @@ def run_headless(project: Path, job, args) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)  # cancel: the engine keeps what it found
         try:
+            if not job.resume:
+                await _leave_out_broken_test_files(job, quiet=getattr(args, "quiet", False))
             return await job.execute(bus)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
@@ -136,6 +141,23 @@ def run_headless(project: Path, job, args) -> int:
     return 0 if result.status == "solved" else 1
 
 
+async def _leave_out_broken_test_files(job, quiet: bool) -> None:
+    """Before any model call: test files that cannot be imported are left out (and named);
+    when no selected test can run, the search is refused (exit 2) and its empty run removed."""
+    import shutil
+
+    from orps_tui.taskbuild import broken_files_text, runnable_tests
+
+    try:
+        job.task, broken, _ = await runnable_tests(job.task, job.evaluator)
+    except UserError:
+        shutil.rmtree(job.run.path, ignore_errors=True)
+        raise
+    if broken and not quiet:
+        print(f"left out (cannot be imported): {broken_files_text(broken)}; "
+              f"searching with {len(job.task.tests)} tests", file=sys.stderr, flush=True)
+
+
 def print_summary(doc: dict) -> None:
     best = doc.get("best") or {}
     print(f"run {doc['run_id']}: {doc['status']} ({doc['stop_reason']}), best node {best.get('id', '-')} "
@@ -146,6 +168,9 @@ def print_summary(doc: dict) -> None:
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):
+        change = doc.get("signature_change")
+        if change:
+            print(f"the patch changes the interface: {change['before']}  ->  {change['after']}")
         print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n")
         where = doc.get("patch_file") or f"orps apply --run {doc['run_id']}"
         print(f"apply with: {where if where.startswith('orps') else 'orps apply ' + where}")
@@ -156,7 +181,9 @@ def print_summary(doc: dict) -> None:
 def run(args) -> int:
     from orps_tui.solving import prepare_job
 
-    project = Path(args.project).resolve()
+    from orps_tui.config import project_dir
+
+    project = project_dir(args.project)
     headless = args.headless or args.json or not sys.stdout.isatty()
     if getattr(args, "ray", None) and not headless:
         raise UserError("--ray works with the headless search only", hint="add --headless or --json")

@@ -15,11 +15,13 @@ from orps_tui.errors import UserError
 def tui_app(args):
     """The app the arguments ask for; bad input fails here, before the TUI starts."""
     from orps_tui.app import make_app
+    from orps_tui.config import find_project_root
     from search.store import find_run
 
-    project = Path(getattr(args, "tui_project", ".") or ".").resolve()
-    if not project.is_dir():
-        raise UserError(f"project directory {project} does not exist")
+    given = Path(getattr(args, "tui_project", ".") or ".")
+    if not given.is_dir():
+        raise UserError(f"project directory {given} does not exist")
+    project = find_project_root(given)
     target = getattr(args, "tui_target", None)
     run_id = getattr(args, "tui_run", None)
     if target and "::" not in target:
