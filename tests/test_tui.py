@@ -258,7 +258,7 @@ async def test_edit_rechecks_the_edited_candidate(project):
     app.edit_text = lambda text, name="": edited
     async with app.run_test(size=SIZE) as pilot:
         review = await to_review(pilot)
-        await pilot.press("e")
+        await pilot.press("E")  # $EDITOR
         await wait_for(pilot, lambda: review.selected.id == "edit-1")
         assert review.selected.all_passed and "return b + a" in screen_text(app)
         assert any("Your edit: passed, 2/2" in n.message for n in app._notifications)
@@ -273,7 +273,7 @@ async def test_edit_without_a_terminal_is_a_notification(project):
     app = solving_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await to_review(pilot)
-        await pilot.press("e")  # headless: the app cannot suspend
+        await pilot.press("E")  # $EDITOR, headless: the app cannot suspend
         await pilot.pause()
         assert isinstance(app.screen, ReviewScreen)
         assert any("Could not run the editor" in n.message for n in app._notifications)
