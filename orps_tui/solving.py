@@ -65,6 +65,7 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     task, original_file = build_task(
         project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
         problem_text=args.problem_text, problem_mode=args.problem_mode, goal=settings.goal,
+        new=bool(getattr(args, "new", False)),
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
@@ -90,17 +91,17 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
     if node is None or not node.code.strip() or node.id == "baseline":
         return ""
-    from runners.locate import SpliceError, splice_candidate
+    from runners.locate import SpliceError, splice_or_add
     from runners.patch import make_patch
 
     path, qualname = job_task.target.split("::", 1)
     try:
-        new_text = splice_candidate(original_file, qualname, node.code)
+        new_text = splice_or_add(original_file, qualname, node.code)
     except SpliceError:
         return ""
     if new_text == original_file:
         return ""
-    return make_patch(path, original_file, new_text)
+    return make_patch(path, original_file, new_text, new_file=not (Path(job_task.project) / path).exists())
 
 
 def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
@@ -108,11 +109,11 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
     (a real interface change: its parameters differ); None when it keeps the user's."""
     if node is None or not node.code.strip() or node.id == "baseline":
         return None
-    from runners.locate import SpliceError, signature_change, splice_candidate
+    from runners.locate import SpliceError, signature_change, splice_or_add
 
     qualname = job_task.target.split("::", 1)[1]
     try:
-        change = signature_change(original_file, splice_candidate(original_file, qualname, node.code), qualname)
+        change = signature_change(original_file, splice_or_add(original_file, qualname, node.code), qualname)
     except SpliceError:
         return None
     return {"before": change[0], "after": change[1]} if change else None
