@@ -92,11 +92,12 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     if node is None or not node.code.strip() or node.id == "baseline":
         return ""
     from runners.locate import SpliceError, splice_or_add
+    from runners.markers import strip_marker
     from runners.patch import make_patch
 
     path, qualname = job_task.target.split("::", 1)
-    try:
-        new_text = splice_or_add(original_file, qualname, node.code)
+    try:  # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
+        new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, node.code), qualname)
     except SpliceError:
         return ""
     if new_text == original_file:
