@@ -98,12 +98,13 @@ def test_marker_saved_under_watch_gives_a_proposal_that_removes_it(tmp_path):
         marked = STATS.replace("def mean(xs):\n", "# orps: handle an empty list\ndef mean(xs):\n").replace(
             '    """Untested."""\n', '    # orps: make it faster\n    """Untested."""\n')
         (project / "stats.py").write_text(marked)  # the user's save
-        text = wait_for_output(out, "apply with `orps apply --run", 240)
+        text = wait_for_output(out, "apply:  orps apply --run ", 240)
         assert "stats.py::lonely: no tests in" in text and "no search" in text
         assert 'stats.py::mean: marker "handle an empty list" -> searching (goal fix)' in text
         assert "stats.py::mean: solved, best" in text
         assert (project / "stats.py").read_text() == marked  # watch never writes the user's files
-        run_id = text.split("apply with `orps apply --run ")[1].split("`")[0]
+        run_id = text.split("apply:  orps apply --run ")[1].split()[0]
+        assert f"review: orps --run {run_id}" in text
         result = json.loads((project / ".orps" / "runs" / run_id / "result.json").read_text())
         assert "-# orps: handle an empty list\n" in result["patch"]
         assert "+    return sum(xs) / len(xs) if xs else 0\n" in result["patch"]

@@ -232,8 +232,8 @@ class MarkerWatch:
                  f"{best.get('passed', 0)}/{best.get('total', 0)} tests (run {doc['run_id']})")
             if doc.get("patch"):
                 print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n", flush=True)
-                _say(f"{target}: review with `orps --run {doc['run_id']}` (or orps, then history); "
-                     f"apply with `orps apply --run {doc['run_id']}`")
+                _say(f"{target}: review: orps --run {doc['run_id']}  (or orps, then ctrl+r history)")
+                _say(f"{target}: apply:  orps apply --run {doc['run_id']}")
             else:
                 _say(f"{target}: no change to propose")
 
