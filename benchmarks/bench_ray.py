@@ -5,7 +5,10 @@ local backend (`BenchRun` with an in-process SandboxEvaluator) and the Ray backe
 problem a Ray task on a local 2-CPU Ray instance). Ray start-up and the workers' first
 imports are measured apart (a "cold" round), then a "warm" round on the same cluster.
 
-    /work/venv/bin/python benchmarks/bench_ray.py [--problems 8] [--cpus 2]
+    /work/venv/bin/python benchmarks/bench_ray.py [--problems 8] [--cpus 2] [--cluster]
+
+`--cluster`: instead of `ray.init` here, a real cluster of two nodes started with `ray start`
+(token authentication on, `--cpus / 2` CPUs each; tests/ray_cluster.py), joined by address.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--problems", type=int, default=8)
     ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--cluster", action="store_true", help="two nodes started with `ray start` instead of ray.init")
     args = ap.parse_args()
     from runners.evaluator import SandboxEvaluator
     from runners.ray_backend import connect, shutdown
@@ -50,15 +54,33 @@ def main() -> None:
     run("warmup-local", evaluator=SandboxEvaluator())  # litellm import etc. out of the way
     local = run("local", evaluator=SandboxEvaluator())
     started = time.perf_counter()
-    info = connect("local", num_cpus=args.cpus)
-    start_s = time.perf_counter() - started
-    cold = run("ray-cold", solver=RaySolver(concurrency=args.cpus * 2))
-    warm = run("ray-warm", solver=RaySolver(concurrency=args.cpus * 2))
-    shutdown()
+    cluster = None
+    if args.cluster:
+        import os
+
+        from tests.ray_cluster import LocalCluster
+
+        cluster = LocalCluster(tmp / "rc", cpus_per_node=max(1, args.cpus // 2)).start()
+        cluster.add_node("second")
+        cluster.wait_for_nodes(2)
+        os.environ.update(cluster.client_env())
+        start_label = "ray start (2 nodes)"
+    else:
+        start_label = "ray start (ray.init)"
+    try:
+        info = connect(cluster.address if cluster else "local", num_cpus=None if cluster else args.cpus)
+        start_s = time.perf_counter() - started
+        cold = run("ray-cold", solver=RaySolver(concurrency=args.cpus * 2))
+        warm = run("ray-warm", solver=RaySolver(concurrency=args.cpus * 2))
+        shutdown()
+    finally:
+        if cluster:
+            cluster.stop()
     n = args.problems
-    print(f"{n} problems, {info['workers']} CPUs, scripted instant model, orps samples=2 beam=1 rounds=1")
+    print(f"{n} problems, {info['workers']} CPUs on {info['nodes']} node(s), scripted instant model, "
+          f"orps samples=2 beam=1 rounds=1")
     print(f"local backend         {local:7.2f} s   {local / n * 1000:7.0f} ms/problem")
-    print(f"ray start (ray.init)  {start_s:7.2f} s   (once per run)")
+    print(f"{start_label:<21} {start_s:7.2f} s   (once per run)")
     print(f"ray backend, cold     {cold:7.2f} s   {cold / n * 1000:7.0f} ms/problem   {cold / local:5.2f}x local "
           f"(workers import litellm on first use)")
     print(f"ray backend, warm     {warm:7.2f} s   {warm / n * 1000:7.0f} ms/problem   {warm / local:5.2f}x local   "

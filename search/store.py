@@ -143,3 +143,37 @@ def find_run(root: Path, run_id: str) -> RunDir | None:
         return exact[0]
     prefixed = [r for r in runs if r.id.startswith(run_id)]
     return prefixed[0] if len(prefixed) == 1 else None
+
+
+STALE_AFTER_S = 600
+
+
+def _idle_for(path: Path) -> float:
+    try:
+        newest = max(p.stat().st_mtime for p in path.parent.iterdir())
+    except (OSError, ValueError):
+        return 0.0
+    return time.time() - newest
+
+
+def run_rows(project: Path, limit: int) -> list[dict]:
+    """The newest `limit` runs as table rows (what `orps runs` and the history screen show)."""
+    rows = []
+    for run in list_runs(project)[:limit]:
+        meta = run.meta()
+        status = meta.get("status", "unknown")
+        if status == "running" and _idle_for(run.file("meta.json")) > STALE_AFTER_S:
+            status = "stale"  # its process died without finishing: resume it
+        rows.append({
+            "id": run.id,
+            "status": status,
+            "result": meta.get("result", ""),
+            "target": meta.get("target") or meta.get("task", ""),
+            "strategy": meta.get("strategy", ""),
+            "model": meta.get("model", ""),
+            "pass_rate": meta.get("pass_rate"),
+            "calls": meta.get("calls"),
+            "tokens": meta.get("tokens"),
+            "cost_usd": meta.get("cost_usd"),
+        })
+    return rows
