@@ -309,7 +309,7 @@ class Workspaces:
         return self._prepare_project(task, code, list(tests))
 
     def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
-        from runners.locate import SpliceError, splice_candidate
+        from runners.locate import SpliceError, splice_or_add
 
         path, sep, qualname = task.target.partition("::")
         if not sep or not qualname:
@@ -328,10 +328,11 @@ class Workspaces:
             except (OSError, shutil.Error) as err:
                 raise WorkspaceError(f"cannot snapshot the files under test: {err}") from None
             source_file = snap.dir / rel_target
-            if not source_file.is_file():
+            is_new = not source_file.is_file() and not (project / rel_target).exists() and not task.original_code
+            if not source_file.is_file() and not is_new:
                 raise ValueError(f"the target file {path} is not in the project")
-            try:
-                new_source = splice_candidate(source_file.read_text(), qualname, code)
+            try:  # a new target (no code yet) is added to its module, or is a new file
+                new_source = splice_or_add("" if is_new else source_file.read_text(), qualname, code)
             except SpliceError as err:
                 raise ValueError(str(err)) from None
             except (OSError, UnicodeDecodeError) as err:
@@ -352,6 +353,7 @@ class Workspaces:
             self._materialize(snap, ws)
             target = ws / rel_target
             target.unlink(missing_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(new_source)
             return Prepared(ws, node_ids, ws, conftests=conftests, notes=notes, snapshot=snap)
         except BaseException:

@@ -17,6 +17,7 @@ pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
 
 from benchmarks.raykit import write_dataset, write_script  # noqa: E402
+from orps_tui.schema import validate  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -35,7 +36,9 @@ def bench(tmp: Path, dataset: Path, model: str, *extra: str) -> dict:
     code = main(["bench", "--dataset", str(dataset), "--model", model, "--samples", "2", "--beam", "1",
                  "--rounds", "1", "--out", str(out), "--json", str(tmp / "report.json"), *extra])
     assert code == 0
-    return json.loads((tmp / "report.json").read_text())
+    doc = json.loads((tmp / "report.json").read_text())
+    validate("bench", doc)
+    return doc
 
 
 def per_problem(doc: dict) -> dict:

@@ -52,6 +52,8 @@ def add_target_options(p, required: bool = True) -> None:
     p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
                    help="add the given problem to the docstring (append, default) or use it instead (replace)")
     p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
+    p.add_argument("--new", action="store_true",
+                   help="the target is a new function (or file) even if its name is close to an existing one")
     p.add_argument("--sandbox-read", action="append", default=[], metavar="PATH",
                    help="a path outside the project that the tests read, mounted read-only in the sandbox "
                    "(repeatable; adds to [tool.orps] sandbox_read)")
