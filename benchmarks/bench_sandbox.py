@@ -6,6 +6,11 @@ For the sample project's slugify tests (3 tests):
 - evaluations per second through the pool (as many at once as cores).
 
     python benchmarks/bench_sandbox.py [--repeats 10] [--parallel 16]
+
+With `--sizes 0,20000,100000` it instead measures how the cost grows with the project: the
+same project bare and with that many extra small files (a checked-in dataset), side by
+side: one evaluation with the snapshot warm, the start of a search (a fresh snapshot plus
+the first evaluation), and a whole `orps check` command (median of `--repeats`, at most 5).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ CANDIDATE = "import re\n\ndef slugify(title):\n    return re.sub(r'[^a-z0-9]+', 
 
 @contextlib.contextmanager
 def read_only_copies():
-    """Evaluate as on a machine without overlayfs: the project copy mounted read-only."""
+    """Evaluate as on a machine without overlayfs: a real copy of the project, read-only."""
     real = sandbox.overlay_works
     sandbox.overlay_works = lambda: False
     try:
@@ -43,11 +48,70 @@ def read_only_copies():
         sandbox.overlay_works = real
 
 
+def add_files(project: Path, count: int) -> None:
+    for i in range(count):
+        folder = project / "data" / f"d{i // 500}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i}.txt").write_text(f"row {i}\n" * 10)
+
+
+def by_size(sizes: list[int], repeats: int) -> None:
+    """Cost against project size, every size measured in turn in each round."""
+    from runners import workspace
+
+    root = Path(tempfile.mkdtemp())
+    projects = {}
+    for size in sizes:
+        projects[size] = root / f"proj-{size}"
+        shutil.copytree(SAMPLE, projects[size])
+        add_files(projects[size], size)
+    evaluator = SandboxEvaluator()
+    loop = asyncio.new_event_loop()
+
+    def evaluate(size: int) -> float:
+        task = Task(id="bench", problem="", entry_point="slugify", kind="project",
+                    target="src/textkit/words.py::slugify", project=str(projects[size]), tests=TESTS)
+        started = time.perf_counter()
+        ev = loop.run_until_complete(evaluator.evaluate(task, CANDIDATE))
+        assert ev.verdict == "passed", ev.message
+        return time.perf_counter() - started
+
+    def start(size: int) -> float:
+        workspace.SNAPSHOTS.by_project.pop(projects[size].resolve(), None)  # as a new search/app
+        return evaluate(size)
+
+    def check(size: int) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "orps_tui.cli", "check", "--project", str(projects[size]),
+                        "--target", "src/textkit/words.py::slugify", "--tests", *TESTS],
+                       capture_output=True, check=False)
+        return time.perf_counter() - started
+
+    for size in sizes:
+        evaluate(size)  # warm imports
+    times: dict[tuple[str, int], list[float]] = {}
+    for _ in range(min(repeats, 5)):
+        for size in sizes:
+            for name, fn in (("evaluation", evaluate), ("search start", start), ("orps check", check)):
+                times.setdefault((name, size), []).append(fn(size))
+    print("extra files " + "".join(f"{size:>12,}" for size in sizes) + f"   (median of {min(repeats, 5)})")
+    for name in ("evaluation", "search start", "orps check"):
+        row = [statistics.median(times[name, size]) for size in sizes]
+        print(f"{name:<12}" + "".join(f"{t * 1000:>9.0f} ms" for t in row)
+              + "   ratios " + " ".join(f"{t / row[0]:.2f}" for t in row))
+    evaluator.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--parallel", type=int, default=16)
+    ap.add_argument("--sizes", help="comma-separated extra file counts, e.g. 0,20000,100000")
     args = ap.parse_args()
+    if args.sizes:
+        by_size([int(s) for s in args.sizes.split(",")], args.repeats)
+        return
     project = Path(tempfile.mkdtemp()) / "proj"
     shutil.copytree(SAMPLE, project)
     task = Task(id="bench", problem="", entry_point="slugify", kind="project", target="src/textkit/words.py::slugify",
@@ -88,8 +152,8 @@ def main() -> None:
     print(f"  (plain pytest autoloading every installed plugin: {a * 1000:.0f} ms -> ratio {s / a:.2f})")
     if sandbox.overlay_works():
         ro = statistics.median(ro_times)
-        print(f"  (copy-on-write project copy against a read-only one: {s * 1000:.0f} ms against {ro * 1000:.0f} ms "
-              f"-> the overlay costs {(s - ro) * 1000:+.0f} ms per evaluation)")
+        print(f"  (the project as an overlay's lower layer against a real read-only copy: {s * 1000:.0f} ms "
+              f"against {ro * 1000:.0f} ms -> {(s - ro) * 1000:+.0f} ms per evaluation)")
 
     async def pool() -> float:
         started = time.perf_counter()

@@ -8,6 +8,7 @@ and printed here as one line, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -25,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Run without a command to open the TUI.",
     )
     parser.add_argument("--version", action="version", version=f"orps {__version__}")
+    tui = parser.add_argument_group("the TUI (no command)")
+    tui.add_argument("--target", dest="tui_target", metavar="FILE::FUNC",
+                     help="open the start screen on this function (also: orps FILE::FUNC)")
+    tui.add_argument("--run", dest="tui_run", metavar="RUN-ID", help="open this run's review (id, prefix or 'latest')")
+    tui.add_argument("--project", dest="tui_project", default=".", metavar="DIR", help="project root (default: current directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"orps_tui.commands.{name}").add_parser(sub)
@@ -33,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and "::" in argv[0] and not argv[0].startswith("-"):
+        argv = ["--target", *argv]  # `orps FILE::FUNC` is `orps --target FILE::FUNC`
     args = parser.parse_args(argv)
+    if args.command is not None and (args.tui_target or args.tui_run):
+        parser.error("--target/--run before a command only open the TUI; put them after the command")
     if args.command is None:
         from orps_tui.commands.tui import run as run_tui
 
@@ -43,18 +54,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except UserError as err:
-        print(f"orps: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"hint: {err.hint}", file=sys.stderr)
-        return err.code
+        return _fail(args, err.message, err.hint, err.code)
     except KeyboardInterrupt:
-        print("orps: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted", "", 130)
+    except OSError as err:
+        if err.errno not in _ENVIRONMENT_ERRORS:
+            return _crash(args, err)
+        where = f" {err.filename}" if err.filename else ""
+        return _fail(args, f"cannot write{where}: {err.strerror}", "check the permissions and free space there", 2)
     except Exception as err:  # noqa: BLE001 - a bug: say so in one line, keep the traceback in a file
-        log = _write_crash_log()
-        print(f"orps: internal error: {type(err).__name__}: {err}", file=sys.stderr)
-        print(f"hint: this is a bug in orps; the traceback is in {log}", file=sys.stderr)
-        return 70
+        return _crash(args, err)
+
+
+_ENVIRONMENT_ERRORS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+"""OS errors that are the user's environment (a read-only checkout, a full disk), not a bug."""
+
+
+def _crash(args, err: BaseException) -> int:
+    log = _write_crash_log()
+    return _fail(args, f"internal error: {type(err).__name__}: {err}",
+                 f"this is a bug in orps; the traceback is in {log}", 70)
+
+
+def _fail(args, message: str, hint: str, code: int) -> int:
+    """`orps: message` (and `hint: ...`) on stderr; with --json also a JSON document on
+    stdout, `{"error": ..., "hint": ..., "exit_code": ...}`, so scripts parse one format."""
+    print(f"orps: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"error": message, "hint": hint, "exit_code": code}), flush=True)
+    return code
 
 
 def _write_crash_log() -> str:

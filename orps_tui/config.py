@@ -21,7 +21,9 @@ else:  # pragma: no cover
 from search.settings import PRESETS, SearchSettings
 
 ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
-EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str}
+EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str,
+              # read by runners.projectfiles too (the one ignore list, the sandbox's extra paths)
+              "exclude": list, "allow_secrets": list, "sandbox_read": list}
 
 
 @dataclass
@@ -109,3 +111,51 @@ def load_config(project: Path, cli: dict[str, Any] | None = None) -> Config:
     for f in fields(SearchSettings):
         sources.setdefault(f.name, "default")
     return Config(settings, sources, extras)
+
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py")
+
+
+def find_project_root(start: Path) -> Path:
+    """The project that `start` (a directory) is in: the nearest directory upwards with a
+    pyproject.toml, setup.cfg or setup.py; else the git root; else `start` itself."""
+    start = Path(start).resolve()
+    for directory in (start, *start.parents):
+        if any((directory / marker).is_file() for marker in ROOT_MARKERS):
+            return directory
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return start
+
+
+def project_dir(given: str | None) -> Path:
+    """`--project` when given (it must exist), else the project around the current directory."""
+    if given is None:
+        return find_project_root(Path.cwd())
+    project = Path(given).resolve()
+    if not project.is_dir():
+        raise UserError(f"project directory {given} does not exist")
+    return project
+
+
+def path_in_project(project: Path, rel: str, cwd: Path | None = None) -> str:
+    """A path as the project sees it: as given when it exists from the project root,
+    else taken relative to where the user stands (`cd src; ... pkg/mod.py` means
+    `src/pkg/mod.py`) when that exists inside the project; else unchanged (for the
+    usual "no file" error)."""
+    project = Path(project).resolve()
+    if not rel or (not Path(rel).is_absolute() and (project / rel).exists()):
+        return rel
+    here = (Path(cwd or Path.cwd()) / rel).resolve()
+    if here.exists() and here.is_relative_to(project):
+        return here.relative_to(project).as_posix() or "."
+    return rel
+
+
+def target_in_project(project: Path, target: str, cwd: Path | None = None) -> str:
+    """`path::name` with its path as the project sees it (see `path_in_project`)."""
+    rel, sep, rest = target.partition("::")
+    if not sep or not rel:
+        return target
+    return f"{path_in_project(project, rel, cwd)}{sep}{rest}"

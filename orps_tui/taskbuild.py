@@ -6,7 +6,10 @@ same problem and the same tests.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from orps_tui.errors import UserError
 from search.types import Task
@@ -22,22 +25,36 @@ def build_task(
     problem_text: str | None = None,
     problem_mode: str = "append",
     goal: str = "fix",
+    new: bool = False,
 ) -> tuple[Task, str]:
-    """Return the task and the target file's text as it is now (the base of any patch)."""
-    from runners.locate import LocateError, locate
+    """Return the task and the target file's text as it is now (the base of any patch).
+
+    A target that does not exist yet (a new function, or a new file) is fine: the file's
+    text is then what there is ('' for a new file) and the patch adds the function.
+    `new` lets a name close to an existing one through (otherwise: "did you mean")."""
+    from runners.locate import LocateError, locate, new_target
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
+
+    from orps_tui.config import path_in_project, target_in_project
 
     project = Path(project).resolve()
     if not project.is_dir():
         raise UserError(f"project directory {project} does not exist")
+    target = target_in_project(project, target)
+    if tests:  # node ids and paths may be relative to where the user stands, like the target
+        tests = [target_in_project(project, t) if "::" in t else path_in_project(project, t) for t in tests]
     if "::" not in target:
         raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
     try:
         located = locate(project, target)
-    except LocateError as err:
-        raise UserError(str(err)) from None
-    file_text = (project / located.path).read_text()
+    except LocateError:
+        try:
+            located = new_target(project, target, new=new)
+        except LocateError as err:
+            raise UserError(str(err)) from None
+    path = project / located.path
+    file_text = path.read_text() if path.is_file() else ""
     extra = None
     if problem_file:
         path = Path(problem_file)
@@ -48,6 +65,9 @@ def build_task(
         extra = problem_text
     problem = build_problem(located, extra, mode=problem_mode)
     if not problem.strip():
+        if not located.source:
+            raise UserError(f"{target} does not exist yet and no problem was given",
+                            hint="say what it should do with --problem FILE or --problem-text TEXT")
         raise UserError(f"{target} has no docstring and no problem was given",
                         hint="add a docstring or pass --problem FILE / --problem-text TEXT")
     try:
@@ -68,3 +88,45 @@ def build_task(
         goal=goal,
     )
     return task, file_text
+
+
+_COLLECTION_ERROR = re.compile(r"^collection error in (\S+): (.*)$", re.M)
+
+
+def collection_errors(message: str) -> dict[str, str]:
+    """Test files (or directories) pytest could not import, from an Evaluation's message:
+    path -> the error (`ModuleNotFoundError: No module named 'x'`)."""
+    return {where: error.strip() for where, error in _COLLECTION_ERROR.findall(message or "")}
+
+
+def _in(node_id: str, where: str) -> bool:
+    path = node_id.split("::")[0]
+    return where in ("", ".", "the test files") or path == where or path.startswith(where.rstrip("/") + "/")
+
+
+def without_broken_files(task: Task, broken: dict[str, str]) -> Task:
+    """The task without the tests of files that cannot be imported (their source too)."""
+    keep = [t for t in task.tests if not any(_in(t, where) for where in broken)]
+    sections = re.split(r"(?m)^(?=# \S+\n)", task.tests_source)
+    source = "".join(s for s in sections if not (s.startswith("# ") and any(
+        _in(s[2:].split("\n", 1)[0], where) for where in broken))).strip()
+    return replace(task, tests=keep, tests_source=source)
+
+
+def broken_files_text(broken: dict[str, str]) -> str:
+    return "; ".join(f"{where} ({error})" for where, error in broken.items())
+
+
+async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], Any]:
+    """Run the selected tests once on the current code; leave out the test files that
+    cannot be imported, and refuse (UserError, exit 2) when no selected test can run.
+    Returns (task without the broken files, the broken files, the evaluation of the run)."""
+    evaluation = await evaluator.evaluate(task, task.original_code)
+    broken = collection_errors(evaluation.message)
+    if not broken:
+        return task, {}, evaluation
+    runnable = without_broken_files(task, broken)
+    if not runnable.tests:
+        raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
+                        hint="fix the test file, or choose other tests with --tests / -k")
+    return runnable, broken, evaluation

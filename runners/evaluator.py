@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -24,8 +25,9 @@ from pathlib import Path
 
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
 from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
-from runners.sandbox import Limits, SandboxResult, run_sandboxed
-from runners.workspace import PLUGIN_MODULE, PROTECTED, Workspaces
+from runners.sandbox import Limits, SandboxResult, interpreter_paths, run_sandboxed
+from runners.workspace import PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
 OUTPUT_SHOWN = 2000
@@ -129,7 +131,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     collected = next((r for r in records if r["type"] == "collected"), None)
     for r in records:
         if r["type"] == "collect_error":
-            messages.append(f"collection error in {r['nodeid'] or 'the test files'}:\n{r['message']}")
+            messages.append(collection_error_message(r))
         elif r["type"] == "report":
             # Passed only on a positive report from the call phase (EvalPlus's rule).
             result = by_id.setdefault(r["nodeid"], TestResult(r["nodeid"], "failed", "the test did not finish"))
@@ -197,6 +199,25 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     )
 
 
+def collection_error_message(record: dict) -> str:
+    """`collection error in FILE: <the error>` on the first line (the one a summary shows),
+    pytest's report after it. The error is pytest's last `E ` line: the exception raised
+    while importing the test file."""
+    where = record.get("nodeid") or "the test files"
+    detail = record.get("message", "").strip()
+    errors = [line[1:].strip() for line in detail.splitlines() if line.startswith("E ")]
+    headline = errors[-1] if errors else (detail.splitlines() or ["(no message)"])[0]
+    return f"collection error in {where}: {headline}\n{detail}"
+
+
+def masked(ev: Evaluation) -> Evaluation:
+    """Key-shaped text masked in everything an Evaluation says (it goes to models)."""
+    ev.message, ev.output = mask_secrets(ev.message), mask_secrets(ev.output)
+    for test in ev.tests:
+        test.message = mask_secrets(test.message)
+    return ev
+
+
 def suspicions(records: list[dict], per_test: bool = False):
     """The distinct reasons the plugin gave for calling the run suspicious (a pass obtained
     the wrong way), in order; with `per_test`, grouped by the test that was running
@@ -259,26 +280,34 @@ def protected_project_paths(workspace: Path, node_ids: list[str], conftests: lis
     return sorted(set(protected))
 
 
-def project_plugins(workspace: Path) -> list[str]:
-    """Installed pytest plugins (entry points) that the project's config, conftest or test
-    files mention by name or module, plus pytest-asyncio when tests are `async def`."""
+@functools.cache
+def _pytest_entry_points() -> tuple[tuple[str, str], ...]:
+    """(name, module) of every installed pytest plugin: read once, as scanning every
+    distribution's metadata costs 0.1 s or more per evaluation."""
     from importlib.metadata import entry_points
 
+    return tuple((ep.name, ep.value.split(":")[0]) for ep in entry_points(group="pytest11"))
+
+
+def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[str]:
+    """Installed pytest plugins (entry points) that the project's config, conftest or test
+    files mention by name or module, plus pytest-asyncio when tests are `async def`.
+    `files` (default: found by globbing `workspace`) are the files to read."""
+    if files is None:
+        files = [path for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py",
+                                      "**/test_*.py", "**/*_test.py") for path in workspace.glob(pattern)]
     texts = []
-    for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py", "**/test_*.py",
-                    "**/*_test.py"):
-        for path in workspace.glob(pattern):
-            try:
-                texts.append(path.read_text(errors="replace")[:200_000])
-            except OSError:
-                pass
+    for path in files:
+        try:
+            texts.append(path.read_text(errors="replace")[:200_000])
+        except OSError:
+            pass
     text = "\n".join(texts)
     wanted = []
-    for ep in entry_points(group="pytest11"):
-        module = ep.value.split(":")[0]
+    for name, module in _pytest_entry_points():
         top = module.split(".")[0]
-        uses = ep.name in text or top in text
-        if ep.name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
+        uses = name in text or top in text
+        if name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
             uses = True
         if uses and module not in wanted:
             wanted.append(module)
@@ -295,6 +324,22 @@ def is_test_file(rel: str) -> bool:
 
 def _non_test(files: dict[str, str]) -> list[str]:
     return [rel for rel in files if not is_test_file(rel)]
+
+
+def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
+    """Whole files replaced in a prepared project workspace (a patch's result): bound over
+    the copy-on-write view (after the snapshot's read-only binds, so a patched test wins),
+    or written into a real copy (a new file, never a write through a hard link)."""
+    for n, (rel, text) in enumerate(sorted(files.items())):
+        if prepared.lower is not None:
+            replaced = prepared.path.with_name(f"{prepared.path.name}-file{n}{Path(rel).suffix}")
+            replaced.write_text(text)
+            prepared.extra.append(replaced)
+            prepared.mounts.append((replaced, prepared.path / rel))
+        else:
+            path = prepared.path / rel
+            path.unlink(missing_ok=True)
+            path.write_text(text)
 
 
 def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[str] = ()) -> dict:
@@ -318,9 +363,13 @@ class SandboxEvaluator:
     """
 
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, workers: int | None = None,
-                 python: str | None = None, max_procs: int = 64, max_file_mb: int = 64):
+                 python: str | None = None, max_procs: int = 64, max_file_mb: int = 64,
+                 read_paths: list[str | Path] = ()):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
         self.python = python or sys.executable
+        self.read_paths = [Path(p).resolve() for p in read_paths]
+        """Extra read-only paths in every sandbox (`--sandbox-read`), besides the project's
+        `[tool.orps] sandbox_read` and what the interpreter needs."""
         self.workspaces = Workspaces()
         self.workers = workers or os.cpu_count() or 2
         self._semaphore: asyncio.Semaphore | None = None
@@ -348,11 +397,9 @@ class SandboxEvaluator:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.workers)
         try:
-            workspace, node_ids = self.workspaces.prepare(task, code, tests, asserts_test_file)
-            for rel, text in (files or {}).items() if task.kind == "project" else ():
-                path = workspace / rel
-                path.unlink(missing_ok=True)  # a new file, never a write through the hard link
-                path.write_text(text)
+            prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
+            if files and task.kind == "project":
+                _replace_files(prepared, files)
         except ValueError as err:  # the candidate cannot even be put in place: nothing runs
             return Evaluation(verdict="error", total=len(tests), message=str(err), static=static,
                               tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error", str(err))
@@ -361,14 +408,16 @@ class SandboxEvaluator:
             runs = []
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
-                    runs.append(await self._run_pytest(workspace, node_ids, project=task.kind == "project",
-                                                       trust=trust_info(task, workspace, node_ids,
+                    runs.append(await self._run_pytest(prepared, project=task.kind == "project",
+                                                       trust=trust_info(task, prepared.path, prepared.node_ids,
                                                                         _non_test(files or {}))))
                 if not runs[-1].all_passed:
                     break
         finally:
-            self.workspaces.release(workspace)
+            self.workspaces.release(prepared)
         ev = runs[-1]
+        if prepared.notes:  # a project changed under the search, files left out of the copy
+            ev.message = "\n".join(filter(None, [ev.message, *prepared.notes]))
         if len(runs) > 1 and ev.all_passed:
             ev.runtime_s = min(r.runtime_s for r in runs if r.runtime_s is not None)
             ev.message = (ev.message + "\n" if ev.message else "") + \
@@ -377,30 +426,39 @@ class SandboxEvaluator:
             for result, snippet in zip(ev.tests, tests):
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
         ev.static = static
-        return ev
+        return masked(ev)
 
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
         """The minimum call-phase runtime over `repeats` runs (None when a run fails)."""
         ev = await self.evaluate(task, code, repeat=repeats)
         return ev.runtime_s if ev.all_passed else None
 
-    def _pythonpath(self, workspace: Path, project: bool) -> str:
+    def _pythonpath(self, prepared: Prepared, project: bool) -> str:
         """Our plugin's directory; for projects also the copy's `src/` and root, first, so the
         candidate's copy wins over an editable install of the user's original package."""
         paths = [str(self.workspaces.plugin_dir)]
         if project:
-            paths += [str(p) for p in (workspace / "src", workspace) if p.is_dir()]
-        return os.pathsep.join(paths)
+            paths += [str(prepared.path / name) for name in ("src", "") if (prepared.source / name).is_dir()]
+        return os.pathsep.join(p.rstrip("/") for p in paths)
 
-    async def _run_pytest(self, workspace: Path, node_ids: list[str], project: bool,
-                          trust: dict | None = None) -> Evaluation:
-        conftests = sorted(str(p) for p in workspace.rglob("conftest.py"))
+    def _read_paths(self, prepared: Prepared) -> list[Path]:
+        """Host paths the run may read besides the system view: our plugin, the interpreter
+        running the tests (a project's virtualenv), the extra paths asked for."""
+        extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
+        return [self.workspaces.plugin_dir, *interpreter_paths(self.python), *self.read_paths, *extra]
+
+    async def _run_pytest(self, prepared: Prepared, project: bool, trust: dict | None = None) -> Evaluation:
+        workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
-        if project:
-            # Hard links into the shared template: mounted copy-on-write, so tests may write
-            # files while the template stays as it is; the tests and conftests to run (and
-            # the bytecode caches beside them) are read-only, so a candidate imported early
-            # cannot rewrite or pre-compile a test collected later.
+        if project and prepared.lower is not None:
+            # The project mounted copy-on-write with the files under test (the whole test
+            # tree, conftests, config) bound read-only from the snapshot over it: tests may
+            # write elsewhere, a candidate imported early cannot rewrite a test, its data or
+            # a conftest (`runners.workspace`).
+            writable, read_only = [], []
+        elif project:
+            # A real copy (no overlay here): mounted read-only but for what tests may write;
+            # the tests and conftests (and the bytecode caches beside them) stay read-only.
             writable, read_only = [], protected_project_paths(workspace, node_ids, conftests)
         else:
             # A fresh directory: writable (dataset tests write files in their cwd), except
@@ -409,12 +467,15 @@ class SandboxEvaluator:
         argv = [self.python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
                 "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        env = {**channel.env, "PYTHONPATH": self._pythonpath(workspace, project),
+        env = {**channel.env, "PYTHONPATH": self._pythonpath(prepared, project),
                # Autoloading every installed plugin costs seconds (some import whole UI
                # toolkits): load only those the project mentions (`project_plugins`).
                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         if project:
-            for module in project_plugins(workspace):
+            snap = prepared.snapshot
+            files = [snap.dir / rel for rel in snap.frozen] if snap else None
+            files = [p for f in files for p in ([f] if f.is_file() else f.rglob("*.py"))] if files else None
+            for module in project_plugins(prepared.source, files):
                 argv[3:3] = ["-p", module]
         perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
         perf_w = perf[1]
@@ -432,8 +493,9 @@ class SandboxEvaluator:
         try:
             run = await run_sandboxed(argv, workspace, self.limits, env=env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
-                                      extra_ro=[self.workspaces.plugin_dir], writable=writable,
-                                      read_only=read_only, copy_on_write=project, on_start=started)
+                                      extra_ro=self._read_paths(prepared), writable=writable,
+                                      read_only=read_only, copy_on_write=project, lower=prepared.lower,
+                                      mounts=prepared.mounts, on_start=started)
             channel.drain()
         finally:
             loop.remove_reader(channel.result_r)

@@ -180,6 +180,19 @@ def _resolve_file(project: Path, rel: str) -> Path:
     raise LocateError(f"no file {rel} in {project}{hint}")
 
 
+def _check_syntax(source: bytes, rel: str) -> None:
+    """A file Python cannot parse is reported as such (file, line, the parser's message),
+    not as a missing function: tree-sitter recovers from errors and may hide the target."""
+    try:
+        ast.parse(source, filename=rel)
+    except SyntaxError as err:
+        text = (err.text or "").strip()
+        shown = f": {text[:80]}" if text else ""
+        raise LocateError(f"{rel}:{err.lineno}: syntax error: {err.msg}{shown}") from None
+    except ValueError as err:  # null bytes
+        raise LocateError(f"{rel}: cannot be parsed: {err}") from None
+
+
 def locate(project: Path, target: str) -> Located:
     """Find `path::qualname` in the project (see module doc); LocateError when it is not there."""
     project = Path(project)
@@ -189,6 +202,7 @@ def locate(project: Path, target: str) -> Located:
     path = _resolve_file(project, rel)
     rel = path.relative_to(project).as_posix()
     source = path.read_bytes()
+    _check_syntax(source, rel)
     tree, outer, inner = _find(source, qualname)
     if outer is None:
         names = _functions(tree.root_node)
@@ -387,6 +401,71 @@ def _keep_docstring(definition: str, original: Node) -> str:
     return "".join(lines[:first]) + doc_text.rstrip("\n") + "\n" + "".join(lines[first:])
 
 
+def _split_header(definition: str):
+    """(decorator lines, `def ...:` lines, the rest, the function's ast node) of a
+    definition at column 0; None when it cannot be split (one-line `def f(): ...`)."""
+    try:
+        func = ast.parse(definition).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) or func.body[0].lineno == func.lineno:
+        return None
+    lines = definition.splitlines(keepends=True)
+    for end in range(func.lineno, func.body[0].lineno):  # the shortest header that parses
+        try:
+            ast.parse("".join(lines[func.lineno - 1:end]) + "    pass\n")
+        except SyntaxError:
+            continue
+        return "".join(lines[:func.lineno - 1]), "".join(lines[func.lineno - 1:end]), "".join(lines[end:]), func
+    return None
+
+
+def _parameters(func) -> tuple:
+    """What callers see of a signature: kinds, names, which have defaults, async or not."""
+    a = func.args
+    return (isinstance(func, ast.AsyncFunctionDef), [p.arg for p in a.posonlyargs], [p.arg for p in a.args],
+            a.vararg.arg if a.vararg else None, [p.arg for p in a.kwonlyargs], a.kwarg.arg if a.kwarg else None,
+            len(a.defaults), [d is not None for d in a.kw_defaults])
+
+
+def _keep_signature(definition: str, original: str) -> str:
+    """When the candidate's parameters are the original's (names, kinds, which have
+    defaults, async), the user's `def` lines stay as written (annotations, default
+    values, comments) and so do the user's decorators, unless the candidate wrote other
+    ones; a docstring the candidate rewrote is dropped (the user's goes back in). Only
+    the body changes. A real interface change keeps the candidate's signature."""
+    cand, orig = _split_header(definition), _split_header(original)
+    if cand is None or orig is None or _parameters(cand[3]) != _parameters(orig[3]):
+        return definition
+    cand_decorators, cand_def, body, func = cand
+    orig_decorators = orig[0]
+    own = {ast.unparse(d) for d in orig[3].decorator_list}
+    decorators = orig_decorators if all(ast.unparse(d) in own for d in func.decorator_list) else cand_decorators
+    doc = func.body[0]
+    if (ast.get_docstring(orig[3]) is not None and ast.get_docstring(func) is not None and len(func.body) > 1
+            and func.body[1].lineno > doc.end_lineno):
+        lines = body.splitlines(keepends=True)
+        first = doc.lineno - 1 - len((cand_decorators + cand_def).splitlines())
+        body = "".join(lines[:first] + lines[first + doc.end_lineno - doc.lineno + 1:])
+    return decorators + orig[1] + body
+
+
+def signature_change(old_file: str, new_file: str, qualname: str) -> tuple[str, str] | None:
+    """(before, after) `def` lines of `qualname` when the new file changes its interface
+    (what `_keep_signature` let through); None when the signature is the user's."""
+    def signature(text: str) -> str | None:
+        source = text.encode()
+        _, outer, inner = _find(source, qualname)
+        body = inner.child_by_field_name("body") if inner is not None else None
+        if body is None:
+            return None
+        header = source[_line_start(source, inner.start_byte):body.start_byte].decode()
+        return " ".join(header.split())
+
+    before, after = signature(old_file), signature(new_file)
+    return (before, after) if before and after and before != after else None
+
+
 def _module_layout(source: bytes):
     """(future point, import point, top-level names, imported keys) of a module.
 
@@ -466,9 +545,10 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
         raise SpliceError(f"no function {qualname} in the file{hint}")
     name = qualname.rsplit(".", 1)[-1]
     parts = _split_candidate(candidate, name)
-    definition = _keep_docstring(parts.definition, inner)
     start = _line_start(source, outer.start_byte)
     indent = source[start:outer.start_byte].decode()
+    original = _reindent(source[start:outer.end_byte].decode(), len(indent), "")
+    definition = _keep_docstring(_keep_signature(parts.definition, original), inner)
     if outer.type == "decorated_definition" and not definition.lstrip().startswith("@"):
         # The model dropped the decorators (@staticmethod, @cache...): keep the original ones.
         decorators = source[start:inner.start_byte].decode()
@@ -528,3 +608,54 @@ def _expand_leading_tabs(code: str) -> str:
         lead = line[: len(line) - len(stripped)]
         out.append(line if number in protected else lead.replace("\t", "    ") + stripped)
     return "".join(out)
+
+
+# ---------------------------------------------------------------- new functions and files
+
+
+def new_target(project: Path, target: str, *, new: bool = False) -> Located:
+    """A function that does not exist yet: a missing top-level function in an existing
+    module (appended at its end) or in a module that does not exist (a new file).
+
+    A close existing name still means a typo: LocateError with "did you mean", unless
+    `new` says the user wants the new name."""
+    project = Path(project)
+    rel, sep, qualname = target.partition("::")
+    if not sep or not rel or not qualname:
+        raise LocateError(f"target {target!r} must look like path/to/file.py::function or path.py::Class.method")
+    if Path(rel).is_absolute() or ".." in Path(rel).parts or Path(rel).parts[0] in (".git", ".orps"):
+        raise LocateError(f"the target's path must be relative to the project and inside it, not {rel!r}")
+    if not rel.endswith(".py"):
+        raise LocateError(f"a new target's file must end in .py, not {rel!r}")
+    if not re.fullmatch(r"[A-Za-z_]\w*", qualname):
+        raise LocateError(f"a new target must be a top-level function name, not {qualname!r} "
+                          "(add new methods to their class by hand first)")
+    path = project / rel
+    if path.is_file():
+        try:
+            return locate(project, target)
+        except LocateError as err:
+            if "did you mean" in str(err) and not new:
+                raise LocateError(f"{err} (if {qualname} is a new function, say so with --new)") from None
+        source = path.read_bytes()
+    else:
+        folder = path.parent
+        siblings = [p.name for p in folder.glob("*.py")] if folder.is_dir() else []
+        typo = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.85)  # words.py for word.py
+        if typo and not new:
+            near = (Path(rel).parent / typo[0]).as_posix()
+            raise LocateError(f"no file {rel}; did you mean {near}? (if {rel} is a new file, say so with --new)")
+        source = b""
+    line = source.count(b"\n") + 1
+    return Located(path=Path(rel).as_posix(), qualname=qualname, source="", signature="", docstring="",
+                   start_byte=len(source), end_byte=len(source), start_line=line, end_line=line,
+                   is_async=False, indent="")
+
+
+def splice_or_add(file_source: str, qualname: str, candidate: str) -> str:
+    """`splice_candidate`, except that a missing top-level function is added at the end
+    of the module (which may be empty: a new file)."""
+    if "." not in qualname and _find(file_source.encode(), qualname)[1] is None:
+        gap = "" if not file_source.strip() else ("\n\n" if file_source.endswith("\n") else "\n\n\n")
+        file_source = file_source + gap + f"def {qualname}():\n    pass\n"
+    return splice_candidate(file_source, qualname, candidate)

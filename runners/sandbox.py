@@ -1,19 +1,26 @@
 """Run one command in a sandbox: bubblewrap namespaces plus resource limits.
 
 What a sandboxed run gets (../shared/notes/sandbox.md says why each matters):
-- a read-only view of the host (`--ro-bind / /`), the user's HOME hidden behind a tmpfs
-  (keys in ~/.ssh, ~/.config... are invisible) with only the Python installation bound
-  back, a private size-capped tmpfs `/tmp` with HOME inside it, and the workspace bound at
-  its own path, read-only unless the caller asks otherwise (so tests and conftest files
+- only what a Python test run needs of the host, read-only (`system_view_args`: /usr and
+  the /bin, /lib links, a few /etc entries for names, TLS, time zones, locale and users),
+  the interpreters with their prefixes and site-packages, and the caller's extra paths;
+  nothing else of the host exists inside (no HOME, no other projects, no /srv, /var...);
+  a private size-capped tmpfs `/tmp` with HOME inside it, and the workspace bound at its
+  own path, read-only unless the caller asks otherwise (so tests and conftest files
   cannot be edited or added), or copy-on-write: an overlay whose writes land in a scratch
   directory we throw away, so the files under it never change;
 - no network (`--unshare-net`: the host's 127.0.0.1 is unreachable), a new PID namespace
   (the whole tree dies with its init, `setsid` or not), a new session, death with the
   parent, no capabilities and, when launched as root, uid 65534 in a user namespace;
+  no nested user namespaces (`--disable-userns`) and a seccomp filter (`runners.seccomp`)
+  refusing new namespaces, mount, bpf, io_uring, keyctl, ptrace; a read-only /dev with a
+  size-capped /dev/shm;
 - limits set by a tiny launcher just before exec (address space, file size, no core
-  dumps, processes) plus a cgroup `pids.max` when we may create one (as root: RLIMIT_NPROC
-  does nothing for root); a wall-clock timeout; output kept up to a cap per stream while
-  the pipes keep draining, so a flood can neither block the child nor fill our memory;
+  dumps, processes) plus per-run cgroups when we may create them (v1 or v2): `pids.max`
+  (as root RLIMIT_NPROC does nothing) and one memory limit for every process of the run
+  and the tmpfs pages they write (without it RLIMIT_AS bounds each process only); a
+  wall-clock timeout; output kept up to a cap per stream while the pipes keep draining,
+  so a flood can neither block the child nor fill our memory;
 - a scrubbed environment: no keys, tokens, secrets or the user's HOME.
 
 At the end the namespace's init is killed (the kernel then kills everything in it) and we
@@ -39,8 +46,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from runners import seccomp
+from runners.cleanup import remove_tree
+from runners.metrics import perf_available
+
 LAUNCHER = Path(__file__).with_name("_launch.py")
-PIDS_CGROUP_V1 = Path("/sys/fs/cgroup/pids")
 SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
 SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
 MARKER_ENV = "ORPS_SANDBOX_RUN"
@@ -54,6 +64,7 @@ class Limits:
     max_procs: int = 64
     max_file_mb: int = 64
     tmp_mb: int = 512
+    shm_mb: int = 256
     output_bytes: int = 1 << 20
 
 
@@ -83,12 +94,42 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _bwrap_base(bwrap: str) -> list[str]:
+def _bwrap_base(bwrap: str, hardened: bool = False) -> list[str]:
     args = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL"]
     if os.geteuid() == 0:
         # As root, bwrap would keep full capabilities inside: become nobody instead.
         args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY]
+    if hardened and userns_disable_works():
+        args += ([] if os.geteuid() == 0 else ["--unshare-user"]) + ["--disable-userns"]
     return args
+
+
+@cache
+def userns_disable_works() -> bool:
+    """Whether this bwrap and kernel can forbid new user namespaces inside the sandbox."""
+    if not bwrap_works()[0]:
+        return False
+    extra = [] if os.geteuid() == 0 else ["--unshare-user"]
+    return _probe(_bwrap_base(find_bwrap()) + extra + ["--disable-userns", "--ro-bind", "/", "/", "true"])
+
+
+@cache
+def seccomp_works() -> bool:
+    """Whether bwrap loads our seccomp filter here (a known architecture, a kernel with seccomp)."""
+    if not bwrap_works()[0] or not seccomp.supported():
+        return False
+    fd = seccomp.filter_fd()
+    try:
+        return _probe(_bwrap_base(find_bwrap()) + ["--seccomp", str(fd), "--ro-bind", "/", "/", "true"], (fd,))
+    finally:
+        os.close(fd)
+
+
+def _probe(cmd: list[str], fds: tuple[int, ...] = ()) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=20, pass_fds=fds).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 @cache
@@ -124,55 +165,92 @@ def _tmpfs_size_supported() -> bool:
 def overlay_works() -> bool:
     """Probe once whether bwrap can mount a copy-on-write overlay here (bubblewrap 0.10+ and
     a kernel that allows overlayfs in a user namespace)."""
+    return _overlay_probe(None)
+
+
+def overlay_works_on(lower: Path) -> bool:
+    """Whether `lower` (a user's project) can be an overlay's lower layer: some filesystems
+    (network, FUSE) cannot. Probed once per filesystem."""
+    try:
+        device = os.stat(lower).st_dev
+    except OSError:
+        return False
+    return overlay_works() and _overlay_probe_device(device, str(lower))
+
+
+@cache
+def _overlay_probe_device(_device: int, lower: str) -> bool:
+    return _overlay_probe(Path(lower))
+
+
+def _overlay_probe(lower: Path | None) -> bool:
+    """Mount an overlay (over `lower`, or an empty directory) and write into it: the write
+    must land in the upper layer, never in the lower one."""
     if not bwrap_works()[0]:
         return False
     with tempfile.TemporaryDirectory(prefix="orps-overlay-probe-") as root:
-        lower, upper, work = (Path(root) / name for name in ("lower", "upper", "work"))
-        for path in (lower, upper, work):
+        mount, upper, work = (Path(root) / name for name in ("mount", "upper", "work"))
+        for path in (mount, upper, work):
             path.mkdir()
+        name = f".orps-overlay-probe-{uuid.uuid4().hex[:8]}"
         try:
             probe = subprocess.run(
                 _bwrap_base(find_bwrap()) + ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                             *_overlay_args(lower, upper, work), "--chdir", str(lower),
-                                             "/bin/sh", "-c", "echo x > probe"],
+                                             *_overlay_args(mount, upper, work, lower=lower), "--chdir", str(mount),
+                                             "/bin/sh", "-c", f"echo x > {name}"],
                 capture_output=True, text=True, timeout=20,
             )
         except (OSError, subprocess.TimeoutExpired):
             return False
-        ok = probe.returncode == 0 and (upper / "probe").is_file() and not (lower / "probe").exists()
-        _remove_tree(Path(root) / "work")
+        ok = probe.returncode == 0 and (upper / name).is_file() and not (mount / name).exists()
+        if lower is not None:
+            ok = ok and not (lower / name).exists()
+        remove_tree(work)
         return ok
 
 
-def _overlay_args(workdir: Path, upper: Path, work: Path) -> list[str]:
-    return ["--overlay-src", str(workdir), "--overlay", str(upper), str(work), str(workdir)]
+def _overlay_args(workdir: Path, upper: Path, work: Path, lower: Path | None = None) -> list[str]:
+    return ["--overlay-src", str(lower or workdir), "--overlay", str(upper), str(work), str(workdir)]
 
 
-def _remove_tree(path: Path) -> None:
-    """rmtree that also clears the mode-000 directory overlayfs leaves in its work dir."""
-    def retry(func, name, _exc):
-        try:
-            os.chmod(os.path.dirname(name), 0o700)
-            os.chmod(name, 0o700)
-            func(name)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=retry)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @cache
-def _pids_cgroup_root() -> Path | None:
-    """A cgroup v1 pids controller we may create children in (usually only as root)."""
-    root = PIDS_CGROUP_V1 / "orps"
+def _cgroup_roots() -> dict[str, Path]:
+    """Where we may create per-run cgroups, by controller ("pids", "memory"): cgroup v1's
+    per-controller hierarchies, or one directory of the v2 unified hierarchy with both
+    controllers enabled. Usually only root may; an empty dict otherwise."""
+    roots: dict[str, Path] = {}
+    if (CGROUP_ROOT / "cgroup.controllers").is_file():  # v2
+        base = CGROUP_ROOT / "orps"
+        try:
+            base.mkdir(exist_ok=True)
+            for parent in (CGROUP_ROOT, base):
+                (parent / "cgroup.subtree_control").write_text("+pids +memory")
+        except OSError:
+            return {}
+        controllers = (base / "cgroup.subtree_control").read_text().split()
+        return {c: base for c in ("pids", "memory") if c in controllers and _can_create(base)}
+    for controller in ("pids", "memory"):
+        base = CGROUP_ROOT / controller / "orps"
+        try:
+            base.mkdir(exist_ok=True)
+        except OSError:
+            continue
+        if _can_create(base):
+            roots[controller] = base
+    return roots
+
+
+def _can_create(base: Path) -> bool:
+    probe = base / f"probe-{os.getpid()}"
     try:
-        root.mkdir(exist_ok=True)
-        probe = root / f"probe-{os.getpid()}"
         probe.mkdir()
         probe.rmdir()
-        return root
+        return True
     except OSError:
-        return None
+        return False
 
 
 def isolation_name() -> str:
@@ -180,7 +258,9 @@ def isolation_name() -> str:
     if not bwrap_works()[0]:
         return "rlimits-only"
     name = "bwrap-unprivileged" if os.geteuid() == 0 else "bwrap"
-    return name + ("+pids-cgroup" if _pids_cgroup_root() else "")
+    roots = _cgroup_roots()
+    return name + "".join(f"+{c}-cgroup" for c in ("pids", "memory") if c in roots) + \
+        ("+seccomp" if seccomp_works() else "")
 
 
 def isolation_report() -> dict:
@@ -188,21 +268,34 @@ def isolation_report() -> dict:
     ok, why = bwrap_works()
     notes = []
     if ok:
-        notes.append("read-only host, private /tmp, no network, PID namespace, no capabilities")
+        notes.append("only what a test run needs of the host, read-only; private /tmp; no network; "
+                     "PID namespace; no capabilities")
         notes.append("project copies are copy-on-write (tests may write files)" if overlay_works()
                      else "no overlayfs here: project copies are read-only (tests that write files fail)")
         if os.geteuid() == 0:
             notes.append("launched as root: candidates run as uid 65534 in a user namespace")
-        if _pids_cgroup_root():
+        roots = _cgroup_roots()
+        if "pids" in roots:
             notes.append("process count limited by a cgroup pids.max")
         elif os.geteuid() == 0:
             notes.append("no pids cgroup: process count bounded only by the memory limit and the PID namespace kill")
         else:
             notes.append("process count limited by RLIMIT_NPROC")
+        notes.append("memory: one cgroup limit for the whole run (all processes and their tmpfs files)"
+                     if "memory" in roots else
+                     "memory: no memory cgroup here, so RLIMIT_AS per process only (several processes can "
+                     "together use more; /tmp and /dev/shm are size-capped)")
+        notes.append("seccomp: new namespaces, mount, bpf, io_uring, keyctl, ptrace, perf_event_open refused"
+                     if seccomp_works() else "seccomp: not available here (no filter on system calls)")
+        notes.append("user namespaces: disabled inside the sandbox" if userns_disable_works() else
+                     "user namespaces: bwrap cannot disable them here (the seccomp filter still refuses unshare)")
+        notes.append("/dev read-only, /dev/shm a size-capped tmpfs")
     else:
         notes.append(why)
         notes.append("WEAK: candidates can reach the network and read your files; only rlimits and a new session apply")
-    return {"available": ok, "isolation": isolation_name(), "bwrap": find_bwrap(), "notes": notes}
+    return {"available": ok, "isolation": isolation_name(), "bwrap": find_bwrap(), "notes": notes,
+            "seccomp": ok and seccomp_works(), "userns_disabled": ok and userns_disable_works(),
+            "memory_cgroup": ok and "memory" in _cgroup_roots(), "pids_cgroup": ok and "pids" in _cgroup_roots()}
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -215,31 +308,79 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+"""The system's runtime directories (on merged-/usr systems most are links into /usr)."""
+ETC_PATHS = (
+    # name resolution (the network is off, but libraries read these)
+    "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/gai.conf",
+    "/etc/services", "/etc/protocols",
+    # TLS certificates
+    "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/crypto-policies",
+    # time zones and locale
+    "/etc/localtime", "/etc/timezone", "/etc/locale.alias", "/etc/locale.conf", "/etc/default/locale",
+    # users (getpwuid), the dynamic linker, and Debian's command alternatives
+    "/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+)
+"""The few /etc entries a Python test run needs: the list Flatpak and Anthropic's
+sandbox-runtime share for a program without network access (docs/sandbox-view.md)."""
+
+
 def _python_paths() -> set[Path]:
     """What the interpreter and our own code need: prefixes, sys.path, the checkout of orps."""
     paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, str(Path(__file__).resolve().parent.parent))
-    return {Path(p).resolve() for p in paths if p and Path(p).exists()}
+    # '' in sys.path is the current directory: never bind that (or /) just because we run there.
+    return {Path(p).resolve() for p in paths if p and Path(p).is_absolute() and Path(p).exists()} - {Path("/")}
 
 
-def _bind_back(hidden: Path, needed: set[Path]) -> list[str]:
-    """Read-only binds for the paths under `hidden` (a tmpfs we mount over it) that Python needs."""
-    under = sorted((p for p in needed if hidden in p.parents), key=lambda p: len(p.parts))
-    binds: list[str] = []
+@cache
+def interpreter_paths(python: str) -> tuple[Path, ...]:
+    """What another interpreter (a project's virtualenv) needs: asked of it once."""
+    exe = Path(python)
+    if not exe.is_absolute():
+        exe = Path(shutil.which(python) or python)
+    if exe.resolve() == Path(sys.executable).resolve():
+        return ()
+    probe = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    try:
+        out = subprocess.run([str(exe), "-c", probe], capture_output=True, text=True, timeout=30, cwd="/")
+        paths = json.loads(out.stdout) if out.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        paths = []
+    found = {exe.parent.parent, exe.resolve().parent.parent}  # the venv and the real install
+    return tuple(sorted(({Path(p).resolve() for p in paths if p and Path(p).is_absolute()} | found) - {Path("/")}))
+
+
+def _covering(paths) -> list[Path]:
+    """The paths to bind: each existing one, except those already inside another."""
     kept: list[Path] = []
-    for path in under:
-        if any(k == path or k in path.parents for k in kept):
-            continue
-        kept.append(path)
-        binds += ["--ro-bind", str(path), str(path)]
-    return binds
+    for path in sorted({Path(p) for p in paths if Path(p).exists()}, key=lambda p: len(p.parts)):
+        if not any(k == path or k in path.parents for k in kept):
+            kept.append(path)
+    return kept
 
 
-def _hidden_home_binds() -> list[str]:
-    """Hide the user's HOME, then bind back (read-only) what Python needs from it."""
-    home = Path(os.path.expanduser("~")).resolve()
-    if str(home) in ("/", "") or not home.is_dir():
-        return []
-    return ["--tmpfs", str(home)] + _bind_back(home, _python_paths())
+def system_view_args() -> list[str]:
+    """The host as a run sees it: the runtime directories and the /etc entries above,
+    read-only (links kept as links). Nothing else of the host exists inside."""
+    args: list[str] = []
+    for path in (*SYSTEM_DIRS, *ETC_PATHS):
+        p = Path(path)
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), path]
+        elif p.exists():
+            args += ["--ro-bind", path, path]
+    return args
+
+
+def sandbox_view(extra: list[Path] = ()) -> list[str]:
+    """For `orps doctor`: every host path a run can read (besides its project copy, a
+    private /tmp, /dev and its own /proc)."""
+    view = [f"{path} -> {os.readlink(path)}" if Path(path).is_symlink() else path
+            for path in (*SYSTEM_DIRS, *ETC_PATHS) if Path(path).is_symlink() or Path(path).exists()]
+    inside_system = [Path(p) for p in SYSTEM_DIRS if Path(p).is_dir() and not Path(p).is_symlink()]
+    view += [str(p) for p in _covering([*_python_paths(), *extra])
+             if not any(d == p or d in p.parents for d in inside_system)]
+    return view
 
 
 def _own_process_count() -> int:
@@ -256,10 +397,14 @@ def _own_process_count() -> int:
 
 def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str, str], *,
                   extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
-                  overlay: tuple[Path, Path] | None = None, use_bwrap: bool = True,
-                  nproc_rlimit: bool = True, info_fd: int | None = None) -> list[str]:
+                  overlay: tuple[Path, Path] | None = None, lower: Path | None = None,
+                  mounts: list[tuple[Path, Path]] = (), use_bwrap: bool = True,
+                  nproc_rlimit: bool = True, info_fd: int | None = None,
+                  seccomp_fd: int | None = None) -> list[str]:
     """The full command line: bwrap (when usable) around the limits launcher around argv.
-    `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`."""
+    `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`,
+    over `lower` (default: `workdir` itself); `mounts` are read-only binds (source,
+    destination) made after it, so they cover paths inside it."""
     nproc = None
     if nproc_rlimit and os.geteuid() != 0:
         nproc = limits.max_procs + _own_process_count()  # RLIMIT_NPROC counts the uid's host processes too
@@ -267,23 +412,36 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
         "as_mb": limits.memory_mb, "fsize_mb": limits.max_file_mb, "nproc": nproc}), "--", *argv]
     if not use_bwrap:
         return launch
-    cmd = _bwrap_base(find_bwrap()) + ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # Least privilege: no `--ro-bind / /`; only what a Python test run needs is mounted.
+    cmd = _bwrap_base(find_bwrap(), hardened=True) + system_view_args() + ["--dev", "/dev", "--proc", "/proc"]
+    # /dev/shm is a directory of /dev's tmpfs, which has no size limit: give it its own,
+    # capped, and make /dev itself read-only.
+    if _tmpfs_size_supported():
+        cmd += ["--size", str(limits.shm_mb << 20)]
+    cmd += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
     if info_fd is not None:
         cmd += ["--info-fd", str(info_fd)]
-    cmd += _hidden_home_binds()
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
     if _tmpfs_size_supported():
         cmd += ["--size", str(limits.tmp_mb << 20)]
     cmd += ["--tmpfs", "/tmp", "--dir", "/tmp/home"]
-    # A virtualenv or checkout under /tmp (CI clones often are) must stay visible.
-    cmd += _bind_back(Path("/tmp").resolve(), _python_paths())
-    for path in extra_ro:
-        cmd += ["--ro-bind", str(path), str(path)]
+    # The interpreters, their prefixes and site-packages, our checkout, and the caller's
+    # extra read-only paths; after /tmp, so a virtualenv under /tmp stays visible.
+    system = [Path(p) for p in SYSTEM_DIRS if Path(p).is_dir() and not Path(p).is_symlink()]
+    for path in _covering([*_python_paths(), *extra_ro]):
+        if not any(d == path or d in path.parents for d in system):
+            cmd += ["--ro-bind", str(path), str(path)]
     for path in writable:
         cmd += ["--bind", str(path), str(path)]
     if overlay:
-        cmd += _overlay_args(workdir, *overlay)
+        cmd += _overlay_args(workdir, *overlay, lower=lower)
+    elif lower is not None:
+        cmd += ["--ro-bind", str(lower), str(workdir)]
     elif workdir not in writable:
         cmd += ["--ro-bind", str(workdir), str(workdir)]
+    for source, dest in mounts:
+        cmd += ["--ro-bind", str(source), str(dest)]
     for path in read_only:  # after the writable binds: files inside them stay read-only
         cmd += ["--ro-bind", str(path), str(path)]
     cmd += ["--chdir", str(workdir), "--clearenv"]
@@ -292,51 +450,71 @@ def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str,
     return cmd + ["--", *launch]
 
 
-class _PidsCgroup:
-    """A throwaway cgroup with pids.max; the launcher shell joins it before exec'ing bwrap."""
+class _RunCgroups:
+    """Throwaway cgroups for one run (pids.max, and a memory limit counting every process
+    and the tmpfs pages they write); a launcher shell joins them before exec'ing bwrap."""
 
-    def __init__(self, limit: int):
-        self.path: Path | None = None
-        root = _pids_cgroup_root()
-        if root is None:
-            return
-        try:
-            path = root / uuid.uuid4().hex[:12]
-            path.mkdir()
-            (path / "pids.max").write_text(str(limit))
-            self.path = path
-        except OSError:
-            self.path = None
+    def __init__(self, limits: Limits):
+        self.paths: list[Path] = []
+        self.controllers: list[str] = []
+        name = uuid.uuid4().hex[:12]
+        memory = limits.memory_mb << 20
+        wanted = {"pids": [("pids.max", str(limits.max_procs))],
+                  # v1 names, then v2 names; memsw/swap: swapping out is no way around the limit
+                  "memory": [("memory.limit_in_bytes", str(memory)), ("memory.memsw.limit_in_bytes", str(memory)),
+                             ("memory.max", str(memory)), ("memory.swap.max", "0")]}
+        for controller, base in _cgroup_roots().items():
+            path = base / name
+            try:
+                if path not in self.paths:
+                    path.mkdir()
+                    self.paths.append(path)
+                written = False
+                for file, value in wanted[controller]:
+                    if (path / file).exists():
+                        (path / file).write_text(value)
+                        written = True
+                if written:
+                    self.controllers.append(controller)
+            except OSError:
+                continue
+
+    @property
+    def path(self) -> Path | None:  # the pids controller's, when there is one
+        return self.paths[0] if self.paths else None
 
     def wrap(self, cmd: list[str]) -> list[str]:
-        """Join the cgroup from a shell *before* bwrap starts, so no fork escapes the limit."""
-        if not self.path:
+        """Join the cgroups from a shell *before* bwrap starts, so nothing escapes the limits."""
+        if not self.paths:
             return cmd
-        return ["/bin/sh", "-c", 'echo $$ > "$1" || exit 125; shift; exec "$@"', "sh",
-                str(self.path / "cgroup.procs"), *cmd]
+        joins = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(self.paths)))
+        return ["/bin/sh", "-c", f'{{ {joins}; }} || exit 125; shift {len(self.paths)}; exec "$@"', "sh",
+                *(str(p / "cgroup.procs") for p in self.paths), *cmd]
 
     def pids(self) -> list[int]:
-        if not self.path:
-            return []
-        try:
-            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-        except (OSError, ValueError):
-            return []
+        found: set[int] = set()
+        for path in self.paths:
+            try:
+                found.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(found)
 
     def kill_all(self) -> None:
         for pid in self.pids():
             _kill(pid)
 
     def remove(self) -> None:
-        if not self.path:
-            return
-        for _ in range(100):
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                self.kill_all()
-                time.sleep(0.02)
+        for path in self.paths:
+            for _ in range(100):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    self.kill_all()
+                    time.sleep(0.02)
 
 
 def _kill(pid: int) -> None:
@@ -395,6 +573,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                         env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
                         extra_ro: list[Path] | None = None, writable: list[Path] | None = None,
                         read_only: list[Path] | None = None, copy_on_write: bool = False,
+                        lower: Path | None = None, mounts: list[tuple[Path, Path]] | None = None,
                         on_start=None) -> SandboxResult:
     """Run `argv` in `workdir` under every isolation available here; always reaps the tree.
 
@@ -410,10 +589,11 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     use_bwrap, why = bwrap_works()
     marker = uuid.uuid4().hex
     full_env = scrubbed_env({**(env or {}), MARKER_ENV: marker})
-    cgroup = _PidsCgroup(limits.max_procs) if use_bwrap else None
+    cgroup = _RunCgroups(limits) if use_bwrap else None
     info_r = info_w = -1
     if use_bwrap:
         info_r, info_w = os.pipe()
+    seccomp_fd = seccomp.filter_fd(allow_perf=perf_available()) if use_bwrap and seccomp_works() else None
     scratch = None
     if copy_on_write and use_bwrap and overlay_works():
         # Beside the workdir: overlayfs wants upper and work on one filesystem.
@@ -422,14 +602,17 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         (scratch / "work").mkdir()
     cmd = build_command(argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
                         writable=list(writable or []), read_only=list(read_only or []),
-                        overlay=(scratch / "upper", scratch / "work") if scratch else None, use_bwrap=use_bwrap,
-                        nproc_rlimit=not (cgroup and cgroup.path), info_fd=info_w if use_bwrap else None)
+                        overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
+                        mounts=list(mounts or []), use_bwrap=use_bwrap,
+                        nproc_rlimit=not (cgroup and "pids" in cgroup.controllers),
+                        info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd)
     if cgroup:
         cmd = cgroup.wrap(cmd)
     isolation = isolation_name() if use_bwrap else "rlimits-only"
-    if use_bwrap and not (cgroup and cgroup.path):
-        isolation = isolation.replace("+pids-cgroup", "")
-    fds = tuple(pass_fds) + ((info_w,) if use_bwrap else ())
+    for controller in ("pids", "memory"):
+        if use_bwrap and not (cgroup and controller in cgroup.controllers):
+            isolation = isolation.replace(f"+{controller}-cgroup", "")
+    fds = tuple(pass_fds) + ((info_w,) if use_bwrap else ()) + ((seccomp_fd,) if seccomp_fd is not None else ())
     started = time.perf_counter()
     out, err = bytearray(), bytearray()
     proc = None
@@ -468,13 +651,13 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     finally:
         if proc is not None and proc.returncode is None:
             _reap(proc.pid, init_pid, cgroup, marker, use_bwrap)
-        for fd in (info_r, info_w):
+        for fd in (info_r, info_w, -1 if seccomp_fd is None else seccomp_fd):
             if fd >= 0:
                 os.close(fd)
         if cgroup:
             cgroup.remove()
         if scratch:
-            _remove_tree(scratch)
+            remove_tree(scratch)
     notes = [] if use_bwrap else [why]
     if init_pid is not None and _alive(init_pid):
         notes.append(f"the sandbox's init (pid {init_pid}) was still alive after the kill")
@@ -482,7 +665,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                          time.perf_counter() - started, isolation, truncated, notes)
 
 
-def _reap(pid: int, init_pid: int | None, cgroup: _PidsCgroup | None, marker: str, use_bwrap: bool) -> None:
+def _reap(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:
     """Kill everything the run started and wait (briefly) until it is really gone."""
     try:
         os.killpg(pid, signal.SIGKILL)  # the launcher side: sh/bwrap (our session)

@@ -10,8 +10,14 @@ selected when its body (or its class's fixtures/helpers) uses the target:
 - a function `func`: the name `func` (or the alias it was imported as), or `mod.func`;
 - a method `Class.method`: `.method` on something, or `Class.method`, in a file that
   imports or names `Class`.
+Names reach tests through the project's own modules too: every module that re-exports
+the target (`from .sub import *` within `__all__`, `from .sub import func as f`, a
+re-export of a re-export) is found first, so `from pkg import f`, `import pkg as p;
+p.f(...)`, `pkg.sub.f(...)` and `p.Class(...).method()` all count. Tests a `Test*` class
+inherits from a base class in the same file are its tests too.
 Matches in files that import the target's module (or a package above it) come first;
 only when there are none do name-only matches count (a re-export we cannot see).
+Each file is split into lines once: the cost grows linearly with the tests' size.
 `-k EXPR` filters with pytest's own keyword-expression parser. The tests' source goes to
 the model with the problem (`Task.tests_source`).
 """
@@ -23,8 +29,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SKIP_DIRS = {".git", ".venv", "venv", "env", ".tox", ".nox", "node_modules", ".orps", "__pycache__", "build", "dist",
-             "site-packages", ".eggs"}
 SOURCE_LIMIT = 6000
 """Characters of test source shown to the model; more is cut with a note."""
 
@@ -41,6 +45,8 @@ class Selection:
     """The selected tests' source, each headed by `# <node id>` (for the model)."""
     reasons: dict[str, str] = field(default_factory=dict)
     """Why each test was selected (shown by `orps check` and the TUI)."""
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Test files that were not scanned because they do not parse: path -> parser message."""
 
 
 def _testpaths(project: Path) -> list[Path]:
@@ -65,13 +71,20 @@ def _testpaths(project: Path) -> list[Path]:
 
 def test_files(project: Path) -> list[Path]:
     """The project's test files, sorted."""
+    from runners.projectfiles import ProjectFiles
+
     project = Path(project)
+    rules = ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
     out: set[Path] = set()
     for root in _testpaths(project):
-        candidates = [root] if root.is_file() else root.rglob("*.py")
+        if root.is_file():
+            candidates = [root]
+        else:
+            start = root.resolve().relative_to(rules.project).as_posix() if root.resolve() != rules.project else ""
+            candidates = [project / rel for rel in rules.walk(start).files if rel.endswith(".py")]
         for path in candidates:
             rel = path.relative_to(project)
-            if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+            if any(part.startswith(".") for part in rel.parts[:-1]):
                 continue
             if path.name.startswith("test_") or path.name.endswith("_test.py"):
                 out.add(path)
@@ -91,11 +104,49 @@ def _module_name(rel_path: str) -> str:
     return ".".join(parts)
 
 
+def _package_of(module: str, rel_path: str) -> str:
+    """The package that relative imports in `rel_path` start from."""
+    return module if Path(rel_path).name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _absolute(node: ast.ImportFrom, package: str) -> str:
+    """`from ..x import y` inside `package` -> the absolute module name of `..x`."""
+    if not node.level:
+        return node.module or ""
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _all_names(tree: ast.Module) -> set[str] | None:
+    """A module's `__all__` (literal lists/tuples, `+=` too); None when it has none."""
+    found: set[str] | None = None
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):  # computed: not literal
+                continue
+            if isinstance(value, (list, tuple)):
+                found = (found if isinstance(node, ast.AugAssign) and found else set()) | {
+                    v for v in value if isinstance(v, str)}
+    return found
+
+
 @dataclass
 class _Target:
     name: str
     cls: str | None
     module: str
+    exports: dict[str, set[str]] = field(default_factory=dict)
+    """module -> its names bound to the target (the class, for a method): the defining
+    module, and every package module that re-exports it (`from .sub import *`,
+    `from .sub import func as f`, `__all__`), found by a fixpoint over the project."""
+
+    @property
+    def wanted(self) -> str:
+        return self.cls or self.name
 
     def module_matches(self, imported: str) -> bool:
         """True when `imported` is the target's module, a package above it, or its tail
@@ -103,64 +154,175 @@ class _Target:
         mod = self.module
         return bool(imported) and (mod == imported or mod.startswith(imported + ".") or mod.endswith("." + imported))
 
+    def names_in(self, module: str) -> set[str]:
+        """The names `module` offers for the target ('' -> none)."""
+        if module in self.exports:
+            return self.exports[module]
+        tail = [m for m in self.exports if m.endswith("." + module)]  # package dir on sys.path
+        return set().union(*(self.exports[m] for m in tail)) if tail else set()
 
-def _file_context(tree: ast.Module, target: _Target) -> tuple[bool, set[str], set[str]]:
-    """(imports the target's module?, local names bound to the target, names bound to the module)."""
-    wanted = target.cls or target.name
-    related, names, modules = False, {wanted}, set()
+
+def _source_modules(project: Path) -> list[tuple[str, str, ast.Module]]:
+    """(module name, relative path, tree) of the project's non-test modules that import
+    something (only those can re-export); files are read once and parsed only when needed."""
+    from runners.projectfiles import ProjectFiles
+
+    out = []
+    for rel_text in ProjectFiles(project).walk().files:  # the one ignore list: no venvs, .git, ignored paths
+        rel = Path(rel_text)
+        path = project / rel
+        if path.suffix != ".py" or any(part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        if path.name.startswith("test_") or path.name.endswith("_test.py") or path.name == "conftest.py":
+            continue
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if "import" not in text:
+            continue
+        try:
+            out.append((_module_name(rel.as_posix()), rel.as_posix(), ast.parse(text)))
+        except (SyntaxError, ValueError):
+            continue
+    return out
+
+
+def _find_exports(project: Path, target: _Target) -> dict[str, set[str]]:
+    """See `_Target.exports`."""
+    exports: dict[str, set[str]] = {target.module: {target.wanted}}
+    modules = _source_modules(project)
+    all_of = {name: _all_names(tree) for name, _, tree in modules}
+    imports = []  # (importing module, source module, imported name, bound name)
+    for name, rel, tree in modules:
+        package = _package_of(name, rel)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                source = _absolute(node, package)
+                imports += [(name, source, a.name, a.asname or a.name) for a in node.names]
+    changed = True
+    while changed:  # a re-export of a re-export: iterate until nothing new is found
+        changed = False
+        for importer, source, imported, bound in imports:
+            offered = exports.get(source, set())
+            if imported == "*":
+                visible = all_of.get(source)
+                new = {n for n in offered if (n in visible if visible is not None else not n.startswith("_"))}
+            else:
+                new = {bound} if imported in offered else set()
+            if new - exports.get(importer, set()):
+                exports.setdefault(importer, set()).update(new)
+                changed = True
+    return exports
+
+
+@dataclass
+class _FileContext:
+    related: bool = False
+    """The file imports the target's module, a package above it, or a re-export."""
+    names: set[str] = field(default_factory=set)
+    """Local names bound to the target (the class, for a method)."""
+    modules: dict[str, str] = field(default_factory=dict)
+    """Local name -> module it is bound to (`import pkg as p`, `from pkg import sub`)."""
+
+
+def _file_context(tree: ast.Module, target: _Target) -> _FileContext:
+    ctx = _FileContext(names={target.wanted})
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            offered = target.names_in(node.module)
             for alias in node.names:
                 dotted = f"{node.module}.{alias.name}"
-                if alias.name in (wanted, "*") and target.module_matches(node.module):
-                    related = True  # from pkg.mod import func / from pkg import func (re-export)
-                    names.add(alias.asname or alias.name)
-                elif dotted == target.module or target.module.endswith("." + dotted):
-                    related = True  # from pkg import mod
-                    modules.add(alias.asname or alias.name)
+                if alias.name == "*" and (offered or target.module_matches(node.module)):
+                    ctx.related = True  # from pkg import *
+                    ctx.names |= offered or {target.wanted}
+                elif alias.name in offered or (alias.name == target.wanted and target.module_matches(node.module)):
+                    ctx.related = True  # from pkg.mod import func / from pkg import func (re-export)
+                    ctx.names.add(alias.asname or alias.name)
+                elif target.names_in(dotted) or target.module.startswith(dotted + "."):
+                    ctx.related = True  # from pkg import mod
+                    ctx.modules[alias.asname or alias.name] = dotted
         elif isinstance(node, ast.ImportFrom):  # relative: tests inside the package
             for alias in node.names:
-                if alias.name == wanted:
-                    related = True
-                    names.add(alias.asname or alias.name)
+                if alias.name == target.wanted:
+                    ctx.related = True
+                    ctx.names.add(alias.asname or alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name == target.module or target.module.endswith("." + alias.name):
-                    related = True
-                    modules.add(alias.asname or alias.name)
-    return related, names, modules
+                if target.names_in(alias.name) or target.module.startswith(alias.name + "."):
+                    ctx.related = True
+                    if alias.asname:  # import pkg.sub as s
+                        ctx.modules[alias.asname] = alias.name
+                    else:  # import pkg.sub binds pkg; the chain is followed at use
+                        top = alias.name.split(".")[0]
+                        ctx.modules[top] = top
+    return ctx
 
 
-def _uses(node: ast.AST, target: _Target, names: set[str], modules: set[str], file_names_class: bool) -> str:
+def _dotted(node: ast.AST) -> str:
+    """`a.b.c` for a chain of attributes on a name; '' otherwise."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _through_module(sub: ast.Attribute, target: _Target, ctx: _FileContext) -> bool:
+    """`p.func` / `pkg.sub.func` / `p.Class` where the module path offers the target."""
+    owner = _dotted(sub.value)
+    if not owner:
+        return False
+    head, _, rest = owner.partition(".")
+    if head not in ctx.modules:
+        return False
+    module = ctx.modules[head] + (f".{rest}" if rest else "")
+    return sub.attr in target.names_in(module) or (sub.attr == target.wanted and target.module_matches(module))
+
+
+def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: bool) -> str:
     """A short reason when `node` uses the target, else ''."""
     for sub in ast.walk(node):
         if target.cls is None:
-            if isinstance(sub, ast.Name) and sub.id in names:
+            if isinstance(sub, ast.Name) and sub.id in ctx.names:
                 return f"calls {sub.id}"
-            if isinstance(sub, ast.Attribute) and sub.attr == target.name:
-                owner = sub.value
-                dotted = []
-                while isinstance(owner, ast.Attribute):
-                    dotted.append(owner.attr)
-                    owner = owner.value
-                if isinstance(owner, ast.Name) and (owner.id in modules or (dotted and dotted[0] in modules)):
-                    return f"calls {ast.unparse(sub)}"
+            if isinstance(sub, ast.Attribute) and _through_module(sub, target, ctx):
+                return f"calls {ast.unparse(sub)}"
         elif isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
             return f"uses {target.cls}.{target.name}"
     return ""
 
 
+def _is_test_class(node: ast.ClassDef) -> bool:
+    return node.name.startswith("Test") or any(
+        (isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
+        (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
+
+
 def _tests_in(tree: ast.Module):
-    """(node id suffix, test node, enclosing class or None) of each test pytest would collect."""
+    """(node id suffix, test node, class that defines it or None) of each test pytest
+    would collect; a test class also runs the tests of its base classes in this file
+    (a mixin of shared tests)."""
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+    def methods(cls: ast.ClassDef, seen: set[str]):
+        for item in cls.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test") \
+                    and item.name not in seen:
+                seen.add(item.name)
+                yield item, cls
+        for base in cls.bases:
+            if isinstance(base, ast.Name) and base.id in classes and classes[base.id] is not cls:
+                yield from methods(classes[base.id], seen)
+
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             yield node.name, node, None
-        elif isinstance(node, ast.ClassDef) and (node.name.startswith("Test") or any(
-                (isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
-                (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)):
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
-                    yield f"{node.name}::{item.name}", item, node
+        elif isinstance(node, ast.ClassDef) and _is_test_class(node):
+            for item, owner in methods(node, set()):
+                yield f"{node.name}::{item.name}", item, owner
 
 
 def _keyword_filter(node_ids: list[str], k: str) -> list[str]:
@@ -193,9 +355,23 @@ def _given(node_id: str, rel: str, tests: list[str]) -> bool:
     return False
 
 
+def _names_class(tree: ast.Module, target: _Target, ctx: _FileContext) -> bool:
+    """The file mentions the target's class (by a bound name or through a module)."""
+    return any((isinstance(n, ast.Name) and n.id in ctx.names)
+               or (isinstance(n, ast.Attribute) and _through_module(n, target, ctx)) for n in ast.walk(tree))
+
+
+def _segment(lines: list[str], node: ast.AST) -> str:
+    """The node's source, decorators included, from the file's lines split once
+    (`ast.get_source_segment` re-splits the whole file per call: quadratic)."""
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return "".join(lines[first - 1:node.end_lineno]).rstrip()
+
+
 def select_tests(project: Path, located, tests: list[str] | None = None, k: str | None = None) -> Selection:
     """The tests for `located` (a `runners.locate.Located`): the ones given with `tests`
-    (node ids, files or directories), else the ones that use the target; then `-k`."""
+    (node ids, files or directories), else the ones that use the target; then `-k`.
+    Test files that do not parse are left out and named in `Selection.left_out`."""
     project = Path(project)
     if tests:
         for t in tests:
@@ -204,33 +380,44 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
                 raise NoTestsFound(f"no test file or directory {path} in {project}")
     cls, _, name = located.qualname.rpartition(".")
     target = _Target(name, cls.split(".")[0] if cls else None, _module_name(located.path))
+    if not tests:
+        target.exports = _find_exports(project, target)
     strong: list[tuple[str, str, str]] = []  # (node id, source, reason)
     weak: list[tuple[str, str, str]] = []
+    left_out: dict[str, str] = {}
     for path in test_files(project):
         rel = path.relative_to(project).as_posix()
         try:
             text = path.read_text(errors="replace")
             tree = ast.parse(text)
-        except (SyntaxError, ValueError, OSError):
+        except SyntaxError as err:
+            left_out[rel] = f"line {err.lineno}: {err.msg}"
             continue
-        related, names, modules = _file_context(tree, target)
-        file_names_class = target.cls is not None and any(
-            isinstance(n, ast.Name) and n.id in names for n in ast.walk(tree))
+        except (ValueError, OSError) as err:
+            left_out[rel] = str(err)
+            continue
+        lines = text.splitlines(keepends=True)
+        ctx = _file_context(tree, target)
+        file_names_class = target.cls is not None and _names_class(tree, target, ctx)
+        helper_reason: dict[int, str] = {}  # per test class, computed once
         for suffix, node, owner in _tests_in(tree):
             node_id = f"{rel}::{suffix}"
-            source = ast.get_source_segment(text, node) or ""
+            source = _segment(lines, node)
             if tests:
                 if _given(node_id, rel, tests):
                     strong.append((node_id, source, "given with --tests"))
                 continue
-            reason = _uses(node, target, names, modules, file_names_class)
+            reason = _uses(node, target, ctx, file_names_class)
             if not reason and owner is not None:  # setUp / helper methods of the test class
-                helpers = [n for n in owner.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                           and not n.name.startswith("test")]
-                reason = next((r for r in (_uses(h, target, names, modules, file_names_class) for h in helpers) if r), "")
+                if id(owner) not in helper_reason:
+                    helpers = [n for n in owner.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                               and not n.name.startswith("test")]
+                    helper_reason[id(owner)] = next(
+                        (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), "")
+                reason = helper_reason[id(owner)]
             if reason:
-                (strong if related else weak).append((node_id, source, f"{reason} ({rel} imports {target.module})"
-                                                      if related else reason))
+                (strong if ctx.related else weak).append((node_id, source, f"{reason} ({rel} imports {target.module})"
+                                                          if ctx.related else reason))
     chosen = strong or weak
     if tests and not chosen:
         # Ids we cannot see statically (generated tests, plugins): let pytest decide.
@@ -241,9 +428,14 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     if not chosen:
         where = f" matching -k {k!r}" if k else ""
         given = " among the given tests" if tests else ""
-        raise NoTestsFound(f"no tests{where}{given} in {project} use {located.qualname}")
+        broken = f" ({len(left_out)} test files do not parse: {_left_out_text(left_out)})" if left_out else ""
+        raise NoTestsFound(f"no tests{where}{given} in {project} use {located.qualname}{broken}")
     parts = [f"# {node_id}\n{source}" for node_id, source, _ in chosen if source]
     source = "\n\n".join(parts)
     if len(source) > SOURCE_LIMIT:
         source = source[:SOURCE_LIMIT] + "\n# ... more tests not shown"
-    return Selection([c[0] for c in chosen], source, {c[0]: c[2] for c in chosen})
+    return Selection([c[0] for c in chosen], source, {c[0]: c[2] for c in chosen}, left_out)
+
+
+def _left_out_text(left_out: dict[str, str]) -> str:
+    return "; ".join(f"{rel} {why}" for rel, why in sorted(left_out.items()))

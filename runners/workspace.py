@@ -1,58 +1,57 @@
 """Throwaway workspaces: where a candidate runs, never the user's project.
 
 Dataset tasks get a fresh directory with `solution.py`, a generated test file and an
-empty `pytest.ini` (so the rootdir is there, whatever lies above). Project tasks get a copy
-of the project: it is copied once per project *snapshot* into a private template (skipping
-VCS, virtualenvs, caches, node_modules and our own `.orps/`), and each evaluation
-hard-links that template (cheap) and writes only the target file anew. The sandbox mounts
-the workspace read-only, so no link can be written through; and the links point into our
-template, never into the user's files. A changed project (any file's size or mtime) gets a
-new template.
+empty `pytest.ini` (so the rootdir is there, whatever lies above).
+
+Project tasks cost O(files under test), not O(project). A `Snapshot` of the project is
+made once per project per process (shared by every evaluator, so one per search and per
+app): one walk under the project's ignore rules (`runners.projectfiles`) to fingerprint
+its files, and private copies of the *files under test* (the target file, every test
+directory named by the tests, conftests, pytest's config files). Each evaluation then
+mounts, inside its sandbox, the project itself as the read-only lower layer of a
+copy-on-write overlay, the frozen copies bound read-only over their originals, the
+candidate's module bound over the target file, and empty stand-ins over ignored
+directories and secret-looking files. So:
+- nothing a candidate writes reaches the project (writes land in a throwaway upper layer);
+- tests, their data and conftests are read-only and cannot change under a search;
+- a user's edit during a search is detected and reported in the next evaluation's message,
+  and the snapshot is remade: the files under test are re-checked before every run, the
+  whole project in a background thread at most every two seconds (or twenty times the walk's
+  cost, for huge projects);
+  superseded snapshots are removed in the background once no run uses them.
+Where overlays are unavailable (no bwrap, old bwrap, no overlayfs) each evaluation gets
+a real copy of the same view instead (O(project), the fallback).
 """
 
 from __future__ import annotations
 
 import ast
+import atexit
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from runners.cleanup import remove_tree
+from runners.projectfiles import ProjectFiles
 from search.types import Task
 
-SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", ".tox", ".nox", "node_modules", ".orps",
-             "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
-SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".so.tmp")
 ASSERTS_TEST_FILE = "test_solution.py"
 PLUGIN_MODULE = "_orps_pytest_plugin"
 PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
 """Files of an asserts workspace that stay read-only while the rest is writable."""
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
+"""Files at the project root that decide how pytest collects: frozen with the tests."""
+RECHECK_MIN_S = 2.0
 
 
-def _skip(name: str) -> bool:
-    return name in SKIP_DIRS or name.endswith(SKIP_SUFFIXES)
-
-
-def _ignore(_dir: str, names: list[str]) -> set[str]:
-    return {n for n in names if _skip(n)}
-
-
-def snapshot(project: Path) -> tuple:
-    """A cheap fingerprint of the files we would copy: (path, size, mtime) of each."""
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(project):
-        dirnames[:] = sorted(d for d in dirnames if not _skip(d))
-        for name in sorted(filenames):
-            if _skip(name):
-                continue
-            try:
-                st = os.stat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            entries.append((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns))
-    return tuple(entries)
+class WorkspaceError(ValueError):
+    """The project cannot be put in place (a user error, not the candidate's)."""
 
 
 def check_candidate(code: str, entry_point: str) -> None:
@@ -74,37 +73,230 @@ def check_candidate(code: str, entry_point: str) -> None:
         raise ValueError(f"the candidate does not define {name}")
 
 
+def _copy_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dest)
+    else:
+        shutil.copy2(src, dest)
+
+
+class Snapshot:
+    """One project as candidates see it (see the module docstring)."""
+
+    def __init__(self, project: Path, root: Path):
+        self.project = project
+        self.rules = ProjectFiles(project)
+        started = time.perf_counter()
+        self.listing = self.rules.walk()
+        self.walk_s = time.perf_counter() - started
+        self.checked_at = time.monotonic()
+        self.dir = Path(tempfile.mkdtemp(prefix="snapshot-", dir=root))
+        self.frozen: list[str] = []
+        """Relative paths (files or directories) copied into `dir`, none inside another."""
+        self.users = 0
+        self.superseded = False
+        self.checking = False
+        self.changed: list[str] = []
+        """Files found changed by the background check (the snapshot is then remade)."""
+        self.empty_dir = self.dir.with_name(self.dir.name + "-empty")
+        self.empty_dir.mkdir()
+        self.empty_file = self.dir.with_name(self.dir.name + "-empty.txt")
+        self.empty_file.write_text("")
+        self.conftests = sorted(rel for rel in self.listing.files if rel.rsplit("/", 1)[-1] == "conftest.py")
+        self.frozen_files: dict[str, tuple[int, int]] = {}
+        """(size, mtime_ns) of every frozen file when it was copied: re-checked before each run."""
+
+    def is_frozen(self, rel: str) -> bool:
+        return any(rel == f or rel.startswith(f + "/") for f in self.frozen)
+
+    def freeze(self, rel: str) -> None:
+        """Copy project/rel (a file, or a directory under the ignore rules) into the snapshot."""
+        rel = rel.strip("/")
+        if self.is_frozen(rel) or ".." in Path(rel).parts:
+            return  # a node id outside the project names nothing we copy
+        src = self.project / rel
+        if src.is_dir() and not src.is_symlink():
+            listing = self.rules.walk(rel)
+            for file in listing.files:
+                _copy_file(self.project / file, self.dir / file)
+            self.frozen_files.update(listing.files)
+            for directory in listing.dirs:
+                (self.dir / directory).mkdir(parents=True, exist_ok=True)
+            for hidden in listing.hidden_dirs:  # ignored subdirectories stay hidden under the bind
+                (self.dir / hidden).mkdir(parents=True, exist_ok=True)
+            self.frozen = [f for f in self.frozen if not f.startswith(rel + "/")]
+        elif rel in self.listing.files:
+            _copy_file(src, self.dir / rel)
+            self.frozen_files[rel] = self.listing.files[rel]
+        else:
+            return  # not part of the project as we see it (ignored, secret, special, missing)
+        self.frozen.append(rel)
+
+    def freeze_for(self, target_rel: str, node_ids: list[str]) -> None:
+        """Freeze what the tests depend on: the target, the test tree, conftests, config."""
+        self.freeze(target_rel)
+        for node_id in node_ids:
+            rel = node_id.split("::", 1)[0].strip("/")
+            path = self.project / rel
+            if path.is_file():
+                parent = rel.rpartition("/")[0]
+                self.freeze(parent if parent else rel)  # the whole test directory, not the root
+            elif path.is_dir() and rel not in ("", "."):
+                self.freeze(rel)
+            elif path.is_dir():  # the project root given as a test path: every test file
+                for file in self.listing.files:
+                    name = file.rsplit("/", 1)[-1]
+                    if name.startswith("test_") or name.endswith("_test.py"):
+                        self.freeze(file)
+        for rel in self.conftests:
+            self.freeze(rel)
+        for name in CONFIG_FILES:
+            self.freeze(name)
+
+    def frozen_changed(self) -> bool:
+        """Whether a file under test changed (a few stats: checked before every run)."""
+        for rel, stamp in self.frozen_files.items():
+            try:
+                st = os.lstat(self.project / rel)
+            except OSError:
+                return True
+            if (st.st_size, st.st_mtime_ns) != stamp:
+                return True
+        return False
+
+    def changed_files(self) -> list[str]:
+        """What differs between the project now and this snapshot's walk."""
+        now = self.rules.walk().files
+        before = self.listing.files
+        return sorted({k for k in before.keys() | now.keys() if before.get(k) != now.get(k)})
+
+    def mounts(self, mountpoint: Path) -> list[tuple[Path, Path]]:
+        """Read-only binds (source, destination) over the overlay at `mountpoint`."""
+        binds = [(self.empty_dir, mountpoint / rel) for rel in self.listing.hidden_dirs
+                 if not self.is_frozen(rel)]
+        binds += [(self.empty_file, mountpoint / rel) for rel in self.listing.secrets if not self.is_frozen(rel)]
+        binds += [(self.dir / rel, mountpoint / rel) for rel in sorted(self.frozen, key=lambda r: r.count("/"))]
+        return binds
+
+    def notes(self) -> list[str]:
+        left_out = self.listing.skipped + [f"{rel}: looks like a secret, left out" for rel in self.listing.secrets]
+        if not left_out:
+            return []
+        more = f" (and {len(left_out) - 3} more)" if len(left_out) > 3 else ""
+        return ["note: " + "; ".join(left_out[:3]) + more]
+
+
+class _Snapshots:
+    """The process-wide snapshots, one per project, kept fresh, removed when unused."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_project: dict[Path, Snapshot] = {}
+        self._root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        if self._root is None or not self._root.is_dir():
+            self._root = Path(tempfile.mkdtemp(prefix="orps-snapshots-"))
+            atexit.register(remove_tree, self._root)
+        return self._root
+
+    def acquire(self, project: Path) -> tuple[Snapshot, list[str]]:
+        """The current snapshot of `project` (now in use: `release` it), and the files that
+        changed since the previous one, when it had to be remade."""
+        with self.lock:
+            snap = self.by_project.get(project)
+            changed: list[str] = []
+            if snap is not None and (snap.changed or snap.frozen_changed()):
+                changed = snap.changed or snap.changed_files()
+                self._retire(snap)
+                snap = None
+            elif snap is not None and not snap.checking and \
+                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 20 * snap.walk_s):
+                self._check_later(snap)
+            if snap is None:
+                snap = self.by_project[project] = Snapshot(project, self.root)
+            snap.users += 1
+            return snap, changed
+
+    def release(self, snap: Snapshot) -> None:
+        with self.lock:
+            snap.users -= 1
+            if snap.superseded and snap.users == 0:
+                self._remove_later(snap)
+
+    def _retire(self, snap: Snapshot) -> None:
+        snap.superseded = True
+        if snap.users == 0:
+            self._remove_later(snap)
+
+    @staticmethod
+    def _check_later(snap: Snapshot) -> None:
+        """Walk the whole project in the background: runs never wait for it; a change found
+        retires the snapshot at the next `acquire`."""
+        snap.checking = True
+
+        def check() -> None:
+            try:
+                snap.changed = snap.changed_files()
+            finally:
+                snap.checked_at = time.monotonic()
+                snap.checking = False
+        threading.Thread(target=check, name="orps-snapshot-check", daemon=True).start()
+
+    @staticmethod
+    def _remove_later(snap: Snapshot) -> None:
+        def remove() -> None:
+            for path in (snap.dir, snap.empty_dir, snap.empty_file):
+                remove_tree(path)
+        threading.Thread(target=remove, name="orps-snapshot-cleanup", daemon=True).start()
+
+
+SNAPSHOTS = _Snapshots()
+
+
+@dataclass
+class Prepared:
+    """A workspace ready to run, and how to mount it."""
+
+    path: Path
+    """Where the tests run (the mount point of the overlay, or a real copy)."""
+    node_ids: list[str]
+    source: Path
+    """Where the same files can be read from outside the sandbox (for plugin detection)."""
+    lower: Path | None = None
+    """The overlay's read-only lower layer (the project), when mounted copy-on-write."""
+    mounts: list[tuple[Path, Path]] = field(default_factory=list)
+    conftests: list[str] = field(default_factory=list)
+    """Conftest paths as the tests see them."""
+    notes: list[str] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    extra: list[Path] = field(default_factory=list)
+    """Our own files to remove with the workspace."""
+
+
 class Workspaces:
     """Creates and removes workspaces under one private temp root (removed by `close`)."""
 
-    def __init__(self, root: str | None = None):
+    def __init__(self, root: str | None = None, *, copy_on_write: Callable[[Path], bool] | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="orps-ws-", dir=root))
-        self._templates: dict[str, tuple[tuple, Path]] = {}
         self.plugin_dir = self.root / "plugin"
         self.plugin_dir.mkdir()
         # Under a private module name: never shadows anything in the user's project.
         shutil.copyfile(PLUGIN_SOURCE, self.plugin_dir / f"{PLUGIN_MODULE}.py")
+        if copy_on_write is None:
+            from runners import sandbox
 
-    def template(self, project: Path) -> Path:
-        """The warm copy of `project` for its current snapshot (made when missing or stale)."""
-        project = project.resolve()
-        if not project.is_dir():
-            raise ValueError(f"the project directory {project} does not exist")
-        key, snap = str(project), snapshot(project)
-        cached = self._templates.get(key)
-        if cached and cached[0] == snap:
-            return cached[1]
-        template = Path(tempfile.mkdtemp(prefix="template-", dir=self.root))
-        shutil.copytree(project, template, ignore=_ignore, symlinks=True, dirs_exist_ok=True)
-        self._templates[key] = (snap, template)
-        if cached:
-            shutil.rmtree(cached[1], ignore_errors=True)  # workspaces hold links, not the template
-        return template
+            def copy_on_write(project: Path) -> bool:
+                return sandbox.bwrap_works()[0] and sandbox.overlay_works() and sandbox.overlay_works_on(project)
+        self._copy_on_write = copy_on_write
+        self._reported: set[str] = set()
 
     def prepare(self, task: Task, code: str, tests: list[str],
-                render_asserts: Callable[[Task, list[str]], str]) -> tuple[Path, list[str]]:
+                render_asserts: Callable[[Task, list[str]], str]) -> Prepared:
         """A workspace with the candidate in place, and the pytest node ids to run there.
-        Raises ValueError when the candidate cannot be put in place."""
+        Raises ValueError when the candidate (or the project) cannot be put in place."""
         if task.kind == "asserts":
             check_candidate(code, task.entry_point)
             ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
@@ -112,35 +304,98 @@ class Workspaces:
             (ws / ASSERTS_TEST_FILE).write_text(render_asserts(task, tests))
             (ws / "pytest.ini").write_text("[pytest]\n")
             (ws / "conftest.py").write_text("")  # bound read-only: a candidate cannot drop one here
-            return ws, [f"{ASSERTS_TEST_FILE}::test_{i}" for i in range(len(tests))]
-        return self._prepare_project(task, code), list(tests)
+            return Prepared(ws, [f"{ASSERTS_TEST_FILE}::test_{i}" for i in range(len(tests))], ws,
+                            conftests=[str(ws / "conftest.py")])
+        return self._prepare_project(task, code, list(tests))
 
-    def _prepare_project(self, task: Task, code: str) -> Path:
-        from runners.locate import SpliceError, splice_candidate
+    def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
+        from runners.locate import SpliceError, splice_or_add
 
         path, sep, qualname = task.target.partition("::")
         if not sep or not qualname:
             raise ValueError(f"the target {task.target!r} is not of the form path.py::name")
-        template = self.template(Path(task.project))
-        source_file = template / path
-        if not source_file.is_file():
-            raise ValueError(f"the target file {path} is not in the project")
+        project = Path(task.project).resolve()
+        if not project.is_dir():
+            raise WorkspaceError(f"the project directory {project} does not exist")
+        rel_target = Path(path).as_posix().strip("/")
         try:
-            new_source = splice_candidate(source_file.read_text(), qualname, code)
-        except SpliceError as err:
-            raise ValueError(str(err)) from None
-        ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
-        shutil.copytree(template, ws, symlinks=True, dirs_exist_ok=True, copy_function=os.link)
-        target = ws / path
-        target.unlink()  # a new file, not a write through the hard link into the template
-        target.write_text(new_source)
-        return ws
+            snap, changed = SNAPSHOTS.acquire(project)
+        except OSError as err:
+            raise WorkspaceError(f"cannot read the project: {err}") from None
+        try:
+            try:
+                snap.freeze_for(rel_target, node_ids)
+            except (OSError, shutil.Error) as err:
+                raise WorkspaceError(f"cannot snapshot the files under test: {err}") from None
+            source_file = snap.dir / rel_target
+            is_new = not source_file.is_file() and not (project / rel_target).exists() and not task.original_code
+            if not source_file.is_file() and not is_new:
+                raise ValueError(f"the target file {path} is not in the project")
+            try:  # a new target (no code yet) is added to its module, or is a new file
+                new_source = splice_or_add("" if is_new else source_file.read_text(), qualname, code)
+            except SpliceError as err:
+                raise ValueError(str(err)) from None
+            except (OSError, UnicodeDecodeError) as err:
+                raise WorkspaceError(f"cannot read the target file {path}: {err}") from None
+            ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
+            notes = self._notes(snap, changed)
+            conftests = [str(ws / rel) for rel in snap.conftests]
+            if self._copy_on_write(project):
+                candidate = ws.with_name(ws.name + "-target.py")
+                candidate.write_text(new_source)
+                mounts = snap.mounts(ws)
+                pycache = ws / Path(rel_target).parent / "__pycache__"
+                if (project / Path(rel_target).parent / "__pycache__").is_dir():
+                    mounts.append((snap.empty_dir, pycache))  # no stale bytecode of the original
+                mounts.append((candidate, ws / rel_target))
+                return Prepared(ws, node_ids, project, lower=project, mounts=mounts, conftests=conftests,
+                                notes=notes, snapshot=snap, extra=[candidate])
+            self._materialize(snap, ws)
+            target = ws / rel_target
+            target.unlink(missing_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(new_source)
+            return Prepared(ws, node_ids, ws, conftests=conftests, notes=notes, snapshot=snap)
+        except BaseException:
+            SNAPSHOTS.release(snap)
+            raise
 
-    def release(self, ws: Path) -> None:
-        shutil.rmtree(ws, ignore_errors=True)
+    def _notes(self, snap: Snapshot, changed: list[str]) -> list[str]:
+        notes = []
+        if changed:
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            notes.append(f"note: the project changed during the search ({shown}); this run uses the new files")
+        for note in snap.notes():
+            if note not in self._reported:  # said once per evaluator, not in every feedback
+                self._reported.add(note)
+                notes.append(note)
+        return notes
+
+    @staticmethod
+    def _materialize(snap: Snapshot, ws: Path) -> None:
+        """The fallback: a real copy of what the overlay would show."""
+        try:
+            for rel in snap.listing.files:
+                if not snap.is_frozen(rel):
+                    _copy_file(snap.project / rel, ws / rel)
+            for rel in snap.frozen:
+                src = snap.dir / rel
+                if src.is_dir() and not src.is_symlink():
+                    shutil.copytree(src, ws / rel, symlinks=True, dirs_exist_ok=True)
+                else:
+                    _copy_file(src, ws / rel)
+        except (OSError, shutil.Error) as err:
+            raise WorkspaceError(f"cannot copy the project into the sandbox: {err}") from None
+
+    def release(self, prepared: Prepared) -> None:
+        for path in (prepared.path, *prepared.extra):
+            remove_tree(path)
+        if prepared.snapshot is not None:
+            SNAPSHOTS.release(prepared.snapshot)
+            prepared.snapshot = None
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
 
     def __del__(self):  # a temp tree left behind would pile up over a long benchmark
         try:

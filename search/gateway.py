@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,12 +41,27 @@ class BudgetExceeded(Exception):
 
 
 class ModelError(Exception):
-    """A model call failed for a reason retrying will not fix."""
+    """A model call failed for a reason retrying will not fix.
 
-    def __init__(self, message: str, hint: str = ""):
+    `kind` says why: "credentials", "unknown_model", "unreachable", "local_model" (the
+    embedded model cannot run) fail every later call too (`fatal`), so a benchmark must
+    stop rather than score them; "context", "transient" (rate limit or timeout after the
+    retries) and "other" concern one call."""
+
+    FATAL_KINDS = frozenset({"credentials", "unknown_model", "unreachable", "local_model"})
+
+    def __init__(self, message: str, hint: str = "", kind: str = "other"):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.kind = kind
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind in self.FATAL_KINDS
+
+    def __reduce__(self):  # keeps kind and hint when sent between processes (Ray, pickling)
+        return (type(self), (self.message, self.hint, self.kind))
 
 
 @dataclass
@@ -119,7 +135,8 @@ class GatewayConfig:
     """Other litellm options passed through unchanged (api_key, api_version, ...)."""
 
 
-def _litellm():
+def load_litellm():
+    """litellm, imported on first use, with orps's providers (local/, scripted/) registered."""
     import litellm
 
     from search.providers import register_providers
@@ -141,6 +158,10 @@ def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
     )
 
 
+UNREACHABLE_SIGNS = ("connection error", "connection refused", "cannot connect", "failed to establish a new connection",
+                     "name or service not known", "nodename nor servname", "no route to host", "connecterror")
+
+
 def explain_error(err: BaseException, model: str) -> ModelError:
     """Turn a provider exception into one sentence a user can act on."""
     name = type(err).__name__
@@ -148,15 +169,24 @@ def explain_error(err: BaseException, model: str) -> ModelError:
     if isinstance(err, ModelError):
         return err
     if "orps[local]" in text or "GGUF" in text or "local model" in text:
-        return ModelError(text)
+        return ModelError(text, kind="local_model")
     if "ContextWindow" in name or "context length" in text.lower():
-        return ModelError(f"the prompt is too long for {model}: {text}", "use a model with a larger context or a smaller problem")
+        return ModelError(f"the prompt is too long for {model}: {text}", "use a model with a larger context or a smaller problem",
+                          kind="context")
     if "Authentication" in name or "api key" in text.lower() or "api_key" in text.lower():
-        return ModelError(f"{model} rejected the credentials: {text}", "set the provider's API key variable (e.g. OPENAI_API_KEY)")
+        return ModelError(f"{model} rejected the credentials: {text}", "set the provider's API key variable (e.g. OPENAI_API_KEY)",
+                          kind="credentials")
     if "NotFound" in name or "LLM Provider NOT provided" in text or "not found" in text.lower():
-        return ModelError(f"unknown model {model!r}: {text}", "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2")
-    if "Connection" in name or "Timeout" in name or isinstance(err, asyncio.TimeoutError):
-        return ModelError(f"could not reach {model}: {text}", "check --api-base and that the server is running")
+        return ModelError(f"unknown model {model!r}: {text}", "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2",
+                          kind="unknown_model")
+    # litellm reports a refused connection as InternalServerError("Connection error.") or as
+    # APIConnectionError, which is also its wrapper for any exception a provider raises: read the text
+    if any(sign in text.lower() for sign in UNREACHABLE_SIGNS):
+        return ModelError(f"could not reach {model}: {text}", "check --api-base and that the server is running",
+                          kind="unreachable")
+    if "Timeout" in name or isinstance(err, asyncio.TimeoutError) or "RateLimit" in name:
+        return ModelError(f"{model} did not answer in time or is rate limited: {text}", "lower --concurrency or retry later",
+                          kind="transient")
     return ModelError(f"{model} failed: {name}: {text}")
 
 
@@ -169,9 +199,23 @@ def _check_local_model(model: str) -> None:
     try:
         resolve_model_path(model.removeprefix("local/"))
     except LocalModelUnavailable as err:
-        raise ModelError(str(err), INSTALL_HINT if "install" in str(err) else "") from None
+        raise ModelError(str(err), INSTALL_HINT if "install" in str(err) else "", kind="local_model") from None
     if importlib.util.find_spec("llama_cpp") is None:
-        raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT)
+        raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT, kind="local_model")
+
+
+_MEASURED = re.compile(r"\b\d+(?:\.\d+)?(?:e-?\d+)?\s?(?:ms|s|MB|KB|GB|x)\b")
+
+
+def cache_key(request: dict[str, Any]) -> dict[str, Any]:
+    """The request as the cache sees it: measured figures in the prompts (test runtime,
+    peak memory, seconds to a timeout: `0.3 ms`, `35 MB`) are blanked, because they
+    differ on every run and would make a re-run of the same search miss the cache at
+    every prompt that shows execution feedback. Everything else counts: the code, the
+    verdicts, the failure messages, the model, seed, temperature and limits."""
+    messages = [{**m, "content": _MEASURED.sub("#", m["content"])} if isinstance(m.get("content"), str) else m
+                for m in request.get("messages", [])]
+    return {**request, "messages": messages}
 
 
 class Gateway:
@@ -214,7 +258,7 @@ class Gateway:
     def _cache_path(self, request: dict[str, Any]) -> Path | None:
         if not self.config.cache_dir:
             return None
-        key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps(cache_key(request), sort_keys=True).encode()).hexdigest()
         return Path(self.config.cache_dir) / key[:2] / f"{key}.json"
 
     @staticmethod
@@ -268,6 +312,9 @@ class Gateway:
             return completion
         try:
             completion = await self._call_with_retries(request)
+        except asyncio.CancelledError:
+            self._reserved_calls -= 1  # cancelled (the request was closed): nothing is counted
+            raise
         except BaseException:
             self._reserved_calls -= 1  # nothing was spent (or we cannot know it): free the slot
             self.usage.errors += 1
@@ -278,7 +325,7 @@ class Gateway:
 
     async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
         if self._litellm is None:
-            self._litellm = _litellm()
+            self._litellm = load_litellm()
         model = request["model"]
         if model.startswith("local/"):
             _check_local_model(model)
@@ -299,8 +346,10 @@ class Gateway:
                     )
                 return self._to_completion(litellm, model, response, time.perf_counter() - started, attempt)
             except transient as err:
-                if attempt >= self.config.retries:
-                    raise explain_error(err, model) from None
+                explained = explain_error(err, model)
+                # litellm reports a missing key as a (transient) server error: retrying cannot help
+                if attempt >= self.config.retries or explained.kind == "credentials":
+                    raise explained from None
                 delay = self.config.backoff_s * (2**attempt) * (0.5 + random.random() / 2)
                 attempt += 1
                 await asyncio.sleep(delay)

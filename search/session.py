@@ -15,7 +15,7 @@ from search.engine import Search, SearchResult
 from search.events import EventBus
 from search.gateway import Budget, Gateway, GatewayConfig, ModelError
 from search.settings import SearchSettings
-from search.store import RunDir
+from search.store import RunDir, state_dir
 from search.tree import SearchTree
 from search.types import Evaluator, Task
 
@@ -27,7 +27,7 @@ def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict |
     config = GatewayConfig(
         concurrency=settings.concurrency,
         api_base=settings.api_base,
-        cache_dir=str(Path(project) / CACHE_DIR) if settings.cache else "",
+        cache_dir=str(state_dir(project) / "cache") if settings.cache else "",
     )
     budget = Budget(calls=settings.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd)
     gateway = Gateway(config, budget)

@@ -215,7 +215,8 @@ def test_python_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
     """A virtualenv or checkout under /tmp (CI clones) is bound back over the private /tmp."""
     from runners import sandbox
 
-    venv = Path("/tmp") / "orps-fake-venv"
+    venv = tmp_path / "orps-fake-venv"  # under /tmp too; only existing paths are bound
+    venv.mkdir()
     monkeypatch.setattr(sandbox, "_python_paths", lambda: {venv.resolve(), Path("/usr/lib").resolve()})
     cmd = sandbox.build_command(["true"], tmp_path, sandbox.Limits(), {}, use_bwrap=True)
     tmpfs_at = max(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")

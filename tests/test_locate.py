@@ -113,8 +113,8 @@ def test_splice_keeps_the_rest_byte_for_byte():
     candidate = ("import math\nimport os\nfrom os import path as p\nHELP = 2\n\ndef helper(v):\n"
                  "    return v * HELP\n\ndef target(x):\n    return helper(x)\n\nprint(target(3))\n")
     out = splice_candidate(SOURCE, "target", candidate)
-    # decorator and docstring kept, body replaced
-    assert '@decorator(1)\ndef target(x):\n    """Double x."""\n    return helper(x)\n' in out
+    # the user's decorator, signature (annotations) and docstring kept, body replaced
+    assert '@decorator(1)\ndef target(x: int) -> int:\n    """Double x."""\n    return helper(x)\n' in out
     # new imports join the leading import block, once, after the user's line and its comment
     assert "import os  # the user's comment\nimport math\nfrom os import path as p\n\nLIMIT" in out
     assert out.count("import os") == 1
@@ -146,7 +146,7 @@ def test_splice_method_in_any_shape_keeps_its_decorator(candidate):
 
 def test_splice_candidate_decorators_replace_the_original():
     out = splice_candidate(SOURCE, "target", "@other_decorator\ndef target(x):\n    return 2 * x\n")
-    assert "@decorator(1)" not in out and "@other_decorator\ndef target(x):" in out
+    assert "@decorator(1)" not in out and "@other_decorator\ndef target(x: int) -> int:" in out
 
 
 def test_splice_nested_method_and_async_switch():
@@ -221,3 +221,42 @@ def test_a_property_target_is_its_getter_and_overloads_their_implementation():
     assert "    @property\n    def v(self):\n        return 2\n\n    @v.setter\n    def v(self, x):" in out
     out = splice_candidate(source, "f", "def f(x):\n    return -x\n")
     assert out.endswith("@overload\ndef f(x: int) -> int: ...\n\n\ndef f(x):\n    return -x\n")
+
+
+KEEP = '''import functools
+
+
+@functools.cache
+def slugify(
+    title: str,  # the user's comment
+    sep: str = "-",
+) -> str:
+    """Lowercase words joined by `sep`.
+
+    Several lines.
+    """
+    return title  # old
+'''
+
+
+def test_a_candidate_without_annotations_or_docstring_changes_only_the_body():
+    out = splice_candidate(KEEP, "slugify", "def slugify(title, sep='_'):\n    return sep.join(title.lower().split())\n")
+    assert out == KEEP.replace("return title  # old", "return sep.join(title.lower().split())")
+
+
+def test_a_rewritten_docstring_and_echoed_decorators_keep_the_users():
+    candidate = ('@functools.cache\ndef slugify(title, sep=None):\n    """Make a slug."""\n    words = title.split()\n'
+                 '    return sep.join(words)\n')
+    out = splice_candidate(KEEP, "slugify", candidate)
+    assert out == KEEP.replace("    return title  # old", "    words = title.split()\n    return sep.join(words)")
+
+
+@pytest.mark.parametrize("candidate, signature", [
+    ("def slugify(title, sep='-', upper=False):\n    return title\n", "def slugify(title, sep='-', upper=False):"),
+    ("def slugify(text, sep='-'):\n    return text\n", "def slugify(text, sep='-'):"),
+    ("def slugify(title, sep):\n    return title\n", "def slugify(title, sep):"),
+    ("async def slugify(title, sep='-'):\n    return title\n", "async def slugify(title, sep='-'):"),
+])
+def test_a_real_interface_change_keeps_the_candidates_signature(candidate, signature):
+    out = splice_candidate(KEEP, "slugify", candidate)
+    assert signature in out and "title: str" not in out

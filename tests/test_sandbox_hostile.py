@@ -197,8 +197,10 @@ async def test_project_tests_may_write_files_without_touching_anything(evaluator
     second = await evaluator.evaluate(t, "def f():\n    return 1\n")  # same template, fresh layer
     assert (first.verdict, second.verdict) == ("passed", "passed"), first.output + second.output
     assert tree_digest(project) == before
-    template = evaluator.workspaces.template(project)
-    assert not (template / "out.txt").exists() and (template / "mod.py").read_text() == "def f():\n    return 0\n"
+    from runners.workspace import SNAPSHOTS
+
+    frozen = SNAPSHOTS.by_project[project.resolve()].dir
+    assert not (frozen / "out.txt").exists() and (frozen / "mod.py").read_text() == "def f():\n    return 0\n"
     assert [p.name for p in evaluator.workspaces.root.iterdir() if p.name.startswith("overlay-")] == []
 
 
@@ -407,3 +409,439 @@ async def test_tests_and_conftest_are_read_only(evaluator):
             "    return 'written'\n")
     ev = await run(evaluator, code, "assert 'Read-only' in f()")
     assert ev.verdict == "passed"
+
+
+# -- issue 20: the project as the overlay's lower layer, files under test frozen ----------
+def data_project(root: Path) -> Path:
+    """A project whose test compares against a golden file in tests/data and imports a helper."""
+    project = root / "proj"
+    (project / "tests" / "data").mkdir(parents=True)
+    (project / "mod.py").write_text("from helper import base\n\ndef f():\n    return 0\n")
+    (project / "helper.py").write_text("base = 1\n")
+    (project / "tests" / "data" / "expected.json").write_text("[1]")
+    (project / "tests" / "test_mod.py").write_text(
+        "import json\nfrom pathlib import Path\nfrom mod import f\n\n"
+        "def test_f():\n"
+        "    assert [f()] == json.loads((Path(__file__).parent / 'data' / 'expected.json').read_text())\n")
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    return project
+
+
+def data_task(project: Path) -> Task:
+    return Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+                tests=["tests/test_mod.py::test_f"])
+
+
+async def test_reading_golden_files_passes(evaluator, tmp_path):
+    ev = await evaluator.evaluate(data_task(data_project(tmp_path)), "from helper import base\n\ndef f():\n    return base\n")
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_rewriting_golden_files_fails(evaluator, tmp_path):
+    """Issue 21.3: the tests' whole tree (data included) is read-only."""
+    project = data_project(tmp_path)
+    before = tree_digest(project)
+    code = ("def f():\n"
+            "    import os\n"
+            "    for path in ('tests/data/expected.json', os.path.join(os.path.dirname(__file__), 'tests/data/expected.json')):\n"
+            "        try:\n"
+            "            open(path, 'w').write('[42]')\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return 42\n")
+    ev = await evaluator.evaluate(data_task(project), code)
+    assert ev.verdict in ("failed", "tampered"), ev.message
+    assert tree_digest(project) == before
+
+
+async def test_a_candidate_writing_into_the_copy_changes_nothing(evaluator, tmp_path):
+    project = data_project(tmp_path)
+    before = tree_digest(project)
+    code = ("def f():\n"
+            "    import os\n"
+            "    open('helper.py', 'w').write('base = 99\\n')\n"
+            "    open('new_file.txt', 'w').write('x')\n"
+            "    os.makedirs('made/here', exist_ok=True)\n"
+            "    return 1\n")
+    assert (await evaluator.evaluate(data_task(project), code)).verdict == "passed"
+    ev = await evaluator.evaluate(data_task(project), "from helper import base\n\ndef f():\n    return base\n")
+    assert ev.verdict == "passed", ev.message  # the earlier run's writes are gone
+    assert tree_digest(project) == before
+
+
+async def test_a_user_edit_during_a_search_is_detected_and_reported(evaluator, tmp_path):
+    from runners.workspace import SNAPSHOTS
+
+    project = data_project(tmp_path)
+    honest = "from helper import base\n\ndef f():\n    return base\n"
+    assert (await evaluator.evaluate(data_task(project), honest)).verdict == "passed"
+    (project / "helper.py").write_text("base = 2  # the user edits while the search runs\n")
+    snap = SNAPSHOTS.by_project[project.resolve()]
+    snap.checked_at = 0  # the background check is due now
+    await evaluator.evaluate(data_task(project), honest)
+    for _ in range(100):
+        if not snap.checking:
+            break
+        await asyncio.sleep(0.05)
+    ev = await evaluator.evaluate(data_task(project), honest)
+    assert "the project changed during the search (helper.py)" in ev.message
+    assert ev.verdict == "failed"  # the new helper is what runs now, consistently
+    assert snap.superseded and SNAPSHOTS.by_project[project.resolve()] is not snap
+
+
+async def test_ignored_dirs_and_secrets_are_not_visible(evaluator, tmp_path):
+    project = data_project(tmp_path)
+    for name in (".git", "node_modules", ".venv"):
+        (project / name).mkdir()
+        (project / name / "inside.txt").write_text("x")
+    (project / ".env").write_text("DB_PASSWORD=hunter2-canary\n")
+    code = ("def f():\n"
+            "    import os\n"
+            "    seen = [p for p in ('.git/inside.txt', 'node_modules/inside.txt', '.venv/inside.txt') if os.path.exists(p)]\n"
+            "    secret = open('.env').read() if os.path.exists('.env') else ''\n"
+            "    assert not seen and 'hunter2' not in secret, (seen, secret)\n"
+            "    return 1\n")
+    ev = await evaluator.evaluate(data_task(project), code)
+    assert ev.verdict == "passed", ev.message + ev.output
+    assert "hunter2" not in ev.message + ev.output
+    assert ".env: looks like a secret, left out" in ev.message
+
+
+async def test_a_fifo_in_the_project_is_skipped_with_a_note(evaluator, tmp_path):
+    """Issue 21.8: special files never crash the copy."""
+    project = data_project(tmp_path)
+    os.mkfifo(project / "tests" / "data" / "pipe")
+    os.mkfifo(project / "pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(project / "sock"))
+    try:
+        ev = await evaluator.evaluate(data_task(project), "def f():\n    return 1\n")
+    finally:
+        sock.close()
+    assert ev.verdict == "passed", ev.message
+    assert "pipe: a FIFO, left out" in ev.message and "sock: a socket, left out" in ev.message
+
+
+async def test_without_overlays_a_fifo_is_skipped_too(evaluator, tmp_path, monkeypatch):
+    project = data_project(tmp_path)
+    os.mkfifo(project / "pipe")
+    monkeypatch.setattr(evaluator.workspaces, "_copy_on_write", lambda project: False)
+    ev = await evaluator.evaluate(data_task(project), "def f():\n    return 1\n")
+    assert ev.verdict == "passed", ev.message
+
+
+def test_clean_up_never_follows_a_link_as_a_normal_user():
+    """Issue 21.7: a read-only directory holding a link to a user's file, and a mode-000
+    directory: removed, and the linked file's mode untouched. Run as uid 65534 when we are root."""
+    import shutil
+    import tempfile
+
+    from runners.cleanup import remove_tree
+
+    tmp_path = Path(tempfile.mkdtemp())  # not under pytest's root-only (0700) base directory
+    tmp_path.chmod(0o755)
+    mode_before = tmp_path.stat().st_mode
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    victim.chmod(0o600)
+    tree = tmp_path / "tree"
+    (tree / "ro").mkdir(parents=True)
+    (tree / "ro" / "link").symlink_to(victim)
+    (tree / "ro" / "dirlink").symlink_to(tmp_path)
+    (tree / "locked" / "deep").mkdir(parents=True)
+    (tree / "locked" / "deep" / "f").write_text("x")
+    (tree / "locked").chmod(0)
+    (tree / "ro").chmod(0o500)
+    if os.geteuid() == 0:
+        for path in (tmp_path, victim, tree, tree / "ro", tree / "locked", tree / "locked" / "deep",
+                     tree / "locked" / "deep" / "f"):
+            os.chown(path, 65534, 65534)
+        for link in (tree / "ro" / "link", tree / "ro" / "dirlink"):
+            os.chown(link, 65534, 65534, follow_symlinks=False)
+        pid = os.fork()
+        if pid == 0:  # the child becomes a normal user and cleans up
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                remove_tree(tree)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    else:
+        remove_tree(tree)
+    assert not tree.exists()
+    assert victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600
+    assert tmp_path.stat().st_mode == mode_before  # the directory link's target kept its mode
+    shutil.rmtree(tmp_path)
+
+
+# -- issue 21.4-5: no new namespaces, no mounts, one memory limit for the whole run -------
+NESTED_NAMESPACE = """
+def f():
+    import ctypes, os
+    pid = os.fork()
+    if pid == 0:  # the attempt runs in a child, so a mount cannot disturb pytest itself
+        libc = ctypes.CDLL(None, use_errno=True)
+        results = [libc.unshare(flags) for flags in (0x10000000, 0x00020000, 0x10020000)]  # NEWUSER, NEWNS
+        results.append(libc.mount(b"none", b"/tmp", b"tmpfs", 0, b"size=100g"))
+        os._exit(0 if any(r == 0 for r in results) else 3)
+    # 1 means a nested namespace with full capabilities: the attack worked
+    return 1 if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 else 0
+"""
+
+
+async def test_nested_namespaces_and_mounts_are_refused(evaluator):
+    from runners.sandbox import seccomp_works
+
+    if not seccomp_works():
+        pytest.skip("no seccomp filter here")
+    ev = await run(evaluator, NESTED_NAMESPACE)
+    assert ev.verdict == "failed", ev.message  # f() returned 0: every call was refused
+
+
+async def test_unshare_command_fails_in_the_sandbox(tmp_path):
+    from runners.sandbox import Limits, run_sandboxed, seccomp_works
+
+    if not seccomp_works():
+        pytest.skip("no seccomp filter here")
+    unshare = "/usr/bin/unshare"
+    if not Path(unshare).exists():
+        pytest.skip("no unshare(1) here")
+    r = await run_sandboxed([unshare, "-Urm", "true"], tmp_path, Limits())
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr
+
+
+DEV_SHM_FLOOD = """
+def f():
+    chunk = b"x" * (1 << 20)
+    for i in range(2000):  # 2 GiB, over a 512 MiB limit, in files of 32 MiB (under RLIMIT_FSIZE)
+        with open(f"/dev/shm/flood{i // 32}", "ab") as out:
+            out.write(chunk)
+    return 1
+"""
+
+
+@pytest.fixture
+async def small_evaluator():
+    ev = SandboxEvaluator(timeout_s=20, memory_mb=512)
+    yield ev
+    ev.close()
+
+
+def cgroup_memory() -> bool:
+    from runners.sandbox import _cgroup_roots
+
+    return "memory" in _cgroup_roots()
+
+
+async def test_dev_shm_flood_stays_within_the_limit(small_evaluator):
+    ev = await run(small_evaluator, DEV_SHM_FLOOD)
+    assert ev.verdict in ("failed", "crashed", "timeout"), ev.message
+
+
+async def test_dev_is_read_only(evaluator):
+    code = "def f():\n    open('/dev/evil', 'w').write('x')\n    return 1\n"
+    ev = await run(evaluator, code)
+    assert ev.verdict == "failed" and "Read-only file system" in ev.tests[0].message
+
+
+FORKED_HOGS = """
+def f():
+    import os, time
+    children = []
+    for _ in range(4):  # 4 x 200 MiB under a 512 MiB limit for the whole run
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(200 << 20)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(2)
+            os._exit(0)
+        children.append(pid)
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    return 1 if all(s == 0 for s in statuses) else 0
+"""
+
+
+async def test_forked_children_share_one_memory_limit(small_evaluator):
+    if not cgroup_memory():
+        pytest.skip("no memory cgroup here: RLIMIT_AS limits each process only")
+    ev = await run(small_evaluator, FORKED_HOGS)
+    assert ev.verdict in ("failed", "crashed"), ev.message
+
+
+LOOK_ALIKE_WORKERS = """
+def f():
+    import multiprocessing, os, tempfile
+    with multiprocessing.Pool(3) as pool:
+        assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
+    with open('/dev/shm/mine', 'wb') as out:
+        out.write(b'x' * (8 << 20))
+    os.unlink('/dev/shm/mine')
+    with tempfile.TemporaryDirectory() as d:
+        open(os.path.join(d, 'a'), 'w').write('ok')
+    return 1
+"""
+
+
+async def test_look_alike_workers_shm_and_temp_dirs_pass(small_evaluator):
+    ev = await run(small_evaluator, LOOK_ALIKE_WORKERS)
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+# -- issue 19: a view of the host that holds only what a test run needs -------------------
+@pytest.fixture
+def canary_file():
+    """A world-readable file outside the project and outside /tmp (/srv/otherapp/.env-like)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="orps-canary-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    secret = folder / ".env"
+    value = "CANARY-" + uuid.uuid4().hex
+    secret.write_text(f"{value} is the database password\n")  # not key-shaped: masking would not catch it
+    secret.chmod(0o644)
+    yield secret, value
+    shutil.rmtree(folder)
+
+
+async def test_a_world_readable_file_outside_the_project_is_not_there(evaluator, canary_file):
+    path, value = canary_file
+    code = f"def f():\n    return open({str(path)!r}).read()\n"
+    ev = await run(evaluator, code, test=f"assert f() == 1, f()")
+    assert ev.verdict == "failed" and "No such file or directory" in ev.tests[0].message
+    assert value not in ev.message + ev.output + "".join(t.message for t in ev.tests)
+
+
+async def test_other_users_and_projects_are_not_listed(evaluator, tmp_path):
+    # Only the path down to the interpreter may exist (a Python under /root/.pyenv, say).
+    code = ("def f():\n"
+            "    import os, sys\n"
+            "    needed = {part for p in (sys.prefix, sys.base_prefix, *sys.path) for part in p.split('/')}\n"
+            "    seen = {d: [e for e in os.listdir(d) if e not in needed] for d in\n"
+            "            ('/home', '/root', '/srv', '/var', '/opt', '/mnt', '/media') if os.path.exists(d)}\n"
+            "    assert not any(seen.values()), seen\n"
+            "    return 1\n")
+    ev = await run(evaluator, code)
+    assert ev.verdict == "passed", ev.message
+
+
+async def test_host_processes_are_not_visible_in_proc(evaluator, marker):
+    import subprocess
+
+    host = subprocess.Popen(["sleep", "30", marker])  # a host process the candidate looks for
+    try:
+        code = ("def f():\n"
+                "    import os\n"
+                "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                "        try:\n"
+                f"            if {marker!r} in open(f'/proc/{{pid}}/cmdline').read():\n"
+                "                return 0\n"
+                "        except OSError:\n"
+                "            pass\n"
+                "    return 1\n")
+        ev = await run(evaluator, code)
+    finally:
+        host.kill()
+        host.wait()
+    assert ev.verdict == "passed", ev.message
+
+
+LOOK_ALIKE_SYSTEM = """
+def f():
+    import importlib.resources, locale, ssl, tempfile, zoneinfo, datetime
+    assert zoneinfo.ZoneInfo("Europe/Paris").utcoffset(datetime.datetime(2024, 1, 1)) == datetime.timedelta(hours=1)
+    ctx = ssl.create_default_context()
+    assert ctx.cert_store_stats()["x509_ca"] > 0, "no CA certificates visible"
+    locale.setlocale(locale.LC_ALL, "C.UTF-8")
+    with tempfile.NamedTemporaryFile("w") as out:
+        out.write("ok")
+    assert importlib.resources.files("pytest").joinpath("__init__.py").read_text()
+    import getpass
+    getpass.getuser()
+    return 1
+"""
+
+
+async def test_look_alikes_zoneinfo_ssl_locale_tempfile_resources_pass(evaluator):
+    ev = await run(evaluator, LOOK_ALIKE_SYSTEM)
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_sandbox_read_adds_a_read_only_path(tmp_path, canary_file):
+    path, value = canary_file
+    project = data_project(tmp_path)
+    code = f"def f():\n    assert open({str(path)!r}).read().startswith('CANARY-')\n    return 1\n"
+    ev = SandboxEvaluator(timeout_s=10, read_paths=[path.parent])
+    try:
+        result = await ev.evaluate(data_task(project), code)
+    finally:
+        ev.close()
+    assert result.verdict == "passed", result.message
+    (project / "pyproject.toml").write_text(
+        f"[tool.pytest.ini_options]\npythonpath = ['.']\n[tool.orps]\nsandbox_read = [{str(path.parent)!r}]\n")
+    ev = SandboxEvaluator(timeout_s=10)
+    try:
+        result = await ev.evaluate(data_task(project), code)
+    finally:
+        ev.close()
+    assert result.verdict == "passed", result.message
+
+
+def test_a_canary_never_reaches_any_prompt(tmp_path, canary_file, capsys):
+    """End to end with the scripted provider: a candidate that reads a world-readable file
+    outside the project and the project's .env, and raises what it read. Neither secret
+    appears in any prompt or in the result."""
+    import json
+    import shutil
+
+    from orps_tui.cli import main
+    from search.providers.scripted import register_script
+
+    path, value = canary_file
+    project = tmp_path / "proj"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "sample_project", project)
+    project_value = "PROJECT-CANARY-" + uuid.uuid4().hex
+    (project / ".env").write_text(f"{project_value}\n")
+    attack = ("```python\ndef slugify(title):\n    found = []\n"
+              f"    for path in ({str(path)!r}, '.env', '../.env'):\n"
+              "        try:\n            found.append(open(path).read())\n"
+              "        except OSError as err:\n            found.append(str(err))\n"
+              "    print(found)\n    raise AssertionError(' | '.join(found))\n```\n")
+    prompts: list[str] = []
+
+    def respond(messages, params):
+        prompts.append("\n".join(m["content"] for m in messages))
+        return "Score: 1/5" if "reviewer" in messages[0]["content"] else attack
+
+    register_script("canary", respond)
+    code = main(["solve", "--project", str(project), "--target", "src/textkit/words.py::slugify",
+                 "--model", "scripted/canary", "--json", "--quiet", "--no-cache"])
+    out = capsys.readouterr()
+    assert code in (0, 1), out.err
+    doc = json.loads(out.out)
+    assert len(prompts) >= 2 and any("No such file or directory" in p for p in prompts)  # the attack ran
+    for text in (*prompts, out.out, out.err, json.dumps(doc)):
+        assert value not in text and project_value not in text
+
+
+def test_doctor_lists_protections_and_the_view(tmp_path, capsys):
+    import json
+
+    from orps_tui.cli import main
+
+    shared = tmp_path / "shared-fixtures"
+    shared.mkdir()
+    project = data_project(tmp_path)
+    (project / "pyproject.toml").write_text('[tool.orps]\nsandbox_read = ["../shared-fixtures"]\n')
+    assert main(["doctor", "--no-model", "--project", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "protections: seccomp on" in out or "protections: seccomp off" in out
+    assert "memory cgroup" in out and "user namespaces" in out
+    assert "\n    /usr\n" in out and f"\n    {shared}\n" in out
+    assert main(["doctor", "--json", "--no-model", "--project", str(project)]) == 0
+    report = json.loads(capsys.readouterr().out)["sandbox"]
+    assert {"seccomp", "userns_disabled", "memory_cgroup", "view"} <= set(report)

@@ -27,7 +27,7 @@ def add_parser(sub):
     p.add_argument("patch", nargs="?", help="a unified diff file (as written by orps solve --patch-out); - for stdin")
     p.add_argument("--run", help="apply the best patch of this run (id, unique prefix or 'latest')")
     p.add_argument("--node", help="with --run: apply this node's code instead of the best")
-    p.add_argument("--project", default=".", help="project root (default: current directory)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
     p.add_argument("--dry-run", action="store_true", help="check and show what would change; write nothing")
     p.add_argument("--revert", action="store_true", help="undo the last apply from its backup")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the diff, only the summary")
@@ -98,9 +98,9 @@ def _changes(result) -> str:
 def run(args) -> int:
     from runners.patch import PatchError, apply_patch, revert_last
 
-    project = Path(args.project).resolve()
-    if not project.is_dir():
-        raise UserError(f"project directory {args.project} does not exist")
+    from orps_tui.config import project_dir
+
+    project = project_dir(args.project)
     if args.revert and (args.patch or args.run):
         raise UserError("--revert undoes the last apply; give it no patch or run")
     if args.node and not args.run:

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
 
 
 def add_parser(sub):
@@ -45,9 +46,9 @@ def resolve(args):
     from orps_tui.config import load_config
     from orps_tui.taskbuild import build_task
 
-    project = Path(args.project).resolve()
-    if not project.is_dir():
-        raise UserError(f"project directory {args.project} does not exist")
+    from orps_tui.config import project_dir
+
+    project = project_dir(args.project)
     cli = {"timeout_s": getattr(args, "timeout_s", None), "memory_mb": getattr(args, "memory_mb", None),
            "target": args.target, "tests": args.tests, "k": args.k}
     config = load_config(project, cli=cli)
@@ -58,6 +59,9 @@ def resolve(args):
     task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
                          problem_file=args.problem_file, problem_text=args.problem_text or "(check)",
                          problem_mode=args.problem_mode)
+    # Config paths are relative to the project, flag paths to the current directory.
+    config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
+                                     *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
     return project, config, task
 
 
@@ -68,7 +72,8 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
 
     async def go():
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    python=config.extras.get("python")) as evaluator:
+                                    python=config.extras.get("python"),
+                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
             return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
@@ -110,6 +115,7 @@ def with_changed_tests(task, files: dict[str, str]) -> list[str]:
     return sorted(rel for rel in files if is_test_file(rel))
 
 
+
 def first_line(message: str) -> str:
     """The line of a pytest failure worth one line: the first `E ...`, else the last line."""
     lines = [line for line in message.strip().splitlines() if line.strip()] or [""]
@@ -142,6 +148,8 @@ def run(args) -> int:
     from runners.locate import locate
     from runners.testselect import select_tests
 
+    from orps_tui.taskbuild import broken_files_text, collection_errors, without_broken_files
+
     project, config, task = resolve(args)
     code, files, tests_changed = None, None, []
     if getattr(args, "candidate", None):
@@ -152,21 +160,36 @@ def run(args) -> int:
     ev = evaluate_current(task, config, code, files)
     if ev.verdict == "error" and code is not None:  # the candidate could not be put in place
         raise UserError(f"{args.candidate}: {ev.message}")
+    broken = collection_errors(ev.message)
+    if broken:  # one test file that cannot be imported must not sink the others
+        task = without_broken_files(task, broken)
+        if not task.tests:
+            raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
+                            hint="fix the test file, or choose other tests with --tests / -k")
+        ev = evaluate_current(task, config, code, files)
     if args.json:
-        doc = {"target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
-               "all_passed": ev.all_passed, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
-               "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests]}
-        if files is not None:
-            doc.update(patch_files=sorted(files), patch_changes_tests=tests_changed)
-        print(json.dumps(doc, indent=1))
+        patch = {"patch_files": sorted(files), "patch_changes_tests": tests_changed} if files is not None else {}
+        print(json.dumps({
+            "schema_version": SCHEMA_VERSION,
+            "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
+            "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
+            "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
+            "left_out": broken, **patch,
+        }, indent=1))
     else:
-        reasons = None
-        if args.verbose:
-            located = locate(project, task.target)
-            reasons = select_tests(project, located, tests=config.extras.get("tests"), k=config.extras.get("k")).reasons
         if files is not None:
             print(f"patch {args.patch}: changes {', '.join(sorted(files))}")
             if tests_changed:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
+        for where, error in broken.items():
+            print(f"  LEFT OUT {where}: cannot be imported: {error}")
+        reasons = None
+        if args.verbose:
+            located = locate(project, task.target)
+            given = task.tests if config.extras.get("tests") else None  # as build_task resolved them
+            selection = select_tests(project, located, tests=given, k=config.extras.get("k"))
+            reasons = selection.reasons
+            for rel, why in selection.left_out.items():
+                print(f"  NOT SCANNED {rel}: does not parse ({why})")
         print("\n".join(report_lines(task, ev, reasons)))
-    return 0 if ev.all_passed else 1
+    return 0 if ev.all_passed and not broken else 1

@@ -3,57 +3,25 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
-from search.store import list_runs
+from orps_tui.schema import SCHEMA_VERSION
+from search.store import run_rows
 
 
 def add_parser(sub):
     p = sub.add_parser("runs", help="list past searches of this project with status, best pass rate, calls and cost")
-    p.add_argument("--project", default=".", help="project directory (default: current)")
+    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-n", "--limit", type=int, default=20, help="show at most N runs (default 20)")
     p.set_defaults(func=run)
 
 
-STALE_AFTER_S = 600
-
-
-def _idle_for(path: Path) -> float:
-    try:
-        newest = max(p.stat().st_mtime for p in path.parent.iterdir())
-    except (OSError, ValueError):
-        return 0.0
-    return time.time() - newest
-
-
-def run_rows(project: Path, limit: int) -> list[dict]:
-    rows = []
-    for run in list_runs(project)[:limit]:
-        meta = run.meta()
-        status = meta.get("status", "unknown")
-        if status == "running" and _idle_for(run.file("meta.json")) > STALE_AFTER_S:
-            status = "stale"  # its process died without finishing: resume it
-        rows.append({
-            "id": run.id,
-            "status": status,
-            "result": meta.get("result", ""),
-            "target": meta.get("target") or meta.get("task", ""),
-            "strategy": meta.get("strategy", ""),
-            "model": meta.get("model", ""),
-            "pass_rate": meta.get("pass_rate"),
-            "calls": meta.get("calls"),
-            "tokens": meta.get("tokens"),
-            "cost_usd": meta.get("cost_usd"),
-        })
-    return rows
-
-
 def run(args) -> int:
-    rows = run_rows(Path(args.project), args.limit)
+    from orps_tui.config import project_dir
+
+    rows = run_rows(project_dir(args.project), args.limit)
     if args.json:
-        print(json.dumps({"runs": rows}, indent=2))
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "runs": rows}, indent=2))
         return 0
     if not rows:
         print("no runs yet in this project (orps solve --target FILE::FUNCTION starts one)")

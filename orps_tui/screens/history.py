@@ -8,8 +8,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from orps_tui.commands.runs import run_rows
 from orps_tui.widgets.header import TitleBar
+from search.store import run_rows
 
 RESUMABLE = ("interrupted", "stale", "running", "error")
 

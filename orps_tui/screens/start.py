@@ -25,18 +25,16 @@ from orps_tui.errors import UserError
 from orps_tui.widgets.header import TitleBar
 from search.settings import STRATEGIES, SearchSettings
 
-SKIP_PARTS = {".git", ".venv", "venv", "env", ".tox", "node_modules", ".orps", "__pycache__", "build", "dist"}
-
-
 def project_functions(project: Path) -> list[tuple[str, str]]:
     """(target, first docstring line) for every function outside the tests."""
     from runners.locate import list_functions
+    from runners.projectfiles import ProjectFiles
 
     out = []
-    for path in sorted(project.rglob("*.py")):
-        rel = path.relative_to(project)
-        if any(p in SKIP_PARTS for p in rel.parts) or rel.parts[0] in ("tests", "test") \
-                or path.name.startswith("test_") or path.name == "conftest.py":
+    files = ProjectFiles(project).walk().files  # the one ignore list (.gitignore, venvs, [tool.orps] exclude)
+    for rel in sorted(Path(f) for f in files if f.endswith(".py")):
+        path = project / rel
+        if rel.parts[0] in ("tests", "test") or path.name.startswith("test_") or path.name == "conftest.py":
             continue
         try:
             for qualname, _line, doc in list_functions(path):
