@@ -461,3 +461,20 @@ def test_review_refuses_a_bad_diff_before_opening(project, tmp_path, capsys):
     code = main(["review", str(diff), "--target", f"{WORDS}::slugify", "--project", str(project)])
     err = capsys.readouterr().err
     assert code == 2 and "not a unified diff" in err and "Traceback" not in err
+
+
+def test_review_screens_say_why_a_node_is_not_counted():
+    """The TUI's review (search nodes) and the patch review show the suspicious reason."""
+    from orps_tui.screens.patch_review import results_text
+    from orps_tui.screens.review import caught_text
+    from search.tree import Node
+    from search.types import Evaluation, TestResult
+
+    reason = "suspicious: not counted as passing, because it inspects the call stack"
+    ev = Evaluation(verdict="suspicious", passed=0, total=1, message=reason,
+                    tests=[TestResult("tests/test_x.py::test_a", "suspicious", "it inspects the call stack")])
+    assert reason in caught_text(Node("n1", None, 1, evaluation=ev)).plain
+    assert caught_text(Node("n2", None, 1, evaluation=Evaluation(verdict="passed", passed=1, total=1))).plain == ""
+    task = Task(id="t", problem="", entry_point="f", target="x.py::f")
+    shown = results_text(task, ev, []).plain
+    assert "0/1 passed (suspicious)" in shown and reason in shown and "SUSPICIOUS" in shown
