@@ -296,7 +296,9 @@ class Gateway:
 
     async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
         if self._litellm is None:
-            self._litellm = _litellm()
+            # Importing litellm takes seconds on a busy machine: in a thread, so the loop
+            # (and Ctrl+C) stays responsive meanwhile.
+            self._litellm = await asyncio.to_thread(_litellm)
         model = request["model"]
         if model.startswith("local/"):
             _check_local_model(model)
