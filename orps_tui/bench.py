@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from search.engine import Search
-from search.gateway import Budget, Gateway, GatewayConfig
+from search.gateway import Budget, Gateway, GatewayConfig, ModelError
 from search.settings import SearchSettings
 from search.types import Evaluator, Task
 
@@ -66,6 +66,10 @@ class ProblemResult:
     error: str = ""
     code: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    failed_calls: int = 0
+    """Model calls that failed after their retries (a problem whose search stopped on one has `error` set)."""
+    retries: int = 0
+    """Transient model errors (rate limits, timeouts) retried, successfully or not."""
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -87,6 +91,8 @@ def totals(results: list[ProblemResult]) -> dict[str, Any]:
         "wall_s": round(sum(r.wall_s for r in results), 2),
         "mean_runtime_rel": round(statistics.mean(rel), 3) if rel else None,
         "errors": sum(bool(r.error) for r in results),
+        "failed_calls": sum(r.failed_calls for r in results),
+        "retries": sum(r.retries for r in results),
     }
 
 
@@ -102,7 +108,18 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
     )
     public_task = Task.from_dict({**task.to_dict(), "hidden_tests": []})  # the search never sees them
     started = time.perf_counter()
-    result = await Search(public_task, settings, gateway, evaluator).run()
+    try:
+        result = await Search(public_task, settings, gateway, evaluator).run()
+    except ModelError as err:
+        if err.fatal:
+            raise  # every problem would fail the same way: the benchmark stops (see BenchRun.run)
+        return ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0, len(task.hidden_tests),
+                             gateway.usage.calls, gateway.usage.prompt_tokens, gateway.usage.completion_tokens,
+                             gateway.usage.cost_usd, round(time.perf_counter() - started, 3), None, 0, "error",
+                             verdict="error", error=err.message, failed_calls=gateway.usage.errors,
+                             retries=gateway.usage.retries)
+    if result.status == "cancelled":
+        raise asyncio.CancelledError  # the search swallows cancellation; a cancelled problem is not a result
     wall = time.perf_counter() - started
     best = result.best
     hidden_ev = await evaluator.evaluate(task, best.code, hidden=True) if best and best.code else None
@@ -130,11 +147,16 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
         stop_reason=result.stop_reason,
         verdict=hidden_ev.verdict if hidden_ev else "no-code",
         code=best.code if best else "",
+        failed_calls=usage.errors,
+        retries=usage.retries,
     )
 
 
 class BenchRun:
-    """Runs configs x problems with bounded concurrency, appending results as they come."""
+    """Runs configs x problems with bounded concurrency, appending results as they come.
+
+    A fatal `ModelError` (no model answers: bad key, unknown model, no server) stops the run:
+    the other problems are cancelled, none is recorded for it, and `run` raises it."""
 
     def __init__(self, tasks: list[Task], configs: list[BenchConfig], evaluator: Evaluator, out: Path,
                  *, concurrency: int = 1, resume: bool = False, on_result: Callable[[ProblemResult, int, int], None] | None = None,
@@ -188,6 +210,12 @@ class BenchRun:
                     result = await self.solver(task, config, self.evaluator, cache_dir)
                 except asyncio.CancelledError:
                     raise
+                except ModelError as err:
+                    if err.fatal:
+                        raise  # not recorded: stops the whole run below
+                    result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
+                                           len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
+                                           error=err.message, failed_calls=1)
                 except Exception as err:  # noqa: BLE001 - one broken problem must not sink the benchmark
                     result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
                                            len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
@@ -199,7 +227,16 @@ class BenchRun:
                 finished += 1
                 self.on_result(result, finished, total)
 
-        await asyncio.gather(*(one(c, t) for c, t in jobs))
+        running = [asyncio.ensure_future(one(c, t)) for c, t in jobs]
+        try:
+            await asyncio.gather(*running)
+        except BaseException:
+            # A model that cannot answer at all (or Ctrl+C): stop every other problem, record none of
+            # them; what finished is in results.jsonl for --resume.
+            for job in running:
+                job.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
         by_config: dict[str, list[ProblemResult]] = {c.key: [] for c in self.configs}
         order = {t.id: i for i, t in enumerate(self.tasks)}
         for (key, task_id), result in done.items():
@@ -282,12 +319,13 @@ def report(by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig]
 
 def table(doc: dict[str, Any]) -> str:
     lines = [f"{'strategy':<10} {'budget':>6} {'pass@1':>7} {'public':>7} {'calls':>6} {'tokens':>8} "
-             f"{'wall s':>8} {'rel.runtime':>11}"]
+             f"{'wall s':>8} {'rel.runtime':>11} {'failed':>6}"]
     for r in doc["runs"]:
         rel = "-" if r["mean_runtime_rel"] is None else f"{r['mean_runtime_rel']:.2f}x"
         lines.append(
             f"{r['strategy']:<10} {r['budget_calls'] or '-':>6} {r['pass_at_1']:>7.1%} {r['public_pass_rate']:>7.1%} "
-            f"{r['calls']:>6} {r['prompt_tokens'] + r['completion_tokens']:>8} {r['wall_s']:>8.1f} {rel:>11}"
+            f"{r['calls']:>6} {r['prompt_tokens'] + r['completion_tokens']:>8} {r['wall_s']:>8.1f} {rel:>11} "
+            f"{r.get('failed_calls', 0):>6}"  # model calls that failed after retries
         )
     return "\n".join(lines)
 

@@ -20,7 +20,32 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.bench import BenchConfig, ProblemResult, solve_problem
+from search.gateway import ModelError
 from search.types import Task
+
+
+def add_ray_env_arguments(parser) -> None:
+    """`--ray-env VAR` and `--no-ray-env`, for the commands whose model calls run on workers."""
+    parser.add_argument("--ray-env", action="append", default=[], metavar="VAR",
+                        help="with --ray: also send this environment variable to the workers (repeatable)")
+    parser.add_argument("--no-ray-env", dest="ray_env_auto", action="store_false",
+                        help="with --ray: do not send the model's provider variables (keys, api base) to the "
+                        "workers, for nodes that hold their own; --ray-env names are still sent")
+
+
+def ray_env(args, models: list[str]) -> dict[str, str]:
+    """The variables sent to the workers (see `runners.ray_backend.model_env_vars`); their names
+    are printed, never their values."""
+    import sys
+
+    from runners.ray_backend import model_env_vars
+
+    env = model_env_vars(models if args.ray_env_auto else [], args.ray_env)
+    missing = [name for name in args.ray_env if name not in env]
+    if missing:
+        print(f"warning: --ray-env {', '.join(missing)}: not set here, not sent", file=sys.stderr)
+    print(f"ray: sending {', '.join(env) or 'no environment variables'} to the workers", file=sys.stderr)
+    return env
 
 
 def _usable_cache_dir(cache_dir: str) -> str:
@@ -50,6 +75,8 @@ def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits:
         try:
             result = await solve_problem(task, config, evaluator, _usable_cache_dir(cache_dir),
                                          limiter=RayLimiter(limiter, attempt))
+        except ModelError as err:  # only fatal ones leave solve_problem: the driver stops the benchmark
+            return {"__fatal__": {"message": err.message, "hint": err.hint, "kind": err.kind}}
         except Exception as err:  # noqa: BLE001 - recorded exactly as the local BenchRun does
             return {"__error__": f"{type(err).__name__}: {err}"}
         finally:
@@ -81,6 +108,8 @@ class RaySolver:
         holder = f"{config.key}/{task.id}/{uuid.uuid4().hex[:8]}"
         cache = str(Path(cache_dir).resolve()) if cache_dir else ""
         data = await await_ref(fn.remote(task.to_dict(), config.to_dict(), cache, self.limits, self.limiter, holder))
+        if "__fatal__" in data:
+            raise ModelError(**data["__fatal__"])
         if "__error__" in data:
             return ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
                                  len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error", error=data["__error__"])

@@ -8,11 +8,12 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
 from search.engine import SearchResult
 from search.events import EventBus
 from search.session import run_search
@@ -31,6 +32,8 @@ class SolveJob:
     evaluator: Evaluator
     original_file: str
     resume: bool = False
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Selected test files that cannot be imported, left out of the search: path -> error."""
 
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
@@ -67,6 +70,7 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     task, original_file = build_task(
         project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
         problem_text=args.problem_text, problem_mode=args.problem_mode, goal=settings.goal,
+        new=bool(getattr(args, "new", False)),
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
@@ -116,17 +120,18 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
     if node is None or not node.code.strip() or node.id == "baseline":
         return ""
-    from runners.locate import SpliceError, splice_candidate
+    from runners.locate import SpliceError, splice_or_add
+    from runners.markers import strip_marker
     from runners.patch import make_patch
 
     path, qualname = job_task.target.split("::", 1)
-    try:
-        new_text = splice_candidate(original_file, qualname, node.code)
+    try:  # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
+        new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, node.code), qualname)
     except SpliceError:
         return ""
     if new_text == original_file:
         return ""
-    return make_patch(path, original_file, new_text)
+    return make_patch(path, original_file, new_text, new_file=not (Path(job_task.project) / path).exists())
 
 
 def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
@@ -134,11 +139,11 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
     (a real interface change: its parameters differ); None when it keeps the user's."""
     if node is None or not node.code.strip() or node.id == "baseline":
         return None
-    from runners.locate import SpliceError, signature_change, splice_candidate
+    from runners.locate import SpliceError, signature_change, splice_or_add
 
     qualname = job_task.target.split("::", 1)[1]
     try:
-        change = signature_change(original_file, splice_candidate(original_file, qualname, node.code), qualname)
+        change = signature_change(original_file, splice_or_add(original_file, qualname, node.code), qualname)
     except SpliceError:
         return None
     return {"before": change[0], "after": change[1]} if change else None
@@ -150,6 +155,8 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
     ev = node.evaluation
     return {
         "id": node.id,
+        "node_id": node.id,  # the name issue 5 promised; `id` stays for older scripts
+        "pass_rate": round(node.pass_rate, 4),
         "round": node.round,
         "style": node.style,
         "verdict": ev.verdict if ev else None,
@@ -182,20 +189,29 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
+    usage = stored.get("usage", {})
     doc = {
+        "schema_version": SCHEMA_VERSION,
         "run_id": job.run.id,
         "run_dir": str(job.run.path),
         "status": result.status,
         "stop_reason": result.stop_reason,
+        "start": result.start,
+        "plan": result.plan,
+        "critic": result.critic,
         "target": job.task.target,
         "goal": job.settings.goal,
+        "model": job.settings.model,
+        "strategy": job.settings.strategy,
         "problem": job.task.problem,
         "tests": job.task.tests,
+        "left_out": job.left_out,
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,
         "signature_change": node_signature_change(job.task, job.original_file, best) if patch else None,
-        "usage": stored.get("usage", {}),
+        "usage": usage,
+        "llm": {k: usage.get(k, 0) for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")},
         "nodes": len(result.tree),
         "settings": job.settings.to_dict(),
     }

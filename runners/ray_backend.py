@@ -12,10 +12,12 @@ with `pip install 'orps[ray]'`; every worker needs orps installed too (same vers
   cached per snapshot hash.
 - `RayEvaluator`: the `search.types.Evaluator` whose `evaluate()` runs a Ray task that
   evaluates with a `SandboxEvaluator` local to the worker (bubblewrap on the worker).
-- `ModelLimiter`: one async actor holding the cluster-wide model-call concurrency;
-  `RayLimiter` wraps it as the async context manager `search.gateway.Gateway` accepts.
-  A slot is a lease: a worker that dies holding one does not leak it (the retried task
-  frees what its previous attempt held; leases also expire).
+- `ModelLimiter`: one async actor (on the head node) holding the cluster-wide model-call
+  concurrency; `RayLimiter` wraps it as the async context manager `search.gateway.Gateway`
+  accepts. A slot is a lease: a worker that dies holding one does not leak it (the retried
+  task frees what its previous attempt held; a lost node's leases are freed; leases expire).
+- `model_env_vars`: the driver's variables a model needs on the workers (sent in the job's
+  runtime_env by `connect(env_vars=...)`); `check_cluster`: what `orps doctor --ray` reports.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from search.gateway import FREE_PROVIDERS
 from search.types import Evaluation, Task
 
 QUIET_ENV = {
@@ -57,16 +60,52 @@ def _ray():
     return ray
 
 
+# -- what the workers' model calls need ------------------------------------------------------
+def provider_prefixes(model: str) -> set[str]:
+    """The environment variable prefixes of `model`'s litellm provider: its name ("OPENAI_",
+    "HOSTED_VLLM_") and those of the keys litellm requires for it ("AWS_" for bedrock)."""
+    if not model or model.startswith(FREE_PROVIDERS):
+        return set()  # run in the worker's own process: no key, no server
+    from unittest import mock
+
+    from search.gateway import load_litellm
+
+    litellm = load_litellm()
+    try:
+        provider = litellm.get_llm_provider(model=model)[1]
+    except Exception:  # noqa: BLE001 - an unknown model: the bench will say so itself
+        provider = model.partition("/")[0] if "/" in model else ""
+    prefixes = {provider.upper().replace("-", "_") + "_"} if provider else set()
+    # litellm names only the keys that are missing: ask with none set (before Ray starts threads)
+    with mock.patch.dict(os.environ, clear=True):
+        try:
+            missing = litellm.validate_environment(model=model).get("missing_keys") or []
+        except Exception:  # noqa: BLE001
+            missing = []
+    return prefixes | {key.split("_")[0] + "_" for key in missing if "_" in key}
+
+
+def model_env_vars(models: list[str], extra: list[str] = (), environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables of this environment that Ray workers need to call `models`: every set
+    variable of each model's provider (key, api base, version, organisation), plus the names
+    in `extra`. Nothing else of the environment is sent."""
+    environ = os.environ if environ is None else environ
+    prefixes = set().union(*(provider_prefixes(m) for m in models if m))
+    names = {k for k in environ if any(k.startswith(p) for p in prefixes)} | {k for k in extra if k in environ}
+    return {k: environ[k] for k in sorted(names)}
+
+
 # -- the cluster ---------------------------------------------------------------------------
-def connect(address: str = "local", *, num_cpus: int | None = None) -> dict[str, Any]:
+def connect(address: str = "local", *, num_cpus: int | None = None, env_vars: dict[str, str] | None = None) -> dict[str, Any]:
     """Join the cluster at `address` or start one here (`local`). Idempotent. Returns
-    `cluster_info()`."""
+    `cluster_info()`. `env_vars` are set on every worker of this job (Ray's job runtime_env:
+    recorded in the job's metadata, visible to whoever can list the cluster's jobs)."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     ray = _ray()
     if not ray.is_initialized():
         common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                      runtime_env={"env_vars": dict(WORKER_ENV)})
+                      runtime_env={"env_vars": {**(env_vars or {}), **WORKER_ENV}})
         try:
             if address in ("", "local"):
                 ray.init(num_cpus=num_cpus, **common)
@@ -257,12 +296,17 @@ class RayEvaluator:
 # -- the cluster-wide model limiter ------------------------------------------------------------
 class ModelLimiter:
     """Body of the limiter actor (async: many acquire calls wait at once). A slot is a lease
-    owned by a holder (the Ray task attempt's problem) and expires after `lease_s`."""
+    owned by a holder (the Ray task attempt's problem) on a node; it expires after `lease_s`,
+    or as soon as Ray reports its node dead (a lost node's CPUs are gone too, so the retried
+    problem may never start while the slots it held still count: a deadlock until expiry)."""
+
+    NODE_CHECK_S = 5.0
 
     def __init__(self, concurrency: int, lease_s: float = 900.0):
         self.capacity = max(1, int(concurrency))
         self.lease_s = lease_s
-        self.leases: dict[str, tuple[str, float]] = {}
+        self.leases: dict[str, tuple[str, float, str]] = {}  # token -> (holder, deadline, node id)
+        self._nodes_checked = 0.0
         self.peak = 0
         self.granted = 0
         self.withdrawn: set[str] = set()
@@ -271,14 +315,20 @@ class ModelLimiter:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for token in [t for t, (_, deadline) in self.leases.items() if deadline < now]:
+        for token in [t for t, (_, deadline, _) in self.leases.items() if deadline < now]:
             del self.leases[token]
+        if self.leases and now - self._nodes_checked >= self.NODE_CHECK_S:
+            self._nodes_checked = now
+            alive = live_node_ids()
+            if alive is not None:
+                for token in [t for t, (_, _, node) in self.leases.items() if node and node not in alive]:
+                    del self.leases[token]
 
     def _live(self, holder: str) -> bool:
         base, _, _ = holder.partition("#")
         return self.current.get(base, holder) == holder
 
-    async def acquire(self, holder: str = "", token: str = "") -> str | None:
+    async def acquire(self, holder: str = "", token: str = "", node: str = "") -> str | None:
         """A slot for `holder` ("problem#attempt"); None when the request was withdrawn
         (`withdraw`) or its attempt is no longer the problem's current one."""
         if self._cond is None:
@@ -296,7 +346,7 @@ class ModelLimiter:
                     await asyncio.wait_for(self._cond.wait(), 1.0)
                 except asyncio.TimeoutError:
                     pass
-            self.leases[token] = (holder, time.monotonic() + self.lease_s)
+            self.leases[token] = (holder, time.monotonic() + self.lease_s, node)
             self.granted += 1
             self.peak = max(self.peak, len(self.leases))
             return token
@@ -322,7 +372,7 @@ class ModelLimiter:
         requested by earlier attempts (a worker that died) are freed. Returns how many."""
         base = holder.partition("#")[0]
         self.current[base] = holder
-        stale = [t for t, (h, _) in self.leases.items() if h.partition("#")[0] == base and h != holder]
+        stale = [t for t, (h, _, _) in self.leases.items() if h.partition("#")[0] == base and h != holder]
         for token in stale:
             del self.leases[token]
         await self._notify()
@@ -332,18 +382,39 @@ class ModelLimiter:
         """The problem is finished: free whatever it still holds, refuse its late requests."""
         base = holder.partition("#")[0]
         self.current[base] = f"{base}#done"
-        for token in [t for t, (h, _) in self.leases.items() if h.partition("#")[0] == base]:
+        for token in [t for t, (h, _, _) in self.leases.items() if h.partition("#")[0] == base]:
             del self.leases[token]
         await self._notify()
 
     async def stats(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "held": len(self.leases), "peak": self.peak, "granted": self.granted,
-                "holders": sorted({h for h, _ in self.leases.values()})}
+                "holders": sorted({h for h, _, _ in self.leases.values()})}
+
+
+def head_node_id() -> str | None:
+    ray = _ray()
+    heads = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and "node:__internal_head__" in n.get("Resources", {})]
+    return heads[0] if heads else None
+
+
+def live_node_ids() -> set[str] | None:
+    """The ids of the cluster's live nodes; None when Ray cannot say (not connected)."""
+    try:
+        return {n["NodeID"] for n in _ray().nodes() if n.get("Alive")}
+    except Exception:  # noqa: BLE001 - no verdict: keep the leases
+        return None
 
 
 def start_limiter(concurrency: int, lease_s: float = 900.0):
-    """The limiter actor for this run (a handle that can be passed to tasks)."""
+    """The limiter actor for this run (a handle that can be passed to tasks). It lives on the
+    head node: placed on a worker node, losing that node would fail every problem's next model
+    call while the actor restarts elsewhere (seen in tests/test_ray_cluster.py)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     actor_cls = remote_function("limiter", ModelLimiter, num_cpus=0, max_restarts=-1, max_concurrency=1000)
+    head = head_node_id()
+    if head:
+        actor_cls = actor_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
     return actor_cls.remote(concurrency, lease_s)
 
 
@@ -354,12 +425,13 @@ class RayLimiter:
     def __init__(self, actor, holder: str = ""):
         self.actor = actor
         self.holder = holder or uuid.uuid4().hex
+        self.node = _ray().get_runtime_context().get_node_id() or ""  # a lost node's slots are freed
         self._tokens: dict[Any, list[str]] = {}
 
     async def __aenter__(self) -> RayLimiter:
         token = uuid.uuid4().hex
         try:
-            granted = await self.actor.acquire.remote(self.holder, token)
+            granted = await self.actor.acquire.remote(self.holder, token, self.node)
         except asyncio.CancelledError:
             self.actor.withdraw.remote(token)  # the grant may still come: give it back
             raise
@@ -382,9 +454,9 @@ class RayLimiter:
 def _warm_worker() -> int:
     """Import what a task needs (litellm alone takes seconds) so the first real task does not wait."""
     import runners.evaluator  # noqa: F401
-    from search.gateway import _litellm
+    from search.gateway import load_litellm
 
-    _litellm()
+    load_litellm()
     return os.getpid()
 
 
@@ -394,3 +466,79 @@ def warm_up(count: int | None = None) -> list:
         count = max(1, cluster_info()["workers"])
     fn = remote_function("warm", _warm_worker, num_cpus=1)
     return [fn.remote() for _ in range(count)]
+
+
+# -- checking a cluster (`orps doctor --ray`) ------------------------------------------------
+CHECK_PROMPT = [{"role": "user", "content": "Reply with the single word OK."}]
+
+
+def _check_node(model: str, api_base: str, timeout_s: float) -> dict[str, Any]:
+    """Body of the Ray task run on each node: is orps there, does the sandbox work, does the model answer?"""
+    import importlib.metadata
+    import importlib.util
+    import platform
+    import socket
+
+    from runners.evaluator import SandboxEvaluator
+    from search.gateway import Gateway, GatewayConfig, ModelError
+
+    out: dict[str, Any] = {"hostname": socket.gethostname(), "python": platform.python_version()}
+    try:
+        out["orps"] = importlib.metadata.version("orps")
+    except importlib.metadata.PackageNotFoundError:
+        out["orps"] = None  # importable (this task runs) but shipped, not installed
+    out["packages"] = {name: importlib.util.find_spec(name) is not None for name in ("search", "runners", "orps_tui")}
+    task = Task(id="doctor", problem="Return 1.", entry_point="one", tests=["assert one() == 1"])
+    try:
+        ev = run_on_worker(SandboxEvaluator(workers=1, timeout_s=30).evaluate(task, "def one():\n    return 1\n"))
+        out["sandbox"] = {"ok": ev.verdict == "passed", "isolation": ev.isolation, "verdict": ev.verdict,
+                          "message": (ev.message or "").strip()[:200]}
+    except Exception as err:  # noqa: BLE001 - reported, not raised: the doctor lists every finding
+        out["sandbox"] = {"ok": False, "error": f"{type(err).__name__}: {err}"[:300]}
+    if model:
+        from search.gateway import load_litellm
+
+        load_litellm()  # its import takes seconds: not the model's latency
+        gateway = Gateway(GatewayConfig(api_base=api_base, retries=1, backoff_s=0.5, timeout_s=timeout_s))
+        started = time.perf_counter()
+        try:
+            reply = run_on_worker(gateway.complete(model, CHECK_PROMPT, max_tokens=8))
+            out["model"] = {"ok": True, "model": model, "latency_s": round(time.perf_counter() - started, 2),
+                            "reply": reply.text.strip()[:40]}
+        except ModelError as err:
+            out["model"] = {"ok": False, "model": model, "error": err.message, "hint": err.hint, "kind": err.kind}
+    return out
+
+
+def check_cluster(model: str = "", api_base: str = "", timeout_s: float = 180.0) -> dict[str, Any]:
+    """After `connect`: the live nodes with their CPUs, and on each node (a task pinned there)
+    orps's version, a sandboxed test run and, when `model` is given, one model call."""
+    import importlib.metadata
+
+    ray = _ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        driver_version = importlib.metadata.version("orps")
+    except importlib.metadata.PackageNotFoundError:
+        driver_version = None
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    check = remote_function("check_node", _check_node, num_cpus=0, max_retries=0)
+    refs = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+            .remote(model, api_base, min(timeout_s, 60.0)) for n in nodes]
+    found = []
+    for node, ref in zip(nodes, refs):
+        entry = {"node_id": node["NodeID"], "address": node.get("NodeManagerAddress", ""),
+                 "head": bool(node.get("Resources", {}).get("node:__internal_head__")),
+                 "cpus": int(node.get("Resources", {}).get("CPU", 0))}
+        try:
+            entry.update(ray.get(ref, timeout=timeout_s))
+            entry["orps_importable"] = True
+            entry["same_version"] = entry["orps"] in (None, driver_version)
+        except Exception as err:  # noqa: BLE001 - a worker that cannot import orps fails to load the task
+            text = str(err).strip().splitlines()
+            entry.update(orps_importable=False, same_version=False,
+                         error=f"{type(err).__name__}: {text[-1] if text else ''}"[:300])
+        found.append(entry)
+    return {"nodes": found, "node_count": len(found), "cpus": sum(n["cpus"] for n in found),
+            "orps_version": driver_version, "model": model}

@@ -41,12 +41,27 @@ class BudgetExceeded(Exception):
 
 
 class ModelError(Exception):
-    """A model call failed for a reason retrying will not fix."""
+    """A model call failed for a reason retrying will not fix.
 
-    def __init__(self, message: str, hint: str = ""):
+    `kind` says why: "credentials", "unknown_model", "unreachable", "local_model" (the
+    embedded model cannot run) fail every later call too (`fatal`), so a benchmark must
+    stop rather than score them; "context", "transient" (rate limit or timeout after the
+    retries) and "other" concern one call."""
+
+    FATAL_KINDS = frozenset({"credentials", "unknown_model", "unreachable", "local_model"})
+
+    def __init__(self, message: str, hint: str = "", kind: str = "other"):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.kind = kind
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind in self.FATAL_KINDS
+
+    def __reduce__(self):  # keeps kind and hint when sent between processes (Ray, pickling)
+        return (type(self), (self.message, self.hint, self.kind))
 
 
 @dataclass
@@ -120,7 +135,8 @@ class GatewayConfig:
     """Other litellm options passed through unchanged (api_key, api_version, ...)."""
 
 
-def _litellm():
+def load_litellm():
+    """litellm, imported on first use, with orps's providers (local/, scripted/) registered."""
     import litellm
 
     from search.providers import register_providers
@@ -142,6 +158,10 @@ def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
     )
 
 
+UNREACHABLE_SIGNS = ("connection error", "connection refused", "cannot connect", "failed to establish a new connection",
+                     "name or service not known", "nodename nor servname", "no route to host", "connecterror")
+
+
 def explain_error(err: BaseException, model: str) -> ModelError:
     """Turn a provider exception into one sentence a user can act on."""
     name = type(err).__name__
@@ -149,15 +169,24 @@ def explain_error(err: BaseException, model: str) -> ModelError:
     if isinstance(err, ModelError):
         return err
     if "orps[local]" in text or "GGUF" in text or "local model" in text:
-        return ModelError(text)
+        return ModelError(text, kind="local_model")
     if "ContextWindow" in name or "context length" in text.lower():
-        return ModelError(f"the prompt is too long for {model}: {text}", "use a model with a larger context or a smaller problem")
+        return ModelError(f"the prompt is too long for {model}: {text}", "use a model with a larger context or a smaller problem",
+                          kind="context")
     if "Authentication" in name or "api key" in text.lower() or "api_key" in text.lower():
-        return ModelError(f"{model} rejected the credentials: {text}", "set the provider's API key variable (e.g. OPENAI_API_KEY)")
+        return ModelError(f"{model} rejected the credentials: {text}", "set the provider's API key variable (e.g. OPENAI_API_KEY)",
+                          kind="credentials")
     if "NotFound" in name or "LLM Provider NOT provided" in text or "not found" in text.lower():
-        return ModelError(f"unknown model {model!r}: {text}", "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2")
-    if "Connection" in name or "Timeout" in name or isinstance(err, asyncio.TimeoutError):
-        return ModelError(f"could not reach {model}: {text}", "check --api-base and that the server is running")
+        return ModelError(f"unknown model {model!r}: {text}", "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2",
+                          kind="unknown_model")
+    # litellm reports a refused connection as InternalServerError("Connection error.") or as
+    # APIConnectionError, which is also its wrapper for any exception a provider raises: read the text
+    if any(sign in text.lower() for sign in UNREACHABLE_SIGNS):
+        return ModelError(f"could not reach {model}: {text}", "check --api-base and that the server is running",
+                          kind="unreachable")
+    if "Timeout" in name or isinstance(err, asyncio.TimeoutError) or "RateLimit" in name:
+        return ModelError(f"{model} did not answer in time or is rate limited: {text}", "lower --concurrency or retry later",
+                          kind="transient")
     return ModelError(f"{model} failed: {name}: {text}")
 
 
@@ -170,9 +199,9 @@ def _check_local_model(model: str) -> None:
     try:
         resolve_model_path(model.removeprefix("local/"))
     except LocalModelUnavailable as err:
-        raise ModelError(str(err), INSTALL_HINT if "install" in str(err) else "") from None
+        raise ModelError(str(err), INSTALL_HINT if "install" in str(err) else "", kind="local_model") from None
     if importlib.util.find_spec("llama_cpp") is None:
-        raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT)
+        raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT, kind="local_model")
 
 
 _MEASURED = re.compile(r"\b\d+(?:\.\d+)?(?:e-?\d+)?\s?(?:ms|s|MB|KB|GB|x)\b")
@@ -298,7 +327,7 @@ class Gateway:
         if self._litellm is None:
             # Importing litellm takes seconds on a busy machine: in a thread, so the loop
             # (and Ctrl+C) stays responsive meanwhile.
-            self._litellm = await asyncio.to_thread(_litellm)
+            self._litellm = await asyncio.to_thread(load_litellm)
         model = request["model"]
         if model.startswith("local/"):
             _check_local_model(model)
@@ -319,8 +348,10 @@ class Gateway:
                     )
                 return self._to_completion(litellm, model, response, time.perf_counter() - started, attempt)
             except transient as err:
-                if attempt >= self.config.retries:
-                    raise explain_error(err, model) from None
+                explained = explain_error(err, model)
+                # litellm reports a missing key as a (transient) server error: retrying cannot help
+                if attempt >= self.config.retries or explained.kind == "credentials":
+                    raise explained from None
                 delay = self.config.backoff_s * (2**attempt) * (0.5 + random.random() / 2)
                 attempt += 1
                 await asyncio.sleep(delay)

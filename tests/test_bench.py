@@ -12,6 +12,7 @@ from search.providers.scripted import register_script
 from search.settings import SearchSettings
 from search.types import Task
 from tests.fakes import FakeEvaluator
+from orps_tui.schema import validate
 
 # Passes the public tests (small inputs) but not the hidden one (negative numbers).
 OVERFIT = "```python\ndef absval(x):\n    return x\n```"
@@ -79,14 +80,99 @@ async def test_resume_skips_finished_problems(tmp_path):
 async def test_a_failing_problem_is_recorded_not_fatal(tmp_path):
     import litellm
 
-    def broken(messages, params):
-        raise litellm.AuthenticationError("bad key", llm_provider="scripted", model="broken")
+    def too_long(messages, params):  # concerns this problem only: the benchmark goes on
+        raise litellm.ContextWindowExceededError("context length exceeded", llm_provider="scripted", model="long")
 
-    register_script("broken", broken)
-    cfgs = configs("scripted/broken", 2)[:1]
+    register_script("long", too_long)
+    cfgs = configs("scripted/long", 2)[:1]
     by_config = await BenchRun(tasks()[:1], cfgs, FakeEvaluator(), tmp_path).run()
     (result,) = by_config[cfgs[0].key]
-    assert result.error and not result.passed_hidden
+    # both samples of round 0 were in flight when the search stopped on the first failure
+    assert "too long" in result.error and not result.passed_hidden and result.failed_calls == 2
+    doc = report(by_config, cfgs, {})
+    assert doc["failed_calls"] == 2 and doc["runs"][0]["failed_calls"] == 2
+    header, row = table(doc).splitlines()
+    assert header.split()[-1] == "failed" and row.split()[-1] == "2"
+
+
+@pytest.mark.parametrize("error, everywhere", [
+    (lambda: __import__("litellm").AuthenticationError("bad key", llm_provider="scripted", model="m"), False),
+    (lambda: __import__("litellm").NotFoundError("model not found", llm_provider="scripted", model="m"), False),
+    # retried first (as any transient error), so it fails every problem's calls, as a dead server does
+    (lambda: __import__("litellm").InternalServerError("OpenAIException - Connection error.", llm_provider="openai",
+                                                       model="m"), True),
+])
+async def test_a_model_that_cannot_answer_stops_the_run_and_records_nothing(tmp_path, error, everywhere):
+    import asyncio
+    import time
+
+    from search.gateway import ModelError
+
+    register_script("fine", script)
+    cfgs = configs("scripted/fine", 2)[:1]
+    await BenchRun(tasks()[:1], cfgs, FakeEvaluator(), tmp_path).run()  # one problem finished earlier
+
+    def failing(messages, params):
+        if "negatives" not in messages[-1]["content"] and not everywhere:
+            time.sleep(0.3)  # this problem is still searching when the other one's call fails
+            return OVERFIT
+        raise error()
+
+    register_script("failing", failing)
+    more = tasks() + [Task(id=f"extra{i}", problem="Return |x|.", entry_point="absval", tests=["assert absval(1) == 1"],
+                           hidden_tests=["assert absval(1) == 1"]) for i in range(4)]
+    cfgs = configs("scripted/failing", 2)[:1]
+    with pytest.raises(ModelError) as info:
+        await asyncio.wait_for(BenchRun(more, cfgs, FakeEvaluator(), tmp_path, concurrency=2, resume=True).run(), 30)
+    assert info.value.fatal
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["overfit"]  # kept for --resume; nothing recorded as failed
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def tiny_dataset(root: Path) -> Path:
+    import csv
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("dev.csv", "test.csv"):
+        with (root / name).open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["task_id", "instruction", "completion", "test_setup", "test_list"])
+            w.writeheader()
+            for i in range(2):
+                w.writerow({"task_id": f"t/{i}", "instruction": f"Return x plus {i}.", "test_setup": "",
+                            "completion": f"def add{i}(x):\n    return x + {i}\n", "test_list": repr([f"assert add{i}(1) == {1 + i}"])})
+    return root
+
+
+@pytest.mark.parametrize("key", [pytest.param("", id="missing-key"),
+                                 pytest.param("sk-not-used", id="no-server", marks=pytest.mark.slow)])  # retried: ~15 s
+def test_bench_with_no_model_to_answer_exits_3_with_one_line_and_records_nothing(tmp_path, monkeypatch, capsys, key):
+    """A real litellm provider; the api base is a closed local port, so nothing reaches the internet."""
+    from orps_tui.cli import main
+
+    if key:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+    else:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out"
+    code = main(["bench", "--dataset", str(tiny_dataset(tmp_path / "ds")), "--model", "openai/gpt-4o-mini",
+                 "--api-base", f"http://127.0.0.1:{closed_port()}", "--samples", "2", "--beam", "1", "--rounds", "1",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3
+    (line,) = [x for x in err.splitlines() if x.startswith("orps:")]
+    assert line.startswith("orps: benchmark stopped: ")
+    assert ("could not reach" if key else "rejected the credentials") in line
+    assert "--resume --out" in err and "Traceback" not in err and "never awaited" not in err
+    assert not (out / "results.jsonl").exists() or not (out / "results.jsonl").read_text().strip()
+    assert not (out / "report.json").exists()  # no score for a run that measured nothing
 
 
 async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_programmer(tmp_path):
@@ -173,6 +259,7 @@ def test_shared_datasets_run_end_to_end_with_limit(name, tmp_path, capsys):
                  "--out", str(out)])
     assert code == 0
     doc = json.loads((out / "report.json").read_text())
+    validate("bench", doc)
     assert len(doc["problems"]) == 3
     solvable = 1 - len(doc["reference_failures"]) / 3
     for run in doc["runs"]:

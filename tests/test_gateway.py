@@ -95,24 +95,51 @@ async def test_the_cache_ignores_measured_figures_but_not_results(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "error, expected",
+    "error, expected, kind, fatal",
     [
-        (lambda: litellm.AuthenticationError("Incorrect API key provided", llm_provider="x", model="m"), "rejected the credentials"),
-        (lambda: litellm.ContextWindowExceededError("context length exceeded", llm_provider="x", model="m"), "prompt is too long"),
-        (lambda: litellm.NotFoundError("model not found", llm_provider="x", model="m"), "unknown model"),
+        (lambda: litellm.AuthenticationError("Incorrect API key provided", llm_provider="x", model="m"),
+         "rejected the credentials", "credentials", True),
+        (lambda: litellm.ContextWindowExceededError("context length exceeded", llm_provider="x", model="m"),
+         "prompt is too long", "context", False),
+        (lambda: litellm.NotFoundError("model not found", llm_provider="x", model="m"), "unknown model", "unknown_model", True),
+        # what litellm raises for a missing OPENAI_API_KEY and for a refused connection
+        (lambda: litellm.InternalServerError("OpenAIException - Missing credentials. Please pass an `api_key`",
+                                             llm_provider="openai", model="m"), "rejected the credentials", "credentials", True),
+        (lambda: litellm.InternalServerError("OpenAIException - Connection error.", llm_provider="openai", model="m"),
+         "could not reach", "unreachable", True),
+        (lambda: litellm.RateLimitError("slow down", llm_provider="x", model="m"), "rate limited", "transient", False),
+        (lambda: RuntimeError("the script broke"), "failed", "other", False),
     ],
 )
-async def test_provider_errors_become_one_message(error, expected):
-    register_queue("err", [error()])
+async def test_provider_errors_become_one_message(error, expected, kind, fatal):
+    register_queue("err", [error() for _ in range(3)])
     with pytest.raises(ModelError) as info:
-        await gateway().complete("scripted/err", MSG)
+        await gateway(retries=2).complete("scripted/err", MSG)
     assert expected in info.value.message
+    assert (info.value.kind, info.value.fatal) == (kind, fatal)
+
+
+async def test_missing_credentials_are_not_retried_but_rate_limits_are():
+    queue = register_queue("creds", [litellm.InternalServerError("Missing credentials: set OPENAI_API_KEY", llm_provider="openai",
+                                                                 model="m"), "ok"])
+    with pytest.raises(ModelError):
+        await gateway(retries=3).complete("scripted/creds", MSG)
+    assert list(queue) == ["ok"]  # one attempt only
+    register_queue("busy", [litellm.RateLimitError("slow down", llm_provider="x", model="m"), "ok"])
+    assert (await gateway(retries=3).complete("scripted/busy", MSG)).text == "ok"
+
+
+def test_model_error_keeps_its_kind_across_processes():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ModelError("no key", "set it", kind="credentials")))
+    assert (err.message, err.hint, err.kind, err.fatal) == ("no key", "set it", "credentials", True)
 
 
 async def test_unknown_model_is_a_clear_error():
     with pytest.raises(ModelError) as info:
         await gateway(retries=0).complete("nosuchprovider/whatever", MSG)
-    assert "unknown model" in info.value.message and info.value.hint
+    assert "unknown model" in info.value.message and info.value.hint and info.value.fatal
 
 
 async def test_unregistered_scripted_model_is_a_clear_error():

@@ -12,6 +12,7 @@ import pytest
 
 from orps_tui.cli import main
 from search.providers.scripted import register_script
+from orps_tui.schema import validate
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
@@ -56,7 +57,9 @@ def solve(project: Path, target: str, *extra: str, capsys) -> tuple[int, dict]:
     code = main(["solve", "--project", str(project), "--target", target, "--model", "scripted/sample",
                  "--json", "--quiet", "--no-cache", *extra])
     out = capsys.readouterr().out
-    return code, json.loads(out)
+    doc = json.loads(out)
+    validate("solve", doc)
+    return code, doc
 
 
 def test_fix_a_bug_then_apply_safely(project, capsys, tmp_path):

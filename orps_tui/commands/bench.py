@@ -10,6 +10,8 @@ from pathlib import Path
 
 from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
+from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
 
 
@@ -47,6 +49,9 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the benchmark in --out, skipping finished problems")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="distribute problems on a Ray cluster (needs orps[ray]); 'local' starts one here")
+    from orps_tui.ray_bench import add_ray_env_arguments
+
+    add_ray_env_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -77,7 +82,13 @@ def _configs(args) -> list[BenchConfig]:
 
 
 def run(args) -> int:
+    import warnings
+
     from runners.datasets import load_dataset
+
+    # litellm makes a provider's coroutine in a thread and awaits it later; a benchmark stopped
+    # (or interrupted) in between leaves it unawaited: harmless, and not the user's concern.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
     dataset = Path(args.dataset)
     if not (dataset / "dev.csv").is_file() or not (dataset / "test.csv").is_file():
@@ -122,7 +133,11 @@ def run(args) -> int:
         print(f"orps: benchmark interrupted; finished problems are in {bench.results_path} "
               f"(continue with --resume --out {out})", file=sys.stderr)
         return 130
-    meta = {"dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
+    except ModelError as err:  # only fatal ones reach here: the model cannot answer any problem
+        raise UserError(f"benchmark stopped: {err.message}",
+                        hint=(err.hint + "; " if err.hint else "") + f"finished problems are kept: fix it and continue "
+                        f"with --resume --out {out}", code=3) from None
+    meta = {"schema_version": SCHEMA_VERSION, "dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
             **({"nodes": backend["nodes"]} if "nodes" in backend else {}),
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
             "reference_failures": reference_failures}
@@ -149,12 +164,17 @@ def _warn_references(failures: dict[str, str]) -> None:
 
 def _evaluator(args):
     if args.ray:  # Ray is imported only here, and only with --ray
+        from orps_tui.ray_bench import ray_env
         from runners.ray_backend import RayUnavailable, connect
 
+        env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
         try:
-            return None, connect(args.ray)
+            return None, connect(args.ray, env_vars=env)
         except RayUnavailable as err:
-            raise UserError(str(err), hint="start a cluster with `ray start --head`, or use --ray local") from None
+            from orps_tui.commands.doctor import RAY_CONNECT_HINT
+
+            hint = "use --ray local to start one here" if args.ray == "local" else RAY_CONNECT_HINT
+            raise UserError(str(err), hint=hint) from None
     from runners.evaluator import SandboxEvaluator
 
     return SandboxEvaluator(timeout_s=args.timeout), {"name": "local", "workers": 1}

@@ -23,6 +23,15 @@ def add_parser(sub):
     p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--no-model", action="store_true", help="skip loading the local model")
+    g = p.add_argument_group("cluster", "with --ray: check a Ray cluster before a long run (exit 1 if a check fails)")
+    g.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="connect to this Ray cluster; list its nodes and CPUs; on each node check orps's version, "
+                   "the sandbox and one call of the model")
+    g.add_argument("--model", default="", help="with --ray: the model to call from the workers (default: the settings')")
+    g.add_argument("--api-base", default="", help="with --ray: base URL of the model server")
+    from orps_tui.ray_bench import add_ray_env_arguments
+
+    add_ray_env_arguments(g)
     p.set_defaults(func=run)
 
 
@@ -116,11 +125,70 @@ def run(args) -> int:
         "local_model": {"skipped": True} if args.no_model else local_model_report(),
         "settings": settings_report(_project(args)),
     }
+    if args.ray:
+        report["ray"] = ray_report(args, report["settings"]["values"])
     if args.json:
         print(json.dumps(report, indent=2, default=str))
-        return 0
-    print_report(report)
-    return 0
+    else:
+        print_report(report)
+    return 1 if args.ray and not report["ray"]["ok"] else 0
+
+
+def ray_report(args, settings: dict) -> dict:
+    """`--ray ADDRESS`: connect (token authentication as Ray configures it), then check each node."""
+    from orps_tui.ray_bench import ray_env
+    from runners.ray_backend import RayUnavailable, check_cluster, connect
+
+    model = args.model or settings.get("model", "")
+    api_base = args.api_base or settings.get("api_base", "")
+    env = ray_env(args, [model])
+    try:
+        connect(args.ray, env_vars=env)
+    except RayUnavailable as err:
+        return {"address": args.ray, "connected": False, "ok": False, "error": str(err), "hint": RAY_CONNECT_HINT}
+    found = check_cluster(model, api_base)
+    found["forwarded_env"] = sorted(env)  # names only
+    ok = bool(found["nodes"]) and all(
+        n.get("orps_importable") and n.get("same_version") and n.get("sandbox", {}).get("ok")
+        and n.get("model", {"ok": True})["ok"] for n in found["nodes"])
+    return {"address": args.ray, "connected": True, "ok": ok, **found}
+
+
+RAY_CONNECT_HINT = ("is the cluster running (`ray status --address ADDRESS`)? A cluster with token authentication "
+                    "(Ray's default) needs RAY_AUTH_MODE=token and its token here: RAY_AUTH_TOKEN_PATH=FILE, "
+                    "RAY_AUTH_TOKEN or ~/.ray/auth_token")
+
+
+def print_ray_report(r: dict) -> None:
+    if not r["connected"]:
+        print(f"Ray cluster {r['address']}: cannot connect: {r['error']}")
+        print(f"  {r['hint']}")
+        return
+    print(f"Ray cluster {r['address']}: {r['node_count']} nodes, {r['cpus']} CPUs, orps {r['orps_version']} here; "
+          f"sent to workers: {', '.join(r['forwarded_env']) or 'no environment variables'}")
+    for n in r["nodes"]:
+        role = "head" if n["head"] else "node"
+        print(f"  {role} {n['address']} ({n.get('hostname', '?')}), {n['cpus']} CPU{'' if n['cpus'] == 1 else 's'}")
+        if not n.get("orps_importable"):
+            print(f"    ! orps cannot run there: {n.get('error')}; install orps {r['orps_version']} on that node "
+                  "(or ship it with runtime_env py_modules)")
+            continue
+        print(f"    orps {n['orps'] or 'shipped with the job'}, Python {n['python']}"
+              + ("" if n["same_version"] else f"  ! not the driver's orps {r['orps_version']}: install the same version"))
+        sb = n.get("sandbox", {})
+        if sb.get("ok"):
+            print(f"    sandbox works ({sb['isolation']})")
+        else:
+            print(f"    ! sandbox fails: {sb.get('error') or sb.get('verdict', '')} {sb.get('message', '')}".rstrip())
+        m = n.get("model")
+        if m is None:
+            continue
+        if m["ok"]:
+            print(f"    model {m['model']} answers from a worker in {m['latency_s']} s ({m['reply']!r})")
+        else:
+            print(f"    ! model {m['model']} does not answer from a worker: {m['error']}"
+                  + (f" ({m['hint']})" if m.get("hint") else ""))
+    print("Cluster: ready" if r["ok"] else "Cluster: NOT ready (see ! above)")
 
 
 def print_report(report: dict) -> None:
@@ -152,6 +220,8 @@ def print_report(report: dict) -> None:
         print(f"Local model: local/smollm2 loads in {lm['load_s']} s, {lm['tokens_per_s']} tokens/s ({lm['path']})")
     else:
         print(f"Local model: unavailable: {lm['error']}")
+    if "ray" in report:
+        print_ray_report(report["ray"])
     s = report["settings"]
     print("Settings:")
     for key, value in s["values"].items():

@@ -52,6 +52,8 @@ def add_target_options(p, required: bool = True) -> None:
     p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
                    help="add the given problem to the docstring (append, default) or use it instead (replace)")
     p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
+    p.add_argument("--new", action="store_true",
+                   help="the target is a new function (or file) even if its name is close to an existing one")
     p.add_argument("--sandbox-read", action="append", default=[], metavar="PATH",
                    help="a path outside the project that the tests read, mounted read-only in the sandbox "
                    "(repeatable; adds to [tool.orps] sandbox_read)")
@@ -101,6 +103,11 @@ class ProgressPrinter:
             line = f"  node {d['node']:<8} critic {score}"
         elif event.kind == "round_done":
             line = f"round {d['round']} done: {d['nodes']} new nodes"
+        elif event.kind == "plan":
+            start = "your code (refined) and fresh samples" if d["start"] == "user_code" else "fresh samples (no code to start from)"
+            line = f"start: {start}\n{d['text']}"
+        elif event.kind == "critic_disabled":
+            line = f"critic switched off ({d['reason']}): its calls go to the programmer"
         elif event.kind == "budget_exhausted":
             line = f"budget reached: {d['reason']}"
         if line:
@@ -169,12 +176,12 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
     from orps_tui.taskbuild import broken_files_text, runnable_tests
 
     try:
-        job.task, broken, _ = await runnable_tests(job.task, job.evaluator)
+        job.task, job.left_out, _ = await runnable_tests(job.task, job.evaluator)
     except UserError:
         shutil.rmtree(job.run.path, ignore_errors=True)
         raise
-    if broken and not quiet:
-        print(f"left out (cannot be imported): {broken_files_text(broken)}; "
+    if job.left_out and not quiet:
+        print(f"left out (cannot be imported): {broken_files_text(job.left_out)}; "
               f"searching with {len(job.task.tests)} tests", file=sys.stderr, flush=True)
 
 
