@@ -116,7 +116,7 @@ class ProgressPrinter:
 
 def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
-    from orps_tui.solving import finish_result
+    from orps_tui.solving import finish_result, run_promptly
 
     bus = EventBus()
     if not getattr(args, "quiet", False):
@@ -137,7 +137,7 @@ def run_headless(project: Path, job, args) -> int:
             loop.remove_signal_handler(signal.SIGINT)
 
     try:
-        result = asyncio.run(main())
+        result = run_promptly(main())
     except ModelError as err:
         raise UserError(err.message, hint=err.hint or f"the run so far is saved in {job.run.path}", code=3) from None
     doc = finish_result(job, result, patch_out=args.patch_out)
