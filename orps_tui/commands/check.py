@@ -57,8 +57,8 @@ def resolve(args):
         raise UserError("no target: give --target path/to/file.py::function",
                         hint="or set target = \"...\" in [tool.orps] or orps.toml")
     task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
-                         problem_file=args.problem_file, problem_text=args.problem_text or "(check)",
-                         problem_mode=args.problem_mode)
+                         problem_file=args.problem_file, problem_text=args.problem_text,
+                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False)
     # Config paths are relative to the project, flag paths to the current directory.
     config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
                                      *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
