@@ -65,7 +65,7 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     task, original_file = build_task(
         project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
         problem_text=args.problem_text, problem_mode=args.problem_mode, goal=settings.goal,
-        new=bool(getattr(args, "new", False)),
+        new=bool(getattr(args, "new", False)), allow_new=bool(args.problem_text or args.problem_file),
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)

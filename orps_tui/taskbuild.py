@@ -26,12 +26,14 @@ def build_task(
     problem_mode: str = "append",
     goal: str = "fix",
     new: bool = False,
+    allow_new: bool = False,
 ) -> tuple[Task, str]:
     """Return the task and the target file's text as it is now (the base of any patch).
 
     A target that does not exist yet (a new function, or a new file) is fine: the file's
     text is then what there is ('' for a new file) and the patch adds the function.
-    `new` lets a name close to an existing one through (otherwise: "did you mean")."""
+    Only when `allow_new` (the user described it: `orps solve` with a problem) or `new`;
+    `new` also lets a name close to an existing one through (otherwise: "did you mean")."""
     from runners.locate import LocateError, locate, new_target
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
@@ -48,7 +50,9 @@ def build_task(
         raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
     try:
         located = locate(project, target)
-    except LocateError:
+    except LocateError as missing:
+        if not (new or allow_new):
+            raise UserError(str(missing)) from None
         try:
             located = new_target(project, target, new=new)
         except LocateError as err:

@@ -85,8 +85,11 @@ def test_a_close_name_still_gets_did_you_mean_unless_new(project):
         new_target(project, "src/pkg/new.py::Klass.method")
 
 
-def test_solve_says_a_new_target_needs_a_problem(project, capsys):
+def test_a_missing_target_without_a_problem_is_a_typo_not_a_new_function(project, capsys):
     assert main(["solve", "--project", str(project), "--target", "src/pkg/textstats.py::word_count",
+                 "--model", "scripted/newfile", "--json"]) == 2
+    assert "no file src/pkg/textstats.py" in capsys.readouterr().err
+    assert main(["solve", "--project", str(project), "--target", "src/pkg/textstats.py::word_count", "--new",
                  "--model", "scripted/newfile", "--json"]) == 2
     assert "does not exist yet and no problem was given" in capsys.readouterr().err
 
