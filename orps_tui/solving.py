@@ -7,7 +7,7 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class SolveJob:
     evaluator: Evaluator
     original_file: str
     resume: bool = False
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Selected test files that cannot be imported, left out of the search: path -> error."""
 
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
@@ -55,7 +57,9 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     """Everything a search needs, checked up front so bad input fails before any model call."""
     project = Path(project).resolve()
     if getattr(args, "resume", None):
-        return _resume_job(project, args.resume, overrides, evaluator)
+        return _resume_job(project, args.resume, overrides, evaluator, args)
+    if not getattr(args, "target", None):
+        raise UserError("--target is required", hint="e.g. --target src/mod.py::func, or --resume RUN-ID to continue a run")
     settings = resolve_settings(project, overrides)
     problems = settings.validate()
     if problems:
@@ -73,7 +77,28 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, read_paths), original_file)
 
 
-def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None) -> SolveJob:
+# The flags that say what the task is; a resumed run keeps its own (the tree was grown for it).
+TASK_FLAGS = {"tests": "--tests", "k": "-k", "problem_file": "--problem", "problem_text": "--problem-text"}
+
+
+def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], args, overrides: dict[str, Any]) -> None:
+    """Resuming may raise the budget or change how the search goes on, never what it solves."""
+    changed = [flag for name, flag in TASK_FLAGS.items() if getattr(args, name, None)]
+    target = getattr(args, "target", None)
+    if target and target != task.target:
+        changed.insert(0, "--target")
+    if getattr(args, "problem_mode", "append") != "append":
+        changed.append("--problem-mode")
+    if "goal" in overrides and overrides["goal"] != settings.get("goal", task.goal):
+        changed.append("--goal")
+    if changed:
+        raise UserError(f"run {run_id} searches {task.target} with its own tests and problem; "
+                        f"{', '.join(changed)} would change that task, so they cannot be used with --resume",
+                        hint="drop them to continue the run, or start a new search without --resume")
+
+
+def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None,
+                args=None) -> SolveJob:
     run = find_run(project, run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
@@ -81,7 +106,10 @@ def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator
     if not task_data:
         raise UserError(f"run {run.id} has no task.json; it cannot be resumed")
     task = Task.from_dict(task_data)
-    settings = SearchSettings.from_dict({**(run.read("settings.json") or {}), **overrides})
+    saved = run.read("settings.json") or {}
+    if args is not None:
+        _refuse_task_changes(run.id, task, saved, args, overrides)
+    settings = SearchSettings.from_dict({**saved, **overrides})
     original = run.file("original_file.txt")
     original_file = original.read_text() if original.exists() else ""
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file, resume=True)
@@ -167,12 +195,16 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "run_dir": str(job.run.path),
         "status": result.status,
         "stop_reason": result.stop_reason,
+        "start": result.start,
+        "plan": result.plan,
+        "critic": result.critic,
         "target": job.task.target,
         "goal": job.settings.goal,
         "model": job.settings.model,
         "strategy": job.settings.strategy,
         "problem": job.task.problem,
         "tests": job.task.tests,
+        "left_out": job.left_out,
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,

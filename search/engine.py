@@ -1,15 +1,26 @@
 """The search loop shared by every strategy: generate, evaluate, critique, select.
 
-`Search.run()` drives one of four strategies over the same gateway, evaluator and
-budget, so that comparisons are fair:
+`Search.run()` drives one of five strategies over the same gateway, evaluator and
+budget, so that comparisons are fair. The shape of the search (samples, beam, rounds,
+critic) comes from `search.plan.make_plan`, which fits it to the budget.
 
-- `orps`: round 0 samples `samples` candidates with distinct style hints; each is run
-  and reviewed by the critic (critique + process score); the top `beam` by (process,
-  outcome) survive; each survivor is refined into `samples // beam` children from its
-  reasoning, code, execution feedback and critique; repeat for `rounds`, or stop early
-  when a node passes every test and the critic is satisfied.
+Where it starts: when the target has a real body, the unmodified code is run first as
+the `baseline` node and is the root of the tree: round 0 mixes refinements of it (its
+code and failing tests with their messages) with fresh samples. A stub body (`pass`,
+`...`, `raise NotImplementedError`, a docstring) gets fresh samples only.
+
+- `orps`: round 0 as above; each node is run and reviewed by the critic (critique +
+  process score); the top `beam` by (process, outcome) survive; each survivor is refined
+  into `children_each` children from its reasoning, code, execution feedback and
+  critique; repeat for the planned rounds (and, when the critic gave up early, for as
+  many more as its unused calls pay for), or stop when a node passes every test and the
+  critic is satisfied. A critic that gives no usable score in its first few answers is
+  switched off for the rest of the run.
 - `best_of_n`: independent samples, the best on the public tests wins.
-- `reflexion`: one chain of self-repair with test feedback and no critic.
+- `reflexion`: one chain of self-repair with test feedback and no critic (it starts by
+  refining the user's code when there is some).
+- `rex`: REx (arXiv 2405.17503): each step refines the node drawn by Thompson sampling
+  from Beta(1 + C*h, 1 + C*(1 - h) + N), h its pass rate, N how often it was refined.
 - `single`: one sample.
 
 The answer is the node with the best pass rate, then the least measured runtime, then
@@ -20,6 +31,7 @@ what it found; everything is persisted through the `on_change` callback.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import zlib
 from collections.abc import Callable
@@ -28,7 +40,8 @@ from dataclasses import dataclass
 from search import prompts, scoring
 from search.events import EventBus
 from search.gateway import BudgetExceeded, Completion, Gateway
-from search.parsing import parse_critic, parse_program
+from search.parsing import is_stub, parse_critic, parse_program
+from search.plan import Plan, make_plan
 from search.settings import SearchSettings
 from search.tree import Node, SearchTree
 from search.types import Evaluation, Evaluator, Task
@@ -37,6 +50,10 @@ CRITIC_MAX_TOKENS = 256
 """A critique is short; a long one is usually a model repeating itself."""
 RUNTIME_REPEATS = 5
 """Repeats when measuring runtime for --goal faster (the minimum is kept)."""
+MAX_ROUNDS = 1000
+"""A guard: a token budget always ends a search long before this."""
+CRITIC_TRIES = 3
+"""Critic answers without a usable score, with none usable yet, before it is switched off."""
 
 
 @dataclass
@@ -49,10 +66,18 @@ class SearchResult:
     tree: SearchTree
     wall_s: float
     baseline: Node | None = None
+    start: str = "fresh"
+    """user_code (round 0 refined the user's code too) or fresh (samples only)."""
+    plan: dict | None = None
+    critic: dict | None = None
+    """Critic calls, usable answers, and why it was switched off (if it was)."""
 
     def summary(self) -> dict:
         best = self.best
         return {
+            "start": self.start,
+            "plan": self.plan,
+            "critic": self.critic,
             "status": self.status,
             "stop_reason": self.stop_reason,
             "best": best.id if best else None,
@@ -90,6 +115,10 @@ class Search:
         self.on_change = on_change or (lambda tree: None)
         self.budget_hit = False
         self.baseline: Node | None = None
+        self.start = "fresh"
+        self.plan: Plan = make_plan(settings)
+        self.critic_on = self.plan.critic
+        self.critic_stats = {"calls": 0, "usable": 0, "disabled": ""}
 
     # -- one node ---------------------------------------------------------------------------
     def _reuse(self, node_id: str) -> Node | None:
@@ -161,6 +190,11 @@ class Search:
         return await self.evaluator.evaluate(self.task, code)
 
     async def critique(self, node: Node) -> None:
+        if not self.critic_on:
+            node.critic_fallback = True
+            node.notes.append("critic off: used the outcome score")
+            self._record(node)
+            return
         messages = prompts.critic_messages(self.task, node, self._baseline_runtime())
         completion = await self._call(
             node, self.settings.critic_model or self.settings.model, messages,
@@ -173,6 +207,7 @@ class Search:
             node.notes.append("critic skipped: budget exhausted; used the outcome score")
         else:
             answer = parse_critic(completion.text)
+            self._count_critic(answer.score is not None)
             node.critique, node.process_score = answer.critique, answer.score
             node.notes.extend(answer.notes)
             node.critic_fallback = answer.score is None
@@ -182,6 +217,15 @@ class Search:
             "node_critiqued", node=node.id, process_score=node.process_score,
             fallback=node.critic_fallback, critique=node.critique[:200],
         )
+
+    def _count_critic(self, usable: bool) -> None:
+        stats = self.critic_stats
+        stats["calls"] += 1
+        stats["usable"] += int(usable)
+        if self.critic_on and stats["usable"] == 0 and stats["calls"] >= CRITIC_TRIES:
+            self.critic_on = False
+            stats["disabled"] = f"no usable score in its first {stats['calls']} answers"
+            self.bus.emit("critic_disabled", reason=stats["disabled"], calls=stats["calls"])
 
     def _baseline_runtime(self) -> float | None:
         ev = self.baseline.evaluation if self.baseline else None
@@ -197,37 +241,61 @@ class Search:
         results = await asyncio.gather(*jobs)
         return [n for n in results if n is not None]
 
-    async def run_orps(self) -> str:
-        s = self.settings
-        use_critic = s.critic
-        pool = await self._gather(
-            self.expand(f"0-{i}", None, 0, prompts.style_for(i), use_critic) for i in range(s.samples)
+    async def _round0(self, critic: bool) -> list[Node]:
+        """Round 0: refinements of the user's code (when it has a real body), then fresh
+        samples with distinct style hints. The refinements go first, as a batch, so the
+        model's first request is always the user's code with its failing tests."""
+        plan = self.plan
+        refined = await self._gather(
+            self.expand(f"0-{i}", self.baseline, 0, "refine the current code", critic) for i in range(plan.refine_start)
         )
+        fresh = await self._gather(
+            self.expand(f"0-{i}", None, 0, prompts.style_for(i - plan.refine_start), critic)
+            for i in range(plan.refine_start, plan.samples)
+        )
+        return refined + fresh
+
+    def _affordable(self, calls: int) -> bool:
+        """Whether another round is paid for. Under a budget: while any of it is left (a
+        round may be cut short by it). Otherwise: while the planned calls cover it, so the
+        calls a switched-off critic did not use go to the programmer as extra rounds."""
+        if self.plan.limit or self.settings.budget_tokens:
+            left = self.gateway.calls_left()
+            return not self.budget_hit and (left is None or left > 0)
+        return self.gateway.usage.calls + calls <= self.plan.calls
+
+    async def run_orps(self) -> str:
+        plan, goal = self.plan, self.settings.goal
+        pool = await self._round0(self.critic_on)
         self.bus.emit("round_done", round=0, nodes=len(pool))
         if not pool:
             return "budget" if self.budget_hit else "no_nodes"
-        children_each = max(1, s.samples // s.beam)
-        rounds = s.rounds
-        for round_ in range(1, rounds + 1):
+        if self.baseline is not None and self.start == "user_code":
+            pool.append(self.baseline)  # the root may still be the best node to refine
+        round_ = 0
+        while round_ < MAX_ROUNDS:
             if self._done(pool):
                 return "satisfied"
             if self.budget_hit:
                 return "budget"
-            beam = scoring.select_beam(pool, s.beam, s.goal)
+            round_ += 1
+            cost = plan.width * (2 if self.critic_on else 1)
+            if round_ > plan.rounds and not self._affordable(cost):
+                return "budget" if self.gateway.calls_left() == 0 else "rounds"
+            beam = scoring.select_beam(pool, plan.beam, goal)
             jobs = []
             for b, parent in enumerate(beam):
-                for c in range(children_each):
-                    jobs.append(self.expand(f"{round_}-{b * children_each + c}", parent, round_, parent.style, use_critic))
+                for c in range(plan.children_each):
+                    style = parent.style if parent.id != "baseline" else "refine the current code"
+                    jobs.append(self.expand(f"{round_}-{b * plan.children_each + c}", parent, round_, style, self.critic_on))
             children = await self._gather(jobs)
             self.bus.emit("round_done", round=round_, nodes=len(children), beam=[n.id for n in beam])
             pool = beam + children
-        if self._done(pool):
-            return "satisfied"
-        return "budget" if self.budget_hit else "rounds"
+        return "rounds"
 
     async def run_best_of_n(self) -> str:
         s = self.settings
-        n = s.budget_calls or s.samples
+        n = self.plan.limit or s.samples
         done: list[Node] = []
         for start in range(0, n, s.concurrency):
             batch = range(start, min(n, start + s.concurrency))
@@ -240,8 +308,9 @@ class Search:
 
     async def run_reflexion(self) -> str:
         s = self.settings
-        steps = s.budget_calls or s.samples
-        node = await self.expand("0-0", None, 0, prompts.style_for(0), False)
+        steps = self.plan.limit or s.samples
+        root = self.baseline if self.start == "user_code" else None
+        node = await self.expand("0-0", root, 0, "refine the current code" if root else prompts.style_for(0), False)
         for step in range(1, steps):
             if node is None or self.budget_hit:
                 return "budget"
@@ -249,6 +318,32 @@ class Search:
                 return "solved"
             node = await self.expand(f"{step}-0", node, step, node.style, False) or node
         return "chain"
+
+    async def run_rex(self) -> str:
+        """REx: one refinement per step, of the node Thompson sampling picks; a step with
+        nothing to refine yet (fresh start) draws a fresh sample."""
+        s = self.settings
+        rng = random.Random(s.seed)
+        steps = self.plan.limit or s.samples * (s.rounds + 1)
+        pool: list[Node] = [self.baseline] if self.start == "user_code" and self.baseline else []
+        refined: dict[str, int] = {}
+        for step in range(steps):
+            if self.budget_hit:
+                return "budget"
+            if pool:
+                parent = max(pool, key=lambda n: rng.betavariate(
+                    1 + s.rex_c * n.pass_rate, 1 + s.rex_c * (1 - n.pass_rate) + refined.get(n.id, 0)))
+                refined[parent.id] = refined.get(parent.id, 0) + 1
+                style = parent.style if parent.id != "baseline" else "refine the current code"
+                node = await self.expand(f"{step}-0", parent, step, style, False)
+            else:
+                node = await self.expand(f"{step}-0", None, step, prompts.style_for(step), False)
+            if node is None:
+                return "budget" if self.budget_hit else "no_nodes"
+            pool.append(node)
+            if node.all_passed and s.goal != "faster":
+                return "solved"
+        return "steps"
 
     async def run_single(self) -> str:
         await self.expand("0-0", None, 0, prompts.style_for(0), False)
@@ -293,6 +388,11 @@ class Search:
         try:
             if self.task.original_code.strip():
                 await self._measure_baseline()
+                if not is_stub(self.task.original_code, self.task.entry_point):
+                    self.start = "user_code"
+            self.plan = make_plan(self.settings, self.start)
+            self.critic_on = self.plan.critic
+            self.bus.emit("plan", **self.plan.to_dict(), text=self.plan.describe())
             stop_reason = await strategy()
             if self.settings.goal == "faster":
                 ranked = sorted((n for n in self.tree if n.all_passed and n.id != "baseline"),
@@ -303,7 +403,8 @@ class Search:
             stop_reason, status_override = "cancelled", "cancelled"
         best = self._pick()
         status = status_override or ("solved" if best and best.all_passed else "unsolved")
-        result = SearchResult(status, stop_reason, best, self.tree, time.perf_counter() - started, self.baseline)
+        result = SearchResult(status, stop_reason, best, self.tree, time.perf_counter() - started, self.baseline,
+                              start=self.start, plan=self.plan.to_dict(), critic=dict(self.critic_stats))
         self.on_change(self.tree)
         self.bus.emit("finished", **result.summary(), usage=self.gateway.usage.to_dict())
         return result

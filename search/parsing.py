@@ -113,3 +113,34 @@ def parse_critic(text: str) -> CriticAnswer:
             notes = [] if clamped == value else [f"score {value} clamped to {clamped}"]
             return CriticAnswer(critique=critique, score=clamped, notes=notes)
     return CriticAnswer(critique=critique, score=None, notes=["critic gave no score; used the outcome score"])
+
+
+def is_stub(code: str, entry_point: str) -> bool:
+    """True when the target has no real body to start from: only a docstring, `pass`,
+    `...` or `raise NotImplementedError` (or no code at all). Unparseable code is not a stub:
+    its feedback (the error) is still worth showing."""
+    if not code.strip():
+        return True
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    name = entry_point.rsplit(".", 1)[-1]
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name), None)
+    if func is None:
+        return False
+    body = func.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return all(_is_placeholder(stmt) for stmt in body)
+
+
+def _is_placeholder(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Pass):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and stmt.value.value is Ellipsis:
+        return True
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False

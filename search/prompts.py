@@ -26,6 +26,13 @@ STYLES = [
     "step by step: small helper functions",
 ]
 
+FIX_INSTRUCTIONS = {
+    "fix": "Find the bug that makes these tests fail and write the corrected function. Change what is wrong; "
+           "do not copy the current code back unchanged.",
+    "faster": "Keep its behaviour exactly and write a faster version.",
+}
+"""The last line of the prompt that refines the user's own code, per goal."""
+
 MESSAGE_LIMIT = 600
 """Characters of one failing test's message shown to models."""
 TESTS_SHOWN = 12
@@ -95,9 +102,19 @@ def feedback(ev: Evaluation | None, baseline_runtime: float | None = None) -> st
 
 
 def programmer_messages(task: Task, style: str, parent: Node | None, baseline_runtime: float | None = None) -> list[dict[str, str]]:
+    """A fresh sample (no parent), a refinement of the user's code (parent is the baseline:
+    its code and failing tests), or a refinement of a candidate (with its critique)."""
     system = render("programmer_system", entry_point=task.entry_point.rsplit(".", 1)[-1])
     if parent is None:
         user = render("programmer_initial", style=style, **_common(task))
+    elif parent.id == "baseline":
+        user = render(
+            "programmer_fix",
+            code=parent.code.strip(),
+            feedback=feedback(parent.evaluation, baseline_runtime),
+            instruction=FIX_INSTRUCTIONS[task.goal],
+            **{k: v for k, v in _common(task).items() if k != "goal_hint"},
+        )
     else:
         user = render(
             "programmer_refine",

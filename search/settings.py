@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-STRATEGIES = ("orps", "best_of_n", "reflexion", "single")
+STRATEGIES = ("orps", "best_of_n", "reflexion", "rex", "single")
 
 
 @dataclass
 class SearchSettings:
     strategy: str = "orps"
-    """Which search: orps, best_of_n, reflexion or single."""
+    """Which search: orps, best_of_n, reflexion, rex or single."""
     model: str = "local/smollm2"
     """Programmer model, any litellm name (`openai/gpt-4o-mini`, `ollama/qwen2.5-coder`...)."""
     critic_model: str = ""
@@ -52,6 +52,12 @@ class SearchSettings:
     """Cache model responses on disk so a re-run with the same seed is free and identical."""
     critic: bool = True
     """Ask the critic model for a critique and process score (orps only)."""
+    refine_share: float = 0.5
+    """When the target has a real body: the share of round-0 candidates that refine it
+    (the rest are fresh samples with style hints). Small models tend to copy code they are
+    shown, so the default mixes both."""
+    rex_c: float = 5.0
+    """REx's exploration constant C (higher trusts the heuristic pass rate more)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +84,10 @@ class SearchSettings:
             problems.append(f"timeout_s={self.timeout_s!r}: must be positive")
         if self.memory_mb < 64:
             problems.append(f"memory_mb={self.memory_mb!r}: must be at least 64")
+        if not 0 <= self.refine_share <= 1:
+            problems.append(f"refine_share={self.refine_share!r}: must be between 0 and 1")
+        if self.rex_c <= 0:
+            problems.append(f"rex_c={self.rex_c!r}: must be positive")
         if not 0 <= self.temperature <= 2:
             problems.append(f"temperature={self.temperature!r}: must be between 0 and 2")
         return problems

@@ -37,8 +37,10 @@ class Script:
     """Programmer: wrong on first sight, right once it has seen the failing test.
     Critic: a fixed answer. Records every prompt it was sent."""
 
-    def __init__(self, critic: str = "Looks fine.\nScore: 5/5"):
+    def __init__(self, critic: str = "Looks fine.\nScore: 5/5", fixable: bool = True):
         self.critic = critic
+        self.fixable = fixable
+        """False: the programmer never gets it right (only a budget ends the search)."""
         self.prompts: list[str] = []
 
     def __call__(self, messages, params):
@@ -48,7 +50,7 @@ class Script:
             if "return a - b" in user:
                 return "It subtracts instead of adding.\nScore: 1/5"
             return self.critic
-        if "Execution feedback" in user and "assert add(1, 2) == 3" in user:
+        if self.fixable and "Execution feedback" in user and "assert add(1, 2) == 3" in user:
             return RIGHT
         return WRONG
 
@@ -109,16 +111,17 @@ async def test_early_stop_when_solved_and_critic_satisfied():
 
 @pytest.mark.parametrize("budget", [1, 4, 5, 7])
 async def test_call_budget_holds_exactly(budget):
-    script = Script(critic="meh")  # never satisfied, so only the budget stops it
+    script = Script(critic="meh", fixable=False)  # never right, so only the budget stops it
     search = make_search(SearchSettings(samples=4, beam=2, rounds=10, budget_calls=budget), script)
     result = await search.run()
     assert search.gateway.usage.calls == budget
     assert len(script.prompts) == budget
+    # the whole budget is spent: the plan's rounds, then more while calls are left
     assert result.stop_reason == "budget"
 
 
 async def test_token_budget_stops_the_search():
-    script = Script(critic="meh")
+    script = Script(critic="meh", fixable=False)
     search = make_search(SearchSettings(samples=2, beam=1, rounds=10, budget_tokens=400), script)
     result = await search.run()
     assert result.stop_reason == "budget"
@@ -170,18 +173,20 @@ async def test_same_seed_and_cache_give_identical_tree(tmp_path):
 
 
 async def test_resume_continues_where_it_stopped(tmp_path):
-    script = Script(critic="meh")
+    script = Script(critic="meh", fixable=False)
     register_script("resume", script)
     run = RunDir.create(tmp_path, "r1")
-    first = SearchSettings(samples=4, beam=2, rounds=3, budget_calls=6, model="scripted/resume", cache=False)
+    first = SearchSettings(samples=3, beam=2, rounds=3, budget_calls=6, model="scripted/resume", cache=False)
     result = await run_search(add_task(), first, FakeEvaluator(), run)
     assert result.stop_reason == "budget" and run.meta()["status"] == "finished"
     sent_before = len(script.prompts)
+    script.fixable = True
     ids_before = {n.id for n in result.tree}
 
-    more = SearchSettings(samples=4, beam=2, rounds=3, budget_calls=30, model="scripted/resume", cache=False)
+    more = SearchSettings(samples=3, beam=2, rounds=3, budget_calls=30, critic=False, model="scripted/resume", cache=False)
     resumed = await run_search(add_task(), more, FakeEvaluator(), run, resume=True)
-    assert ids_before <= {n.id for n in resumed.tree}
+    round0 = {i for i in ids_before if i.startswith("0-")}
+    assert round0 <= {n.id for n in resumed.tree}  # (the bigger budget may plan later rounds differently)
     # Nodes already generated were not asked for again; the budget counts the old calls.
     new_prompts = script.prompts[sent_before:]
     assert not any("Style:" in p for p in new_prompts)  # no round-0 sample was redrawn
