@@ -50,7 +50,8 @@ class Plan:
 
     def describe(self) -> str:
         if self.strategy != "orps":
-            origin = "from your code" if self.start == "user_code" else "from fresh samples"
+            refines_code = self.start == "user_code" and self.strategy in ("reflexion", "rex")
+            origin = "from your code" if refines_code else "from fresh samples"
             return f"plan: {self.strategy} {origin}, " + (f"{self.limit} calls (the budget)" if self.limit else "calls from the settings")
         fresh = self.samples - self.refine_start
         first = (f"{self.samples} samples ({self.refine_start} refining your code, {fresh} fresh)"
