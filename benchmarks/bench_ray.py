@@ -8,7 +8,7 @@ imports are measured apart (a "cold" round), then a "warm" round on the same clu
     /work/venv/bin/python benchmarks/bench_ray.py [--problems 8] [--cpus 2] [--cluster]
 
 `--cluster`: instead of `ray.init` here, a real cluster of two nodes started with `ray start`
-(token authentication on, `--cpus / 2` CPUs each; tests/ray_cluster.py), joined by address.
+(token authentication on, `--cpus / 2` CPUs each; benchmarks/raykit.py), joined by address.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from orps_tui.bench import BenchConfig, BenchRun  # noqa: E402
 from runners.datasets import load_dataset  # noqa: E402
 from search.settings import SearchSettings  # noqa: E402
-from tests.test_ray import write_dataset, write_script  # noqa: E402
 
 
 def main() -> None:
@@ -34,11 +33,20 @@ def main() -> None:
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--cluster", action="store_true", help="two nodes started with `ray start` instead of ray.init")
     args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="orps-bench-ray-"))
+    cluster = None
+    if args.cluster:  # Ray reads its authentication mode when imported: set it first
+        import os
+
+        from benchmarks.raykit import LocalCluster
+
+        cluster = LocalCluster(tmp / "rc", cpus_per_node=max(1, args.cpus // 2))
+        os.environ.update(cluster.client_env())
+    from benchmarks.raykit import write_dataset, write_script
     from runners.evaluator import SandboxEvaluator
     from runners.ray_backend import connect, shutdown
     from orps_tui.ray_bench import RaySolver
 
-    tmp = Path(tempfile.mkdtemp(prefix="orps-bench-ray-"))
     tasks = load_dataset(write_dataset(tmp / "ds", args.problems))
     model = write_script(tmp / "script.py")
     config = BenchConfig("orps", 0, SearchSettings(strategy="orps", model=model, samples=2, beam=1, rounds=1, cache=False))
@@ -54,20 +62,12 @@ def main() -> None:
     run("warmup-local", evaluator=SandboxEvaluator())  # litellm import etc. out of the way
     local = run("local", evaluator=SandboxEvaluator())
     started = time.perf_counter()
-    cluster = None
-    if args.cluster:
-        import os
-
-        from tests.ray_cluster import LocalCluster
-
-        cluster = LocalCluster(tmp / "rc", cpus_per_node=max(1, args.cpus // 2)).start()
-        cluster.add_node("second")
-        cluster.wait_for_nodes(2)
-        os.environ.update(cluster.client_env())
-        start_label = "ray start (2 nodes)"
-    else:
-        start_label = "ray start (ray.init)"
+    start_label = "ray start (2 nodes)" if cluster else "ray start (ray.init)"
     try:
+        if cluster:
+            cluster.start()
+            cluster.add_node("second")
+            cluster.wait_for_nodes(2)
         info = connect(cluster.address if cluster else "local", num_cpus=None if cluster else args.cpus)
         start_s = time.perf_counter() - started
         cold = run("ray-cold", solver=RaySolver(concurrency=args.cpus * 2))

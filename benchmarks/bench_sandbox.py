@@ -39,7 +39,7 @@ CANDIDATE = "import re\n\ndef slugify(title):\n    return re.sub(r'[^a-z0-9]+', 
 
 @contextlib.contextmanager
 def read_only_copies():
-    """Evaluate as on a machine without overlayfs: the project copy mounted read-only."""
+    """Evaluate as on a machine without overlayfs: a real copy of the project, read-only."""
     real = sandbox.overlay_works
     sandbox.overlay_works = lambda: False
     try:
@@ -152,8 +152,8 @@ def main() -> None:
     print(f"  (plain pytest autoloading every installed plugin: {a * 1000:.0f} ms -> ratio {s / a:.2f})")
     if sandbox.overlay_works():
         ro = statistics.median(ro_times)
-        print(f"  (copy-on-write project copy against a read-only one: {s * 1000:.0f} ms against {ro * 1000:.0f} ms "
-              f"-> the overlay costs {(s - ro) * 1000:+.0f} ms per evaluation)")
+        print(f"  (the project as an overlay's lower layer against a real read-only copy: {s * 1000:.0f} ms "
+              f"against {ro * 1000:.0f} ms -> {(s - ro) * 1000:+.0f} ms per evaluation)")
 
     async def pool() -> float:
         started = time.perf_counter()

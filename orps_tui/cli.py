@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Run without a command to open the TUI.",
     )
     parser.add_argument("--version", action="version", version=f"orps {__version__}")
+    tui = parser.add_argument_group("the TUI (no command)")
+    tui.add_argument("--target", dest="tui_target", metavar="FILE::FUNC",
+                     help="open the start screen on this function (also: orps FILE::FUNC)")
+    tui.add_argument("--run", dest="tui_run", metavar="RUN-ID", help="open this run's review (id, prefix or 'latest')")
+    tui.add_argument("--project", dest="tui_project", default=".", metavar="DIR", help="project root (default: current directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"orps_tui.commands.{name}").add_parser(sub)
@@ -34,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and "::" in argv[0] and not argv[0].startswith("-"):
+        argv = ["--target", *argv]  # `orps FILE::FUNC` is `orps --target FILE::FUNC`
     args = parser.parse_args(argv)
+    if args.command is not None and (args.tui_target or args.tui_run):
+        parser.error("--target/--run before a command only open the TUI; put them after the command")
     if args.command is None:
         from orps_tui.commands.tui import run as run_tui
 

@@ -7,11 +7,12 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
 from search.engine import SearchResult
 from search.events import EventBus
 from search.session import run_search
@@ -30,6 +31,8 @@ class SolveJob:
     evaluator: Evaluator
     original_file: str
     resume: bool = False
+    left_out: dict[str, str] = field(default_factory=dict)
+    """Selected test files that cannot be imported, left out of the search: path -> error."""
 
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
@@ -54,7 +57,9 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     """Everything a search needs, checked up front so bad input fails before any model call."""
     project = Path(project).resolve()
     if getattr(args, "resume", None):
-        return _resume_job(project, args.resume, overrides, evaluator)
+        return _resume_job(project, args.resume, overrides, evaluator, args)
+    if not getattr(args, "target", None):
+        raise UserError("--target is required", hint="e.g. --target src/mod.py::func, or --resume RUN-ID to continue a run")
     settings = resolve_settings(project, overrides)
     problems = settings.validate()
     if problems:
@@ -64,6 +69,7 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     task, original_file = build_task(
         project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
         problem_text=args.problem_text, problem_mode=args.problem_mode, goal=settings.goal,
+        new=bool(getattr(args, "new", False)),
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
@@ -71,7 +77,28 @@ def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evalu
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, read_paths), original_file)
 
 
-def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None) -> SolveJob:
+# The flags that say what the task is; a resumed run keeps its own (the tree was grown for it).
+TASK_FLAGS = {"tests": "--tests", "k": "-k", "problem_file": "--problem", "problem_text": "--problem-text"}
+
+
+def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], args, overrides: dict[str, Any]) -> None:
+    """Resuming may raise the budget or change how the search goes on, never what it solves."""
+    changed = [flag for name, flag in TASK_FLAGS.items() if getattr(args, name, None)]
+    target = getattr(args, "target", None)
+    if target and target != task.target:
+        changed.insert(0, "--target")
+    if getattr(args, "problem_mode", "append") != "append":
+        changed.append("--problem-mode")
+    if "goal" in overrides and overrides["goal"] != settings.get("goal", task.goal):
+        changed.append("--goal")
+    if changed:
+        raise UserError(f"run {run_id} searches {task.target} with its own tests and problem; "
+                        f"{', '.join(changed)} would change that task, so they cannot be used with --resume",
+                        hint="drop them to continue the run, or start a new search without --resume")
+
+
+def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None,
+                args=None) -> SolveJob:
     run = find_run(project, run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
@@ -79,7 +106,10 @@ def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator
     if not task_data:
         raise UserError(f"run {run.id} has no task.json; it cannot be resumed")
     task = Task.from_dict(task_data)
-    settings = SearchSettings.from_dict({**(run.read("settings.json") or {}), **overrides})
+    saved = run.read("settings.json") or {}
+    if args is not None:
+        _refuse_task_changes(run.id, task, saved, args, overrides)
+    settings = SearchSettings.from_dict({**saved, **overrides})
     original = run.file("original_file.txt")
     original_file = original.read_text() if original.exists() else ""
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file, resume=True)
@@ -89,17 +119,18 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
     if node is None or not node.code.strip() or node.id == "baseline":
         return ""
-    from runners.locate import SpliceError, splice_candidate
+    from runners.locate import SpliceError, splice_or_add
+    from runners.markers import strip_marker
     from runners.patch import make_patch
 
     path, qualname = job_task.target.split("::", 1)
-    try:
-        new_text = splice_candidate(original_file, qualname, node.code)
+    try:  # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
+        new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, node.code), qualname)
     except SpliceError:
         return ""
     if new_text == original_file:
         return ""
-    return make_patch(path, original_file, new_text)
+    return make_patch(path, original_file, new_text, new_file=not (Path(job_task.project) / path).exists())
 
 
 def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
@@ -107,11 +138,11 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
     (a real interface change: its parameters differ); None when it keeps the user's."""
     if node is None or not node.code.strip() or node.id == "baseline":
         return None
-    from runners.locate import SpliceError, signature_change, splice_candidate
+    from runners.locate import SpliceError, signature_change, splice_or_add
 
     qualname = job_task.target.split("::", 1)[1]
     try:
-        change = signature_change(original_file, splice_candidate(original_file, qualname, node.code), qualname)
+        change = signature_change(original_file, splice_or_add(original_file, qualname, node.code), qualname)
     except SpliceError:
         return None
     return {"before": change[0], "after": change[1]} if change else None
@@ -123,6 +154,8 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
     ev = node.evaluation
     return {
         "id": node.id,
+        "node_id": node.id,  # the name issue 5 promised; `id` stays for older scripts
+        "pass_rate": round(node.pass_rate, 4),
         "round": node.round,
         "style": node.style,
         "verdict": ev.verdict if ev else None,
@@ -155,7 +188,9 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
+    usage = stored.get("usage", {})
     doc = {
+        "schema_version": SCHEMA_VERSION,
         "run_id": job.run.id,
         "run_dir": str(job.run.path),
         "status": result.status,
@@ -165,13 +200,17 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "critic": result.critic,
         "target": job.task.target,
         "goal": job.settings.goal,
+        "model": job.settings.model,
+        "strategy": job.settings.strategy,
         "problem": job.task.problem,
         "tests": job.task.tests,
+        "left_out": job.left_out,
         "best": _node_summary(best),
         "baseline": _node_summary(result.baseline),
         "patch": patch,
         "signature_change": node_signature_change(job.task, job.original_file, best) if patch else None,
-        "usage": stored.get("usage", {}),
+        "usage": usage,
+        "llm": {k: usage.get(k, 0) for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")},
         "nodes": len(result.tree),
         "settings": job.settings.to_dict(),
     }

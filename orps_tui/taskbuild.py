@@ -25,9 +25,14 @@ def build_task(
     problem_text: str | None = None,
     problem_mode: str = "append",
     goal: str = "fix",
+    new: bool = False,
 ) -> tuple[Task, str]:
-    """Return the task and the target file's text as it is now (the base of any patch)."""
-    from runners.locate import LocateError, locate
+    """Return the task and the target file's text as it is now (the base of any patch).
+
+    A target that does not exist yet (a new function, or a new file) is fine: the file's
+    text is then what there is ('' for a new file) and the patch adds the function.
+    `new` lets a name close to an existing one through (otherwise: "did you mean")."""
+    from runners.locate import LocateError, locate, new_target
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
 
@@ -43,9 +48,13 @@ def build_task(
         raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
     try:
         located = locate(project, target)
-    except LocateError as err:
-        raise UserError(str(err)) from None
-    file_text = (project / located.path).read_text()
+    except LocateError:
+        try:
+            located = new_target(project, target, new=new)
+        except LocateError as err:
+            raise UserError(str(err)) from None
+    path = project / located.path
+    file_text = path.read_text() if path.is_file() else ""
     extra = None
     if problem_file:
         path = Path(problem_file)
@@ -56,6 +65,9 @@ def build_task(
         extra = problem_text
     problem = build_problem(located, extra, mode=problem_mode)
     if not problem.strip():
+        if not located.source:
+            raise UserError(f"{target} does not exist yet and no problem was given",
+                            hint="say what it should do with --problem FILE or --problem-text TEXT")
         raise UserError(f"{target} has no docstring and no problem was given",
                         hint="add a docstring or pass --problem FILE / --problem-text TEXT")
     try:

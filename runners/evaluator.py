@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -250,12 +251,19 @@ def protected_project_paths(workspace: Path, node_ids: list[str], conftests: lis
     return sorted(set(protected))
 
 
+@functools.cache
+def _pytest_entry_points() -> tuple[tuple[str, str], ...]:
+    """(name, module) of every installed pytest plugin: read once, as scanning every
+    distribution's metadata costs 0.1 s or more per evaluation."""
+    from importlib.metadata import entry_points
+
+    return tuple((ep.name, ep.value.split(":")[0]) for ep in entry_points(group="pytest11"))
+
+
 def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[str]:
     """Installed pytest plugins (entry points) that the project's config, conftest or test
     files mention by name or module, plus pytest-asyncio when tests are `async def`.
     `files` (default: found by globbing `workspace`) are the files to read."""
-    from importlib.metadata import entry_points
-
     if files is None:
         files = [path for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py",
                                       "**/test_*.py", "**/*_test.py") for path in workspace.glob(pattern)]
@@ -267,11 +275,10 @@ def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[st
             pass
     text = "\n".join(texts)
     wanted = []
-    for ep in entry_points(group="pytest11"):
-        module = ep.value.split(":")[0]
+    for name, module in _pytest_entry_points():
         top = module.split(".")[0]
-        uses = ep.name in text or top in text
-        if ep.name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
+        uses = name in text or top in text
+        if name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
             uses = True
         if uses and module not in wanted:
             wanted.append(module)

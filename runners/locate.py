@@ -608,3 +608,54 @@ def _expand_leading_tabs(code: str) -> str:
         lead = line[: len(line) - len(stripped)]
         out.append(line if number in protected else lead.replace("\t", "    ") + stripped)
     return "".join(out)
+
+
+# ---------------------------------------------------------------- new functions and files
+
+
+def new_target(project: Path, target: str, *, new: bool = False) -> Located:
+    """A function that does not exist yet: a missing top-level function in an existing
+    module (appended at its end) or in a module that does not exist (a new file).
+
+    A close existing name still means a typo: LocateError with "did you mean", unless
+    `new` says the user wants the new name."""
+    project = Path(project)
+    rel, sep, qualname = target.partition("::")
+    if not sep or not rel or not qualname:
+        raise LocateError(f"target {target!r} must look like path/to/file.py::function or path.py::Class.method")
+    if Path(rel).is_absolute() or ".." in Path(rel).parts or Path(rel).parts[0] in (".git", ".orps"):
+        raise LocateError(f"the target's path must be relative to the project and inside it, not {rel!r}")
+    if not rel.endswith(".py"):
+        raise LocateError(f"a new target's file must end in .py, not {rel!r}")
+    if not re.fullmatch(r"[A-Za-z_]\w*", qualname):
+        raise LocateError(f"a new target must be a top-level function name, not {qualname!r} "
+                          "(add new methods to their class by hand first)")
+    path = project / rel
+    if path.is_file():
+        try:
+            return locate(project, target)
+        except LocateError as err:
+            if "did you mean" in str(err) and not new:
+                raise LocateError(f"{err} (if {qualname} is a new function, say so with --new)") from None
+        source = path.read_bytes()
+    else:
+        folder = path.parent
+        siblings = [p.name for p in folder.glob("*.py")] if folder.is_dir() else []
+        typo = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.85)  # words.py for word.py
+        if typo and not new:
+            near = (Path(rel).parent / typo[0]).as_posix()
+            raise LocateError(f"no file {rel}; did you mean {near}? (if {rel} is a new file, say so with --new)")
+        source = b""
+    line = source.count(b"\n") + 1
+    return Located(path=Path(rel).as_posix(), qualname=qualname, source="", signature="", docstring="",
+                   start_byte=len(source), end_byte=len(source), start_line=line, end_line=line,
+                   is_async=False, indent="")
+
+
+def splice_or_add(file_source: str, qualname: str, candidate: str) -> str:
+    """`splice_candidate`, except that a missing top-level function is added at the end
+    of the module (which may be empty: a new file)."""
+    if "." not in qualname and _find(file_source.encode(), qualname)[1] is None:
+        gap = "" if not file_source.strip() else ("\n\n" if file_source.endswith("\n") else "\n\n\n")
+        file_source = file_source + gap + f"def {qualname}():\n    pass\n"
+    return splice_candidate(file_source, qualname, candidate)

@@ -61,6 +61,8 @@ class Hunk:
 class FilePatch:
     path: str
     hunks: list[Hunk] = field(default_factory=list)
+    new_file: bool = False
+    """The patch creates the file (its source side is /dev/null)."""
 
     @property
     def added(self) -> int:
@@ -96,13 +98,14 @@ class ApplyResult:
         return "; ".join(f"{c.path}: +{c.added} -{c.removed}" for c in self.changes)
 
 
-def make_patch(rel_path: str, original: str, new: str) -> str:
+def make_patch(rel_path: str, original: str, new: str, *, new_file: bool = False) -> str:
     """A unified diff (a/ and b/ prefixes, 3 lines of context) that `git apply` and
-    `patch -p1` accept, including for files without a final newline."""
+    `patch -p1` accept, including for files without a final newline. `new_file`: the
+    patch creates the file (from /dev/null)."""
     diff = difflib.unified_diff(
         original.splitlines(keepends=True) if "\r" not in original else _lines_keep(original),
         new.splitlines(keepends=True) if "\r" not in new else _lines_keep(new),
-        fromfile=f"a/{rel_path}", tofile=f"b/{rel_path}",
+        fromfile="/dev/null" if new_file else f"a/{rel_path}", tofile=f"b/{rel_path}",
     )
     out = []
     for line in diff:
@@ -138,9 +141,10 @@ def parse_patch(text: str) -> list[FilePatch]:
         if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
             source = lines[i][4:].split("\t")[0].strip()
             target = lines[i + 1][4:].split("\t")[0].strip()
-            if "/dev/null" in (source, target):
-                raise PatchError("the patch creates or deletes a file; orps only changes existing files")
-            files.append(FilePatch(target[2:] if target.startswith(("a/", "b/")) else target))
+            if target == "/dev/null":
+                raise PatchError("the patch deletes a file; orps only changes or creates files")
+            files.append(FilePatch(target[2:] if target.startswith(("a/", "b/")) else target,
+                                   new_file=source == "/dev/null"))
             i += 2
             continue
         match = HUNK.match(line)
@@ -263,6 +267,14 @@ def _check(project: Path, patches: list[FilePatch]) -> dict[str, tuple[str, File
     results: dict[str, tuple[str, FileChange]] = {}
     for fp in patches:
         path = _safe_path(project, fp.path)
+        if fp.new_file:
+            new_text, _ = _new_text("", fp)
+            if path.exists():
+                if path.is_file() and _read(path) == new_text:
+                    raise PatchError(f"the patch is already applied ({fp.path} exists); nothing was changed", "applied")
+                raise PatchError(f"{fp.path} already exists, and the patch would create it; nothing was applied", "stale")
+            results[fp.path] = (new_text, FileChange(fp.path, fp.added, fp.removed, 0))
+            continue
         if not path.is_file():
             raise PatchError(f"{fp.path} does not exist in {project}; nothing was applied", "stale")
         text = _read(path)
@@ -331,6 +343,9 @@ def apply_patch(project: Path, patch_text: str, *, backup_dir: Path | None = Non
             ignore.write_text("# orps runs, caches and backups: local state, not source\n*\n")
     manifest = {"project": str(project.resolve()), "created": time.time(), "files": {}}
     for rel, (text, _) in checked.items():
+        if not (project / rel).exists():  # a new file: undo removes it
+            manifest["files"][rel] = {"original": None, "written": _digest(text)}
+            continue
         original = (project / rel).read_bytes()
         saved = backup / rel
         saved.parent.mkdir(parents=True, exist_ok=True)
@@ -340,11 +355,15 @@ def apply_patch(project: Path, patch_text: str, *, backup_dir: Path | None = Non
     written = []
     try:
         for rel, (text, _) in checked.items():
+            (project / rel).parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(project / rel, text)
             written.append(rel)
     except OSError as err:  # put back what was already written, so the project is never half-patched
         for rel in written:
-            _atomic_write(project / rel, (backup / rel).read_bytes().decode("utf-8"))
+            if manifest["files"][rel]["original"] is None:
+                (project / rel).unlink(missing_ok=True)
+            else:
+                _atomic_write(project / rel, (backup / rel).read_bytes().decode("utf-8"))
         raise PatchError(f"could not write {project / rel}: {err}; nothing was changed") from None
     result.backup = str(backup)
     return result
@@ -380,11 +399,18 @@ def revert(project: Path, backup: Path | None = None, *, backup_dir: Path | None
         if _digest(current) != info["written"]:
             raise PatchError(f"{rel} changed after the patch was applied; nothing was reverted "
                              f"(the original is in {backup / rel})", "stale")
-        original = (backup / rel).read_bytes().decode("utf-8")
-        removed, added = _changed(Hunk(1, current.split("\n"), original.split("\n")))
+        created = info["original"] is None  # the apply created it: undo removes it
+        original = "" if created else (backup / rel).read_bytes().decode("utf-8")
+        if created:
+            removed, added = len(current.splitlines()), 0
+        else:
+            removed, added = _changed(Hunk(1, current.split("\n"), original.split("\n")))
         changes.append(FileChange(rel, added, removed))
-    for rel in manifest["files"]:
-        _atomic_write(project / rel, (backup / rel).read_bytes().decode("utf-8"))
+    for rel, info in manifest["files"].items():
+        if info["original"] is None:
+            (project / rel).unlink()
+        else:
+            _atomic_write(project / rel, (backup / rel).read_bytes().decode("utf-8"))
     done = backup.with_name(backup.name + REVERTED)
     shutil.move(str(backup), str(done))
     return ApplyResult(sorted(manifest["files"]), sum(c.added for c in changes), sum(c.removed for c in changes),

@@ -12,10 +12,12 @@ with `pip install 'orps[ray]'`; every worker needs orps installed too (same vers
   cached per snapshot hash.
 - `RayEvaluator`: the `search.types.Evaluator` whose `evaluate()` runs a Ray task that
   evaluates with a `SandboxEvaluator` local to the worker (bubblewrap on the worker).
-- `ModelLimiter`: one async actor holding the cluster-wide model-call concurrency;
-  `RayLimiter` wraps it as the async context manager `search.gateway.Gateway` accepts.
-  A slot is a lease: a worker that dies holding one does not leak it (the retried task
-  frees what its previous attempt held; leases also expire).
+- `ModelLimiter`: one async actor (on the head node) holding the cluster-wide model-call
+  concurrency; `RayLimiter` wraps it as the async context manager `search.gateway.Gateway`
+  accepts. A slot is a lease: a worker that dies holding one does not leak it (the retried
+  task frees what its previous attempt held; a lost node's leases are freed; leases expire).
+- `model_env_vars`: the driver's variables a model needs on the workers (sent in the job's
+  runtime_env by `connect(env_vars=...)`); `check_cluster`: what `orps doctor --ray` reports.
 """
 
 from __future__ import annotations

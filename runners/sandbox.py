@@ -165,23 +165,47 @@ def _tmpfs_size_supported() -> bool:
 def overlay_works() -> bool:
     """Probe once whether bwrap can mount a copy-on-write overlay here (bubblewrap 0.10+ and
     a kernel that allows overlayfs in a user namespace)."""
+    return _overlay_probe(None)
+
+
+def overlay_works_on(lower: Path) -> bool:
+    """Whether `lower` (a user's project) can be an overlay's lower layer: some filesystems
+    (network, FUSE) cannot. Probed once per filesystem."""
+    try:
+        device = os.stat(lower).st_dev
+    except OSError:
+        return False
+    return overlay_works() and _overlay_probe_device(device, str(lower))
+
+
+@cache
+def _overlay_probe_device(_device: int, lower: str) -> bool:
+    return _overlay_probe(Path(lower))
+
+
+def _overlay_probe(lower: Path | None) -> bool:
+    """Mount an overlay (over `lower`, or an empty directory) and write into it: the write
+    must land in the upper layer, never in the lower one."""
     if not bwrap_works()[0]:
         return False
     with tempfile.TemporaryDirectory(prefix="orps-overlay-probe-") as root:
-        lower, upper, work = (Path(root) / name for name in ("lower", "upper", "work"))
-        for path in (lower, upper, work):
+        mount, upper, work = (Path(root) / name for name in ("mount", "upper", "work"))
+        for path in (mount, upper, work):
             path.mkdir()
+        name = f".orps-overlay-probe-{uuid.uuid4().hex[:8]}"
         try:
             probe = subprocess.run(
                 _bwrap_base(find_bwrap()) + ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                             *_overlay_args(lower, upper, work), "--chdir", str(lower),
-                                             "/bin/sh", "-c", "echo x > probe"],
+                                             *_overlay_args(mount, upper, work, lower=lower), "--chdir", str(mount),
+                                             "/bin/sh", "-c", f"echo x > {name}"],
                 capture_output=True, text=True, timeout=20,
             )
         except (OSError, subprocess.TimeoutExpired):
             return False
-        ok = probe.returncode == 0 and (upper / "probe").is_file() and not (lower / "probe").exists()
-        remove_tree(Path(root) / "work")
+        ok = probe.returncode == 0 and (upper / name).is_file() and not (mount / name).exists()
+        if lower is not None:
+            ok = ok and not (lower / name).exists()
+        remove_tree(work)
         return ok
 
 

@@ -168,10 +168,11 @@ def _source_modules(project: Path) -> list[tuple[str, str, ast.Module]]:
     from runners.projectfiles import ProjectFiles
 
     out = []
-    for rel_text in ProjectFiles(project).walk().files:  # the one ignore list, as for test files
-        if not rel_text.endswith(".py"):
+    for rel_text in ProjectFiles(project).walk().files:  # the one ignore list: no venvs, .git, ignored paths
+        rel = Path(rel_text)
+        path = project / rel
+        if path.suffix != ".py" or any(part.startswith(".") for part in rel.parts[:-1]):
             continue
-        path, rel = project / rel_text, Path(rel_text)
         if path.name.startswith("test_") or path.name.endswith("_test.py") or path.name == "conftest.py":
             continue
         try:

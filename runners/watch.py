@@ -40,7 +40,7 @@ class FileWatcher(FileSystemEventHandler):
         if event.is_directory or event.event_type not in self.WRITES:
             return
         touched = {Path(p).resolve() for p in (event.src_path, getattr(event, "dest_path", "")) if p}
-        hits = touched & self.paths
+        hits = {p for p in touched if self.wanted(p)}
         if not hits:
             return
         with self._lock:
@@ -52,6 +52,9 @@ class FileWatcher(FileSystemEventHandler):
             self._timer = threading.Timer(self.debounce_s, self._fire)
             self._timer.daemon = True
             self._timer.start()
+
+    def wanted(self, path: Path) -> bool:
+        return path in self.paths
 
     def _fire(self) -> None:
         with self._lock:
@@ -87,3 +90,25 @@ class FileWatcher(FileSystemEventHandler):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ProjectWatcher(FileWatcher):
+    """A `FileWatcher` for every file under `root` (recursively) whose name ends in
+    `suffix` and that `skip(relative_path)` does not rule out (ignored files, .orps/)."""
+
+    def __init__(self, root: Path, callback: Callable[[set[Path]], None], skip: Callable[[str], bool],
+                 suffix: str = ".py", debounce_s: float = 0.3,
+                 on_error: Callable[[BaseException], None] | None = None):
+        super().__init__([], callback, debounce_s=debounce_s, on_error=on_error)
+        self.root, self.skip, self.suffix = Path(root).resolve(), skip, suffix
+
+    def wanted(self, path: Path) -> bool:
+        if not path.name.endswith(self.suffix) or not path.is_relative_to(self.root):
+            return False
+        return not self.skip(path.relative_to(self.root).as_posix())
+
+    def start(self) -> ProjectWatcher:
+        self._observer.schedule(self, str(self.root), recursive=True)
+        self._observer.daemon = True
+        self._observer.start()
+        return self

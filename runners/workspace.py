@@ -16,7 +16,7 @@ directories and secret-looking files. So:
 - tests, their data and conftests are read-only and cannot change under a search;
 - a user's edit during a search is detected and reported in the next evaluation's message,
   and the snapshot is remade: the files under test are re-checked before every run, the
-  whole project in a background thread at most every second (or ten times the walk's
+  whole project in a background thread at most every two seconds (or twenty times the walk's
   cost, for huge projects);
   superseded snapshots are removed in the background once no run uses them.
 Where overlays are unavailable (no bwrap, old bwrap, no overlayfs) each evaluation gets
@@ -47,7 +47,7 @@ PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
 CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 """Files at the project root that decide how pytest collects: frozen with the tests."""
-RECHECK_MIN_S = 1.0
+RECHECK_MIN_S = 2.0
 
 
 class WorkspaceError(ValueError):
@@ -103,10 +103,9 @@ class Snapshot:
         self.empty_dir.mkdir()
         self.empty_file = self.dir.with_name(self.dir.name + "-empty.txt")
         self.empty_file.write_text("")
-
-    @property
-    def conftests(self) -> list[str]:
-        return sorted(rel for rel in self.listing.files if rel.rsplit("/", 1)[-1] == "conftest.py")
+        self.conftests = sorted(rel for rel in self.listing.files if rel.rsplit("/", 1)[-1] == "conftest.py")
+        self.frozen_files: dict[str, tuple[int, int]] = {}
+        """(size, mtime_ns) of every frozen file when it was copied: re-checked before each run."""
 
     def is_frozen(self, rel: str) -> bool:
         return any(rel == f or rel.startswith(f + "/") for f in self.frozen)
@@ -114,13 +113,14 @@ class Snapshot:
     def freeze(self, rel: str) -> None:
         """Copy project/rel (a file, or a directory under the ignore rules) into the snapshot."""
         rel = rel.strip("/")
-        if self.is_frozen(rel):
-            return
+        if self.is_frozen(rel) or ".." in Path(rel).parts:
+            return  # a node id outside the project names nothing we copy
         src = self.project / rel
         if src.is_dir() and not src.is_symlink():
             listing = self.rules.walk(rel)
             for file in listing.files:
                 _copy_file(self.project / file, self.dir / file)
+            self.frozen_files.update(listing.files)
             for directory in listing.dirs:
                 (self.dir / directory).mkdir(parents=True, exist_ok=True)
             for hidden in listing.hidden_dirs:  # ignored subdirectories stay hidden under the bind
@@ -128,6 +128,7 @@ class Snapshot:
             self.frozen = [f for f in self.frozen if not f.startswith(rel + "/")]
         elif rel in self.listing.files:
             _copy_file(src, self.dir / rel)
+            self.frozen_files[rel] = self.listing.files[rel]
         else:
             return  # not part of the project as we see it (ignored, secret, special, missing)
         self.frozen.append(rel)
@@ -155,14 +156,13 @@ class Snapshot:
 
     def frozen_changed(self) -> bool:
         """Whether a file under test changed (a few stats: checked before every run)."""
-        for rel in self.listing.files:
-            if self.is_frozen(rel):
-                try:
-                    st = os.lstat(self.project / rel)
-                except OSError:
-                    return True
-                if (st.st_size, st.st_mtime_ns) != self.listing.files[rel]:
-                    return True
+        for rel, stamp in self.frozen_files.items():
+            try:
+                st = os.lstat(self.project / rel)
+            except OSError:
+                return True
+            if (st.st_size, st.st_mtime_ns) != stamp:
+                return True
         return False
 
     def changed_files(self) -> list[str]:
@@ -213,7 +213,7 @@ class _Snapshots:
                 self._retire(snap)
                 snap = None
             elif snap is not None and not snap.checking and \
-                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 10 * snap.walk_s):
+                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 20 * snap.walk_s):
                 self._check_later(snap)
             if snap is None:
                 snap = self.by_project[project] = Snapshot(project, self.root)
@@ -279,17 +279,17 @@ class Prepared:
 class Workspaces:
     """Creates and removes workspaces under one private temp root (removed by `close`)."""
 
-    def __init__(self, root: str | None = None, *, copy_on_write: Callable[[], bool] | None = None):
+    def __init__(self, root: str | None = None, *, copy_on_write: Callable[[Path], bool] | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="orps-ws-", dir=root))
         self.plugin_dir = self.root / "plugin"
         self.plugin_dir.mkdir()
         # Under a private module name: never shadows anything in the user's project.
         shutil.copyfile(PLUGIN_SOURCE, self.plugin_dir / f"{PLUGIN_MODULE}.py")
         if copy_on_write is None:
-            from runners.sandbox import bwrap_works, overlay_works
+            from runners import sandbox
 
-            def copy_on_write() -> bool:
-                return bwrap_works()[0] and overlay_works()
+            def copy_on_write(project: Path) -> bool:
+                return sandbox.bwrap_works()[0] and sandbox.overlay_works() and sandbox.overlay_works_on(project)
         self._copy_on_write = copy_on_write
         self._reported: set[str] = set()
 
@@ -309,7 +309,7 @@ class Workspaces:
         return self._prepare_project(task, code, list(tests))
 
     def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
-        from runners.locate import SpliceError, splice_candidate
+        from runners.locate import SpliceError, splice_or_add
 
         path, sep, qualname = task.target.partition("::")
         if not sep or not qualname:
@@ -328,10 +328,11 @@ class Workspaces:
             except (OSError, shutil.Error) as err:
                 raise WorkspaceError(f"cannot snapshot the files under test: {err}") from None
             source_file = snap.dir / rel_target
-            if not source_file.is_file():
+            is_new = not source_file.is_file() and not (project / rel_target).exists() and not task.original_code
+            if not source_file.is_file() and not is_new:
                 raise ValueError(f"the target file {path} is not in the project")
-            try:
-                new_source = splice_candidate(source_file.read_text(), qualname, code)
+            try:  # a new target (no code yet) is added to its module, or is a new file
+                new_source = splice_or_add("" if is_new else source_file.read_text(), qualname, code)
             except SpliceError as err:
                 raise ValueError(str(err)) from None
             except (OSError, UnicodeDecodeError) as err:
@@ -339,7 +340,7 @@ class Workspaces:
             ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
             notes = self._notes(snap, changed)
             conftests = [str(ws / rel) for rel in snap.conftests]
-            if self._copy_on_write():
+            if self._copy_on_write(project):
                 candidate = ws.with_name(ws.name + "-target.py")
                 candidate.write_text(new_source)
                 mounts = snap.mounts(ws)
@@ -352,6 +353,7 @@ class Workspaces:
             self._materialize(snap, ws)
             target = ws / rel_target
             target.unlink(missing_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(new_source)
             return Prepared(ws, node_ids, ws, conftests=conftests, notes=notes, snapshot=snap)
         except BaseException:

@@ -312,6 +312,9 @@ class Gateway:
             return completion
         try:
             completion = await self._call_with_retries(request)
+        except asyncio.CancelledError:
+            self._reserved_calls -= 1  # cancelled (the request was closed): nothing is counted
+            raise
         except BaseException:
             self._reserved_calls -= 1  # nothing was spent (or we cannot know it): free the slot
             self.usage.errors += 1

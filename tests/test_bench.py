@@ -12,6 +12,7 @@ from search.providers.scripted import register_script
 from search.settings import SearchSettings
 from search.types import Task
 from tests.fakes import FakeEvaluator
+from orps_tui.schema import validate
 
 # Passes the public tests (small inputs) but not the hidden one (negative numbers).
 OVERFIT = "```python\ndef absval(x):\n    return x\n```"
@@ -258,6 +259,7 @@ def test_shared_datasets_run_end_to_end_with_limit(name, tmp_path, capsys):
                  "--out", str(out)])
     assert code == 0
     doc = json.loads((out / "report.json").read_text())
+    validate("bench", doc)
     assert len(doc["problems"]) == 3
     solvable = 1 - len(doc["reference_failures"]) / 3
     for run in doc["runs"]:

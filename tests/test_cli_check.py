@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orps_tui.cli import main
+from orps_tui.schema import validate
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
@@ -47,6 +48,7 @@ def test_failing_and_passing_targets(project, capsys):
     assert f"{WORDS}::slugify: 1/3 passed" in out
     assert main(["check", "--target", f"{WORDS}::common_words", "--json", "--project", str(project)]) == 0
     doc = json.loads(capsys.readouterr().out)
+    validate("check", doc)
     assert doc["all_passed"] and doc["passed"] == doc["total"] == 2 and doc["isolation"]
     assert snapshot(project) == before  # check never writes to the project
 

@@ -10,6 +10,7 @@ import pytest
 
 from orps_tui.cli import main
 from search.gateway import Gateway, GatewayConfig, ModelError
+from orps_tui.schema import validate
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,6 +35,7 @@ def test_demo_headless_json_runs_the_real_model(tmp_path, capsys):
     code = main(["demo", "--dir", str(tmp_path / "demo"), "--json", "--quiet", "--samples", "2", "--rounds", "1",
                  "--max-tokens", "96", "--budget-calls", "4"])
     doc = json.loads(capsys.readouterr().out)
+    validate("solve", doc)
     assert code == 0
     assert doc["usage"]["calls"] >= 2 and doc["usage"]["completion_tokens"] > 0
     run_dir = Path(doc["run_dir"])

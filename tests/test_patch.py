@@ -70,8 +70,8 @@ def test_git_apply_and_patch_accept_our_diffs(tmp_path, original, new):
 def test_apply_reports_what_changed_and_keeps_a_backup(repo):
     result = apply_patch(repo, patch_text())
     assert (repo / REL).read_text() == NEW
-    assert result.files == [REL] and (result.added, result.removed) == (2, 2)  # def line and body
-    assert result.changes[0].path == REL and result.summary() == f"{REL}: +2 -2"
+    assert result.files == [REL] and (result.added, result.removed) == (1, 1)  # the body (the user's def line stays)
+    assert result.changes[0].path == REL and result.summary() == f"{REL}: +1 -1"
     backup = Path(result.backup)
     assert backup.parent == repo / ".orps" / "backups" and (backup / REL).read_text() == SOURCE
     assert not list((repo / "pkg").glob("*.orps-tmp"))  # no temp file left beside it
@@ -113,7 +113,7 @@ def test_revert_restores_and_cannot_run_twice(repo):
     result = apply_patch(repo, patch_text())
     reverted = revert_last(repo)
     assert (repo / REL).read_text() == SOURCE
-    assert reverted.files == [REL] and (reverted.added, reverted.removed) == (2, 2)
+    assert reverted.files == [REL] and (reverted.added, reverted.removed) == (1, 1)
     assert reverted.backup.endswith(".reverted") and not Path(result.backup).exists()
     with pytest.raises(PatchError, match="no applied patch to revert"):
         revert_last(repo)

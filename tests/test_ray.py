@@ -7,7 +7,6 @@ module: starting Ray takes ~20 s here, and a worker's first import of litellm ~1
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -17,49 +16,8 @@ pytest.importorskip("ray")
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = '''
-import os, re
-MARKER = {marker!r}
-
-def respond(messages, params):
-    if MARKER:
-        try:
-            fd = os.open(MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            pass
-        else:
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            os._exit(1)  # the first call anywhere kills its worker process, mid-problem
-    if "reviewer" in messages[0]["content"]:
-        return "Score: 5/5"
-    text = messages[-1]["content"]
-    n = int(re.search(r"Return x plus (\\d+)", text).group(1))
-    body = f"x + {{n}}" if "negatives" in text else f"abs(x) + {{n}}"  # the second overfits
-    return f"```python\\ndef add{{n}}(x):\\n    return {{body}}\\n```"
-'''
-
-
-def write_dataset(root: Path, count: int) -> Path:
-    """Problems t/i: `add{i}(x) = x + i`; odd ones hint at negatives (solved), even ones overfit
-    the public test and fail the hidden one."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name, hidden in (("dev.csv", False), ("test.csv", True)):
-        with (root / name).open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["task_id", "instruction", "completion", "test_setup", "test_list"])
-            w.writeheader()
-            for i in range(count):
-                tests = [f"assert add{i}(1) == {1 + i}"] + ([f"assert add{i}(-5) == {i - 5}"] if hidden else [])
-                w.writerow({"task_id": f"t/{i}", "instruction": f"Return x plus {i}." + (" (negatives)" if i % 2 else ""),
-                            "completion": f"def add{i}(x):\n    return x + {i}\n", "test_setup": "",
-                            "test_list": repr(tests)})
-    return root
-
-
-def write_script(path: Path, marker: str = "") -> str:
-    path.write_text(SCRIPT.format(marker=marker))
-    return f"scripted/{path}"
-
+from benchmarks.raykit import write_dataset, write_script  # noqa: E402
+from orps_tui.schema import validate  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -78,7 +36,9 @@ def bench(tmp: Path, dataset: Path, model: str, *extra: str) -> dict:
     code = main(["bench", "--dataset", str(dataset), "--model", model, "--samples", "2", "--beam", "1",
                  "--rounds", "1", "--out", str(out), "--json", str(tmp / "report.json"), *extra])
     assert code == 0
-    return json.loads((tmp / "report.json").read_text())
+    doc = json.loads((tmp / "report.json").read_text())
+    validate("bench", doc)
+    return doc
 
 
 def per_problem(doc: dict) -> dict:

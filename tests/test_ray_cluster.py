@@ -1,6 +1,6 @@
 """orps on a real two-node Ray cluster started with `ray start` (token authentication on), on one
 machine: each node has its own temp dir and ports, and only this cluster's processes are ever
-stopped (see tests/ray_cluster.py).
+stopped (see benchmarks/raykit.py).
 
 The model is a real litellm provider (`openai/gpt-4o-mini`) whose api base is a small fake
 OpenAI server in this process: it answers only with the right key, which only the driver's
@@ -26,8 +26,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from tests.ray_cluster import LocalCluster  # noqa: E402
-from tests.test_ray import per_problem, write_dataset  # noqa: E402
+from benchmarks.raykit import LocalCluster, write_dataset  # noqa: E402
+from tests.test_ray import per_problem  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -109,6 +109,7 @@ def test_solve_leaves_a_broken_test_file_out_and_searches_with_the_rest(tiny, ca
     assert "left out (cannot be imported): tests/test_broken.py" in err
     assert code == 0 and doc["status"] == "solved" and doc["tests"] == ["tests/test_stats.py::test_odd",
                                                                         "tests/test_stats.py::test_even"]
+    assert list(doc["left_out"]) == ["tests/test_broken.py"]
 
 
 FIXED_MEDIAN = ("## Code\n```python\nimport statistics\n\ndef median(xs):\n    return statistics.median(xs)\n```")

@@ -525,7 +525,7 @@ async def test_a_fifo_in_the_project_is_skipped_with_a_note(evaluator, tmp_path)
 async def test_without_overlays_a_fifo_is_skipped_too(evaluator, tmp_path, monkeypatch):
     project = data_project(tmp_path)
     os.mkfifo(project / "pipe")
-    monkeypatch.setattr(evaluator.workspaces, "_copy_on_write", lambda: False)
+    monkeypatch.setattr(evaluator.workspaces, "_copy_on_write", lambda project: False)
     ev = await evaluator.evaluate(data_task(project), "def f():\n    return 1\n")
     assert ev.verdict == "passed", ev.message
 

@@ -12,6 +12,7 @@ import pytest
 
 from orps_tui.cli import main
 from search.providers.scripted import register_script
+from orps_tui.schema import validate
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
@@ -56,7 +57,9 @@ def solve(project: Path, target: str, *extra: str, capsys) -> tuple[int, dict]:
     code = main(["solve", "--project", str(project), "--target", target, "--model", "scripted/sample",
                  "--json", "--quiet", "--no-cache", *extra])
     out = capsys.readouterr().out
-    return code, json.loads(out)
+    doc = json.loads(out)
+    validate("solve", doc)
+    return code, doc
 
 
 def test_fix_a_bug_then_apply_safely(project, capsys, tmp_path):
@@ -142,3 +145,30 @@ def test_bad_input_gets_a_clear_message_and_exit_2(project, capsys):
         assert "Traceback" not in err
     assert subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project,
                           capture_output=True, text=True).stdout == ""
+
+
+def test_resume_needs_only_the_run_id_and_refuses_another_task(project, capsys):
+    target = f"{WORDS}::slugify"
+    register_script("clueless", lambda messages, params: "I do not know.")
+    code = main(["solve", "--project", str(project), "--target", target, "--model", "scripted/clueless",
+                 "--json", "--quiet", "--no-cache", "--budget-calls", "1", "--no-critic"])
+    first = json.loads(capsys.readouterr().out)
+    assert first["stop_reason"] == "budget" and first["usage"]["calls"] == 1
+    run_id = first["run_id"]
+
+    code = main(["solve", "--project", str(project), "--resume", run_id, "--tests", "tests/test_words.py",
+                 "--json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and "--tests would change that task" in captured.err
+    assert json.loads(captured.out)["exit_code"] == 2
+
+    code = main(["solve", "--project", str(project), "--resume", run_id, "--budget-calls", "6",
+                 "--model", "scripted/sample", "--json", "--quiet"])
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["run_id"] == run_id and resumed["target"] == target
+    assert resumed["usage"]["calls"] > 1 and resumed["status"] == "solved"
+
+
+def test_solve_without_target_or_resume_says_what_is_missing(project, capsys):
+    code = main(["solve", "--project", str(project), "--json"])
+    assert code == 2 and "--target is required" in capsys.readouterr().err

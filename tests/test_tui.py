@@ -46,10 +46,12 @@ async def test_full_search_to_accepted_patch(project):
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
-        assert "+1 -1 lines" in screen_text(app)
-        await pilot.press("enter")
-        assert review.applied and "APPLIED" in screen_text(app)
+        await wait_for(pilot, lambda: review.applied)
+        assert isinstance(app.screen, ReviewScreen)  # no modal to dismiss first
+        applied = [n for n in app._notifications if n.title == "Applied"]
+        assert "+1 -1 lines" in applied[0].message and "Undo with: orps apply --revert" in applied[0].message
+        assert "Backup: .orps/backups/" in applied[0].message
+        assert "APPLIED" in screen_text(app)
         await pilot.press("a")  # a second accept is refused, nothing is written twice
         await pilot.pause()
         assert isinstance(app.screen, ReviewScreen)
@@ -256,7 +258,7 @@ async def test_edit_rechecks_the_edited_candidate(project):
     app.edit_text = lambda text, name="": edited
     async with app.run_test(size=SIZE) as pilot:
         review = await to_review(pilot)
-        await pilot.press("e")
+        await pilot.press("E")  # $EDITOR
         await wait_for(pilot, lambda: review.selected.id == "edit-1")
         assert review.selected.all_passed and "return b + a" in screen_text(app)
         assert any("Your edit: passed, 2/2" in n.message for n in app._notifications)
@@ -271,7 +273,7 @@ async def test_edit_without_a_terminal_is_a_notification(project):
     app = solving_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await to_review(pilot)
-        await pilot.press("e")  # headless: the app cannot suspend
+        await pilot.press("E")  # $EDITOR, headless: the app cannot suspend
         await pilot.pause()
         assert isinstance(app.screen, ReviewScreen)
         assert any("Could not run the editor" in n.message for n in app._notifications)
@@ -317,3 +319,18 @@ def test_helpers():
     assert sorted(["1-10", "baseline", "1-2", "0-3"], key=node_order) == ["baseline", "0-3", "1-2", "1-10"]
     diff = coloured_diff("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")
     assert [s.style for s in diff.spans] == ["bold", "bold", "cyan", "red", "green"]
+
+
+async def test_accept_yes_then_q_quits_at_once_with_exit_0(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: review.applied)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+    assert "return a + b" in (project / "calc.py").read_text()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
 from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
 
@@ -136,7 +137,7 @@ def run(args) -> int:
         raise UserError(f"benchmark stopped: {err.message}",
                         hint=(err.hint + "; " if err.hint else "") + f"finished problems are kept: fix it and continue "
                         f"with --resume --out {out}", code=3) from None
-    meta = {"dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
+    meta = {"schema_version": SCHEMA_VERSION, "dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
             **({"nodes": backend["nodes"]} if "nodes" in backend else {}),
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
             "reference_failures": reference_failures}

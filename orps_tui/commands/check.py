@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from orps_tui.schema import SCHEMA_VERSION
 
 
 def add_parser(sub):
@@ -113,6 +114,7 @@ def run(args) -> int:
         ev = evaluate_current(task, config)
     if args.json:
         print(json.dumps({
+            "schema_version": SCHEMA_VERSION,
             "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
             "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
             "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests],

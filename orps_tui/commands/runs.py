@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from orps_tui.schema import SCHEMA_VERSION
 from search.store import run_rows
 
 
@@ -20,7 +21,7 @@ def run(args) -> int:
 
     rows = run_rows(project_dir(args.project), args.limit)
     if args.json:
-        print(json.dumps({"runs": rows}, indent=2))
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "runs": rows}, indent=2))
         return 0
     if not rows:
         print("no runs yet in this project (orps solve --target FILE::FUNCTION starts one)")

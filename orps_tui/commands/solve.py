@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -51,6 +52,8 @@ def add_target_options(p, required: bool = True) -> None:
     p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
                    help="add the given problem to the docstring (append, default) or use it instead (replace)")
     p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
+    p.add_argument("--new", action="store_true",
+                   help="the target is a new function (or file) even if its name is close to an existing one")
     p.add_argument("--sandbox-read", action="append", default=[], metavar="PATH",
                    help="a path outside the project that the tests read, mounted read-only in the sandbox "
                    "(repeatable; adds to [tool.orps] sandbox_read)")
@@ -60,12 +63,13 @@ def add_parser(sub):
     p = sub.add_parser("solve", help="search for a solution to one function and propose a patch",
                        description="Search for a solution with ORPS and propose it as a patch. "
                        "Opens the TUI unless --headless or --json.")
-    add_target_options(p)
+    add_target_options(p, required=False)  # required unless --resume: checked in prepare_job
     add_search_options(p)
     p.add_argument("--headless", action="store_true", help="no TUI: progress on stderr, result on stdout")
     p.add_argument("--json", action="store_true", help="print the result document as JSON (implies --headless)")
     p.add_argument("--patch-out", help="write the best candidate's patch to this file")
-    p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest')")
+    p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest'): "
+                   "target, tests, problem and settings come from the run; budget flags may raise its budget")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="evaluate candidates on a Ray cluster (needs orps[ray]; headless only); 'local' starts one here")
@@ -124,7 +128,7 @@ def run_headless(project: Path, job, args) -> int:
     async def main():
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, task.cancel)  # cancel: the engine keeps what it found
+        loop.add_signal_handler(signal.SIGINT, interrupt_handler(task))
         try:
             if not job.resume:
                 await _leave_out_broken_test_files(job, quiet=getattr(args, "quiet", False))
@@ -146,6 +150,24 @@ def run_headless(project: Path, job, args) -> int:
     return 0 if result.status == "solved" else 1
 
 
+def interrupt_handler(task: asyncio.Task):
+    """Ctrl+C cancels `task` (the engine keeps what it found and saves the run); a second
+    Ctrl+C exits at once with 130 (the sandboxes die with us: bwrap --die-with-parent)."""
+    pressed = 0
+
+    def on_sigint() -> None:
+        nonlocal pressed
+        pressed += 1
+        if pressed == 1:
+            print("stopping (Ctrl+C again to quit at once)", file=sys.stderr, flush=True)
+            task.cancel()
+        else:
+            sys.stderr.flush()
+            os._exit(130)
+
+    return on_sigint
+
+
 async def _leave_out_broken_test_files(job, quiet: bool) -> None:
     """Before any model call: test files that cannot be imported are left out (and named);
     when no selected test can run, the search is refused (exit 2) and its empty run removed."""
@@ -154,12 +176,12 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
     from orps_tui.taskbuild import broken_files_text, runnable_tests
 
     try:
-        job.task, broken, _ = await runnable_tests(job.task, job.evaluator)
+        job.task, job.left_out, _ = await runnable_tests(job.task, job.evaluator)
     except UserError:
         shutil.rmtree(job.run.path, ignore_errors=True)
         raise
-    if broken and not quiet:
-        print(f"left out (cannot be imported): {broken_files_text(broken)}; "
+    if job.left_out and not quiet:
+        print(f"left out (cannot be imported): {broken_files_text(job.left_out)}; "
               f"searching with {len(job.task.tests)} tests", file=sys.stderr, flush=True)
 
 

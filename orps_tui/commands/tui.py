@@ -1,4 +1,8 @@
-"""`orps` with no command: open the TUI on the current project."""
+"""`orps` with no command: open the TUI on the current project.
+
+`orps --target FILE::FUNC` (or `orps FILE::FUNC`) opens the start screen on that
+function with its tests listed; `orps --run RUN-ID` opens that run's review.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,32 @@ from pathlib import Path
 from orps_tui.errors import UserError
 
 
+def tui_app(args):
+    """The app the arguments ask for; bad input fails here, before the TUI starts."""
+    from orps_tui.app import make_app
+    from orps_tui.config import find_project_root
+    from search.store import find_run
+
+    given = Path(getattr(args, "tui_project", ".") or ".")
+    if not given.is_dir():
+        raise UserError(f"project directory {given} does not exist")
+    project = find_project_root(given)
+    target = getattr(args, "tui_target", None)
+    run_id = getattr(args, "tui_run", None)
+    if target and "::" not in target:
+        raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
+    if run_id:
+        run = find_run(project, run_id)
+        if run is None:
+            raise UserError(f"no run {run_id} in {project.name}/.orps/runs", hint="list them with: orps runs")
+        run_id = run.id
+    return make_app(project, target=target, run_id=run_id)
+
+
 def run(args) -> int:
-    """Open the start screen on the project in the current directory."""
+    """Open the start screen (or a run's review) on the project."""
+    app = tui_app(args)
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UserError("the TUI needs a terminal", hint="use the headless commands: orps solve --headless, orps runs")
-    from orps_tui.app import make_app
-
-    from orps_tui.config import find_project_root
-
-    make_app(find_project_root(Path.cwd())).run()
-    return 0
+    app.run()
+    return int(app.return_code or 0)

@@ -1,4 +1,12 @@
-"""`orps watch`: re-run a target's tests in the sandbox whenever it or its tests change.
+"""`orps watch`: with no target, watch the project for `# orps: <request>` marker comments
+and search for what each asks; with a target, re-run its tests in the sandbox whenever it
+or its tests change.
+
+Marker mode: a saved marker above a function (or as the first line of its body) starts a
+search on that function with the request added to the problem (speed words select
+`--goal faster`); the result, the command to review and the command to apply print here.
+Several markers run at once up to `--jobs`; changing or removing a marker cancels its
+search (saving a changed one restarts it). Watch never writes the user's files.
 
 Each burst of edits (debounced by `runners.watch.FileWatcher`) re-runs the same check as
 `orps check` and prints the result; when the newest proposal for the target no longer
@@ -8,6 +16,7 @@ SIGTERM) stops cleanly. Nothing in the project is written.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import signal
 import sys
@@ -28,6 +37,15 @@ def add_parser(sub):
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--debounce", type=float, default=0.3, help="seconds of quiet before re-running (default 0.3)")
     p.add_argument("--once", action="store_true", help="check once and exit (no watching)")
+    m = p.add_argument_group("marker mode (no --target)")
+    m.add_argument("--jobs", type=int, default=2, help="searches at once (default 2)")
+    m.add_argument("--model", help="programmer model (default: settings)")
+    m.add_argument("--strategy", help="search strategy (default: settings)")
+    m.add_argument("--samples", type=int, help="round-0 candidates")
+    m.add_argument("--beam", type=int, help="nodes kept per round")
+    m.add_argument("--rounds", type=int, help="refinement rounds")
+    m.add_argument("--budget-calls", type=int, help="stop each search after this many model calls")
+    m.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="do not cache model answers")
     p.set_defaults(func=run)
 
 
@@ -79,6 +97,9 @@ def run(args) -> int:
     from orps_tui.commands.check import resolve
     from runners.watch import FileWatcher
 
+    if not args.target:
+        return watch_markers(args)
+
     project, _, task = resolve(args)  # bad input fails here, before any watching
     code = check_once(project, args)
     if args.once:
@@ -106,4 +127,164 @@ def run(args) -> int:
         watcher.stop()
         signal.signal(signal.SIGTERM, previous)
     print("stopped watching", file=sys.stderr, flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------- marker mode
+
+
+def _say(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+class MarkerWatch:
+    """The markers of the project, their searches, and what each search printed."""
+
+    def __init__(self, project: Path, args):
+        from orps_tui.commands.solve import cli_overrides
+        from runners.projectfiles import ProjectFiles
+
+        self.project, self.args = project, args
+        self.overrides = cli_overrides(args)
+        self.files = ProjectFiles(project)
+        self.known: dict[str, dict[str, str]] = {}
+        """file -> {function: request} as last seen."""
+        self.running: dict[tuple[str, str], asyncio.Task] = {}
+        self.slots = asyncio.Semaphore(max(1, args.jobs))
+
+    def skip(self, rel: str) -> bool:
+        """Ignored (.gitignore, venvs, .orps/, [tool.orps] exclude) or not a project file."""
+        parts = rel.split("/")
+        return any(self.files.ignored("/".join(parts[:i + 1]), is_dir=i < len(parts) - 1)
+                   for i in range(len(parts)))
+
+    def markers_in(self, rel: str) -> dict[str, str]:
+        from runners.markers import find_markers
+
+        try:
+            text = (self.project / rel).read_text()
+        except (OSError, UnicodeDecodeError):
+            return {}
+        return {m.qualname: m.request for m in find_markers(text)}
+
+    def scan(self) -> int:
+        for rel in self.files.walk().files:
+            if rel.endswith(".py") and not self.skip(rel):
+                found = self.markers_in(rel)
+                if found:
+                    self.known[rel] = found
+        return sum(len(v) for v in self.known.values())
+
+    def changed(self, rel: str) -> None:
+        """A saved file: start, restart or cancel the searches of its markers."""
+        before, now = self.known.get(rel, {}), self.markers_in(rel)
+        self.known[rel] = now
+        for qualname in sorted(set(before) | set(now)):
+            if before.get(qualname) == now.get(qualname):
+                continue
+            key = (rel, qualname)
+            task = self.running.pop(key, None)
+            if task is not None and not task.done():
+                task.cancel()
+                _say(f"{rel}::{qualname}: marker {'changed' if qualname in now else 'removed'}; its search is cancelled")
+            if qualname in now:
+                self.running[key] = asyncio.create_task(self.search(rel, qualname, now[qualname]))
+
+    async def search(self, rel: str, qualname: str, request: str) -> None:
+        from types import SimpleNamespace
+
+        from runners.markers import FASTER_WORDS
+        from search.events import EventBus
+        from search.gateway import ModelError
+
+        target = f"{rel}::{qualname}"
+        goal = "faster" if FASTER_WORDS.search(request) else "fix"
+        async with self.slots:
+            _say(f"{target}: marker \"{request}\" -> searching (goal {goal})")
+            args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=request,
+                                   problem_mode="append", resume=None, new=False)
+            from orps_tui.solving import finish_result, prepare_job
+
+            try:
+                job = await asyncio.to_thread(prepare_job, self.project, args, {**self.overrides, "goal": goal})
+            except UserError as err:
+                _say(f"{target}: {err.message}; no search" + (f" ({err.hint})" if err.hint else ""))
+                return
+            _say(f"{target}: {len(job.task.tests)} tests: {', '.join(job.task.tests[:4])}"
+                 + (" ..." if len(job.task.tests) > 4 else ""))
+            bus = EventBus()
+            bus.subscribe(lambda event: self._progress(target, event))
+            try:
+                result = await job.execute(bus)
+            except ModelError as err:
+                _say(f"{target}: model error: {err.message}")
+                return
+            finally:
+                close = getattr(job.evaluator, "close", None)
+                if close:
+                    close()
+            if result.status == "cancelled":
+                _say(f"{target}: search cancelled (run {job.run.id} keeps what it found)")
+                return
+            doc = finish_result(job, result)
+            best = doc.get("best") or {}
+            _say(f"{target}: {doc['status']}, best {best.get('node_id', '-')} passes "
+                 f"{best.get('passed', 0)}/{best.get('total', 0)} tests (run {doc['run_id']})")
+            if doc.get("patch"):
+                print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n", flush=True)
+                _say(f"{target}: review: orps --run {doc['run_id']}  (or orps, then ctrl+r history)")
+                _say(f"{target}: apply:  orps apply --run {doc['run_id']}")
+            else:
+                _say(f"{target}: no change to propose")
+
+    @staticmethod
+    def _progress(target: str, event) -> None:
+        d = event.data
+        if event.kind == "node_evaluated":
+            _say(f"{target}:   node {d['node']:<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed")
+
+
+def watch_markers(args) -> int:
+    """Marker mode: runs until Ctrl+C (or SIGTERM), then stops cleanly with exit 0."""
+    from orps_tui.config import find_project_root
+    from runners.watch import ProjectWatcher
+
+    given = Path(args.project) if args.project else Path.cwd()
+    if not given.is_dir():
+        raise UserError(f"project directory {given} does not exist")
+    project = find_project_root(given)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        watch = MarkerWatch(project, args)
+        changes: asyncio.Queue = asyncio.Queue()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        found = await asyncio.to_thread(watch.scan)
+        watcher = ProjectWatcher(project, lambda paths: loop.call_soon_threadsafe(changes.put_nowait, paths),
+                                 skip=watch.skip, debounce_s=args.debounce).start()
+        print(f"watching {project.name} for `# orps: <request>` markers ({found} already there: save their file "
+              "to start); Ctrl+C to stop", file=sys.stderr, flush=True)
+        try:
+            while not stop.is_set():
+                getter = asyncio.ensure_future(changes.get())
+                stopper = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                getter.cancel()
+                stopper.cancel()
+                if getter in done and not getter.cancelled():
+                    for path in sorted(getter.result()):
+                        watch.changed(path.relative_to(project).as_posix())
+        finally:
+            watcher.stop()
+            pending = [t for t in watch.running.values() if not t.done()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
+    print("stopped watching (finished runs are kept: orps runs)", file=sys.stderr, flush=True)
     return 0

@@ -60,6 +60,7 @@ class ReviewScreen(Screen):
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
         Binding("e", "edit", "Edit"),
+        Binding("E", "edit_external", "$EDITOR"),
         Binding("d", "compare", "Compare"),
         Binding("m", "mark", "Mark"),
         Binding("n", "next_node", "Next"),
@@ -209,11 +210,9 @@ class ReviewScreen(Screen):
         except ValueError:
             backup = result.backup
         self.query_one("#review-summary", Static).update(self._summary())
-        self.app.push_screen(MessageScreen(
-            "Applied",
-            f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-            f"Backup: {backup}\nUndo with: orps apply --revert",
-        ))
+        # a notification, not a modal: `q` right after `y` quits at once
+        self.notify(f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
+                    f"Backup: {backup}\nUndo with: orps apply --revert", title="Applied", timeout=15)
 
     def action_reject(self) -> None:
         self.job.run.update_meta(rejected=True)
@@ -242,6 +241,26 @@ class ReviewScreen(Screen):
 
     # -- edit -----------------------------------------------------------------------------------
     def action_edit(self) -> None:
+        """Edit the shown candidate in the TUI's editor pane; saving re-checks it."""
+        from orps_tui.screens.editor import EditorScreen
+
+        node = self.selected
+        if node is None:
+            return
+        name = "the original" if node.id == "baseline" else node.id
+        self.app.push_screen(EditorScreen(node.code, f"edit {name} of {self.job.task.target}"),
+                             lambda code: self._edited(node, code))
+
+    def _edited(self, node: Node, code: str | None) -> None:
+        if code is None:
+            return
+        if code.strip() == node.code.strip():
+            self.notify("No changes made in the editor.")
+            return
+        self.recheck(node, code)
+
+    def action_edit_external(self) -> None:
+        """Edit the shown candidate in $VISUAL/$EDITOR (the TUI is suspended meanwhile)."""
         node = self.selected
         if node is None:
             return

