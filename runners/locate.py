@@ -632,6 +632,7 @@ def new_target(project: Path, target: str, *, new: bool = False) -> Located:
                           "(add new methods to their class by hand first)")
     path = project / rel
     if path.is_file():
+        _check_syntax(path.read_bytes(), Path(rel).as_posix())  # a file that does not parse is that error, not a new function
         try:
             return locate(project, target)
         except LocateError as err:

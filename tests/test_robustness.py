@@ -60,8 +60,8 @@ def test_json_errors_are_json_on_stdout(tiny, capsys):
     doc = json.loads(out)
     assert doc["exit_code"] == 2 and doc["error"].startswith("no function mean in src/tiny/stats.py")
     assert "did you mean median" in doc["error"] and err.startswith("orps: no function mean")
-    code, out, _ = run(capsys, "check", "--project", str(tiny), "--target", "nope.py::f", "--json")
-    assert code == 2 and json.loads(out)["error"].startswith("no file nope.py")
+    code, out, _ = run(capsys, "check", "--project", str(tiny), "--target", "src/tiny/stats.py", "--json")
+    assert code == 2 and json.loads(out)["error"].startswith("target 'src/tiny/stats.py' must look like")
 
 
 def test_collection_errors_are_read_from_the_evaluation_message():
