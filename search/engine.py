@@ -388,7 +388,8 @@ class Search:
         try:
             if self.task.original_code.strip():
                 await self._measure_baseline()
-                if not is_stub(self.task.original_code, self.task.entry_point):
+                refines = self.settings.strategy in ("orps", "reflexion", "rex")  # the others sample fresh
+                if refines and not is_stub(self.task.original_code, self.task.entry_point):
                     self.start = "user_code"
             self.plan = make_plan(self.settings, self.start)
             self.critic_on = self.plan.critic

@@ -38,6 +38,8 @@ class Plan:
     start: str = "fresh"
     """user_code: round 0 refines the current code (and samples fresh); fresh: samples only."""
     reason: str = ""
+    strategy: str = "orps"
+    """The other strategies use only `limit` (their number of calls) and `start`."""
 
     @property
     def width(self) -> int:
@@ -47,6 +49,10 @@ class Plan:
         return asdict(self)
 
     def describe(self) -> str:
+        if self.strategy != "orps":
+            refines_code = self.start == "user_code" and self.strategy in ("reflexion", "rex")
+            origin = "from your code" if refines_code else "from fresh samples"
+            return f"plan: {self.strategy} {origin}, " + (f"{self.limit} calls (the budget)" if self.limit else "calls from the settings")
         fresh = self.samples - self.refine_start
         first = (f"{self.samples} samples ({self.refine_start} refining your code, {fresh} fresh)"
                  if self.start == "user_code" else f"{self.samples} fresh samples")
@@ -74,6 +80,7 @@ def refine_count(samples: int, share: float, start: str) -> int:
 
 
 def make_plan(settings: SearchSettings, start: str = "fresh") -> Plan:
+    """The shape of an orps search within the budget (the other strategies record theirs too)."""
     limit = call_limit(settings)
     critic = settings.critic and settings.strategy == "orps"
     if not limit:
@@ -93,4 +100,5 @@ def make_plan(settings: SearchSettings, start: str = "fresh") -> Plan:
         rounds = rest // (beam * children) if rest else 0
         plan = Plan(samples, beam, children, rounds, critic, limit, limit=limit, start=start, reason=reason)
     plan.refine_start = refine_count(plan.samples, settings.refine_share, start)
+    plan.strategy = settings.strategy
     return plan

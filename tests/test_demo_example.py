@@ -1,0 +1,27 @@
+"""The demo's example stays a real bug that its own tests catch, and a fix makes them pass."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from orps_tui.commands.demo import EXAMPLE, TARGET
+
+
+def run_tests(project) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                          cwd=project, capture_output=True, text=True, timeout=120)
+
+
+def test_example_tests_catch_the_bug_and_pass_once_fixed(tmp_path):
+    project = tmp_path / "ex"
+    shutil.copytree(EXAMPLE, project)
+    path, name = TARGET.split("::")
+    broken = run_tests(project)
+    assert broken.returncode == 1 and "3 failed, 2 passed" in broken.stdout
+    source = (project / path).read_text()
+    assert f"def {name}(" in source
+    (project / path).write_text(source.replace("if x > best:", "if x < best:"))
+    fixed = run_tests(project)
+    assert fixed.returncode == 0, fixed.stdout
