@@ -73,8 +73,9 @@ def call_limit(settings: SearchSettings) -> int:
 
 
 def refine_count(samples: int, share: float, start: str) -> int:
-    """Round-0 candidates that refine the user's code: `share` of them, at least one."""
-    if start != "user_code":
+    """Round-0 candidates that refine the user's code: `share` of them, at least one
+    (none when `share` is 0: fresh samples only, as the paper does)."""
+    if start != "user_code" or share <= 0:
         return 0
     return min(samples, max(1, round(samples * share)))
 

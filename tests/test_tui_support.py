@@ -60,7 +60,8 @@ def respond(messages, params):
     user = messages[-1]["content"]
     if messages[0]["content"].startswith("You are a strict code reviewer"):
         return "It subtracts.\nScore: 1/5" if "a - b" in user else "Correct.\nScore: 5/5"
-    return RIGHT if "Execution feedback" in user else WRONG
+    saw_feedback = "Execution feedback" in user or "Running the tests on the current code gave" in user
+    return RIGHT if saw_feedback else WRONG
 
 
 def make_project(root: Path) -> Path:
@@ -73,7 +74,9 @@ def make_project(root: Path) -> Path:
 
 
 def settings(**over) -> SearchSettings:
-    base = dict(model="scripted/calc", samples=2, beam=1, rounds=2, concurrency=1, cache=False)
+    # Round 0 samples fresh only (refine_share=0), so the tree has the shape these tests were
+    # written for: wrong at round 0, right in round 1 once a refinement saw the feedback.
+    base = dict(model="scripted/calc", samples=2, beam=1, rounds=2, concurrency=1, cache=False, refine_share=0.0)
     return SearchSettings(**{**base, **over})
 
 
