@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 
 from orps_tui import __version__
 from orps_tui.errors import UserError
 
-COMMANDS = ["solve", "check", "apply", "runs", "bench", "watch", "demo", "doctor"]
+COMMANDS = ["solve", "check", "review", "apply", "runs", "bench", "watch", "demo", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = run_command(argv)
+    if argv is None:  # the real `orps` command, not a test calling run_command in-process
+        _exit_without_waiting_for_threads(code)
+    return code
+
+
+def _exit_without_waiting_for_threads(code: int) -> None:
+    """Once the command is done (its results saved and printed), exit even if a worker
+    thread is still busy: after Ctrl+C that can be a model call's setup in litellm or a
+    generation finishing its token, and Python would join it before exiting."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def run_command(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and "::" in argv[0] and not argv[0].startswith("-"):

@@ -7,6 +7,7 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,8 +217,34 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     }
     if doc["baseline"] and best and best.evaluation and best.evaluation.runtime_s and doc["baseline"]["runtime_s"]:
         doc["speedup"] = round(doc["baseline"]["runtime_s"] / best.evaluation.runtime_s, 2)
+    caught = [{"node": n.id, "reason": n.evaluation.message} for n in result.tree
+              if n.evaluation is not None and n.evaluation.verdict == "suspicious"]
+    if caught:  # candidates that passed the wrong way: never proposed, and said why
+        doc["suspicious"] = caught
     if patch and patch_out:
         Path(patch_out).write_text(patch)
         doc["patch_file"] = str(patch_out)
     job.run.write("result.json", {**stored, **doc})
     return doc
+
+
+def run_promptly(coro):
+    """asyncio.run, except that it does not wait for the loop's worker threads at the end.
+
+    asyncio.run joins every thread of the default executor before returning; after a
+    cancel those can still be busy for seconds (litellm's first-call setup runs there),
+    although nothing waits for their results any more. The results are saved by then.
+    """
+    from asyncio.runners import _cancel_all_tasks
+
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            _cancel_all_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()  # shuts the default executor down without waiting

@@ -26,12 +26,14 @@ def build_task(
     problem_mode: str = "append",
     goal: str = "fix",
     new: bool = False,
+    problem_required: bool = True,
 ) -> tuple[Task, str]:
     """Return the task and the target file's text as it is now (the base of any patch).
 
     A target that does not exist yet (a new function, or a new file) is fine: the file's
     text is then what there is ('' for a new file) and the patch adds the function.
-    `new` lets a name close to an existing one through (otherwise: "did you mean")."""
+    `new` lets a name close to an existing one through (otherwise: "did you mean").
+    `problem_required=False` (orps check) accepts a target with no problem statement."""
     from runners.locate import LocateError, locate, new_target
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
@@ -48,7 +50,11 @@ def build_task(
         raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
     try:
         located = locate(project, target)
-    except LocateError:
+    except LocateError as missing:
+        if not (new or problem_file or problem_text):
+            # Most likely a typo: name what is there. A new function needs a description anyway.
+            raise UserError(str(missing), hint=f"to write {target.rpartition('::')[2]} as a new function, "
+                            "describe it with --problem-text TEXT (or --problem FILE)") from None
         try:
             located = new_target(project, target, new=new)
         except LocateError as err:
@@ -64,7 +70,7 @@ def build_task(
     elif problem_text:
         extra = problem_text
     problem = build_problem(located, extra, mode=problem_mode)
-    if not problem.strip():
+    if not problem.strip() and problem_required:
         if not located.source:
             raise UserError(f"{target} does not exist yet and no problem was given",
                             hint="say what it should do with --problem FILE or --problem-text TEXT")

@@ -50,12 +50,17 @@ def asserts_test_file(task: Task, tests: list[str]) -> str:
 class Channel:
     """The key pipe and the result pipe shared with our plugin inside the sandbox."""
 
-    def __init__(self, conftests: list[str] = ()):
+    def __init__(self, conftests: list[str] = (), *, candidate_files: list[str] = (), test_files: list[str] = (),
+                 target_file: str = "", target_name: str = ""):
         self.key = secrets.token_bytes(KEY_BYTES)
         self.key_r, key_w = os.pipe()
-        payload = self.key + json.dumps(list(conftests)).encode()
+        # What the plugin needs to tell the candidate's acts from the harness's: whose code
+        # it is (candidate files), what it must not read (test files), what to probe (target).
+        info = {"conftests": list(conftests), "candidate_files": list(candidate_files),
+                "test_files": list(test_files), "target_file": target_file, "target_name": target_name}
+        payload = self.key + json.dumps(info).encode()
         if len(payload) > 60000:  # more than a pipe buffer would block us here
-            payload = self.key + b"[]"
+            payload = self.key + json.dumps({**info, "conftests": [], "test_files": []}).encode()
         os.write(key_w, payload)
         os.close(key_w)  # the plugin reads to EOF, then closes its end: nobody can read it again
         self.result_r, self.result_w = os.pipe()
@@ -146,12 +151,19 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         sum(t.duration_s for t in tests if t.outcome == "passed") or None)
     tampered = list(problems) + (finish.get("tampered", []) if finish else [])
     count_ok = collected is not None and collected["count"] == len(expected)
+    suspicious = suspicions(records)
+    for nodeid, reasons in suspicions(records, per_test=True).items():
+        result = by_id.get(nodeid) or _match(by_id, nodeid)
+        if result is not None:
+            result.outcome, result.message = "suspicious", "; ".join(reasons)
     if tampered:
         verdict = "tampered"
     elif run.timed_out:
         verdict = "timeout"
     elif finish is None:
         verdict = "crashed"  # the process ended before pytest finished: os._exit, a signal, a kill
+    elif suspicious:
+        verdict = "suspicious"  # passed or not: the candidate was caught cheating (reason below)
     elif passed == len(expected) and expected and count_ok:
         verdict = "passed"
     else:
@@ -160,6 +172,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
     if tampered:
         messages.append("tampering detected: " + "; ".join(dict.fromkeys(tampered)))
+    if suspicious and not tampered:
+        messages.append("suspicious: not counted as passing, because " + "; ".join(suspicious))
     if finish is None and not run.timed_out:
         messages.append(_early_end(run.returncode))
     if finish is not None and not count_ok and not messages:
@@ -172,7 +186,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     dyn = dynamic_metrics(finish)
     return Evaluation(
         verdict=verdict,
-        passed=0 if verdict == "tampered" else passed,
+        passed=0 if verdict in ("tampered", "suspicious") else passed,
         total=len(expected),
         tests=tests,
         runtime_s=runtime,
@@ -202,6 +216,21 @@ def masked(ev: Evaluation) -> Evaluation:
     for test in ev.tests:
         test.message = mask_secrets(test.message)
     return ev
+
+
+def suspicions(records: list[dict], per_test: bool = False):
+    """The distinct reasons the plugin gave for calling the run suspicious (a pass obtained
+    the wrong way), in order; with `per_test`, grouped by the test that was running
+    (reasons raised outside any test, e.g. at import, belong to none)."""
+    if not per_test:
+        return list(dict.fromkeys(r["reason"] for r in records if r["type"] == "suspicious"))
+    grouped: dict[str, list[str]] = {}
+    for r in records:
+        if r["type"] == "suspicious" and r.get("nodeid"):
+            grouped.setdefault(r["nodeid"], [])
+            if r["reason"] not in grouped[r["nodeid"]]:
+                grouped[r["nodeid"]].append(r["reason"])
+    return grouped
 
 
 def _early_end(returncode: int | None) -> str:
@@ -285,6 +314,47 @@ def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[st
     return wanted
 
 
+def is_test_file(rel: str) -> bool:
+    """A file pytest would collect or configure itself from: tests, conftests, test dirs."""
+    parts = Path(rel).parts
+    name = parts[-1] if parts else ""
+    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+            or any(p in ("tests", "test", "testing") for p in parts[:-1]))
+
+
+def _non_test(files: dict[str, str]) -> list[str]:
+    return [rel for rel in files if not is_test_file(rel)]
+
+
+def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
+    """Whole files replaced in a prepared project workspace (a patch's result): bound over
+    the copy-on-write view (after the snapshot's read-only binds, so a patched test wins),
+    or written into a real copy (a new file, never a write through a hard link)."""
+    for n, (rel, text) in enumerate(sorted(files.items())):
+        if prepared.lower is not None:
+            replaced = prepared.path.with_name(f"{prepared.path.name}-file{n}{Path(rel).suffix}")
+            replaced.write_text(text)
+            prepared.extra.append(replaced)
+            prepared.mounts.append((replaced, prepared.path / rel))
+        else:
+            path = prepared.path / rel
+            path.unlink(missing_ok=True)
+            path.write_text(text)
+
+
+def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[str] = ()) -> dict:
+    """What the plugin needs to judge the candidate's behaviour: which files are the
+    candidate's (the target's file, or every non-test file a patch changed), the test files
+    it must not read, and the target to probe."""
+    if task.kind == "asserts":
+        path, name = "solution.py", task.entry_point
+    else:
+        path, _, name = task.target.partition("::")
+    tests = sorted({str(workspace / n.split("::", 1)[0]) for n in node_ids})
+    return {"candidate_files": [str(workspace / p) for p in dict.fromkeys([path, *changed]) if p],
+            "test_files": tests, "target_file": str(workspace / path) if path else "", "target_name": name}
+
+
 class SandboxEvaluator:
     """Evaluates candidates in parallel sandboxes (at most `workers` at once; default: cores).
 
@@ -313,10 +383,13 @@ class SandboxEvaluator:
     def close(self) -> None:
         self.workspaces.close()
 
-    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1) -> Evaluation:
+    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1,
+                       files: dict[str, str] | None = None) -> Evaluation:
         """Run `code` against the task's tests (`hidden` ones on request). With `repeat=N`
         the tests run N times (one after another) and `runtime_s` is the minimum of the
-        call-phase sums, for stable speed comparisons."""
+        call-phase sums, for stable speed comparisons. `files` (project tasks: relative
+        path -> new text, e.g. a patch's result) replaces whole files in the copy, after the
+        candidate is spliced; the changed non-test files count as the candidate's code."""
         tests = task.hidden_tests if hidden else task.tests
         static = static_metrics(code)
         if not tests:
@@ -325,6 +398,8 @@ class SandboxEvaluator:
             self._semaphore = asyncio.Semaphore(self.workers)
         try:
             prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
+            if files and task.kind == "project":
+                _replace_files(prepared, files)
         except ValueError as err:  # the candidate cannot even be put in place: nothing runs
             return Evaluation(verdict="error", total=len(tests), message=str(err), static=static,
                               tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error", str(err))
@@ -333,7 +408,9 @@ class SandboxEvaluator:
             runs = []
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
-                    runs.append(await self._run_pytest(prepared, project=task.kind == "project"))
+                    runs.append(await self._run_pytest(prepared, project=task.kind == "project",
+                                                       trust=trust_info(task, prepared.path, prepared.node_ids,
+                                                                        _non_test(files or {}))))
                 if not runs[-1].all_passed:
                     break
         finally:
@@ -370,9 +447,9 @@ class SandboxEvaluator:
         extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
         return [self.workspaces.plugin_dir, *interpreter_paths(self.python), *self.read_paths, *extra]
 
-    async def _run_pytest(self, prepared: Prepared, project: bool) -> Evaluation:
+    async def _run_pytest(self, prepared: Prepared, project: bool, trust: dict | None = None) -> Evaluation:
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
-        channel = Channel(conftests)
+        channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
             # The project mounted copy-on-write with the files under test (the whole test
             # tree, conftests, config) bound read-only from the snapshot over it: tests may

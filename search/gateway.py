@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -133,6 +134,31 @@ class GatewayConfig:
     """Directory of cached responses; empty disables the cache."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Other litellm options passed through unchanged (api_key, api_version, ...)."""
+
+
+async def _load_litellm_in_background():
+    """load_litellm in a daemon thread: the import takes seconds on a busy machine, and
+    meanwhile the loop (and Ctrl+C) must stay responsive; a daemon thread, because after a
+    cancel nobody should wait for an import at exit (asyncio.run joins executor threads)."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def settle(result=None, error=None):
+        if not done.done():
+            done.set_exception(error) if error is not None else done.set_result(result)
+
+    def work():
+        try:
+            module, error = load_litellm(), None
+        except BaseException as err:  # noqa: BLE001 - handed to the awaiting task
+            module, error = None, err
+        try:
+            loop.call_soon_threadsafe(settle, module, error)
+        except RuntimeError:
+            pass  # the loop is closed: the caller was cancelled and is gone
+
+    threading.Thread(target=work, name="orps-import-litellm", daemon=True).start()
+    return await done
 
 
 def load_litellm():
@@ -325,7 +351,7 @@ class Gateway:
 
     async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
         if self._litellm is None:
-            self._litellm = load_litellm()
+            self._litellm = await _load_litellm_in_background()
         model = request["model"]
         if model.startswith("local/"):
             _check_local_model(model)

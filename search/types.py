@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Verdict = Literal["passed", "failed", "timeout", "crashed", "tampered", "error"]
+Verdict = Literal["passed", "failed", "timeout", "crashed", "tampered", "suspicious", "error"]
 TaskKind = Literal["project", "asserts"]
 Goal = Literal["fix", "faster"]
 

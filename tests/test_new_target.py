@@ -86,9 +86,13 @@ def test_a_close_name_still_gets_did_you_mean_unless_new(project):
 
 
 def test_solve_says_a_new_target_needs_a_problem(project, capsys):
-    assert main(["solve", "--project", str(project), "--target", "src/pkg/textstats.py::word_count",
-                 "--model", "scripted/newfile", "--json"]) == 2
+    target = ["--project", str(project), "--target", "src/pkg/textstats.py::word_count"]
+    assert main(["solve", *target, "--model", "scripted/newfile", "--json", "--new"]) == 2
     assert "does not exist yet and no problem was given" in capsys.readouterr().err
+    # Without --new or a problem, a missing target is most likely a typo: say what is there.
+    assert main(["solve", *target, "--model", "scripted/newfile", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("orps: no file src/pkg/textstats.py") and "--problem-text" in err
 
 
 def test_new_file_patch_applies_reverts_and_refuses_to_overwrite(tmp_path):

@@ -170,7 +170,7 @@ def test_symlink_out_of_the_project_is_refused(repo, tmp_path_factory):
 
 @pytest.mark.parametrize("text, message", [
     ("hello\n", "not a unified diff"),
-    ("--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+x = 1\n", "creates or deletes"),
+    ("--- a/new.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x = 1\n", "deletes a file"),  # creating one is fine
     (f"--- a/{REL}\n+++ b/{REL}\n@@ -1,3 +1,3 @@\n x\n", "truncated hunk"),
 ])
 def test_invalid_patches(repo, text, message):

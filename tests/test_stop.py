@@ -124,3 +124,22 @@ async def test_a_cancelled_busy_call_is_not_counted():
         await call
     assert time.monotonic() - started < 0.5
     assert gateway.usage.calls == 0 and gateway.usage.errors == 0 and gateway.calls_left() is None
+
+
+def test_ctrl_c_stops_a_busy_bench_and_keeps_it_resumable(tmp_path):
+    (tmp_path / "busy.py").write_text(BUSY_SCRIPT)
+    dataset = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mbpp_v2"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orps_tui.cli", "bench", "--dataset", str(dataset), "--limit", "2",
+         "--model", f"scripted/{tmp_path / 'busy.py'}", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    wait_for_line(proc.stderr, "checking")
+    time.sleep(3)  # past the reference check, into the (busy) model calls on a loaded machine
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert took < STOP_WITHIN_S, f"exit took {took:.2f}s"
+    assert "--resume" in err and "Traceback" not in err

@@ -1,11 +1,16 @@
-"""`orps check`: run the target's tests in the sandbox on the project's current code.
+"""`orps check`: run the target's tests in the sandbox on the project's current code, on a
+candidate, or on a patch.
 
     orps check --target src/pkg/mod.py::func [--tests ...] [-k EXPR] [--json]
+    orps check --target ... --candidate fix.py      # source defining the target
+    orps check --target ... --patch change.diff     # a unified diff, any files, tests too
 
 Locates the target, selects its tests (or takes `--tests`), and runs them exactly as the
 search would run a candidate: in a throwaway copy of the project, in the sandbox, with
-the current function spliced in as the candidate. Nothing in the project is written.
-Exit 0 when every test passes, 1 when some fail (or time out, crash...), 2 for bad input.
+the current function (or the candidate, or the patched files) in place. A patch is
+applied to that copy only; test files it changes are run too, and said. Nothing in the
+project is written. Exit 0 when every test passes, 1 when some fail (or time out, crash,
+are suspicious...), 2 for bad input (including a diff that does not apply).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ def add_parser(sub):
                        description="Run the tests that exercise a function, in the sandbox, on the project's "
                        "current code. Exit 0 all pass, 1 some fail, 2 bad input.")
     add_target_options(p, required=False)
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--candidate", metavar="FILE", help="check this Python source (defining the target) instead")
+    given.add_argument("--patch", metavar="FILE.diff",
+                       help="check the project with this unified diff applied (in the sandbox copy only)")
     p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for the whole test run (default: settings)")
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -48,25 +57,63 @@ def resolve(args):
         raise UserError("no target: give --target path/to/file.py::function",
                         hint="or set target = \"...\" in [tool.orps] or orps.toml")
     task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
-                         problem_file=args.problem_file, problem_text=args.problem_text or "(check)",
-                         problem_mode=args.problem_mode)
+                         problem_file=args.problem_file, problem_text=args.problem_text,
+                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False)
     # Config paths are relative to the project, flag paths to the current directory.
     config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
                                      *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
     return project, config, task
 
 
-def evaluate_current(task, config):
-    """Run the task's tests with the current function as the candidate (sandboxed)."""
+def evaluate_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
+    """Run the task's tests with the current function (or `code`, or the project with
+    `files` replaced) as the candidate, sandboxed."""
     from runners.evaluator import SandboxEvaluator
 
     async def go():
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
                                     python=config.extras.get("python"),
                                     read_paths=config.extras.get("sandbox_read", [])) as evaluator:
-            return await evaluator.evaluate(task, task.original_code)
+            return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
+
+
+def read_text_file(name: str, what: str) -> str:
+    path = Path(name)
+    if not path.is_file():
+        raise UserError(f"{what} {name} does not exist")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {name} is not UTF-8 text") from None
+    except OSError as err:
+        raise UserError(f"cannot read {what} {name}: {err.strerror}") from None
+
+
+def patched_files(project: Path, name: str) -> tuple[str, dict[str, str]]:
+    """(the diff's text, each file it changes -> its new text), checked against the project
+    without writing it; UserError (exit 2) for a file that is not a diff or does not apply."""
+    from runners.patch import PatchError, check_patch
+
+    text = read_text_file(name, "patch")
+    try:
+        return text, check_patch(project, text)
+    except PatchError as err:
+        raise UserError(f"{name} does not apply: {err}") from None
+
+
+def with_changed_tests(task, files: dict[str, str]) -> list[str]:
+    """Test files the patch changes: added to the tests to run (the user must see them)."""
+    from runners.evaluator import is_test_file
+
+    changed = [rel for rel in files if is_test_file(rel) and Path(rel).name.endswith(".py")
+               and Path(rel).name != "conftest.py"]
+    for rel in changed:
+        if not any(t == rel or t.startswith(rel + "::") for t in task.tests):
+            task.tests.append(rel)
+    return sorted(rel for rel in files if is_test_file(rel))
+
 
 
 def first_line(message: str) -> str:
@@ -104,23 +151,36 @@ def run(args) -> int:
     from orps_tui.taskbuild import broken_files_text, collection_errors, without_broken_files
 
     project, config, task = resolve(args)
-    ev = evaluate_current(task, config)
+    code, files, tests_changed = None, None, []
+    if getattr(args, "candidate", None):
+        code = read_text_file(args.candidate, "candidate")
+    elif getattr(args, "patch", None):
+        _, files = patched_files(project, args.patch)
+        tests_changed = with_changed_tests(task, files)
+    ev = evaluate_current(task, config, code, files)
+    if ev.verdict == "error" and code is not None:  # the candidate could not be put in place
+        raise UserError(f"{args.candidate}: {ev.message}")
     broken = collection_errors(ev.message)
     if broken:  # one test file that cannot be imported must not sink the others
         task = without_broken_files(task, broken)
         if not task.tests:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
                             hint="fix the test file, or choose other tests with --tests / -k")
-        ev = evaluate_current(task, config)
+        ev = evaluate_current(task, config, code, files)
     if args.json:
+        patch = {"patch_files": sorted(files), "patch_changes_tests": tests_changed} if files is not None else {}
         print(json.dumps({
             "schema_version": SCHEMA_VERSION,
             "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
             "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
             "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
-            "left_out": broken,
+            "left_out": broken, **patch,
         }, indent=1))
     else:
+        if files is not None:
+            print(f"patch {args.patch}: changes {', '.join(sorted(files))}")
+            if tests_changed:
+                print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         for where, error in broken.items():
             print(f"  LEFT OUT {where}: cannot be imported: {error}")
         reasons = None

@@ -116,7 +116,7 @@ class ProgressPrinter:
 
 def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
-    from orps_tui.solving import finish_result
+    from orps_tui.solving import finish_result, run_promptly
 
     bus = EventBus()
     if not getattr(args, "quiet", False):
@@ -137,7 +137,7 @@ def run_headless(project: Path, job, args) -> int:
             loop.remove_signal_handler(signal.SIGINT)
 
     try:
-        result = asyncio.run(main())
+        result = run_promptly(main())
     except ModelError as err:
         raise UserError(err.message, hint=err.hint or f"the run so far is saved in {job.run.path}", code=3) from None
     doc = finish_result(job, result, patch_out=args.patch_out)
@@ -192,6 +192,10 @@ def print_summary(doc: dict) -> None:
     if doc.get("goal") == "faster" and doc.get("baseline") and best.get("runtime_s") and doc["baseline"].get("runtime_s"):
         print(f"runtime: {doc['baseline']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
               f"({doc.get('speedup', 0):.2f}x)")
+    caught = doc.get("suspicious") or []
+    if caught and doc["status"] != "solved":
+        print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
+              f"{caught[0]['reason'].splitlines()[0][:200]}")
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):

@@ -55,6 +55,14 @@ def coloured_diff(patch: str) -> Text:
     return out
 
 
+def caught_text(node: Node) -> Text:
+    """Why a node that cheated is not counted (suspicious or tampered), above its diff."""
+    ev = node.evaluation
+    if ev is None or ev.verdict not in ("suspicious", "tampered"):
+        return Text()
+    return Text(f"{ev.verdict.upper()}: {ev.message.strip()[:500]}\n\n", style="bold magenta")
+
+
 class ReviewScreen(Screen):
     BINDINGS = [
         Binding("a", "accept", "Accept"),
@@ -150,7 +158,7 @@ class ReviewScreen(Screen):
         elif not patch:
             diff.update(Text(f"Node {node.id} changes nothing in {self.target_path} (or its code cannot be put in place)."))
         else:
-            diff.update(coloured_diff(patch))
+            diff.update(caught_text(node) + coloured_diff(patch))
         self.query_one("#review-summary", Static).update(self._summary())
 
     @on(OptionList.OptionHighlighted, "#node-list")
