@@ -172,9 +172,9 @@ def _open_channel(key: bytes, fd: int, info: dict):
                 mode, flags = (args + (None, None))[1:3]
                 reading = ("r" in mode or "+" in mode) if isinstance(mode, str) else (
                     isinstance(flags, int) and flags & os.O_ACCMODE != os.O_WRONLY)
-                is_test = reading and (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
-                                                     or name == "conftest.py")) or (
-                    name in test_names and realpath(os.fsdecode(path)) in test_files)
+                is_test = reading and ((name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
+                                                      or name == "conftest.py")) or (
+                    name in test_names and realpath(os.fsdecode(path)) in test_files))
                 if is_test and by_candidate(frame, ("*",)):
                     return f"it reads the test file {name}"
         elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook"):
