@@ -69,12 +69,12 @@ def _testpaths(project: Path) -> list[Path]:
     return [project]
 
 
-def test_files(project: Path) -> list[Path]:
-    """The project's test files, sorted."""
+def test_files(project: Path, rules=None) -> list[Path]:
+    """The project's test files, sorted. `rules`: the project's `ProjectFiles`, if already read."""
     from runners.projectfiles import ProjectFiles
 
     project = Path(project)
-    rules = ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
+    rules = rules or ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
     out: set[Path] = set()
     for root in _testpaths(project):
         if root.is_file():
@@ -162,13 +162,11 @@ class _Target:
         return set().union(*(self.exports[m] for m in tail)) if tail else set()
 
 
-def _source_modules(project: Path) -> list[tuple[str, str, ast.Module]]:
+def _source_modules(project: Path, rules) -> list[tuple[str, str, ast.Module]]:
     """(module name, relative path, tree) of the project's non-test modules that import
     something (only those can re-export); files are read once and parsed only when needed."""
-    from runners.projectfiles import ProjectFiles
-
     out = []
-    for rel_text in ProjectFiles(project).walk().files:  # the one ignore list: no venvs, .git, ignored paths
+    for rel_text in rules.walk().files:  # the one ignore list: no venvs, .git, ignored paths
         rel = Path(rel_text)
         path = project / rel
         if path.suffix != ".py" or any(part.startswith(".") for part in rel.parts[:-1]):
@@ -188,10 +186,10 @@ def _source_modules(project: Path) -> list[tuple[str, str, ast.Module]]:
     return out
 
 
-def _find_exports(project: Path, target: _Target) -> dict[str, set[str]]:
+def _find_exports(project: Path, target: _Target, rules) -> dict[str, set[str]]:
     """See `_Target.exports`."""
     exports: dict[str, set[str]] = {target.module: {target.wanted}}
-    modules = _source_modules(project)
+    modules = _source_modules(project, rules)
     all_of = {name: _all_names(tree) for name, _, tree in modules}
     imports = []  # (importing module, source module, imported name, bound name)
     for name, rel, tree in modules:
@@ -372,6 +370,8 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     """The tests for `located` (a `runners.locate.Located`): the ones given with `tests`
     (node ids, files or directories), else the ones that use the target; then `-k`.
     Test files that do not parse are left out and named in `Selection.left_out`."""
+    from runners.projectfiles import ProjectFiles
+
     project = Path(project)
     if tests:
         for t in tests:
@@ -380,12 +380,13 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
                 raise NoTestsFound(f"no test file or directory {path} in {project}")
     cls, _, name = located.qualname.rpartition(".")
     target = _Target(name, cls.split(".")[0] if cls else None, _module_name(located.path))
+    rules = ProjectFiles(project)  # read once (it asks git what is ignored): both walks use it
     if not tests:
-        target.exports = _find_exports(project, target)
+        target.exports = _find_exports(project, target, rules)
     strong: list[tuple[str, str, str]] = []  # (node id, source, reason)
     weak: list[tuple[str, str, str]] = []
     left_out: dict[str, str] = {}
-    for path in test_files(project):
+    for path in test_files(project, rules):
         rel = path.relative_to(project).as_posix()
         try:
             text = path.read_text(errors="replace")
