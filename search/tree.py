@@ -12,6 +12,16 @@ from typing import Any
 
 from search.types import Evaluation
 
+ORIGINAL_ID = "baseline"
+"""The node id of the unmodified function. Stored under this id in tree.json, events and
+the `baseline` field of result documents, so older runs keep loading; users see it
+everywhere as `original` (`node_name`), and `orps apply --node original` accepts it."""
+
+
+def node_name(node_id: str) -> str:
+    """The name users see for a node: `original` for the unmodified function, else its id."""
+    return "original" if node_id == ORIGINAL_ID else node_id
+
 
 @dataclass
 class Node:

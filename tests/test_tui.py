@@ -13,6 +13,7 @@ from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen, fuzzy_match
 from orps_tui.widgets.nodes import NodeDetail, NodeTable, node_order
 from search.store import list_runs
+from search.tree import ORIGINAL_ID
 from tests.test_tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
 
 SIZE = (120, 36)
@@ -97,8 +98,31 @@ async def test_live_table_detail_tabs_and_status(project):
             assert expected in screen_text(app), tab
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
-        await pilot.press("escape")  # no binding: the review stays
-        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press("escape")  # back to the search screen, which can open the review again
+        await wait_for(pilot, lambda: app.screen is search)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("s")  # the search tree again, from the review
+        await wait_for(pilot, lambda: app.screen is search)
+
+
+async def test_review_has_the_search_screens_tabs(project):
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        detail = review.query_one(NodeDetail)
+        assert detail.node_id == "1-0" and "+    return a + b" in screen_text(app)
+        for tab, expected in [("tab-feedback", "✓ tests/test_calc.py::test_add"),
+                              ("tab-reasoning", "it must add"), ("tab-critique", "process score 5/5"),
+                              ("tab-diff", "+    return a + b")]:
+            detail.query_one("TabbedContent").active = tab
+            await pilot.pause()
+            assert expected in screen_text(app), tab
+        await pilot.press("p")  # the tabs follow the selected node
+        await pilot.pause()
+        detail.query_one("TabbedContent").active = "tab-reasoning"
+        await pilot.pause()
+        assert detail.node_id != "1-0" and "it must add" not in screen_text(app)
 
 
 @pytest.mark.parametrize("key", ["ctrl+c", "escape", "c"])
@@ -170,7 +194,8 @@ async def test_history_opens_a_finished_run_compare_and_next(project):
         await pilot.press("n")
         assert review.selected.id == "1-1"
         await pilot.press("p", "p")
-        assert review.selected.id == "original" or review.selected.id == "baseline"
+        assert review.selected is review.original and review.selected.id == ORIGINAL_ID
+        assert "showing original" in screen_text(app) and "baseline" not in screen_text(app)
         await pilot.press("n", "n")  # 1-1: compare with the best
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
@@ -181,11 +206,17 @@ async def test_history_opens_a_finished_run_compare_and_next(project):
         assert (app.screen.left.id, app.screen.right.id) == ("0-0", "1-1")
         assert "return a - b" in screen_text(app) and "return a + b" in screen_text(app)
         await pilot.press("q")
-        await pilot.press("escape")  # review has no escape; history is below
-        await pilot.press("h")
+        await wait_for(pilot, lambda: app.screen is review)
+        await pilot.press("s")  # opened from the history: the stored tree, read-only
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        table = app.screen.query_one(NodeTable)
+        assert table.row_count == 5 and table.best_id == "1-0" and app.screen.state == "solved"
+        await pilot.press("v")  # back to the same review
+        await wait_for(pilot, lambda: app.screen is review)
+        await pilot.press("escape")  # back to the history the review was opened from
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
         await pilot.press("escape")
-        assert not isinstance(app.screen, HistoryScreen)
+        assert isinstance(app.screen, StartScreen)
 
 
 async def test_history_refuses_to_resume_a_finished_run(project):
@@ -334,3 +365,43 @@ async def test_accept_yes_then_q_quits_at_once_with_exit_0(project):
         assert not app.is_running
     assert app.return_code == 0
     assert "return a + b" in (project / "calc.py").read_text()
+
+
+def _critic_or(answer: str):
+    def respond(messages, params):
+        if messages[0]["content"].startswith("You are a strict code reviewer"):
+            return "Reviewed.\nScore: 2/5"
+        return answer
+    return respond
+
+
+async def test_unsolved_review_opens_on_the_original_without_a_star(project):
+    from search.providers.scripted import register_script
+    from tests.test_tui_support import WRONG
+
+    register_script("calc-wrong", _critic_or(WRONG))
+    app = solving_app(project, model="scripted/calc-wrong")
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        assert review.status == "unsolved" and not review.proposed
+        assert review.selected is review.original
+        text = screen_text(app)
+        assert "no candidate beats the original" in text and "showing original" in text
+        assert "★" not in text and "Nothing to apply" in text
+        search = app.screen_stack[-2]
+        assert search.query_one(NodeTable).best_id is None
+
+
+async def test_review_shows_a_signature_change(project):
+    from search.providers.scripted import register_script
+
+    changed = ("## Reasoning\nAdd, with an optional third term.\n\n## Code\n```python\n"
+               "def add(a, b, c=0):\n    return a + b + c\n```\n")
+    register_script("calc-sig", _critic_or(changed))
+    app = solving_app(project, model="scripted/calc-sig")
+    async with app.run_test(size=SIZE) as pilot:
+        review = await to_review(pilot)
+        assert review.proposed and review.selected is review.best
+        await wait_for(pilot, lambda: "INTERFACE CHANGE" in screen_text(app))
+        text = screen_text(app)
+        assert "before: def add(a, b):" in text and "after:  def add(a, b, c=0):" in text

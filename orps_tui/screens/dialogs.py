@@ -10,7 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Label, Static
 
 from orps_tui.widgets.header import TitleBar
-from search.tree import Node
+from search.tree import Node, node_name
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -53,7 +53,7 @@ class MessageScreen(ModalScreen[None]):
 
 def _code_panel(node: Node, dark: bool) -> ComposeResult:
     ev = node.evaluation
-    name = "original" if node.id == "baseline" else node.id
+    name = node_name(node.id)
     label = f"[b]{name}[/b]  {ev.passed}/{ev.total} tests" if ev else f"[b]{name}[/b]"
     if ev and ev.runtime_s is not None:
         label += f"  {ev.runtime_s * 1000:.1f}ms"
@@ -75,7 +75,7 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         dark = self.app.current_theme.dark
-        names = ["original" if n.id == "baseline" else n.id for n in (self.left, self.right)]
+        names = [node_name(n.id) for n in (self.left, self.right)]
         yield TitleBar(f"compare {names[0]} and {names[1]}")
         with Horizontal(id="compare"):
             yield from _code_panel(self.left, dark)

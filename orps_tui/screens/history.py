@@ -21,7 +21,7 @@ def open_run(app, run_id: str, *, resume: bool = False) -> None:
     from search.scoring import best_node
     from search.settings import SearchSettings
     from search.store import find_run
-    from search.tree import SearchTree
+    from search.tree import ORIGINAL_ID, SearchTree
     from search.types import Task
 
     run = find_run(app.project, run_id)
@@ -41,9 +41,9 @@ def open_run(app, run_id: str, *, resume: bool = False) -> None:
     except (OSError, ValueError, TypeError, KeyError) as err:
         app.notify(f"Run {run_id} cannot be opened: {err}", severity="error")
         return
-    candidates = [n for n in tree if n.id != "baseline"]
+    candidates = [n for n in tree if n.id != ORIGINAL_ID]
     status = (run.read("result.json") or {}).get("status") or run.meta().get("status", "unknown")
-    app.push_screen(ReviewScreen(job, tree, best_node(candidates), tree.get("baseline"), status))
+    app.push_screen(ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID), status))
 
 
 class HistoryScreen(Screen):

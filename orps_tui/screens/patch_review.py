@@ -1,6 +1,6 @@
 """Review a patch orps did not write (`orps review FILE.diff`): its tests run in the
 sandbox on a copy of the project with the patch applied, then per-test results and the
-coloured diff (the review screen's `coloured_diff`); accept applies it through the same
+coloured diff (`DiffText`, as on the review screen); accept applies it through the same
 safe apply as `orps apply`, with a backup."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from orps_tui.screens.review import coloured_diff
 from orps_tui.widgets.header import TitleBar
+from orps_tui.widgets.nodes import DiffText
 from search.types import Evaluation, Task
 
 OUTCOME_STYLE = {"passed": "green", "skipped": "yellow", "suspicious": "bold magenta"}
@@ -56,7 +56,7 @@ class PatchReviewScreen(Screen):
         yield TitleBar(f"review {self.patch_name}  ({', '.join(sorted(self.files))})")
         with VerticalScroll(id="diff-scroll"):
             yield Static(results_text(self.orps_task, None, self.tests_changed), id="patch-results")
-            yield Static(coloured_diff(self.patch), id="diff")
+            yield Static(DiffText(self.patch), id="diff")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,5 +1,10 @@
-"""Review: the best candidate's patch as a coloured diff, any other node's diff, a side by
-side comparison, and accept (through the same safe apply as `orps apply`), edit, reject.
+"""Review: the proposal's patch as a coloured diff beside the same Feedback / Reasoning /
+Critique tabs as the search screen, any other node's diff, a side by side comparison, and
+accept (through the same safe apply as `orps apply`), edit, reject. Esc goes back to the
+screen below (the search's tree, or the history); `s` shows the search tree.
+
+The review opens on the best candidate when it beats the original, else on the original
+(a cancelled or unsolved search proposes nothing, and no candidate gets the ★).
 
 While the review is open the target file and its test files are watched: when one
 changes on disk the proposal is marked stale and the shown candidate is re-checked
@@ -11,20 +16,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from orps_tui.solving import SolveJob, is_improvement, node_patch
+from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
 from orps_tui.widgets.header import TitleBar
+from orps_tui.widgets.nodes import DiffText, NodeDetail
 from search import scoring
-from search.tree import Node, SearchTree
+from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 
 
 def node_label(node: Node, best_id: str | None) -> Text:
@@ -32,26 +39,16 @@ def node_label(node: Node, best_id: str | None) -> Text:
     mark = "★ " if node.id == best_id else "  "
     passed = f"{ev.passed}/{ev.total}" if ev else "-"
     runtime = f" {ev.runtime_s * 1000:.1f}ms" if ev and ev.runtime_s is not None else ""
-    name = "original" if node.id == "baseline" else node.id
     style = "green" if node.all_passed else ("yellow" if ev and ev.passed else "red")
-    return Text.assemble(mark, (f"{name:<9}", "bold"), (f"{passed:>6}", style), runtime)
+    return Text.assemble(mark, (f"{node_name(node.id):<9}", "bold"), (f"{passed:>6}", style), runtime)
 
 
 def coloured_diff(patch: str) -> Text:
-    """A unified diff with added lines green, removed lines red, hunks cyan."""
+    """A unified diff with added lines green, removed lines red, hunks cyan (as one Text;
+    on screen `DiffText` draws it, which keeps the +/- marker on wrapped lines)."""
     out = Text()
     for line in patch.splitlines():
-        if line.startswith(("+++", "---")):
-            style = "bold"
-        elif line.startswith("+"):
-            style = "green"
-        elif line.startswith("-"):
-            style = "red"
-        elif line.startswith("@@"):
-            style = "cyan"
-        else:
-            style = ""
-        out.append(line + "\n", style=style)
+        out.append(line + "\n", style=DiffText.style_of(line))
     return out
 
 
@@ -61,6 +58,15 @@ def caught_text(node: Node) -> Text:
     if ev is None or ev.verdict not in ("suspicious", "tampered"):
         return Text()
     return Text(f"{ev.verdict.upper()}: {ev.message.strip()[:500]}\n\n", style="bold magenta")
+
+
+def signature_text(change: dict[str, str] | None) -> Text:
+    """A candidate that changes the function's interface says so above its diff."""
+    if not change:
+        return Text()
+    return Text.assemble(("INTERFACE CHANGE: this candidate changes the signature\n", "bold yellow"),
+                         ("  before: ", "dim"), (change["before"], "red"), "\n",
+                         ("  after:  ", "dim"), (change["after"], "green"), "\n\n")
 
 
 class ReviewScreen(Screen):
@@ -73,16 +79,20 @@ class ReviewScreen(Screen):
         Binding("m", "mark", "Mark"),
         Binding("n", "next_node", "Next"),
         Binding("p", "prev_node", "Prev"),
+        Binding("s", "search_tree", "Search tree"),
+        Binding("escape", "back", "Back"),
         Binding("h", "app.history", "History"),
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, job: SolveJob, tree: SearchTree, best: Node | None, baseline: Node | None, status: str):
+    def __init__(self, job: SolveJob, tree: SearchTree, best: Node | None, original: Node | None, status: str):
         super().__init__()
-        self.job, self.search_tree, self.best, self.baseline, self.status = job, tree, best, baseline, status
-        self.selected: Node | None = best
+        self.job, self.search_tree, self.best, self.original, self.status = job, tree, best, original, status
+        self.proposed = best is not None and is_improvement(best, original, job.settings.goal)
+        """Whether the best candidate beats the original: only then is it starred and shown first."""
+        self.selected: Node | None = best if self.proposed or original is None else original
         self.marked: Node | None = None
-        self.applied = False
+        self.applied = bool(job.run.meta().get("applied"))  # a review reopened on an applied run
         self.stale = False
         self.rechecks = 0
         self.watcher = None
@@ -97,8 +107,7 @@ class ReviewScreen(Screen):
         yield Static(id="review-summary", classes="status")
         with Horizontal(id="review-body"):
             yield OptionList(id="node-list")
-            with VerticalScroll(id="diff-scroll"):
-                yield Static(id="diff")
+            yield NodeDetail(main_label="Diff", main_id="diff", render_main=self.diff_renderable, id="review-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -116,16 +125,17 @@ class ReviewScreen(Screen):
 
     # -- the node list and the diff --------------------------------------------------------
     def _ordered(self) -> list[Node]:
-        nodes = [n for n in self.search_tree if n.evaluation is not None and n.id != "baseline"]
+        nodes = [n for n in self.search_tree if n.evaluation is not None and n.id != ORIGINAL_ID]
         ordered = sorted(nodes, key=scoring.final_key, reverse=True)
-        return ordered + ([self.baseline] if self.baseline else [])
+        return ordered + ([self.original] if self.original else [])
 
     def _fill_list(self) -> None:
         options = self.query_one("#node-list", OptionList)
         options.clear_options()
-        best_id = self.best.id if self.best else None
-        options.add_options([Option(node_label(node, best_id), id=node.id) for node in self._ordered()])
-        if self.selected is not None and self.selected.id in {n.id for n in self._ordered()}:
+        best_id = self.best.id if self.best and self.proposed else None
+        ordered = self._ordered()
+        options.add_options([Option(node_label(node, best_id), id=node.id) for node in ordered])
+        if self.selected is not None and self.selected.id in {n.id for n in ordered}:
             options.highlighted = options.get_option_index(self.selected.id)
 
     def patch_for(self, node: Node | None) -> str:
@@ -133,32 +143,38 @@ class ReviewScreen(Screen):
 
     def _summary(self) -> Text:
         parts = [f"search {self.status}"]
-        for label, node in (("best", self.best), ("original", self.baseline)):
-            if node and node.evaluation:
-                name = f"{label} {node.id}" if label == "best" else label
-                parts.append(f"{name}: {node.evaluation.passed}/{node.evaluation.total} tests")
+        if self.best and self.best.evaluation:
+            ev = self.best.evaluation
+            parts.append(f"best {self.best.id}: {ev.passed}/{ev.total} tests" if self.proposed
+                         else "no candidate beats the original")
+        if self.original and self.original.evaluation:
+            parts.append(f"original: {self.original.evaluation.passed}/{self.original.evaluation.total} tests")
         if self.selected is not None:
-            parts.append(f"showing {'original' if self.selected.id == 'baseline' else self.selected.id}")
+            parts.append(f"showing {node_name(self.selected.id)}")
         if self.marked is not None:
-            parts.append(f"marked {self.marked.id}")
+            parts.append(f"marked {node_name(self.marked.id)}")
         if self.applied:
             parts.append("APPLIED")
         if self.stale:
             parts.append("STALE: files changed on disk")
         return Text("  ·  ".join(parts), style="bold red" if self.stale else "")
 
+    def diff_renderable(self, node: Node | None) -> RenderableType:
+        """The Diff tab: what accepting `node` would change in the user's file."""
+        if node is None:
+            return Text("The search produced no candidate to review.")
+        if node.id == ORIGINAL_ID:
+            why = "" if self.proposed else "No candidate beats it, so there is nothing to propose. "
+            return Text(f"The original code of {self.job.task.target}. {why}Nothing to apply.\n\n{node.code}")
+        patch = self.patch_for(node)
+        if not patch:
+            return Text(f"Node {node.id} changes nothing in {self.target_path} (or its code cannot be put in place).")
+        change = node_signature_change(self.job.task, self.job.original_file, node)
+        return Group(caught_text(node) + signature_text(change), DiffText(patch))
+
     def _show(self, node: Node | None) -> None:
         self.selected = node
-        diff = self.query_one("#diff", Static)
-        patch = self.patch_for(node)
-        if node is None:
-            diff.update(Text("The search produced no candidate to review."))
-        elif node.id == "baseline":
-            diff.update(Text(f"The original code of {self.job.task.target}: nothing to apply.\n\n{node.code}"))
-        elif not patch:
-            diff.update(Text(f"Node {node.id} changes nothing in {self.target_path} (or its code cannot be put in place)."))
-        else:
-            diff.update(caught_text(node) + coloured_diff(patch))
+        self.query_one(NodeDetail).show(node)
         self.query_one("#review-summary", Static).update(self._summary())
 
     @on(OptionList.OptionHighlighted, "#node-list")
@@ -178,6 +194,24 @@ class ReviewScreen(Screen):
     def action_prev_node(self) -> None:
         self._move(-1)
 
+    # -- navigation -------------------------------------------------------------------------
+    def action_back(self) -> None:
+        """Back to the screen below: the search's tree after a search, the history or the
+        start screen otherwise."""
+        if len(self.app.screen_stack) > 2:  # never down to Textual's blank default screen
+            self.app.pop_screen()
+
+    def action_search_tree(self) -> None:
+        """The search screen of this run: the live one below, or the stored tree read-only."""
+        from orps_tui.screens.search import SearchScreen
+
+        stack = self.app.screen_stack
+        below = stack[-2] if len(stack) > 1 else None
+        if isinstance(below, SearchScreen) and below.job.run.id == self.job.run.id:
+            self.app.pop_screen()
+        else:
+            self.app.push_screen(SearchScreen(self.job, finished=(self.search_tree, self.status)))
+
     # -- accept / reject ----------------------------------------------------------------------
     def action_accept(self) -> None:
         from orps_tui.screens.dialogs import ConfirmScreen
@@ -191,7 +225,7 @@ class ReviewScreen(Screen):
             self.notify("A patch from this run is already applied (undo: orps apply --revert).", severity="warning")
             return
         warnings = []
-        if not is_improvement(node, self.baseline, self.job.settings.goal):
+        if not is_improvement(node, self.original, self.job.settings.goal):
             warnings.append("[b]This node does not beat the original code.[/b]")
         if self.stale:
             warnings.append("[b]Files changed on disk since the search: this proposal is stale.[/b]")
@@ -241,7 +275,7 @@ class ReviewScreen(Screen):
         from orps_tui.screens.dialogs import CompareScreen
 
         right = self.selected
-        left = self.marked if self.marked not in (None, right) else (self.baseline if right is self.best else self.best)
+        left = self.marked if self.marked not in (None, right) else (self.original if right is self.best else self.best)
         if left is None or right is None:
             self.notify("Nothing to compare with.", severity="warning")
             return
@@ -255,7 +289,7 @@ class ReviewScreen(Screen):
         node = self.selected
         if node is None:
             return
-        name = "the original" if node.id == "baseline" else node.id
+        name = "the original" if node.id == ORIGINAL_ID else node.id
         self.app.push_screen(EditorScreen(node.code, f"edit {name} of {self.job.task.target}"),
                              lambda code: self._edited(node, code))
 

@@ -24,7 +24,7 @@ from orps_tui.widgets.nodes import NodeDetail, NodeTable
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.scoring import best_node
-from search.tree import SearchTree
+from search.tree import ORIGINAL_ID, SearchTree
 
 NODE_EVENTS = ("node_created", "node_evaluated", "node_critiqued", "node_reused")
 
@@ -46,9 +46,12 @@ class SearchScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, job: SolveJob):
+    def __init__(self, job: SolveJob, finished: tuple[SearchTree, str] | None = None):
+        """`finished` (a stored tree and its status) shows a search that already ended,
+        read-only: the review's `s` reopens it that way for runs opened from the history."""
         super().__init__()
         self.job = job
+        self.finished = finished
         self.search_tree: SearchTree | None = None
         self.usage: dict = {}
         self.round = 0
@@ -69,9 +72,16 @@ class SearchScreen(Screen):
 
     def on_mount(self) -> None:
         self.started = self.app.clock()
+        self.query_one(NodeTable).focus()
+        if self.finished is not None:
+            self.search_tree, self.state = self.finished
+            self.ended = self.started
+            self.evaluated = sum(1 for n in self.search_tree if n.evaluation is not None)
+            self.query_one(NodeTable).fill(self.search_tree, self.job.settings.goal)
+            self.refresh_status()
+            return
         self.set_interval(1.0, self.refresh_status)
         self.refresh_status()
-        self.query_one(NodeTable).focus()
         self.run_search()
 
     @work(exclusive=True, group="search", exit_on_error=False)
@@ -93,7 +103,7 @@ class SearchScreen(Screen):
             node = self.search_tree.get(event.data.get("node", ""))
             if node is not None:
                 table.upsert(node)
-                table.mark_best(self.search_tree)
+                table.mark_best(self.search_tree, self.job.settings.goal)
                 detail = self.query_one(NodeDetail)
                 if detail.node_id in (None, node.id):
                     detail.show(node)
@@ -146,12 +156,17 @@ class SearchScreen(Screen):
             self.state = "cancelling"
             self.workers.cancel_group(self, "search")
             self.refresh_status()
-        elif self.result is not None or self.state in ("cancelled", "error"):
+        elif self.state != "cancelling":
             self.app.pop_screen()
 
     def action_review(self) -> None:
+        from orps_tui.screens.review import ReviewScreen
+
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
         if self.state in ("starting", "running", "cancelling"):
             self.notify("The search is still running; Ctrl+C stops it and opens what it found.")
+        elif isinstance(below, ReviewScreen) and below.job.run.id == self.job.run.id:
+            self.app.pop_screen()  # opened from that review: back to it, as it was
         else:
             self._open_review()
 
@@ -190,7 +205,7 @@ class SearchScreen(Screen):
         except Exception as err:  # noqa: BLE001 - the run is stored; a broken patch must not crash the view
             self.notify(f"Could not build the result document: {err}", severity="error")
         table = self.query_one(NodeTable)
-        table.fill(result.tree)
+        table.fill(result.tree, self.job.settings.goal)
         self.refresh_status()
         if result.status == "cancelled":
             self.notify("Search cancelled; what it found is kept (resume it from History).")
@@ -208,5 +223,5 @@ class SearchScreen(Screen):
             self.app.push_screen(ReviewScreen(self.job, r.tree, r.best, r.baseline, r.status))
             return
         tree = self.search_tree or SearchTree()
-        best = best_node([n for n in tree if n.id != "baseline"])
-        self.app.push_screen(ReviewScreen(self.job, tree, best, tree.get("baseline"), self.state))
+        best = best_node([n for n in tree if n.id != ORIGINAL_ID])
+        self.app.push_screen(ReviewScreen(self.job, tree, best, tree.get(ORIGINAL_ID), self.state))

@@ -1,7 +1,13 @@
-"""Widgets for search nodes: the live table of the tree and the detail tabs of one node."""
+"""Widgets for search nodes: the live table of the tree, the detail tabs of one node (shared
+by the search and review screens), and a unified diff that wraps with its +/- markers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from search import scoring
-from search.tree import Node, SearchTree
+from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 from search.types import Evaluation
 
 COLUMNS = [("best", " "), ("id", "node"), ("round", "rnd"), ("style", "style"), ("pass", "pass"),
@@ -19,7 +25,7 @@ COLUMNS = [("best", " "), ("id", "node"), ("round", "rnd"), ("style", "style"), 
 
 def node_order(node_id: str) -> tuple[int, int, str]:
     """Sort key of node ids: the original first, then `<round>-<index>` numerically."""
-    if node_id == "baseline":
+    if node_id == ORIGINAL_ID:
         return (-1, 0, "")
     head, _, tail = node_id.partition("-")
     try:
@@ -40,9 +46,8 @@ def node_cells(node: Node) -> list:
     if node.critic_fallback and node.process_score is None:
         process = "~"
     runtime = "-" if ev is None or ev.runtime_s is None else f"{ev.runtime_s * 1000:.1f}ms"
-    round_ = "orig" if node.id == "baseline" else str(node.round)
-    name = "original" if node.id == "baseline" else node.id
-    return ["", name, round_, (node.style or "").split(":")[0][:14], pass_text(node), process, f"{node.outcome_score:.2f}", runtime]
+    round_ = "orig" if node.id == ORIGINAL_ID else str(node.round)
+    return ["", node_name(node.id), round_, (node.style or "").split(":")[0][:14], pass_text(node), process, f"{node.outcome_score:.2f}", runtime]
 
 
 class NodeTable(DataTable):
@@ -63,16 +68,16 @@ class NodeTable(DataTable):
         else:
             self.add_row(*cells, key=node.id)
 
-    def fill(self, tree: SearchTree) -> None:
+    def fill(self, tree: SearchTree, goal: str = "fix") -> None:
         for node in tree:
             self.upsert(node)
-        self.mark_best(tree)
+        self.mark_best(tree, goal)
         self.sort_nodes()
 
     def sort_nodes(self) -> None:
         """Rows in tree order (round, then index); the cursor stays on its node."""
         current = self.current_id()
-        self.sort("id", key=lambda name: node_order("baseline" if name == "original" else name))
+        self.sort("id", key=lambda name: node_order(ORIGINAL_ID if name == "original" else name))
         if current in self.rows:
             self.move_cursor(row=self.get_row_index(current), scroll=False)
 
@@ -81,9 +86,13 @@ class NodeTable(DataTable):
             return None
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
-    def mark_best(self, tree: SearchTree) -> None:
-        best = scoring.best_node([n for n in tree if n.id != "baseline"])
-        new = best.id if best else None
+    def mark_best(self, tree: SearchTree, goal: str = "fix") -> None:
+        """★ on the best candidate, only while it beats the original (a cancelled or
+        unsolved search has no candidate worth a star)."""
+        from orps_tui.solving import is_improvement
+
+        best = scoring.best_node([n for n in tree if n.id != ORIGINAL_ID])
+        new = best.id if best and is_improvement(best, tree.get(ORIGINAL_ID), goal) else None
         if new == self.best_id:
             return
         if self.best_id in self.rows:
@@ -128,18 +137,69 @@ def feedback_text(ev: Evaluation | None, notes: list[str]) -> Text:
     return out
 
 
-class NodeDetail(Widget):
-    """Reasoning, code, execution feedback and critique of the selected node, in tabs."""
+class DiffText:
+    """A unified diff, coloured, that wraps long lines without losing their marker: each
+    continuation row repeats the line's `+`, `-` or ` `, so a wrapped added line still
+    reads as added."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, patch: str):
+        self.patch = patch
+
+    def __str__(self) -> str:
+        return self.patch
+
+    @staticmethod
+    def style_of(line: str) -> str:
+        if line.startswith(("+++", "---")):
+            return "bold"
+        if line.startswith("+"):
+            return "green"
+        if line.startswith("-"):
+            return "red"
+        if line.startswith("@@"):
+            return "cyan"
+        return ""
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max((len(line) for line in self.patch.splitlines()), default=0)
+        return Measurement(min(2, options.max_width), min(widest, options.max_width))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(2, options.max_width)
+        new_line = Segment.line()
+        for line in self.patch.splitlines():
+            style = console.get_style(self.style_of(line))
+            if line[:1] in ("+", "-", " ") and not line.startswith(("+++", "---")):
+                marker, body, room = line[0], line[1:], width - 1
+            else:
+                marker, body, room = "", line, width
+            pieces = Text(body, no_wrap=False).wrap(console, room, overflow="fold") if body else [Text("")]
+            for piece in pieces:
+                if marker:
+                    yield Segment(marker, style)
+                yield Segment(piece.plain, style)
+                yield new_line
+
+
+MainRenderer = Callable[[Node | None], RenderableType]
+
+
+class NodeDetail(Widget):
+    """The selected node in tabs: a main tab (the search screen's Code, the review's Diff),
+    then Feedback, Reasoning and Critique. Only the visible tab is rendered."""
+
+    def __init__(self, *, main_label: str = "Code", main_id: str = "code",
+                 render_main: MainRenderer | None = None, **kwargs):
         super().__init__(**kwargs)
         self.node: Node | None = None
         self.node_id: str | None = None
+        self.main_label, self.main_id = main_label, main_id
+        self.render_main = render_main or self.code_renderable
 
     def compose(self) -> ComposeResult:
         with TabbedContent():
-            with TabPane("Code", id="tab-code"):
-                yield VerticalScroll(Static(id="code"))
+            with TabPane(self.main_label, id=f"tab-{self.main_id}"):
+                yield VerticalScroll(Static(id=self.main_id))
             with TabPane("Feedback", id="tab-feedback"):
                 yield VerticalScroll(Static(id="feedback"))
             with TabPane("Reasoning", id="tab-reasoning"):
@@ -147,26 +207,34 @@ class NodeDetail(Widget):
             with TabPane("Critique", id="tab-critique"):
                 yield VerticalScroll(Static(id="critique"))
 
-    def show(self, node: Node) -> None:
-        """Show `node`, rendering only the visible tab (the others render when opened):
-        with hundreds of nodes, moving the selection must stay within a frame."""
+    def show(self, node: Node | None) -> None:
+        """Show `node` (None: nothing to show), rendering only the visible tab (the others
+        render when opened): with hundreds of nodes, moving the selection must stay within a frame."""
         self.node = node
-        self.node_id = node.id
+        self.node_id = node.id if node else None
+        self._render_active()
+
+    def refresh_main(self) -> None:
+        """Render the main tab again (its content changed, e.g. a stale proposal)."""
         self._render_active()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._render_active()
 
+    def code_renderable(self, node: Node | None) -> RenderableType:
+        if node is None:
+            return Text("No node selected.", style="dim")
+        theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
+        return Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme,
+                      word_wrap=True)
+
     def _render_active(self) -> None:
         node = self.node
-        if node is None:
-            return
         active = self.query_one(TabbedContent).active
-        if active == "tab-code":
-            theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
-            self.query_one("#code", Static).update(
-                Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme, word_wrap=True)
-            )
+        if active == f"tab-{self.main_id}":
+            self.query_one(f"#{self.main_id}", Static).update(self.render_main(node))
+        elif node is None:
+            self.query_one(f"#{active.removeprefix('tab-')}", Static).update(Text("No node selected.", style="dim"))
         elif active == "tab-feedback":
             self.query_one("#feedback", Static).update(feedback_text(node.evaluation, node.notes))
         elif active == "tab-reasoning":
