@@ -19,7 +19,7 @@ from search.events import EventBus
 from search.session import run_search
 from search.settings import SearchSettings
 from search.store import RunDir, find_run
-from search.tree import Node
+from search.tree import ORIGINAL_ID, Node
 from search.types import Evaluator, Task
 
 
@@ -118,7 +118,7 @@ def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator
 
 def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
-    if node is None or not node.code.strip() or node.id == "baseline":
+    if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return ""
     from runners.locate import SpliceError, splice_or_add
     from runners.markers import strip_marker
@@ -137,7 +137,7 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
 def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
     """`{"before": ..., "after": ...}` when `node`'s patch changes the target's signature
     (a real interface change: its parameters differ); None when it keeps the user's."""
-    if node is None or not node.code.strip() or node.id == "baseline":
+    if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return None
     from runners.locate import SpliceError, signature_change, splice_or_add
 
@@ -207,7 +207,8 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "tests": job.task.tests,
         "left_out": job.left_out,
         "best": _node_summary(best),
-        "baseline": _node_summary(result.baseline),
+        "original": _node_summary(result.baseline),
+        "baseline": _node_summary(result.baseline),  # the older name of `original`; stays for scripts
         "patch": patch,
         "signature_change": node_signature_change(job.task, job.original_file, best) if patch else None,
         "usage": usage,
@@ -215,8 +216,8 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "nodes": len(result.tree),
         "settings": job.settings.to_dict(),
     }
-    if doc["baseline"] and best and best.evaluation and best.evaluation.runtime_s and doc["baseline"]["runtime_s"]:
-        doc["speedup"] = round(doc["baseline"]["runtime_s"] / best.evaluation.runtime_s, 2)
+    if doc["original"] and best and best.evaluation and best.evaluation.runtime_s and doc["original"]["runtime_s"]:
+        doc["speedup"] = round(doc["original"]["runtime_s"] / best.evaluation.runtime_s, 2)
     caught = [{"node": n.id, "reason": n.evaluation.message} for n in result.tree
               if n.evaluation is not None and n.evaluation.verdict == "suspicious"]
     if caught:  # candidates that passed the wrong way: never proposed, and said why

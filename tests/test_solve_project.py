@@ -68,7 +68,8 @@ def test_fix_a_bug_then_apply_safely(project, capsys, tmp_path):
     assert code == 0 and doc["status"] == "solved"
     assert doc["tests"] == ["tests/test_words.py::test_slugify_simple", "tests/test_words.py::test_slugify_punctuation",
                             "tests/test_words.py::test_slugify_runs"]
-    assert doc["baseline"]["passed"] == 1 and doc["best"]["passed"] == 3
+    assert doc["original"]["passed"] == 1 and doc["best"]["passed"] == 3
+    assert doc["baseline"] == doc["original"]  # the older name of the same field stays
     assert doc["settings"]["samples"] == 2  # from [tool.orps] in the project's pyproject.toml
     patch = patch_file.read_text()
     assert patch == doc["patch"]

@@ -405,3 +405,24 @@ async def test_review_shows_a_signature_change(project):
         await wait_for(pilot, lambda: "INTERFACE CHANGE" in screen_text(app))
         text = screen_text(app)
         assert "before: def add(a, b):" in text and "after:  def add(a, b, c=0):" in text
+
+
+def test_cli_progress_and_apply_call_the_unmodified_node_original(project, capsys):
+    import io
+
+    from orps_tui.cli import run_command
+    from orps_tui.commands.solve import ProgressPrinter
+    from search.events import Event
+
+    stream = io.StringIO()
+    ProgressPrinter(stream)(Event("node_evaluated", {"node": ORIGINAL_ID, "verdict": "failed", "passed": 1,
+                                                     "total": 2, "runtime_s": None}))
+    assert "node original" in stream.getvalue() and "baseline" not in stream.getvalue()
+    code = run_command(["solve", "--project", str(project), "--target", TARGET, "--model", "scripted/calc",
+                        "--samples", "2", "--rounds", "1", "--no-cache", "--quiet", "--json"])
+    assert code in (0, 1)
+    capsys.readouterr()
+    run_id = list_runs(project)[0].id
+    code = run_command(["apply", "--project", str(project), "--run", run_id, "--node", "original", "--dry-run"])
+    err = capsys.readouterr().err
+    assert code != 0 and "node original changes nothing" in err

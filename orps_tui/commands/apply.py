@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from search.tree import ORIGINAL_ID, node_name
 
 
 def add_parser(sub):
@@ -58,9 +59,9 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
                             "or still running)", hint=f"orps apply --run {found.id} --node ID applies another node")
         return patch
     nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
-    node = nodes.get(node_id)
+    node = nodes.get(ORIGINAL_ID if node_id == "original" else node_id)
     if node is None:
-        shown = ", ".join(list(nodes)[:12]) or "none"
+        shown = ", ".join(node_name(n) for n in list(nodes)[:12]) or "none"
         raise UserError(f"run {found.id} has no node {node_id!r}", hint=f"its nodes: {shown}")
     task = found.read("task.json") or {}
     target = task.get("target", "")

@@ -18,6 +18,7 @@ from orps_tui.errors import UserError
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.settings import STRATEGIES
+from search.tree import node_name
 
 
 def add_search_options(p) -> None:
@@ -97,10 +98,10 @@ class ProgressPrinter:
             line = f"searching with {s['strategy']} on {s['model']} (samples={s['samples']} beam={s['beam']} rounds={s['rounds']})"
         elif event.kind == "node_evaluated":
             runtime = f" {d['runtime_s'] * 1000:.1f}ms" if d.get("runtime_s") is not None else ""
-            line = f"  node {d['node']:<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed{runtime}"
+            line = f"  node {node_name(d['node']):<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed{runtime}"
         elif event.kind == "node_critiqued":
             score = "no score (outcome used)" if d["fallback"] else f"{d['process_score']:.0f}/5"
-            line = f"  node {d['node']:<8} critic {score}"
+            line = f"  node {node_name(d['node']):<8} critic {score}"
         elif event.kind == "round_done":
             line = f"round {d['round']} done: {d['nodes']} new nodes"
         elif event.kind == "plan":
@@ -189,8 +190,8 @@ def print_summary(doc: dict) -> None:
     best = doc.get("best") or {}
     print(f"run {doc['run_id']}: {doc['status']} ({doc['stop_reason']}), best node {best.get('id', '-')} "
           f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests")
-    if doc.get("goal") == "faster" and doc.get("baseline") and best.get("runtime_s") and doc["baseline"].get("runtime_s"):
-        print(f"runtime: {doc['baseline']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
+    if doc.get("goal") == "faster" and doc.get("original") and best.get("runtime_s") and doc["original"].get("runtime_s"):
+        print(f"runtime: {doc['original']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
               f"({doc.get('speedup', 0):.2f}x)")
     caught = doc.get("suspicious") or []
     if caught and doc["status"] != "solved":

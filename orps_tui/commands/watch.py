@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from search.tree import node_name
 
 
 def add_parser(sub):
@@ -241,7 +242,7 @@ class MarkerWatch:
     def _progress(target: str, event) -> None:
         d = event.data
         if event.kind == "node_evaluated":
-            _say(f"{target}:   node {d['node']:<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed")
+            _say(f"{target}:   node {node_name(d['node']):<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed")
 
 
 def watch_markers(args) -> int:
