@@ -426,3 +426,17 @@ def test_cli_progress_and_apply_call_the_unmodified_node_original(project, capsy
     code = run_command(["apply", "--project", str(project), "--run", run_id, "--node", "original", "--dry-run"])
     err = capsys.readouterr().err
     assert code != 0 and "node original changes nothing" in err
+
+
+async def test_check_tests_again_uses_the_files_as_they_are_now(project):
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        start = app.screen
+        await wait_for(pilot, lambda: len(start.functions) == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: len(start.checked) == 2)
+        assert start.checked["calc.py::add"] == (1, 2)
+        (project / "calc.py").write_text(CALC.replace("return a - b", "return a + b"))  # fixed on disk
+        await pilot.press("t")
+        await wait_for(pilot, lambda: start.checked.get("calc.py::add") == (2, 2))
+        await wait_for(pilot, lambda: "✓2/2 calc.py::add" in screen_text(app))

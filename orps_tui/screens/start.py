@@ -226,8 +226,10 @@ class StartScreen(Screen):
 
     @work(exclusive=True, group="check-all", exit_on_error=False)
     async def action_check_all(self) -> None:
-        """Check every function's tests (in the sandbox), then sort failing ones first."""
+        """Check every function's tests (in the sandbox) with the files as they are now, then
+        sort failing ones first."""
         self.notify(f"Checking the tests of {len(self.functions)} functions...")
+        self.checked.clear()  # earlier results are stale after an apply or an edit on disk
         for target, _ in list(self.functions):
             await self._check(target)
         self._refilter(self.query_one("#filter", Input).value)
