@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +26,75 @@ from search.settings import SearchSettings
 from search.types import Evaluator
 
 
-class OrpsApp(App):
+EXIT_MODEL_ERROR = 3
+"""A search in the TUI stopped on a model error (as `orps solve` exits)."""
+EXIT_INTERNAL_ERROR = 70
+"""A bug: an unexpected exception (as every `orps` command exits)."""
+
+
+def write_crash_log(error: BaseException) -> str:
+    """The traceback of `error` in a temp file; its path, for the one-line message."""
+    fd, path = tempfile.mkstemp(prefix="orps-crash-", suffix=".log")
+    with open(fd, "w") as f:
+        f.write("".join(traceback.format_exception(error)))
+    return path
+
+
+class CleanExit:
+    """An App mixin: an unexpected exception ends the app with exit code 70 and a one-line
+    message after the screen is restored (the traceback goes to a file), never Textual's
+    traceback on screen; `exit_status` says how the app ended, as the README documents."""
+
+    crash: BaseException | None = None
+    crash_log: str = ""
+    failure_code: int = 0
+    """Set by screens when something failed that the user saw (a model error: 3)."""
+    failure_message: tuple[str, str] = ("", "")
+
+    def _handle_exception(self, error: Exception) -> None:
+        if self.crash is None:
+            self.crash, self.crash_log = error, write_crash_log(error)
+        self._return_code = EXIT_INTERNAL_ERROR
+        self._close_messages_no_wait()
+
+    def record_failure(self, error: BaseException) -> None:
+        """A failure shown in the app (its own message): the app will exit non-zero."""
+        from search.gateway import ModelError
+
+        if isinstance(error, ModelError):
+            if not self.failure_code:
+                self.failure_code, self.failure_message = EXIT_MODEL_ERROR, (error.message, error.hint)
+        else:
+            self.crash, self.crash_log = self.crash or error, self.crash_log or write_crash_log(error)
+
+    @property
+    def exit_status(self) -> int:
+        """70 after an internal error, 3 after a model error, else the app's return code (0)."""
+        if self.crash is not None:
+            return EXIT_INTERNAL_ERROR
+        return self.return_code or self.failure_code
+
+    def report_exit(self, stream=None) -> int:
+        """Print the one-line message for how the app ended (if it failed); the exit status."""
+        stream = stream or sys.stderr
+        if self.crash is not None:
+            print(f"orps: internal error: {type(self.crash).__name__}: {self.crash}", file=stream)
+            print(f"hint: this is a bug in orps; the traceback is in {self.crash_log}", file=stream)
+        elif self.failure_code and not self.return_code:
+            message, hint = self.failure_message
+            print(f"orps: {message}", file=stream)
+            print(f"hint: {hint or 'the run so far is saved; resume it from the history or with orps solve --resume'}",
+                  file=stream)
+        return self.exit_status
+
+
+def run_app(app: App) -> int:
+    """Run a TUI app to its end; its exit status, with a one-line message when it failed."""
+    app.run()
+    return app.report_exit()
+
+
+class OrpsApp(CleanExit, App):
     CSS_PATH = "orps.tcss"
     TITLE = "orps"
     BINDINGS = [

@@ -3,7 +3,10 @@ in-process evaluator (no sandbox, no network), on a tiny project in a temp direc
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from textual import events
 
 from orps_tui.app import make_app
 from orps_tui.screens.dialogs import CompareScreen, ConfirmScreen, MessageScreen
@@ -440,3 +443,44 @@ async def test_check_tests_again_uses_the_files_as_they_are_now(project):
         await pilot.press("t")
         await wait_for(pilot, lambda: start.checked.get("calc.py::add") == (2, 2))
         await wait_for(pilot, lambda: "✓2/2 calc.py::add" in screen_text(app))
+
+
+async def test_a_model_error_exits_3_with_one_line(project):
+    import io
+
+    app = solving_app(project, model="scripted/no-such-script")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
+        await wait_for(pilot, lambda: "The search stopped" in screen_text(app))
+        assert "Traceback" not in screen_text(app)
+        await pilot.press("enter", "q")
+        await pilot.pause()
+    stream = io.StringIO()
+    assert app.report_exit(stream) == 3 and app.exit_status == 3
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("orps: ") and "no-such-script" in lines[0] and "Traceback" not in stream.getvalue()
+
+
+async def test_an_unexpected_exception_exits_70_without_a_traceback_on_screen(project, monkeypatch):
+    import io
+    from pathlib import Path
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ReviewScreen, "action_mark", broken)
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot)
+        app.post_message(events.Key("m", "m"))  # not pilot.press: it would wait on the dead app
+        for _ in range(500):
+            if app._exit_renderables or not app.is_running:
+                break
+            await asyncio.sleep(0.02)
+    assert app.exit_status == 70 and not app._exit_renderables  # Textual prints no traceback
+    stream = io.StringIO()
+    assert app.report_exit(stream) == 70
+    assert stream.getvalue().splitlines()[0] == "orps: internal error: RuntimeError: boom"
+    assert "Traceback" not in stream.getvalue()
+    assert "raise RuntimeError" in Path(app.crash_log).read_text()
+    Path(app.crash_log).unlink()

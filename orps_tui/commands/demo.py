@@ -55,7 +55,6 @@ def run(args) -> int:
     if args.headless or args.json or not sys.stdout.isatty():
         code = run_headless(project, job, args)
         return 0 if code == 1 else code  # an unsolved demo still ran fine: the tiny model often fails
-    from orps_tui.app import make_app
+    from orps_tui.app import make_app, run_app
 
-    make_app(project, target=TARGET, settings=job.settings, run_id=job.run.id, job=job).run()
-    return 0
+    return run_app(make_app(project, target=TARGET, settings=job.settings, run_id=job.run.id, job=job))

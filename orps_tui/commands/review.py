@@ -46,5 +46,6 @@ def run(args) -> int:
     app = make_review_app(args)  # bad input is refused before any screen opens
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UserError("the review needs a terminal", hint=f"for a report without one: orps check --patch {args.patch}")
-    app.run()
-    return 0
+    from orps_tui.app import run_app
+
+    return run_app(app)

@@ -224,12 +224,11 @@ def run(args) -> int:
         if getattr(args, "ray", None):
             _use_ray(job, args.ray)
         return run_headless(project, job, args)
-    from orps_tui.app import make_app
+    from orps_tui.app import make_app, run_app
 
     app = make_app(project, target=args.target, settings=job.settings, run_id=job.run.id,
                    resume=bool(args.resume), job=job)
-    app.run()
-    return 0
+    return run_app(app)
 
 
 def _use_ray(job, address: str) -> None:

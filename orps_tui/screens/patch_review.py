@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from orps_tui.app import CleanExit
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import DiffText
 from search.types import Evaluation, Task
@@ -99,7 +100,7 @@ class PatchReviewScreen(Screen):
             "Undo with: orps apply --revert"))
 
 
-class PatchReviewApp(App):
+class PatchReviewApp(CleanExit, App):
     CSS_PATH = "../orps.tcss"
     TITLE = "orps review"
 

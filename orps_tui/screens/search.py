@@ -191,6 +191,8 @@ class SearchScreen(Screen):
         self.ended = self.app.clock()
         self.state = "error"
         self.refresh_status()
+        if error is not None:
+            self.app.record_failure(error)  # the app exits 3 (model error) or 70 (a bug) when quit
         message = error.message if isinstance(error, ModelError) else f"{type(error).__name__}: {error}"
         self.app.push_screen(MessageScreen("The search stopped",
                                            f"{message}\n\nWhat it found is kept in {self.job.run.path}."))
