@@ -63,3 +63,29 @@ async def test_escape_leaves_the_editor_without_a_node(project):
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         await pilot.pause()
         assert review.edits == 0 and review.search_tree.get("edit-1") is None
+
+
+async def test_a_syntax_error_is_named_with_its_line_and_not_saved(project):
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        area = await open_editor(pilot)
+        review = app.screen_stack[-2]
+        area.text = "def add(a, b):\n    x = (a +\n    return a + b\n"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Syntax error at line 2" in screen_text(app))
+        assert isinstance(app.screen, EditorScreen) and area.cursor_location[0] == 1
+        assert review.edits == 0
+        area.text = "def add(a, b):\n    return (a + b)\n"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and review.selected.id == "edit-1")
+
+
+async def test_an_external_edit_with_a_syntax_error_is_not_checked(project):
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    app.edit_text = lambda text, name="": "def add(a, b)\n    return a + b\n"
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = app.screen
+        await pilot.press("E")
+        await wait_for(pilot, lambda: any("Syntax error at line 1" in n.message for n in app._notifications))
+        assert review.edits == 0 and review.search_tree.get("edit-1") is None

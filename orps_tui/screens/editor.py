@@ -1,11 +1,14 @@
 """Edit a candidate inside the TUI: Textual's TextArea with Python highlighting (tree-sitter).
 
 Ctrl+S saves (the review screen re-checks the code in the sandbox and adds it to the tree
-as a node edited by you), Escape leaves without saving. `$EDITOR` stays on the review
+as a node edited by you), Escape leaves without saving. Code that does not parse is not
+saved: the editor stays open, says where the syntax error is and puts the cursor there. `$EDITOR` stays on the review
 screen's `E` key for those who prefer their own editor.
 """
 
 from __future__ import annotations
+
+import ast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +16,22 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from orps_tui.widgets.header import TitleBar
+
+
+def syntax_problem(code: str) -> tuple[int, int, str] | None:
+    """(line, column, message) of the first syntax error in `code` (1-based), or None."""
+    try:
+        ast.parse(code)
+    except SyntaxError as err:
+        return err.lineno or 1, err.offset or 1, err.msg
+    except ValueError as err:  # null bytes
+        return 1, 1, str(err)
+    return None
+
+
+def syntax_message(problem: tuple[int, int, str]) -> str:
+    line, column, message = problem
+    return f"Syntax error at line {line}, column {column}: {message}"
 
 
 class EditorScreen(Screen[str | None]):
@@ -23,13 +42,15 @@ class EditorScreen(Screen[str | None]):
         Binding("escape", "cancel", "Cancel", priority=True),
     ]
 
+    HELP = "ctrl+s saves and re-checks the code against your tests; escape cancels"
+
     def __init__(self, code: str, title: str):
         super().__init__()
         self.code, self.title_text = code, title
 
     def compose(self) -> ComposeResult:
         yield TitleBar(self.title_text)
-        yield Static("ctrl+s saves and re-checks the code against your tests; escape cancels", classes="status")
+        yield Static(self.HELP, id="editor-status", classes="status")
         yield TextArea.code_editor(self.code, language="python", id="code-editor")
         yield Footer()
 
@@ -37,7 +58,16 @@ class EditorScreen(Screen[str | None]):
         self.query_one("#code-editor", TextArea).focus()
 
     def action_save(self) -> None:
-        self.dismiss(self.query_one("#code-editor", TextArea).text)
+        area = self.query_one("#code-editor", TextArea)
+        problem = syntax_problem(area.text)
+        if problem is None:
+            self.dismiss(area.text)
+            return
+        message = syntax_message(problem)
+        self.query_one("#editor-status", Static).update(f"[b red]{message}[/]  (fix it, or escape to cancel)")
+        self.notify(message, title="Not saved", severity="error")
+        line, column, _ = problem
+        area.move_cursor((max(0, line - 1), max(0, column - 1)))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from orps_tui.screens.editor import syntax_message, syntax_problem
 from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import DiffText, NodeDetail
@@ -313,6 +314,10 @@ class ReviewScreen(Screen):
             return
         if code.strip() == node.code.strip():
             self.notify("No changes made in the editor.")
+            return
+        problem = syntax_problem(code)
+        if problem is not None:
+            self.notify(f"{syntax_message(problem)}. Your edit was not checked.", title="Not checked", severity="error")
             return
         self.recheck(node, code)
 
