@@ -21,6 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 
 from orps_tui.errors import UserError
+from orps_tui.prefs import RememberTheme
 from orps_tui.solving import SolveJob
 from search.settings import SearchSettings
 from search.types import Evaluator
@@ -94,7 +95,7 @@ def run_app(app: App) -> int:
     return app.report_exit()
 
 
-class OrpsApp(CleanExit, App):
+class OrpsApp(CleanExit, RememberTheme, App):
     CSS_PATH = "orps.tcss"
     TITLE = "orps"
     BINDINGS = [
@@ -125,6 +126,7 @@ class OrpsApp(CleanExit, App):
         from orps_tui.screens.history import open_run
         from orps_tui.screens.start import StartScreen
 
+        self.restore_theme()
         self.push_screen(StartScreen(self.initial_target, self.settings))
         if self.job is not None:
             self.start_job(self.job)
@@ -188,9 +190,12 @@ class OrpsApp(CleanExit, App):
             self.push_screen(HistoryScreen())
 
     def get_system_commands(self, screen):
-        """The command palette offers every binding of the current screen, plus History."""
-        yield from super().get_system_commands(screen)
+        """The command palette offers every binding of the current screen, plus History;
+        one entry per name (Textual's own Quit is the screen's `q`)."""
         seen = set()
+        for command in super().get_system_commands(screen):
+            seen.add(command.title)
+            yield command
         for binding in [*getattr(screen, "BINDINGS", []), Binding("h", "app.history", "History")]:
             if not isinstance(binding, Binding) or not binding.description or binding.description in seen:
                 continue

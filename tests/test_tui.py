@@ -484,3 +484,30 @@ async def test_an_unexpected_exception_exits_70_without_a_traceback_on_screen(pr
     assert "Traceback" not in stream.getvalue()
     assert "raise RuntimeError" in Path(app.crash_log).read_text()
     Path(app.crash_log).unlink()
+
+
+async def test_palette_has_one_quit_and_the_theme_is_remembered(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert titles.count("Quit") == 1 and "History" in titles and "Check tests" in titles
+        assert app.theme != "textual-light"
+        app.theme = "textual-light"
+        await pilot.pause()
+    assert '"theme": "textual-light"' in (tmp_path / "config" / "orps" / "tui.json").read_text()
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-light"
+
+
+async def test_an_unwritable_config_dir_only_forgets_the_theme(project, tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text("not a directory")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert app.is_running

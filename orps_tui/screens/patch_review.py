@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from orps_tui.app import CleanExit
+from orps_tui.prefs import RememberTheme
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import DiffText
 from search.types import Evaluation, Task
@@ -100,7 +101,7 @@ class PatchReviewScreen(Screen):
             "Undo with: orps apply --revert"))
 
 
-class PatchReviewApp(CleanExit, App):
+class PatchReviewApp(CleanExit, RememberTheme, App):
     CSS_PATH = "../orps.tcss"
     TITLE = "orps review"
 
@@ -109,4 +110,5 @@ class PatchReviewApp(CleanExit, App):
         self.review = screen
 
     def on_mount(self) -> None:
+        self.restore_theme()
         self.push_screen(self.review)
