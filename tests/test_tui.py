@@ -511,3 +511,23 @@ async def test_an_unwritable_config_dir_only_forgets_the_theme(project, tmp_path
         app.theme = "textual-light"
         await pilot.pause()
         assert app.is_running
+
+
+def test_wrapped_diff_lines_keep_their_marker():
+    from rich.console import Console
+
+    from orps_tui.widgets.nodes import DiffText
+
+    long_add = "+    return " + " + ".join(f"term{i}" for i in range(12))
+    long_del = "-    x = " + "y" * 50
+    patch = f"--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,2 @@\n def f():\n{long_del}\n{long_add}\n"
+    console = Console(width=24, color_system=None, legacy_windows=False)
+    with console.capture() as capture:
+        console.print(DiffText(patch))
+    rows = capture.get().splitlines()
+    deleted = [r for r in rows if r.startswith("-") and not r.startswith("---")]
+    added = [r for r in rows if r.startswith("+") and not r.startswith("+++")]
+    assert len(deleted) >= 3 and len(added) >= 3  # wrapped onto several rows, each marked
+    assert "".join(r[1:] for r in added).replace(" ", "") == long_add[1:].replace(" ", "")  # nothing lost
+    assert all(len(r) <= 24 for r in rows) and " def f():" in rows
+    assert str(DiffText(patch)) == patch

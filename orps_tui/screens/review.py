@@ -71,18 +71,18 @@ def signature_text(change: dict[str, str] | None) -> Text:
 
 
 class ReviewScreen(Screen):
-    BINDINGS = [
+    BINDINGS = [  # the footer shows what fits in 80 columns; all are in the palette (ctrl+p)
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
         Binding("e", "edit", "Edit"),
-        Binding("E", "edit_external", "$EDITOR"),
+        Binding("E", "edit_external", "$EDITOR", show=False),
         Binding("d", "compare", "Compare"),
-        Binding("m", "mark", "Mark"),
-        Binding("n", "next_node", "Next"),
-        Binding("p", "prev_node", "Prev"),
-        Binding("s", "search_tree", "Search tree"),
+        Binding("m", "mark", "Mark", show=False),
+        Binding("n", "next_node", "Next", show=False),
+        Binding("p", "prev_node", "Prev", show=False),
+        Binding("s", "search_tree", "Search tree", show=False),
         Binding("escape", "back", "Back"),
-        Binding("h", "app.history", "History"),
+        Binding("h", "app.history", "History", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 

@@ -19,8 +19,10 @@ from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 from search.types import Evaluation
 
-COLUMNS = [("best", " "), ("id", "node"), ("round", "rnd"), ("style", "style"), ("pass", "pass"),
-           ("process", "proc"), ("outcome", "outc"), ("runtime", "runtime")]
+COLUMNS = [("best", " "), ("id", "node"), ("pass", "pass"), ("process", "proc"), ("outcome", "outc"),
+           ("runtime", "runtime"), ("style", "style")]
+"""The round is in the node id (`<round>-<index>`); the style comes last, so a narrow
+terminal (80 columns) cuts the style, never the figures."""
 
 
 def node_order(node_id: str) -> tuple[int, int, str]:
@@ -46,8 +48,8 @@ def node_cells(node: Node) -> list:
     if node.critic_fallback and node.process_score is None:
         process = "~"
     runtime = "-" if ev is None or ev.runtime_s is None else f"{ev.runtime_s * 1000:.1f}ms"
-    round_ = "orig" if node.id == ORIGINAL_ID else str(node.round)
-    return ["", node_name(node.id), round_, (node.style or "").split(":")[0][:14], pass_text(node), process, f"{node.outcome_score:.2f}", runtime]
+    return ["", node_name(node.id), pass_text(node), process, f"{node.outcome_score:.2f}", runtime,
+            (node.style or "").split(":")[0][:24]]
 
 
 class NodeTable(DataTable):
