@@ -48,7 +48,7 @@ def test_start_screen(project, snap_compare, size):
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", [(120, 36), (200, 60)])
+@pytest.mark.parametrize("size", [(120, 36), (200, 60), (80, 24)])
 def test_search_screen_finished(project, snap_compare, size):
     app = solving_app(project)
     app.auto_review = False
@@ -103,11 +103,12 @@ def test_compare_screen(project, snap_compare):
     assert snap_compare(solving_app(project), terminal_size=(120, 36), run_before=run_before)
 
 
-def test_history_screen(project, snap_compare):
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+def test_history_screen(project, snap_compare, size):
     async def run_before(pilot):
         await until_review(pilot)
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen))
         await pilot.pause()
 
-    assert snap_compare(solving_app(project), terminal_size=(120, 36), run_before=run_before)
+    assert snap_compare(solving_app(project), terminal_size=size, run_before=run_before)
