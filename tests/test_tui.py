@@ -531,3 +531,33 @@ def test_wrapped_diff_lines_keep_their_marker():
     assert "".join(r[1:] for r in added).replace(" ", "") == long_add[1:].replace(" ", "")  # nothing lost
     assert all(len(r) <= 24 for r in rows) and " def f():" in rows
     assert str(DiffText(patch)) == patch
+
+
+async def test_detail_pane_grows_for_long_code_and_shrinks_back():
+    """The pane skips the screen's layout only while old and new content both fit."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from search.tree import Node
+
+    class DetailApp(App):
+        def compose(self):
+            yield NodeDetail()
+
+    short = [Node(id=f"s{i}", parent=None, round=0, code=f"def f():\n    return {i}\n") for i in range(2)]
+    long = Node(id="long", parent=None, round=0, code="def f():\n" + "".join(f"    x{i} = {i}\n" for i in range(60)))
+    app = DetailApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        detail = app.query_one(NodeDetail)
+        code = detail.query_one("#code", Static)
+        room = code.parent.scrollable_content_region.height
+        for node in (short[0], short[1], long, short[0]):
+            detail.show(node)
+            await pilot.pause()
+            if node is long:
+                assert code.size.height >= 61 > room  # scrollable to the last line
+                code.parent.scroll_end(animate=False)
+                await pilot.pause()
+                assert "x59 = 59" in screen_text(app)
+            else:
+                assert code.size.height == room and f"return {node.id[1]}" in screen_text(app)

@@ -171,7 +171,8 @@ class ReviewScreen(Screen):
         if not patch:
             return Text(f"Node {node.id} changes nothing in {self.target_path} (or its code cannot be put in place).")
         change = node_signature_change(self.job.task, self.job.original_file, node)
-        return Group(caught_text(node) + signature_text(change), DiffText(patch))
+        above = caught_text(node) + signature_text(change)
+        return Group(above, DiffText(patch)) if above.plain else DiffText(patch)
 
     def _show(self, node: Node | None) -> None:
         self.selected = node

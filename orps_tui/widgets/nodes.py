@@ -183,12 +183,39 @@ class DiffText:
                 yield new_line
 
 
+class RenderOnce:
+    """Wraps a renderable and keeps its rendered lines per width: Textual renders a
+    Static's content more than once per update (its height for the layout, then its
+    lines), and highlighting code each time cost most of a selection move."""
+
+    def __init__(self, inner: RenderableType):
+        self.inner = inner
+        self._lines: dict[int, list[list[Segment]]] = {}
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.inner)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = self._lines.get(options.max_width)
+        if lines is None:  # rendered at its natural height; a given height is that one (or less)
+            lines = self._lines[options.max_width] = console.render_lines(
+                self.inner, options.update(height=None), pad=False, new_lines=False)
+        new_line = Segment.line()
+        for line in lines[:options.height]:
+            yield from line
+            yield new_line
+
+
 MainRenderer = Callable[[Node | None], RenderableType]
 
 
 class NodeDetail(Widget):
     """The selected node in tabs: a main tab (the search screen's Code, the review's Diff),
     then Feedback, Reasoning and Critique. Only the visible tab is rendered."""
+
+    DEFAULT_CSS = """
+    NodeDetail VerticalScroll > Static { min-height: 100%; }  /* see _put */
+    """
 
     def __init__(self, *, main_label: str = "Code", main_id: str = "code",
                  render_main: MainRenderer | None = None, **kwargs):
@@ -197,6 +224,9 @@ class NodeDetail(Widget):
         self.node_id: str | None = None
         self.main_label, self.main_id = main_label, main_id
         self.render_main = render_main or self.code_renderable
+        self._code_cache: dict[tuple[str, str, int], RenderOnce] = {}
+        self._fitting: set[str] = set()
+        """Ids of the tabs whose shown content fits their pane (see `_put`)."""
 
     def compose(self) -> ComposeResult:
         with TabbedContent():
@@ -216,10 +246,6 @@ class NodeDetail(Widget):
         self.node_id = node.id if node else None
         self._render_active()
 
-    def refresh_main(self) -> None:
-        """Render the main tab again (its content changed, e.g. a stale proposal)."""
-        self._render_active()
-
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._render_active()
 
@@ -227,23 +253,44 @@ class NodeDetail(Widget):
         if node is None:
             return Text("No node selected.", style="dim")
         theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
-        return Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme,
-                      word_wrap=True)
+        key = (node.id, theme, hash(node.code))
+        cached = self._code_cache.get(key)
+        if cached is None:
+            if len(self._code_cache) >= 512:  # a long search: keep memory bounded
+                self._code_cache.clear()
+            cached = self._code_cache[key] = RenderOnce(
+                Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme,
+                       word_wrap=True))
+        return cached
+
+    def _put(self, static: Static, renderable: RenderableType) -> None:
+        """Show `renderable` in a tab. A tab's content fills its pane at least (min-height
+        100%), so while the old and the new content both fit the pane the widget keeps its
+        size: only the pane is repainted, without a layout of the whole screen (which cost
+        most of a selection move with hundreds of nodes)."""
+        width, room = static.content_size.width, static.parent.scrollable_content_region.height
+        fits = False
+        if width and room:
+            console = self.app.console
+            lines = console.render_lines(renderable, console.options.update(width=width, height=None), pad=False)
+            fits = len(lines) < room  # a line to spare: Textual may wrap a little differently
+        static.update(renderable, layout=not (fits and static.id in self._fitting))
+        (self._fitting.add if fits else self._fitting.discard)(static.id)
 
     def _render_active(self) -> None:
         node = self.node
         active = self.query_one(TabbedContent).active
         if active == f"tab-{self.main_id}":
-            self.query_one(f"#{self.main_id}", Static).update(self.render_main(node))
+            self._put(self.query_one(f"#{self.main_id}", Static), self.render_main(node))
         elif node is None:
             self.query_one(f"#{active.removeprefix('tab-')}", Static).update(Text("No node selected.", style="dim"))
         elif active == "tab-feedback":
-            self.query_one("#feedback", Static).update(feedback_text(node.evaluation, node.notes))
+            self._put(self.query_one("#feedback", Static), feedback_text(node.evaluation, node.notes))
         elif active == "tab-reasoning":
-            self.query_one("#reasoning", Static).update(Text(node.reasoning or "(no reasoning)"))
+            self._put(self.query_one("#reasoning", Static), Text(node.reasoning or "(no reasoning)"))
         elif active == "tab-critique":
             if node.process_score is None:
                 score = "no process score (the outcome score stood in)" if node.critic_fallback else "not critiqued"
             else:
                 score = f"process score {node.process_score:.0f}/5"
-            self.query_one("#critique", Static).update(Text(f"{score}\n\n{node.critique or '(no critique)'}"))
+            self._put(self.query_one("#critique", Static), Text(f"{score}\n\n{node.critique or '(no critique)'}"))
