@@ -214,6 +214,8 @@ async def test_history_opens_a_finished_run_compare_and_next(project):
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
         table = app.screen.query_one(NodeTable)
         assert table.row_count == 5 and table.best_id == "1-0" and app.screen.state == "solved"
+        await wait_for(pilot, lambda: "round 2/2" in screen_text(app))
+        assert "8 calls" in screen_text(app)  # the stored usage, not a fresh count
         await pilot.press("v")  # back to the same review
         await wait_for(pilot, lambda: app.screen is review)
         await pilot.press("escape")  # back to the history the review was opened from
@@ -561,3 +563,25 @@ async def test_detail_pane_grows_for_long_code_and_shrinks_back():
                 assert "x59 = 59" in screen_text(app)
             else:
                 assert code.size.height == room and f"return {node.id[1]}" in screen_text(app)
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_orps_command_returns_the_apps_exit_status(project, monkeypatch, capsys, crash):
+    """`orps` (no command) runs the app and returns its status: 0, or 70 with one line."""
+    import sys
+
+    from orps_tui.app import OrpsApp
+    from orps_tui.cli import run_command
+
+    def fake_run(app):
+        if crash:
+            app.crash, app.crash_log = RuntimeError("boom"), "crash.log"
+
+    monkeypatch.setattr(OrpsApp, "run", fake_run)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    code = run_command(["--project", str(project)])
+    err = capsys.readouterr().err
+    assert code == (70 if crash else 0)
+    assert err == ("orps: internal error: RuntimeError: boom\nhint: this is a bug in orps; the traceback is in "
+                   "crash.log\n" if crash else "")

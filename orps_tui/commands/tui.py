@@ -14,7 +14,7 @@ from orps_tui.errors import UserError
 
 def tui_app(args):
     """The app the arguments ask for; bad input fails here, before the TUI starts."""
-    from orps_tui.app import make_app, run_app
+    from orps_tui.app import make_app
     from orps_tui.config import find_project_root
     from search.store import find_run
 
@@ -39,4 +39,6 @@ def run(args) -> int:
     app = tui_app(args)
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise UserError("the TUI needs a terminal", hint="use the headless commands: orps solve --headless, orps runs")
+    from orps_tui.app import run_app
+
     return run_app(app)

@@ -212,7 +212,8 @@ class ReviewScreen(Screen):
         if isinstance(below, SearchScreen) and below.job.run.id == self.job.run.id:
             self.app.pop_screen()
         else:
-            self.app.push_screen(SearchScreen(self.job, finished=(self.search_tree, self.status)))
+            proposed = self.best.id if self.best and self.proposed else None
+            self.app.push_screen(SearchScreen(self.job, finished=(self.search_tree, self.status, proposed)))
 
     # -- accept / reject ----------------------------------------------------------------------
     def action_accept(self) -> None:

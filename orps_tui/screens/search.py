@@ -46,9 +46,10 @@ class SearchScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, job: SolveJob, finished: tuple[SearchTree, str] | None = None):
-        """`finished` (a stored tree and its status) shows a search that already ended,
-        read-only: the review's `s` reopens it that way for runs opened from the history."""
+    def __init__(self, job: SolveJob, finished: tuple[SearchTree, str, str | None] | None = None):
+        """`finished` (a stored tree, its status and the proposed node's id or None) shows a
+        search that already ended, read-only: the review's `s` reopens it that way for runs
+        opened from the history."""
         super().__init__()
         self.job = job
         self.finished = finished
@@ -74,10 +75,14 @@ class SearchScreen(Screen):
         self.started = self.app.clock()
         self.query_one(NodeTable).focus()
         if self.finished is not None:
-            self.search_tree, self.state = self.finished
+            self.search_tree, self.state, proposed = self.finished
             self.ended = self.started
             self.evaluated = sum(1 for n in self.search_tree if n.evaluation is not None)
-            self.query_one(NodeTable).fill(self.search_tree, self.job.settings.goal)
+            self.round = 1 + max((n.round for n in self.search_tree), default=-1)
+            self.usage = (self.job.run.read("result.json") or {}).get("usage") or {}
+            table = self.query_one(NodeTable)
+            table.fill(self.search_tree, self.job.settings.goal)
+            table.set_star(proposed)  # the review's proposal (edits made there are not the search's)
             self.refresh_status()
             return
         self.set_interval(1.0, self.refresh_status)

@@ -94,7 +94,10 @@ class NodeTable(DataTable):
         from orps_tui.solving import is_improvement
 
         best = scoring.best_node([n for n in tree if n.id != ORIGINAL_ID])
-        new = best.id if best and is_improvement(best, tree.get(ORIGINAL_ID), goal) else None
+        self.set_star(best.id if best and is_improvement(best, tree.get(ORIGINAL_ID), goal) else None)
+
+    def set_star(self, new: str | None) -> None:
+        """★ on node `new` (None: on no node)."""
         if new == self.best_id:
             return
         if self.best_id in self.rows:
