@@ -96,6 +96,13 @@ def totals(results: list[ProblemResult]) -> dict[str, Any]:
     }
 
 
+def candidate_summaries(tree) -> list[dict[str, Any]]:
+    """Every evaluated candidate of a problem's search, with its public result, so a
+    selection rule can be compared afterwards on the same trees without new model calls."""
+    return [{"id": n.id, "round": n.round, "pass_rate": round(n.pass_rate, 4), "all_passed": n.all_passed,
+             "code": n.code} for n in tree if n.code and n.evaluation is not None]
+
+
 async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str,
                         limiter=None) -> ProblemResult:
     """Search with public tests only, then judge the answer (and the reference) on hidden tests.
@@ -147,6 +154,7 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
         stop_reason=result.stop_reason,
         verdict=hidden_ev.verdict if hidden_ev else "no-code",
         code=best.code if best else "",
+        extra={"candidates": candidate_summaries(result.tree)},
         failed_calls=usage.errors,
         retries=usage.retries,
     )
