@@ -170,17 +170,17 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
     }
 
 
-def is_improvement(best: Node | None, baseline: Node | None, goal: str) -> bool:
+def is_improvement(best: Node | None, original: Node | None, goal: str) -> bool:
     """Only a candidate that beats the code as it is becomes a patch: more tests passing
     (fix), or every test passing and measurably faster (faster)."""
     if best is None or best.evaluation is None:
         return False
-    if baseline is None or baseline.evaluation is None:
+    if original is None or original.evaluation is None:
         return goal == "fix" and best.pass_rate > 0
     if goal == "faster":
-        base_rt = baseline.evaluation.runtime_s
+        base_rt = original.evaluation.runtime_s
         return best.all_passed and base_rt is not None and best.runtime < base_rt
-    return best.pass_rate > baseline.pass_rate
+    return best.pass_rate > original.pass_rate
 
 
 def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = None) -> dict[str, Any]:
