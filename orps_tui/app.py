@@ -35,9 +35,12 @@ EXIT_INTERNAL_ERROR = 70
 
 def write_crash_log(error: BaseException) -> str:
     """The traceback of `error` in a temp file; its path, for the one-line message."""
-    fd, path = tempfile.mkstemp(prefix="orps-crash-", suffix=".log")
-    with open(fd, "w") as f:
-        f.write("".join(traceback.format_exception(error)))
+    try:
+        fd, path = tempfile.mkstemp(prefix="orps-crash-", suffix=".log")
+        with open(fd, "w") as f:
+            f.write("".join(traceback.format_exception(error)))
+    except OSError as err:  # no writable temp dir: still end with one line, not a second crash
+        return f"nowhere (the crash log could not be written: {err.strerror})"
     return path
 
 
@@ -53,6 +56,8 @@ class CleanExit:
     failure_message: tuple[str, str] = ("", "")
 
     def _handle_exception(self, error: Exception) -> None:
+        # Textual's hook for an unhandled exception (pinned textual 8: it would keep a Rich
+        # traceback to print on exit); here: remember it, log it, close the app.
         if self.crash is None:
             self.crash, self.crash_log = error, write_crash_log(error)
         self._return_code = EXIT_INTERNAL_ERROR

@@ -447,7 +447,7 @@ async def test_review_tui_shows_results_and_diff_then_applies(project, tmp_path,
         await pilot.pause()
         results = str(screen.query_one("#patch-results").render())
         assert "3/3 passed (passed)" in results and "PASSED" in results
-        assert "re.sub" in str(screen.query_one("#diff").render())
+        assert "re.sub" in str(screen.query_one("#diff").content)
         assert (project / WORDS).read_text() == original  # nothing written before accepting
         await pilot.press("a")
         await pilot.press("y")

@@ -172,7 +172,7 @@ class DiffText:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = max(2, options.max_width)
         new_line = Segment.line()
-        for line in self.patch.splitlines():
+        for line in self.patch.expandtabs(4).splitlines():
             style = console.get_style(self.style_of(line))
             if line[:1] in ("+", "-", " ") and not line.startswith(("+++", "---")):
                 marker, body, room = line[0], line[1:], width - 1
@@ -278,7 +278,10 @@ class NodeDetail(Widget):
             lines = console.render_lines(renderable, console.options.update(width=width, height=None), pad=False)
             fits = len(lines) < room  # a line to spare: Textual may wrap a little differently
         static.update(renderable, layout=not (fits and static.id in self._fitting))
-        (self._fitting.add if fits else self._fitting.discard)(static.id)
+        if fits:
+            self._fitting.add(static.id)
+        else:
+            self._fitting.discard(static.id)
 
     def _render_active(self) -> None:
         node = self.node
