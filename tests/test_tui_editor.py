@@ -76,6 +76,7 @@ async def test_a_syntax_error_is_named_with_its_line_and_not_saved(project):
         assert isinstance(app.screen, EditorScreen) and area.cursor_location[0] == 1
         assert review.edits == 0
         area.text = "def add(a, b):\n    return (a + b)\n"
+        await wait_for(pilot, lambda: "Syntax error" not in str(app.screen.query_one("#editor-status").content))
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and review.selected.id == "edit-1")
 

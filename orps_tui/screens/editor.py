@@ -57,6 +57,9 @@ class EditorScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.query_one("#code-editor", TextArea).focus()
 
+    def on_text_area_changed(self) -> None:
+        self.query_one("#editor-status", Static).update(self.HELP)  # a shown syntax error may be fixed now
+
     def action_save(self) -> None:
         area = self.query_one("#code-editor", TextArea)
         problem = syntax_problem(area.text)
