@@ -60,6 +60,9 @@ class CleanExit:
         # traceback to print on exit); here: remember it, log it, close the app.
         if self.crash is None:
             self.crash, self.crash_log = error, write_crash_log(error)
+        if self._exception is None:  # only `run_test` re-raises it: tests still see the bug
+            self._exception = error
+            self._exception_event.set()
         self._return_code = EXIT_INTERNAL_ERROR
         self._close_messages_no_wait()
 
