@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
+from runners.bench.report import Progress, plot, report, table
+from runners.bench.run import BenchConfig, BenchRun, check_references
 from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
 
@@ -49,7 +50,7 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the benchmark in --out, skipping finished problems")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="distribute problems on a Ray cluster (needs orps[ray]); 'local' starts one here")
-    from orps_tui.ray_bench import add_ray_env_arguments
+    from orps_tui.commands.ray_options import add_ray_env_arguments
 
     add_ray_env_arguments(p)
     p.set_defaults(func=run)
@@ -111,7 +112,7 @@ def run(args) -> int:
 
     concurrency, extra = args.concurrency, {}
     if backend["name"] == "ray":  # problems in flight: one per cluster CPU; --concurrency caps model calls
-        from orps_tui.ray_bench import RaySolver
+        from runners.bench.ray import RaySolver
 
         extra["solver"] = RaySolver(timeout_s=args.timeout, concurrency=args.concurrency)
         concurrency = max(1, backend["workers"])
@@ -164,7 +165,7 @@ def _warn_references(failures: dict[str, str]) -> None:
 
 def _evaluator(args):
     if args.ray:  # Ray is imported only here, and only with --ray
-        from orps_tui.ray_bench import ray_env
+        from orps_tui.commands.ray_options import ray_env
         from runners.ray_backend import RayUnavailable, connect
 
         env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
