@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
-from runners.bench.report import Progress, plot, report, table
+from runners.bench.report import Progress, report, table, write_report
 from runners.bench.run import BenchConfig, BenchRun, check_references
 from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
@@ -143,11 +142,8 @@ def run(args) -> int:
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
             "reference_failures": reference_failures}
     doc = report(by_config, configs, meta)
-    (out / "report.json").write_text(json.dumps(doc, indent=1))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(doc, indent=1))
     plot_path = Path(args.plot) if args.plot else out / "pass_at_1.svg"
-    plot_error = plot(doc, plot_path)
+    plot_error = write_report(doc, out, plot_path, also=Path(args.json_out) if args.json_out else None)
     print(table(doc))
     _warn_references(reference_failures)
     print(f"report: {out / 'report.json'}" + (f"; plot: {plot_path}" if not plot_error else f"; {plot_error}"))

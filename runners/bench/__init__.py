@@ -6,8 +6,8 @@
 - `ray`: the same run with each problem a Ray task (imported only with `--ray`).
 """
 
-from runners.bench.report import Progress, plot, report, table, totals
+from runners.bench.report import Progress, plot, report, table, totals, write_report
 from runners.bench.run import BenchConfig, BenchRun, ProblemResult, check_references, solve_problem
 
 __all__ = ["BenchConfig", "BenchRun", "ProblemResult", "Progress", "check_references", "plot", "report",
-           "solve_problem", "table", "totals"]
+           "solve_problem", "table", "totals", "write_report"]

@@ -3,6 +3,7 @@ progress line printed per finished problem."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -87,6 +88,15 @@ def table(doc: dict[str, Any]) -> str:
             f"{r.get('failed_calls', 0):>6}"  # model calls that failed after retries
         )
     return "\n".join(lines)
+
+
+def write_report(doc: dict[str, Any], out: Path, plot_path: Path, also: Path | None = None) -> str | None:
+    """`<out>/report.json` (and a copy in `also`), then the plot; returns why no plot was drawn."""
+    text = json.dumps(doc, indent=1)
+    (out / "report.json").write_text(text)
+    if also is not None:
+        also.write_text(text)
+    return plot(doc, plot_path)
 
 
 def plot(doc: dict[str, Any], path: Path) -> str | None:

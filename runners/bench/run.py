@@ -15,12 +15,13 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from search.engine import Search
-from search.gateway import Budget, Gateway, GatewayConfig, ModelError
+from search.gateway import ModelError
+from search.session import gateway_for
 from search.settings import SearchSettings
 from search.types import Evaluator, Task
 
@@ -87,11 +88,8 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
     """Search with public tests only, then judge the answer (and the reference) on hidden tests.
     `limiter`: a model-call limiter shared beyond this problem (the Ray backend's)."""
     settings = config.settings
-    gateway = Gateway(
-        GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir),
-        Budget(calls=config.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd),
-        limiter=limiter,
-    )
+    # the config's call budget is the one compared across strategies; the cache is always on
+    gateway = gateway_for(replace(settings, budget_calls=config.budget_calls), cache_dir, limiter=limiter)
     public_task = Task.from_dict({**task.to_dict(), "hidden_tests": []})  # the search never sees them
     started = time.perf_counter()
     try:
