@@ -23,14 +23,17 @@ TREE_WRITE_INTERVAL_S = 0.5
 CACHE_DIR = Path(".orps") / "cache"
 
 
-def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict | None = None) -> Gateway:
-    config = GatewayConfig(
-        concurrency=settings.concurrency,
-        api_base=settings.api_base,
-        cache_dir=str(state_dir(project) / "cache") if settings.cache else "",
-    )
+def gateway_for(settings: SearchSettings, cache_dir: str = "", limiter=None) -> Gateway:
+    """The model gateway of one search: the settings' concurrency, api base and budget, answers
+    cached in `cache_dir` ('' for none); `limiter` is shared beyond the search (the Ray backend's)."""
+    config = GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir)
     budget = Budget(calls=settings.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd)
-    gateway = Gateway(config, budget)
+    return Gateway(config, budget, limiter=limiter)
+
+
+def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict | None = None) -> Gateway:
+    """The gateway of a search on `project`, caching in its state directory when asked."""
+    gateway = gateway_for(settings, str(state_dir(project) / "cache") if settings.cache else "")
     if previous_usage:
         gateway.carry_over(previous_usage)  # a resumed run keeps spending from the same budget
     return gateway

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +14,7 @@ from orps_tui.screens.history import HistoryScreen
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen, fuzzy_match
-from orps_tui.solving import prepare_job
+from orps_tui.solving import SolveRequest, prepare_job
 from orps_tui.widgets.nodes import NodeTable
 from search.providers.scripted import register_script
 from tests.test_solve_project import ANSWERS, SAMPLE, WORDS
@@ -42,9 +41,8 @@ def project(tmp_path):
 
 
 def job_for(project: Path, target: str = f"{WORDS}::slugify", evaluator=None, **settings):
-    args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=None,
-                           problem_mode="append", resume=None)
-    return prepare_job(project, args, {"model": "scripted/tui", "cache": False, **settings}, evaluator=evaluator)
+    request = SolveRequest(target=target, settings={"model": "scripted/tui", "cache": False, **settings})
+    return prepare_job(project, request, evaluator=evaluator)
 
 
 async def wait_for(pilot, predicate, timeout: float = 30.0):
