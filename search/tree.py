@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from search.types import Evaluation
+from search.types import Evaluation, Spend
 
 ORIGINAL_ID = "baseline"
 """The node id of the unmodified function. Stored under this id in tree.json, events and
@@ -40,7 +40,8 @@ class Node:
     """True when the critic's answer had no usable score and the outcome score stood in."""
     notes: list[str] = field(default_factory=list)
     """What went wrong while parsing this node's model output (recorded, never fatal)."""
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: Spend = field(default_factory=Spend)
+    """The model calls made for this node (its program and its critique)."""
     status: str = "created"
     """created -> evaluated -> critiqued (or failed when the model call itself failed)."""
 
@@ -72,6 +73,7 @@ class Node:
         data = dict(data)
         ev = data.get("evaluation")
         data["evaluation"] = Evaluation.from_dict(ev) if ev else None
+        data["usage"] = Spend.from_dict(data.get("usage") or {})
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
