@@ -17,10 +17,9 @@ from search.gateway import Budget, Gateway, GatewayConfig, ModelError
 from search.settings import SearchSettings
 from search.store import RunDir, state_dir
 from search.tree import SearchTree
-from search.types import Evaluator, Spend, Task
+from search.types import Evaluator, ModelClient, Spend, Task
 
 TREE_WRITE_INTERVAL_S = 0.5
-CACHE_DIR = Path(".orps") / "cache"
 
 
 def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict | None = None) -> Gateway:
@@ -73,7 +72,7 @@ async def run_search(
     *,
     bus: EventBus | None = None,
     resume: bool = False,
-    gateway: Gateway | None = None,
+    gateway: ModelClient | None = None,
     on_tree=None,
 ) -> SearchResult:
     """Run (or resume) a search, persisting everything in `run`. Raises ModelError."""

@@ -58,11 +58,6 @@ class Node:
         ev = self.evaluation
         return ev.runtime_s if ev and ev.runtime_s is not None else math.inf
 
-    @property
-    def passed_label(self) -> str:
-        ev = self.evaluation
-        return f"{ev.passed}/{ev.total}" if ev else "-"
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["evaluation"] = self.evaluation.to_dict() if self.evaluation else None
@@ -92,12 +87,6 @@ class SearchTree:
 
     def get(self, node_id: str) -> Node | None:
         return self.nodes.get(node_id)
-
-    def children(self, node_id: str) -> list[Node]:
-        return [n for n in self.nodes.values() if n.parent == node_id]
-
-    def in_round(self, round_: int) -> list[Node]:
-        return [n for n in self.nodes.values() if n.round == round_]
 
     def __len__(self) -> int:
         return len(self.nodes)
