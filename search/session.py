@@ -17,10 +17,9 @@ from search.gateway import Budget, Gateway, GatewayConfig, ModelError
 from search.settings import SearchSettings
 from search.store import RunDir, state_dir
 from search.tree import SearchTree
-from search.types import Evaluator, Task
+from search.types import Evaluator, ModelClient, Spend, Task
 
 TREE_WRITE_INTERVAL_S = 0.5
-CACHE_DIR = Path(".orps") / "cache"
 
 
 def gateway_for(settings: SearchSettings, cache_dir: str = "", limiter=None) -> Gateway:
@@ -40,11 +39,11 @@ def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict |
 
 
 def tree_usage(tree: SearchTree) -> dict:
-    total = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    """What the nodes of a (previous) tree spent, summed."""
+    total = Spend()
     for node in tree:
-        for key in total:
-            total[key] += node.usage.get(key, 0)
-    return total
+        total.add(node.usage)
+    return total.to_dict()
 
 
 class TreeWriter:
@@ -76,7 +75,7 @@ async def run_search(
     *,
     bus: EventBus | None = None,
     resume: bool = False,
-    gateway: Gateway | None = None,
+    gateway: ModelClient | None = None,
     on_tree=None,
 ) -> SearchResult:
     """Run (or resume) a search, persisting everything in `run`. Raises ModelError."""

@@ -105,6 +105,9 @@ class SlowEvaluator:
         await asyncio.sleep(self.delay)
         return await self.inner.evaluate(task, code, hidden=hidden)
 
+    async def measure_runtime(self, task, code, repeats=5):
+        return await self.inner.measure_runtime(task, code, repeats)
+
 
 async def test_cancel_mid_search_keeps_what_was_found_and_resumes(project):
     from runners.evaluator import SandboxEvaluator
