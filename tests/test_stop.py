@@ -126,9 +126,9 @@ async def test_a_cancelled_busy_call_is_not_counted():
     assert gateway.usage.calls == 0 and gateway.usage.errors == 0 and gateway.calls_left() is None
 
 
-def test_ctrl_c_stops_a_busy_bench_and_keeps_it_resumable(tmp_path):
+def test_ctrl_c_stops_a_busy_bench_and_keeps_it_resumable(datasets, tmp_path):
     (tmp_path / "busy.py").write_text(BUSY_SCRIPT)
-    dataset = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mbpp_v2"
+    dataset = datasets / "mbpp_v2"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "orps_tui.cli", "bench", "--dataset", str(dataset), "--limit", "2",
