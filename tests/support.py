@@ -7,6 +7,7 @@ soon as the event happens and fail with what was seen when it does not happen in
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import threading
@@ -35,6 +36,17 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str = "the
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout} s")
         time.sleep(interval)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10, what: str = "the condition"):
+    """`wait_until` for a test on the event loop: let other tasks run until `predicate()` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (value := predicate()):
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.005)
+    return value
 
 
 class Lines:
