@@ -120,7 +120,7 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
     if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return ""
-    from runners.locate import SpliceError, splice_or_add
+    from runners.splice import SpliceError, splice_or_add
     from runners.markers import strip_marker
     from runners.patch import make_patch
 
@@ -139,7 +139,7 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
     (a real interface change: its parameters differ); None when it keeps the user's."""
     if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return None
-    from runners.locate import SpliceError, signature_change, splice_or_add
+    from runners.splice import SpliceError, signature_change, splice_or_add
 
     qualname = job_task.target.split("::", 1)[1]
     try:

@@ -1,4 +1,4 @@
-"""Locating targets and splicing candidates in their place (runners.locate)."""
+"""Locating targets and splicing candidates in their place (runners.locate, runners.splice)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.locate import LocateError, SpliceError, list_functions, locate, splice_candidate
+from runners.locate import LocateError, list_functions, locate
+from runners.splice import SpliceError, splice_candidate
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 

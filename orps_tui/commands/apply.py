@@ -48,7 +48,7 @@ def _find_run(project: Path, run_id: str):
 def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     """The run's best patch, or the patch that puts `node_id`'s code into the file as the
     run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
-    from runners.locate import SpliceError, splice_candidate
+    from runners.splice import SpliceError, splice_candidate
     from runners.patch import make_patch
 
     found = _find_run(project, run_id)
