@@ -38,7 +38,7 @@ def ray_env(args, models: list[str]) -> dict[str, str]:
     are printed, never their values."""
     import sys
 
-    from runners.ray_backend import model_env_vars
+    from runners.ray import model_env_vars
 
     env = model_env_vars(models if args.ray_env_auto else [], args.ray_env)
     missing = [name for name in args.ray_env if name not in env]
@@ -65,7 +65,7 @@ def _usable_cache_dir(cache_dir: str) -> str:
 
 def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits: dict, limiter, holder: str) -> dict:
     """Body of the Ray task: one problem, start to finish, on this worker."""
-    from runners.ray_backend import RayLimiter, run_on_worker, worker_evaluator
+    from runners.ray import RayLimiter, run_on_worker, worker_evaluator
 
     async def main() -> dict:
         attempt = f"{holder}#{os.getpid()}"
@@ -91,7 +91,7 @@ class RaySolver:
 
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, concurrency: int = 4,
                  max_retries: int | None = None):
-        from runners.ray_backend import TASK_MAX_RETRIES, start_limiter
+        from runners.ray import TASK_MAX_RETRIES, start_limiter
 
         self.limits = {"timeout_s": timeout_s, "memory_mb": memory_mb}
         self.max_retries = TASK_MAX_RETRIES if max_retries is None else max_retries
@@ -101,7 +101,7 @@ class RaySolver:
         return await self.limiter.stats.remote()
 
     async def __call__(self, task: Task, config: BenchConfig, evaluator, cache_dir: str) -> ProblemResult:
-        from runners.ray_backend import await_ref, remote_function
+        from runners.ray import await_ref, remote_function
 
         fn = remote_function("solve_problem", _solve_on_worker, num_cpus=1, max_retries=self.max_retries,
                              retry_exceptions=False)
