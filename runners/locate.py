@@ -182,12 +182,24 @@ def _check_syntax(source: bytes, rel: str) -> None:
         raise LocateError(f"{rel}: cannot be parsed: {err}") from None
 
 
-def locate(project: Path, target: str) -> Located:
-    """Find `path::qualname` in the project (see module doc); LocateError when it is not there."""
-    project = Path(project)
+def _split_target(target: str) -> tuple[str, str]:
+    """`path::qualname` as (path, qualname); LocateError when it does not have that shape."""
     rel, sep, qualname = target.partition("::")
     if not sep or not rel or not qualname:
         raise LocateError(f"target {target!r} must look like path/to/file.py::function or path.py::Class.method")
+    return rel, qualname
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """"; did you mean a, b?" with the names close to `name`; "" when none is."""
+    close = difflib.get_close_matches(name, names, n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def locate(project: Path, target: str) -> Located:
+    """Find `path::qualname` in the project (see module doc); LocateError when it is not there."""
+    project = Path(project)
+    rel, qualname = _split_target(target)
     path = _resolve_file(project, rel)
     rel = path.relative_to(project).as_posix()
     source = path.read_bytes()
@@ -195,12 +207,10 @@ def locate(project: Path, target: str) -> Located:
     tree, outer, inner = _find(source, qualname)
     if outer is None:
         names = _functions(tree.root_node)
-        close = difflib.get_close_matches(qualname, names, n=3)
-        if close:
-            hint = f"; did you mean {', '.join(close)}?"
-        elif names:
+        hint = did_you_mean(qualname, names)
+        if not hint and names:
             hint = f"; it defines {', '.join(names[:8])}" + (", ..." if len(names) > 8 else "")
-        else:
+        elif not hint:
             hint = "; it defines no functions"
         raise LocateError(f"no function {qualname} in {rel}{hint}")
     start = _line_start(source, outer.start_byte)
@@ -270,9 +280,7 @@ def new_target(project: Path, target: str, *, new: bool = False) -> Located:
     A close existing name still means a typo: LocateError with "did you mean", unless
     `new` says the user wants the new name."""
     project = Path(project)
-    rel, sep, qualname = target.partition("::")
-    if not sep or not rel or not qualname:
-        raise LocateError(f"target {target!r} must look like path/to/file.py::function or path.py::Class.method")
+    rel, qualname = _split_target(target)
     if Path(rel).is_absolute() or ".." in Path(rel).parts or Path(rel).parts[0] in (".git", ".orps"):
         raise LocateError(f"the target's path must be relative to the project and inside it, not {rel!r}")
     if not rel.endswith(".py"):

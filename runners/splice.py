@@ -20,12 +20,11 @@ Re-indentation never touches the inside of multi-line strings, so their values s
 from __future__ import annotations
 
 import ast
-import difflib
 from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from runners.locate import _docstring, _find, _functions, _line_start, _parser, _reindent, _string_lines
+from runners.locate import _docstring, _find, _functions, _line_start, _parser, _reindent, _string_lines, did_you_mean
 from search.parsing import strip_fences
 
 
@@ -296,10 +295,7 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
     source = file_source.encode()
     tree, outer, inner = _find(source, qualname)
     if outer is None:
-        names = _functions(tree.root_node)
-        close = difflib.get_close_matches(qualname, names, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise SpliceError(f"no function {qualname} in the file{hint}")
+        raise SpliceError(f"no function {qualname} in the file{did_you_mean(qualname, _functions(tree.root_node))}")
     name = qualname.rsplit(".", 1)[-1]
     parts = _split_candidate(candidate, name)
     start = _line_start(source, outer.start_byte)
