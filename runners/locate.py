@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tree_sitter import Language, Node, Parser
 
+from runners.projectfiles import ProjectFiles
+
 
 class LocateError(Exception):
     """The target cannot be found (unknown file, unknown function)."""
@@ -162,8 +164,7 @@ def _resolve_file(project: Path, rel: str) -> Path:
             for candidate in (root / (rel.replace(".", "/") + ".py"), root / rel.replace(".", "/") / "__init__.py"):
                 if candidate.is_file():
                     return candidate
-    files = [p.relative_to(project).as_posix() for p in sorted(project.rglob("*.py"))
-             if not any(part.startswith(".") or part in ("venv", "__pycache__", "node_modules") for part in p.relative_to(project).parts)]
+    files = sorted(rel for rel in ProjectFiles(project).walk().files if rel.endswith(".py"))  # the one ignore list
     close = difflib.get_close_matches(rel, files, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise LocateError(f"no file {rel} in {project}{hint}")
