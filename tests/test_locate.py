@@ -145,6 +145,18 @@ def test_splice_method_in_any_shape_keeps_its_decorator(candidate):
     assert out.count("class Box") == 1
 
 
+def test_splice_takes_the_fence_that_defines_the_target_as_parse_program_does():
+    # One fence reader (search.parsing.strip_fences) for model answers and pasted candidates:
+    # a chat answer that shows a usage example first still gives the target's definition.
+    from search.parsing import parse_program
+
+    answer = ("Use it like this:\n```python\ndef example():\n    return Box.make(1)\n```\n"
+              "The fix:\n```python\ndef make(n):\n    return [n, n]\n```\n")
+    out = splice_candidate(SOURCE, "Box.make", answer)
+    assert "        return [n, n]\n" in out and "example" not in out
+    assert parse_program(answer, "make").code == "def make(n):\n    return [n, n]"
+
+
 def test_splice_candidate_decorators_replace_the_original():
     out = splice_candidate(SOURCE, "target", "@other_decorator\ndef target(x):\n    return 2 * x\n")
     assert "@decorator(1)" not in out and "@other_decorator\ndef target(x: int) -> int:" in out
