@@ -1,0 +1,49 @@
+"""The round critic (search.round_critic): one call, a score per node, robust reading."""
+
+from __future__ import annotations
+
+from search.round_critic import parse_round_critic, round_critic_messages
+from search.tree import Node
+from search.types import Evaluation, Task
+
+
+def test_prompt_lists_every_node_with_its_code_and_feedback():
+    task = Task(id="t", problem="Add a and b.", entry_point="add", tests=["assert add(1, 2) == 3"])
+    nodes = []
+    for i, body in enumerate(["a - b", "a + b"]):
+        node = Node(id=f"1-{i}", parent=None, round=1, code=f"def add(a, b):\n    return {body}\n")
+        node.evaluation = Evaluation(verdict="failed" if i == 0 else "passed", passed=i, total=1)
+        nodes.append(node)
+    user = round_critic_messages(task, nodes)[1]["content"]
+    assert "### Candidate 1" in user and "return a - b" in user and "### Candidate 2" in user
+    assert "Passed 0 of 1" in user and "Passed 1 of 1" in user and "K from 1 to 2" in user
+
+
+def test_a_good_answer_gives_each_candidate_its_score_and_critique():
+    text = ("Candidate 1: Score: 2/5 - it subtracts.\n"
+            "Candidate 2: Score: 5/5 - correct.\n"
+            "Candidate 3: Score: 3/5 - slow loop.\n")
+    parsed = parse_round_critic(text, 3)
+    assert parsed.scores == [2.0, 5.0, 3.0] and parsed.usable == 3
+    assert "subtracts" in parsed.critiques[0] and "slow" in parsed.critiques[2]
+    assert parsed.notes == []
+
+
+def test_lenient_labels_and_out_of_range_scores():
+    text = "**Candidate #2**: 4 out of 5, fine\n[1] Score 0/5 wrong\n"
+    parsed = parse_round_critic(text, 2)
+    assert parsed.scores == [1.0, 4.0]  # clamped to 1..5
+
+
+def test_a_malformed_answer_falls_back_for_the_candidates_it_misses():
+    parsed = parse_round_critic("These all look like reasonable attempts at the problem.", 3)
+    assert parsed.scores == [None, None, None] and parsed.usable == 0
+    assert "no score for candidate(s) 1, 2, 3" in parsed.notes[0]
+    partial = parse_round_critic("Candidate 2: Score: 3/5 ok\nCandidate 9: Score: 5/5", 3)
+    assert partial.scores == [None, 3.0, None]
+    assert "candidate(s) 1, 3" in partial.notes[-1]
+
+
+def test_unlabelled_scores_in_order_count_only_when_there_is_one_per_candidate():
+    assert parse_round_critic("Score: 2/5\nScore: 4/5\n", 2).scores == [2.0, 4.0]
+    assert parse_round_critic("Score: 2/5\n", 2).scores == [None, None]
