@@ -13,8 +13,10 @@ class ProbeEvaluator:
     """Runs a candidate and each test in-process after the task's setup, and reports a
     failing test with the exception's own message (as the sandbox's plugin does)."""
 
-    def __init__(self, verdicts: dict[str, str] | None = None):
+    def __init__(self, verdicts: dict[str, str] | None = None, fast: str = ".get("):
         self.runs: list[str] = []
+        self.fast = fast
+        """Code with this fragment runs fastest (the plain rule then prefers it among ties)."""
         self.verdicts = verdicts or {}
         """Code fragment -> verdict to report instead (a sandbox that caught it cheating)."""
 
@@ -35,7 +37,7 @@ class ProbeEvaluator:
                 results.append(TestResult(f"test_{i}", "failed", f"E   AssertionError: {err}"))
         passed = sum(r.outcome == "passed" for r in results)
         return Evaluation(verdict="passed" if passed == len(results) else "failed", passed=passed,
-                          total=len(results), tests=results)
+                          total=len(results), tests=results, runtime_s=0.0001 if self.fast in code else 0.001)
 
 
 def task() -> Task:
@@ -160,3 +162,64 @@ async def test_no_tie_no_literal_calls_and_one_program_are_skipped_with_a_reason
     report = await A.select_by_agreement(no_literals, [node("0-0", RIGHT), node("0-1", SPECIAL)], run)
     assert "literal arguments" in report.skipped and report.chosen == "0-0"
     assert evaluator.runs == []  # nothing was run for any of them
+
+
+# -- in the engine, with the scripted model ----------------------------------------------------
+
+from search.engine import Search  # noqa: E402
+from search.events import EventBus  # noqa: E402
+from search.gateway import Budget, Gateway, GatewayConfig  # noqa: E402
+from search.providers.scripted import register_script  # noqa: E402
+from search.settings import SearchSettings  # noqa: E402
+
+
+def answer(code: str) -> str:
+    return f"## Reasoning\nSquares.\n\n## Code\n```python\n{code}```\n"
+
+
+def squares_programmer(messages, params):
+    """Three fresh samples that all pass both public asserts: the first (style 0) special-
+    cases them, the other two square every element (written differently)."""
+    user = messages[-1]["content"]
+    if "straightforward" in user:
+        return answer(SPECIAL)
+    if "efficient" in user:
+        return answer(RIGHT)
+    return answer(RIGHT_TOO)
+
+
+def squares_search(name: str, evaluator, **settings) -> Search:
+    register_script(name, squares_programmer)
+    s = SearchSettings(strategy="best_of_n", samples=3, model=f"scripted/{name}", **settings)
+    return Search(Task(**{**task().__dict__, "hidden_tests": []}), s, Gateway(GatewayConfig(backoff_s=0), Budget()),
+                  evaluator, EventBus())
+
+
+async def test_the_search_breaks_a_tie_with_agreement_and_records_it():
+    plain = await squares_search("agree-off", ProbeEvaluator()).run()
+    assert plain.best.code.strip() == SPECIAL.strip()  # the plain rule: the fastest of the tie
+    assert plain.agreement is None
+    result = await squares_search("agree-on", ProbeEvaluator(), agreement=True).run()
+    assert result.best.code.strip() in (RIGHT.strip(), RIGHT_TOO.strip())
+    doc = result.summary()["agreement"]
+    assert doc["changed"] and doc["before"] == "0-0" and doc["chosen"] == result.best.id
+    assert len(doc["tied"]) == 3 and doc["inputs"][0].startswith("squares(")
+    probed = result.tree.get("0-1")
+    assert probed.agreement is not None and probed.probes[0]["input"] == doc["inputs"][0]
+    assert probed.probes[0]["output"].startswith("returns [")
+    assert result.tree.get("0-0").agreement < probed.agreement
+
+
+async def test_the_search_never_chooses_a_suspicious_candidate_by_agreement():
+    # The sandbox caught the two right programs cheating on the public tests: they pass
+    # nothing and are no voters; the special case is the only candidate left.
+    class Caught(ProbeEvaluator):
+        async def evaluate(self, task, code, *, hidden=False):
+            ev = await super().evaluate(task, code, hidden=hidden)
+            if "x * x" in code or "append" in code:
+                return Evaluation(verdict="suspicious", passed=0, total=ev.total, tests=ev.tests)
+            return ev
+
+    result = await squares_search("agree-caught", Caught(), agreement=True).run()
+    assert result.best.code.strip() == SPECIAL.strip()
+    assert result.agreement["tied"] == ["0-0"] and not result.agreement["changed"]
