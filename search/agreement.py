@@ -204,7 +204,7 @@ def _writable(source: str) -> bool:
 
 # -- running them through any Evaluator -----------------------------------------------------
 
-def _helpers(marker: str) -> str:
+def helpers_source(marker: str) -> str:
     """Test-file code that turns one call into the probe's failure message."""
     return f'''
 import hashlib as __orps_hashlib, signal as __orps_signal
@@ -257,7 +257,7 @@ def probe_task(task: Task, probes: list[Call], marker: str | None = None) -> tup
     marker = marker or "ORPS-PROBE-" + secrets.token_hex(6)
     name = task.entry_point
     tests = [f"__orps_probe(lambda: {call.render(name)})" for call in probes]
-    setup = (task.test_setup or "") + "\n" + _helpers(marker)
+    setup = (task.test_setup or "") + "\n" + helpers_source(marker)
     return Task(id=f"{task.id}/probes", problem="", entry_point=name, kind="asserts",
                 tests=tests, test_setup=setup), marker
 

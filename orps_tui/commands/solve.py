@@ -115,10 +115,25 @@ class ProgressPrinter:
             line = f"start: {start}\n{d['text']}"
         elif event.kind == "critic_disabled":
             line = f"critic switched off ({d['reason']}): its calls go to the programmer"
+        elif event.kind == "agreement":
+            line = agreement_line(d)
         elif event.kind == "budget_exhausted":
             line = f"budget reached: {d['reason']}"
         if line:
             print(line, file=self.stream, flush=True)
+
+
+def agreement_line(d: dict) -> str:
+    """What agreement among tied candidates did, in one line."""
+    if d.get("skipped"):
+        return f"agreement: skipped ({d['skipped']})"
+    scores = d.get("scores") or {}
+    chosen = d.get("chosen")
+    score = scores.get(chosen)
+    figure = f" (agreement {score:.2f})" if isinstance(score, float) else ""
+    what = (f"chose {node_name(chosen)}{figure} over {node_name(d['before'])}" if d.get("changed")
+            else f"kept {node_name(chosen)}{figure}")
+    return f"agreement: {len(d.get('tied', []))} candidates tied, probed on {len(d.get('inputs', []))} inputs; {what}"
 
 
 def run_headless(project: Path, job, args) -> int:
