@@ -83,8 +83,24 @@ async def judge(task: Task, code: str, evaluator: SandboxEvaluator, cache: dict)
     return cache[key]
 
 
+def cached_probes(evaluator: SandboxEvaluator) -> agreement.ProbeRunner:
+    """Probe runs kept per (problem, program): strategies and budgets share many samples
+    (the response cache), and a problem's probe inputs are the same in every run."""
+    run = agreement.evaluator_probes(evaluator)
+    known: dict = {}
+
+    async def cached(task: Task, code: str, probes: list) -> list | None:
+        key = (task.id, agreement.code_key(code))
+        if key not in known:
+            known[key] = await run(task, code, probes)
+        return known[key]
+
+    return cached
+
+
 async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
     evaluator = SandboxEvaluator(workers=workers)
+    probes = cached_probes(evaluator)
     hidden_cache: dict = {}
     groups: dict[str, dict] = defaultdict(lambda: {"problems": 0, "with_candidates": 0, "ties": 0, "probed": 0,
                                                    "changed": 0, "plain": 0, "agreement": 0, "details": []})
@@ -106,7 +122,7 @@ async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
             task = tasks[row["id"]]
             public = Task.from_dict({**task.to_dict(), "hidden_tests": []})
             nodes = candidate_nodes(row)
-            report = await agreement.select_by_agreement(public, nodes, agreement.evaluator_probes(evaluator))
+            report = await agreement.select_by_agreement(public, nodes, probes)
             tie = len(report.tied) > 1 and not report.skipped.startswith(("no tie", "no candidate passes"))
             group["ties"] += tie
             group["probed"] += bool(report.scores)
