@@ -136,3 +136,10 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
         raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
                         hint="fix the test file, or choose other tests with --tests / -k")
     return runnable, broken, evaluation
+
+
+def watched_files(project: Path, task: Task) -> list[Path]:
+    """The files whose change makes a check or a proposal of `task` stale: the target's file
+    and every file holding one of its tests (those that exist)."""
+    names = {task.target.split("::")[0]} | {t.split("::")[0] for t in task.tests}
+    return [project / n for n in sorted(names) if (project / n).is_file()]

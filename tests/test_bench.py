@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orps_tui.bench import BenchConfig, BenchRun, report, table
+from runners.bench.report import report, table
+from runners.bench.run import BenchConfig, BenchRun
 from search.providers.scripted import register_script
 from search.settings import SearchSettings
 from search.types import Task
@@ -199,7 +200,8 @@ async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_progr
 
 
 def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
-    from orps_tui.bench import ProblemResult, Progress
+    from runners.bench.report import Progress
+    from runners.bench.run import ProblemResult
 
     now = [100.0]
     restored = [ProblemResult("a", "orps", 4, True, True, 1, 1, 4, 0, 0, 0.0, 1.0, None, 2, "solved")]
@@ -213,7 +215,7 @@ def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
 
 
 async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_path):
-    from orps_tui.bench import check_references
+    from runners.bench.run import check_references
 
     needs_pandas = Task(id="pandas", problem="", entry_point="f", tests=[], hidden_tests=["assert f() == 1"],
                         reference_code="import pandas_not_installed_here\ndef f():\n    return 1\n")

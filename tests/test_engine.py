@@ -239,3 +239,85 @@ async def test_answer_without_code_is_recorded_not_fatal():
     assert node.evaluation.verdict == "error" and "no code found in the answer" in node.notes
     assert result.status == "unsolved"
     assert re.search("no code", node.evaluation.message)
+
+
+# -- the interfaces the engine types against --------------------------------------------
+
+
+def test_every_strategy_setting_names_a_registered_strategy_and_an_unknown_one_is_refused():
+    from search.settings import STRATEGIES as NAMES
+    from search.strategies import STRATEGIES, get_strategy
+
+    assert tuple(STRATEGIES) == NAMES and all(get_strategy(n).name == n for n in NAMES)
+    with pytest.raises(ValueError, match=r"unknown strategy 'beam': choose one of orps, best_of_n"):
+        get_strategy("beam")
+
+
+async def test_search_with_an_unknown_strategy_fails_with_the_clear_message():
+    settings = SearchSettings(samples=1, strategy="orps")
+    settings.strategy = "beam"  # past validation, as a caller building settings by hand could
+    with pytest.raises(ValueError, match="unknown strategy 'beam'"):
+        await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
+
+
+class CountingModel:
+    """A ModelClient that is no Gateway: answers RIGHT at once, within a call budget."""
+
+    def __init__(self, calls: int):
+        from search.types import Usage
+
+        self.usage = Usage()
+        self.budget = calls
+
+    async def complete(self, model, messages, *, temperature=0.0, max_tokens=512, seed=None, stop=None):
+        from search.types import BudgetExceeded, Completion
+
+        if self.usage.calls >= self.budget:
+            raise BudgetExceeded(f"call budget of {self.budget} reached")
+        answer = "Right.\nScore: 5/5" if "reviewer" in messages[0]["content"] else RIGHT
+        completion = Completion(answer, model, prompt_tokens=10, completion_tokens=5, cost_usd=0.01)
+        self.usage.add(completion)
+        return completion
+
+    def calls_left(self):
+        return self.budget - self.usage.calls
+
+
+async def test_any_model_client_drives_the_search_and_each_node_records_its_own_spend():
+    from search.types import Evaluator, ModelClient
+
+    model = CountingModel(calls=3)
+    assert isinstance(model, ModelClient) and isinstance(Gateway(), ModelClient)
+    assert isinstance(FakeEvaluator(), Evaluator)
+    settings = SearchSettings(samples=2, beam=1, rounds=1, model="counting")
+    result = await Search(add_task(), settings, model, FakeEvaluator()).run()
+    assert result.status == "solved" and result.stop_reason == "satisfied" and model.usage.calls == 3
+    spends = {n.id: n.usage for n in result.tree}
+    assert sorted(s.calls for s in spends.values()) == [1, 2]  # program + critique; program, then the budget
+    assert sum(s.prompt_tokens for s in spends.values()) == model.usage.prompt_tokens == 30
+    assert round(sum(s.cost_usd for s in spends.values()), 6) == 0.03
+    assert Node.from_dict(result.tree.get("0-0").to_dict()).usage == spends["0-0"]
+
+
+class TimingEvaluator(FakeEvaluator):
+    """Says every passing candidate's least runtime is 0.5 ms (the engine must ask it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.measured: list[int] = []
+
+    async def measure_runtime(self, task, code, repeats=5):
+        self.measured.append(repeats)
+        return 0.0005
+
+
+async def test_goal_faster_remeasures_passing_code_through_the_evaluator_protocol():
+    task = add_task()
+    task.original_code = "def add(a, b):\n    return a + b\n"
+    settings = SearchSettings(samples=1, strategy="single", goal="faster", model="scripted/right")
+    register_script("right", lambda m, p: RIGHT)
+    evaluator = TimingEvaluator()
+    result = await Search(task, settings, Gateway(GatewayConfig()), evaluator).run()
+    assert evaluator.measured == [5, 5]  # the baseline, then the one passing candidate
+    assert result.baseline.evaluation.runtime_s == result.best.evaluation.runtime_s == 0.0005
+    assert "runtime re-measured: min of 5 runs" in result.best.notes

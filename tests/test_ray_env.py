@@ -28,7 +28,7 @@ def test_in_process_models_need_nothing_and_extra_names_are_sent_when_set():
 
 def test_flags_name_more_variables_or_turn_forwarding_off(monkeypatch, capsys):
     from orps_tui.cli import build_parser
-    from orps_tui.ray_bench import ray_env
+    from orps_tui.commands.ray_options import ray_env
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("MY_PROXY_TOKEN", "tok")

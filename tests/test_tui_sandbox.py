@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +14,7 @@ from orps_tui.screens.history import HistoryScreen
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen, fuzzy_match
-from orps_tui.solving import prepare_job
+from orps_tui.solving import SolveRequest, prepare_job
 from orps_tui.widgets.nodes import NodeTable
 from search.providers.scripted import register_script
 from tests.test_solve_project import ANSWERS, SAMPLE, WORDS
@@ -42,9 +41,8 @@ def project(tmp_path):
 
 
 def job_for(project: Path, target: str = f"{WORDS}::slugify", evaluator=None, **settings):
-    args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=None,
-                           problem_mode="append", resume=None)
-    return prepare_job(project, args, {"model": "scripted/tui", "cache": False, **settings}, evaluator=evaluator)
+    request = SolveRequest(target=target, settings={"model": "scripted/tui", "cache": False, **settings})
+    return prepare_job(project, request, evaluator=evaluator)
 
 
 async def wait_for(pilot, predicate, timeout: float = 30.0):
@@ -106,6 +104,9 @@ class SlowEvaluator:
     async def evaluate(self, task, code, *, hidden=False):
         await asyncio.sleep(self.delay)
         return await self.inner.evaluate(task, code, hidden=hidden)
+
+    async def measure_runtime(self, task, code, repeats=5):
+        return await self.inner.measure_runtime(task, code, repeats)
 
 
 async def test_cancel_mid_search_keeps_what_was_found_and_resumes(project):

@@ -97,6 +97,9 @@ class ProjectFake:
             result.id = node_id
         return ev
 
+    async def measure_runtime(self, task, code, repeats=5):
+        return await self.inner.measure_runtime(task, code, repeats)
+
 
 async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
     """Let the app run until `predicate()` holds (fail with the current screen if it never does)."""
