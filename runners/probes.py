@@ -2,9 +2,11 @@
 
 A dataset task's probes run through any Evaluator as an assert list. A project's target
 lives in the user's package, so its probes are a test file added to the sandboxed copy
-of the project (never to the project itself), next to the selected tests so that their
-conftest and configuration apply; it imports the target from its module and runs each
-probe call as one test, through the public `SandboxEvaluator.evaluate` (`files=`).
+of the project (never to the project itself), at its root: the directories of the
+selected tests are mounted read-only in the sandbox, and the project's configuration
+(`pythonpath`, a root conftest) still applies there. The file imports the target from its
+module and runs each probe call as one test, through the public
+`SandboxEvaluator.evaluate` (`files=`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import PurePosixPath
 from search.agreement import Call, Output, ProbeRunner, helpers_source, read_outputs
 from search.types import Task
 
-UNTRUSTED = ("suspicious", "tampered", "error")
+UNTRUSTED = ("suspicious", "tampered", "error", "crashed")
+"""A crashed run (the process ended before pytest finished) reports nothing to trust."""
 
 
 def module_of(target_path: str) -> str:
@@ -32,9 +35,7 @@ def module_of(target_path: str) -> str:
 def probe_file(task: Task, probes: list[Call], marker: str) -> tuple[str, str]:
     """(relative path, text) of the probe test file for a project task."""
     path, _, name = task.target.partition("::")
-    first_test = next((t.split("::", 1)[0] for t in task.tests if t.endswith(".py") or "::" in t), "")
-    folder = str(PurePosixPath(first_test).parent) if first_test else "tests"
-    rel = str(PurePosixPath(folder if folder != "." else "") / f"test_orps_probes_{marker[-12:]}.py").lstrip("/")
+    rel = f"test_orps_probes_{marker[-12:]}.py"
     lines = [f"from {module_of(path)} import {name}", helpers_source(marker), ""]
     for i, call in enumerate(probes):
         lines.append(f"def test_probe_{i}():\n" + textwrap.indent(f"__orps_probe(lambda: {call.render(name)})", "    ") + "\n")

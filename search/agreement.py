@@ -327,7 +327,7 @@ def evaluator_probes(evaluator: Evaluator, marker: str | None = None) -> ProbeRu
     async def run(task: Task, code: str, probes: list[Call]) -> list[Output | None] | None:
         ptask, mark = probe_task(task, probes, marker)
         ev = await evaluator.evaluate(ptask, code)
-        if ev.verdict in UNTRUSTED or ev.verdict == "error":
+        if ev.verdict in UNTRUSTED or ev.verdict in ("error", "crashed"):
             return None
         return read_outputs(ev, mark, len(probes))
 
@@ -400,7 +400,9 @@ async def select_by_agreement(task: Task, nodes: list[Node], run: ProbeRunner, *
     results = await asyncio.gather(*(run(task, node.code, probes) for node in by_code.values()))
     per_code = dict(zip(by_code, results))
     outputs = {n.id: per_code[code_key(n.code)] for n in tied}
-    trusted = {k: v for k, v in outputs.items() if v is not None}
+    # A run that reported no output at all (cut short, or a probe file that did not load)
+    # says nothing about the candidate: it neither votes nor is scored.
+    trusted = {k: v for k, v in outputs.items() if v is not None and any(o is not None for o in v)}
     scores = agreement_scores(trusted)
     report.scores = {n.id: (round(scores[n.id], 4) if n.id in scores else None) for n in tied}
     report.outputs = {k: [o.text if o else None for o in v] if v is not None else None for k, v in outputs.items()}

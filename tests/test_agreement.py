@@ -223,3 +223,12 @@ async def test_the_search_never_chooses_a_suspicious_candidate_by_agreement():
     result = await squares_search("agree-caught", Caught(), agreement=True).run()
     assert result.best.code.strip() == SPECIAL.strip()
     assert result.agreement["tied"] == ["0-0"] and not result.agreement["changed"]
+
+
+async def test_a_probe_run_with_no_output_at_all_neither_votes_nor_is_scored():
+    async def run(task_, code, probes):
+        return [None] * len(probes) if "append" in code else await A.evaluator_probes(ProbeEvaluator())(task_, code, probes)
+
+    nodes = [node("0-0", SPECIAL), node("0-1", RIGHT), node("0-2", RIGHT_TOO, runtime=0.0001)]
+    report = await A.select_by_agreement(task(), nodes, run)
+    assert report.scores["0-2"] is None and report.chosen != "0-2"
