@@ -44,7 +44,7 @@ def main() -> None:
         os.environ.update(cluster.client_env())
     from benchmarks.raykit import write_dataset, write_script
     from runners.evaluator import SandboxEvaluator
-    from runners.ray_backend import connect, shutdown
+    from runners.ray import connect, shutdown
     from runners.bench.ray import RaySolver
 
     tasks = load_dataset(write_dataset(tmp / "ds", args.problems))

@@ -156,9 +156,9 @@ def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None,
 def code_patch(target: str, project: Path, original_file: str, code: str) -> str:
     """The unified diff that puts `code` in place of `target` (`path::qualname`) in
     `original_file`, the file as the search saw it ('' when nothing changes). A target that
-    is not in the file yet is added. Raises `runners.locate.SpliceError` when the code
+    is not in the file yet is added. Raises `runners.splice.SpliceError` when the code
     cannot take the target's place."""
-    from runners.locate import splice_or_add
+    from runners.splice import splice_or_add
     from runners.markers import strip_marker
     from runners.patch import make_patch
 
@@ -174,7 +174,7 @@ def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The patch of `node`'s code ('' when nothing changes or the code does not fit)."""
     if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return ""
-    from runners.locate import SpliceError
+    from runners.splice import SpliceError
 
     try:
         return code_patch(job_task.target, Path(job_task.project), original_file, node.code)
@@ -187,7 +187,7 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
     (a real interface change: its parameters differ); None when it keeps the user's."""
     if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return None
-    from runners.locate import SpliceError, signature_change, splice_or_add
+    from runners.splice import SpliceError, signature_change, splice_or_add
 
     qualname = job_task.target.split("::", 1)[1]
     try:

@@ -228,8 +228,6 @@ async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_pa
     assert again == failures and evaluator.calls == 2
 
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared beside the checkout
-
 ORACLE = '''
 import csv
 ROWS = [row for name in ("dev.csv", "test.csv") for row in csv.DictReader(open({dataset!r} + "/" + name))]
@@ -246,17 +244,16 @@ def respond(messages, params):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets not beside the repo")
 @pytest.mark.parametrize("name", ["mbpp_v2", "humaneval_v2", "lbpp"])
-def test_shared_datasets_run_end_to_end_with_limit(name, tmp_path, capsys):
+def test_shared_datasets_run_end_to_end_with_limit(datasets, name, tmp_path, capsys):
     """A model that answers with each problem's reference solution, through the real CLI and
     sandbox: it solves exactly the problems whose reference passes in this environment."""
     from orps_tui.cli import main
 
     oracle = tmp_path / "oracle.py"
-    oracle.write_text(ORACLE.format(dataset=str(SHARED / name)))
+    oracle.write_text(ORACLE.format(dataset=str(datasets / name)))
     out = tmp_path / "out"
-    code = main(["bench", "--dataset", str(SHARED / name), "--limit", "3", "--strategy", "orps,single",
+    code = main(["bench", "--dataset", str(datasets / name), "--limit", "3", "--strategy", "orps,single",
                  "--budget-calls", "4", "--samples", "2", "--beam", "1", "--model", f"scripted/{oracle}",
                  "--out", str(out)])
     assert code == 0

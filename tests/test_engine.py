@@ -37,19 +37,25 @@ class Script:
     """Programmer: wrong on first sight, right once it has seen the failing test.
     Critic: a fixed answer. Records every prompt it was sent."""
 
-    def __init__(self, critic: str = "Looks fine.\nScore: 5/5", fixable: bool = True):
+    def __init__(self, critic: str = "Looks fine.\nScore: 5/5", fixable: bool = True, right_at_once: bool = False):
         self.critic = critic
         self.fixable = fixable
         """False: the programmer never gets it right (only a budget ends the search)."""
+        self.right_at_once = right_at_once
+        """True: the programmer is right on first sight (the critic alone decides when to stop)."""
         self.prompts: list[str] = []
+        self.critiques = 0
 
     def __call__(self, messages, params):
         user = messages[-1]["content"]
         self.prompts.append(user)
         if messages[0]["content"].startswith("You are a strict code reviewer"):
+            self.critiques += 1
             if "return a - b" in user:
                 return "It subtracts instead of adding.\nScore: 1/5"
             return self.critic
+        if self.right_at_once:
+            return RIGHT
         if self.fixable and "Execution feedback" in user and "assert add(1, 2) == 3" in user:
             return RIGHT
         return WRONG
@@ -98,15 +104,13 @@ def test_beam_for_speed_prefers_passing_then_faster():
 
 
 async def test_early_stop_when_solved_and_critic_satisfied():
-    script = Script()
-    register_script("right", lambda m, p: "Score: 5/5" if "reviewer" in m[0]["content"] else RIGHT)
-    settings = SearchSettings(samples=3, beam=2, rounds=4, model="scripted/right")
-    search = Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator())
+    script = Script(critic="Score: 5/5", right_at_once=True)
+    search = make_search(SearchSettings(samples=3, beam=2, rounds=4), script)
     result = await search.run()
     assert result.stop_reason == "satisfied"
     assert {n.round for n in result.tree} == {0}
     assert search.gateway.usage.calls == 6  # 3 samples + 3 critiques, then stop
-    del script
+    assert script.critiques == 3 and all(n.process_score == 5.0 for n in result.tree if n.round == 0)
 
 
 @pytest.mark.parametrize("budget", [1, 4, 5, 7])
@@ -130,21 +134,20 @@ async def test_token_budget_stops_the_search():
 
 
 async def test_malformed_critic_falls_back_to_outcome_score():
-    script = Script(critic="I have thoughts but no number.")
-    register_script("bad-critic", lambda m, p: "no score here at all" if "reviewer" in m[0]["content"] else RIGHT)
-    settings = SearchSettings(samples=2, beam=1, rounds=2, model="scripted/bad-critic")
-    result = await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
+    script = Script(critic="I have thoughts but no number.", right_at_once=True)
+    result = await make_search(SearchSettings(samples=2, beam=1, rounds=2), script).run()
+    assert script.critiques == 2  # the critic was asked about each sample and gave no score
     for node in result.tree:
         assert node.process_score is None and node.critic_fallback
         assert any("no score" in note for note in node.notes)
     # The outcome score stands in (3/3 tests, so satisfied): the search ends early.
     assert result.status == "solved" and result.stop_reason == "satisfied"
-    del script
 
 
 def _comparable(tree):
+    """The nodes by id: concurrent nodes may finish (and be recorded) in any order."""
     out = []
-    for n in tree:
+    for n in sorted(tree, key=lambda node: node.id):
         d = n.to_dict()
         d["evaluation"].pop("wall_s", None)
         out.append(d)

@@ -18,6 +18,7 @@ from orps_tui.solving import SolveRequest, prepare_job
 from orps_tui.widgets.nodes import NodeTable
 from search.providers.scripted import register_script
 from tests.test_solve_project import ANSWERS, SAMPLE, WORDS
+from tests.tui_support import wait_for
 
 pytestmark = pytest.mark.slow
 SIZE = (120, 36)
@@ -43,15 +44,6 @@ def project(tmp_path):
 def job_for(project: Path, target: str = f"{WORDS}::slugify", evaluator=None, **settings):
     request = SolveRequest(target=target, settings={"model": "scripted/tui", "cache": False, **settings})
     return prepare_job(project, request, evaluator=evaluator)
-
-
-async def wait_for(pilot, predicate, timeout: float = 30.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
-        await pilot.pause(0.05)
 
 
 async def test_full_search_to_accepted_patch(project):
@@ -177,7 +169,9 @@ async def test_file_change_marks_the_proposal_stale(project):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         review = app.screen
-        await pilot.pause(0.5)  # the watcher's thread starts with the screen
+        # The screen starts its watcher when mounted (set and started in one step on the loop).
+        await wait_for(pilot, lambda: review.watcher is not None, timeout=10)
+        assert not review.stale
         path = project / WORDS
         path.write_text(path.read_text().replace('"""Lower-case', '"""Make lower-case'))
         await wait_for(pilot, lambda: review.stale, timeout=10)

@@ -49,7 +49,7 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     """The run's best patch, or the patch that puts `node_id`'s code into the file as the
     run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
     from orps_tui.solving import code_patch
-    from runners.locate import SpliceError
+    from runners.splice import SpliceError
 
     found = _find_run(project, run_id)
     if node_id is None:

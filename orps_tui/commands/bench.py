@@ -172,7 +172,7 @@ def _warn_references(failures: dict[str, str]) -> None:
 def _evaluator(args):
     if args.ray:  # Ray is imported only here, and only with --ray
         from orps_tui.commands.ray_options import ray_env
-        from runners.ray_backend import RayUnavailable, connect
+        from runners.ray import RayUnavailable, connect
 
         env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
         try:

@@ -137,7 +137,7 @@ def run(args) -> int:
 def ray_report(args, settings: dict) -> dict:
     """`--ray ADDRESS`: connect (token authentication as Ray configures it), then check each node."""
     from orps_tui.commands.ray_options import ray_env
-    from runners.ray_backend import RayUnavailable, check_cluster, connect
+    from runners.ray import RayUnavailable, check_cluster, connect
 
     model = args.model or settings.get("model", "")
     api_base = args.api_base or settings.get("api_base", "")

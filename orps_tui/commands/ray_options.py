@@ -13,11 +13,11 @@ def add_ray_env_arguments(parser) -> None:
 
 
 def ray_env(args, models: list[str]) -> dict[str, str]:
-    """The variables sent to the workers (see `runners.ray_backend.model_env_vars`); their names
+    """The variables sent to the workers (see `runners.ray.model_env_vars`); their names
     are printed, never their values."""
     import sys
 
-    from runners.ray_backend import model_env_vars
+    from runners.ray import model_env_vars
 
     env = model_env_vars(models if args.ray_env_auto else [], args.ray_env)
     missing = [name for name in args.ray_env if name not in env]

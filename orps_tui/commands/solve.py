@@ -266,7 +266,7 @@ def run(args) -> int:
 
 def _use_ray(job, address: str) -> None:
     """Evaluate the job's candidates on a Ray cluster (the model gateway stays here)."""
-    from runners.ray_backend import RayEvaluator, RayUnavailable, connect
+    from runners.ray import RayEvaluator, RayUnavailable, connect
 
     try:
         info = connect(address)

@@ -7,7 +7,7 @@ arrives (so `--resume` works the same), and Ctrl+C cancels the outstanding Ray t
 worker that dies mid-problem has its problem re-run elsewhere (Ray `max_retries`); the
 retried attempt first frees any model slot the dead attempt held.
 
-Ray itself is imported only when `runners.ray_backend` connects, and this module only with `--ray`.
+Ray itself is imported only when `runners.ray` connects, and this module only with `--ray`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from runners.bench.run import BenchConfig, ProblemResult, solve_problem
 # Everything this module takes from the Ray backend, in one place.
-from runners.ray_backend import (TASK_MAX_RETRIES, RayLimiter, await_ref, remote_function, run_on_worker,
+from runners.ray import (TASK_MAX_RETRIES, RayLimiter, await_ref, remote_function, run_on_worker,
                                  start_limiter, worker_evaluator)
 from search.gateway import ModelError
 from search.types import Task

@@ -1,4 +1,4 @@
-"""Helpers for the TUI tests (no tests here): a tiny project, a scripted model that fixes
+"""Helpers for the TUI tests: a tiny project, a scripted model that fixes
 it after seeing the failing tests, an in-process evaluator for project tasks, waiting.
 
 The evaluator is `tests.fakes.FakeEvaluator` with each pytest node id of the project
