@@ -146,7 +146,8 @@ async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
 def table(groups: dict) -> str:
     lines = [f"{'run':<34} {'problems':>8} {'ties':>5} {'probed':>6} {'changed':>7} "
              f"{'pass@1 plain':>12} {'pass@1 agreement':>16}"]
-    for name, g in groups.items():
+    total = {k: sum(g[k] for g in groups.values()) for k in ("problems", "ties", "probed", "changed", "plain", "agreement")}
+    for name, g in [*groups.items(), *([("all runs", total)] if len(groups) > 1 else [])]:
         n = g["problems"] or 1
         lines.append(f"{name:<34} {g['problems']:>8} {g['ties']:>5} {g['probed']:>6} {g['changed']:>7} "
                      f"{g['plain'] / n:>7.1%} ({g['plain']:>2}) {g['agreement'] / n:>10.1%} ({g['agreement']:>2})")
