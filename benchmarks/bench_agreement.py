@@ -108,7 +108,8 @@ async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
     for path in paths:
         rows = [r for r in read_results(path) if not r.get("error")]
         for row in rows:
-            group = groups[f"{path.parent.name or path.name} {row['strategy']}@{row['budget_calls'] or 'free'}"]
+            run_name = path.stem if path.suffix == ".json" else path.parent.name or path.name
+            group = groups[f"{run_name} {row['strategy']}@{row['budget_calls'] or 'free'}"]
             group["problems"] += 1
             group["plain"] += bool(row["passed_hidden"])
             candidates = (row.get("extra") or {}).get("candidates")
@@ -144,12 +145,13 @@ async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
 
 
 def table(groups: dict) -> str:
-    lines = [f"{'run':<34} {'problems':>8} {'ties':>5} {'probed':>6} {'changed':>7} "
+    lines = [f"{'run':<42} {'problems':>8} {'recorded':>8} {'ties':>5} {'probed':>6} {'changed':>7} "
              f"{'pass@1 plain':>12} {'pass@1 agreement':>16}"]
-    total = {k: sum(g[k] for g in groups.values()) for k in ("problems", "ties", "probed", "changed", "plain", "agreement")}
+    total = {k: sum(g[k] for g in groups.values())
+             for k in ("problems", "with_candidates", "ties", "probed", "changed", "plain", "agreement")}
     for name, g in [*groups.items(), *([("all runs", total)] if len(groups) > 1 else [])]:
         n = g["problems"] or 1
-        lines.append(f"{name:<34} {g['problems']:>8} {g['ties']:>5} {g['probed']:>6} {g['changed']:>7} "
+        lines.append(f"{name:<42} {g['problems']:>8} {g['with_candidates']:>8} {g['ties']:>5} {g['probed']:>6} {g['changed']:>7} "
                      f"{g['plain'] / n:>7.1%} ({g['plain']:>2}) {g['agreement'] / n:>10.1%} ({g['agreement']:>2})")
     return "\n".join(lines)
 
@@ -166,7 +168,8 @@ def main() -> None:
         raise SystemExit(f"no such results file: {', '.join(missing)}")
     groups = asyncio.run(measure(args.results, args.dataset, args.workers))
     print(table(groups))
-    print("ties: problems whose best public pass rate (above 0) is shared by two or more different programs; "
+    print("recorded: problems whose candidates the run recorded (extra.candidates; older runs have none); "
+          "ties: problems whose best public pass rate (above 0) is shared by two or more different programs; "
           "probed: ties with probe inputs derived from the public asserts; changed: agreement chose another answer")
     if args.json:
         args.json.write_text(json.dumps(groups, indent=1))

@@ -52,7 +52,7 @@ def test_agreement_rescues_the_special_case_on_hidden_tests(tmp_path):
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     line = next(line for line in out.stdout.splitlines() if line.startswith("run orps@12"))
-    assert line.split()[2:6] == ["1", "1", "1", "1"]  # problems, ties, probed, changed
+    assert line.split()[2:7] == ["1", "1", "1", "1", "1"]  # problems, recorded, ties, probed, changed
     assert "0.0% ( 0)" in line and "100.0% ( 1)" in line
     figures = json.loads((tmp_path / "figures.json").read_text())["run orps@12"]
     assert figures["details"][0]["chosen"] in ("0-1", "0-2") and figures["details"][0]["agreement"] is True
