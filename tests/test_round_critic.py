@@ -111,3 +111,14 @@ async def test_a_malformed_round_answer_falls_back_to_outcome_scores_and_switche
     assert any("outcome score" in note for n in round0 for note in n.notes)
     assert result.critic["disabled"] and len(script.critic_prompts) == 1  # no second try after 3 misses
     assert result.status == "solved"  # the refinement still ran, ranked by outcome
+
+
+def test_the_plan_keeps_one_call_per_round_for_the_round_critic():
+    from search.plan import make_plan
+
+    for budget in (8, 12, 24):
+        plan = make_plan(SearchSettings(budget_calls=budget, critic_mode="round"))
+        assert plan.critic and plan.rounds >= 1
+        assert plan.samples + plan.rounds * plan.width + plan.rounds + 1 <= budget
+        per_node = make_plan(SearchSettings(budget_calls=budget))
+        assert plan.samples + plan.rounds * plan.width >= per_node.samples + per_node.rounds * per_node.width
