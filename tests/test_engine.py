@@ -145,8 +145,9 @@ async def test_malformed_critic_falls_back_to_outcome_score():
 
 
 def _comparable(tree):
+    """The nodes by id: concurrent nodes may finish (and be recorded) in any order."""
     out = []
-    for n in tree:
+    for n in sorted(tree, key=lambda node: node.id):
         d = n.to_dict()
         d["evaluation"].pop("wall_s", None)
         out.append(d)
