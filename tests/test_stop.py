@@ -222,3 +222,22 @@ def test_ctrl_c_stops_watch_on_a_target_while_its_tests_run(project):
     running = wait_until(lambda: sandboxes_under(proc.pid), 60, "the check's sandbox starting")
     stop_watch(proc, out, err, project)
     wait_until(lambda: not any(alive(pid) for pid in running), STOP_WITHIN_S, "the check's sandbox ending")
+
+
+def test_ctrl_c_stops_a_busy_bench_on_ray_and_keeps_it_resumable(datasets, tmp_path):
+    pytest.importorskip("ray")
+    (tmp_path / "busy.py").write_text(BUSY_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orps_tui.cli", "bench", "--dataset", str(datasets / "mbpp_v2"), "--limit", "2",
+         "--model", f"scripted/{tmp_path / 'busy.py'}", "--out", str(tmp_path / "out"), "--ray", "local"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+    wait_until((tmp_path / "called").exists, 300, "a model call on a Ray worker")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert took < 10, f"exit took {took:.2f}s"  # "a few seconds": the local cluster is shut down first
+    assert "--resume" in err and "Traceback" not in err
+    # the cancelled problems' Ray workers are gone with the cluster
+    wait_until(lambda: processes_of(tmp_path) == [], 10, f"the Ray tasks ending ({processes_of(tmp_path)})")
