@@ -39,6 +39,7 @@ FAILED = 125  # the joiner's exit code when the sandbox could not be entered
 SIGKILL = 9
 
 BASE_PATH = sys.path[1:]  # as `python -m` would have it, without this script's directory
+PRELOADED: list = []
 KEEP: frozenset = frozenset()
 """The modules loaded once pytest and the preloads are imported: all a run's fork keeps in
 sys.modules. What the worker imported for its own work (ctypes, socket, json...) is dropped,
@@ -137,7 +138,11 @@ def _run_pytest(request: dict) -> int:
     sys.path[:] = [request["cwd"], *extra, *BASE_PATH]
     sys.path_importer_cache.clear()  # the host's directory listings, not the sandbox's
     importlib.invalidate_caches()
-    sys.argv[:] = ["-m", *request["args"]]
+    # pytest cannot rewrite asserts in a plugin already imported (here: preloaded) and says
+    # so; for these modules only, that is expected. (pytest matches -W's message literally.)
+    quiet = [arg for name in PRELOADED if name != "pytest" for arg in (
+        "-W", f"ignore:Module already imported so cannot be rewritten; {name}:pytest.PytestAssertRewriteWarning")]
+    sys.argv[:] = ["-m", *quiet, *request["args"]]
     try:
         runpy.run_module("pytest", run_name="__main__", alter_sys=True)
         code = 0
@@ -236,7 +241,14 @@ def _preload(modules: list[str]) -> None:
 
 def main() -> None:
     global KEEP
-    _preload([name for name in sys.argv[2].split(",") if name])
+    import gc
+
+    PRELOADED[:] = [name for name in sys.argv[2].split(",") if name]
+    _preload(PRELOADED)
+    # What is loaded now is shared with every fork: keep the collector off it, or each
+    # fork's collections (pytest runs five at its end) would walk, and copy, every page.
+    gc.collect()
+    gc.freeze()
     KEEP = frozenset(sys.modules)
     import json
     import selectors

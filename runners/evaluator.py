@@ -36,8 +36,9 @@ from search.types import Evaluation, Task, TestResult
 OUTPUT_SHOWN = 2000
 RESULT_CAP = 16 << 20
 WARM_PRELOAD = ("pytest",)
-"""What the warm worker imports once (with pytest's built-in plugins): pytest itself. The
-project's own plugins and imports are imported in each fork, as in a cold run."""
+"""What the warm worker imports once, with pytest's built-in plugins and the installed pytest
+plugins the first project loads. The project's own modules (and any third-party module it
+imports) are imported in each fork, as in a cold run."""
 COLD_PLUGINS = ("xdist", "pytest_forked", "pytest_cov", "pytest_xprocess")
 """Plugins that want the process from its very start (coverage of every import, their own
 worker processes): a project that loads one runs cold."""
@@ -404,7 +405,7 @@ class SandboxEvaluator:
         if not self.warm or perf_available() or any(p.split(".")[0] in COLD_PLUGINS for p in plugins):
             return None
         if self._warm_worker is None:
-            self._warm_worker = WarmWorker(self.python, scrubbed_env(), list(WARM_PRELOAD))
+            self._warm_worker = WarmWorker(self.python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
             weakref.finalize(self, self._warm_worker.close)  # an evaluator never closed still ends it
         return self._warm_worker
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -25,9 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("_warm_worker.py")
-ENTER_FAILED = 125
-"""The joiner's exit code when it could not enter the sandbox (then the run is redone cold)."""
-ENTER_FAILED_TEXT = "orps warm worker: cannot"
 READY_TIMEOUT_S = 30.0
 
 
