@@ -155,14 +155,10 @@ class OrpsApp(CleanExit, RememberTheme, App):
     def start_search(self, target: str, overrides: dict) -> bool:
         """Prepare a search on `target` (task, settings, run directory) and show it live.
         Problems the user can fix are shown in a notification; returns whether it started."""
-        from types import SimpleNamespace
+        from orps_tui.solving import SolveRequest, prepare_job
 
-        from orps_tui.solving import prepare_job
-
-        args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=None,
-                               problem_mode="append", resume=None)
         try:
-            job = prepare_job(self.project, args, overrides, evaluator=self.evaluator)
+            job = prepare_job(self.project, SolveRequest(target=target, settings=overrides), evaluator=self.evaluator)
         except UserError as err:
             self.notify(err.message + (f"\n{err.hint}" if err.hint else ""), title="Cannot start",
                         severity="error", timeout=10)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
+from runners.evaluator import PYTEST_DID_NOT_START
 from search.types import Task
 
 
@@ -128,6 +129,10 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
     cannot be imported, and refuse (UserError, exit 2) when no selected test can run.
     Returns (task without the broken files, the broken files, the evaluation of the run)."""
     evaluation = await evaluator.evaluate(task, task.original_code)
+    if evaluation.message.startswith(PYTEST_DID_NOT_START):
+        raise UserError(f"the selected tests cannot run: {evaluation.message}",
+                        hint="plain pytest stops the same way in this environment: install what the project's "
+                        "pytest configuration needs (its plugins, the modules its filterwarnings name)")
     broken = collection_errors(evaluation.message)
     if not broken:
         return task, {}, evaluation
@@ -136,3 +141,10 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
         raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
                         hint="fix the test file, or choose other tests with --tests / -k")
     return runnable, broken, evaluation
+
+
+def watched_files(project: Path, task: Task) -> list[Path]:
+    """The files whose change makes a check or a proposal of `task` stale: the target's file
+    and every file holding one of its tests (those that exist)."""
+    names = {task.target.split("::")[0]} | {t.split("::")[0] for t in task.tests}
+    return [project / n for n in sorted(names) if (project / n).is_file()]

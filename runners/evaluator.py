@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import statistics
 import sys
@@ -185,7 +186,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     if suspicious and not tampered:
         messages.append("suspicious: not counted as passing, because " + "; ".join(suspicious))
     if finish is None and not run.timed_out:
-        messages.append(_early_end(run.returncode))
+        messages.append(_early_end(run.returncode) if collected or run.returncode not in (3, 4)
+                        else did_not_start(run.stdout + run.stderr, run.returncode))
     if finish is not None and not count_ok and not messages:
         got = collected["count"] if collected else 0
         messages.append(f"pytest collected {got} tests, expected {len(expected)}")
@@ -241,6 +243,23 @@ def suspicions(records: list[dict], per_test: bool = False):
             if r["reason"] not in grouped[r["nodeid"]]:
                 grouped[r["nodeid"]].append(r["reason"])
     return grouped
+
+
+PYTEST_DID_NOT_START = "pytest stopped before collecting any test"
+
+
+def did_not_start(output: str, returncode: int) -> str:
+    """pytest's own reason when it ends at its configuration (exit 4: a usage error such as
+    an unknown option or an unimportable warning category in the project's pytest settings;
+    exit 3: an internal error): its `ERROR:` lines and the exception it ended on."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    reasons = [line for line in lines if line.startswith("ERROR:")][:3]
+    reasons += [line for line in lines if _EXCEPTION_LINE.match(line)][-1:]
+    detail = "; ".join(dict.fromkeys(reasons)) or (lines[-1] if lines else "no output")
+    return f"{PYTEST_DID_NOT_START} (exit code {returncode}): {detail}"
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Warning)\b:")
 
 
 def _early_end(returncode: int | None) -> str:

@@ -92,9 +92,9 @@ async def run(evaluator, code: str, test: str = "assert f() == 1"):
     return await evaluator.evaluate(task(test), code)
 
 
-def assert_no_survivors(evaluator, marker: str = "\0never") -> None:
-    """killpg does not wait for the group to die: look again for ~2 s before failing."""
-    deadline = time.time() + 2.5
+def assert_no_survivors(evaluator, marker: str = "\0never", within: float = 2.5) -> None:
+    """killpg does not wait for the group to die: look again for `within` s before failing."""
+    deadline = time.time() + within
     while processes_with(marker, evaluator.workspaces.root) and time.time() < deadline:
         time.sleep(0.1)
     assert processes_with(marker, evaluator.workspaces.root) == []
@@ -124,8 +124,7 @@ async def test_fork_storm_is_contained(evaluator):
     code = "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"
     ev = await run(evaluator, code)
     assert ev.verdict in ("timeout", "crashed", "failed") and ev.passed == 0
-    time.sleep(2)  # killpg does not wait for the group to die: give it time, then look
-    assert_no_survivors(evaluator)
+    assert_no_survivors(evaluator, within=4.5)  # a fork bomb's group takes longer to die
 
 
 async def test_memory_bomb_fails(evaluator):

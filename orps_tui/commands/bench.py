@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 
-from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
+from runners.bench.report import Progress, report, table, write_report
+from runners.bench.run import BenchConfig, BenchRun, check_references
 from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
 
@@ -49,7 +49,7 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the benchmark in --out, skipping finished problems")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="distribute problems on a Ray cluster (needs orps[ray]); 'local' starts one here")
-    from orps_tui.ray_bench import add_ray_env_arguments
+    from orps_tui.commands.ray_options import add_ray_env_arguments
 
     add_ray_env_arguments(p)
     p.set_defaults(func=run)
@@ -111,7 +111,7 @@ def run(args) -> int:
 
     concurrency, extra = args.concurrency, {}
     if backend["name"] == "ray":  # problems in flight: one per cluster CPU; --concurrency caps model calls
-        from orps_tui.ray_bench import RaySolver
+        from runners.bench.ray import RaySolver
 
         extra["solver"] = RaySolver(timeout_s=args.timeout, concurrency=args.concurrency)
         concurrency = max(1, backend["workers"])
@@ -142,11 +142,8 @@ def run(args) -> int:
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
             "reference_failures": reference_failures}
     doc = report(by_config, configs, meta)
-    (out / "report.json").write_text(json.dumps(doc, indent=1))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(doc, indent=1))
     plot_path = Path(args.plot) if args.plot else out / "pass_at_1.svg"
-    plot_error = plot(doc, plot_path)
+    plot_error = write_report(doc, out, plot_path, also=Path(args.json_out) if args.json_out else None)
     print(table(doc))
     _warn_references(reference_failures)
     print(f"report: {out / 'report.json'}" + (f"; plot: {plot_path}" if not plot_error else f"; {plot_error}"))
@@ -164,8 +161,8 @@ def _warn_references(failures: dict[str, str]) -> None:
 
 def _evaluator(args):
     if args.ray:  # Ray is imported only here, and only with --ray
-        from orps_tui.ray_bench import ray_env
-        from runners.ray_backend import RayUnavailable, connect
+        from orps_tui.commands.ray_options import ray_env
+        from runners.ray import RayUnavailable, connect
 
         env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
         try:

@@ -84,6 +84,18 @@ def cli_overrides(args) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
+def request_from_args(args, **given):
+    """The `SolveRequest` of `orps solve` (or `orps demo`) flags; `given` fixes fields the
+    command decides itself (the demo's target)."""
+    from dataclasses import fields
+
+    from orps_tui.solving import SolveRequest
+
+    taken = {f.name: getattr(args, f.name) for f in fields(SolveRequest)
+             if f.name != "settings" and getattr(args, f.name, None) is not None}
+    return SolveRequest(**{**taken, "settings": cli_overrides(args), **given})
+
+
 class ProgressPrinter:
     """One line per evaluated node and per round on stderr: what a headless user watches."""
 
@@ -219,7 +231,7 @@ def run(args) -> int:
     headless = args.headless or args.json or not sys.stdout.isatty()
     if getattr(args, "ray", None) and not headless:
         raise UserError("--ray works with the headless search only", hint="add --headless or --json")
-    job = prepare_job(project, args, cli_overrides(args))
+    job = prepare_job(project, request_from_args(args))
     if headless:
         if getattr(args, "ray", None):
             _use_ray(job, args.ray)
@@ -233,7 +245,7 @@ def run(args) -> int:
 
 def _use_ray(job, address: str) -> None:
     """Evaluate the job's candidates on a Ray cluster (the model gateway stays here)."""
-    from runners.ray_backend import RayEvaluator, RayUnavailable, connect
+    from runners.ray import RayEvaluator, RayUnavailable, connect
 
     try:
         info = connect(address)

@@ -342,9 +342,9 @@ class ReviewScreen(Screen):
 
     # -- watch ------------------------------------------------------------------------------------
     def watched_files(self) -> list[Path]:
-        project = self.job.project
-        names = {self.target_path} | {t.split("::")[0] for t in self.job.task.tests if ".py" in t.split("::")[0]}
-        return [project / n for n in sorted(names) if (project / n).exists()]
+        from orps_tui.taskbuild import watched_files
+
+        return watched_files(self.job.project, self.job.task)
 
     def _start_watch(self) -> None:
         from runners.watch import FileWatcher
