@@ -49,6 +49,19 @@ def read_only_copies():
         sandbox.overlay_works = real
 
 
+def cpu_seconds(evaluator: SandboxEvaluator) -> float:
+    """CPU time of this process, its reaped children (bwrap and all under it) and the warm
+    worker with the forks it reaped (which are not ours to wait for)."""
+    own = os.times()
+    total = own.user + own.system + own.children_user + own.children_system
+    worker = evaluator.warm_worker.pid if evaluator.warm_worker else None
+    if worker:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    return total
+
+
 def add_files(project: Path, count: int) -> None:
     for i in range(count):
         folder = project / "data" / f"d{i // 500}"
@@ -163,17 +176,23 @@ def main() -> None:
         print(f"  (the project as an overlay's lower layer against a real read-only copy: {s * 1000:.0f} ms "
               f"against {ro * 1000:.0f} ms -> {(s - ro) * 1000:+.0f} ms per evaluation)")
 
-    async def pool(ev: SandboxEvaluator) -> float:
+    async def pool(ev: SandboxEvaluator) -> tuple[float, float]:
+        """Wall seconds for `parallel` evaluations at once, and the CPU seconds they cost."""
+        cpu = cpu_seconds(ev)
         started = time.perf_counter()
         results = await asyncio.gather(*(ev.evaluate(task, CANDIDATE) for _ in range(args.parallel)))
         assert all(r.verdict == "passed" for r in results), [r.message for r in results if r.verdict != "passed"]
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_seconds(ev) - cpu
 
-    cold_elapsed = loop.run_until_complete(pool(cold))
-    elapsed = loop.run_until_complete(pool(evaluator))
-    print(f"pool: {args.parallel} evaluations in {elapsed:.2f} s on {os.cpu_count()} cores "
+    cold_elapsed, cold_cpu = loop.run_until_complete(pool(cold))
+    elapsed, cpu = loop.run_until_complete(pool(evaluator))
+    cores = os.cpu_count() or 1
+    print(f"pool: {args.parallel} evaluations in {elapsed:.2f} s on {cores} cores "
           f"-> {args.parallel / elapsed:.1f} evaluations/s (target >= 4); "
           f"cold: {args.parallel / cold_elapsed:.1f} evaluations/s")
+    print(f"  CPU per evaluation (orps, bwrap, the run): warm {cpu / args.parallel * 1000:.0f} ms, "
+          f"cold {cold_cpu / args.parallel * 1000:.0f} ms -> at most {cores * args.parallel / cpu:.1f} "
+          f"and {cores * args.parallel / cold_cpu:.1f} evaluations/s on {cores} idle cores")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     evaluator.close()
     cold.close()

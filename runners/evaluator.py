@@ -417,6 +417,11 @@ class SandboxEvaluator:
         if self._warm_worker is not None:
             self._warm_worker.close()
 
+    @property
+    def warm_worker(self) -> WarmWorker | None:
+        """The warm worker, once started (for measurements: its pid)."""
+        return self._warm_worker
+
     def _worker(self, plugins: list[str]) -> WarmWorker | None:
         """The warm worker for this evaluator's interpreter (started on first use), unless
         warm runs are off, perf counts instructions (it wraps a cold process), or the project

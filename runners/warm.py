@@ -68,6 +68,11 @@ class WarmWorker:
             theirs.close()
         threading.Thread(target=self._read, name="orps-warm-reader", daemon=True).start()
 
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None when it did not start or is closed)."""
+        return self._proc.pid if self._proc is not None else None
+
     def _read(self) -> None:
         while True:
             try:
