@@ -38,7 +38,16 @@ class SolveJob:
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
         return await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus,
-                                resume=self.resume, on_tree=on_tree)
+                                resume=self.resume, on_tree=on_tree, probes=probe_runner(self.task, self.evaluator))
+
+
+def probe_runner(task: Task, evaluator: Evaluator):
+    """How agreement runs a project's candidates on probe inputs: a probe test file in the
+    sandboxed copy (needs the local sandbox's `files=`); dataset tasks need none."""
+    from runners.evaluator import SandboxEvaluator
+    from runners.probes import project_probes
+
+    return project_probes(evaluator) if task.kind == "project" and isinstance(evaluator, SandboxEvaluator) else None
 
 
 def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings:
@@ -204,6 +213,8 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
         "runtime_s": ev.runtime_s if ev else None,
         "process_score": node.process_score,
         "outcome_score": round(node.outcome_score, 4),
+        "agreement": node.agreement,
+        "probes": node.probes,
         "isolation": ev.isolation if ev else "",
         "code": node.code,
     }
@@ -238,6 +249,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "start": result.start,
         "plan": result.plan,
         "critic": result.critic,
+        "agreement": result.agreement,
         "target": job.task.target,
         "goal": job.settings.goal,
         "model": job.settings.model,

@@ -27,10 +27,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from search import prompts, scoring
+from search import agreement, prompts, scoring
 from search.events import EventBus
 from search.parsing import is_stub, parse_critic, parse_program
 from search.plan import Plan, make_plan
+from search.round_critic import parse_round_critic, round_critic_messages
 from search.settings import SearchSettings
 from search.strategies import get_strategy
 from search.tree import ORIGINAL_ID, Node, SearchTree
@@ -60,6 +61,8 @@ class SearchResult:
     plan: dict | None = None
     critic: dict | None = None
     """Critic calls, usable answers, and why it was switched off (if it was)."""
+    agreement: dict | None = None
+    """What agreement among tied candidates did (`AgreementReport.to_dict`), when it was on."""
 
     def summary(self) -> dict:
         best = self.best
@@ -67,6 +70,7 @@ class SearchResult:
             "start": self.start,
             "plan": self.plan,
             "critic": self.critic,
+            "agreement": self.agreement,
             "status": self.status,
             "stop_reason": self.stop_reason,
             "best": best.id if best else None,
@@ -92,6 +96,7 @@ class Search:
         bus: EventBus | None = None,
         tree: SearchTree | None = None,
         on_change: Callable[[SearchTree], None] | None = None,
+        probes: agreement.ProbeRunner | None = None,
     ):
         self.task = task
         self.settings = settings
@@ -107,7 +112,10 @@ class Search:
         self.start = "fresh"
         self.plan: Plan = make_plan(settings)
         self.critic_on = self.plan.critic
-        self.critic_stats = {"calls": 0, "usable": 0, "disabled": ""}
+        self.critic_stats = {"calls": 0, "usable": 0, "disabled": "", "mode": settings.critic_mode, "round_calls": 0}
+        self.probes = probes
+        """Runs a candidate on probe inputs (agreement); default: through the evaluator, for
+        dataset tasks. A project task needs one from the runners."""
 
     # -- one node ---------------------------------------------------------------------------
     def _reuse(self, node_id: str) -> Node | None:
@@ -206,6 +214,44 @@ class Search:
             fallback=node.critic_fallback, critique=node.critique[:200],
         )
 
+    @property
+    def critic_per_node(self) -> bool:
+        return self.critic_on and self.settings.critic_mode != "round"
+
+    async def critique_round(self, nodes: list[Node]) -> None:
+        """critic_mode=round: one critic call scores every node of the round not yet reviewed;
+        a node the answer gives no score falls back to its outcome score."""
+        todo = [n for n in nodes if n.status == "evaluated" and n.id != ORIGINAL_ID]
+        if not todo:
+            return
+        if not self.critic_on:
+            for node in todo:
+                await self.critique(node)  # records the fallback
+            return
+        messages = round_critic_messages(self.task, todo, self._baseline_runtime())
+        completion = await self._call(  # its usage is recorded on the round's first node
+            todo[0], self.settings.critic_model or self.settings.model, messages, temperature=0.0,
+            seed=node_seed(self.settings.seed, "round/" + ",".join(n.id for n in todo)),
+            max_tokens=min(self.settings.max_tokens, 48 * len(todo) + 32),
+        )
+        self.critic_stats["round_calls"] += 1
+        parsed = parse_round_critic(completion.text, len(todo)) if completion else None
+        for i, node in enumerate(todo):
+            if parsed is None:
+                node.critic_fallback = True
+                node.notes.append("critic skipped: budget exhausted; used the outcome score")
+            else:
+                score = parsed.scores[i]
+                self._count_critic(score is not None)
+                node.critique, node.process_score = parsed.critiques[i] or completion.text.strip(), score
+                node.critic_fallback = score is None
+                if score is None:
+                    node.notes.append("round critic gave no score for it; used the outcome score")
+                node.status = "critiqued"
+            self._record(node)
+            self.bus.emit("node_critiqued", node=node.id, process_score=node.process_score,
+                          fallback=node.critic_fallback, critique=node.critique[:200])
+
     def _count_critic(self, usable: bool) -> None:
         stats = self.critic_stats
         stats["calls"] += 1
@@ -248,6 +294,27 @@ class Search:
             return ranked[0] if ranked else None
         return scoring.best_node(candidates)
 
+    async def _agree(self, best: Node | None) -> tuple[Node | None, dict]:
+        """Agreement among the candidates tied on the public pass rate (search.agreement);
+        recorded on the probed nodes, in an `agreement` event and in the result."""
+        run = self.probes
+        if run is None and self.task.kind == "asserts":
+            run = agreement.evaluator_probes(self.evaluator)
+        candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
+        if run is None:
+            report = agreement.AgreementReport(before=best.id if best else None, chosen=best.id if best else None,
+                                               skipped="probes of a project's function need a probe runner")
+        else:
+            try:
+                report = await agreement.select_by_agreement(self.task, candidates, run, seed=self.settings.seed)
+            except asyncio.CancelledError:
+                return best, {"skipped": "cancelled", "chosen": best.id if best else None}
+            agreement.record_on_nodes(report, candidates)
+            self.on_change(self.tree)
+        chosen = self.tree.get(report.chosen) if report.chosen else None
+        self.bus.emit("agreement", **report.to_dict())
+        return (chosen or best), report.to_dict()
+
     async def run(self) -> SearchResult:
         started = time.perf_counter()
         strategy = get_strategy(self.settings.strategy)
@@ -270,9 +337,13 @@ class Search:
         except asyncio.CancelledError:
             stop_reason, status_override = "cancelled", "cancelled"
         best = self._pick()
+        report = None
+        if self.settings.agreement and self.settings.goal == "fix" and status_override is None:
+            best, report = await self._agree(best)
         status = status_override or ("solved" if best and best.all_passed else "unsolved")
         result = SearchResult(status, stop_reason, best, self.tree, time.perf_counter() - started, self.baseline,
-                              start=self.start, plan=self.plan.to_dict(), critic=dict(self.critic_stats))
+                              start=self.start, plan=self.plan.to_dict(), critic=dict(self.critic_stats),
+                              agreement=report)
         self.on_change(self.tree)
         self.bus.emit("finished", **result.summary(), usage=self.gateway.usage.to_dict())
         return result

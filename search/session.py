@@ -77,6 +77,7 @@ async def run_search(
     resume: bool = False,
     gateway: ModelClient | None = None,
     on_tree=None,
+    probes=None,
 ) -> SearchResult:
     """Run (or resume) a search, persisting everything in `run`. Raises ModelError."""
     bus = bus or EventBus()
@@ -94,7 +95,7 @@ async def run_search(
         if on_tree is not None:
             on_tree(tree)  # a live view (the TUI) reads nodes from the tree itself
 
-    search = Search(task, settings, gateway, evaluator, bus, previous, on_change=on_change)
+    search = Search(task, settings, gateway, evaluator, bus, previous, on_change=on_change, probes=probes)
     run.update_meta(status="running", task=task.id, target=task.target, strategy=settings.strategy,
                     model=settings.model, started=run.meta().get("started", time.time()))
     try:

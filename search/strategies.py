@@ -86,7 +86,8 @@ class Orps:
             if search.budget_hit:
                 return "budget"
             round_ += 1
-            cost = plan.width * (2 if search.critic_on else 1)
+            # A per-node critic costs a call per child; the round critic one call per round.
+            cost = plan.width * (2 if search.critic_per_node else 1) + (search.critic_on and not search.critic_per_node)
             if round_ > plan.rounds and not self.affordable(search, cost):
                 return "budget" if search.gateway.calls_left() == 0 else "rounds"
             beam = scoring.select_beam(pool, plan.beam, goal)
@@ -94,8 +95,10 @@ class Orps:
             for b, parent in enumerate(beam):
                 for c in range(plan.children_each):
                     node_id = f"{round_}-{b * plan.children_each + c}"
-                    jobs.append(search.expand(node_id, parent, round_, style_of_child(parent), search.critic_on))
+                    jobs.append(search.expand(node_id, parent, round_, style_of_child(parent), search.critic_per_node))
             children = await gather(jobs)
+            if search.critic_on and not search.critic_per_node:
+                await search.critique_round(children)
             search.bus.emit("round_done", round=round_, nodes=len(children), beam=[n.id for n in beam])
             pool = beam + children
         return "rounds"
@@ -106,6 +109,10 @@ class Orps:
         samples with distinct style hints. The refinements go first, as a batch, so the
         model's first request is always the user's code with its failing tests."""
         plan = search.plan
+        if critic and not search.critic_per_node:  # the round critic: one call once the round is run
+            nodes = await Orps.round0(search, False)
+            await search.critique_round(nodes)
+            return nodes
         refined = await gather(
             search.expand(f"0-{i}", search.baseline, 0, REFINE_STYLE, critic) for i in range(plan.refine_start)
         )

@@ -44,6 +44,11 @@ class Node:
     """The model calls made for this node (its program and its critique)."""
     status: str = "created"
     """created -> evaluated -> critiqued (or failed when the model call itself failed)."""
+    agreement: float | None = None
+    """Among candidates tied on the public pass rate: the share of the others that behave
+    like this one on the probe inputs (0..1; None when not probed). See search.agreement."""
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    """The probe inputs it ran on and what it did (`{"input": "f(2)", "output": "returns 4"}`)."""
 
     @property
     def pass_rate(self) -> float:

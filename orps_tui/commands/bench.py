@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -31,6 +32,11 @@ def add_parser(sub):
     p.add_argument("--critic-model", default="", help="critic model (default: the model)")
     p.add_argument("--no-critic", dest="critic", action="store_false",
                    help="orps without the critic (reported as orps-nocritic): every call goes to the programmer")
+    p.add_argument("--critic-mode", choices=["node", "round"], default="node",
+                   help="node: one critic call per node; round: one call scores a whole round (reported as orps-round)")
+    p.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=False,
+                   help="among candidates tied on the public tests, choose the one the others agree with on "
+                   "probe inputs (reported with a +agree suffix)")
     p.add_argument("--api-base", default="", help="base URL for the model server")
     p.add_argument("--samples", type=int, default=None)
     p.add_argument("--beam", type=int, default=None)
@@ -62,7 +68,8 @@ def _configs(args) -> list[BenchConfig]:
             raise UserError(f"unknown strategy {s!r}", hint=f"choose from {', '.join(STRATEGIES)}")
     budgets = [int(b) for b in args.sweep.split(",") if b.strip()] if args.sweep else [args.budget_calls]
     base = SearchSettings(model=args.model, critic_model=args.critic_model, api_base=args.api_base,
-                          seed=args.seed, timeout_s=args.timeout, cache=True, critic=args.critic)
+                          seed=args.seed, timeout_s=args.timeout, cache=True, critic=args.critic,
+                          critic_mode=args.critic_mode, agreement=args.agreement)
     for name in ("samples", "beam", "rounds", "max_tokens", "temperature"):
         if getattr(args, name) is not None:
             setattr(base, name, getattr(args, name))
@@ -77,6 +84,9 @@ def _configs(args) -> list[BenchConfig]:
                 raise UserError("bad settings: " + "; ".join(problems))
             # A distinct label keeps the ablation apart from orps in results, --resume and plots.
             label = "orps-nocritic" if strategy == "orps" and not args.critic else strategy
+            if strategy == "orps" and args.critic and args.critic_mode == "round":
+                label = "orps-round"
+            label += "+agree" if args.agreement else ""
             configs.append(BenchConfig(label, budget, s))
     return configs
 

@@ -80,7 +80,7 @@ def candidate_summaries(tree) -> list[dict[str, Any]]:
     """Every evaluated candidate of a problem's search, with its public result, so a
     selection rule can be compared afterwards on the same trees without new model calls."""
     return [{"id": n.id, "round": n.round, "pass_rate": round(n.pass_rate, 4), "all_passed": n.all_passed,
-             "code": n.code} for n in tree if n.code and n.evaluation is not None]
+             "verdict": n.evaluation.verdict, "code": n.code} for n in tree if n.code and n.evaluation is not None]
 
 
 async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str,
@@ -131,7 +131,8 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
         stop_reason=result.stop_reason,
         verdict=hidden_ev.verdict if hidden_ev else "no-code",
         code=best.code if best else "",
-        extra={"candidates": candidate_summaries(result.tree)},
+        extra={"candidates": candidate_summaries(result.tree),
+               **({"agreement": result.agreement} if result.agreement is not None else {})},
         failed_calls=usage.errors,
         retries=usage.retries,
     )
