@@ -92,9 +92,9 @@ class _Janitor:
     """Clean-up that the caller does not wait for (after a cancel): jobs run one at a time,
     in the order given, on one background thread, so a sandbox's kill-and-wait always comes
     before the removal of the workspace it used. Whatever is queued at interpreter exit is
-    still done (bounded by `EXIT_WAIT_S`)."""
+    still done (bounded by `EXIT_WAIT_S`: exiting stays prompt)."""
 
-    EXIT_WAIT_S = 10.0
+    EXIT_WAIT_S = 1.0
 
     def __init__(self):
         self._jobs: queue.Queue = queue.Queue()
