@@ -138,7 +138,13 @@ def run(args) -> int:
         return failures, await bench.run()
 
     try:
-        reference_failures, by_config = asyncio.run(references_then_search())
+        try:
+            reference_failures, by_config = asyncio.run(references_then_search())
+        finally:
+            if backend["name"] == "ray":  # here, not in the bounded exit: a local cluster must not outlive us
+                from runners.ray import shutdown
+
+                shutdown()
     except KeyboardInterrupt:
         print(f"orps: benchmark interrupted; finished problems are in {bench.results_path} "
               f"(continue with --resume --out {out})", file=sys.stderr)

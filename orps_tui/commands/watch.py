@@ -277,6 +277,8 @@ def watch_markers(args) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    asyncio.run(main())
+    from orps_tui.solving import run_promptly
+
+    run_promptly(main())  # not asyncio.run: it would wait for worker threads a cancel left busy
     print("stopped watching (finished runs are kept: orps runs)", file=sys.stderr, flush=True)
     return 0
