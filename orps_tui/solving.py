@@ -8,6 +8,7 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,12 @@ def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], requ
 
 
 def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None, *,
-                 request: SolveRequest | None = None, resume: bool = True) -> SolveJob:
+                 request: SolveRequest | None = None, resume: bool = True,
+                 evaluator_for: Callable[[SearchSettings], Evaluator] | None = None) -> SolveJob:
     """The job of a stored run, to resume it (the same run directory continues) or to review it.
     `request`: what `orps solve --resume` was given; it may change how the search goes on
-    (a larger budget, ...), never what it solves."""
+    (a larger budget, ...), never what it solves. Without `evaluator`, `evaluator_for` (default:
+    a new sandbox) gives the evaluator for the run's settings (the TUI shares one)."""
     run = find_run(project, run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
@@ -150,7 +153,8 @@ def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None,
     settings = SearchSettings.from_dict({**saved, **(request.settings if request else {})})
     original = run.file("original_file.txt")
     original_file = original.read_text() if original.exists() else ""
-    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file, resume=resume)
+    evaluator = evaluator or (evaluator_for or make_evaluator)(settings)
+    return SolveJob(project, task, settings, run, evaluator, original_file, resume=resume)
 
 
 def code_patch(target: str, project: Path, original_file: str, code: str) -> str:

@@ -16,6 +16,14 @@ from runners.evaluator import PYTEST_DID_NOT_START
 from search.types import Task
 
 
+class NoTests(UserError):
+    """No test selected for the target (the TUI names its tests field, the CLI `--tests`)."""
+
+
+class NoProblem(UserError):
+    """No problem statement: no docstring and none given."""
+
+
 def build_task(
     project: Path,
     target: str,
@@ -73,14 +81,14 @@ def build_task(
     problem = build_problem(located, extra, mode=problem_mode)
     if not problem.strip() and problem_required:
         if not located.source:
-            raise UserError(f"{target} does not exist yet and no problem was given",
+            raise NoProblem(f"{target} does not exist yet and no problem was given",
                             hint="say what it should do with --problem FILE or --problem-text TEXT")
-        raise UserError(f"{target} has no docstring and no problem was given",
+        raise NoProblem(f"{target} has no docstring and no problem was given",
                         hint="add a docstring or pass --problem FILE / --problem-text TEXT")
     try:
         selection = select_tests(project, located, tests=tests, k=k)
     except NoTestsFound as err:
-        raise UserError(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
+        raise NoTests(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
     task = Task(
         id=f"{located.path}::{located.qualname}",
         problem=problem,

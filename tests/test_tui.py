@@ -318,7 +318,7 @@ async def test_changed_test_file_marks_the_proposal_stale_and_rechecks(project):
     async with app.run_test(size=SIZE) as pilot:
         review = await to_review(pilot)
         assert {p.name for p in review.watched_files()} == {"calc.py", "test_calc.py"}
-        await pilot.pause(0.3)  # the watcher thread starts with the screen
+        await wait_for(pilot, lambda: review.watcher is not None)  # started in a thread with the screen
         path = project / "tests" / "test_calc.py"
         path.write_text(path.read_text() + "\n# touched\n")
         await wait_for(pilot, lambda: review.stale and review.rechecks == 1, timeout=10)

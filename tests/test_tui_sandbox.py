@@ -169,7 +169,7 @@ async def test_file_change_marks_the_proposal_stale(project):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         review = app.screen
-        # The screen starts its watcher when mounted (set and started in one step on the loop).
+        # The screen starts its watcher in a thread when mounted; `watcher` is set once it watches.
         await wait_for(pilot, lambda: review.watcher is not None, timeout=10)
         assert not review.stale
         path = project / WORDS

@@ -15,32 +15,42 @@ RESUMABLE = ("interrupted", "stale", "running", "error")
 
 
 def open_run(app, run_id: str, *, resume: bool = False) -> None:
-    """Review a stored run in `app`, or resume it (the same run directory continues)."""
+    """Review a stored run in `app`, or resume it (the same run directory continues).
+    The run's files are read in a thread: a large tree must not freeze the screen."""
+    app.run_worker(lambda: _load_run(app, run_id, resume), thread=True, group="open-run", exclusive=True,
+                   exit_on_error=False)
+
+
+def _load_run(app, run_id: str, resume: bool) -> None:
     from orps_tui.errors import UserError
     from orps_tui.screens.review import ReviewScreen
     from orps_tui.solving import job_from_run
     from search.scoring import best_node
     from search.tree import ORIGINAL_ID, SearchTree
 
+    def notify(message: str) -> None:
+        app.call_from_thread(app.notify, message, severity="error")
+
     try:
-        job = job_from_run(app.project, run_id, app.evaluator, resume=resume)
+        job = job_from_run(app.project, run_id, resume=resume, evaluator_for=app.get_evaluator)
     except UserError:
-        app.notify(f"Run {run_id} cannot be opened (no task stored).", severity="error")
+        notify(f"Run {run_id} cannot be opened (no task stored).")
         return
     except (OSError, ValueError, TypeError, KeyError) as err:
-        app.notify(f"Run {run_id} cannot be opened: {err}", severity="error")
+        notify(f"Run {run_id} cannot be opened: {err}")
         return
     if resume:
-        app.start_job(job)
+        app.call_from_thread(app.start_job, job)
         return
     try:
         tree = SearchTree.from_dict(job.run.read("tree.json") or {})
     except (OSError, ValueError, TypeError, KeyError) as err:
-        app.notify(f"Run {run_id} cannot be opened: {err}", severity="error")
+        notify(f"Run {run_id} cannot be opened: {err}")
         return
     candidates = [n for n in tree if n.id != ORIGINAL_ID]
     status = (job.run.read("result.json") or {}).get("status") or job.run.meta().get("status", "unknown")
-    app.push_screen(ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID), status))
+    app.call_from_thread(app.push_screen, ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID),
+                                                       status))
 
 
 class HistoryScreen(Screen):
