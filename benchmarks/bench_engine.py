@@ -16,27 +16,35 @@ import tracemalloc
 
 from search.engine import Search
 from search.events import EventBus
-from search.gateway import Completion, Gateway
 from search.settings import SearchSettings
-from search.types import Evaluation, Task, TestResult
+from search.types import Completion, Evaluation, Task, TestResult, Usage
 
 ANSWER = "## Reasoning\nAdd them.\n\n## Code\n```python\ndef add(a, b):\n    return a + b\n```\n"
 
 
-class InstantGateway(Gateway):
+class InstantModel:
+    """A `ModelClient` that answers at once, without a budget."""
+
+    def __init__(self):
+        self.usage = Usage()
+
     async def complete(self, model, messages, **kwargs) -> Completion:
-        self.check_budget()
-        self._reserved_calls += 1
         text = "Fine.\nScore: 3/5" if "reviewer" in messages[0]["content"] else ANSWER
         c = Completion(text=text, model=model, prompt_tokens=100, completion_tokens=20)
         self.usage.add(c)
         return c
+
+    def calls_left(self) -> int | None:
+        return None
 
 
 class InstantEvaluator:
     async def evaluate(self, task, code, *, hidden=False):
         tests = [TestResult(f"t{i}", "failed" if i == 0 else "passed", "AssertionError: 1 != 2") for i in range(4)]
         return Evaluation("failed", 3, 4, tests, runtime_s=0.001, static={"loc": 2.0})
+
+    async def measure_runtime(self, task, code, repeats=5):
+        return None
 
 
 def main() -> None:
@@ -50,7 +58,7 @@ def main() -> None:
 
     def one_search(trace: bool):
         events = []
-        search = Search(task, settings, InstantGateway(), InstantEvaluator(), EventBus(events.append))
+        search = Search(task, settings, InstantModel(), InstantEvaluator(), EventBus(events.append))
         if trace:
             tracemalloc.start()
         started = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orps_tui.bench import BenchConfig, BenchRun  # noqa: E402
+from runners.bench.run import BenchConfig, BenchRun  # noqa: E402
 from runners.datasets import load_dataset  # noqa: E402
 from search.settings import SearchSettings  # noqa: E402
 
@@ -44,8 +44,8 @@ def main() -> None:
         os.environ.update(cluster.client_env())
     from benchmarks.raykit import write_dataset, write_script
     from runners.evaluator import SandboxEvaluator
-    from runners.ray_backend import connect, shutdown
-    from orps_tui.ray_bench import RaySolver
+    from runners.ray import connect, shutdown
+    from runners.bench.ray import RaySolver
 
     tasks = load_dataset(write_dataset(tmp / "ds", args.problems))
     model = write_script(tmp / "script.py")

@@ -20,7 +20,7 @@ import search.store  # noqa: E402
 from orps_tui.app import make_app  # noqa: E402
 from orps_tui.screens.review import ReviewScreen  # noqa: E402
 from orps_tui.screens.search import SearchScreen  # noqa: E402
-from tests.test_tui_support import TARGET, ProjectFake, make_project, settings, wait_for  # noqa: E402
+from tests.tui_support import TARGET, ProjectFake, make_project, settings, wait_for  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 

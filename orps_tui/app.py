@@ -12,11 +12,13 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
@@ -129,12 +131,15 @@ class OrpsApp(CleanExit, RememberTheme, App):
         self.headless_start = headless_start
         self.job = job
         self.sub_title = self.project.name
+        self._evaluators: dict = {}
+        self._evaluators_lock = threading.Lock()  # workers ask for evaluators from threads
 
     def on_mount(self) -> None:
         from orps_tui.screens.history import open_run
         from orps_tui.screens.start import StartScreen
 
         self.restore_theme()
+        self._warm_up()
         self.push_screen(StartScreen(self.initial_target, self.settings))
         if self.job is not None:
             self.start_job(self.job)
@@ -143,36 +148,82 @@ class OrpsApp(CleanExit, RememberTheme, App):
         elif self.headless_start and self.initial_target:
             self.start_search(self.initial_target, self.settings.to_dict() if self.settings else {})
 
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Pay in a thread, at start, the one-time costs the screens would pay on the event
+        loop at their first use: compiling the Python highlighter's regular expressions (the
+        first code shown), importing the file watcher (the review) and the sandbox."""
+        from pygments.lexers import PythonLexer
+
+        PythonLexer()
+        import runners.evaluator  # noqa: F401
+        import runners.watch  # noqa: F401
+
     # -- searches --------------------------------------------------------------------------
-    def get_evaluator(self, settings: SearchSettings) -> Evaluator:
-        """The injected evaluator (tests) or the sandbox with the search's limits."""
+    def get_evaluator(self, settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
+        """The app's evaluator for a search with these limits: the injected one (tests), else
+        one sandbox per set of limits, made once and shared by every check and search of the
+        app (its project snapshot with it). A sandbox evaluator runs off the event loop
+        (`orps_tui.offloop`): its blocking steps never freeze the screen."""
         if self.evaluator is not None:
-            return self.evaluator
+            return self.off_loop(self.evaluator)
+        from orps_tui.offloop import OffLoopEvaluator
         from orps_tui.solving import make_evaluator
 
-        return make_evaluator(settings)
+        key = (settings.timeout_s, settings.memory_mb, tuple(read_paths))
+        with self._evaluators_lock:
+            if key not in self._evaluators:
+                self._evaluators[key] = OffLoopEvaluator(lambda: make_evaluator(settings, list(read_paths)))
+            return self._evaluators[key]
 
-    def start_search(self, target: str, overrides: dict) -> bool:
-        """Prepare a search on `target` (task, settings, run directory) and show it live.
-        Problems the user can fix are shown in a notification; returns whether it started."""
-        from types import SimpleNamespace
+    def off_loop(self, evaluator: Evaluator) -> Evaluator:
+        """`evaluator`, run off the event loop when it is the sandbox (which blocks its caller
+        in places); an in-process evaluator (a test's fake) is used as it is."""
+        from runners.evaluator import SandboxEvaluator
 
-        from orps_tui.solving import prepare_job
+        from orps_tui.offloop import OffLoopEvaluator
 
-        args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=None,
-                               problem_mode="append", resume=None)
+        if not isinstance(evaluator, SandboxEvaluator):
+            return evaluator
+        with self._evaluators_lock:
+            key = id(evaluator)
+            if key not in self._evaluators:
+                self._evaluators[key] = OffLoopEvaluator.wrapping(evaluator)
+            return self._evaluators[key]
+
+    def on_unmount(self) -> None:
+        # The sandboxes' temp trees go with the app; removing them blocks, so in a thread.
+        evaluators, self._evaluators = list(self._evaluators.values()), {}
+        if evaluators:
+            threading.Thread(target=lambda: [e.close() for e in evaluators], name="orps-close", daemon=False).start()
+
+    def start_search(self, target: str, overrides: dict, **request) -> None:
+        """Prepare a search on `target` (task, settings, run directory) off the event loop and
+        show it live. `request`: more `SolveRequest` fields (tests, k, problem_text, new).
+        Problems the user can fix are shown in a notification."""
+        self._prepare_search(target, overrides, request)
+
+    @work(thread=True, exclusive=True, group="prepare", exit_on_error=False)
+    def _prepare_search(self, target: str, overrides: dict, request: dict) -> None:
+        from orps_tui.solving import SolveRequest, prepare_job, resolve_settings
+
         try:
-            job = prepare_job(self.project, args, overrides, evaluator=self.evaluator)
+            settings = resolve_settings(self.project, overrides)
+            job = prepare_job(self.project, SolveRequest(target=target, settings=overrides, **request),
+                              evaluator=self.get_evaluator(settings))
         except UserError as err:
-            self.notify(err.message + (f"\n{err.hint}" if err.hint else ""), title="Cannot start",
-                        severity="error", timeout=10)
-            return False
-        self.start_job(job)
-        return True
+            from orps_tui.screens.start import tui_hint
+
+            hint = tui_hint(err)
+            self.call_from_thread(self.notify, err.message + (f"\n{hint}" if hint else ""),
+                                  title="Cannot start", severity="error", timeout=10)
+            return
+        self.call_from_thread(self.start_job, job)
 
     def start_job(self, job: SolveJob) -> None:
         from orps_tui.screens.search import SearchScreen
 
+        job.evaluator = self.off_loop(job.evaluator)
         self.push_screen(SearchScreen(job))
 
     # -- editor ----------------------------------------------------------------------------

@@ -41,19 +41,37 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     code = run_command(argv)
     if argv is None:  # the real `orps` command, not a test calling run_command in-process
-        _exit_without_waiting_for_threads(code)
+        exit_now(code)
     return code
 
 
-def _exit_without_waiting_for_threads(code: int) -> None:
-    """Once the command is done (its results saved and printed), exit even if a worker
-    thread is still busy: after Ctrl+C that can be a model call's setup in litellm or a
-    generation finishing its token, and Python would join it before exiting."""
+EXIT_CLEANUP_S = 0.5
+"""How long the exit waits for the atexit handlers (our temp-dir removal, log flushing)."""
+
+
+def exit_now(code: int) -> None:
+    """End the process once the command is done (its results saved and printed), without
+    the interpreter's own shutdown.
+
+    That shutdown joins every worker thread (after Ctrl+C one can still be in litellm's
+    first-call setup or a generation finishing its token) and then frees every object one
+    by one: with litellm loaded (millions of objects in its model tables) it took 7-12 s on
+    the loaded test machine, so Ctrl+C or `q` looked like a hang. The atexit handlers still
+    run, for at most EXIT_CLEANUP_S on a daemon thread: what they have not removed by then
+    is only our own temp directories, never the user's files.
+    """
+    import atexit
     import threading
 
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    handlers = threading.Thread(target=atexit._run_exitfuncs, name="orps-atexit", daemon=True)
+    handlers.start()
+    handlers.join(EXIT_CLEANUP_S)
+    try:
         sys.stdout.flush()
         sys.stderr.flush()
+    finally:
         os._exit(code)
 
 

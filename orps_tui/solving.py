@@ -8,6 +8,7 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,16 @@ class SolveJob:
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`."""
         return await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus,
-                                resume=self.resume, on_tree=on_tree)
+                                resume=self.resume, on_tree=on_tree, probes=probe_runner(self.task, self.evaluator))
+
+
+def probe_runner(task: Task, evaluator: Evaluator):
+    """How agreement runs a project's candidates on probe inputs: a probe test file in the
+    sandboxed copy (needs the local sandbox's `files=`); dataset tasks need none."""
+    from runners.evaluator import SandboxEvaluator
+    from runners.probes import project_probes
+
+    return project_probes(evaluator) if task.kind == "project" and isinstance(evaluator, SandboxEvaluator) else None
 
 
 def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings:
@@ -54,42 +64,67 @@ def make_evaluator(settings: SearchSettings, read_paths: list[str] = ()) -> Eval
     return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, read_paths=read_paths)
 
 
-def prepare_job(project: Path, args, overrides: dict[str, Any], evaluator: Evaluator | None = None) -> SolveJob:
+@dataclass
+class SolveRequest:
+    """What one search is asked to do, as `orps solve` takes it (see `request_from_args` in
+    commands/solve.py); the TUI, watch mode and tests build it directly."""
+
+    target: str | None = None
+    """`path/to/file.py::name` or `path::Class.method`; not needed with `resume`."""
+    tests: list[str] | None = None
+    """pytest node ids or paths; None: the tests that use the target."""
+    k: str | None = None
+    """a pytest -k expression selecting tests."""
+    problem_file: str | None = None
+    problem_text: str | None = None
+    problem_mode: str = "append"
+    """append the given problem to the docstring, or `replace` it."""
+    new: bool = False
+    """the target is a new function even if its name is close to an existing one."""
+    resume: str | None = None
+    """continue this run (id, prefix or 'latest') instead of starting one."""
+    sandbox_read: list[str] = field(default_factory=list)
+    """paths outside the project that the tests read, mounted read-only in the sandbox."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """settings given for this search (flags), over [tool.orps] and the defaults."""
+
+
+def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | None = None) -> SolveJob:
     """Everything a search needs, checked up front so bad input fails before any model call."""
     project = Path(project).resolve()
-    if getattr(args, "resume", None):
-        return _resume_job(project, args.resume, overrides, evaluator, args)
-    if not getattr(args, "target", None):
+    if request.resume:
+        return job_from_run(project, request.resume, evaluator, request=request)
+    if not request.target:
         raise UserError("--target is required", hint="e.g. --target src/mod.py::func, or --resume RUN-ID to continue a run")
-    settings = resolve_settings(project, overrides)
+    settings = resolve_settings(project, request.settings)
     problems = settings.validate()
     if problems:
         raise UserError("bad settings: " + "; ".join(problems))
     from orps_tui.taskbuild import build_task
 
     task, original_file = build_task(
-        project, args.target, tests=args.tests, k=args.k, problem_file=args.problem_file,
-        problem_text=args.problem_text, problem_mode=args.problem_mode, goal=settings.goal,
-        new=bool(getattr(args, "new", False)),
+        project, request.target, tests=request.tests, k=request.k, problem_file=request.problem_file,
+        problem_text=request.problem_text, problem_mode=request.problem_mode, goal=settings.goal,
+        new=request.new,
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
-    read_paths = getattr(args, "sandbox_read", None) or []
-    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, read_paths), original_file)
+    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, request.sandbox_read),
+                    original_file)
 
 
 # The flags that say what the task is; a resumed run keeps its own (the tree was grown for it).
 TASK_FLAGS = {"tests": "--tests", "k": "-k", "problem_file": "--problem", "problem_text": "--problem-text"}
 
 
-def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], args, overrides: dict[str, Any]) -> None:
+def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], request: SolveRequest) -> None:
     """Resuming may raise the budget or change how the search goes on, never what it solves."""
-    changed = [flag for name, flag in TASK_FLAGS.items() if getattr(args, name, None)]
-    target = getattr(args, "target", None)
-    if target and target != task.target:
+    changed = [flag for name, flag in TASK_FLAGS.items() if getattr(request, name)]
+    if request.target and request.target != task.target:
         changed.insert(0, "--target")
-    if getattr(args, "problem_mode", "append") != "append":
+    if request.problem_mode != "append":
         changed.append("--problem-mode")
+    overrides = request.settings
     if "goal" in overrides and overrides["goal"] != settings.get("goal", task.goal):
         changed.append("--goal")
     if changed:
@@ -98,8 +133,13 @@ def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], args
                         hint="drop them to continue the run, or start a new search without --resume")
 
 
-def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator: Evaluator | None,
-                args=None) -> SolveJob:
+def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None, *,
+                 request: SolveRequest | None = None, resume: bool = True,
+                 evaluator_for: Callable[[SearchSettings], Evaluator] | None = None) -> SolveJob:
+    """The job of a stored run, to resume it (the same run directory continues) or to review it.
+    `request`: what `orps solve --resume` was given; it may change how the search goes on
+    (a larger budget, ...), never what it solves. Without `evaluator`, `evaluator_for` (default:
+    a new sandbox) gives the evaluator for the run's settings (the TUI shares one)."""
     run = find_run(project, run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'}", hint="orps runs lists them")
@@ -108,30 +148,42 @@ def _resume_job(project: Path, run_id: str, overrides: dict[str, Any], evaluator
         raise UserError(f"run {run.id} has no task.json; it cannot be resumed")
     task = Task.from_dict(task_data)
     saved = run.read("settings.json") or {}
-    if args is not None:
-        _refuse_task_changes(run.id, task, saved, args, overrides)
-    settings = SearchSettings.from_dict({**saved, **overrides})
+    if request is not None:
+        _refuse_task_changes(run.id, task, saved, request)
+    settings = SearchSettings.from_dict({**saved, **(request.settings if request else {})})
     original = run.file("original_file.txt")
     original_file = original.read_text() if original.exists() else ""
-    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings), original_file, resume=True)
+    evaluator = evaluator or (evaluator_for or make_evaluator)(settings)
+    return SolveJob(project, task, settings, run, evaluator, original_file, resume=resume)
 
 
-def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
-    """The unified diff that puts `node`'s code in place of the target ('' when nothing changes)."""
-    if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
-        return ""
-    from runners.locate import SpliceError, splice_or_add
+def code_patch(target: str, project: Path, original_file: str, code: str) -> str:
+    """The unified diff that puts `code` in place of `target` (`path::qualname`) in
+    `original_file`, the file as the search saw it ('' when nothing changes). A target that
+    is not in the file yet is added. Raises `runners.splice.SpliceError` when the code
+    cannot take the target's place."""
+    from runners.splice import splice_or_add
     from runners.markers import strip_marker
     from runners.patch import make_patch
 
-    path, qualname = job_task.target.split("::", 1)
-    try:  # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
-        new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, node.code), qualname)
-    except SpliceError:
-        return ""
+    path, qualname = target.split("::", 1)
+    # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
+    new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, code), qualname)
     if new_text == original_file:
         return ""
-    return make_patch(path, original_file, new_text, new_file=not (Path(job_task.project) / path).exists())
+    return make_patch(path, original_file, new_text, new_file=not (Path(project) / path).exists())
+
+
+def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
+    """The patch of `node`'s code ('' when nothing changes or the code does not fit)."""
+    if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
+        return ""
+    from runners.splice import SpliceError
+
+    try:
+        return code_patch(job_task.target, Path(job_task.project), original_file, node.code)
+    except SpliceError:
+        return ""
 
 
 def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
@@ -139,7 +191,7 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
     (a real interface change: its parameters differ); None when it keeps the user's."""
     if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
         return None
-    from runners.locate import SpliceError, signature_change, splice_or_add
+    from runners.splice import SpliceError, signature_change, splice_or_add
 
     qualname = job_task.target.split("::", 1)[1]
     try:
@@ -165,6 +217,8 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
         "runtime_s": ev.runtime_s if ev else None,
         "process_score": node.process_score,
         "outcome_score": round(node.outcome_score, 4),
+        "agreement": node.agreement,
+        "probes": node.probes,
         "isolation": ev.isolation if ev else "",
         "code": node.code,
     }
@@ -199,6 +253,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "start": result.start,
         "plan": result.plan,
         "critic": result.critic,
+        "agreement": result.agreement,
         "target": job.task.target,
         "goal": job.settings.goal,
         "model": job.settings.model,

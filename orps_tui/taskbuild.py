@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
+from runners.evaluator import PYTEST_DID_NOT_START
 from search.types import Task
+
+
+class NoTests(UserError):
+    """No test selected for the target (the TUI names its tests field, the CLI `--tests`)."""
+
+
+class NoProblem(UserError):
+    """No problem statement: no docstring and none given."""
 
 
 def build_task(
@@ -72,14 +81,14 @@ def build_task(
     problem = build_problem(located, extra, mode=problem_mode)
     if not problem.strip() and problem_required:
         if not located.source:
-            raise UserError(f"{target} does not exist yet and no problem was given",
+            raise NoProblem(f"{target} does not exist yet and no problem was given",
                             hint="say what it should do with --problem FILE or --problem-text TEXT")
-        raise UserError(f"{target} has no docstring and no problem was given",
+        raise NoProblem(f"{target} has no docstring and no problem was given",
                         hint="add a docstring or pass --problem FILE / --problem-text TEXT")
     try:
         selection = select_tests(project, located, tests=tests, k=k)
     except NoTestsFound as err:
-        raise UserError(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
+        raise NoTests(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
     task = Task(
         id=f"{located.path}::{located.qualname}",
         problem=problem,
@@ -128,6 +137,10 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
     cannot be imported, and refuse (UserError, exit 2) when no selected test can run.
     Returns (task without the broken files, the broken files, the evaluation of the run)."""
     evaluation = await evaluator.evaluate(task, task.original_code)
+    if evaluation.message.startswith(PYTEST_DID_NOT_START):
+        raise UserError(f"the selected tests cannot run: {evaluation.message}",
+                        hint="plain pytest stops the same way in this environment: install what the project's "
+                        "pytest configuration needs (its plugins, the modules its filterwarnings name)")
     broken = collection_errors(evaluation.message)
     if not broken:
         return task, {}, evaluation
@@ -136,3 +149,10 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
         raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
                         hint="fix the test file, or choose other tests with --tests / -k")
     return runnable, broken, evaluation
+
+
+def watched_files(project: Path, task: Task) -> list[Path]:
+    """The files whose change makes a check or a proposal of `task` stale: the target's file
+    and every file holding one of its tests (those that exist)."""
+    names = {task.target.split("::")[0]} | {t.split("::")[0] for t in task.tests}
+    return [project / n for n in sorted(names) if (project / n).is_file()]

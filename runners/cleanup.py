@@ -6,13 +6,19 @@ follows a symlink: run as a normal user, it would change the mode of the file th
 points at. Here every directory is opened by a file descriptor relative to its parent with
 O_NOFOLLOW, only a real directory (checked on the opened descriptor) ever gets its mode
 changed, and files and links are only unlinked.
+
+`later` queues such work on a background thread, for callers that must not wait (a
+cancelled evaluation returns at once; its sandbox is reaped and its files removed after).
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
+import queue
 import stat
+import threading
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -80,3 +86,49 @@ def remove_tree(path: Path | str) -> None:
         pass
     finally:
         os.close(parent_fd)
+
+
+class _Janitor:
+    """Clean-up that the caller does not wait for (after a cancel): jobs run one at a time,
+    in the order given, on one background thread, so a sandbox's kill-and-wait always comes
+    before the removal of the workspace it used. Whatever is queued at interpreter exit is
+    still done (bounded by `EXIT_WAIT_S`: exiting stays prompt)."""
+
+    EXIT_WAIT_S = 1.0
+
+    def __init__(self):
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.wait, self.EXIT_WAIT_S)
+
+    def later(self, job, *args) -> None:
+        self._jobs.put((job, args))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="orps-cleanup", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job, args = self._jobs.get()
+            try:
+                job(*args)
+            except Exception:  # noqa: BLE001 - clean-up must never fail anything
+                pass
+            finally:
+                self._jobs.task_done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until every queued job is done (True), or `timeout` seconds (False)."""
+        done = threading.Event()
+        threading.Thread(target=lambda: (self._jobs.join(), done.set()), daemon=True).start()
+        return done.wait(timeout)
+
+
+JANITOR = _Janitor()
+
+
+def later(job, *args) -> None:
+    """Run `job(*args)` soon on the clean-up thread (in order with other such jobs)."""
+    JANITOR.later(job, *args)

@@ -17,21 +17,32 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import statistics
 import sys
 import textwrap
+import weakref
 from pathlib import Path
 
+from runners.cleanup import later
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
 from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
-from runners.sandbox import Limits, SandboxResult, interpreter_paths, run_sandboxed
+from runners.sandbox import Limits, SandboxResult, interpreter_paths, run_sandboxed, scrubbed_env
+from runners.warm import WarmWorker
 from runners.workspace import PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
 OUTPUT_SHOWN = 2000
 RESULT_CAP = 16 << 20
+WARM_PRELOAD = ("pytest",)
+"""What the warm worker imports once, with pytest's built-in plugins and the installed pytest
+plugins the first project loads. The project's own modules (and any third-party module it
+imports) are imported in each fork, as in a cold run."""
+COLD_PLUGINS = ("xdist", "pytest_forked", "pytest_cov", "pytest_xprocess")
+"""Plugins that want the process from its very start (coverage of every import, their own
+worker processes): a project that loads one runs cold."""
 
 
 def asserts_test_file(task: Task, tests: list[str]) -> str:
@@ -175,7 +186,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     if suspicious and not tampered:
         messages.append("suspicious: not counted as passing, because " + "; ".join(suspicious))
     if finish is None and not run.timed_out:
-        messages.append(_early_end(run.returncode))
+        messages.append(_early_end(run.returncode) if collected or run.returncode not in (3, 4)
+                        else did_not_start(run.stdout + run.stderr, run.returncode))
     if finish is not None and not count_ok and not messages:
         got = collected["count"] if collected else 0
         messages.append(f"pytest collected {got} tests, expected {len(expected)}")
@@ -231,6 +243,23 @@ def suspicions(records: list[dict], per_test: bool = False):
             if r["reason"] not in grouped[r["nodeid"]]:
                 grouped[r["nodeid"]].append(r["reason"])
     return grouped
+
+
+PYTEST_DID_NOT_START = "pytest stopped before collecting any test"
+
+
+def did_not_start(output: str, returncode: int) -> str:
+    """pytest's own reason when it ends at its configuration (exit 4: a usage error such as
+    an unknown option or an unimportable warning category in the project's pytest settings;
+    exit 3: an internal error): its `ERROR:` lines and the exception it ended on."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    reasons = [line for line in lines if line.startswith("ERROR:")][:3]
+    reasons += [line for line in lines if _EXCEPTION_LINE.match(line)][-1:]
+    detail = "; ".join(dict.fromkeys(reasons)) or (lines[-1] if lines else "no output")
+    return f"{PYTEST_DID_NOT_START} (exit code {returncode}): {detail}"
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Warning)\b:")
 
 
 def _early_end(returncode: int | None) -> str:
@@ -364,7 +393,7 @@ class SandboxEvaluator:
 
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, workers: int | None = None,
                  python: str | None = None, max_procs: int = 64, max_file_mb: int = 64,
-                 read_paths: list[str | Path] = ()):
+                 read_paths: list[str | Path] = (), warm: bool = True):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
         self.python = python or sys.executable
         self.read_paths = [Path(p).resolve() for p in read_paths]
@@ -373,6 +402,9 @@ class SandboxEvaluator:
         self.workspaces = Workspaces()
         self.workers = workers or os.cpu_count() or 2
         self._semaphore: asyncio.Semaphore | None = None
+        self.warm = warm
+        """Run pytest in forks of a warm worker (`runners.warm`) where it can; cold otherwise."""
+        self._warm_worker: WarmWorker | None = None
 
     async def __aenter__(self) -> SandboxEvaluator:
         return self
@@ -382,6 +414,24 @@ class SandboxEvaluator:
 
     def close(self) -> None:
         self.workspaces.close()
+        if self._warm_worker is not None:
+            self._warm_worker.close()
+
+    @property
+    def warm_worker(self) -> WarmWorker | None:
+        """The warm worker, once started (for measurements: its pid)."""
+        return self._warm_worker
+
+    def _worker(self, plugins: list[str]) -> WarmWorker | None:
+        """The warm worker for this evaluator's interpreter (started on first use), unless
+        warm runs are off, perf counts instructions (it wraps a cold process), or the project
+        loads a plugin that wants a process of its own (`COLD_PLUGINS`)."""
+        if not self.warm or perf_available() or any(p.split(".")[0] in COLD_PLUGINS for p in plugins):
+            return None
+        if self._warm_worker is None:
+            self._warm_worker = WarmWorker(self.python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
+            weakref.finalize(self, self._warm_worker.close)  # an evaluator never closed still ends it
+        return self._warm_worker
 
     async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1,
                        files: dict[str, str] | None = None) -> Evaluation:
@@ -413,8 +463,15 @@ class SandboxEvaluator:
                                                                         _non_test(files or {}))))
                 if not runs[-1].all_passed:
                     break
-        finally:
+        except asyncio.CancelledError:
+            # The sandbox is already killed (`run_sandboxed`); remove the workspace after it
+            # is gone, off the loop, so the cancel returns at once.
+            later(self.workspaces.release, prepared)
+            raise
+        except BaseException:
             self.workspaces.release(prepared)
+            raise
+        self.workspaces.release(prepared)
         ev = runs[-1]
         if prepared.notes:  # a project changed under the search, files left out of the copy
             ev.message = "\n".join(filter(None, [ev.message, *prepared.notes]))
@@ -471,11 +528,13 @@ class SandboxEvaluator:
                # Autoloading every installed plugin costs seconds (some import whole UI
                # toolkits): load only those the project mentions (`project_plugins`).
                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        plugins = []
         if project:
             snap = prepared.snapshot
             files = [snap.dir / rel for rel in snap.frozen] if snap else None
             files = [p for f in files for p in ([f] if f.is_file() else f.rglob("*.py"))] if files else None
-            for module in project_plugins(prepared.source, files):
+            plugins = project_plugins(prepared.source, files)
+            for module in plugins:
                 argv[3:3] = ["-p", module]
         perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
         perf_w = perf[1]
@@ -495,7 +554,8 @@ class SandboxEvaluator:
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
                                       extra_ro=self._read_paths(prepared), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
-                                      mounts=prepared.mounts, on_start=started)
+                                      mounts=prepared.mounts, on_start=started,
+                                      warm=None if perf_w >= 0 else self._worker(plugins))
             channel.drain()
         finally:
             loop.remove_reader(channel.result_r)

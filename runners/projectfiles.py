@@ -51,7 +51,9 @@ def is_secret_name(name: str) -> bool:
     return _SECRET_RE.match(name.lower()) is not None
 
 
-def _tool_orps(project: Path) -> dict:
+def pyproject_tool(project: Path, *keys: str) -> dict:
+    """The table `[tool.<keys>]` of the project's pyproject.toml (`"orps"`, or `"pytest",
+    "ini_options"`); {} when there is no such file or table, or the file does not parse."""
     pyproject = project / "pyproject.toml"
     if not pyproject.is_file():
         return {}
@@ -60,9 +62,11 @@ def _tool_orps(project: Path) -> dict:
     else:  # pragma: no cover
         import tomli as tomllib
     try:
-        section = tomllib.loads(pyproject.read_text()).get("tool", {}).get("orps", {})
+        section = tomllib.loads(pyproject.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
         return {}
+    for key in ("tool", *keys):
+        section = section.get(key, {}) if isinstance(section, dict) else {}
     return section if isinstance(section, dict) else {}
 
 
@@ -106,7 +110,7 @@ class ProjectFiles:
 
     def __init__(self, project: Path):
         self.project = Path(project).resolve()
-        settings = _tool_orps(self.project)
+        settings = pyproject_tool(self.project, "orps")
         self.exclude = _string_list(settings.get("exclude"))
         self.allow_secrets = _string_list(settings.get("allow_secrets"))
         self.sandbox_read = [(self.project / p).resolve() for p in _string_list(settings.get("sandbox_read"))]

@@ -47,8 +47,9 @@ from functools import cache
 from pathlib import Path
 
 from runners import seccomp
-from runners.cleanup import remove_tree
+from runners.cleanup import later, remove_tree
 from runners.metrics import perf_available
+from runners.warm import WarmUnavailable, WarmWorker
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
 SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
@@ -395,21 +396,28 @@ def _own_process_count() -> int:
     return count
 
 
+def rlimits(limits: Limits, nproc_rlimit: bool = True) -> dict:
+    """What the launcher (or the warm worker's fork) sets just before the run starts."""
+    nproc = None
+    if nproc_rlimit and os.geteuid() != 0:
+        nproc = limits.max_procs + _own_process_count()  # RLIMIT_NPROC counts the uid's host processes too
+    return {"as_mb": limits.memory_mb, "fsize_mb": limits.max_file_mb, "nproc": nproc}
+
+
 def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str, str], *,
                   extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
                   overlay: tuple[Path, Path] | None = None, lower: Path | None = None,
                   mounts: list[tuple[Path, Path]] = (), use_bwrap: bool = True,
                   nproc_rlimit: bool = True, info_fd: int | None = None,
-                  seccomp_fd: int | None = None) -> list[str]:
-    """The full command line: bwrap (when usable) around the limits launcher around argv.
+                  seccomp_fd: int | None = None, launcher: bool = True) -> list[str]:
+    """The full command line: bwrap (when usable) around the limits launcher around argv
+    (`launcher=False`: argv alone, for the warm path's placeholder, whose run sets its own).
     `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`,
     over `lower` (default: `workdir` itself); `mounts` are read-only binds (source,
     destination) made after it, so they cover paths inside it."""
-    nproc = None
-    if nproc_rlimit and os.geteuid() != 0:
-        nproc = limits.max_procs + _own_process_count()  # RLIMIT_NPROC counts the uid's host processes too
-    launch = [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps({
-        "as_mb": limits.memory_mb, "fsize_mb": limits.max_file_mb, "nproc": nproc}), "--", *argv]
+    launch = [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(rlimits(limits, nproc_rlimit)), "--", *argv]
+    if not launcher:
+        launch = list(argv)
     if not use_bwrap:
         return launch
     # Least privilege: no `--ro-bind / /`; only what a Python test run needs is mounted.
@@ -569,17 +577,32 @@ def _read_info(fd: int) -> int | None:
         return None
 
 
+PLACEHOLDER = ["/bin/sh", "-c", "echo ready; exec sleep 100000000"]
+"""What bwrap runs on the warm path: says the sandbox is set up (all of bwrap's work is
+done before it starts), then holds it open until the run is over and we kill it."""
+
+
+def warm_argv(argv: list[str]) -> list[str] | None:
+    """pytest's arguments when `argv` is `PYTHON -m pytest ARGS` (what the warm path runs)."""
+    return argv[3:] if len(argv) >= 3 and argv[1:3] == ["-m", "pytest"] else None
+
+
 async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = None, *,
                         env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
                         extra_ro: list[Path] | None = None, writable: list[Path] | None = None,
                         read_only: list[Path] | None = None, copy_on_write: bool = False,
                         lower: Path | None = None, mounts: list[tuple[Path, Path]] | None = None,
-                        on_start=None) -> SandboxResult:
+                        on_start=None, warm: WarmWorker | None = None) -> SandboxResult:
     """Run `argv` in `workdir` under every isolation available here; always reaps the tree.
 
     `copy_on_write` makes `workdir` writable for the run while its files stay as they are
     (an overlay with a throwaway upper layer); where overlays are not available it stays
     read-only.
+
+    `warm` (a `runners.warm.WarmWorker` of argv's interpreter): run `PYTHON -m pytest ...`
+    in a fork of that worker which joins the same sandbox (`runners.warm`); where it cannot
+    (no namespaces, another command, a worker that failed) the run is cold, as without it.
+    `SandboxResult.isolation` ends in "+warm" or "+cold" to say which ran.
 
     `on_start` is called once the child holds its fds (close your copies of pipe ends
     there). Cancellation (asyncio.CancelledError) kills the sandbox before propagating.
@@ -587,6 +610,8 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     limits = limits or Limits()
     workdir = Path(workdir)
     use_bwrap, why = bwrap_works()
+    if warm is not None and not (use_bwrap and warm_argv(argv) is not None and await warm_ready(warm)):
+        warm = None
     marker = uuid.uuid4().hex
     full_env = scrubbed_env({**(env or {}), MARKER_ENV: marker})
     cgroup = _RunCgroups(limits) if use_bwrap else None
@@ -600,73 +625,285 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         scratch = Path(tempfile.mkdtemp(prefix="overlay-", dir=workdir.parent))
         (scratch / "upper").mkdir()
         (scratch / "work").mkdir()
-    cmd = build_command(argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
+    nproc_rlimit = not (cgroup and "pids" in cgroup.controllers)
+    cmd = build_command(PLACEHOLDER if warm else argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
                         writable=list(writable or []), read_only=list(read_only or []),
                         overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
-                        mounts=list(mounts or []), use_bwrap=use_bwrap,
-                        nproc_rlimit=not (cgroup and "pids" in cgroup.controllers),
-                        info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd)
+                        mounts=list(mounts or []), use_bwrap=use_bwrap, nproc_rlimit=nproc_rlimit,
+                        info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd, launcher=not warm)
     if cgroup:
         cmd = cgroup.wrap(cmd)
     isolation = isolation_name() if use_bwrap else "rlimits-only"
     for controller in ("pids", "memory"):
         if use_bwrap and not (cgroup and controller in cgroup.controllers):
             isolation = isolation.replace(f"+{controller}-cgroup", "")
-    fds = tuple(pass_fds) + ((info_w,) if use_bwrap else ()) + ((seccomp_fd,) if seccomp_fd is not None else ())
+    if use_bwrap:
+        isolation += "+warm" if warm else "+cold"
+    fds = (() if warm else tuple(pass_fds)) + ((info_w,) if use_bwrap else ()) + (
+        (seccomp_fd,) if seccomp_fd is not None else ())
     started = time.perf_counter()
-    out, err = bytearray(), bytearray()
-    proc = None
-    timed_out = truncated = False
-    init_pid = None
+    run = _Run(limits, info_r, info_w)
+    cancelled = False
     try:
-        proc = await asyncio.create_subprocess_exec(
+        if warm:
+            request = {"cwd": str(workdir), "args": warm_argv(argv), "env": full_env,
+                       "limits": rlimits(limits, nproc_rlimit),
+                       "cgroups": [str(p / "cgroup.procs") for p in cgroup.paths] if cgroup else [],
+                       "seccomp": seccomp.program(allow_perf=perf_available()).hex() if seccomp_fd is not None else ""}
+            await run.warm(cmd, workdir, full_env, fds, warm, request, tuple(pass_fds), on_start)
+        else:
+            await run.cold(cmd, workdir, full_env, fds, on_start)
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
+    finally:
+        leftovers = (cgroup, marker, use_bwrap, seccomp_fd, scratch)
+        try:
+            if not cancelled:
+                run.reap(cgroup, marker, use_bwrap)
+                await run.finish()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            if cancelled:
+                # Stop now: one kill (the namespace's init takes every process inside with
+                # it); waiting for the tree to go and removing its files happen off the loop.
+                run.kill(cgroup, marker, use_bwrap)
+                run.abandon()
+                later(run.clean_up, *leftovers)
+            else:
+                run.clean_up(*leftovers)
+    notes = [] if use_bwrap else [why]
+    if run.init_pid is not None and _alive(run.init_pid):
+        notes.append(f"the sandbox's init (pid {run.init_pid}) was still alive after the kill")
+    return SandboxResult(run.returncode, run.out.decode(errors="replace"), run.err.decode(errors="replace"),
+                         run.timed_out, time.perf_counter() - started, isolation, run.truncated, notes)
+
+
+async def warm_ready(worker: WarmWorker) -> bool:
+    """Whether `worker` can take runs: it has started, and a first tiny run (`pytest
+    --version` in a sandbox) worked through it, once. Runs asked for while that first run
+    is under way go cold."""
+    if worker.probe == "ok":
+        return True
+    if worker.probe != "new" or not await worker.ready():
+        return False
+    worker.probe = "probing"
+    try:
+        with tempfile.TemporaryDirectory(prefix="orps-warm-probe-") as where:
+            result = await run_sandboxed([worker.python, "-m", "pytest", "--version"], Path(where),
+                                         Limits(timeout_s=30), env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                                         warm=_ProbingWorker(worker))
+    except BaseException:  # cancelled: the next run probes again
+        worker.probe = "new"
+        raise
+    worked = result.returncode == 0 and "pytest" in result.stdout + result.stderr and result.isolation.endswith("+warm")
+    worker.probe = "ok" if worked else "failed"
+    if not worked:
+        worker.broken = worker.broken or f"a first warm run failed: {(result.stdout + result.stderr)[-300:]}"
+    return worked
+
+
+class _ProbingWorker:
+    """The worker as the probe sees it: usable without probing itself again."""
+
+    def __init__(self, worker: WarmWorker):
+        self._worker = worker
+        self.python = worker.python
+        self.probe = "ok"
+
+    def __getattr__(self, name):
+        return getattr(self._worker, name)
+
+
+class _Run:
+    """The process side of one run: start, wait (with the timeout), kill, drain."""
+
+    def __init__(self, limits: Limits, info_r: int, info_w: int):
+        self.limits, self.info_r, self.info_w = limits, info_r, info_w
+        self.out, self.err = bytearray(), bytearray()
+        self.proc = None
+        self.init_pid: int | None = None
+        self.returncode: int | None = None
+        self.timed_out = self.truncated = False
+        self.drains = None
+        self.transports: list[asyncio.BaseTransport] = []
+        self.warm_run = None
+        self.started = time.monotonic()
+
+    def _close_info_w(self) -> None:
+        # Once: closing a number twice could close another run's pipe.
+        if self.info_w >= 0:
+            os.close(self.info_w)
+            self.info_w = -1
+
+    async def cold(self, cmd, workdir, env, fds, on_start) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(workdir), env=full_env, start_new_session=True, pass_fds=fds,
-        )
-        if info_w >= 0:
-            os.close(info_w)
-            info_w = -1
+            cwd=str(workdir), env=env, start_new_session=True, pass_fds=fds)
+        self._close_info_w()
         if on_start is not None:
             on_start()
-        drains = asyncio.gather(_drain(proc.stdout, limits.output_bytes, out),
-                                _drain(proc.stderr, limits.output_bytes, err))
+        self.drains = asyncio.gather(_drain(self.proc.stdout, self.limits.output_bytes, self.out),
+                                     _drain(self.proc.stderr, self.limits.output_bytes, self.err))
         try:
-            await asyncio.wait_for(proc.wait(), timeout=limits.timeout_s)
+            await asyncio.wait_for(self.proc.wait(), timeout=self.limits.timeout_s)
         except asyncio.TimeoutError:
-            timed_out = True
-        finally:
-            init_pid = _read_info(info_r) if info_r >= 0 else None
-            _reap(proc.pid, init_pid, cgroup, marker, use_bwrap)
+            self.timed_out = True
+
+    async def warm(self, cmd, workdir, env, fds, worker, request, pass_fds, on_start) -> None:
+        """bwrap sets the sandbox up around the placeholder; once it says so, the worker's
+        fork joins it and runs pytest with our stdout, stderr and `pass_fds`."""
+        loop = asyncio.get_running_loop()
+        ready_r, ready_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *cmd, stdin=subprocess.DEVNULL, stdout=ready_w, stderr=err_w, cwd=str(workdir), env=env,
+                start_new_session=True, pass_fds=fds)
+            self._close_info_w()
+            os.close(ready_w)
+            ready_w = -1
+            self.drains = asyncio.gather(self._drain_fd(loop, out_r, self.out), self._drain_fd(loop, err_r, self.err))
+            out_r = err_r = -1
+            ready = await self._wait_ready(loop, ready_r)
+            if ready:
+                self.init_pid = _read_info(self.info_r)
+            if not ready or self.init_pid is None:
+                if not self.timed_out:  # bwrap failed: its message is on stderr
+                    await self._wait_proc(self._left())
+                return
             try:
-                # With the tree dead the pipes close at once; bound the wait all the same.
-                truncated = any(await asyncio.wait_for(drains, timeout=2))
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                drains.cancel()
-                truncated = True
-            if proc.returncode is None:
-                try:
-                    await asyncio.wait_for(proc.wait(), timeout=5)
-                except asyncio.TimeoutError:
-                    pass
-    finally:
-        if proc is not None and proc.returncode is None:
-            _reap(proc.pid, init_pid, cgroup, marker, use_bwrap)
-        for fd in (info_r, info_w, -1 if seccomp_fd is None else seccomp_fd):
+                pidfd = os.pidfd_open(self.init_pid)  # pins the sandbox's init: no pid reuse can redirect the join
+            except OSError:  # it is gone already: bwrap's end says why
+                await self._wait_proc(self._left())
+                return
+            try:
+                self.warm_run = worker.start({**request, "fds": [1, 2, *pass_fds]}, [pidfd, out_w, err_w, *pass_fds])
+            except WarmUnavailable as err:
+                self.err += f"{err}\n".encode()
+                return
+            finally:
+                os.close(pidfd)
+            os.close(out_w)
+            os.close(err_w)
+            out_w = err_w = -1
+            if on_start is not None:
+                on_start()
+            try:
+                self.returncode = await asyncio.wait_for(asyncio.shield(self.warm_run.status), timeout=self._left())
+            except asyncio.TimeoutError:
+                self.timed_out = True
+            except WarmUnavailable as err:  # the worker died: the run is lost (a crash, never a pass)
+                self.err += f"{err}\n".encode()
+        finally:
+            for fd in (ready_r, ready_w, out_r, out_w, err_r, err_w):
+                if fd >= 0:
+                    os.close(fd)
+
+    def _left(self) -> float:
+        return max(0.0, self.limits.timeout_s - (time.monotonic() - self.started))
+
+    async def _wait_proc(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout=timeout)
+        except asyncio.TimeoutError:
+            self.timed_out = True
+
+    async def _wait_ready(self, loop, fd: int) -> bool:
+        """Until the placeholder's line (True) or bwrap's end (False), within the time limit."""
+        got = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, 64)
+            except OSError:
+                data = b""
+            if not got.done():
+                got.set_result(bool(data))
+        loop.add_reader(fd, readable)
+        try:
+            return await asyncio.wait_for(got, timeout=self._left())
+        except asyncio.TimeoutError:
+            self.timed_out = True
+            return False
+        finally:
+            loop.remove_reader(fd)
+
+    async def _drain_fd(self, loop, fd: int, out: bytearray) -> bool:
+        reader = asyncio.StreamReader(limit=1 << 16)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                    os.fdopen(fd, "rb", buffering=0))
+        self.transports.append(transport)
+        return await _drain(reader, self.limits.output_bytes, out)
+
+    def kill(self, cgroup, marker: str, use_bwrap: bool) -> None:
+        """Kill everything the run started, without waiting. The warm path's joiner is
+        outside the PID namespace, but only waits for the run inside it: it exits when the
+        kill reaches that run (and a cgroup kills it too)."""
+        if self.proc is None:
+            return
+        if self.init_pid is None and self.info_r >= 0:
+            self.init_pid = _read_info(self.info_r)
+        _kill_tree(self.proc.pid, self.init_pid, cgroup, marker, use_bwrap)
+
+    def reap(self, cgroup, marker: str, use_bwrap: bool) -> None:
+        """Kill, and wait (briefly) until it is really gone."""
+        self.kill(cgroup, marker, use_bwrap)
+        if self.proc is not None:
+            _wait_gone(self.init_pid, cgroup, marker, use_bwrap)
+
+    def abandon(self) -> None:
+        """After a cancel: stop reading the run's output (its pipes close as it dies)."""
+        if self.drains is not None:
+            self.drains.cancel()
+            self.drains.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen: nothing to log
+        for transport in self.transports:
+            transport.close()
+
+    def clean_up(self, cgroup, marker: str, use_bwrap: bool, seccomp_fd: int | None, scratch: Path | None) -> None:
+        """The blocking part of the end: the tree gone, our fds closed, cgroups and the
+        overlay's scratch removed (after a cancel, on the clean-up thread)."""
+        if self.proc is not None:
+            _wait_gone(self.init_pid, cgroup, marker, use_bwrap)
+        self._close_info_w()
+        for fd in (self.info_r, -1 if seccomp_fd is None else seccomp_fd):
             if fd >= 0:
                 os.close(fd)
+        self.info_r = -1
         if cgroup:
             cgroup.remove()
         if scratch:
             remove_tree(scratch)
-    notes = [] if use_bwrap else [why]
-    if init_pid is not None and _alive(init_pid):
-        notes.append(f"the sandbox's init (pid {init_pid}) was still alive after the kill")
-    return SandboxResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), timed_out,
-                         time.perf_counter() - started, isolation, truncated, notes)
+
+    async def finish(self) -> None:
+        """After the kill: the pipes close at once; bound the waits all the same."""
+        if self.drains is not None:
+            try:
+                self.truncated = any(await asyncio.wait_for(self.drains, timeout=2))
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self.drains.cancel()
+                self.truncated = True
+        for transport in self.transports:
+            transport.close()
+        if self.warm_run is not None and self.returncode is None:
+            try:  # after a time-out: the run's status once the kill reached it
+                self.returncode = await asyncio.wait_for(asyncio.shield(self.warm_run.status), timeout=2)
+            except (asyncio.TimeoutError, WarmUnavailable):
+                pass
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=5)
+            except asyncio.TimeoutError:
+                pass
+        if self.warm_run is None and self.proc is not None:
+            self.returncode = self.proc.returncode
 
 
-def _reap(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:
-    """Kill everything the run started and wait (briefly) until it is really gone."""
+def _kill_tree(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:
+    """Kill everything the run started, at once (no waiting)."""
     try:
         os.killpg(pid, signal.SIGKILL)  # the launcher side: sh/bwrap (our session)
     except (ProcessLookupError, PermissionError):
@@ -678,6 +915,10 @@ def _reap(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: st
     if not use_bwrap:
         for other in _marked_pids(marker):  # children that called setsid() left our group
             _kill(other)
+
+
+def _wait_gone(init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:
+    """Wait (briefly, killing again) until the run's processes are really gone."""
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
         left = [p for p in ([init_pid] if init_pid else []) + (cgroup.pids() if cgroup else []) if _alive(p)]
@@ -688,3 +929,9 @@ def _reap(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: st
         for p in left:
             _kill(p)
         time.sleep(0.01)
+
+
+def _reap(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:
+    """Kill everything the run started and wait (briefly) until it is really gone."""
+    _kill_tree(pid, init_pid, cgroup, marker, use_bwrap)
+    _wait_gone(init_pid, cgroup, marker, use_bwrap)

@@ -25,7 +25,6 @@ the model with the problem (`Task.tests_source`).
 from __future__ import annotations
 
 import ast
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,21 +50,13 @@ class Selection:
 
 def _testpaths(project: Path) -> list[Path]:
     """`[tool.pytest.ini_options] testpaths`, when set; else the whole project."""
-    pyproject = project / "pyproject.toml"
-    if pyproject.is_file():
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
-        try:
-            options = tomllib.loads(pyproject.read_text()).get("tool", {}).get("pytest", {}).get("ini_options", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            options = {}
-        paths = options.get("testpaths") if isinstance(options, dict) else None
-        if isinstance(paths, list) and paths:
-            found = [project / p for p in paths if isinstance(p, str) and (project / p).exists()]
-            if found:
-                return found
+    from runners.projectfiles import pyproject_tool
+
+    paths = pyproject_tool(project, "pytest", "ini_options").get("testpaths")
+    if isinstance(paths, list) and paths:
+        found = [project / p for p in paths if isinstance(p, str) and (project / p).exists()]
+        if found:
+            return found
     return [project]
 
 

@@ -309,7 +309,7 @@ class Workspaces:
         return self._prepare_project(task, code, list(tests))
 
     def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
-        from runners.locate import SpliceError, splice_or_add
+        from runners.splice import SpliceError, splice_or_add
 
         path, sep, qualname = task.target.partition("::")
         if not sep or not qualname:

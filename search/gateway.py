@@ -1,9 +1,11 @@
 """The one place that calls models: litellm behind limits, retries, a budget and a cache.
 
-Every strategy calls `Gateway.complete`. It gives:
+`Gateway` is the engine's `ModelClient` (the protocol in `search.types`); the engine
+calls its `complete`. It gives:
 - a concurrency limit (an asyncio semaphore) and a per-call timeout;
 - retries with exponential backoff on transient errors (rate limit, connection, 5xx);
-- token and cost accounting per call (`Completion`) and per run (`Usage`);
+- token and cost accounting per call (`Completion`) and per run (`Usage`), both plain
+  data in `search.types` (and importable from here);
 - a hard budget in calls, tokens and dollars: a call that would exceed it raises
   `BudgetExceeded` before anything is sent, so strategies stop cleanly (the calls
   budget is exact even under concurrency; the last call under a token budget has its
@@ -31,14 +33,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 # Providers that run in this process cost nothing and have no price in litellm's map.
 FREE_PROVIDERS = ("local/", "scripted/")
-
-
-class BudgetExceeded(Exception):
-    """The next call would go past the run's budget; the search keeps what it has."""
 
 
 class ModelError(Exception):
@@ -72,50 +72,6 @@ class Budget:
     calls: int = 0
     tokens: int = 0
     usd: float = 0.0
-
-
-@dataclass
-class Completion:
-    """One model answer with its accounting."""
-
-    text: str
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    finish_reason: str = ""
-    cached: bool = False
-    retries: int = 0
-
-
-@dataclass
-class Usage:
-    """What a run has spent so far. Cached answers count toward the budget (so a re-run
-    makes the same decisions) but cost nothing."""
-
-    calls: int = 0
-    cached_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    retries: int = 0
-    errors: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens": self.tokens}
-
-    def add(self, c: Completion) -> None:
-        self.calls += 1
-        self.cached_calls += int(c.cached)
-        self.prompt_tokens += c.prompt_tokens
-        self.completion_tokens += c.completion_tokens
-        self.cost_usd += c.cost_usd
-        self.retries += c.retries
 
 
 @dataclass

@@ -43,6 +43,28 @@ def _trim_to_valid(code: str) -> str:
     return "\n".join(lines)
 
 
+def _fenced_blocks(text: str) -> list[tuple[str, str, int]]:
+    """(language, code, offset) of every ``` block; an unclosed last one runs to the end."""
+    return [(m.group(1).lower(), m.group(2), m.start()) for m in FENCE.finditer(text)]
+
+
+def _choose_block(blocks: list[tuple[str, str, int]], entry_point: str) -> tuple[str, str, int] | None:
+    """The block that defines `entry_point` (the last such, since models often draft then
+    correct), else the longest python block; None when there are no blocks."""
+    defining = [b for b in blocks if _defines(b[1], entry_point)]
+    if defining:
+        return defining[-1]
+    python_blocks = [b for b in blocks if b[0] in ("", "python", "py", "python3")] or blocks
+    return max(python_blocks, key=lambda b: len(b[1])) if blocks else None
+
+
+def strip_fences(text: str, entry_point: str) -> str:
+    """The code of the ``` block that `parse_program` would choose; `text` itself when it
+    has no fences (a candidate pasted from a chat answer, say)."""
+    chosen = _choose_block(_fenced_blocks(text), entry_point) if "```" in text else None
+    return text if chosen is None else chosen[1]
+
+
 def parse_program(text: str, entry_point: str, finish_reason: str = "") -> ProgramAnswer:
     """Split a programmer answer into reasoning and code.
 
@@ -53,16 +75,11 @@ def parse_program(text: str, entry_point: str, finish_reason: str = "") -> Progr
     notes: list[str] = []
     if finish_reason == "length":
         notes.append("answer was cut off at the token limit")
-    blocks = [(m.group(1).lower(), m.group(2), m.start()) for m in FENCE.finditer(text)]
+    blocks = _fenced_blocks(text)
     if len(blocks) > 1:
         notes.append(f"{len(blocks)} code blocks; picked one")
-    chosen = None
-    defining = [b for b in blocks if _defines(b[1], entry_point)]
-    if defining:
-        chosen = defining[-1]
-    elif blocks:
-        python_blocks = [b for b in blocks if b[0] in ("", "python", "py", "python3")] or blocks
-        chosen = max(python_blocks, key=lambda b: len(b[1]))
+    chosen = _choose_block(blocks, entry_point)
+    if chosen is not None and not _defines(chosen[1], entry_point):
         notes.append(f"no code block defines {entry_point}")
     if chosen is not None:
         code, start = chosen[1], chosen[2]

@@ -87,18 +87,26 @@ def make_plan(settings: SearchSettings, start: str = "fresh") -> Plan:
     if not limit:
         children = max(1, settings.samples // settings.beam)
         beam = min(settings.beam, settings.samples)
-        calls = (settings.samples + settings.rounds * beam * children) * (2 if critic else 1)
+        programmer = settings.samples + settings.rounds * beam * children
+        if critic and settings.critic_mode == "round":
+            calls = programmer + settings.rounds + 1
+        else:
+            calls = programmer * (2 if critic else 1)
         plan = Plan(settings.samples, beam, children, settings.rounds, critic, calls, start=start)
     else:
         reason = ""
         if critic and limit < CRITIC_MIN_CALLS:
             critic, reason = False, f"critic off: {limit} calls are too few to share with it"
-        nodes = max(1, limit // (2 if critic else 1))
-        samples = max(1, min(settings.samples, (nodes + 1) // 2))
-        rest = nodes - samples
-        beam = max(1, min(settings.beam, samples, rest or 1))
-        children = max(1, min(samples // beam, rest // beam if rest >= beam else 1))
-        rounds = rest // (beam * children) if rest else 0
+        round_critic = critic and settings.critic_mode == "round"
+        nodes = max(1, limit // (2 if critic and not round_critic else 1))
+        for _ in range(4 if round_critic else 1):  # one critic call per round: settle the split
+            samples = max(1, min(settings.samples, (nodes + 1) // 2))
+            rest = nodes - samples
+            beam = max(1, min(settings.beam, samples, rest or 1))
+            children = max(1, min(samples // beam, rest // beam if rest >= beam else 1))
+            rounds = rest // (beam * children) if rest else 0
+            if round_critic:
+                nodes = max(1, limit - (rounds + 1))
         plan = Plan(samples, beam, children, rounds, critic, limit, limit=limit, start=start, reason=reason)
     plan.refine_start = refine_count(plan.samples, settings.refine_share, start)
     plan.strategy = settings.strategy

@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
-from search.tree import Node
+from search.tree import ORIGINAL_ID, Node
 from search.types import Evaluation, Task
 
 PROMPT_DIR = Path(__file__).with_name("prompts")
@@ -107,7 +107,7 @@ def programmer_messages(task: Task, style: str, parent: Node | None, baseline_ru
     system = render("programmer_system", entry_point=task.entry_point.rsplit(".", 1)[-1])
     if parent is None:
         user = render("programmer_initial", style=style, **_common(task))
-    elif parent.id == "baseline":
+    elif parent.id == ORIGINAL_ID:
         user = render(
             "programmer_fix",
             code=parent.code.strip(),

@@ -17,31 +17,33 @@ from search.gateway import Budget, Gateway, GatewayConfig, ModelError
 from search.settings import SearchSettings
 from search.store import RunDir, state_dir
 from search.tree import SearchTree
-from search.types import Evaluator, Task
+from search.types import Evaluator, ModelClient, Spend, Task
 
 TREE_WRITE_INTERVAL_S = 0.5
-CACHE_DIR = Path(".orps") / "cache"
+
+
+def gateway_for(settings: SearchSettings, cache_dir: str = "", limiter=None) -> Gateway:
+    """The model gateway of one search: the settings' concurrency, api base and budget, answers
+    cached in `cache_dir` ('' for none); `limiter` is shared beyond the search (the Ray backend's)."""
+    config = GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir)
+    budget = Budget(calls=settings.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd)
+    return Gateway(config, budget, limiter=limiter)
 
 
 def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict | None = None) -> Gateway:
-    config = GatewayConfig(
-        concurrency=settings.concurrency,
-        api_base=settings.api_base,
-        cache_dir=str(state_dir(project) / "cache") if settings.cache else "",
-    )
-    budget = Budget(calls=settings.budget_calls, tokens=settings.budget_tokens, usd=settings.budget_usd)
-    gateway = Gateway(config, budget)
+    """The gateway of a search on `project`, caching in its state directory when asked."""
+    gateway = gateway_for(settings, str(state_dir(project) / "cache") if settings.cache else "")
     if previous_usage:
         gateway.carry_over(previous_usage)  # a resumed run keeps spending from the same budget
     return gateway
 
 
 def tree_usage(tree: SearchTree) -> dict:
-    total = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    """What the nodes of a (previous) tree spent, summed."""
+    total = Spend()
     for node in tree:
-        for key in total:
-            total[key] += node.usage.get(key, 0)
-    return total
+        total.add(node.usage)
+    return total.to_dict()
 
 
 class TreeWriter:
@@ -73,8 +75,9 @@ async def run_search(
     *,
     bus: EventBus | None = None,
     resume: bool = False,
-    gateway: Gateway | None = None,
+    gateway: ModelClient | None = None,
     on_tree=None,
+    probes=None,
 ) -> SearchResult:
     """Run (or resume) a search, persisting everything in `run`. Raises ModelError."""
     bus = bus or EventBus()
@@ -92,7 +95,7 @@ async def run_search(
         if on_tree is not None:
             on_tree(tree)  # a live view (the TUI) reads nodes from the tree itself
 
-    search = Search(task, settings, gateway, evaluator, bus, previous, on_change=on_change)
+    search = Search(task, settings, gateway, evaluator, bus, previous, on_change=on_change, probes=probes)
     run.update_meta(status="running", task=task.id, target=task.target, strategy=settings.strategy,
                     model=settings.model, started=run.meta().get("started", time.time()))
     try:

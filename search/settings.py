@@ -58,6 +58,11 @@ class SearchSettings:
     shown, so the default mixes both."""
     rex_c: float = 5.0
     """REx's exploration constant C (higher trusts the heuristic pass rate more)."""
+    critic_mode: str = "node"
+    """node: one critic call per node (the paper's); round: one call scores a whole round."""
+    agreement: bool = False
+    """Among candidates tied on the public pass rate, choose the one whose outputs on probe
+    inputs derived from the public tests most of the others share (search.agreement)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +91,8 @@ class SearchSettings:
             problems.append(f"memory_mb={self.memory_mb!r}: must be at least 64")
         if not 0 <= self.refine_share <= 1:
             problems.append(f"refine_share={self.refine_share!r}: must be between 0 and 1")
+        if self.critic_mode not in ("node", "round"):
+            problems.append(f"critic_mode={self.critic_mode!r}: choose node or round")
         if self.rex_c <= 0:
             problems.append(f"rex_c={self.rex_c!r}: must be positive")
         if not 0 <= self.temperature <= 2:

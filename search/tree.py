@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from search.types import Evaluation
+from search.types import Evaluation, Spend
 
 ORIGINAL_ID = "baseline"
 """The node id of the unmodified function. Stored under this id in tree.json, events and
@@ -40,9 +40,15 @@ class Node:
     """True when the critic's answer had no usable score and the outcome score stood in."""
     notes: list[str] = field(default_factory=list)
     """What went wrong while parsing this node's model output (recorded, never fatal)."""
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: Spend = field(default_factory=Spend)
+    """The model calls made for this node (its program and its critique)."""
     status: str = "created"
     """created -> evaluated -> critiqued (or failed when the model call itself failed)."""
+    agreement: float | None = None
+    """Among candidates tied on the public pass rate: the share of the others that behave
+    like this one on the probe inputs (0..1; None when not probed). See search.agreement."""
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    """The probe inputs it ran on and what it did (`{"input": "f(2)", "output": "returns 4"}`)."""
 
     @property
     def pass_rate(self) -> float:
@@ -57,11 +63,6 @@ class Node:
         ev = self.evaluation
         return ev.runtime_s if ev and ev.runtime_s is not None else math.inf
 
-    @property
-    def passed_label(self) -> str:
-        ev = self.evaluation
-        return f"{ev.passed}/{ev.total}" if ev else "-"
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["evaluation"] = self.evaluation.to_dict() if self.evaluation else None
@@ -72,6 +73,7 @@ class Node:
         data = dict(data)
         ev = data.get("evaluation")
         data["evaluation"] = Evaluation.from_dict(ev) if ev else None
+        data["usage"] = Spend.from_dict(data.get("usage") or {})
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -90,12 +92,6 @@ class SearchTree:
 
     def get(self, node_id: str) -> Node | None:
         return self.nodes.get(node_id)
-
-    def children(self, node_id: str) -> list[Node]:
-        return [n for n in self.nodes.values() if n.parent == node_id]
-
-    def in_round(self, round_: int) -> list[Node]:
-        return [n for n in self.nodes.values() if n.round == round_]
 
     def __len__(self) -> int:
         return len(self.nodes)

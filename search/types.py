@@ -1,7 +1,12 @@
-"""Plain data shared by the engine and the runners: tasks, test results, evaluations.
+"""What the engine exchanges with the world: plain data and the two protocols it needs.
 
-Everything here is a dataclass that round-trips through JSON (`to_dict`/`from_dict`),
-so runs can be stored, resumed and shown by the TUI without importing the runners.
+Data: tasks, test results, evaluations, model completions and usage. Each is a dataclass
+that round-trips through JSON (`to_dict`/`from_dict`), so runs can be stored, resumed
+and shown by the TUI without importing the runners.
+
+Protocols: `Evaluator` (runs candidate code; implemented by `runners`) and `ModelClient`
+(answers prompts within a budget; implemented by `search.gateway.Gateway`). The engine
+types against these two, so tests and benchmarks pass any object that has the methods.
 """
 
 from __future__ import annotations
@@ -120,3 +125,88 @@ class Evaluator(Protocol):
     """
 
     async def evaluate(self, task: Task, code: str, *, hidden: bool = False) -> Evaluation: ...
+
+    async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
+        """The least runtime of `repeats` runs of code that passes every test; None when
+        it fails a test or the evaluator cannot measure (the first runtime then stands)."""
+        ...
+
+
+class BudgetExceeded(Exception):
+    """The next call would go past the run's budget; the search keeps what it has."""
+
+
+@dataclass
+class Completion:
+    """One model answer with its accounting."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    finish_reason: str = ""
+    cached: bool = False
+    retries: int = 0
+
+
+@dataclass
+class Spend:
+    """Model calls and what they cost: a node's (what was asked for it) and, inside
+    `Usage`, a run's. A cached answer is a call like any other."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens": self.tokens}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return _from_dict(cls, data)
+
+    def add(self, spent: Completion | Spend) -> None:
+        """Count one answer, or everything another Spend counted."""
+        self.calls += spent.calls if isinstance(spent, Spend) else 1
+        self.prompt_tokens += spent.prompt_tokens
+        self.completion_tokens += spent.completion_tokens
+        self.cost_usd += spent.cost_usd
+
+
+@dataclass
+class Usage(Spend):
+    """What a run has spent so far, and how its calls went. Cached answers count toward
+    the budget (so a re-run makes the same decisions) but cost nothing."""
+
+    cached_calls: int = 0
+    retries: int = 0
+    errors: int = 0
+
+    def add(self, spent: Completion | Spend) -> None:
+        super().add(spent)
+        if isinstance(spent, Completion):
+            self.cached_calls += int(spent.cached)
+            self.retries += spent.retries
+
+
+@runtime_checkable
+class ModelClient(Protocol):
+    """What the engine needs of a model gateway. Implemented by `search.gateway.Gateway`.
+
+    `complete` raises `BudgetExceeded` when the call does not fit the budget (nothing is
+    sent); `usage` counts every answer given; `calls_left` is None without a call budget.
+    """
+
+    usage: Usage
+
+    async def complete(self, model: str, messages: list[dict[str, str]], *, temperature: float = 0.0,
+                       max_tokens: int = 512, seed: int | None = None, stop: list[str] | None = None) -> Completion: ...
+
+    def calls_left(self) -> int | None: ...

@@ -47,3 +47,6 @@ class FakeEvaluator:
             static={"loc": len(code.splitlines())},
             isolation="in-process (test fake)",
         )
+
+    async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
+        return None  # an in-process run has no stable runtime: the first measurement stands

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orps_tui.bench import BenchConfig, BenchRun, report, table
+from runners.bench.report import report, table
+from runners.bench.run import BenchConfig, BenchRun
 from search.providers.scripted import register_script
 from search.settings import SearchSettings
 from search.types import Task
@@ -199,7 +200,8 @@ async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_progr
 
 
 def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
-    from orps_tui.bench import ProblemResult, Progress
+    from runners.bench.report import Progress
+    from runners.bench.run import ProblemResult
 
     now = [100.0]
     restored = [ProblemResult("a", "orps", 4, True, True, 1, 1, 4, 0, 0, 0.0, 1.0, None, 2, "solved")]
@@ -213,7 +215,7 @@ def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
 
 
 async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_path):
-    from orps_tui.bench import check_references
+    from runners.bench.run import check_references
 
     needs_pandas = Task(id="pandas", problem="", entry_point="f", tests=[], hidden_tests=["assert f() == 1"],
                         reference_code="import pandas_not_installed_here\ndef f():\n    return 1\n")
@@ -225,8 +227,6 @@ async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_pa
     again = await check_references([fine, needs_pandas], evaluator, tmp_path / "out")  # --resume
     assert again == failures and evaluator.calls == 2
 
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared beside the checkout
 
 ORACLE = '''
 import csv
@@ -244,17 +244,16 @@ def respond(messages, params):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets not beside the repo")
 @pytest.mark.parametrize("name", ["mbpp_v2", "humaneval_v2", "lbpp"])
-def test_shared_datasets_run_end_to_end_with_limit(name, tmp_path, capsys):
+def test_shared_datasets_run_end_to_end_with_limit(datasets, name, tmp_path, capsys):
     """A model that answers with each problem's reference solution, through the real CLI and
     sandbox: it solves exactly the problems whose reference passes in this environment."""
     from orps_tui.cli import main
 
     oracle = tmp_path / "oracle.py"
-    oracle.write_text(ORACLE.format(dataset=str(SHARED / name)))
+    oracle.write_text(ORACLE.format(dataset=str(datasets / name)))
     out = tmp_path / "out"
-    code = main(["bench", "--dataset", str(SHARED / name), "--limit", "3", "--strategy", "orps,single",
+    code = main(["bench", "--dataset", str(datasets / name), "--limit", "3", "--strategy", "orps,single",
                  "--budget-calls", "4", "--samples", "2", "--beam", "1", "--model", f"scripted/{oracle}",
                  "--out", str(out)])
     assert code == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orps_tui.cli import main
-from runners.locate import splice_candidate
+from runners.splice import splice_candidate
 from runners.patch import make_patch
 
 REL = "src/pkg/mod.py"

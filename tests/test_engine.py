@@ -37,19 +37,25 @@ class Script:
     """Programmer: wrong on first sight, right once it has seen the failing test.
     Critic: a fixed answer. Records every prompt it was sent."""
 
-    def __init__(self, critic: str = "Looks fine.\nScore: 5/5", fixable: bool = True):
+    def __init__(self, critic: str = "Looks fine.\nScore: 5/5", fixable: bool = True, right_at_once: bool = False):
         self.critic = critic
         self.fixable = fixable
         """False: the programmer never gets it right (only a budget ends the search)."""
+        self.right_at_once = right_at_once
+        """True: the programmer is right on first sight (the critic alone decides when to stop)."""
         self.prompts: list[str] = []
+        self.critiques = 0
 
     def __call__(self, messages, params):
         user = messages[-1]["content"]
         self.prompts.append(user)
         if messages[0]["content"].startswith("You are a strict code reviewer"):
+            self.critiques += 1
             if "return a - b" in user:
                 return "It subtracts instead of adding.\nScore: 1/5"
             return self.critic
+        if self.right_at_once:
+            return RIGHT
         if self.fixable and "Execution feedback" in user and "assert add(1, 2) == 3" in user:
             return RIGHT
         return WRONG
@@ -98,15 +104,13 @@ def test_beam_for_speed_prefers_passing_then_faster():
 
 
 async def test_early_stop_when_solved_and_critic_satisfied():
-    script = Script()
-    register_script("right", lambda m, p: "Score: 5/5" if "reviewer" in m[0]["content"] else RIGHT)
-    settings = SearchSettings(samples=3, beam=2, rounds=4, model="scripted/right")
-    search = Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator())
+    script = Script(critic="Score: 5/5", right_at_once=True)
+    search = make_search(SearchSettings(samples=3, beam=2, rounds=4), script)
     result = await search.run()
     assert result.stop_reason == "satisfied"
     assert {n.round for n in result.tree} == {0}
     assert search.gateway.usage.calls == 6  # 3 samples + 3 critiques, then stop
-    del script
+    assert script.critiques == 3 and all(n.process_score == 5.0 for n in result.tree if n.round == 0)
 
 
 @pytest.mark.parametrize("budget", [1, 4, 5, 7])
@@ -130,21 +134,20 @@ async def test_token_budget_stops_the_search():
 
 
 async def test_malformed_critic_falls_back_to_outcome_score():
-    script = Script(critic="I have thoughts but no number.")
-    register_script("bad-critic", lambda m, p: "no score here at all" if "reviewer" in m[0]["content"] else RIGHT)
-    settings = SearchSettings(samples=2, beam=1, rounds=2, model="scripted/bad-critic")
-    result = await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
+    script = Script(critic="I have thoughts but no number.", right_at_once=True)
+    result = await make_search(SearchSettings(samples=2, beam=1, rounds=2), script).run()
+    assert script.critiques == 2  # the critic was asked about each sample and gave no score
     for node in result.tree:
         assert node.process_score is None and node.critic_fallback
         assert any("no score" in note for note in node.notes)
     # The outcome score stands in (3/3 tests, so satisfied): the search ends early.
     assert result.status == "solved" and result.stop_reason == "satisfied"
-    del script
 
 
 def _comparable(tree):
+    """The nodes by id: concurrent nodes may finish (and be recorded) in any order."""
     out = []
-    for n in tree:
+    for n in sorted(tree, key=lambda node: node.id):
         d = n.to_dict()
         d["evaluation"].pop("wall_s", None)
         out.append(d)
@@ -239,3 +242,85 @@ async def test_answer_without_code_is_recorded_not_fatal():
     assert node.evaluation.verdict == "error" and "no code found in the answer" in node.notes
     assert result.status == "unsolved"
     assert re.search("no code", node.evaluation.message)
+
+
+# -- the interfaces the engine types against --------------------------------------------
+
+
+def test_every_strategy_setting_names_a_registered_strategy_and_an_unknown_one_is_refused():
+    from search.settings import STRATEGIES as NAMES
+    from search.strategies import STRATEGIES, get_strategy
+
+    assert tuple(STRATEGIES) == NAMES and all(get_strategy(n).name == n for n in NAMES)
+    with pytest.raises(ValueError, match=r"unknown strategy 'beam': choose one of orps, best_of_n"):
+        get_strategy("beam")
+
+
+async def test_search_with_an_unknown_strategy_fails_with_the_clear_message():
+    settings = SearchSettings(samples=1, strategy="orps")
+    settings.strategy = "beam"  # past validation, as a caller building settings by hand could
+    with pytest.raises(ValueError, match="unknown strategy 'beam'"):
+        await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
+
+
+class CountingModel:
+    """A ModelClient that is no Gateway: answers RIGHT at once, within a call budget."""
+
+    def __init__(self, calls: int):
+        from search.types import Usage
+
+        self.usage = Usage()
+        self.budget = calls
+
+    async def complete(self, model, messages, *, temperature=0.0, max_tokens=512, seed=None, stop=None):
+        from search.types import BudgetExceeded, Completion
+
+        if self.usage.calls >= self.budget:
+            raise BudgetExceeded(f"call budget of {self.budget} reached")
+        answer = "Right.\nScore: 5/5" if "reviewer" in messages[0]["content"] else RIGHT
+        completion = Completion(answer, model, prompt_tokens=10, completion_tokens=5, cost_usd=0.01)
+        self.usage.add(completion)
+        return completion
+
+    def calls_left(self):
+        return self.budget - self.usage.calls
+
+
+async def test_any_model_client_drives_the_search_and_each_node_records_its_own_spend():
+    from search.types import Evaluator, ModelClient
+
+    model = CountingModel(calls=3)
+    assert isinstance(model, ModelClient) and isinstance(Gateway(), ModelClient)
+    assert isinstance(FakeEvaluator(), Evaluator)
+    settings = SearchSettings(samples=2, beam=1, rounds=1, model="counting")
+    result = await Search(add_task(), settings, model, FakeEvaluator()).run()
+    assert result.status == "solved" and result.stop_reason == "satisfied" and model.usage.calls == 3
+    spends = {n.id: n.usage for n in result.tree}
+    assert sorted(s.calls for s in spends.values()) == [1, 2]  # program + critique; program, then the budget
+    assert sum(s.prompt_tokens for s in spends.values()) == model.usage.prompt_tokens == 30
+    assert round(sum(s.cost_usd for s in spends.values()), 6) == 0.03
+    assert Node.from_dict(result.tree.get("0-0").to_dict()).usage == spends["0-0"]
+
+
+class TimingEvaluator(FakeEvaluator):
+    """Says every passing candidate's least runtime is 0.5 ms (the engine must ask it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.measured: list[int] = []
+
+    async def measure_runtime(self, task, code, repeats=5):
+        self.measured.append(repeats)
+        return 0.0005
+
+
+async def test_goal_faster_remeasures_passing_code_through_the_evaluator_protocol():
+    task = add_task()
+    task.original_code = "def add(a, b):\n    return a + b\n"
+    settings = SearchSettings(samples=1, strategy="single", goal="faster", model="scripted/right")
+    register_script("right", lambda m, p: RIGHT)
+    evaluator = TimingEvaluator()
+    result = await Search(task, settings, Gateway(GatewayConfig()), evaluator).run()
+    assert evaluator.measured == [5, 5]  # the baseline, then the one passing candidate
+    assert result.baseline.evaluation.runtime_s == result.best.evaluation.runtime_s == 0.0005
+    assert "runtime re-measured: min of 5 runs" in result.best.notes

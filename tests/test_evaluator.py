@@ -222,3 +222,50 @@ def test_python_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
     tmpfs_at = max(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")
     bind = [i for i in range(len(cmd) - 2) if cmd[i] == "--ro-bind" and cmd[i + 1] == str(venv.resolve())]
     assert bind and bind[0] > tmpfs_at
+
+
+needs_bwrap = pytest.mark.skipif(not sandbox.bwrap_works()[0], reason="namespaces unavailable here")
+
+
+@needs_bwrap
+async def test_evaluations_run_warm_by_default_and_say_so(evaluator, project):
+    ev = await evaluator.evaluate(square_task(), "def f(x):\n    return x * x\n")
+    assert ev.verdict == "passed" and ev.isolation.endswith("+warm"), ev.isolation
+    ev = await evaluator.evaluate(slug_task(project), GOOD_SLUG)
+    assert ev.verdict == "passed" and ev.isolation.endswith("+warm"), ev.isolation
+
+
+@needs_bwrap
+async def test_cold_when_asked_or_when_a_plugin_wants_its_own_process(project, monkeypatch):
+    cold = SandboxEvaluator(timeout_s=8.0, warm=False)
+    try:
+        ev = await cold.evaluate(square_task(), "def f(x):\n    return x * x\n")
+        assert ev.verdict == "passed" and ev.isolation.endswith("+cold")
+    finally:
+        cold.close()
+    (project / "tests" / "test_async.py").write_text(
+        "import pytest\nfrom textkit.words import slugify\n\n@pytest.mark.asyncio\nasync def test_a():\n"
+        "    assert slugify('A b') == 'a-b'\n")
+    monkeypatch.setattr("runners.evaluator.COLD_PLUGINS", ("pytest_asyncio",))
+    ev = SandboxEvaluator(timeout_s=8.0)
+    try:
+        task = Task(id="a", problem="", entry_point="slugify", kind="project", project=str(project),
+                    target="src/textkit/words.py::slugify", tests=["tests/test_async.py::test_a"])
+        result = await ev.evaluate(task, GOOD_SLUG)
+        assert result.verdict == "passed" and result.isolation.endswith("+cold"), result.message
+    finally:
+        ev.close()
+
+
+@needs_bwrap
+async def test_a_worker_that_cannot_start_means_cold_runs():
+    from runners.warm import WarmWorker
+
+    ev = SandboxEvaluator(timeout_s=8.0)
+    ev._warm_worker = WarmWorker("/bin/false", {})  # ends at once, never ready
+    try:
+        result = await ev.evaluate(square_task(), "def f(x):\n    return x * x\n")
+        assert result.verdict == "passed" and result.isolation.endswith("+cold")
+        assert ev._warm_worker.broken
+    finally:
+        ev.close()

@@ -150,16 +150,20 @@ async def test_unregistered_scripted_model_is_a_clear_error():
 
 async def test_concurrency_limit_holds():
     import threading
-    import time
 
-    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+    cond, state = threading.Condition(), {"now": 0, "peak": 0, "entered": 0}
 
     def probe(m, p):
-        with lock:
+        # Each call holds its slot until the next one is in (the last call does not wait), so
+        # the calls overlap however busy the machine is, which a fixed sleep does not ensure.
+        with cond:
+            state["entered"] += 1
+            mine = state["entered"]
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
-        time.sleep(0.05)
-        with lock:
+            cond.notify_all()
+            cond.wait_for(lambda: state["entered"] > mine or mine == 6, timeout=5)
+            cond.wait_for(lambda: state["now"] > 2, timeout=0.05)  # a window for a call over the limit
             state["now"] -= 1
         return "ok"
 

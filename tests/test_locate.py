@@ -1,4 +1,4 @@
-"""Locating targets and splicing candidates in their place (runners.locate)."""
+"""Locating targets and splicing candidates in their place (runners.locate, runners.splice)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.locate import LocateError, SpliceError, list_functions, locate, splice_candidate
+from runners.locate import LocateError, list_functions, locate
+from runners.splice import SpliceError, splice_candidate
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 
@@ -142,6 +143,18 @@ def test_splice_method_in_any_shape_keeps_its_decorator(candidate):
     out = splice_candidate(SOURCE, "Box.make", candidate)
     assert "    # a comment before make\n    @staticmethod\n    def make(n):\n        return [n, n]\n\n    async" in out
     assert out.count("class Box") == 1
+
+
+def test_splice_takes_the_fence_that_defines_the_target_as_parse_program_does():
+    # One fence reader (search.parsing.strip_fences) for model answers and pasted candidates:
+    # a chat answer that shows a usage example first still gives the target's definition.
+    from search.parsing import parse_program
+
+    answer = ("Use it like this:\n```python\ndef example():\n    return Box.make(1)\n```\n"
+              "The fix:\n```python\ndef make(n):\n    return [n, n]\n```\n")
+    out = splice_candidate(SOURCE, "Box.make", answer)
+    assert "        return [n, n]\n" in out and "example" not in out
+    assert parse_program(answer, "make").code == "def make(n):\n    return [n, n]"
 
 
 def test_splice_candidate_decorators_replace_the_original():

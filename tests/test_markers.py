@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from runners.markers import Marker, find_markers, strip_marker
+from tests.support import cli_env, until, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
 
 SOURCE = '''import x
 
@@ -69,13 +67,13 @@ MODEL = '''def respond(messages, params):
 
 
 def wait_for_output(path: Path, text: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = path.read_text() if path.exists() else ""
-        if text in out:
-            return out
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared; output so far:\n{out}")
+    """The subprocess's output so far, once it contains `text`."""
+    def output():
+        return path.read_text() if path.exists() else ""
+    try:
+        return wait_until(lambda: text in output() and output(), timeout, f"{text!r} in {path.name}", interval=0.05)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; output so far:\n{output()}") from None
 
 
 @pytest.mark.slow
@@ -88,7 +86,7 @@ def test_marker_saved_under_watch_gives_a_proposal_that_removes_it(tmp_path):
     model = tmp_path / "model.py"
     model.write_text(MODEL)
     out, err = tmp_path / "watch.out", tmp_path / "watch.err"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = cli_env()
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "watch", "--project", str(project),
                                  "--model", f"scripted/{model}", "--samples", "2", "--beam", "1", "--rounds", "1",
@@ -136,13 +134,13 @@ async def test_editing_a_marker_cancels_its_search_and_saving_restarts_it(tmp_pa
 
     mw.search = fake_search
     mw.changed("m.py")
-    await asyncio.sleep(0.05)
+    await until(lambda: started == ["first"], what="the first search starting")
     (tmp_path / "m.py").write_text("# orps: second\ndef f():\n    return 1\n")
     mw.changed("m.py")
-    await asyncio.sleep(0.05)
+    await until(lambda: len(started) == 2 and cancelled, what="the edit restarting the search")
     assert started == ["first", "second"] and cancelled == ["first"]
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     mw.changed("m.py")
-    await asyncio.sleep(0.05)
-    assert cancelled == ["first", "second"] and not mw.running
+    await until(lambda: len(cancelled) == 2, what="removing the marker cancelling its search")
+    assert cancelled == ["first", "second"] and not mw.running and started == ["first", "second"]
     assert mw.skip(".orps/runs/x.py") and mw.skip(".venv/lib/a.py") and not mw.skip("m.py")

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from orps_tui.cli import main
-from runners.locate import LocateError, new_target, splice_or_add
+from runners.locate import LocateError, new_target
+from runners.splice import splice_or_add
 from runners.patch import PatchError, apply_patch, check_patch, make_patch, revert_last
 from search.providers.scripted import register_script
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.locate import splice_candidate
+from runners.splice import splice_candidate
 from runners.patch import PatchError, apply_patch, backups, check_patch, make_patch, parse_patch, revert, revert_last
 
 SOURCE = '''"""Module doc."""

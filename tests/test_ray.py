@@ -21,7 +21,7 @@ from orps_tui.schema import validate  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    from runners.ray_backend import connect, shutdown, warm_up
+    from runners.ray import connect, shutdown, warm_up
 
     info = connect("local", num_cpus=2)
     warm_up(2)  # workers import litellm while the local baseline runs
@@ -60,8 +60,8 @@ def test_same_results_with_and_without_ray(cluster, tmp_path):
 
 
 async def test_killed_worker_is_retried_and_no_model_slot_leaks(cluster, tmp_path):
-    from orps_tui.bench import BenchConfig, BenchRun
-    from orps_tui.ray_bench import RaySolver
+    from runners.bench.run import BenchConfig, BenchRun
+    from runners.bench.ray import RaySolver
     from runners.datasets import load_dataset
     from search.settings import SearchSettings
 
@@ -84,7 +84,7 @@ async def test_killed_worker_is_retried_and_no_model_slot_leaks(cluster, tmp_pat
 def test_solve_evaluates_on_ray_with_a_project_snapshot(cluster, tmp_path):
     import asyncio
 
-    from runners.ray_backend import RayEvaluator
+    from runners.ray import RayEvaluator
     from search.types import Task
 
     project = tmp_path / "proj"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from runners.ray_backend import model_env_vars, provider_prefixes
+from runners.ray import model_env_vars, provider_prefixes
 
 ENV = {"OPENAI_API_KEY": "sk-1", "OPENAI_BASE_URL": "http://gw", "ANTHROPIC_API_KEY": "a-1",
        "AWS_SECRET_ACCESS_KEY": "s", "HOSTED_VLLM_API_BASE": "http://vllm", "GITHUB_TOKEN": "ghp", "HOME": "/root"}
@@ -28,7 +28,7 @@ def test_in_process_models_need_nothing_and_extra_names_are_sent_when_set():
 
 def test_flags_name_more_variables_or_turn_forwarding_off(monkeypatch, capsys):
     from orps_tui.cli import build_parser
-    from orps_tui.ray_bench import ray_env
+    from orps_tui.commands.ray_options import ray_env
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("MY_PROXY_TOKEN", "tok")
@@ -48,7 +48,7 @@ async def test_model_slots_held_on_a_lost_node_are_freed(monkeypatch):
     waiting for the dead node's model slot holds. The limiter frees slots of dead nodes."""
     import asyncio
 
-    import runners.ray_backend as rb
+    import runners.ray.limiter as rb
 
     alive = {"head", "second"}
     monkeypatch.setattr(rb, "live_node_ids", lambda: set(alive))

@@ -241,3 +241,20 @@ def test_a_write_the_environment_refuses_is_a_clear_error_not_a_crash(monkeypatc
     code, out, err = run(capsys, "runs", "--json")
     assert code == 2 and err.startswith("orps: cannot write proj/.orps/backups: Read-only file system")
     assert json.loads(out)["exit_code"] == 2
+
+
+@pytest.mark.slow
+def test_solve_refuses_when_pytest_cannot_start_and_says_why(tiny, capsys):
+    """A pytest configuration plain pytest cannot load either (here a filterwarnings entry
+    naming a module that is not installed, as humanize's does with coverage) is named with
+    pytest's own reason, not 'ended early (exit code 4)', and no search is run."""
+    pyproject = tiny / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "filterwarnings = ['ignore::not_installed_mod.SomeWarning']\n")
+    calls = []
+    register_script("robust", lambda messages, params: calls.append(1) or "```python\ndef median(xs):\n    return 0\n```")
+    code, out, err = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--tests", "tests/test_stats.py",
+                         "--model", "scripted/robust", "--json", "--no-cache")
+    assert code == 2 and calls == []
+    error = json.loads(out)["error"]
+    assert error.startswith("the selected tests cannot run: pytest stopped before collecting any test (exit code 4)")
+    assert "No module named 'not_installed_mod'" in error

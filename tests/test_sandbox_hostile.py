@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from runners.cleanup import JANITOR
 from runners.evaluator import OUTPUT_SHOWN, SandboxEvaluator
 from runners.sandbox import bwrap_works
 from search.types import Task
@@ -69,9 +70,11 @@ def marker():
     return "orpsmark" + uuid.uuid4().hex[:12]
 
 
-@pytest.fixture
-async def evaluator():
-    ev = SandboxEvaluator(timeout_s=3.0, memory_mb=512, max_procs=32)
+@pytest.fixture(params=["warm", "cold"])
+async def evaluator(request):
+    """Every hostile test runs both ways: in forks of the warm worker, and cold."""
+    # 5 s: a cold run's start-up alone took over 3 s on a loaded 2-core machine.
+    ev = SandboxEvaluator(timeout_s=5.0, memory_mb=512, max_procs=32, warm=request.param == "warm")
     yield ev
     ev.close()
 
@@ -89,9 +92,9 @@ async def run(evaluator, code: str, test: str = "assert f() == 1"):
     return await evaluator.evaluate(task(test), code)
 
 
-def assert_no_survivors(evaluator, marker: str = "\0never") -> None:
-    """killpg does not wait for the group to die: look again for ~2 s before failing."""
-    deadline = time.time() + 2.5
+def assert_no_survivors(evaluator, marker: str = "\0never", within: float = 2.5) -> None:
+    """killpg does not wait for the group to die: look again for `within` s before failing."""
+    deadline = time.time() + within
     while processes_with(marker, evaluator.workspaces.root) and time.time() < deadline:
         time.sleep(0.1)
     assert processes_with(marker, evaluator.workspaces.root) == []
@@ -101,6 +104,7 @@ def assert_no_survivors(evaluator, marker: str = "\0never") -> None:
 async def test_honest_candidate_passes(evaluator):
     ev = await run(evaluator, "def f():\n    return 1\n")
     assert ev.verdict == "passed" and ev.passed == 1 and ev.isolation.startswith("bwrap")
+    assert ev.isolation.endswith("+warm" if evaluator.warm else "+cold")  # the path this test asked for ran
 
 
 async def test_infinite_loop_times_out(evaluator):
@@ -120,8 +124,7 @@ async def test_fork_storm_is_contained(evaluator):
     code = "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n"
     ev = await run(evaluator, code)
     assert ev.verdict in ("timeout", "crashed", "failed") and ev.passed == 0
-    time.sleep(2)  # killpg does not wait for the group to die: give it time, then look
-    assert_no_survivors(evaluator)
+    assert_no_survivors(evaluator, within=4.5)  # a fork bomb's group takes longer to die
 
 
 async def test_memory_bomb_fails(evaluator):
@@ -397,6 +400,7 @@ async def test_cancellation_kills_the_sandbox(evaluator, marker):
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job
+    assert JANITOR.wait(10), "the clean-up after the cancel did not finish"
     assert_no_survivors(evaluator, marker)
 
 
@@ -850,3 +854,81 @@ def test_doctor_lists_protections_and_the_view(tmp_path, capsys):
     assert main(["doctor", "--json", "--no-model", "--project", str(project)]) == 0
     report = json.loads(capsys.readouterr().out)["sandbox"]
     assert {"seccomp", "userns_disabled", "memory_cgroup", "view"} <= set(report)
+
+
+LEAVES_TRACES = """
+import builtins, json, os, sys, types
+json.orps_leak = 1
+builtins.orps_leak = 1
+sys.modules["orps_leak"] = types.ModuleType("orps_leak")
+os.environ["ORPS_LEAK"] = "1"
+os.dup2(os.open("/dev/null", os.O_RDONLY), 97)
+open("/tmp/orps-leak", "w").write("x")
+import threading, time
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+def f():
+    return 1
+"""
+
+FINDS_NO_TRACES = """
+import builtins, json, os, sys
+TRACES = [name for name, found in [
+    ("a module attribute", hasattr(json, "orps_leak")), ("a builtin", hasattr(builtins, "orps_leak")),
+    ("a sys.modules entry", "orps_leak" in sys.modules), ("an environment variable", "ORPS_LEAK" in os.environ),
+    ("a file", os.path.exists("/tmp/orps-leak")), ("an fd", os.path.exists("/proc/self/fd/97")),
+    ("a thread", __import__("threading").active_count() > 1)] if found]
+def f():
+    assert not TRACES, TRACES
+    return 1
+"""
+
+
+async def test_a_warm_fork_carries_nothing_from_one_candidate_to_the_next(evaluator):
+    first = await run(evaluator, LEAVES_TRACES)
+    second = await run(evaluator, FINDS_NO_TRACES)
+    assert first.verdict == "passed" and first.isolation.endswith("+warm" if evaluator.warm else "+cold")
+    assert second.verdict == "passed", second.tests[0].message
+    assert second.isolation == first.isolation  # the same path ran both
+
+
+async def test_cancel_kills_every_running_evaluation_at_once_and_cleans_up(evaluator, marker):
+    # Its own evaluator: a time limit long enough that only the cancel can stop the runs.
+    slow = SandboxEvaluator(timeout_s=120, memory_mb=512, max_procs=32, warm=evaluator.warm)
+    code = ("import subprocess, time\ndef f():\n"
+            f"    subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'])\n    time.sleep(300)\n")
+    try:
+        jobs = [asyncio.ensure_future(run(slow, code)) for _ in range(slow.workers + 1)]
+        deadline = time.time() + 60
+        while len(processes_with(marker)) < slow.workers and time.time() < deadline:
+            await asyncio.sleep(0.1)
+        assert len(processes_with(marker)) >= slow.workers, "the candidates never started"
+        started = time.monotonic()
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            with pytest.raises(asyncio.CancelledError):
+                await job
+        returned_after = time.monotonic() - started
+        assert returned_after < 1.0, f"cancelled evaluations took {returned_after:.2f} s to return"
+        deadline = time.time() + 2
+        while processes_with(marker) and time.time() < deadline:
+            await asyncio.sleep(0.05)
+        assert processes_with(marker) == [], "a sandbox process outlived the cancel"
+        deadline = time.time() + 10  # the workspaces go on the clean-up thread, soon after
+        while any(p.name.startswith("run-") for p in slow.workspaces.root.iterdir()) and time.time() < deadline:
+            await asyncio.sleep(0.1)
+        assert_no_survivors(slow)
+    finally:
+        slow.close()
+
+
+async def test_the_warm_worker_and_its_forks_are_out_of_sight(evaluator):
+    # The worker and the fork that joins the sandbox run orps's code with its pipes open:
+    # only the run itself (in the sandbox's PID namespace; a fork of the worker, so its
+    # command line reads like the worker's) may be visible.
+    code = ("import os\ndef f():\n    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+            "        if int(pid) == os.getpid():\n            continue\n        try:\n"
+            "            if b'_warm_worker' in open(f'/proc/{pid}/cmdline', 'rb').read():\n                return pid\n"
+            "        except OSError:\n            pass\n    return 1\n")
+    ev = await run(evaluator, code)
+    assert ev.verdict == "passed", ev.tests[0].message

@@ -15,9 +15,10 @@ from search.types import Task
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
 
 
-@pytest.fixture
-async def evaluator():
-    ev = SandboxEvaluator(timeout_s=10.0, memory_mb=1024, max_procs=32)
+@pytest.fixture(params=["warm", "cold"])
+async def evaluator(request):
+    """Every trust test runs both ways: in forks of the warm worker, and cold."""
+    ev = SandboxEvaluator(timeout_s=10.0, memory_mb=1024, max_procs=32, warm=request.param == "warm")
     yield ev
     ev.close()
 

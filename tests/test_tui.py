@@ -14,7 +14,7 @@ from orps_tui.screens.start import StartScreen, fuzzy_match
 from orps_tui.widgets.nodes import NodeDetail, NodeTable, node_order
 from search.store import list_runs
 from search.tree import ORIGINAL_ID
-from tests.test_tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
+from tests.tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
 
 SIZE = (120, 36)
 
@@ -236,7 +236,7 @@ async def test_history_refuses_to_resume_a_finished_run(project):
 async def test_start_screen_filter_check_and_start(project):
     (project / "util.py").write_text('def shout(s):\n    """Upper-case s."""\n    return s.upper()\n')
     (project / "tests" / "test_util.py").write_text("from util import shout\n\ndef test_shout():\n    assert shout('a') == 'A'\n")
-    from tests.test_tui_support import ASSERTS
+    from tests.tui_support import ASSERTS
 
     ASSERTS["tests/test_util.py::test_shout"] = "assert shout('a') == 'A'"
     app = make_app(project, settings=settings(), evaluator=ProjectFake())
@@ -318,7 +318,7 @@ async def test_changed_test_file_marks_the_proposal_stale_and_rechecks(project):
     async with app.run_test(size=SIZE) as pilot:
         review = await to_review(pilot)
         assert {p.name for p in review.watched_files()} == {"calc.py", "test_calc.py"}
-        await pilot.pause(0.3)  # the watcher thread starts with the screen
+        await wait_for(pilot, lambda: review.watcher is not None)  # started in a thread with the screen
         path = project / "tests" / "test_calc.py"
         path.write_text(path.read_text() + "\n# touched\n")
         await wait_for(pilot, lambda: review.stale and review.rechecks == 1, timeout=10)
@@ -379,7 +379,7 @@ def _critic_or(answer: str):
 
 async def test_unsolved_review_opens_on_the_original_without_a_star(project):
     from search.providers.scripted import register_script
-    from tests.test_tui_support import WRONG
+    from tests.tui_support import WRONG
 
     register_script("calc-wrong", _critic_or(WRONG))
     app = solving_app(project, model="scripted/calc-wrong")

@@ -12,7 +12,7 @@ from orps_tui.app import make_app
 from orps_tui.screens.editor import EditorScreen
 from orps_tui.screens.review import ReviewScreen
 from search.store import list_runs
-from tests.test_tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
+from tests.tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
 
 SIZE = (120, 36)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -15,10 +14,11 @@ from orps_tui.screens.history import HistoryScreen
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen, fuzzy_match
-from orps_tui.solving import prepare_job
+from orps_tui.solving import SolveRequest, prepare_job
 from orps_tui.widgets.nodes import NodeTable
 from search.providers.scripted import register_script
 from tests.test_solve_project import ANSWERS, SAMPLE, WORDS
+from tests.tui_support import wait_for
 
 pytestmark = pytest.mark.slow
 SIZE = (120, 36)
@@ -42,18 +42,8 @@ def project(tmp_path):
 
 
 def job_for(project: Path, target: str = f"{WORDS}::slugify", evaluator=None, **settings):
-    args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=None,
-                           problem_mode="append", resume=None)
-    return prepare_job(project, args, {"model": "scripted/tui", "cache": False, **settings}, evaluator=evaluator)
-
-
-async def wait_for(pilot, predicate, timeout: float = 30.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
-        await pilot.pause(0.05)
+    request = SolveRequest(target=target, settings={"model": "scripted/tui", "cache": False, **settings})
+    return prepare_job(project, request, evaluator=evaluator)
 
 
 async def test_full_search_to_accepted_patch(project):
@@ -106,6 +96,9 @@ class SlowEvaluator:
     async def evaluate(self, task, code, *, hidden=False):
         await asyncio.sleep(self.delay)
         return await self.inner.evaluate(task, code, hidden=hidden)
+
+    async def measure_runtime(self, task, code, repeats=5):
+        return await self.inner.measure_runtime(task, code, repeats)
 
 
 async def test_cancel_mid_search_keeps_what_was_found_and_resumes(project):
@@ -176,7 +169,9 @@ async def test_file_change_marks_the_proposal_stale(project):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         review = app.screen
-        await pilot.pause(0.5)  # the watcher's thread starts with the screen
+        # The screen starts its watcher in a thread when mounted; `watcher` is set once it watches.
+        await wait_for(pilot, lambda: review.watcher is not None, timeout=10)
+        assert not review.stale
         path = project / WORDS
         path.write_text(path.read_text().replace('"""Lower-case', '"""Make lower-case'))
         await wait_for(pilot, lambda: review.stale, timeout=10)

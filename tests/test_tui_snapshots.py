@@ -11,7 +11,7 @@ from orps_tui.screens.history import HistoryScreen
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen
-from tests.test_tui_support import TARGET, ProjectFake, make_project, settings, wait_for
+from tests.tui_support import TARGET, ProjectFake, make_project, settings, wait_for
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from orps_tui.commands.tui import tui_app
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.start import StartScreen
 from search.store import list_runs
-from tests.test_tui_support import TARGET, ProjectFake, make_project, screen_text, wait_for
+from tests.tui_support import TARGET, ProjectFake, make_project, screen_text, wait_for
 
 SIZE = (120, 36)
 
@@ -45,7 +45,7 @@ async def test_target_opens_the_start_screen_with_its_tests(project, argv):
 
 async def test_run_opens_that_runs_review(project):
     from orps_tui.app import make_app
-    from tests.test_tui_support import settings
+    from tests.tui_support import settings
 
     app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
     async with app.run_test(size=SIZE) as pilot:

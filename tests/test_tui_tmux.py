@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import test_tui_support as support
+from tests import tui_support as support
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]

@@ -9,95 +9,102 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from runners.watch import FileWatcher
+from tests.support import Lines, cli_env, wait_until
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 
 
+class Calls:
+    """A watcher callback that records each call and lets a test wait for the n-th."""
+
+    def __init__(self, fail_first: bool = False):
+        self.calls: list[set[Path]] = []
+        self.fail_first = fail_first
+        self._cond = threading.Condition()
+
+    def __call__(self, changed: set[Path]) -> None:
+        with self._cond:
+            self.calls.append(changed)
+            self._cond.notify_all()
+        if self.fail_first and len(self.calls) == 1:
+            raise RuntimeError("boom")
+
+    def wait(self, n: int, timeout: float = 10) -> list[set[Path]]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.calls) >= n, timeout), f"{n} calls expected, got {self.calls}"
+            return list(self.calls)
+
+
+# Inotify reports a directory's events in order. So, to show that nothing more came of some
+# writes, a test writes a "barrier" file afterwards and waits for its callback: any event of
+# the earlier writes was delivered before it (in the barrier's burst or in one of its own).
+# This replaces a fixed sleep, which proves nothing when the machine is too busy to deliver.
+
+
 def test_burst_of_writes_gives_one_callback(tmp_path):
-    watched, other = tmp_path / "mod.py", tmp_path / "other.py"
-    watched.write_text("a = 1\n")
-    other.write_text("")
-    calls, done = [], threading.Event()
-
-    def callback(changed):
-        calls.append(changed)
-        done.set()
-
-    watcher = FileWatcher([watched], callback, debounce_s=0.2).start()
-    try:
-        time.sleep(0.2)
+    watched, other, barrier = tmp_path / "mod.py", tmp_path / "other.py", tmp_path / "barrier.py"
+    for path in (watched, other, barrier):
+        path.write_text("")
+    calls = Calls()
+    with FileWatcher([watched, barrier], calls, debounce_s=0.2):
         for i in range(5):
             watched.write_text(f"a = {i}\n")
-            time.sleep(0.02)
         other.write_text("not watched\n")
         watched.read_text()  # reading is not a change
-        assert done.wait(3)
-        time.sleep(0.5)
-    finally:
-        watcher.stop()
-    assert calls == [{watched.resolve()}]
+        assert calls.wait(1) == [{watched.resolve()}]
+        barrier.write_text("done\n")
+        assert calls.wait(2) == [{watched.resolve()}, {barrier.resolve()}]  # nothing more came of the burst
 
 
 def test_unwatched_files_are_ignored(tmp_path):
     watched, other = tmp_path / "a.py", tmp_path / "b.py"
     watched.write_text("")
-    calls = []
-    watcher = FileWatcher([watched], calls.append, debounce_s=0.1).start()
-    try:
-        time.sleep(0.2)
+    calls = Calls()
+    with FileWatcher([watched], calls, debounce_s=0.1):
         other.write_text("x")
-        time.sleep(0.5)
-    finally:
-        watcher.stop()
-    assert calls == []
+        watched.write_text("barrier")
+        assert calls.wait(1) == [{watched.resolve()}]  # b.py, written first, is not in it
 
 
 def test_atomic_save_by_rename_counts_as_a_change(tmp_path):
     watched = tmp_path / "mod.py"
     watched.write_text("a = 1\n")
-    done = threading.Event()
-    seen = []
-    with FileWatcher([watched], lambda changed: (seen.append(changed), done.set()), debounce_s=0.1):
-        time.sleep(0.2)
+    calls = Calls()
+    with FileWatcher([watched], calls, debounce_s=0.1):
         tmp = tmp_path / ".mod.py.swp"
         tmp.write_text("a = 2\n")
         os.replace(tmp, watched)  # how many editors save
-        assert done.wait(3)
-    assert seen == [{watched.resolve()}]
+        assert calls.wait(1) == [{watched.resolve()}]
 
 
 def test_a_failing_callback_does_not_stop_watching_and_stop_is_final(tmp_path):
     watched = tmp_path / "mod.py"
     watched.write_text("")
-    errors, calls = [], []
-    second = threading.Event()
-
-    def callback(changed):
-        calls.append(changed)
-        if len(calls) == 1:
-            raise RuntimeError("boom")
-        second.set()
-
-    watcher = FileWatcher([watched], callback, debounce_s=0.1, on_error=errors.append).start()
+    errors = []
+    calls = Calls(fail_first=True)
+    watcher = FileWatcher([watched], calls, debounce_s=0.1, on_error=errors.append).start()
     try:
-        time.sleep(0.2)
         watched.write_text("1")
-        time.sleep(0.5)
+        calls.wait(1)
+        wait_until(lambda: errors, 5, "the first callback's error reaching on_error")
         watched.write_text("2")
-        assert second.wait(3)
+        calls.wait(2)
     finally:
         watcher.stop()
         watcher.stop()  # twice is fine
-    assert len(calls) == 2 and isinstance(errors[0], RuntimeError)
-    watched.write_text("3")
-    time.sleep(0.4)
-    assert len(calls) == 2  # nothing after stop
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    # A second watcher on the same file, with a longer debounce, sees the next write: had the
+    # stopped one still been watching, it would have called back before this one.
+    after = Calls()
+    with FileWatcher([watched], after, debounce_s=0.5):
+        watched.write_text("3")
+        after.wait(1)
+    assert len(calls.calls) == 2  # nothing after stop
 
 
 def test_proposal_state_pending_applied_stale(tmp_path):
@@ -125,21 +132,18 @@ def test_orps_watch_reruns_on_change_and_stops_on_sigterm(tmp_path):
     shutil.copytree(SAMPLE, project)
     proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "watch", "--target",
                              "src/textkit/words.py::fetch_title", "--debounce", "0.2"], cwd=project,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
     try:
-        lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline and not any("0/1 passed" in line for line in lines):
-            lines.append(proc.stdout.readline())
-        time.sleep(1.0)  # the watcher starts right after the first report
+        out.wait_for("0/1 passed", 60)
+        err.wait_for("Ctrl+C to stop", 30)  # printed once the watcher has started
         words = project / "src/textkit/words.py"
         words.write_text(words.read_text().replace("return text.splitlines()[0]", "return text.splitlines()[0].strip()"))
-        while time.time() < deadline and not any("1/1 passed" in line for line in lines):
-            lines.append(proc.stdout.readline())
-        assert any("changed: src/textkit/words.py" in line for line in lines)
+        out.wait_for("changed: src/textkit/words.py", 30)
+        out.wait_for("1/1 passed", 60)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-        assert "stopped watching" in proc.stderr.read()
+        assert "stopped watching" in err.rest()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -48,8 +48,8 @@ def _find_run(project: Path, run_id: str):
 def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     """The run's best patch, or the patch that puts `node_id`'s code into the file as the
     run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
-    from runners.locate import SpliceError, splice_candidate
-    from runners.patch import make_patch
+    from orps_tui.solving import code_patch
+    from runners.splice import SpliceError
 
     found = _find_run(project, run_id)
     if node_id is None:
@@ -70,13 +70,13 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
         raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
     path, qualname = target.split("::", 1)
     base = original.read_bytes().decode("utf-8")
-    try:
-        new_text = splice_candidate(base, qualname, node.get("code") or "")
+    try:  # the patch the run itself proposes for a node (solving.node_patch)
+        patch = "" if node.get("id") == ORIGINAL_ID else code_patch(target, project, base, node.get("code") or "")
     except SpliceError as err:
         raise UserError(f"node {node_id}'s code cannot be put in place of {qualname}: {err}") from None
-    if new_text == base:
+    if not patch:
         raise UserError(f"node {node_id} changes nothing in {path}")
-    return make_patch(path, base, new_text)
+    return patch
 
 
 def _read_patch(arg: str) -> str:

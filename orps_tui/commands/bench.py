@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 
-from orps_tui.bench import BenchConfig, BenchRun, Progress, check_references, plot, report, table
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
+from runners.bench.report import Progress, report, table, write_report
+from runners.bench.run import BenchConfig, BenchRun, check_references
 from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
 
@@ -31,6 +32,11 @@ def add_parser(sub):
     p.add_argument("--critic-model", default="", help="critic model (default: the model)")
     p.add_argument("--no-critic", dest="critic", action="store_false",
                    help="orps without the critic (reported as orps-nocritic): every call goes to the programmer")
+    p.add_argument("--critic-mode", choices=["node", "round"], default="node",
+                   help="node: one critic call per node; round: one call scores a whole round (reported as orps-round)")
+    p.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=False,
+                   help="among candidates tied on the public tests, choose the one the others agree with on "
+                   "probe inputs (reported with a +agree suffix)")
     p.add_argument("--api-base", default="", help="base URL for the model server")
     p.add_argument("--samples", type=int, default=None)
     p.add_argument("--beam", type=int, default=None)
@@ -49,7 +55,7 @@ def add_parser(sub):
     p.add_argument("--resume", action="store_true", help="continue the benchmark in --out, skipping finished problems")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="distribute problems on a Ray cluster (needs orps[ray]); 'local' starts one here")
-    from orps_tui.ray_bench import add_ray_env_arguments
+    from orps_tui.commands.ray_options import add_ray_env_arguments
 
     add_ray_env_arguments(p)
     p.set_defaults(func=run)
@@ -62,7 +68,8 @@ def _configs(args) -> list[BenchConfig]:
             raise UserError(f"unknown strategy {s!r}", hint=f"choose from {', '.join(STRATEGIES)}")
     budgets = [int(b) for b in args.sweep.split(",") if b.strip()] if args.sweep else [args.budget_calls]
     base = SearchSettings(model=args.model, critic_model=args.critic_model, api_base=args.api_base,
-                          seed=args.seed, timeout_s=args.timeout, cache=True, critic=args.critic)
+                          seed=args.seed, timeout_s=args.timeout, cache=True, critic=args.critic,
+                          critic_mode=args.critic_mode, agreement=args.agreement)
     for name in ("samples", "beam", "rounds", "max_tokens", "temperature"):
         if getattr(args, name) is not None:
             setattr(base, name, getattr(args, name))
@@ -77,6 +84,9 @@ def _configs(args) -> list[BenchConfig]:
                 raise UserError("bad settings: " + "; ".join(problems))
             # A distinct label keeps the ablation apart from orps in results, --resume and plots.
             label = "orps-nocritic" if strategy == "orps" and not args.critic else strategy
+            if strategy == "orps" and args.critic and args.critic_mode == "round":
+                label = "orps-round"
+            label += "+agree" if args.agreement else ""
             configs.append(BenchConfig(label, budget, s))
     return configs
 
@@ -111,7 +121,7 @@ def run(args) -> int:
 
     concurrency, extra = args.concurrency, {}
     if backend["name"] == "ray":  # problems in flight: one per cluster CPU; --concurrency caps model calls
-        from orps_tui.ray_bench import RaySolver
+        from runners.bench.ray import RaySolver
 
         extra["solver"] = RaySolver(timeout_s=args.timeout, concurrency=args.concurrency)
         concurrency = max(1, backend["workers"])
@@ -128,7 +138,13 @@ def run(args) -> int:
         return failures, await bench.run()
 
     try:
-        reference_failures, by_config = asyncio.run(references_then_search())
+        try:
+            reference_failures, by_config = asyncio.run(references_then_search())
+        finally:
+            if backend["name"] == "ray":  # here, not in the bounded exit: a local cluster must not outlive us
+                from runners.ray import shutdown
+
+                shutdown()
     except KeyboardInterrupt:
         print(f"orps: benchmark interrupted; finished problems are in {bench.results_path} "
               f"(continue with --resume --out {out})", file=sys.stderr)
@@ -142,11 +158,8 @@ def run(args) -> int:
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
             "reference_failures": reference_failures}
     doc = report(by_config, configs, meta)
-    (out / "report.json").write_text(json.dumps(doc, indent=1))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(doc, indent=1))
     plot_path = Path(args.plot) if args.plot else out / "pass_at_1.svg"
-    plot_error = plot(doc, plot_path)
+    plot_error = write_report(doc, out, plot_path, also=Path(args.json_out) if args.json_out else None)
     print(table(doc))
     _warn_references(reference_failures)
     print(f"report: {out / 'report.json'}" + (f"; plot: {plot_path}" if not plot_error else f"; {plot_error}"))
@@ -164,8 +177,8 @@ def _warn_references(failures: dict[str, str]) -> None:
 
 def _evaluator(args):
     if args.ray:  # Ray is imported only here, and only with --ray
-        from orps_tui.ray_bench import ray_env
-        from runners.ray_backend import RayUnavailable, connect
+        from orps_tui.commands.ray_options import ray_env
+        from runners.ray import RayUnavailable, connect
 
         env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
         try:

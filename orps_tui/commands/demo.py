@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from orps_tui.commands.solve import add_search_options, cli_overrides, run_headless
+from orps_tui.commands.solve import add_search_options, request_from_args, run_headless
 from orps_tui.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example"
@@ -48,10 +48,7 @@ def run(args) -> int:
 
     project = copy_example(args.dir)
     print(f"example project: {project}", file=sys.stderr)
-    args.target, args.tests, args.k = TARGET, None, None
-    args.problem_file = args.problem_text = None
-    args.problem_mode, args.resume, args.project = "append", None, str(project)
-    job = prepare_job(project, args, cli_overrides(args))
+    job = prepare_job(project, request_from_args(args, target=TARGET))
     if args.headless or args.json or not sys.stdout.isatty():
         code = run_headless(project, job, args)
         return 0 if code == 1 else code  # an unsolved demo still ran fine: the tiny model often fails

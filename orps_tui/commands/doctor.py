@@ -29,7 +29,7 @@ def add_parser(sub):
                    "the sandbox and one call of the model")
     g.add_argument("--model", default="", help="with --ray: the model to call from the workers (default: the settings')")
     g.add_argument("--api-base", default="", help="with --ray: base URL of the model server")
-    from orps_tui.ray_bench import add_ray_env_arguments
+    from orps_tui.commands.ray_options import add_ray_env_arguments
 
     add_ray_env_arguments(g)
     p.set_defaults(func=run)
@@ -136,8 +136,8 @@ def run(args) -> int:
 
 def ray_report(args, settings: dict) -> dict:
     """`--ray ADDRESS`: connect (token authentication as Ray configures it), then check each node."""
-    from orps_tui.ray_bench import ray_env
-    from runners.ray_backend import RayUnavailable, check_cluster, connect
+    from orps_tui.commands.ray_options import ray_env
+    from runners.ray import RayUnavailable, check_cluster, connect
 
     model = args.model or settings.get("model", "")
     api_base = args.api_base or settings.get("api_base", "")

@@ -7,6 +7,7 @@ cleanly and keeps what it found (resume with `--resume RUN-ID`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -42,6 +43,11 @@ def add_search_options(p) -> None:
     g.add_argument("--goal", choices=["fix", "faster"], help="fix (default): pass the tests; faster: keep them passing, cut runtime")
     g.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="do not cache model answers")
     g.add_argument("--no-critic", dest="critic", action="store_false", default=None, help="orps without the critic model")
+    g.add_argument("--critic-mode", choices=["node", "round"],
+                   help="node (default): one critic call per node; round: one call scores a whole round")
+    g.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=None,
+                   help="among candidates tied on the tests, prefer the one the others agree with on "
+                   "probe inputs derived from the tests' literal calls")
 
 
 def add_target_options(p, required: bool = True) -> None:
@@ -84,6 +90,18 @@ def cli_overrides(args) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
+def request_from_args(args, **given):
+    """The `SolveRequest` of `orps solve` (or `orps demo`) flags; `given` fixes fields the
+    command decides itself (the demo's target)."""
+    from dataclasses import fields
+
+    from orps_tui.solving import SolveRequest
+
+    taken = {f.name: getattr(args, f.name) for f in fields(SolveRequest)
+             if f.name != "settings" and getattr(args, f.name, None) is not None}
+    return SolveRequest(**{**taken, "settings": cli_overrides(args), **given})
+
+
 class ProgressPrinter:
     """One line per evaluated node and per round on stderr: what a headless user watches."""
 
@@ -109,10 +127,25 @@ class ProgressPrinter:
             line = f"start: {start}\n{d['text']}"
         elif event.kind == "critic_disabled":
             line = f"critic switched off ({d['reason']}): its calls go to the programmer"
+        elif event.kind == "agreement":
+            line = agreement_line(d)
         elif event.kind == "budget_exhausted":
             line = f"budget reached: {d['reason']}"
         if line:
             print(line, file=self.stream, flush=True)
+
+
+def agreement_line(d: dict) -> str:
+    """What agreement among tied candidates did, in one line."""
+    if d.get("skipped"):
+        return f"agreement: skipped ({d['skipped']})"
+    scores = d.get("scores") or {}
+    chosen = d.get("chosen")
+    score = scores.get(chosen)
+    figure = f" (agreement {score:.2f})" if isinstance(score, float) else ""
+    what = (f"chose {node_name(chosen)}{figure} over {node_name(d['before'])}" if d.get("changed")
+            else f"kept {node_name(chosen)}{figure}")
+    return f"agreement: {len(d.get('tied', []))} candidates tied, probed on {len(d.get('inputs', []))} inputs; {what}"
 
 
 def run_headless(project: Path, job, args) -> int:
@@ -219,7 +252,7 @@ def run(args) -> int:
     headless = args.headless or args.json or not sys.stdout.isatty()
     if getattr(args, "ray", None) and not headless:
         raise UserError("--ray works with the headless search only", hint="add --headless or --json")
-    job = prepare_job(project, args, cli_overrides(args))
+    job = prepare_job(project, request_from_args(args))
     if headless:
         if getattr(args, "ray", None):
             _use_ray(job, args.ray)
@@ -233,7 +266,7 @@ def run(args) -> int:
 
 def _use_ray(job, address: str) -> None:
     """Evaluate the job's candidates on a Ray cluster (the model gateway stays here)."""
-    from runners.ray_backend import RayEvaluator, RayUnavailable, connect
+    from runners.ray import RayEvaluator, RayUnavailable, connect
 
     try:
         info = connect(address)

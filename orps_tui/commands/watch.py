@@ -87,15 +87,9 @@ def check_once(project: Path, args) -> int:
     return 0 if ev.all_passed else 1
 
 
-def watched_files(project: Path, task) -> list[Path]:
-    """The target's file and every file holding one of its tests."""
-    files = {project / task.target.split("::")[0]}
-    files |= {project / t.split("::")[0] for t in task.tests if (project / t.split("::")[0]).is_file()}
-    return sorted(files)
-
-
 def run(args) -> int:
     from orps_tui.commands.check import resolve
+    from orps_tui.taskbuild import watched_files
     from runners.watch import FileWatcher
 
     if not args.target:
@@ -192,8 +186,6 @@ class MarkerWatch:
                 self.running[key] = asyncio.create_task(self.search(rel, qualname, now[qualname]))
 
     async def search(self, rel: str, qualname: str, request: str) -> None:
-        from types import SimpleNamespace
-
         from runners.markers import FASTER_WORDS
         from search.events import EventBus
         from search.gateway import ModelError
@@ -202,12 +194,11 @@ class MarkerWatch:
         goal = "faster" if FASTER_WORDS.search(request) else "fix"
         async with self.slots:
             _say(f"{target}: marker \"{request}\" -> searching (goal {goal})")
-            args = SimpleNamespace(target=target, tests=None, k=None, problem_file=None, problem_text=request,
-                                   problem_mode="append", resume=None, new=False)
-            from orps_tui.solving import finish_result, prepare_job
+            from orps_tui.solving import SolveRequest, finish_result, prepare_job
 
+            solve = SolveRequest(target=target, problem_text=request, settings={**self.overrides, "goal": goal})
             try:
-                job = await asyncio.to_thread(prepare_job, self.project, args, {**self.overrides, "goal": goal})
+                job = await asyncio.to_thread(prepare_job, self.project, solve)
             except UserError as err:
                 _say(f"{target}: {err.message}; no search" + (f" ({err.hint})" if err.hint else ""))
                 return
@@ -286,6 +277,8 @@ def watch_markers(args) -> int:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    asyncio.run(main())
+    from orps_tui.solving import run_promptly
+
+    run_promptly(main())  # not asyncio.run: it would wait for worker threads a cancel left busy
     print("stopped watching (finished runs are kept: orps runs)", file=sys.stderr, flush=True)
     return 0

@@ -15,35 +15,42 @@ RESUMABLE = ("interrupted", "stale", "running", "error")
 
 
 def open_run(app, run_id: str, *, resume: bool = False) -> None:
-    """Review a stored run in `app`, or resume it (the same run directory continues)."""
-    from orps_tui.screens.review import ReviewScreen
-    from orps_tui.solving import SolveJob
-    from search.scoring import best_node
-    from search.settings import SearchSettings
-    from search.store import find_run
-    from search.tree import ORIGINAL_ID, SearchTree
-    from search.types import Task
+    """Review a stored run in `app`, or resume it (the same run directory continues).
+    The run's files are read in a thread: a large tree must not freeze the screen."""
+    app.run_worker(lambda: _load_run(app, run_id, resume), thread=True, group="open-run", exclusive=True,
+                   exit_on_error=False)
 
-    run = find_run(app.project, run_id)
-    if run is None or not run.read("task.json"):
-        app.notify(f"Run {run_id} cannot be opened (no task stored).", severity="error")
+
+def _load_run(app, run_id: str, resume: bool) -> None:
+    from orps_tui.errors import UserError
+    from orps_tui.screens.review import ReviewScreen
+    from orps_tui.solving import job_from_run
+    from search.scoring import best_node
+    from search.tree import ORIGINAL_ID, SearchTree
+
+    def notify(message: str) -> None:
+        app.call_from_thread(app.notify, message, severity="error")
+
+    try:
+        job = job_from_run(app.project, run_id, resume=resume, evaluator_for=app.get_evaluator)
+    except UserError:
+        notify(f"Run {run_id} cannot be opened (no task stored).")
+        return
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        notify(f"Run {run_id} cannot be opened: {err}")
+        return
+    if resume:
+        app.call_from_thread(app.start_job, job)
         return
     try:
-        task = Task.from_dict(run.read("task.json"))
-        settings = SearchSettings.from_dict(run.read("settings.json") or {})
-        original = run.file("original_file.txt")
-        job = SolveJob(app.project, task, settings, run, app.get_evaluator(settings),
-                       original.read_text() if original.exists() else "", resume=resume)
-        if resume:
-            app.start_job(job)
-            return
-        tree = SearchTree.from_dict(run.read("tree.json") or {})
+        tree = SearchTree.from_dict(job.run.read("tree.json") or {})
     except (OSError, ValueError, TypeError, KeyError) as err:
-        app.notify(f"Run {run_id} cannot be opened: {err}", severity="error")
+        notify(f"Run {run_id} cannot be opened: {err}")
         return
     candidates = [n for n in tree if n.id != ORIGINAL_ID]
-    status = (run.read("result.json") or {}).get("status") or run.meta().get("status", "unknown")
-    app.push_screen(ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID), status))
+    status = (job.run.read("result.json") or {}).get("status") or job.run.meta().get("status", "unknown")
+    app.call_from_thread(app.push_screen, ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID),
+                                                       status))
 
 
 class HistoryScreen(Screen):

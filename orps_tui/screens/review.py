@@ -342,22 +342,32 @@ class ReviewScreen(Screen):
 
     # -- watch ------------------------------------------------------------------------------------
     def watched_files(self) -> list[Path]:
-        project = self.job.project
-        names = {self.target_path} | {t.split("::")[0] for t in self.job.task.tests if ".py" in t.split("::")[0]}
-        return [project / n for n in sorted(names) if (project / n).exists()]
+        from orps_tui.taskbuild import watched_files
 
+        return watched_files(self.job.project, self.job.task)
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def _start_watch(self) -> None:
+        """Watch the target and its tests; in a thread, as importing watchdog and starting
+        its observer take a while (`self.watcher` is set once it is watching)."""
         from runners.watch import FileWatcher
 
         files = self.watched_files()
         if not files:
             return
         try:
-            self.watcher = FileWatcher(files, lambda changed: self.app.call_from_thread(self.files_changed, changed))
-            self.watcher.start()
+            watcher = FileWatcher(files, lambda changed: self.app.call_from_thread(self.files_changed, changed))
+            watcher.start()
         except Exception as err:  # noqa: BLE001 - no inotify (limits): the review still works
-            self.watcher = None
-            self.notify(f"Not watching files for changes: {err}", severity="warning")
+            self.app.call_from_thread(self.notify, f"Not watching files for changes: {err}", severity="warning")
+            return
+        self.app.call_from_thread(self._watching, watcher)
+
+    def _watching(self, watcher) -> None:
+        if self.is_attached and self.watcher is None:
+            self.watcher = watcher
+        else:  # the review closed while the watcher started
+            watcher.stop()
 
     def files_changed(self, changed: set[Path]) -> None:
         """A watched file changed: say so, mark the proposal stale, re-check it."""

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from orps_tui.errors import UserError
 from orps_tui.widgets.header import TitleBar
 from search.settings import STRATEGIES, SearchSettings
+from search.types import Task
 
 def project_functions(project: Path) -> list[tuple[str, str]]:
     """(target, first docstring line) for every function outside the tests."""
@@ -62,11 +63,40 @@ def check_mark(result: tuple[int, int] | None) -> Text:
     return Text(f"{'✓' if ok else '✗'}{passed}/{total}".ljust(5), style="green" if ok else "bold red")
 
 
+class FilterInput(Input):
+    """The fuzzy filter; down arrow goes on into the function list."""
+
+    BINDINGS = [Binding("down", "screen.focus_functions", "Functions", show=False)]
+
+
+TESTS_HINT = "fill the tests field with pytest node ids or paths (or the -k field with an expression)"
+PROBLEM_HINT = "say what it should do in the problem field"
+
+
+def tui_hint(err: UserError) -> str:
+    """The TUI's hint for a problem with the task: the CLI's hints name flags (`--tests`,
+    `--problem-text`) that the start screen offers as fields."""
+    from orps_tui.taskbuild import NoProblem, NoTests
+
+    if isinstance(err, NoTests):
+        return TESTS_HINT
+    if isinstance(err, NoProblem):
+        return PROBLEM_HINT
+    return err.hint
+
+
+def split_tests(text: str) -> list[str] | None:
+    """The tests field: node ids or paths separated by spaces or commas (None when empty)."""
+    tests = [t for t in text.replace(",", " ").split() if t]
+    return tests or None
+
+
 class StartScreen(Screen):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("ctrl+s", "start", "Start", show=False, priority=True),
         Binding("slash,ctrl+f", "focus_filter", "Filter"),
+        Binding("n", "new_target", "New"),
         Binding("t", "check_all", "Check tests"),
         Binding("h", "app.history", "History"),
         Binding("q", "app.quit", "Quit"),
@@ -79,30 +109,40 @@ class StartScreen(Screen):
         self.functions: list[tuple[str, str]] = []
         self.checked: dict[str, tuple[int, int]] = {}
         self.target: str | None = target
+        self.described: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield TitleBar("pick a function to solve")
+        yield TitleBar("pick a function to solve, or n for a new one")
         with Horizontal(id="start-body"):
             with Vertical(id="picker"):
-                yield Input(placeholder="filter functions (fuzzy)", id="filter")
+                yield FilterInput(placeholder="filter functions (fuzzy)", id="filter")
                 yield OptionList(id="functions")
             with Vertical(id="setup"):
                 yield VerticalScroll(Static(id="target-info"), id="target-scroll")
-                with Horizontal(classes="form-row"):
-                    yield Label("strategy")
-                    yield Select([(s, s) for s in STRATEGIES], value="orps", allow_blank=False, id="strategy")
-                with Horizontal(classes="form-row"):
-                    yield Label("model")
-                    yield Input(id="model")
-                with Horizontal(classes="form-row"):
-                    yield Label("samples/beam/rounds")
-                    yield Input(id="samples", type="integer")
-                    yield Input(id="beam", type="integer")
-                    yield Input(id="rounds", type="integer")
-                with Horizontal(classes="form-row"):
-                    yield Label("budget (calls)")
-                    yield Input(id="budget", type="integer", placeholder="0 = none")
-                yield Button("Start search (s)", id="start", variant="primary")
+
+                def row(label: str, *widgets):
+                    with Horizontal(classes="form-row"):
+                        yield Label(label)
+                        yield from widgets
+
+                yield from row("target", Input(id="target", compact=True,
+                                               placeholder="path/file.py::function (new ones too)"))
+                yield from row("goal", Select([("fix the tests", "fix"), ("faster, same results", "faster")],
+                                              value="fix", allow_blank=False, id="goal", compact=True))
+                yield from row("tests", Input(id="tests", compact=True, placeholder="node ids or paths (default: "
+                                              "the tests that use it)"))
+                yield from row("-k", Input(id="k", compact=True, placeholder="pytest -k expression"))
+                yield from row("problem", Input(id="problem", compact=True,
+                                                placeholder="what it should do (added to the docstring)"))
+                yield from row("strategy", Select([(s, s) for s in STRATEGIES], value="orps", allow_blank=False,
+                                                  id="strategy", compact=True))
+                yield from row("model", Input(id="model", compact=True))
+                yield from row("samp/beam/rnd", Input(id="samples", type="integer", compact=True),
+                               Input(id="beam", type="integer", compact=True),
+                               Input(id="rounds", type="integer", compact=True))
+                yield from row("budget (calls)", Input(id="budget", type="integer", placeholder="0 = none",
+                                                       compact=True))
+                yield Button("Start search (s)", id="start", variant="primary", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -115,6 +155,9 @@ class StartScreen(Screen):
             settings = SearchSettings()
         self.settings = settings
         self.query_one("#strategy", Select).value = settings.strategy if settings.strategy in STRATEGIES else "orps"
+        self.query_one("#goal", Select).value = settings.goal if settings.goal in ("fix", "faster") else "fix"
+        if self.initial_target:
+            self.query_one("#target", Input).value = self.initial_target
         self.query_one("#model", Input).value = settings.model
         for name in ("samples", "beam", "rounds"):
             self.query_one(f"#{name}", Input).value = str(getattr(settings, name))
@@ -176,43 +219,118 @@ class StartScreen(Screen):
 
     @on(OptionList.OptionHighlighted, "#functions")
     def _highlight(self, event: OptionList.OptionHighlighted) -> None:
-        self.target = event.option.id
-        self.describe(self.target)
+        self._set_target(event.option.id)
+        target_input = self.query_one("#target", Input)
+        if target_input.value != self.target:
+            with target_input.prevent(Input.Changed):
+                target_input.value = self.target
 
     @on(OptionList.OptionSelected, "#functions")
     def _select(self, event: OptionList.OptionSelected) -> None:
-        self.target = event.option.id
+        self._set_target(event.option.id)
         self.action_start()
 
+    @on(Input.Changed, "#target")
+    def _target_typed(self, event: Input.Changed) -> None:
+        self._set_target(event.value.strip() or None)
+
+    @on(Input.Changed, "#tests, #k, #problem")
+    def _selection_typed(self) -> None:
+        if self.target:  # what the search would get changes: describe it again (debounced)
+            if getattr(self, "_redescribe", None) is not None:
+                self._redescribe.stop()
+            self._redescribe = self.set_timer(0.6, lambda: self.describe(self.target))
+
+    def _set_target(self, target: str | None) -> None:
+        if target == self.target and target == self.described:
+            return
+        self.target = self.described = target
+        if target:
+            self.describe(target)
+
+    def is_new(self, target: str) -> bool:
+        """A target that is not one of the project's functions: the search writes it."""
+        return target not in dict(self.functions)
+
+    def action_focus_functions(self) -> None:
+        self.query_one("#functions", OptionList).focus()
+
+    def action_new_target(self) -> None:
+        """A function (or file) that does not exist yet: type its target, problem and tests."""
+        target = self.query_one("#target", Input)
+        target.value = ""
+        target.focus()
+        self.query_one("#target-info", Static).update(Text.assemble(
+            ("A new function or file\n", "bold"),
+            "Type its target (path/to/file.py::name: a missing file becomes a new file, a missing function "
+            "is added to its module), say what it should do in the problem field, and name the tests that "
+            "will check it in the tests field (they may import it before it exists). Then s starts the search; "
+            "the proposed patch creates the function."))
+
     # -- the selected target ------------------------------------------------------------------
-    async def _check(self, target: str) -> tuple[list[str], tuple[int, int] | None, str]:
-        """Build the task (as the search would) and run its tests on the code as it is."""
+    def _request(self, target: str) -> dict:
+        """The form's task fields as `SolveRequest` fields, for `target`."""
+        value = {name: self.query_one(f"#{name}", Input).value.strip() for name in ("tests", "k", "problem")}
+        return {"tests": split_tests(value["tests"]), "k": value["k"] or None,
+                "problem_text": value["problem"] or None, "new": self.is_new(target)}
+
+    def _build(self, target: str, request: dict | None = None) -> tuple[Task | None, str]:
+        """The task the search would get for `target` (blocking: run it in a thread), or why
+        there is none (with the TUI's hint)."""
         from orps_tui.taskbuild import build_task
 
         try:
-            task, _ = await asyncio.to_thread(build_task, self.app.project, target, goal="fix")
+            return build_task(self.app.project, target, goal="fix", **(request or {}))[0], ""
         except UserError as err:
-            return [], None, err.message
+            hint = tui_hint(err)
+            return None, err.message + (f"\n{hint}" if hint else "")
+
+    async def _check(self, target: str, built: tuple[Task | None, str] | None = None,
+                     ) -> tuple[list[str], tuple[int, int] | None, str]:
+        """Build the task (as the search would) and run its tests on the code as it is, in the
+        app's one evaluator (off the event loop)."""
+        task, problem = built or await asyncio.to_thread(self._build, target)
+        if task is None:
+            return [], None, problem
         if target not in self.checked:
-            evaluator = self.app.get_evaluator(self.settings)
-            ev = await evaluator.evaluate(task, task.original_code)
+            ev = await self.app.get_evaluator(self.settings).evaluate(task, task.original_code)
             self._mark(target, (ev.passed, ev.total))
         return task.tests, self.checked.get(target), ""
 
     @work(exclusive=True, group="describe", exit_on_error=False)
     async def describe(self, target: str) -> None:
-        from runners.locate import LocateError, locate
+        from runners.locate import LocateError, locate, new_target
 
         info = self.query_one("#target-info", Static)
+        request = self._request(target)
+        custom = bool(request["tests"] or request["k"])
+        if "::" not in target:
+            info.update(Text("A target looks like path/to/file.py::function or path::Class.method.", style="yellow"))
+            return
         try:
             located = await asyncio.to_thread(locate, self.app.project, target)
-        except LocateError as err:
-            info.update(str(err))
-            return
-        head = [Text(target, style="bold"), Text(located.signature, style="cyan"),
-                Text(located.docstring.strip() or "(no docstring: the search needs a problem statement)")]
+            head = [Text(target, style="bold"), Text(located.signature, style="cyan"),
+                    Text(located.docstring.strip() or "(no docstring: give the problem field)")]
+        except LocateError:
+            try:
+                await asyncio.to_thread(new_target, self.app.project, target)
+                note = ""
+            except LocateError as err:  # a close name exists: say so, the user may have mistyped
+                note = f"\n{str(err).split(';')[0]}; starting anyway writes {target.rpartition('::')[2]} as new."
+            where = target.split("::")[0]
+            kind = "added to" if (self.app.project / where).is_file() else "in a new file"
+            head = [Text(target, style="bold"), Text(f"new function, {kind} {where}{note}", style="yellow"),
+                    Text(request["problem_text"] or "(say what it should do in the problem field)")]
         info.update(Text("\n").join([*head, Text("\nchecking its tests...", style="dim")]))
-        tests, result, problem = await self._check(target)
+        if custom or self.is_new(target):  # checked with the fields as they are; not cached in the list
+            task, problem = await asyncio.to_thread(self._build, target, request)
+            result = None
+            if task is not None:
+                ev = await self.app.get_evaluator(self.settings).evaluate(task, task.original_code)
+                result = (ev.passed, ev.total)
+            tests = task.tests if task else []
+        else:
+            tests, result, problem = await self._check(target)
         if problem:
             lines = [*head, Text(f"\n{problem}", style="bold red")]
         else:
@@ -230,8 +348,10 @@ class StartScreen(Screen):
         sort failing ones first."""
         self.notify(f"Checking the tests of {len(self.functions)} functions...")
         self.checked.clear()  # earlier results are stale after an apply or an edit on disk
-        for target, _ in list(self.functions):
-            await self._check(target)
+        targets = [target for target, _ in self.functions]
+        built = await asyncio.to_thread(lambda: [self._build(target) for target in targets])  # one thread
+        # All at once: the app's one evaluator runs as many as there are cores, on one snapshot.
+        await asyncio.gather(*(self._check(target, b) for target, b in zip(targets, built)))
         self._refilter(self.query_one("#filter", Input).value)
         failing = sum(1 for r in self.checked.values() if r[0] < r[1])
         self.notify(f"Checked: {failing} functions have failing tests (listed first).")
@@ -250,6 +370,7 @@ class StartScreen(Screen):
             return int(value) if value.lstrip("-").isdigit() else None
 
         return {
+            "goal": self.query_one("#goal", Select).value,
             "strategy": self.query_one("#strategy", Select).value,
             "model": self.query_one("#model", Input).value.strip() or None,
             "samples": number("samples"), "beam": number("beam"), "rounds": number("rounds"),
@@ -258,8 +379,8 @@ class StartScreen(Screen):
 
     def action_start(self) -> None:
         if not self.target:
-            self.notify("Pick a function first.", severity="warning")
+            self.notify("Pick a function first (or n for a new one).", severity="warning")
             return
         overrides = {**(self.base_settings.to_dict() if self.base_settings else {}),
                      **{k: v for k, v in self._form_settings().items() if v is not None}}
-        self.app.start_search(self.target, overrides)
+        self.app.start_search(self.target, overrides, **self._request(self.target))

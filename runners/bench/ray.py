@@ -1,4 +1,4 @@
-"""`orps bench --ray`: each problem is one Ray task running `orps_tui.bench.solve_problem` on a
+"""`orps bench --ray`: each problem is one Ray task running `runners.bench.run.solve_problem` on a
 worker, with the worker's own SandboxEvaluator and a gateway whose model calls go through the
 cluster-wide limiter actor (so the cluster never exceeds `--concurrency` calls at once).
 
@@ -7,7 +7,7 @@ arrives (so `--resume` works the same), and Ctrl+C cancels the outstanding Ray t
 worker that dies mid-problem has its problem re-run elsewhere (Ray `max_retries`); the
 retried attempt first frees any model slot the dead attempt held.
 
-Ray is imported only through `runners.ray_backend`, i.e. only when this path is used.
+Ray itself is imported only when `runners.ray` connects, and this module only with `--ray`.
 """
 
 from __future__ import annotations
@@ -19,33 +19,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from orps_tui.bench import BenchConfig, ProblemResult, solve_problem
+from runners.bench.run import BenchConfig, ProblemResult, solve_problem
+# Everything this module takes from the Ray backend, in one place.
+from runners.ray import (TASK_MAX_RETRIES, RayLimiter, await_ref, remote_function, run_on_worker,
+                                 start_limiter, worker_evaluator)
 from search.gateway import ModelError
 from search.types import Task
-
-
-def add_ray_env_arguments(parser) -> None:
-    """`--ray-env VAR` and `--no-ray-env`, for the commands whose model calls run on workers."""
-    parser.add_argument("--ray-env", action="append", default=[], metavar="VAR",
-                        help="with --ray: also send this environment variable to the workers (repeatable)")
-    parser.add_argument("--no-ray-env", dest="ray_env_auto", action="store_false",
-                        help="with --ray: do not send the model's provider variables (keys, api base) to the "
-                        "workers, for nodes that hold their own; --ray-env names are still sent")
-
-
-def ray_env(args, models: list[str]) -> dict[str, str]:
-    """The variables sent to the workers (see `runners.ray_backend.model_env_vars`); their names
-    are printed, never their values."""
-    import sys
-
-    from runners.ray_backend import model_env_vars
-
-    env = model_env_vars(models if args.ray_env_auto else [], args.ray_env)
-    missing = [name for name in args.ray_env if name not in env]
-    if missing:
-        print(f"warning: --ray-env {', '.join(missing)}: not set here, not sent", file=sys.stderr)
-    print(f"ray: sending {', '.join(env) or 'no environment variables'} to the workers", file=sys.stderr)
-    return env
 
 
 def _usable_cache_dir(cache_dir: str) -> str:
@@ -65,8 +44,6 @@ def _usable_cache_dir(cache_dir: str) -> str:
 
 def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits: dict, limiter, holder: str) -> dict:
     """Body of the Ray task: one problem, start to finish, on this worker."""
-    from runners.ray_backend import RayLimiter, run_on_worker, worker_evaluator
-
     async def main() -> dict:
         attempt = f"{holder}#{os.getpid()}"
         await limiter.start_attempt.remote(attempt)  # frees slots a dead previous attempt held
@@ -91,8 +68,6 @@ class RaySolver:
 
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, concurrency: int = 4,
                  max_retries: int | None = None):
-        from runners.ray_backend import TASK_MAX_RETRIES, start_limiter
-
         self.limits = {"timeout_s": timeout_s, "memory_mb": memory_mb}
         self.max_retries = TASK_MAX_RETRIES if max_retries is None else max_retries
         self.limiter = start_limiter(concurrency)
@@ -101,8 +76,6 @@ class RaySolver:
         return await self.limiter.stats.remote()
 
     async def __call__(self, task: Task, config: BenchConfig, evaluator, cache_dir: str) -> ProblemResult:
-        from runners.ray_backend import await_ref, remote_function
-
         fn = remote_function("solve_problem", _solve_on_worker, num_cpus=1, max_retries=self.max_retries,
                              retry_exceptions=False)
         holder = f"{config.key}/{task.id}/{uuid.uuid4().hex[:8]}"

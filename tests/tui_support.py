@@ -1,4 +1,4 @@
-"""Helpers for the TUI tests (no tests here): a tiny project, a scripted model that fixes
+"""Helpers for the TUI tests: a tiny project, a scripted model that fixes
 it after seeing the failing tests, an in-process evaluator for project tasks, waiting.
 
 The evaluator is `tests.fakes.FakeEvaluator` with each pytest node id of the project
@@ -96,6 +96,9 @@ class ProjectFake:
         for result, node_id in zip(ev.tests, ids):
             result.id = node_id
         return ev
+
+    async def measure_runtime(self, task, code, repeats=5):
+        return await self.inner.measure_runtime(task, code, repeats)
 
 
 async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
