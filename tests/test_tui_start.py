@@ -125,3 +125,28 @@ async def test_a_new_target_from_the_start_screen(project, monkeypatch):
         await pilot.press("y")
         await wait_for(pilot, lambda: review.applied)
     assert (project / "triple.py").read_text() == "def triple(x):\n    return 3 * x\n"
+
+
+async def test_the_function_list_keeps_one_line_per_name_and_docstring_at_80x24(project):
+    """Long names and docstrings are cut with an ellipsis at the list's width, never wrapped
+    onto extra lines (nor cut at a fixed length when the terminal is wide)."""
+    doc = "Add two numbers and return their sum, which is a long description " * 3 + "ENDWORD"
+    (project / "long.py").write_text(
+        f'def a_function_with_a_rather_long_name_for_the_list(a, b):\n    """{doc}"""\n    return a + b\n')
+    from tests.tui_support import screen_text
+
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = pilot.app.screen
+        await wait_for(pilot, lambda: isinstance(start, StartScreen) and len(start.functions) >= 2)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "ENDWORD" not in text and "…" in text
+        assert text.count("Add two numbers") == 1  # one line: not wrapped
+    async with make_app(project, settings=settings(), evaluator=ProjectFake()).run_test(size=(230, 40)) as pilot:
+        start = pilot.app.screen
+        await wait_for(pilot, lambda: isinstance(start, StartScreen) and len(start.functions) >= 2)
+        await pilot.pause()
+        line = next(line for line in screen_text(pilot.app).splitlines() if "Add two numbers" in line)
+        shown = line[line.index("Add two numbers"):].split("▎")[0].rstrip(" …")
+        assert len(shown) > 70  # the old fixed cut was 70 characters, whatever the width

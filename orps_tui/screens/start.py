@@ -179,7 +179,10 @@ class StartScreen(Screen):
 
     # -- the list ----------------------------------------------------------------------------
     def _prompt(self, target: str, doc: str) -> Text:
-        return Text.assemble(check_mark(self.checked.get(target)), (target, "bold"), "\n     ", (doc[:70], "dim"))
+        # one line each, cut with an ellipsis at the list's width (not wrapped, not cut at a fixed length)
+        prompt = Text.assemble(check_mark(self.checked.get(target)), (target, "bold"), "\n     ", (doc[:300], "dim"))
+        prompt.no_wrap, prompt.overflow = True, "ellipsis"
+        return prompt
 
     def _order(self, target: str) -> int:
         result = self.checked.get(target)
