@@ -141,7 +141,7 @@ def run(args) -> int:
         try:
             reference_failures, by_config = asyncio.run(references_then_search())
         finally:
-            if backend["name"] == "ray":  # here, not in the bounded exit: a local cluster must not outlive us
+            if backend.get("started_here"):  # here, not in the bounded exit: a local cluster must not outlive us
                 from runners.ray import shutdown
 
                 shutdown()
@@ -181,8 +181,14 @@ def _evaluator(args):
         from runners.ray import RayUnavailable, connect
 
         env = ray_env(args, [args.model, args.critic_model])  # the models are called on the workers
+        try:  # a program (or test) that embeds us and started Ray itself keeps its Ray
+            import ray
+
+            already = ray.is_initialized()
+        except ImportError:  # connect() says how to install it
+            already = False
         try:
-            return None, connect(args.ray, env_vars=env)
+            return None, {**connect(args.ray, env_vars=env), "started_here": not already}
         except RayUnavailable as err:
             from orps_tui.commands.doctor import RAY_CONNECT_HINT
 
