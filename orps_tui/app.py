@@ -195,7 +195,7 @@ class OrpsApp(CleanExit, RememberTheme, App):
         # The sandboxes' temp trees go with the app; removing them blocks, so in a thread.
         evaluators, self._evaluators = list(self._evaluators.values()), {}
         if evaluators:
-            threading.Thread(target=lambda: [e.close() for e in evaluators], name="orps-close", daemon=False).start()
+            threading.Thread(target=_close_quietly, args=(evaluators,), name="orps-close", daemon=False).start()
 
     def start_search(self, target: str, overrides: dict, **request) -> None:
         """Prepare a search on `target` (task, settings, run directory) off the event loop and
@@ -280,3 +280,14 @@ def make_app(project: Path, *, target: str | None = None, settings: SearchSettin
     """
     return OrpsApp(project, target=target, settings=settings, evaluator=evaluator, run_id=run_id,
                    resume=resume, headless_start=headless_start, job=job)
+
+
+def _close_quietly(evaluators) -> None:
+    """Close the evaluators at exit. Best effort: what is left is only our own temp trees, and
+    the process may be ending under this thread (orps exits within a second), so a failure
+    here must never print a traceback onto the user's terminal (found in a real tmux run)."""
+    for evaluator in evaluators:
+        try:
+            evaluator.close()
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
