@@ -64,6 +64,24 @@ async def test_the_k_field_selects_tests(project):
         assert app.screen.job.task.tests == ["tests/test_calc.py::test_add_zero"]
 
 
+async def test_a_target_given_at_start_is_described_as_existing_and_checked(project, monkeypatch):
+    """`orps --target` fills the target before the project scan ends: it must not be taken
+    for a new function (it was, and its tests were never checked: found by the stall benchmark
+    on a project of 2,000 files, where the scan takes a while; a slow scan stands in for it)."""
+    import time
+
+    from orps_tui.screens import start as start_module
+
+    scan = start_module.project_functions
+    monkeypatch.setattr(start_module, "project_functions", lambda root: (time.sleep(0.5), scan(root))[1])
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        start = await started_on(pilot)
+        await wait_for(pilot, lambda: TARGET in start.checked)
+        assert "new function" not in info_text(start)
+        assert "tests selected" in info_text(start)
+
+
 async def test_down_arrow_leaves_the_filter_into_the_list(project):
     app = make_app(project, settings=settings(), evaluator=ProjectFake())
     async with app.run_test(size=SIZE) as pilot:

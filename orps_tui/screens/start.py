@@ -110,6 +110,7 @@ class StartScreen(Screen):
         self.checked: dict[str, tuple[int, int]] = {}
         self.target: str | None = target
         self.described: str | None = None
+        self.scanned = False  # until the scan ends, no target can be told existing from new
 
     def compose(self) -> ComposeResult:
         yield TitleBar("pick a function to solve, or n for a new one")
@@ -173,9 +174,13 @@ class StartScreen(Screen):
 
     def _show_functions(self, functions: list[tuple[str, str]]) -> None:
         self.functions = functions
+        self.scanned = True
         self._refilter(self.query_one("#filter", Input).value)
         if not functions:
             self.query_one("#target-info", Static).update("No Python functions found in this project.")
+        if self.target and self.described != self.target:  # typed or given before the scan ended
+            self.described = self.target
+            self.describe(self.target)
 
     # -- the list ----------------------------------------------------------------------------
     def _prompt(self, target: str, doc: str) -> Text:
@@ -247,8 +252,9 @@ class StartScreen(Screen):
     def _set_target(self, target: str | None) -> None:
         if target == self.target and target == self.described:
             return
-        self.target = self.described = target
-        if target:
+        self.target = target
+        if target and self.scanned:  # before that _show_functions describes it
+            self.described = target
             self.describe(target)
 
     def is_new(self, target: str) -> bool:
