@@ -152,30 +152,23 @@ class OrpsApp(CleanExit, RememberTheme, App):
     def _warm_up(self) -> None:
         """Pay in a thread, at start, the one-time costs the screens would pay on the event
         loop at their first use: compiling the Python highlighter's regular expressions (the
-        first code shown), importing the file watcher (the review), the sandbox and litellm.
+        first code shown), importing the file watcher (the review) and the sandbox. Then
+        freeze what is in the heap by then, so full collections no longer walk it on the
+        event loop (litellm, imported later, freezes its own objects: search.gateway).
 
-        Then freeze the heap: litellm and pydantic leave about 370,000 long-lived objects,
-        and every full garbage collection walked them all on the event loop, 85 to 335 ms a
-        time (the longest stalls bench_tui_stall.py found on an idle machine). Frozen, they
-        are never walked again; only objects made later are.
+        Not litellm here: an import in progress holds its module locks, and `q` during it
+        waited for the whole import (2 s after a start on an idle machine).
         """
         import gc
 
-        if gc.get_freeze_count():  # once per process (an app started again, as in the tests)
-            return
-        gc.disable()  # the imports below would otherwise trigger full collections as the heap grows
-        try:
-            from pygments.lexers import PythonLexer
+        from pygments.lexers import PythonLexer
 
-            PythonLexer()
-            import runners.evaluator  # noqa: F401
-            import runners.watch  # noqa: F401
-            from search.gateway import load_litellm
+        PythonLexer()
+        import runners.evaluator  # noqa: F401
+        import runners.watch  # noqa: F401
 
-            load_litellm()
-        finally:
+        if not gc.get_freeze_count():  # once per process (the tests start many apps)
             gc.freeze()
-            gc.enable()
 
     # -- searches --------------------------------------------------------------------------
     def get_evaluator(self, settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:

@@ -118,8 +118,27 @@ async def _load_litellm_in_background():
 
 
 def load_litellm():
-    """litellm, imported on first use, with orps's providers (local/, scripted/) registered."""
-    import litellm
+    """litellm, imported on first use, with orps's providers (local/, scripted/) registered.
+
+    The first import leaves about 370,000 objects that live until exit (litellm's model
+    tables, pydantic's schemas). Left to the collector, they are walked by every full
+    collection, 85 to 335 ms each, whichever thread triggers it: the TUI's event loop
+    stalled that long (benchmarks/bench_tui_stall.py). So the import runs with the
+    collector paused and its objects are frozen: never walked again.
+    """
+    import gc
+    import sys
+
+    first = "litellm" not in sys.modules
+    paused = first and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        import litellm
+    finally:
+        if paused:
+            gc.freeze()
+            gc.enable()
 
     from search.providers import register_providers
 
