@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -96,25 +97,7 @@ async def _load_litellm_in_background():
     """load_litellm in a daemon thread: the import takes seconds on a busy machine, and
     meanwhile the loop (and Ctrl+C) must stay responsive; a daemon thread, because after a
     cancel nobody should wait for an import at exit (asyncio.run joins executor threads)."""
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-
-    def settle(result=None, error=None):
-        if not done.done():
-            done.set_exception(error) if error is not None else done.set_result(result)
-
-    def work():
-        try:
-            module, error = load_litellm(), None
-        except BaseException as err:  # noqa: BLE001 - handed to the awaiting task
-            module, error = None, err
-        try:
-            loop.call_soon_threadsafe(settle, module, error)
-        except RuntimeError:
-            pass  # the loop is closed: the caller was cancelled and is gone
-
-    threading.Thread(target=work, name="orps-import-litellm", daemon=True).start()
-    return await done
+    return await in_daemon_thread(load_litellm, name="orps-import-litellm")
 
 
 def load_litellm():

@@ -23,6 +23,8 @@ from pathlib import Path
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
 
+from search.threads import in_daemon_thread
+
 INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 10 minutes on 2 cores)'
 ALIASES = {"smollm2": "smollm2"}
 CONTEXT_TOKENS = 4096
@@ -168,7 +170,9 @@ class LocalLLM(CustomLLM):
     async def acompletion(self, *args, **kwargs):
         cancel = threading.Event()
         try:
-            return await asyncio.to_thread(self.completion, *args, cancel=cancel, **kwargs)
+            # Not asyncio.to_thread: a prompt evaluation does not see the cancel flag, and
+            # asyncio.run would wait for it at exit (search.threads).
+            return await in_daemon_thread(self.completion, *args, cancel=cancel, name="orps-local-model", **kwargs)
         except asyncio.CancelledError:
             cancel.set()  # the thread cannot be cancelled, but it stops at its next token
             raise

@@ -22,6 +22,8 @@ from typing import Any
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
 
+from search.threads import in_daemon_thread
+
 Responder = Callable[[list[dict[str, str]], dict[str, Any]], str]
 
 _scripts: dict[str, Responder] = {}
@@ -114,7 +116,9 @@ class ScriptedLLM(CustomLLM):
             # that sleeps is a model that stays busy until cancelled.
             text = await respond(messages, dict(optional_params))
             return self._response(model, messages, text, optional_params, model_response)
-        # In a thread, like a real provider's I/O, so concurrency limits are observable.
-        return await asyncio.to_thread(self.completion, model, messages, api_base, custom_prompt_dict,
-                                       model_response, print_verbose, encoding, api_key, logging_obj,
-                                       optional_params, *args, **kwargs)
+        # In a thread, like a real provider's I/O, so concurrency limits are observable; a
+        # daemon thread of its own, like the local model's (a blocking script is a model whose
+        # prompt evaluation a cancel cannot interrupt).
+        return await in_daemon_thread(self.completion, model, messages, api_base, custom_prompt_dict,
+                                      model_response, print_verbose, encoding, api_key, logging_obj,
+                                      optional_params, *args, name="orps-scripted-model", **kwargs)
