@@ -88,6 +88,21 @@ def test_ctrl_c_stops_a_busy_headless_solve_at_once_and_the_run_resumes(project)
     assert listed and listed[0]["status"] == "interrupted"
 
 
+def test_ctrl_c_stops_a_solve_whose_stderr_reader_is_gone(project):
+    """`orps solve ... 2>&1 | head -1`: the reader has left, so the "stopping" line cannot be
+    written; the stop must still happen (it used to be lost and the search ran on, exit 0)."""
+    proc = start_solve(project)
+    wait_for_a_model_call(project.parent)
+    proc.stderr.close()  # the reader goes away
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = "still searching 30 s after Ctrl+C"
+    assert code == 130
+
+
 def test_a_second_ctrl_c_exits_immediately_with_130(project):
     proc = start_solve(project)
     wait_for_a_model_call(project.parent)

@@ -193,8 +193,11 @@ def interrupt_handler(task: asyncio.Task):
         nonlocal pressed
         pressed += 1
         if pressed == 1:
-            print("stopping (Ctrl+C again to quit at once)", file=sys.stderr, flush=True)
-            task.cancel()
+            task.cancel()  # first: a closed stderr (a reader that went away) must not lose the stop
+            try:
+                print("stopping (Ctrl+C again to quit at once)", file=sys.stderr, flush=True)
+            except (OSError, ValueError):
+                pass
         else:
             sys.stderr.flush()
             os._exit(130)
