@@ -154,7 +154,7 @@ async def test_resume_from_history_finishes_the_same_run(project):
     app = make_app(project, evaluator=ProjectFake())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         assert "interrupted" in screen_text(app)
         await pilot.press("r")
         review = await to_review(pilot)
@@ -185,7 +185,7 @@ async def test_history_opens_a_finished_run_compare_and_next(project):
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, StartScreen)
         await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         text = screen_text(app)
         assert "finished" in text and "100%" in text and "calc.py::add" in text
         await pilot.press("enter")
@@ -216,7 +216,7 @@ async def test_history_opens_a_finished_run_compare_and_next(project):
         await pilot.press("v")  # back to the same review
         await wait_for(pilot, lambda: app.screen is review)
         await pilot.press("escape")  # back to the history the review was opened from
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         await pilot.press("escape")
         assert isinstance(app.screen, StartScreen)
 
@@ -226,7 +226,7 @@ async def test_history_refuses_to_resume_a_finished_run(project):
     async with app.run_test(size=SIZE) as pilot:
         await to_review(pilot)
         await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, HistoryScreen)

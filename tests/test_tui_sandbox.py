@@ -120,7 +120,7 @@ async def test_cancel_mid_search_keeps_what_was_found_and_resumes(project):
     app = make_app(project, evaluator=SandboxEvaluator())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         await pilot.press("u")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), timeout=60)
         assert app.screen.best is not None and app.screen.best.all_passed
@@ -135,7 +135,7 @@ async def test_history_opens_a_finished_run_for_review(project):
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, StartScreen)
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         await pilot.press("n", "p", "d")

@@ -108,7 +108,7 @@ def test_history_screen(project, snap_compare, size):
     async def run_before(pilot):
         await until_review(pilot)
         await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen) and pilot.app.screen.loaded)
         await pilot.pause()
 
     assert snap_compare(solving_app(project), terminal_size=size, run_before=run_before)

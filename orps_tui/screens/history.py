@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -76,9 +76,24 @@ class HistoryScreen(Screen):
         self.reload()
 
     def reload(self) -> None:
+        self.loaded = False
+        self.load_rows()
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def load_rows(self) -> None:
+        """Read the runs in a thread (one JSON file or more per run, up to 200 runs: a file
+        walk that must not freeze the screen), then fill the table on the event loop."""
+        rows = run_rows(self.app.project, 200)
+        self.app.call_from_thread(self._fill, rows)
+
+    loaded = False
+    """True once the table holds the runs read by the latest reload."""
+
+    def _fill(self, rows: list[dict]) -> None:
+        self.loaded = True
         table = self.query_one(DataTable)
         table.clear()
-        for row in run_rows(self.app.project, 200):
+        for row in rows:
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
             cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"
             table.add_row(row["id"], row["status"], row["result"], rate, str(row["calls"] or "-"), cost,
