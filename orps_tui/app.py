@@ -152,7 +152,8 @@ class OrpsApp(CleanExit, RememberTheme, App):
     def _warm_up(self) -> None:
         """Pay in a thread, at start, the one-time costs the screens would pay on the event
         loop at their first use: compiling the Python highlighter's regular expressions (the
-        first code shown), importing the file watcher (the review) and the sandbox. Then
+        first code shown), importing the file watcher and the patch makers (the review) and
+        the sandbox. Then
         freeze what is in the heap by then, so full collections no longer walk it on the
         event loop (litellm, imported later, freezes its own objects: search.gateway).
 
@@ -165,6 +166,9 @@ class OrpsApp(CleanExit, RememberTheme, App):
 
         PythonLexer()
         import runners.evaluator  # noqa: F401
+        import runners.markers  # noqa: F401  (these three: the patch the review shows)
+        import runners.patch  # noqa: F401
+        import runners.splice  # noqa: F401
         import runners.watch  # noqa: F401
 
         if not gc.get_freeze_count():  # once per process (the tests start many apps)
