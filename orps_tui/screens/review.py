@@ -24,11 +24,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.screens.editor import syntax_message, syntax_problem
 from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import DiffText, NodeDetail
 from search import scoring

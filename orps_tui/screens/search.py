@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from orps_tui.solving import SolveJob, finish_result
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import NodeDetail, NodeTable
 from search.events import Event, EventBus
