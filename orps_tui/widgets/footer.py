@@ -6,7 +6,10 @@ the `-compact` class, and is then bound to the footer's `compact` (False), whose
 removes it: two style updates of the key and its parts per key, about a sixth of the CPU
 of showing the review screen (it ran as one event-loop stall, benchmarks/bench_tui_stall.py).
 Here each key is made with the value and class it ends up with, so both watchers find
-nothing to change; what is shown is the same (the snapshot tests pin it).
+nothing to change. And the footer is rebuilt only when what it would show changes: the
+screen's bindings change many times while it is being shown (10 rebuilds when the search
+screen opens), nearly always to the same keys. What is shown is the same (the snapshot
+tests pin it). `FooterKey` is not exported by Textual (pinned below 9): imported from its module.
 """
 
 from __future__ import annotations
@@ -17,7 +20,22 @@ from textual.widgets._footer import FooterKey
 
 
 class Footer(TextualFooter):
+    _shown: tuple | None = None
+    """What the keys were last built from (`_keys`), None before they are."""
+
+    def _keys(self) -> tuple:
+        """Everything about the screen's bindings that the footer shows."""
+        return tuple((binding.key, binding.key_display, binding.description, binding.action, binding.show,
+                      binding.tooltip, binding.group, enabled, tooltip)
+                     for _, binding, enabled, tooltip in self.screen.active_bindings.values())
+
+    def bindings_changed(self, screen) -> None:
+        if self._shown is not None and self.is_attached and screen is self.screen and self._keys() == self._shown:
+            return  # rebuilding would make the same keys
+        super().bindings_changed(screen)
+
     def compose(self) -> ComposeResult:
+        self._shown = self._keys() if self._bindings_ready else None
         for widget in super().compose():
             if isinstance(widget, FooterKey):
                 # The keys of bindings are bound to the footer's `compact`; the command
