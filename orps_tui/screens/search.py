@@ -9,6 +9,8 @@ the history screen or `orps solve --resume`).
 
 from __future__ import annotations
 
+import asyncio
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -61,6 +63,7 @@ class SearchScreen(Screen):
         self.started = 0.0
         self.ended: float | None = None
         self.finished_doc: dict | None = None
+        self.finish_error: Exception | None = None
         self.result = None
         self.state = "starting"
 
@@ -94,7 +97,14 @@ class SearchScreen(Screen):
     async def run_search(self):
         bus = EventBus(lambda e: self.post_message(SearchEvent(e)))
         self.state = "running"
-        return await self.job.execute(bus, on_tree=self._set_tree)
+        result = await self.job.execute(bus, on_tree=self._set_tree)
+        # The result document (the best node's patch, the run's result.json) in a thread:
+        # on the event loop it ran inside the same stall as opening the review.
+        try:
+            self.finished_doc = await asyncio.to_thread(finish_result, self.job, result)
+        except Exception as err:  # noqa: BLE001 - the run is stored; a broken patch must not crash the view
+            self.finish_error = err
+        return result
 
     def _set_tree(self, tree: SearchTree) -> None:
         self.search_tree = tree
@@ -208,10 +218,8 @@ class SearchScreen(Screen):
         self.result = result
         self.search_tree = result.tree
         self.state = result.status
-        try:
-            self.finished_doc = finish_result(self.job, result)
-        except Exception as err:  # noqa: BLE001 - the run is stored; a broken patch must not crash the view
-            self.notify(f"Could not build the result document: {err}", severity="error")
+        if self.finish_error is not None:
+            self.notify(f"Could not build the result document: {self.finish_error}", severity="error")
         table = self.query_one(NodeTable)
         table.fill(result.tree, self.job.settings.goal)
         self.refresh_status()

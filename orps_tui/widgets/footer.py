@@ -24,10 +24,13 @@ class Footer(TextualFooter):
     """What the keys were last built from (`_keys`), None before they are."""
 
     def _keys(self) -> tuple:
-        """Everything about the screen's bindings that the footer shows."""
-        return tuple((binding.key, binding.key_display, binding.description, binding.action, binding.show,
+        """Everything about the screen's bindings that the footer shows (the shown bindings,
+        and the command palette's, which the footer shows on the right)."""
+        palette = self.app.COMMAND_PALETTE_BINDING
+        return tuple((key, binding.key, binding.key_display, binding.description, binding.action,
                       binding.tooltip, binding.group, enabled, tooltip)
-                     for _, binding, enabled, tooltip in self.screen.active_bindings.values())
+                     for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+                     if binding.show or key == palette)
 
     def bindings_changed(self, screen) -> None:
         if self._shown is not None and self.is_attached and screen is self.screen and self._keys() == self._shown:
