@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -99,6 +99,7 @@ class ReviewScreen(Screen):
         self.rechecks = 0
         self.watcher = None
         self.edits = 0
+        self._resumed = False
 
     @property
     def target_path(self) -> str:
@@ -111,6 +112,14 @@ class ReviewScreen(Screen):
             yield OptionList(id="node-list")
             yield NodeDetail(main_label="Diff", main_id="diff", render_main=self.diff_renderable, id="review-detail")
         yield Footer()
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Textual's own handler (subclass first). On the first resume, right after
+        # the push, every widget was styled as it mounted: Textual's restyle of the whole
+        # screen there repeats that work inside the screen's first paint (a fifth of it).
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     def on_mount(self) -> None:
         try:
