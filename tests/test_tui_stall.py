@@ -158,3 +158,32 @@ print("ok")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+async def test_only_the_first_resume_skips_the_screens_restyle(project, monkeypatch):
+    from textual.screen import Screen
+
+    resumes = []
+    original = Screen._on_screen_resume
+
+    def record(self, event):
+        resumes.append((type(self).__name__, event.refresh_styles))
+        return original(self, event)
+
+    monkeypatch.setattr(Screen, "_on_screen_resume", record)
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = app.screen
+        await pilot.press("d")  # a dialog over the review, then back: a second resume
+        await wait_for(pilot, lambda: app.screen is not review)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is review)
+        await pilot.press("s")  # back to the search screen below: its second resume
+        await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        await pilot.pause()
+    ours = [r for r in resumes if r[0] in ("SearchScreen", "ReviewScreen")]
+    # Pushed: Textual would restyle (True); a pop restyles only after a transparent screen.
+    assert ours == [("SearchScreen", False), ("ReviewScreen", False), ("ReviewScreen", False),
+                    ("SearchScreen", False)]
+    assert any(r == ("CompareScreen", True) for r in resumes)  # other screens keep Textual's restyle
