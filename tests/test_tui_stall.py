@@ -187,3 +187,33 @@ async def test_only_the_first_resume_skips_the_screens_restyle(project, monkeypa
     assert ours == [("SearchScreen", False), ("ReviewScreen", False), ("ReviewScreen", False),
                     ("SearchScreen", False)]
     assert any(r == ("CompareScreen", True) for r in resumes)  # other screens keep Textual's restyle
+
+
+async def test_the_second_layout_of_a_new_screen_lets_the_loop_run_first(project, monkeypatch):
+    """A timer due when the screen's first paint ends (a key, the clock) runs before the
+    layout that its Resize asks for, not after both."""
+    import asyncio
+
+    from textual.screen import Screen
+
+    order = []
+    resume, resize = Screen._on_screen_resume, Screen._on_resize
+
+    def on_screen_resume(self, event):
+        resume(self, event)
+        name = type(self).__name__
+        asyncio.get_running_loop().call_later(0, lambda: order.append(("timer", name)))
+
+    async def on_resize(self, event):
+        order.append(("layout", type(self).__name__))
+        await resize(self, event)
+
+    monkeypatch.setattr(Screen, "_on_screen_resume", on_screen_resume)
+    monkeypatch.setattr(Screen, "_on_resize", on_resize)
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.pause()
+    for name in ("SearchScreen", "ReviewScreen"):
+        ours = [what for what, screen in order if screen == name]
+        assert ours[:2] == ["timer", "layout"], (name, order)

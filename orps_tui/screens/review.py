@@ -14,6 +14,7 @@ anyway when the target itself changed).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.console import Group, RenderableType
@@ -120,6 +121,14 @@ class ReviewScreen(Screen):
         if not self._resumed:
             self._resumed = True
             event.refresh_styles = False
+
+    async def on_resize(self, event: events.Resize) -> None:
+        # Also before Textual's handler, which lays the screen out again (it follows the
+        # first paint in the same step of the screen's message queue): let the event loop
+        # run in between, so the two are two short stalls rather than one long one. A timer,
+        # not sleep(0): asyncio runs what a step queued before the timers (keys, the clock)
+        # that fell due meanwhile, which would then wait for both.
+        await asyncio.sleep(0.001)
 
     def on_mount(self) -> None:
         try:

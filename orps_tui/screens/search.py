@@ -84,6 +84,14 @@ class SearchScreen(Screen):
             self._resumed = True
             event.refresh_styles = False
 
+    async def on_resize(self, event: events.Resize) -> None:
+        # Also before Textual's handler, which lays the screen out again (it follows the
+        # first paint in the same step of the screen's message queue): let the event loop
+        # run in between, so the two are two short stalls rather than one long one. A timer,
+        # not sleep(0): asyncio runs what a step queued before the timers (keys, the clock)
+        # that fell due meanwhile, which would then wait for both.
+        await asyncio.sleep(0.001)
+
     def on_mount(self) -> None:
         self.started = self.app.clock()
         self.query_one(NodeTable).focus()
