@@ -152,7 +152,8 @@ class OrpsApp(CleanExit, RememberTheme, App):
     def _warm_up(self) -> None:
         """Pay in a thread, at start, the one-time costs the screens would pay on the event
         loop at their first use: compiling the Python highlighter's regular expressions (the
-        first code shown), importing the file watcher (the review) and the sandbox. Then
+        first code shown), importing the file watcher and the patch makers (the review) and
+        the sandbox. Then
         freeze what is in the heap by then, so full collections no longer walk it on the
         event loop (litellm, imported later, freezes its own objects: search.gateway).
 
@@ -165,6 +166,9 @@ class OrpsApp(CleanExit, RememberTheme, App):
 
         PythonLexer()
         import runners.evaluator  # noqa: F401
+        import runners.markers  # noqa: F401  (these three: the patch the review shows)
+        import runners.patch  # noqa: F401
+        import runners.splice  # noqa: F401
         import runners.watch  # noqa: F401
 
         if not gc.get_freeze_count():  # once per process (the tests start many apps)
@@ -235,6 +239,7 @@ class OrpsApp(CleanExit, RememberTheme, App):
         from orps_tui.screens.search import SearchScreen
 
         job.evaluator = self.off_loop(job.evaluator)
+        freeze_before_first_search()
         self.push_screen(SearchScreen(job))
 
     # -- editor ----------------------------------------------------------------------------
@@ -291,6 +296,29 @@ def make_app(project: Path, *, target: str | None = None, settings: SearchSettin
     """
     return OrpsApp(project, target=target, settings=settings, evaluator=evaluator, run_id=run_id,
                    resume=resume, headless_start=headless_start, job=job)
+
+
+_frozen_for_search = False
+
+
+def freeze_before_first_search() -> None:
+    """Freeze the heap once per process, as the first search starts: what the start screen
+    and the project scan made by then (some 30,000 objects) is no longer walked by the
+    full collections that run, on the event loop, while the search screen is shown (30-40
+    ms each on a busy machine, inside the screen's own first paint).
+
+    Safe: frozen objects are still freed when their last reference goes; only one that
+    ends up in a reference cycle stays until exit. That is bounded by what is alive at this
+    one moment, and most of it (the app, the start screen) lives until exit anyway; later
+    screens, searches and their garbage are never frozen here, so memory does not grow
+    with use. (litellm's first import and first call freeze once too: search.gateway.)
+    """
+    global _frozen_for_search
+    import gc
+
+    if not _frozen_for_search:
+        _frozen_for_search = True
+        gc.freeze()
 
 
 def _close_quietly(evaluators) -> None:

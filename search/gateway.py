@@ -128,7 +128,77 @@ def load_litellm():
     register_providers(litellm)
     litellm.drop_params = True  # a provider that lacks `seed` or `stop` ignores it
     litellm.suppress_debug_info = True
+    _prepare_first_call(litellm)
     return litellm
+
+
+WARM_UP_SCRIPT = "orps-warm-up"
+"""The scripted model `load_litellm` calls once, so litellm's first-call setup runs there."""
+_first_call_lock = threading.Lock()
+_first_call_done = False
+
+
+def _prepare_first_call(litellm) -> None:
+    """Pay litellm's first-call costs here, in the thread that loads it, once per process.
+
+    The first completion through litellm builds pydantic schemas for its lazy model
+    classes (about 40 ms of it in a callback on the caller's event loop) and a tiktoken
+    encoding, whose construction holds the GIL for 90 to 230 ms: in the TUI both stalled
+    the event loop (benchmarks/bench_tui_stall.py). So: litellm's default encoding is built
+    on first use (`_EncodingOnDemand`; the providers orps runs in process never use it),
+    then one call to an in-process scripted model runs the rest of that path, with the
+    collector paused and what it leaves frozen, as for the import.
+    """
+    global _first_call_done
+    import gc
+
+    with _first_call_lock:
+        if _first_call_done:
+            return
+        _first_call_done = True
+        _defer_default_encoding()
+        from search.providers.scripted import register_script
+
+        register_script(WARM_UP_SCRIPT, lambda messages, params: "ok")
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            litellm.completion(model=f"scripted/{WARM_UP_SCRIPT}", messages=[{"role": "user", "content": "warm up"}],
+                               max_tokens=1)
+        except Exception:  # noqa: BLE001 - best effort: the first real call then pays what is left
+            pass
+        finally:
+            if paused:
+                # Once per process: what is frozen stays until exit even if it becomes cyclic
+                # garbage later (only what is alive now: a bounded, one-time cost).
+                gc.freeze()
+                gc.enable()
+
+
+class _EncodingOnDemand:
+    """Stands in for litellm's default encoding (tiktoken's cl100k_base) and builds it at the
+    first use of any of its attributes (litellm's own lazy `litellm.main.encoding`, which then
+    replaces this stand-in in litellm's cache)."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name: str):
+        return getattr(self._module.encoding, name)
+
+    def __repr__(self) -> str:
+        return "<litellm's default encoding, built on first use>"
+
+
+def _defer_default_encoding() -> None:
+    """litellm (1.106) builds its default encoding for every completion, to hand it to the
+    provider (`litellm.main._get_encoding`); put the on-demand stand-in in its cache. When
+    litellm's internals differ, leave them alone: the encoding is then built eagerly, as before."""
+    import litellm.main as main
+
+    if getattr(main, "_encoding_cache", False) is None and "encoding" not in vars(main):
+        main._encoding_cache = _EncodingOnDemand(main)
 
 
 def _transient_errors(litellm) -> tuple[type[BaseException], ...]:

@@ -7,8 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from search.tree import Node, node_name
 

@@ -13,8 +13,9 @@ import ast
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 
 

@@ -6,8 +6,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from search.store import run_rows
 

@@ -9,16 +9,19 @@ the history screen or `orps solve --resume`).
 
 from __future__ import annotations
 
-from textual import on, work
+import asyncio
+
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from orps_tui.solving import SolveJob, finish_result
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import NodeDetail, NodeTable
 from search.events import Event, EventBus
@@ -60,8 +63,10 @@ class SearchScreen(Screen):
         self.started = 0.0
         self.ended: float | None = None
         self.finished_doc: dict | None = None
+        self.finish_error: Exception | None = None
         self.result = None
         self.state = "starting"
+        self._resumed = False
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})")
@@ -70,6 +75,22 @@ class SearchScreen(Screen):
             yield NodeTable(id="nodes")
             yield NodeDetail(id="detail")
         yield Footer()
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Textual's own handler (subclass first). On the first resume, right after
+        # the push, every widget was styled as it mounted: Textual's restyle of the whole
+        # screen there repeats that work inside the screen's first paint (a fifth of it).
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
+    async def on_resize(self, event: events.Resize) -> None:
+        # Also before Textual's handler, which lays the screen out again (it follows the
+        # first paint in the same step of the screen's message queue): let the event loop
+        # run in between, so the two are two short stalls rather than one long one. A timer,
+        # not sleep(0): asyncio runs what a step queued before the timers (keys, the clock)
+        # that fell due meanwhile, which would then wait for both.
+        await asyncio.sleep(0.001)
 
     def on_mount(self) -> None:
         self.started = self.app.clock()
@@ -93,7 +114,14 @@ class SearchScreen(Screen):
     async def run_search(self):
         bus = EventBus(lambda e: self.post_message(SearchEvent(e)))
         self.state = "running"
-        return await self.job.execute(bus, on_tree=self._set_tree)
+        result = await self.job.execute(bus, on_tree=self._set_tree)
+        # The result document (the best node's patch, the run's result.json) in a thread:
+        # on the event loop it ran inside the same stall as opening the review.
+        try:
+            self.finished_doc = await asyncio.to_thread(finish_result, self.job, result)
+        except Exception as err:  # noqa: BLE001 - the run is stored; a broken patch must not crash the view
+            self.finish_error = err
+        return result
 
     def _set_tree(self, tree: SearchTree) -> None:
         self.search_tree = tree
@@ -207,10 +235,8 @@ class SearchScreen(Screen):
         self.result = result
         self.search_tree = result.tree
         self.state = result.status
-        try:
-            self.finished_doc = finish_result(self.job, result)
-        except Exception as err:  # noqa: BLE001 - the run is stored; a broken patch must not crash the view
-            self.notify(f"Could not build the result document: {err}", severity="error")
+        if self.finish_error is not None:
+            self.notify(f"Could not build the result document: {self.finish_error}", severity="error")
         table = self.query_one(NodeTable)
         table.fill(result.tree, self.job.settings.goal)
         self.refresh_status()

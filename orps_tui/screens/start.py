@@ -18,10 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.errors import UserError
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from search.settings import STRATEGIES, SearchSettings
 from search.types import Task

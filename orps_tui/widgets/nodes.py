@@ -252,15 +252,26 @@ class NodeDetail(Widget):
         """Ids of the tabs whose shown content fits their pane (see `_put`)."""
 
     def compose(self) -> ComposeResult:
+        # Only the main tab's pane has its content from the start; the others get theirs
+        # when first opened (`_pane`): a screen with this widget mounts, styles and lays out
+        # 6 widgets fewer when it is shown (each push of the search or review screen ran as
+        # one event-loop stall; benchmarks/bench_tui_stall.py). Hidden, they show nothing anyway.
         with TabbedContent():
             with TabPane(self.main_label, id=f"tab-{self.main_id}"):
                 yield VerticalScroll(Static(id=self.main_id))
-            with TabPane("Feedback", id="tab-feedback"):
-                yield VerticalScroll(Static(id="feedback"))
-            with TabPane("Reasoning", id="tab-reasoning"):
-                yield VerticalScroll(Static(id="reasoning"))
-            with TabPane("Critique", id="tab-critique"):
-                yield VerticalScroll(Static(id="critique"))
+            yield TabPane("Feedback", id="tab-feedback")
+            yield TabPane("Reasoning", id="tab-reasoning")
+            yield TabPane("Critique", id="tab-critique")
+
+    def _pane(self, name: str) -> Static:
+        """The Static showing tab `name` (`feedback`, ...), mounted into its pane the first time."""
+        pane = self.query_one(f"#tab-{name}", TabPane)
+        shown = pane.query(f"#{name}")
+        if shown:
+            return shown.first(Static)
+        static = Static(id=name)
+        pane.mount(VerticalScroll(static))
+        return static
 
     def show(self, node: Node | None) -> None:
         """Show `node` (None: nothing to show), rendering only the visible tab (the others
@@ -291,6 +302,9 @@ class NodeDetail(Widget):
         100%), so while the old and the new content both fit the pane the widget keeps its
         size: only the pane is repainted, without a layout of the whole screen (which cost
         most of a selection move with hundreds of nodes)."""
+        if not static.is_mounted:  # a tab's content, just made (`_pane`): laid out when mounted
+            static.update(renderable)
+            return
         width, room = static.content_size.width, static.parent.scrollable_content_region.height
         fits = False
         if width and room:
@@ -309,14 +323,14 @@ class NodeDetail(Widget):
         if active == f"tab-{self.main_id}":
             self._put(self.query_one(f"#{self.main_id}", Static), self.render_main(node))
         elif node is None:
-            self.query_one(f"#{active.removeprefix('tab-')}", Static).update(Text("No node selected.", style="dim"))
+            self._pane(active.removeprefix("tab-")).update(Text("No node selected.", style="dim"))
         elif active == "tab-feedback":
-            self._put(self.query_one("#feedback", Static), feedback_text(node.evaluation, node.notes))
+            self._put(self._pane("feedback"), feedback_text(node.evaluation, node.notes))
         elif active == "tab-reasoning":
-            self._put(self.query_one("#reasoning", Static), Text(node.reasoning or "(no reasoning)"))
+            self._put(self._pane("reasoning"), Text(node.reasoning or "(no reasoning)"))
         elif active == "tab-critique":
             if node.process_score is None:
                 score = "no process score (the outcome score stood in)" if node.critic_fallback else "not critiqued"
             else:
                 score = f"process score {node.process_score:.0f}/5"
-            self._put(self.query_one("#critique", Static), Text(f"{score}\n\n{node.critique or '(no critique)'}"))
+            self._put(self._pane("critique"), Text(f"{score}\n\n{node.critique or '(no critique)'}"))
