@@ -20,10 +20,10 @@ def test_example_tests_catch_the_bug_and_pass_once_fixed(tmp_path):
     shutil.copytree(EXAMPLE, project)
     path, name = TARGET.split("::")
     broken = run_tests(project)
-    assert broken.returncode == 1 and "1 failed, 3 passed" in broken.stdout
+    assert broken.returncode == 1 and "2 failed, 2 passed" in broken.stdout
     source = (project / path).read_text()
     assert f"def {name}(" in source
-    fixed_source = source.replace("return year % 4 == 0", "return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)")
+    fixed_source = source.replace('return len(text.split(" "))', "return len(text.split())")
     assert fixed_source != source
     (project / path).write_text(fixed_source)
     fixed = run_tests(project)
