@@ -16,7 +16,7 @@ from orps_tui.commands.solve import add_search_options, request_from_args, run_h
 from orps_tui.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example"
-TARGET = "dates.py::is_leap"
+TARGET = "text.py::count_words"
 
 
 def add_parser(sub):
