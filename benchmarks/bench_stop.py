@@ -1,6 +1,6 @@
 """How fast Ctrl+C and q end a search with the embedded model, headless and in a real terminal.
 
-On a copy of the bundled example (`dates.py::is_leap`, the demo's settings), for each delay
+On a copy of the bundled example (the demo's function and settings), for each delay
 D: start the search, wait D seconds into it (the model is then loading, evaluating a prompt
 or generating), then
 - headless `orps solve --headless`: send SIGINT, time until the process has exited (130);
@@ -27,8 +27,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "orps_tui" / "example"
-TARGET = "dates.py::is_leap"
+sys.path.insert(0, str(ROOT))
+from orps_tui.commands.demo import EXAMPLE, TARGET  # noqa: E402 - the demo's example and function
 
 
 def env() -> dict:
