@@ -14,21 +14,20 @@ anyway when the target itself changed).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.screens.editor import syntax_message, syntax_problem
+from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
@@ -72,7 +71,7 @@ def signature_text(change: dict[str, str] | None) -> Text:
                          ("  after:  ", "dim"), (change["after"], "green"), "\n\n")
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(QuickFirstPaint):
     BINDINGS = [  # the footer shows what fits in 80 columns; all are in the palette (ctrl+p)
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
@@ -100,7 +99,6 @@ class ReviewScreen(Screen):
         self.rechecks = 0
         self.watcher = None
         self.edits = 0
-        self._resumed = False
 
     @property
     def target_path(self) -> str:
@@ -113,22 +111,6 @@ class ReviewScreen(Screen):
             yield OptionList(id="node-list")
             yield NodeDetail(main_label="Diff", main_id="diff", render_main=self.diff_renderable, id="review-detail")
         yield Footer()
-
-    def on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Runs before Textual's own handler (subclass first). On the first resume, right after
-        # the push, every widget was styled as it mounted: Textual's restyle of the whole
-        # screen there repeats that work inside the screen's first paint (a fifth of it).
-        if not self._resumed:
-            self._resumed = True
-            event.refresh_styles = False
-
-    async def on_resize(self, event: events.Resize) -> None:
-        # Also before Textual's handler, which lays the screen out again (it follows the
-        # first paint in the same step of the screen's message queue): let the event loop
-        # run in between, so the two are two short stalls rather than one long one. A timer,
-        # not sleep(0): asyncio runs what a step queued before the timers (keys, the clock)
-        # that fell due meanwhile, which would then wait for both.
-        await asyncio.sleep(0.001)
 
     def on_mount(self) -> None:
         try:

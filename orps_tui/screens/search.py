@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.solving import SolveJob, finish_result
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
@@ -40,7 +40,7 @@ class SearchEvent(Message):
         self.event = event
 
 
-class SearchScreen(Screen):
+class SearchScreen(QuickFirstPaint):
     BINDINGS = [
         Binding("ctrl+c", "cancel", "Cancel", priority=True),
         Binding("escape,c", "cancel", "Cancel", show=False),
@@ -66,7 +66,6 @@ class SearchScreen(Screen):
         self.finish_error: Exception | None = None
         self.result = None
         self.state = "starting"
-        self._resumed = False
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})")
@@ -75,22 +74,6 @@ class SearchScreen(Screen):
             yield NodeTable(id="nodes")
             yield NodeDetail(id="detail")
         yield Footer()
-
-    def on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Runs before Textual's own handler (subclass first). On the first resume, right after
-        # the push, every widget was styled as it mounted: Textual's restyle of the whole
-        # screen there repeats that work inside the screen's first paint (a fifth of it).
-        if not self._resumed:
-            self._resumed = True
-            event.refresh_styles = False
-
-    async def on_resize(self, event: events.Resize) -> None:
-        # Also before Textual's handler, which lays the screen out again (it follows the
-        # first paint in the same step of the screen's message queue): let the event loop
-        # run in between, so the two are two short stalls rather than one long one. A timer,
-        # not sleep(0): asyncio runs what a step queued before the timers (keys, the clock)
-        # that fell due meanwhile, which would then wait for both.
-        await asyncio.sleep(0.001)
 
     def on_mount(self) -> None:
         self.started = self.app.clock()
