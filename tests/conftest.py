@@ -35,3 +35,13 @@ def _user_config_dir(tmp_path_factory, monkeypatch):
 def _clean_scripts():
     yield
     scripted.unregister_all()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Free the embedded model the slow tests loaded in this process before the interpreter's
+    shutdown does it noisily ("Exception ignored in Llama.__del__")."""
+    import sys
+
+    local = sys.modules.get("search.providers.local")
+    if local is not None:
+        local.unload_all()

@@ -87,6 +87,24 @@ def load(name: str):
         return _models[key]
 
 
+def unload_all(wait_s: float = 5.0) -> None:
+    """Free every loaded model now, if no generation holds one (within `wait_s`).
+
+    For a process that ends through the interpreter's own shutdown (the test runner): that
+    shutdown tears llama-cpp's module down before the model's destructor runs, which then
+    fails with "Exception ignored in Llama.__del__". The CLI ends with os._exit instead.
+    """
+    if not _run_lock.acquire(timeout=wait_s):
+        return  # a generation still runs (an abandoned one): leave it its model
+    try:
+        with _load_lock:
+            for llm in _models.values():
+                llm.close()
+            _models.clear()
+    finally:
+        _run_lock.release()
+
+
 @contextlib.contextmanager
 def _stopping_on(llm, cancel: threading.Event):
     """Make this model's generations end at the next token once `cancel` is set.
