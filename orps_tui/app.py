@@ -160,8 +160,6 @@ class OrpsApp(CleanExit, RememberTheme, App):
         Not litellm here: an import in progress holds its module locks, and `q` during it
         waited for the whole import (2 s after a start on an idle machine).
         """
-        import gc
-
         from pygments.lexers import PythonLexer
 
         PythonLexer()
@@ -171,8 +169,7 @@ class OrpsApp(CleanExit, RememberTheme, App):
         import runners.splice  # noqa: F401
         import runners.watch  # noqa: F401
 
-        if not gc.get_freeze_count():  # once per process (the tests start many apps)
-            gc.freeze()
+        freeze_once("after the warm-up's imports")
 
     # -- searches --------------------------------------------------------------------------
     def get_evaluator(self, settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
@@ -298,7 +295,16 @@ def make_app(project: Path, *, target: str | None = None, settings: SearchSettin
                    resume=resume, headless_start=headless_start, job=job)
 
 
-_frozen_for_search = False
+_frozen_at: set[str] = set()
+
+
+def freeze_once(moment: str) -> None:
+    """Freeze the heap at `moment`, once per process (the tests start many apps)."""
+    import gc
+
+    if moment not in _frozen_at:
+        _frozen_at.add(moment)
+        gc.freeze()
 
 
 def freeze_before_first_search() -> None:
@@ -313,12 +319,7 @@ def freeze_before_first_search() -> None:
     screens, searches and their garbage are never frozen here, so memory does not grow
     with use. (litellm's first import and first call freeze once too: search.gateway.)
     """
-    global _frozen_for_search
-    import gc
-
-    if not _frozen_for_search:
-        _frozen_for_search = True
-        gc.freeze()
+    freeze_once("before the first search")
 
 
 def _close_quietly(evaluators) -> None:

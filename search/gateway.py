@@ -22,6 +22,7 @@ litellm is imported lazily: importing it costs seconds, and `orps --help` should
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -109,19 +110,13 @@ def load_litellm():
     stalled that long (benchmarks/bench_tui_stall.py). So the import runs with the
     collector paused and its objects are frozen: never walked again.
     """
-    import gc
     import sys
 
-    first = "litellm" not in sys.modules
-    paused = first and gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    if "litellm" in sys.modules:
         import litellm
-    finally:
-        if paused:
-            gc.freeze()
-            gc.enable()
+    else:
+        with collector_paused_then_frozen():
+            import litellm
 
     from search.providers import register_providers
 
@@ -130,6 +125,25 @@ def load_litellm():
     litellm.suppress_debug_info = True
     _prepare_first_call(litellm)
     return litellm
+
+
+@contextlib.contextmanager
+def collector_paused_then_frozen():
+    """Run the block with the garbage collector paused, then freeze what is alive: for
+    one-time work that leaves long-lived objects (an import, a first call). Frozen objects
+    are never walked by a full collection again; one that later becomes cyclic garbage stays
+    until exit, which is bounded because each caller does this once per process."""
+    import gc
+
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.freeze()
+            gc.enable()
 
 
 WARM_UP_SCRIPT = "orps-warm-up"
@@ -150,7 +164,6 @@ def _prepare_first_call(litellm) -> None:
     collector paused and what it leaves frozen, as for the import.
     """
     global _first_call_done
-    import gc
 
     with _first_call_lock:
         if _first_call_done:
@@ -160,20 +173,12 @@ def _prepare_first_call(litellm) -> None:
         from search.providers.scripted import register_script
 
         register_script(WARM_UP_SCRIPT, lambda messages, params: "ok")
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
-            litellm.completion(model=f"scripted/{WARM_UP_SCRIPT}", messages=[{"role": "user", "content": "warm up"}],
-                               max_tokens=1)
-        except Exception:  # noqa: BLE001 - best effort: the first real call then pays what is left
-            pass
-        finally:
-            if paused:
-                # Once per process: what is frozen stays until exit even if it becomes cyclic
-                # garbage later (only what is alive now: a bounded, one-time cost).
-                gc.freeze()
-                gc.enable()
+        with collector_paused_then_frozen():
+            try:
+                litellm.completion(model=f"scripted/{WARM_UP_SCRIPT}",
+                                   messages=[{"role": "user", "content": "warm up"}], max_tokens=1)
+            except Exception:  # noqa: BLE001 - best effort: the first real call then pays what is left
+                pass
 
 
 class _EncodingOnDemand:

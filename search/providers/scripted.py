@@ -9,7 +9,6 @@ tmux, say) can be driven by a script too. Nothing here touches the network.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import inspect
 import re
