@@ -218,3 +218,43 @@ async def test_the_second_layout_of_a_new_screen_lets_the_loop_run_first(project
     for name in ("SearchScreen", "ReviewScreen"):
         ours = [what for what, screen in order if screen == name]
         assert ours[:2] == ["timer", "layout"], (name, order)
+
+
+async def test_a_new_screens_first_paint_runs_after_its_layout_with_the_loop_run_between(project, monkeypatch):
+    """Textual lays a pushed screen out and paints it in one call of its first resume; the
+    search and review screens paint in a later loop step, after a timer due by then."""
+    import asyncio
+
+    from textual.screen import Screen
+
+    order = []
+    resume, paint = Screen._on_screen_resume, Screen._compositor_refresh
+
+    def on_screen_resume(self, event):
+        name = type(self).__name__
+        order.append(("resume", name))
+        resume(self, event)
+        order.append(("resumed", name))
+        asyncio.get_running_loop().call_later(0, lambda: order.append(("timer", name)))
+
+    def compositor_refresh(self):
+        order.append(("paint", type(self).__name__))
+        paint(self)
+
+    monkeypatch.setattr(Screen, "_on_screen_resume", on_screen_resume)
+    monkeypatch.setattr(Screen, "_compositor_refresh", compositor_refresh)
+    app = solving_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.pause()
+        assert "diff" in screen_text(app.screen).lower()  # painted in the end
+        review = app.screen
+        await pilot.press("d")  # the compare screen: Textual's own first resume
+        await wait_for(pilot, lambda: app.screen is not review)
+        await pilot.pause()
+    for name in ("SearchScreen", "ReviewScreen"):
+        ours = [what for what, screen in order if screen == name]
+        first = ours.index("resume")
+        assert ours[first:first + 4] == ["resume", "resumed", "timer", "paint"], (name, order)
+    compare = [what for what, screen in order if screen == "CompareScreen"]
+    assert compare[:3] == ["resume", "paint", "resumed"]  # other screens keep Textual's way

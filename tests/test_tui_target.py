@@ -10,7 +10,7 @@ from orps_tui.commands.tui import tui_app
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.start import StartScreen
 from search.store import list_runs
-from tests.tui_support import TARGET, ProjectFake, make_project, screen_text, wait_for
+from tests.tui_support import TARGET, ProjectFake, make_project, screen_text, shown, wait_for
 
 SIZE = (120, 36)
 
@@ -53,7 +53,7 @@ async def test_run_opens_that_runs_review(project):
     run_id = list_runs(project)[0].id
     app = app_for(["--run", run_id[:12]], project)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await wait_for(pilot, lambda: shown(app, ReviewScreen))
         assert app.screen.job.run.id == run_id
         assert "+    return a + b" in screen_text(app)
 

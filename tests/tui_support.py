@@ -111,6 +111,13 @@ async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
         await pilot.pause(0.02)
 
 
+def shown(app, screen_class) -> bool:
+    """The app's screen is a `screen_class` and has been laid out (a screen pushed from a
+    thread is the app's screen a moment before it is mounted and sized)."""
+    return isinstance(app.screen, screen_class) and bool(app.screen._compositor.render_strips()) \
+        and bool(screen_text(app).strip())
+
+
 def screen_text(app) -> str:
     """What the terminal shows right now, as plain text (for assertions and debugging)."""
     return "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
