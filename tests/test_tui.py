@@ -93,7 +93,7 @@ async def test_live_table_detail_tabs_and_status(project):
         for tab, expected in [("tab-feedback", "✗ tests/test_calc.py::test_add"),
                               ("tab-reasoning", "Subtract"), ("tab-critique", "process score 1/5"),
                               ("tab-code", "return a - b")]:
-            detail.query_one("TabbedContent").active = tab
+            detail.active = tab
             await pilot.pause()
             assert expected in screen_text(app), tab
         await pilot.press("v")
@@ -115,12 +115,12 @@ async def test_review_has_the_search_screens_tabs(project):
         for tab, expected in [("tab-feedback", "✓ tests/test_calc.py::test_add"),
                               ("tab-reasoning", "it must add"), ("tab-critique", "process score 5/5"),
                               ("tab-diff", "+    return a + b")]:
-            detail.query_one("TabbedContent").active = tab
+            detail.active = tab
             await pilot.pause()
             assert expected in screen_text(app), tab
         await pilot.press("p")  # the tabs follow the selected node
         await pilot.pause()
-        detail.query_one("TabbedContent").active = "tab-reasoning"
+        detail.active = "tab-reasoning"
         await pilot.pause()
         assert detail.node_id != "1-0" and "it must add" not in screen_text(app)
 

@@ -11,6 +11,7 @@ from orps_tui.screens.history import HistoryScreen
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen
+from orps_tui.widgets.nodes import NodeDetail
 from tests.tui_support import TARGET, ProjectFake, make_project, settings, wait_for
 
 
@@ -68,7 +69,7 @@ def test_search_screen_feedback_tab(project, snap_compare):
     async def run_before(pilot):
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, SearchScreen) and pilot.app.screen.result)
         await pilot.press("down")
-        pilot.app.screen.query_one("TabbedContent").active = "tab-feedback"
+        pilot.app.screen.query_one(NodeDetail).active = "tab-feedback"
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)

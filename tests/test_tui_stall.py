@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static, TabPane
+from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
 import orps_tui.app as app_module
@@ -76,27 +76,30 @@ async def test_footer_keys_are_not_restyled_or_rebuilt_for_the_same_keys(project
         assert "a Accept" in screen_text(app)
 
 
-async def test_detail_tabs_get_their_content_when_first_opened(project):
+async def test_detail_tabs_are_one_pane_and_render_only_the_tab_shown(project):
     app = solving_app(project)
     app.auto_review = False
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.result is not None)
         detail = app.screen.query_one(NodeDetail)
-        feedback = detail.query_one("#tab-feedback", TabPane)
-        assert not feedback.query(Static)  # nothing mounted in a tab never opened
-        assert detail.query_one("#code", Static)
+        assert not detail.query("TabbedContent, TabPane, ContentSwitcher")  # three screen-high widgets fewer
+        code, other = detail.query_one("#code", Static), detail.query_one("#detail-tab", Static)
+        assert code.display and not other.display
+        assert not str(other.content)  # nothing rendered for a tab never opened
         await pilot.press("down")  # 0-0, a failing node
-        detail.query_one("TabbedContent").active = "tab-feedback"
+        detail.active = "tab-feedback"
         await pilot.pause()
-        assert len(feedback.query(Static)) == 1 and "✗ tests/test_calc.py::test_add" in screen_text(app)
-        await pilot.press("down")  # its content follows the selection once mounted
+        assert other.display and not code.display and "✗ tests/test_calc.py::test_add" in screen_text(app)
+        await pilot.press("down")  # its content follows the selection
         await pilot.pause()
         assert detail.node_id == "0-1" and "✗ tests/test_calc.py::test_add" in screen_text(app)
-        detail.query_one("TabbedContent").active = "tab-code"
+        detail.active = "tab-code"
         await pilot.pause()
-        detail.query_one("TabbedContent").active = "tab-feedback"
+        assert code.display and not other.display and "def add" in screen_text(app)
+        await pilot.press("tab")  # the tab bar takes the focus; arrows switch tabs, as before
+        await pilot.press("right", "right")
         await pilot.pause()
-        assert len(feedback.query(Static)) == 1  # mounted once
+        assert detail.active == "tab-reasoning" and other.display
 
 
 async def test_the_result_document_is_built_off_the_event_loop(project, monkeypatch):

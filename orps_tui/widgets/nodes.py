@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widget import Widget
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, Tab, Tabs
 
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
@@ -234,10 +234,19 @@ MainRenderer = Callable[[Node | None], RenderableType]
 
 class NodeDetail(Widget):
     """The selected node in tabs: a main tab (the search screen's Code, the review's Diff),
-    then Feedback, Reasoning and Critique. Only the visible tab is rendered."""
+    then Feedback, Reasoning and Critique. Only the visible tab is rendered.
+
+    A tab bar over one scroll pane, not Textual's `TabbedContent`: its content switcher and
+    a pane per tab are three more screen-high widgets, each painted line by line whenever
+    the screen is (a third of the first paint of the search and review screens, which runs
+    as one event-loop stall; benchmarks/bench_tui_stall.py). The main tab's text and the
+    other tabs' text are two widgets in the pane, one of them hidden, so switching back to
+    the main tab finds its rendering kept."""
 
     DEFAULT_CSS = """
+    NodeDetail > VerticalScroll { height: 1fr; }
     NodeDetail VerticalScroll > Static { min-height: 100%; }  /* see _put */
+    NodeDetail #detail-tab { display: none; }
     """
 
     def __init__(self, *, main_label: str = "Code", main_id: str = "code",
@@ -249,29 +258,23 @@ class NodeDetail(Widget):
         self.render_main = render_main or self.code_renderable
         self._code_cache: dict[tuple[str, str, int], RenderOnce] = {}
         self._fitting: set[str] = set()
-        """Ids of the tabs whose shown content fits their pane (see `_put`)."""
+        """Tabs whose shown content fits the pane (see `_put`)."""
 
     def compose(self) -> ComposeResult:
-        # Only the main tab's pane has its content from the start; the others get theirs
-        # when first opened (`_pane`): a screen with this widget mounts, styles and lays out
-        # 6 widgets fewer when it is shown (each push of the search or review screen ran as
-        # one event-loop stall; benchmarks/bench_tui_stall.py). Hidden, they show nothing anyway.
-        with TabbedContent():
-            with TabPane(self.main_label, id=f"tab-{self.main_id}"):
-                yield VerticalScroll(Static(id=self.main_id))
-            yield TabPane("Feedback", id="tab-feedback")
-            yield TabPane("Reasoning", id="tab-reasoning")
-            yield TabPane("Critique", id="tab-critique")
+        yield Tabs(Tab(self.main_label, id=f"tab-{self.main_id}"), Tab("Feedback", id="tab-feedback"),
+                   Tab("Reasoning", id="tab-reasoning"), Tab("Critique", id="tab-critique"))
+        with VerticalScroll():
+            yield Static(id=self.main_id)
+            yield Static(id="detail-tab")
 
-    def _pane(self, name: str) -> Static:
-        """The Static showing tab `name` (`feedback`, ...), mounted into its pane the first time."""
-        pane = self.query_one(f"#tab-{name}", TabPane)
-        shown = pane.query(f"#{name}")
-        if shown:
-            return shown.first(Static)
-        static = Static(id=name)
-        pane.mount(VerticalScroll(static))
-        return static
+    @property
+    def active(self) -> str:
+        """The id of the tab shown (`tab-code`, `tab-feedback`, ...)."""
+        return self.query_one(Tabs).active
+
+    @active.setter
+    def active(self, tab_id: str) -> None:
+        self.query_one(Tabs).active = tab_id
 
     def show(self, node: Node | None) -> None:
         """Show `node` (None: nothing to show), rendering only the visible tab (the others
@@ -280,7 +283,13 @@ class NodeDetail(Widget):
         self.node_id = node.id if node else None
         self._render_active()
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        main = self.active == f"tab-{self.main_id}"
+        main_text, tab_text = self.query_one(f"#{self.main_id}", Static), self.query_one("#detail-tab", Static)
+        main_text.display, tab_text.display = main, not main
+        self._fitting.discard("detail-tab")  # another tab's text: its height is new
+        self.query_one(VerticalScroll).scroll_home(animate=False)
         self._render_active()
 
     def code_renderable(self, node: Node | None) -> RenderableType:
@@ -302,7 +311,7 @@ class NodeDetail(Widget):
         100%), so while the old and the new content both fit the pane the widget keeps its
         size: only the pane is repainted, without a layout of the whole screen (which cost
         most of a selection move with hundreds of nodes)."""
-        if not static.is_mounted:  # a tab's content, just made (`_pane`): laid out when mounted
+        if not static.is_mounted:  # not yet in the screen: laid out when it is
             static.update(renderable)
             return
         width, room = static.content_size.width, static.parent.scrollable_content_region.height
@@ -318,19 +327,20 @@ class NodeDetail(Widget):
             self._fitting.discard(static.id)
 
     def _render_active(self) -> None:
-        node = self.node
-        active = self.query_one(TabbedContent).active
+        node, active = self.node, self.active
         if active == f"tab-{self.main_id}":
             self._put(self.query_one(f"#{self.main_id}", Static), self.render_main(node))
-        elif node is None:
-            self._pane(active.removeprefix("tab-")).update(Text("No node selected.", style="dim"))
+            return
+        tab = self.query_one("#detail-tab", Static)
+        if node is None:
+            self._put(tab, Text("No node selected.", style="dim"))
         elif active == "tab-feedback":
-            self._put(self._pane("feedback"), feedback_text(node.evaluation, node.notes))
+            self._put(tab, feedback_text(node.evaluation, node.notes))
         elif active == "tab-reasoning":
-            self._put(self._pane("reasoning"), Text(node.reasoning or "(no reasoning)"))
+            self._put(tab, Text(node.reasoning or "(no reasoning)"))
         elif active == "tab-critique":
             if node.process_score is None:
                 score = "no process score (the outcome score stood in)" if node.critic_fallback else "not critiqued"
             else:
                 score = f"process score {node.process_score:.0f}/5"
-            self._put(self._pane("critique"), Text(f"{score}\n\n{node.critique or '(no critique)'}"))
+            self._put(tab, Text(f"{score}\n\n{node.critique or '(no critique)'}"))
