@@ -18,7 +18,12 @@ thread. What is left without queueing is the loop's own work plus what it blocke
 longest by the last two measures come with the places the loop was sampled in. One
 frame at 60 Hz is 16.7 ms; the target is under 50 ms.
 
-    python benchmarks/bench_tui_stall.py [--files 2000] [--runs 1]
+With `--litellm` the model is called through litellm, over HTTP, at an OpenAI-compatible
+server that answers the same script from a process of its own: the first search then
+also pays litellm's first import and first call (2-3 s of imports in a thread), as a
+user's first search with a hosted model does.
+
+    python benchmarks/bench_tui_stall.py [--files 2000] [--runs 1] [--litellm]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ SAMPLE = ROOT / "tests" / "fixtures" / "sample_project"  # data, copied; nothing
 TARGET = "src/textkit/words.py::slugify"
 TICK = 0.005
 OURS = ("orps_tui", "runners", "search")
+FIRST_IMPORT_IN_RUN = False
 
 SLUGIFY = ("## Reasoning\nUse a regex for runs.\n\n## Code\n```python\nimport re\n\ndef slugify(title):\n"
            "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n")
@@ -49,6 +55,54 @@ def respond(messages, params):
     if "reviewer" in messages[0]["content"]:
         return "Correct.\nScore: 5/5"
     return SLUGIFY if "`slugify`" in messages[-1]["content"] else "I do not know."
+
+
+def serve_openai(port: int) -> None:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1:`port` answering with `respond`
+    (run in a process of its own, so it takes no time from the TUI's interpreter)."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Chat(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            text = respond(body.get("messages", []), body)
+            data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", ""),
+                               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                            "finish_reason": "stop"}],
+                               "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Chat).serve_forever()
+
+
+def start_model_server():
+    """The `serve_openai` process and its base URL, once it accepts connections."""
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_tui_stall as b; b.serve_openai({port})"
+    server = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise SystemExit("the model server did not start")
+            time.sleep(0.05)
 
 
 def runqueue_wait() -> float:
@@ -161,14 +215,17 @@ async def wait_for(pilot, predicate, timeout: float = 300.0) -> None:
         await pilot.pause(0.05)
 
 
-async def one_run(project: Path, sample_ms: float) -> StallMeter:
+async def one_run(project: Path, sample_ms: float, api_base: str = "") -> StallMeter:
     from orps_tui.app import make_app
     from orps_tui.screens.review import ReviewScreen
     from orps_tui.screens.search import SearchScreen
     from orps_tui.screens.start import StartScreen
     from search.settings import SearchSettings
 
-    settings = SearchSettings(model="scripted/stall", samples=2, beam=1, rounds=2, cache=False, timeout_s=20)
+    model = "openai/stall" if api_base else "scripted/stall"
+    settings = SearchSettings(model=model, api_base=api_base, samples=2, beam=1, rounds=2, cache=False, timeout_s=20)
+    global FIRST_IMPORT_IN_RUN
+    FIRST_IMPORT_IN_RUN = FIRST_IMPORT_IN_RUN or "litellm" not in sys.modules
     app = make_app(project, target=TARGET, settings=settings)
     meter = StallMeter(sample_ms)
     if os.environ.get("PYTHONASYNCIODEBUG"):
@@ -221,6 +278,8 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=2000, help="extra small files in the project (default 2000)")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--sample-ms", type=float, default=15.0, help="sample the stack of gaps longer than this")
+    ap.add_argument("--litellm", action="store_true",
+                    help="call the model through litellm at a local OpenAI-compatible server (first import included)")
     ap.add_argument("--asyncio-debug", type=float, metavar="MS",
                     help="also let asyncio log every callback or task step longer than MS (debug mode: slower)")
     args = ap.parse_args()
@@ -231,17 +290,28 @@ def main() -> None:
         os.environ["PYTHONASYNCIODEBUG"] = "1"
         os.environ["STALL_DEBUG_MS"] = str(args.asyncio_debug)
     sys.path.insert(0, str(ROOT))
-    from search.providers.scripted import register_script
+    if not args.litellm:  # (the scripted provider imports litellm: not before the first search here)
+        from search.providers.scripted import register_script
 
-    register_script("stall", respond)
+        register_script("stall", respond)
+    server, api_base = start_model_server() if args.litellm else (None, "")
+    if server is not None:
+        os.environ.setdefault("OPENAI_API_KEY", "sk-orps-stall-bench")  # the local server checks none
     meters = []
-    with tempfile.TemporaryDirectory(prefix="orps-stall-") as tmp:
-        for n in range(args.runs):
-            project = make_project(Path(tmp) / f"run{n}", args.files)
-            started = time.perf_counter()
-            meters.append(asyncio.run(one_run(project, args.sample_ms), debug=bool(args.asyncio_debug)))
-            print(f"run {n + 1}: {time.perf_counter() - started:.1f} s, "
-                  f"longest stall {max((s.gap_s for s in meters[-1].stalls), default=0) * 1000:.1f} ms")
+    try:
+        with tempfile.TemporaryDirectory(prefix="orps-stall-") as tmp:
+            for n in range(args.runs):
+                project = make_project(Path(tmp) / f"run{n}", args.files)
+                started = time.perf_counter()
+                meters.append(asyncio.run(one_run(project, args.sample_ms, api_base), debug=bool(args.asyncio_debug)))
+                print(f"run {n + 1}: {time.perf_counter() - started:.1f} s, "
+                      f"longest stall {max((s.gap_s for s in meters[-1].stalls), default=0) * 1000:.1f} ms")
+    finally:
+        if server is not None:
+            server.kill()
+    if args.litellm:
+        print("model: through litellm at a local OpenAI-compatible server"
+              f" (litellm first imported during the first search: {'yes' if FIRST_IMPORT_IN_RUN else 'no'})")
     report(meters)
 
 

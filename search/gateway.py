@@ -22,6 +22,7 @@ litellm is imported lazily: importing it costs seconds, and `orps --help` should
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import hashlib
 import json
@@ -101,6 +102,41 @@ async def _load_litellm_in_background():
     return await in_daemon_thread(load_litellm, name="orps-import-litellm")
 
 
+IN_PROCESS_PROVIDERS = ("local", "scripted")
+"""Our litellm providers (search.providers): async in this process, cancellable there."""
+
+
+async def _complete(litellm, kwargs: dict[str, Any]):
+    """One litellm completion. A hosted model's runs as litellm's synchronous call in a
+    daemon thread of its own: on the event loop, its first call imported the provider's SDK
+    (200 to 440 ms for openai/ in benchmarks/bench_tui_stall.py --litellm) and every call
+    builds its request and pydantic response there, each a stall of the TUI. Cancelling
+    abandons the thread, whose HTTP request ends by its `timeout`; nothing joins it at exit.
+    Our in-process providers keep the async call: they cancel a generation in progress."""
+    if kwargs["model"].split("/", 1)[0] in IN_PROCESS_PROVIDERS:
+        return await litellm.acompletion(**kwargs)
+    return await in_daemon_thread(functools.partial(_hosted_completion, litellm, kwargs), name="orps-model-call")
+
+
+_hosted_providers_called: set[str] = set()
+
+
+def _hosted_completion(litellm, kwargs: dict[str, Any]):
+    """litellm's synchronous completion. A provider's first call imports its SDK (for
+    openai/, 515 modules and 49,000 objects that live until exit); a full collection then
+    walked them, 30 to 40 ms holding the GIL, in the middle of a screen's first paint
+    (bench_tui_stall.py --litellm). So that call runs with the collector paused, for its
+    imports (3 s at most: not for the whole wait on the model), and what it left is frozen."""
+    provider = kwargs["model"].split("/", 1)[0]
+    with _first_call_lock:
+        first = provider not in _hosted_providers_called
+        _hosted_providers_called.add(provider)
+    if not first:
+        return litellm.completion(**kwargs)
+    with collector_paused_then_frozen(at_most_s=3.0):
+        return litellm.completion(**kwargs)
+
+
 def load_litellm():
     """litellm, imported on first use, with orps's providers (local/, scripted/) registered.
 
@@ -128,22 +164,35 @@ def load_litellm():
 
 
 @contextlib.contextmanager
-def collector_paused_then_frozen():
+def collector_paused_then_frozen(at_most_s: float | None = None):
     """Run the block with the garbage collector paused, then freeze what is alive: for
     one-time work that leaves long-lived objects (an import, a first call). Frozen objects
     are never walked by a full collection again; one that later becomes cyclic garbage stays
-    until exit, which is bounded because each caller does this once per process."""
+    until exit, which is bounded because each caller does this once per process (or once per
+    provider). `at_most_s`: resume (and freeze) after that long even if the block runs on, for
+    a block that waits on the network after its imports."""
     import gc
 
     paused = gc.isenabled()
     if paused:
         gc.disable()
+    resumed = threading.Lock()
+
+    def resume() -> None:
+        if paused and resumed.acquire(blocking=False):
+            gc.freeze()
+            gc.enable()
+
+    timer = threading.Timer(at_most_s, resume) if paused and at_most_s is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     try:
         yield
     finally:
-        if paused:
-            gc.freeze()
-            gc.enable()
+        if timer is not None:
+            timer.cancel()
+        resume()
 
 
 WARM_UP_SCRIPT = "orps-warm-up"
@@ -400,9 +449,7 @@ class Gateway:
             started = time.perf_counter()
             try:
                 async with self._limiter:
-                    response = await asyncio.wait_for(
-                        litellm.acompletion(**kwargs), timeout=self.config.timeout_s
-                    )
+                    response = await asyncio.wait_for(_complete(litellm, kwargs), timeout=self.config.timeout_s)
                 return self._to_completion(litellm, model, response, time.perf_counter() - started, attempt)
             except transient as err:
                 explained = explain_error(err, model)
