@@ -57,41 +57,15 @@ def respond(messages, params):
     return SLUGIFY if "`slugify`" in messages[-1]["content"] else "I do not know."
 
 
-def serve_openai(port: int) -> None:
-    """An OpenAI-compatible chat endpoint on 127.0.0.1:`port` answering with `respond`
-    (run in a process of its own, so it takes no time from the TUI's interpreter)."""
-    import json
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Chat(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            text = respond(body.get("messages", []), body)
-            data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", ""),
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                            "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    ThreadingHTTPServer(("127.0.0.1", port), Chat).serve_forever()
-
-
 def start_model_server():
-    """The `serve_openai` process and its base URL, once it accepts connections."""
+    """A process serving `respond` as an OpenAI-compatible endpoint (search.providers.openai_server) and its base URL, once it accepts connections."""
     import socket
     import subprocess
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    code = f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_tui_stall as b; b.serve_openai({port})"
+    code = f"import sys; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'benchmarks')!r}]; import bench_tui_stall as b; from search.providers.openai_server import serve_forever; serve_forever(b.respond, {port})"
     server = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 30
     while True:

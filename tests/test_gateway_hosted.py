@@ -6,55 +6,37 @@ event loop, and a cancel returns at once even while the server has not answered.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from search.gateway import Gateway, GatewayConfig
+from search.providers.openai_server import serving
 
 MSG = [{"role": "user", "content": "hi"}]
 
 
-class Chat(BaseHTTPRequestHandler):
-    hold = threading.Event()  # set: answer at once; clear: answer after 5 s
-    threads: list[str] = []
+HOLD = threading.Event()
+"""Set: the server answers at once; clear: after 5 s."""
 
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        if not Chat.hold.is_set():
-            time.sleep(5)
-        text = "answer to " + body["messages"][-1]["content"]
-        data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", ""),
-                           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                        "finish_reason": "stop"}],
-                           "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def log_message(self, *args):
-        pass
+def respond(messages, params):
+    if not HOLD.is_set():
+        time.sleep(5)
+    return "answer to " + messages[-1]["content"]
 
 
 @pytest.fixture(scope="module")
 def api_base():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
+    with serving(respond) as base:
+        yield base
 
 
 @pytest.fixture(autouse=True)
 def key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
-    Chat.hold.set()
+    HOLD.set()
 
 
 async def test_a_hosted_models_call_runs_in_a_thread_of_its_own_and_returns_its_answer(api_base, monkeypatch):
@@ -73,14 +55,14 @@ async def test_a_hosted_models_call_runs_in_a_thread_of_its_own_and_returns_its_
     gw = Gateway(GatewayConfig(api_base=api_base, retries=0))
     answer = await gw.complete("openai/stall", MSG)
     assert answer.text == "answer to hi"
-    assert gw.usage.calls == 1 and gw.usage.prompt_tokens == 7 and gw.usage.completion_tokens == 3
+    assert gw.usage.calls == 1 and gw.usage.prompt_tokens == 10 and gw.usage.completion_tokens == 3
     # (litellm's loading thread makes one warm-up call of its own to a scripted model)
     assert [name for name in callers if name != "orps-import-litellm"] == ["orps-model-call"]  # not the loop's
     assert "openai" in gateway._hosted_providers_called
 
 
 async def test_cancelling_a_hosted_call_returns_at_once_while_the_server_is_silent(api_base):
-    Chat.hold.clear()
+    HOLD.clear()
     gw = Gateway(GatewayConfig(api_base=api_base, retries=0, timeout_s=20))
     call = asyncio.ensure_future(gw.complete("openai/stall", [{"role": "user", "content": "slow"}]))
     await asyncio.sleep(0.5)

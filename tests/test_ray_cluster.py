@@ -17,9 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ import pytest
 pytest.importorskip("ray")
 
 from benchmarks.raykit import LocalCluster, write_dataset  # noqa: E402
+from search.providers.openai_server import serving  # noqa: E402
 from tests.test_ray import per_problem  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -50,45 +49,14 @@ def answer(messages: list[dict]) -> str:
     return f"```python\ndef add{n}(x):\n    return {body}\n```"
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
-    keys: list[str] = []
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.keys.append(key)
-        if key != KEY:
-            self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                       "code": "invalid_api_key"}})
-            return
-        text = answer(body.get("messages", []))
-        self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", ""),
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                      "finish_reason": "stop"}],
-                         "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()),
-                                   "total_tokens": 10 + len(text.split())}})
-
-    def _send(self, status: int, doc: dict) -> None:
-        data = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+KEYS_SENT: list[str] = []
+"""The key of every request the fake OpenAI server received."""
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
+    with serving(lambda messages, params: answer(messages), api_key=KEY, keys=KEYS_SENT) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +96,7 @@ def test_bench_on_two_nodes_equals_local_with_the_key_sent_to_the_workers(cluste
     model = ["--model", "openai/gpt-4o-mini", "--api-base", server]
     local, _ = bench(None, tmp_path / "local", dataset, model)
     assert local.returncode == 0, local.stderr[-2000:]
-    FakeOpenAI.keys.clear()
+    KEYS_SENT.clear()
     remote, out = bench(cluster, tmp_path / "ray", dataset, model, "--ray", cluster.address)
     assert remote.returncode == 0, remote.stderr[-2000:]
     assert "ray: sending OPENAI_API_KEY to the workers" in remote.stderr
@@ -138,7 +106,7 @@ def test_bench_on_two_nodes_equals_local_with_the_key_sent_to_the_workers(cluste
     assert per_problem(doc) == per_problem(local_doc)
     assert [p["passed_hidden"] for p in doc["problems"]] == [False, True, False, True]
     assert doc["failed_calls"] == 0 and doc["errors"] == 0
-    assert FakeOpenAI.keys and set(FakeOpenAI.keys) == {KEY}  # every call came with the forwarded key
+    assert KEYS_SENT and set(KEYS_SENT) == {KEY}  # every call came with the forwarded key
 
 
 def test_bench_on_the_cluster_stops_with_exit_3_when_the_workers_have_no_key(cluster, server, tmp_path):

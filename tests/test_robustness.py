@@ -5,8 +5,6 @@ traceback."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 

@@ -720,7 +720,7 @@ def canary_file():
 async def test_a_world_readable_file_outside_the_project_is_not_there(evaluator, canary_file):
     path, value = canary_file
     code = f"def f():\n    return open({str(path)!r}).read()\n"
-    ev = await run(evaluator, code, test=f"assert f() == 1, f()")
+    ev = await run(evaluator, code, test="assert f() == 1, f()")
     assert ev.verdict == "failed" and "No such file or directory" in ev.tests[0].message
     assert value not in ev.message + ev.output + "".join(t.message for t in ev.tests)
 

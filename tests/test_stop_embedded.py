@@ -46,7 +46,7 @@ def test_ctrl_c_mid_round_with_the_embedded_model_then_resume(tmp_path):
     proc = subprocess.Popen([*solve, "--target", TARGET, "--model", "local/smollm2", "--samples", "2",
                              "--beam", "1", "--rounds", "1", "--max-tokens", "96"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=project)
-    err, out = Lines(proc.stderr), Lines(proc.stdout)
+    err, _out = Lines(proc.stderr), Lines(proc.stdout)  # stdout read too, so its pipe never fills
     seen: set[int] = set()
 
     def generating() -> bool:  # round 0 has begun and the model burns CPU: a generation is in flight
