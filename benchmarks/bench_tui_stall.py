@@ -45,7 +45,6 @@ SAMPLE = ROOT / "tests" / "fixtures" / "sample_project"  # data, copied; nothing
 TARGET = "src/textkit/words.py::slugify"
 TICK = 0.005
 OURS = ("orps_tui", "runners", "search")
-FIRST_IMPORT_IN_RUN = False
 
 SLUGIFY = ("## Reasoning\nUse a regex for runs.\n\n## Code\n```python\nimport re\n\ndef slugify(title):\n"
            "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n")
@@ -198,8 +197,6 @@ async def one_run(project: Path, sample_ms: float, api_base: str = "") -> StallM
 
     model = "openai/stall" if api_base else "scripted/stall"
     settings = SearchSettings(model=model, api_base=api_base, samples=2, beam=1, rounds=2, cache=False, timeout_s=20)
-    global FIRST_IMPORT_IN_RUN
-    FIRST_IMPORT_IN_RUN = FIRST_IMPORT_IN_RUN or "litellm" not in sys.modules
     app = make_app(project, target=TARGET, settings=settings)
     meter = StallMeter(sample_ms)
     if os.environ.get("PYTHONASYNCIODEBUG"):
@@ -271,6 +268,7 @@ def main() -> None:
     server, api_base = start_model_server() if args.litellm else (None, "")
     if server is not None:
         os.environ.setdefault("OPENAI_API_KEY", "sk-orps-stall-bench")  # the local server checks none
+    imported_before = "litellm" in sys.modules  # else the first run's search imports it
     meters = []
     try:
         with tempfile.TemporaryDirectory(prefix="orps-stall-") as tmp:
@@ -285,7 +283,7 @@ def main() -> None:
             server.kill()
     if args.litellm:
         print("model: through litellm at a local OpenAI-compatible server"
-              f" (litellm first imported during the first search: {'yes' if FIRST_IMPORT_IN_RUN else 'no'})")
+              f" (litellm first imported during the first search: {'no' if imported_before else 'yes'})")
     report(meters)
 
 

@@ -22,8 +22,8 @@ litellm is imported lazily: importing it costs seconds, and `orps --help` should
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -113,22 +113,24 @@ async def _complete(litellm, kwargs: dict[str, Any]):
     builds its request and pydantic response there, each a stall of the TUI. Cancelling
     abandons the thread, whose HTTP request ends by its `timeout`; nothing joins it at exit.
     Our in-process providers keep the async call: they cancel a generation in progress."""
-    if kwargs["model"].split("/", 1)[0] in IN_PROCESS_PROVIDERS:
+    provider = kwargs["model"].split("/", 1)[0]
+    if provider in IN_PROCESS_PROVIDERS:
         return await litellm.acompletion(**kwargs)
-    return await in_daemon_thread(functools.partial(_hosted_completion, litellm, kwargs), name="orps-model-call")
+    return await in_daemon_thread(functools.partial(_hosted_completion, litellm, provider, kwargs),
+                                  name="orps-model-call")
 
 
 _hosted_providers_called: set[str] = set()
+_hosted_providers_lock = threading.Lock()  # calls run in threads of their own
 
 
-def _hosted_completion(litellm, kwargs: dict[str, Any]):
+def _hosted_completion(litellm, provider: str, kwargs: dict[str, Any]):
     """litellm's synchronous completion. A provider's first call imports its SDK (for
     openai/, 515 modules and 49,000 objects that live until exit); a full collection then
     walked them, 30 to 40 ms holding the GIL, in the middle of a screen's first paint
     (bench_tui_stall.py --litellm). So that call runs with the collector paused, for its
     imports (3 s at most: not for the whole wait on the model), and what it left is frozen."""
-    provider = kwargs["model"].split("/", 1)[0]
-    with _first_call_lock:
+    with _hosted_providers_lock:
         first = provider not in _hosted_providers_called
         _hosted_providers_called.add(provider)
     if not first:

@@ -114,8 +114,7 @@ async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
 def shown(app, screen_class) -> bool:
     """The app's screen is a `screen_class` and has been laid out (a screen pushed from a
     thread is the app's screen a moment before it is mounted and sized)."""
-    return isinstance(app.screen, screen_class) and bool(app.screen._compositor.render_strips()) \
-        and bool(screen_text(app).strip())
+    return isinstance(app.screen, screen_class) and bool(screen_text(app).strip())
 
 
 def screen_text(app) -> str:
