@@ -74,16 +74,15 @@ def load(name: str):
     key = str(path.resolve())
     with _load_lock:
         if key not in _models:
+            from search.providers.llama_backend import load_model
+
             try:
-                from llama_cpp import Llama
+                import llama_cpp  # noqa: F401
             except ImportError as err:
                 raise LocalModelUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}") from err
-            _models[key] = Llama(
-                model_path=key,
-                n_ctx=CONTEXT_TOKENS,
-                n_threads=max(1, os.cpu_count() or 1),
-                verbose=False,
-            )
+            # extra buffer types off: with them a native build dies with SIGSEGV on CPUs that
+            # report AMX without granting it (search.providers.llama_backend)
+            _models[key] = load_model(key, n_ctx=CONTEXT_TOKENS, n_threads=max(1, os.cpu_count() or 1))
         return _models[key]
 
 
