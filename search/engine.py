@@ -13,8 +13,8 @@ reflexion, rex) start from its code and failing tests with their messages. A stu
 (`pass`, `...`, `raise NotImplementedError`, a docstring) gets fresh samples only.
 
 A critic that gives no usable score in its first few answers is switched off for the
-rest of the run. The answer is the node with the best pass rate, then the least
-measured runtime, then the best outcome score. Budget exhaustion and cancellation end
+rest of the run. The answer is the node with the best pass rate, then the best outcome
+score (see `search.scoring`; --goal faster: then the least measured runtime). Budget exhaustion and cancellation end
 the search cleanly with what it found; everything is persisted through the `on_change`
 callback.
 """
