@@ -78,8 +78,13 @@ def _common(task: Task) -> dict[str, str]:
     }
 
 
-def feedback(ev: Evaluation | None, baseline_runtime: float | None = None) -> str:
-    """Execution feedback as models read it: verdict, failing tests with messages, figures."""
+def feedback(ev: Evaluation | None, baseline_runtime: float | None = None, with_figures: bool = True) -> str:
+    """Execution feedback as models read it: verdict, failing tests with messages, and the
+    measured figures when they matter to the goal.
+
+    Without figures (the goal is a fix), a prompt depends only on the code and its test
+    outcomes, so the same seed gives the same prompts and the same tree on every run:
+    a runtime differs from run to run and a model that fixes a bug has no use for it."""
     if ev is None:
         return "(not run)"
     lines = [f"Verdict: {ev.verdict}. Passed {ev.passed} of {ev.total} tests."]
@@ -91,6 +96,8 @@ def feedback(ev: Evaluation | None, baseline_runtime: float | None = None) -> st
         lines.append(f"- {t.id}: {t.outcome}\n  {message}")
     if len(failing) > TESTS_SHOWN:
         lines.append(f"... and {len(failing) - TESTS_SHOWN} more failing tests")
+    if not with_figures:
+        return "\n".join(lines)
     if ev.runtime_s is not None:
         figure = f"Test runtime: {ev.runtime_s * 1000:.1f} ms"
         if baseline_runtime:
@@ -111,7 +118,7 @@ def programmer_messages(task: Task, style: str, parent: Node | None, baseline_ru
         user = render(
             "programmer_fix",
             code=parent.code.strip(),
-            feedback=feedback(parent.evaluation, baseline_runtime),
+            feedback=feedback(parent.evaluation, baseline_runtime, task.goal == "faster"),
             instruction=FIX_INSTRUCTIONS[task.goal],
             **{k: v for k, v in _common(task).items() if k != "goal_hint"},
         )
@@ -120,7 +127,7 @@ def programmer_messages(task: Task, style: str, parent: Node | None, baseline_ru
             "programmer_refine",
             reasoning=parent.reasoning.strip() or "(none)",
             code=parent.code.strip() or "(no code)",
-            feedback=feedback(parent.evaluation, baseline_runtime),
+            feedback=feedback(parent.evaluation, baseline_runtime, task.goal == "faster"),
             critique=parent.critique.strip() or "(no review)",
             **_common(task),
         )
@@ -133,6 +140,6 @@ def critic_messages(task: Task, node: Node, baseline_runtime: float | None = Non
         problem=task.problem.strip(),
         reasoning=node.reasoning.strip() or "(none)",
         code=node.code.strip() or "(no code)",
-        feedback=feedback(node.evaluation, baseline_runtime),
+        feedback=feedback(node.evaluation, baseline_runtime, task.goal == "faster"),
     )
     return [{"role": "system", "content": render("critic_system")}, {"role": "user", "content": user}]

@@ -36,7 +36,7 @@ def round_critic_messages(task: Task, nodes: list[Node], baseline_runtime: float
         if len(code) > CODE_CHARS:
             code = code[:CODE_CHARS] + "\n# ... (cut)"
         parts.append(f"### Candidate {k}\n```python\n{code}\n```\nExecution feedback:\n"
-                     f"{feedback(node.evaluation, baseline_runtime)[:FEEDBACK_CHARS]}")
+                     f"{feedback(node.evaluation, baseline_runtime, task.goal == 'faster')[:FEEDBACK_CHARS]}")
     user = render("round_critic_user", problem=task.problem.strip(), candidates="\n\n".join(parts),
                   count=str(len(nodes)))
     return [{"role": "system", "content": render("round_critic_system")}, {"role": "user", "content": user}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 
 import pytest
@@ -173,6 +175,44 @@ async def test_same_seed_and_cache_give_identical_tree(tmp_path):
         trees.append(_comparable(result.tree))
     assert trees[0] == trees[1]
     assert len(calls) == len(trees[0]) * 2  # the second run was served from the cache alone
+
+
+class JitteryEvaluator(FakeEvaluator):
+    """Measured figures that differ on every run, and results that come back in a
+    different order each time, as on a busy machine."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.rng = rng
+
+    async def evaluate(self, task, code, *, hidden=False):
+        await asyncio.sleep(self.rng.random() / 200)
+        ev = await super().evaluate(task, code, hidden=hidden)
+        ev.runtime_s = 0.002 * self.rng.uniform(0.8, 1.25)
+        ev.peak_rss_mb = 40 * self.rng.uniform(0.9, 1.1)
+        return ev
+
+
+async def test_same_seed_gives_the_same_tree_and_prompts_without_the_cache_however_measurements_vary():
+    variants = ["a - b", "a + b", "b + a", "sum((a, b))", "a * b"]
+
+    def seeded(messages, params):
+        prompts_seen.append(messages[-1]["content"])
+        if "reviewer" in messages[0]["content"]:
+            return f"Score: {params['seed'] % 2 + 3}/5"
+        body = variants[params["seed"] % len(variants)]
+        return f"```python\ndef add(a, b):\n    return {body}\n```"
+
+    register_script("seeded-jitter", seeded)
+    runs = []
+    for rng_seed in (1, 2):
+        prompts_seen: list[str] = []
+        settings = SearchSettings(samples=4, beam=2, rounds=2, seed=7, model="scripted/seeded-jitter", cache=False)
+        gw = Gateway(GatewayConfig(concurrency=4))
+        result = await Search(add_task(), settings, gw, JitteryEvaluator(random.Random(rng_seed))).run()
+        tree = [{k: v for k, v in d.items() if k != "evaluation"} for d in _comparable(result.tree)]
+        runs.append((tree, sorted(prompts_seen), result.best.id))
+    assert runs[0] == runs[1]
 
 
 async def test_resume_continues_where_it_stopped(tmp_path):

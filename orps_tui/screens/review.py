@@ -128,7 +128,8 @@ class ReviewScreen(QuickFirstPaint):
     # -- the node list and the diff --------------------------------------------------------
     def _ordered(self) -> list[Node]:
         nodes = [n for n in self.search_tree if n.evaluation is not None and n.id != ORIGINAL_ID]
-        ordered = sorted(nodes, key=scoring.final_key, reverse=True)
+        key = scoring.faster_key if self.job.task.goal == "faster" else scoring.final_key
+        ordered = sorted(nodes, key=key, reverse=True)
         return ordered + ([self.original] if self.original else [])
 
     def _fill_list(self) -> None:
@@ -331,7 +332,7 @@ class ReviewScreen(QuickFirstPaint):
         node = Node(id=f"edit-{self.edits}", parent=parent.id, round=parent.round, style="edited by you", code=code)
         self.notify(f"Re-checking your edit of {parent.id}...")
         node.evaluation = await self.job.evaluator.evaluate(self.job.task, code)
-        node.outcome_score = scoring.outcome_score(node.evaluation)
+        node.outcome_score = scoring.outcome_score(node.evaluation, self.job.task.goal == "faster")
         node.status = "evaluated"
         self.search_tree.add(node)
         self.job.run.write("tree.json", self.search_tree.to_dict())
