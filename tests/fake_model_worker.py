@@ -38,6 +38,8 @@ class FakeBackend:
         tokens = max(len(words), int(os.environ.get("FAKE_MODEL_TOKENS", "0")))
         for n in range(1, tokens + 1):
             time.sleep(delay)
+            if os.environ.get("FAKE_MODEL_SIGNAL"):  # dies as llama.cpp would, mid-generation
+                os.kill(os.getpid(), getattr(signal, os.environ["FAKE_MODEL_SIGNAL"]))
             on_token(n)
             if should_stop():
                 break

@@ -101,6 +101,45 @@ def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512
     return call.result
 
 
+PROBE_PROMPT = [{"role": "user", "content": "Count from 1 to 100."}]
+
+
+def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> dict:
+    """Load the model and generate `tokens` tokens in a child process of its own (not the
+    shared one): the build's system info, load time and tokens/s as the child measured them,
+    or how the child died (`crashed`: its message and signal). For `orps doctor`."""
+    import time
+
+    try:
+        path = str(resolve_model_path(name).resolve())
+    except LocalModelUnavailable as err:
+        return {"loads": False, "error": str(err)}
+    if importlib.util.find_spec("llama_cpp") is None:
+        return {"loads": False, "error": f"llama-cpp-python is not installed: {INSTALL_HINT}"}
+    child = model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS)
+    report: dict = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
+    try:
+        child.ready.wait(timeout_s)
+        report.update({k: v for k, v in (child.info or {}).items() if k in ("llama_cpp", "system_info", "error")})
+        started = time.monotonic()
+        call = child.submit({"messages": PROBE_PROMPT, "temperature": 0.0, "max_tokens": tokens, "stop": None,
+                             "seed": 0})
+        if not call.wait(timeout_s):
+            return {**report, "loads": False, "error": f"no answer in {timeout_s:.0f} s"}
+        if isinstance(call.error, model_process.ModelCrashed):
+            crash = call.error
+            return {**report, "loads": False, "crashed": {"message": crash.message, "signal": crash.signal_name,
+                                                          "cause": crash.cause, "hint": crash.hint},
+                    "error": crash.message, "after_s": round(time.monotonic() - started, 2)}
+        if call.error is not None:
+            return {**report, "loads": False, "error": str(call.error)}
+        produced = (call.result.get("usage") or {}).get("completion_tokens", 0)
+        return {**report, "loads": True, "extra_buffer_types": False, "load_s": round(call.load_s or 0.0, 2),
+                "tokens": produced, "tokens_per_s": round(produced / call.gen_s, 1) if call.gen_s else None}
+    finally:
+        child.close()
+
+
 class LocalLLM(CustomLLM):
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
                    print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
