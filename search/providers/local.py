@@ -28,7 +28,7 @@ from litellm.types.utils import ModelResponse, Usage
 from search.providers import model_process
 from search.threads import in_daemon_thread
 
-INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 10 minutes on 2 cores)'
+INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 5 minutes on 2 idle cores)'
 ALIASES = {"smollm2": "smollm2"}
 CONTEXT_TOKENS = 4096
 
