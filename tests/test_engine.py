@@ -324,3 +324,12 @@ async def test_goal_faster_remeasures_passing_code_through_the_evaluator_protoco
     assert evaluator.measured == [5, 5]  # the baseline, then the one passing candidate
     assert result.baseline.evaluation.runtime_s == result.best.evaluation.runtime_s == 0.0005
     assert "runtime re-measured: min of 5 runs" in result.best.notes
+
+
+def test_no_critic_score_lifts_a_node_above_one_that_passes_more_tests():
+    flattered = _node("flattered", 5, 1.9, passed=1)  # its output talked the critic into a 5
+    honest = _node("honest", 1, 0.6, passed=2)
+    assert [n.id for n in select_beam([flattered, honest], 2)] == ["honest", "flattered"]
+    cheat = _node("cheat", 5, 2.0, passed=2)
+    cheat.evaluation.verdict = "suspicious"  # its passes are never counted, in the ranking either
+    assert [n.id for n in select_beam([cheat, flattered], 2)] == ["flattered", "cheat"]
