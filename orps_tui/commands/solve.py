@@ -19,6 +19,7 @@ from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.settings import STRATEGIES
+from search.terminal_text import printable
 from search.tree import node_name
 
 
@@ -241,14 +242,15 @@ def print_summary(doc: dict) -> None:
     caught = doc.get("suspicious") or []
     if caught and doc["status"] != "solved":
         print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
-              f"{caught[0]['reason'].splitlines()[0][:200]}")
+              f"{printable(caught[0]['reason'].splitlines()[0][:200])}")
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):
         change = doc.get("signature_change")
         if change:
             print(f"the patch changes the interface: {change['before']}  ->  {change['after']}")
-        print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n")
+        patch = printable(doc["patch"])  # a candidate's code: no escape sequence reaches the terminal
+        print(patch, end="" if patch.endswith("\n") else "\n")
         where = doc.get("patch_file") or f"orps apply --run {doc['run_id']}"
         print(f"apply with: {where if where.startswith('orps') else 'orps apply ' + where}")
     else:
