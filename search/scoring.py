@@ -51,10 +51,29 @@ def fallback_process_score(outcome: float) -> float:
     return PROCESS_MIN + (PROCESS_MAX - PROCESS_MIN) * min(1.0, outcome / 2.0)
 
 
-def beam_key(node: Node) -> tuple[float, float]:
-    """Beam ranking: process score first, outcome score second (higher is better)."""
-    process = node.process_score if node.process_score is not None else fallback_process_score(node.outcome_score)
-    return (process, node.outcome_score)
+UNCOUNTED_VERDICTS = ("suspicious", "tampered")
+"""Runs whose passes are never counted: they passed the wrong way or tampered with the harness."""
+
+
+def counted_passes(node: Node) -> int:
+    """The tests this node passed, as the ranking counts them."""
+    ev = node.evaluation
+    if ev is None or ev.verdict in UNCOUNTED_VERDICTS:
+        return 0
+    return ev.passed
+
+
+def process_of(node: Node) -> float:
+    """The critic's process score, or its stand-in from the outcome score."""
+    return node.process_score if node.process_score is not None else fallback_process_score(node.outcome_score)
+
+
+def beam_key(node: Node) -> tuple[int, float, float]:
+    """Beam ranking: passed tests first, then the process score, then the outcome score
+    (higher is better). The critic reads text a candidate wrote (its reasoning, its output),
+    so its score orders nodes only among those that pass as many tests: no critique can lift
+    a node above one that passes more."""
+    return (counted_passes(node), process_of(node), node.outcome_score)
 
 
 def faster_key(node: Node) -> tuple[float, float, float]:
@@ -91,4 +110,4 @@ def best_node(nodes: list[Node]) -> Node | None:
 
 def is_satisfied(node: Node) -> bool:
     """Early stop: every test passes and the critic (or its fallback) is satisfied."""
-    return node.all_passed and beam_key(node)[0] >= SATISFIED_SCORE
+    return node.all_passed and process_of(node) >= SATISFIED_SCORE

@@ -364,3 +364,23 @@ async def test_goal_faster_remeasures_passing_code_through_the_evaluator_protoco
     assert evaluator.measured == [5, 5]  # the baseline, then the one passing candidate
     assert result.baseline.evaluation.runtime_s == result.best.evaluation.runtime_s == 0.0005
     assert "runtime re-measured: min of 5 runs" in result.best.notes
+
+
+def test_no_critic_score_lifts_a_node_above_one_that_passes_more_tests():
+    flattered = _node("flattered", 5, 1.9, passed=1)  # its output talked the critic into a 5
+    honest = _node("honest", 1, 0.6, passed=2)
+    assert [n.id for n in select_beam([flattered, honest], 2)] == ["honest", "flattered"]
+    cheat = _node("cheat", 5, 2.0, passed=2)
+    cheat.evaluation.verdict = "suspicious"  # its passes are never counted, in the ranking either
+    assert [n.id for n in select_beam([cheat, flattered], 2)] == ["flattered", "cheat"]
+
+
+def test_a_verdict_and_its_counts_always_agree():
+    from search.types import Evaluation
+
+    forged = Evaluation(verdict="passed", passed=2, total=3)
+    assert forged.verdict == "failed" and not forged.all_passed and "reported passed with 2 of 3" in forged.message
+    assert Evaluation(verdict="passed", passed=0, total=0).verdict == "failed"
+    stored = Evaluation.from_dict({"verdict": "passed", "passed": 1, "total": 2})
+    assert stored.verdict == "failed"
+    assert Evaluation(verdict="passed", passed=3, total=3).verdict == "passed"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
+from search.terminal_text import printable
 
 
 def add_parser(sub):
@@ -141,7 +142,7 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
     lines.append(f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})")
     if ev.message and not ev.all_passed:
         lines.append(f"  {ev.message.strip().splitlines()[0][:200]}")
-    return lines
+    return [printable(line) for line in lines]  # test names and messages come from the run
 
 
 def run(args) -> int:
@@ -182,7 +183,7 @@ def run(args) -> int:
             if tests_changed:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         for where, error in broken.items():
-            print(f"  LEFT OUT {where}: cannot be imported: {error}")
+            print(printable(f"  LEFT OUT {where}: cannot be imported: {error}"))
         reasons = None
         if args.verbose:
             located = locate(project, task.target)
