@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
-from runners.evaluator import PYTEST_DID_NOT_START
+from runners.evaluator import ENV_UNUSABLE, PYTEST_DID_NOT_START
 from search.types import Task
 
 
@@ -128,6 +128,18 @@ def without_broken_files(task: Task, broken: dict[str, str]) -> Task:
     return replace(task, tests=keep, tests_source=source)
 
 
+def broken_hint(broken: dict[str, str]) -> str:
+    """What to do about test files that cannot be imported: install what the interpreter
+    lacks (the error says which one), or fix the test file."""
+    from runners.evaluator import NOT_INSTALLED
+
+    if any(NOT_INSTALLED in error for error in broken.values()):
+        return ("install the missing module in that interpreter (or create the project's own environment: "
+                "python -m venv .venv, then install the project's dependencies and pytest there), "
+                "or choose other tests with --tests / -k")
+    return "fix the test file, or choose other tests with --tests / -k"
+
+
 def broken_files_text(broken: dict[str, str]) -> str:
     return "; ".join(f"{where} ({error})" for where, error in broken.items())
 
@@ -137,6 +149,9 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
     cannot be imported, and refuse (UserError, exit 2) when no selected test can run.
     Returns (task without the broken files, the broken files, the evaluation of the run)."""
     evaluation = await evaluator.evaluate(task, task.original_code)
+    if evaluation.verdict == "error" and evaluation.message.startswith(ENV_UNUSABLE):
+        first, _, hint = evaluation.message.partition("\n")
+        raise UserError(first[len(ENV_UNUSABLE):].strip(), hint=hint.strip())
     if evaluation.message.startswith(PYTEST_DID_NOT_START):
         raise UserError(f"the selected tests cannot run: {evaluation.message}",
                         hint="plain pytest stops the same way in this environment: install what the project's "
@@ -146,8 +161,7 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
         return task, {}, evaluation
     runnable = without_broken_files(task, broken)
     if not runnable.tests:
-        raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
-                        hint="fix the test file, or choose other tests with --tests / -k")
+        raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
     return runnable, broken, evaluation
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from runners.cleanup import later
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
 from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
-from runners.sandbox import Limits, SandboxResult, interpreter_paths, run_sandboxed, scrubbed_env
+from runners import projectenv
+from runners.sandbox import Limits, SandboxResult, run_sandboxed, scrubbed_env
 from runners.warm import WarmWorker
 from runners.workspace import PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from search.redact import mask_secrets
@@ -222,6 +223,23 @@ def collection_error_message(record: dict) -> str:
     return f"collection error in {where}: {headline}\n{detail}"
 
 
+NOT_INSTALLED = "not installed in"
+_MISSING = re.compile(r"^(collection error in \S+: )(?:E\s+)?ModuleNotFoundError: No module named '([\w.]+)'\s*$", re.M)
+
+
+def name_missing_modules(message: str, env: projectenv.Resolved, project: Path) -> str:
+    """A test file that imports a module the interpreter lacks is not a broken test file:
+    its headline says `No module named 'x': not installed in <interpreter> (<why that one>)`,
+    unless x is the project's own module (then it is the project's problem, said as is)."""
+    def name(match: re.Match) -> str:
+        top = match.group(2).split(".")[0]
+        if any((project / where / f"{top}{suffix}").exists() for where in ("", "src") for suffix in ("", ".py")):
+            return match.group(0)
+        return (f"{match.group(1)}ModuleNotFoundError: No module named '{match.group(2)}': {NOT_INSTALLED} {env.chosen.path} "
+                f"({env.chosen.reason})")
+    return _MISSING.sub(name, message or "")
+
+
 def masked(ev: Evaluation) -> Evaluation:
     """Key-shaped text masked in everything an Evaluation says (it goes to models)."""
     ev.message, ev.output = mask_secrets(ev.message), mask_secrets(ev.output)
@@ -246,6 +264,9 @@ def suspicions(records: list[dict], per_test: bool = False):
 
 
 PYTEST_DID_NOT_START = "pytest stopped before collecting any test"
+ENV_UNUSABLE = "the tests cannot run in this environment:"
+"""The start of an Evaluation's message when the project's interpreter cannot run pytest
+(no pytest there, too old a pytest, no interpreter): the second line says how to fix it."""
 
 
 def did_not_start(output: str, returncode: int) -> str:
@@ -318,10 +339,12 @@ def _pytest_entry_points() -> tuple[tuple[str, str], ...]:
     return tuple((ep.name, ep.value.split(":")[0]) for ep in entry_points(group="pytest11"))
 
 
-def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[str]:
+def project_plugins(workspace: Path, files: list[Path] | None = None,
+                    entry_points: tuple[tuple[str, str], ...] | None = None) -> list[str]:
     """Installed pytest plugins (entry points) that the project's config, conftest or test
     files mention by name or module, plus pytest-asyncio when tests are `async def`.
-    `files` (default: found by globbing `workspace`) are the files to read."""
+    `files` (default: found by globbing `workspace`) are the files to read; `entry_points`
+    (default: orps's own interpreter's) the plugins installed where the tests run."""
     if files is None:
         files = [path for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py",
                                       "**/test_*.py", "**/*_test.py") for path in workspace.glob(pattern)]
@@ -333,7 +356,7 @@ def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[st
             pass
     text = "\n".join(texts)
     wanted = []
-    for name, module in _pytest_entry_points():
+    for name, module in (_pytest_entry_points() if entry_points is None else entry_points):
         top = module.split(".")[0]
         uses = name in text or top in text
         if name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
@@ -384,6 +407,18 @@ def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[s
             "test_files": tests, "target_file": str(workspace / path) if path else "", "target_name": name}
 
 
+def interpreter_view(env: projectenv.Resolved) -> list[Path]:
+    """What the sandbox shows of the interpreter running the tests: its virtualenv (where it
+    is, even inside the project: bound read-only, never copied), its prefixes, stdlib and
+    site-packages. Not the directories its `.pth` files or a PYTHONPATH add (editable
+    installs): the project's own are its copy, others go in `sandbox_read`."""
+    exe = Path(env.chosen.path)
+    paths = [Path(p) for p in (*env.info.prefixes, *env.info.site_dirs)]
+    if (exe.parent.parent / "pyvenv.cfg").is_file():
+        paths.append(exe.parent.parent)
+    return paths
+
+
 class SandboxEvaluator:
     """Evaluates candidates in parallel sandboxes (at most `workers` at once; default: cores).
 
@@ -395,7 +430,10 @@ class SandboxEvaluator:
                  python: str | None = None, max_procs: int = 64, max_file_mb: int = 64,
                  read_paths: list[str | Path] = (), warm: bool = True):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
-        self.python = python or sys.executable
+        self.python = python
+        """The interpreter given for every run; None: each project's own environment
+        (`runners.projectenv`), orps's own interpreter for dataset tasks."""
+        self._envs: dict[str, projectenv.Resolved] = {}
         self.read_paths = [Path(p).resolve() for p in read_paths]
         """Extra read-only paths in every sandbox (`--sandbox-read`), besides the project's
         `[tool.orps] sandbox_read` and what the interpreter needs."""
@@ -404,7 +442,7 @@ class SandboxEvaluator:
         self._semaphore: asyncio.Semaphore | None = None
         self.warm = warm
         """Run pytest in forks of a warm worker (`runners.warm`) where it can; cold otherwise."""
-        self._warm_worker: WarmWorker | None = None
+        self._warm_workers: dict[str, WarmWorker] = {}
 
     async def __aenter__(self) -> SandboxEvaluator:
         return self
@@ -414,24 +452,49 @@ class SandboxEvaluator:
 
     def close(self) -> None:
         self.workspaces.close()
-        if self._warm_worker is not None:
-            self._warm_worker.close()
+        for worker in self._warm_workers.values():
+            worker.close()
 
     @property
     def warm_worker(self) -> WarmWorker | None:
-        """The warm worker, once started (for measurements: its pid)."""
-        return self._warm_worker
+        """The warm worker started last (for measurements: its pid)."""
+        return next(reversed(self._warm_workers.values()), None)
 
-    def _worker(self, plugins: list[str]) -> WarmWorker | None:
+    @property
+    def _warm_worker(self) -> WarmWorker | None:
+        """The warm worker of orps's own interpreter (the one dataset tasks use)."""
+        return self._warm_workers.get(sys.executable)
+
+    @_warm_worker.setter
+    def _warm_worker(self, worker: WarmWorker) -> None:
+        self._warm_workers[sys.executable] = worker
+
+    def environment(self, task: Task) -> projectenv.Resolved:
+        """The interpreter that runs `task`'s tests, why, and what it has (cached per project)."""
+        if self.python is not None or task.kind != "project":
+            python = self.python or sys.executable
+            key = "given:" + python
+            if key not in self._envs:
+                chosen = projectenv.ProjectPython(python, "given to the evaluator" if self.python else
+                                                  "orps's own Python (dataset tasks)", "given" if self.python else "orps")
+                info = projectenv.describe(python)
+                self._envs[key] = projectenv.Resolved(chosen, info, projectenv.usable(chosen, info))
+            return self._envs[key]
+        key = str(Path(task.project).resolve())
+        if key not in self._envs:
+            self._envs[key] = projectenv.resolve(key)
+        return self._envs[key]
+
+    def _worker(self, python: str, plugins: list[str]) -> WarmWorker | None:
         """The warm worker for this evaluator's interpreter (started on first use), unless
         warm runs are off, perf counts instructions (it wraps a cold process), or the project
         loads a plugin that wants a process of its own (`COLD_PLUGINS`)."""
         if not self.warm or perf_available() or any(p.split(".")[0] in COLD_PLUGINS for p in plugins):
             return None
-        if self._warm_worker is None:
-            self._warm_worker = WarmWorker(self.python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
-            weakref.finalize(self, self._warm_worker.close)  # an evaluator never closed still ends it
-        return self._warm_worker
+        if python not in self._warm_workers:
+            worker = self._warm_workers[python] = WarmWorker(python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
+            weakref.finalize(self, worker.close)  # an evaluator never closed still ends it
+        return self._warm_workers[python]
 
     async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1,
                        files: dict[str, str] | None = None) -> Evaluation:
@@ -446,6 +509,12 @@ class SandboxEvaluator:
             return Evaluation(verdict="error", message="the task has no tests to run", static=static)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.workers)
+        env = self.environment(task)
+        if env.problem is not None:  # nothing can run: say why and how to fix it, blaming no code
+            message = f"{ENV_UNUSABLE} {env.problem.message}\n{env.problem.hint}"
+            return Evaluation(verdict="error", total=len(tests), message=message, static=static,
+                              tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error",
+                                                env.problem.message) for i, t in enumerate(tests)])
         try:
             prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
             if files and task.kind == "project":
@@ -458,7 +527,7 @@ class SandboxEvaluator:
             runs = []
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
-                    runs.append(await self._run_pytest(prepared, project=task.kind == "project",
+                    runs.append(await self._run_pytest(prepared, env, project=task.kind == "project",
                                                        trust=trust_info(task, prepared.path, prepared.node_ids,
                                                                         _non_test(files or {}))))
                 if not runs[-1].all_passed:
@@ -498,13 +567,15 @@ class SandboxEvaluator:
             paths += [str(prepared.path / name) for name in ("src", "") if (prepared.source / name).is_dir()]
         return os.pathsep.join(p.rstrip("/") for p in paths)
 
-    def _read_paths(self, prepared: Prepared) -> list[Path]:
+    def _read_paths(self, prepared: Prepared, env: projectenv.Resolved) -> list[Path]:
         """Host paths the run may read besides the system view: our plugin, the interpreter
-        running the tests (a project's virtualenv), the extra paths asked for."""
+        running the tests (a project's virtualenv: bound where it is, read-only, never
+        copied), the extra paths asked for."""
         extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
-        return [self.workspaces.plugin_dir, *interpreter_paths(self.python), *self.read_paths, *extra]
+        return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
 
-    async def _run_pytest(self, prepared: Prepared, project: bool, trust: dict | None = None) -> Evaluation:
+    async def _run_pytest(self, prepared: Prepared, env: projectenv.Resolved, project: bool,
+                          trust: dict | None = None) -> Evaluation:
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
@@ -521,19 +592,29 @@ class SandboxEvaluator:
             # A fresh directory: writable (dataset tests write files in their cwd), except
             # the test file, the ini and an empty conftest.py that nothing can replace.
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
-        argv = [self.python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
+        python = env.chosen.path
+        argv = [python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
                 "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        env = {**channel.env, "PYTHONPATH": self._pythonpath(prepared, project),
-               # Autoloading every installed plugin costs seconds (some import whole UI
-               # toolkits): load only those the project mentions (`project_plugins`).
-               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        run_env = {**channel.env, "PYTHONPATH": self._pythonpath(prepared, project)}
+        # In the project's own environment pytest loads its installed plugins as plain pytest
+        # would (so verdicts match). orps's own environment holds orps's plugins, not the
+        # project's, and autoloading them costs seconds (some import whole UI toolkits): there
+        # only those the project mentions are loaded (`project_plugins`).
+        autoload = project and env.chosen.kind not in ("orps",) and \
+            os.path.realpath(python) != os.path.realpath(sys.executable)
         plugins = []
         if project:
             snap = prepared.snapshot
             files = [snap.dir / rel for rel in snap.frozen] if snap else None
             files = [p for f in files for p in ([f] if f.is_file() else f.rglob("*.py"))] if files else None
-            plugins = project_plugins(prepared.source, files)
+            plugins = project_plugins(prepared.source, files, env.info.plugins)
+        if autoload:
+            preload = [module for _, module in env.info.plugins if module.split(".")[0] not in COLD_PLUGINS]
+            cold = any(p.split(".")[0] in COLD_PLUGINS for p in plugins)
+            plugins = plugins if cold else list(dict.fromkeys(preload))
+        else:
+            run_env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
             for module in plugins:
                 argv[3:3] = ["-p", module]
         perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
@@ -550,12 +631,12 @@ class SandboxEvaluator:
         loop = asyncio.get_running_loop()
         loop.add_reader(channel.result_r, channel.drain)
         try:
-            run = await run_sandboxed(argv, workspace, self.limits, env=env,
+            run = await run_sandboxed(argv, workspace, self.limits, env=run_env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
-                                      extra_ro=self._read_paths(prepared), writable=writable,
+                                      extra_ro=self._read_paths(prepared, env), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
                                       mounts=prepared.mounts, on_start=started,
-                                      warm=None if perf_w >= 0 else self._worker(plugins))
+                                      warm=None if perf_w >= 0 else self._worker(python, plugins))
             channel.drain()
         finally:
             loop.remove_reader(channel.result_r)
@@ -565,6 +646,8 @@ class SandboxEvaluator:
             instructions = _read_perf(perf[0]) if perf[0] >= 0 else None
         records, problems = channel.records()
         ev = judge(records, problems, expected_ids(node_ids, records), run)
+        if project:
+            ev.message = name_missing_modules(ev.message, env, prepared.source)
         ev.instructions = instructions
         return ev
 
