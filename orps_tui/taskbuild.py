@@ -144,6 +144,23 @@ def broken_files_text(broken: dict[str, str]) -> str:
     return "; ".join(f"{where} ({error})" for where, error in broken.items())
 
 
+def run_problem(evaluation) -> str:
+    """What stops the selected tests from running, in the words `orps check` and `orps solve`
+    use (a line, then the hint), or "": the project's environment cannot run pytest, pytest
+    stopped at its configuration, or test files cannot be imported (a module the interpreter
+    lacks, or the test file itself). The TUI shows the same text."""
+    message = evaluation.message or ""
+    if evaluation.verdict == "error" and message.startswith(ENV_UNUSABLE):
+        first, _, hint = message.partition("\n")
+        return f"{first[len(ENV_UNUSABLE):].strip()}\n{hint.strip()}"
+    if message.startswith(PYTEST_DID_NOT_START):
+        return f"the selected tests cannot run: {message.splitlines()[0]}"
+    broken = collection_errors(message)
+    if broken:
+        return f"cannot be imported: {broken_files_text(broken)}\n{broken_hint(broken)}"
+    return ""
+
+
 async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], Any]:
     """Run the selected tests once on the current code; leave out the test files that
     cannot be imported, and refuse (UserError, exit 2) when no selected test can run.

@@ -141,8 +141,13 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     messages = []
     finish = next((r for r in records if r["type"] == "finish"), None)
     collected = next((r for r in records if r["type"] == "collected"), None)
+    broken_candidate = None
     for r in records:
-        if r["type"] == "collect_error":
+        if r["type"] == "collect_error" and r.get("candidate_error"):
+            # The candidate's module does not import: its error, with its line, never a
+            # broken test file (said once, however many test files import it).
+            broken_candidate = broken_candidate or candidate_import_message(r["candidate_error"])
+        elif r["type"] == "collect_error":
             messages.append(collection_error_message(r))
         elif r["type"] == "report":
             # Passed only on a positive report from the call phase (EvalPlus's rule).
@@ -150,24 +155,32 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
             if r["when"] == "call":
                 result.duration_s = r["duration"]
                 result.outcome, result.message = r["outcome"], r["message"]
+                if r.get("xfail") and r["outcome"] == "skipped":  # failed as the test's xfail mark expects
+                    result.outcome = "xfailed"
             elif r["outcome"] == "failed":
                 result.outcome, result.message = "error", f"{r['when']} failed: {r['message']}"
             elif r["outcome"] == "skipped":
                 result.outcome, result.message = "skipped", r["message"]
+    if broken_candidate:
+        messages.insert(0, broken_candidate)
     tests = []
     for node_id in expected:
         result = by_id.get(node_id) or _match(by_id, node_id)
-        tests.append(result or TestResult(node_id, "failed", "this test never reported a result"))
-    passed = sum(t.outcome == "passed" for t in tests)
-    runtime = sum(t.duration_s for t in tests) if passed == len(tests) and tests else (
-        sum(t.duration_s for t in tests if t.outcome == "passed") or None)
-    tampered = list(problems) + (finish.get("tampered", []) if finish else [])
-    count_ok = collected is not None and collected["count"] == len(expected)
+        tests.append(result or TestResult(node_id, "error" if broken_candidate else "failed",
+                                          broken_candidate or "this test never reported a result"))
     suspicious = suspicions(records)
     for nodeid, reasons in suspicions(records, per_test=True).items():
         result = by_id.get(nodeid) or _match(by_id, nodeid)
         if result is not None:
             result.outcome, result.message = "suspicious", "; ".join(reasons)
+    # As pytest counts: a skipped test (by a mark, a decorator, the test itself) and an
+    # expected failure (xfail) are neither passed nor failed; the others must pass.
+    counted = [t for t in tests if t.outcome not in NOT_COUNTED]
+    passed = sum(t.outcome == "passed" for t in counted)
+    runtime = sum(t.duration_s for t in counted) if passed == len(counted) and counted else (
+        sum(t.duration_s for t in counted if t.outcome == "passed") or None)
+    tampered = list(problems) + (finish.get("tampered", []) if finish else [])
+    count_ok = collected is not None and collected["count"] == len(expected)
     if tampered:
         verdict = "tampered"
     elif run.timed_out:
@@ -176,10 +189,12 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         verdict = "crashed"  # the process ended before pytest finished: os._exit, a signal, a kill
     elif suspicious:
         verdict = "suspicious"  # passed or not: the candidate was caught cheating (reason below)
-    elif passed == len(expected) and expected and count_ok:
+    elif passed == len(counted) and counted and count_ok:
         verdict = "passed"
     else:
         verdict = "failed"
+    if finish is not None and tests and not counted and count_ok:
+        messages.append(f"every selected test was skipped ({len(tests)}): nothing was checked")
     if run.timed_out:
         messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
     if tampered:
@@ -200,7 +215,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     return Evaluation(
         verdict=verdict,
         passed=0 if verdict in ("tampered", "suspicious") else passed,
-        total=len(expected),
+        total=len(counted) if count_ok else len(expected),
         tests=tests,
         runtime_s=runtime,
         wall_s=run.wall_s,
@@ -210,6 +225,20 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         message="\n".join(messages),
         output=(run.stdout + run.stderr)[-OUTPUT_SHOWN:],
     )
+
+
+CANDIDATE_IMPORT_ERROR = "the code under test does not import:"
+
+
+def candidate_import_message(error: dict) -> str:
+    """`the code under test does not import: line 3 of src/pkg/mod.py: NameError: ...`, then
+    the line itself."""
+    line = f"{CANDIDATE_IMPORT_ERROR} line {error.get('line')} of {error.get('file', '?')}: {error.get('error', '')}"
+    return line + (f"\n    {error['source']}" if error.get("source") else "")
+
+
+NOT_COUNTED = ("skipped", "xfailed")
+"""Test outcomes that count neither as passed nor as failed (as in pytest's own summary)."""
 
 
 def collection_error_message(record: dict) -> str:
@@ -364,6 +393,67 @@ def project_plugins(workspace: Path, files: list[Path] | None = None,
         if uses and module not in wanted:
             wanted.append(module)
     return wanted
+
+
+ADDOPTS_FLAGS = frozenset({"--strict-markers", "--strict-config", "--strict", "--runxfail", "--doctest-modules",
+                           "--reuse-db", "--create-db", "--nomigrations", "--no-migrations"})
+ADDOPTS_VALUES = frozenset({"-p", "-W", "--pythonwarnings", "--import-mode", "--asyncio-mode", "--ds", "--dc",
+                            "--timeout", "--hypothesis-profile", "--hypothesis-seed", "--doctest-glob"})
+"""The project's `addopts` that decide *what* its tests do (how modules are imported, which
+marks are allowed, which warnings are errors, plugin modes): kept, so verdicts match plain
+pytest's. The rest (workers, coverage, reports, output, -x, -k/-m, paths) would change how
+the run is recorded or which tests run, and is dropped."""
+
+
+def _ini_addopts(root: Path) -> str:
+    """The addopts of the config file pytest would read in `root` (its own order)."""
+    import configparser
+
+    for name, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), ("pyproject.toml", None),
+                          ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        path = root / name
+        if not path.is_file():
+            continue
+        if section is None:
+            from runners.projectfiles import pyproject_tool
+
+            table = pyproject_tool(root, "pytest", "ini_options")
+            if not table:
+                continue
+            value = table.get("addopts", "")
+            return " ".join(value) if isinstance(value, list) else str(value)
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_section(section) or name.endswith("pytest.ini"):
+            return parser.get(section, "addopts", fallback="") if parser.has_section(section) else ""
+    return ""
+
+
+def kept_addopts(root: Path) -> str:
+    """The project's addopts that orps keeps (`ADDOPTS_FLAGS`, `ADDOPTS_VALUES`), as one string."""
+    import shlex
+
+    try:
+        tokens = shlex.split(_ini_addopts(root))
+    except ValueError:
+        return ""
+    kept, i = [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        name = token.split("=", 1)[0]
+        if token in ADDOPTS_FLAGS or (name in ADDOPTS_VALUES and "=" in token):
+            kept.append(token)
+        elif token in ADDOPTS_VALUES and i + 1 < len(tokens):
+            if not (token == "-p" and tokens[i + 1] in ("cacheprovider", "no:" + PLUGIN_MODULE)):
+                kept += [token, tokens[i + 1]]
+            i += 1
+        elif token[:2] in ("-p", "-W") and len(token) > 2 and not token.startswith("--"):
+            kept.append(token)
+        i += 1
+    return shlex.join(kept)
 
 
 def is_test_file(rel: str) -> bool:
@@ -594,7 +684,8 @@ class SandboxEvaluator:
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
         python = env.chosen.path
         argv = [python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
-                "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
+                "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
+                "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
         run_env = {**channel.env, "PYTHONPATH": self._pythonpath(prepared, project)}
         # In the project's own environment pytest loads its installed plugins as plain pytest

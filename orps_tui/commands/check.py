@@ -147,9 +147,9 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
     """Human-readable per-test results and a summary."""
     lines = []
     for t in ev.tests:
-        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(t.outcome, t.outcome.upper())
+        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "xfailed": "XFAIL"}.get(t.outcome, t.outcome.upper())
         line = f"  {mark:<5} {t.id}  ({_seconds(t.duration_s)})"
-        if t.outcome not in ("passed", "skipped") and t.message:
+        if t.outcome not in ("passed", "skipped", "xfailed") and t.message:
             line += f"\n        {first_line(t.message)[:160]}"
         if reasons and t.id in reasons:
             line += f"\n        selected: {reasons[t.id]}"
