@@ -158,6 +158,18 @@ def run_problem(evaluation) -> str:
     broken = collection_errors(message)
     if broken:
         return f"cannot be imported: {broken_files_text(broken)}\n{broken_hint(broken)}"
+    return missing_dependency(evaluation)
+
+
+def missing_dependency(evaluation) -> str:
+    """When the code under test does not import because the interpreter lacks a module it
+    imports (a dependency not installed there): that line, then the hint; else ""."""
+    from runners.evaluator import CANDIDATE_IMPORT_ERROR, NOT_INSTALLED
+
+    first = (evaluation.message or "").split("\n", 1)[0]
+    if first.startswith(CANDIDATE_IMPORT_ERROR) and NOT_INSTALLED in first:
+        return (f"{first}\ninstall it in that interpreter (or create the project's own environment: python -m venv "
+                ".venv, then install the project's dependencies and pytest there)")
     return ""
 
 
@@ -169,6 +181,10 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
     if evaluation.verdict == "error" and evaluation.message.startswith(ENV_UNUSABLE):
         first, _, hint = evaluation.message.partition("\n")
         raise UserError(first[len(ENV_UNUSABLE):].strip(), hint=hint.strip())
+    missing = missing_dependency(evaluation)
+    if missing:  # the project's own code needs a module this interpreter lacks: no search can help
+        first, _, hint = missing.partition("\n")
+        raise UserError(first, hint=hint)
     if evaluation.message.startswith(PYTEST_DID_NOT_START):
         raise UserError(f"the selected tests cannot run: {evaluation.message}",
                         hint="plain pytest stops the same way in this environment: install what the project's "

@@ -31,7 +31,7 @@ from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
 from runners import projectenv
 from runners.sandbox import Limits, SandboxResult, run_sandboxed, scrubbed_env
 from runners.warm import WarmWorker
-from runners.workspace import PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from runners.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
@@ -167,7 +167,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     for node_id in expected:
         result = by_id.get(node_id) or _match(by_id, node_id)
         tests.append(result or TestResult(node_id, "error" if broken_candidate else "failed",
-                                          broken_candidate or "this test never reported a result"))
+                                          broken_candidate.splitlines()[0] if broken_candidate
+                                          else "this test never reported a result"))
     suspicious = suspicions(records)
     for nodeid, reasons in suspicions(records, per_test=True).items():
         result = by_id.get(nodeid) or _match(by_id, nodeid)
@@ -253,7 +254,8 @@ def collection_error_message(record: dict) -> str:
 
 
 NOT_INSTALLED = "not installed in"
-_MISSING = re.compile(r"^(collection error in \S+: )(?:E\s+)?ModuleNotFoundError: No module named '([\w.]+)'\s*$", re.M)
+_MISSING = re.compile(r"^((?:collection error in \S+: |the code under test does not import: .*?: )(?:E\s+)?)"
+                      r"ModuleNotFoundError: No module named '([\w.]+)'\s*$", re.M)
 
 
 def name_missing_modules(message: str, env: projectenv.Resolved, project: Path) -> str:
@@ -650,9 +652,10 @@ class SandboxEvaluator:
         return ev.runtime_s if ev.all_passed else None
 
     def _pythonpath(self, prepared: Prepared, project: bool) -> str:
-        """Our plugin's directory; for projects also the copy's `src/` and root, first, so the
-        candidate's copy wins over an editable install of the user's original package."""
-        paths = [str(self.workspaces.plugin_dir)]
+        """For projects the copy's `src/` and root, first, so the candidate's copy wins over an
+        editable install of the user's original package (put on sys.path by `_test_boot`
+        once pytest and our plugin are imported, never before)."""
+        paths = []
         if project:
             paths += [str(prepared.path / name) for name in ("src", "") if (prepared.source / name).is_dir()]
         return os.pathsep.join(p.rstrip("/") for p in paths)
@@ -683,11 +686,13 @@ class SandboxEvaluator:
             # the test file, the ini and an empty conftest.py that nothing can replace.
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
         python = env.chosen.path
-        argv = [python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
+        # Our boot script, not `-m pytest`: nothing in the project can stand in for pytest or
+        # our plugin (`runners._test_boot`).
+        argv = [python, str(self.workspaces.plugin_dir / f"{BOOT_MODULE}.py"), "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
                 "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
                 "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        run_env = {**channel.env, "PYTHONPATH": self._pythonpath(prepared, project)}
+        run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project)}
         # In the project's own environment pytest loads its installed plugins as plain pytest
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
         # project's, and autoloading them costs seconds (some import whole UI toolkits): there
@@ -707,7 +712,7 @@ class SandboxEvaluator:
         else:
             run_env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
             for module in plugins:
-                argv[3:3] = ["-p", module]
+                argv[2:2] = ["-p", module]
         perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
         perf_w = perf[1]
         if perf_w >= 0:
@@ -739,6 +744,8 @@ class SandboxEvaluator:
         ev = judge(records, problems, expected_ids(node_ids, records), run)
         if project:
             ev.message = name_missing_modules(ev.message, env, prepared.source)
+            for test in ev.tests:
+                test.message = name_missing_modules(test.message, env, prepared.source)
         ev.instructions = instructions
         return ev
 

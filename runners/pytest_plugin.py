@@ -1,5 +1,7 @@
 """orps's pytest plugin: per-test records sent through a channel the candidate cannot forge.
 
+PYTEST_DONT_REWRITE (imported by `_test_boot` before pytest starts: no assertion rewriting).
+
 Shaped like pytest-reportlog: module-level hooks register a small recorder class. It runs
 inside the sandbox with the stdlib and pytest only (the evaluator copies this file under a
 private name and loads it with `-p`, so importing it never imports the rest of orps).

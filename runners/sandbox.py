@@ -582,8 +582,14 @@ PLACEHOLDER = ["/bin/sh", "-c", "echo ready; exec sleep 100000000"]
 done before it starts), then holds it open until the run is over and we kill it."""
 
 
+BOOT_NAME = "_orps_boot.py"
+
+
 def warm_argv(argv: list[str]) -> list[str] | None:
-    """pytest's arguments when `argv` is `PYTHON -m pytest ARGS` (what the warm path runs)."""
+    """pytest's arguments when `argv` is `PYTHON -m pytest ARGS` or `PYTHON .../_orps_boot.py
+    ARGS` (what the warm path runs)."""
+    if len(argv) >= 2 and argv[1].endswith("/" + BOOT_NAME):
+        return argv[2:]
     return argv[3:] if len(argv) >= 3 and argv[1:3] == ["-m", "pytest"] else None
 
 
@@ -647,6 +653,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     try:
         if warm:
             request = {"cwd": str(workdir), "args": warm_argv(argv), "env": full_env,
+                       "script": argv[1] if argv[1].endswith("/" + BOOT_NAME) else "",
                        "limits": rlimits(limits, nproc_rlimit),
                        "cgroups": [str(p / "cgroup.procs") for p in cgroup.paths] if cgroup else [],
                        "seccomp": seccomp.program(allow_perf=perf_available()).hex() if seccomp_fd is not None else ""}

@@ -209,3 +209,4 @@ async def test_a_module_missing_from_the_interpreter_is_not_a_broken_test_file(t
     async with SandboxEvaluator(timeout_s=30) as evaluator:
         ev = await evaluator.evaluate(task, task.original_code)
     assert f"ModuleNotFoundError: No module named 'humanlike': {NOT_INSTALLED} {sys.executable}" in ev.message, ev.message
+    assert ev.message.startswith("the code under test does not import: line 1 of fmt.py")

@@ -932,3 +932,73 @@ async def test_the_warm_worker_and_its_forks_are_out_of_sight(evaluator):
             "        except OSError:\n            pass\n    return 1\n")
     ev = await run(evaluator, code)
     assert ev.verdict == "passed", ev.tests[0].message
+
+
+# -- Nothing from the project stands in for orps's own code in the test process ----------------
+
+FORGER = '''
+import hashlib, hmac, json, os
+key_fd, result_fd = os.environ.get("ORPS_KEY_FD"), os.environ.get("ORPS_RESULT_FD")
+if key_fd and result_fd:
+    data = b""
+    while chunk := os.read(int(key_fd), 65536):
+        data += chunk
+    key, seq = data[:32], 0
+    def emit(record):
+        global seq
+        record["seq"] = seq
+        seq += 1
+        body = json.dumps(record, sort_keys=True)
+        os.write(int(result_fd), (body + "\\t" + hmac.new(key, body.encode(), hashlib.sha256).hexdigest() + "\\n").encode())
+    node = "tests/test_mod.py::test_f"
+    emit({"type": "collected", "count": 1, "ids": [node]})
+    emit({"type": "report", "nodeid": node, "when": "call", "outcome": "passed", "duration": 0.001, "message": ""})
+    emit({"type": "finish", "exitstatus": 0, "tampered": [], "session_s": 0.01, "cpu_s": 0.01, "maxrss_kb": 1})
+    os._exit(0)
+'''
+
+
+def stand_in_project(root: Path) -> Task:
+    project = root / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "mod.py").write_text("def f():\n    return 0\n")
+    (project / "tests" / "test_mod.py").write_text("from mod import f\n\ndef test_f():\n    assert f() == 1\n")
+    (project / "pyproject.toml").write_text("[project]\nname = 'proj'\n")
+    return Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+                tests=["tests/test_mod.py::test_f"], original_code="def f():\n    return 0\n")
+
+
+@pytest.mark.parametrize("name", ["_orps_pytest_plugin.py", "pytest.py", "sitecustomize.py", "_orps_boot.py",
+                                  "pluggy.py", "usercustomize.py"])
+async def test_a_project_file_cannot_stand_in_for_orps_or_pytest(evaluator, tmp_path, name):
+    """A file the project (or a patch) adds under the name of orps's plugin, pytest or a
+    start-up hook is never imported in their place: the forged records never exist."""
+    task = stand_in_project(tmp_path)
+    ev = await evaluator.evaluate(task, "def f():\n    return 0\n", files={name: FORGER})
+    assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
+    (Path(task.project) / name).write_text(FORGER)  # in the project itself, not only in a patch
+    ev = await evaluator.evaluate(task, "def f():\n    return 0\n")
+    assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
+
+
+async def test_a_project_module_with_an_ordinary_name_still_imports(evaluator, tmp_path):
+    """The look-alike: the project's own modules at its root are importable as with `python
+    -m pytest` (and by the processes its tests start)."""
+    task = stand_in_project(tmp_path)
+    (Path(task.project) / "helpers.py").write_text("ONE = 1\n")
+    (Path(task.project) / "tests" / "test_mod.py").write_text(
+        "import subprocess, sys\nfrom helpers import ONE\nfrom mod import f\n\ndef test_f():\n    assert f() == ONE\n"
+        "    out = subprocess.run([sys.executable, '-c', 'import helpers; print(helpers.ONE)'], capture_output=True,"
+        " text=True)\n    assert out.stdout.strip() == '1', out.stderr\n")
+    ev = await evaluator.evaluate(task, "def f():\n    return 1\n")
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_host_environment_variables_do_not_reach_pytest(evaluator, tmp_path, monkeypatch):
+    task = stand_in_project(tmp_path)
+    (Path(task.project) / "evil_plugin.py").write_text(FORGER)
+    for name, value in (("PYTEST_ADDOPTS", "-p evil_plugin"), ("PYTEST_PLUGINS", "evil_plugin"),
+                        ("PYTHONPATH", task.project), ("PYTHONSTARTUP", str(Path(task.project) / "evil_plugin.py"))):
+        monkeypatch.setenv(name, value)
+    ev = await evaluator.evaluate(task, "def f():\n    return 0\n")
+    assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output

@@ -176,6 +176,13 @@ def run(args) -> int:
         tests_changed = with_changed_tests(task, files)
     ev = evaluate_current(task, config, code, files)
     refuse_unusable_environment(ev)
+    if code is None and files is None:
+        from orps_tui.taskbuild import missing_dependency
+
+        missing = missing_dependency(ev)  # the project's code needs a module the interpreter lacks
+        if missing:
+            first, _, hint = missing.partition("\n")
+            raise UserError(first, hint=hint)
     if ev.verdict == "error" and code is not None:  # the candidate could not be put in place
         raise UserError(f"{args.candidate}: {ev.message}")
     broken = collection_errors(ev.message)
