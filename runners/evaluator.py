@@ -78,6 +78,8 @@ class Channel:
         self.result_r, self.result_w = os.pipe()
         os.set_blocking(self.result_r, False)
         self.buffer = bytearray()
+        self.on_full = None
+        """Called once when the records pass RESULT_CAP (the caller stops watching the fd)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -110,6 +112,12 @@ class Channel:
             if not chunk:
                 return
             self.buffer += chunk
+        if self.result_r >= 0 and len(self.buffer) > RESULT_CAP:
+            # Flooded: stop listening and close our end (the writer gets EPIPE and the run
+            # ends as flooded). Left readable, the pipe would wake the loop again and again.
+            if self.on_full is not None:
+                self.on_full()
+            self._close("result_r")
 
     def close(self) -> None:
         self._close("key_r", "result_w", "result_r")
@@ -725,7 +733,9 @@ class SandboxEvaluator:
                 perf[1] = -1
 
         loop = asyncio.get_running_loop()
-        loop.add_reader(channel.result_r, channel.drain)
+        result_fd = channel.result_r
+        loop.add_reader(result_fd, channel.drain)
+        channel.on_full = lambda: loop.remove_reader(result_fd)
         try:
             run = await run_sandboxed(argv, workspace, self.limits, env=run_env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
@@ -735,7 +745,7 @@ class SandboxEvaluator:
                                       warm=None if perf_w >= 0 else self._worker(python, plugins))
             channel.drain()
         finally:
-            loop.remove_reader(channel.result_r)
+            loop.remove_reader(result_fd)
             channel.close()
             if perf[1] >= 0:
                 os.close(perf[1])

@@ -1002,3 +1002,46 @@ async def test_host_environment_variables_do_not_reach_pytest(evaluator, tmp_pat
         monkeypatch.setenv(name, value)
     ev = await evaluator.evaluate(task, "def f():\n    return 0\n")
     assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
+
+
+# -- Resource limits ------------------------------------------------------------------------------
+
+CHANNEL_FLOOD = '''
+import os, stat
+junk = b"x" * (1 << 16)
+for fd in range(3, 256):
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            continue
+        for _ in range(512):  # 32 MiB, twice the cap
+            os.write(fd, junk)
+    except OSError:
+        pass
+def f():
+    return 1
+'''
+
+
+async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, monkeypatch):
+    """Past the cap the parent stops reading and closes its end: the loop is not woken by a
+    pipe it no longer reads (counted: the calls to drain stay near the cap / read size)."""
+    from runners import evaluator as module
+
+    calls = []
+    original = module.Channel.drain
+
+    def counted(self):
+        calls.append(1)
+        return original(self)
+    monkeypatch.setattr(module.Channel, "drain", counted)
+    ev = await evaluator.evaluate(task(), CHANNEL_FLOOD)
+    assert ev.verdict != "passed" and ev.passed == 0
+    assert len(calls) < 4 * (module.RESULT_CAP >> 16), len(calls)
+
+
+async def test_many_honest_records_are_not_a_flood(evaluator):
+    """The look-alike: a parametrized test with many cases (legitimate parametrize)."""
+    t = Task(id="many", problem="", entry_point="f",
+             tests=[f"assert f({i}) == {i} * 2" for i in range(300)])
+    ev = await evaluator.evaluate(t, "def f(x):\n    return x * 2\n")
+    assert ev.verdict == "passed" and ev.passed == 300
