@@ -161,7 +161,10 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
             # Passed only on a positive report from the call phase (EvalPlus's rule).
             result = by_id.setdefault(r["nodeid"], TestResult(r["nodeid"], "failed", "the test did not finish"))
             if r["when"] == "call":
-                result.duration_s = r["duration"]
+                # Our own clocks' figure when there is one: the larger of elapsed and CPU time,
+                # so neither a frozen clock nor sleeping work looks fast (pytest's own duration
+                # uses a clock the tests can patch).
+                result.duration_s = max(r["clock_s"], r["cpu_s"]) if "clock_s" in r else r["duration"]
                 result.outcome, result.message = r["outcome"], r["message"]
                 if r.get("xfail") and r["outcome"] == "skipped":  # failed as the test's xfail mark expects
                     result.outcome = "xfailed"
@@ -188,6 +191,9 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     passed = sum(t.outcome == "passed" for t in counted)
     runtime = sum(t.duration_s for t in counted) if passed == len(counted) and counted else (
         sum(t.duration_s for t in counted if t.outcome == "passed") or None)
+    if runtime is not None and runtime > run.wall_s + 0.05:  # the run's own clock, outside the process
+        messages.append(f"runtime not trusted: the tests claim {runtime:.3f} s in a run of {run.wall_s:.3f} s")
+        runtime = None
     tampered = list(problems) + (finish.get("tampered", []) if finish else [])
     count_ok = collected is not None and collected["count"] == len(expected)
     if tampered:

@@ -32,6 +32,8 @@ import sys
 import time
 import types
 
+import pytest  # imported already (by pytest itself, or `_test_boot` before us)
+
 KEY_FD_ENV = "ORPS_KEY_FD"
 RESULT_FD_ENV = "ORPS_RESULT_FD"
 MESSAGE_LIMIT = 1500
@@ -223,8 +225,15 @@ def _open_channel(key: bytes, fd: int, info: dict):
     def set_test(nodeid: str | None) -> None:
         state["test"] = nodeid
 
+    clock, cpu = time.perf_counter, time.process_time  # the C functions, captured before any test code
+
+    def timer() -> tuple[float, float]:
+        """(elapsed, CPU) seconds from clocks nothing in the run can replace: patching
+        `time.perf_counter` or pytest's timing module later changes other names, not these."""
+        return clock(), cpu()
+
     sys.addaudithook(hook)
-    return emit, note, set_test
+    return emit, note, set_test, timer
 
 
 class _Probe:
@@ -368,8 +377,9 @@ class Recorder:
     """Writes one signed JSON line per event to the result pipe (through `emit`, which it
     does not own: replacing this object's attributes cannot change how records are signed)."""
 
-    def __init__(self, emit, note, set_test, info: dict, config):
-        self._emit, self._note, self._set_test, self._info = emit, note, set_test, info
+    def __init__(self, emit, note, set_test, info: dict, config, timer):
+        self._emit, self._note, self._set_test, self._info, self._timer = emit, note, set_test, info, timer
+        self._timed: dict[str, tuple[float, float]] = {}
         self._conftests = info["conftests"]
         self._started = time.perf_counter()
         self._pm = config.pluginmanager
@@ -445,6 +455,15 @@ class Recorder:
     def pytest_runtest_logfinish(self, nodeid, location):
         self._set_test(None)
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        """The call phase timed by our own clocks (elapsed and CPU): what `--goal faster`
+        compares, so a frozen or patched clock cannot make a candidate look fast."""
+        start = self._timer()
+        yield
+        end = self._timer()
+        self._timed[item.nodeid] = (end[0] - start[0], end[1] - start[1])
+
     def pytest_runtest_makereport(self, item, call):
         """A skip or xfail raised from the candidate's own code is the candidate dodging the
         test (a reward hack seen in practice), never a skip: said as suspicious. Skips from
@@ -474,8 +493,11 @@ class Recorder:
             message = failure_text(report)
         elif report.skipped:
             message = _trim(str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr))
-        self._emit({"type": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
-                    "duration": report.duration, "message": message, "xfail": hasattr(report, "wasxfail")})
+        record = {"type": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
+                  "duration": report.duration, "message": message, "xfail": hasattr(report, "wasxfail")}
+        if report.when == "call" and report.nodeid in self._timed:
+            record["clock_s"], record["cpu_s"] = self._timed.pop(report.nodeid)
+        self._emit(record)
         if report.when == "call":
             changes = self._harness.changes()
             if changes:  # said now: a patch undone before the end still shows
@@ -708,6 +730,6 @@ _BASELINE = _watched() if _CHANNEL else {}  # at import: before any candidate co
 def pytest_configure(config):
     global _CHANNEL
     if _CHANNEL is not None and not config.pluginmanager.has_plugin("orps-recorder"):
-        (emit, note, set_test), info = _CHANNEL
+        (emit, note, set_test, timer), info = _CHANNEL
         _CHANNEL = None  # the tools now live only in the recorder's closures
-        config.pluginmanager.register(Recorder(emit, note, set_test, info, config), "orps-recorder")
+        config.pluginmanager.register(Recorder(emit, note, set_test, info, config, timer), "orps-recorder")

@@ -1045,3 +1045,30 @@ async def test_many_honest_records_are_not_a_flood(evaluator):
              tests=[f"assert f({i}) == {i} * 2" for i in range(300)])
     ev = await evaluator.evaluate(t, "def f(x):\n    return x * 2\n")
     assert ev.verdict == "passed" and ev.passed == 300
+
+
+FROZEN_CLOCK = '''
+import time
+import _pytest.timing
+
+_pytest.timing.perf_counter = lambda: 0.0  # what pytest's durations are measured with
+time.perf_counter = lambda: 0.0
+time.monotonic = lambda: 0.0
+def f():
+    total = 0
+    for i in range(2_000_000):
+        total += i % 7
+    return 1
+'''
+HONEST_FAST = "def f():\n    return 1\n"
+
+
+async def test_a_frozen_clock_does_not_make_a_candidate_fast(evaluator):
+    """--goal faster compares runtimes: the call phase is timed by clocks captured before any
+    test code (elapsed and CPU, the larger counts), so freezing the clocks pytest and the
+    tests see gives nothing. The look-alike: the honest fast candidate stays fast."""
+    frozen = await evaluator.evaluate(task(), FROZEN_CLOCK)
+    honest = await evaluator.evaluate(task(), HONEST_FAST)
+    assert frozen.verdict == honest.verdict == "passed"
+    assert frozen.runtime_s is not None and frozen.runtime_s > 10 * honest.runtime_s, (frozen.runtime_s, honest.runtime_s)
+    assert frozen.runtime_s <= frozen.wall_s
