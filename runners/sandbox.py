@@ -327,28 +327,16 @@ sandbox-runtime share for a program without network access (docs/sandbox-view.md
 
 
 def _python_paths() -> set[Path]:
-    """What the interpreter and our own code need: prefixes, sys.path, the checkout of orps."""
-    paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, str(Path(__file__).resolve().parent.parent))
-    # '' in sys.path is the current directory: never bind that (or /) just because we run there.
+    """What orps's own interpreter and our launcher need: its prefixes, stdlib and
+    site-packages, and this package's directory (`_launch.py`). Not the rest of its sys.path:
+    the directories a host PYTHONPATH or `.pth` files add (an editable checkout, a user's
+    libraries) are the host's, not the run's."""
+    import sysconfig
+
+    found = sysconfig.get_paths()
+    paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parent,
+             *(found[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in found))
     return {Path(p).resolve() for p in paths if p and Path(p).is_absolute() and Path(p).exists()} - {Path("/")}
-
-
-@cache
-def interpreter_paths(python: str) -> tuple[Path, ...]:
-    """What another interpreter (a project's virtualenv) needs: asked of it once."""
-    exe = Path(python)
-    if not exe.is_absolute():
-        exe = Path(shutil.which(python) or python)
-    if exe.resolve() == Path(sys.executable).resolve():
-        return ()
-    probe = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
-    try:
-        out = subprocess.run([str(exe), "-c", probe], capture_output=True, text=True, timeout=30, cwd="/")
-        paths = json.loads(out.stdout) if out.returncode == 0 else []
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        paths = []
-    found = {exe.parent.parent, exe.resolve().parent.parent}  # the venv and the real install
-    return tuple(sorted(({Path(p).resolve() for p in paths if p and Path(p).is_absolute()} | found) - {Path("/")}))
 
 
 def _covering(paths) -> list[Path]:

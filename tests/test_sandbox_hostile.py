@@ -1072,3 +1072,17 @@ async def test_a_frozen_clock_does_not_make_a_candidate_fast(evaluator):
     assert frozen.verdict == honest.verdict == "passed"
     assert frozen.runtime_s is not None and frozen.runtime_s > 10 * honest.runtime_s, (frozen.runtime_s, honest.runtime_s)
     assert frozen.runtime_s <= frozen.wall_s
+
+
+async def test_host_pythonpath_and_pth_directories_are_not_visible(evaluator, tmp_path, monkeypatch):
+    """Directories on orps's own sys.path through PYTHONPATH or .pth files (an editable
+    checkout, a user's libraries) do not exist inside; the interpreter's stdlib and
+    site-packages do (the look-alike: a candidate importing json and decimal passes)."""
+    host_lib = tmp_path / "host-lib"
+    host_lib.mkdir()
+    (host_lib / "secret.txt").write_text("host data")
+    monkeypatch.syspath_prepend(str(host_lib))
+    code = (f"import json, decimal, os\ndef f():\n    return 0 if os.path.exists({str(host_lib / 'secret.txt')!r}) "
+            "else json.loads('1') * int(decimal.Decimal('1'))\n")
+    ev = await evaluator.evaluate(task(), code)
+    assert ev.verdict == "passed", ev.message + ev.output
