@@ -212,6 +212,8 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         messages.append(f"every selected test was skipped ({len(tests)}): nothing was checked")
     if run.timed_out:
         messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
+    if getattr(run, "write_exceeded", ""):
+        messages.insert(0, f"the test run was stopped: {run.write_exceeded} (a flood; nothing of it was kept)")
     if tampered:
         messages.append("tampering detected: " + "; ".join(dict.fromkeys(tampered)))
     if suspicious and not tampered:

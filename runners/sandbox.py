@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,10 @@ class Limits:
     tmp_mb: int = 512
     shm_mb: int = 256
     output_bytes: int = 1 << 20
+    write_mb: int = 512
+    """Bytes a run may write to the host's disk (a copy-on-write layer, a writable workspace)."""
+    write_files: int = 100_000
+    """Files and directories it may create there."""
 
 
 @dataclass
@@ -79,6 +84,8 @@ class SandboxResult:
     isolation: str
     truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    write_exceeded: str = ""
+    """Why the run was stopped for writing too much to the host's disk ("" when it was not)."""
 
 
 @cache
@@ -638,6 +645,11 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     started = time.perf_counter()
     run = _Run(limits, info_r, info_w)
     cancelled = False
+    # What the run writes to the host's disk: the overlay's upper layer, writable binds.
+    on_disk = [scratch / "upper"] if scratch else []
+    on_disk += [Path(p) for p in (writable or [])]
+    watcher = asyncio.ensure_future(_watch_writes(run, on_disk, lambda: run.kill(cgroup, marker, use_bwrap))) \
+        if on_disk else None
     try:
         if warm:
             request = {"cwd": str(workdir), "args": warm_argv(argv), "env": full_env,
@@ -652,6 +664,8 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         cancelled = True
         raise
     finally:
+        if watcher is not None:
+            watcher.cancel()
         leftovers = (cgroup, marker, use_bwrap, seccomp_fd, scratch)
         try:
             if not cancelled:
@@ -673,7 +687,51 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     if run.init_pid is not None and _alive(run.init_pid):
         notes.append(f"the sandbox's init (pid {run.init_pid}) was still alive after the kill")
     return SandboxResult(run.returncode, run.out.decode(errors="replace"), run.err.decode(errors="replace"),
-                         run.timed_out, time.perf_counter() - started, isolation, run.truncated, notes)
+                         run.timed_out, time.perf_counter() - started, isolation, run.truncated, notes,
+                         run.write_exceeded)
+
+
+WRITE_CHECK_S = 0.2
+
+
+def disk_usage(paths: list[Path], max_files: int) -> tuple[int, int]:
+    """(bytes allocated, entries) under `paths`, never following links; stops counting
+    past `max_files` entries."""
+    total = files = 0
+    stack = [str(p) for p in paths]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                files += 1
+                total += st.st_blocks * 512
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+                if files > max_files:
+                    return total, files
+    return total, files
+
+
+async def _watch_writes(run: _Run, paths: list[Path], kill) -> None:
+    """Every WRITE_CHECK_S (a timer, not a busy loop), what the run has written to the host's
+    disk; past the limits it is stopped, and says why. (Inside, /tmp and /dev/shm are
+    size-capped tmpfs; this covers what lands on disk.)"""
+    limits = run.limits
+    while True:
+        await asyncio.sleep(WRITE_CHECK_S)
+        used, files = await asyncio.to_thread(disk_usage, paths, limits.write_files)
+        if used > limits.write_mb << 20 or files > limits.write_files:
+            run.write_exceeded = (f"it wrote more than {limits.write_mb} MB to disk" if used > limits.write_mb << 20
+                                  else f"it created more than {limits.write_files} files")
+            kill()
+            return
 
 
 async def warm_ready(worker: WarmWorker) -> bool:
@@ -722,6 +780,7 @@ class _Run:
         self.init_pid: int | None = None
         self.returncode: int | None = None
         self.timed_out = self.truncated = False
+        self.write_exceeded = ""
         self.drains = None
         self.transports: list[asyncio.BaseTransport] = []
         self.warm_run = None

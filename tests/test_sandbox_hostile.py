@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import os
 import socket
 import threading
@@ -1086,3 +1087,62 @@ async def test_host_pythonpath_and_pth_directories_are_not_visible(evaluator, tm
             "else json.loads('1') * int(decimal.Decimal('1'))\n")
     ev = await evaluator.evaluate(task(), code)
     assert ev.verdict == "passed", ev.message + ev.output
+
+
+DISK_FLOOD = '''
+import os
+def f():
+    block = b"x" * (1 << 20)
+    for n in range(10_000):
+        with open(f"flood{n // 16}.bin", "ab") as out:  # files under the per-file size limit
+            out.write(block)
+    return 1
+'''
+FILE_FLOOD = '''
+import os
+def f():
+    os.makedirs("many", exist_ok=True)
+    for n in range(1_000_000):
+        open(f"many/{n}", "w").close()
+    return 1
+'''
+FEW_MB = '''
+import os
+def f():
+    with open("/tmp/scratch.bin", "wb") as out:
+        out.write(os.urandom(3 << 20))
+    with open("here.bin", "wb") as out:
+        out.write(os.urandom(3 << 20))
+    return 1
+'''
+
+
+@pytest.mark.parametrize("code, why", [(DISK_FLOOD, "it wrote more than 40 MB to disk"),
+                                       (FILE_FLOOD, "it created more than 2000 files")])
+async def test_a_write_flood_is_stopped_and_leaves_the_disk_as_it_was(evaluator, code, why):
+    evaluator.limits.write_mb, evaluator.limits.write_files = 40, 2000
+    before = shutil.disk_usage(evaluator.workspaces.root).used
+    ev = await evaluator.evaluate(task(), code)
+    assert ev.verdict != "passed" and ev.passed == 0
+    assert ev.message.startswith(f"the test run was stopped: {why}"), ev.message
+    JANITOR.wait(10)
+    assert shutil.disk_usage(evaluator.workspaces.root).used < before + (40 << 20)  # others write too
+    assert not [p for p in evaluator.workspaces.root.iterdir() if p.name.startswith(("run-", "overlay-"))]
+
+
+async def test_writing_a_few_mb_passes(evaluator):
+    """The look-alike: a few MB in /tmp and in the working directory."""
+    evaluator.limits.write_mb = 40
+    ev = await evaluator.evaluate(task(), FEW_MB)
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_a_write_flood_in_a_project_copy_is_stopped(evaluator, tmp_path):
+    """The copy-on-write layer of a project lands on the host's disk: capped the same way,
+    and the project is untouched."""
+    evaluator.limits.write_mb = 40
+    t = stand_in_project(tmp_path)
+    before = tree_digest(Path(t.project))
+    ev = await evaluator.evaluate(t, DISK_FLOOD)
+    assert ev.message.startswith("the test run was stopped: it wrote more than 40 MB to disk"), ev.message
+    assert tree_digest(Path(t.project)) == before
