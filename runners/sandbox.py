@@ -291,8 +291,8 @@ def isolation_report() -> dict:
             notes.append("process count limited by RLIMIT_NPROC")
         notes.append("memory: one cgroup limit for the whole run (all processes and their tmpfs files)"
                      if "memory" in roots else
-                     "memory: no memory cgroup here, so RLIMIT_AS per process only (several processes can "
-                     "together use more; /tmp and /dev/shm are size-capped)")
+                     "memory: no memory cgroup here: RLIMIT_AS per process, and the run's processes' memory "
+                     "added up every 0.2 s (the run is stopped past the limit); /tmp and /dev/shm are size-capped")
         notes.append("seccomp: new namespaces, mount, bpf, io_uring, keyctl, ptrace, perf_event_open refused"
                      if seccomp_works() else "seccomp: not available here (no filter on system calls)")
         notes.append("user namespaces: disabled inside the sandbox" if userns_disable_works() else
@@ -648,8 +648,12 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     # What the run writes to the host's disk: the overlay's upper layer, writable binds.
     on_disk = [scratch / "upper"] if scratch else []
     on_disk += [Path(p) for p in (writable or [])]
-    watcher = asyncio.ensure_future(_watch_writes(run, on_disk, lambda: run.kill(cgroup, marker, use_bwrap))) \
-        if on_disk else None
+    # Without a memory cgroup, RLIMIT_AS bounds each process only: the watcher adds up the
+    # run's processes' memory instead.
+    memory = not (cgroup and "memory" in cgroup.controllers)
+    watcher = asyncio.ensure_future(_watch_writes(run, on_disk, lambda: run.kill(cgroup, marker, use_bwrap),
+                                                  memory=memory, marker=marker, use_bwrap=use_bwrap)) \
+        if on_disk or memory else None
     try:
         if warm:
             request = {"cwd": str(workdir), "args": warm_argv(argv), "env": full_env,
@@ -719,19 +723,58 @@ def disk_usage(paths: list[Path], max_files: int) -> tuple[int, int]:
     return total, files
 
 
-async def _watch_writes(run: _Run, paths: list[Path], kill) -> None:
+def run_memory(roots: list[int], marker: str = "") -> int:
+    """Resident bytes of the processes under `roots` (and, without namespaces, of those
+    carrying the run's marker): shared pages count once per process, an overestimate."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry)
+        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
+        rss[pid] = int((fields.get("VmRSS", "0 kB").split() or ["0"])[0]) * 1024
+    inside = set(roots) | (set(_marked_pids(marker)) if marker else set())
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in inside and pid not in inside:
+                inside.add(pid)
+                changed = True
+    return sum(rss.get(pid, 0) for pid in inside)
+
+
+async def _watch_writes(run: _Run, paths: list[Path], kill, *, memory: bool = False, marker: str = "",
+                        use_bwrap: bool = True) -> None:
     """Every WRITE_CHECK_S (a timer, not a busy loop), what the run has written to the host's
-    disk; past the limits it is stopped, and says why. (Inside, /tmp and /dev/shm are
-    size-capped tmpfs; this covers what lands on disk.)"""
+    disk and, with `memory` (no memory cgroup here), how much memory its processes hold;
+    past the limits it is stopped, and says why. (Inside, /tmp and /dev/shm are size-capped
+    tmpfs; this covers what lands on disk.)"""
     limits = run.limits
     while True:
         await asyncio.sleep(WRITE_CHECK_S)
-        used, files = await asyncio.to_thread(disk_usage, paths, limits.write_files)
+        used, files = await asyncio.to_thread(disk_usage, paths, limits.write_files) if paths else (0, 0)
         if used > limits.write_mb << 20 or files > limits.write_files:
             run.write_exceeded = (f"it wrote more than {limits.write_mb} MB to disk" if used > limits.write_mb << 20
                                   else f"it created more than {limits.write_files} files")
             kill()
             return
+        if memory and run.proc is not None:
+            roots = [p for p in (run.init_pid, run.proc.pid) if p]
+            joiner = run.warm_run.pid if run.warm_run is not None else None
+            if joiner is not None and joiner.done() and not joiner.cancelled() and joiner.exception() is None:
+                roots.append(joiner.result())  # a warm run's process is the joiner's child, outside bwrap's tree
+            held = await asyncio.to_thread(run_memory, roots, "" if use_bwrap else marker)
+            if held > limits.memory_mb << 20:
+                run.write_exceeded = f"its processes used more than {limits.memory_mb} MB of memory together"
+                kill()
+                return
 
 
 async def warm_ready(worker: WarmWorker) -> bool:

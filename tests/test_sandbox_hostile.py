@@ -1146,3 +1146,36 @@ async def test_a_write_flood_in_a_project_copy_is_stopped(evaluator, tmp_path):
     ev = await evaluator.evaluate(t, DISK_FLOOD)
     assert ev.message.startswith("the test run was stopped: it wrote more than 40 MB to disk"), ev.message
     assert tree_digest(Path(t.project)) == before
+
+
+MANY_PROCESSES_MEMORY = '''
+import os, time
+def f():
+    children = []
+    for _ in range(6):
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(120 << 20)  # each under the per-process limit, together over the run's
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return 1
+'''
+
+
+async def test_memory_is_capped_for_the_whole_run_without_a_memory_cgroup(evaluator, monkeypatch):
+    """Where no memory cgroup can be made, the run's processes' memory is added up: several
+    processes each under RLIMIT_AS cannot together exceed the limit. The look-alike: one
+    process using a moderate amount passes."""
+    from runners import sandbox
+
+    monkeypatch.setattr(sandbox, "_cgroup_roots", lambda: {})
+    evaluator.limits.timeout_s = 20
+    ev = await evaluator.evaluate(task(), MANY_PROCESSES_MEMORY)
+    assert ev.message.startswith("the test run was stopped: its processes used more than 512 MB"), ev.message
+    ev = await evaluator.evaluate(task(), "def f():\n    block = bytearray(64 << 20)\n    return 1 + block[0]\n")
+    assert ev.verdict == "passed", ev.message
