@@ -632,6 +632,9 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                         overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
                         mounts=list(mounts or []), use_bwrap=use_bwrap, nproc_rlimit=nproc_rlimit,
                         info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd, launcher=not warm)
+    args_fd = -1
+    if use_bwrap:
+        cmd, args_fd = options_via_fd(cmd)
     if cgroup:
         cmd = cgroup.wrap(cmd)
     isolation = isolation_name() if use_bwrap else "rlimits-only"
@@ -641,7 +644,7 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     if use_bwrap:
         isolation += "+warm" if warm else "+cold"
     fds = (() if warm else tuple(pass_fds)) + ((info_w,) if use_bwrap else ()) + (
-        (seccomp_fd,) if seccomp_fd is not None else ())
+        (seccomp_fd,) if seccomp_fd is not None else ()) + ((args_fd,) if args_fd >= 0 else ())
     started = time.perf_counter()
     run = _Run(limits, info_r, info_w)
     cancelled = False
@@ -668,6 +671,8 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         cancelled = True
         raise
     finally:
+        if args_fd >= 0:
+            os.close(args_fd)
         if watcher is not None:
             watcher.cancel()
         leftovers = (cgroup, marker, use_bwrap, seccomp_fd, scratch)
@@ -997,6 +1002,30 @@ class _Run:
                 pass
         if self.warm_run is None and self.proc is not None:
             self.returncode = self.proc.returncode
+
+
+def options_via_fd(cmd: list[str]) -> tuple[list[str], int]:
+    """bwrap's options (every host path it binds) handed over through a pipe (`--args FD`)
+    instead of its command line: inside, the sandbox's init shows in /proc as `bwrap --args
+    N -- ...`, not as a map of the host. Returns the command and the pipe's read end (to
+    pass to the child, then close); unchanged (and -1) when the options do not fit a pipe."""
+    bwrap = find_bwrap()
+    if not bwrap or bwrap not in cmd:
+        return cmd, -1
+    start = cmd.index(bwrap) + 1
+    try:
+        end = cmd.index("--", start)
+    except ValueError:
+        return cmd, -1
+    data = "".join(arg + "\0" for arg in cmd[start:end]).encode()
+    if len(data) > 60000:  # more than a pipe holds: we would block writing it
+        return cmd, -1
+    read, write = os.pipe()
+    try:
+        os.write(write, data)
+    finally:
+        os.close(write)
+    return cmd[:start] + ["--args", str(read)] + cmd[end:], read
 
 
 def _kill_tree(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:

@@ -1179,3 +1179,14 @@ async def test_memory_is_capped_for_the_whole_run_without_a_memory_cgroup(evalua
     assert ev.message.startswith("the test run was stopped: its processes used more than 512 MB"), ev.message
     ev = await evaluator.evaluate(task(), "def f():\n    block = bytearray(64 << 20)\n    return 1 + block[0]\n")
     assert ev.verdict == "passed", ev.message
+
+
+async def test_the_sandboxs_init_does_not_show_the_host_paths_it_binds(evaluator, tmp_path):
+    """bwrap's options (every host path it binds) reach it through a pipe, so /proc/1/cmdline
+    inside is not a map of the host. The look-alike: the test process's own command line is
+    readable as usual."""
+    code = ("import os\ndef f():\n    init = open('/proc/1/cmdline', 'rb').read().replace(b'\\0', b' ')\n"
+            "    mine = open('/proc/self/cmdline', 'rb').read()\n"
+            "    return 1 if b'--ro-bind' not in init and b'--args' in init and b'pytest' in mine else init.decode()[:300]\n")
+    ev = await evaluator.evaluate(task(), code)
+    assert ev.verdict == "passed", ev.message + ev.output
