@@ -713,8 +713,8 @@ class SandboxEvaluator:
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
         # project's, and autoloading them costs seconds (some import whole UI toolkits): there
         # only those the project mentions are loaded (`project_plugins`).
-        autoload = project and env.chosen.kind not in ("orps",) and \
-            os.path.realpath(python) != os.path.realpath(sys.executable)
+        own_env = env.chosen.kind == "orps" or (env.info.prefixes or [""])[0] == os.path.realpath(sys.prefix)
+        autoload = project and not own_env  # (a venv's python links to the same binary as ours: compare prefixes)
         plugins = []
         if project:
             snap = prepared.snapshot

@@ -162,6 +162,12 @@ def make_venv(where: Path, *, with_pytest: bool, modules: dict[str, str] = ()) -
                     wanted.append(req.name)
     for name, source in dict(modules).items():
         (site / f"{name}.py").write_text(source)
+    if with_pytest:  # an installed pytest plugin (an entry point), as pytest-mock provides `mocker`
+        (site / "mplug_fixtures.py").write_text("import pytest\n\n@pytest.fixture\ndef magic():\n    return 42\n")
+        info = site / "zz_fixtures-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zz-fixtures\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[pytest11]\nzz-fixtures = mplug_fixtures\n")
     return where / "bin" / "python"
 
 
@@ -171,6 +177,7 @@ def dep_project(root: Path) -> Task:
     (root / "fmt.py").write_text("import humanlike\n\n\ndef size(n):\n    return humanlike.natural(n)\n")
     (root / "tests").mkdir()
     (root / "tests" / "test_fmt.py").write_text("from fmt import size\n\n\ndef test_size():\n    assert size(1000) == '1.0 kB'\n")
+    (root / "tests" / "test_plugin.py").write_text("def test_fixture_of_an_installed_plugin(magic):\n    assert magic == 42\n")
     return Task(id="fmt", problem="", entry_point="size", kind="project", target="fmt.py::size",
                 project=str(root), tests=["tests/test_fmt.py::test_size"],
                 original_code="def size(n):\n    return humanlike.natural(n)\n")
@@ -185,9 +192,10 @@ HUMANLIKE = "def natural(n):\n    return f'{n / 1000:.1f} kB'\n"
 async def test_a_project_venv_with_a_third_party_module_runs_its_tests(tmp_path, warm):
     task = dep_project(tmp_path / "fmt")
     make_venv(tmp_path / "fmt" / ".venv", with_pytest=True, modules={"humanlike": HUMANLIKE})
+    task.tests.append("tests/test_plugin.py::test_fixture_of_an_installed_plugin")  # autoloaded, as plain pytest
     async with SandboxEvaluator(timeout_s=30, warm=warm) as evaluator:
         ev = await evaluator.evaluate(task, task.original_code)
-        assert ev.verdict == "passed", ev.message + ev.output
+        assert ev.verdict == "passed" and ev.passed == 2, ev.message + ev.output
         assert evaluator.environment(task).chosen.kind == "in-project"
 
 
