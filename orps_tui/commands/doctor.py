@@ -75,8 +75,37 @@ def sandbox_report(project: Path | None = None) -> dict:
         return {"available": False, "error": str(err)}
     report = isolation_report()
     extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
+    if project and project.is_dir():  # the project's interpreter, as its runs see it
+        from runners.evaluator import interpreter_view
+        from runners.projectenv import resolve
+
+        extra = [*extra, *interpreter_view(resolve(project))]
     report["view"] = sandbox_view(extra) if report["available"] else []
     return report
+
+
+def project_python_report(project: Path) -> dict:
+    """Which interpreter runs this project's tests, and why (runners.projectenv)."""
+    try:
+        from runners.projectenv import report
+    except ImportError as err:
+        return {"error": str(err)}
+    return report(project)
+
+
+def print_project_python(p: dict) -> None:
+    if "path" not in p:
+        print(f"Project Python: unknown ({p.get('error')})")
+        return
+    print(f"Project Python: {p['path']} (Python {p['python'] or '?'}, pytest {p['pytest'] or 'not installed'})")
+    print(f"  chosen: {p['reason']}")
+    for line in p["notes"]:
+        print(f"  note: {line}")
+    if p.get("problem"):
+        print(f"  ! {p['problem']}; {p['hint']}")
+    for path in p["hidden_paths"]:
+        print(f"  not visible to tests: {path} (on its sys.path through a .pth file or PYTHONPATH; "
+              "add it to sandbox_read if the tests need it)")
 
 
 def local_model_report(tokens: int = 48) -> dict:
@@ -107,6 +136,7 @@ def run(args) -> int:
         "sandbox": sandbox_report(_project(args)),
         "local_model": {"skipped": True} if args.no_model else local_model_report(),
         "settings": settings_report(_project(args)),
+        "project_python": project_python_report(_project(args)),
     }
     if args.ray:
         report["ray"] = ray_report(args, report["settings"]["values"])
@@ -196,6 +226,8 @@ def print_report(report: dict) -> None:
         print("  a run sees only (read-only), besides its project copy, a private /tmp, /dev and its own /proc:")
         for path in sb["view"]:
             print(f"    {path}")
+    if "project_python" in report:
+        print_project_python(report["project_python"])
     print_local_model(report["local_model"])
     if "ray" in report:
         print_ray_report(report["ray"])

@@ -109,6 +109,8 @@ class StartScreen(Screen):
         self.base_settings = settings
         self.functions: list[tuple[str, str]] = []
         self.checked: dict[str, tuple[int, int]] = {}
+        self.run_problems: dict[str, str] = {}
+        """What stops a target's tests from running (as `orps check` says it), by target."""
         self.target: str | None = target
         self.described: str | None = None
         self.scanned = False  # until the scan ends, no target can be told existing from new
@@ -305,6 +307,9 @@ class StartScreen(Screen):
         if target not in self.checked:
             ev = await self.app.get_evaluator(self.settings).evaluate(task, task.original_code)
             self._mark(target, (ev.passed, ev.total))
+            from orps_tui.taskbuild import run_problem
+
+            self.run_problems[target] = run_problem(ev)
         return task.tests, self.checked.get(target), ""
 
     @work(exclusive=True, group="describe", exit_on_error=False)
@@ -338,6 +343,9 @@ class StartScreen(Screen):
             if task is not None:
                 ev = await self.app.get_evaluator(self.settings).evaluate(task, task.original_code)
                 result = (ev.passed, ev.total)
+                from orps_tui.taskbuild import run_problem
+
+                self.run_problems[target] = run_problem(ev)
             tests = task.tests if task else []
         else:
             tests, result, problem = await self._check(target)
@@ -347,6 +355,8 @@ class StartScreen(Screen):
             state = "pass" if result and result[0] == result[1] else "fail"
             summary = f"\n{len(tests)} tests selected" + (f", {result[0]}/{result[1]} pass now" if result else "")
             lines = [*head, Text(summary, style="bold green" if state == "pass" else "bold red")]
+            if self.run_problems.get(target):  # the same words as `orps check`
+                lines.append(Text(self.run_problems[target], style="red"))
             lines += [Text(f"  {t}") for t in tests[:12]]
             if len(tests) > 12:
                 lines.append(Text(f"  ... and {len(tests) - 12} more", style="dim"))
