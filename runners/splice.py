@@ -68,6 +68,25 @@ def _parse_candidate(candidate: str, name: str) -> tuple[ast.Module, str]:
     raise SpliceError(f"the candidate has a syntax error at line {first_error.lineno}: {first_error.msg}{where}")
 
 
+def _flat(body: list[ast.stmt]):
+    """The statements of a module (or class) body, those inside if/try/with blocks too:
+    what runs at import time and binds the module's names. The branch most likely to run
+    comes last (an if's first branch, a try's body and else), so that "the last
+    definition wins" picks it."""
+    for node in body:
+        if isinstance(node, ast.If):
+            blocks = [node.orelse, node.body]
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            blocks = [*(h.body for h in node.handlers), node.body, node.orelse, node.finalbody]
+        elif isinstance(node, ast.With):
+            blocks = [node.body]
+        else:
+            yield node
+            continue
+        for block in blocks:
+            yield from _flat(block)
+
+
 def _names_defined(node: ast.stmt) -> set[str]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}
@@ -127,6 +146,13 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
                                    {n - first + 1 for n in _string_lines(text) if first <= n <= method.end_lineno})
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)):
             helpers.append((_names_defined(node), text_of(node).rstrip()))
+    if definition is None:  # the model echoed a version check or optional import around it
+        nested = [n for n in _flat(module.body) if is_target(n)]
+        if nested:
+            node = nested[-1]
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            definition = _reindent(text_of(node), node.col_offset, "",
+                                   {n - first + 1 for n in _string_lines(text) if first <= n <= node.end_lineno})
     if definition is None:
         defined = [n.name for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         also = f" (it defines {', '.join(defined)})" if defined else ""
@@ -246,7 +272,7 @@ def _module_layout(source: bytes):
     except SyntaxError:
         module = ast.Module(body=[], type_ignores=[])
     names, imported = set(), set()
-    for node in module.body:
+    for node in _flat(module.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             imported |= _import_keys(node)
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}

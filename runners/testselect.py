@@ -1,12 +1,14 @@
 """Which tests exercise the target, when the user does not say.
 
-Test files (pytest's defaults: `test_*.py`, `*_test.py`, under `testpaths` when the
-project sets them) are scanned statically with `ast`, never imported: collecting with
-pytest would run the project's conftest and test modules outside the sandbox, and write
-`__pycache__` into the user's project.
+Test files (pytest's rules as the project's config sets them, `runners.pytestconfig`:
+`python_files` under `testpaths`, by default `test_*.py` and `*_test.py` anywhere) are
+scanned statically with `ast`, never imported: collecting with pytest would run the
+project's conftest and test modules outside the sandbox, and write `__pycache__` into
+the user's project. Tests inside module- or class-level if/try/with blocks (version
+checks, optional imports) count; a fixture is never a test, whatever its name.
 
-A test function (or a test method of a `Test*` class or a `unittest.TestCase`) is
-selected when its body (or its class's fixtures/helpers) uses the target:
+A test function (or a test method of a `python_classes` class or a `unittest.TestCase`)
+is selected when its body (or its class's fixtures/helpers) uses the target:
 - a function `func`: the name `func` (or the alias it was imported as), or `mod.func`;
 - a method `Class.method`: `.method` on something, or `Class.method`, in a file that
   imports or names `Class`.
@@ -48,26 +50,26 @@ class Selection:
     """Test files that were not scanned because they do not parse: path -> parser message."""
 
 
-def _testpaths(project: Path) -> list[Path]:
-    """`[tool.pytest.ini_options] testpaths`, when set; else the whole project."""
-    from runners.projectfiles import pyproject_tool
-
-    paths = pyproject_tool(project, "pytest", "ini_options").get("testpaths")
-    if isinstance(paths, list) and paths:
-        found = [project / p for p in paths if isinstance(p, str) and (project / p).exists()]
+def _testpaths(project: Path, collect) -> list[Path]:
+    """The project's `testpaths`, when set; else the whole project."""
+    if collect.testpaths:
+        found = [project / p for p in collect.testpaths if (project / p).exists()]
         if found:
             return found
     return [project]
 
 
-def test_files(project: Path, rules=None) -> list[Path]:
-    """The project's test files, sorted. `rules`: the project's `ProjectFiles`, if already read."""
+def test_files(project: Path, rules=None, collect=None) -> list[Path]:
+    """The project's test files, sorted. `rules`: the project's `ProjectFiles`, if already
+    read; `collect`: its pytest `CollectRules` (`python_files`, `testpaths`), if already read."""
     from runners.projectfiles import ProjectFiles
+    from runners.pytestconfig import collect_rules
 
     project = Path(project)
     rules = rules or ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
+    collect = collect or collect_rules(project)
     out: set[Path] = set()
-    for root in _testpaths(project):
+    for root in _testpaths(project, collect):
         if root.is_file():
             candidates = [root]
         else:
@@ -77,7 +79,7 @@ def test_files(project: Path, rules=None) -> list[Path]:
             rel = path.relative_to(project)
             if any(part.startswith(".") for part in rel.parts[:-1]):
                 continue
-            if path.name.startswith("test_") or path.name.endswith("_test.py"):
+            if collect.is_test_file(path.name):
                 out.add(path)
     return sorted(out)
 
@@ -284,33 +286,66 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
     return ""
 
 
-def _is_test_class(node: ast.ClassDef) -> bool:
-    return node.name.startswith("Test") or any(
-        (isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
-        (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
+def _is_unittest_class(node: ast.ClassDef) -> bool:
+    return any((isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
+               (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
 
 
-def _tests_in(tree: ast.Module):
+def _is_fixture(node: ast.AST) -> bool:
+    """Decorated with `@pytest.fixture` (or `@fixture`, `@pytest.fixture(...)`): a fixture
+    named `test_url` is not a test."""
+    for decorator in getattr(node, "decorator_list", []):
+        func = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if (isinstance(func, ast.Name) and func.id in ("fixture", "yield_fixture")) or \
+                (isinstance(func, ast.Attribute) and func.attr in ("fixture", "yield_fixture")):
+            return True
+    return False
+
+
+def _statements(body: list[ast.stmt]):
+    """The statements of a module or class body that bind its names, those inside if/try/
+    with blocks too (version checks, optional imports): pytest collects what Python binds."""
+    for node in body:
+        if isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
+            for block in (node.body, getattr(node, "orelse", []), getattr(node, "finalbody", []),
+                          *(h.body for h in getattr(node, "handlers", []))):
+                yield from _statements(block)
+        else:
+            yield node
+
+
+def _tests_in(tree: ast.Module, collect=None):
     """(node id suffix, test node, class that defines it or None) of each test pytest
-    would collect; a test class also runs the tests of its base classes in this file
-    (a mixin of shared tests)."""
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    would collect (its `python_functions`/`python_classes` rules; `test*` methods of a
+    `unittest.TestCase`; never a fixture; a name bound twice, in an if and its else, once);
+    a test class also runs the tests of its base classes in this file (a mixin of shared tests)."""
+    from runners.pytestconfig import CollectRules
 
-    def methods(cls: ast.ClassDef, seen: set[str]):
-        for item in cls.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test") \
-                    and item.name not in seen:
+    collect = collect or CollectRules()
+    classes = {node.name: node for node in _statements(tree.body) if isinstance(node, ast.ClassDef)}
+
+    def methods(cls: ast.ClassDef, seen: set[str], unittest: bool):
+        for item in _statements(cls.body):
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name not in seen \
+                    and (item.name.startswith("test") if unittest else collect.is_test_function(item.name)) \
+                    and not _is_fixture(item):
                 seen.add(item.name)
                 yield item, cls
         for base in cls.bases:
             if isinstance(base, ast.Name) and base.id in classes and classes[base.id] is not cls:
-                yield from methods(classes[base.id], seen)
+                yield from methods(classes[base.id], seen, unittest)
 
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+    seen: set[str] = set()
+    for node in _statements(tree.body):
+        if getattr(node, "name", None) in seen:
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and collect.is_test_function(node.name) \
+                and not _is_fixture(node):
+            seen.add(node.name)
             yield node.name, node, None
-        elif isinstance(node, ast.ClassDef) and _is_test_class(node):
-            for item, owner in methods(node, set()):
+        elif isinstance(node, ast.ClassDef) and (_is_unittest_class(node) or collect.is_test_class(node.name)):
+            seen.add(node.name)
+            for item, owner in methods(node, set(), _is_unittest_class(node)):
                 yield f"{node.name}::{item.name}", item, owner
 
 
@@ -362,8 +397,10 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     (node ids, files or directories), else the ones that use the target; then `-k`.
     Test files that do not parse are left out and named in `Selection.left_out`."""
     from runners.projectfiles import ProjectFiles
+    from runners.pytestconfig import collect_rules
 
     project = Path(project)
+    collect = collect_rules(project)
     if tests:
         for t in tests:
             path = t.split("::")[0].rstrip("/")
@@ -377,7 +414,7 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     strong: list[tuple[str, str, str]] = []  # (node id, source, reason)
     weak: list[tuple[str, str, str]] = []
     left_out: dict[str, str] = {}
-    for path in test_files(project, rules):
+    for path in test_files(project, rules, collect):
         rel = path.relative_to(project).as_posix()
         try:
             text = path.read_text(errors="replace")
@@ -392,7 +429,7 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
         ctx = _file_context(tree, target)
         file_names_class = target.cls is not None and _names_class(tree, target, ctx)
         helper_reason: dict[int, str] = {}  # per test class, computed once
-        for suffix, node, owner in _tests_in(tree):
+        for suffix, node, owner in _tests_in(tree, collect):
             node_id = f"{rel}::{suffix}"
             source = _segment(lines, node)
             if tests:
