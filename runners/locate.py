@@ -348,7 +348,11 @@ def _reindent(code: str, remove: int, add: str, protected: set[int] | None = Non
             continue
         body = line.lstrip(" \t")
         if not body.strip():
-            out.append(body if body else line[len(line.rstrip("\r\n")):])
+            # A blank line stays empty; one holding only spaces keeps them (moved like the
+            # others), so that a round trip gives the file back byte for byte.
+            lead = line[: len(line) - len(body)]
+            ending = line[len(line.rstrip("\r\n")):]
+            out.append(add + lead[min(remove, len(lead)):] + ending if lead else body if body else ending)
             continue
         lead = line[: len(line) - len(body)]
         out.append(add + lead[min(remove, len(lead)):] + body)
