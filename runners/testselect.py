@@ -30,6 +30,8 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runners.reach import CONSTRUCTORS, callers, class_names, operator_use
+
 SOURCE_LIMIT = 6000
 """Characters of test source shown to the model; more is cut with a note."""
 
@@ -132,6 +134,8 @@ class _Target:
     name: str
     cls: str | None
     module: str
+    trees: dict[str, ast.Module] = field(default_factory=dict)
+    """The project's source modules that may bind the target (read by `_find_exports`)."""
     exports: dict[str, set[str]] = field(default_factory=dict)
     """module -> its names bound to the target (the class, for a method): the defining
     module, and every package module that re-exports it (`from .sub import *`,
@@ -140,6 +144,10 @@ class _Target:
     @property
     def wanted(self) -> str:
         return self.cls or self.name
+
+    @property
+    def shown(self) -> str:
+        return f"{self.cls}.{self.name}" if self.cls else self.name
 
     def module_matches(self, imported: str) -> bool:
         """True when `imported` is the target's module, a package above it, or its tail
@@ -155,7 +163,7 @@ class _Target:
         return set().union(*(self.exports[m] for m in tail)) if tail else set()
 
 
-def _source_modules(project: Path, rules) -> list[tuple[str, str, ast.Module]]:
+def _source_modules(project: Path, rules, wanted: str | None = None) -> list[tuple[str, str, ast.Module]]:
     """(module name, relative path, tree) of the project's non-test modules that import
     something (only those can re-export); files are read once and parsed only when needed."""
     out = []
@@ -170,8 +178,8 @@ def _source_modules(project: Path, rules) -> list[tuple[str, str, ast.Module]]:
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        if "import" not in text:
-            continue
+        if "import" not in text and (wanted is None or wanted not in text):
+            continue  # only a module that imports can re-export; the class's own module may alias it
         try:
             out.append((_module_name(rel.as_posix()), rel.as_posix(), ast.parse(text)))
         except (SyntaxError, ValueError):
@@ -182,7 +190,8 @@ def _source_modules(project: Path, rules) -> list[tuple[str, str, ast.Module]]:
 def _find_exports(project: Path, target: _Target, rules) -> dict[str, set[str]]:
     """See `_Target.exports`."""
     exports: dict[str, set[str]] = {target.module: {target.wanted}}
-    modules = _source_modules(project, rules)
+    modules = _source_modules(project, rules, target.wanted)
+    target.trees = {name: tree for name, _, tree in modules}
     all_of = {name: _all_names(tree) for name, _, tree in modules}
     imports = []  # (importing module, source module, imported name, bound name)
     for name, rel, tree in modules:
@@ -194,6 +203,12 @@ def _find_exports(project: Path, target: _Target, rules) -> dict[str, set[str]]:
     changed = True
     while changed:  # a re-export of a re-export: iterate until nothing new is found
         changed = False
+        for name, _, tree in modules:  # aliases (`Alias = Class`) and subclasses that inherit the method
+            if name in exports:
+                more = class_names(tree, exports[name], target.name)
+                if more - exports[name]:
+                    exports[name] |= more
+                    changed = True
         for importer, source, imported, bound in imports:
             offered = exports.get(source, set())
             if imported == "*":
@@ -247,6 +262,13 @@ def _file_context(tree: ast.Module, target: _Target) -> _FileContext:
                     else:  # import pkg.sub binds pkg; the chain is followed at use
                         top = alias.name.split(".")[0]
                         ctx.modules[top] = top
+    ctx.names |= class_names(tree, ctx.names, target.name)  # `C = Cache`, `class MyCache(Cache)` in the tests
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):  # `Cache = cachetools.LRUCache` in a test class
+        for item in cls.body:
+            if isinstance(item, ast.Assign) and (
+                    (isinstance(item.value, ast.Name) and item.value.id in ctx.names)
+                    or (isinstance(item.value, ast.Attribute) and _through_module(item.value, target, ctx))):
+                ctx.names |= {t.id for t in item.targets if isinstance(t, ast.Name)}
     return ctx
 
 
@@ -275,14 +297,26 @@ def _through_module(sub: ast.Attribute, target: _Target, ctx: _FileContext) -> b
 
 def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: bool) -> str:
     """A short reason when `node` uses the target, else ''."""
+    dunder = target.cls is not None and target.name.startswith("__") and target.name.endswith("__")
     for sub in ast.walk(node):
         if target.cls is None:
             if isinstance(sub, ast.Name) and sub.id in ctx.names:
                 return f"calls {sub.id}"
             if isinstance(sub, ast.Attribute) and _through_module(sub, target, ctx):
                 return f"calls {ast.unparse(sub)}"
-        elif isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
+            continue
+        if target.name in CONSTRUCTORS and isinstance(sub, ast.Call) and (
+                (isinstance(sub.func, ast.Name) and sub.func.id in ctx.names)
+                or (isinstance(sub.func, ast.Attribute) and _through_module(sub.func, target, ctx))
+                or (isinstance(sub.func, ast.Attribute) and sub.func.attr in ctx.names  # self.Cache(...)
+                    and isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("self", "cls"))):
+            return f"constructs {ast.unparse(sub.func)} ({target.cls}.{target.name})"
+        if isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
             return f"uses {target.cls}.{target.name}"
+        if dunder and file_names_class:
+            how = operator_use(sub, target.name)
+            if how:
+                return f"{how} ({target.cls}.{target.name})"
     return ""
 
 
@@ -392,6 +426,73 @@ def _segment(lines: list[str], node: ast.AST) -> str:
     return "".join(lines[first - 1:node.end_lineno]).rstrip()
 
 
+def _scan(files, target: _Target, collect, tests: list[str] | None):
+    """(strong, weak) matches in the parsed test files: (node id, source, reason) each;
+    strong ones are in files that import the target's module (see module doc)."""
+    strong: list[tuple[str, str, str]] = []
+    weak: list[tuple[str, str, str]] = []
+    for rel, tree, lines in files:
+        ctx = _file_context(tree, target)
+        file_names_class = target.cls is not None and _names_class(tree, target, ctx)
+        helper_reason: dict[int, str] = {}  # per test class, computed once
+        for suffix, node, owner in _tests_in(tree, collect):
+            node_id = f"{rel}::{suffix}"
+            if tests:
+                if _given(node_id, rel, tests):
+                    strong.append((node_id, _segment(lines, node), "given with --tests"))
+                continue
+            reason = _uses(node, target, ctx, file_names_class)
+            if not reason and owner is not None:  # setUp / helper methods of the test class
+                if id(owner) not in helper_reason:
+                    helpers = [n for n in owner.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                               and not n.name.startswith("test")]
+                    helper_reason[id(owner)] = next(
+                        (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), "")
+                reason = helper_reason[id(owner)]
+            if reason:
+                (strong if ctx.related else weak).append((node_id, _segment(lines, node), f"{reason} ({rel} imports "
+                                                          f"{target.module})" if ctx.related else reason))
+    return strong, weak
+
+
+MAX_CALLERS = 12
+"""Callers of a helper followed at most (and two levels up): enough for a private helper
+behind a public function, cheap on a large project."""
+
+
+def _through_callers(project: Path, rules, files, target: _Target, collect):
+    """The tests of the functions that call the target and of their callers, when no
+    test reaches it directly: a module-level helper that only the
+    public API calls. Each reason says the way: "calls naturaltime (...); naturaltime
+    calls _abs_timedelta"."""
+    strong: list[tuple[str, str, str]] = []
+    weak: list[tuple[str, str, str]] = []
+    seen = {(target.name, target.cls, target.module)}
+    level: list[tuple[_Target, list[str]]] = [(target, [])]
+    for _ in range(2):
+        found = []
+        for callee, chain in level:
+            for module, tree in callee.trees.items():
+                names = callee.exports.get(module, set()) if callee.cls is None else set()
+                for name, cls in callers(tree, names, callee.name, callee.cls):
+                    if (name, cls, module) in seen or len(seen) > MAX_CALLERS:
+                        continue
+                    seen.add((name, cls, module))
+                    caller = _Target(name, cls, module)
+                    caller.exports = _find_exports(project, caller, rules)
+                    found.append((caller, [f"{caller.shown} calls {callee.shown}", *chain]))
+        for caller, chain in found:
+            got_strong, got_weak = _scan(files, caller, collect, None)
+            have = {c[0] for c in strong + weak}
+            way = "; ".join(chain)
+            strong += [(i, src, f"{why}; {way}") for i, src, why in got_strong if i not in have]
+            weak += [(i, src, f"{why}; {way}") for i, src, why in got_weak if i not in have]
+        if not found:
+            break
+        level = found  # their callers reach the target too
+    return strong, weak
+
+
 def select_tests(project: Path, located, tests: list[str] | None = None, k: str | None = None) -> Selection:
     """The tests for `located` (a `runners.locate.Located`): the ones given with `tests`
     (node ids, files or directories), else the ones that use the target; then `-k`.
@@ -411,42 +512,20 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     rules = ProjectFiles(project)  # read once (it asks git what is ignored): both walks use it
     if not tests:
         target.exports = _find_exports(project, target, rules)
-    strong: list[tuple[str, str, str]] = []  # (node id, source, reason)
-    weak: list[tuple[str, str, str]] = []
+    files: list[tuple[str, ast.Module, list[str]]] = []
     left_out: dict[str, str] = {}
     for path in test_files(project, rules, collect):
         rel = path.relative_to(project).as_posix()
         try:
             text = path.read_text(errors="replace")
-            tree = ast.parse(text)
+            files.append((rel, ast.parse(text), text.splitlines(keepends=True)))
         except SyntaxError as err:
             left_out[rel] = f"line {err.lineno}: {err.msg}"
-            continue
         except (ValueError, OSError) as err:
             left_out[rel] = str(err)
-            continue
-        lines = text.splitlines(keepends=True)
-        ctx = _file_context(tree, target)
-        file_names_class = target.cls is not None and _names_class(tree, target, ctx)
-        helper_reason: dict[int, str] = {}  # per test class, computed once
-        for suffix, node, owner in _tests_in(tree, collect):
-            node_id = f"{rel}::{suffix}"
-            source = _segment(lines, node)
-            if tests:
-                if _given(node_id, rel, tests):
-                    strong.append((node_id, source, "given with --tests"))
-                continue
-            reason = _uses(node, target, ctx, file_names_class)
-            if not reason and owner is not None:  # setUp / helper methods of the test class
-                if id(owner) not in helper_reason:
-                    helpers = [n for n in owner.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                               and not n.name.startswith("test")]
-                    helper_reason[id(owner)] = next(
-                        (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), "")
-                reason = helper_reason[id(owner)]
-            if reason:
-                (strong if ctx.related else weak).append((node_id, source, f"{reason} ({rel} imports {target.module})"
-                                                          if ctx.related else reason))
+    strong, weak = _scan(files, target, collect, tests)
+    if not tests and not (strong or weak):
+        strong, weak = _through_callers(project, rules, files, target, collect)
     chosen = strong or weak
     if tests and not chosen:
         # Ids we cannot see statically (generated tests, plugins): let pytest decide.

@@ -134,8 +134,9 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
         line = f"  {mark:<5} {t.id}  ({_seconds(t.duration_s)})"
         if t.outcome not in ("passed", "skipped") and t.message:
             line += f"\n        {first_line(t.message)[:160]}"
-        if reasons and t.id in reasons:
-            line += f"\n        selected: {reasons[t.id]}"
+        why = reasons and (reasons.get(t.id) or reasons.get(t.id.split("[")[0]))
+        if why:
+            line += f"\n        selected: {why}"
         lines.append(line)
     runtime = f", {_seconds(ev.runtime_s)} in tests" if ev.runtime_s is not None else ""
     lines.append(f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})")
@@ -167,13 +168,21 @@ def run(args) -> int:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
                             hint="fix the test file, or choose other tests with --tests / -k")
         ev = evaluate_current(task, config, code, files)
+    reasons, not_scanned = None, {}
+    if args.verbose or args.json:  # why each test was selected: -v prints it, --json gives it per test
+        located = locate(project, task.target)
+        given = task.tests if config.extras.get("tests") else None  # as build_task resolved them
+        selection = select_tests(project, located, tests=given, k=config.extras.get("k"))
+        reasons, not_scanned = selection.reasons, selection.left_out
     if args.json:
         patch = {"patch_files": sorted(files), "patch_changes_tests": tests_changed} if files is not None else {}
         print(json.dumps({
             "schema_version": SCHEMA_VERSION,
             "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
             "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
-            "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
+            "isolation": ev.isolation, "message": ev.message,
+            "tests": [{**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
+                      for t in ev.tests],
             "left_out": broken, **patch,
         }, indent=1))
     else:
@@ -183,13 +192,7 @@ def run(args) -> int:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         for where, error in broken.items():
             print(f"  LEFT OUT {where}: cannot be imported: {error}")
-        reasons = None
-        if args.verbose:
-            located = locate(project, task.target)
-            given = task.tests if config.extras.get("tests") else None  # as build_task resolved them
-            selection = select_tests(project, located, tests=given, k=config.extras.get("k"))
-            reasons = selection.reasons
-            for rel, why in selection.left_out.items():
-                print(f"  NOT SCANNED {rel}: does not parse ({why})")
+        for rel, why in not_scanned.items():
+            print(f"  NOT SCANNED {rel}: does not parse ({why})")
         print("\n".join(report_lines(task, ev, reasons)))
     return 0 if ev.all_passed and not broken else 1
