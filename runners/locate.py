@@ -139,6 +139,11 @@ def _if_chain(node: Node, prefix: str, rank: int):
             yield from _ranked_definitions(block, prefix, min(rank, own))
 
 
+SAFE_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Not, ast.And, ast.Or, ast.Name, ast.Attribute,
+              ast.Subscript, ast.Slice, ast.Tuple, ast.Constant, ast.Load, ast.Call, ast.Eq, ast.NotEq, ast.Lt,
+              ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot)
+
+
 def _condition(text: str) -> bool | None:
     """The value of a version or platform check as this interpreter sees it (`sys.version_info
     >= (3, 10)`, `hexversion >= 0x30D00A2`, `sys.platform == "win32"`, `TYPE_CHECKING`: false
@@ -151,7 +156,15 @@ def _condition(text: str) -> bool | None:
         return None
     allowed = {"sys": sys, "TYPE_CHECKING": False, "typing": type("typing", (), {"TYPE_CHECKING": False}),
                "hexversion": sys.hexversion, "version_info": sys.version_info, "platform": sys.platform}
+    if len(text) > 200:
+        return None
     for sub in ast.walk(tree):
+        # The file may hold a candidate: only comparisons of these names' plain attributes,
+        # constants and slices are evaluated (no arithmetic: `9 ** 9 ** 9` would hang).
+        if not isinstance(sub, SAFE_NODES):
+            return None
+        if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
+            return None
         if isinstance(sub, ast.Name) and sub.id not in allowed:
             return None
         if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "sys" \

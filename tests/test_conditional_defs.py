@@ -183,3 +183,10 @@ def test_pytests_own_collection_rules_from_the_projects_config(tmp_path):
     (tmp_path / "checks" / "test_ignored.py").write_text("from pkg import f\n\n\ndef test_x():\n    f()\n")
     selection = select_tests(tmp_path, locate(tmp_path, "pkg/__init__.py::f"))
     assert selection.node_ids == ["checks/check_f.py::check_one", "checks/check_f.py::CheckF::check_two"]
+
+
+def test_a_condition_is_evaluated_only_when_it_is_a_plain_version_or_platform_check(tmp_path):
+    # A spliced file may hold a candidate's code: arithmetic (a hang) and dunders are never evaluated.
+    (tmp_path / "m.py").write_text("if 9 ** 9 ** 9 > 1:\n    def f():\n        return 1\n"
+                                   "if sys.version_info.__class__:\n    def g():\n        return 2\n")
+    assert locate(tmp_path, "m.py::f").indent == "    " and locate(tmp_path, "m.py::g").start_line == 5
