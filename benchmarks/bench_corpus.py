@@ -220,9 +220,11 @@ def orps_check(root: Path, venv: Path, target: str, candidate: Path | None = Non
     try:
         doc = json.loads(proc.stdout)
     except ValueError:
-        return {}, seconds, (proc.stderr or proc.stdout).strip().splitlines()[-1:][0] if (proc.stderr or proc.stdout).strip() else f"exit {proc.returncode}"
-    message = doc.get("message", "") if not doc.get("all_passed") else ""
-    return {t["id"]: t["outcome"] for t in doc.get("tests", [])}, seconds, message.strip().splitlines()[0] if message.strip() else ""
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        return {}, seconds, lines[-1] if lines else f"exit {proc.returncode}"
+    message = doc.get("error") or (doc.get("message", "") if not doc.get("all_passed") else "")
+    lines = message.strip().splitlines()
+    return {t["id"]: t["outcome"] for t in doc.get("tests", [])}, seconds, lines[0] if lines else ""
 
 
 def bench_function(library: str, root: Path, python: Path, target: str, plugin_dir: Path) -> Row:

@@ -41,8 +41,9 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
-def resolve(args):
-    """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml."""
+def resolve(args, selections: list | None = None):
+    """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml.
+    `selections` receives the test selection (why each test was chosen)."""
     from orps_tui.config import load_config
     from orps_tui.taskbuild import build_task
 
@@ -58,7 +59,8 @@ def resolve(args):
                         hint="or set target = \"...\" in [tool.orps] or orps.toml")
     task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
                          problem_file=args.problem_file, problem_text=args.problem_text,
-                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False)
+                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False,
+                         selections=selections)
     # Config paths are relative to the project, flag paths to the current directory.
     config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
                                      *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
@@ -146,12 +148,10 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
 
 
 def run(args) -> int:
-    from runners.locate import locate
-    from runners.testselect import select_tests
-
     from orps_tui.taskbuild import broken_files_text, collection_errors, without_broken_files
 
-    project, config, task = resolve(args)
+    selections: list = []
+    project, config, task = resolve(args, selections)
     code, files, tests_changed = None, None, []
     if getattr(args, "candidate", None):
         code = read_text_file(args.candidate, "candidate")
@@ -168,12 +168,8 @@ def run(args) -> int:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
                             hint="fix the test file, or choose other tests with --tests / -k")
         ev = evaluate_current(task, config, code, files)
-    reasons, not_scanned = None, {}
-    if args.verbose or args.json:  # why each test was selected: -v prints it, --json gives it per test
-        located = locate(project, task.target)
-        given = task.tests if config.extras.get("tests") else None  # as build_task resolved them
-        selection = select_tests(project, located, tests=given, k=config.extras.get("k"))
-        reasons, not_scanned = selection.reasons, selection.left_out
+    # why each test was selected (the selection build_task made): -v prints it, --json gives it per test
+    reasons, not_scanned = selections[0].reasons, selections[0].left_out
     if args.json:
         patch = {"patch_files": sorted(files), "patch_changes_tests": tests_changed} if files is not None else {}
         print(json.dumps({
@@ -192,7 +188,7 @@ def run(args) -> int:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         for where, error in broken.items():
             print(f"  LEFT OUT {where}: cannot be imported: {error}")
-        for rel, why in not_scanned.items():
+        for rel, why in not_scanned.items() if args.verbose else ():
             print(f"  NOT SCANNED {rel}: does not parse ({why})")
-        print("\n".join(report_lines(task, ev, reasons)))
+        print("\n".join(report_lines(task, ev, reasons if args.verbose else None)))
     return 0 if ev.all_passed and not broken else 1
