@@ -82,7 +82,8 @@ LIBRARIES: dict[str, dict] = {
     "python-slugify": {
         "sdist": "python-slugify==9.2.0", "test_deps": ["pytest"],
         "shape": "a third-party dependency (text-unidecode), unittest classes",
-        "targets": ["slugify/slugify.py::slugify", "slugify/slugify.py::smart_truncate"],
+        "targets": ["slugify/slugify.py::slugify", "slugify/slugify.py::_modern_truncate",
+                    "slugify/slugify.py::_decode_entities"],
     },
     "boltons": {
         "sdist": "boltons==26.2.0", "test_deps": ["pytest"],
