@@ -232,9 +232,33 @@ class _FileContext:
     """Local name -> module it is bound to (`import pkg as p`, `from pkg import sub`)."""
 
 
-def _file_context(tree: ast.Module, target: _Target) -> _FileContext:
-    ctx = _FileContext(names={target.wanted})
+@dataclass
+class _Index:
+    """What one walk of a test file finds (a file is scanned once per target and caller)."""
+
+    imports: list[ast.stmt] = field(default_factory=list)
+    classes: list[ast.ClassDef] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+    attributes: list[ast.Attribute] = field(default_factory=list)
+
+
+def _index(tree: ast.Module) -> _Index:
+    index = _Index()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            index.names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            index.attributes.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            index.imports.append(node)
+        elif isinstance(node, ast.ClassDef):
+            index.classes.append(node)
+    return index
+
+
+def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileContext:
+    ctx = _FileContext(names={target.wanted})
+    for node in index.imports:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             offered = target.names_in(node.module)
             for alias in node.names:
@@ -263,7 +287,7 @@ def _file_context(tree: ast.Module, target: _Target) -> _FileContext:
                         top = alias.name.split(".")[0]
                         ctx.modules[top] = top
     ctx.names |= class_names(tree, ctx.names, target.name)  # `C = Cache`, `class MyCache(Cache)` in the tests
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):  # `Cache = cachetools.LRUCache` in a test class
+    for cls in index.classes:  # `Cache = cachetools.LRUCache` in a test class
         for item in cls.body:
             if isinstance(item, ast.Assign) and (
                     (isinstance(item.value, ast.Name) and item.value.id in ctx.names)
@@ -413,10 +437,9 @@ def _given(node_id: str, rel: str, tests: list[str]) -> bool:
     return False
 
 
-def _names_class(tree: ast.Module, target: _Target, ctx: _FileContext) -> bool:
+def _names_class(index: _Index, target: _Target, ctx: _FileContext) -> bool:
     """The file mentions the target's class (by a bound name or through a module)."""
-    return any((isinstance(n, ast.Name) and n.id in ctx.names)
-               or (isinstance(n, ast.Attribute) and _through_module(n, target, ctx)) for n in ast.walk(tree))
+    return bool(index.names & ctx.names) or any(_through_module(n, target, ctx) for n in index.attributes)
 
 
 def _segment(lines: list[str], node: ast.AST) -> str:
@@ -431,9 +454,11 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
     strong ones are in files that import the target's module (see module doc)."""
     strong: list[tuple[str, str, str]] = []
     weak: list[tuple[str, str, str]] = []
-    for rel, tree, lines in files:
-        ctx = _file_context(tree, target)
-        file_names_class = target.cls is not None and _names_class(tree, target, ctx)
+    for rel, tree, lines, index in files:
+        ctx = _file_context(tree, target, index)
+        if not tests and not ctx.related and not (index.names & ctx.names):
+            continue  # nothing in the file can reach the target: no need to walk its tests
+        file_names_class = target.cls is not None and _names_class(index, target, ctx)
         helper_reason: dict[int, str] = {}  # per test class, computed once
         for suffix, node, owner in _tests_in(tree, collect):
             node_id = f"{rel}::{suffix}"
@@ -512,13 +537,14 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     rules = ProjectFiles(project)  # read once (it asks git what is ignored): both walks use it
     if not tests:
         target.exports = _find_exports(project, target, rules)
-    files: list[tuple[str, ast.Module, list[str]]] = []
+    files: list[tuple[str, ast.Module, list[str], _Index]] = []
     left_out: dict[str, str] = {}
     for path in test_files(project, rules, collect):
         rel = path.relative_to(project).as_posix()
         try:
             text = path.read_text(errors="replace")
-            files.append((rel, ast.parse(text), text.splitlines(keepends=True)))
+            tree = ast.parse(text)
+            files.append((rel, tree, text.splitlines(keepends=True), _index(tree)))
         except SyntaxError as err:
             left_out[rel] = f"line {err.lineno}: {err.msg}"
         except (ValueError, OSError) as err:
