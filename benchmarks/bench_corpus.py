@@ -224,8 +224,15 @@ def orps_check(root: Path, venv: Path, target: str, candidate: Path | None = Non
         lines = (proc.stderr or proc.stdout).strip().splitlines()
         return {}, seconds, lines[-1] if lines else f"exit {proc.returncode}"
     message = doc.get("error") or (doc.get("message", "") if not doc.get("all_passed") else "")
-    lines = message.strip().splitlines()
+    failures = [_first_error(t.get("message", "")) for t in doc.get("tests", []) if t["outcome"] in ("failed", "error")]
+    lines = [line for line in message.strip().splitlines() if line.strip()] or [f for f in failures if f]
     return {t["id"]: t["outcome"] for t in doc.get("tests", [])}, seconds, lines[0] if lines else ""
+
+
+def _first_error(message: str) -> str:
+    """The line of a pytest failure that names it: the first `E ...`, else the last line."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1].strip() if lines else "")
 
 
 def bench_function(library: str, root: Path, python: Path, target: str, plugin_dir: Path) -> Row:
@@ -310,10 +317,11 @@ def main() -> None:
     print(table(rows))
     if args.disagreements:
         for r in rows:
-            for line in r.disagreements(r.orps_outcomes)[:5] if not r.error else []:
-                print(f"  {r.library} {r.target}: {line}")
-            if not r.error and r.agree(r.orps_outcomes) < r.tests and r.orps_message:
-                print(f"  {r.library} {r.target}: orps said: {r.orps_message[:200]}")
+            if r.error or r.agree(r.orps_outcomes) == r.tests:
+                continue
+            wrong = r.disagreements(r.orps_outcomes)
+            print(f"  {r.library} {r.target}: {len(wrong)} tests disagree, e.g. {wrong[0]}; "
+                  f"orps said: {r.orps_message[:160] or '(nothing)'}")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
 
