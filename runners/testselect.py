@@ -164,8 +164,9 @@ class _Target:
 
 
 def _source_modules(project: Path, rules, wanted: str | None = None) -> list[tuple[str, str, ast.Module]]:
-    """(module name, relative path, tree) of the project's non-test modules that import
-    something (only those can re-export); files are read once and parsed only when needed."""
+    """(module name, relative path, tree) of the project's non-test modules that can bind
+    the target (`wanted`: they name it, or star-import); files are read once and parsed
+    only when needed."""
     out = []
     for rel_text in rules.walk().files:  # the one ignore list: no venvs, .git, ignored paths
         rel = Path(rel_text)
@@ -178,13 +179,35 @@ def _source_modules(project: Path, rules, wanted: str | None = None) -> list[tup
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        if "import" not in text and (wanted is None or wanted not in text):
-            continue  # only a module that imports can re-export; the class's own module may alias it
-        try:
-            out.append((_module_name(rel.as_posix()), rel.as_posix(), ast.parse(text)))
-        except (SyntaxError, ValueError):
-            continue
+        if wanted is not None and wanted not in text and "import *" not in text:
+            continue  # a module that never names the target can neither re-export, alias, subclass nor call it
+        if wanted is None and "import" not in text:
+            continue  # only a module that imports can re-export
+        tree = _parsed(path, text)
+        if tree is not None:
+            out.append((_module_name(rel.as_posix()), rel.as_posix(), tree))
     return out
+
+
+_PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
+"""Parsed source modules by (path, mtime, size): a helper's callers re-read the same
+modules, and the TUI selects again and again in one process."""
+
+
+def _parsed(path: Path, text: str) -> ast.Module | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        if len(_PARSED) > 2000:
+            _PARSED.clear()
+        try:
+            _PARSED[key] = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError):
+            _PARSED[key] = None
+    return _PARSED[key]
 
 
 def _find_exports(project: Path, target: _Target, rules) -> dict[str, set[str]]:
