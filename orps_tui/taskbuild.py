@@ -36,13 +36,15 @@ def build_task(
     goal: str = "fix",
     new: bool = False,
     problem_required: bool = True,
+    selections: list | None = None,
 ) -> tuple[Task, str]:
     """Return the task and the target file's text as it is now (the base of any patch).
 
     A target that does not exist yet (a new function, or a new file) is fine: the file's
     text is then what there is ('' for a new file) and the patch adds the function.
     `new` lets a name close to an existing one through (otherwise: "did you mean").
-    `problem_required=False` (orps check) accepts a target with no problem statement."""
+    `problem_required=False` (orps check) accepts a target with no problem statement.
+    `selections`, when given, receives the test `Selection` (its reasons, its left-out files)."""
     from runners.locate import LocateError, locate, new_target
     from runners.problem import build_problem
     from runners.testselect import NoTestsFound, select_tests
@@ -89,6 +91,8 @@ def build_task(
         selection = select_tests(project, located, tests=tests, k=k)
     except NoTestsFound as err:
         raise NoTests(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
+    if selections is not None:
+        selections.append(selection)
     task = Task(
         id=f"{located.path}::{located.qualname}",
         problem=problem,

@@ -71,10 +71,45 @@ class FunctionInfo:
 # ---------------------------------------------------------------- tree-sitter side
 
 
+BRANCHES = ("with_statement", "block")
+"""Statements whose blocks run at import time like the code around them (if and try
+statements are `_ranked_definitions`' own): a def inside is a module (or class) attribute."""
+
+
 def _definitions(node: Node, prefix: str = ""):
     """(qualname, outer node incl. decorators, def/class node) for every def and class,
-    in classes too (not inside functions: those cannot be targeted by name)."""
+    in classes too, and inside module- and class-level if/elif/else, try/except/else/
+    finally and with blocks (not inside functions: those cannot be targeted by name)."""
+    for qualname, outer, inner, _ in _ranked_definitions(node, prefix):
+        yield qualname, outer, inner
+
+
+RUNS, MAY_RUN, FALLBACK = 2, 1, 0
+"""How sure it is that a definition's branch runs: unconditional code, a version check
+that holds here or a try body; the first branch of a condition we cannot evaluate (`if
+PYPY:`); a branch that does not run here or an except clause."""
+
+
+def _ranked_definitions(node: Node, prefix: str = "", rank: int = RUNS):
+    """`_definitions` with, for each, how sure it is that its branch runs (see RUNS). Of
+    an if/elif/else chain, the first branch whose condition holds (`_condition`) runs and
+    the others do not; a condition we cannot evaluate makes its branch MAY_RUN and the
+    ones after it FALLBACK. A try's body, else and finally run; its except clauses are
+    fallbacks."""
     for child in node.children:
+        if child.type == "if_statement":
+            yield from _if_chain(child, prefix, rank)
+            continue
+        if child.type == "try_statement":
+            for part in child.children:
+                if part.type in ("block", "else_clause", "finally_clause"):
+                    yield from _ranked_definitions(part, prefix, rank)
+                elif part.type in ("except_clause", "except_group_clause"):
+                    yield from _ranked_definitions(part, prefix, FALLBACK)
+            continue
+        if child.type in BRANCHES:
+            yield from _ranked_definitions(child, prefix, rank)
+            continue
         outer, inner = child, child
         if child.type == "decorated_definition":
             inner = child.child_by_field_name("definition")
@@ -82,26 +117,94 @@ def _definitions(node: Node, prefix: str = ""):
             continue
         name = inner.child_by_field_name("name").text.decode()
         qualname = f"{prefix}{name}"
-        yield qualname, outer, inner
+        yield qualname, outer, inner, rank
         if inner.type == "class_definition":
             body = inner.child_by_field_name("body")
             if body is not None:
-                yield from _definitions(body, qualname + ".")
+                yield from _ranked_definitions(body, qualname + ".", rank)
+
+
+def _if_chain(node: Node, prefix: str, rank: int):
+    decided = False  # an earlier branch runs (or may): the later ones are fallbacks
+    for part in [node, *(c for c in node.children if c.type in ("elif_clause", "else_clause"))]:
+        condition = part.child_by_field_name("condition")
+        holds = True if condition is None else _condition(condition.text.decode())
+        if decided or holds is False:
+            own = FALLBACK
+        else:
+            own = RUNS if holds else MAY_RUN
+            decided = True
+        block = part.child_by_field_name("consequence") or part.child_by_field_name("body")
+        if block is not None:
+            yield from _ranked_definitions(block, prefix, min(rank, own))
+
+
+SAFE_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Not, ast.And, ast.Or, ast.Name, ast.Attribute,
+              ast.Subscript, ast.Slice, ast.Tuple, ast.Constant, ast.Load, ast.Call, ast.Eq, ast.NotEq, ast.Lt,
+              ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot)
+
+
+def _condition(text: str) -> bool | None:
+    """The value of a version or platform check as this interpreter sees it (`sys.version_info
+    >= (3, 10)`, `hexversion >= 0x30D00A2`, `sys.platform == "win32"`, `TYPE_CHECKING`: false
+    at run time); None when the condition is anything else."""
+    import sys
+
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    allowed = {"sys": sys, "TYPE_CHECKING": False, "typing": type("typing", (), {"TYPE_CHECKING": False}),
+               "hexversion": sys.hexversion, "version_info": sys.version_info, "platform": sys.platform}
+    if len(text) > 200:
+        return None
+    for sub in ast.walk(tree):
+        # The file may hold a candidate: only comparisons of these names' plain attributes,
+        # constants and slices are evaluated (no arithmetic: `9 ** 9 ** 9` would hang).
+        if not isinstance(sub, SAFE_NODES):
+            return None
+        if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
+            return None
+        if isinstance(sub, ast.Name) and sub.id not in allowed:
+            return None
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "sys" \
+                and sub.attr not in ("version_info", "hexversion", "platform", "byteorder", "maxsize"):
+            return None
+        if isinstance(sub, ast.Call):
+            if not (isinstance(sub.func, ast.Attribute) and sub.func.attr in ("startswith", "endswith")):
+                return None
+    try:
+        value = eval(compile(tree, "<condition>", "eval"), {"__builtins__": {}}, allowed)  # names checked above
+    except Exception:
+        return None
+    return bool(value)
 
 
 def _functions(root: Node) -> list[str]:
-    return [n for n, _, inner in _definitions(root) if inner.type == "function_definition"]
+    return list(dict.fromkeys(n for n, _, inner in _definitions(root) if inner.type == "function_definition"))
+
+
+def _bound(root: Node, only: str | None = None) -> dict[str, tuple[Node, Node]]:
+    """qualname -> (outer, inner) of the function definition Python would bind to it: the
+    last one among those most sure to run (see RUNS; the last: `@overload`s come before
+    the implementation), never a property's `@x.setter`/`@x.deleter`."""
+    found: dict[str, tuple[Node, Node, int]] = {}
+    for name, outer, inner, rank in _ranked_definitions(root):
+        if inner.type != "function_definition" or (only is not None and name != only):
+            continue
+        if name in found:
+            if _is_accessor(outer, name.rsplit(".", 1)[-1]):
+                continue  # `@x.setter def x`: the target is the property's getter
+            if rank < found[name][2]:
+                continue  # a branch less sure to run than the one found (`if PYPY:`, an except clause)
+        found[name] = (outer, inner, rank)
+    return {name: (outer, inner) for name, (outer, inner, _) in found.items()}
 
 
 def _find(source: bytes, qualname: str):
+    """(tree, outer, inner) of `qualname` (see `_bound`); (tree, None, None) when absent."""
     tree = _parser().parse(source)
-    found = (None, None)
-    for name, outer, inner in _definitions(tree.root_node):
-        if name == qualname and inner.type == "function_definition":
-            if found[0] is not None and _is_accessor(outer, name.rsplit(".", 1)[-1]):
-                continue  # `@x.setter def x`: the target is the property's getter
-            found = (outer, inner)  # otherwise the last definition wins, as at run time (@overload)
-    return tree, *found
+    return tree, *_bound(tree.root_node, qualname).get(qualname, (None, None))
 
 
 def _is_accessor(outer: Node, name: str) -> bool:
@@ -145,11 +248,10 @@ def list_functions(path: Path) -> list[FunctionInfo]:
     source = Path(path).read_bytes()
     tree = _parser().parse(source)
     out = []
-    for name, outer, inner in _definitions(tree.root_node):
-        if inner.type == "function_definition":
-            doc = _docstring(inner).strip().splitlines()
-            out.append(FunctionInfo(name, outer.start_point[0] + 1, doc[0] if doc else "", _is_async(inner)))
-    return out
+    for name, (outer, inner) in _bound(tree.root_node).items():  # a name defined in two branches: once
+        doc = _docstring(inner).strip().splitlines()
+        out.append(FunctionInfo(name, outer.start_point[0] + 1, doc[0] if doc else "", _is_async(inner)))
+    return sorted(out, key=lambda f: f.line)
 
 
 def _resolve_file(project: Path, rel: str) -> Path:
@@ -259,7 +361,11 @@ def _reindent(code: str, remove: int, add: str, protected: set[int] | None = Non
             continue
         body = line.lstrip(" \t")
         if not body.strip():
-            out.append(body if body else line[len(line.rstrip("\r\n")):])
+            # A blank line stays empty; one holding only spaces keeps them (moved like the
+            # others), so that a round trip gives the file back byte for byte.
+            lead = line[: len(line) - len(body)]
+            ending = line[len(line.rstrip("\r\n")):]
+            out.append(add + lead[min(remove, len(lead)):] + ending if lead else body if body else ending)
             continue
         lead = line[: len(line) - len(body)]
         out.append(add + lead[min(remove, len(lead)):] + body)

@@ -5,11 +5,16 @@ file survive byte for byte. Around the candidate's definition of the target:
 
 - the user's signature, decorators and docstring stay when the candidate keeps the
   interface (`_keep_signature`, `_keep_docstring`): only the body changes;
+- in the body, every statement the candidate did not change keeps the user's text
+  (comments, blank lines, quote style: `runners.stmtmerge`), so the patch shows the
+  change only and the function's own source (or ast.unparse of it) changes nothing;
 - imports go to the top of the module (after its docstring and `__future__` imports, at
   the end of its leading import block), skipping names already imported there;
 - helper functions, classes and constants go right before the target's top-level
   definition (the class, for a method), skipping names the module already defines — a
   model often echoes the whole module back, and the user's own code must win;
+- imports and helpers that the definition does not use (directly or through a helper it
+  uses) are left out;
 - anything else (example calls, prints, `if __name__ == "__main__":`) is dropped, since
   it would run at import time in the user's module.
 
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from runners.locate import _docstring, _find, _functions, _line_start, _parser, _reindent, _string_lines, did_you_mean
+from runners.stmtmerge import merge_body
 from search.parsing import strip_fences
 
 
@@ -66,6 +72,25 @@ def _parse_candidate(candidate: str, name: str) -> tuple[ast.Module, str]:
     text = (first_error.text or "").strip()
     where = f" ({text[:60]!r})" if text else ""
     raise SpliceError(f"the candidate has a syntax error at line {first_error.lineno}: {first_error.msg}{where}")
+
+
+def _flat(body: list[ast.stmt]):
+    """The statements of a module (or class) body, those inside if/try/with blocks too:
+    what runs at import time and binds the module's names. The branch most likely to run
+    comes last (an if's first branch, a try's body and else), so that "the last
+    definition wins" picks it."""
+    for node in body:
+        if isinstance(node, ast.If):
+            blocks = [node.orelse, node.body]
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            blocks = [*(h.body for h in node.handlers), node.body, node.orelse, node.finalbody]
+        elif isinstance(node, ast.With):
+            blocks = [node.body]
+        else:
+            yield node
+            continue
+        for block in blocks:
+            yield from _flat(block)
 
 
 def _names_defined(node: ast.stmt) -> set[str]:
@@ -127,6 +152,13 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
                                    {n - first + 1 for n in _string_lines(text) if first <= n <= method.end_lineno})
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)):
             helpers.append((_names_defined(node), text_of(node).rstrip()))
+    if definition is None:  # the model echoed a version check or optional import around it
+        nested = [n for n in _flat(module.body) if is_target(n)]
+        if nested:
+            node = nested[-1]
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            definition = _reindent(text_of(node), node.col_offset, "",
+                                   {n - first + 1 for n in _string_lines(text) if first <= n <= node.end_lineno})
     if definition is None:
         defined = [n.name for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         also = f" (it defines {', '.join(defined)})" if defined else ""
@@ -206,6 +238,37 @@ def _keep_signature(definition: str, original: str) -> str:
     return decorators + orig[1] + body
 
 
+def _merge_definition(definition: str, original: str) -> str | None:
+    """The candidate's definition with the user's text wherever the candidate did not
+    change anything: the user's decorators and `def` lines when the interface is the
+    same (as `_keep_signature`), the user's docstring, and every unchanged statement as
+    the user wrote it (`runners.stmtmerge`). None when the two cannot be merged."""
+    cand, orig = _split_header(definition), _split_header(original)
+    if cand is None or orig is None:
+        return None
+    cand_decorators, cand_def, _, func = cand
+    orig_decorators, orig_def, _, orig_func = orig
+    if _parameters(func) == _parameters(orig_func):
+        own = {ast.unparse(d) for d in orig_func.decorator_list}
+        header = (orig_decorators if all(ast.unparse(d) in own for d in func.decorator_list) else cand_decorators) \
+            + orig_def
+    else:
+        header = cand_decorators + cand_def
+    body = merge_body(original, definition, len((orig_decorators + orig_def).splitlines()),
+                      len((cand_decorators + cand_def).splitlines()))
+    if body is None:
+        return None
+    # Comments after the last statement (still in the body): the user's, unless the
+    # candidate changed that statement and wrote its own.
+    orig_tail = "".join(original.splitlines(keepends=True)[orig_func.end_lineno:])
+    cand_tail = "".join(definition.splitlines(keepends=True)[func.end_lineno:])
+    same_end = ast.dump(orig_func.body[-1]) == ast.dump(func.body[-1])
+    tail = orig_tail if same_end or not cand_tail.strip() else _reindent(
+        cand_tail, func.body[-1].col_offset, original.splitlines()[orig_func.body[-1].lineno - 1][
+            :orig_func.body[-1].col_offset])
+    return header + body + tail
+
+
 def signature_change(old_file: str, new_file: str, qualname: str) -> tuple[str, str] | None:
     """(before, after) `def` lines of `qualname` when the new file changes its interface
     (what `_keep_signature` let through); None when the signature is the user's."""
@@ -246,7 +309,7 @@ def _module_layout(source: bytes):
     except SyntaxError:
         module = ast.Module(body=[], type_ignores=[])
     names, imported = set(), set()
-    for node in module.body:
+    for node in _flat(module.body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             imported |= _import_keys(node)
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
@@ -301,7 +364,8 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
     start = _line_start(source, outer.start_byte)
     indent = source[start:outer.start_byte].decode()
     original = _reindent(source[start:outer.end_byte].decode(), len(indent), "")
-    definition = _keep_docstring(_keep_signature(parts.definition, original), inner)
+    definition = _merge_definition(parts.definition, original) \
+        or _keep_docstring(_keep_signature(parts.definition, original), inner)
     if outer.type == "decorated_definition" and not definition.lstrip().startswith("@"):
         # The model dropped the decorators (@staticmethod, @cache...): keep the original ones.
         decorators = source[start:inner.start_byte].decode()
@@ -316,15 +380,16 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
         for child in tree.root_node.children:
             if child.start_byte <= outer.start_byte < child.end_byte:
                 top_start = _line_start(source, child.start_byte)
+    helper_parts, import_parts = _used_parts(definition, parts.helpers, parts.imports)
     helpers = []
-    for defined, text in parts.helpers:
+    for defined, text in helper_parts:
         if defined & names or defined & {name}:
             continue  # the module already has it (often the model echoing the file back): the user's wins
         names |= defined
         helpers.append(text + "\n\n\n")
     out = source[:top_start] + "".join(helpers).encode() + source[top_start:start] + new_def + source[outer.end_byte:]
 
-    new_imports = _new_imports(parts.imports, set(imported))
+    new_imports = _new_imports(import_parts, set(imported))
     if new_imports:
         block = "\n".join(new_imports).encode()
         point = imports_end or _leading_comments_end(tree.root_node)
@@ -341,6 +406,36 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
     except SyntaxError as err:
         raise SpliceError(f"the spliced file does not parse (line {err.lineno}: {err.msg})") from None
     return result.replace("\n", "\r\n") if crlf else result
+
+
+def _names_used(text: str) -> set[str]:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _used_parts(definition: str, helpers: list[tuple[set[str], str]], imports: list[ast.stmt]):
+    """The helpers and imports the definition needs (directly or through the helpers it
+    needs): a model's unused imports and helpers are not put in the user's module."""
+    used = _names_used(definition)
+    kept: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for k, (defined, text) in enumerate(helpers):
+            if k not in kept and defined & used:
+                kept.add(k)
+                used |= _names_used(text)
+                grew = True
+    needed_imports = []
+    for node in imports:
+        aliases = [a for a in node.names if a.name == "*"
+                   or (a.asname or (a.name.split(".")[0] if isinstance(node, ast.Import) else a.name)) in used]
+        if aliases:
+            needed_imports.append(node if len(aliases) == len(node.names) else _single(node, *aliases))
+    return [h for k, h in enumerate(helpers) if k in kept], needed_imports
 
 
 def _leading_comments_end(root: Node) -> int:

@@ -1,12 +1,14 @@
 """Which tests exercise the target, when the user does not say.
 
-Test files (pytest's defaults: `test_*.py`, `*_test.py`, under `testpaths` when the
-project sets them) are scanned statically with `ast`, never imported: collecting with
-pytest would run the project's conftest and test modules outside the sandbox, and write
-`__pycache__` into the user's project.
+Test files (pytest's rules as the project's config sets them, `runners.pytestconfig`:
+`python_files` under `testpaths`, by default `test_*.py` and `*_test.py` anywhere) are
+scanned statically with `ast`, never imported: collecting with pytest would run the
+project's conftest and test modules outside the sandbox, and write `__pycache__` into
+the user's project. Tests inside module- or class-level if/try/with blocks (version
+checks, optional imports) count; a fixture is never a test, whatever its name.
 
-A test function (or a test method of a `Test*` class or a `unittest.TestCase`) is
-selected when its body (or its class's fixtures/helpers) uses the target:
+A test function (or a test method of a `python_classes` class or a `unittest.TestCase`)
+is selected when its body (or its class's fixtures/helpers) uses the target:
 - a function `func`: the name `func` (or the alias it was imported as), or `mod.func`;
 - a method `Class.method`: `.method` on something, or `Class.method`, in a file that
   imports or names `Class`.
@@ -28,6 +30,8 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runners.reach import CONSTRUCTORS, callers, class_names, operator_use
+
 SOURCE_LIMIT = 6000
 """Characters of test source shown to the model; more is cut with a note."""
 
@@ -48,26 +52,26 @@ class Selection:
     """Test files that were not scanned because they do not parse: path -> parser message."""
 
 
-def _testpaths(project: Path) -> list[Path]:
-    """`[tool.pytest.ini_options] testpaths`, when set; else the whole project."""
-    from runners.projectfiles import pyproject_tool
-
-    paths = pyproject_tool(project, "pytest", "ini_options").get("testpaths")
-    if isinstance(paths, list) and paths:
-        found = [project / p for p in paths if isinstance(p, str) and (project / p).exists()]
+def _testpaths(project: Path, collect) -> list[Path]:
+    """The project's `testpaths`, when set; else the whole project."""
+    if collect.testpaths:
+        found = [project / p for p in collect.testpaths if (project / p).exists()]
         if found:
             return found
     return [project]
 
 
-def test_files(project: Path, rules=None) -> list[Path]:
-    """The project's test files, sorted. `rules`: the project's `ProjectFiles`, if already read."""
+def test_files(project: Path, rules=None, collect=None) -> list[Path]:
+    """The project's test files, sorted. `rules`: the project's `ProjectFiles`, if already
+    read; `collect`: its pytest `CollectRules` (`python_files`, `testpaths`), if already read."""
     from runners.projectfiles import ProjectFiles
+    from runners.pytestconfig import collect_rules
 
     project = Path(project)
     rules = rules or ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
+    collect = collect or collect_rules(project)
     out: set[Path] = set()
-    for root in _testpaths(project):
+    for root in _testpaths(project, collect):
         if root.is_file():
             candidates = [root]
         else:
@@ -77,7 +81,7 @@ def test_files(project: Path, rules=None) -> list[Path]:
             rel = path.relative_to(project)
             if any(part.startswith(".") for part in rel.parts[:-1]):
                 continue
-            if path.name.startswith("test_") or path.name.endswith("_test.py"):
+            if collect.is_test_file(path.name):
                 out.add(path)
     return sorted(out)
 
@@ -130,6 +134,8 @@ class _Target:
     name: str
     cls: str | None
     module: str
+    trees: dict[str, ast.Module] = field(default_factory=dict)
+    """The project's source modules that may bind the target (read by `_find_exports`)."""
     exports: dict[str, set[str]] = field(default_factory=dict)
     """module -> its names bound to the target (the class, for a method): the defining
     module, and every package module that re-exports it (`from .sub import *`,
@@ -138,6 +144,10 @@ class _Target:
     @property
     def wanted(self) -> str:
         return self.cls or self.name
+
+    @property
+    def shown(self) -> str:
+        return f"{self.cls}.{self.name}" if self.cls else self.name
 
     def module_matches(self, imported: str) -> bool:
         """True when `imported` is the target's module, a package above it, or its tail
@@ -153,9 +163,10 @@ class _Target:
         return set().union(*(self.exports[m] for m in tail)) if tail else set()
 
 
-def _source_modules(project: Path, rules) -> list[tuple[str, str, ast.Module]]:
-    """(module name, relative path, tree) of the project's non-test modules that import
-    something (only those can re-export); files are read once and parsed only when needed."""
+def _source_modules(project: Path, rules, wanted: str | None = None) -> list[tuple[str, str, ast.Module]]:
+    """(module name, relative path, tree) of the project's non-test modules that can bind
+    the target (`wanted`: they name it, or star-import); files are read once and parsed
+    only when needed."""
     out = []
     for rel_text in rules.walk().files:  # the one ignore list: no venvs, .git, ignored paths
         rel = Path(rel_text)
@@ -168,19 +179,42 @@ def _source_modules(project: Path, rules) -> list[tuple[str, str, ast.Module]]:
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        if "import" not in text:
-            continue
-        try:
-            out.append((_module_name(rel.as_posix()), rel.as_posix(), ast.parse(text)))
-        except (SyntaxError, ValueError):
-            continue
+        if wanted is not None and wanted not in text and "import *" not in text:
+            continue  # a module that never names the target can neither re-export, alias, subclass nor call it
+        if wanted is None and "import" not in text:
+            continue  # only a module that imports can re-export
+        tree = _parsed(path, text)
+        if tree is not None:
+            out.append((_module_name(rel.as_posix()), rel.as_posix(), tree))
     return out
+
+
+_PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
+"""Parsed source modules by (path, mtime, size): a helper's callers re-read the same
+modules, and the TUI selects again and again in one process."""
+
+
+def _parsed(path: Path, text: str) -> ast.Module | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        if len(_PARSED) > 2000:
+            _PARSED.clear()
+        try:
+            _PARSED[key] = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError):
+            _PARSED[key] = None
+    return _PARSED[key]
 
 
 def _find_exports(project: Path, target: _Target, rules) -> dict[str, set[str]]:
     """See `_Target.exports`."""
     exports: dict[str, set[str]] = {target.module: {target.wanted}}
-    modules = _source_modules(project, rules)
+    modules = _source_modules(project, rules, target.wanted)
+    target.trees = {name: tree for name, _, tree in modules}
     all_of = {name: _all_names(tree) for name, _, tree in modules}
     imports = []  # (importing module, source module, imported name, bound name)
     for name, rel, tree in modules:
@@ -192,6 +226,12 @@ def _find_exports(project: Path, target: _Target, rules) -> dict[str, set[str]]:
     changed = True
     while changed:  # a re-export of a re-export: iterate until nothing new is found
         changed = False
+        for name, _, tree in modules:  # aliases (`Alias = Class`) and subclasses that inherit the method
+            if name in exports:
+                more = class_names(tree, exports[name], target.name)
+                if more - exports[name]:
+                    exports[name] |= more
+                    changed = True
         for importer, source, imported, bound in imports:
             offered = exports.get(source, set())
             if imported == "*":
@@ -215,9 +255,33 @@ class _FileContext:
     """Local name -> module it is bound to (`import pkg as p`, `from pkg import sub`)."""
 
 
-def _file_context(tree: ast.Module, target: _Target) -> _FileContext:
-    ctx = _FileContext(names={target.wanted})
+@dataclass
+class _Index:
+    """What one walk of a test file finds (a file is scanned once per target and caller)."""
+
+    imports: list[ast.stmt] = field(default_factory=list)
+    classes: list[ast.ClassDef] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+    attributes: list[ast.Attribute] = field(default_factory=list)
+
+
+def _index(tree: ast.Module) -> _Index:
+    index = _Index()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            index.names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            index.attributes.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            index.imports.append(node)
+        elif isinstance(node, ast.ClassDef):
+            index.classes.append(node)
+    return index
+
+
+def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileContext:
+    ctx = _FileContext(names={target.wanted})
+    for node in index.imports:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             offered = target.names_in(node.module)
             for alias in node.names:
@@ -245,6 +309,13 @@ def _file_context(tree: ast.Module, target: _Target) -> _FileContext:
                     else:  # import pkg.sub binds pkg; the chain is followed at use
                         top = alias.name.split(".")[0]
                         ctx.modules[top] = top
+    ctx.names |= class_names(tree, ctx.names, target.name)  # `C = Cache`, `class MyCache(Cache)` in the tests
+    for cls in index.classes:  # `Cache = cachetools.LRUCache` in a test class
+        for item in cls.body:
+            if isinstance(item, ast.Assign) and (
+                    (isinstance(item.value, ast.Name) and item.value.id in ctx.names)
+                    or (isinstance(item.value, ast.Attribute) and _through_module(item.value, target, ctx))):
+                ctx.names |= {t.id for t in item.targets if isinstance(t, ast.Name)}
     return ctx
 
 
@@ -273,44 +344,89 @@ def _through_module(sub: ast.Attribute, target: _Target, ctx: _FileContext) -> b
 
 def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: bool) -> str:
     """A short reason when `node` uses the target, else ''."""
+    dunder = target.cls is not None and target.name.startswith("__") and target.name.endswith("__")
     for sub in ast.walk(node):
         if target.cls is None:
             if isinstance(sub, ast.Name) and sub.id in ctx.names:
                 return f"calls {sub.id}"
             if isinstance(sub, ast.Attribute) and _through_module(sub, target, ctx):
                 return f"calls {ast.unparse(sub)}"
-        elif isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
+            continue
+        if target.name in CONSTRUCTORS and isinstance(sub, ast.Call) and (
+                (isinstance(sub.func, ast.Name) and sub.func.id in ctx.names)
+                or (isinstance(sub.func, ast.Attribute) and _through_module(sub.func, target, ctx))
+                or (isinstance(sub.func, ast.Attribute) and sub.func.attr in ctx.names  # self.Cache(...)
+                    and isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("self", "cls"))):
+            return f"constructs {ast.unparse(sub.func)} ({target.cls}.{target.name})"
+        if isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
             return f"uses {target.cls}.{target.name}"
+        if dunder and file_names_class:
+            how = operator_use(sub, target.name)
+            if how:
+                return f"{how} ({target.cls}.{target.name})"
     return ""
 
 
-def _is_test_class(node: ast.ClassDef) -> bool:
-    return node.name.startswith("Test") or any(
-        (isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
-        (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
+def _is_unittest_class(node: ast.ClassDef) -> bool:
+    return any((isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
+               (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
 
 
-def _tests_in(tree: ast.Module):
+def _is_fixture(node: ast.AST) -> bool:
+    """Decorated with `@pytest.fixture` (or `@fixture`, `@pytest.fixture(...)`): a fixture
+    named `test_url` is not a test."""
+    for decorator in getattr(node, "decorator_list", []):
+        func = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if (isinstance(func, ast.Name) and func.id in ("fixture", "yield_fixture")) or \
+                (isinstance(func, ast.Attribute) and func.attr in ("fixture", "yield_fixture")):
+            return True
+    return False
+
+
+def _statements(body: list[ast.stmt]):
+    """The statements of a module or class body that bind its names, those inside if/try/
+    with blocks too (version checks, optional imports): pytest collects what Python binds."""
+    for node in body:
+        if isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
+            for block in (node.body, getattr(node, "orelse", []), getattr(node, "finalbody", []),
+                          *(h.body for h in getattr(node, "handlers", []))):
+                yield from _statements(block)
+        else:
+            yield node
+
+
+def _tests_in(tree: ast.Module, collect=None):
     """(node id suffix, test node, class that defines it or None) of each test pytest
-    would collect; a test class also runs the tests of its base classes in this file
-    (a mixin of shared tests)."""
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    would collect (its `python_functions`/`python_classes` rules; `test*` methods of a
+    `unittest.TestCase`; never a fixture; a name bound twice, in an if and its else, once);
+    a test class also runs the tests of its base classes in this file (a mixin of shared tests)."""
+    from runners.pytestconfig import CollectRules
 
-    def methods(cls: ast.ClassDef, seen: set[str]):
-        for item in cls.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test") \
-                    and item.name not in seen:
+    collect = collect or CollectRules()
+    classes = {node.name: node for node in _statements(tree.body) if isinstance(node, ast.ClassDef)}
+
+    def methods(cls: ast.ClassDef, seen: set[str], unittest: bool):
+        for item in _statements(cls.body):
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name not in seen \
+                    and (item.name.startswith("test") if unittest else collect.is_test_function(item.name)) \
+                    and not _is_fixture(item):
                 seen.add(item.name)
                 yield item, cls
         for base in cls.bases:
             if isinstance(base, ast.Name) and base.id in classes and classes[base.id] is not cls:
-                yield from methods(classes[base.id], seen)
+                yield from methods(classes[base.id], seen, unittest)
 
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+    seen: set[str] = set()
+    for node in _statements(tree.body):
+        if getattr(node, "name", None) in seen:
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and collect.is_test_function(node.name) \
+                and not _is_fixture(node):
+            seen.add(node.name)
             yield node.name, node, None
-        elif isinstance(node, ast.ClassDef) and _is_test_class(node):
-            for item, owner in methods(node, set()):
+        elif isinstance(node, ast.ClassDef) and (_is_unittest_class(node) or collect.is_test_class(node.name)):
+            seen.add(node.name)
+            for item, owner in methods(node, set(), _is_unittest_class(node)):
                 yield f"{node.name}::{item.name}", item, owner
 
 
@@ -344,10 +460,9 @@ def _given(node_id: str, rel: str, tests: list[str]) -> bool:
     return False
 
 
-def _names_class(tree: ast.Module, target: _Target, ctx: _FileContext) -> bool:
+def _names_class(index: _Index, target: _Target, ctx: _FileContext) -> bool:
     """The file mentions the target's class (by a bound name or through a module)."""
-    return any((isinstance(n, ast.Name) and n.id in ctx.names)
-               or (isinstance(n, ast.Attribute) and _through_module(n, target, ctx)) for n in ast.walk(tree))
+    return bool(index.names & ctx.names) or any(_through_module(n, target, ctx) for n in index.attributes)
 
 
 def _segment(lines: list[str], node: ast.AST) -> str:
@@ -357,47 +472,22 @@ def _segment(lines: list[str], node: ast.AST) -> str:
     return "".join(lines[first - 1:node.end_lineno]).rstrip()
 
 
-def select_tests(project: Path, located, tests: list[str] | None = None, k: str | None = None) -> Selection:
-    """The tests for `located` (a `runners.locate.Located`): the ones given with `tests`
-    (node ids, files or directories), else the ones that use the target; then `-k`.
-    Test files that do not parse are left out and named in `Selection.left_out`."""
-    from runners.projectfiles import ProjectFiles
-
-    project = Path(project)
-    if tests:
-        for t in tests:
-            path = t.split("::")[0].rstrip("/")
-            if not (project / path).exists():
-                raise NoTestsFound(f"no test file or directory {path} in {project}")
-    cls, _, name = located.qualname.rpartition(".")
-    target = _Target(name, cls.split(".")[0] if cls else None, _module_name(located.path))
-    rules = ProjectFiles(project)  # read once (it asks git what is ignored): both walks use it
-    if not tests:
-        target.exports = _find_exports(project, target, rules)
-    strong: list[tuple[str, str, str]] = []  # (node id, source, reason)
+def _scan(files, target: _Target, collect, tests: list[str] | None):
+    """(strong, weak) matches in the parsed test files: (node id, source, reason) each;
+    strong ones are in files that import the target's module (see module doc)."""
+    strong: list[tuple[str, str, str]] = []
     weak: list[tuple[str, str, str]] = []
-    left_out: dict[str, str] = {}
-    for path in test_files(project, rules):
-        rel = path.relative_to(project).as_posix()
-        try:
-            text = path.read_text(errors="replace")
-            tree = ast.parse(text)
-        except SyntaxError as err:
-            left_out[rel] = f"line {err.lineno}: {err.msg}"
-            continue
-        except (ValueError, OSError) as err:
-            left_out[rel] = str(err)
-            continue
-        lines = text.splitlines(keepends=True)
-        ctx = _file_context(tree, target)
-        file_names_class = target.cls is not None and _names_class(tree, target, ctx)
+    for rel, tree, lines, index in files:
+        ctx = _file_context(tree, target, index)
+        if not tests and not ctx.related and not (index.names & ctx.names):
+            continue  # nothing in the file can reach the target: no need to walk its tests
+        file_names_class = target.cls is not None and _names_class(index, target, ctx)
         helper_reason: dict[int, str] = {}  # per test class, computed once
-        for suffix, node, owner in _tests_in(tree):
+        for suffix, node, owner in _tests_in(tree, collect):
             node_id = f"{rel}::{suffix}"
-            source = _segment(lines, node)
             if tests:
                 if _given(node_id, rel, tests):
-                    strong.append((node_id, source, "given with --tests"))
+                    strong.append((node_id, _segment(lines, node), "given with --tests"))
                 continue
             reason = _uses(node, target, ctx, file_names_class)
             if not reason and owner is not None:  # setUp / helper methods of the test class
@@ -408,8 +498,83 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
                         (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), "")
                 reason = helper_reason[id(owner)]
             if reason:
-                (strong if ctx.related else weak).append((node_id, source, f"{reason} ({rel} imports {target.module})"
-                                                          if ctx.related else reason))
+                (strong if ctx.related else weak).append((node_id, _segment(lines, node), f"{reason} ({rel} imports "
+                                                          f"{target.module})" if ctx.related else reason))
+    return strong, weak
+
+
+MAX_CALLERS = 12
+"""Callers of a helper followed at most (and two levels up): enough for a private helper
+behind a public function, cheap on a large project."""
+
+
+def _through_callers(project: Path, rules, files, target: _Target, collect):
+    """The tests of the functions that call the target and of their callers, when no
+    test reaches it directly: a module-level helper that only the
+    public API calls. Each reason says the way: "calls naturaltime (...); naturaltime
+    calls _abs_timedelta"."""
+    strong: list[tuple[str, str, str]] = []
+    weak: list[tuple[str, str, str]] = []
+    seen = {(target.name, target.cls, target.module)}
+    level: list[tuple[_Target, list[str]]] = [(target, [])]
+    for _ in range(2):
+        found = []
+        for callee, chain in level:
+            for module, tree in callee.trees.items():
+                names = callee.exports.get(module, set()) if callee.cls is None else set()
+                for name, cls in callers(tree, names, callee.name, callee.cls):
+                    if (name, cls, module) in seen or len(seen) > MAX_CALLERS:
+                        continue
+                    seen.add((name, cls, module))
+                    caller = _Target(name, cls, module)
+                    caller.exports = _find_exports(project, caller, rules)
+                    found.append((caller, [f"{caller.shown} calls {callee.shown}", *chain]))
+        for caller, chain in found:
+            got_strong, got_weak = _scan(files, caller, collect, None)
+            have = {c[0] for c in strong + weak}
+            way = "; ".join(chain)
+            strong += [(i, src, f"{why}; {way}") for i, src, why in got_strong if i not in have]
+            weak += [(i, src, f"{why}; {way}") for i, src, why in got_weak if i not in have]
+        if not found:
+            break
+        level = found  # their callers reach the target too
+    return strong, weak
+
+
+def select_tests(project: Path, located, tests: list[str] | None = None, k: str | None = None) -> Selection:
+    """The tests for `located` (a `runners.locate.Located`): the ones given with `tests`
+    (node ids, files or directories), else the ones that use the target; then `-k`.
+    Test files that do not parse are left out and named in `Selection.left_out`."""
+    from runners.projectfiles import ProjectFiles
+    from runners.pytestconfig import collect_rules
+
+    project = Path(project)
+    collect = collect_rules(project)
+    if tests:
+        for t in tests:
+            path = t.split("::")[0].rstrip("/")
+            if not (project / path).exists():
+                raise NoTestsFound(f"no test file or directory {path} in {project}")
+    cls, _, name = located.qualname.rpartition(".")
+    target = _Target(name, cls.split(".")[0] if cls else None, _module_name(located.path))
+    rules = ProjectFiles(project)  # read once (it asks git what is ignored): both walks use it
+    if not tests:
+        target.exports = _find_exports(project, target, rules)
+    files: list[tuple[str, ast.Module, list[str], _Index]] = []
+    left_out: dict[str, str] = {}
+    for path in test_files(project, rules, collect):
+        rel = path.relative_to(project).as_posix()
+        try:
+            text = path.read_text(errors="replace")
+            tree = ast.parse(text)
+            files.append((rel, tree, text.splitlines(keepends=True), _index(tree)))
+        except SyntaxError as err:
+            left_out[rel] = f"line {err.lineno}: {err.msg}"
+        except (ValueError, OSError) as err:
+            left_out[rel] = str(err)
+    strong, weak = _scan(files, target, collect, tests)
+    if not tests and not (strong or weak):
+        strong, weak = _through_callers(project, rules, files, target, collect)
     chosen = strong or weak
     if tests and not chosen:
         # Ids we cannot see statically (generated tests, plugins): let pytest decide.

@@ -10,7 +10,6 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 CODE_HEADING = re.compile(r"^#{1,4}\s*code\b.*$", re.I | re.M)
 REASONING_HEADING = re.compile(r"^#{1,4}\s*(reasoning|thoughts?|plan|analysis)\b.*$", re.I | re.M)
 
@@ -31,7 +30,7 @@ def _compiles(code: str) -> bool:
     try:
         ast.parse(code)
         return True
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # null bytes, absurd nesting
         return False
 
 
@@ -43,9 +42,60 @@ def _trim_to_valid(code: str) -> str:
     return "\n".join(lines)
 
 
+OPEN_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n")
+PYTHON_LANGUAGES = ("", "python", "py", "python3")
+MAX_ENDS = 40
+"""Possible ends of one block tried by parsing (an answer full of fences stays cheap)."""
+
+
 def _fenced_blocks(text: str) -> list[tuple[str, str, int]]:
-    """(language, code, offset) of every ``` block; an unclosed last one runs to the end."""
-    return [(m.group(1).lower(), m.group(2), m.start()) for m in FENCE.finditer(text)]
+    """(language, code, offset) of every ``` block; an unclosed last one runs to the end.
+
+    A Python block ends at the ``` that closes it, not at the first ``` after it: a
+    docstring may hold a Markdown example (every public function of humanize has one),
+    and a comment may quote a fence. Of the ``` that could close the block, the last
+    one whose content parses as Python wins (a fence outside a string is a syntax error,
+    so the block cannot run on past its real end into the prose and blocks after it).
+    When no ending parses (a truncated answer, a wrong program), the first ``` standing
+    alone on its line at most as indented as the opening one closes it (a docstring's
+    fences are indented deeper); else the block runs to the end, as an unclosed one.
+    Other languages end at the first ``` as in Markdown."""
+    blocks, pos = [], 0
+    while True:
+        opening = OPEN_FENCE.search(text, pos)
+        if opening is None:
+            return blocks
+        language, body_start = opening.group(1).lower(), opening.end()
+        ends = [m.start() for m in re.finditer("```", text[body_start:])]
+        end = _block_end(text, body_start, ends, language, _indent_at(text, opening.start()))
+        blocks.append((language, text[body_start:end], opening.start()))
+        if end >= len(text):
+            return blocks
+        pos = end + 3
+
+
+def _indent_at(text: str, offset: int) -> int:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return offset - line_start if not text[line_start:offset].strip() else -1
+
+
+def _block_end(text: str, body_start: int, ends: list[int], language: str, indent: int) -> int:
+    """Where the block that starts at `body_start` ends (see `_fenced_blocks`)."""
+    ends = [body_start + e for e in ends]
+    if not ends:
+        return len(text)
+    if language not in PYTHON_LANGUAGES or len(ends) == 1:
+        return ends[0]
+    parsing = [e for e in ends[:MAX_ENDS] if _compiles(text[body_start:e])]
+    if parsing:
+        return parsing[-1]
+    for e in ends:  # nothing parses: a fence alone on its line, no deeper than the opening one
+        line_start = text.rfind("\n", 0, e) + 1
+        line_end = text.find("\n", e)
+        alone = not text[line_start:e].strip() and not text[e + 3:len(text) if line_end < 0 else line_end].strip()
+        if alone and (indent < 0 or e - line_start <= indent):
+            return e
+    return len(text)  # as an unclosed block: `parse_program` drops the tail that does not parse
 
 
 def _choose_block(blocks: list[tuple[str, str, int]], entry_point: str) -> tuple[str, str, int] | None:
@@ -54,7 +104,7 @@ def _choose_block(blocks: list[tuple[str, str, int]], entry_point: str) -> tuple
     defining = [b for b in blocks if _defines(b[1], entry_point)]
     if defining:
         return defining[-1]
-    python_blocks = [b for b in blocks if b[0] in ("", "python", "py", "python3")] or blocks
+    python_blocks = [b for b in blocks if b[0] in PYTHON_LANGUAGES] or blocks
     return max(python_blocks, key=lambda b: len(b[1])) if blocks else None
 
 

@@ -50,6 +50,7 @@ def test_failing_and_passing_targets(project, capsys):
     doc = json.loads(capsys.readouterr().out)
     validate("check", doc)
     assert doc["all_passed"] and doc["passed"] == doc["total"] == 2 and doc["isolation"]
+    assert all(t["selected"].startswith("calls common_words") for t in doc["tests"])  # the reasons -v prints
     assert snapshot(project) == before  # check never writes to the project
 
 

@@ -112,10 +112,10 @@ def test_splicing_every_function_back_gives_the_same_file(project):
 
 def test_splice_keeps_the_rest_byte_for_byte():
     candidate = ("import math\nimport os\nfrom os import path as p\nHELP = 2\n\ndef helper(v):\n"
-                 "    return v * HELP\n\ndef target(x):\n    return helper(x)\n\nprint(target(3))\n")
+                 "    return v * HELP\n\ndef target(x):\n    return helper(math.floor(x)) if p else 0\n\nprint(target(3))\n")
     out = splice_candidate(SOURCE, "target", candidate)
     # the user's decorator, signature (annotations) and docstring kept, body replaced
-    assert '@decorator(1)\ndef target(x: int) -> int:\n    """Double x."""\n    return helper(x)\n' in out
+    assert '@decorator(1)\ndef target(x: int) -> int:\n    """Double x."""\n    return helper(math.floor(x)) if p else 0\n' in out
     # new imports join the leading import block, once, after the user's line and its comment
     assert "import os  # the user's comment\nimport math\nfrom os import path as p\n\nLIMIT" in out
     assert out.count("import os") == 1
@@ -202,7 +202,7 @@ def test_splice_into_a_module_without_imports_or_docstring():
 
 
 def test_future_imports_in_the_candidate_are_not_moved_below_others():
-    out = splice_candidate(SOURCE, "target", "from __future__ import annotations\nimport re\n\ndef target(x):\n    return x\n")
+    out = splice_candidate(SOURCE, "target", "from __future__ import annotations\nimport re\n\ndef target(x):\n    return re.escape(x)\n")
     assert out.count("from __future__") == 1 and "import re" in out
 
 

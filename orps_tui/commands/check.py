@@ -42,8 +42,9 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
-def resolve(args):
-    """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml."""
+def resolve(args, selections: list | None = None):
+    """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml.
+    `selections` receives the test selection (why each test was chosen)."""
     from orps_tui.config import load_config
     from orps_tui.taskbuild import build_task
 
@@ -59,7 +60,8 @@ def resolve(args):
                         hint="or set target = \"...\" in [tool.orps] or orps.toml")
     task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
                          problem_file=args.problem_file, problem_text=args.problem_text,
-                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False)
+                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False,
+                         selections=selections)
     # Config paths are relative to the project, flag paths to the current directory.
     config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
                                      *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
@@ -152,8 +154,9 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
         line = f"  {mark:<5} {t.id}  ({_seconds(t.duration_s)})"
         if t.outcome not in ("passed", "skipped", "xfailed") and t.message:
             line += f"\n        {first_line(t.message)[:160]}"
-        if reasons and t.id in reasons:
-            line += f"\n        selected: {reasons[t.id]}"
+        why = reasons and (reasons.get(t.id) or reasons.get(t.id.split("[")[0]))
+        if why:
+            line += f"\n        selected: {why}"
         lines.append(line)
     runtime = f", {_seconds(ev.runtime_s)} in tests" if ev.runtime_s is not None else ""
     lines.append(f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})")
@@ -163,12 +166,10 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
 
 
 def run(args) -> int:
-    from runners.locate import locate
-    from runners.testselect import select_tests
-
     from orps_tui.taskbuild import broken_files_text, broken_hint, collection_errors, without_broken_files
 
-    project, config, task = resolve(args)
+    selections: list = []
+    project, config, task = resolve(args, selections)
     code, files, tests_changed = None, None, []
     if getattr(args, "candidate", None):
         code = read_text_file(args.candidate, "candidate")
@@ -193,13 +194,17 @@ def run(args) -> int:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
         ev = evaluate_current(task, config, code, files)
     env = project_python(project)
+    # why each test was selected (the selection build_task made): -v prints it, --json gives it per test
+    reasons, not_scanned = selections[0].reasons, selections[0].left_out
     if args.json:
         patch = {"patch_files": sorted(files), "patch_changes_tests": tests_changed} if files is not None else {}
         print(json.dumps({
             "schema_version": SCHEMA_VERSION,
             "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
             "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
-            "isolation": ev.isolation, "message": ev.message, "tests": [t.__dict__ for t in ev.tests],
+            "isolation": ev.isolation, "message": ev.message,
+            "tests": [{**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
+                      for t in ev.tests],
             "left_out": broken, "python": env, **patch,
         }, indent=1))
     else:
@@ -209,16 +214,11 @@ def run(args) -> int:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         for where, error in broken.items():
             print(printable(f"  LEFT OUT {where}: cannot be imported: {error}"))
-        reasons = None
         if args.verbose:
             print(f"  python: {env['path']} ({env['reason']}; pytest {env['pytest']})")
             for note in env["notes"]:
                 print(f"  note: {note}")
-            located = locate(project, task.target)
-            given = task.tests if config.extras.get("tests") else None  # as build_task resolved them
-            selection = select_tests(project, located, tests=given, k=config.extras.get("k"))
-            reasons = selection.reasons
-            for rel, why in selection.left_out.items():
+            for rel, why in not_scanned.items():
                 print(f"  NOT SCANNED {rel}: does not parse ({why})")
-        print("\n".join(report_lines(task, ev, reasons)))
+        print("\n".join(report_lines(task, ev, reasons if args.verbose else None)))
     return 0 if ev.all_passed and not broken else 1

@@ -1,0 +1,172 @@
+"""Tests that reach a target without naming it are selected: constructors, operators,
+aliases, subclasses, and a helper reached only through the functions that call it.
+The fixture is shaped like cachetools (a MutableMapping `Cache` with dunders, subclasses
+whose `__getitem__` calls `Cache.__getitem__`, unittest classes holding the class under
+test as `Cache = cachetools.LRUCache`) and humanize (`naturaltime` calls `naturaldelta`,
+which calls the private `_abs_timedelta`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from runners.locate import locate
+from runners.testselect import select_tests
+
+FILES = {
+    "src/cachetools/__init__.py": '''import collections.abc
+
+
+class Cache(collections.abc.MutableMapping):
+    def __init__(self, maxsize):
+        self.__data = {}
+        self.maxsize = maxsize
+
+    def __getitem__(self, key):
+        return self.__data[key]
+
+    def __setitem__(self, key, value):
+        self.__data[key] = value
+
+    def __delitem__(self, key):
+        del self.__data[key]
+
+    def __len__(self):
+        return len(self.__data)
+
+    def __iter__(self):
+        return iter(self.__data)
+
+    def __add__(self, other):
+        return Cache(self.maxsize + other.maxsize)
+
+
+class LRUCache(Cache):
+    def __getitem__(self, key, cache_getitem=Cache.__getitem__):
+        return cache_getitem(self, key)
+
+
+class FIFOCache(Cache):
+    pass
+
+
+SimpleCache = Cache
+''',
+    "tests/test_lru.py": '''import unittest
+
+import cachetools
+
+
+class LRUCacheTest(unittest.TestCase):
+    Cache = cachetools.LRUCache
+
+    def test_lru(self):
+        cache = self.Cache(maxsize=2)
+        cache[1] = 1
+        self.assertEqual(cache[1], 1)
+
+    def test_nothing_of_the_cache(self):
+        self.assertTrue(True)
+''',
+    "tests/test_fifo.py": '''from cachetools import FIFOCache
+
+
+def test_fifo_size():
+    cache = FIFOCache(2)
+    assert len(cache) == 0
+
+
+def test_fifo_sum():
+    assert (FIFOCache(1) + FIFOCache(2)).maxsize == 3
+''',
+    "tests/test_alias.py": '''from cachetools import SimpleCache
+
+
+def test_alias():
+    cache = SimpleCache(1)
+    cache["a"] = 1
+''',
+    "src/humanize/__init__.py": "from humanize.time import naturaldelta, naturaltime\n",
+    "src/humanize/time.py": '''import datetime as dt
+
+
+def _abs_timedelta(delta):
+    if delta.days < 0:
+        return -delta
+    return delta
+
+
+def naturaldelta(value):
+    delta = _abs_timedelta(value)
+    return f"{delta.days} days"
+
+
+def naturaltime(value):
+    return naturaldelta(value) + " ago"
+
+
+def unrelated():
+    return dt.date.today()
+''',
+    "tests/test_time.py": '''import datetime as dt
+
+import humanize
+
+
+def test_naturaldelta():
+    assert humanize.naturaldelta(dt.timedelta(days=-2)) == "2 days"
+
+
+def test_naturaltime():
+    assert humanize.naturaltime(dt.timedelta(days=1)) == "1 days ago"
+
+
+def test_unrelated():
+    assert humanize.time.unrelated()
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reach")
+    for rel, text in FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def selected(project, target):
+    selection = select_tests(project, locate(project, target))
+    return {node_id.split("::", 1)[1]: why for node_id, why in selection.reasons.items()}
+
+
+def test_a_constructor_is_selected_by_calls_of_the_class_its_aliases_and_subclasses(project):
+    got = selected(project, "src/cachetools/__init__.py::Cache.__init__")
+    assert set(got) == {"LRUCacheTest::test_lru", "test_fifo_size", "test_fifo_sum", "test_alias"}
+    assert got["test_alias"].startswith("constructs SimpleCache (Cache.__init__)")
+    assert got["LRUCacheTest::test_lru"].startswith("constructs self.Cache")
+
+
+def test_operators_select_their_dunders(project):
+    assert set(selected(project, "src/cachetools/__init__.py::Cache.__len__")) == {"test_fifo_size"}
+    assert set(selected(project, "src/cachetools/__init__.py::Cache.__add__")) == {"test_fifo_sum"}
+    setitem = selected(project, "src/cachetools/__init__.py::Cache.__setitem__")
+    assert set(setitem) == {"LRUCacheTest::test_lru", "test_alias"}
+    assert setitem["test_alias"].startswith("indexes it (Cache.__setitem__)")
+
+
+def test_a_method_a_subclass_overrides_but_calls_is_still_reached(project):
+    # LRUCache.__getitem__ calls Cache.__getitem__ (as cachetools does).
+    got = selected(project, "src/cachetools/__init__.py::Cache.__getitem__")
+    assert set(got) == {"LRUCacheTest::test_lru"}
+
+
+def test_a_helper_gets_the_tests_of_the_functions_that_call_it(project):
+    got = selected(project, "src/humanize/time.py::_abs_timedelta")
+    assert set(got) == {"test_naturaldelta", "test_naturaltime"}
+    assert got["test_naturaldelta"].endswith("; naturaldelta calls _abs_timedelta")
+    assert got["test_naturaltime"].endswith("; naturaltime calls naturaldelta; naturaldelta calls _abs_timedelta")
+
+
+def test_a_function_with_its_own_tests_keeps_just_those(project):
+    assert set(selected(project, "src/humanize/time.py::naturaldelta")) == {"test_naturaldelta"}
