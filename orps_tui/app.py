@@ -23,6 +23,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 
 from orps_tui.errors import UserError
+from orps_tui.literal import LiteralNotify
+from orps_tui.failures import SaysWhy
 from orps_tui.prefs import RememberTheme
 from orps_tui.solving import SolveJob
 from search.settings import SearchSettings
@@ -105,7 +107,7 @@ def run_app(app: App) -> int:
     return app.report_exit()
 
 
-class OrpsApp(CleanExit, RememberTheme, App):
+class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
     CSS_PATH = "orps.tcss"
     TITLE = "orps"
     BINDINGS = [

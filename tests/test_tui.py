@@ -50,7 +50,7 @@ async def test_full_search_to_accepted_patch(project):
         await wait_for(pilot, lambda: review.applied)
         assert isinstance(app.screen, ReviewScreen)  # no modal to dismiss first
         applied = [n for n in app._notifications if n.title == "Applied"]
-        assert "+1 -1 lines" in applied[0].message and "Undo with: orps apply --revert" in applied[0].message
+        assert "+1 -1 lines" in applied[0].message and "Undo with: u (or orps apply --revert)" in applied[0].message
         assert "Backup: .orps/backups/" in applied[0].message
         assert "APPLIED" in screen_text(app)
         await pilot.press("a")  # a second accept is refused, nothing is written twice

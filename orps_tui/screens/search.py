@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,7 +21,8 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from orps_tui.screens.first_paint import QuickFirstPaint
-from orps_tui.solving import SolveJob, finish_result
+from orps_tui.failures import SaysWhy
+from orps_tui.solving import SolveJob, finish_result, outcome
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import NodeDetail, NodeTable
@@ -40,7 +42,7 @@ class SearchEvent(Message):
         self.event = event
 
 
-class SearchScreen(QuickFirstPaint):
+class SearchScreen(SaysWhy, QuickFirstPaint):
     BINDINGS = [
         Binding("ctrl+c", "cancel", "Cancel", priority=True),
         Binding("escape,c", "cancel", "Cancel", show=False),
@@ -153,7 +155,7 @@ class SearchScreen(QuickFirstPaint):
         if not budget:
             budget.append("no budget limit")
         return [
-            f"[b]{self.state}[/b]",
+            self.state,
             f"round {min(self.round, s.rounds)}/{s.rounds}" if s.strategy == "orps" else s.strategy,
             f"{self.evaluated} evaluated",
             f"{u.get('calls', 0)} calls",
@@ -165,7 +167,8 @@ class SearchScreen(QuickFirstPaint):
         ]
 
     def refresh_status(self) -> None:
-        self.query_one("#status", Static).update("  ·  ".join(self.status_parts()))
+        state, *rest = self.status_parts()  # literal: a model name may hold brackets
+        self.query_one("#status", Static).update(Text.assemble((state, "bold"), *("  ·  " + part for part in rest)))
 
     def action_cancel(self) -> None:
         if self.state in ("starting", "running"):
@@ -217,7 +220,8 @@ class SearchScreen(QuickFirstPaint):
         self.ended = self.app.clock()
         self.result = result
         self.search_tree = result.tree
-        self.state = result.status
+        # `no_improvement`, not `solved`, when nothing beats the code as it is
+        self.state = outcome(result.status, result.best, result.baseline, self.job.settings.goal)
         if self.finish_error is not None:
             self.notify(f"Could not build the result document: {self.finish_error}", severity="error")
         table = self.query_one(NodeTable)
@@ -236,7 +240,7 @@ class SearchScreen(QuickFirstPaint):
 
         if self.result is not None:
             r = self.result
-            self.app.push_screen(ReviewScreen(self.job, r.tree, r.best, r.baseline, r.status))
+            self.app.push_screen(ReviewScreen(self.job, r.tree, r.best, r.baseline, self.state))
             return
         tree = self.search_tree or SearchTree()
         best = best_node([n for n in tree if n.id != ORIGINAL_ID])

@@ -22,8 +22,10 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.errors import UserError
+from orps_tui.failures import SaysWhy
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
+from orps_tui.words import tests_selected
 from search.settings import STRATEGIES, SearchSettings
 from search.types import Task
 
@@ -92,7 +94,7 @@ def split_tests(text: str) -> list[str] | None:
     return tests or None
 
 
-class StartScreen(Screen):
+class StartScreen(SaysWhy, Screen):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("ctrl+s", "start", "Start", show=False, priority=True),
@@ -345,7 +347,7 @@ class StartScreen(Screen):
             lines = [*head, Text(f"\n{problem}", style="bold red")]
         else:
             state = "pass" if result and result[0] == result[1] else "fail"
-            summary = f"\n{len(tests)} tests selected" + (f", {result[0]}/{result[1]} pass now" if result else "")
+            summary = f"\n{tests_selected(len(tests))}" + (f", {result[0]}/{result[1]} pass now" if result else "")
             lines = [*head, Text(summary, style="bold green" if state == "pass" else "bold red")]
             lines += [Text(f"  {t}") for t in tests[:12]]
             if len(tests) > 12:

@@ -50,7 +50,7 @@ def node_cells(node: Node) -> list:
         process = "~"
     runtime = "-" if ev is None or ev.runtime_s is None else f"{ev.runtime_s * 1000:.1f}ms"
     return ["", node_name(node.id), pass_text(node), process, f"{node.outcome_score:.2f}", runtime,
-            (node.style or "").split(":")[0][:24]]
+            Text((node.style or "").split(":")[0][:24])]  # a Text: DataTable reads a str as markup
 
 
 _AWAY = Coordinate(-2, -2)
