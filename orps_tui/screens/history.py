@@ -72,7 +72,7 @@ class HistoryScreen(SaysWhy, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("run", "status", "result", "best", "calls", "cost", "applied", "target")
+        self.query_one(DataTable).add_columns("run", "target", "status", "result", "best", "applied", "calls", "cost")  # what tells runs apart first: 80 columns cut the cost, not the target
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -102,9 +102,9 @@ class HistoryScreen(SaysWhy, Screen):
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
             cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"
             # DataTable reads a plain str as markup: a target or status is shown literally
-            table.add_row(*(Text(str(cell)) for cell in (row["id"], row["status"], row["result"], rate,
-                                                          row["calls"] or "-", cost,
-                                                          "yes" if row["applied"] else "-", row["target"])),
+            table.add_row(*(Text(str(cell)) for cell in (row["id"], row["target"], row["status"], row["result"], rate,
+                                                          "yes" if row["applied"] else "-", row["calls"] or "-",
+                                                          cost)),
                           key=row["id"])
         if not table.row_count:
             self.query_one("#history-help", Static).update("No runs yet in this project. Start one from the start screen.")
@@ -115,7 +115,7 @@ class HistoryScreen(SaysWhy, Screen):
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return key, str(table.get_cell(key, table.ordered_columns[1].key).plain)
+        return key, str(table.get_cell(key, table.ordered_columns[2].key).plain)  # the status
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:

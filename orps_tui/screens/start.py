@@ -95,6 +95,9 @@ def split_tests(text: str) -> list[str] | None:
 
 
 class StartScreen(SaysWhy, Screen):
+    AUTO_FOCUS = "#functions"
+    """The list, not the first field: a key pressed while the screen appears (q to quit)
+    is never typed into the filter."""
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("ctrl+s", "start", "Start", show=False, priority=True),
@@ -103,6 +106,7 @@ class StartScreen(SaysWhy, Screen):
         Binding("t", "check_all", "Check tests"),
         Binding("h", "app.history", "History"),
         Binding("q", "app.quit", "Quit"),
+        Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
     def __init__(self, target: str | None = None, settings: SearchSettings | None = None):
@@ -227,6 +231,18 @@ class StartScreen(SaysWhy, Screen):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
         self.query_one("#functions", OptionList).focus()
+
+    @on(Input.Submitted, "#setup Input")
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field of the form starts the search, as the Start button does."""
+        event.stop()
+        self.action_start()
+
+    def action_leave_field(self) -> None:
+        """Esc in a field goes back to the function list, where the screen's keys (q, s, n,
+        ...) work again; typed text stays."""
+        if isinstance(self.focused, (Input, Select)):
+            self.query_one("#functions", OptionList).focus()
 
     @on(OptionList.OptionHighlighted, "#functions")
     def _highlight(self, event: OptionList.OptionHighlighted) -> None:
