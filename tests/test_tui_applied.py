@@ -106,3 +106,21 @@ async def test_a_revert_outside_the_tui_is_seen_when_the_run_is_opened(project, 
     # applied by hand (the same text the patch writes): applied, without any record of it
     (project / "calc.py").write_text(CALC.replace("return a - b", "return a + b"))
     assert [r["applied"] for r in runs_json(project, capsys)] == [True]
+
+
+async def test_a_stale_proposal_is_flagged_when_opened(project):
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        review = await open_review(pilot)
+        await pilot.pause(0.3)
+        assert not review.stale  # the file is as the search saw it
+    (project / "calc.py").write_text(CALC.replace('"""A tiny calculator."""', '"""A calculator."""'))
+    app = make_app(project, evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.loaded)
+        await pilot.press("enter")
+        review = await open_review(pilot)
+        await wait_for(pilot, lambda: review.stale)  # at once, before any accept
+        assert "STALE" in screen_text(app)
+        assert any("changed since this search" in n.message for n in app._notifications)

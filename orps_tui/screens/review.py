@@ -230,7 +230,19 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         from orps_tui.applied import run_applied
 
         applied = run_applied(self.job.project, self.job.run)
-        self.app.call_from_thread(self._set_applied, applied)
+        as_searched = self._as_searched()
+        self.app.call_from_thread(self._opened_state, applied, as_searched)
+
+    def _opened_state(self, applied: bool, as_searched: bool) -> None:
+        """What the files say as the review opens: applied, or changed since the search (a
+        stale proposal is said at once, not only when `a` is refused)."""
+        self._set_applied(applied)
+        if not applied and not as_searched and not self.stale:
+            self.stale = True
+            self.notify(f"{self.target_path} changed since this search: the proposal is stale "
+                        "(accepting it will be refused if its lines changed).", severity="warning", timeout=8)
+            if self.is_attached:
+                self.query_one("#review-summary", Static).update(self._summary())
 
     def _set_applied(self, applied: bool) -> None:
         self.applied = applied
@@ -240,7 +252,10 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
             self.query_one("#review-summary", Static).update(self._summary())
 
     def _as_searched(self) -> bool:
-        """The target file holds what the search saw."""
+        """The target file holds what the search saw. (A run that kept no copy of it, or
+        searched a new file, cannot tell: not flagged.)"""
+        if not self.job.original_file:
+            return True
         try:
             return (self.job.project / self.target_path).read_bytes().decode("utf-8") == self.job.original_file
         except (OSError, UnicodeDecodeError):
