@@ -25,7 +25,7 @@ from orps_tui.failures import SaysWhy
 from orps_tui.solving import SolveJob, finish_result, outcome
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.widgets.nodes import NodeDetail, NodeTable
+from orps_tui.widgets.nodes import LEGEND, NodeDetail, NodeTable
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.scoring import best_node
@@ -68,24 +68,31 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         self.finish_error: Exception | None = None
         self.result = None
         self.state = "starting"
+        self.plan: dict = {}
+        """The plan event (rounds, calls, limit), once the engine has made it."""
+        self.activity = "running your code's tests"
+        """What the search is doing now, as the engine's last event tells."""
+        self.activity_since = 0.0
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})")
         yield Static(id="status", classes="status")
+        yield Static(Text(LEGEND, style="dim"), id="legend", classes="status")
         with Horizontal(id="search-body"):
             yield NodeTable(id="nodes")
             yield NodeDetail(id="detail")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.started = self.app.clock()
+        self.started = self.activity_since = self.app.clock()
         self.query_one(NodeTable).focus()
         if self.finished is not None:
             self.search_tree, self.state, proposed = self.finished
             self.ended = self.started
             self.evaluated = sum(1 for n in self.search_tree if n.evaluation is not None)
             self.round = 1 + max((n.round for n in self.search_tree), default=-1)
-            self.usage = (self.job.run.read("result.json") or {}).get("usage") or {}
+            stored = self.job.run.read("result.json") or {}
+            self.usage, self.plan = stored.get("usage") or {}, stored.get("plan") or {}
             table = self.query_one(NodeTable)
             table.fill(self.search_tree, self.job.settings.goal)
             table.set_star(proposed)  # the review's proposal (edits made there are not the search's)
@@ -125,10 +132,15 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
                 detail = self.query_one(NodeDetail)
                 if detail.node_id in (None, node.id):
                     detail.show(node)
+        self._follow(event.kind)
         if event.kind == "node_evaluated":
             self.evaluated += 1
+        elif event.kind == "plan":
+            self.plan = event.data
         elif event.kind == "round_done":
             self.round = event.data.get("round", self.round) + 1
+            if self.search_tree is not None:
+                table.mark_tree(self.search_tree)  # the beam's choice is known now: ● kept, dim pruned
         elif event.kind == "usage":
             self.usage = event.data
         elif event.kind == "budget_exhausted":
@@ -142,23 +154,54 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
             if node is not None:
                 self.query_one(NodeDetail).show(node)
 
+    ACTIVITY = {
+        "run_started": "running your code's tests",
+        "plan": "waiting for the model",
+        "node_created": "running the tests",
+        "node_critiqued": "waiting for the model",
+        "round_done": "waiting for the model",
+        "agreement": "choosing among tied candidates",
+    }
+    """What the search does after each engine event (the model and the tests take turns)."""
+
+    def _follow(self, kind: str) -> None:
+        if kind == "node_evaluated":
+            activity = "waiting for the critic" if self.plan.get("critic") else "waiting for the model"
+        else:
+            activity = self.ACTIVITY.get(kind)
+        if activity and activity != self.activity:
+            self.activity, self.activity_since = activity, self.app.clock()
+
+    def progress(self) -> str:
+        """Where the search is in its plan: round 0 samples, then the refinement rounds."""
+        s = self.job.settings
+        if s.strategy != "orps":
+            return s.strategy
+        rounds = self.plan.get("rounds", s.rounds)
+        if self.round == 0:
+            return f"round 0 (samples), then {rounds} refinement round(s)"
+        return f"round {min(self.round, rounds)} of {rounds}"
+
     def status_parts(self) -> list[str]:
         s, u = self.job.settings, self.usage
-        elapsed = int((self.ended if self.ended is not None else self.app.clock()) - self.started)
+        now = self.ended if self.ended is not None else self.app.clock()
+        elapsed = int(now - self.started)
+        limit = self.plan.get("limit") or s.budget_calls
+        planned = self.plan.get("calls")
+        calls = f"calls {u.get('calls', 0)}" + (f" of {limit}" if limit else f" of {planned} planned" if planned else "")
         budget = []
-        if s.budget_calls:
-            budget.append(f"{max(0, s.budget_calls - u.get('calls', 0))} calls left")
         if s.budget_tokens:
             budget.append(f"{max(0, s.budget_tokens - u.get('tokens', 0))} tokens left")
         if s.budget_usd:
             budget.append(f"${max(0.0, s.budget_usd - u.get('cost_usd', 0.0)):.2f} left")
-        if not budget:
-            budget.append("no budget limit")
+        state = self.state
+        if self.state == "running":
+            state = f"{self.activity}, {int(now - self.activity_since)} s"
         return [
-            self.state,
-            f"round {min(self.round, s.rounds)}/{s.rounds}" if s.strategy == "orps" else s.strategy,
+            state,
+            self.progress(),
             f"{self.evaluated} evaluated",
-            f"{u.get('calls', 0)} calls",
+            calls,
             f"{u.get('tokens', 0)} tokens",
             f"${u.get('cost_usd', 0.0):.4f}",
             f"{elapsed // 60}:{elapsed % 60:02d}",
