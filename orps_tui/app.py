@@ -22,7 +22,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
-from orps_tui.errors import UserError
+from orps_tui.errors import EXIT_MODEL_CRASHED, UserError
 from orps_tui.prefs import RememberTheme
 from orps_tui.solving import SolveJob
 from search.settings import SearchSettings
@@ -74,7 +74,8 @@ class CleanExit:
 
         if isinstance(error, ModelError):
             if not self.failure_code:
-                self.failure_code, self.failure_message = EXIT_MODEL_ERROR, (error.message, error.hint)
+                code = EXIT_MODEL_CRASHED if error.kind == "model_crashed" else EXIT_MODEL_ERROR
+                self.failure_code, self.failure_message = code, (error.message, error.hint)
         else:
             self.crash, self.crash_log = self.crash or error, self.crash_log or write_crash_log(error)
 

@@ -80,12 +80,12 @@ def sandbox_report(project: Path | None = None) -> dict:
 
 
 def local_model_report(tokens: int = 48) -> dict:
-    from search.providers.local import LocalModelUnavailable, generate, load, smollm2_path
+    from search.providers.local import LocalModelUnavailable, generate, smollm2_path, start
 
     try:
         path = smollm2_path()
         started = time.perf_counter()
-        load("smollm2")
+        start("smollm2")
         load_s = time.perf_counter() - started
         started = time.perf_counter()
         out = generate("smollm2", [{"role": "user", "content": "Count from 1 to 100."}], max_tokens=tokens, seed=0)

@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from orps_tui.errors import UserError
+from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.settings import STRATEGIES
@@ -173,7 +173,8 @@ def run_headless(project: Path, job, args) -> int:
     try:
         result = run_promptly(main())
     except ModelError as err:
-        raise UserError(err.message, hint=err.hint or f"the run so far is saved in {job.run.path}", code=3) from None
+        raise UserError(err.message, hint=model_error_hint(err, job, project),
+                        code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR) from None
     doc = finish_result(job, result, patch_out=args.patch_out)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -182,6 +183,14 @@ def run_headless(project: Path, job, args) -> int:
     if result.status == "cancelled":
         return 130
     return 0 if result.status == "solved" else 1
+
+
+def model_error_hint(err: ModelError, job, project: Path) -> str:
+    """What to do after a model error; after a crash, how to continue the kept run."""
+    if err.kind != "model_crashed":
+        return err.hint or f"the run so far is saved in {job.run.path}"
+    where = "" if project.resolve() == Path.cwd().resolve() else f" --project {project}"
+    return f"{err.hint}; the run is kept: continue it with `orps solve --resume {job.run.id}{where}`"
 
 
 def interrupt_handler(task: asyncio.Task):

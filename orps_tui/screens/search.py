@@ -210,6 +210,8 @@ class SearchScreen(QuickFirstPaint):
         if error is not None:
             self.app.record_failure(error)  # the app exits 3 (model error) or 70 (a bug) when quit
         message = error.message if isinstance(error, ModelError) else f"{type(error).__name__}: {error}"
+        if isinstance(error, ModelError) and error.kind == "model_crashed" and error.hint:
+            message = f"{message}\n{error.hint}"  # what to do next: `orps doctor`
         self.app.push_screen(MessageScreen("The search stopped",
                                            f"{message}\n\nWhat it found is kept in {self.job.run.path}."))
 
