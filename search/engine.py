@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from search import agreement, prompts, scoring
+from search import agreement, batching, prompts, scoring
 from search.events import EventBus
 from search.parsing import is_stub, parse_critic, parse_program
 from search.plan import Plan, make_plan
@@ -158,9 +158,11 @@ class Search:
                 temperature=self.settings.temperature, seed=node_seed(self.settings.seed, node_id),
             )
             if completion is None:
+                batching.done_with_first_call()
                 return None
             answer = parse_program(completion.text, self.task.entry_point, completion.finish_reason)
             node.raw_answer, node.reasoning, node.code, node.notes = completion.text, answer.reasoning, answer.code, answer.notes
+        batching.done_with_first_call()  # a critic call of this node never joins the round's batch
         self._record(node)
         self.bus.emit("node_created", node=node.id, parent=node.parent, round=round_, style=style, notes=node.notes)
         if node.evaluation is None:

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search import batching
 from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
 
@@ -435,11 +436,15 @@ class Gateway:
             "stop": stop,
             "api_base": self.config.api_base,
         }
+        member = batching.current()
+        if member is not None:  # the calls beyond our concurrency wait for a slot, not for the batch
+            member.group.limit(self.config.concurrency)
         cache_path = self._cache_path(request)
         hit = self._read_cache(cache_path)
         if hit is not None:
             completion = Completion(**{**hit, "cached": True, "cost_usd": 0.0, "latency_s": 0.0})
             self.usage.add(completion)
+            batching.done_with_first_call()
             return completion
         try:
             completion = await self._call_with_retries(request)

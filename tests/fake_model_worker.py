@@ -47,6 +47,19 @@ class FakeBackend:
         return {"choices": [{"message": {"content": FIX}, "finish_reason": "stop"}], "usage": usage}, load_s
 
 
+class FakeBatchingBackend(FakeBackend):
+    """Answers a batch at once, saying in each answer how many requests it was sent with."""
+
+    def generate_batch(self, requests, should_stop, on_token):
+        outs = []
+        for i, request in enumerate(requests):
+            out, load_s = self.generate(request, lambda i=i: should_stop(i), on_token)
+            text = out["choices"][0]["message"]["content"]
+            out["choices"][0]["message"]["content"] = f"batch of {len(requests)}, seed {request.get('seed')}\n{text}"
+            outs.append(out)
+        return outs, None
+
+
 def use_in_this_process() -> None:
     from search.providers import model_process
 
@@ -56,4 +69,4 @@ def use_in_this_process() -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(f"fake model worker for {sys.argv[1:2]}", file=sys.stderr)
-    model_worker.serve(FakeBackend())
+    model_worker.serve(FakeBatchingBackend() if os.environ.get("FAKE_MODEL_BATCHES") else FakeBackend())

@@ -116,7 +116,7 @@ async def test_the_tui_shows_a_model_crash_in_place_and_stays_usable(tmp_path, m
                    evaluator=ProjectFake(), headless_start=True)
     try:
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: any(p._busy_with for p in model_process._processes.values()), 60)
+            await wait_for(pilot, lambda: any(p.busy for p in model_process._processes.values()), 60)
             [child] = model_process._processes.values()
             os.kill(child.pid, signal.SIGSEGV)
             await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))

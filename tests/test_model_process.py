@@ -36,7 +36,7 @@ def fake_worker(monkeypatch, tmp_path):
 
 def busy_child(path: str) -> ModelProcess:
     proc = model_process.process_for(path)
-    wait_until(lambda: proc._busy_with is not None, 10, "the child starting a generation")
+    wait_until(lambda: proc.busy, 10, "the child starting a generation")
     return proc
 
 
@@ -116,7 +116,7 @@ def test_cancel_stops_the_generation_at_a_token_and_keeps_the_child(fake_worker,
     cancel.set()
     waiter.join(2)
     assert not waiter.is_alive() and result[0].cancelled
-    wait_until(lambda: proc._busy_with is None, 5, "the child stopping its generation")
+    wait_until(lambda: not proc.busy, 5, "the child stopping its generation")
     assert proc.alive  # stopped at a token: the model stays loaded
     monkeypatch.setenv("FAKE_MODEL_TOKENS", "0")
     assert run_call(fake_worker, REQUEST, threading.Event()).result is not None

@@ -89,11 +89,13 @@ def _sampler(temperature: float, seed: int):
 
 
 def generate_batch(llm, requests: list[BatchRequest], *, n_threads: int,
-                   should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
+                   should_stop: Callable[[int], bool] = lambda index: False,
+                   on_token: Callable[[int], None] | None = None) -> list[dict]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
-    `should_stop` is asked once per decode step; a true answer ends every sequence there
-    (finish_reason "cancelled")."""
+    `should_stop(i)` is asked for each live request once per decode step; a true answer
+    ends that request there (finish_reason "cancelled") and the others go on.
+    `on_token(n)` hears the batch's count of generated tokens so far."""
     import llama_cpp.llama_cpp as native
 
     sequences = []
@@ -116,7 +118,7 @@ def generate_batch(llm, requests: list[BatchRequest], *, n_threads: int,
     batch = native.llama_batch_init(ctx_params.n_batch, 0, 1)
     try:
         _decode_prompts(native, ctx, batch, sequences)
-        _generate(native, ctx, vocab, batch, sequences, should_stop)
+        _generate(native, ctx, vocab, batch, sequences, should_stop, on_token)
     finally:
         native.llama_batch_free(batch)
         for s in sequences:
@@ -163,15 +165,15 @@ def _decode_prompts(native, ctx, batch, sequences: list[_Sequence]) -> None:
             native.llama_memory_seq_cp(memory, source, seq_id, -1, -1)
 
 
-def _generate(native, ctx, vocab, batch, sequences: list[_Sequence], should_stop: Callable[[], bool]) -> None:
+def _generate(native, ctx, vocab, batch, sequences: list[_Sequence], should_stop: Callable[[int], bool],
+              on_token: Callable[[int], None] | None) -> None:
     buffer = ctypes.create_string_buffer(256)
     while True:
+        for seq_id, s in enumerate(sequences):
+            if not s.finish and should_stop(seq_id):
+                s.finish = "cancelled"
         live = [(seq_id, s) for seq_id, s in enumerate(sequences) if not s.finish]
         if not live:
-            return
-        if should_stop():
-            for _, s in live:
-                s.finish = "cancelled"
             return
         step = []
         for seq_id, s in live:
@@ -190,6 +192,8 @@ def _generate(native, ctx, vocab, batch, sequences: list[_Sequence], should_stop
                 step.append((token, s.position, seq_id, True))
                 s.row = len(step) - 1
                 s.position += 1
+        if on_token is not None:
+            on_token(sum(s.produced for s in sequences))
         if step:
             _fill(batch, step)
             _decode(native, ctx, batch)

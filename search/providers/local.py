@@ -25,6 +25,7 @@ from pathlib import Path
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
 
+from search import batching
 from search.providers import model_process
 from search.threads import in_daemon_thread
 
@@ -93,7 +94,15 @@ def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512
     request = {"messages": messages, "temperature": float(temperature), "max_tokens": int(max_tokens),
                "stop": stop or None, "seed": None if seed is None else int(seed)}
     try:
-        call = model_process.run_call(path, request, cancel, poll_s=QUEUE_POLL_S, n_ctx=CONTEXT_TOKENS)
+        first = None
+        member = batching.current()
+        if member is not None:  # one of several expansions started together: sent as one batch
+            proc = model_process.process_for(path, n_ctx=CONTEXT_TOKENS)
+            sent = batching.join(member, request, proc.submit_batch, cancelled=cancel.is_set)
+            if sent is None:
+                raise GenerationCancelled()
+            first = (proc, sent)
+        call = model_process.run_call(path, request, cancel, poll_s=QUEUE_POLL_S, first=first, n_ctx=CONTEXT_TOKENS)
     except model_process.ModelUnavailable as err:
         raise LocalModelUnavailable(f"{err} ({INSTALL_HINT})" if "install" in str(err) else str(err)) from None
     if call.cancelled or cancel.is_set():

@@ -165,6 +165,26 @@ class ModelProcess:
             call.settle(error=self.death or _Restarted())
         return call
 
+    def submit_batch(self, requests: list[dict]) -> list[Call]:
+        """Send `requests` to be generated together (one llama.cpp batch); one Call each,
+        answered, cancelled and failed one by one as with `submit`."""
+        if len(requests) == 1:
+            return [self.submit(requests[0])]
+        calls = [Call(next(self._ids), request) for request in requests]
+        with self._lock:
+            if self.dead.is_set() or self._killed_for is not None:
+                for call in calls:
+                    call.settle(error=_Restarted() if self.death is None else self.death)
+                return calls
+            if not self._calls:
+                self._last_heard = time.monotonic()
+            self._calls.update((call.id, call) for call in calls)
+        if not self._send({"op": "generate_batch", "requests": [{"id": c.id, **c.request} for c in calls]}):
+            for call in calls:
+                self._forget(call.id)
+                call.settle(error=self.death or _Restarted())
+        return calls
+
     def cancel(self, call: Call) -> None:
         """Stop `call` (the caller has given up on it): at the child's next token, or by killing
         the child if it is still busy with it CANCEL_GRACE_S from now."""
@@ -203,12 +223,18 @@ class ModelProcess:
             pass
 
     def _kill_if_still_on(self, rid: int) -> None:
-        if self.dead.is_set() or self._busy_with != rid:
+        if self.dead.is_set() or rid not in self._busy:
             return
         self._killed_for = self._killed_for or "cancel"
         self._kill()
 
-    _busy_with: int | None = None
+    _busy: frozenset[int] = frozenset()
+    """The requests the child is generating now (several in a batch)."""
+
+    @property
+    def busy(self) -> bool:
+        """The child is generating (it has started a request and not answered it)."""
+        return bool(self._busy)
 
     def _read_answers(self) -> None:
         for line in self.proc.stdout:
@@ -227,7 +253,7 @@ class ModelProcess:
             self.ready.set()
             return
         if event == "started":
-            self._busy_with = rid
+            self._busy = self._busy | {rid}
             with self._lock:
                 call = self._calls.get(rid)
             if call is not None:
@@ -235,8 +261,7 @@ class ModelProcess:
             return
         if event == "progress":
             return
-        if rid == self._busy_with:
-            self._busy_with = None
+        self._busy = self._busy - {rid}
         call = self._forget(rid)
         if call is None:
             return  # the caller gave up on it
@@ -304,14 +329,18 @@ def close_all() -> None:
 
 
 def run_call(model_path: str, request: dict, cancel: threading.Event, *, poll_s: float = 0.05,
-             attempts: int = 3, **kwargs) -> Call:
+             attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs) -> Call:
     """Send `request` to the model's child and wait for its answer. Raises ModelCrashed when
     the child dies, ModelUnavailable when it cannot run the model, and returns a cancelled
     Call soon after `cancel` is set. A child killed on purpose (another call's cancel) is
-    replaced and the request sent again: the same seed gives the same answer."""
-    for _ in range(attempts):
-        proc = process_for(model_path, **kwargs)
-        call = proc.submit(request)
+    replaced and the request sent again: the same seed gives the same answer. `first`: the
+    process and call of a request already sent (in a batch), to wait for before any retry."""
+    for attempt in range(attempts):
+        if attempt == 0 and first is not None:  # already sent, in a batch
+            proc, call = first
+        else:
+            proc = process_for(model_path, **kwargs)
+            call = proc.submit(request)
         while not call.wait(poll_s):
             if cancel.is_set():
                 proc.cancel(call)

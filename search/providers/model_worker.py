@@ -8,6 +8,7 @@ process die, names the signal, and ends the run with one line, keeping the run d
 Protocol: one JSON object per line. orps writes requests on our stdin:
     {"op": "generate", "id": 7, "messages": [...], "temperature": 0.8, "max_tokens": 512,
      "stop": null, "seed": 3}
+    {"op": "generate_batch", "requests": [{"id": 8, "messages": ...}, {"id": 9, ...}]}
     {"op": "cancel", "id": 7}
 and we answer on the stdout we started with (fd 1 is then pointed at stderr, so that
 nothing native code prints can corrupt the protocol):
@@ -17,8 +18,9 @@ nothing native code prints can corrupt the protocol):
     {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ...}
     {"event": "cancelled", "id": 7}
     {"event": "error", "id": 7, "kind": "unavailable" | "other", "error": "..."}
-Requests run one at a time, in order; a cancel stops the running one at its next token and
-drops a queued one. End of stdin (orps exited, however it exited) ends this process.
+Requests run one at a time, in order, a batch's requests together (one llama.cpp batch,
+search.providers.llama_batch), each still answered on its own; a cancel stops its request
+at its next token (the rest of its batch goes on) and drops a queued one. End of stdin (orps exited, however it exited) ends this process.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class Backend(Protocol):
                  on_token: Callable[[int], None]) -> tuple[dict, float | None]:
         """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
 
+    def generate_batch(self, requests: list[dict], should_stop: Callable[[int], bool],
+                       on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+        """One dict per request, generated together; `should_stop(i)` per request."""
+
 
 class LlamaBackend:
     """The real model: llama-cpp-python, loaded on the first request."""
@@ -66,22 +72,37 @@ class LlamaBackend:
         except ImportError as err:
             return {"error": f"llama-cpp-python cannot be imported: {err}"}
 
+    def _load(self) -> float | None:
+        from search.providers import llama_backend
+
+        if self.llm is not None:
+            return None
+        try:
+            self.llm, load_s = llama_backend.timed_load(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                                        extra_buffer_types=self.extra_buffer_types)
+        except ImportError as err:
+            raise Unavailable(f"llama-cpp-python is not installed: {err}") from None
+        except (ValueError, OSError) as err:
+            raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
+        return load_s
+
     def generate(self, request, should_stop, on_token):
         from search.providers import llama_backend
 
-        load_s = None
-        if self.llm is None:
-            try:
-                self.llm, load_s = llama_backend.timed_load(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                                            extra_buffer_types=self.extra_buffer_types)
-            except ImportError as err:
-                raise Unavailable(f"llama-cpp-python is not installed: {err}") from None
-            except (ValueError, OSError) as err:
-                raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
+        load_s = self._load()
         out = llama_backend.chat(self.llm, request["messages"], temperature=request.get("temperature", 0.0),
                                  max_tokens=request.get("max_tokens", 512), stop=request.get("stop"),
                                  seed=request.get("seed"), should_stop=should_stop, on_token=on_token)
         return out, load_s
+
+    def generate_batch(self, requests, should_stop, on_token):
+        from search.providers.llama_batch import BatchRequest, generate_batch
+
+        load_s = self._load()
+        batch = [BatchRequest(r["messages"], float(r.get("temperature") or 0.0), int(r.get("max_tokens") or 512),
+                              list(r.get("stop") or []), int(r.get("seed") or 0)) for r in requests]
+        return generate_batch(self.llm, batch, n_threads=self.n_threads, should_stop=should_stop,
+                              on_token=on_token), load_s
 
 
 class _Channel:
@@ -107,10 +128,10 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
         os.dup2(2, 1)  # whatever llama.cpp prints to stdout goes to stderr, not into the protocol
     requests_in = requests_in or sys.stdin.buffer
     channel = _Channel(answers_fd)
-    todo: queue.Queue[dict] = queue.Queue()
+    todo: queue.Queue[list[dict]] = queue.Queue()
     lock = threading.Lock()
     dropped: set[int] = set()
-    running: dict[str, Any] = {"id": None, "stop": threading.Event()}
+    running: dict[int, threading.Event] = {}
 
     def read_requests() -> None:
         for line in requests_in:
@@ -119,12 +140,14 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
             except ValueError:
                 continue
             if message.get("op") == "generate":
-                todo.put(message)
+                todo.put([message])
+            elif message.get("op") == "generate_batch" and message.get("requests"):
+                todo.put(list(message["requests"]))
             elif message.get("op") == "cancel":
                 with lock:
                     dropped.add(message.get("id"))
-                    if running["id"] == message.get("id"):
-                        running["stop"].set()
+                    if message.get("id") in running:
+                        running[message.get("id")].set()
         os._exit(0)  # orps is gone (or closed our stdin): nobody will read an answer
 
     def watch_parent() -> None:
@@ -137,40 +160,64 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
     threading.Thread(target=watch_parent, name="parent", daemon=True).start()
     channel.send(event="ready", pid=os.getpid(), info=backend.info())
     while True:
-        request = todo.get()
-        rid = request.get("id")
+        requests = todo.get()
         with lock:
-            if rid in dropped:
-                dropped.discard(rid)
-                channel.send(event="cancelled", id=rid)
-                continue
-            stop = running["stop"] = threading.Event()
-            running["id"] = rid
-        channel.send(event="started", id=rid)
+            for request in [r for r in requests if r.get("id") in dropped]:
+                dropped.discard(request.get("id"))
+                channel.send(event="cancelled", id=request.get("id"))
+            requests = [r for r in requests if r.get("id") not in dropped]
+            stops = [threading.Event() for _ in requests]
+            running.update((r.get("id"), stop) for r, stop in zip(requests, stops))
+        if not requests:
+            continue
+        ids = [r.get("id") for r in requests]
+        for rid in ids:
+            channel.send(event="started", id=rid)
         last = [time.monotonic()]
 
-        def on_token(n: int, rid=rid, last=last) -> None:
+        def on_token(n: int, ids=ids, last=last) -> None:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_S:
                 last[0] = now
-                channel.send(event="progress", id=rid, tokens=n)
+                for rid in ids:
+                    channel.send(event="progress", id=rid, tokens=n)
 
         started = time.perf_counter()
         try:
-            out, load_s = backend.generate(request, stop.is_set, on_token)
+            outs, load_s = _generate_all(backend, requests, stops, on_token)
         except Unavailable as err:
-            channel.send(event="error", id=rid, kind="unavailable", error=str(err))
+            for rid in ids:
+                channel.send(event="error", id=rid, kind="unavailable", error=str(err))
         except Exception as err:  # noqa: BLE001 - one request failed; the process serves the next
-            channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
+            for rid in ids:
+                channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
         else:
-            if stop.is_set():
-                channel.send(event="cancelled", id=rid)  # stopped early: a cut answer is not an answer
-            else:
-                channel.send(event="done", id=rid, result=out, load_s=load_s,
-                             gen_s=time.perf_counter() - started - (load_s or 0.0))
+            gen_s = time.perf_counter() - started - (load_s or 0.0)
+            for rid, stop, out in zip(ids, stops, outs):
+                if stop.is_set():
+                    channel.send(event="cancelled", id=rid)  # stopped early: a cut answer is not an answer
+                else:
+                    channel.send(event="done", id=rid, result=out, load_s=load_s, gen_s=gen_s)
         with lock:
-            running["id"] = None
-            dropped.discard(rid)
+            for rid in ids:
+                running.pop(rid, None)
+                dropped.discard(rid)
+
+
+def _generate_all(backend: Backend, requests: list[dict], stops: list[threading.Event],
+                  on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+    """One request as before; several in one batch when the backend can, else in turn."""
+    if len(requests) == 1:
+        out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)
+        return [out], load_s
+    if hasattr(backend, "generate_batch"):
+        return backend.generate_batch(requests, lambda i: stops[i].is_set(), on_token)
+    outs, first_load = [], None
+    for request, stop in zip(requests, stops):
+        out, load_s = backend.generate(request, stop.is_set, on_token)
+        outs.append(out)
+        first_load = first_load if first_load is not None else load_s
+    return outs, first_load
 
 
 def main(argv: list[str] | None = None) -> None:
