@@ -15,7 +15,7 @@ import statistics
 import time
 
 from search.gateway import Gateway, GatewayConfig
-from search.providers.local import generate, load
+from search.providers.local import generate, start
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=64)
     args = ap.parse_args()
-    load("smollm2")
+    start("smollm2")
     gateway = Gateway(GatewayConfig(concurrency=1))
     messages = [{"role": "user", "content": "Write a Python function that reverses a string."}]
 

@@ -22,7 +22,9 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
-from orps_tui.errors import UserError
+from orps_tui.errors import EXIT_MODEL_CRASHED, UserError
+from orps_tui.failures import SaysWhy
+from orps_tui.literal import LiteralNotify
 from orps_tui.prefs import RememberTheme
 from orps_tui.solving import SolveJob
 from search.settings import SearchSettings
@@ -74,7 +76,8 @@ class CleanExit:
 
         if isinstance(error, ModelError):
             if not self.failure_code:
-                self.failure_code, self.failure_message = EXIT_MODEL_ERROR, (error.message, error.hint)
+                code = EXIT_MODEL_CRASHED if error.kind == "model_crashed" else EXIT_MODEL_ERROR
+                self.failure_code, self.failure_message = code, (error.message, error.hint)
         else:
             self.crash, self.crash_log = self.crash or error, self.crash_log or write_crash_log(error)
 
@@ -105,12 +108,13 @@ def run_app(app: App) -> int:
     return app.report_exit()
 
 
-class OrpsApp(CleanExit, RememberTheme, App):
+class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
     CSS_PATH = "orps.tcss"
     TITLE = "orps"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+r", "history", "History", show=False, priority=True),
+        Binding("question_mark", "keys", "Keys", show=False),  # not priority: a field takes a typed "?"
     ]
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
@@ -261,24 +265,53 @@ class OrpsApp(CleanExit, RememberTheme, App):
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen())
 
+    def action_keys(self) -> None:
+        """`?`: every key of the screen, shown ones and hidden ones (Textual's keys panel);
+        `?` again or Esc closes it."""
+        from textual.widgets import HelpPanel
+
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def screen_keys(self, screen) -> dict[str, tuple[str, str, list[str]]]:
+        """description -> (action, namespace, every key) of the screen's and the app's bindings:
+        a name bound to several keys (Start: s and ctrl+s) is one entry with all of them."""
+        found: dict[str, tuple[str, str, list[str]]] = {}
+        bindings = [(b, "screen") for b in getattr(screen, "BINDINGS", [])]
+        bindings += [(b, "app") for b in self.BINDINGS] + [(Binding("h", "app.history", "History"), "screen")]
+        for binding, where in bindings:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            action, _, keys = found.setdefault(binding.description, (binding.action, where, []))
+            for key in binding.key.split(","):
+                shown = {"question_mark": "?", "slash": "/"}.get(key.strip(), key.strip())
+                if shown not in keys:
+                    keys.append(shown)
+        return found
+
     def get_system_commands(self, screen):
-        """The command palette offers every binding of the current screen, plus History;
-        one entry per name (Textual's own Quit is the screen's `q`)."""
+        """The command palette offers every binding of the current screen and of the app, each
+        with all its keys (`Start (keys: s, ctrl+s)`); one entry per name (Textual's own Quit
+        is given the keys of the screen's and the app's Quit)."""
+        keys = self.screen_keys(screen)
         seen = set()
         for command in super().get_system_commands(screen):
             seen.add(command.title)
+            if command.title in keys:
+                command = command._replace(help=f"{command.help} (keys: {', '.join(keys[command.title][2])})")
             yield command
-        for binding in [*getattr(screen, "BINDINGS", []), Binding("h", "app.history", "History")]:
-            if not isinstance(binding, Binding) or not binding.description or binding.description in seen:
+        for description, (action, where, bound) in keys.items():
+            if description in seen:
                 continue
-            seen.add(binding.description)
-            action = binding.action
+            seen.add(description)
 
-            def run(action=action) -> None:
-                self.run_action(action, screen)
+            def run(action=action, where=where) -> None:
+                self.run_action(action, screen if where == "screen" else self)
 
-            key = binding.key.split(",")[0]
-            yield SystemCommand(binding.description, f"{binding.description} (key: {key})", run)
+            label = "key" if len(bound) == 1 else "keys"
+            yield SystemCommand(description, f"{description} ({label}: {', '.join(bound)})", run)
 
 
 def make_app(project: Path, *, target: str | None = None, settings: SearchSettings | None = None,

@@ -63,16 +63,44 @@ def exit_now(code: int) -> None:
     import atexit
     import threading
 
-    sys.stdout.flush()
-    sys.stderr.flush()
+    code = _flush_or(code)
     handlers = threading.Thread(target=atexit._run_exitfuncs, name="orps-atexit", daemon=True)
     handlers.start()
     handlers.join(EXIT_CLEANUP_S)
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        code = _flush_or(code)
     finally:
         os._exit(code)
+
+
+EXIT_BROKEN_PIPE = 141
+"""The reader of our output went away (`orps runs | head -1`): 128 + SIGPIPE, the status a
+shell reports for any program that a closed pipe ends (`yes | head`), without a message."""
+
+
+def _flush_or(code: int) -> int:
+    """Flush stdout and stderr; `code`, or EXIT_BROKEN_PIPE when a reader has gone away
+    (the output still buffered cannot reach anyone: it is dropped quietly)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            _silence(stream)
+            code = EXIT_BROKEN_PIPE if code == 0 else code
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+def _silence(stream) -> None:
+    """Point `stream`'s descriptor at /dev/null, so that the flushes still to come (ours, the
+    interpreter's at exit) do not raise or print `Exception ignored ... BrokenPipeError`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def run_command(argv: list[str] | None = None) -> int:
@@ -91,6 +119,8 @@ def run_command(argv: list[str] | None = None) -> int:
         func = args.func
     try:
         return int(func(args) or 0)
+    except BrokenPipeError:  # before OSError: a reader that went away is no error of ours
+        return _broken_pipe()
     except UserError as err:
         return _fail(args, err.message, err.hint, err.code)
     except KeyboardInterrupt:
@@ -108,6 +138,16 @@ _ENVIRONMENT_ERRORS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, err
 """OS errors that are the user's environment (a read-only checkout, a full disk), not a bug."""
 
 
+def _broken_pipe() -> int:
+    """Our reader closed the pipe: end quietly with 128 + SIGPIPE, as `yes | head` does."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            _silence(stream)
+    return EXIT_BROKEN_PIPE
+
+
 def _crash(args, err: BaseException) -> int:
     log = _write_crash_log()
     return _fail(args, f"internal error: {type(err).__name__}: {err}",
@@ -117,13 +157,16 @@ def _crash(args, err: BaseException) -> int:
 def _fail(args, message: str, hint: str, code: int) -> int:
     """`orps: message` (and `hint: ...`) on stderr; with --json also a JSON document on
     stdout, `{"error": ..., "hint": ..., "exit_code": ...}`, so scripts parse one format."""
-    print(f"orps: {message}", file=sys.stderr)
-    if hint:
-        print(f"hint: {hint}", file=sys.stderr)
-    if getattr(args, "json", False):
-        import json
+    try:
+        print(f"orps: {message}", file=sys.stderr)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        if getattr(args, "json", False):
+            import json
 
-        print(json.dumps({"error": message, "hint": hint, "exit_code": code}), flush=True)
+            print(json.dumps({"error": message, "hint": hint, "exit_code": code}), flush=True)
+    except BrokenPipeError:  # nobody reads the message any more; the code still tells
+        _broken_pipe()
     return code
 
 

@@ -13,3 +13,10 @@ class UserError(Exception):
         self.message = message
         self.hint = hint
         self.code = code
+
+
+EXIT_MODEL_ERROR = 3
+"""The model cannot answer (unknown model, bad key, unreachable server, not installed)."""
+EXIT_MODEL_CRASHED = 4
+"""The embedded model's process crashed (a signal in llama.cpp), was killed or hung; the run is kept."""
+

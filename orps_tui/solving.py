@@ -237,10 +237,27 @@ def is_improvement(best: Node | None, original: Node | None, goal: str) -> bool:
     return best.pass_rate > original.pass_rate
 
 
+NO_IMPROVEMENT = "no_improvement"
+"""The outcome of a search whose best candidate passes every test but does not beat the
+code as it is (no faster version found; or the tests already passed): nothing to apply,
+so it is not `solved` (`orps solve` exits 1, as for `unsolved`)."""
+
+
+def outcome(status: str, best: Node | None, original: Node | None, goal: str) -> str:
+    """The engine's status as the user should read it: `solved` only when there is a
+    patch worth applying."""
+    if status == "solved" and not is_improvement(best, original, goal):
+        return NO_IMPROVEMENT
+    return status
+
+
 def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = None) -> dict[str, Any]:
     """Build the result document, store it in the run, and write the patch file if asked."""
     best = result.best
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
+    status = outcome(result.status, best, result.baseline, job.settings.goal)
+    if status != result.status:  # the run list (meta.json) says what the document says
+        job.run.update_meta(result=status)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
     usage = stored.get("usage", {})
@@ -248,7 +265,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "schema_version": SCHEMA_VERSION,
         "run_id": job.run.id,
         "run_dir": str(job.run.path),
-        "status": result.status,
+        "status": status,
         "stop_reason": result.stop_reason,
         "start": result.start,
         "plan": result.plan,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
-from runners.evaluator import PYTEST_DID_NOT_START
+from runners.evaluator import ENV_UNUSABLE, PYTEST_DID_NOT_START
 from search.types import Task
 
 
@@ -132,8 +132,49 @@ def without_broken_files(task: Task, broken: dict[str, str]) -> Task:
     return replace(task, tests=keep, tests_source=source)
 
 
+def broken_hint(broken: dict[str, str]) -> str:
+    """What to do about test files that cannot be imported: install what the interpreter
+    lacks (the error says which one), or fix the test file."""
+    from runners.evaluator import NOT_INSTALLED
+
+    if any(NOT_INSTALLED in error for error in broken.values()):
+        return ("install the missing module in that interpreter (or create the project's own environment: "
+                "python -m venv .venv, then install the project's dependencies and pytest there), "
+                "or choose other tests with --tests / -k")
+    return "fix the test file, or choose other tests with --tests / -k"
+
+
 def broken_files_text(broken: dict[str, str]) -> str:
     return "; ".join(f"{where} ({error})" for where, error in broken.items())
+
+
+def run_problem(evaluation) -> str:
+    """What stops the selected tests from running, in the words `orps check` and `orps solve`
+    use (a line, then the hint), or "": the project's environment cannot run pytest, pytest
+    stopped at its configuration, or test files cannot be imported (a module the interpreter
+    lacks, or the test file itself). The TUI shows the same text."""
+    message = evaluation.message or ""
+    if evaluation.verdict == "error" and message.startswith(ENV_UNUSABLE):
+        first, _, hint = message.partition("\n")
+        return f"{first[len(ENV_UNUSABLE):].strip()}\n{hint.strip()}"
+    if message.startswith(PYTEST_DID_NOT_START):
+        return f"the selected tests cannot run: {message.splitlines()[0]}"
+    broken = collection_errors(message)
+    if broken:
+        return f"cannot be imported: {broken_files_text(broken)}\n{broken_hint(broken)}"
+    return missing_dependency(evaluation)
+
+
+def missing_dependency(evaluation) -> str:
+    """When the code under test does not import because the interpreter lacks a module it
+    imports (a dependency not installed there): that line, then the hint; else ""."""
+    from runners.evaluator import CANDIDATE_IMPORT_ERROR, NOT_INSTALLED
+
+    first = (evaluation.message or "").split("\n", 1)[0]
+    if first.startswith(CANDIDATE_IMPORT_ERROR) and NOT_INSTALLED in first:
+        return (f"{first}\ninstall it in that interpreter (or create the project's own environment: python -m venv "
+                ".venv, then install the project's dependencies and pytest there)")
+    return ""
 
 
 async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], Any]:
@@ -141,6 +182,13 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
     cannot be imported, and refuse (UserError, exit 2) when no selected test can run.
     Returns (task without the broken files, the broken files, the evaluation of the run)."""
     evaluation = await evaluator.evaluate(task, task.original_code)
+    if evaluation.verdict == "error" and evaluation.message.startswith(ENV_UNUSABLE):
+        first, _, hint = evaluation.message.partition("\n")
+        raise UserError(first[len(ENV_UNUSABLE):].strip(), hint=hint.strip())
+    missing = missing_dependency(evaluation)
+    if missing:  # the project's own code needs a module this interpreter lacks: no search can help
+        first, _, hint = missing.partition("\n")
+        raise UserError(first, hint=hint)
     if evaluation.message.startswith(PYTEST_DID_NOT_START):
         raise UserError(f"the selected tests cannot run: {evaluation.message}",
                         hint="plain pytest stops the same way in this environment: install what the project's "
@@ -150,8 +198,7 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
         return task, {}, evaluation
     runnable = without_broken_files(task, broken)
     if not runnable.tests:
-        raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
-                        hint="fix the test file, or choose other tests with --tests / -k")
+        raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
     return runnable, broken, evaluation
 
 

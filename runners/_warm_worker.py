@@ -134,17 +134,23 @@ def _run_pytest(request: dict) -> int:
     os.environ.update(env)
     os.environ["PWD"] = request["cwd"]
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    script = request.get("script")
     extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[:] = [request["cwd"], *extra, *BASE_PATH]
+    # A boot script (`_test_boot`) puts the project's paths on sys.path itself, after it has
+    # imported pytest and our plugin: as a cold `python SCRIPT` starts, its directory first.
+    sys.path[:] = [os.path.dirname(script), *BASE_PATH] if script else [request["cwd"], *extra, *BASE_PATH]
     sys.path_importer_cache.clear()  # the host's directory listings, not the sandbox's
     importlib.invalidate_caches()
     # pytest cannot rewrite asserts in a plugin already imported (here: preloaded) and says
     # so; for these modules only, that is expected. (pytest matches -W's message literally.)
     quiet = [arg for name in PRELOADED if name != "pytest" for arg in (
         "-W", f"ignore:Module already imported so cannot be rewritten; {name}:pytest.PytestAssertRewriteWarning")]
-    sys.argv[:] = ["-m", *quiet, *request["args"]]
+    sys.argv[:] = [script or "-m", *quiet, *request["args"]]
     try:
-        runpy.run_module("pytest", run_name="__main__", alter_sys=True)
+        if script:
+            runpy.run_path(script, run_name="__main__")
+        else:
+            runpy.run_module("pytest", run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as done:
         code = done.code

@@ -42,24 +42,57 @@ def _open_dir(name: str, parent_fd: int | None) -> int:
     return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
 
 
-def _clear(dir_fd: int) -> None:
-    """Remove everything inside the open directory `dir_fd`."""
+def _scan(dir_fd: int) -> list[str]:
+    """Unlink every non-directory inside the open directory `dir_fd` (any file type: files,
+    links, FIFOs, sockets, devices); return the names of its subdirectories."""
     if stat.S_IMODE(os.fstat(dir_fd).st_mode) & 0o700 != 0o700:
         os.fchmod(dir_fd, 0o700)  # a read-only directory: its entries could not be unlinked
+    subdirs = []
     for entry in list(os.scandir(dir_fd)):
         try:
-            st = os.lstat(entry.name, dir_fd=dir_fd)
-            if stat.S_ISDIR(st.st_mode):
-                child = _open_dir(entry.name, dir_fd)
-                try:
-                    _clear(child)
-                finally:
-                    os.close(child)
-                os.rmdir(entry.name, dir_fd=dir_fd)
+            if stat.S_ISDIR(os.lstat(entry.name, dir_fd=dir_fd).st_mode):
+                subdirs.append(entry.name)
             else:
                 os.unlink(entry.name, dir_fd=dir_fd)
         except OSError:
             continue  # best effort: the rest still goes
+    return subdirs
+
+
+def _clear(dir_fd: int) -> None:
+    """Remove everything inside the open directory `dir_fd`, at any depth, with a constant
+    number of open descriptors and no recursion (a candidate can nest directories deeper
+    than Python's recursion limit or the fd limit): down into each subdirectory by its
+    descriptor, back up through "..", which nobody can move while we work (the run that
+    made the tree is gone)."""
+    fd = os.dup(dir_fd)
+    stack: list[tuple[list[str], str]] = []  # per level above: (subdirectories left, the one we are in)
+    pending = _scan(fd)
+    try:
+        while True:
+            if pending:
+                name = pending.pop()
+                try:
+                    child = _open_dir(name, fd)
+                except OSError:
+                    continue
+                stack.append((pending, name))
+                os.close(fd)
+                fd = child
+                pending = _scan(fd)
+                continue
+            if not stack:
+                return
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            pending, name = stack.pop()
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: Path | str) -> None:

@@ -28,9 +28,10 @@ from pathlib import Path
 from runners.cleanup import later
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
 from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
-from runners.sandbox import Limits, SandboxResult, interpreter_paths, run_sandboxed, scrubbed_env
+from runners import projectenv
+from runners.sandbox import Limits, SandboxResult, run_sandboxed, scrubbed_env
 from runners.warm import WarmWorker
-from runners.workspace import PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from runners.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
@@ -77,6 +78,8 @@ class Channel:
         self.result_r, self.result_w = os.pipe()
         os.set_blocking(self.result_r, False)
         self.buffer = bytearray()
+        self.on_full = None
+        """Called once when the records pass RESULT_CAP (the caller stops watching the fd)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -109,6 +112,12 @@ class Channel:
             if not chunk:
                 return
             self.buffer += chunk
+        if self.result_r >= 0 and len(self.buffer) > RESULT_CAP:
+            # Flooded: stop listening and close our end (the writer gets EPIPE and the run
+            # ends as flooded). Left readable, the pipe would wake the loop again and again.
+            if self.on_full is not None:
+                self.on_full()
+            self._close("result_r")
 
     def close(self) -> None:
         self._close("key_r", "result_w", "result_r")
@@ -140,33 +149,53 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     messages = []
     finish = next((r for r in records if r["type"] == "finish"), None)
     collected = next((r for r in records if r["type"] == "collected"), None)
+    broken_candidate = None
     for r in records:
-        if r["type"] == "collect_error":
+        if r["type"] == "collect_error" and r.get("candidate_error"):
+            # The candidate's module does not import: its error, with its line, never a
+            # broken test file (said once, however many test files import it).
+            broken_candidate = broken_candidate or candidate_import_message(r["candidate_error"])
+        elif r["type"] == "collect_error":
             messages.append(collection_error_message(r))
         elif r["type"] == "report":
             # Passed only on a positive report from the call phase (EvalPlus's rule).
             result = by_id.setdefault(r["nodeid"], TestResult(r["nodeid"], "failed", "the test did not finish"))
             if r["when"] == "call":
-                result.duration_s = r["duration"]
+                # Our own clocks' figure when there is one: the larger of elapsed and CPU time,
+                # so neither a frozen clock nor sleeping work looks fast (pytest's own duration
+                # uses a clock the tests can patch).
+                result.duration_s = max(r["clock_s"], r["cpu_s"]) if "clock_s" in r else r["duration"]
                 result.outcome, result.message = r["outcome"], r["message"]
+                if r.get("xfail") and r["outcome"] == "skipped":  # failed as the test's xfail mark expects
+                    result.outcome = "xfailed"
             elif r["outcome"] == "failed":
                 result.outcome, result.message = "error", f"{r['when']} failed: {r['message']}"
             elif r["outcome"] == "skipped":
                 result.outcome, result.message = "skipped", r["message"]
+    if broken_candidate:
+        messages.insert(0, broken_candidate)
     tests = []
     for node_id in expected:
         result = by_id.get(node_id) or _match(by_id, node_id)
-        tests.append(result or TestResult(node_id, "failed", "this test never reported a result"))
-    passed = sum(t.outcome == "passed" for t in tests)
-    runtime = sum(t.duration_s for t in tests) if passed == len(tests) and tests else (
-        sum(t.duration_s for t in tests if t.outcome == "passed") or None)
-    tampered = list(problems) + (finish.get("tampered", []) if finish else [])
-    count_ok = collected is not None and collected["count"] == len(expected)
+        tests.append(result or TestResult(node_id, "error" if broken_candidate else "failed",
+                                          broken_candidate.splitlines()[0] if broken_candidate
+                                          else "this test never reported a result"))
     suspicious = suspicions(records)
     for nodeid, reasons in suspicions(records, per_test=True).items():
         result = by_id.get(nodeid) or _match(by_id, nodeid)
         if result is not None:
             result.outcome, result.message = "suspicious", "; ".join(reasons)
+    # As pytest counts: a skipped test (by a mark, a decorator, the test itself) and an
+    # expected failure (xfail) are neither passed nor failed; the others must pass.
+    counted = [t for t in tests if t.outcome not in NOT_COUNTED]
+    passed = sum(t.outcome == "passed" for t in counted)
+    runtime = sum(t.duration_s for t in counted) if passed == len(counted) and counted else (
+        sum(t.duration_s for t in counted if t.outcome == "passed") or None)
+    if runtime is not None and runtime > run.wall_s + 0.05:  # the run's own clock, outside the process
+        messages.append(f"runtime not trusted: the tests claim {runtime:.3f} s in a run of {run.wall_s:.3f} s")
+        runtime = None
+    tampered = list(problems) + (finish.get("tampered", []) if finish else [])
+    count_ok = collected is not None and collected["count"] == len(expected)
     if tampered:
         verdict = "tampered"
     elif run.timed_out:
@@ -175,12 +204,16 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         verdict = "crashed"  # the process ended before pytest finished: os._exit, a signal, a kill
     elif suspicious:
         verdict = "suspicious"  # passed or not: the candidate was caught cheating (reason below)
-    elif passed == len(expected) and expected and count_ok:
+    elif passed == len(counted) and counted and count_ok:
         verdict = "passed"
     else:
         verdict = "failed"
+    if finish is not None and tests and not counted and count_ok:
+        messages.append(f"every selected test was skipped ({len(tests)}): nothing was checked")
     if run.timed_out:
         messages.append(f"the test run was stopped at the time limit ({run.wall_s:.1f} s)")
+    if getattr(run, "write_exceeded", ""):
+        messages.insert(0, f"the test run was stopped: {run.write_exceeded} (a flood; nothing of it was kept)")
     if tampered:
         messages.append("tampering detected: " + "; ".join(dict.fromkeys(tampered)))
     if suspicious and not tampered:
@@ -199,7 +232,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     return Evaluation(
         verdict=verdict,
         passed=0 if verdict in ("tampered", "suspicious") else passed,
-        total=len(expected),
+        total=len(counted) if count_ok else len(expected),
         tests=tests,
         runtime_s=runtime,
         wall_s=run.wall_s,
@@ -211,6 +244,20 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     )
 
 
+CANDIDATE_IMPORT_ERROR = "the code under test does not import:"
+
+
+def candidate_import_message(error: dict) -> str:
+    """`the code under test does not import: line 3 of src/pkg/mod.py: NameError: ...`, then
+    the line itself."""
+    line = f"{CANDIDATE_IMPORT_ERROR} line {error.get('line')} of {error.get('file', '?')}: {error.get('error', '')}"
+    return line + (f"\n    {error['source']}" if error.get("source") else "")
+
+
+NOT_COUNTED = ("skipped", "xfailed")
+"""Test outcomes that count neither as passed nor as failed (as in pytest's own summary)."""
+
+
 def collection_error_message(record: dict) -> str:
     """`collection error in FILE: <the error>` on the first line (the one a summary shows),
     pytest's report after it. The error is pytest's last `E ` line: the exception raised
@@ -220,6 +267,24 @@ def collection_error_message(record: dict) -> str:
     errors = [line[1:].strip() for line in detail.splitlines() if line.startswith("E ")]
     headline = errors[-1] if errors else (detail.splitlines() or ["(no message)"])[0]
     return f"collection error in {where}: {headline}\n{detail}"
+
+
+NOT_INSTALLED = "not installed in"
+_MISSING = re.compile(r"^((?:collection error in \S+: |the code under test does not import: .*?: )(?:E\s+)?)"
+                      r"ModuleNotFoundError: No module named '([\w.]+)'\s*$", re.M)
+
+
+def name_missing_modules(message: str, env: projectenv.Resolved, project: Path) -> str:
+    """A test file that imports a module the interpreter lacks is not a broken test file:
+    its headline says `No module named 'x': not installed in <interpreter> (<why that one>)`,
+    unless x is the project's own module (then it is the project's problem, said as is)."""
+    def name(match: re.Match) -> str:
+        top = match.group(2).split(".")[0]
+        if any((project / where / f"{top}{suffix}").exists() for where in ("", "src") for suffix in ("", ".py")):
+            return match.group(0)
+        return (f"{match.group(1)}ModuleNotFoundError: No module named '{match.group(2)}': {NOT_INSTALLED} {env.chosen.path} "
+                f"({env.chosen.reason})")
+    return _MISSING.sub(name, message or "")
 
 
 def masked(ev: Evaluation) -> Evaluation:
@@ -246,6 +311,9 @@ def suspicions(records: list[dict], per_test: bool = False):
 
 
 PYTEST_DID_NOT_START = "pytest stopped before collecting any test"
+ENV_UNUSABLE = "the tests cannot run in this environment:"
+"""The start of an Evaluation's message when the project's interpreter cannot run pytest
+(no pytest there, too old a pytest, no interpreter): the second line says how to fix it."""
 
 
 def did_not_start(output: str, returncode: int) -> str:
@@ -318,10 +386,12 @@ def _pytest_entry_points() -> tuple[tuple[str, str], ...]:
     return tuple((ep.name, ep.value.split(":")[0]) for ep in entry_points(group="pytest11"))
 
 
-def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[str]:
+def project_plugins(workspace: Path, files: list[Path] | None = None,
+                    entry_points: tuple[tuple[str, str], ...] | None = None) -> list[str]:
     """Installed pytest plugins (entry points) that the project's config, conftest or test
     files mention by name or module, plus pytest-asyncio when tests are `async def`.
-    `files` (default: found by globbing `workspace`) are the files to read."""
+    `files` (default: found by globbing `workspace`) are the files to read; `entry_points`
+    (default: orps's own interpreter's) the plugins installed where the tests run."""
     if files is None:
         files = [path for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py",
                                       "**/test_*.py", "**/*_test.py") for path in workspace.glob(pattern)]
@@ -333,7 +403,7 @@ def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[st
             pass
     text = "\n".join(texts)
     wanted = []
-    for name, module in _pytest_entry_points():
+    for name, module in (_pytest_entry_points() if entry_points is None else entry_points):
         top = module.split(".")[0]
         uses = name in text or top in text
         if name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
@@ -341,6 +411,67 @@ def project_plugins(workspace: Path, files: list[Path] | None = None) -> list[st
         if uses and module not in wanted:
             wanted.append(module)
     return wanted
+
+
+ADDOPTS_FLAGS = frozenset({"--strict-markers", "--strict-config", "--strict", "--runxfail", "--doctest-modules",
+                           "--reuse-db", "--create-db", "--nomigrations", "--no-migrations"})
+ADDOPTS_VALUES = frozenset({"-p", "-W", "--pythonwarnings", "--import-mode", "--asyncio-mode", "--ds", "--dc",
+                            "--timeout", "--hypothesis-profile", "--hypothesis-seed", "--doctest-glob"})
+"""The project's `addopts` that decide *what* its tests do (how modules are imported, which
+marks are allowed, which warnings are errors, plugin modes): kept, so verdicts match plain
+pytest's. The rest (workers, coverage, reports, output, -x, -k/-m, paths) would change how
+the run is recorded or which tests run, and is dropped."""
+
+
+def _ini_addopts(root: Path) -> str:
+    """The addopts of the config file pytest would read in `root` (its own order)."""
+    import configparser
+
+    for name, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), ("pyproject.toml", None),
+                          ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        path = root / name
+        if not path.is_file():
+            continue
+        if section is None:
+            from runners.projectfiles import pyproject_tool
+
+            table = pyproject_tool(root, "pytest", "ini_options")
+            if not table:
+                continue
+            value = table.get("addopts", "")
+            return " ".join(value) if isinstance(value, list) else str(value)
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if parser.has_section(section) or name.endswith("pytest.ini"):
+            return parser.get(section, "addopts", fallback="") if parser.has_section(section) else ""
+    return ""
+
+
+def kept_addopts(root: Path) -> str:
+    """The project's addopts that orps keeps (`ADDOPTS_FLAGS`, `ADDOPTS_VALUES`), as one string."""
+    import shlex
+
+    try:
+        tokens = shlex.split(_ini_addopts(root))
+    except ValueError:
+        return ""
+    kept, i = [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        name = token.split("=", 1)[0]
+        if token in ADDOPTS_FLAGS or (name in ADDOPTS_VALUES and "=" in token):
+            kept.append(token)
+        elif token in ADDOPTS_VALUES and i + 1 < len(tokens):
+            if not (token == "-p" and tokens[i + 1] in ("cacheprovider", "no:" + PLUGIN_MODULE)):
+                kept += [token, tokens[i + 1]]
+            i += 1
+        elif token[:2] in ("-p", "-W") and len(token) > 2 and not token.startswith("--"):
+            kept.append(token)
+        i += 1
+    return shlex.join(kept)
 
 
 def is_test_file(rel: str) -> bool:
@@ -384,6 +515,18 @@ def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[s
             "test_files": tests, "target_file": str(workspace / path) if path else "", "target_name": name}
 
 
+def interpreter_view(env: projectenv.Resolved) -> list[Path]:
+    """What the sandbox shows of the interpreter running the tests: its virtualenv (where it
+    is, even inside the project: bound read-only, never copied), its prefixes, stdlib and
+    site-packages. Not the directories its `.pth` files or a PYTHONPATH add (editable
+    installs): the project's own are its copy, others go in `sandbox_read`."""
+    exe = Path(env.chosen.path)
+    paths = [Path(p) for p in (*env.info.prefixes, *env.info.site_dirs)]
+    if (exe.parent.parent / "pyvenv.cfg").is_file():
+        paths.append(exe.parent.parent)
+    return paths
+
+
 class SandboxEvaluator:
     """Evaluates candidates in parallel sandboxes (at most `workers` at once; default: cores).
 
@@ -395,7 +538,10 @@ class SandboxEvaluator:
                  python: str | None = None, max_procs: int = 64, max_file_mb: int = 64,
                  read_paths: list[str | Path] = (), warm: bool = True):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
-        self.python = python or sys.executable
+        self.python = python
+        """The interpreter given for every run; None: each project's own environment
+        (`runners.projectenv`), orps's own interpreter for dataset tasks."""
+        self._envs: dict[str, projectenv.Resolved] = {}
         self.read_paths = [Path(p).resolve() for p in read_paths]
         """Extra read-only paths in every sandbox (`--sandbox-read`), besides the project's
         `[tool.orps] sandbox_read` and what the interpreter needs."""
@@ -404,7 +550,7 @@ class SandboxEvaluator:
         self._semaphore: asyncio.Semaphore | None = None
         self.warm = warm
         """Run pytest in forks of a warm worker (`runners.warm`) where it can; cold otherwise."""
-        self._warm_worker: WarmWorker | None = None
+        self._warm_workers: dict[str, WarmWorker] = {}
 
     async def __aenter__(self) -> SandboxEvaluator:
         return self
@@ -414,24 +560,49 @@ class SandboxEvaluator:
 
     def close(self) -> None:
         self.workspaces.close()
-        if self._warm_worker is not None:
-            self._warm_worker.close()
+        for worker in self._warm_workers.values():
+            worker.close()
 
     @property
     def warm_worker(self) -> WarmWorker | None:
-        """The warm worker, once started (for measurements: its pid)."""
-        return self._warm_worker
+        """The warm worker started last (for measurements: its pid)."""
+        return next(reversed(self._warm_workers.values()), None)
 
-    def _worker(self, plugins: list[str]) -> WarmWorker | None:
+    @property
+    def _warm_worker(self) -> WarmWorker | None:
+        """The warm worker of orps's own interpreter (the one dataset tasks use)."""
+        return self._warm_workers.get(sys.executable)
+
+    @_warm_worker.setter
+    def _warm_worker(self, worker: WarmWorker) -> None:
+        self._warm_workers[sys.executable] = worker
+
+    def environment(self, task: Task) -> projectenv.Resolved:
+        """The interpreter that runs `task`'s tests, why, and what it has (cached per project)."""
+        if self.python is not None or task.kind != "project":
+            python = self.python or sys.executable
+            key = "given:" + python
+            if key not in self._envs:
+                chosen = projectenv.ProjectPython(python, "given to the evaluator" if self.python else
+                                                  "orps's own Python (dataset tasks)", "given" if self.python else "orps")
+                info = projectenv.describe(python)
+                self._envs[key] = projectenv.Resolved(chosen, info, projectenv.usable(chosen, info))
+            return self._envs[key]
+        key = str(Path(task.project).resolve())
+        if key not in self._envs:
+            self._envs[key] = projectenv.resolve(key)
+        return self._envs[key]
+
+    def _worker(self, python: str, plugins: list[str]) -> WarmWorker | None:
         """The warm worker for this evaluator's interpreter (started on first use), unless
         warm runs are off, perf counts instructions (it wraps a cold process), or the project
         loads a plugin that wants a process of its own (`COLD_PLUGINS`)."""
         if not self.warm or perf_available() or any(p.split(".")[0] in COLD_PLUGINS for p in plugins):
             return None
-        if self._warm_worker is None:
-            self._warm_worker = WarmWorker(self.python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
-            weakref.finalize(self, self._warm_worker.close)  # an evaluator never closed still ends it
-        return self._warm_worker
+        if python not in self._warm_workers:
+            worker = self._warm_workers[python] = WarmWorker(python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
+            weakref.finalize(self, worker.close)  # an evaluator never closed still ends it
+        return self._warm_workers[python]
 
     async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1,
                        files: dict[str, str] | None = None) -> Evaluation:
@@ -446,6 +617,12 @@ class SandboxEvaluator:
             return Evaluation(verdict="error", message="the task has no tests to run", static=static)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.workers)
+        env = self.environment(task)
+        if env.problem is not None:  # nothing can run: say why and how to fix it, blaming no code
+            message = f"{ENV_UNUSABLE} {env.problem.message}\n{env.problem.hint}"
+            return Evaluation(verdict="error", total=len(tests), message=message, static=static,
+                              tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error",
+                                                env.problem.message) for i, t in enumerate(tests)])
         try:
             prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
             if files and task.kind == "project":
@@ -458,7 +635,7 @@ class SandboxEvaluator:
             runs = []
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
-                    runs.append(await self._run_pytest(prepared, project=task.kind == "project",
+                    runs.append(await self._run_pytest(prepared, env, project=task.kind == "project",
                                                        trust=trust_info(task, prepared.path, prepared.node_ids,
                                                                         _non_test(files or {}))))
                 if not runs[-1].all_passed:
@@ -491,20 +668,23 @@ class SandboxEvaluator:
         return ev.runtime_s if ev.all_passed else None
 
     def _pythonpath(self, prepared: Prepared, project: bool) -> str:
-        """Our plugin's directory; for projects also the copy's `src/` and root, first, so the
-        candidate's copy wins over an editable install of the user's original package."""
-        paths = [str(self.workspaces.plugin_dir)]
+        """For projects the copy's `src/` and root, first, so the candidate's copy wins over an
+        editable install of the user's original package (put on sys.path by `_test_boot`
+        once pytest and our plugin are imported, never before)."""
+        paths = []
         if project:
             paths += [str(prepared.path / name) for name in ("src", "") if (prepared.source / name).is_dir()]
         return os.pathsep.join(p.rstrip("/") for p in paths)
 
-    def _read_paths(self, prepared: Prepared) -> list[Path]:
+    def _read_paths(self, prepared: Prepared, env: projectenv.Resolved) -> list[Path]:
         """Host paths the run may read besides the system view: our plugin, the interpreter
-        running the tests (a project's virtualenv), the extra paths asked for."""
+        running the tests (a project's virtualenv: bound where it is, read-only, never
+        copied), the extra paths asked for."""
         extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
-        return [self.workspaces.plugin_dir, *interpreter_paths(self.python), *self.read_paths, *extra]
+        return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
 
-    async def _run_pytest(self, prepared: Prepared, project: bool, trust: dict | None = None) -> Evaluation:
+    async def _run_pytest(self, prepared: Prepared, env: projectenv.Resolved, project: bool,
+                          trust: dict | None = None) -> Evaluation:
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
@@ -521,21 +701,34 @@ class SandboxEvaluator:
             # A fresh directory: writable (dataset tests write files in their cwd), except
             # the test file, the ini and an empty conftest.py that nothing can replace.
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
-        argv = [self.python, "-m", "pytest", "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
-                "-q", "--no-header", "-rN", "-o", "addopts=", "-o", "console_output_style=classic",
+        python = env.chosen.path
+        # Our boot script, not `-m pytest`: nothing in the project can stand in for pytest or
+        # our plugin (`runners._test_boot`).
+        argv = [python, str(self.workspaces.plugin_dir / f"{BOOT_MODULE}.py"), "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
+                "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
+                "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        env = {**channel.env, "PYTHONPATH": self._pythonpath(prepared, project),
-               # Autoloading every installed plugin costs seconds (some import whole UI
-               # toolkits): load only those the project mentions (`project_plugins`).
-               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project)}
+        # In the project's own environment pytest loads its installed plugins as plain pytest
+        # would (so verdicts match). orps's own environment holds orps's plugins, not the
+        # project's, and autoloading them costs seconds (some import whole UI toolkits): there
+        # only those the project mentions are loaded (`project_plugins`).
+        own_env = env.chosen.kind == "orps" or (env.info.prefixes or [""])[0] == os.path.realpath(sys.prefix)
+        autoload = project and not own_env  # (a venv's python links to the same binary as ours: compare prefixes)
         plugins = []
         if project:
             snap = prepared.snapshot
             files = [snap.dir / rel for rel in snap.frozen] if snap else None
             files = [p for f in files for p in ([f] if f.is_file() else f.rglob("*.py"))] if files else None
-            plugins = project_plugins(prepared.source, files)
+            plugins = project_plugins(prepared.source, files, env.info.plugins)
+        if autoload:
+            preload = [module for _, module in env.info.plugins if module.split(".")[0] not in COLD_PLUGINS]
+            cold = any(p.split(".")[0] in COLD_PLUGINS for p in plugins)
+            plugins = plugins if cold else list(dict.fromkeys(preload))
+        else:
+            run_env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
             for module in plugins:
-                argv[3:3] = ["-p", module]
+                argv[2:2] = ["-p", module]
         perf = list(os.pipe()) if perf_available() else [-1, -1]  # [read end, write end]
         perf_w = perf[1]
         if perf_w >= 0:
@@ -548,23 +741,29 @@ class SandboxEvaluator:
                 perf[1] = -1
 
         loop = asyncio.get_running_loop()
-        loop.add_reader(channel.result_r, channel.drain)
+        result_fd = channel.result_r
+        loop.add_reader(result_fd, channel.drain)
+        channel.on_full = lambda: loop.remove_reader(result_fd)
         try:
-            run = await run_sandboxed(argv, workspace, self.limits, env=env,
+            run = await run_sandboxed(argv, workspace, self.limits, env=run_env,
                                       pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
-                                      extra_ro=self._read_paths(prepared), writable=writable,
+                                      extra_ro=self._read_paths(prepared, env), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
                                       mounts=prepared.mounts, on_start=started,
-                                      warm=None if perf_w >= 0 else self._worker(plugins))
+                                      warm=None if perf_w >= 0 else self._worker(python, plugins))
             channel.drain()
         finally:
-            loop.remove_reader(channel.result_r)
+            loop.remove_reader(result_fd)
             channel.close()
             if perf[1] >= 0:
                 os.close(perf[1])
             instructions = _read_perf(perf[0]) if perf[0] >= 0 else None
         records, problems = channel.records()
         ev = judge(records, problems, expected_ids(node_ids, records), run)
+        if project:
+            ev.message = name_missing_modules(ev.message, env, prepared.source)
+            for test in ev.tests:
+                test.message = name_missing_modules(test.message, env, prepared.source)
         ev.instructions = instructions
         return ev
 

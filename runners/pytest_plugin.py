@@ -1,5 +1,7 @@
 """orps's pytest plugin: per-test records sent through a channel the candidate cannot forge.
 
+PYTEST_DONT_REWRITE (imported by `_test_boot` before pytest starts: no assertion rewriting).
+
 Shaped like pytest-reportlog: module-level hooks register a small recorder class. It runs
 inside the sandbox with the stdlib and pytest only (the evaluator copies this file under a
 private name and loads it with `-p`, so importing it never imports the rest of orps).
@@ -29,6 +31,8 @@ import resource
 import sys
 import time
 import types
+
+import pytest  # imported already (by pytest itself, or `_test_boot` before us)
 
 KEY_FD_ENV = "ORPS_KEY_FD"
 RESULT_FD_ENV = "ORPS_RESULT_FD"
@@ -221,8 +225,15 @@ def _open_channel(key: bytes, fd: int, info: dict):
     def set_test(nodeid: str | None) -> None:
         state["test"] = nodeid
 
+    clock, cpu = time.perf_counter, time.process_time  # the C functions, captured before any test code
+
+    def timer() -> tuple[float, float]:
+        """(elapsed, CPU) seconds from clocks nothing in the run can replace: patching
+        `time.perf_counter` or pytest's timing module later changes other names, not these."""
+        return clock(), cpu()
+
     sys.addaudithook(hook)
-    return emit, note, set_test
+    return emit, note, set_test, timer
 
 
 class _Probe:
@@ -366,8 +377,9 @@ class Recorder:
     """Writes one signed JSON line per event to the result pipe (through `emit`, which it
     does not own: replacing this object's attributes cannot change how records are signed)."""
 
-    def __init__(self, emit, note, set_test, info: dict, config):
-        self._emit, self._note, self._set_test, self._info = emit, note, set_test, info
+    def __init__(self, emit, note, set_test, info: dict, config, timer):
+        self._emit, self._note, self._set_test, self._info, self._timer = emit, note, set_test, info, timer
+        self._timed: dict[str, tuple[float, float]] = {}
         self._conftests = info["conftests"]
         self._started = time.perf_counter()
         self._pm = config.pluginmanager
@@ -378,6 +390,7 @@ class Recorder:
         self._codes: dict[str, object] = {}
         self._impls: dict[str, object] = {}
         self._harness = _Harness()
+        self._blamed: dict[str, dict] = {}
 
     def _tampering(self, session) -> list[str]:
         problems = [f"{name} was replaced" for name, fn in _watched().items() if _BASELINE.get(name) is not fn]
@@ -404,16 +417,29 @@ class Recorder:
         self._plugins = {id(p) for p in config.pluginmanager.get_plugins()}
         self._impls = {name: getattr(self, name) for name in vars(Recorder) if name.startswith("pytest_")}
 
+    def pytest_exception_interact(self, node, call, report):
+        """Collection failed with an exception (pytest calls this before the collect report):
+        whether it arose in the candidate's own file, kept for the report."""
+        if getattr(report, "when", None) == "collect" and call.excinfo is not None:
+            blamed = _candidate_error(call.excinfo.value, self._info.get("candidate_files", []))
+            if blamed:
+                self._blamed[report.nodeid] = blamed
+
     def pytest_collectreport(self, report):
         if report.failed:
-            self._emit({"type": "collect_error", "nodeid": report.nodeid, "message": _trim(str(report.longrepr))})
+            record = {"type": "collect_error", "nodeid": report.nodeid, "message": _trim(str(report.longrepr))}
+            if report.nodeid in self._blamed:
+                record["candidate_error"] = self._blamed.pop(report.nodeid)
+            self._emit(record)
 
     def pytest_collection_finish(self, session):
+        candidate = {os.path.realpath(f) for f in self._info.get("candidate_files", [])}
         for item in session.items:
             code = getattr(getattr(item, "function", None), "__code__", None)
             self._codes[item.nodeid] = code
-            if code is not None and os.path.realpath(code.co_filename) != os.path.realpath(str(item.path)):
-                self._emit({"type": "tampered", "reason": f"{item.nodeid} runs code from {code.co_filename}"})
+            inner = getattr(_innermost(getattr(item, "function", None)), "__code__", None)
+            if inner is not None and os.path.realpath(inner.co_filename) in candidate:
+                self._emit({"type": "tampered", "reason": f"{item.nodeid} runs code from {inner.co_filename}"})
         swapped = _swapped_tests(session.items, self._config)
         if swapped:
             self._emit({"type": "tampered", "reason": "; ".join(swapped)})
@@ -429,14 +455,49 @@ class Recorder:
     def pytest_runtest_logfinish(self, nodeid, location):
         self._set_test(None)
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        """The call phase timed by our own clocks (elapsed and CPU): what `--goal faster`
+        compares, so a frozen or patched clock cannot make a candidate look fast."""
+        start = self._timer()
+        yield
+        end = self._timer()
+        self._timed[item.nodeid] = (end[0] - start[0], end[1] - start[1])
+
+    def pytest_runtest_makereport(self, item, call):
+        """A skip or xfail raised from the candidate's own code is the candidate dodging the
+        test (a reward hack seen in practice), never a skip: said as suspicious. Skips from
+        marks, decorators (unittest.skipIf) and the test's own code stand."""
+        excinfo = call.excinfo
+        if excinfo is None or call.when != "call":
+            return None
+        import unittest
+
+        from _pytest.outcomes import Skipped, XFailed
+
+        if not isinstance(excinfo.value, (Skipped, XFailed, unittest.SkipTest)):
+            return None
+        candidate = {os.path.realpath(f) for f in self._info.get("candidate_files", [])}
+        tb = excinfo.tb
+        while tb is not None:
+            if os.path.realpath(tb.tb_frame.f_code.co_filename) in candidate:
+                kind = "xfail" if isinstance(excinfo.value, XFailed) else "skip"
+                self._note(f"it calls {kind} from its own code (line {tb.tb_lineno}) instead of running the test")
+                break
+            tb = tb.tb_next
+        return None
+
     def pytest_runtest_logreport(self, report):
         message = ""
         if report.failed:
             message = failure_text(report)
         elif report.skipped:
             message = _trim(str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr))
-        self._emit({"type": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
-                    "duration": report.duration, "message": message})
+        record = {"type": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
+                  "duration": report.duration, "message": message, "xfail": hasattr(report, "wasxfail")}
+        if report.when == "call" and report.nodeid in self._timed:
+            record["clock_s"], record["cpu_s"] = self._timed.pop(report.nodeid)
+        self._emit(record)
         if report.when == "call":
             changes = self._harness.changes()
             if changes:  # said now: a patch undone before the end still shows
@@ -451,14 +512,64 @@ class Recorder:
                     "maxrss_kb": max(usage.ru_maxrss, children.ru_maxrss)})
 
 
+def _candidate_error(error, candidate_files) -> dict | None:
+    """When importing a test module failed inside the candidate's own file (its module does
+    not import: a syntax error, a name or module it lacks at import time), where and what:
+    {"file", "line", "source", "error"}. The chain is followed: pytest wraps the import's
+    exception in its own CollectError."""
+    import linecache
+
+    candidates = {os.path.realpath(f) for f in candidate_files}
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        where = None
+        if isinstance(error, SyntaxError) and error.filename and os.path.realpath(error.filename) in candidates:
+            where = (error.filename, error.lineno or 0)
+        tb = None if isinstance(error, SyntaxError) else error.__traceback__
+        while tb is not None:  # the innermost frame in the candidate's file
+            if os.path.realpath(tb.tb_frame.f_code.co_filename) in candidates:
+                where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+            tb = tb.tb_next
+        if where is not None:
+            file, line = where
+            text = f"{type(error).__name__}: {error.msg if isinstance(error, SyntaxError) else error}"
+            shown = os.path.relpath(file) if os.path.realpath(file).startswith(_WORKSPACE) else file
+            return {"file": shown, "line": line, "source": linecache.getline(file, line).strip()[:200],
+                    "error": text[:500]}
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _qualname(code) -> str:
+    """The code's qualified name (Python 3.11+), its plain name before: a project's
+    interpreter may be older than orps's."""
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def _innermost(function):
+    """The function a decorator chain wraps (functools.wraps sets `__wrapped__`: freezegun,
+    mock.patch, unittest.skipIf...; hypothesis's @given keeps it as `.hypothesis.inner_test`
+    and gives its wrapper the test's file name and line): the code that is the test's own."""
+    seen = set()
+    while True:
+        inner = getattr(function, "__wrapped__", None)
+        if inner is None:
+            inner = getattr(getattr(function, "hypothesis", None), "inner_test", None)
+        if inner is None or id(inner) in seen or not callable(inner):
+            return function
+        seen.add(id(function))
+        function = inner
+
+
 def _code_shape(code) -> tuple:
     """What a code object does, comparable across two compiles of the same source."""
-    consts = tuple(c.co_qualname if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts)
+    consts = tuple(_qualname(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts)
     return code.co_code, consts, code.co_names
 
 
 def _all_codes(code, into: dict) -> dict:
-    into[(code.co_qualname, code.co_firstlineno)] = _code_shape(code)
+    into[(_qualname(code), code.co_firstlineno)] = _code_shape(code)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             _all_codes(const, into)
@@ -487,8 +598,15 @@ class _FreshCodes:
         except Exception:  # noqa: BLE001 - the plain compile still stands
             pass
 
+    def defines(self, qualname: str) -> bool:
+        """Whether the file itself defines a function of that qualified name."""
+        if self.plain is None:
+            self.plain = _all_codes(compile(self.source, self.path, "exec", dont_inherit=True), {})
+        short = qualname.rsplit(".", 1)[-1]  # before 3.11 code knows its plain name only
+        return any(q in (qualname, short) or q.endswith("." + qualname) for q, _ in self.plain)
+
     def matches(self, code) -> bool:
-        key, shape = (code.co_qualname, code.co_firstlineno), _code_shape(code)
+        key, shape = (_qualname(code), code.co_firstlineno), _code_shape(code)
         if self.rewritten.get(key) == shape:
             return True
         if self.plain is None:
@@ -503,6 +621,7 @@ def _swapped_tests(items, config) -> list[str]:
     modules = {}
     for item in items:
         function = getattr(getattr(item, "function", None), "__func__", getattr(item, "function", None))
+        function = _innermost(function)  # a decorator's wrapper lives in its library
         code = getattr(function, "__code__", None)
         if code is None:
             continue
@@ -516,17 +635,28 @@ def _swapped_tests(items, config) -> list[str]:
             except (OSError, SyntaxError, ValueError) as err:
                 problems.append(f"{item.nodeid}: its file cannot be compiled again ({err})")
                 fresh[path] = None
-        if fresh[path] is not None and not fresh[path].matches(code):
+        if fresh[path] is None:
+            continue
+        if os.path.realpath(code.co_filename) != path:
+            # A test imported from another file (pytest collects those) is fine; a name the
+            # file defines itself that now runs other code is not.
+            cls = getattr(item, "cls", None)
+            name = getattr(item, "originalname", None) or item.name.split("[")[0]
+            qualname = f"{cls.__qualname__}.{name}" if cls is not None else name
+            if fresh[path].defines(qualname):
+                problems.append(f"the test {item.nodeid} is not the code in its file (it runs {code.co_filename})")
+        elif not fresh[path].matches(code):
             problems.append(f"the test {item.nodeid} is not the code in its file (the test module was swapped)")
     for module in modules.values():
         path = os.path.realpath(getattr(module, "__file__", "") or "")
         for value in list(vars(module).values()) + [f for c in vars(module).values() if isinstance(c, type)
                                                     for f in vars(c).values()]:
+            value = _innermost(value) if isinstance(value, types.FunctionType) else value
             code = getattr(value, "__code__", None)
             if (isinstance(value, types.FunctionType) and code is not None and fresh.get(path)
                     and os.path.realpath(code.co_filename) == path
                     and not fresh[path].matches(code)):
-                problems.append(f"{code.co_qualname} in {os.path.basename(path)} is not the code in that file")
+                problems.append(f"{_qualname(code)} in {os.path.basename(path)} is not the code in that file")
     return list(dict.fromkeys(problems))
 
 
@@ -573,14 +703,25 @@ def _install_probes(items, info: dict, note) -> None:
                 namespace[name] = probed
 
 
+_WORKSPACE = os.path.realpath(os.getcwd()) + os.sep  # the project copy: where candidate code lives
+
+
 def _legitimate(plugin, conftests: set[str]) -> bool:
-    """Plugins pytest itself registers during a session, and the conftest files that
-    existed before the run (the parent lists them). Anything else appearing after start-up
-    is candidate code trying to hook into the run."""
+    """Plugins pytest itself registers during a session, the conftest files that existed
+    before the run (the parent lists them), and objects of installed plugins (pytest-benchmark
+    and others register one when configured), whose code lives outside the project copy.
+    Anything else appearing after start-up is candidate code trying to hook into the run."""
     if isinstance(plugin, types.ModuleType):
-        return os.path.realpath(getattr(plugin, "__file__", "") or "") in conftests
+        file = os.path.realpath(getattr(plugin, "__file__", "") or "")
+        return file in conftests or bool(file) and not file.startswith(_WORKSPACE)
     owner = plugin if isinstance(plugin, type) else type(plugin)
-    return (owner.__module__ or "").split(".")[0] in ("_pytest", "pytest", "pluggy")
+    module = owner.__module__ or ""
+    if module.split(".")[0] in ("_pytest", "pytest", "pluggy"):
+        return True
+    file = os.path.realpath(getattr(sys.modules.get(module), "__file__", "") or "")
+    methods = [getattr(v, "__code__", None) for v in vars(owner).values()]
+    files = {os.path.realpath(c.co_filename) for c in methods if c is not None}
+    return bool(file) and not file.startswith(_WORKSPACE) and all(f == file for f in files)
 
 
 _BASELINE = _watched() if _CHANNEL else {}  # at import: before any candidate code
@@ -589,6 +730,6 @@ _BASELINE = _watched() if _CHANNEL else {}  # at import: before any candidate co
 def pytest_configure(config):
     global _CHANNEL
     if _CHANNEL is not None and not config.pluginmanager.has_plugin("orps-recorder"):
-        (emit, note, set_test), info = _CHANNEL
+        (emit, note, set_test, timer), info = _CHANNEL
         _CHANNEL = None  # the tools now live only in the recorder's closures
-        config.pluginmanager.register(Recorder(emit, note, set_test, info, config), "orps-recorder")
+        config.pluginmanager.register(Recorder(emit, note, set_test, info, config, timer), "orps-recorder")

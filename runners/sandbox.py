@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,10 @@ class Limits:
     tmp_mb: int = 512
     shm_mb: int = 256
     output_bytes: int = 1 << 20
+    write_mb: int = 512
+    """Bytes a run may write to the host's disk (a copy-on-write layer, a writable workspace)."""
+    write_files: int = 100_000
+    """Files and directories it may create there."""
 
 
 @dataclass
@@ -79,6 +84,8 @@ class SandboxResult:
     isolation: str
     truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    write_exceeded: str = ""
+    """Why the run was stopped for writing too much to the host's disk ("" when it was not)."""
 
 
 @cache
@@ -284,8 +291,8 @@ def isolation_report() -> dict:
             notes.append("process count limited by RLIMIT_NPROC")
         notes.append("memory: one cgroup limit for the whole run (all processes and their tmpfs files)"
                      if "memory" in roots else
-                     "memory: no memory cgroup here, so RLIMIT_AS per process only (several processes can "
-                     "together use more; /tmp and /dev/shm are size-capped)")
+                     "memory: no memory cgroup here: RLIMIT_AS per process, and the run's processes' memory "
+                     "added up every 0.2 s (the run is stopped past the limit); /tmp and /dev/shm are size-capped")
         notes.append("seccomp: new namespaces, mount, bpf, io_uring, keyctl, ptrace, perf_event_open refused"
                      if seccomp_works() else "seccomp: not available here (no filter on system calls)")
         notes.append("user namespaces: disabled inside the sandbox" if userns_disable_works() else
@@ -327,28 +334,16 @@ sandbox-runtime share for a program without network access (docs/sandbox-view.md
 
 
 def _python_paths() -> set[Path]:
-    """What the interpreter and our own code need: prefixes, sys.path, the checkout of orps."""
-    paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path, str(Path(__file__).resolve().parent.parent))
-    # '' in sys.path is the current directory: never bind that (or /) just because we run there.
+    """What orps's own interpreter and our launcher need: its prefixes, stdlib and
+    site-packages, and this package's directory (`_launch.py`). Not the rest of its sys.path:
+    the directories a host PYTHONPATH or `.pth` files add (an editable checkout, a user's
+    libraries) are the host's, not the run's."""
+    import sysconfig
+
+    found = sysconfig.get_paths()
+    paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parent,
+             *(found[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in found))
     return {Path(p).resolve() for p in paths if p and Path(p).is_absolute() and Path(p).exists()} - {Path("/")}
-
-
-@cache
-def interpreter_paths(python: str) -> tuple[Path, ...]:
-    """What another interpreter (a project's virtualenv) needs: asked of it once."""
-    exe = Path(python)
-    if not exe.is_absolute():
-        exe = Path(shutil.which(python) or python)
-    if exe.resolve() == Path(sys.executable).resolve():
-        return ()
-    probe = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
-    try:
-        out = subprocess.run([str(exe), "-c", probe], capture_output=True, text=True, timeout=30, cwd="/")
-        paths = json.loads(out.stdout) if out.returncode == 0 else []
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        paths = []
-    found = {exe.parent.parent, exe.resolve().parent.parent}  # the venv and the real install
-    return tuple(sorted(({Path(p).resolve() for p in paths if p and Path(p).is_absolute()} | found) - {Path("/")}))
 
 
 def _covering(paths) -> list[Path]:
@@ -582,8 +577,14 @@ PLACEHOLDER = ["/bin/sh", "-c", "echo ready; exec sleep 100000000"]
 done before it starts), then holds it open until the run is over and we kill it."""
 
 
+BOOT_NAME = "_orps_boot.py"
+
+
 def warm_argv(argv: list[str]) -> list[str] | None:
-    """pytest's arguments when `argv` is `PYTHON -m pytest ARGS` (what the warm path runs)."""
+    """pytest's arguments when `argv` is `PYTHON -m pytest ARGS` or `PYTHON .../_orps_boot.py
+    ARGS` (what the warm path runs)."""
+    if len(argv) >= 2 and argv[1].endswith("/" + BOOT_NAME):
+        return argv[2:]
     return argv[3:] if len(argv) >= 3 and argv[1:3] == ["-m", "pytest"] else None
 
 
@@ -631,6 +632,9 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
                         overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
                         mounts=list(mounts or []), use_bwrap=use_bwrap, nproc_rlimit=nproc_rlimit,
                         info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd, launcher=not warm)
+    args_fd = -1
+    if use_bwrap:
+        cmd, args_fd = options_via_fd(cmd)
     if cgroup:
         cmd = cgroup.wrap(cmd)
     isolation = isolation_name() if use_bwrap else "rlimits-only"
@@ -640,13 +644,23 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     if use_bwrap:
         isolation += "+warm" if warm else "+cold"
     fds = (() if warm else tuple(pass_fds)) + ((info_w,) if use_bwrap else ()) + (
-        (seccomp_fd,) if seccomp_fd is not None else ())
+        (seccomp_fd,) if seccomp_fd is not None else ()) + ((args_fd,) if args_fd >= 0 else ())
     started = time.perf_counter()
     run = _Run(limits, info_r, info_w)
     cancelled = False
+    # What the run writes to the host's disk: the overlay's upper layer, writable binds.
+    on_disk = [scratch / "upper"] if scratch else []
+    on_disk += [Path(p) for p in (writable or [])]
+    # Without a memory cgroup, RLIMIT_AS bounds each process only: the watcher adds up the
+    # run's processes' memory instead.
+    memory = not (cgroup and "memory" in cgroup.controllers)
+    watcher = asyncio.ensure_future(_watch_writes(run, on_disk, lambda: run.kill(cgroup, marker, use_bwrap),
+                                                  memory=memory, marker=marker, use_bwrap=use_bwrap)) \
+        if on_disk or memory else None
     try:
         if warm:
             request = {"cwd": str(workdir), "args": warm_argv(argv), "env": full_env,
+                       "script": argv[1] if argv[1].endswith("/" + BOOT_NAME) else "",
                        "limits": rlimits(limits, nproc_rlimit),
                        "cgroups": [str(p / "cgroup.procs") for p in cgroup.paths] if cgroup else [],
                        "seccomp": seccomp.program(allow_perf=perf_available()).hex() if seccomp_fd is not None else ""}
@@ -657,6 +671,10 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         cancelled = True
         raise
     finally:
+        if args_fd >= 0:
+            os.close(args_fd)
+        if watcher is not None:
+            watcher.cancel()
         leftovers = (cgroup, marker, use_bwrap, seccomp_fd, scratch)
         try:
             if not cancelled:
@@ -678,7 +696,90 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     if run.init_pid is not None and _alive(run.init_pid):
         notes.append(f"the sandbox's init (pid {run.init_pid}) was still alive after the kill")
     return SandboxResult(run.returncode, run.out.decode(errors="replace"), run.err.decode(errors="replace"),
-                         run.timed_out, time.perf_counter() - started, isolation, run.truncated, notes)
+                         run.timed_out, time.perf_counter() - started, isolation, run.truncated, notes,
+                         run.write_exceeded)
+
+
+WRITE_CHECK_S = 0.2
+
+
+def disk_usage(paths: list[Path], max_files: int) -> tuple[int, int]:
+    """(bytes allocated, entries) under `paths`, never following links; stops counting
+    past `max_files` entries."""
+    total = files = 0
+    stack = [str(p) for p in paths]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                files += 1
+                total += st.st_blocks * 512
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+                if files > max_files:
+                    return total, files
+    return total, files
+
+
+def run_memory(roots: list[int], marker: str = "") -> int:
+    """Resident bytes of the processes under `roots` (and, without namespaces, of those
+    carrying the run's marker): shared pages count once per process, an overestimate."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry)
+        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
+        rss[pid] = int((fields.get("VmRSS", "0 kB").split() or ["0"])[0]) * 1024
+    inside = set(roots) | (set(_marked_pids(marker)) if marker else set())
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in inside and pid not in inside:
+                inside.add(pid)
+                changed = True
+    return sum(rss.get(pid, 0) for pid in inside)
+
+
+async def _watch_writes(run: _Run, paths: list[Path], kill, *, memory: bool = False, marker: str = "",
+                        use_bwrap: bool = True) -> None:
+    """Every WRITE_CHECK_S (a timer, not a busy loop), what the run has written to the host's
+    disk and, with `memory` (no memory cgroup here), how much memory its processes hold;
+    past the limits it is stopped, and says why. (Inside, /tmp and /dev/shm are size-capped
+    tmpfs; this covers what lands on disk.)"""
+    limits = run.limits
+    while True:
+        await asyncio.sleep(WRITE_CHECK_S)
+        used, files = await asyncio.to_thread(disk_usage, paths, limits.write_files) if paths else (0, 0)
+        if used > limits.write_mb << 20 or files > limits.write_files:
+            run.write_exceeded = (f"it wrote more than {limits.write_mb} MB to disk" if used > limits.write_mb << 20
+                                  else f"it created more than {limits.write_files} files")
+            kill()
+            return
+        if memory and run.proc is not None:
+            roots = [p for p in (run.init_pid, run.proc.pid) if p]
+            joiner = run.warm_run.pid if run.warm_run is not None else None
+            if joiner is not None and joiner.done() and not joiner.cancelled() and joiner.exception() is None:
+                roots.append(joiner.result())  # a warm run's process is the joiner's child, outside bwrap's tree
+            held = await asyncio.to_thread(run_memory, roots, "" if use_bwrap else marker)
+            if held > limits.memory_mb << 20:
+                run.write_exceeded = f"its processes used more than {limits.memory_mb} MB of memory together"
+                kill()
+                return
 
 
 async def warm_ready(worker: WarmWorker) -> bool:
@@ -727,6 +828,7 @@ class _Run:
         self.init_pid: int | None = None
         self.returncode: int | None = None
         self.timed_out = self.truncated = False
+        self.write_exceeded = ""
         self.drains = None
         self.transports: list[asyncio.BaseTransport] = []
         self.warm_run = None
@@ -900,6 +1002,30 @@ class _Run:
                 pass
         if self.warm_run is None and self.proc is not None:
             self.returncode = self.proc.returncode
+
+
+def options_via_fd(cmd: list[str]) -> tuple[list[str], int]:
+    """bwrap's options (every host path it binds) handed over through a pipe (`--args FD`)
+    instead of its command line: inside, the sandbox's init shows in /proc as `bwrap --args
+    N -- ...`, not as a map of the host. Returns the command and the pipe's read end (to
+    pass to the child, then close); unchanged (and -1) when the options do not fit a pipe."""
+    bwrap = find_bwrap()
+    if not bwrap or bwrap not in cmd:
+        return cmd, -1
+    start = cmd.index(bwrap) + 1
+    try:
+        end = cmd.index("--", start)
+    except ValueError:
+        return cmd, -1
+    data = "".join(arg + "\0" for arg in cmd[start:end]).encode()
+    if len(data) > 60000:  # more than a pipe holds: we would block writing it
+        return cmd, -1
+    read, write = os.pipe()
+    try:
+        os.write(write, data)
+    finally:
+        os.close(write)
+    return cmd[:start] + ["--args", str(read)] + cmd[end:], read
 
 
 def _kill_tree(pid: int, init_pid: int | None, cgroup: _RunCgroups | None, marker: str, use_bwrap: bool) -> None:

@@ -94,9 +94,10 @@ class WarmWorker:
             which, value = (run.status, message["status"]) if "status" in message else (run.pid, message["pid"])
             _resolve(loop, which, value)
         stderr = b""
-        if self._proc is not None:
+        proc = self._proc  # once: close() may set it to None meanwhile
+        if proc is not None:
             try:
-                stderr = self._proc.stderr.read() if self._proc.poll() is not None else b""
+                stderr = proc.stderr.read() if proc.poll() is not None else b""
             except (OSError, ValueError):
                 pass
         self.broken = self.broken or ("the warm worker ended" + (f": {stderr.decode(errors='replace')[-300:]}"
@@ -137,7 +138,11 @@ class WarmWorker:
         return run
 
     def close(self) -> None:
-        if self._proc is None:
+        # Called twice at once at exit (the TUI's clean-up thread, and the evaluator's
+        # weakref finalizer run by atexit): the first to take the process closes it.
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
             return
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
@@ -145,13 +150,12 @@ class WarmWorker:
             pass
         self._sock.close()
         try:
-            self._proc.wait(timeout=0.5)  # it exits on the socket's EOF at once; never hold up an exit
+            proc.wait(timeout=0.5)  # it exits on the socket's EOF at once; never hold up an exit
         except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stderr:
-            self._proc.stderr.close()
-        self._proc = None
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
         self.broken = self.broken or "closed"
 
 

@@ -45,6 +45,9 @@ PLUGIN_MODULE = "_orps_pytest_plugin"
 PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
 """Files of an asserts workspace that stay read-only while the rest is writable."""
 PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+BOOT_MODULE = "_orps_boot"
+BOOT_SOURCE = Path(__file__).with_name("_test_boot.py")
+"""What starts pytest in the sandbox (`runners._test_boot`): copied beside the plugin."""
 CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 """Files at the project root that decide how pytest collects: frozen with the tests."""
 RECHECK_MIN_S = 2.0
@@ -285,6 +288,7 @@ class Workspaces:
         self.plugin_dir.mkdir()
         # Under a private module name: never shadows anything in the user's project.
         shutil.copyfile(PLUGIN_SOURCE, self.plugin_dir / f"{PLUGIN_MODULE}.py")
+        shutil.copyfile(BOOT_SOURCE, self.plugin_dir / f"{BOOT_MODULE}.py")
         if copy_on_write is None:
             from runners import sandbox
 

@@ -369,7 +369,7 @@ async def select_by_agreement(task: Task, nodes: list[Node], run: ProbeRunner, *
                               limit: int = MAX_PROBES) -> AgreementReport:
     """Among the candidates tied on the best public pass rate, the one whose outputs on
     derived probe inputs most of the others share; the plain rule breaks what is left."""
-    pool = eligible(nodes)
+    pool = scoring.in_id_order(eligible(nodes))
     report = AgreementReport()
     if not pool:
         report.skipped = "no trusted candidate"

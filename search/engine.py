@@ -13,8 +13,8 @@ reflexion, rex) start from its code and failing tests with their messages. A stu
 (`pass`, `...`, `raise NotImplementedError`, a docstring) gets fresh samples only.
 
 A critic that gives no usable score in its first few answers is switched off for the
-rest of the run. The answer is the node with the best pass rate, then the least
-measured runtime, then the best outcome score. Budget exhaustion and cancellation end
+rest of the run. The answer is the node with the best pass rate, then the best outcome
+score (see `search.scoring`; --goal faster: then the least measured runtime). Budget exhaustion and cancellation end
 the search cleanly with what it found; everything is persisted through the `on_change`
 callback.
 """
@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from search import agreement, prompts, scoring
+from search import agreement, batching, prompts, scoring
 from search.events import EventBus
 from search.parsing import is_stub, parse_critic, parse_program
 from search.plan import Plan, make_plan
@@ -158,14 +158,16 @@ class Search:
                 temperature=self.settings.temperature, seed=node_seed(self.settings.seed, node_id),
             )
             if completion is None:
+                batching.done_with_first_call()
                 return None
             answer = parse_program(completion.text, self.task.entry_point, completion.finish_reason)
             node.raw_answer, node.reasoning, node.code, node.notes = completion.text, answer.reasoning, answer.code, answer.notes
+        batching.done_with_first_call()  # a critic call of this node never joins the round's batch
         self._record(node)
         self.bus.emit("node_created", node=node.id, parent=node.parent, round=round_, style=style, notes=node.notes)
         if node.evaluation is None:
             node.evaluation = await self._evaluate(node.code)
-            node.outcome_score = scoring.outcome_score(node.evaluation)
+            node.outcome_score = scoring.outcome_score(node.evaluation, self.settings.goal == "faster")
             node.status = "evaluated"
             self._record(node)
         self._emit_evaluated(node)
@@ -272,7 +274,7 @@ class Search:
         node.evaluation = await self.evaluator.evaluate(self.task, node.code)
         if self.settings.goal == "faster":
             await self._remeasure(node)
-        node.outcome_score = scoring.outcome_score(node.evaluation)
+        node.outcome_score = scoring.outcome_score(node.evaluation, self.settings.goal == "faster")
         node.status = "evaluated"
         self.baseline = node
         self._record(node)
@@ -290,7 +292,7 @@ class Search:
     def _pick(self) -> Node | None:
         candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
         if self.settings.goal == "faster":
-            ranked = sorted((n for n in candidates if n.evaluation), key=scoring.faster_key, reverse=True)
+            ranked = sorted(scoring.in_id_order(candidates), key=scoring.faster_key, reverse=True)
             return ranked[0] if ranked else None
         return scoring.best_node(candidates)
 
@@ -330,7 +332,7 @@ class Search:
             self.bus.emit("plan", **self.plan.to_dict(), text=self.plan.describe())
             stop_reason = await strategy.run(self)
             if self.settings.goal == "faster":
-                ranked = sorted((n for n in self.tree if n.all_passed and n.id != ORIGINAL_ID),
+                ranked = sorted((n for n in scoring.in_id_order(self.tree) if n.all_passed and n.id != ORIGINAL_ID),
                                 key=scoring.faster_key, reverse=True)
                 for node in ranked[:3]:
                     await self._remeasure(node)

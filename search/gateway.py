@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search import batching
 from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
 
@@ -48,11 +49,12 @@ class ModelError(Exception):
     """A model call failed for a reason retrying will not fix.
 
     `kind` says why: "credentials", "unknown_model", "unreachable", "local_model" (the
-    embedded model cannot run) fail every later call too (`fatal`), so a benchmark must
-    stop rather than score them; "context", "transient" (rate limit or timeout after the
+    embedded model cannot run), "model_crashed" (the embedded model's process died or hung:
+    never retried) fail every later call too (`fatal`), so a run or a benchmark must stop
+    rather than score them; "context", "transient" (rate limit or timeout after the
     retries) and "other" concern one call."""
 
-    FATAL_KINDS = frozenset({"credentials", "unknown_model", "unreachable", "local_model"})
+    FATAL_KINDS = frozenset({"credentials", "unknown_model", "unreachable", "local_model", "model_crashed"})
 
     def __init__(self, message: str, hint: str = "", kind: str = "other"):
         super().__init__(message)
@@ -114,10 +116,30 @@ async def _complete(litellm, kwargs: dict[str, Any]):
     abandons the thread, whose HTTP request ends by its `timeout`; nothing joins it at exit.
     Our in-process providers keep the async call: they cancel a generation in progress."""
     provider = kwargs["model"].split("/", 1)[0]
+    if provider == "local":
+        try:
+            return await litellm.acompletion(**kwargs)
+        except Exception as err:  # noqa: BLE001 - litellm wraps every provider error as a (retried) connection error
+            crash = _model_crash_in(err)
+            if crash is None:
+                raise
+            raise ModelError(crash.message, crash.hint, kind="model_crashed") from None
     if provider in IN_PROCESS_PROVIDERS:
         return await litellm.acompletion(**kwargs)
     return await in_daemon_thread(functools.partial(_hosted_completion, litellm, provider, kwargs),
                                   name="orps-model-call")
+
+
+def _model_crash_in(err: BaseException):
+    """The embedded model's `ModelCrashed` behind litellm's wrapper exception, if any."""
+    from search.providers.model_process import ModelCrashed
+
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, ModelCrashed):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 _hosted_providers_called: set[str] = set()
@@ -414,11 +436,15 @@ class Gateway:
             "stop": stop,
             "api_base": self.config.api_base,
         }
+        member = batching.current()
+        if member is not None:  # the calls beyond our concurrency wait for a slot, not for the batch
+            member.group.limit(self.config.concurrency)
         cache_path = self._cache_path(request)
         hit = self._read_cache(cache_path)
         if hit is not None:
             completion = Completion(**{**hit, "cached": True, "cost_usd": 0.0, "latency_s": 0.0})
             self.usage.add(completion)
+            batching.done_with_first_call()
             return completion
         try:
             completion = await self._call_with_retries(request)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from search.parsing import parse_critic
-from search.prompts import feedback, render
+from search.prompts import UNTRUSTED_NOTE, feedback, render
 from search.tree import Node
 from search.types import Task
 
@@ -36,10 +36,11 @@ def round_critic_messages(task: Task, nodes: list[Node], baseline_runtime: float
         if len(code) > CODE_CHARS:
             code = code[:CODE_CHARS] + "\n# ... (cut)"
         parts.append(f"### Candidate {k}\n```python\n{code}\n```\nExecution feedback:\n"
-                     f"{feedback(node.evaluation, baseline_runtime)[:FEEDBACK_CHARS]}")
+                     f"{feedback(node.evaluation, baseline_runtime, task.goal == 'faster', limit=FEEDBACK_CHARS)}")
     user = render("round_critic_user", problem=task.problem.strip(), candidates="\n\n".join(parts),
                   count=str(len(nodes)))
-    return [{"role": "system", "content": render("round_critic_system")}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": render("round_critic_system") + "\n" + UNTRUSTED_NOTE},
+            {"role": "user", "content": user}]
 
 
 @dataclass

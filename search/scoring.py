@@ -3,11 +3,15 @@
 outcome = pass_rate * (1 + 0.5 * static + 0.5 * dynamic), where `static` and `dynamic`
 are means of 1 / (1 + x / scale) over the available metrics: smaller programs and
 faster, leaner runs score higher, but only in proportion to how many tests pass.
+
+Measured figures (runtime, memory) change from run to run, so they count only where
+speed is the goal (`--goal faster`). For a fix the score and the ranking depend on the
+code and its test outcomes alone, and the last tie-break is the node's id: the same seed
+gives the same beam, the same answer and the same tree on every run.
 """
 
 from __future__ import annotations
 
-import math
 
 from search.tree import Node
 from search.types import Evaluation
@@ -26,14 +30,19 @@ def _mean_inverse(values: dict[str, float | None], scales: dict[str, float]) -> 
     return sum(parts) / len(parts) if parts else 0.0
 
 
-def outcome_score(ev: Evaluation | None) -> float:
+def outcome_score(ev: Evaluation | None, measured: bool = True) -> float:
+    """`measured`: let runtime and memory count (the goal is speed). Without them every
+    candidate gets the dynamic part's full marks: the scale (and the critic's fallback,
+    which reads it) stays the same, and the score is the same on every run of the code."""
     if ev is None or ev.total == 0:
         return 0.0
     static = _mean_inverse(ev.static, STATIC_SCALES)
-    dynamic = _mean_inverse(
-        {"runtime_s": ev.runtime_s, "peak_rss_mb": ev.peak_rss_mb, "instructions": ev.instructions},
-        DYNAMIC_SCALES,
-    )
+    dynamic = 1.0
+    if measured:
+        dynamic = _mean_inverse(
+            {"runtime_s": ev.runtime_s, "peak_rss_mb": ev.peak_rss_mb, "instructions": ev.instructions},
+            DYNAMIC_SCALES,
+        )
     return ev.pass_rate * (1.0 + 0.5 * static + 0.5 * dynamic)
 
 
@@ -42,10 +51,29 @@ def fallback_process_score(outcome: float) -> float:
     return PROCESS_MIN + (PROCESS_MAX - PROCESS_MIN) * min(1.0, outcome / 2.0)
 
 
-def beam_key(node: Node) -> tuple[float, float]:
-    """Beam ranking: process score first, outcome score second (higher is better)."""
-    process = node.process_score if node.process_score is not None else fallback_process_score(node.outcome_score)
-    return (process, node.outcome_score)
+UNCOUNTED_VERDICTS = ("suspicious", "tampered")
+"""Runs whose passes are never counted: they passed the wrong way or tampered with the harness."""
+
+
+def counted_passes(node: Node) -> int:
+    """The tests this node passed, as the ranking counts them."""
+    ev = node.evaluation
+    if ev is None or ev.verdict in UNCOUNTED_VERDICTS:
+        return 0
+    return ev.passed
+
+
+def process_of(node: Node) -> float:
+    """The critic's process score, or its stand-in from the outcome score."""
+    return node.process_score if node.process_score is not None else fallback_process_score(node.outcome_score)
+
+
+def beam_key(node: Node) -> tuple[int, float, float]:
+    """Beam ranking: passed tests first, then the process score, then the outcome score
+    (higher is better). The critic reads text a candidate wrote (its reasoning, its output),
+    so its score orders nodes only among those that pass as many tests: no critique can lift
+    a node above one that passes more."""
+    return (counted_passes(node), process_of(node), node.outcome_score)
 
 
 def faster_key(node: Node) -> tuple[float, float, float]:
@@ -53,22 +81,33 @@ def faster_key(node: Node) -> tuple[float, float, float]:
     return (1.0 if node.all_passed else node.pass_rate - 1.0, -node.runtime, node.outcome_score)
 
 
-def final_key(node: Node) -> tuple[float, float, float]:
-    """The answer: best pass rate, then measured runtime (lower), then outcome score."""
-    return (node.pass_rate, -node.runtime if math.isfinite(node.runtime) else -math.inf, node.outcome_score)
+def final_key(node: Node) -> tuple[float, float]:
+    """The answer of a fix: best pass rate, then outcome score (--goal faster ranks by
+    `faster_key`)."""
+    return (node.pass_rate, node.outcome_score)
+
+
+def _id_key(node: Node) -> tuple:
+    """`1-10` after `1-2`: the numeric parts of an id compare as numbers."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in node.id.split("-"))
+
+
+def in_id_order(nodes) -> list[Node]:
+    """Evaluated nodes in a fixed order, whatever order concurrent work finished in, so
+    that ties are broken the same way on every run (sorted and max keep the first)."""
+    return sorted((n for n in nodes if n.evaluation is not None), key=_id_key)
 
 
 def select_beam(nodes: list[Node], beam: int, goal: str = "fix") -> list[Node]:
     key = faster_key if goal == "faster" else beam_key
-    ranked = sorted((n for n in nodes if n.evaluation is not None), key=key, reverse=True)
-    return ranked[:beam]
+    return sorted(in_id_order(nodes), key=key, reverse=True)[:beam]
 
 
 def best_node(nodes: list[Node]) -> Node | None:
-    evaluated = [n for n in nodes if n.evaluation is not None]
+    evaluated = in_id_order(nodes)
     return max(evaluated, key=final_key) if evaluated else None
 
 
 def is_satisfied(node: Node) -> bool:
     """Early stop: every test passes and the critic (or its fallback) is satisfied."""
-    return node.all_passed and beam_key(node)[0] >= SATISFIED_SCORE
+    return node.all_passed and process_of(node) >= SATISFIED_SCORE

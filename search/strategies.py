@@ -29,7 +29,7 @@ import random
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from search import prompts, scoring
+from search import batching, prompts, scoring
 from search.tree import ORIGINAL_ID, Node
 
 if TYPE_CHECKING:
@@ -52,8 +52,11 @@ class Strategy(Protocol):
 
 
 async def gather(jobs: Iterable[Awaitable[Node | None]]) -> list[Node]:
-    """Expand concurrently; the nodes the budget cut off (None) are left out."""
-    results = await asyncio.gather(*jobs)
+    """Expand concurrently; the nodes the budget cut off (None) are left out. Their model
+    calls are one batch group (search.batching): a provider that batches sends them together."""
+    jobs = list(jobs)
+    group = batching.Group(len(jobs))
+    results = await asyncio.gather(*(batching.as_member(group, job) for job in jobs))
     return [n for n in results if n is not None]
 
 

@@ -98,6 +98,15 @@ class Evaluation:
     message: str = ""
     output: str = ""
 
+    def __post_init__(self) -> None:
+        # A verdict and its counts always agree: "passed" means every expected test passed.
+        # Whatever produced this (a plugin record a candidate forged, a stored result from an
+        # older version), a "passed" with fewer passes than tests, or with no test, is failed.
+        if self.verdict == "passed" and not (self.total > 0 and self.passed == self.total):
+            self.verdict = "failed"
+            note = f"verdict corrected: reported passed with {self.passed} of {self.total} tests passing"
+            self.message = f"{self.message}\n{note}".strip() if self.message else note
+
     @property
     def pass_rate(self) -> float:
         return self.passed / self.total if self.total else 0.0

@@ -265,3 +265,68 @@ def test_shared_datasets_run_end_to_end_with_limit(datasets, name, tmp_path, cap
         assert run["count"] == 3 and run["pass_at_1"] == pytest.approx(solvable, abs=1e-3)
         assert all(p["runtime_rel"] is not None for p in run["problems"] if p["passed_hidden"])
     assert "pass@1" in capsys.readouterr().out
+
+
+def test_wilson_interval_matches_the_published_values_and_stays_inside_0_and_1():
+    from runners.bench.report import wilson
+
+    assert wilson(0, 10) == (0.0, 0.2775)  # Wilson (1927) / Newcombe (1998): 0 of 10 -> [0, 27.8%]
+    assert wilson(5, 10) == (0.2366, 0.7634)
+    assert wilson(10, 10) == (0.7225, 1.0)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+async def test_shards_split_the_problems_into_their_own_files_and_a_final_resume_reports_the_whole_grid(tmp_path):
+    asked = []
+
+    def counting(messages, params):
+        asked.append(1)
+        return script(messages, params)
+
+    register_script("bench-shard", counting)
+    cfgs = configs("scripted/bench-shard", 2)[:1]
+    four = tasks() + [Task.from_dict({**t.to_dict(), "id": t.id + "-b"}) for t in tasks()]
+    first = await BenchRun(four, cfgs, FakeEvaluator(), tmp_path, shard=(1, 2)).run()
+    second = await BenchRun(four, cfgs, FakeEvaluator(), tmp_path, shard=(2, 2)).run()
+    assert [r.id for r in first[cfgs[0].key]] == ["overfit", "overfit-b"]
+    assert [r.id for r in second[cfgs[0].key]] == ["solvable", "solvable-b"]
+    assert sorted(p.name for p in tmp_path.glob("results*.jsonl")) == [
+        "results.shard-1-of-2.jsonl", "results.shard-2-of-2.jsonl"]
+    searched = len(asked)
+    whole = await BenchRun(four, cfgs, FakeEvaluator(), tmp_path, resume=True).run()
+    assert [r.id for r in whole[cfgs[0].key]] == ["overfit", "solvable", "overfit-b", "solvable-b"]
+    assert len(asked) == searched  # every cell was finished by a shard: nothing searched again
+
+
+async def test_several_seeds_are_separate_cells_and_pass_at_1_is_reported_over_all_of_them_with_an_interval(tmp_path):
+    register_script("bench-seeds", script)
+    cfgs = []
+    for seed in (0, 1, 2):
+        s = SearchSettings(strategy="single", model="scripted/bench-seeds", budget_calls=1, seed=seed)
+        cfgs.append(BenchConfig("single", 1, s))
+    assert len({c.key for c in cfgs}) == 3 and len({c.group for c in cfgs}) == 1
+    by_config = await BenchRun(tasks(), cfgs, FakeEvaluator(), tmp_path).run()
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted((line["id"], line["seed"]) for line in lines) == [
+        (i, s) for i in ("overfit", "solvable") for s in (0, 1, 2)]
+    doc = report(by_config, cfgs, {"schema_version": 1, "dataset": "tiny", "model": "scripted/bench-seeds",
+                                   "backend": "local", "workers": 1})
+    [cell] = doc["cells"]
+    assert cell["seeds"] == [0, 1, 2] and cell["problems"] == 2 and cell["count"] == 6
+    assert cell["pass_at_1"] == 0.5 and cell["pass_at_1_ci95"] == [0.1876, 0.8124]
+    assert "95% Wilson" in table(doc) and "50% [19%, 81%]" in table(doc)
+    validate("bench", doc)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0,x"], "is not a list of whole numbers"),
+    (["--seeds", "1,1"], "needs distinct whole numbers"),
+    (["--shard", "3/2", "--out", "o"], "is not K/N"),
+    (["--shard", "1/2"], "--shard needs --out"),
+])
+def test_bench_refuses_bad_seeds_and_shards_with_one_line(argv, message, datasets, capsys):
+    from orps_tui.cli import main
+
+    code = main(["bench", "--dataset", str(datasets / "mbpp_v2"), "--model", "scripted/none", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 
 import pytest
@@ -175,6 +177,44 @@ async def test_same_seed_and_cache_give_identical_tree(tmp_path):
     assert len(calls) == len(trees[0]) * 2  # the second run was served from the cache alone
 
 
+class JitteryEvaluator(FakeEvaluator):
+    """Measured figures that differ on every run, and results that come back in a
+    different order each time, as on a busy machine."""
+
+    def __init__(self, rng):
+        super().__init__()
+        self.rng = rng
+
+    async def evaluate(self, task, code, *, hidden=False):
+        await asyncio.sleep(self.rng.random() / 200)
+        ev = await super().evaluate(task, code, hidden=hidden)
+        ev.runtime_s = 0.002 * self.rng.uniform(0.8, 1.25)
+        ev.peak_rss_mb = 40 * self.rng.uniform(0.9, 1.1)
+        return ev
+
+
+async def test_same_seed_gives_the_same_tree_and_prompts_without_the_cache_however_measurements_vary():
+    variants = ["a - b", "a + b", "b + a", "sum((a, b))", "a * b"]
+
+    def seeded(messages, params):
+        prompts_seen.append(messages[-1]["content"])
+        if "reviewer" in messages[0]["content"]:
+            return f"Score: {params['seed'] % 2 + 3}/5"
+        body = variants[params["seed"] % len(variants)]
+        return f"```python\ndef add(a, b):\n    return {body}\n```"
+
+    register_script("seeded-jitter", seeded)
+    runs = []
+    for rng_seed in (1, 2):
+        prompts_seen: list[str] = []
+        settings = SearchSettings(samples=4, beam=2, rounds=2, seed=7, model="scripted/seeded-jitter", cache=False)
+        gw = Gateway(GatewayConfig(concurrency=4))
+        result = await Search(add_task(), settings, gw, JitteryEvaluator(random.Random(rng_seed))).run()
+        tree = [{k: v for k, v in d.items() if k != "evaluation"} for d in _comparable(result.tree)]
+        runs.append((tree, sorted(prompts_seen), result.best.id))
+    assert runs[0] == runs[1]
+
+
 async def test_resume_continues_where_it_stopped(tmp_path):
     script = Script(critic="meh", fixable=False)
     register_script("resume", script)
@@ -324,3 +364,23 @@ async def test_goal_faster_remeasures_passing_code_through_the_evaluator_protoco
     assert evaluator.measured == [5, 5]  # the baseline, then the one passing candidate
     assert result.baseline.evaluation.runtime_s == result.best.evaluation.runtime_s == 0.0005
     assert "runtime re-measured: min of 5 runs" in result.best.notes
+
+
+def test_no_critic_score_lifts_a_node_above_one_that_passes_more_tests():
+    flattered = _node("flattered", 5, 1.9, passed=1)  # its output talked the critic into a 5
+    honest = _node("honest", 1, 0.6, passed=2)
+    assert [n.id for n in select_beam([flattered, honest], 2)] == ["honest", "flattered"]
+    cheat = _node("cheat", 5, 2.0, passed=2)
+    cheat.evaluation.verdict = "suspicious"  # its passes are never counted, in the ranking either
+    assert [n.id for n in select_beam([cheat, flattered], 2)] == ["flattered", "cheat"]
+
+
+def test_a_verdict_and_its_counts_always_agree():
+    from search.types import Evaluation
+
+    forged = Evaluation(verdict="passed", passed=2, total=3)
+    assert forged.verdict == "failed" and not forged.all_passed and "reported passed with 2 of 3" in forged.message
+    assert Evaluation(verdict="passed", passed=0, total=0).verdict == "failed"
+    stored = Evaluation.from_dict({"verdict": "passed", "passed": 1, "total": 2})
+    assert stored.verdict == "failed"
+    assert Evaluation(verdict="passed", passed=3, total=3).verdict == "passed"

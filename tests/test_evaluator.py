@@ -91,9 +91,12 @@ async def test_an_exception_at_import_fails_every_test(evaluator):
     assert ev.verdict == "failed" and ev.passed == 0 and "boom" in ev.message
 
 
-async def test_skips_are_not_passes(evaluator):
+async def test_a_skip_from_the_candidate_is_not_a_skip(evaluator):
     ev = await evaluator.evaluate(square_task(), "import pytest\ndef f(x):\n    pytest.skip('no')\n")
-    assert ev.verdict == "failed" and ev.passed == 0 and ev.tests[0].outcome == "skipped"
+    assert ev.verdict == "suspicious" and ev.passed == 0 and ev.tests[0].outcome == "suspicious"
+    assert "calls skip from its own code" in ev.tests[0].message
+    ev = await evaluator.evaluate(square_task(), "import pytest\ndef f(x):\n    pytest.xfail('no')\n")
+    assert ev.verdict == "suspicious" and "calls xfail from its own code" in ev.tests[0].message
 
 
 async def test_repeat_takes_the_minimum_runtime(evaluator):

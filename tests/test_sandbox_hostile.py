@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import os
 import socket
 import threading
@@ -932,3 +933,261 @@ async def test_the_warm_worker_and_its_forks_are_out_of_sight(evaluator):
             "        except OSError:\n            pass\n    return 1\n")
     ev = await run(evaluator, code)
     assert ev.verdict == "passed", ev.tests[0].message
+
+
+# -- Nothing from the project stands in for orps's own code in the test process ----------------
+
+FORGER = '''
+import hashlib, hmac, json, os
+key_fd, result_fd = os.environ.get("ORPS_KEY_FD"), os.environ.get("ORPS_RESULT_FD")
+if key_fd and result_fd:
+    data = b""
+    while chunk := os.read(int(key_fd), 65536):
+        data += chunk
+    key, seq = data[:32], 0
+    def emit(record):
+        global seq
+        record["seq"] = seq
+        seq += 1
+        body = json.dumps(record, sort_keys=True)
+        os.write(int(result_fd), (body + "\\t" + hmac.new(key, body.encode(), hashlib.sha256).hexdigest() + "\\n").encode())
+    node = "tests/test_mod.py::test_f"
+    emit({"type": "collected", "count": 1, "ids": [node]})
+    emit({"type": "report", "nodeid": node, "when": "call", "outcome": "passed", "duration": 0.001, "message": ""})
+    emit({"type": "finish", "exitstatus": 0, "tampered": [], "session_s": 0.01, "cpu_s": 0.01, "maxrss_kb": 1})
+    os._exit(0)
+'''
+
+
+def stand_in_project(root: Path) -> Task:
+    project = root / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "mod.py").write_text("def f():\n    return 0\n")
+    (project / "tests" / "test_mod.py").write_text("from mod import f\n\ndef test_f():\n    assert f() == 1\n")
+    (project / "pyproject.toml").write_text("[project]\nname = 'proj'\n")
+    return Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
+                tests=["tests/test_mod.py::test_f"], original_code="def f():\n    return 0\n")
+
+
+@pytest.mark.parametrize("name", ["_orps_pytest_plugin.py", "pytest.py", "sitecustomize.py", "_orps_boot.py",
+                                  "pluggy.py", "usercustomize.py"])
+async def test_a_project_file_cannot_stand_in_for_orps_or_pytest(evaluator, tmp_path, name):
+    """A file the project (or a patch) adds under the name of orps's plugin, pytest or a
+    start-up hook is never imported in their place: the forged records never exist."""
+    task = stand_in_project(tmp_path)
+    ev = await evaluator.evaluate(task, "def f():\n    return 0\n", files={name: FORGER})
+    assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
+    (Path(task.project) / name).write_text(FORGER)  # in the project itself, not only in a patch
+    ev = await evaluator.evaluate(task, "def f():\n    return 0\n")
+    assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
+
+
+async def test_a_project_module_with_an_ordinary_name_still_imports(evaluator, tmp_path):
+    """The look-alike: the project's own modules at its root are importable as with `python
+    -m pytest` (and by the processes its tests start)."""
+    task = stand_in_project(tmp_path)
+    (Path(task.project) / "helpers.py").write_text("ONE = 1\n")
+    (Path(task.project) / "tests" / "test_mod.py").write_text(
+        "import subprocess, sys\nfrom helpers import ONE\nfrom mod import f\n\ndef test_f():\n    assert f() == ONE\n"
+        "    out = subprocess.run([sys.executable, '-c', 'import helpers; print(helpers.ONE)'], capture_output=True,"
+        " text=True)\n    assert out.stdout.strip() == '1', out.stderr\n")
+    ev = await evaluator.evaluate(task, "def f():\n    return 1\n")
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_host_environment_variables_do_not_reach_pytest(evaluator, tmp_path, monkeypatch):
+    task = stand_in_project(tmp_path)
+    (Path(task.project) / "evil_plugin.py").write_text(FORGER)
+    for name, value in (("PYTEST_ADDOPTS", "-p evil_plugin"), ("PYTEST_PLUGINS", "evil_plugin"),
+                        ("PYTHONPATH", task.project), ("PYTHONSTARTUP", str(Path(task.project) / "evil_plugin.py"))):
+        monkeypatch.setenv(name, value)
+    ev = await evaluator.evaluate(task, "def f():\n    return 0\n")
+    assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
+
+
+# -- Resource limits ------------------------------------------------------------------------------
+
+CHANNEL_FLOOD = '''
+import os, stat
+junk = b"x" * (1 << 16)
+for fd in range(3, 256):
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            continue
+        for _ in range(512):  # 32 MiB, twice the cap
+            os.write(fd, junk)
+    except OSError:
+        pass
+def f():
+    return 1
+'''
+
+
+async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, monkeypatch):
+    """Past the cap the parent stops reading and closes its end: the loop is not woken by a
+    pipe it no longer reads (counted: the calls to drain stay near the cap / read size)."""
+    from runners import evaluator as module
+
+    calls = []
+    original = module.Channel.drain
+
+    def counted(self):
+        calls.append(1)
+        return original(self)
+    monkeypatch.setattr(module.Channel, "drain", counted)
+    ev = await evaluator.evaluate(task(), CHANNEL_FLOOD)
+    assert ev.verdict != "passed" and ev.passed == 0
+    assert len(calls) < 4 * (module.RESULT_CAP >> 16), len(calls)
+
+
+async def test_many_honest_records_are_not_a_flood(evaluator):
+    """The look-alike: a parametrized test with many cases (legitimate parametrize)."""
+    evaluator.limits.timeout_s = 60  # 300 tests: a loaded machine needs more than the usual 5 s
+    t = Task(id="many", problem="", entry_point="f",
+             tests=[f"assert f({i}) == {i} * 2" for i in range(300)])
+    ev = await evaluator.evaluate(t, "def f(x):\n    return x * 2\n")
+    assert ev.verdict == "passed" and ev.passed == 300
+
+
+FROZEN_CLOCK = '''
+import time
+import _pytest.timing
+
+_pytest.timing.perf_counter = lambda: 0.0  # what pytest's durations are measured with
+time.perf_counter = lambda: 0.0
+time.monotonic = lambda: 0.0
+def f():
+    total = 0
+    for i in range(2_000_000):
+        total += i % 7
+    return 1
+'''
+HONEST_FAST = "def f():\n    return 1\n"
+
+
+async def test_a_frozen_clock_does_not_make_a_candidate_fast(evaluator):
+    """--goal faster compares runtimes: the call phase is timed by clocks captured before any
+    test code (elapsed and CPU, the larger counts), so freezing the clocks pytest and the
+    tests see gives nothing. The look-alike: the honest fast candidate stays fast."""
+    frozen = await evaluator.evaluate(task(), FROZEN_CLOCK)
+    honest = await evaluator.evaluate(task(), HONEST_FAST)
+    assert frozen.verdict == honest.verdict == "passed"
+    assert frozen.runtime_s is not None and frozen.runtime_s > 10 * honest.runtime_s, (frozen.runtime_s, honest.runtime_s)
+    assert frozen.runtime_s <= frozen.wall_s
+
+
+async def test_host_pythonpath_and_pth_directories_are_not_visible(evaluator, tmp_path, monkeypatch):
+    """Directories on orps's own sys.path through PYTHONPATH or .pth files (an editable
+    checkout, a user's libraries) do not exist inside; the interpreter's stdlib and
+    site-packages do (the look-alike: a candidate importing json and decimal passes)."""
+    host_lib = tmp_path / "host-lib"
+    host_lib.mkdir()
+    (host_lib / "secret.txt").write_text("host data")
+    monkeypatch.syspath_prepend(str(host_lib))
+    code = (f"import json, decimal, os\ndef f():\n    return 0 if os.path.exists({str(host_lib / 'secret.txt')!r}) "
+            "else json.loads('1') * int(decimal.Decimal('1'))\n")
+    ev = await evaluator.evaluate(task(), code)
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+DISK_FLOOD = '''
+import os
+def f():
+    block = b"x" * (1 << 20)
+    for n in range(10_000):
+        with open(f"flood{n // 16}.bin", "ab") as out:  # files under the per-file size limit
+            out.write(block)
+    return 1
+'''
+FILE_FLOOD = '''
+import os
+def f():
+    os.makedirs("many", exist_ok=True)
+    for n in range(1_000_000):
+        open(f"many/{n}", "w").close()
+    return 1
+'''
+FEW_MB = '''
+import os
+def f():
+    with open("/tmp/scratch.bin", "wb") as out:
+        out.write(os.urandom(3 << 20))
+    with open("here.bin", "wb") as out:
+        out.write(os.urandom(3 << 20))
+    return 1
+'''
+
+
+@pytest.mark.parametrize("code, why", [(DISK_FLOOD, "it wrote more than 40 MB to disk"),
+                                       (FILE_FLOOD, "it created more than 2000 files")])
+async def test_a_write_flood_is_stopped_and_leaves_the_disk_as_it_was(evaluator, code, why):
+    evaluator.limits.write_mb, evaluator.limits.write_files = 40, 2000
+    before = shutil.disk_usage(evaluator.workspaces.root).used
+    ev = await evaluator.evaluate(task(), code)
+    assert ev.verdict != "passed" and ev.passed == 0
+    assert ev.message.startswith(f"the test run was stopped: {why}"), ev.message
+    JANITOR.wait(10)
+    assert shutil.disk_usage(evaluator.workspaces.root).used < before + (40 << 20)  # others write too
+    assert not [p for p in evaluator.workspaces.root.iterdir() if p.name.startswith(("run-", "overlay-"))]
+
+
+async def test_writing_a_few_mb_passes(evaluator):
+    """The look-alike: a few MB in /tmp and in the working directory."""
+    evaluator.limits.write_mb = 40
+    ev = await evaluator.evaluate(task(), FEW_MB)
+    assert ev.verdict == "passed", ev.message + ev.output
+
+
+async def test_a_write_flood_in_a_project_copy_is_stopped(evaluator, tmp_path):
+    """The copy-on-write layer of a project lands on the host's disk: capped the same way,
+    and the project is untouched."""
+    evaluator.limits.write_mb = 40
+    t = stand_in_project(tmp_path)
+    before = tree_digest(Path(t.project))
+    ev = await evaluator.evaluate(t, DISK_FLOOD)
+    assert ev.message.startswith("the test run was stopped: it wrote more than 40 MB to disk"), ev.message
+    assert tree_digest(Path(t.project)) == before
+
+
+MANY_PROCESSES_MEMORY = '''
+import os, time
+def f():
+    children = []
+    for _ in range(6):
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(120 << 20)  # each under the per-process limit, together over the run's
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return 1
+'''
+
+
+async def test_memory_is_capped_for_the_whole_run_without_a_memory_cgroup(evaluator, monkeypatch):
+    """Where no memory cgroup can be made, the run's processes' memory is added up: several
+    processes each under RLIMIT_AS cannot together exceed the limit. The look-alike: one
+    process using a moderate amount passes."""
+    from runners import sandbox
+
+    monkeypatch.setattr(sandbox, "_cgroup_roots", lambda: {})
+    evaluator.limits.timeout_s = 20
+    ev = await evaluator.evaluate(task(), MANY_PROCESSES_MEMORY)
+    assert ev.message.startswith("the test run was stopped: its processes used more than 512 MB"), ev.message
+    ev = await evaluator.evaluate(task(), "def f():\n    block = bytearray(64 << 20)\n    return 1 + block[0]\n")
+    assert ev.verdict == "passed", ev.message
+
+
+async def test_the_sandboxs_init_does_not_show_the_host_paths_it_binds(evaluator, tmp_path):
+    """bwrap's options (every host path it binds) reach it through a pipe, so /proc/1/cmdline
+    inside is not a map of the host. The look-alike: the test process's own command line is
+    readable as usual."""
+    code = ("import os\ndef f():\n    init = open('/proc/1/cmdline', 'rb').read().replace(b'\\0', b' ')\n"
+            "    mine = open('/proc/self/cmdline', 'rb').read()\n"
+            "    return 1 if b'--ro-bind' not in init and b'--args' in init and b'pytest' in mine else init.decode()[:300]\n")
+    ev = await evaluator.evaluate(task(), code)
+    assert ev.verdict == "passed", ev.message + ev.output

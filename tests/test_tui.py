@@ -50,7 +50,7 @@ async def test_full_search_to_accepted_patch(project):
         await wait_for(pilot, lambda: review.applied)
         assert isinstance(app.screen, ReviewScreen)  # no modal to dismiss first
         applied = [n for n in app._notifications if n.title == "Applied"]
-        assert "+1 -1 lines" in applied[0].message and "Undo with: orps apply --revert" in applied[0].message
+        assert "+1 -1 lines" in applied[0].message and "Undo with: u (or orps apply --revert)" in applied[0].message
         assert "Backup: .orps/backups/" in applied[0].message
         assert "APPLIED" in screen_text(app)
         await pilot.press("a")  # a second accept is refused, nothing is written twice
@@ -82,11 +82,14 @@ async def test_live_table_detail_tabs_and_status(project):
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.result is not None)
         search = app.screen
         table = search.query_one(NodeTable)
-        assert [table.get_row_at(i)[1] for i in range(table.row_count)] == ["original", "0-0", "0-1", "1-0", "1-1"]
+        rows = [table.get_row_at(i)[1] for i in range(table.row_count)]
+        # the beam (1) kept the original (0-0 and 0-1 are no better): round 1 refined it
+        assert [r.plain for r in rows] == ["● original", "└ 1-0", "└ 1-1", "0-0", "0-1"]
+        assert [str(r.style) for r in rows] == ["", "", "", "dim", "dim"]  # pruned by the beam
         assert table.best_id == "1-0" and str(table.get_cell("1-0", "best")) == "★"
         status = screen_text(app)
         assert "solved" in status and "5 evaluated" in status and "calls" in status and "tokens" in status
-        await pilot.press("down")  # to 0-0, a failing node
+        table.move_cursor(row=3)  # to 0-0, a failing node
         await pilot.pause()
         detail = search.query_one(NodeDetail)
         assert detail.node_id == "0-0"
@@ -211,8 +214,8 @@ async def test_history_opens_a_finished_run_compare_and_next(project):
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
         table = app.screen.query_one(NodeTable)
         assert table.row_count == 5 and table.best_id == "1-0" and app.screen.state == "solved"
-        await wait_for(pilot, lambda: "round 2/2" in screen_text(app))
-        assert "8 calls" in screen_text(app)  # the stored usage, not a fresh count
+        await wait_for(pilot, lambda: "round 2 of 2" in screen_text(app))
+        assert "calls 8 of" in screen_text(app)  # the stored usage, not a fresh count
         await pilot.press("v")  # back to the same review
         await wait_for(pilot, lambda: app.screen is review)
         await pilot.press("escape")  # back to the history the review was opened from

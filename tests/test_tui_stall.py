@@ -21,7 +21,7 @@ from orps_tui.app import make_app
 from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from orps_tui.widgets.footer import Footer
-from orps_tui.widgets.nodes import NodeDetail
+from orps_tui.widgets.nodes import NodeDetail, NodeTable
 from tests.tui_support import TARGET, ProjectFake, make_project, screen_text, settings, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ async def test_detail_tabs_are_one_pane_and_render_only_the_tab_shown(project):
         code, other = detail.query_one("#code", Static), detail.query_one("#detail-tab", Static)
         assert code.display and not other.display
         assert not str(other.content)  # nothing rendered for a tab never opened
-        await pilot.press("down")  # 0-0, a failing node
+        app.screen.query_one(NodeTable).move_cursor(row=3)  # 0-0, a failing node (tree order: original, 1-0, 1-1, 0-0, 0-1)
         detail.active = "tab-feedback"
         await pilot.pause()
         assert other.display and not code.display and "✗ tests/test_calc.py::test_add" in screen_text(app)

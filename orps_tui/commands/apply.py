@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from search.terminal_text import printable
 from search.tree import ORIGINAL_ID, node_name
 
 
@@ -131,7 +132,8 @@ def run(args) -> int:
         print(f"orps: not applied: {err}")
         return 1
     if not args.quiet:
-        print(patch, end="" if patch.endswith("\n") else "\n")
+        shown = printable(patch)  # a candidate's code: no escape sequence reaches the terminal
+        print(shown, end="" if shown.endswith("\n") else "\n")
     if result.dry_run:
         print(f"would change {len(result.files)} file(s) (dry run: nothing written):")
         print(_changes(result))

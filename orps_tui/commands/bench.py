@@ -43,7 +43,14 @@ def add_parser(sub):
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the search's seed (default 0)")
+    p.add_argument("--seeds", default="", metavar="LIST",
+                   help="comma-separated seeds, e.g. 0,1,2: run every strategy and budget once per seed; "
+                   "pass@1 is then reported over all seeds with a 95%% Wilson interval")
+    p.add_argument("--shard", default="", metavar="K/N",
+                   help="run only shard K of N of the problems (every N-th from the K-th), into its own results "
+                   "file in --out; run shards in several processes or machines on a shared --out, then once "
+                   "without --shard (with --resume) for the whole report")
     p.add_argument("--budget-calls", type=int, default=0, help="model calls per problem, the same for every strategy")
     p.add_argument("--sweep", default="", help="comma-separated call budgets, e.g. 4,8,16: run every strategy at each")
     p.add_argument("--concurrency", type=int, default=1, help="problems solved at once (default 1); with --ray: model calls at once across the "
@@ -73,22 +80,43 @@ def _configs(args) -> list[BenchConfig]:
     for name in ("samples", "beam", "rounds", "max_tokens", "temperature"):
         if getattr(args, name) is not None:
             setattr(base, name, getattr(args, name))
+    seeds = _seeds(args)
     configs = []
-    for budget in budgets:
-        for strategy in strategies:
-            s = SearchSettings.from_dict({**base.to_dict(), "strategy": strategy, "budget_calls": budget})
-            if budget and strategy == "orps" and args.rounds is None:
-                s.rounds = 1000  # with a call budget, ORPS refines until the budget is spent
-            problems = s.validate()
-            if problems:
-                raise UserError("bad settings: " + "; ".join(problems))
-            # A distinct label keeps the ablation apart from orps in results, --resume and plots.
-            label = "orps-nocritic" if strategy == "orps" and not args.critic else strategy
-            if strategy == "orps" and args.critic and args.critic_mode == "round":
-                label = "orps-round"
-            label += "+agree" if args.agreement else ""
-            configs.append(BenchConfig(label, budget, s))
+    for budget, strategy, seed in ((b, st, se) for b in budgets for st in strategies for se in seeds):
+        s = SearchSettings.from_dict({**base.to_dict(), "strategy": strategy, "budget_calls": budget, "seed": seed})
+        if budget and strategy == "orps" and args.rounds is None:
+            s.rounds = 1000  # with a call budget, ORPS refines until the budget is spent
+        problems = s.validate()
+        if problems:
+            raise UserError("bad settings: " + "; ".join(problems))
+        # A distinct label keeps the ablation apart from orps in results, --resume and plots.
+        label = "orps-nocritic" if strategy == "orps" and not args.critic else strategy
+        if strategy == "orps" and args.critic and args.critic_mode == "round":
+            label = "orps-round"
+        label += "+agree" if args.agreement else ""
+        configs.append(BenchConfig(label, budget, s))
     return configs
+
+
+def _seeds(args) -> list[int]:
+    if not args.seeds:
+        return [args.seed]
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {args.seeds!r} is not a list of whole numbers", hint="for example --seeds 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds {args.seeds!r} needs distinct whole numbers", hint="for example --seeds 0,1,2")
+    return seeds
+
+
+def _shard(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
+        raise UserError(f"--shard {text!r} is not K/N with 1 <= K <= N", hint="for example --shard 1/2 and --shard 2/2")
+    return int(k), int(n)
 
 
 def run(args) -> int:
@@ -110,9 +138,12 @@ def run(args) -> int:
     if not tasks:
         raise UserError(f"no problems selected from {dataset}")
     configs = _configs(args)
+    shard = _shard(args.shard)
     out = Path(args.out or Path(".orps") / "bench" / f"{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.resume and not args.out:
         raise UserError("--resume needs --out: the directory of the benchmark to continue")
+    if shard and not args.out:
+        raise UserError("--shard needs --out: the directory the shards share")
     evaluator, backend = _evaluator(args)
     started = time.perf_counter()
 
@@ -126,14 +157,14 @@ def run(args) -> int:
         extra["solver"] = RaySolver(timeout_s=args.timeout, concurrency=args.concurrency)
         concurrency = max(1, backend["workers"])
     bench = BenchRun(tasks, configs, evaluator, out, concurrency=concurrency, resume=args.resume, on_result=progress,
-                     **extra)
+                     shard=shard, **extra)
     progress_lines = Progress(bench.restored())
 
     async def references_then_search():
         failures: dict[str, str] = {}
         if evaluator is not None:  # with --ray the cluster's environment may differ: not checked here
-            print(f"checking {len(tasks)} reference solutions on the hidden tests", file=sys.stderr, flush=True)
-            failures = await check_references(tasks, evaluator, out)
+            print(f"checking {len(bench.tasks)} reference solutions on the hidden tests", file=sys.stderr, flush=True)
+            failures = await check_references(bench.tasks, evaluator, out)
             _warn_references(failures)
         return failures, await bench.run()
 
@@ -156,6 +187,7 @@ def run(args) -> int:
     meta = {"schema_version": SCHEMA_VERSION, "dataset": dataset.name, "model": args.model, "backend": backend["name"], "workers": backend["workers"],
             **({"nodes": backend["nodes"]} if "nodes" in backend else {}),
             "wall_s_total": round(time.perf_counter() - started, 1), "out": str(out),
+            **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {}),
             "reference_failures": reference_failures}
     doc = report(by_config, configs, meta)
     plot_path = Path(args.plot) if args.plot else out / "pass_at_1.svg"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
+from search.terminal_text import printable
 
 
 def add_parser(sub):
@@ -73,12 +74,29 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
     from runners.evaluator import SandboxEvaluator
 
     async def go():
+        # The interpreter is the project's own (runners.projectenv, `python =` included).
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    python=config.extras.get("python"),
                                     read_paths=config.extras.get("sandbox_read", [])) as evaluator:
             return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
+
+
+def refuse_unusable_environment(ev) -> None:
+    """UserError (exit 2) when the project's interpreter cannot run the tests at all (no
+    pytest there, for one): the message says which interpreter, the hint how to fix it."""
+    from runners.evaluator import ENV_UNUSABLE
+
+    if ev.verdict == "error" and ev.message.startswith(ENV_UNUSABLE):
+        first, _, hint = ev.message.partition("\n")
+        raise UserError(first[len(ENV_UNUSABLE):].strip(), hint=hint.strip())
+
+
+def project_python(project: Path) -> dict:
+    """Which interpreter runs the project's tests, why, and its pytest (for -v and --json)."""
+    from runners.projectenv import report
+
+    return report(project)
 
 
 def read_text_file(name: str, what: str) -> str:
@@ -132,9 +150,9 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
     """Human-readable per-test results and a summary."""
     lines = []
     for t in ev.tests:
-        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(t.outcome, t.outcome.upper())
+        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "xfailed": "XFAIL"}.get(t.outcome, t.outcome.upper())
         line = f"  {mark:<5} {t.id}  ({_seconds(t.duration_s)})"
-        if t.outcome not in ("passed", "skipped") and t.message:
+        if t.outcome not in ("passed", "skipped", "xfailed") and t.message:
             line += f"\n        {first_line(t.message)[:160]}"
         why = reasons and (reasons.get(t.id) or reasons.get(t.id.split("[")[0]))
         if why:
@@ -144,11 +162,11 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
     lines.append(f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})")
     if ev.message and not ev.all_passed:
         lines.append(f"  {ev.message.strip().splitlines()[0][:200]}")
-    return lines
+    return [printable(line) for line in lines]  # test names and messages come from the run
 
 
 def run(args) -> int:
-    from orps_tui.taskbuild import broken_files_text, collection_errors, without_broken_files
+    from orps_tui.taskbuild import broken_files_text, broken_hint, collection_errors, without_broken_files
 
     selections: list = []
     project, config, task = resolve(args, selections)
@@ -159,15 +177,23 @@ def run(args) -> int:
         _, files = patched_files(project, args.patch)
         tests_changed = with_changed_tests(task, files)
     ev = evaluate_current(task, config, code, files)
+    refuse_unusable_environment(ev)
+    if code is None and files is None:
+        from orps_tui.taskbuild import missing_dependency
+
+        missing = missing_dependency(ev)  # the project's code needs a module the interpreter lacks
+        if missing:
+            first, _, hint = missing.partition("\n")
+            raise UserError(first, hint=hint)
     if ev.verdict == "error" and code is not None:  # the candidate could not be put in place
         raise UserError(f"{args.candidate}: {ev.message}")
     broken = collection_errors(ev.message)
     if broken:  # one test file that cannot be imported must not sink the others
         task = without_broken_files(task, broken)
         if not task.tests:
-            raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}",
-                            hint="fix the test file, or choose other tests with --tests / -k")
+            raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
         ev = evaluate_current(task, config, code, files)
+    env = project_python(project)
     # why each test was selected (the selection build_task made): -v prints it, --json gives it per test
     reasons, not_scanned = selections[0].reasons, selections[0].left_out
     if args.json:
@@ -179,7 +205,7 @@ def run(args) -> int:
             "isolation": ev.isolation, "message": ev.message,
             "tests": [{**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
                       for t in ev.tests],
-            "left_out": broken, **patch,
+            "left_out": broken, "python": env, **patch,
         }, indent=1))
     else:
         if files is not None:
@@ -187,8 +213,12 @@ def run(args) -> int:
             if tests_changed:
                 print(f"  note: the patch changes tests ({', '.join(tests_changed)}): read them before trusting a pass")
         for where, error in broken.items():
-            print(f"  LEFT OUT {where}: cannot be imported: {error}")
-        for rel, why in not_scanned.items() if args.verbose else ():
-            print(f"  NOT SCANNED {rel}: does not parse ({why})")
+            print(printable(f"  LEFT OUT {where}: cannot be imported: {error}"))
+        if args.verbose:
+            print(f"  python: {env['path']} ({env['reason']}; pytest {env['pytest']})")
+            for note in env["notes"]:
+                print(f"  note: {note}")
+            for rel, why in not_scanned.items():
+                print(f"  NOT SCANNED {rel}: does not parse ({why})")
         print("\n".join(report_lines(task, ev, reasons if args.verbose else None)))
     return 0 if ev.all_passed and not broken else 1

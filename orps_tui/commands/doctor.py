@@ -1,8 +1,9 @@
 """`orps doctor`: what this installation can do, in words or JSON.
 
 Python and package versions, whether `search`/`runners` are ours (the names are
-generic), which sandbox isolation works, whether the embedded model loads and how fast
-it generates, and the effective settings with where each came from.
+generic), which sandbox isolation works, the CPU features and llama.cpp build the embedded
+model runs on, whether it loads and how fast it generates in a child process (or the signal
+it crashed with), and the effective settings with where each came from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import importlib.metadata
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 PACKAGES = ["orps", "textual", "litellm", "tree-sitter", "tree-sitter-python", "pytest", "watchdog",
@@ -75,34 +75,46 @@ def sandbox_report(project: Path | None = None) -> dict:
         return {"available": False, "error": str(err)}
     report = isolation_report()
     extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
+    if project and project.is_dir():  # the project's interpreter, as its runs see it
+        from runners.evaluator import interpreter_view
+        from runners.projectenv import resolve
+
+        extra = [*extra, *interpreter_view(resolve(project))]
     report["view"] = sandbox_view(extra) if report["available"] else []
     return report
 
 
-def local_model_report(tokens: int = 48) -> dict:
-    from search.providers.local import LocalModelUnavailable, generate, load, smollm2_path
-
+def project_python_report(project: Path) -> dict:
+    """Which interpreter runs this project's tests, and why (runners.projectenv)."""
     try:
-        path = smollm2_path()
-        started = time.perf_counter()
-        load("smollm2")
-        load_s = time.perf_counter() - started
-        started = time.perf_counter()
-        out = generate("smollm2", [{"role": "user", "content": "Count from 1 to 100."}], max_tokens=tokens, seed=0)
-        gen_s = time.perf_counter() - started
-    except LocalModelUnavailable as err:
-        return {"loads": False, "error": str(err)}
-    except Exception as err:  # noqa: BLE001 - a broken build shows here, not as a traceback
-        return {"loads": False, "error": f"{type(err).__name__}: {err}"}
-    produced = out.get("usage", {}).get("completion_tokens", 0)
-    return {
-        "loads": True,
-        "model": "local/smollm2",
-        "path": str(path),
-        "load_s": round(load_s, 2),
-        "tokens": produced,
-        "tokens_per_s": round(produced / gen_s, 1) if gen_s > 0 else None,
-    }
+        from runners.projectenv import report
+    except ImportError as err:
+        return {"error": str(err)}
+    return report(project)
+
+
+def print_project_python(p: dict) -> None:
+    if "path" not in p:
+        print(f"Project Python: unknown ({p.get('error')})")
+        return
+    print(f"Project Python: {p['path']} (Python {p['python'] or '?'}, pytest {p['pytest'] or 'not installed'})")
+    print(f"  chosen: {p['reason']}")
+    for line in p["notes"]:
+        print(f"  note: {line}")
+    if p.get("problem"):
+        print(f"  ! {p['problem']}; {p['hint']}")
+    for path in p["hidden_paths"]:
+        print(f"  not visible to tests: {path} (on its sys.path through a .pth file or PYTHONPATH; "
+              "add it to sandbox_read if the tests need it)")
+
+
+def local_model_report(tokens: int = 48) -> dict:
+    """The embedded model on this machine: the CPU features llama.cpp cares about, the build's
+    own system info, and a real generation in a child process (or how that child died)."""
+    from search.providers.cpu_features import cpu_features
+    from search.providers.local import probe
+
+    return {"cpu": cpu_features(), **probe("smollm2", tokens)}
 
 
 def settings_report(project: Path) -> dict:
@@ -124,6 +136,7 @@ def run(args) -> int:
         "sandbox": sandbox_report(_project(args)),
         "local_model": {"skipped": True} if args.no_model else local_model_report(),
         "settings": settings_report(_project(args)),
+        "project_python": project_python_report(_project(args)),
     }
     if args.ray:
         report["ray"] = ray_report(args, report["settings"]["values"])
@@ -213,13 +226,9 @@ def print_report(report: dict) -> None:
         print("  a run sees only (read-only), besides its project copy, a private /tmp, /dev and its own /proc:")
         for path in sb["view"]:
             print(f"    {path}")
-    lm = report["local_model"]
-    if lm.get("skipped"):
-        print("Local model: not checked (--no-model)")
-    elif lm.get("loads"):
-        print(f"Local model: local/smollm2 loads in {lm['load_s']} s, {lm['tokens_per_s']} tokens/s ({lm['path']})")
-    else:
-        print(f"Local model: unavailable: {lm['error']}")
+    if "project_python" in report:
+        print_project_python(report["project_python"])
+    print_local_model(report["local_model"])
     if "ray" in report:
         print_ray_report(report["ray"])
     s = report["settings"]
@@ -227,6 +236,26 @@ def print_report(report: dict) -> None:
     for key, value in s["values"].items():
         source = s["sources"].get(key, "default")
         print(f"  {key:<14} {value!r:<24} ({source})")
+
+
+def print_local_model(lm: dict) -> None:
+    from search.providers.cpu_features import describe
+
+    if lm.get("skipped"):
+        print("Local model: not checked (--no-model)")
+        return
+    if lm.get("cpu", {}).get("features"):
+        print(f"CPU: {lm['cpu']['model'] or 'unknown model'}: {describe(lm['cpu'])}")
+    if lm.get("system_info"):
+        print(f"llama.cpp build (llama-cpp-python {lm.get('llama_cpp', '?')}): {lm['system_info']}")
+    if lm.get("loads"):
+        print(f"Local model: local/smollm2 loads in {lm['load_s']} s, {lm['tokens_per_s']} tokens/s in a child "
+              f"process, extra buffer types (AMX, repacking) off ({lm['path']})")
+    elif lm.get("crashed"):
+        print(f"Local model: {lm['crashed']['message']} {lm['after_s']} s into a generation; "
+              f"orps ends a run the same way (exit 4) and keeps it for --resume")
+    else:
+        print(f"Local model: unavailable: {lm['error']}")
 
 
 def _project(args) -> Path:

@@ -36,7 +36,7 @@ def make_review_app(args):
 
     async def evaluate(task, files):
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    python=config.extras.get("python")) as evaluator:
+                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
             return await evaluator.evaluate(task, task.original_code, files=files)
 
     return PatchReviewApp(PatchReviewScreen(project, task, args.patch, text, files, tests_changed, evaluate))

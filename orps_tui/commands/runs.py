@@ -19,17 +19,22 @@ def add_parser(sub):
 def run(args) -> int:
     from orps_tui.config import project_dir
 
-    rows = run_rows(project_dir(args.project), args.limit)
+    from orps_tui.applied import with_applied
+
+    project = project_dir(args.project)
+    rows = with_applied(project, run_rows(project, args.limit))  # applied: read from the files now
     if args.json:
         print(json.dumps({"schema_version": SCHEMA_VERSION, "runs": rows}, indent=2))
         return 0
     if not rows:
         print("no runs yet in this project (orps solve --target FILE::FUNCTION starts one)")
         return 0
-    print(f"{'RUN':<21} {'STATUS':<12} {'RESULT':<9} {'PASS':>5} {'CALLS':>6} {'COST':>8}  TARGET")
+    print(f"{'RUN':<21} {'STATUS':<12} {'RESULT':<14} {'PASS':>5} {'CALLS':>6} {'COST':>8} {'APPLIED':<7}  TARGET")
     for r in rows:
         rate = "-" if r["pass_rate"] is None else f"{r['pass_rate']:.0%}"
         cost = "-" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
         calls = "-" if r["calls"] is None else str(r["calls"])
-        print(f"{r['id']:<21} {r['status']:<12} {r['result']:<9} {rate:>5} {calls:>6} {cost:>8}  {r['target']}")
+        applied = "yes" if r["applied"] else "-"
+        print(f"{r['id']:<21} {r['status']:<12} {r['result']:<14} {rate:>5} {calls:>6} {cost:>8} {applied:<7}  "
+              f"{r['target']}")
     return 0

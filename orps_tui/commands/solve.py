@@ -15,10 +15,12 @@ import signal
 import sys
 from pathlib import Path
 
-from orps_tui.errors import UserError
+from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
+from orps_tui.words import tests_selected
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.settings import STRATEGIES
+from search.terminal_text import printable
 from search.tree import node_name
 
 
@@ -103,12 +105,28 @@ def request_from_args(args, **given):
 
 
 class ProgressPrinter:
-    """One line per evaluated node and per round on stderr: what a headless user watches."""
+    """One line per evaluated node and per round on stderr: what a headless user watches.
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    When its reader goes away (`orps solve ... 2>&1 | head`) it stops printing and calls
+    `on_closed` once: the headless run stops the search then, as a closed pipe stops any
+    other program, rather than spending model calls on output nobody reads."""
+
+    def __init__(self, stream=None, on_closed=None):
+        self.stream = stream or sys.stderr
+        self.on_closed = on_closed
+        self.closed = False
 
     def __call__(self, event: Event) -> None:
+        if self.closed:
+            return
+        try:
+            self._print(event)
+        except BrokenPipeError:
+            self.closed = True
+            if self.on_closed is not None:
+                self.on_closed()
+
+    def _print(self, event: Event) -> None:
         d = event.data
         line = None
         if event.kind == "run_started":
@@ -152,15 +170,26 @@ def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
     from orps_tui.solving import finish_result, run_promptly
 
+    from orps_tui.cli import EXIT_BROKEN_PIPE
+
     bus = EventBus()
+    searching: list[asyncio.Task] = []
+    printer = ProgressPrinter(on_closed=lambda: [t.cancel() for t in searching])
     if not getattr(args, "quiet", False):
-        bus.subscribe(ProgressPrinter())
+        bus.subscribe(printer)
         tests = job.task.tests
-        print(f"{job.task.target}: {len(tests)} tests selected: {', '.join(tests[:6])}"
-              + (f" (+{len(tests) - 6} more)" if len(tests) > 6 else ""), file=sys.stderr, flush=True)
+        try:
+            print(f"{job.task.target}: {tests_selected(len(tests))}: {', '.join(tests[:6])}"
+                  + (f" (+{len(tests) - 6} more)" if len(tests) > 6 else ""), file=sys.stderr, flush=True)
+        except BrokenPipeError:  # nobody reads before anything ran: no search, no empty run left
+            import shutil
+
+            shutil.rmtree(job.run.path, ignore_errors=True)
+            raise
 
     async def main():
         task = asyncio.current_task()
+        searching.append(task)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, interrupt_handler(task))
         try:
@@ -173,15 +202,26 @@ def run_headless(project: Path, job, args) -> int:
     try:
         result = run_promptly(main())
     except ModelError as err:
-        raise UserError(err.message, hint=err.hint or f"the run so far is saved in {job.run.path}", code=3) from None
+        raise UserError(err.message, hint=model_error_hint(err, job, project),
+                        code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR) from None
     doc = finish_result(job, result, patch_out=args.patch_out)
     if args.json:
         print(json.dumps(doc, indent=1))
     else:
         print_summary(doc)
+    if printer.closed:
+        return EXIT_BROKEN_PIPE  # stopped because the reader of the progress went away
     if result.status == "cancelled":
         return 130
-    return 0 if result.status == "solved" else 1
+    return 0 if doc["status"] == "solved" else 1  # unsolved, or no improvement on your code (no_improvement)
+
+
+def model_error_hint(err: ModelError, job, project: Path) -> str:
+    """What to do after a model error; after a crash, how to continue the kept run."""
+    if err.kind != "model_crashed":
+        return err.hint or f"the run so far is saved in {job.run.path}"
+    where = "" if project.resolve() == Path.cwd().resolve() else f" --project {project}"
+    return f"{err.hint}; the run is kept: continue it with `orps solve --resume {job.run.id}{where}`"
 
 
 def interrupt_handler(task: asyncio.Task):
@@ -223,27 +263,42 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
 
 
 def print_summary(doc: dict) -> None:
+    from orps_tui.solving import NO_IMPROVEMENT
+
     best = doc.get("best") or {}
-    print(f"run {doc['run_id']}: {doc['status']} ({doc['stop_reason']}), best node {best.get('id', '-')} "
+    original = doc.get("original") or {}
+    status = "no improvement" if doc["status"] == NO_IMPROVEMENT else doc["status"]
+    print(f"run {doc['run_id']}: {status} ({doc['stop_reason']}), best node {best.get('id', '-')} "
           f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests")
+    if doc["status"] == NO_IMPROVEMENT:
+        better = "faster than" if doc.get("goal") == "faster" else "better than"
+        print(f"no candidate is {better} your code (original: {original.get('passed', 0)}/"
+              f"{original.get('total', 0)} tests{_ms(original)}; best: {best.get('passed', 0)}/"
+              f"{best.get('total', 0)}{_ms(best)}); nothing changed")
     if doc.get("goal") == "faster" and doc.get("original") and best.get("runtime_s") and doc["original"].get("runtime_s"):
         print(f"runtime: {doc['original']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
               f"({doc.get('speedup', 0):.2f}x)")
     caught = doc.get("suspicious") or []
     if caught and doc["status"] != "solved":
         print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
-              f"{caught[0]['reason'].splitlines()[0][:200]}")
+              f"{printable(caught[0]['reason'].splitlines()[0][:200])}")
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):
         change = doc.get("signature_change")
         if change:
             print(f"the patch changes the interface: {change['before']}  ->  {change['after']}")
-        print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n")
+        patch = printable(doc["patch"])  # a candidate's code: no escape sequence reaches the terminal
+        print(patch, end="" if patch.endswith("\n") else "\n")
         where = doc.get("patch_file") or f"orps apply --run {doc['run_id']}"
         print(f"apply with: {where if where.startswith('orps') else 'orps apply ' + where}")
     else:
         print("no change to propose")
+
+
+def _ms(node: dict) -> str:
+    runtime = node.get("runtime_s")
+    return f", {runtime * 1000:.2f} ms" if runtime else ""
 
 
 def run(args) -> int:

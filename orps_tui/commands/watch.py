@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from search.terminal_text import printable
 from search.tree import node_name
 
 
@@ -223,7 +224,8 @@ class MarkerWatch:
             _say(f"{target}: {doc['status']}, best {best.get('node_id', '-')} passes "
                  f"{best.get('passed', 0)}/{best.get('total', 0)} tests (run {doc['run_id']})")
             if doc.get("patch"):
-                print(doc["patch"], end="" if doc["patch"].endswith("\n") else "\n", flush=True)
+                patch = printable(doc["patch"])  # a candidate's code: no escape sequence reaches the terminal
+                print(patch, end="" if patch.endswith("\n") else "\n", flush=True)
                 _say(f"{target}: review: orps --run {doc['run_id']}  (or orps, then ctrl+r history)")
                 _say(f"{target}: apply:  orps apply --run {doc['run_id']}")
             else:

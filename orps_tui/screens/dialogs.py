@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 from rich.syntax import Syntax
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
+from orps_tui.literal import literal
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from search.tree import Node, node_name
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question; dismisses with True for yes."""
+    """A yes/no question (a plain string is shown literally); dismisses with True for yes."""
 
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
                 Binding("escape", "answer(False)", "Cancel")]
 
-    def __init__(self, question: str):
+    def __init__(self, question: str | Text):
         super().__init__()
         self.question = question
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="question")
+            yield Static(literal(self.question), classes="question")
             yield Label("[b]y[/b] yes    [b]n[/b] no", classes="hint")
 
     def action_answer(self, yes: bool) -> None:
@@ -34,18 +36,19 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class MessageScreen(ModalScreen[None]):
-    """A message (errors, what a patch changed) the user closes with Enter or Escape."""
+    """A message (errors, what a patch changed) the user closes with Enter or Escape; the
+    title and a plain-string message are shown literally."""
 
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
-    def __init__(self, title: str, message: str):
+    def __init__(self, title: str, message: str | Text):
         super().__init__()
         self.title_text, self.message = title, message
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"[b]{self.title_text}[/b]")
-            yield Static(self.message, classes="question")
+            yield Label(Text(self.title_text, style="bold"))
+            yield Static(literal(self.message), classes="question")
             yield Label("press Enter to close", classes="hint")
 
     def action_close(self) -> None:
@@ -55,9 +58,11 @@ class MessageScreen(ModalScreen[None]):
 def _code_panel(node: Node, dark: bool) -> ComposeResult:
     ev = node.evaluation
     name = node_name(node.id)
-    label = f"[b]{name}[/b]  {ev.passed}/{ev.total} tests" if ev else f"[b]{name}[/b]"
+    label = Text(name, style="bold")
+    if ev:
+        label.append(f"  {ev.passed}/{ev.total} tests")
     if ev and ev.runtime_s is not None:
-        label += f"  {ev.runtime_s * 1000:.1f}ms"
+        label.append(f"  {ev.runtime_s * 1000:.1f}ms")
     with Vertical(classes="compare-side"):
         yield Label(label)
         with VerticalScroll():

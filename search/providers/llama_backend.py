@@ -1,0 +1,118 @@
+"""llama-cpp-python itself: load a GGUF model safely and run one chat completion.
+
+Used inside the model's child process (search.providers.model_worker) and, for the
+benchmark that measures what the child costs, in a process of its own.
+
+Why `use_extra_bufts = False`: llama.cpp's CPU backend offers "extra buffer types" (the
+AMX tile layout and the repacked weight layouts). A build for the native CPU (what `pip
+install llama-cpp-python` compiles with no CMAKE_ARGS) puts them in use whenever the CPU
+reports the instructions; on VMs that report AMX but do not grant the thread its tile
+state, the first matrix product dies with SIGSEGV in libggml-cpu. Without them the
+weights stay in the file's own layout and the ordinary CPU kernels (AVX2, AVX-512) run.
+The high-level `Llama` class does not expose the field, so the default parameters it
+starts from are patched for the length of the load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Callable
+
+_params_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_extra_buffer_types():
+    """While a `Llama` loads: the model parameters it starts from have use_extra_bufts off."""
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_model_default_params
+
+    def params():
+        p = original()
+        if hasattr(p, "use_extra_bufts"):  # older llama.cpp builds have no such field
+            p.use_extra_bufts = False
+        return p
+
+    with _params_lock:
+        native.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = original
+
+
+def load_model(path: str, *, n_ctx: int, n_threads: int, extra_buffer_types: bool = False):
+    """A `llama_cpp.Llama` for the GGUF file at `path` (extra buffer types off unless asked)."""
+    from llama_cpp import Llama
+
+    guard = contextlib.nullcontext() if extra_buffer_types else _without_extra_buffer_types()
+    with guard:
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+
+
+def extra_buffer_types_of(llm) -> bool | None:
+    """Whether the loaded model was given extra buffer types (None when unknown)."""
+    params = getattr(llm, "model_params", None)
+    return getattr(params, "use_extra_bufts", None)
+
+
+def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 512, stop=None,
+         seed: int | None = None, should_stop: Callable[[], bool] = lambda: False,
+         on_token: Callable[[int], None] | None = None) -> dict:
+    """One chat completion with the model's own chat template; llama-cpp's dict.
+
+    `should_stop` is asked once per token (llama.cpp asks the stopping criteria per token);
+    a true answer ends the generation there. `on_token(n)` hears the count of tokens so far.
+    """
+    from llama_cpp import StoppingCriteriaList
+
+    produced = 0
+
+    def criterion(_ids, _logits) -> bool:
+        nonlocal produced
+        produced += 1
+        if on_token is not None:
+            on_token(produced)
+        return should_stop()
+
+    # create_chat_completion takes no stopping criteria, but its chat handler passes them
+    # on to llm.create_completion, which checks them per token: add ours for this call.
+    plain = llm.create_completion
+
+    def create_completion(*args, stopping_criteria=None, **kwargs):
+        criteria = StoppingCriteriaList([criterion])
+        criteria.extend(stopping_criteria or [])
+        return plain(*args, stopping_criteria=criteria, **kwargs)
+
+    if seed is not None:
+        llm.set_seed(int(seed))  # per call: the same seed gives the same answer
+    llm.create_completion = create_completion
+    try:
+        return llm.create_chat_completion(messages=messages, temperature=float(temperature),
+                                          max_tokens=int(max_tokens), stop=stop or None,
+                                          seed=None if seed is None else int(seed))
+    finally:
+        del llm.create_completion  # back to the class's method
+
+
+def system_info() -> str:
+    """llama.cpp's own description of the build: which CPU features it was compiled to use."""
+    import llama_cpp
+
+    raw = llama_cpp.llama_print_system_info()
+    return (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).strip()
+
+
+def library_version() -> str:
+    import llama_cpp
+
+    return str(getattr(llama_cpp, "__version__", "?"))
+
+
+def timed_load(path: str, **kwargs) -> tuple[object, float]:
+    started = time.perf_counter()
+    llm = load_model(path, **kwargs)
+    return llm, time.perf_counter() - started

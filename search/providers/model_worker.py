@@ -1,0 +1,236 @@
+"""The embedded model's child process: `python -m search.providers.model_worker MODEL.gguf`.
+
+llama.cpp is native code: a fault in it (SIGSEGV on a CPU feature the VM does not really
+grant, an abort on a failed assertion, the kernel's out-of-memory killer) ends the process
+it runs in. So it runs here, not in orps: orps (search.providers.model_process) sees this
+process die, names the signal, and ends the run with one line, keeping the run directory.
+
+Protocol: one JSON object per line. orps writes requests on our stdin:
+    {"op": "generate", "id": 7, "messages": [...], "temperature": 0.8, "max_tokens": 512,
+     "stop": null, "seed": 3}
+    {"op": "generate_batch", "requests": [{"id": 8, "messages": ...}, {"id": 9, ...}]}
+    {"op": "cancel", "id": 7}
+and we answer on the stdout we started with (fd 1 is then pointed at stderr, so that
+nothing native code prints can corrupt the protocol):
+    {"event": "ready", "pid": ..., "info": {...}}              once, before any request
+    {"event": "started", "id": 7}                              a request begins
+    {"event": "progress", "id": 7, "tokens": 40}               at most every PROGRESS_S
+    {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ...}
+    {"event": "cancelled", "id": 7}
+    {"event": "error", "id": 7, "kind": "unavailable" | "other", "error": "..."}
+Requests run one at a time, in order, a batch's requests together (one llama.cpp batch,
+search.providers.llama_batch), each still answered on its own; a cancel stops its request
+at its next token (the rest of its batch goes on) and drops a queued one. End of stdin (orps exited, however it exited) ends this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+PROGRESS_S = 0.5
+"""How often a generation reports its token count: orps's sign that the model is not hung."""
+PARENT_POLL_S = 0.5
+
+
+class Unavailable(Exception):
+    """The model cannot run at all here (library missing, file unreadable)."""
+
+
+class Backend(Protocol):
+    def info(self) -> dict[str, Any]: ...
+
+    def generate(self, request: dict, should_stop: Callable[[], bool],
+                 on_token: Callable[[int], None]) -> tuple[dict, float | None]:
+        """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
+
+    def generate_batch(self, requests: list[dict], should_stop: Callable[[int], bool],
+                       on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+        """One dict per request, generated together; `should_stop(i)` per request."""
+
+
+class LlamaBackend:
+    """The real model: llama-cpp-python, loaded on the first request."""
+
+    def __init__(self, path: str, n_ctx: int, n_threads: int, extra_buffer_types: bool = False):
+        self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
+        self.extra_buffer_types = extra_buffer_types
+        self.llm = None
+
+    def info(self) -> dict[str, Any]:
+        try:
+            from search.providers import llama_backend
+
+            return {"llama_cpp": llama_backend.library_version(), "system_info": llama_backend.system_info()}
+        except ImportError as err:
+            return {"error": f"llama-cpp-python cannot be imported: {err}"}
+
+    def _load(self) -> float | None:
+        from search.providers import llama_backend
+
+        if self.llm is not None:
+            return None
+        try:
+            self.llm, load_s = llama_backend.timed_load(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                                        extra_buffer_types=self.extra_buffer_types)
+        except ImportError as err:
+            raise Unavailable(f"llama-cpp-python is not installed: {err}") from None
+        except (ValueError, OSError) as err:
+            raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
+        return load_s
+
+    def generate(self, request, should_stop, on_token):
+        from search.providers import llama_backend
+
+        load_s = self._load()
+        out = llama_backend.chat(self.llm, request["messages"], temperature=request.get("temperature", 0.0),
+                                 max_tokens=request.get("max_tokens", 512), stop=request.get("stop"),
+                                 seed=request.get("seed"), should_stop=should_stop, on_token=on_token)
+        return out, load_s
+
+    def generate_batch(self, requests, should_stop, on_token):
+        from search.providers.llama_batch import BatchRequest, generate_batch
+
+        load_s = self._load()
+        batch = [BatchRequest(r["messages"], float(r.get("temperature") or 0.0), int(r.get("max_tokens") or 512),
+                              list(r.get("stop") or []), int(r.get("seed") or 0)) for r in requests]
+        return generate_batch(self.llm, batch, n_threads=self.n_threads, should_stop=should_stop,
+                              on_token=on_token), load_s
+
+
+class _Channel:
+    """Our answers, one JSON line each, on the protocol's file descriptor."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, **message: Any) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+
+
+def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> None:
+    """Answer requests until stdin ends. `answers_fd`: where the protocol's answers go (by
+    default our original stdout, which is then taken away from native code)."""
+    if answers_fd is None:
+        answers_fd = os.dup(1)
+        os.dup2(2, 1)  # whatever llama.cpp prints to stdout goes to stderr, not into the protocol
+    requests_in = requests_in or sys.stdin.buffer
+    channel = _Channel(answers_fd)
+    todo: queue.Queue[list[dict]] = queue.Queue()
+    lock = threading.Lock()
+    dropped: set[int] = set()
+    running: dict[int, threading.Event] = {}
+
+    def read_requests() -> None:
+        for line in requests_in:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("op") == "generate":
+                todo.put([message])
+            elif message.get("op") == "generate_batch" and message.get("requests"):
+                todo.put(list(message["requests"]))
+            elif message.get("op") == "cancel":
+                with lock:
+                    dropped.add(message.get("id"))
+                    if message.get("id") in running:
+                        running[message.get("id")].set()
+        os._exit(0)  # orps is gone (or closed our stdin): nobody will read an answer
+
+    def watch_parent() -> None:
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=read_requests, name="requests", daemon=True).start()
+    threading.Thread(target=watch_parent, name="parent", daemon=True).start()
+    channel.send(event="ready", pid=os.getpid(), info=backend.info())
+    while True:
+        requests = todo.get()
+        with lock:
+            for request in [r for r in requests if r.get("id") in dropped]:
+                dropped.discard(request.get("id"))
+                channel.send(event="cancelled", id=request.get("id"))
+            requests = [r for r in requests if r.get("id") not in dropped]
+            stops = [threading.Event() for _ in requests]
+            running.update((r.get("id"), stop) for r, stop in zip(requests, stops))
+        if not requests:
+            continue
+        ids = [r.get("id") for r in requests]
+        for rid in ids:
+            channel.send(event="started", id=rid)
+        last = [time.monotonic()]
+
+        def on_token(n: int, ids=ids, last=last) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_S:
+                last[0] = now
+                for rid in ids:
+                    channel.send(event="progress", id=rid, tokens=n)
+
+        started = time.perf_counter()
+        try:
+            outs, load_s = _generate_all(backend, requests, stops, on_token)
+        except Unavailable as err:
+            for rid in ids:
+                channel.send(event="error", id=rid, kind="unavailable", error=str(err))
+        except Exception as err:  # noqa: BLE001 - one request failed; the process serves the next
+            for rid in ids:
+                channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
+        else:
+            gen_s = time.perf_counter() - started - (load_s or 0.0)
+            for rid, stop, out in zip(ids, stops, outs):
+                if stop.is_set():
+                    channel.send(event="cancelled", id=rid)  # stopped early: a cut answer is not an answer
+                else:
+                    channel.send(event="done", id=rid, result=out, load_s=load_s, gen_s=gen_s)
+        with lock:
+            for rid in ids:
+                running.pop(rid, None)
+                dropped.discard(rid)
+
+
+def _generate_all(backend: Backend, requests: list[dict], stops: list[threading.Event],
+                  on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+    """One request as before; several in one batch when the backend can, else in turn."""
+    if len(requests) == 1:
+        out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)
+        return [out], load_s
+    if hasattr(backend, "generate_batch"):
+        return backend.generate_batch(requests, lambda i: stops[i].is_set(), on_token)
+    outs, first_load = [], None
+    for request, stop in zip(requests, stops):
+        out, load_s = backend.generate(request, stop.is_set, on_token)
+        outs.append(out)
+        first_load = first_load if first_load is not None else load_s
+    return outs, first_load
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="model_worker", description=__doc__.splitlines()[0])
+    ap.add_argument("model_path")
+    ap.add_argument("--ctx", type=int, default=4096)
+    ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    ap.add_argument("--extra-buffer-types", action="store_true",
+                    help="load with llama.cpp's extra buffer types (AMX, repacking): only to measure them")
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is orps's to handle: it cancels or kills us
+    serve(LlamaBackend(args.model_path, args.ctx, args.threads, args.extra_buffer_types))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""A scripted stand-in for the embedded model's child process, for tests of its supervision.
+
+It speaks the real protocol (search.providers.model_worker.serve) with a backend that
+"generates" one token every FAKE_MODEL_TOKEN_S seconds and answers with the demo example's
+fix, so a test can kill it mid-generation, cancel it, or let it finish in a second.
+
+    python -m tests.fake_model_worker MODEL_PATH [--ctx N --threads N]
+
+`use_in_this_process()` makes the local provider of the calling process start this module
+instead of the real worker (used by `python -c` wrappers around the CLI in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from search.providers import model_worker
+
+FIX = "```python\ndef count_words(text):\n    return len(text.split())\n```"
+
+
+class FakeBackend:
+    def __init__(self):
+        self.loaded = False
+
+    def info(self):
+        return {"llama_cpp": "fake", "system_info": "CPU : FAKE = 1 |"}
+
+    def generate(self, request, should_stop, on_token):
+        load_s = None
+        if not self.loaded:
+            self.loaded, load_s = True, 0.01
+        words = FIX.split(" ")
+        delay = float(os.environ.get("FAKE_MODEL_TOKEN_S", "0.01"))
+        tokens = max(len(words), int(os.environ.get("FAKE_MODEL_TOKENS", "0")))
+        for n in range(1, tokens + 1):
+            time.sleep(delay)
+            if os.environ.get("FAKE_MODEL_SIGNAL"):  # dies as llama.cpp would, mid-generation
+                os.kill(os.getpid(), getattr(signal, os.environ["FAKE_MODEL_SIGNAL"]))
+            on_token(n)
+            if should_stop():
+                break
+        usage = {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}
+        return {"choices": [{"message": {"content": FIX}, "finish_reason": "stop"}], "usage": usage}, load_s
+
+
+class FakeBatchingBackend(FakeBackend):
+    """Answers a batch at once, saying in each answer how many requests it was sent with."""
+
+    def generate_batch(self, requests, should_stop, on_token):
+        outs = []
+        for i, request in enumerate(requests):
+            out, load_s = self.generate(request, lambda i=i: should_stop(i), on_token)
+            text = out["choices"][0]["message"]["content"]
+            out["choices"][0]["message"]["content"] = f"batch of {len(requests)}, seed {request.get('seed')}\n{text}"
+            outs.append(out)
+        return outs, None
+
+
+def use_in_this_process() -> None:
+    from search.providers import model_process
+
+    model_process.WORKER_MODULE = "tests.fake_model_worker"
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"fake model worker for {sys.argv[1:2]}", file=sys.stderr)
+    model_worker.serve(FakeBatchingBackend() if os.environ.get("FAKE_MODEL_BATCHES") else FakeBackend())

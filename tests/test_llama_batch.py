@@ -1,0 +1,63 @@
+"""Several samples decoded together in one llama.cpp batch, with the real embedded model."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="the local extra is not installed"),
+]
+
+ADD = [{"role": "user", "content": "Write a Python function add(a, b) that returns a + b."}]
+HELLO = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.fixture(scope="module")
+def llm():
+    from search.providers.llama_backend import load_model
+    from search.providers.local import smollm2_path
+
+    model = load_model(str(smollm2_path()), n_ctx=2048, n_threads=max(1, os.cpu_count() or 1))
+    yield model
+    model.close()
+
+
+def test_a_batch_of_one_greedy_request_answers_as_a_call_one_at_a_time(llm):
+    from search.providers.llama_batch import BatchRequest, generate_batch
+
+    [batched] = generate_batch(llm, [BatchRequest(ADD, 0.0, 40)], n_threads=2)
+    plain = llm.create_chat_completion(messages=ADD, temperature=0.0, max_tokens=40)
+    assert batched["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    assert batched["usage"] == {k: plain["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+def test_each_sequence_of_a_batch_has_its_own_prompt_seed_and_limit_and_the_batch_repeats_exactly(llm):
+    from search.providers.llama_batch import BatchRequest, generate_batch
+
+    requests = [BatchRequest(ADD, 0.8, 48, seed=s) for s in (1, 2, 3)] + [BatchRequest(HELLO, 0.0, 12)]
+    first = generate_batch(llm, requests, n_threads=2)
+    again = generate_batch(llm, requests, n_threads=2)
+    assert first == again  # same requests in the same order: the same answers
+    texts = [o["choices"][0]["message"]["content"] for o in first]
+    assert len(set(texts[:3])) > 1  # different seeds sample differently from the shared prompt
+    assert all(o["usage"]["completion_tokens"] <= 48 for o in first[:3])
+    assert first[3]["usage"]["completion_tokens"] <= 12 and "def " not in texts[3]
+
+
+def test_a_cancelled_request_stops_at_the_next_step_and_the_others_go_on(llm):
+    from search.providers.llama_batch import BatchRequest, generate_batch
+
+    steps = []
+
+    def stop_the_first_after_three(index: int) -> bool:
+        steps.append(index)
+        return index == 0 and steps.count(0) > 3
+
+    outs = generate_batch(llm, [BatchRequest(ADD, 0.8, 40, seed=s) for s in range(2)], n_threads=2,
+                          should_stop=stop_the_first_after_three)
+    assert outs[0]["choices"][0]["finish_reason"] == "cancelled" and outs[0]["usage"]["completion_tokens"] == 3
+    assert outs[1]["choices"][0]["finish_reason"] in ("stop", "length") and outs[1]["usage"]["completion_tokens"] > 3
