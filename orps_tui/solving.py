@@ -255,10 +255,12 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     """Build the result document, store it in the run, and write the patch file if asked."""
     best = result.best
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
+    patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     status = outcome(result.status, best, result.baseline, job.settings.goal)
+    if status == "solved" and not patch:  # "faster" by measuring noise, with your code unchanged
+        status = NO_IMPROVEMENT
     if status != result.status:  # the run list (meta.json) says what the document says
         job.run.update_meta(result=status)
-    patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
     usage = stored.get("usage", {})
     doc = {
