@@ -325,26 +325,56 @@ class StartScreen(SaysWhy, Screen):
             self._mark(target, (ev.passed, ev.total))
         return task.tests, self.checked.get(target), ""
 
+    def canonical(self, target: str) -> str:
+        """`target` as the command line reads it: a path relative to where orps was started
+        (`./calc.py::add`, `../pkg/mod.py::f`) or a dotted module (`pkg.mod::f`, also under
+        src/) becomes the project's `path/file.py::name`; a target that is not found stays
+        as typed (a new one, or a typo the panel names)."""
+        from runners.locate import LocateError, locate
+
+        from orps_tui.config import target_in_project
+
+        typed = target_in_project(self.app.project, target.strip())
+        try:
+            located = locate(self.app.project, typed)
+        except (LocateError, OSError, ValueError):
+            return typed
+        return f"{located.path}::{located.qualname}"
+
+    def _adopt(self, target: str) -> None:
+        """Use the canonical form of the typed target (in the field too)."""
+        self.target = self.described = target
+        field = self.query_one("#target", Input)
+        if field.value.strip() != target:
+            with field.prevent(Input.Changed):
+                field.value = target
+
     @work(exclusive=True, group="describe", exit_on_error=False)
     async def describe(self, target: str) -> None:
         from runners.locate import LocateError, locate, new_target
 
         info = self.query_one("#target-info", Static)
-        request = self._request(target)
-        custom = bool(request["tests"] or request["k"])
         if "::" not in target:
             info.update(Text("A target looks like path/to/file.py::function or path::Class.method.", style="yellow"))
             return
+        typed, target = target, await asyncio.to_thread(self.canonical, target)
+        if target != typed:
+            self._adopt(target)
+        request = self._request(target)
+        custom = bool(request["tests"] or request["k"])
         try:
             located = await asyncio.to_thread(locate, self.app.project, target)
             head = [Text(target, style="bold"), Text(located.signature, style="cyan"),
                     Text(located.docstring.strip() or "(no docstring: give the problem field)")]
+            if target != typed:
+                head.insert(1, Text(f"(typed as {typed})", style="dim"))
         except LocateError:
             try:
                 await asyncio.to_thread(new_target, self.app.project, target)
                 note = ""
             except LocateError as err:  # a close name exists: say so, the user may have mistyped
-                note = f"\n{str(err).split(';')[0]}; starting anyway writes {target.rpartition('::')[2]} as new."
+                note = (f"\n{str(err).split(' (if ')[0]}; starting anyway writes "  # keeps "did you mean"
+                        f"{target.rpartition('::')[2]} as new.")
             where = target.split("::")[0]
             kind = "added to" if (self.app.project / where).is_file() else "in a new file"
             head = [Text(target, style="bold"), Text(f"new function, {kind} {where}{note}", style="yellow"),
