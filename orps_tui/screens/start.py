@@ -91,6 +91,23 @@ def project_functions(project: Path) -> list[tuple[str, str]]:
     return out
 
 
+def fit_target(target: str, width: int) -> str:
+    """`target` in `width` columns, shortened where targets share the most: the directories
+    (`…/words.py::slugify`), then the start of the file name, never the function's name at
+    the end, which is what tells two functions of a module apart."""
+    if width <= 0 or len(target) <= width:
+        return target
+    path, sep, name = target.partition("::")
+    tail = sep + name
+    room = width - len(tail) - 1  # 1 for the ellipsis
+    if room >= 1:
+        cut = path[-room:]
+        if "/" in cut:  # from a directory boundary: …/words.py
+            cut = cut[cut.index("/"):]
+        return "…" + cut + tail
+    return "…" + target[-(width - 1):]
+
+
 def fuzzy_match(query: str, text: str) -> bool:
     """Every character of the query appears in order (like fzf, without scoring)."""
     it = iter(text.lower())
@@ -235,11 +252,13 @@ class StartScreen(SaysWhy, Screen):
     def _prompt(self, target: str, doc: str) -> Text:
         # one line each, cut with an ellipsis at the list's width (not wrapped, not cut at a fixed length)
         if doc.startswith(SYNTAX_MARK):  # stays listed, marked, with the file and line to fix
-            prompt = Text.assemble(("✗syn ", "bold red"), (target, "bold"), "\n     ",
+            shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6)
+            prompt = Text.assemble(("✗syn ", "bold red"), (shown, "bold"), "\n     ",
                                    (doc[len(SYNTAX_MARK):][:300], "red"))
             prompt.no_wrap, prompt.overflow = True, "ellipsis"
             return prompt
-        prompt = Text.assemble(check_mark(self.checked.get(target)), (target, "bold"), "\n     ", (doc[:300], "dim"))
+        shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6)
+        prompt = Text.assemble(check_mark(self.checked.get(target)), (shown, "bold"), "\n     ", (doc[:300], "dim"))
         prompt.no_wrap, prompt.overflow = True, "ellipsis"
         return prompt
 
