@@ -20,7 +20,7 @@ from search.events import EventBus
 from search.session import run_search
 from search.settings import SearchSettings
 from search.store import RunDir, find_run
-from search.tree import ORIGINAL_ID, Node
+from search.tree import ORIGINAL_ID, Node, node_name
 from search.types import Evaluator, Task
 
 
@@ -174,6 +174,47 @@ def code_patch(target: str, project: Path, original_file: str, code: str) -> str
     return make_patch(path, original_file, new_text, new_file=not (Path(project) / path).exists())
 
 
+def _find_run(project: Path, run_id: str):
+    found = find_run(project, run_id)
+    if found is None:
+        raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'} (or the prefix is ambiguous)",
+                        hint="orps runs lists them")
+    return found
+
+
+def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
+    """The run's best patch, or the patch that puts `node_id`'s code into the file as the
+    run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
+    from runners.splice import SpliceError
+
+    found = _find_run(project, run_id)
+    if node_id is None:
+        patch = (found.read("result.json") or {}).get("patch", "")
+        if not patch:
+            raise UserError(f"run {found.id} has no patch to apply (unsolved, nothing better than the original, "
+                            "or still running)", hint=f"orps apply --run {found.id} --node ID applies another node")
+        return patch
+    nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
+    node = nodes.get(ORIGINAL_ID if node_id == "original" else node_id)
+    if node is None:
+        shown = ", ".join(node_name(n) for n in list(nodes)[:12]) or "none"
+        raise UserError(f"run {found.id} has no node {node_id!r}", hint=f"its nodes: {shown}")
+    task = found.read("task.json") or {}
+    target = task.get("target", "")
+    original = found.file("original_file.txt")
+    if "::" not in target or not original.is_file():
+        raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
+    path, qualname = target.split("::", 1)
+    base = original.read_bytes().decode("utf-8")
+    try:  # the patch the run itself proposes for a node (solving.node_patch)
+        patch = "" if node.get("id") == ORIGINAL_ID else code_patch(target, project, base, node.get("code") or "")
+    except SpliceError as err:
+        raise UserError(f"node {node_id}'s code cannot be put in place of {qualname}: {err}") from None
+    if not patch:
+        raise UserError(f"node {node_id} changes nothing in {path}")
+    return patch
+
+
 def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
     """The patch of `node`'s code ('' when nothing changes or the code does not fit)."""
     if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
@@ -255,10 +296,12 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     """Build the result document, store it in the run, and write the patch file if asked."""
     best = result.best
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
+    patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     status = outcome(result.status, best, result.baseline, job.settings.goal)
+    if status == "solved" and not patch:  # "faster" by measuring noise, with your code unchanged
+        status = NO_IMPROVEMENT
     if status != result.status:  # the run list (meta.json) says what the document says
         job.run.update_meta(result=status)
-    patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     stored = job.run.read("result.json", {}) or {}
     usage = stored.get("usage", {})
     doc = {

@@ -49,3 +49,21 @@ def test_the_json_document_says_no_improvement(project, capsys):
     from orps_tui.schema import validate
 
     validate("solve", doc)
+
+
+def test_the_same_code_measured_faster_is_no_improvement(project, capsys, monkeypatch):
+    # measuring noise: the candidate (your code, unchanged) measures faster than the original
+    import tests.fakes
+
+    times = iter([0.002] + [0.001] * 50)
+    original = tests.fakes.FakeEvaluator.evaluate
+
+    async def noisy(self, task, code, *, hidden=False):
+        ev = await original(self, task, code, hidden=hidden)
+        ev.runtime_s = next(times)
+        return ev
+
+    monkeypatch.setattr(tests.fakes.FakeEvaluator, "evaluate", noisy)
+    job, code = headless(project, "calc.py::mul", "faster", json_out=True)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "no_improvement" and doc["patch"] == "" and code == 1

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from orps_tui.errors import UserError
 from search.terminal_text import printable
-from search.tree import ORIGINAL_ID, node_name
 
 
 def add_parser(sub):
@@ -34,50 +33,6 @@ def add_parser(sub):
     p.add_argument("--revert", action="store_true", help="undo the last apply from its backup")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the diff, only the summary")
     p.set_defaults(func=run)
-
-
-def _find_run(project: Path, run_id: str):
-    from search.store import find_run
-
-    found = find_run(project, run_id)
-    if found is None:
-        raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'} (or the prefix is ambiguous)",
-                        hint="orps runs lists them")
-    return found
-
-
-def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
-    """The run's best patch, or the patch that puts `node_id`'s code into the file as the
-    run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
-    from orps_tui.solving import code_patch
-    from runners.splice import SpliceError
-
-    found = _find_run(project, run_id)
-    if node_id is None:
-        patch = (found.read("result.json") or {}).get("patch", "")
-        if not patch:
-            raise UserError(f"run {found.id} has no patch to apply (unsolved, nothing better than the original, "
-                            "or still running)", hint=f"orps apply --run {found.id} --node ID applies another node")
-        return patch
-    nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
-    node = nodes.get(ORIGINAL_ID if node_id == "original" else node_id)
-    if node is None:
-        shown = ", ".join(node_name(n) for n in list(nodes)[:12]) or "none"
-        raise UserError(f"run {found.id} has no node {node_id!r}", hint=f"its nodes: {shown}")
-    task = found.read("task.json") or {}
-    target = task.get("target", "")
-    original = found.file("original_file.txt")
-    if "::" not in target or not original.is_file():
-        raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
-    path, qualname = target.split("::", 1)
-    base = original.read_bytes().decode("utf-8")
-    try:  # the patch the run itself proposes for a node (solving.node_patch)
-        patch = "" if node.get("id") == ORIGINAL_ID else code_patch(target, project, base, node.get("code") or "")
-    except SpliceError as err:
-        raise UserError(f"node {node_id}'s code cannot be put in place of {qualname}: {err}") from None
-    if not patch:
-        raise UserError(f"node {node_id} changes nothing in {path}")
-    return patch
 
 
 def _read_patch(arg: str) -> str:
@@ -120,6 +75,8 @@ def run(args) -> int:
             print(_changes(result))
             return 0
         if args.run:
+            from orps_tui.solving import patch_from_run
+
             patch = patch_from_run(project, args.run, args.node)
         elif args.patch:
             patch = _read_patch(args.patch)

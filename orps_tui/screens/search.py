@@ -266,7 +266,8 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         self.result = result
         self.search_tree = result.tree
         # `no_improvement`, not `solved`, when nothing beats the code as it is
-        self.state = outcome(result.status, result.best, result.baseline, self.job.settings.goal)
+        self.state = (self.finished_doc or {}).get("status") or outcome(
+            result.status, result.best, result.baseline, self.job.settings.goal)
         if self.finish_error is not None:
             self.notify(f"Could not build the result document: {self.finish_error}", severity="error")
         table = self.query_one(NodeTable)

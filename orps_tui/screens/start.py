@@ -10,6 +10,7 @@ and failing functions sort first.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from rich.text import Text
@@ -29,8 +30,44 @@ from orps_tui.words import tests_selected
 from search.settings import STRATEGIES, SearchSettings
 from search.types import Task
 
+SYNTAX_MARK = "\x00syntax\x00"
+"""Starts the description of a function whose file Python cannot parse (then the error)."""
+
+_DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?(?P<kind>def|class)[ \t]+(?P<name>\w+)", re.M)
+
+
+def defined_names(text: str) -> list[str]:
+    """Qualified names of the functions in `text`, read from the lines alone (`def f`,
+    `class C:` then an indented `def m` is `C.m`): what a file Python cannot parse still
+    shows of itself, where tree-sitter may drop the broken definition."""
+    names, outer = [], []  # outer: (indent, kind, name) of the enclosing definitions
+    for m in _DEF.finditer(text):
+        indent = len(m["indent"].expandtabs(4))
+        outer = [o for o in outer if o[0] < indent]
+        inside_def = any(kind == "def" for _, kind, _ in outer)  # a nested function is no target
+        if m["kind"] == "def" and not inside_def:
+            names.append(".".join([name for _, _, name in outer] + [m["name"]]))
+        outer.append((indent, m["kind"], m["name"]))
+    return names
+
+
+def syntax_error_of(path: Path, rel: str) -> str | None:
+    """`rel:LINE: syntax error: message` when Python cannot parse the file, else None."""
+    import ast
+
+    try:
+        ast.parse(path.read_bytes(), filename=rel)
+    except SyntaxError as err:
+        return f"{rel}:{err.lineno}: syntax error: {err.msg}"
+    except (ValueError, OSError):
+        return None
+    return None
+
+
 def project_functions(project: Path) -> list[tuple[str, str]]:
-    """(target, first docstring line) for every function outside the tests."""
+    """(target, first docstring line) for every function outside the tests. The functions
+    of a file Python cannot parse stay listed (tree-sitter's and those its lines show),
+    described by SYNTAX_MARK and the error, with the file and line."""
     from runners.locate import list_functions
     from runners.projectfiles import ProjectFiles
 
@@ -41,12 +78,34 @@ def project_functions(project: Path) -> list[tuple[str, str]]:
         if rel.parts[0] in ("tests", "test") or path.name.startswith("test_") or path.name == "conftest.py":
             continue
         try:
-            for qualname, _line, doc in list_functions(path):
-                if not qualname.rsplit(".", 1)[-1].startswith("__"):
-                    out.append((f"{rel.as_posix()}::{qualname}", doc))
+            found = [(qualname, doc) for qualname, _line, doc in list_functions(path)]
+            error = syntax_error_of(path, rel.as_posix())
+            if error:
+                seen = {q for q, _ in found}
+                text = path.read_bytes().decode("utf-8", errors="replace")
+                found += [(q, "") for q in defined_names(text) if q not in seen]
+                found = [(q, SYNTAX_MARK + error) for q, _ in found]
         except (OSError, UnicodeDecodeError, ValueError):
             continue
+        out += [(f"{rel.as_posix()}::{q}", doc) for q, doc in found if not q.rsplit(".", 1)[-1].startswith("__")]
     return out
+
+
+def fit_target(target: str, width: int) -> str:
+    """`target` in `width` columns, shortened where targets share the most: the directories
+    (`…/words.py::slugify`), then the start of the file name, never the function's name at
+    the end, which is what tells two functions of a module apart."""
+    if width <= 0 or len(target) <= width:
+        return target
+    path, sep, name = target.partition("::")
+    tail = sep + name
+    room = width - len(tail) - 1  # 1 for the ellipsis
+    if room >= 1:
+        cut = path[-room:]
+        if "/" in cut:  # from a directory boundary: …/words.py
+            cut = cut[cut.index("/"):]
+        return "…" + cut + tail
+    return "…" + target[-(width - 1):]
 
 
 def fuzzy_match(query: str, text: str) -> bool:
@@ -194,7 +253,14 @@ class StartScreen(SaysWhy, Screen):
     # -- the list ----------------------------------------------------------------------------
     def _prompt(self, target: str, doc: str) -> Text:
         # one line each, cut with an ellipsis at the list's width (not wrapped, not cut at a fixed length)
-        prompt = Text.assemble(check_mark(self.checked.get(target)), (target, "bold"), "\n     ", (doc[:300], "dim"))
+        if doc.startswith(SYNTAX_MARK):  # stays listed, marked, with the file and line to fix
+            shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6)
+            prompt = Text.assemble(("✗syn ", "bold red"), (shown, "bold"), "\n     ",
+                                   (doc[len(SYNTAX_MARK):][:300], "red"))
+            prompt.no_wrap, prompt.overflow = True, "ellipsis"
+            return prompt
+        shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6)
+        prompt = Text.assemble(check_mark(self.checked.get(target)), (shown, "bold"), "\n     ", (doc[:300], "dim"))
         prompt.no_wrap, prompt.overflow = True, "ellipsis"
         return prompt
 
@@ -330,26 +396,62 @@ class StartScreen(SaysWhy, Screen):
             self.run_problems[target] = run_problem(ev)
         return task.tests, self.checked.get(target), ""
 
+    def canonical(self, target: str) -> str:
+        """`target` as the command line reads it: a path relative to where orps was started
+        (`./calc.py::add`, `../pkg/mod.py::f`) or a dotted module (`pkg.mod::f`, also under
+        src/) becomes the project's `path/file.py::name`; a target that is not found stays
+        as typed (a new one, or a typo the panel names)."""
+        from runners.locate import LocateError, locate
+
+        from orps_tui.config import target_in_project
+
+        typed = target_in_project(self.app.project, target.strip())
+        try:
+            located = locate(self.app.project, typed)
+        except (LocateError, OSError, ValueError):
+            return typed
+        return f"{located.path}::{located.qualname}"
+
+    def _adopt(self, target: str) -> None:
+        """Use the canonical form of the typed target (in the field too)."""
+        self.target = self.described = target
+        field = self.query_one("#target", Input)
+        if field.value.strip() != target:
+            with field.prevent(Input.Changed):
+                field.value = target
+
     @work(exclusive=True, group="describe", exit_on_error=False)
     async def describe(self, target: str) -> None:
         from runners.locate import LocateError, locate, new_target
 
         info = self.query_one("#target-info", Static)
-        request = self._request(target)
-        custom = bool(request["tests"] or request["k"])
         if "::" not in target:
             info.update(Text("A target looks like path/to/file.py::function or path::Class.method.", style="yellow"))
             return
+        typed, target = target, await asyncio.to_thread(self.canonical, target)
+        if target != typed:
+            self._adopt(target)
+        request = self._request(target)
+        custom = bool(request["tests"] or request["k"])
         try:
             located = await asyncio.to_thread(locate, self.app.project, target)
             head = [Text(target, style="bold"), Text(located.signature, style="cyan"),
                     Text(located.docstring.strip() or "(no docstring: give the problem field)")]
-        except LocateError:
+            if target != typed:
+                head.insert(1, Text(f"(typed as {typed})", style="dim"))
+        except LocateError as err:
+            if ": syntax error: " in str(err) or ": cannot be parsed: " in str(err):
+                # the file does not parse: say where, never "a new function" or a test file's fault
+                info.update(Text("\n").join([Text(target, style="bold"), Text(str(err), style="bold red"),
+                                             Text("Fix the file (its tests cannot import it), then t checks "
+                                                  "again.")]))
+                return
             try:
                 await asyncio.to_thread(new_target, self.app.project, target)
                 note = ""
             except LocateError as err:  # a close name exists: say so, the user may have mistyped
-                note = f"\n{str(err).split(';')[0]}; starting anyway writes {target.rpartition('::')[2]} as new."
+                note = (f"\n{str(err).split(' (if ')[0]}; starting anyway writes "  # keeps "did you mean"
+                        f"{target.rpartition('::')[2]} as new.")
             where = target.split("::")[0]
             kind = "added to" if (self.app.project / where).is_file() else "in a new file"
             head = [Text(target, style="bold"), Text(f"new function, {kind} {where}{note}", style="yellow"),
