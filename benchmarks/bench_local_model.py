@@ -49,6 +49,7 @@ def main() -> None:
         return time.perf_counter() - started, out["usage"]["completion_tokens"]
 
     children: list[model_process.ModelProcess] = []
+    overhead: dict[int, list[tuple[float, float]]] = {}
 
     def in_child(proc: model_process.ModelProcess):
         children.append(proc)
@@ -59,7 +60,9 @@ def main() -> None:
             c.wait()
             if c.error is not None:
                 raise c.error
-            return time.perf_counter() - started, c.result["usage"]["completion_tokens"]
+            wall = time.perf_counter() - started
+            overhead.setdefault(proc.pid, []).append((wall - c.gen_s, wall))  # what the child did not spend generating
+            return wall, c.result["usage"]["completion_tokens"]
         return call
 
     modes = {"in-process": in_process,
@@ -101,6 +104,15 @@ def main() -> None:
         median = statistics.median(rates[name])
         versus = f"  ({median / base:.3f}x in-process)" if base and name != "in-process" else ""
         print(f"  {name:<42} {median:6.1f} tokens/s median, {min(rates[name]):.1f}-{max(rates[name]):.1f}{versus}")
+    # The cost of the isolation itself, robust to a busy machine: per call, the parent's wall
+    # time minus the time the child measured for its own generation (pipe, JSON, scheduling).
+    measured = [c for calls in overhead.values() for c in calls[1:]]  # the first call also waits for the start
+    costs = [cost for cost, _ in measured]
+    shares = [cost / wall for cost, wall in measured if wall > 0]
+    if costs:
+        print(f"  isolation cost per call (parent's wall time - the child's own generation time): median "
+              f"{statistics.median(costs) * 1000:.1f} ms, {statistics.median(shares) * 100:.2f}% of the call "
+              f"(max {max(shares) * 100:.2f}%), over {len(costs)} calls")
     for proc in children:
         proc.close()
 
