@@ -19,7 +19,8 @@ pytestmark = [
 
 def demo_tree(root: Path, capsys) -> list[dict]:
     code = main(["demo", "--dir", str(root), "--json", "--quiet", "--no-cache", "--seed", "5",
-                 "--samples", "3", "--rounds", "1", "--max-tokens", "96", "--budget-calls", "6"])
+                 "--samples", "3", "--rounds", "1", "--max-tokens", "96", "--budget-calls", "6",
+                 "--timeout", "120"])  # a loaded machine must not turn a pass into a timeout in one run only
     doc = json.loads(capsys.readouterr().out)
     assert code in (0, 1), doc
     tree = json.loads((Path(doc["run_dir"]) / "tree.json").read_text())["nodes"]
@@ -34,6 +35,9 @@ def demo_tree(root: Path, capsys) -> list[dict]:
 def test_the_demo_twice_with_the_same_seed_and_no_cache_builds_the_same_tree(tmp_path, capsys):
     first = demo_tree(tmp_path / "one", capsys)
     second = demo_tree(tmp_path / "two", capsys)
-    assert [n["id"] for n in first] == [n["id"] for n in second]
+    def outline(tree):
+        return [(n["id"], n["parent"], n["verdict"], n["passed"], n["completion_tokens"]) for n in tree]
+
+    assert outline(first) == outline(second)
     assert first == second
     assert sum(1 for n in first if n["raw_answer"]) >= 3  # the model really answered

@@ -89,6 +89,11 @@ def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int
 
     if seed is not None:
         llm.set_seed(int(seed))  # per call: the same seed gives the same answer
+    # Forget the previous call's tokens: Llama reuses the KV cache of a shared prompt prefix,
+    # which makes an answer depend on the calls before it (seen: the same seed and prompt
+    # gave 96 tokens in one run, 77 in the next). Re-evaluating the prompt costs a tenth of
+    # a sample; a search that cannot be repeated costs more.
+    llm.reset()
     llm.create_completion = create_completion
     try:
         return llm.create_chat_completion(messages=messages, temperature=float(temperature),
