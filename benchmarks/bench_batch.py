@@ -2,7 +2,7 @@
 another (`Llama.create_chat_completion`) against the same k in one batch
 (`search.providers.llama_batch`), side by side in one process, for k = 1, 4, 8.
 
-    python benchmarks/bench_batch.py [--rounds 2] [--max-tokens 200]
+    python benchmarks/bench_batch.py [--rounds 2] [--max-tokens 200] [--threads N] [--samples 1,4,8]
 """
 
 from __future__ import annotations
@@ -46,13 +46,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1),
+                        help="llama.cpp threads (default: every core; 1 on a machine busy with other work, where "
+                        "threads that wait for each other spin)")
+    parser.add_argument("--samples", default="1,4,8", help="batch sizes to measure (default 1,4,8)")
     args = parser.parse_args()
-    threads = max(1, os.cpu_count() or 1)
+    threads = args.threads
     llm = load_model(str(smollm2_path()), n_ctx=4096, n_threads=threads)
     print(f"SmolLM2-135M, {threads} threads, temperature 0.8, up to {args.max_tokens} tokens per sample, "
           f"{args.rounds} rounds, modes interleaved")
     print(f"{'samples':>7} {'one at a time tok/s':>20} {'one batch tok/s':>16} {'ratio':>6}")
-    for k in (1, 4, 8):
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}")
+    for k in (int(x) for x in args.samples.split(",")):
         seq, bat = [], []
         for _ in range(args.rounds):
             tokens, seconds = one_at_a_time(llm, k, args.max_tokens)
@@ -60,7 +65,7 @@ def main() -> None:
             tokens, seconds = batched(llm, k, args.max_tokens, threads)
             bat.append(tokens / seconds)
         s, b = statistics.median(seq), statistics.median(bat)
-        print(f"{k:>7} {s:>20.1f} {b:>16.1f} {b / s:>5.2f}x", flush=True)
+        print(f"{k:>7} {s:>20.1f} {b:>16.1f} {b / s:>5.2f}x   (load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":
