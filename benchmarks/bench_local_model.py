@@ -36,9 +36,11 @@ def main() -> None:
     ap.add_argument("--extra-bufts", action="store_true", help="also the native build with extra buffer types on")
     ap.add_argument("--other-python", help="a Python with another llama-cpp-python build")
     ap.add_argument("--other-label", default="other build")
+    ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1),
+                    help="llama.cpp threads (default: every core; 1 on a busy machine, where waiting threads spin)")
     args = ap.parse_args()
     path = str(smollm2_path().resolve())
-    threads = max(1, os.cpu_count() or 1)
+    threads = args.threads
     request = {"messages": MESSAGES, "temperature": 0.0, "max_tokens": args.tokens, "stop": None, "seed": 0}
 
     llm = llama_backend.load_model(path, n_ctx=CONTEXT_TOKENS, n_threads=threads)
