@@ -114,9 +114,10 @@ def test_the_addopts_that_decide_what_tests_do_are_kept(tmp_path, config, text):
 @sandboxed[0]
 @sandboxed[1]
 @pytest.mark.parametrize("candidate, line, error", [
-    ("import numpy_not_here_at_all\n\n\ndef ordinal(value):\n    return str(value)\n",
+    # the function uses what breaks the module: a candidate's unused imports and globals are left out of the splice
+    ("import numpy_not_here_at_all\n\n\ndef ordinal(value):\n    return str(numpy_not_here_at_all.int64(value))\n",
      "import numpy_not_here_at_all", "ModuleNotFoundError: No module named 'numpy_not_here_at_all'"),
-    ("SUFFIXES = undefined_table[1]\n\n\ndef ordinal(value):\n    return str(value)\n",
+    ("SUFFIXES = undefined_table[1]\n\n\ndef ordinal(value):\n    return str(value) + SUFFIXES\n",
      "SUFFIXES = undefined_table[1]", "NameError: name 'undefined_table' is not defined"),
 ])
 async def test_a_candidate_that_breaks_its_module_is_blamed_with_its_line(project, candidate, line, error):
