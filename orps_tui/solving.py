@@ -248,7 +248,7 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
     ev = node.evaluation
     return {
         "id": node.id,
-        "node_id": node.id,  # the name issue 5 promised; `id` stays for older scripts
+        "node_id": node.id,  # the documented field name; `id` stays for scripts written before it
         "pass_rate": round(node.pass_rate, 4),
         "round": node.round,
         "style": node.style,

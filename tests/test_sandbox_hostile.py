@@ -416,7 +416,7 @@ async def test_tests_and_conftest_are_read_only(evaluator):
     assert ev.verdict == "passed"
 
 
-# -- issue 20: the project as the overlay's lower layer, files under test frozen ----------
+# -- the project as the overlay's lower layer, files under test frozen ----------
 def data_project(root: Path) -> Path:
     """A project whose test compares against a golden file in tests/data and imports a helper."""
     project = root / "proj"
@@ -701,7 +701,7 @@ async def test_look_alike_workers_shm_and_temp_dirs_pass(small_evaluator):
     assert ev.verdict == "passed", ev.message + ev.output
 
 
-# -- issue 19: a view of the host that holds only what a test run needs -------------------
+# -- a view of the host that holds only what a test run needs -------------------
 @pytest.fixture
 def canary_file():
     """A world-readable file outside the project and outside /tmp (/srv/otherapp/.env-like)."""

@@ -294,7 +294,7 @@ async def test_test_helpers_may_inspect_frames(evaluator):
     assert ev.verdict == "passed", ev.message
 
 
-# ---- orps check --candidate / --patch (issue 14.1) ----------------------------------------
+# ---- orps check --candidate / --patch ----------------------------------------
 
 from orps_tui.cli import main  # noqa: E402
 from runners.patch import make_patch  # noqa: E402
@@ -398,7 +398,7 @@ def test_check_missing_candidate_file(project, capsys):
     assert code == 2 and "does not exist" in err
 
 
-# ---- the search respects it (issue 14.4) ---------------------------------------------------
+# ---- the search respects it ---------------------------------------------------
 
 HACK = ("## Code\n```python\nclass Anything(str):\n    def __eq__(self, other):\n        return True\n"
         "    __hash__ = str.__hash__\n\ndef slugify(title):\n    return Anything(title)\n```\n")
