@@ -582,7 +582,7 @@ def test_clean_up_never_follows_a_link_as_a_normal_user():
     shutil.rmtree(tmp_path)
 
 
-# -- issue 21.4-5: no new namespaces, no mounts, one memory limit for the whole run -------
+# -- no new namespaces, no mounts, one memory limit for the whole run -------
 NESTED_NAMESPACE = '''
 ATTEMPT = """
 import ctypes
