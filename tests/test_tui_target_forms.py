@@ -31,8 +31,11 @@ async def test_relative_and_dotted_targets_are_the_existing_function(project, ty
         field = start.query_one("#target", Input)
         field.focus()
         field.value = typed
-        await wait_for(pilot, lambda: start.target == "calc.py::add" and "def add(a, b):" in screen_text(app))
-        assert field.value == "calc.py::add" and not start.is_new(start.target)
+        # the first function is highlighted before anything is typed, so the target alone may
+        # already read calc.py::add: wait until the typed text itself has been read and adopted
+        await wait_for(pilot, lambda: "typed as" in screen_text(app) and "def add(a, b):" in screen_text(app))
+        assert start.target == "calc.py::add" and field.value == "calc.py::add"
+        assert not start.is_new(start.target)
         assert "new function" not in screen_text(app)
         await pilot.press("escape", "s")
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
