@@ -1,6 +1,6 @@
 """The JSON documents orps prints (`--json`) and writes: their schema version and validation.
 
-The schemas are in docs/schema/<name>.json (JSON Schema 2020-12), one per document:
+The schemas are in orps_tui/schemas/<name>.json (inside the package, so a wheel has them) (JSON Schema 2020-12), one per document:
 solve (also `demo`'s document), check, runs and bench. Every document carries
 `schema_version`; a field is only ever added, never renamed or removed, without raising it.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "docs" / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 DOCUMENTS = ("solve", "check", "runs", "bench")
 
 

@@ -1,4 +1,4 @@
-"""The documented JSON schemas (docs/schema) hold for the documents orps prints."""
+"""The documented JSON schemas (orps_tui/schemas) hold for the documents orps prints."""
 
 from __future__ import annotations
 
@@ -47,3 +47,22 @@ def test_demo_and_runs_documents_match_their_schemas(tmp_path, capsys):
     runs = json.loads(capsys.readouterr().out)
     validate("runs", runs)
     assert runs["runs"][0]["id"] == doc["run_id"]
+
+
+def test_the_schemas_and_type_markers_ship_inside_the_packages():
+    """A wheel holds only the packages and their declared data: the schemas orps validates
+    against must live in the package and match a package-data pattern, or an installed orps
+    cannot read them."""
+    import fnmatch
+    import tomllib
+
+    import orps_tui.schema
+
+    package = Path(orps_tui.schema.__file__).resolve().parent
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = data["*"] + data["orps_tui"]
+    for name in DOCUMENTS:
+        relative = (orps_tui.schema.SCHEMA_DIR / f"{name}.json").relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+    for top in ("orps_tui", "search", "runners"):
+        assert (ROOT / top / "py.typed").is_file() and "py.typed" in data["*"]
