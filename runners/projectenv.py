@@ -288,6 +288,57 @@ def _within(path: str, roots) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
+PROBE_CACHE = "interpreters.json"
+"""Under orps's cache directory: what each interpreter said, with the stamp it was true for."""
+
+
+def _probe_cache() -> Path:
+    return _cache_home(os.environ) / "orps" / PROBE_CACHE
+
+
+def _stamp(exe: Path, data: dict) -> list:
+    """What changes when the interpreter's answer can change: the interpreter itself and the
+    directories packages are installed into (installing, upgrading or removing a package or a
+    .pth file adds or removes an entry there, which changes the directory's mtime)."""
+    stamp = []
+    for path in (os.path.realpath(exe), str(exe), *data.get("site_dirs", ())):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return []
+        stamp.append([path, st.st_mtime_ns, st.st_size, st.st_ino])
+    return stamp
+
+
+def _remembered(exe: Path) -> dict | None:
+    """The probe's answer from an earlier run of orps, if nothing it depends on changed since:
+    asking an interpreter costs a process start and a pytest import (0.2 s) on every command."""
+    try:
+        entry = json.loads(_probe_cache().read_text()).get(str(exe))
+        if entry and entry["stamp"] and entry["stamp"] == _stamp(exe, entry["data"]):
+            return entry["data"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _remember(exe: Path, data: dict) -> None:
+    path = _probe_cache()
+    try:
+        try:
+            known = json.loads(path.read_text())
+            known = known if isinstance(known, dict) else {}
+        except (OSError, ValueError):
+            known = {}
+        known[str(exe)] = {"stamp": _stamp(exe, data), "data": data}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = path.with_name(f".{path.name}.{os.getpid()}")
+        fresh.write_text(json.dumps(known))
+        os.replace(fresh, path)  # whole or not at all, whoever else writes it at the same time
+    except OSError:
+        pass  # a cache that cannot be written only costs the probe next time
+
+
 @lru_cache(maxsize=32)
 def describe(python: str) -> InterpreterInfo:
     """What `python` is (asked once per process, with no PYTHONPATH from our environment)."""
@@ -300,7 +351,7 @@ def describe(python: str) -> InterpreterInfo:
         namespace: dict = {}
         exec(_PROBE, namespace)  # noqa: S102 - our own constant
         data = namespace["probe"]()
-    else:
+    elif (data := _remembered(exe)) is None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         try:
             run = subprocess.run([str(exe), "-c", _PROBE + "\nprint(json.dumps(probe()))"], capture_output=True,
@@ -310,6 +361,7 @@ def describe(python: str) -> InterpreterInfo:
             return InterpreterInfo(python, error=f"{python} cannot be run: {err}")
         if not isinstance(data, dict):
             return InterpreterInfo(python, error=f"{python} cannot be run: {(run.stderr or run.stdout).strip()[-300:]}")
+        _remember(exe, data)
     prefixes = tuple(dict.fromkeys(os.path.realpath(p) for p in data["prefixes"]))
     site_dirs = tuple(dict.fromkeys(os.path.realpath(p) for p in data["site_dirs"] if os.path.isdir(p)))
     # Everything else on sys.path came from .pth files (editable installs) or the environment.

@@ -218,3 +218,19 @@ async def test_a_module_missing_from_the_interpreter_is_not_a_broken_test_file(t
         ev = await evaluator.evaluate(task, task.original_code)
     assert f"ModuleNotFoundError: No module named 'humanlike': {NOT_INSTALLED} {sys.executable}" in ev.message, ev.message
     assert ev.message.startswith("the code under test does not import: line 1 of fmt.py")
+
+
+def test_an_interpreter_is_asked_again_only_when_its_packages_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    python = make_venv(tmp_path / "venv", with_pytest=False)
+    assert projectenv.describe(str(python)).pytest is None
+    projectenv.describe.cache_clear()  # a new orps process: only the cache on disk remains
+    asked = []
+    real_run = subprocess.run
+    monkeypatch.setattr(projectenv.subprocess, "run", lambda *a, **k: asked.append(a) or real_run(*a, **k))
+    assert projectenv.describe(str(python)).pytest is None and asked == []
+    site = Path(projectenv.describe(str(python)).site_dirs[-1])
+    (site / "pytest").mkdir()  # a package installed since: the directory it went into changed
+    (site / "pytest" / "__init__.py").write_text("__version__ = '8.9.0'\n")
+    projectenv.describe.cache_clear()
+    assert projectenv.describe(str(python)).pytest == "8.9.0" and len(asked) == 1
