@@ -111,6 +111,10 @@ def run_command(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is not None and (args.tui_target or args.tui_run):
         parser.error("--target/--run before a command only open the TUI; put them after the command")
+    if given := getattr(args, "target_arg", None):
+        if args.target and args.target != given:
+            parser.error(f"two targets: {given} and --target {args.target}; give one")
+        args.target = given
     if args.command is None:
         from orps_tui.commands.tui import run as run_tui
 

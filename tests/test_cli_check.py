@@ -31,11 +31,18 @@ def snapshot(root: Path) -> dict[str, bytes]:
     (["--target", f"{WORDS}::slugfy"], "did you mean slugify"),
     (["--target", f"{WORDS}::_unused_pattern"], "no tests"),
     (["--target", f"{WORDS}::slugify", "-k", "nothing_matches"], "no tests matching -k"),
+    ([f"{WORDS}::slugfy"], "did you mean slugify"),  # the target may come first, without --target
 ])
 def test_bad_input_exits_2(project, capsys, argv, message):
     assert main(["check", *argv, "--project", str(project)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_two_different_targets_are_refused(project, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["check", f"{WORDS}::slugify", "--target", f"{WORDS}::initials", "--project", str(project)])
+    assert exited.value.code == 2 and "two targets" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -46,7 +53,7 @@ def test_failing_and_passing_targets(project, capsys):
     assert "PASS  tests/test_words.py::test_slugify_simple" in out
     assert "FAIL  tests/test_words.py::test_slugify_punctuation" in out and "AssertionError" in out
     assert f"{WORDS}::slugify: 1/3 passed" in out
-    assert main(["check", "--target", f"{WORDS}::common_words", "--json", "--project", str(project)]) == 0
+    assert main(["check", f"{WORDS}::common_words", "--json", "--project", str(project)]) == 0
     doc = json.loads(capsys.readouterr().out)
     validate("check", doc)
     assert doc["all_passed"] and doc["passed"] == doc["total"] == 2 and doc["isolation"]

@@ -30,7 +30,7 @@ def add_parser(sub):
     p = sub.add_parser("check", help="run a target's tests in the sandbox on the current code",
                        description="Run the tests that exercise a function, in the sandbox, on the project's "
                        "current code. Exit 0 all pass, 1 some fail, 2 bad input.")
-    add_target_options(p, required=False)
+    add_target_options(p, required=False, positional=True)
     given = p.add_mutually_exclusive_group()
     given.add_argument("--candidate", metavar="FILE", help="check this Python source (defining the target) instead")
     given.add_argument("--patch", metavar="FILE.diff",

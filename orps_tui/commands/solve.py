@@ -52,7 +52,9 @@ def add_search_options(p) -> None:
                    "probe inputs derived from the tests' literal calls")
 
 
-def add_target_options(p, required: bool = True) -> None:
+def add_target_options(p, required: bool = True, positional: bool = False) -> None:
+    if positional:  # `orps check calc.py::add`, as `orps calc.py::add` opens the TUI on it
+        p.add_argument("target_arg", nargs="?", metavar="TARGET", help="the function, as --target")
     p.add_argument("--target", required=required, help="the function: path/to/file.py::name or path::Class.method")
     p.add_argument("--tests", nargs="+", help="pytest node ids or paths (default: tests that use the target)")
     p.add_argument("-k", dest="k", help="select tests by keyword expression, as pytest -k")
@@ -72,7 +74,7 @@ def add_parser(sub):
     p = sub.add_parser("solve", help="search for a solution to one function and propose a patch",
                        description="Search for a solution with ORPS and propose it as a patch. "
                        "Opens the TUI unless --headless or --json.")
-    add_target_options(p, required=False)  # required unless --resume: checked in prepare_job
+    add_target_options(p, required=False, positional=True)  # required unless --resume: checked in prepare_job
     add_search_options(p)
     p.add_argument("--headless", action="store_true", help="no TUI: progress on stderr, result on stdout")
     p.add_argument("--json", action="store_true", help="print the result document as JSON (implies --headless)")

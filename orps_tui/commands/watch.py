@@ -34,7 +34,7 @@ def add_parser(sub):
     p = sub.add_parser("watch", help="re-run a target's tests in the sandbox on every change",
                        description="Watch the target's file and its tests; on each change re-run the tests "
                        "in the sandbox and report, and flag a pending proposal that no longer applies.")
-    add_target_options(p, required=False)
+    add_target_options(p, required=False, positional=True)
     p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds per test run (default: settings)")
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--debounce", type=float, default=0.3, help="seconds of quiet before re-running (default 0.3)")
