@@ -84,7 +84,10 @@ class GatewayConfig:
     concurrency: int = 4
     """Model calls in flight at once."""
     timeout_s: float = 300.0
-    """Limit on one call, including queueing inside the provider."""
+    """Limit on one call, including queueing inside the provider. Not for the embedded model
+    (`local/`): its child process is watched for progress instead (a call is ended when no
+    token came for `model_process.HANG_AFTER_S`), because on a busy machine a batch of samples
+    that is still generating can take longer than any fixed limit."""
     retries: int = 3
     """Extra attempts after a transient error."""
     backoff_s: float = 1.0
@@ -471,13 +474,15 @@ class Gateway:
         transient = _transient_errors(litellm)
         kwargs = {k: v for k, v in request.items() if v not in (None, "")}
         kwargs.update(self.config.extra)
-        kwargs["timeout"] = self.config.timeout_s
+        timeout = None if model.startswith("local/") else self.config.timeout_s
+        if timeout is not None:
+            kwargs["timeout"] = timeout
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
                 async with self._limiter:
-                    response = await asyncio.wait_for(_complete(litellm, kwargs), timeout=self.config.timeout_s)
+                    response = await asyncio.wait_for(_complete(litellm, kwargs), timeout=timeout)
                 return self._to_completion(litellm, model, response, time.perf_counter() - started, attempt)
             except transient as err:
                 explained = explain_error(err, model)

@@ -169,3 +169,14 @@ def test_every_death_is_one_sentence(returncode, cause, needle):
     err = describe_death(returncode, cause, ["loading", "MemoryError", ""])
     assert needle in err.message and "\n" not in err.message
     assert "orps doctor" in err.hint
+
+
+async def test_a_slow_generation_that_makes_progress_is_not_cut_by_the_call_timeout(fake_worker, monkeypatch):
+    """On a busy machine a batch of samples can take longer than any fixed limit: the embedded
+    model's calls end on silence (the hang watch above), not on the gateway's wall clock."""
+    from search.gateway import Gateway, GatewayConfig
+
+    monkeypatch.setenv("FAKE_MODEL_TOKEN_S", "0.1")  # the answer's dozen tokens take over a second
+    gateway = Gateway(GatewayConfig(timeout_s=0.3, retries=0))
+    done = await gateway.complete(f"local/{fake_worker}", REQUEST["messages"], max_tokens=64)
+    assert "len(text.split())" in done.text
