@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,11 @@ async def test_a_slow_generation_that_makes_progress_is_not_cut_by_the_call_time
     gateway = Gateway(GatewayConfig(timeout_s=0.3, retries=0))
     done = await gateway.complete(f"local/{fake_worker}", REQUEST["messages"], max_tokens=64)
     assert "len(text.split())" in done.text
+
+
+def test_the_childs_openmp_threads_sleep_while_waiting_unless_the_user_said_otherwise(fake_worker, monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    proc = model_process.process_for(fake_worker)
+    environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+    assert b"OMP_WAIT_POLICY=PASSIVE" in environ
+    assert model_process.worker_environment({"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"

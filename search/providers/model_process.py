@@ -118,6 +118,27 @@ def _package_root() -> Path:
     return Path(search.__file__).resolve().parent.parent
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or `taskset`'s limit, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_environment(environ=None) -> dict[str, str]:
+    """The child's environment: ours, with OpenMP's waiting threads sleeping instead of spinning.
+
+    llama.cpp's CPU build runs its threads under OpenMP, whose default makes a waiting thread
+    spin. When other work shares the cores (the sandboxed tests, a build, an editor's
+    indexer), the spinning threads take the cores from the one thread with work to do: at load
+    average 6 on 2 cores, 2 threads made 1.7 tokens/s spinning and 17.5 sleeping (BENCHMARKS.md,
+    `benchmarks/bench_local_model.py`). A user's own OMP_WAIT_POLICY is kept."""
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
 class ModelProcess:
     """One child process serving one model file."""
 
@@ -125,11 +146,12 @@ class ModelProcess:
                  module: str | None = None, python: str | None = None, extra_args: tuple[str, ...] = ()):
         """`python`: another interpreter (another llama.cpp build, for the benchmark);
         `extra_args`: more worker options (`--extra-buffer-types`, for the benchmark)."""
-        threads = n_threads or max(1, os.cpu_count() or 1)
+        threads = n_threads or usable_cores()
         command = [python or sys.executable, "-m", module or WORKER_MODULE, model_path, "--ctx", str(n_ctx),
                    "--threads", str(threads), *extra_args]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=_package_root(), close_fds=True)
+                                     stderr=subprocess.PIPE, cwd=_package_root(), close_fds=True,
+                                     env=worker_environment())
         self.pid = self.proc.pid
         self.info: dict[str, Any] | None = None
         self.ready = threading.Event()

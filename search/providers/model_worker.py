@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="model_worker", description=__doc__.splitlines()[0])
     ap.add_argument("model_path")
     ap.add_argument("--ctx", type=int, default=4096)
-    ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    ap.add_argument("--threads", type=int, default=max(1, len(os.sched_getaffinity(0))))
     ap.add_argument("--extra-buffer-types", action="store_true",
                     help="load with llama.cpp's extra buffer types (AMX, repacking): only to measure them")
     args = ap.parse_args(argv)
