@@ -660,6 +660,10 @@ class SandboxEvaluator:
             for result, snippet in zip(ev.tests, tests):
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
         ev.static = static
+        if task.goal == "faster" and task.kind == "project" and ev.all_passed and not hidden and not files:
+            from runners.equivalence import judge_behaviour  # passing tests is not enough: same answers
+
+            ev = await judge_behaviour(self, task, code, ev)
         return masked(ev)
 
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
