@@ -9,7 +9,7 @@ target) and one with the candidate (MODULE), and times each batch on its own clo
 "go" to "done". A child cannot touch this process's clock or its result pipe (not
 inherited). Per batch a child runs every recorded call N times on fresh copies of the
 arguments, made before "go". N is calibrated on the original (as timeit's autorange: the
-first doubling that takes 10 ms or more); then REPEATS batches of each, in alternating
+first doubling that takes 20 ms or more); then REPEATS batches of each, in alternating
 order (original first, then candidate first), so that a slow moment of the machine falls
 on both. The result: every batch's seconds, for orps to take the minimum and the spread.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves our 
 import time
 
 CLOCK = time.perf_counter  # bound before anything else runs here
-TARGET_BATCH_S = 0.01
+TARGET_BATCH_S = 0.02
 MAX_LOOPS = 1 << 20
 
 

@@ -671,6 +671,13 @@ class SandboxEvaluator:
         ev = await self.evaluate(task, code, repeat=repeats)
         return ev.runtime_s if ev.all_passed else None
 
+    async def compare_speed(self, task: Task, code: str, min_speedup: float = 0.10) -> dict:
+        """--goal faster: `code` timed against the original per call, interleaved, on the
+        calls the tests made (`runners.timing`)."""
+        from runners.timing import compare_speed
+
+        return await compare_speed(self, task, code, min_speedup=min_speedup)
+
     def _pythonpath(self, prepared: Prepared, project: bool) -> str:
         """For projects the copy's `src/` and root, first, so the candidate's copy wins over an
         editable install of the user's original package (put on sys.path by `_test_boot`
