@@ -92,8 +92,12 @@ class Report:
             return (f"behaves differently from the original on {d['call']}: {d['what']}: "
                     f"original {d['original']}, candidate {d['candidate']}")
         text = f"same behaviour as the original on {self.compared} recorded call(s)"
-        if self.coverage and self.coverage.get("thin"):
-            text += f"; thin evidence: the calls run {self.coverage['percent']}% of the changed lines"
+        if self.coverage:
+            text += f", which run {self.coverage['percent']}% of the changed lines"
+            if self.coverage.get("thin"):
+                text += f" (thin evidence: under {THIN_COVERAGE:.0%})"
+        if self.compared_by_repr:
+            text += f"; {self.compared_by_repr} value(s) compared by their repr"
         return text
 
 
@@ -366,9 +370,11 @@ async def record(evaluator, task) -> Recording:
     return rec
 
 
-async def replay(evaluator, task, code: str, calls: list[dict]) -> tuple[dict[int, dict], list[int], str, str]:
+async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None
+                 ) -> tuple[dict[int, dict], list[int], str, str]:
     """The candidate's answers to the recorded calls (by index), the lines of its file that
-    ran, why the replay stopped early ('' when it did not), and its file's text."""
+    ran, why the replay stopped early ('' when it did not), and its file's text. `files`:
+    whole files replaced in the copy (a patch's result), the target's file included."""
     module, qualname = _module_and_name(task)
     hdir = harness_dir(evaluator)
     inputs = json.dumps([{"args": c["args"], "kwargs": c["kwargs"]} for c in calls])
@@ -380,7 +386,7 @@ async def replay(evaluator, task, code: str, calls: list[dict]) -> tuple[dict[in
         tmp.replace(inputs_file)
     rel = task.target.split("::", 1)[0]  # relative to the run's directory, the copy's root
     records, run, text = await run_harness(evaluator, task, code, "_orps_replay.py",
-                                           [module, qualname, str(inputs_file), rel], "ORPS_REPLAY_FD")
+                                           [module, qualname, str(inputs_file), rel], "ORPS_REPLAY_FD", files=files)
     answers = {r["i"]: r for r in records if r.get("type") == "call" and isinstance(r.get("i"), int)}
     finish = next((r for r in records if r.get("type") == "finish"), None)
     ran = [n for n in (finish or {}).get("lines", []) if isinstance(n, int)]
@@ -412,13 +418,16 @@ class Equivalence:
                 self._recordings[key] = await record(self.evaluator, task)
         return self._recordings[key]
 
-    async def check(self, task, code: str) -> Report:
-        key = (self._key(task), hashlib.sha256(code.encode()).hexdigest())
+    async def check(self, task, code: str, files: dict[str, str] | None = None) -> Report:
+        """How `code` in place of the target (and `files`, a patch's result) answers the
+        recorded calls, against the original."""
+        changed = json.dumps(sorted((files or {}).items()))
+        key = (self._key(task), hashlib.sha256((code + "\0" + changed).encode()).hexdigest())
         if key not in self._reports:
-            self._reports[key] = await self._check(task, code)
+            self._reports[key] = await self._check(task, code, files)
         return self._reports[key]
 
-    async def _check(self, task, code: str) -> Report:
+    async def _check(self, task, code: str, files: dict[str, str] | None = None) -> Report:
         rec = await self.recording(task)
         report = Report(same=None, recorded=len(rec.calls), not_replayed=dict(rec.not_replayed))
         if rec.error:
@@ -428,7 +437,7 @@ class Equivalence:
             report.note = ("the tests make no call to the target that can be replayed"
                            if not rec.calls else "no recorded call can be replayed (" + ", ".join(rec.not_replayed) + ")")
             return report
-        answers, ran, why, after = await replay(self.evaluator, task, code, rec.replayable)
+        answers, ran, why, after = await replay(self.evaluator, task, code, rec.replayable, files)
         counter = _Counter()
         name = task.target.split("::", 1)[1]
         for i, call in enumerate(rec.replayable):
@@ -446,7 +455,7 @@ class Equivalence:
             report.same = True
             report.compared = len(rec.replayable)
         report.compared_by_repr = counter.by_repr
-        if code != task.original_code and after:
+        if after and after != rec.original_text:
             report.coverage = coverage(rec.original_text, after, ran)
         return report
 
