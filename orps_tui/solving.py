@@ -368,13 +368,17 @@ def faster_header(best: Node) -> str:
                      f"threshold {speed['min_speedup']:.0%})")
     same = best.evaluation.equivalence if best.evaluation else None
     if same and same.get("same"):
-        line = f"# orps: same answers as the original on {same['compared']} recorded call(s)"
+        line = f"# orps: same answers as the original on {same['compared']} call(s)"
         cov = same.get("coverage")
         if cov:
             line += f", which run {cov['percent']}% of the changed lines"
             if cov.get("thin"):
                 line += " (thin evidence: under 80%)"
         lines.append(line)
+        g = same.get("generated_difference")
+        if g:
+            lines.append(f"# orps: but on {g['call']}, an input generated beyond the tests, {g['what']}: "
+                         f"original {g['original']}, candidate {g['candidate']}")
     elif same and same.get("same") is None:
         lines.append(f"# orps: behaviour not checked: {same.get('note', '')}")
     return "".join(line + "\n" for line in lines)

@@ -13,9 +13,19 @@ call; plus the lines of TARGET_FILE that ran (coverage of the changed lines).
 import importlib
 import json
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves our own directory out (-P)
+
+
+class TimeLimit(BaseException):
+    """A generated input's time limit (a BaseException: `except Exception` in the target
+    does not swallow it)."""
+
+
+def _alarm(signum, frame):
+    raise TimeLimit()
 
 
 def main() -> int:
@@ -50,13 +60,22 @@ def main() -> int:
             ran.add(frame.f_lineno)
         return local
 
+    signal.signal(signal.SIGALRM, _alarm)
     for i, call in enumerate(calls):
         args = [decode(a) for a in call["args"]]
         kwargs = {k: decode(v) for k, v in call["kwargs"].items()}
+        limit = call.get("limit_s")
         sys.settrace(tracer)
         try:
+            if limit:
+                signal.setitimer(signal.ITIMER_REAL, float(limit))
             result = func(*args, **kwargs)
+        except TimeLimit:
+            sys.settrace(None)
+            out.write(json.dumps({"type": "call", "i": i, "timeout": limit}) + "\n")
+            continue
         except BaseException as err:  # noqa: BLE001 - an exception is an answer like a value
+            signal.setitimer(signal.ITIMER_REAL, 0)
             sys.settrace(None)
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
                 out.write(json.dumps({"type": "error", "message": f"call {i} ended the process"}) + "\n")
@@ -64,6 +83,7 @@ def main() -> int:
             record = {"type": "call", "i": i, "raised": f"{type(err).__module__}.{type(err).__qualname__}",
                       "message": str(err)[:500]}
         else:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             sys.settrace(None)
             record = {"type": "call", "i": i, "returned": encode(result)}
         record["after"] = [encode(a) for a in args]

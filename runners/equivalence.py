@@ -49,6 +49,13 @@ REL_TOL = 1e-9
 ABS_TOL = 1e-12
 """Floats are equal within math.isclose(rel_tol=1e-9, abs_tol=1e-12): a faster summation order
 may change the last bits of a float, not its meaning."""
+MAX_GENERATED = 24
+"""Inputs generated from the recorded arguments (`search.agreement.mutations`: one argument
+changed at a time by its type), kept when the original answers them in time, the same twice."""
+GENERATED_CALL_S = 0.25
+"""The original's time limit on a generated input (an input it cannot answer quickly is dropped)."""
+CANDIDATE_CALL_S = 1.0
+"""A candidate's time limit on a generated input the original answered."""
 THIN_COVERAGE = 0.8
 """Below this share of the changed lines run by the replayed calls, the evidence is thin."""
 READ_CAP = 32 << 20
@@ -73,9 +80,15 @@ class Report:
     same: bool | None
     """True: same on every replayed call; False: one differs; None: nothing to compare."""
     compared: int = 0
+    generated: int = 0
+    """Of the calls compared, how many were generated from the recorded arguments."""
     recorded: int = 0
     not_replayed: dict[str, int] = field(default_factory=dict)
     difference: dict | None = None
+    """The first recorded call (from the tests) answered differently: the candidate is refused."""
+    generated_difference: dict | None = None
+    """The first generated input answered differently: reported, not refused (a generated
+    input may lie outside what the function is meant for, e.g. fib(-1))."""
     compared_by_repr: int = 0
     coverage: dict | None = None
     note: str = ""
@@ -89,23 +102,39 @@ class Report:
             return f"behaviour not checked: {self.note}"
         if self.same is False and self.difference:
             d = self.difference
-            return (f"behaves differently from the original on {d['call']}: {d['what']}: "
+            where = " (an input generated from the tests' arguments)" if d.get("source") == "generated" else ""
+            return (f"behaves differently from the original on {d['call']}{where}: {d['what']}: "
                     f"original {d['original']}, candidate {d['candidate']}")
-        text = f"same behaviour as the original on {self.compared} recorded call(s)"
+        text = f"same behaviour as the original on {self.compared} call(s)"
+        if self.generated:
+            text += f" ({self.compared - self.generated} from the tests, {self.generated} generated)"
         if self.coverage:
             text += f", which run {self.coverage['percent']}% of the changed lines"
             if self.coverage.get("thin"):
                 text += f" (thin evidence: under {THIN_COVERAGE:.0%})"
         if self.compared_by_repr:
             text += f"; {self.compared_by_repr} value(s) compared by their repr"
+        g = self.generated_difference
+        if g:
+            text += (f"; but on {g['call']}, an input generated beyond the tests, {g['what']}: "
+                     f"original {g['original']}, candidate {g['candidate']}")
         return text
 
 
 # -- showing values -------------------------------------------------------------------------
 
+def clean(text: str) -> str:
+    """One printable line: a candidate's answer ends up in reports, terminals and the patch
+    header, where a newline could start a line of its own (a forged hunk)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def render(node, limit: int = SHOWN) -> str:
-    """An encoded value as short Python-like text."""
-    text = _render(node)
+    """An encoded value as short Python-like text (one printable line)."""
+    try:
+        text = clean(_render(node))
+    except (AttributeError, KeyError, TypeError, ValueError):  # a malformed answer from a candidate
+        text = "<a malformed value>"
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -145,7 +174,9 @@ def render_call(name: str, call: dict) -> str:
 
 def _answer(record: dict) -> str:
     if "raised" in record:
-        return f"raised {record['raised'].rsplit('.', 1)[-1]}" + (f"({record.get('message', '')!r})" if record.get("message") else "")
+        text = f"raised {str(record['raised']).rsplit('.', 1)[-1]}" + (
+            f"({str(record.get('message', ''))[:SHOWN]!r})" if record.get("message") else "")
+        return clean(text)
     return f"returned {render(record.get('returned'))}"
 
 
@@ -187,6 +218,8 @@ def compare_call(recorded: dict, got: dict | None, counter: _Counter | None = No
     differs, the original's side, the candidate's side)."""
     if got is None:
         return ("no answer", _answer(recorded), "gave no answer (its replay stopped before this call)")
+    if got.get("timeout"):
+        return ("time", _answer(recorded), f"did not answer within {got['timeout']} s")
     if ("raised" in recorded) != ("raised" in got):
         return ("result", _answer(recorded), _answer(got))
     if "raised" in recorded:
@@ -362,12 +395,41 @@ async def record(evaluator, task) -> Recording:
             rec.not_replayed["an argument is not a builtin value"] = rec.not_replayed.get(
                 "an argument is not a builtin value", 0) + 1
     if rec.replayable:
-        answers, _, _, _ = await replay(evaluator, task, task.original_code, rec.replayable)
+        generated = generate(rec.replayable)
+        answers, _, _, _ = await replay(evaluator, task, task.original_code, rec.replayable + generated)
         steady = [call for i, call in enumerate(rec.replayable) if compare_call(call, answers.get(i)) is None]
         if len(steady) < len(rec.replayable):
             rec.not_replayed["the original itself answers differently when replayed"] = len(rec.replayable) - len(steady)
-        rec.replayable = steady
+        answered = [{**call, **_outcome(answers[len(rec.replayable) + i]), "limit_s": CANDIDATE_CALL_S}
+                    for i, call in enumerate(generated)
+                    if (answers.get(len(rec.replayable) + i) or {}).get("timeout") is None
+                    and len(rec.replayable) + i in answers]
+        if answered:  # kept only when the original answers them the same way a second time
+            again, _, _, _ = await replay(evaluator, task, task.original_code, answered)
+            answered = [call for i, call in enumerate(answered) if compare_call(call, again.get(i)) is None]
+        rec.replayable = steady + answered
     return rec
+
+
+def _outcome(answer: dict) -> dict:
+    return {k: answer[k] for k in ("returned", "raised", "message", "after", "kwargs_after") if k in answer}
+
+
+def generate(calls: list[dict], limit: int = MAX_GENERATED) -> list[dict]:
+    """New inputs near the recorded ones (one argument changed by its type), with the time
+    limit the original gets on them. The recorded arguments are decoded here only to be
+    mutated: they come from the original's run, and decoding builds builtin values only."""
+    from runners._orps_values import decode, encode
+    from search.agreement import Call, derive_probes
+
+    base = []
+    for call in calls:
+        base.append(Call(tuple(decode(a) for a in call["args"]), {k: decode(v) for k, v in call["kwargs"].items()}))
+    new = []
+    for probe in derive_probes(base, limit=limit):
+        new.append({"args": [encode(a) for a in probe.args], "kwargs": {k: encode(v) for k, v in probe.kwargs.items()},
+                    "source": "generated", "limit_s": GENERATED_CALL_S})
+    return new
 
 
 async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None
@@ -377,7 +439,7 @@ async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str,
     whole files replaced in the copy (a patch's result), the target's file included."""
     module, qualname = _module_and_name(task)
     hdir = harness_dir(evaluator)
-    inputs = json.dumps([{"args": c["args"], "kwargs": c["kwargs"]} for c in calls])
+    inputs = json.dumps([{"args": c["args"], "kwargs": c["kwargs"], "limit_s": c.get("limit_s")} for c in calls])
     digest = hashlib.sha256(inputs.encode()).hexdigest()[:16]
     inputs_file = hdir / f"inputs-{digest}.json"
     if not inputs_file.exists():
@@ -446,14 +508,20 @@ class Equivalence:
                 what, original, candidate = diff
                 if what == "no answer" and why:
                     candidate = f"gave no answer ({why})"
+                found = {"call": render_call(name, call), "what": what, "original": original,
+                         "candidate": candidate, "index": i, "source": call.get("source", "tests")}
+                if call.get("source") == "generated" and what != "no answer":
+                    report.generated_difference = report.generated_difference or found
+                    continue
                 report.same = False
                 report.compared = i + 1
-                report.difference = {"call": render_call(name, call), "what": what,
-                                     "original": original, "candidate": candidate, "index": i}
+                report.difference = {"call": render_call(name, call), "what": what, "original": original,
+                                     "candidate": candidate, "index": i, "source": call.get("source", "tests")}
                 break
         else:
             report.same = True
             report.compared = len(rec.replayable)
+        report.generated = sum(c.get("source") == "generated" for c in rec.replayable[:report.compared])
         report.compared_by_repr = counter.by_repr
         if after and after != rec.original_text:
             report.coverage = coverage(rec.original_text, after, ran)
@@ -477,6 +545,6 @@ async def judge_behaviour(evaluator, task, code: str, ev):
     if report.same is False:
         ev.verdict = "failed"
         ev.message = "\n".join(filter(None, [ev.message, report.summary()]))
-    elif report.same is None or (report.coverage or {}).get("thin"):
+    elif report.same is None or (report.coverage or {}).get("thin") or report.generated_difference:
         ev.message = "\n".join(filter(None, [ev.message, report.summary()]))
     return ev

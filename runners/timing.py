@@ -10,7 +10,8 @@ From the repetitions (`analyse`):
 - speedup: the original's minimum batch time over the candidate's (the minimum, as timeit
   advises: the noise of a machine only ever adds time);
 - interval: the 10th to 90th percentile of the paired ratios (each repetition's original
-  batch over the candidate's batch beside it);
+  batch over the candidate's batch beside it), widened to hold the speed-up when it lies
+  outside (minima and pairs need not agree);
 - noise: the larger relative spread of the two sides, (median - minimum) / minimum.
 A candidate is faster only when the gain (speedup - 1) reaches the threshold (default 10%,
 `--min-speedup`), exceeds the noise, and the interval's low end is above 1.
@@ -48,7 +49,8 @@ def analyse(original: list[float], candidate: list[float], *, loops: int = 1, ca
     o_min, c_min = min(p[0] for p in pairs), min(p[1] for p in pairs)
     ratios = [o / c for o, c in pairs]
     speedup = o_min / c_min
-    low, high = percentile(ratios, 0.1), percentile(ratios, 0.9)
+    # the 10th to 90th percentile of the paired ratios, widened to hold the estimate itself
+    low, high = min(percentile(ratios, 0.1), speedup), max(percentile(ratios, 0.9), speedup)
     noise = max((statistics.median(side) - min(side)) / min(side)
                 for side in ([p[0] for p in pairs], [p[1] for p in pairs]))
     gain = speedup - 1
@@ -78,7 +80,8 @@ async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_
                         repeats: int = REPEATS, budget_s: float = BUDGET_S) -> dict:
     """Time `code` against the original on the recorded calls (see the module docstring)."""
     rec = await checker(evaluator).recording(task)
-    if rec.error or not rec.replayable:
+    calls = [c for c in rec.replayable if c.get("source") != "generated"]  # the tests' workload only
+    if rec.error or not calls:
         why = rec.error or "no recorded call to time"
         return {"measured": False, "faster": False, "reason": f"not timed: {why}"}
     import hashlib
@@ -87,7 +90,7 @@ async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_
     path, _, qualname = task.target.partition("::")
     marker = hashlib.sha256(rec.original_text.encode()).hexdigest()[:10]
     original_rel = original_module_path(path, marker)
-    inputs = json.dumps([{"args": c["args"], "kwargs": c["kwargs"]} for c in rec.replayable])
+    inputs = json.dumps([{"args": c["args"], "kwargs": c["kwargs"]} for c in calls])
     hdir = harness_dir(evaluator)
     inputs_file = hdir / f"timing-{hashlib.sha256(inputs.encode()).hexdigest()[:16]}.json"
     if not inputs_file.exists():
@@ -114,4 +117,4 @@ async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_
         loops = int(timing["loops"])
     except (KeyError, TypeError, ValueError):
         return {"measured": False, "faster": False, "reason": "not timed: the timing run's answer is malformed"}
-    return analyse(original, candidate, loops=loops, calls=len(rec.replayable), min_speedup=min_speedup)
+    return analyse(original, candidate, loops=loops, calls=len(calls), min_speedup=min_speedup)

@@ -196,3 +196,12 @@ def test_too_few_repeats_measure_nothing():
 
 def test_the_original_is_placed_beside_the_target():
     assert original_module_path("src/pkg/core.py", "abc") == "src/pkg/_orps_original_abc.py"
+
+
+def test_a_candidate_answer_cannot_start_a_line_of_its_own():
+    forged = {"t": "obj", "type": "x.Y\n--- a/setup\n+++ b/setup", "v": {}}
+    assert "\n" not in render(forged) and "\\n--- a/setup" in render(forged)
+    recorded = _call([1], returned=encode(1))
+    what, _, candidate = compare_call(recorded, {"raised": "a\nb", "message": "m\n+++", "after": recorded["after"]})
+    assert "\n" not in candidate
+    assert render({"t": "list", "v": 5}) == "<a malformed value>"
