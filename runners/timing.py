@@ -12,7 +12,9 @@ From the repetitions (`analyse`):
 - interval: the 10th to 90th percentile of the paired ratios (each repetition's original
   batch over the candidate's batch beside it), widened to hold the speed-up when it lies
   outside (minima and pairs need not agree);
-- noise: the larger relative spread of the two sides, (median - minimum) / minimum.
+- noise: the spread of the paired ratios, half the 10th-to-90th percentile range over their
+  median. A pair's two batches run back to back, so a slow moment of the machine slows both
+  and cancels in the ratio; what is left is the noise that can fake a speed-up.
 A candidate is faster only when the gain (speedup - 1) reaches the threshold (default 10%,
 `--min-speedup`), exceeds the noise, and the interval's low end is above 1.
 """
@@ -51,8 +53,7 @@ def analyse(original: list[float], candidate: list[float], *, loops: int = 1, ca
     speedup = o_min / c_min
     # the 10th to 90th percentile of the paired ratios, widened to hold the estimate itself
     low, high = min(percentile(ratios, 0.1), speedup), max(percentile(ratios, 0.9), speedup)
-    noise = max((statistics.median(side) - min(side)) / min(side)
-                for side in ([p[0] for p in pairs], [p[1] for p in pairs]))
+    noise = (percentile(ratios, 0.9) - percentile(ratios, 0.1)) / 2 / statistics.median(ratios)
     gain = speedup - 1
     if gain < min_speedup:
         reason = f"a gain of {gain:.1%} is under the threshold of {min_speedup:.0%}"

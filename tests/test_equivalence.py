@@ -177,10 +177,18 @@ def test_a_few_percent_is_under_the_threshold():
 
 
 def test_a_gain_within_the_noise_is_not_faster():
-    original = [1.0, 1.6, 1.7, 1.5, 1.8, 1.6, 1.7]  # the median is 60% above the minimum
-    candidate = [0.8, 1.3, 1.4, 1.2, 1.5, 1.3, 1.4]
+    original = [1.2, 2.0, 2.5, 3.0, 1.3, 2.2, 2.8]  # the pairs' ratios run from 1.08 to 2.55
+    candidate = [1.0, 1.0, 1.0, 1.2, 1.2, 1.0, 1.1]
     speed = analyse(original, candidate)
-    assert speed["speedup"] == 1.25 and not speed["faster"] and "within the noise" in speed["reason"]
+    assert speed["speedup"] == 1.2 and speed["low"] > 1 and speed["noise"] > 0.2
+    assert not speed["faster"] and "within the noise" in speed["reason"]
+
+
+def test_a_machine_slowing_both_sides_of_a_pair_is_no_noise():
+    original = [1.0, 3.0, 1.5, 4.0, 2.0, 1.2, 2.5]  # the machine is busy at times ...
+    candidate = [x / 2 for x in original]  # ... and the candidate beside it is slowed as much
+    speed = analyse(original, candidate)
+    assert speed["faster"] and speed["noise"] == 0 and speed["low"] == speed["high"] == 2.0
 
 
 def test_an_interval_reaching_one_is_not_faster():
