@@ -1,13 +1,15 @@
 """Replay recorded inputs against the code in place (a candidate), in the sandbox.
 
-`python -I _orps_replay.py MODULE QUALNAME INPUTS.json TARGET_FILE`, with the project's
+`python -I _orps_replay.py MODULE QUALNAME INPUTS.json TARGET_FILE [lines]`, with the project's
 paths in ORPS_PROJECT_PATHS and a pipe's write end in ORPS_REPLAY_FD. INPUTS.json holds
 only the arguments of each call, never what the original answered: the candidate runs in
 this process and could write anything on the pipe, but to write the original's answers it
 has to compute them. orps compares what comes back, in its own process.
 
 One JSON line per call: the return value or the exception, and the arguments after the
-call; plus the lines of TARGET_FILE that ran (coverage of the changed lines).
+call; with `lines`, also the lines of TARGET_FILE that ran (coverage of the changed lines).
+A function's frames stop being traced once each of its lines has run, so a recursive
+function pays for tracing only until it has been through all of its lines.
 """
 
 import importlib
@@ -32,6 +34,7 @@ def main() -> int:
     from _orps_values import decode, encode
 
     module_name, qualname, inputs_file, target_file = sys.argv[1:5]
+    want_lines = sys.argv[5:6] == ["lines"]
     out = os.fdopen(int(os.environ["ORPS_REPLAY_FD"]), "w", buffering=1)
     with open(inputs_file) as f:
         calls = json.load(f)
@@ -48,11 +51,23 @@ def main() -> int:
         return 3
     ran: set = set()
     target = os.path.realpath(target_file)
+    files: dict = {}
+    finished: set = set()  # code objects whose every line has run
 
     def tracer(frame, event, arg):
-        if os.path.realpath(frame.f_code.co_filename) != target:
+        code = frame.f_code
+        if code in finished:
+            return None
+        name = code.co_filename
+        if name not in files:
+            files[name] = os.path.realpath(name) == target
+        if not files[name]:
             return None
         ran.add(frame.f_lineno)
+        lines = {line for _, _, line in code.co_lines() if line}
+        if lines <= ran:
+            finished.add(code)
+            return None
         return local
 
     def local(frame, event, arg):
@@ -60,12 +75,14 @@ def main() -> int:
             ran.add(frame.f_lineno)
         return local
 
+    tracing = tracer if want_lines else None
+
     signal.signal(signal.SIGALRM, _alarm)
     for i, call in enumerate(calls):
         args = [decode(a) for a in call["args"]]
         kwargs = {k: decode(v) for k, v in call["kwargs"].items()}
         limit = call.get("limit_s")
-        sys.settrace(tracer)
+        sys.settrace(tracing)
         try:
             if limit:
                 signal.setitimer(signal.ITIMER_REAL, float(limit))

@@ -432,8 +432,8 @@ def generate(calls: list[dict], limit: int = MAX_GENERATED) -> list[dict]:
     return new
 
 
-async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None
-                 ) -> tuple[dict[int, dict], list[int], str, str]:
+async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None,
+                 lines: bool = False) -> tuple[dict[int, dict], list[int], str, str]:
     """The candidate's answers to the recorded calls (by index), the lines of its file that
     ran, why the replay stopped early ('' when it did not), and its file's text. `files`:
     whole files replaced in the copy (a patch's result), the target's file included."""
@@ -448,7 +448,8 @@ async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str,
         tmp.replace(inputs_file)
     rel = task.target.split("::", 1)[0]  # relative to the run's directory, the copy's root
     records, run, text = await run_harness(evaluator, task, code, "_orps_replay.py",
-                                           [module, qualname, str(inputs_file), rel], "ORPS_REPLAY_FD", files=files)
+                                           [module, qualname, str(inputs_file), rel, *(["lines"] if lines else [])],
+                                           "ORPS_REPLAY_FD", files=files)
     answers = {r["i"]: r for r in records if r.get("type") == "call" and isinstance(r.get("i"), int)}
     finish = next((r for r in records if r.get("type") == "finish"), None)
     ran = [n for n in (finish or {}).get("lines", []) if isinstance(n, int)]
@@ -499,7 +500,7 @@ class Equivalence:
             report.note = ("the tests make no call to the target that can be replayed"
                            if not rec.calls else "no recorded call can be replayed (" + ", ".join(rec.not_replayed) + ")")
             return report
-        answers, ran, why, after = await replay(self.evaluator, task, code, rec.replayable, files)
+        answers, ran, why, after = await replay(self.evaluator, task, code, rec.replayable, files, lines=True)
         counter = _Counter()
         name = task.target.split("::", 1)[1]
         for i, call in enumerate(rec.replayable):
