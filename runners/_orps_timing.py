@@ -1,6 +1,6 @@
 """Time the original and a candidate on the recorded inputs, interleaved, in one sandboxed run.
 
-`python -I _orps_timing.py MODULE ORIGINAL_MODULE QUALNAME INPUTS.json REPEATS BUDGET_S`, with
+`python -I _orps_timing.py MODULE ORIGINAL_MODULE QUALNAME INPUTS.json REPEATS BUDGET_S COPIES`, with
 the project's paths in ORPS_PROJECT_PATHS and the result pipe's write end in ORPS_TIMING_FD.
 
 This parent process never imports the project: it starts two children (the same script with
@@ -8,7 +8,9 @@ This parent process never imports the project: it starts two children (the same 
 target) and one with the candidate (MODULE), and times each batch on its own clock, from
 "go" to "done". A child cannot touch this process's clock or its result pipe (not
 inherited). Per batch a child runs every recorded call N times on fresh copies of the
-arguments, made before "go". N is calibrated on the original (as timeit's autorange: the
+arguments, made before "go" (COPIES=shared: the original changes no argument in place, so one
+copy serves every loop; a candidate that does change one differs from the original and is
+never timed). N is calibrated on the original (as timeit's autorange: the
 first doubling that takes 20 ms or more); then REPEATS batches of each, in alternating
 order (original first, then candidate first), so that a slow moment of the machine falls
 on both. The result: every batch's seconds, for orps to take the minimum and the spread.
@@ -27,7 +29,7 @@ TARGET_BATCH_S = 0.02
 MAX_LOOPS = 1 << 20
 
 
-def child(module_name: str, qualname: str, inputs_file: str) -> int:
+def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fresh") -> int:
     import importlib
 
     from _orps_values import decode
@@ -45,8 +47,9 @@ def child(module_name: str, qualname: str, inputs_file: str) -> int:
     for line in sys.stdin:
         word, _, arg = line.strip().partition(" ")
         if word == "prep":
-            prepared = [([decode(a) for a in c["args"]], {k: decode(v) for k, v in c["kwargs"].items()})
-                        for _ in range(int(arg)) for c in calls]
+            fresh = [([decode(a) for a in c["args"]], {k: decode(v) for k, v in c["kwargs"].items()})
+                     for _ in range(1 if copies == "shared" else int(arg)) for c in calls]
+            prepared = fresh * int(arg) if copies == "shared" else fresh
             reply.write("ready\n")
         elif word == "go":
             for args, kwargs in prepared:
@@ -61,10 +64,10 @@ def child(module_name: str, qualname: str, inputs_file: str) -> int:
 
 
 class Side:
-    def __init__(self, module: str, qualname: str, inputs_file: str):
+    def __init__(self, module: str, qualname: str, inputs_file: str, copies: str):
         env = {k: v for k, v in os.environ.items() if k != "ORPS_TIMING_FD"}
         self.proc = subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__), "--child", module, qualname,
-                                      inputs_file], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      inputs_file, copies], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      bufsize=1, env=env, close_fds=True)
 
     def ask(self, line: str, want: str) -> None:
@@ -93,10 +96,11 @@ class Side:
 
 def main() -> int:
     if sys.argv[1] == "--child":
-        return child(*sys.argv[2:5])
-    module, original_module, qualname, inputs_file, repeats, budget = sys.argv[1:7]
+        return child(*sys.argv[2:6])
+    module, original_module, qualname, inputs_file, repeats, budget, copies = sys.argv[1:8]
     out = os.fdopen(int(os.environ["ORPS_TIMING_FD"]), "w", buffering=1)
-    sides = {"original": Side(original_module, qualname, inputs_file), "candidate": Side(module, qualname, inputs_file)}
+    sides = {"original": Side(original_module, qualname, inputs_file, copies),
+             "candidate": Side(module, qualname, inputs_file, copies)}
     try:
         loops = 1
         while True:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 from pathlib import PurePosixPath
 
-from runners.equivalence import checker, harness_dir, run_harness
+from runners.equivalence import checker, harness_dir, run_harness, same_value
 from runners.probes import module_of
 
 REPEATS = 15
@@ -70,6 +70,12 @@ def analyse(original: list[float], candidate: list[float], *, loops: int = 1, ca
             "original_per_call_s": o_min / per, "candidate_per_call_s": c_min / per}
 
 
+def mutates(call: dict) -> bool:
+    """Whether the original changed one of this call's arguments in place."""
+    return (any(not same_value(a, b) for a, b in zip(call["args"], call.get("after", call["args"])))
+            or any(not same_value(v, call.get("kwargs_after", {}).get(k)) for k, v in call["kwargs"].items()))
+
+
 def original_module_path(target_path: str, marker: str) -> str:
     """Where the original's file goes in the copy: beside the target, so that its relative
     imports resolve in the same package."""
@@ -99,10 +105,11 @@ async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_
         tmp.write_text(inputs)
         tmp.replace(inputs_file)
     timeout = max(evaluator.limits.timeout_s, budget_s * 3 + 20)
+    copies = "fresh" if any(mutates(c) for c in calls) else "shared"
     try:
         records, run, _ = await run_harness(
             evaluator, task, code, "_orps_timing.py",
-            [module_of(path), module_of(original_rel), qualname, str(inputs_file), str(repeats), str(budget_s)],
+            [module_of(path), module_of(original_rel), qualname, str(inputs_file), str(repeats), str(budget_s), copies],
             "ORPS_TIMING_FD", files={original_rel: rec.original_text}, timeout_s=timeout)
     except (ValueError, RuntimeError, OSError) as err:
         return {"measured": False, "faster": False, "reason": f"not timed: {err}"}

@@ -213,3 +213,11 @@ def test_a_candidate_answer_cannot_start_a_line_of_its_own():
     what, _, candidate = compare_call(recorded, {"raised": "a\nb", "message": "m\n+++", "after": recorded["after"]})
     assert "\n" not in candidate
     assert render({"t": "list", "v": 5}) == "<a malformed value>"
+
+
+def test_timing_shares_arguments_only_when_the_original_changes_none():
+    from runners.timing import mutates
+
+    kept = _call([[3, 1, 2]], returned=encode(3))
+    assert not mutates(kept)
+    assert mutates({**kept, "after": [encode([1, 2, 3])]})
