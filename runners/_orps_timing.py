@@ -14,6 +14,11 @@ never timed). N is calibrated on the original (as timeit's autorange: the
 first doubling that takes 20 ms or more); then REPEATS batches of each, in alternating
 order (original first, then candidate first), so that a slow moment of the machine falls
 on both. The result: every batch's seconds, for orps to take the minimum and the spread.
+
+Before and after the timed batches each child answers every call once more and sends a
+digest of its answers: a candidate that answers differently while it is timed (it could
+tell the timing run from the replay) is caught here, since it cannot know the original's
+digest without computing the original's answers.
 """
 
 import json
@@ -30,9 +35,10 @@ MAX_LOOPS = 1 << 20
 
 
 def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fresh") -> int:
+    import hashlib
     import importlib
 
-    from _orps_values import decode
+    from _orps_values import decode, encode
 
     with open(inputs_file) as f:
         calls = json.load(f)
@@ -58,6 +64,16 @@ def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fres
                 except Exception:  # noqa: BLE001 - the original raises on some inputs too
                     pass
             reply.write("done\n")
+        elif word == "answers":
+            digest = hashlib.sha256()
+            for c in calls:
+                args, kwargs = [decode(a) for a in c["args"]], {k: decode(v) for k, v in c["kwargs"].items()}
+                try:
+                    answer = {"returned": encode(func(*args, **kwargs))}
+                except Exception as err:  # noqa: BLE001 - an exception is an answer
+                    answer = {"raised": type(err).__qualname__}
+                digest.update(json.dumps([answer, [encode(a) for a in args]], sort_keys=True).encode())
+            reply.write(digest.hexdigest() + "\n")
         else:
             return 0
     return 0
@@ -76,6 +92,11 @@ class Side:
         got = self.proc.stdout.readline().strip()
         if got != want:
             raise RuntimeError(f"the {line.split()[0]} step answered {got!r}")
+
+    def answers(self) -> str:
+        self.proc.stdin.write("answers\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
 
     def batch(self, loops: int) -> float:
         self.ask(f"prep {loops}", "ready")
@@ -102,6 +123,8 @@ def main() -> int:
     sides = {"original": Side(original_module, qualname, inputs_file, copies),
              "candidate": Side(module, qualname, inputs_file, copies)}
     try:
+        if sides["original"].answers() != sides["candidate"].answers():
+            raise RuntimeError("the candidate answers differently in the timing run than the original")
         loops = 1
         while True:
             spent = sides["original"].batch(loops)
@@ -117,6 +140,8 @@ def main() -> int:
                 times[name].append(sides[name].batch(loops))
             if r >= 4 and CLOCK() - started > budget:  # a slow target: fewer repeats, at least five
                 break
+        if sides["original"].answers() != sides["candidate"].answers():
+            raise RuntimeError("the candidate answers differently in the timing run than the original (after timing)")
         out.write(json.dumps({"type": "timing", "loops": loops, **times}) + "\n")
     except (RuntimeError, OSError, ValueError) as err:
         out.write(json.dumps({"type": "error", "message": f"timing stopped: {err}"}) + "\n")

@@ -153,3 +153,26 @@ def test_a_candidate_cannot_read_the_original_answers_in_its_sandbox(project):
 
     report = asyncio.run(go())
     assert report.same is False and report.difference["candidate"] == "returned []"
+
+
+def test_a_candidate_answering_otherwise_while_timed_is_not_timed(project):
+    """It passes the tests and the replay, then returns 0 in the timing run's child: the
+    answers' digests taken in that run differ, so it is not called faster."""
+    from runners.evaluator import SandboxEvaluator
+    from search.types import Task
+
+    two_faced = ("import sys\n\ndef fib(n):\n    if '--child' in sys.argv:\n        return 0\n"
+                 "    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n")
+    original = "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"
+    task = Task(id="t", problem="", entry_point="fib", kind="project", original_code=original,
+                target=f"{CORE}::fib", project=str(project), goal="faster",
+                tests=["tests/test_core.py::test_fib_small", "tests/test_core.py::test_fib_larger"])
+
+    async def go():
+        async with SandboxEvaluator() as evaluator:
+            ev = await evaluator.evaluate(task, two_faced)
+            return ev, await evaluator.compare_speed(task, two_faced)
+
+    ev, speed = asyncio.run(go())
+    assert ev.all_passed and ev.equivalence["same"] is True
+    assert not speed["faster"] and "answers differently in the timing run" in speed["reason"]
