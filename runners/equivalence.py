@@ -59,7 +59,7 @@ CANDIDATE_CALL_S = 1.0
 THIN_COVERAGE = 0.8
 """Below this share of the changed lines run by the replayed calls, the evidence is thin."""
 READ_CAP = 32 << 20
-HARNESS = ("_orps_values.py", "_orps_record.py", "_orps_replay.py", "_orps_timing.py")
+HARNESS = ("_orps_values.py", "_orps_record.py", "_orps_replay.py", "_orps_timing.py", "_orps_tracehook.py")
 SHOWN = 200
 
 
@@ -82,6 +82,8 @@ class Report:
     compared: int = 0
     generated: int = 0
     """Of the calls compared, how many were generated from the recorded arguments."""
+    traced: int = 0
+    """Of the calls compared, how many `orps trace` saved from a real command."""
     recorded: int = 0
     not_replayed: dict[str, int] = field(default_factory=dict)
     difference: dict | None = None
@@ -102,12 +104,16 @@ class Report:
             return f"behaviour not checked: {self.note}"
         if self.same is False and self.difference:
             d = self.difference
-            where = " (an input generated from the tests' arguments)" if d.get("source") == "generated" else ""
+            where = {"generated": " (an input generated from the tests' arguments)",
+                     "trace": " (a call saved by orps trace)"}.get(d.get("source"), "")
             return (f"behaves differently from the original on {d['call']}{where}: {d['what']}: "
                     f"original {d['original']}, candidate {d['candidate']}")
         text = f"same behaviour as the original on {self.compared} call(s)"
-        if self.generated:
-            text += f" ({self.compared - self.generated} from the tests, {self.generated} generated)"
+        if self.generated or self.traced:
+            parts = [f"{self.compared - self.generated - self.traced} from the tests"]
+            parts += [f"{self.traced} traced"] if self.traced else []
+            parts += [f"{self.generated} generated"] if self.generated else []
+            text += f" ({', '.join(parts)})"
         if self.coverage:
             text += f", which run {self.coverage['percent']}% of the changed lines"
             if self.coverage.get("thin"):
@@ -282,6 +288,9 @@ def harness_dir(evaluator) -> Path:
         tmp = Path(tempfile.mkdtemp(dir=evaluator.workspaces.root))
         for name in HARNESS:
             shutil.copyfile(Path(__file__).with_name(name), tmp / name)
+        (tmp / "trace").mkdir()  # `orps trace`: a directory for PYTHONPATH with only our hook in it
+        shutil.copyfile(Path(__file__).with_name("_orps_tracehook.py"), tmp / "trace" / "sitecustomize.py")
+        shutil.copyfile(Path(__file__).with_name("_orps_values.py"), tmp / "trace" / "_orps_values.py")
         tmp.rename(path)
     return path
 
@@ -320,12 +329,16 @@ def _target_text(prepared, rel: str) -> str:
 
 
 async def run_harness(evaluator, task, code: str, script: str, args: list[str], fd_env: str, *,
-                      files: dict[str, str] | None = None, timeout_s: float | None = None) -> tuple[list[dict], object, str]:
+                      files: dict[str, str] | None = None, timeout_s: float | None = None,
+                      command: list[str] | None = None, env: dict[str, str] | None = None
+                      ) -> tuple[list[dict], object, str]:
     """Run one of our harness scripts in the sandbox, in a copy of the project with `code`
     in place of the target (and `files` added): (its JSON records, the sandbox result, the
-    target file's text in that copy)."""
+    target file's text in that copy). `command` runs instead of the script (`orps trace`;
+    `env` adds to its environment)."""
     from runners.evaluator import _replace_files, asserts_test_file, protected_project_paths
 
+    extra_env = env or {}
     env = evaluator.environment(task)
     if env.problem is not None:
         raise RuntimeError(env.problem.message)
@@ -350,9 +363,12 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
             closed[0] = True
 
         try:
+            paths = evaluator._pythonpath(prepared, True)
+            argv = command or [env.chosen.path, "-I", str(hdir / script), *args]
             run = await run_sandboxed(
-                [env.chosen.path, "-I", str(hdir / script), *args], prepared.path, limits,
-                env={fd_env: str(write_fd), "ORPS_PROJECT_PATHS": evaluator._pythonpath(prepared, True)},
+                argv, prepared.path, limits,
+                env={fd_env: str(write_fd), "ORPS_PROJECT_PATHS": paths,
+                     **{k: v.replace("{paths}", paths).replace("{harness}", str(hdir)) for k, v in extra_env.items()}},
                 pass_fds=(write_fd,), extra_ro=[hdir, *evaluator._read_paths(prepared, env)],
                 read_only=read_only, copy_on_write=True, lower=prepared.lower, mounts=prepared.mounts,
                 on_start=started)
@@ -394,13 +410,14 @@ async def record(evaluator, task) -> Recording:
         else:
             rec.not_replayed["an argument is not a builtin value"] = rec.not_replayed.get(
                 "an argument is not a builtin value", 0) + 1
-    if rec.replayable:
-        generated = generate(rec.replayable)
+    traced = traced_inputs(task, rec.replayable)
+    if rec.replayable or traced:
+        generated = generate(rec.replayable) + traced
         answers, _, _, _ = await replay(evaluator, task, task.original_code, rec.replayable + generated)
         steady = [call for i, call in enumerate(rec.replayable) if compare_call(call, answers.get(i)) is None]
         if len(steady) < len(rec.replayable):
             rec.not_replayed["the original itself answers differently when replayed"] = len(rec.replayable) - len(steady)
-        answered = [{**call, **_outcome(answers[len(rec.replayable) + i]), "limit_s": CANDIDATE_CALL_S}
+        answered = [{**call, **_outcome(answers[len(rec.replayable) + i]), "limit_s": call["answer_s"]}
                     for i, call in enumerate(generated)
                     if (answers.get(len(rec.replayable) + i) or {}).get("timeout") is None
                     and len(rec.replayable) + i in answers]
@@ -428,8 +445,24 @@ def generate(calls: list[dict], limit: int = MAX_GENERATED) -> list[dict]:
     new = []
     for probe in derive_probes(base, limit=limit):
         new.append({"args": [encode(a) for a in probe.args], "kwargs": {k: encode(v) for k, v in probe.kwargs.items()},
-                    "source": "generated", "limit_s": GENERATED_CALL_S})
+                    "source": "generated", "limit_s": GENERATED_CALL_S, "answer_s": CANDIDATE_CALL_S})
     return new
+
+
+def traced_inputs(task, recorded: list[dict]) -> list[dict]:
+    """The inputs `orps trace` saved for the target that the tests did not already make."""
+    from runners import trace
+
+    known = {json.dumps({"args": c["args"], "kwargs": c["kwargs"]}, sort_keys=True) for c in recorded}
+    found = []
+    for call in trace.load(Path(task.project), task.target):
+        key = json.dumps({"args": call["args"], "kwargs": call["kwargs"]}, sort_keys=True)
+        if key not in known and all(rebuildable(a) for a in call["args"]) and all(
+                rebuildable(v) for v in call["kwargs"].values()):
+            known.add(key)
+            found.append({"args": call["args"], "kwargs": call["kwargs"], "source": "trace",
+                          "limit_s": trace.ORIGINAL_CALL_S, "answer_s": trace.CANDIDATE_CALL_S})
+    return found
 
 
 async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None,
@@ -523,6 +556,7 @@ class Equivalence:
             report.same = True
             report.compared = len(rec.replayable)
         report.generated = sum(c.get("source") == "generated" for c in rec.replayable[:report.compared])
+        report.traced = sum(c.get("source") == "trace" for c in rec.replayable[:report.compared])
         report.compared_by_repr = counter.by_repr
         if after and after != rec.original_text:
             report.coverage = coverage(rec.original_text, after, ran)

@@ -176,3 +176,27 @@ def test_a_candidate_answering_otherwise_while_timed_is_not_timed(project):
     ev, speed = asyncio.run(go())
     assert ev.all_passed and ev.equivalence["same"] is True
     assert not speed["faster"] and "answers differently in the timing run" in speed["reason"]
+
+
+WORKLOAD = ("from speedy.core import dedupe\n\nfor n in range(3):\n    print(dedupe([n, 5, n, 2, 5, n + 1]))\n"
+            "print(dedupe(['x', 'y', 'x']))\n")
+
+
+def test_trace_saves_a_commands_calls_and_check_replays_them(project, tmp_path, capsys):
+    (project / "workload.py").write_text(WORKLOAD)
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file() and ".orps" not in p.parts}
+    assert main(["trace", "--project", str(project), "--target", f"{CORE}::dedupe", "--", "python", "workload.py"]) == 0
+    out = capsys.readouterr().out
+    assert "[0, 5, 2, 1]" in out and f"traced 4 distinct call(s) to {CORE}::dedupe" in out
+    after = {p: p.read_bytes() for p in project.rglob("*") if p.is_file() and ".orps" not in p.parts}
+    assert after == before  # the command ran in a copy: the project is as it was
+    # right on the tests' calls and the generated ones, wrong only on the traced lists of six
+    six = "def dedupe(xs):\n    if len(xs) == 6:\n        return sorted(set(xs))\n    return list(dict.fromkeys(xs))\n"
+    code, out = check(project, six, tmp_path, capsys)
+    assert code == 1 and "on dedupe([0, 5, 0, 2, 5, 1]) (a call saved by orps trace): return value" in out
+
+
+def test_trace_says_when_the_command_never_calls_the_target(project, capsys):
+    (project / "idle.py").write_text("print('nothing here')\n")
+    assert main(["trace", "--project", str(project), "--target", f"{CORE}::dedupe", "--", "python", "idle.py"]) == 1
+    assert "never imported the target's module" in capsys.readouterr().out
