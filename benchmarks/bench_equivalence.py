@@ -25,7 +25,7 @@ from pathlib import Path
 
 from orps_tui.taskbuild import build_task
 from runners import equivalence
-from runners._orps_values import encode
+
 from runners.evaluator import SandboxEvaluator
 from runners.timing import compare_speed
 from search.types import Task
@@ -65,10 +65,10 @@ async def one_round(task: Task, candidate: str) -> dict[str, float]:
 
 def in_process(repeat: int = 2000) -> dict[str, float]:
     value = [3, 1, 3, 2, 1] * 4
-    node = encode(value)
+    node = equivalence.encode(value)
     started = time.perf_counter()
     for _ in range(repeat):
-        encode(value)
+        equivalence.encode(value)
     enc = (time.perf_counter() - started) / repeat
     started = time.perf_counter()
     for _ in range(repeat):

@@ -41,7 +41,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runners._orps_values import rebuildable
+from runners._orps_values import decode, encode, rebuildable  # noqa: F401 - the public names of the value codec
 from runners.probes import module_of
 from runners.sandbox import run_sandboxed
 
@@ -436,7 +436,6 @@ def generate(calls: list[dict], limit: int = MAX_GENERATED) -> list[dict]:
     """New inputs near the recorded ones (one argument changed by its type), with the time
     limit the original gets on them. The recorded arguments are decoded here only to be
     mutated: they come from the original's run, and decoding builds builtin values only."""
-    from runners._orps_values import decode, encode
     from search.agreement import Call, derive_probes
 
     base = []
