@@ -221,3 +221,75 @@ def test_timing_shares_arguments_only_when_the_original_changes_none():
     kept = _call([[3, 1, 2]], returned=encode(3))
     assert not mutates(kept)
     assert mutates({**kept, "after": [encode([1, 2, 3])]})
+
+
+# -- the engine's hook: the interleaved timing decides the answer under --goal faster ------------
+
+class SpeedEvaluator:
+    """In-process fake (trusted code only): every candidate passes; `compare_speed` answers
+    from a table keyed by a word in the code."""
+
+    def __init__(self, table: dict[str, dict]):
+        from tests.fakes import FakeEvaluator
+
+        self.inner = FakeEvaluator()
+        self.table = table
+        self.timed: list[str] = []
+
+    async def evaluate(self, task, code, *, hidden=False):
+        return await self.inner.evaluate(task, code, hidden=hidden)
+
+    async def measure_runtime(self, task, code, repeats=5):
+        return None
+
+    async def compare_speed(self, task, code, min_speedup=0.10):
+        self.timed.append(code)
+        return next(v for k, v in self.table.items() if k in code)
+
+
+def _faster_search(answer: str, table: dict[str, dict], min_speedup: float = 0.10):
+    import asyncio
+
+    from search.engine import Search
+    from search.gateway import Gateway, GatewayConfig
+    from search.providers.scripted import register_script
+    from search.settings import SearchSettings
+    from search.types import Task
+
+    task = Task(id="add", problem="Add.", entry_point="add", kind="project", target="m.py::add",
+                original_code="def add(a, b):\n    return a + b  # original\n",
+                tests=["assert add(1, 2) == 3", "assert add(0, 0) == 0"], goal="faster")
+    register_script("speedy-answer", lambda m, p: f"```python\n{answer}```\n")
+    settings = SearchSettings(samples=1, strategy="single", goal="faster", model="scripted/speedy-answer",
+                              min_speedup=min_speedup, critic=False)
+    evaluator = SpeedEvaluator(table)
+    return asyncio.run(Search(task, settings, Gateway(GatewayConfig()), evaluator).run()), evaluator
+
+
+FAST = {"measured": True, "faster": True, "speedup": 3.0, "low": 2.5, "high": 3.4, "noise": 0.05,
+        "reason": "faster beyond the threshold and the noise"}
+NOISE = {"measured": True, "faster": False, "speedup": 1.04, "low": 0.9, "high": 1.2, "noise": 0.1,
+         "reason": "a gain of 4.0% is under the threshold of 10%"}
+
+
+def test_the_engine_times_the_finalist_against_the_original_and_keeps_the_verdict():
+    from orps_tui.solving import is_improvement
+
+    result, evaluator = _faster_search("def add(a, b):\n    return b + a  # quick\n", {"quick": FAST})
+    assert evaluator.timed == ["def add(a, b):\n    return b + a  # quick"]  # not the original
+    assert result.best.evaluation.speed == FAST and is_improvement(result.best, result.baseline, "faster")
+
+
+def test_a_finalist_within_the_noise_is_no_improvement_whatever_its_test_runtime():
+    from orps_tui.solving import is_improvement
+
+    result, _ = _faster_search("def add(a, b):\n    return b + a  # same\n", {"same": NOISE})
+    result.best.evaluation.runtime_s = result.baseline.evaluation.runtime_s / 2  # the tests' clock says 2x
+    assert result.best.evaluation.speed == NOISE and not is_improvement(result.best, result.baseline, "faster")
+
+
+def test_min_speedup_is_a_checked_setting():
+    from search.settings import SearchSettings
+
+    assert SearchSettings(min_speedup=0.1).validate() == []
+    assert "min_speedup=-0.5" in SearchSettings(min_speedup=-0.5).validate()[0]
