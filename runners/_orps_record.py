@@ -6,7 +6,8 @@ ORPS_PROJECT_PATHS and a pipe's write end in ORPS_RECORD_FD. Started with `-I`, 
 the project can stand in for the modules imported here before its paths are added.
 
 The target is replaced in its module (or class) by a wrapper before pytest imports any test,
-so `from mod import f` in a test gets the wrapper. Only the outermost call is recorded (a
+so `from mod import f` in a test gets the wrapper; so is every name bound to it in a module
+already imported (a package that re-exports it). Only the outermost call is recorded (a
 recursive function's inner calls are part of what the outer call does). For each call one
 JSON line: the arguments before the call, the return value or the exception, and the
 arguments after the call (what the call did to them), all encoded by `_orps_values`.
@@ -85,6 +86,18 @@ def main() -> int:
         return result
 
     setattr(owner, parts[-1], recorder)
+    # Modules already imported that hold the function under a name of their own (a package's
+    # `from .recipes import *`, an alias) get the recorder too: tests often call it there.
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict) or module is owner:
+            continue
+        for name, value in list(namespace.items()):
+            if value is original:
+                try:
+                    setattr(module, name, recorder)
+                except (AttributeError, TypeError):
+                    pass
     code = pytest.main(["-p", "no:cacheprovider", "-q", "--no-header", "-rN", *pytest_args])
     out.write(json.dumps({"type": "finish", "exit": int(code), "calls": state["calls"]}) + "\n")
     out.close()

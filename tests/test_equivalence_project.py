@@ -200,3 +200,21 @@ def test_trace_says_when_the_command_never_calls_the_target(project, capsys):
     (project / "idle.py").write_text("print('nothing here')\n")
     assert main(["trace", "--project", str(project), "--target", f"{CORE}::dedupe", "--", "python", "idle.py"]) == 1
     assert "never imported the target's module" in capsys.readouterr().out
+
+
+def test_calls_through_a_reexport_under_another_name_are_recorded(tmp_path, capsys):
+    """`geo.dist` is `geo.measure.distance` re-exported under another name; the tests call it there."""
+    project = tmp_path / "geo"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "reexport_project", project)
+    (project / "tests" / "test_broken.py").unlink()
+    rounded = tmp_path / "rounded.py"  # 5 == 5.0 for the test, not for the comparison
+    rounded.write_text("import math\n\ndef distance(a, b):\n    return round(math.hypot(a[0] - b[0], a[1] - b[1]))\n")
+    code = main(["check", "--project", str(project), "--target", "src/geo/measure.py::distance",
+                 "--tests", "tests/test_alias.py::test_distance_through_module_alias", "--candidate", str(rounded),
+                 "--same-as-original", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["all_passed"] and doc["same_as_original"]["recorded"] == 1
+    assert doc["same_as_original"]["difference"] == {"call": "distance((0, 0), (3, 4))", "what": "return value",
+                                                     "original": "returned 5.0", "candidate": "returned 5",
+                                                     "index": 0, "source": "tests"}
+    assert code == 1
