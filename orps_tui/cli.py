@@ -16,7 +16,7 @@ import sys
 from orps_tui import __version__
 from orps_tui.errors import UserError
 
-COMMANDS = ["solve", "check", "review", "apply", "runs", "bench", "watch", "demo", "doctor"]
+COMMANDS = ["solve", "check", "trace", "review", "apply", "runs", "bench", "watch", "demo", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:

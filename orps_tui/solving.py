@@ -261,6 +261,8 @@ def _node_summary(node: Node | None) -> dict[str, Any] | None:
         "agreement": node.agreement,
         "probes": node.probes,
         "isolation": ev.isolation if ev else "",
+        "equivalence": ev.equivalence if ev else None,
+        "speed": ev.speed if ev else None,
         "code": node.code,
     }
 
@@ -272,6 +274,8 @@ def is_improvement(best: Node | None, original: Node | None, goal: str) -> bool:
         return False
     if original is None or original.evaluation is None:
         return goal == "fix" and best.pass_rate > 0
+    if goal == "faster" and best.evaluation.speed is not None:  # timed per call against the original
+        return best.all_passed and bool(best.evaluation.speed.get("faster"))
     if goal == "faster":
         base_rt = original.evaluation.runtime_s
         return best.all_passed and base_rt is not None and best.runtime < base_rt
@@ -297,6 +301,8 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     best = result.best
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
+    if patch and job.settings.goal == "faster":
+        patch = faster_header(best) + patch
     status = outcome(result.status, best, result.baseline, job.settings.goal)
     if status == "solved" and not patch:  # "faster" by measuring noise, with your code unchanged
         status = NO_IMPROVEMENT
@@ -333,6 +339,14 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     }
     if doc["original"] and best and best.evaluation and best.evaluation.runtime_s and doc["original"]["runtime_s"]:
         doc["speedup"] = round(doc["original"]["runtime_s"] / best.evaluation.runtime_s, 2)
+    speed = best.evaluation.speed if best and best.evaluation else None
+    if speed and speed.get("measured"):  # the per-call timing against the original decides
+        doc["speedup"] = round(speed["speedup"], 2)
+        doc["speedup_bounds"] = [round(speed["low"], 2), round(speed["high"], 2)]
+    if job.settings.goal == "faster":
+        differ = not_same(result.tree)
+        if differ:
+            doc["not_same"] = differ
     caught = [{"node": n.id, "reason": n.evaluation.message} for n in result.tree
               if n.evaluation is not None and n.evaluation.verdict == "suspicious"]
     if caught:  # candidates that passed the wrong way: never proposed, and said why
@@ -342,6 +356,48 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         doc["patch_file"] = str(patch_out)
     job.run.write("result.json", {**stored, **doc})
     return doc
+
+
+def faster_header(best: Node) -> str:
+    """What a --goal faster patch says about itself, before the diff (patch tools skip it)."""
+    lines = []
+    speed = best.evaluation.speed if best.evaluation else None
+    if speed and speed.get("measured"):
+        lines.append(f"# orps: {speed['speedup']:.2f}x faster per call (interval {speed['low']:.2f}x-{speed['high']:.2f}x, "
+                     f"noise {speed['noise']:.1%}, {speed['repeats']} interleaved repeats, "
+                     f"threshold {speed['min_speedup']:.0%})")
+    same = best.evaluation.equivalence if best.evaluation else None
+    if same and same.get("same"):
+        line = f"# orps: same answers as the original on {same['compared']} call(s)"
+        cov = same.get("coverage")
+        if cov:
+            line += f", which run {cov['percent']}% of the changed lines"
+            if cov.get("thin"):
+                line += " (thin evidence: under 80%)"
+        lines.append(line)
+        g = same.get("generated_difference")
+        if g:
+            lines.append(f"# orps: but on {g['call']}, an input generated beyond the tests, {g['what']}: "
+                         f"original {g['original']}, candidate {g['candidate']}")
+    elif same and same.get("same") is None:
+        lines.append(f"# orps: behaviour not checked: {same.get('note', '')}")
+    return "".join(line + "\n" for line in lines)
+
+
+def not_same(tree) -> list[dict]:
+    """Candidates that passed the tests but answered a recorded call differently."""
+    found = []
+    for node in scoring_order(tree):
+        eq = node.evaluation.equivalence if node.evaluation else None
+        if eq and eq.get("same") is False and eq.get("difference"):
+            found.append({"node": node.id, **{k: eq["difference"][k] for k in ("call", "what", "original", "candidate")}})
+    return found
+
+
+def scoring_order(tree) -> list[Node]:
+    from search.scoring import in_id_order
+
+    return in_id_order(tree)
 
 
 def run_promptly(coro):

@@ -660,12 +660,23 @@ class SandboxEvaluator:
             for result, snippet in zip(ev.tests, tests):
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
         ev.static = static
+        if task.goal == "faster" and task.kind == "project" and ev.all_passed and not hidden and not files:
+            from runners.equivalence import judge_behaviour  # passing tests is not enough: same answers
+
+            ev = await judge_behaviour(self, task, code, ev)
         return masked(ev)
 
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
         """The minimum call-phase runtime over `repeats` runs (None when a run fails)."""
         ev = await self.evaluate(task, code, repeat=repeats)
         return ev.runtime_s if ev.all_passed else None
+
+    async def compare_speed(self, task: Task, code: str, min_speedup: float = 0.10) -> dict:
+        """--goal faster: `code` timed against the original per call, interleaved, on the
+        calls the tests made (`runners.timing`)."""
+        from runners.timing import compare_speed
+
+        return await compare_speed(self, task, code, min_speedup=min_speedup)
 
     def _pythonpath(self, prepared: Prepared, project: bool) -> str:
         """For projects the copy's `src/` and root, first, so the candidate's copy wins over an

@@ -289,8 +289,24 @@ class Search:
             node.evaluation.runtime_s = runtime
             node.notes.append(f"runtime re-measured: min of {RUNTIME_REPEATS} runs")
 
+    async def _time_against_original(self, nodes: list[Node]) -> None:
+        """--goal faster, when the evaluator can: each finalist timed per call against the
+        original, interleaved in one run; its verdict (`Evaluation.speed`) decides the answer."""
+        compare = getattr(self.evaluator, "compare_speed", None)
+        if compare is None or self.baseline is None or self.task.kind != "project":
+            return
+        for node in nodes:
+            if node.evaluation is None or not node.evaluation.all_passed or node.code == self.task.original_code:
+                continue
+            node.evaluation.speed = await compare(self.task, node.code, self.settings.min_speedup)
+            self._record(node)
+            self.bus.emit("speed", node=node.id, **node.evaluation.speed)
+
     def _pick(self) -> Node | None:
         candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
+        timed = [n for n in scoring.in_id_order(candidates) if n.all_passed and (n.evaluation.speed or {}).get("faster")]
+        if self.settings.goal == "faster" and timed:  # really faster, by the interleaved timing
+            return max(timed, key=lambda n: n.evaluation.speed["speedup"])
         if self.settings.goal == "faster":
             ranked = sorted(scoring.in_id_order(candidates), key=scoring.faster_key, reverse=True)
             return ranked[0] if ranked else None
@@ -336,6 +352,7 @@ class Search:
                                 key=scoring.faster_key, reverse=True)
                 for node in ranked[:3]:
                     await self._remeasure(node)
+                await self._time_against_original(ranked[:3])
         except asyncio.CancelledError:
             stop_reason, status_override = "cancelled", "cancelled"
         best = self._pick()

@@ -48,6 +48,9 @@ class SearchSettings:
     """Memory limit of one candidate's test run."""
     goal: str = "fix"
     """fix: make the tests pass. faster: keep them passing and reduce runtime."""
+    min_speedup: float = 0.10
+    """--goal faster: the least gain (0.10: 10% faster) a candidate must show, timed against
+    the original and beyond the measuring noise, to be proposed."""
     cache: bool = True
     """Cache model responses on disk so a re-run with the same seed is free and identical."""
     critic: bool = True
@@ -85,6 +88,8 @@ class SearchSettings:
                 problems.append(f"{name}={getattr(self, name)!r}: must not be negative")
         if self.goal not in ("fix", "faster"):
             problems.append(f"goal={self.goal!r}: choose fix or faster")
+        if not 0 <= self.min_speedup <= 100:
+            problems.append(f"min_speedup={self.min_speedup!r}: must be between 0 and 100 (0.10 is 10%)")
         if self.timeout_s <= 0:
             problems.append(f"timeout_s={self.timeout_s!r}: must be positive")
         if self.memory_mb < 64:

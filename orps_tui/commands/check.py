@@ -4,6 +4,7 @@ candidate, or on a patch.
     orps check --target src/pkg/mod.py::func [--tests ...] [-k EXPR] [--json]
     orps check --target ... --candidate fix.py      # source defining the target
     orps check --target ... --patch change.diff     # a unified diff, any files, tests too
+    orps check --target ... --candidate fast.py --same-as-original
 
 Locates the target, selects its tests (or takes `--tests`), and runs them exactly as the
 search would run a candidate: in a throwaway copy of the project, in the sandbox, with
@@ -11,6 +12,10 @@ the current function (or the candidate, or the patched files) in place. A patch 
 applied to that copy only; test files it changes are run too, and said. Nothing in the
 project is written. Exit 0 when every test passes, 1 when some fail (or time out, crash,
 are suspicious...), 2 for bad input (including a diff that does not apply).
+
+`--same-as-original` also records every call the tests make to the target with the
+project's current code and replays them on the candidate or patch (`runners.equivalence`):
+exit 1 when it answers any call differently, and the call is named with both answers.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ def add_parser(sub):
     given.add_argument("--candidate", metavar="FILE", help="check this Python source (defining the target) instead")
     given.add_argument("--patch", metavar="FILE.diff",
                        help="check the project with this unified diff applied (in the sandbox copy only)")
+    p.add_argument("--same-as-original", action="store_true",
+                   help="with --candidate or --patch: also replay every call the tests make to the target on it "
+                   "and compare with the current code's answers (exit 1 when one differs)")
     p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for the whole test run (default: settings)")
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -78,6 +86,21 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
                                     read_paths=config.extras.get("sandbox_read", [])) as evaluator:
             return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
+
+    return asyncio.run(go())
+
+
+def same_as_original(task, config, code: str | None, files: dict[str, str] | None) -> dict:
+    """The candidate's (or patch's) answers to the calls the tests make, against the current
+    code's (`runners.equivalence.Report.to_dict`, with its one-line `summary`)."""
+    from runners.equivalence import checker
+    from runners.evaluator import SandboxEvaluator
+
+    async def go():
+        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
+                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+            report = await checker(evaluator).check(task, task.original_code if code is None else code, files)
+            return {**report.to_dict(), "summary": report.summary()}
 
     return asyncio.run(go())
 
@@ -176,6 +199,9 @@ def run(args) -> int:
     elif getattr(args, "patch", None):
         _, files = patched_files(project, args.patch)
         tests_changed = with_changed_tests(task, files)
+    if args.same_as_original and code is None and files is None:
+        raise UserError("--same-as-original compares a candidate or a patch with the current code",
+                        hint="add --candidate FILE or --patch FILE.diff")
     ev = evaluate_current(task, config, code, files)
     refuse_unusable_environment(ev)
     if code is None and files is None:
@@ -193,6 +219,7 @@ def run(args) -> int:
         if not task.tests:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
         ev = evaluate_current(task, config, code, files)
+    same = same_as_original(task, config, code, files) if args.same_as_original else None
     env = project_python(project)
     # why each test was selected (the selection build_task made): -v prints it, --json gives it per test
     reasons, not_scanned = selections[0].reasons, selections[0].left_out
@@ -206,6 +233,7 @@ def run(args) -> int:
             "tests": [{**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
                       for t in ev.tests],
             "left_out": broken, "python": env, **patch,
+            **({"same_as_original": same} if same is not None else {}),
         }, indent=1))
     else:
         if files is not None:
@@ -221,4 +249,7 @@ def run(args) -> int:
             for rel, why in not_scanned.items():
                 print(f"  NOT SCANNED {rel}: does not parse ({why})")
         print("\n".join(report_lines(task, ev, reasons if args.verbose else None)))
-    return 0 if ev.all_passed and not broken else 1
+        if same is not None:
+            print(printable(same["summary"]))
+    differs = same is not None and same["same"] is False
+    return 0 if ev.all_passed and not broken and not differs else 1

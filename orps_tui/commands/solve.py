@@ -43,6 +43,9 @@ def add_search_options(p) -> None:
     g.add_argument("--timeout", dest="timeout_s", type=float, help="seconds per test run (default 10)")
     g.add_argument("--memory", dest="memory_mb", type=int, help="MB of memory per test run (default 2048)")
     g.add_argument("--goal", choices=["fix", "faster"], help="fix (default): pass the tests; faster: keep them passing, cut runtime")
+    g.add_argument("--min-speedup", type=float, metavar="GAIN",
+                   help="--goal faster: the least gain to propose, timed against the original beyond the noise "
+                   "(default 0.10: 10%%)")
     g.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="do not cache model answers")
     g.add_argument("--no-critic", dest="critic", action="store_false", default=None, help="orps without the critic model")
     g.add_argument("--critic-mode", choices=["node", "round"],
@@ -278,7 +281,11 @@ def print_summary(doc: dict) -> None:
           f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests")
     if doc["status"] == NO_IMPROVEMENT:
         quicker = (best.get("runtime_s") or 0) < (original.get("runtime_s") or 0)
-        if doc.get("goal") == "faster" and quicker:  # the same code, measured a little faster
+        speed = best.get("speed") or {}
+        if doc.get("goal") == "faster" and speed.get("measured"):  # timed per call against your code
+            print(f"node {best.get('id')} is {speed['speedup']:.2f}x per call (interval {speed['low']:.2f}x-"
+                  f"{speed['high']:.2f}x, noise {speed['noise']:.1%}): {speed['reason']}; nothing changed")
+        elif doc.get("goal") == "faster" and quicker:  # the same code, measured a little faster
             print(f"the fastest candidate is your code as it is ({_ms(best)[2:]} against {_ms(original)[2:]}: "
                   "measuring noise); nothing changed")
         else:
@@ -288,8 +295,14 @@ def print_summary(doc: dict) -> None:
                   f"{best.get('total', 0)}{_ms(best)}); nothing changed")
     if (doc.get("patch") and doc.get("goal") == "faster" and doc.get("original") and best.get("runtime_s")
             and doc["original"].get("runtime_s")):
+        bounds = doc.get("speedup_bounds")
+        interval = f", interval {bounds[0]:.2f}x-{bounds[1]:.2f}x per call" if bounds else ""
         print(f"runtime: {doc['original']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
-              f"({doc.get('speedup', 0):.2f}x)")
+              f"({doc.get('speedup', 0):.2f}x{interval})")
+    for differ in (doc.get("not_same") or [])[:3]:  # passed the tests, answered a call differently
+        print(printable(f"node {differ['node']} passes the tests but behaves differently from your code on "
+                        f"{differ['call']}: {differ['what']}: yours {differ['original']}, "
+                        f"the candidate {differ['candidate']}"))
     caught = doc.get("suspicious") or []
     if caught and doc["status"] != "solved":
         print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
