@@ -150,6 +150,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     finish = next((r for r in records if r["type"] == "finish"), None)
     collected = next((r for r in records if r["type"] == "collected"), None)
     broken_candidate = None
+    failed_calls: set[str] = set()
     for r in records:
         if r["type"] == "collect_error" and r.get("candidate_error"):
             # The candidate's module does not import: its error, with its line, never a
@@ -165,7 +166,14 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
                 # so neither a frozen clock nor sleeping work looks fast (pytest's own duration
                 # uses a clock the tests can patch).
                 result.duration_s = max(r["clock_s"], r["cpu_s"]) if "clock_s" in r else r["duration"]
-                result.outcome, result.message = r["outcome"], r["message"]
+                # A test can report its call phase more than once: each subtest (unittest's
+                # subTest, pytest's subtests) reports, then the test itself, which pytest 9
+                # reports passed after a failed unittest subTest. As pytest counts it, one
+                # failure fails the test: a later pass never clears it.
+                if r["nodeid"] not in failed_calls:
+                    result.outcome, result.message = r["outcome"], r["message"]
+                if r["outcome"] == "failed":
+                    failed_calls.add(r["nodeid"])
                 if r.get("xfail") and r["outcome"] == "skipped":  # failed as the test's xfail mark expects
                     result.outcome = "xfailed"
             elif r["outcome"] == "failed":
