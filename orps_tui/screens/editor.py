@@ -61,7 +61,9 @@ class EditorScreen(Screen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#code-editor", TextArea).focus()
+        # At once, not with `focus()` (which waits for the message queue): the editor is
+        # focused before it is first drawn, so keys typed as soon as it shows reach it.
+        self.set_focus(self.query_one("#code-editor", TextArea))
 
     def on_text_area_changed(self) -> None:
         self.query_one("#editor-status", Static).update(self.HELP)  # a shown syntax error may be fixed now

@@ -209,6 +209,18 @@ class NodeTable(DataTable):
         if current in self.rows:
             self.move_cursor(row=self.get_row_index(current), scroll=False)
 
+    def action_scroll_home(self) -> None:
+        """Home and End go to the first and last node, keeping the node column in view
+        (DataTable's also scroll to the last column, which hides the node names)."""
+        if self.row_count:
+            self.move_cursor(row=0)
+            self.scroll_to(x=0, animate=False)
+
+    def action_scroll_end(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+            self.scroll_to(x=0, animate=False)
+
     def current_id(self) -> str | None:
         if not self.row_count:
             return None
@@ -334,6 +346,10 @@ class NodeTable(DataTable):
                 self.move_cursor(row=self.get_row_index(first))
             return
         self.folded.add(round_)
+        if not self._hidden(round_):
+            self.folded.discard(round_)
+            self.notify(f"Round {round_}: the beam kept every node, nothing to fold.")
+            return
         for node_id in self._hidden(round_):
             if node_id in self.rows:
                 self.remove_row(node_id)
