@@ -138,18 +138,18 @@ async def test_a_round_folds_into_one_row_and_unfolds():
         await pilot.press("f")
         await wait_for(pilot, lambda: "round-0" in table.rows)
         # the kept node stays (its children hang under it); the two others become one row
-        assert names(table) == ["original", "▸ round 0: 2 not kept, folded (1 pass all; f unfolds)",
+        assert names(table) == ["original", "▸ round 0: 2 folded",
                                 "● 0-2", "└ 1-0", "└ 1-1"]
         assert table.current_id() == "round-0"
         late = evaluated("0-3", None, 0)  # a node of the folded round arriving: counted in its row
         tree.add(late)
         table.upsert(late)
-        assert "round 0: 3 not kept" in names(table)[1] and "0-3" not in table.rows
+        assert "round 0: 3 folded" in names(table)[1] and "0-3" not in table.rows
         child = evaluated("1-2", "0-3", 1)  # now the beam kept 0-3: it comes back, with its child
         tree.add(child)
         table.upsert(child)
         table.mark_tree(tree)
-        assert names(table) == ["original", "▸ round 0: 2 not kept, folded (1 pass all; f unfolds)",
+        assert names(table) == ["original", "▸ round 0: 2 folded",
                                 "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]
         await pilot.press("f")
         await wait_for(pilot, lambda: "round-0" not in table.rows)

@@ -304,9 +304,8 @@ class NodeTable(DataTable):
             if key in self.rows:
                 self.remove_row(key)
             return
-        passing = sum(1 for i in hidden if self.nodes[i].all_passed)
-        label = Text(f"▸ round {round_}: {len(hidden)} not kept, folded ({passing} pass all; f unfolds)",
-                     style="dim italic")
+        # short: columns only grow (see _update_column_widths), and the legend says what f does
+        label = Text(f"▸ round {round_}: {len(hidden)} folded", style="dim italic")
         if key in self.rows:
             self.update_cell(key, "id", label, update_width=label.cell_len > self.columns["id"].content_width)
         else:
