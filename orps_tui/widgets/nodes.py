@@ -141,7 +141,9 @@ class NodeTable(DataTable):
         key = row_key.value if hasattr(row_key, "value") else row_key
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
 
-    BINDINGS = [Binding("f", "toggle_round", "Fold round")]
+    BINDINGS = [Binding("f", "toggle_round", "Fold round"),
+                Binding("g", "scroll_home", "First node", show=False),
+                Binding("G", "scroll_end", "Last node", show=False)]
 
     best_id: str | None = None
 
