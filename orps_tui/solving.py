@@ -100,6 +100,7 @@ def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | Non
     problems = settings.validate()
     if problems:
         raise UserError("bad settings: " + "; ".join(problems))
+    check_scripted_model(settings.model)
     from orps_tui.taskbuild import build_task
 
     task, original_file = build_task(
@@ -111,6 +112,30 @@ def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | Non
     run.file("original_file.txt").write_text(original_file)
     return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, request.sandbox_read),
                     original_file)
+
+
+def check_scripted_model(model: str) -> None:
+    """A scripted model that does not exist is refused before any work (the tests of the
+    code as it is, the import of litellm, the first call), as the first call would refuse
+    it seconds later. Without importing the provider: scripts registered in this process
+    imported it already, and a script file is a path."""
+    import sys
+
+    from orps_tui.errors import EXIT_MODEL_ERROR
+
+    if not model.startswith("scripted/"):
+        return
+    name = model[len("scripted/"):]
+    if name.endswith(".py") and Path(name).is_file():
+        return
+    scripted = sys.modules.get("search.providers.scripted")
+    if scripted is not None and name in scripted._scripts:
+        return
+    why = f"no file {name}" if name.endswith(".py") else f"no script is registered as {name!r} and it is no .py file"
+    raise UserError(f"unknown model {model!r}: {why}",
+                    hint="scripted/path/to/script.py runs a script's respond(messages, params) (see "
+                         "docs/example_model.py); a real model: openai/gpt-4o-mini, ollama/qwen2.5-coder, local/smollm2",
+                    code=EXIT_MODEL_ERROR)
 
 
 # The flags that say what the task is; a resumed run keeps its own (the tree was grown for it).

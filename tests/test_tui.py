@@ -12,6 +12,7 @@ from orps_tui.screens.review import ReviewScreen, coloured_diff
 from orps_tui.screens.search import SearchScreen
 from orps_tui.screens.start import StartScreen, fuzzy_match
 from orps_tui.widgets.nodes import NodeDetail, NodeTable, node_order
+from search.providers.scripted import register_script
 from search.store import list_runs
 from search.tree import ORIGINAL_ID
 from tests.tui_support import CALC, TARGET, ProjectFake, make_project, screen_text, settings, wait_for
@@ -447,10 +448,22 @@ async def test_check_tests_again_uses_the_files_as_they_are_now(project):
         await wait_for(pilot, lambda: "✓2/2 calc.py::add" in screen_text(app))
 
 
+async def test_an_unknown_scripted_model_is_refused_before_the_search(project):
+    app = solving_app(project, model="scripted/no-such-script")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any("unknown model 'scripted/no-such-script'" in n.message
+                                          for n in app._notifications))
+        assert not isinstance(app.screen, SearchScreen) and not list_runs(project)
+
+
 async def test_a_model_error_exits_3_with_one_line(project):
     import io
 
-    app = solving_app(project, model="scripted/no-such-script")
+    def rejected(messages, params):
+        raise PermissionError("the provider rejected the api key")
+
+    register_script("bad-key", rejected)
+    app = solving_app(project, model="scripted/bad-key")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
         await wait_for(pilot, lambda: "The search stopped" in screen_text(app))
@@ -460,7 +473,7 @@ async def test_a_model_error_exits_3_with_one_line(project):
     stream = io.StringIO()
     assert app.report_exit(stream) == 3 and app.exit_status == 3
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("orps: ") and "no-such-script" in lines[0] and "Traceback" not in stream.getvalue()
+    assert lines[0].startswith("orps: ") and "bad-key" in lines[0] and "Traceback" not in stream.getvalue()
 
 
 async def test_an_unexpected_exception_exits_70_without_a_traceback_on_screen(project, monkeypatch):

@@ -90,3 +90,116 @@ async def test_an_external_edit_with_a_syntax_error_is_not_checked(project):
         await pilot.press("E")
         await wait_for(pilot, lambda: any("Syntax error at line 1" in n.message for n in app._notifications))
         assert review.edits == 0 and review.search_tree.get("edit-1") is None
+
+
+# -- edits kept per function ----------------------------------------------------------------------
+
+async def edit_and_save(pilot, review, new_line: str) -> None:
+    """Open the editor on the shown node, replace its return line, save, wait for the new
+    edit to be checked and shown."""
+    area = await open_editor(pilot)
+    before = set(review.kept)
+    area.text = "\n".join(new_line if "return" in line else line for line in area.text.splitlines()) + "\n"
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen) and review.kept - before
+                   and review.selected.id in review.kept - before)
+
+
+async def test_an_edit_from_an_earlier_app_run_is_kept_and_a_new_one_does_not_replace_it(project):
+    from orps_tui.edits import edited_targets, kept_edits
+
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = app.screen
+        await edit_and_save(pilot, review, "    return a + b + 0")
+        assert review.selected.id == "edit-1"
+    first_run = list_runs(project)[0]
+    assert [n.id for n in kept_edits(project, TARGET)] == ["edit-1"]
+    assert edited_targets(project) == {TARGET: 1}
+
+    # a second run of the app: a new search of the same function
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        # listed again, marked ✎, with its verdict
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and "✎ edit-1" in screen_text(app))
+        review = app.screen
+        assert "edit-1" in review.kept
+        await edit_and_save(pilot, review, "    return b + a")
+        assert review.selected.id == "edit-2"
+    kept = {n.id: n.code for n in kept_edits(project, TARGET)}
+    assert set(kept) == {"edit-1", "edit-2"}
+    assert "a + b + 0" in kept["edit-1"] and "b + a" in kept["edit-2"]
+    tree = json.loads(first_run.file("tree.json").read_text())
+    assert [n["code"] for n in tree["nodes"] if n["id"] == "edit-1"][0] == kept["edit-1"]  # not overwritten
+    assert (project / "calc.py").read_text() == CALC
+
+
+async def test_the_start_screen_marks_a_function_with_kept_edits(project):
+    from orps_tui.edits import keep_edit
+    from orps_tui.screens.start import StartScreen
+    from search.tree import Node
+
+    keep_edit(project, TARGET, Node(id="edit-1", parent=None, round=0, style="edited by you",
+                                    code="def add(a, b):\n    return a + b\n"), "some-run")
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.scanned)
+        await wait_for(pilot, lambda: "✎calc.py::add" in screen_text(app))
+        assert "✎calc.py::mul" not in screen_text(app)
+        await wait_for(pilot, lambda: "1 of your edits kept for it" in screen_text(app))
+
+
+async def test_a_def_line_edit_that_would_not_reach_the_file_is_refused_with_the_reason(project):
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        area = await open_editor(pilot)
+        review = app.screen_stack[-2]
+        area.text = area.text.replace("def add(a, b):", "def add(a: int, b: int) -> int:")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "your change to the def line" in screen_text(app))
+        assert isinstance(app.screen, EditorScreen) and review.edits == 0
+        assert area.text.splitlines()[area.cursor_location[0]].startswith("def add(")
+        # a change of the parameters is an interface change: kept and re-checked
+        area.text = area.text.replace("def add(a: int, b: int) -> int:", "def add(a, b, c=0):")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen) and review.kept)
+        assert "def add(a, b, c=0):" in review.selected.code
+        await wait_for(pilot, lambda: "INTERFACE CHANGE" in screen_text(app))
+
+
+async def test_a_renamed_function_is_refused_in_the_editor(project):
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        area = await open_editor(pilot)
+        area.text = area.text.replace("def add(", "def plus(")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "must keep its name add" in screen_text(app))
+        assert isinstance(app.screen, EditorScreen)
+
+
+async def test_a_kept_edit_is_dropped_when_discarded_or_applied(project):
+    from orps_tui.edits import kept_edits
+    from orps_tui.screens.dialogs import ConfirmScreen
+
+    app = make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = app.screen
+        await edit_and_save(pilot, review, "    return a + b + 0")
+        await edit_and_save(pilot, review, "    return b + a")
+        assert [n.id for n in kept_edits(project, TARGET)] == ["edit-1", "edit-2"]
+        await pilot.press("x")  # edit-2 is shown
+        await wait_for(pilot, lambda: "edit-2" not in review.kept)
+        assert [n.id for n in kept_edits(project, TARGET)] == ["edit-1"]
+        assert review.search_tree.get("edit-2") is None
+        await wait_for(pilot, lambda: review.selected is not None and review.selected.id != "edit-2")
+        options = review.query_one("#node-list")
+        options.highlighted = options.get_option_index("edit-1")  # as arrow keys would
+        await wait_for(pilot, lambda: review.selected.id == "edit-1")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: review.applied)
+        assert kept_edits(project, TARGET) == []
+        assert "a + b + 0" in (project / "calc.py").read_text()

@@ -69,3 +69,89 @@ async def test_tree_order_marks_and_dimming():
         assert [r.plain for r in rows] == ["original", "● 0-0", "└ ● 1-1", "  └ 2-0", "0-1", "● 0-2", "└ 1-0"]
         dim = [r.plain for r in rows if str(r.style) == "dim"]
         assert dim == ["0-1", "└ 1-0"]  # passed over by a later round; 2-0 is the last round's
+
+
+def evaluated(node_id: str, parent: str | None, rnd: int, passed: int = 0) -> Node:
+    from search.types import Evaluation
+
+    node = Node(id=node_id, parent=parent, round=rnd)
+    node.evaluation = Evaluation("passed" if passed else "failed", passed, 1)
+    return node
+
+
+def table_app():
+    from textual.app import App
+
+    class Holder(App):
+        def compose(self):
+            yield NodeTable()
+
+    return Holder()
+
+
+def names(table: NodeTable) -> list[str]:
+    return [table.get_row_at(i)[1].plain for i in range(table.row_count)]
+
+
+async def test_arriving_nodes_go_to_their_place_and_the_screen_shows_them_there():
+    """Nodes arriving one at a time (no sort of the whole table) land under their parents,
+    and the lines drawn on screen follow: a row moved down by an insertion above it is
+    not drawn from a stale line."""
+    tree = SearchTree()
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        for node in [evaluated("baseline", None, -1), evaluated("0-0", None, 0), evaluated("0-1", None, 0),
+                     evaluated("0-2", None, 0)]:
+            tree.add(node)
+            table.upsert(node)
+        await pilot.pause()
+        assert names(table) == ["original", "0-0", "0-1", "0-2"]
+        for node in [evaluated("1-0", "0-1", 1), evaluated("1-1", "0-0", 1)]:
+            tree.add(node)
+            table.upsert(node)
+        table.mark_tree(tree)
+        assert names(table) == ["original", "● 0-0", "└ 1-1", "● 0-1", "└ 1-0", "0-2"]
+        # what is drawn: every row where the table has it (a stale line would never move)
+        await wait_for(pilot, lambda: drawn_names(app) == ["original", "0-0", "1-1", "0-1", "1-0", "0-2"])
+
+
+def drawn_names(app) -> list[str]:
+    found = []
+    for line in screen_text(app).splitlines():
+        words = line.replace("●", " ").replace("└", " ").split()
+        found += [w for w in words if w == "original" or w[:2] in ("0-", "1-")]
+    return found
+
+
+async def test_a_round_folds_into_one_row_and_unfolds():
+    tree = SearchTree()
+    for node in [evaluated("baseline", None, -1), evaluated("0-0", None, 0), evaluated("0-1", None, 0, passed=1),
+                 evaluated("0-2", None, 0), evaluated("1-0", "0-2", 1), evaluated("1-1", "0-2", 1)]:
+        tree.add(node)
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        table.fill(tree)
+        table.focus()
+        table.move_cursor(row=names(table).index("0-1"))
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "round-0" in table.rows)
+        # the kept node stays (its children hang under it); the two others become one row
+        assert names(table) == ["original", "▸ round 0: 2 folded",
+                                "● 0-2", "└ 1-0", "└ 1-1"]
+        assert table.current_id() == "round-0"
+        late = evaluated("0-3", None, 0)  # a node of the folded round arriving: counted in its row
+        tree.add(late)
+        table.upsert(late)
+        assert "round 0: 3 folded" in names(table)[1] and "0-3" not in table.rows
+        child = evaluated("1-2", "0-3", 1)  # now the beam kept 0-3: it comes back, with its child
+        tree.add(child)
+        table.upsert(child)
+        table.mark_tree(tree)
+        assert names(table) == ["original", "▸ round 0: 2 folded",
+                                "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "round-0" not in table.rows)
+        assert names(table) == ["original", "0-0", "0-1", "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]
+        assert table.current_id() == "0-0"

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
-from orps_tui.words import tests_selected
+from orps_tui.words import counted, tests_selected
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.settings import STRATEGIES
@@ -268,7 +268,7 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
         raise
     if job.left_out and not quiet:
         print(f"left out (cannot be imported): {broken_files_text(job.left_out)}; "
-              f"searching with {len(job.task.tests)} tests", file=sys.stderr, flush=True)
+              f"searching with {counted(len(job.task.tests), 'test')}", file=sys.stderr, flush=True)
 
 
 def print_summary(doc: dict) -> None:

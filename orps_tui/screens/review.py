@@ -39,7 +39,7 @@ from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 
 def node_label(node: Node, best_id: str | None) -> Text:
     ev = node.evaluation
-    mark = "★ " if node.id == best_id else "  "
+    mark = "★ " if node.id == best_id else ("✎ " if node.style == EDITED else "  ")
     passed = f"{ev.passed}/{ev.total}" if ev else "-"
     runtime = f" {ev.runtime_s * 1000:.1f}ms" if ev and ev.runtime_s is not None else ""
     style = "green" if node.all_passed else ("yellow" if ev and ev.passed else "red")
@@ -72,6 +72,10 @@ def signature_text(change: dict[str, str] | None) -> Text:
                          ("  after:  ", "dim"), (change["after"], "green"), "\n\n")
 
 
+EDITED = "edited by you"
+"""The style of a node written in the TUI's editor."""
+
+
 class ReviewScreen(SaysWhy, QuickFirstPaint):
     BINDINGS = [  # the footer shows what fits in 80 columns; all are in the palette (ctrl+p)
         Binding("a", "accept", "Accept"),
@@ -79,6 +83,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         Binding("r", "reject", "Reject"),
         Binding("e", "edit", "Edit"),
         Binding("E", "edit_external", "$EDITOR", show=False),
+        Binding("x", "discard_edit", "Discard edit", show=False),
         Binding("d", "compare", "Compare"),
         Binding("m", "mark", "Mark", show=False),
         Binding("n", "next_node", "Next", show=False),
@@ -106,6 +111,9 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         self.rechecks = 0
         self.watcher = None
         self.edits = 0
+        """Edits saved in this review (each kept for the function: `orps_tui.edits`)."""
+        self.kept: set[str] = set()
+        """Ids of the shown edits that are kept for the function (not applied or discarded yet)."""
 
     @property
     def target_path(self) -> str:
@@ -120,6 +128,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._add_kept_edits()
         try:
             self._fill_list()
             self._show(self.selected)
@@ -132,6 +141,23 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
     def on_unmount(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+
+    def _add_kept_edits(self) -> None:
+        """Edits of this function kept from earlier (in this run or another): listed with
+        the verdict they had when saved, marked ✎, until applied or discarded."""
+        from orps_tui.edits import kept_edits
+
+        try:
+            kept = kept_edits(self.job.project, self.job.task.target)
+        except OSError as err:
+            self.notify(f"Could not read the kept edits: {err}", severity="warning")
+            return
+        for node in kept:
+            if self.search_tree.get(node.id) is None or self.search_tree.get(node.id).style == EDITED:
+                if self.search_tree.get(node.parent or "") is None:
+                    node.parent = ORIGINAL_ID if self.search_tree.get(ORIGINAL_ID) else None
+                self.search_tree.add(node)
+                self.kept.add(node.id)
 
     # -- the node list and the diff --------------------------------------------------------
     def _ordered(self) -> list[Node]:
@@ -298,6 +324,8 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
             self.app.push_screen(MessageScreen("Not applied", f"{type(err).__name__}: {err}"))
             return
         self.applied, self.stale, self.applied_backup = True, False, str(result.backup)
+        if node.id in self.kept:  # applied: no longer kept aside
+            self._drop_kept(node)
         try:  # which node went in and its backup: what `u` undoes, here or in a later review
             self.job.run.update_meta(applied=node.id, applied_backup=str(result.backup))
         except OSError as err:
@@ -372,8 +400,15 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         if node is None:
             return
         name = "the original" if node.id == ORIGINAL_ID else node.id
-        self.app.push_screen(EditorScreen(node.code, f"edit {name} of {self.job.task.target}"),
+        self.app.push_screen(EditorScreen(node.code, f"edit {name} of {self.job.task.target}",
+                                          check=lambda code: self.refusal(node, code)),
                              lambda code: self._edited(node, code))
+
+    def refusal(self, node: Node, code: str) -> tuple[int, str] | None:
+        """Why the edited code cannot be kept as written (the def line), or None."""
+        from orps_tui.edits import edit_refusal
+
+        return edit_refusal(self.job.task, self.job.original_file, node, code)
 
     def _edited(self, node: Node, code: str | None) -> None:
         if code is None:
@@ -400,24 +435,64 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         if problem is not None:
             self.notify(f"{syntax_message(problem)}. Your edit was not checked.", title="Not checked", severity="error")
             return
+        refusal = self.refusal(node, code)
+        if refusal is not None:
+            self.notify(f"{refusal[1]} (line {refusal[0]})", title="Not checked", severity="error", timeout=15)
+            return
         self.recheck(node, code)
 
     @work(exclusive=True, group="recheck", exit_on_error=False)
     async def recheck(self, parent: Node, code: str) -> None:
-        """Evaluate the edited code as a new node `edit-N` and show it."""
+        """Evaluate the edited code as a new node `edit-N` (numbered after every edit of
+        this function, kept or in this run), show it, and keep it for the function."""
+        import asyncio
+
+        from orps_tui.edits import keep_edit, reserve_edit_id
+
         self.edits += 1
-        node = Node(id=f"edit-{self.edits}", parent=parent.id, round=parent.round, style="edited by you", code=code)
+        edit_id = await asyncio.to_thread(reserve_edit_id, self.job.project, self.job.task.target, self.search_tree)
+        node = Node(id=edit_id, parent=parent.id, round=parent.round, style=EDITED, code=code)
         self.notify(f"Re-checking your edit of {parent.id}...")
         node.evaluation = await self.job.evaluator.evaluate(self.job.task, code)
         node.outcome_score = scoring.outcome_score(node.evaluation, self.job.task.goal == "faster")
         node.status = "evaluated"
         self.search_tree.add(node)
         self.job.run.write("tree.json", self.search_tree.to_dict())
+        await asyncio.to_thread(keep_edit, self.job.project, self.job.task.target, node, self.job.run.id)
+        self.kept.add(node.id)
         self.selected = node
         self._fill_list()
         self._show(node)
         ev = node.evaluation
-        self.notify(f"Your edit: {ev.verdict}, {ev.passed}/{ev.total} tests pass.")
+        self.notify(f"Your edit: {ev.verdict}, {ev.passed}/{ev.total} tests pass. Kept as {node.id} until "
+                    "applied (a) or discarded (x).")
+
+    def action_discard_edit(self) -> None:
+        """Stop keeping the shown edit (it leaves the list)."""
+        node = self.selected
+        if node is None or node.id not in self.kept:
+            self.notify("The shown node is not a kept edit (x discards one: they are marked ✎).", severity="warning")
+            return
+        self._drop_kept(node)
+        self.search_tree.nodes.pop(node.id, None)
+        try:
+            self.job.run.write("tree.json", self.search_tree.to_dict())
+        except OSError:
+            pass  # the run keeps it; the function no longer does
+        self.selected = self.best if self.proposed or self.original is None else self.original
+        self._fill_list()
+        self._show(self.selected)
+        self.notify(f"Discarded your edit {node.id}.", title="Discarded")
+
+    def _drop_kept(self, node: Node) -> None:
+        from orps_tui.edits import drop_edit
+
+        try:
+            drop_edit(self.job.project, self.job.task.target, node.id)
+        except OSError as err:
+            self.notify(f"Could not update the kept edits: {err}", severity="warning")
+            return
+        self.kept.discard(node.id)
 
     # -- watch ------------------------------------------------------------------------------------
     def watched_files(self) -> list[Path]:

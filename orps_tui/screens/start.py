@@ -176,6 +176,8 @@ class StartScreen(SaysWhy, Screen):
         self.checked: dict[str, tuple[int, int]] = {}
         self.run_problems: dict[str, str] = {}
         """What stops a target's tests from running (as `orps check` says it), by target."""
+        self.edited: dict[str, int] = {}
+        """Target -> how many of the user's TUI edits are kept for it (marked ✎ in the list)."""
         self.target: str | None = target
         self.described: str | None = None
         self.scanned = False  # until the scan ends, no target can be told existing from new
@@ -237,11 +239,15 @@ class StartScreen(SaysWhy, Screen):
 
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def load_functions(self) -> None:
-        functions = project_functions(self.app.project)
-        self.app.call_from_thread(self._show_functions, functions)
+        from orps_tui.edits import edited_targets
 
-    def _show_functions(self, functions: list[tuple[str, str]]) -> None:
+        functions = project_functions(self.app.project)
+        edited = edited_targets(self.app.project)
+        self.app.call_from_thread(self._show_functions, functions, edited)
+
+    def _show_functions(self, functions: list[tuple[str, str]], edited: dict[str, int] | None = None) -> None:
         self.functions = functions
+        self.edited = edited or {}
         self.scanned = True
         self._refilter(self.query_one("#filter", Input).value)
         if not functions:
@@ -249,6 +255,17 @@ class StartScreen(SaysWhy, Screen):
         if self.target and self.described != self.target:  # typed or given before the scan ended
             self.described = self.target
             self.describe(self.target)
+
+    def on_screen_resume(self) -> None:
+        """Back from a review: the ✎ marks follow the edits kept or dropped there."""
+        if not self.scanned:
+            return
+        from orps_tui.edits import edited_targets
+
+        edited = edited_targets(self.app.project)
+        if edited != self.edited:
+            self.edited = edited
+            self._refilter(self.query_one("#filter", Input).value)
 
     # -- the list ----------------------------------------------------------------------------
     def _prompt(self, target: str, doc: str) -> Text:
@@ -259,8 +276,10 @@ class StartScreen(SaysWhy, Screen):
                                    (doc[len(SYNTAX_MARK):][:300], "red"))
             prompt.no_wrap, prompt.overflow = True, "ellipsis"
             return prompt
-        shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6)
-        prompt = Text.assemble(check_mark(self.checked.get(target)), (shown, "bold"), "\n     ", (doc[:300], "dim"))
+        edited = self.edited.get(target)
+        shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6 - bool(edited))
+        prompt = Text.assemble(check_mark(self.checked.get(target)), ("✎" if edited else "", "bold magenta"),
+                               (shown, "bold"), "\n     ", (doc[:300], "dim"))
         prompt.no_wrap, prompt.overflow = True, "ellipsis"
         return prompt
 
@@ -477,6 +496,9 @@ class StartScreen(SaysWhy, Screen):
             lines = [*head, Text(summary, style="bold green" if state == "pass" else "bold red")]
             if self.run_problems.get(target):  # the same words as `orps check`
                 lines.append(Text(self.run_problems[target], style="red"))
+            if self.edited.get(target):
+                lines.append(Text(f"✎ {self.edited[target]} of your edits kept for it (until applied or discarded): "
+                                  "the review of a search or of a past run of it (h) lists them", style="magenta"))
             lines += [Text(f"  {t}") for t in tests[:12]]
             if len(tests) > 12:
                 lines.append(Text(f"  ... and {len(tests) - 12} more", style="dim"))

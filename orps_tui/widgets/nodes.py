@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.style import Style
 from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.text import Text
@@ -14,7 +15,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widget import Widget
+from textual._two_way_dict import TwoWayDict
+from textual.binding import Binding
+from textual.render import measure
+from textual.strip import Strip
 from textual.widgets import DataTable, Static, Tab, Tabs
+from textual.widgets._data_table import RowKey, default_cell_formatter
 
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
@@ -25,8 +31,9 @@ COLUMNS = [("best", " "), ("id", "node"), ("pass", "pass"), ("process", "proc"),
 """The round is in the node id (`<round>-<index>`); the style comes last, so a narrow
 terminal (80 columns) cuts the style, never the figures."""
 
-LEGEND = ("★ best  ● kept in the beam (refined)  dim: pruned  ·  pass: tests passed  proc: critic's "
-          "score 1-5 (~: none, outcome used)  outc: outcome score  runtime: the tests' time")
+LEGEND = ("★ best  ● kept in the beam (refined)  dim: pruned  ▸ folded round (f folds/unfolds)  ·  pass: "
+          "tests passed  proc: critic's score 1-5 (~: none, outcome used)  outc: outcome score  runtime: the "
+          "tests' time")
 """What the marks and columns of the tree mean, shown under it."""
 
 
@@ -71,15 +78,15 @@ _AWAY = Coordinate(-2, -2)
 class NodeTable(DataTable):
     """The search tree, one row per node under its parent (depth-first, siblings in id
     order); ★ marks the current best, ● the nodes the beam kept, pruned ones are dim.
-    Updating a row touches only its cells; rows are put in tree order once per batch of
-    new nodes (`sort_soon`), not once per node."""
+    Updating a row touches only its cells, a new node's row goes straight to its place, and
+    only rows whose cells changed are rendered again (see `_render_line_in_row`). `f` folds
+    a round: its nodes the beam did not keep become one summary row."""
 
     def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):
-        # DataTable caches a row's rendering keyed on the cursor's position, so every move
-        # that scrolls re-rendered every visible row (35 to 60 ms with 500 nodes). With a
-        # row cursor, a row the cursor is not on looks the same wherever the cursor is:
-        # render it (and use the cache) as if the cursor were away. (Textual 8's private
-        # render hook; textual is pinned below 9.)
+        # With a row cursor, a row the cursor is not on looks the same wherever the cursor
+        # is: render it as if the cursor were away, so that DataTable's own cache (keyed
+        # on the cursor's position) holds across moves. (Textual 8's private render hooks;
+        # textual is pinned below 9.)
         if self.cursor_type == "row":
             row = self._row_locations.get(row_key)
             row = -1 if row is None else row  # the header row
@@ -89,36 +96,165 @@ class NodeTable(DataTable):
                 hover_location = _AWAY
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
 
-    best_id: str | None = None
-    _sort_pending = False
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        # DataTable keys every line's rendering on the table's update count, which any
+        # cell update or new row changes: each node arriving re-rendered every visible
+        # line (about 100 ms with 500 nodes). Lines are kept here per row instead, keyed
+        # on what their look depends on: the row's own cells (a version bumped when one
+        # changes), the column widths, the cursor and hover when on the row, the focus and
+        # theme. A row moved by an insertion above it keeps its line; only the row index
+        # its segments carry for mouse clicks is rewritten.
+        if self.cursor_type != "row":
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        row = self._row_locations.get(row_key)
+        row = -1 if row is None else row
+        on_row = (self.cursor_coordinate.row == row, self.hover_coordinate.row == row)
+        key = (row_key, line_no, x1, x2, self.size.width, on_row, self.cursor_coordinate if on_row[0] else None,
+               base_style, self.show_cursor, self._show_hover_cursor, self._pseudo_class_state,
+               self._row_versions.get(row_key, 0), tuple(c.get_render_width(self) for c in self.columns.values()),
+               self.app.theme)
+        cached = self._lines_rendered.get(key)
+        if cached is None:
+            if len(self._lines_rendered) > 4000:  # bounded: a long search scrolls through many
+                self._lines_rendered.clear()
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._lines_rendered[key] = (row, strip)
+            return strip
+        rendered_at, strip = cached
+        if rendered_at != row:
+            meta = Style.from_meta({"row": row})
+            strip = Strip([Segment(seg.text, seg.style + meta if seg.style else meta, seg.control) for seg in strip],
+                          strip.cell_length)
+            self._lines_rendered[key] = (row, strip)
+        return strip
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
-        self.best_id = None
+    def add_row(self, *cells, height: int | None = 1, key: str | None = None, label=None):
+        self._row_versions[key] = self._row_versions.get(key, 0) + 1  # a row added again (unfolded)
+        return super().add_row(*cells, height=height, key=key, label=label)
+
+    def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+        key = row_key.value if hasattr(row_key, "value") else row_key
+        self._row_versions[key] = self._row_versions.get(key, 0) + 1
+
+    BINDINGS = [Binding("f", "toggle_round", "Fold round"),
+                Binding("g", "scroll_home", "First node", show=False),
+                Binding("G", "scroll_end", "Last node", show=False)]
+
+    best_id: str | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._row_versions: dict = {}
+        """Row key -> how many times its cells changed (part of its rendering's cache key)."""
+        self._lines_rendered: dict = {}
         self.paths: dict[str, tuple] = {}
         """Node id -> its place in the tree (the ids' orders from the root down)."""
         self.marks: dict[str, tuple[bool, bool]] = {}
         """Node id -> (kept, pruned) as its name cell shows it."""
+        self.nodes: dict[str, Node] = {}
+        """Every node shown or folded away, by id."""
+        self.folded: set[int] = set()
+        """Rounds whose nodes the beam did not keep are folded into one summary row."""
 
-    def upsert(self, node: Node) -> None:
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = False  # a row inserted above would flip the stripes of every row below it
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    def _update_column_widths(self, updated_cells) -> None:
+        # Columns only grow: DataTable re-measures every cell of a column (all 500 rows)
+        # whenever one cell gets narrower, which a new node or a mark often is.
+        console = self.app.console
+        for row_key, column_key in updated_cells:
+            column, row = self.columns.get(column_key), self.rows.get(row_key)
+            if column is None or row is None:
+                continue
+            width = measure(console, default_cell_formatter(self._data[row_key][column_key]), 1)
+            column.content_width = max(column.content_width, width, measure(console, column.label, 1))
+        self._require_update_dimensions = True
+
+    # -- rows in tree order ---------------------------------------------------------------------
+    def _place(self, key: str) -> None:
+        """Move row `key` (just added, last) to its place in tree order, shifting the rows
+        after it: no sort of the whole table, and one redraw for the new node."""
+        path = self._path_of(key)
+        last = self._row_locations.get(key)
+        index = sum(1 for other in self._row_locations if other.value != key and self._path_of(other.value) < path)
+        if index == last:
+            return
+        locations = {}
+        for other in self._row_locations:
+            at = self._row_locations.get(other)
+            locations[other] = index if other.value == key else at + (1 if at >= index else 0)
+        self._row_locations = TwoWayDict(locations)
+        self._update_count += 1
+        self.refresh()
+
+    def _path_of(self, key: str) -> tuple:
+        if key.startswith("round-"):  # a folded round's summary: where its first folded node was
+            return self._summary_path(int(key[6:]))
+        return self.paths.get(key, ((10**6, 0, key),))
+
+    def sort_nodes(self) -> None:
+        """Rows in tree order (each node under its parent); the cursor stays on its node."""
+        current = self.current_id()
+        keys = sorted((k.value for k in self._row_locations), key=self._path_of)
+        self._row_locations = TwoWayDict({RowKey(k): i for i, k in enumerate(keys)})
+        self._update_count += 1
+        self.refresh()
+        if current in self.rows:
+            self.move_cursor(row=self.get_row_index(current), scroll=False)
+
+    def action_scroll_home(self) -> None:
+        """Home and End go to the first and last node, keeping the node column in view
+        (DataTable's also scroll to the last column, which hides the node names)."""
+        if self.row_count:
+            self.move_cursor(row=0)
+            self.scroll_to(x=0, animate=False)
+
+    def action_scroll_end(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+            self.scroll_to(x=0, animate=False)
+
+    def current_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def upsert(self, node: Node, place: bool = True) -> None:
+        """Show `node` (new or changed); a new one goes straight to its place in the tree."""
+        self.nodes[node.id] = node
         if node.id not in self.paths:
             parent = self.paths.get(node.parent or "", ())
             self.paths[node.id] = (*parent, node_order(node.id))
+            self.marks[node.id] = (False, False)
+        if not self._visible(node.id):
+            self._show_summary(node.round, place)
+            return
+        kept, pruned = self.marks[node.id]
         cells = node_cells(node, len(self.paths[node.id]) - 1)
+        cells[1] = name_cell(node.id, len(self.paths[node.id]) - 1, kept, pruned)
         if node.id in self.rows:
             for (key, _), value in zip(COLUMNS[2:], cells[2:]):
                 self.update_cell(node.id, key, value)
         else:
+            if node.id == self.best_id:
+                cells[0] = Text("★", style="bold yellow")
             self.add_row(*cells, key=node.id)
-            self.marks[node.id] = (False, False)
-            self.sort_soon()
+            if place:
+                self._place(node.id)
 
     def fill(self, tree: SearchTree, goal: str = "fix") -> None:
         for node in sorted(tree, key=lambda n: node_order(n.id)):  # parents before children
-            self.upsert(node)
+            self.upsert(node, place=False)
         self.mark_tree(tree)
         self.mark_best(tree, goal)
         self.sort_nodes()
@@ -129,35 +265,99 @@ class NodeTable(DataTable):
         parents = {n.parent for n in tree if n.parent}
         last_round = max((n.round for n in tree if n.id != ORIGINAL_ID), default=0)
         for node in tree:
-            if node.id not in self.rows:
+            if node.id not in self.paths:
                 continue
             kept = node.id in parents  # the original too, when the beam refined your code
             pruned = (not kept and node.id != ORIGINAL_ID and node.round < last_round
                       and node.evaluation is not None)
-            if self.marks.get(node.id) != (kept, pruned):
-                self.marks[node.id] = (kept, pruned)
-                self.update_cell(node.id, "id", name_cell(node.id, len(self.paths[node.id]) - 1, kept, pruned),
-                                 update_width=True)
+            if self.marks.get(node.id) == (kept, pruned):
+                continue
+            self.marks[node.id] = (kept, pruned)
+            if node.id in self.rows:
+                if not self._visible(node.id):  # a folded round's node that the beam passed over
+                    self.remove_row(node.id)
+                    self._show_summary(node.round)
+                    continue
+                cell = name_cell(node.id, len(self.paths[node.id]) - 1, kept, pruned)
+                self.update_cell(node.id, "id", cell, update_width=cell.cell_len > self.columns["id"].content_width)
+            elif self._visible(node.id):  # folded, and now kept: its children need it
+                self.upsert(node)
+                self._show_summary(node.round)
 
-    def sort_soon(self) -> None:
-        """Tree order for the rows added by now, once, after the events in the queue."""
-        if not self._sort_pending:
-            self._sort_pending = True
-            self.call_later(self.sort_nodes)
+    # -- folding rounds -------------------------------------------------------------------------
+    def _visible(self, node_id: str) -> bool:
+        node = self.nodes.get(node_id)
+        return (node is None or node.round not in self.folded or node_id == ORIGINAL_ID
+                or self.marks.get(node_id, (False, False))[0])
 
-    def sort_nodes(self) -> None:
-        """Rows in tree order (each node under its parent); the cursor stays on its node."""
-        self._sort_pending = False
-        current = self.current_id()
-        order = {node_name(node_id): path for node_id, path in self.paths.items()}
-        self.sort("id", key=lambda cell: order.get(cell.plain.split()[-1], (10**6,)))
-        if current in self.rows:
-            self.move_cursor(row=self.get_row_index(current), scroll=False)
+    def _hidden(self, round_: int) -> list[str]:
+        return sorted((i for i, n in self.nodes.items() if n.round == round_ and not self._visible(i)),
+                      key=node_order)
 
-    def current_id(self) -> str | None:
-        if not self.row_count:
+    def _summary_path(self, round_: int) -> tuple:
+        hidden = self._hidden(round_)
+        return self.paths[hidden[0]] if hidden else ((10**6, round_, ""),)
+
+    def _show_summary(self, round_: int, place: bool = True) -> None:
+        """The summary row of folded round `round_`: how many nodes it hides."""
+        key = f"round-{round_}"
+        hidden = self._hidden(round_)
+        if not hidden:
+            if key in self.rows:
+                self.remove_row(key)
+            return
+        # short: columns only grow (see _update_column_widths), and the legend says what f does
+        label = Text(f"▸ round {round_}: {len(hidden)} folded", style="dim italic")
+        if key in self.rows:
+            self.update_cell(key, "id", label, update_width=label.cell_len > self.columns["id"].content_width)
+        else:
+            self.add_row("", label, "", "", "", "", "", key=key)
+            if place:
+                self._place(key)
+
+    def round_of(self, key: str | None) -> int | None:
+        if key is None:
             return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        if key.startswith("round-"):
+            return int(key[6:])
+        node = self.nodes.get(key)
+        return None if node is None or node.id == ORIGINAL_ID else node.round
+
+    def action_toggle_round(self) -> None:
+        """Fold the highlighted node's round (its nodes the beam did not keep become one
+        summary row), or unfold a folded one."""
+        round_ = self.round_of(self.current_id())
+        if round_ is None:
+            self.notify("The original is in no round: highlight a node of the round to fold.")
+            return
+        self.toggle_round(round_)
+
+    def toggle_round(self, round_: int) -> None:
+        key = f"round-{round_}"
+        if round_ in self.folded:
+            self.folded.discard(round_)
+            hidden = [i for i, n in self.nodes.items() if n.round == round_ and i not in self.rows]
+            if key in self.rows:
+                self.remove_row(key)
+            for node_id in hidden:
+                self.upsert(self.nodes[node_id], place=False)
+            self.sort_nodes()
+            first = min(hidden, key=node_order, default=None)
+            if first in self.rows:
+                self.move_cursor(row=self.get_row_index(first))
+            return
+        self.folded.add(round_)
+        if not self._hidden(round_):
+            self.folded.discard(round_)
+            self.notify(f"Round {round_}: the beam kept every node, nothing to fold.")
+            return
+        for node_id in self._hidden(round_):
+            if node_id in self.rows:
+                self.remove_row(node_id)
+        self._show_summary(round_, place=False)
+        self.sort_nodes()
+        if key in self.rows:
+            self.move_cursor(row=self.get_row_index(key))
 
     def mark_best(self, tree: SearchTree, goal: str = "fix") -> None:
         """★ on the best candidate, only while it beats the original (a cancelled or
@@ -173,11 +373,9 @@ class NodeTable(DataTable):
             return
         if self.best_id in self.rows:
             self.update_cell(self.best_id, "best", "")
+        self.best_id = new  # a row not shown yet (arriving, or folded) gets it when added
         if new in self.rows:
             self.update_cell(new, "best", Text("★", style="bold yellow"))
-            self.best_id = new
-        else:
-            self.best_id = None  # its row arrives with a later event; marked then
 
 
 def feedback_text(ev: Evaluation | None, notes: list[str]) -> Text:
