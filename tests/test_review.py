@@ -273,3 +273,46 @@ def test_markdown_of_a_commit_in_the_sandbox(repo, capsys):
     assert "| `calc.py::double` | changed | **broken** | 0 | 1 | 0 | 0 |" in md
     assert "| `calc.py::half` | changed | fixed | 1 | 0 | 0 | 0 |" in md
     assert "assert 12 == 8" in md
+
+
+DOUBLE_MODEL = '''\
+"""Right only when the prompt shows the broken test's message (the review's run prints it)."""
+
+FIX = "It triples.\\n```python\\ndef double(x):\\n    return x * 2\\n```"
+GUESS = "```python\\ndef double(x):\\n    return x + x + x\\n```"
+
+
+def respond(messages, params):
+    prompt = "\\n".join(m["content"] for m in messages)
+    return FIX if "assert 12 == 8" in prompt else GUESS
+'''
+
+
+@pytest.mark.slow
+def test_a_search_from_the_change_proposes_a_follow_up_patch(repo, tmp_path, capsys):
+    from runners.patch import check_patch
+
+    model = tmp_path / "double_model.py"
+    model.write_text(DOUBLE_MODEL)
+    out = tmp_path / "follow.diff"
+    before = git_state(repo)
+    code = main(["review", "main..feature", "--solve", "double", "--model", f"scripted/{model}", "--budget-calls", "2",
+                 "--no-cache", "--repeat", "1", "--json", "--patch-out", str(out), "--project", str(repo)])
+    doc = json.loads(capsys.readouterr().out)
+    validate("review", doc)
+    follow = doc["follow_up"]
+    assert code == 1  # the review's verdict: the change breaks tests
+    assert follow["target"] == "calc.py::double" and follow["goal"] == "fix" and follow["status"] == "solved"
+    assert "-    return x * 3\n+    return x * 2\n" in follow["patch"] and out.read_text() == follow["patch"]
+    assert git_state(repo) == before
+    with Sides(repo) as sides:  # the follow-up applies on top of the change
+        feature = sides.export("feature", "feature")
+        assert "return x * 2" in check_patch(feature.root, follow["patch"])["calc.py"]
+
+
+@pytest.mark.slow
+def test_solve_names_a_touched_function(repo, capsys):
+    assert main(["review", "main..feature", "--solve", "nosuch", "--repeat", "1", "--project", str(repo)]) == 2
+    assert "not a function the change touches" in capsys.readouterr().err
+    assert main(["review", "a.diff", "b.diff", "--solve", "double", "--project", str(repo)]) == 2
+    assert "--solve searches from one change" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from orps_tui.errors import UserError
 
 
 def add_parser(sub):
-    from orps_tui.commands.solve import add_target_options
+    from orps_tui.commands.solve import add_search_options, add_target_options
 
     p = sub.add_parser("review", help="review a change (diff file, git range, branch or commit): per touched "
                        "function, tests fixed/broken and runtime, base against changed copy",
@@ -47,11 +47,17 @@ def add_parser(sub):
     p.add_argument("--out", metavar="FILE", help="also write the report (in the chosen format) to FILE")
     p.add_argument("--repeat", type=int, default=3, metavar="N",
                    help="runs of the tests on each side; runtimes are the fastest (default 3)")
-    p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for one test run (default: settings)")
-    p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--tui", action="store_true", help="show the review in the TUI (the default on a terminal "
                    "when no format is given)")
     p.add_argument("--no-tui", action="store_true", help="print the review, even on a terminal")
+    follow = p.add_argument_group("a search from the change (--solve)")
+    follow.add_argument("--solve", metavar="FUNC",
+                        help="then search from the changed copy for a better version of this touched function "
+                        "(path::qualname or its name): the proposal is a follow-up patch on top of the change; "
+                        "goal: fix when the change broke it, faster when it only slowed it (--goal overrides)")
+    follow.add_argument("--patch-out", metavar="FILE", help="write the follow-up patch to FILE")
+    follow.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    add_search_options(p)
     p.set_defaults(func=run)
 
 
@@ -99,13 +105,22 @@ def run(args) -> int:
         raise UserError("--repeat must be at least 1")
     fmt = output_format(args)
     tui = args.tui
-    project, config, review = compute(args)
+    if args.solve and len(args.changes) != 1:
+        raise UserError("--solve searches from one change", hint="review the candidates first, then --solve from the best")
+    say = (lambda line: None) if args.quiet else None
+    project, config, review = compute(args, say)
     try:
+        follow_up = None
+        if args.solve:
+            from orps_tui.review.follow_up import search_from_review
+
+            follow_up = search_from_review(args, project, review.review.changes[0], review.changes[0].changed.root,
+                                           review.python)
         if tui:
             from orps_tui.review.screen import run_review_app
 
-            return run_review_app(project, review.review, review.changes)
-        return print_review(args, fmt, project, review.review)
+            return run_review_app(project, review.review, follow_up)
+        return print_review(args, fmt, project, review.review, follow_up)
     finally:
         review.close()
 
@@ -113,8 +128,8 @@ def run(args) -> int:
 class Computed:
     """A review and the sides it was made of (their temporary directories, until `close`)."""
 
-    def __init__(self, review, sides, changes):
-        self.review, self.sides, self.changes = review, sides, changes
+    def __init__(self, review, sides, changes, python: str):
+        self.review, self.sides, self.changes, self.python = review, sides, changes, python
 
     def close(self) -> None:
         self.sides.close()
@@ -145,11 +160,12 @@ def compute(args, say=None):
         if args.tests:
             tests = [t for t in args.tests]
 
-        async def go():
-            # The project's own interpreter for every side: a side exported from git has no .venv.
-            from runners.projectenv import resolve as resolve_env
+        # The project's own interpreter for every side: a side exported from git has no .venv.
+        from runners.projectenv import resolve as resolve_env
 
-            python = resolve_env(project).chosen.path
+        python = resolve_env(project).chosen.path
+
+        async def go():
             async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
                                         read_paths=read, python=python) as evaluator:
                 return await review_changes(changes, evaluator, repeat=args.repeat, say=say, tests=tests)
@@ -161,7 +177,7 @@ def compute(args, say=None):
     except BaseException:
         sides.close()
         raise
-    return project, config, Computed(review, sides, changes)
+    return project, config, Computed(review, sides, changes, python)
 
 
 def render(fmt: str, project: Path, review, follow_up: dict | None = None) -> str:

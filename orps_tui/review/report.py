@@ -129,12 +129,15 @@ def change_lines(change: ChangeReview) -> list[str]:
 
 
 def follow_up_lines(follow_up: dict) -> list[str]:
-    lines = [f"follow-up search on {follow_up['target']}: {follow_up['status']}"
-             + (f" (run {follow_up['run_id']})" if follow_up.get("run_id") else "")]
+    best, original = follow_up.get("best") or {}, follow_up.get("original") or {}
+    lines = [f"follow-up search on {follow_up['target']} (goal {follow_up.get('goal', 'fix')}): {follow_up['status']}; "
+             f"the change's version passes {original.get('passed', 0)}/{original.get('total', 0)}, the best candidate "
+             f"{best.get('passed', 0)}/{best.get('total', 0)} ({follow_up.get('model_calls', 0)} model calls)"]
     if follow_up.get("patch"):
         lines += ["proposed follow-up patch (on top of the reviewed change):", follow_up["patch"].rstrip()]
         if follow_up.get("patch_file"):
-            lines.append(f"written to {follow_up['patch_file']}")
+            lines.append(f"written to {follow_up['patch_file']}; on a checkout of the change: "
+                         f"orps apply {follow_up['patch_file']}")
     else:
         lines.append("no follow-up patch to propose")
     return lines
