@@ -316,3 +316,19 @@ def test_solve_names_a_touched_function(repo, capsys):
     assert "not a function the change touches" in capsys.readouterr().err
     assert main(["review", "a.diff", "b.diff", "--solve", "double", "--project", str(repo)]) == 2
     assert "--solve searches from one change" in capsys.readouterr().err
+
+
+def test_hunks_split_and_join_keep_each_hunk_in_place(tmp_path):
+    from runners.patch import check_patch
+    from runners.review.hunks import join_hunks, split_hunks, whole_files
+
+    base = "".join(f"line {i}\n" for i in range(40))
+    changed = base.replace("line 3\n", "line three\n").replace("line 30\n", "line thirty\n")
+    (tmp_path / "f.txt").write_text(base)
+    diff = make_patch("f.txt", base, changed) + make_patch("new.txt", "", "hello\n", new_file=True)
+    hunks = split_hunks(diff)
+    assert [(h.path, h.new_file) for h in hunks] == [("f.txt", False), ("f.txt", False), ("new.txt", True)]
+    only_second = check_patch(tmp_path, join_hunks([hunks[1]]))
+    assert only_second["f.txt"] == base.replace("line 30\n", "line thirty\n")
+    assert check_patch(tmp_path, join_hunks(hunks)) == {"f.txt": changed, "new.txt": "hello\n"}
+    assert whole_files(hunks, {2}) == {2} and whole_files(hunks, {0}) == {0}

@@ -104,7 +104,10 @@ def run(args) -> int:
     if args.repeat < 1:
         raise UserError("--repeat must be at least 1")
     fmt = output_format(args)
-    tui = args.tui
+    tui = args.tui or (not args.no_tui and args.format is None and not args.json and not args.markdown
+                       and not args.out and sys.stdout.isatty() and sys.stdin.isatty())
+    if args.tui and (not sys.stdout.isatty() or not sys.stdin.isatty()):
+        raise UserError("--tui needs a terminal", hint="without it, orps review prints the review")
     if args.solve and len(args.changes) != 1:
         raise UserError("--solve searches from one change", hint="review the candidates first, then --solve from the best")
     say = (lambda line: None) if args.quiet else None
