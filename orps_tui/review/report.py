@@ -9,6 +9,8 @@ from search.terminal_text import printable
 
 UNCHANGED = ("passing", "failing", "skipped")
 NEW = ("new_passing", "new_failing")
+SHOWN = 8
+"""Tests listed per function in the text report, failing tests in the Markdown (the JSON has all)."""
 FAILING = ("broken", "new_failing", "failing")
 """Test statuses whose changed side fails: listed with their messages."""
 
@@ -102,8 +104,9 @@ def ranking_lines(review: Review) -> list[str]:
     lines = [f"ranking of {len(review.changes)} changes (tests passed, then runtime, then size):"]
     for place, i in enumerate(review.ranking, 1):
         c = review.changes[i]
-        lines.append(f"  {place}. {c.name}: {c.passed}/{c.total} tests pass, {seconds(c.runtime_s)} in the tests "
-                     f"all pass, {c.size} lines changed{'; BREAKS TESTS' if c.broken else ''}")
+        lines.append(f"  {place}. {c.name}: {c.passed}/{c.total} tests pass, {seconds(c.runtime_s)} over the "
+                     f"{c.runtime_tests} tests every change passes, {c.size} lines changed"
+                     f"{'; BREAKS TESTS' if c.broken else ''}")
     return lines
 
 
@@ -116,12 +119,14 @@ def change_lines(change: ChangeReview) -> list[str]:
                      "before trusting a pass")
     for f in change.functions:
         lines.append(f"  {verdict_words(f).upper():<16} {f.target} ({f.kind}): {counts(f)}; runtime {runtime(f)}")
-        for t in f.tests:
-            if t.status in ("broken", "fixed", "new_failing") or t.flaky:
-                mark = t.status.replace("_", " ").upper() + (" (flaky)" if t.flaky else "")
-                lines.append(f"      {mark:<12} {t.id}")
-                if t.changed_message:
-                    lines.append(f"          {first_line(t.changed_message)[:160]}")
+        shown = [t for t in f.tests if t.status in ("broken", "fixed", "new_failing") or t.flaky]
+        for t in shown[:SHOWN]:
+            mark = t.status.replace("_", " ").upper() + (" (flaky)" if t.flaky else "")
+            lines.append(f"      {mark:<12} {t.id}")
+            if t.changed_message and t.status != "fixed":
+                lines.append(f"          {first_line(t.changed_message)[:160]}")
+        if len(shown) > SHOWN:
+            lines.append(f"      ... and {len(shown) - SHOWN} more (--json lists them all)")
     for note in change.notes:
         lines.append(f"  note: {note}")
     lines.append(f"verdict: {summary(change)}")
@@ -162,11 +167,12 @@ def markdown_report(review: Review, follow_up: dict | None = None) -> str:
     out = []
     if len(review.changes) > 1:
         out += ["## orps review: ranking", "",
-                "| # | change | tests passed | runtime (tests all pass) | lines changed | breaks tests |",
+                "| # | change | tests passed | runtime (tests every change passes) | lines changed | breaks tests |",
                 "|---|---|---|---|---|---|"]
         for place, i in enumerate(review.ranking, 1):
             c = review.changes[i]
-            out.append(f"| {place} | `{_md(c.name)}` | {c.passed}/{c.total} | {seconds(c.runtime_s)} | {c.size} | "
+            out.append(f"| {place} | `{_md(c.name)}` | {c.passed}/{c.total} | {seconds(c.runtime_s)} "
+                       f"({c.runtime_tests} tests) | {c.size} | "
                        f"{'**yes**' if c.broken else 'no'} |")
         out.append("")
     for change in review.changes:
@@ -203,10 +209,12 @@ def markdown_change(change: ChangeReview, repeat: int) -> list[str]:
     failing = failing_tests(change)
     if failing:
         out += ["### Failing tests", ""]
-        for f, t in failing:
+        for f, t in failing[:SHOWN]:
             out += [f"<details><summary><code>{t.id}</code>: {t.status.replace('_', ' ')} "
                     f"(<code>{f.qualname}</code>)</summary>", "", _fence(t.changed_message or "(no message)"), "",
                     "</details>", ""]
+        if len(failing) > SHOWN:
+            out += [f"... and {len(failing) - SHOWN} more failing tests (`orps review --json` lists them all).", ""]
     for note in change.notes:
         out.append(f"- note: {note}")
     if change.notes:

@@ -100,6 +100,8 @@ class ChangeReview:
     runtime_s: float | None = None
     """Of the tests every reviewed change passes (the ranking's second key)."""
     isolation: str = ""
+    runtime_tests: int = 0
+    """How many tests `runtime_s` sums."""
 
     @property
     def broken(self) -> bool:
@@ -375,8 +377,9 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
         selected = {t.target: (list(tests) if tests else _selected(t, base, change.changed)) for t in touched}
         notes = [f"{u.path}: {u.why}" for u in untouched]
         per_change.append((touched, notes, selected))
-        say(f"{change.name}: {len(change.files)} file(s) changed, {len(touched)} function(s) touched, "
-            f"{len(set(x for ids in selected.values() for x in ids))} tests selected")
+        n = len(set(x for ids in selected.values() for x in ids))
+        say(f"{change.name}: {_count(len(change.files), 'file')} changed, {_count(len(touched), 'function')} "
+            f"touched, {_count(n, 'test')} selected")
     every = list(dict.fromkeys(x for _, _, sel in per_change for ids in sel.values() for x in ids))
     on_base = {x for x in every if test_exists(base.root, x)}
     on_changed = [{x for x in every if test_exists(c.changed.root, x)} for c in changes]
@@ -417,6 +420,7 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
     for review, runs in zip(reviews, changed_runs):
         times = [runs.seconds(r) for r in common]
         review.runtime_s = sum(t for t in times if t is not None) if common else None
+        review.runtime_tests = len(common)
     return Review(reviews, rank(reviews), max(1, repeat))
 
 
@@ -446,6 +450,10 @@ def rank(reviews: list[ChangeReview]) -> list[int]:
         return -1 if i < j else (1 if i > j else 0)
 
     return sorted(range(len(reviews)), key=cmp_to_key(cmp))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _passing_everywhere(every: list[str], present: list[set[str]], runs: list[_Runs]) -> list[str]:
