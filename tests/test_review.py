@@ -332,3 +332,16 @@ def test_hunks_split_and_join_keep_each_hunk_in_place(tmp_path):
     assert only_second["f.txt"] == base.replace("line 30\n", "line thirty\n")
     assert check_patch(tmp_path, join_hunks(hunks)) == {"f.txt": changed, "new.txt": "hello\n"}
     assert whole_files(hunks, {2}) == {2} and whole_files(hunks, {0}) == {0}
+
+
+def test_the_follow_up_goal_and_target_come_from_the_review():
+    from orps_tui.errors import UserError
+    from orps_tui.review.follow_up import find_function, goal_for
+
+    change = _sample_review().changes[0]
+    assert find_function(change, "double").target == "calc.py::double"
+    assert find_function(change, "calc.py::add").qualname == "add"
+    assert goal_for(find_function(change, "double")) == "fix"  # broken: make its tests pass
+    assert goal_for(find_function(change, "add")) == "faster"  # passing but slower
+    with pytest.raises(UserError, match="not a function the change touches"):
+        find_function(change, "nosuch")
