@@ -345,3 +345,57 @@ def test_the_follow_up_goal_and_target_come_from_the_review():
     assert goal_for(find_function(change, "add")) == "faster"  # passing but slower
     with pytest.raises(UserError, match="not a function the change touches"):
         find_function(change, "nosuch")
+
+
+TOGETHER_MODEL = '''\
+"""Both functions in one answer; right only once the prompt shows the broken test's message."""
+
+FIX = "Double doubles; triple reads better as a sum.\\n```python\\ndef double(x):\\n    return x * 2\\n\\n\\ndef triple(x):\\n    return x + x + x\\n```"
+GUESS = "```python\\ndef double(x):\\n    return x + x + x\\n\\n\\ndef triple(x):\\n    return x * 3\\n```"
+
+
+def respond(messages, params):
+    prompt = "\\n".join(m["content"] for m in messages)
+    assert "`double`, `triple`" in prompt  # one task, both functions asked for
+    return FIX if "assert 12 == 8" in prompt else GUESS
+'''
+
+
+@pytest.mark.slow
+def test_several_functions_of_one_file_are_searched_as_one_task(repo, tmp_path, capsys):
+    model = tmp_path / "together_model.py"
+    model.write_text(TOGETHER_MODEL)
+    code = main(["review", "main..feature", "--solve", "double,triple", "--model", f"scripted/{model}",
+                 "--budget-calls", "2", "--no-cache", "--repeat", "1", "--json", "--project", str(repo)])
+    doc = json.loads(capsys.readouterr().out)
+    validate("review", doc)
+    follow = doc["follow_up"]
+    assert code == 1 and follow["targets"] == ["calc.py::double", "calc.py::triple"] and follow["status"] == "solved"
+    assert "-    return x * 3\n+    return x * 2\n" in follow["patch"]  # double, fixed
+    assert "+    return x + x + x\n" in follow["patch"]  # triple, from the same candidate
+    assert follow["best"] == {"passed": 2, "total": 2, "runtime_s": follow["best"]["runtime_s"]}
+
+
+def test_functions_of_several_files_are_not_one_task():
+    from orps_tui.errors import UserError
+    from orps_tui.review.follow_up import search_from_review
+
+    change = _sample_review().changes[0]
+    change.functions.append(FunctionReview("other.py", "g", "changed", "broken", "unknown", []))
+
+    class Args:
+        solve = "double,other.py::g"
+
+    with pytest.raises(UserError, match="only when they are in the same file"):
+        search_from_review(Args(), None, change, None, "python")
+
+
+def test_splice_all_puts_each_function_in_its_place():
+    from runners.review.together import splice_all, together_patch
+
+    text = "def f():\n    return 1\n\n\ndef keep():\n    return 0\n\n\ndef g():\n    return 2\n"
+    code = "def f():\n    return 10\n\n\ndef g():\n    return 20\n"
+    assert splice_all(text, ["f", "g"], code) == text.replace("return 1\n", "return 10\n").replace("return 2\n", "return 20\n")
+    only_g = splice_all(text, ["f", "g"], "def g():\n    return 20\n")
+    assert "return 1\n" in only_g and "return 20\n" in only_g  # f keeps the file's version
+    assert together_patch("m.py", text, ["f", "g"], "x = 1\n") == ""  # defines neither: no patch

@@ -53,7 +53,8 @@ def add_parser(sub):
     follow = p.add_argument_group("a search from the change (--solve)")
     follow.add_argument("--solve", metavar="FUNC",
                         help="then search from the changed copy for a better version of this touched function "
-                        "(path::qualname or its name): the proposal is a follow-up patch on top of the change; "
+                        "(path::qualname or its name; several of one file, comma-separated, are one task whose "
+                        "candidates hold them all): the proposal is a follow-up patch on top of the change; "
                         "goal: fix when the change broke it, faster when it only slowed it (--goal overrides)")
     follow.add_argument("--patch-out", metavar="FILE", help="write the follow-up patch to FILE")
     follow.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
