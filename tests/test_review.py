@@ -399,3 +399,17 @@ def test_splice_all_puts_each_function_in_its_place():
     only_g = splice_all(text, ["f", "g"], "def g():\n    return 20\n")
     assert "return 1\n" in only_g and "return 20\n" in only_g  # f keeps the file's version
     assert together_patch("m.py", text, ["f", "g"], "x = 1\n") == ""  # defines neither: no patch
+
+
+def test_a_deleted_file_removes_its_functions(repo):
+    git(repo, "checkout", "-q", "-b", "drop")
+    (repo / "extra.py").write_text("def gone(x):\n    return x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "extra")
+    git(repo, "rm", "-q", "extra.py")
+    git(repo, "commit", "-qm", "drop extra")
+    with Sides(repo) as sides:
+        change = sides.change("HEAD~1..HEAD")
+        assert change.deleted == ["extra.py"] and not (change.changed.root / "extra.py").exists()
+        touched, _ = touched_functions(change.base.root, change.changed.root, change.files)
+    assert [(t.target, t.kind) for t in touched] == [("extra.py::gone", "removed")]

@@ -107,10 +107,6 @@ class ChangeReview:
     def broken(self) -> bool:
         return any(f.verdict == "broken" for f in self.functions)
 
-    @property
-    def changed_root(self) -> Path | None:
-        return getattr(self, "_changed_root", None)
-
 
 @dataclass
 class Review:
@@ -411,7 +407,6 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
         review = ChangeReview(change.name, base.label, change.changed.label, change.files, change.deleted,
                               change.diff, change.size, functions, notes, tests_changed,
                               isolation=runs.isolation or base_runs.isolation)
-        review._changed_root = change.changed.root
         ids = [r for sel in every if sel in present for r in runs.results(sel)]
         review.passed = sum(1 for r in ids if runs.outcome(r) == "passed")
         review.total = len(ids)
