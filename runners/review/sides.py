@@ -164,15 +164,19 @@ class Sides:
         except FileNotFoundError:
             raise ChangeError("git is not installed; a diff file works without it") from None
         if done.returncode != 0:
-            err = done.stderr.decode(errors="replace").strip().splitlines()
-            raise ChangeError(f"git {args[0]}: {err[-1] if err else 'failed'}")
+            err = [line.strip() for line in done.stderr.decode(errors="replace").splitlines() if line.strip()]
+            fatal = next((line for line in err if line.startswith(("fatal:", "error:"))), err[-1] if err else "failed")
+            advice = [line for line in err if line.startswith("git ") and line != fatal]  # git's suggested fix
+            raise ChangeError(f"git {args[0]}: {fatal}" + (f" ({advice[0]})" if advice else ""))
         return done.stdout.decode("utf-8", errors="replace")
 
     def _repo_prefix(self) -> str:
         """The project's path inside its repository ('' at the top)."""
         try:
             return self._git("rev-parse", "--show-prefix").strip()
-        except ChangeError:
+        except ChangeError as err:
+            if "not a git repository" not in str(err):  # git's own reason (a repository it refuses to read...)
+                raise
             raise ChangeError(f"{self.project} is not in a git repository: give a diff file "
                               "(git diff > change.diff) or run orps review inside the repository") from None
 
