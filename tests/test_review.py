@@ -413,3 +413,32 @@ def test_a_deleted_file_removes_its_functions(repo):
         assert change.deleted == ["extra.py"] and not (change.changed.root / "extra.py").exists()
         touched, _ = touched_functions(change.base.root, change.changed.root, change.files)
     assert [(t.target, t.kind) for t in touched] == [("extra.py::gone", "removed")]
+
+
+@pytest.mark.slow
+def test_a_change_of_the_tests_alone_runs_the_tests_it_adds_or_edits(repo, capsys):
+    tests = repo / "tests" / "test_calc.py"
+    tests.write_text(tests.read_text().replace("assert add(2, 3) == 5", "assert add(2, 3) == 6")
+                     + "\n\ndef test_more():\n    assert double(1) == 2\n")
+    git(repo, "commit", "-qam", "tests only")
+    code = main(["review", "HEAD~1..HEAD", "--json", "--repeat", "1", "--project", str(repo)])
+    doc = json.loads(capsys.readouterr().out)
+    validate("review", doc)
+    change = doc["changes"][0]
+    assert code == 1 and change["functions"] == [] and change["broken"]
+    edited = {t["id"]: t["status"] for t in change["edited_tests"]}
+    assert edited == {"tests/test_calc.py::test_add": "broken", "tests/test_calc.py::test_more": "new_passing"}
+    assert "the change touches no function outside the tests" in change["notes"]
+
+
+def test_edited_tests_are_the_changed_test_functions_or_the_whole_file_when_shared_code_changed(tmp_path):
+    from runners.review.touched import changed_tests
+
+    base, changed = tmp_path / "a", tmp_path / "b"
+    body = "CASES = [1, 2]\n\n\ndef test_one():\n    assert 1\n\n\ndef test_two():\n    assert 2\n"
+    for root, text in ((base, body), (changed, body.replace("assert 2", "assert 3") + "\n\ndef test_three():\n    pass\n")):
+        (root / "tests").mkdir(parents=True)
+        (root / "tests" / "test_x.py").write_text(text)
+    assert changed_tests(base, changed, ["tests/test_x.py"]) == ["tests/test_x.py::test_two", "tests/test_x.py::test_three"]
+    (changed / "tests" / "test_x.py").write_text(body.replace("[1, 2]", "[1, 2, 3]"))
+    assert changed_tests(base, changed, ["tests/test_x.py"]) == ["tests/test_x.py"]

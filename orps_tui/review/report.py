@@ -51,7 +51,7 @@ def first_line(message: str) -> str:
     return next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1].strip())
 
 
-def failing_tests(change: ChangeReview) -> list[tuple[FunctionReview, TestChange]]:
+def failing_tests(change: ChangeReview) -> list[tuple[FunctionReview | None, TestChange]]:
     """Tests that fail on the changed side, broken and new ones first, each once."""
     seen, out = set(), []
     order = {"broken": 0, "new_failing": 1, "failing": 2}
@@ -60,7 +60,18 @@ def failing_tests(change: ChangeReview) -> list[tuple[FunctionReview, TestChange
             if t.status in FAILING and t.id not in seen:
                 seen.add(t.id)
                 out.append((f, t))
+    for t in change.edited_tests:
+        if t.status in FAILING and t.id not in seen:
+            seen.add(t.id)
+            out.append((None, t))
     return sorted(out, key=lambda ft: order[ft[1].status])
+
+
+def edited_counts(change: ChangeReview) -> str:
+    counted: dict[str, int] = {}
+    for t in change.edited_tests:
+        counted[t.status] = counted.get(t.status, 0) + 1
+    return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counted.items()))
 
 
 def summary(change: ChangeReview) -> str:
@@ -75,6 +86,12 @@ def summary(change: ChangeReview) -> str:
         parts.append(f"{len(slower)} slower ({', '.join(f.qualname for f in slower)})")
     if fixed:
         parts.append(f"{len(fixed)} fixed ({', '.join(f.qualname for f in fixed)})")
+    failing_edits = [t for t in change.edited_tests if t.status in ("broken", "new_failing")]
+    if failing_edits:
+        parts.append(f"{len(failing_edits)} test{'s' if len(failing_edits) > 1 else ''} it adds or edits "
+                     f"fail{'' if len(failing_edits) > 1 else 's'}")
+    if not parts and change.edited_tests:
+        parts.append("the tests it adds or edits pass")
     if not parts:
         parts.append("nothing broken" if change.functions else "no function touched")
     return "; ".join(parts)
@@ -127,6 +144,15 @@ def change_lines(change: ChangeReview) -> list[str]:
                 lines.append(f"          {first_line(t.changed_message)[:160]}")
         if len(shown) > SHOWN:
             lines.append(f"      ... and {len(shown) - SHOWN} more (--json lists them all)")
+    if change.edited_tests:
+        lines.append(f"  TESTS THE CHANGE ADDS OR EDITS: {edited_counts(change)}")
+        bad = [t for t in change.edited_tests if t.status in ("broken", "new_failing", "failing")]
+        for t in bad[:SHOWN]:
+            lines.append(f"      {t.status.replace('_', ' ').upper():<12} {t.id}")
+            if t.changed_message:
+                lines.append(f"          {first_line(t.changed_message)[:160]}")
+        if len(bad) > SHOWN:
+            lines.append(f"      ... and {len(bad) - SHOWN} more (--json lists them all)")
     for note in change.notes:
         lines.append(f"  note: {note}")
     lines.append(f"verdict: {summary(change)}")
@@ -206,12 +232,15 @@ def markdown_change(change: ChangeReview, repeat: int) -> list[str]:
             out.append(f"| `{_md(f.target)}` | {f.kind} | {verdict} | {f.count('fixed')} | {f.count('broken')} | "
                        f"{f.count(*UNCHANGED)} | {f.count(*NEW)} | {_md(runtime(f)).replace('->', '→')} |")
         out.append("")
+    if change.edited_tests:
+        out += [f"Tests the change adds or edits: {edited_counts(change)}.", ""]
     failing = failing_tests(change)
     if failing:
         out += ["### Failing tests", ""]
         for f, t in failing[:SHOWN]:
+            whose = f"<code>{f.qualname}</code>" if f is not None else "a test the change adds or edits"
             out += [f"<details><summary><code>{t.id}</code>: {t.status.replace('_', ' ')} "
-                    f"(<code>{f.qualname}</code>)</summary>", "", _fence(t.changed_message or "(no message)"), "",
+                    f"({whose})</summary>", "", _fence(t.changed_message or "(no message)"), "",
                     "</details>", ""]
         if len(failing) > SHOWN:
             out += [f"... and {len(failing) - SHOWN} more failing tests (`orps review --json` lists them all).", ""]

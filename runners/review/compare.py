@@ -25,7 +25,7 @@ from typing import Callable
 
 from runners.locate import Located, LocateError, list_functions, locate
 from runners.review.sides import Change, Side
-from runners.review.touched import Touched, touched_functions
+from runners.review.touched import Touched, changed_tests, touched_functions
 from search.types import Evaluation, Task, TestResult
 
 SLOWER_RATIO = 1.5
@@ -33,6 +33,10 @@ SLOWER_RATIO = 1.5
 changed side (and `faster` when the base's take this many times as long)..."""
 MIN_DIFFERENCE_S = 0.0005
 """...and the difference is at least this much: below it, a busy machine's noise."""
+
+
+EDITED = ""
+"""The key, among the touched functions' test selections, of the tests the change edits."""
 
 
 class ReviewError(Exception):
@@ -102,10 +106,13 @@ class ChangeReview:
     isolation: str = ""
     runtime_tests: int = 0
     """How many tests `runtime_s` sums."""
+    edited_tests: list[TestChange] = field(default_factory=list)
+    """The tests the change adds or edits, run on both sides like the functions' tests."""
 
     @property
     def broken(self) -> bool:
-        return any(f.verdict == "broken" for f in self.functions)
+        return (any(f.verdict == "broken" for f in self.functions)
+                or any(t.status in ("broken", "new_failing") for t in self.edited_tests))
 
 
 @dataclass
@@ -215,7 +222,8 @@ def _anchor(side: Side, wanted: list[tuple[str, str]], files: list[str]) -> Loca
             continue
     from runners.evaluator import is_test_file
 
-    for rel in files:
+    # A change of the tests alone: any function of the project holds the place.
+    for rel in [*files, *_python_files(side.root)]:
         if rel.endswith(".py") and not is_test_file(rel) and (side.root / rel).is_file():
             try:
                 for info in list_functions(side.root / rel):
@@ -223,6 +231,19 @@ def _anchor(side: Side, wanted: list[tuple[str, str]], files: list[str]) -> Loca
             except (LocateError, OSError, UnicodeDecodeError, ValueError):
                 continue
     return None
+
+
+def _python_files(root: Path):
+    """The project's Python files, lazily, never inside what no copy of it holds (.venv, .git...)."""
+    import os
+
+    from runners.projectfiles import skip_name
+
+    for here, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not skip_name(d) and not d.startswith("."))
+        for name in sorted(names):
+            if name.endswith(".py"):
+                yield Path(here, name).relative_to(root).as_posix()
 
 
 def side_task(side: Side, anchor: Located, tests: list[str]) -> Task:
@@ -372,6 +393,9 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
         touched, untouched = touched_functions(base.root, change.changed.root, change.files)
         selected = {t.target: (list(tests) if tests else _selected(t, base, change.changed)) for t in touched}
         notes = [f"{u.path}: {u.why}" for u in untouched]
+        edited = [] if tests else changed_tests(base.root, change.changed.root, change.files)
+        if edited:
+            selected[EDITED] = edited
         per_change.append((touched, notes, selected))
         n = len(set(x for ids in selected.values() for x in ids))
         say(f"{change.name}: {_count(len(change.files), 'file')} changed, {_count(len(touched), 'function')} "
@@ -402,11 +426,12 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
             functions.append(FunctionReview(t.path, t.qualname, t.kind, function_verdict(tchanges), pace,
                                             tchanges, b_s, c_s))
         tests_changed = sorted(f for f in change.files if is_test_file(f))
+        edited = _test_changes(selected[EDITED], on_base, present, base_runs, runs) if EDITED in selected else []
         if not touched:
             notes.append("the change touches no function outside the tests")
         review = ChangeReview(change.name, base.label, change.changed.label, change.files, change.deleted,
                               change.diff, change.size, functions, notes, tests_changed,
-                              isolation=runs.isolation or base_runs.isolation)
+                              isolation=runs.isolation or base_runs.isolation, edited_tests=edited)
         ids = [r for sel in every if sel in present for r in runs.results(sel)]
         review.passed = sum(1 for r in ids if runs.outcome(r) == "passed")
         review.total = len(ids)

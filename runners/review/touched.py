@@ -99,3 +99,54 @@ def touched_functions(base_root: Path, changed_root: Path, files: list[str]) -> 
             notes.append(Untouched(rel, "lines outside any function changed (imports, constants, classes): "
                                    "they can change what every function of the file does"))
     return touched, notes
+
+
+def _test_sources(path: Path) -> dict[str, str]:
+    """node id suffix (`name` or `Class::name`) -> source text of every test function of a
+    test file (pytest's default naming: `test*` functions, `test*` methods of `Test*` classes)."""
+    import ast
+
+    if not path.is_file():
+        return {}
+    try:
+        text = path.read_text(errors="replace")
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, OSError):
+        return {}
+    out = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            out[node.name] = ast.get_source_segment(text, node) or ""
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test"):
+                    out[f"{node.name}::{item.name}"] = ast.get_source_segment(text, item) or ""
+    return out
+
+
+def changed_tests(base_root: Path, changed_root: Path, files: list[str]) -> list[str]:
+    """Node ids of the tests the change adds or edits (in the test files it modifies): they
+    run on both sides too, so that a change to the tests is checked as well as the code. A
+    test file whose shared code changed (a parameter list, a fixture, a helper, an import)
+    is given whole: every test in it may have changed."""
+    ids = []
+    for rel in files:
+        name = rel.rsplit("/", 1)[-1]
+        if not rel.endswith(".py") or not is_test_file(rel) or name == "conftest.py":
+            continue
+        before, after = _test_sources(Path(base_root) / rel), _test_sources(Path(changed_root) / rel)
+        if _rest(Path(base_root) / rel, before) != _rest(Path(changed_root) / rel, after) and after:
+            ids.append(rel)  # its shared code changed (parameters, fixtures, helpers): all of its tests
+            continue
+        ids += [f"{rel}::{test}" for test, source in after.items() if before.get(test) != source]
+    return ids
+
+
+def _rest(path: Path, tests: dict[str, str]) -> str:
+    """A test file's text without its test functions: what all of its tests share."""
+    if not path.is_file():
+        return ""
+    text = path.read_text(errors="replace")
+    for source in tests.values():
+        text = text.replace(source, "", 1)
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())  # blank lines are no change
