@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,9 @@ class Sides:
         self.project = Path(project).resolve()
         self._dirs: list[str] = []
         self._exported: dict[str, Side] = {}
+        # Also at exit (the CLI's exit runs the atexit handlers) and when forgotten: a side is
+        # a whole copy of the project.
+        weakref.finalize(self, _remove_all, self._dirs)
 
     def __enter__(self) -> Sides:
         return self
@@ -75,9 +79,7 @@ class Sides:
         self.close()
 
     def close(self) -> None:
-        for d in self._dirs:
-            shutil.rmtree(d, ignore_errors=True)
-        self._dirs.clear()
+        _remove_all(self._dirs)
 
     def _tempdir(self, what: str) -> Path:
         d = tempfile.mkdtemp(prefix=f"orps-review-{what}-")
@@ -225,6 +227,12 @@ class Sides:
         side = Side(label, root)
         self._exported[commit] = side
         return side
+
+
+def _remove_all(dirs: list[str]) -> None:
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    dirs.clear()
 
 
 def _inside(name: str) -> bool:
