@@ -150,6 +150,7 @@ def compute(args, say=None):
     config = load_config(project, cli={"timeout_s": args.timeout_s, "memory_mb": args.memory_mb})
     say = say or (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     sides = Sides(project)
+    _remove_on_hangup(sides)
     try:
         try:
             changes = [sides.change(spec) for spec in args.changes]
@@ -182,6 +183,26 @@ def compute(args, say=None):
         sides.close()
         raise
     return project, config, Computed(review, sides, changes, python)
+
+
+def _remove_on_hangup(sides) -> None:
+    """A closed terminal (SIGHUP) or a kill (SIGTERM) ends the process without its cleanup:
+    remove the temporary sides first (each a copy of the project), then die of the signal."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        sides.close()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            signal.signal(signum, handler)
 
 
 def render(fmt: str, project: Path, review, follow_up: dict | None = None) -> str:
