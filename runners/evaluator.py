@@ -662,6 +662,12 @@ class SandboxEvaluator:
         ev.static = static
         return masked(ev)
 
+    async def confirm(self, task: Task, code: str, *, files: dict[str, str] | None = None):
+        """Run the tests with the candidate in a process of its own (`runners.confirm`)."""
+        from runners.confirm import confirm
+
+        return await confirm(self, task, code, files=files)
+
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
         """The minimum call-phase runtime over `repeats` runs (None when a run fails)."""
         ev = await self.evaluate(task, code, repeat=repeats)
@@ -684,7 +690,9 @@ class SandboxEvaluator:
         return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
 
     async def _run_pytest(self, prepared: Prepared, env: projectenv.Resolved, project: bool,
-                          trust: dict | None = None) -> Evaluation:
+                          trust: dict | None = None, extra_env: dict[str, str] | None = None,
+                          extra_fds: tuple[int, ...] = ()) -> Evaluation:
+        """`extra_env`, `extra_fds`: a confirmation run's proxy socket (`runners.confirm`)."""
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
@@ -708,7 +716,7 @@ class SandboxEvaluator:
                 "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
                 "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project)}
+        run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project), **(extra_env or {})}
         # In the project's own environment pytest loads its installed plugins as plain pytest
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
         # project's, and autoloading them costs seconds (some import whole UI toolkits): there
@@ -746,7 +754,7 @@ class SandboxEvaluator:
         channel.on_full = lambda: loop.remove_reader(result_fd)
         try:
             run = await run_sandboxed(argv, workspace, self.limits, env=run_env,
-                                      pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
+                                      pass_fds=channel.fds + tuple(extra_fds) + ((perf_w,) if perf_w >= 0 else ()),
                                       extra_ro=self._read_paths(prepared, env), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
                                       mounts=prepared.mounts, on_start=started,
