@@ -219,7 +219,8 @@ class _Server:
         except Exception:  # noqa: BLE001 - a __str__ that fails
             message = ""
         mro = [_ref(c) for c in type(err).__mro__ if issubclass(c, BaseException)]
-        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__)[-6:])[-4000:]
+        frames = traceback.extract_tb(err.__traceback__)
+        tb = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
         return {"raise": {"mro": mro, "args": args, "message": message, "traceback": tb}}
 
     def hello(self) -> dict:
@@ -594,7 +595,7 @@ class Client:
         else:
             err = RemoteError(f"{(info.get('mro') or ['?'])[0]}: {info.get('message', '')}")
         if hasattr(err, "add_note") and info.get("traceback"):
-            err.add_note("raised in the candidate's process:\n" + str(info["traceback"]))
+            err.add_note("(raised in the candidate's process, at " + str(info["traceback"])[:300] + ")")
         return err
 
 

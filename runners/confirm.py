@@ -75,7 +75,7 @@ def hidden_test_paths(files, target_rel: str) -> list[str]:
     (`tests/`...) that does not hold the target, and every other test file or conftest."""
     hidden: set[str] = set()
     for rel in files:
-        if not is_test_file(rel):
+        if not is_test_file(rel) or rel == target_rel:
             continue
         parts = Path(rel).parts
         cut = next((i for i, p in enumerate(parts[:-1]) if p in ("tests", "test", "testing")), None)

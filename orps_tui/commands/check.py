@@ -4,6 +4,7 @@ candidate, or on a patch.
     orps check --target src/pkg/mod.py::func [--tests ...] [-k EXPR] [--json]
     orps check --target ... --candidate fix.py      # source defining the target
     orps check --target ... --patch change.diff     # a unified diff, any files, tests too
+    orps check --target ... [--candidate/--patch] --confirm   # and a confirmation run
 
 Locates the target, selects its tests (or takes `--tests`), and runs them exactly as the
 search would run a candidate: in a throwaway copy of the project, in the sandbox, with
@@ -38,6 +39,9 @@ def add_parser(sub):
     p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for the whole test run (default: settings)")
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--confirm", action="store_true",
+                   help="also run the tests with the code under test in a separate process that cannot see them "
+                   "(docs/confirmation.md); exit 0 only when confirmed")
     p.add_argument("--verbose", "-v", action="store_true", help="also say why each test was selected")
     p.set_defaults(func=run)
 
@@ -177,6 +181,7 @@ def run(args) -> int:
         _, files = patched_files(project, args.patch)
         tests_changed = with_changed_tests(task, files)
     ev = evaluate_current(task, config, code, files)
+    confirmation = None
     refuse_unusable_environment(ev)
     if code is None and files is None:
         from orps_tui.taskbuild import missing_dependency
@@ -193,6 +198,8 @@ def run(args) -> int:
         if not task.tests:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
         ev = evaluate_current(task, config, code, files)
+    if getattr(args, "confirm", False):  # on the tests that can run (after any left out)
+        confirmation = confirm_current(task, config, code, files)
     env = project_python(project)
     # why each test was selected (the selection build_task made): -v prints it, --json gives it per test
     reasons, not_scanned = selections[0].reasons, selections[0].left_out
@@ -206,6 +213,7 @@ def run(args) -> int:
             "tests": [{**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
                       for t in ev.tests],
             "left_out": broken, "python": env, **patch,
+            **({"confirmation": confirmation.to_dict()} if confirmation is not None else {}),
         }, indent=1))
     else:
         if files is not None:
@@ -221,4 +229,20 @@ def run(args) -> int:
             for rel, why in not_scanned.items():
                 print(f"  NOT SCANNED {rel}: does not parse ({why})")
         print("\n".join(report_lines(task, ev, reasons if args.verbose else None)))
+        if confirmation is not None:
+            print(printable(f"confirmation: {confirmation.line} ({confirmation.wall_s:.2f} s)"))
+    if confirmation is not None and confirmation.status != "confirmed":
+        return 1
     return 0 if ev.all_passed and not broken else 1
+
+
+def confirm_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
+    """The confirmation run alone (`runners.confirm`) for the current function, `code` or `files`."""
+    from runners.evaluator import SandboxEvaluator
+
+    async def go():
+        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
+                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+            return await evaluator.confirm(task, task.original_code if code is None else code, files=files)
+
+    return asyncio.run(go())
