@@ -134,7 +134,7 @@ class _Encoder:
             return {"enum": _ref(kind), "name": obj.name}
         if isinstance(obj, tuple) and hasattr(kind, "_fields"):
             return {"nt": _ref(kind), "items": each(obj)}
-        if isinstance(obj, (types.GeneratorType, types.CoroutineType)) or (
+        if isinstance(obj, types.GeneratorType) or (
                 hasattr(kind, "__next__") and hasattr(kind, "__iter__")):
             return {"h": self.server.keep(obj), "kind": "iter"}
         if self.server.is_candidate_class(kind):
@@ -260,12 +260,20 @@ class _Server:
                 before[key] = self.encoder.encode(_mutable_state(arg))
             except (Unencodable, RecursionError, TypeError):
                 pass
+        awaited = False
         try:
             result = fn(*args, **kwargs)
+            if isinstance(result, types.CoroutineType):  # an async target: awaited here, its outcome sent
+                import asyncio
+
+                awaited = True
+                result = asyncio.run(result)
         except BaseException as err:  # noqa: BLE001 - the candidate's exception goes to the tests
             reply = self.exception(err)
         else:
             reply = self.value(result, "a result")
+        if awaited:
+            reply["awaitable"] = True
         changed = {}
         for key, old in before.items():
             try:
@@ -478,6 +486,8 @@ class Client:
         return self.finish(reply, args, kwargs)
 
     def finish(self, reply: dict, args=(), kwargs=None):
+        if reply.pop("awaitable", False):  # an async target: the tests await what it gave
+            return _awaitable(lambda: self.finish(reply, args, kwargs))
         for key, state in (reply.get("mut") or {}).items():
             arg = kwargs.get(key[2:]) if key.startswith("k:") else args[int(key)] if int(key) < len(args) else None
             if arg is not None:
@@ -637,6 +647,10 @@ def _unpicklable(message):
             except Exception:  # noqa: BLE001
                 return item
     return None
+
+
+async def _awaitable(outcome):
+    return outcome()
 
 
 def _remote_iterator(client: Client, handle: int):

@@ -78,6 +78,14 @@ FORGERS = {
     # replaces the tests' assertion rewriting helper so every comparison holds
     "patches the assert helpers": "import _pytest.assertion.rewrite as rw\nrw._call_reprcompare = lambda *a: None\n"
                                   "import builtins\n\ndef f(x):\n    return 0\n",
+    # reads the test file through another program (the normal run's detectors miss this one)
+    "reads the test file with cat": "import re, subprocess\n\ndef f(x):\n"
+                                    "    text = subprocess.run(['cat', 'test_solution.py'], capture_output=True, text=True).stdout\n"
+                                    "    return int(re.search(r'== (\\d+)', text).group(1))\n",
+    # finds the test's code object among the interpreter's objects
+    "searches the interpreter's objects": "import gc\n\ndef f(x):\n    for o in gc.get_objects():\n"
+                                          "        if type(o).__name__ == 'code' and o.co_name == 'test_0':\n"
+                                          "            return max(c for c in o.co_consts if isinstance(c, int))\n",
     # an answer equal to anything
     "returns an always-equal object": "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
                                       "def f(x):\n    return Anything()\n",
@@ -216,3 +224,50 @@ def test_outcome_exceptions_are_never_raised_for_the_candidate(client):
     err = client.exception({"mro": ["solution:MyError", "builtins:ValueError", "builtins:Exception"],
                             "args": {"l": ["bad"]}, "message": "bad"})
     assert type(err) is ValueError and err.args == ("bad",)
+
+
+# -- a search: the proposal says which confirmation it got, and a forger is never proposed
+
+CHEAT = ("```python\nimport ast, subprocess\n\ndef slugify(title):\n"
+         "    text = subprocess.run(['cat', 'tests/test_words.py'], capture_output=True, text=True).stdout\n"
+         "    for line in text.splitlines():\n"
+         "        if repr(title).strip(\"'\") in line and '==' in line:\n"
+         "            return ast.literal_eval(line.split('==')[1].strip())\n"
+         "    return title\n```\n")
+HONEST = ("```python\nimport re\n\ndef slugify(title):\n"
+          "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n")
+
+
+def solve_with(tmp_path, capsys, answer: str) -> tuple[int, dict]:
+    import shutil
+
+    from orps_tui.cli import main
+    from orps_tui.schema import validate
+    from search.providers.scripted import register_script
+
+    project = tmp_path / "proj"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "sample_project", project)
+    register_script("confirming", lambda messages, params: "Correct.\nScore: 5/5"
+                    if "reviewer" in messages[0]["content"] else answer)
+    code = main(["solve", "--project", str(project), "--target", "src/textkit/words.py::slugify", "--model",
+                 "scripted/confirming", "--json", "--quiet", "--no-cache", "--samples", "1", "--rounds", "1"])
+    doc = json.loads(capsys.readouterr().out)
+    validate("solve", doc)
+    return code, doc
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
+def test_a_search_proposes_a_confirmed_patch_and_says_so(tmp_path, capsys):
+    code, doc = solve_with(tmp_path, capsys, HONEST)
+    assert code == 0 and doc["status"] == "solved"
+    assert doc["confirmation"]["status"] == "confirmed"
+    assert doc["patch"].startswith("# orps confirmation: confirmed: 3/3 tests passed")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
+def test_a_search_never_proposes_a_candidate_whose_confirmation_failed(tmp_path, capsys):
+    code, doc = solve_with(tmp_path, capsys, CHEAT)
+    assert doc["confirmation"]["status"] == "failed", doc["confirmation"]
+    assert doc["patch"] == "" and doc["status"] == "unsolved" and code == 1
