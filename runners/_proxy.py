@@ -187,17 +187,15 @@ class _Server:
         return obj
 
     def load(self, data: bytes):
-        server = self
-
-        class Unpickler(pickle.Unpickler):
-            def persistent_load(self, pid):
-                kind, value = pid
-                if kind == "h":
-                    return server.handles[value]
-                return server.resolve(value)
         import io
 
-        return Unpickler(io.BytesIO(data)).load()
+        unpickler = pickle.Unpickler(io.BytesIO(data))
+        unpickler.persistent_load = self._persistent_load
+        return unpickler.load()
+
+    def _persistent_load(self, pid):
+        kind, value = pid
+        return self.handles[value] if kind == "h" else self.resolve(value)
 
     def answer(self, reply: dict) -> None:
         send_frame(self.sock, json.dumps(reply).encode())
@@ -444,18 +442,22 @@ class Client:
             raise CandidateGone("the candidate's process answered something that is not a reply")
         return reply
 
+    @staticmethod
+    def _persistent_id(obj):
+        """Proxies travel as what they stand for: a handle, or the candidate's own name."""
+        if type(obj) is not type and isinstance(obj, RemoteObject):
+            return ("h", object.__getattribute__(obj, "_orps_handle"))
+        remote = getattr(obj, "_orps_remote", None) if isinstance(obj, (types.FunctionType, type)) else None
+        return ("q", remote) if isinstance(remote, str) else None
+
     def _dump(self, message) -> bytes:
         import io
 
-        class Pickler(pickle.Pickler):
-            def persistent_id(self, obj):
-                if type(obj) is not type and isinstance(obj, RemoteObject):
-                    return ("h", object.__getattribute__(obj, "_orps_handle"))
-                remote = getattr(obj, "_orps_remote", None) if isinstance(obj, (types.FunctionType, type)) else None
-                return ("q", remote) if isinstance(remote, str) else None
         out = io.BytesIO()
         try:
-            Pickler(out, protocol=4).dump(message)
+            pickler = pickle.Pickler(out, protocol=4)
+            pickler.persistent_id = self._persistent_id
+            pickler.dump(message)
         except Exception as err:  # noqa: BLE001 - which argument, said plainly
             culprit = _unpicklable(message)
             what = f"{type(culprit).__module__}.{type(culprit).__qualname__}" if culprit is not None else "?"
@@ -566,10 +568,15 @@ class Client:
         raise CandidateGone("the candidate's process sent a value of an unknown kind")
 
     def _module_allowed(self, module) -> bool:
+        """A module of the project's own source: under the project, not orps's, not a test's
+        (a test helper's class may well compare equal to anything)."""
         origin = os.path.realpath(getattr(module, "__file__", None) or "/")
-        name = os.path.basename(origin)
-        return origin.startswith(self.root + os.sep) and not origin.startswith(self.plugin_dir + os.sep) and \
-            not (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
+        if not origin.startswith(self.root + os.sep) or origin.startswith(self.plugin_dir + os.sep):
+            return False
+        parts = os.path.relpath(origin, self.root).split(os.sep)
+        name = parts[-1]
+        return not (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+                    or any(p in ("tests", "test", "testing") for p in parts[:-1]))
 
     def project_class(self, ref: str) -> type:
         """A class of the project's own files, as this (trusted) process has it."""
@@ -581,7 +588,7 @@ class Client:
         obj = module
         for part in qualname.split("."):
             obj = getattr(obj, part, None)
-        if not isinstance(obj, type):
+        if not isinstance(obj, type) or issubclass(obj, RemoteObject):  # (a proxy class would run a call)
             self.cannot(f"unconfirmed: {module_name}.{qualname} is not a class the tests' process has")
         return obj
 
@@ -593,9 +600,10 @@ class Client:
             cls = _find_class(str(ref))
             if cls is None or not issubclass(cls, BaseException) or issubclass(cls, refused):
                 continue
-            if isinstance(cls, type) and cls.__module__ not in ("builtins",) and \
-                    _is_project_ref(str(ref)) and not self._module_allowed(sys.modules.get(cls.__module__)):
-                continue
+            top = cls.__module__.split(".")[0]
+            if not (cls.__module__ == "builtins" or (top in sys.stdlib_module_names and top not in _NOT_STDLIB)
+                    or self._module_allowed(sys.modules.get(cls.__module__))):
+                continue  # a library's or pytest's own class: its nearest builtin or stdlib base instead
             try:
                 err = cls(*args)
             except Exception:  # noqa: BLE001 - an __init__ that wants other arguments
@@ -609,9 +617,8 @@ class Client:
         return err
 
 
-def _is_project_ref(ref: str) -> bool:
-    module = sys.modules.get(ref.partition(":")[0])
-    return module is not None and ref.partition(":")[0] not in sys.stdlib_module_names
+_NOT_STDLIB = ("unittest", "doctest", "bdb", "pdb")
+"""Standard modules whose exceptions steer a test run: never rebuilt for the candidate."""
 
 
 def _find_class(ref: str):
@@ -635,7 +642,8 @@ def _apply(arg, state) -> None:
         arg.update(state)
     elif isinstance(state, dict) and isinstance(state.get("attrs"), dict):
         for key, value in state["attrs"].items():
-            object.__setattr__(arg, str(key), value)
+            if not str(key).startswith("__"):  # plain attributes only: never __class__ or __dict__
+                object.__setattr__(arg, str(key), value)
 
 
 def _unpicklable(message):

@@ -18,6 +18,7 @@ candidate that forged its pass inside the test process lands here).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -37,6 +38,11 @@ PROXY_MODULE = "_orps_proxy"
 STANDIN = f"import {PROXY_MODULE}\n{PROXY_MODULE}.export(globals())\n"
 """The `solution` module the tests of a dataset task import in a confirmation run."""
 STATUSES = ("confirmed", "unconfirmed", "failed")
+TIME_FACTOR = 3
+"""A confirmation run gets this many times the normal time limit: every call to the target
+is a round trip between two processes, and a test that calls it in a tight loop must not
+fail for that (running out of time is "failed", so a candidate cannot stall its way to
+"unconfirmed")."""
 
 
 @dataclass
@@ -70,10 +76,11 @@ def module_name(rel: str, has_src: bool) -> str:
     return ".".join(parts)
 
 
-def hidden_test_paths(files, target_rel: str) -> list[str]:
+def hidden_test_paths(files, target_rel: str, test_dirs=()) -> list[str]:
     """What of the project the candidate's process must not see: every test directory
-    (`tests/`...) that does not hold the target, and every other test file or conftest."""
-    hidden: set[str] = set()
+    (`tests/`..., and `test_dirs`: those the selected tests live in) that does not hold the
+    target, and every other test file or conftest."""
+    hidden: set[str] = {d for d in test_dirs if not (target_rel == d or target_rel.startswith(d + "/"))}
     for rel in files:
         if not is_test_file(rel) or rel == target_rel:
             continue
@@ -156,9 +163,9 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
     where = candidate_side.path if project else alone
     mounts, writable = [], [alone] if alone else []
     if project:
-        hidden = hidden_test_paths([*candidate_side.snapshot.listing.files, *candidate_side.snapshot.frozen]
-                                   if candidate_side.snapshot else [], target_rel)
         snap = candidate_side.snapshot
+        frozen_dirs = [rel for rel in snap.frozen if (snap.project / rel).is_dir()] if snap else []
+        hidden = hidden_test_paths(snap.listing.files if snap else [], target_rel, frozen_dirs)
         for rel in hidden:
             if candidate_side.lower is not None:
                 empty = snap.empty_dir if (snap.project / rel).is_dir() else snap.empty_file
@@ -182,8 +189,9 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
                      "paths": evaluator._pythonpath(candidate_side, True).split(os.pathsep) if project else []}
     argv = [env.chosen.path, str(evaluator.workspaces.plugin_dir / f"{PROXY_MODULE}.py"), "serve",
             json.dumps(server_config)]
+    limits = dataclasses.replace(evaluator.limits, timeout_s=evaluator.limits.timeout_s * TIME_FACTOR)
     server = asyncio.ensure_future(run_sandboxed(
-        argv, where, evaluator.limits, pass_fds=(open_fds["theirs"],),
+        argv, where, limits, pass_fds=(open_fds["theirs"],),
         extra_ro=evaluator._read_paths(candidate_side or tests_side, env), writable=writable,
         copy_on_write=project, lower=candidate_side.lower if project else None, mounts=mounts,
         on_start=lambda: close("theirs")))
@@ -197,7 +205,7 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
             ev = await evaluator._run_pytest(
                 tests_side, env, project=project,
                 trust=trust_info(task, tests_side.path, tests_side.node_ids),
-                extra_env={CONFIG_ENV: json.dumps(client_config)}, extra_fds=(client_fd, notes_w))
+                extra_env={CONFIG_ENV: json.dumps(client_config)}, extra_fds=(client_fd, notes_w), limits=limits)
     finally:
         os.close(client_fd)  # the candidate's process sees the end of the calls and stops
         close("notes_w")

@@ -691,8 +691,9 @@ class SandboxEvaluator:
 
     async def _run_pytest(self, prepared: Prepared, env: projectenv.Resolved, project: bool,
                           trust: dict | None = None, extra_env: dict[str, str] | None = None,
-                          extra_fds: tuple[int, ...] = ()) -> Evaluation:
-        """`extra_env`, `extra_fds`: a confirmation run's proxy socket (`runners.confirm`)."""
+                          extra_fds: tuple[int, ...] = (), limits: Limits | None = None) -> Evaluation:
+        """`extra_env`, `extra_fds`, `limits`: a confirmation run's proxy socket and its
+        longer time limit (`runners.confirm`)."""
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
@@ -753,7 +754,7 @@ class SandboxEvaluator:
         loop.add_reader(result_fd, channel.drain)
         channel.on_full = lambda: loop.remove_reader(result_fd)
         try:
-            run = await run_sandboxed(argv, workspace, self.limits, env=run_env,
+            run = await run_sandboxed(argv, workspace, limits or self.limits, env=run_env,
                                       pass_fds=channel.fds + tuple(extra_fds) + ((perf_w,) if perf_w >= 0 else ()),
                                       extra_ro=self._read_paths(prepared, env), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
