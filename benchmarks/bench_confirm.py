@@ -2,8 +2,9 @@
 
     python benchmarks/bench_confirm.py [--repeats 10] [--cold]
 
-The sample project's slugify tests (3 tests) and a dataset task (3 asserts), each with a
-correct candidate: a normal evaluation (`SandboxEvaluator.evaluate`) and a confirmation
+The sample project's slugify tests (3 tests), a dataset task (3 asserts) and a dataset
+test that calls the target 5000 times (what one call across the boundary costs), each with
+a correct candidate: a normal evaluation (`SandboxEvaluator.evaluate`) and a confirmation
 run (`SandboxEvaluator.confirm`: the tests' sandbox plus the candidate's sandbox, joined
 by a socket) take turns, in alternating order, so load on the machine hits both alike.
 Prints the medians, their ratio, and what confirmation adds to one proposal. A search
@@ -39,6 +40,10 @@ def tasks(root: Path) -> dict[str, tuple[Task, str]]:
         "dataset (3 asserts)": (Task(id="d", problem="", entry_point="f",
                                      tests=["assert f(2) == 4", "assert f(-3) == 9", "assert f(0) == 0"]),
                                 "def f(x):\n    return x * x\n"),
+        # what one crossing costs: a test that calls the target 5000 times
+        "dataset (1 test, 5000 calls)": (Task(id="c", problem="", entry_point="f",
+                                              tests=["for i in range(5000):\n    assert f(i) == i * i"]),
+                                         "def f(x):\n    return x * x\n"),
     }
 
 
@@ -66,6 +71,8 @@ async def main(repeats: int, warm: bool) -> None:
                 print(f"  normal check        {n * 1000:7.0f} ms median  ({min(normal) * 1000:.0f}-{max(normal) * 1000:.0f})")
                 print(f"  confirmation run    {c * 1000:7.0f} ms median  ({min(confirm) * 1000:.0f}-{max(confirm) * 1000:.0f})"
                       f"  {c / n:.2f}x the normal check, +{(c - n) * 1000:.0f} ms per proposal")
+                if "calls" in name:
+                    print(f"  per call across the boundary: {(c - n) / 5000 * 1e6:.0f} us (median difference / 5000)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -271,3 +271,29 @@ def test_a_search_never_proposes_a_candidate_whose_confirmation_failed(tmp_path,
     code, doc = solve_with(tmp_path, capsys, CHEAT)
     assert doc["confirmation"]["status"] == "failed", doc["confirmation"]
     assert doc["patch"] == "" and doc["status"] == "unsolved" and code == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
+async def test_project_values_and_exceptions_cross_as_the_projects_own_classes(tmp_path):
+    project = tmp_path / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "shapes.py").write_text(
+        "from dataclasses import dataclass\n\n\nclass ParseError(ValueError):\n    pass\n\n\n"
+        "@dataclass\nclass Point:\n    x: int\n    y: int\n\n\ndef parse(text):\n    raise NotImplementedError\n")
+    (project / "tests" / "test_shapes.py").write_text(
+        "import pytest\nfrom shapes import ParseError, Point, parse\n\n\n"
+        "@pytest.mark.parametrize('text, expected', [('1,2', Point(1, 2)), (' 3 , 4 ', Point(3, 4))])\n"
+        "def test_parse(text, expected):\n    assert parse(text) == expected\n\n\n"
+        "def test_bad_input():\n    with pytest.raises(ParseError, match='two numbers'):\n        parse('x')\n")
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    t = Task(id="p", problem="", entry_point="parse", kind="project", target="shapes.py::parse",
+             project=str(project), tests=["tests/test_shapes.py"])
+    code = ("def parse(text):\n    parts = text.split(',')\n    if len(parts) != 2:\n"
+            "        raise ParseError(f'want two numbers, got {text!r}')\n"
+            "    return Point(int(parts[0]), int(parts[1]))\n")
+    async with SandboxEvaluator(timeout_s=30, memory_mb=1024) as evaluator:
+        normal = await evaluator.evaluate(t, code)
+        confirmation = await evaluator.confirm(t, code)
+    assert normal.all_passed and normal.total == 3, normal.message
+    assert confirmation.status == "confirmed" and confirmation.total == 3, confirmation.line
