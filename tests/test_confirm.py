@@ -297,3 +297,13 @@ async def test_project_values_and_exceptions_cross_as_the_projects_own_classes(t
         confirmation = await evaluator.confirm(t, code)
     assert normal.all_passed and normal.total == 3, normal.message
     assert confirmation.status == "confirmed" and confirmation.total == 3, confirmation.line
+
+
+def test_the_review_says_which_confirmation_a_candidate_got():
+    from orps_tui.screens.review import confirmation_text
+
+    assert confirmation_text(None).plain == ""
+    line = confirmation_text({"status": "failed", "line": "failed: 0/3 tests passed with the candidate in a "
+                                                          "separate process; test_x: assert 1 == 2"})
+    assert line.plain.startswith("CONFIRMATION failed: 0/3 tests passed")
+    assert "red" in str(line.style)
