@@ -27,7 +27,6 @@ from pathlib import Path
 
 from runners.cleanup import later
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
-from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
 from runners import projectenv
 from runners.sandbox import Limits, SandboxResult, run_sandboxed, scrubbed_env
 from runners.warm import WarmWorker
@@ -35,6 +34,10 @@ from runners.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, W
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
+KEY_FD_ENV, RESULT_FD_ENV, KEY_BYTES = "ORPS_KEY_FD", "ORPS_RESULT_FD", 32
+"""The plugin's names for its pipes and its key's size (runners/pytest_plugin.py, checked equal
+by a test): that module runs inside the sandbox and imports pytest, which importing it here
+would load into orps's own process (a quarter of a second of every `orps check`'s start-up)."""
 OUTPUT_SHOWN = 2000
 RESULT_CAP = 16 << 20
 WARM_PRELOAD = ("pytest",)

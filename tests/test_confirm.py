@@ -307,3 +307,16 @@ def test_the_review_says_which_confirmation_a_candidate_got():
                                                           "separate process; test_x: assert 1 == 2"})
     assert line.plain.startswith("CONFIRMATION failed: 0/3 tests passed")
     assert "red" in str(line.style)
+
+
+def test_orps_process_never_imports_pytest_to_run_a_check():
+    # the evaluator names the plugin's pipes itself: the plugin (which imports pytest) runs
+    # inside the sandbox only
+    out = subprocess.run([sys.executable, "-c", "import sys, runners.evaluator, runners.confirm, "
+                          "orps_tui.commands.check; print('pytest' in sys.modules)"],
+                         capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    assert out == "False"
+    from runners import evaluator, pytest_plugin
+
+    assert (evaluator.KEY_FD_ENV, evaluator.RESULT_FD_ENV, evaluator.KEY_BYTES) == \
+        (pytest_plugin.KEY_FD_ENV, pytest_plugin.RESULT_FD_ENV, pytest_plugin.KEY_BYTES)

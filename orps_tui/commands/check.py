@@ -79,8 +79,10 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
 
     async def go():
         # The interpreter is the project's own (runners.projectenv, `python =` included).
+        # Cold: one run does not repay a warm worker (its start, pytest imported outside the
+        # sandbox, and its probe run cost more than the one cold start they save).
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+                                    read_paths=config.extras.get("sandbox_read", []), warm=False) as evaluator:
             return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
@@ -242,7 +244,7 @@ def confirm_current(task, config, code: str | None = None, files: dict[str, str]
 
     async def go():
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+                                    read_paths=config.extras.get("sandbox_read", []), warm=False) as evaluator:
             return await evaluator.confirm(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
