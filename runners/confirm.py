@@ -66,6 +66,10 @@ class Confirmation:
         return f"{self.status}: {self.reason}" if self.reason else self.status
 
 
+def _alone(confirmation: Confirmation) -> tuple[Confirmation, set[str]]:
+    return confirmation, set()
+
+
 def module_name(rel: str, has_src: bool) -> str:
     """The module a project's file is imported as (from the root, or from `src/`)."""
     parts = list(Path(rel).with_suffix("").parts)
@@ -103,20 +107,54 @@ def _stub(qualname: str) -> str:
 async def confirm(evaluator: SandboxEvaluator, task: Task, code: str, *,
                   files: dict[str, str] | None = None) -> Confirmation:
     """Run the task's tests against `code` (or the project with `files` replaced) with the
-    candidate in its own sandboxed process (see the module docstring)."""
+    candidate in its own sandboxed process (see the module docstring).
+
+    Some tests depend on state they set through *other* functions of the project (a locale
+    activated, a registry filled), which the candidate's process does not share: such a test
+    fails across the boundary whatever the code. When every test that failed here is one
+    that the project's own code passes in a normal run and fails across the boundary too,
+    the confirmation is "unconfirmed" (naming them), not "failed"."""
+    confirmation, failing = await _confirm_once(evaluator, task, code, files=files)
+    if confirmation.status != "failed" or not failing or task.kind != "project" or not task.original_code:
+        return confirmation
+    sensitive = await _boundary_sensitive(evaluator, task, failing if code == task.original_code and not files
+                                          else None)
+    if not failing <= sensitive:
+        return confirmation
+    names = ", ".join(sorted(failing)[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
+    confirmation.status = "unconfirmed"
+    confirmation.reason = (f"{len(failing)} test(s) fail across the process boundary with the project's own code too "
+                           f"(they depend on state the tests set in their own process): {names}")
+    return confirmation
+
+
+async def _boundary_sensitive(evaluator: SandboxEvaluator, task: Task, failing_there: set[str] | None) -> set[str]:
+    """The tests that the project's own code passes in a normal run but fails across the
+    boundary (`failing_there`: its confirmation's failures, when just measured)."""
+    normal = await evaluator.evaluate(task, task.original_code)
+    passed_normally = {t.id for t in normal.tests if t.outcome == "passed"}
+    if failing_there is None:
+        _, failing_there = await _confirm_once(evaluator, task, task.original_code)
+    return failing_there & passed_normally
+
+
+async def _confirm_once(evaluator: SandboxEvaluator, task: Task, code: str, *,
+                        files: dict[str, str] | None = None) -> tuple[Confirmation, set[str]]:
+    """One confirmation run, and the ids of the tests that failed in it."""
     started = time.perf_counter()
     ok, why = bwrap_works()
     if not ok:
-        return Confirmation("unconfirmed", f"no sandbox here ({why}): the candidate's process could read the tests")
+        return _alone(Confirmation("unconfirmed",
+                                   f"no sandbox here ({why}): the candidate's process could read the tests"))
     files = dict(files or {})
     target_rel = task.target.partition("::")[0].strip("/") if task.kind == "project" else "solution.py"
     others = sorted(rel for rel in files if not is_test_file(rel) and rel != target_rel)
     if others:
-        return Confirmation("unconfirmed", f"the patch changes files besides the target ({', '.join(others[:3])}): "
-                            "only the target's calls cross the process boundary")
+        return _alone(Confirmation("unconfirmed", f"the patch changes files besides the target ({', '.join(others[:3])}): "
+                                   "only the target's calls cross the process boundary"))
     env = evaluator.environment(task)
     if env.problem is not None:
-        return Confirmation("unconfirmed", f"the tests cannot run here: {env.problem.message}")
+        return _alone(Confirmation("unconfirmed", f"the tests cannot run here: {env.problem.message}"))
     plugin_dir = evaluator.workspaces.plugin_dir
     if not (plugin_dir / f"{PROXY_MODULE}.py").is_file():
         shutil.copyfile(PROXY_SOURCE, plugin_dir / f"{PROXY_MODULE}.py")
@@ -132,7 +170,7 @@ async def confirm(evaluator: SandboxEvaluator, task: Task, code: str, *,
             tests_side = evaluator.workspaces.prepare(task, code, tests, asserts_test_file)
             (tests_side.path / "solution.py").write_text(STANDIN)
     except ValueError as err:
-        return Confirmation("failed", f"the candidate cannot be put in place: {err}")
+        return _alone(Confirmation("failed", f"the candidate cannot be put in place: {err}"))
     try:
         if project:
             candidate_side = evaluator.workspaces.prepare(task, code if not files else task.original_code, tests,
@@ -142,7 +180,7 @@ async def confirm(evaluator: SandboxEvaluator, task: Task, code: str, *,
             candidate_side = None
     except ValueError as err:
         evaluator.workspaces.release(tests_side)
-        return Confirmation("failed", f"the candidate cannot be put in place: {err}")
+        return _alone(Confirmation("failed", f"the candidate cannot be put in place: {err}"))
     alone = None
     try:
         if candidate_side is None:  # a dataset task: a directory with the candidate's module only
@@ -221,7 +259,8 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
         notes = []
     finally:
         os.close(notes_r)
-    return judge_confirmation(ev, notes, time.perf_counter() - started, run)
+    failing = {t.id for t in ev.tests if t.outcome not in ("passed", "skipped", "xfailed")}
+    return judge_confirmation(ev, notes, time.perf_counter() - started, run), failing
 
 
 def judge_confirmation(ev: Evaluation, notes: list[str], wall_s: float, server_run=None) -> Confirmation:

@@ -320,3 +320,29 @@ def test_orps_process_never_imports_pytest_to_run_a_check():
 
     assert (evaluator.KEY_FD_ENV, evaluator.RESULT_FD_ENV, evaluator.KEY_BYTES) == \
         (pytest_plugin.KEY_FD_ENV, pytest_plugin.RESULT_FD_ENV, pytest_plugin.KEY_BYTES)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
+async def test_a_test_that_sets_state_elsewhere_in_the_project_makes_it_unconfirmed_not_failed(tmp_path):
+    # as humanize's i18n tests do: the test activates a setting through another module,
+    # which the candidate's process does not share
+    project = tmp_path / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "settings.py").write_text("SEP = ','\n\n\ndef activate(sep):\n    global SEP\n    SEP = sep\n")
+    (project / "fmt.py").write_text("import settings\n\n\ndef join(xs):\n    return settings.SEP.join(xs)\n")
+    (project / "tests" / "test_fmt.py").write_text(
+        "import settings\nfrom fmt import join\n\n\ndef test_plain():\n    assert join(['a', 'b']) == 'a,b'\n\n\n"
+        "def test_activated():\n    settings.activate(';')\n    try:\n        assert join(['a', 'b']) == 'a;b'\n"
+        "    finally:\n        settings.activate(',')\n")
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    original = (project / "fmt.py").read_text()
+    t = Task(id="p", problem="", entry_point="join", kind="project", target="fmt.py::join", project=str(project),
+             tests=["tests/test_fmt.py::test_plain", "tests/test_fmt.py::test_activated"],
+             original_code="def join(xs):\n    return settings.SEP.join(xs)\n")
+    async with SandboxEvaluator(timeout_s=30, memory_mb=1024) as evaluator:
+        same = await evaluator.confirm(t, "def join(xs):\n    return settings.SEP.join(list(xs))\n")
+        wrong = await evaluator.confirm(t, "def join(xs):\n    return '+'.join(xs)\n")
+    assert same.status == "unconfirmed" and "tests/test_fmt.py::test_activated" in same.reason, same.line
+    assert wrong.status == "failed", wrong.line  # test_plain fails across the boundary, and not for the state
+    assert original == (project / "fmt.py").read_text()
