@@ -336,8 +336,9 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         status = NO_IMPROVEMENT
     confirmation = job.confirmations.get(best.id) if best is not None and patch else None
     if patch and confirmation is None:
-        confirmation = {"status": "unconfirmed", "reason": "no confirmation run (it needs the local sandbox)",
-                        "line": "unconfirmed: no confirmation run (it needs the local sandbox)"}
+        why = ("not every test passes, so there is no pass to confirm" if result.status != "solved"
+               else "no confirmation run (it needs the local sandbox)")
+        confirmation = {"status": "unconfirmed", "reason": why, "line": f"unconfirmed: {why}"}
     if confirmation and confirmation["status"] == "failed":
         # Passed in the test process, failed with its code out of the tests' reach: never proposed.
         patch, status = "", "unsolved"
