@@ -35,11 +35,45 @@ class SolveJob:
     resume: bool = False
     left_out: dict[str, str] = field(default_factory=dict)
     """Selected test files that cannot be imported, left out of the search: path -> error."""
+    confirmations: dict[str, dict] = field(default_factory=dict)
+    """Node id -> its confirmation run (`runners.confirm`): status, reason, line."""
 
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
-        """Run (or resume) the search; everything is persisted in `self.run`."""
-        return await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus,
-                                resume=self.resume, on_tree=on_tree, probes=probe_runner(self.task, self.evaluator))
+        """Run (or resume) the search; everything is persisted in `self.run`. Then the
+        proposal is confirmed (`confirm_proposal`)."""
+        result = await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus,
+                                  resume=self.resume, on_tree=on_tree, probes=probe_runner(self.task, self.evaluator))
+        await confirm_proposal(self, result)
+        return result
+
+
+CONFIRM_AT_MOST = 3
+"""Candidates a search confirms at most: the best, then the next ones while confirmation fails."""
+
+
+async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
+    """Confirm the best candidate with its code in a process of its own (once per
+    proposal, not per candidate); when that fails, the next candidate that would be
+    proposed, up to CONFIRM_AT_MOST. A confirmed candidate becomes the proposal; with none,
+    one that could not be confirmed (said why) is preferred to one whose confirmation failed."""
+    from runners.evaluator import SandboxEvaluator
+
+    if result.status != "solved" or job.task.kind != "project" or not isinstance(job.evaluator, SandboxEvaluator):
+        return
+    goal = job.settings.goal
+    ranked = [result.best] + sorted(
+        (n for n in result.tree if n is not result.best and n.id != ORIGINAL_ID and n.code.strip() and n.all_passed),
+        key=lambda n: (-n.pass_rate, n.runtime if goal == "faster" else 0))
+    ranked = [n for n in ranked if n is not None and is_improvement(n, result.baseline, goal)][:CONFIRM_AT_MOST]
+    for node in ranked:
+        confirmation = await job.evaluator.confirm(job.task, node.code)
+        job.confirmations[node.id] = {**confirmation.to_dict(), "line": confirmation.line}
+        if confirmation.status == "confirmed":
+            result.best = node
+            return
+    unconfirmed = next((n for n in ranked if job.confirmations[n.id]["status"] == "unconfirmed"), None)
+    if unconfirmed is not None:
+        result.best = unconfirmed
 
 
 def probe_runner(task: Task, evaluator: Evaluator):
@@ -331,6 +365,16 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     status = outcome(result.status, best, result.baseline, job.settings.goal)
     if status == "solved" and not patch:  # "faster" by measuring noise, with your code unchanged
         status = NO_IMPROVEMENT
+    confirmation = job.confirmations.get(best.id) if best is not None and patch else None
+    if patch and confirmation is None:
+        why = ("not every test passes, so there is no pass to confirm" if result.status != "solved"
+               else "no confirmation run (it needs the local sandbox)")
+        confirmation = {"status": "unconfirmed", "reason": why, "line": f"unconfirmed: {why}"}
+    if confirmation and confirmation["status"] == "failed":
+        # Passed in the test process, failed with its code out of the tests' reach: never proposed.
+        patch, status = "", "unsolved"
+    elif confirmation:
+        patch = f"# orps confirmation: {confirmation['line']}\n" + patch
     if status != result.status:  # the run list (meta.json) says what the document says
         job.run.update_meta(result=status)
     stored = job.run.read("result.json", {}) or {}
@@ -356,6 +400,8 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         "original": _node_summary(result.baseline),
         "baseline": _node_summary(result.baseline),  # the older name of `original`; stays for scripts
         "patch": patch,
+        "confirmation": confirmation,
+        "confirmations": job.confirmations,
         "signature_change": node_signature_change(job.task, job.original_file, best) if patch else None,
         "usage": usage,
         "llm": {k: usage.get(k, 0) for k in ("calls", "prompt_tokens", "completion_tokens", "cost_usd")},

@@ -21,6 +21,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN = "_orps_pytest_plugin"
 PATHS_ENV = "ORPS_PROJECT_PATHS"
+PROXY = "_orps_proxy"
+CONFIRM_ENV = "ORPS_CONFIRM"
 
 
 def _preload() -> None:
@@ -49,10 +51,28 @@ def _preload() -> None:
         spec.loader.exec_module(module)
 
 
+def _confirmation() -> None:
+    """A confirmation run (`runners.confirm`): the candidate's code is in another process;
+    its proxy (`runners._proxy`) is loaded from our directory now, before any project path."""
+    import json
+
+    config = os.environ.pop(CONFIRM_ENV, "")
+    if not config:
+        return
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(PROXY, os.path.join(HERE, PROXY + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PROXY] = module
+    spec.loader.exec_module(module)
+    module.install(json.loads(config))
+
+
 def main() -> None:
     if sys.path and os.path.abspath(sys.path[0] or ".") == HERE:
         del sys.path[0]  # our directory: nothing else of it is needed once the plugin is loaded
     _preload()
+    _confirmation()
     paths = [p for p in os.environ.pop(PATHS_ENV, "").split(os.pathsep) if p]
     sys.path[:0] = [os.getcwd(), *paths]  # as `python -m pytest` in the project root
     if paths:

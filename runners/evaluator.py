@@ -27,7 +27,6 @@ from pathlib import Path
 
 from runners.cleanup import later
 from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
-from runners.pytest_plugin import KEY_BYTES, KEY_FD_ENV, RESULT_FD_ENV
 from runners import projectenv
 from runners.sandbox import Limits, SandboxResult, run_sandboxed, scrubbed_env
 from runners.warm import WarmWorker
@@ -35,6 +34,10 @@ from runners.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, W
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
+KEY_FD_ENV, RESULT_FD_ENV, KEY_BYTES = "ORPS_KEY_FD", "ORPS_RESULT_FD", 32
+"""The plugin's names for its pipes and its key's size (runners/pytest_plugin.py, checked equal
+by a test): that module runs inside the sandbox and imports pytest, which importing it here
+would load into orps's own process (a quarter of a second of every `orps check`'s start-up)."""
 OUTPUT_SHOWN = 2000
 RESULT_CAP = 16 << 20
 WARM_PRELOAD = ("pytest",)
@@ -674,6 +677,12 @@ class SandboxEvaluator:
             ev = await judge_behaviour(self, task, code, ev)
         return masked(ev)
 
+    async def confirm(self, task: Task, code: str, *, files: dict[str, str] | None = None):
+        """Run the tests with the candidate in a process of its own (`runners.confirm`)."""
+        from runners.confirm import confirm
+
+        return await confirm(self, task, code, files=files)
+
     async def measure_runtime(self, task: Task, code: str, repeats: int = 5) -> float | None:
         """The minimum call-phase runtime over `repeats` runs (None when a run fails)."""
         ev = await self.evaluate(task, code, repeat=repeats)
@@ -703,7 +712,10 @@ class SandboxEvaluator:
         return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
 
     async def _run_pytest(self, prepared: Prepared, env: projectenv.Resolved, project: bool,
-                          trust: dict | None = None) -> Evaluation:
+                          trust: dict | None = None, extra_env: dict[str, str] | None = None,
+                          extra_fds: tuple[int, ...] = (), limits: Limits | None = None) -> Evaluation:
+        """`extra_env`, `extra_fds`, `limits`: a confirmation run's proxy socket and its
+        longer time limit (`runners.confirm`)."""
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
@@ -727,7 +739,7 @@ class SandboxEvaluator:
                 "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
                 "-o", "console_output_style=classic",
                 "--tb=short", *node_ids]
-        run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project)}
+        run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project), **(extra_env or {})}
         # In the project's own environment pytest loads its installed plugins as plain pytest
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
         # project's, and autoloading them costs seconds (some import whole UI toolkits): there
@@ -764,8 +776,8 @@ class SandboxEvaluator:
         loop.add_reader(result_fd, channel.drain)
         channel.on_full = lambda: loop.remove_reader(result_fd)
         try:
-            run = await run_sandboxed(argv, workspace, self.limits, env=run_env,
-                                      pass_fds=channel.fds + ((perf_w,) if perf_w >= 0 else ()),
+            run = await run_sandboxed(argv, workspace, limits or self.limits, env=run_env,
+                                      pass_fds=channel.fds + tuple(extra_fds) + ((perf_w,) if perf_w >= 0 else ()),
                                       extra_ro=self._read_paths(prepared, env), writable=writable,
                                       read_only=read_only, copy_on_write=project, lower=prepared.lower,
                                       mounts=prepared.mounts, on_start=started,

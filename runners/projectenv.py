@@ -267,11 +267,20 @@ def probe():
     out["site_dirs"] = sorted({paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
                               | set(site.getsitepackages() if hasattr(site, "getsitepackages") else []))
     out["sys_path"] = [p for p in sys.path if p]
+    # pytest's version from its metadata: importing pytest costs a quarter of a second of
+    # every check's start-up (imported only when it has no metadata, e.g. on a PYTHONPATH)
+    out["pytest"] = None
     try:
-        import pytest
-        out["pytest"] = pytest.__version__
+        from importlib.metadata import version
+        out["pytest"] = version("pytest")
     except Exception:
-        out["pytest"] = None
+        try:
+            import importlib.util
+            if importlib.util.find_spec("pytest") is not None:
+                import pytest
+                out["pytest"] = pytest.__version__
+        except Exception:
+            pass
     try:
         from importlib.metadata import entry_points
         eps = entry_points()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
-from runners.bench.report import Progress, report, table, write_report
-from runners.bench.run import BenchConfig, BenchRun, check_references
-from search.gateway import ModelError
 from search.settings import STRATEGIES, SearchSettings
+
+# runners.bench, search.gateway: imported when `orps bench` runs, not when any command's
+# parser is built (every `orps check` would pay for the search engine's import).
 
 
 def add_parser(sub):
@@ -69,6 +69,8 @@ def add_parser(sub):
 
 
 def _configs(args) -> list[BenchConfig]:
+    from runners.bench.run import BenchConfig
+
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     for s in strategies:
         if s not in STRATEGIES:
@@ -120,6 +122,10 @@ def _shard(text: str) -> tuple[int, int] | None:
 
 
 def run(args) -> int:
+    from runners.bench.report import Progress, report, table, write_report
+    from runners.bench.run import BenchRun, check_references
+    from search.gateway import ModelError
+
     import warnings
 
     from runners.datasets import load_dataset

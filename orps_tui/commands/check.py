@@ -5,6 +5,7 @@ candidate, or on a patch.
     orps check --target ... --candidate fix.py      # source defining the target
     orps check --target ... --patch change.diff     # a unified diff, any files, tests too
     orps check --target ... --candidate fast.py --same-as-original
+    orps check --target ... [--candidate/--patch] --confirm   # and a confirmation run
 
 Locates the target, selects its tests (or takes `--tests`), and runs them exactly as the
 search would run a candidate: in a throwaway copy of the project, in the sandbox, with
@@ -46,6 +47,9 @@ def add_parser(sub):
     p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for the whole test run (default: settings)")
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--confirm", action="store_true",
+                   help="also run the tests with the code under test in a separate process that cannot see them "
+                   "(docs/confirmation.md); exit 0 only when confirmed")
     p.add_argument("--verbose", "-v", action="store_true", help="also say why each test was selected")
     p.set_defaults(func=run)
 
@@ -83,8 +87,10 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
 
     async def go():
         # The interpreter is the project's own (runners.projectenv, `python =` included).
+        # Cold: one run does not repay a warm worker (its start, pytest imported outside the
+        # sandbox, and its probe run cost more than the one cold start they save).
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+                                    read_paths=config.extras.get("sandbox_read", []), warm=False) as evaluator:
             return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
@@ -203,6 +209,7 @@ def run(args) -> int:
         raise UserError("--same-as-original compares a candidate or a patch with the current code",
                         hint="add --candidate FILE or --patch FILE.diff")
     ev = evaluate_current(task, config, code, files)
+    confirmation = None
     refuse_unusable_environment(ev)
     if code is None and files is None:
         from orps_tui.taskbuild import missing_dependency
@@ -220,6 +227,8 @@ def run(args) -> int:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
         ev = evaluate_current(task, config, code, files)
     same = same_as_original(task, config, code, files) if args.same_as_original else None
+    if getattr(args, "confirm", False):  # on the tests that can run (after any left out)
+        confirmation = confirm_current(task, config, code, files)
     env = project_python(project)
     # why each test was selected (the selection build_task made): -v prints it, --json gives it per test
     reasons, not_scanned = selections[0].reasons, selections[0].left_out
@@ -234,6 +243,7 @@ def run(args) -> int:
                       for t in ev.tests],
             "left_out": broken, "python": env, **patch,
             **({"same_as_original": same} if same is not None else {}),
+            **({"confirmation": confirmation.to_dict()} if confirmation is not None else {}),
         }, indent=1))
     else:
         if files is not None:
@@ -251,5 +261,21 @@ def run(args) -> int:
         print("\n".join(report_lines(task, ev, reasons if args.verbose else None)))
         if same is not None:
             print(printable(same["summary"]))
+        if confirmation is not None:
+            print(printable(f"confirmation: {confirmation.line} ({confirmation.wall_s:.2f} s)"))
+    if confirmation is not None and confirmation.status != "confirmed":
+        return 1
     differs = same is not None and same["same"] is False
     return 0 if ev.all_passed and not broken and not differs else 1
+
+
+def confirm_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
+    """The confirmation run alone (`runners.confirm`) for the current function, `code` or `files`."""
+    from runners.evaluator import SandboxEvaluator
+
+    async def go():
+        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
+                                    read_paths=config.extras.get("sandbox_read", []), warm=False) as evaluator:
+            return await evaluator.confirm(task, task.original_code if code is None else code, files=files)
+
+    return asyncio.run(go())

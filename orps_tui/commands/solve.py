@@ -307,6 +307,13 @@ def print_summary(doc: dict) -> None:
     if caught and doc["status"] != "solved":
         print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
               f"{printable(caught[0]['reason'].splitlines()[0][:200])}")
+    confirmation = doc.get("confirmation")
+    if confirmation:
+        print(printable(f"confirmation: {confirmation.get('line') or confirmation['status']}"))
+    elif any(c.get("status") == "failed" for c in (doc.get("confirmations") or {}).values()):
+        failed = next(c for c in doc["confirmations"].values() if c.get("status") == "failed")
+        print(printable(f"not proposed: the best candidate passed in the test process, but its confirmation "
+                        f"{failed.get('line', 'failed')}"[:400]))
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):

@@ -63,6 +63,14 @@ def caught_text(node: Node) -> Text:
     return Text(f"{ev.verdict.upper()}: {ev.message.strip()[:500]}\n\n", style="bold magenta")
 
 
+def confirmation_text(confirmation: dict | None) -> Text:
+    """Which confirmation a candidate got (runners.confirm), one line above its diff."""
+    if not confirmation:
+        return Text()
+    style = {"confirmed": "bold green", "failed": "bold red"}.get(confirmation.get("status"), "bold yellow")
+    return Text(f"CONFIRMATION {confirmation.get('line', confirmation.get('status', ''))[:300]}\n\n", style=style)
+
+
 def signature_text(change: dict[str, str] | None) -> Text:
     """A candidate that changes the function's interface says so above its diff."""
     if not change:
@@ -184,6 +192,9 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
             ev = self.best.evaluation
             parts.append(f"best {self.best.id}: {ev.passed}/{ev.total} tests" if self.proposed
                          else "no candidate beats the original")
+            confirmation = self.job.confirmations.get(self.best.id)
+            if confirmation and self.proposed:
+                parts.append(str(confirmation.get("status")))
         if self.original and self.original.evaluation:
             parts.append(f"original: {self.original.evaluation.passed}/{self.original.evaluation.total} tests")
         if self.selected is not None:
@@ -207,7 +218,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         if not patch:
             return Text(f"Node {node.id} changes nothing in {self.target_path} (or its code cannot be put in place).")
         change = node_signature_change(self.job.task, self.job.original_file, node)
-        above = caught_text(node) + signature_text(change)
+        above = caught_text(node) + confirmation_text(self.job.confirmations.get(node.id)) + signature_text(change)
         return Group(above, DiffText(patch)) if above.plain else DiffText(patch)
 
     def _show(self, node: Node | None) -> None:
