@@ -7,10 +7,14 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
 from search.settings import STRATEGIES, SearchSettings
+
+if TYPE_CHECKING:
+    from runners.bench.run import BenchConfig
 
 # runners.bench, search.gateway: imported when `orps bench` runs, not when any command's
 # parser is built (every `orps check` would pay for the search engine's import).

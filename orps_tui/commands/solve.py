@@ -24,9 +24,9 @@ from search.terminal_text import printable
 from search.tree import node_name
 
 
-def add_search_options(p) -> None:
-    """Options shared by solve and demo (the settings of one search)."""
-    g = p.add_argument_group("search")
+def add_search_options(p, title: str = "search") -> None:
+    """Options shared by solve, watch and demo (the settings of one search)."""
+    g = p.add_argument_group(title)
     g.add_argument("--strategy", choices=STRATEGIES, help="search strategy (default orps)")
     g.add_argument("--model", help="programmer model, a litellm name (default local/smollm2)")
     g.add_argument("--critic-model", help="critic model (default: the programmer model)")

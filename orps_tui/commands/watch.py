@@ -29,25 +29,18 @@ from search.tree import node_name
 
 
 def add_parser(sub):
-    from orps_tui.commands.solve import add_target_options
+    from orps_tui.commands.solve import add_search_options, add_target_options
 
     p = sub.add_parser("watch", help="re-run a target's tests in the sandbox on every change",
                        description="Watch the target's file and its tests; on each change re-run the tests "
                        "in the sandbox and report, and flag a pending proposal that no longer applies.")
     add_target_options(p, required=False, positional=True)
-    p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds per test run (default: settings)")
-    p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--debounce", type=float, default=0.3, help="seconds of quiet before re-running (default 0.3)")
     p.add_argument("--once", action="store_true", help="check once and exit (no watching)")
-    m = p.add_argument_group("marker mode (no --target)")
-    m.add_argument("--jobs", type=int, default=2, help="searches at once (default 2)")
-    m.add_argument("--model", help="programmer model (default: settings)")
-    m.add_argument("--strategy", help="search strategy (default: settings)")
-    m.add_argument("--samples", type=int, help="round-0 candidates")
-    m.add_argument("--beam", type=int, help="nodes kept per round")
-    m.add_argument("--rounds", type=int, help="refinement rounds")
-    m.add_argument("--budget-calls", type=int, help="stop each search after this many model calls")
-    m.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="do not cache model answers")
+    p.add_argument("--jobs", type=int, default=2, help="marker mode: searches at once (default 2)")
+    # the same settings as `orps solve` (one declaration): with --target only --timeout and
+    # --memory apply; in marker mode each search gets them all (a marker's own goal wins)
+    add_search_options(p, title="search (--timeout and --memory apply to every test run; the rest to marker mode)")
     p.set_defaults(func=run)
 
 

@@ -8,16 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from orps_tui.app import CleanExit, run_app
-from orps_tui.literal import LiteralNotify
-from orps_tui.prefs import RememberTheme
+from orps_tui.app import run_app
 from orps_tui.review.report import NEW, UNCHANGED, first_line, runtime, summary, verdict_words
+from orps_tui.screens.standalone import OneScreenApp, apply_and_say
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import DiffText
@@ -203,31 +202,13 @@ class HunkScreen(Screen):
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply(join_hunks(chosen)) if yes else None)
 
     def _apply(self, patch: str) -> None:
-        from orps_tui.screens.dialogs import MessageScreen
-        from runners.patch import PatchError, apply_patch
-
-        try:
-            result = apply_patch(self.project, patch)
-        except (PatchError, OSError) as err:
-            self.app.push_screen(MessageScreen("Not applied", str(err)))
-            return
-        self.applied = True
-        self.app.push_screen(MessageScreen(
-            "Applied", f"{', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-            "Undo with: orps apply --revert"))
+        self.applied = apply_and_say(self, self.project, patch) or self.applied
 
 
-class ReviewApp(CleanExit, LiteralNotify, RememberTheme, App):
-    CSS_PATH = "../orps.tcss"
-    TITLE = "orps review"
-
+class ReviewApp(OneScreenApp):
     def __init__(self, screen: ReviewScreen):
-        super().__init__()
+        super().__init__(screen)
         self.review_screen = screen
-
-    def on_mount(self) -> None:
-        self.restore_theme()
-        self.push_screen(self.review_screen)
 
 
 def run_review_app(project: Path, review: Review, follow_up: dict | None = None) -> int:

@@ -9,18 +9,16 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from orps_tui.app import CleanExit
 from orps_tui.failures import SaysWhy
-from orps_tui.prefs import RememberTheme
+from orps_tui.screens.standalone import OneScreenApp, apply_and_say
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.literal import LiteralNotify
 from orps_tui.widgets.nodes import DiffText
 from search.types import Evaluation, Task
 
@@ -91,28 +89,10 @@ class PatchReviewScreen(SaysWhy, Screen):
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply() if yes else None)
 
     def _apply(self) -> None:
-        from orps_tui.screens.dialogs import MessageScreen
-        from runners.patch import PatchError, apply_patch
-
-        try:
-            result = apply_patch(self.project, self.patch)
-        except (PatchError, OSError) as err:
-            self.app.push_screen(MessageScreen("Not applied", str(err)))
-            return
-        self.applied = True
-        self.app.push_screen(MessageScreen(
-            "Applied", f"{', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-            "Undo with: orps apply --revert"))
+        self.applied = apply_and_say(self, self.project, self.patch) or self.applied
 
 
-class PatchReviewApp(CleanExit, LiteralNotify, RememberTheme, App):
-    CSS_PATH = "../orps.tcss"
-    TITLE = "orps review"
-
+class PatchReviewApp(OneScreenApp):
     def __init__(self, screen: PatchReviewScreen):
-        super().__init__()
+        super().__init__(screen)
         self.review = screen
-
-    def on_mount(self) -> None:
-        self.restore_theme()
-        self.push_screen(self.review)
