@@ -616,7 +616,7 @@ class _FreshCodes:
 
 def _swapped_tests(items, config) -> list[str]:
     """Test functions (and the plain functions beside them) whose code is not what the file
-    on disk compiles to: a test module replaced while it was being imported (issue 21.1)."""
+    on disk compiles to: a test module replaced while it was being imported."""
     problems, fresh = [], {}
     modules = {}
     for item in items:
@@ -662,7 +662,7 @@ def _swapped_tests(items, config) -> list[str]:
 
 def _install_probes(items, info: dict, note) -> None:
     """Wrap the target, where the test modules hold it, so that every value it returns is
-    checked for comparing equal to anything (issue 14.3a). Only the tests' own references
+    checked for comparing equal to anything. Only the tests' own references
     are wrapped: the target's recursive calls stay direct (no extra frames)."""
     import functools
     import inspect

@@ -1,4 +1,4 @@
-"""Issue 13, cross-checked: an independent second set of tests of the start from the user's
+"""Cross-checked: an independent second set of tests of the start from the user's
 code, the budget plan, critic auto-off and REx (written apart from test_engine.py's).
 
 A scripted model reads the prompts it receives: it writes the fix only when its prompt

@@ -1,4 +1,4 @@
-"""Honest errors on messy projects (#22): a syntax error in the user's file, a test file
+"""Honest errors on messy projects: a syntax error in the user's file, a test file
 that cannot be imported, `--json` errors, each with its message and exit code and no
 traceback."""
 

@@ -443,7 +443,7 @@ async def test_reading_golden_files_passes(evaluator, tmp_path):
 
 
 async def test_rewriting_golden_files_fails(evaluator, tmp_path):
-    """Issue 21.3: the tests' whole tree (data included) is read-only."""
+    """the tests' whole tree (data included) is read-only."""
     project = data_project(tmp_path)
     before = tree_digest(project)
     code = ("def f():\n"
@@ -513,7 +513,7 @@ async def test_ignored_dirs_and_secrets_are_not_visible(evaluator, tmp_path):
 
 
 async def test_a_fifo_in_the_project_is_skipped_with_a_note(evaluator, tmp_path):
-    """Issue 21.8: special files never crash the copy."""
+    """special files never crash the copy."""
     project = data_project(tmp_path)
     os.mkfifo(project / "tests" / "data" / "pipe")
     os.mkfifo(project / "pipe")
@@ -536,7 +536,7 @@ async def test_without_overlays_a_fifo_is_skipped_too(evaluator, tmp_path, monke
 
 
 def test_clean_up_never_follows_a_link_as_a_normal_user():
-    """Issue 21.7: a read-only directory holding a link to a user's file, and a mode-000
+    """a read-only directory holding a link to a user's file, and a mode-000
     directory: removed, and the linked file's mode untouched. Run as uid 65534 when we are root."""
     import shutil
     import tempfile

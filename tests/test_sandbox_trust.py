@@ -134,7 +134,7 @@ async def test_suspicious_reason_is_per_test_and_in_the_message(evaluator):
 
 
 async def test_json_dumps_rewrite_does_not_change_records(evaluator):
-    """Issue 21.2: the recorder signs what *it* serialised, with its own json.dumps."""
+    """the recorder signs what *it* serialised, with its own json.dumps."""
     code = """
         import json
         _dumps = json.dumps
@@ -165,7 +165,7 @@ async def test_channel_key_is_not_reachable_through_sys_modules(evaluator):
 
 
 async def test_swapped_test_module_is_tampered(evaluator):
-    """Issue 21.1: the half-imported test module replaced by one with empty tests."""
+    """the half-imported test module replaced by one with empty tests."""
     code = """
         import sys, types
         def f(x):

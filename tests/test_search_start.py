@@ -1,4 +1,4 @@
-"""Issue 13: start from the user's code, a plan from the budget, a critic that gives up,
+"""Start from the user's code, a plan from the budget, a critic that gives up,
 REx. Scripted model and in-process evaluator; every test reads the prompts the model got."""
 
 from __future__ import annotations
