@@ -53,7 +53,9 @@ def test_solve_a_function_in_a_file_that_does_not_exist_then_apply(project, caps
     assert run_tests(project).returncode != 0  # ImportError: the module is not there yet
     code, doc, err = solve(project, "src/pkg/textstats.py::word_count", capsys=capsys)
     assert code == 0 and doc["status"] == "solved", err
-    assert doc["patch"].startswith("--- /dev/null\n+++ b/src/pkg/textstats.py\n")
+    header, diff = doc["patch"].split("\n", 1)  # the confirmation the proposal got, then the diff
+    assert header.startswith("# orps confirmation: confirmed")
+    assert diff.startswith("--- /dev/null\n+++ b/src/pkg/textstats.py\n")
     assert not (project / "src" / "pkg" / "textstats.py").exists()  # solve never writes the project
     assert main(["apply", "--run", doc["run_id"], "--project", str(project)]) == 0
     assert (project / "src" / "pkg" / "textstats.py").read_text() == \

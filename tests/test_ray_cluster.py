@@ -138,6 +138,11 @@ def test_doctor_lists_both_nodes_and_a_model_call_from_each(cluster, server, tmp
 SOURCE = 'def add3(x):\n    """Return x plus 3."""\n    return x\n'
 
 
+def diff_of(patch: str) -> str:
+    """A proposal's patch without orps's header lines (`# orps ...`, which git ignores)."""
+    return "".join(line for line in patch.splitlines(keepends=True) if not line.startswith("# orps"))
+
+
 def test_solve_on_the_cluster_equals_local(cluster, tmp_path):
     project = tmp_path / "proj"
     (project / "tests").mkdir(parents=True)
@@ -155,7 +160,10 @@ def test_solve_on_the_cluster_equals_local(cluster, tmp_path):
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
     a, b = json.loads(local.stdout), json.loads(remote.stdout)
     assert a["status"] == b["status"] == "solved"
-    assert a["best"]["code"] == b["best"]["code"] and a["patch"] == b["patch"]
+    assert a["best"]["code"] == b["best"]["code"] and diff_of(a["patch"]) == diff_of(b["patch"])
+    # the confirmation runs in the local sandbox; a search on the cluster says it had none
+    assert a["confirmation"]["status"] == "confirmed"
+    assert b["confirmation"]["status"] == "unconfirmed" and "local sandbox" in b["confirmation"]["reason"]
     assert (project / "mod.py").read_text() == SOURCE  # only apply touches the project
 
 

@@ -85,6 +85,9 @@ def search_add(session: str) -> str:
 def edit_with(session: str, project, old: str, new: str) -> None:
     """`E` on the shown node: $EDITOR replaces `old` by `new` in its code."""
     (project.parent / "edit.json").write_text(json.dumps([old, new]))
+    # only once the review is the screen in front: the search screen also shows the diff, and
+    # an E sent to it while it is closing is lost
+    wait_footer(session, lambda footer: "a Accept" in footer)
     keys(session, "E")
 
 
@@ -117,11 +120,11 @@ def test_edits_kept_across_runs_of_the_app_and_a_round_folded(project):
         keys(session, "f")
         wait_gone(session, "▸ round")
         keys(session, "v")  # back to the review
-        wait_screen(session, "+++ b/calc.py")
+        wait_footer(session, lambda footer: "a Accept" in footer)
 
         # a def line change that would not reach the file: refused, with the reason
         edit_with(session, project, "def add(a, b):", "def add(a, b: int):")
-        screen = wait_screen(session, "your change to the def line")
+        screen = wait_screen(session, "Not kept:")  # short: the notification wraps on a narrow window
         assert "Traceback" not in screen
 
         edit_with(session, project, "    return a + b", "    a = a + 0\n    return a + b")
