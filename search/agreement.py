@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: one selection rule, from the probes it derives to the node it chooses, read top to bottom.
 """Agreement among tied candidates: a selection rule that resists overfitting to few tests.
 
 Two public asserts are a weak guide: `def bell_number(n): return 1` passes both of MBPP's.

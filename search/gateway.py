@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: the budget, cache and retries around one model call, and the litellm loading they wait on.
 """The one place that calls models: litellm behind limits, retries, a budget and a cache.
 
 `Gateway` is the engine's `ModelClient` (the protocol in `search.types`); the engine
@@ -35,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search import batching
+from search import _litellm_compat, batching
 from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
 
@@ -235,7 +236,7 @@ def _prepare_first_call(litellm) -> None:
     classes (about 40 ms of it in a callback on the caller's event loop) and a tiktoken
     encoding, whose construction holds the GIL for 90 to 230 ms: in the TUI both stalled
     the event loop (benchmarks/bench_tui_stall.py). So: litellm's default encoding is built
-    on first use (`_EncodingOnDemand`; the providers orps runs in process never use it),
+    on first use (`search._litellm_compat`; the providers orps runs in process never use it),
     then one call to an in-process scripted model runs the rest of that path, with the
     collector paused and what it leaves frozen, as for the import.
     """
@@ -245,7 +246,7 @@ def _prepare_first_call(litellm) -> None:
         if _first_call_done:
             return
         _first_call_done = True
-        _defer_default_encoding()
+        _litellm_compat.defer_default_encoding()
         from search.providers.scripted import register_script
 
         register_script(WARM_UP_SCRIPT, lambda messages, params: "ok")
@@ -255,31 +256,6 @@ def _prepare_first_call(litellm) -> None:
                                    messages=[{"role": "user", "content": "warm up"}], max_tokens=1)
             except Exception:  # noqa: BLE001 - best effort: the first real call then pays what is left
                 pass
-
-
-class _EncodingOnDemand:
-    """Stands in for litellm's default encoding (tiktoken's cl100k_base) and builds it at the
-    first use of any of its attributes (litellm's own lazy `litellm.main.encoding`, which then
-    replaces this stand-in in litellm's cache)."""
-
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, name: str):
-        return getattr(self._module.encoding, name)
-
-    def __repr__(self) -> str:
-        return "<litellm's default encoding, built on first use>"
-
-
-def _defer_default_encoding() -> None:
-    """litellm (1.106) builds its default encoding for every completion, to hand it to the
-    provider (`litellm.main._get_encoding`); put the on-demand stand-in in its cache. When
-    litellm's internals differ, leave them alone: the encoding is then built eagerly, as before."""
-    import litellm.main as main
-
-    if getattr(main, "_encoding_cache", False) is None and "encoding" not in vars(main):
-        main._encoding_cache = _EncodingOnDemand(main)
 
 
 def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
