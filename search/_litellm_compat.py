@@ -55,6 +55,6 @@ def defer_default_encoding() -> bool:
     import litellm.main as main
 
     if getattr(main, "_encoding_cache", False) is None and "encoding" not in vars(main):
-        main._encoding_cache = EncodingOnDemand(main)  # type: ignore[attr-defined]
+        main._encoding_cache = EncodingOnDemand(main)  # type: ignore[assignment]  # a stand-in with its attributes
         return True
     return False

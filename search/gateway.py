@@ -32,13 +32,19 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from search import _litellm_compat, batching
 from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
+
+if TYPE_CHECKING:
+    from search.providers.model_process import ModelCrashed
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -67,7 +73,7 @@ class ModelError(Exception):
     def fatal(self) -> bool:
         return self.kind in self.FATAL_KINDS
 
-    def __reduce__(self):  # keeps kind and hint when sent between processes (Ray, pickling)
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps kind and hint when sent between processes (Ray, pickling)
         return (type(self), (self.message, self.hint, self.kind))
 
 
@@ -101,18 +107,19 @@ class GatewayConfig:
     """Other litellm options passed through unchanged (api_key, api_version, ...)."""
 
 
-async def _load_litellm_in_background():
+async def _load_litellm_in_background() -> ModuleType:
     """load_litellm in a daemon thread: the import takes seconds on a busy machine, and
     meanwhile the loop (and Ctrl+C) must stay responsive; a daemon thread, because after a
     cancel nobody should wait for an import at exit (asyncio.run joins executor threads)."""
-    return await in_daemon_thread(load_litellm, name="orps-import-litellm")
+    litellm: ModuleType = await in_daemon_thread(load_litellm, name="orps-import-litellm")
+    return litellm
 
 
 IN_PROCESS_PROVIDERS = ("local", "scripted")
 """Our litellm providers (search.providers): async in this process, cancellable there."""
 
 
-async def _complete(litellm, kwargs: dict[str, Any]):
+async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
     """One litellm completion. A hosted model's runs as litellm's synchronous call in a
     daemon thread of its own: on the event loop, its first call imported the provider's SDK
     (200 to 440 ms for openai/ in benchmarks/bench_tui_stall.py --litellm) and every call
@@ -134,7 +141,7 @@ async def _complete(litellm, kwargs: dict[str, Any]):
                                   name="orps-model-call")
 
 
-def _model_crash_in(err: BaseException):
+def _model_crash_in(err: BaseException | None) -> ModelCrashed | None:
     """The embedded model's `ModelCrashed` behind litellm's wrapper exception, if any."""
     from search.providers.model_process import ModelCrashed
 
@@ -150,7 +157,7 @@ _hosted_providers_called: set[str] = set()
 _hosted_providers_lock = threading.Lock()  # calls run in threads of their own
 
 
-def _hosted_completion(litellm, provider: str, kwargs: dict[str, Any]):
+def _hosted_completion(litellm: ModuleType, provider: str, kwargs: dict[str, Any]) -> Any:
     """litellm's synchronous completion. A provider's first call imports its SDK (for
     openai/, 515 modules and 49,000 objects that live until exit); a full collection then
     walked them, 30 to 40 ms holding the GIL, in the middle of a screen's first paint
@@ -165,7 +172,7 @@ def _hosted_completion(litellm, provider: str, kwargs: dict[str, Any]):
         return litellm.completion(**kwargs)
 
 
-def load_litellm():
+def load_litellm() -> ModuleType:
     """litellm, imported on first use, with orps's providers (local/, scripted/) registered.
 
     The first import leaves about 370,000 objects that live until exit (litellm's model
@@ -192,7 +199,7 @@ def load_litellm():
 
 
 @contextlib.contextmanager
-def collector_paused_then_frozen(at_most_s: float | None = None):
+def collector_paused_then_frozen(at_most_s: float | None = None) -> Iterator[None]:
     """Run the block with the garbage collector paused, then freeze what is alive: for
     one-time work that leaves long-lived objects (an import, a first call). Frozen objects
     are never walked by a full collection again; one that later becomes cyclic garbage stays
@@ -229,7 +236,7 @@ _first_call_lock = threading.Lock()
 _first_call_done = False
 
 
-def _prepare_first_call(litellm) -> None:
+def _prepare_first_call(litellm: ModuleType) -> None:
     """Pay litellm's first-call costs here, in the thread that loads it, once per process.
 
     The first completion through litellm builds pydantic schemas for its lazy model
@@ -258,7 +265,7 @@ def _prepare_first_call(litellm) -> None:
                 pass
 
 
-def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
+def _transient_errors(litellm: ModuleType) -> tuple[type[BaseException], ...]:
     return (
         litellm.RateLimitError,
         litellm.APIConnectionError,
@@ -332,7 +339,8 @@ def cache_key(request: dict[str, Any]) -> dict[str, Any]:
 class Gateway:
     """Async model access with limits, retries, accounting, budget and cache."""
 
-    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None, limiter=None):
+    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None,
+                 limiter: AbstractAsyncContextManager[Any] | None = None):
         self.config = config or GatewayConfig()
         self.budget = budget or Budget()
         self.usage = Usage()
@@ -340,7 +348,7 @@ class Gateway:
         self._limiter = limiter
         """An async context manager shared by several gateways (e.g. one for a whole Ray
         cluster); by default a semaphore of `config.concurrency` for this gateway alone."""
-        self._litellm = None
+        self._litellm: ModuleType | None = None
 
     # -- budget -------------------------------------------------------------------------
     def check_budget(self) -> None:
@@ -353,7 +361,7 @@ class Gateway:
         if b.usd and self.usage.cost_usd >= b.usd:
             raise BudgetExceeded(f"cost budget of ${b.usd:.2f} reached")
 
-    def carry_over(self, usage: dict) -> None:
+    def carry_over(self, usage: dict[str, Any]) -> None:
         """Count what an earlier run of the same search spent (resume): same budget, same totals."""
         self.usage.calls = self._reserved_calls = int(usage.get("calls", 0))
         self.usage.prompt_tokens = int(usage.get("prompt_tokens", 0))
@@ -377,7 +385,8 @@ class Gateway:
         if path is None or not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            data: dict[str, Any] = json.loads(path.read_text())
+            return data
         except (OSError, ValueError):
             return None  # a torn or foreign file is a miss, not an error
 
@@ -474,7 +483,7 @@ class Gateway:
                 raise explain_error(err, model) from None
 
     @staticmethod
-    def _to_completion(litellm, model: str, response, latency: float, retries: int) -> Completion:
+    def _to_completion(litellm: ModuleType, model: str, response: Any, latency: float, retries: int) -> Completion:
         choice = response.choices[0]
         text = choice.message.content or ""
         usage = getattr(response, "usage", None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 _params_lock = threading.Lock()
 
@@ -59,9 +59,9 @@ def extra_buffer_types_of(llm) -> bool | None:
     return getattr(params, "use_extra_bufts", None)
 
 
-def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 512, stop=None,
+def chat(llm, messages: list[dict[str, Any]], *, temperature: float = 0.0, max_tokens: int = 512, stop=None,
          seed: int | None = None, should_stop: Callable[[], bool] = lambda: False,
-         on_token: Callable[[int], None] | None = None) -> dict:
+         on_token: Callable[[int], None] | None = None) -> dict[str, Any]:
     """One chat completion with the model's own chat template; llama-cpp's dict.
 
     `should_stop` is asked once per token (llama.cpp asks the stopping criteria per token);

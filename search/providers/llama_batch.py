@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 TOP_K, TOP_P, MIN_P, TYPICAL_P = 40, 0.95, 0.05, 1.0
 """The sampler settings of `Llama.create_chat_completion`'s defaults, so that a batch
@@ -28,7 +29,7 @@ samples from the same distribution as a call one at a time."""
 
 @dataclass
 class BatchRequest:
-    messages: list[dict]
+    messages: list[dict[str, Any]]
     temperature: float = 0.0
     max_tokens: int = 512
     stop: list[str] = field(default_factory=list)
@@ -48,7 +49,7 @@ class _Sequence:
     finish: str = ""
 
 
-def chat_template_prompt(llm, messages: list[dict]) -> tuple[list[int], list[str]]:
+def chat_template_prompt(llm, messages: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
     """The prompt tokens `create_chat_completion` would make for `messages`, and the
     template's stop strings."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -69,7 +70,7 @@ def chat_template_prompt(llm, messages: list[dict]) -> tuple[list[int], list[str
     return llm.tokenize(text.encode("utf-8"), add_bos=not special, special=True), stop
 
 
-def _plain_prompt(messages: list[dict]) -> str:
+def _plain_prompt(messages: list[dict[str, Any]]) -> str:
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
 
 
@@ -90,7 +91,7 @@ def _sampler(temperature: float, seed: int):
 
 def generate_batch(llm, requests: list[BatchRequest], *, n_threads: int,
                    should_stop: Callable[[int], bool] = lambda index: False,
-                   on_token: Callable[[int], None] | None = None) -> list[dict]:
+                   on_token: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
     `should_stop(i)` is asked for each live request once per decode step; a true answer
@@ -208,7 +209,7 @@ def _hit_stop(s: _Sequence) -> bool:
     return False
 
 
-def _completion(s: _Sequence) -> dict:
+def _completion(s: _Sequence) -> dict[str, Any]:
     text = s.pieces.decode("utf-8", errors="ignore")
     return {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},

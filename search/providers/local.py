@@ -21,6 +21,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
@@ -79,8 +80,8 @@ def unload_all() -> None:
     model_process.close_all()
 
 
-def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512, stop=None, seed=None,
-             cancel: threading.Event | None = None) -> dict:
+def generate(name: str, messages: list[dict[str, Any]], *, temperature=0.0, max_tokens=512, stop=None, seed=None,
+             cancel: threading.Event | None = None) -> dict[str, Any]:
     """One chat completion with the model's own chat template, in the model's child process;
     returns llama-cpp's dict.
 
@@ -113,7 +114,7 @@ def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512
 PROBE_PROMPT = [{"role": "user", "content": "Count from 1 to 100."}]
 
 
-def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> dict:
+def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> dict[str, Any]:
     """Load the model and generate `tokens` tokens in a child process of its own (not the
     shared one): the build's system info, load time and tokens/s as the child measured them,
     or how the child died (`crashed`: its message and signal). For `orps doctor`."""
@@ -126,7 +127,7 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
     if importlib.util.find_spec("llama_cpp") is None:
         return {"loads": False, "error": f"llama-cpp-python is not installed: {INSTALL_HINT}"}
     child = model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS)
-    report: dict = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
+    report: dict[str, Any] = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
     try:
         child.ready.wait(timeout_s)
         report.update({k: v for k, v in (child.info or {}).items() if k in ("llama_cpp", "system_info", "error")})

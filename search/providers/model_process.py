@@ -85,9 +85,9 @@ def describe_death(returncode: int, cause: str | None, stderr_tail: list[str]) -
 class Call:
     """One request to the child; `wait` until it has an answer or an error."""
 
-    def __init__(self, rid: int, request: dict):
+    def __init__(self, rid: int, request: dict[str, Any]):
         self.id, self.request = rid, request
-        self.result: dict | None = None
+        self.result: dict[str, Any] | None = None
         self.load_s: float | None = None
         self.gen_s: float | None = None
         self.error: BaseException | None = None
@@ -102,7 +102,7 @@ class Call:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def settle(self, *, result: dict | None = None, error: BaseException | None = None, cancelled: bool = False,
+    def settle(self, *, result: dict[str, Any] | None = None, error: BaseException | None = None, cancelled: bool = False,
                load_s: float | None = None, gen_s: float | None = None) -> None:
         if self._done.is_set():
             return
@@ -173,7 +173,7 @@ class ModelProcess:
     def alive(self) -> bool:
         return not self.dead.is_set() and self._killed_for is None
 
-    def submit(self, request: dict) -> Call:
+    def submit(self, request: dict[str, Any]) -> Call:
         call = Call(next(self._ids), request)
         with self._lock:
             if self.dead.is_set() or self._killed_for is not None:
@@ -187,7 +187,7 @@ class ModelProcess:
             call.settle(error=self.death or _Restarted())
         return call
 
-    def submit_batch(self, requests: list[dict]) -> list[Call]:
+    def submit_batch(self, requests: list[dict[str, Any]]) -> list[Call]:
         """Send `requests` to be generated together (one llama.cpp batch); one Call each,
         answered, cancelled and failed one by one as with `submit`."""
         if len(requests) == 1:
@@ -224,7 +224,7 @@ class ModelProcess:
         self._kill()
 
     # -- internals ------------------------------------------------------------------------
-    def _send(self, message: dict) -> bool:
+    def _send(self, message: dict[str, Any]) -> bool:
         data = (json.dumps(message) + "\n").encode()
         try:
             with self._write_lock:
@@ -268,7 +268,7 @@ class ModelProcess:
             self._handle(message)
         self._died()
 
-    def _handle(self, message: dict) -> None:
+    def _handle(self, message: dict[str, Any]) -> None:
         event, rid = message.get("event"), message.get("id")
         if event == "ready":
             self.info = message.get("info") or {}
@@ -350,7 +350,7 @@ def close_all() -> None:
         proc.close()
 
 
-def run_call(model_path: str, request: dict, cancel: threading.Event, *, poll_s: float = 0.05,
+def run_call(model_path: str, request: dict[str, Any], cancel: threading.Event, *, poll_s: float = 0.05,
              attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs) -> Call:
     """Send `request` to the model's child and wait for its answer. Raises ModelCrashed when
     the child dies, ModelUnavailable when it cannot run the model, and returns a cancelled

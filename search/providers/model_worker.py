@@ -47,12 +47,12 @@ class Unavailable(Exception):
 class Backend(Protocol):
     def info(self) -> dict[str, Any]: ...
 
-    def generate(self, request: dict, should_stop: Callable[[], bool],
-                 on_token: Callable[[int], None]) -> tuple[dict, float | None]:
+    def generate(self, request: dict[str, Any], should_stop: Callable[[], bool],
+                 on_token: Callable[[int], None]) -> tuple[dict[str, Any], float | None]:
         """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
 
-    def generate_batch(self, requests: list[dict], should_stop: Callable[[int], bool],
-                       on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+    def generate_batch(self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool],
+                       on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
         """One dict per request, generated together; `should_stop(i)` per request."""
 
 
@@ -128,7 +128,7 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
         os.dup2(2, 1)  # whatever llama.cpp prints to stdout goes to stderr, not into the protocol
     requests_in = requests_in or sys.stdin.buffer
     channel = _Channel(answers_fd)
-    todo: queue.Queue[list[dict]] = queue.Queue()
+    todo: queue.Queue[list[dict[str, Any]]] = queue.Queue()
     lock = threading.Lock()
     dropped: set[int] = set()
     running: dict[int, threading.Event] = {}
@@ -204,8 +204,8 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
                 dropped.discard(rid)
 
 
-def _generate_all(backend: Backend, requests: list[dict], stops: list[threading.Event],
-                  on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+def _generate_all(backend: Backend, requests: list[dict[str, Any]], stops: list[threading.Event],
+                  on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
     """One request as before; several in one batch when the backend can, else in turn."""
     if len(requests) == 1:
         out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)

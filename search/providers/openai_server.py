@@ -12,8 +12,9 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-Responder = Callable[[list[dict], dict], str]
+Responder = Callable[[list[dict[str, Any]], dict[str, Any]], str]
 
 
 def chat_handler(respond: Responder, api_key: str | None = None,
@@ -39,7 +40,7 @@ def chat_handler(respond: Responder, api_key: str | None = None,
                                           "finish_reason": "stop"}],
                              "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}})
 
-        def _send(self, status: int, doc: dict) -> None:
+        def _send(self, status: int, doc: dict[str, Any]) -> None:
             data = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
