@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from textual import work
@@ -176,7 +176,7 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
         freeze_once("after the warm-up's imports")
 
     # -- searches --------------------------------------------------------------------------
-    def get_evaluator(self, settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
+    def get_evaluator(self, settings: SearchSettings, read_paths: Sequence[str] = ()) -> Evaluator:
         """The app's evaluator for a search with these limits: the injected one (tests), else
         one sandbox per set of limits, made once and shared by every check and search of the
         app (its project snapshot with it). A sandbox evaluator runs off the event loop

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class ModelCrashed(RuntimeError):
         super().__init__(message)
         self.message, self.hint, self.cause, self.signal_name, self.detail = message, hint, cause, signal_name, detail
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.hint, self.cause, self.signal_name, self.detail))
 
 
@@ -126,7 +127,7 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_environment(environ=None) -> dict[str, str]:
+def worker_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The child's environment: ours, with OpenMP's waiting threads sleeping instead of spinning.
 
     llama.cpp's CPU build runs its threads under OpenMP, whose default makes a waiting thread
@@ -228,6 +229,7 @@ class ModelProcess:
         data = (json.dumps(message) + "\n").encode()
         try:
             with self._write_lock:
+                assert self.proc.stdin is not None  # a pipe (Popen above)
                 self.proc.stdin.write(data)
                 self.proc.stdin.flush()
             return True
@@ -259,6 +261,7 @@ class ModelProcess:
         return bool(self._busy)
 
     def _read_answers(self) -> None:
+        assert self.proc.stdout is not None  # a pipe (Popen above)
         for line in self.proc.stdout:
             self._last_heard = time.monotonic()
             try:
@@ -269,7 +272,8 @@ class ModelProcess:
         self._died()
 
     def _handle(self, message: dict[str, Any]) -> None:
-        event, rid = message.get("event"), message.get("id")
+        event = message.get("event")
+        rid: Any = message.get("id")  # the request's id (an int) in every answer but "ready"
         if event == "ready":
             self.info = message.get("info") or {}
             self.ready.set()
@@ -296,6 +300,7 @@ class ModelProcess:
             call.settle(error=kind(message.get("error") or "the embedded model failed"))
 
     def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None  # a pipe (Popen above)
         for raw in self.proc.stderr:  # drained always, so the child never blocks on a full pipe
             self._stderr.append(raw.decode(errors="replace").rstrip("\n"))
 
@@ -333,7 +338,7 @@ _processes: dict[str, ModelProcess] = {}
 _processes_lock = threading.Lock()
 
 
-def process_for(model_path: str, **kwargs) -> ModelProcess:
+def process_for(model_path: str, **kwargs: Any) -> ModelProcess:
     """The running child for `model_path`, started when there is none (or it died)."""
     with _processes_lock:
         proc = _processes.get(model_path)
@@ -351,7 +356,7 @@ def close_all() -> None:
 
 
 def run_call(model_path: str, request: dict[str, Any], cancel: threading.Event, *, poll_s: float = 0.05,
-             attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs) -> Call:
+             attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs: Any) -> Call:
     """Send `request` to the model's child and wait for its answer. Raises ModelCrashed when
     the child dies, ModelUnavailable when it cannot run the model, and returns a cancelled
     Call soon after `cancel` is set. A child killed on purpose (another call's cancel) is
