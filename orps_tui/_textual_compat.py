@@ -9,8 +9,9 @@ Imported from Textual's private modules (not exported by `textual.widgets`):
 
 Private members of Textual's classes that orps's subclasses override or read are listed in
 `PRIVATE_MEMBERS`: the first paint of a screen (orps_tui/screens/first_paint.py overrides
-`Screen._compositor_refresh`), the node table's cached line rendering, the footer's
-`_bindings_ready`. `missing_private_names` lists what the installed Textual no longer has
+`Screen._compositor_refresh`), the app's clean exit on an unexpected exception
+(orps_tui/app.py's `CleanExit` overrides `App._handle_exception` and sets what it sets), the
+node table's cached line rendering, the footer's `_bindings_ready`. `missing_private_names` lists what the installed Textual no longer has
 (tests/test_compat.py).
 """
 
@@ -51,6 +52,8 @@ else:  # at run time, with a clear error when one is gone
     FooterKey = _private("textual.widgets._footer", "FooterKey")
 
 PRIVATE_MEMBERS = {
+    "textual.app.App": ("_handle_exception", "_exception", "_exception_event", "_return_code",
+                        "_close_messages_no_wait"),
     "textual.screen.Screen": ("_compositor_refresh",),
     "textual.widgets.Footer": ("_bindings_ready",),
     "textual.widgets.DataTable": ("_render_line", "_render_line_in_row", "_get_offsets", "_data", "_row_locations",
