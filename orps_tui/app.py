@@ -15,8 +15,9 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -48,7 +49,13 @@ def write_crash_log(error: BaseException) -> str:
     return path
 
 
-class CleanExit:
+if TYPE_CHECKING:  # a mixin of Textual's App: checked as one
+    _CleanExitBase = App
+else:
+    _CleanExitBase = object
+
+
+class CleanExit(_CleanExitBase):
     """An App mixin: an unexpected exception ends the app with exit code 70 and a one-line
     message after the screen is restored (the traceback goes to a file), never Textual's
     traceback on screen; `exit_status` says how the app ended, as the README documents."""
@@ -102,7 +109,7 @@ class CleanExit:
         return self.exit_status
 
 
-def run_app(app: App) -> int:
+def run_app(app: CleanExit) -> int:
     """Run a TUI app to its end; its exit status, with a one-line message when it failed."""
     app.run()
     return app.report_exit()
@@ -176,7 +183,7 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
         freeze_once("after the warm-up's imports")
 
     # -- searches --------------------------------------------------------------------------
-    def get_evaluator(self, settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
+    def get_evaluator(self, settings: SearchSettings, read_paths: Sequence[str] = ()) -> Evaluator:
         """The app's evaluator for a search with these limits: the injected one (tests), else
         one sandbox per set of limits, made once and shared by every check and search of the
         app (its project snapshot with it). A sandbox evaluator runs off the event loop
@@ -307,8 +314,8 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
                 continue
             seen.add(description)
 
-            def run(action=action, where=where) -> None:
-                self.run_action(action, screen if where == "screen" else self)
+            async def run(action: str = action, where: str = where) -> None:
+                await self.run_action(action, screen if where == "screen" else self)
 
             label = "key" if len(bound) == 1 else "keys"
             yield SystemCommand(description, f"{description} ({label}: {', '.join(bound)})", run)

@@ -9,7 +9,14 @@ screen's own `on_worker_state_changed` still runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:  # a mixin of the app and screens: checked as a node of the DOM
+    from textual.dom import DOMNode as _MixinBase
+else:
+    _MixinBase = object
 
 STEPS = {
     "check-all": "Checking every function's tests",
@@ -36,7 +43,7 @@ def failure_message(group: str, error: BaseException | None) -> str:
     return f"{step} failed: {what}"
 
 
-class SaysWhy:
+class SaysWhy(_MixinBase):
     """Mixin for the app and screens: a failed worker is shown as an error notification."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

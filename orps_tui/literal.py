@@ -9,7 +9,14 @@ notifications default to `markup=False`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
+
+if TYPE_CHECKING:  # a mixin of Textual's App: checked as one
+    from textual.app import App as _MixinBase
+else:
+    _MixinBase = object
 
 
 def literal(text: str | Text) -> Text:
@@ -17,7 +24,7 @@ def literal(text: str | Text) -> Text:
     return text if isinstance(text, Text) else Text(text)
 
 
-class LiteralNotify:
+class LiteralNotify(_MixinBase):
     """An App mixin: every notification shows its message and title literally. (A screen's
     or widget's `notify` passes `markup=True` on to the app's: the app overrides it, as no
     notification of orps is written in markup.)"""

@@ -49,8 +49,8 @@ class LoopThread:
                 return
             if task.cancelled():
                 outcome.cancel()
-            elif task.exception() is not None:
-                outcome.set_exception(task.exception())
+            elif (error := task.exception()) is not None:
+                outcome.set_exception(error)
             else:
                 outcome.set_result(task.result())
 
@@ -121,7 +121,8 @@ class OffLoopEvaluator:
         thread, or at exit."""
         if self._thread is None:
             return
-        if self._inner is not None and callable(getattr(self._inner, "close", None)):
-            self._thread.call(self._inner.close)
+        close = getattr(self._inner, "close", None)  # an evaluator may hold temp files
+        if self._inner is not None and callable(close):
+            self._thread.call(close)
         self._thread.stop()
         self._thread = None

@@ -11,7 +11,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a mixin of Textual's App: checked as one
+    from textual.app import App as _MixinBase
+else:
+    _MixinBase = object
 
 
 def prefs_path() -> Path:
@@ -39,7 +44,7 @@ def save_pref(key: str, value: Any) -> None:
         pass  # a read-only home: the theme is simply not remembered
 
 
-class RememberTheme:
+class RememberTheme(_MixinBase):
     """An App mixin: start with the theme chosen last time, remember every change."""
 
     def restore_theme(self) -> None:

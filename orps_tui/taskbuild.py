@@ -13,7 +13,7 @@ from typing import Any
 
 from orps_tui.errors import UserError
 from runners.evaluator import ENV_UNUSABLE, PYTEST_DID_NOT_START
-from search.types import Task
+from search.types import Goal, Task
 
 
 class NoTests(UserError):
@@ -33,7 +33,7 @@ def build_task(
     problem_file: str | None = None,
     problem_text: str | None = None,
     problem_mode: str = "append",
-    goal: str = "fix",
+    goal: Goal = "fix",
     new: bool = False,
     problem_required: bool = True,
     selections: list | None = None,

@@ -155,7 +155,12 @@ class _Janitor:
     def wait(self, timeout: float | None = None) -> bool:
         """Until every queued job is done (True), or `timeout` seconds (False)."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._jobs.join(), done.set()), daemon=True).start()
+
+        def join_then_set() -> None:
+            self._jobs.join()
+            done.set()
+
+        threading.Thread(target=join_then_set, daemon=True).start()
         return done.wait(timeout)
 
 

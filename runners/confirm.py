@@ -26,6 +26,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from runners._proxy import CONFIG_ENV, GUARD
 from runners.cleanup import remove_tree
@@ -264,7 +265,7 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
 
 
 def judge_confirmation(ev: Evaluation, notes: list[str], wall_s: float, server_run=None) -> Confirmation:
-    common = {"passed": ev.passed, "total": ev.total, "wall_s": round(wall_s, 3), "isolation": ev.isolation}
+    common: dict[str, Any] = {"passed": ev.passed, "total": ev.total, "wall_s": round(wall_s, 3), "isolation": ev.isolation}
     notes = [n.strip() for n in notes if n.strip()]
     if notes:
         return Confirmation("unconfirmed", notes[0].removeprefix("unconfirmed: "), **common)

@@ -339,7 +339,7 @@ def _string_lines(code: str) -> set[int]:
         tree = ast.parse(code)
     except SyntaxError:
         return set()
-    inside = set()
+    inside: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(node, "value", ""), (str, bytes)):
             if node.end_lineno and node.end_lineno > node.lineno:

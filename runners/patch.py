@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BACKUPS = Path(".orps") / "backups"
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -341,7 +342,7 @@ def apply_patch(project: Path, patch_text: str, *, backup_dir: Path | None = Non
         ignore = project / ".orps" / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# orps runs, caches and backups: local state, not source\n*\n")
-    manifest = {"project": str(project.resolve()), "created": time.time(), "files": {}}
+    manifest: dict[str, Any] = {"project": str(project.resolve()), "created": time.time(), "files": {}}
     for rel, (text, _) in checked.items():
         if not (project / rel).exists():  # a new file: undo removes it
             manifest["files"][rel] = {"original": None, "written": _digest(text)}

@@ -250,6 +250,7 @@ def find_project_python(project_root: Path | str, environ=None) -> ProjectPython
         elif exe is None:
             notes.append(f'python = "{configured}" in the orps settings names no interpreter: not used')
         else:
+            assert found is not None  # (the branches above take found None with or without exe)
             notes.append(f'python = "{configured}" in the orps settings not used: {found.reason} comes first')
     if found is None:
         why = ("orps's own virtualenv is the activated one and the project has no environment of its own"

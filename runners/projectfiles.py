@@ -48,7 +48,7 @@ def skip_name(name: str) -> bool:
 
 
 def is_secret_name(name: str) -> bool:
-    return _SECRET_RE.match(name.lower()) is not None
+    return _SECRET_RE is not None and _SECRET_RE.match(name.lower()) is not None  # (SECRET_PATTERNS is not empty)
 
 
 def pyproject_tool(project: Path, *keys: str) -> dict:

@@ -163,7 +163,7 @@ def callers(tree: ast.Module, names: set[str], name: str, cls: str | None) -> li
     """(function name, its class or None) of the module's functions and methods that call
     the target: a function by one of `names` (what this module binds to it), a method by
     `self.name`/`cls.name`/`Class.name` inside its own class."""
-    out = []
+    out: list[tuple[str, str | None]] = []
     for node in _module_statements(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and cls is None:
             if node.name not in names and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node)):

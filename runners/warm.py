@@ -20,6 +20,7 @@ import json
 import socket
 import subprocess
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class WarmWorker:
     """The worker process for one interpreter; `close()` ends it (runs in flight die with
     their sandboxes, which their callers kill)."""
 
-    def __init__(self, python: str, env: dict[str, str], preload: list[str] = ()):
+    def __init__(self, python: str, env: dict[str, str], preload: Sequence[str] = ()):
         self.python = python
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
@@ -54,6 +55,7 @@ class WarmWorker:
         self.broken: str | None = None
         self.probe = "new"
         """"new", "probing", "ok" or "failed": whether a first run worked (`sandbox.warm_ready`)."""
+        self._proc: subprocess.Popen[bytes] | None
         try:
             self._proc = subprocess.Popen(
                 [python, str(WORKER), str(theirs.fileno()), ",".join(preload)], env=env, cwd="/",

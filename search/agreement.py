@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: one selection rule, from the probes it derives to the node it chooses, read top to bottom.
 """Agreement among tied candidates: a selection rule that resists overfitting to few tests.
 
 Two public asserts are a weak guide: `def bell_number(n): return 1` passes both of MBPP's.
@@ -46,7 +47,7 @@ UNTRUSTED = ("suspicious", "tampered")
 class Call:
     """One call of the target: positional and keyword arguments, all plain literals."""
 
-    args: tuple
+    args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def render(self, name: str) -> str:
@@ -81,7 +82,7 @@ def _literal_call(node: ast.Call) -> Call | None:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
             return None
         args = tuple(ast.literal_eval(a) for a in node.args)
-        kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg is not None}
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None  # an argument that is not a plain literal (a variable, a call, a fixture)
     return Call(args, kwargs)
@@ -158,9 +159,9 @@ def mutations(value: Any, rng: random.Random, depth: int = 0) -> list[Any]:
                 out += [{**value, keys[0]: v} for v in first]
         return out
     if isinstance(value, (set, frozenset)):
-        kind = type(value)
+        set_kind = type(value)
         items = sorted(value, key=repr)
-        return [kind()] + ([kind(items[:-1])] if items else [])
+        return [set_kind()] + ([set_kind(items[:-1])] if items else [])
     return []  # None, bytes, complex...: left as they are
 
 
@@ -302,8 +303,8 @@ def agreement_scores(outputs: dict[str, list[Output | None]]) -> dict[str, float
         for j, out in enumerate(mine):
             if out is None or out.text == "timeout":
                 continue
-            same = sum(1 for o in others if j < len(outputs[o]) and outputs[o][j] is not None
-                       and outputs[o][j].digest == out.digest)
+            same = sum(1 for o in others if j < len(outputs[o]) and (theirs := outputs[o][j]) is not None
+                       and theirs.digest == out.digest)
             total += same / len(others)
         scores[name] = total / len(mine)
     return scores
@@ -344,7 +345,7 @@ class AgreementReport:
     """Node ids tied on the best public pass rate (the ones probed)."""
     scores: dict[str, float | None] = field(default_factory=dict)
     """Node id -> agreement (0..1); None when its probe run was not trusted."""
-    outputs: dict[str, list[str | None]] = field(default_factory=dict)
+    outputs: dict[str, list[str | None] | None] = field(default_factory=dict)
     before: str | None = None
     """The node the plain rule (pass rate, runtime, outcome) picks."""
     chosen: str | None = None

@@ -26,6 +26,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from search import agreement, batching, prompts, scoring
 from search.events import EventBus
@@ -58,13 +59,13 @@ class SearchResult:
     baseline: Node | None = None
     start: str = "fresh"
     """user_code (round 0 refined the user's code too) or fresh (samples only)."""
-    plan: dict | None = None
-    critic: dict | None = None
+    plan: dict[str, Any] | None = None
+    critic: dict[str, Any] | None = None
     """Critic calls, usable answers, and why it was switched off (if it was)."""
-    agreement: dict | None = None
+    agreement: dict[str, Any] | None = None
     """What agreement among tied candidates did (`AgreementReport.to_dict`), when it was on."""
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         best = self.best
         return {
             "start": self.start,
@@ -112,7 +113,7 @@ class Search:
         self.start = "fresh"
         self.plan: Plan = make_plan(settings)
         self.critic_on = self.plan.critic
-        self.critic_stats = {"calls": 0, "usable": 0, "disabled": "", "mode": settings.critic_mode, "round_calls": 0}
+        self.critic_stats: dict[str, Any] = {"calls": 0, "usable": 0, "disabled": "", "mode": settings.critic_mode, "round_calls": 0}
         self.probes = probes
         """Runs a candidate on probe inputs (agreement); default: through the evaluator, for
         dataset tasks. A project task needs one from the runners."""
@@ -128,7 +129,7 @@ class Search:
         self.tree.add(node)
         self.on_change(self.tree)
 
-    async def _call(self, node: Node, model: str, messages, *, temperature: float, seed: int,
+    async def _call(self, node: Node, model: str, messages: list[dict[str, str]], *, temperature: float, seed: int,
                     max_tokens: int | None = None) -> Completion | None:
         try:
             completion = await self.gateway.complete(
@@ -177,6 +178,7 @@ class Search:
 
     def _emit_evaluated(self, node: Node) -> None:
         ev = node.evaluation
+        assert ev is not None  # called once the node is evaluated
         self.bus.emit(
             "node_evaluated", node=node.id, verdict=ev.verdict, passed=ev.passed, total=ev.total,
             runtime_s=ev.runtime_s, outcome_score=node.outcome_score,
@@ -245,6 +247,7 @@ class Search:
             else:
                 score = parsed.scores[i]
                 self._count_critic(score is not None)
+                assert completion is not None  # parsed from it
                 node.critique, node.process_score = parsed.critiques[i] or completion.text.strip(), score
                 node.critic_fallback = score is None
                 if score is None:
@@ -298,21 +301,22 @@ class Search:
         for node in nodes:
             if node.evaluation is None or not node.evaluation.all_passed or node.code == self.task.original_code:
                 continue
-            node.evaluation.speed = await compare(self.task, node.code, self.settings.min_speedup)
+            speed = await compare(self.task, node.code, self.settings.min_speedup)
+            node.evaluation.speed = speed
             self._record(node)
-            self.bus.emit("speed", node=node.id, **node.evaluation.speed)
+            self.bus.emit("speed", node=node.id, **speed)
 
     def _pick(self) -> Node | None:
         candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
-        timed = [n for n in scoring.in_id_order(candidates) if n.all_passed and (n.evaluation.speed or {}).get("faster")]
+        timed = [n for n in scoring.in_id_order(candidates) if n.all_passed and (n.evaluation.speed or {}).get("faster")]  # type: ignore[union-attr]  # all_passed: evaluated
         if self.settings.goal == "faster" and timed:  # really faster, by the interleaved timing
-            return max(timed, key=lambda n: n.evaluation.speed["speedup"])
+            return max(timed, key=lambda n: n.evaluation.speed["speedup"])  # type: ignore[union-attr,index]  # timed
         if self.settings.goal == "faster":
             ranked = sorted(scoring.in_id_order(candidates), key=scoring.faster_key, reverse=True)
             return ranked[0] if ranked else None
         return scoring.best_node(candidates)
 
-    async def _agree(self, best: Node | None) -> tuple[Node | None, dict]:
+    async def _agree(self, best: Node | None) -> tuple[Node | None, dict[str, Any]]:
         """Agreement among the candidates tied on the public pass rate (search.agreement);
         recorded on the probed nodes, in an `agreement` event and in the result."""
         run = self.probes

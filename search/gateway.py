@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: the budget, cache and retries around one model call, and the litellm loading they wait on.
 """The one place that calls models: litellm behind limits, retries, a budget and a cache.
 
 `Gateway` is the engine's `ModelClient` (the protocol in `search.types`); the engine
@@ -31,13 +32,19 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from search import batching
+from search import _litellm_compat, batching
 from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
+
+if TYPE_CHECKING:
+    from search.providers.model_process import ModelCrashed
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -66,7 +73,7 @@ class ModelError(Exception):
     def fatal(self) -> bool:
         return self.kind in self.FATAL_KINDS
 
-    def __reduce__(self):  # keeps kind and hint when sent between processes (Ray, pickling)
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps kind and hint when sent between processes (Ray, pickling)
         return (type(self), (self.message, self.hint, self.kind))
 
 
@@ -100,18 +107,19 @@ class GatewayConfig:
     """Other litellm options passed through unchanged (api_key, api_version, ...)."""
 
 
-async def _load_litellm_in_background():
+async def _load_litellm_in_background() -> ModuleType:
     """load_litellm in a daemon thread: the import takes seconds on a busy machine, and
     meanwhile the loop (and Ctrl+C) must stay responsive; a daemon thread, because after a
     cancel nobody should wait for an import at exit (asyncio.run joins executor threads)."""
-    return await in_daemon_thread(load_litellm, name="orps-import-litellm")
+    litellm: ModuleType = await in_daemon_thread(load_litellm, name="orps-import-litellm")
+    return litellm
 
 
 IN_PROCESS_PROVIDERS = ("local", "scripted")
 """Our litellm providers (search.providers): async in this process, cancellable there."""
 
 
-async def _complete(litellm, kwargs: dict[str, Any]):
+async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
     """One litellm completion. A hosted model's runs as litellm's synchronous call in a
     daemon thread of its own: on the event loop, its first call imported the provider's SDK
     (200 to 440 ms for openai/ in benchmarks/bench_tui_stall.py --litellm) and every call
@@ -133,7 +141,7 @@ async def _complete(litellm, kwargs: dict[str, Any]):
                                   name="orps-model-call")
 
 
-def _model_crash_in(err: BaseException):
+def _model_crash_in(err: BaseException | None) -> ModelCrashed | None:
     """The embedded model's `ModelCrashed` behind litellm's wrapper exception, if any."""
     from search.providers.model_process import ModelCrashed
 
@@ -149,7 +157,7 @@ _hosted_providers_called: set[str] = set()
 _hosted_providers_lock = threading.Lock()  # calls run in threads of their own
 
 
-def _hosted_completion(litellm, provider: str, kwargs: dict[str, Any]):
+def _hosted_completion(litellm: ModuleType, provider: str, kwargs: dict[str, Any]) -> Any:
     """litellm's synchronous completion. A provider's first call imports its SDK (for
     openai/, 515 modules and 49,000 objects that live until exit); a full collection then
     walked them, 30 to 40 ms holding the GIL, in the middle of a screen's first paint
@@ -164,7 +172,7 @@ def _hosted_completion(litellm, provider: str, kwargs: dict[str, Any]):
         return litellm.completion(**kwargs)
 
 
-def load_litellm():
+def load_litellm() -> ModuleType:
     """litellm, imported on first use, with orps's providers (local/, scripted/) registered.
 
     The first import leaves about 370,000 objects that live until exit (litellm's model
@@ -191,7 +199,7 @@ def load_litellm():
 
 
 @contextlib.contextmanager
-def collector_paused_then_frozen(at_most_s: float | None = None):
+def collector_paused_then_frozen(at_most_s: float | None = None) -> Iterator[None]:
     """Run the block with the garbage collector paused, then freeze what is alive: for
     one-time work that leaves long-lived objects (an import, a first call). Frozen objects
     are never walked by a full collection again; one that later becomes cyclic garbage stays
@@ -228,14 +236,14 @@ _first_call_lock = threading.Lock()
 _first_call_done = False
 
 
-def _prepare_first_call(litellm) -> None:
+def _prepare_first_call(litellm: ModuleType) -> None:
     """Pay litellm's first-call costs here, in the thread that loads it, once per process.
 
     The first completion through litellm builds pydantic schemas for its lazy model
     classes (about 40 ms of it in a callback on the caller's event loop) and a tiktoken
     encoding, whose construction holds the GIL for 90 to 230 ms: in the TUI both stalled
     the event loop (benchmarks/bench_tui_stall.py). So: litellm's default encoding is built
-    on first use (`_EncodingOnDemand`; the providers orps runs in process never use it),
+    on first use (`search._litellm_compat`; the providers orps runs in process never use it),
     then one call to an in-process scripted model runs the rest of that path, with the
     collector paused and what it leaves frozen, as for the import.
     """
@@ -245,7 +253,7 @@ def _prepare_first_call(litellm) -> None:
         if _first_call_done:
             return
         _first_call_done = True
-        _defer_default_encoding()
+        _litellm_compat.defer_default_encoding()
         from search.providers.scripted import register_script
 
         register_script(WARM_UP_SCRIPT, lambda messages, params: "ok")
@@ -257,32 +265,7 @@ def _prepare_first_call(litellm) -> None:
                 pass
 
 
-class _EncodingOnDemand:
-    """Stands in for litellm's default encoding (tiktoken's cl100k_base) and builds it at the
-    first use of any of its attributes (litellm's own lazy `litellm.main.encoding`, which then
-    replaces this stand-in in litellm's cache)."""
-
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, name: str):
-        return getattr(self._module.encoding, name)
-
-    def __repr__(self) -> str:
-        return "<litellm's default encoding, built on first use>"
-
-
-def _defer_default_encoding() -> None:
-    """litellm (1.106) builds its default encoding for every completion, to hand it to the
-    provider (`litellm.main._get_encoding`); put the on-demand stand-in in its cache. When
-    litellm's internals differ, leave them alone: the encoding is then built eagerly, as before."""
-    import litellm.main as main
-
-    if getattr(main, "_encoding_cache", False) is None and "encoding" not in vars(main):
-        main._encoding_cache = _EncodingOnDemand(main)
-
-
-def _transient_errors(litellm) -> tuple[type[BaseException], ...]:
+def _transient_errors(litellm: ModuleType) -> tuple[type[BaseException], ...]:
     return (
         litellm.RateLimitError,
         litellm.APIConnectionError,
@@ -356,7 +339,8 @@ def cache_key(request: dict[str, Any]) -> dict[str, Any]:
 class Gateway:
     """Async model access with limits, retries, accounting, budget and cache."""
 
-    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None, limiter=None):
+    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None,
+                 limiter: AbstractAsyncContextManager[Any] | None = None):
         self.config = config or GatewayConfig()
         self.budget = budget or Budget()
         self.usage = Usage()
@@ -364,7 +348,7 @@ class Gateway:
         self._limiter = limiter
         """An async context manager shared by several gateways (e.g. one for a whole Ray
         cluster); by default a semaphore of `config.concurrency` for this gateway alone."""
-        self._litellm = None
+        self._litellm: ModuleType | None = None
 
     # -- budget -------------------------------------------------------------------------
     def check_budget(self) -> None:
@@ -377,7 +361,7 @@ class Gateway:
         if b.usd and self.usage.cost_usd >= b.usd:
             raise BudgetExceeded(f"cost budget of ${b.usd:.2f} reached")
 
-    def carry_over(self, usage: dict) -> None:
+    def carry_over(self, usage: dict[str, Any]) -> None:
         """Count what an earlier run of the same search spent (resume): same budget, same totals."""
         self.usage.calls = self._reserved_calls = int(usage.get("calls", 0))
         self.usage.prompt_tokens = int(usage.get("prompt_tokens", 0))
@@ -401,7 +385,8 @@ class Gateway:
         if path is None or not path.exists():
             return None
         try:
-            return json.loads(path.read_text())
+            data: dict[str, Any] = json.loads(path.read_text())
+            return data
         except (OSError, ValueError):
             return None  # a torn or foreign file is a miss, not an error
 
@@ -498,7 +483,7 @@ class Gateway:
                 raise explain_error(err, model) from None
 
     @staticmethod
-    def _to_completion(litellm, model: str, response, latency: float, retries: int) -> Completion:
+    def _to_completion(litellm: ModuleType, model: str, response: Any, latency: float, retries: int) -> Completion:
         choice = response.choices[0]
         text = choice.message.content or ""
         usage = getattr(response, "usage", None)

@@ -60,7 +60,8 @@ def _fenced_blocks(text: str) -> list[tuple[str, str, int]]:
     alone on its line at most as indented as the opening one closes it (a docstring's
     fences are indented deeper); else the block runs to the end, as an unclosed one.
     Other languages end at the first ``` as in Markdown."""
-    blocks, pos = [], 0
+    blocks: list[tuple[str, str, int]] = []
+    pos = 0
     while True:
         opening = OPEN_FENCE.search(text, pos)
         if opening is None:

@@ -25,6 +25,7 @@ import functools
 import os
 import re
 import urllib.parse
+from collections.abc import Mapping
 
 MASK = "[masked]"
 
@@ -63,7 +64,7 @@ _KEY_START_SPLIT = re.compile(
 """A key's known prefix and the pieces after it: a key split in two or three longer parts."""
 
 
-def known_secrets(environ=None) -> tuple[str, ...]:
+def known_secrets(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The values of secret-looking environment variables (the API keys orps itself holds)."""
     environ = os.environ if environ is None else environ
     return tuple(sorted({v for k, v in environ.items() if SECRET_VARIABLE.search(k) and len(v.strip()) >= MIN_SECRET_LEN
@@ -71,7 +72,7 @@ def known_secrets(environ=None) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _value_patterns(secrets: tuple[str, ...]) -> list[re.Pattern]:
+def _value_patterns(secrets: tuple[str, ...]) -> list[re.Pattern[str]]:
     """For each secret: its plain, reversed and encoded forms, each spread over separators."""
     patterns = []
     for secret in secrets:

@@ -12,6 +12,7 @@ gives the same beam, the same answer and the same tree on every run.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 
 from search.tree import Node
 from search.types import Evaluation
@@ -25,7 +26,7 @@ SATISFIED_SCORE = 4.0
 """The critic is satisfied with a node at this process score or above."""
 
 
-def _mean_inverse(values: dict[str, float | None], scales: dict[str, float]) -> float:
+def _mean_inverse(values: Mapping[str, float | None], scales: dict[str, float]) -> float:
     parts = [1.0 / (1.0 + max(0.0, float(v)) / scales[k]) for k, v in values.items() if k in scales and v is not None]
     return sum(parts) / len(parts) if parts else 0.0
 
@@ -87,12 +88,12 @@ def final_key(node: Node) -> tuple[float, float]:
     return (node.pass_rate, node.outcome_score)
 
 
-def _id_key(node: Node) -> tuple:
+def _id_key(node: Node) -> tuple[tuple[int, int, str], ...]:
     """`1-10` after `1-2`: the numeric parts of an id compare as numbers."""
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in node.id.split("-"))
 
 
-def in_id_order(nodes) -> list[Node]:
+def in_id_order(nodes: Iterable[Node]) -> list[Node]:
     """Evaluated nodes in a fixed order, whatever order concurrent work finished in, so
     that ties are broken the same way on every run (sorted and max keep the first)."""
     return sorted((n for n in nodes if n.evaluation is not None), key=_id_key)

@@ -9,8 +9,12 @@ its last tree; `resume=True` continues it, reusing every node it already has.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
+from search.agreement import ProbeRunner
 from search.engine import Search, SearchResult
 from search.events import EventBus
 from search.gateway import Budget, Gateway, GatewayConfig, ModelError
@@ -22,7 +26,8 @@ from search.types import Evaluator, ModelClient, Spend, Task
 TREE_WRITE_INTERVAL_S = 0.5
 
 
-def gateway_for(settings: SearchSettings, cache_dir: str = "", limiter=None) -> Gateway:
+def gateway_for(settings: SearchSettings, cache_dir: str = "",
+                limiter: AbstractAsyncContextManager[Any] | None = None) -> Gateway:
     """The model gateway of one search: the settings' concurrency, api base and budget, answers
     cached in `cache_dir` ('' for none); `limiter` is shared beyond the search (the Ray backend's)."""
     config = GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir)
@@ -30,7 +35,7 @@ def gateway_for(settings: SearchSettings, cache_dir: str = "", limiter=None) -> 
     return Gateway(config, budget, limiter=limiter)
 
 
-def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict | None = None) -> Gateway:
+def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict[str, Any] | None = None) -> Gateway:
     """The gateway of a search on `project`, caching in its state directory when asked."""
     gateway = gateway_for(settings, str(state_dir(project) / "cache") if settings.cache else "")
     if previous_usage:
@@ -38,7 +43,7 @@ def make_gateway(settings: SearchSettings, project: Path, previous_usage: dict |
     return gateway
 
 
-def tree_usage(tree: SearchTree) -> dict:
+def tree_usage(tree: SearchTree) -> dict[str, Any]:
     """What the nodes of a (previous) tree spent, summed."""
     total = Spend()
     for node in tree:
@@ -76,8 +81,8 @@ async def run_search(
     bus: EventBus | None = None,
     resume: bool = False,
     gateway: ModelClient | None = None,
-    on_tree=None,
-    probes=None,
+    on_tree: Callable[[SearchTree], None] | None = None,
+    probes: ProbeRunner | None = None,
 ) -> SearchResult:
     """Run (or resume) a search, persisting everything in `run`. Raises ModelError."""
     bus = bus or EventBus()

@@ -156,7 +156,7 @@ def _idle_for(path: Path) -> float:
     return time.time() - newest
 
 
-def run_rows(project: Path, limit: int) -> list[dict]:
+def run_rows(project: Path, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` runs as table rows (what `orps runs` and the history screen show)."""
     rows = []
     for run in list_runs(project)[:limit]:

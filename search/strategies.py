@@ -217,7 +217,8 @@ class Single:
         return "single"
 
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Orps(), BestOfN(), Reflexion(), Rex(), Single())}
+# (the classes set `name` and `refines` as plain class attributes; the protocol declares them ClassVar)
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Orps(), BestOfN(), Reflexion(), Rex(), Single())}  # type: ignore[misc]
 """By name; `search.settings.STRATEGIES` (what settings validation accepts) lists the same names."""
 
 

@@ -7,6 +7,7 @@ recognise the nodes it already has and a re-run with the same seed builds the sa
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -96,7 +97,7 @@ class SearchTree:
     def __len__(self) -> int:
         return len(self.nodes)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
 
     def to_dict(self) -> dict[str, Any]:

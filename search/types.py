@@ -12,16 +12,19 @@ types against these two, so tests and benchmarks pass any object that has the me
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 Verdict = Literal["passed", "failed", "timeout", "crashed", "tampered", "suspicious", "error"]
 TaskKind = Literal["project", "asserts"]
 Goal = Literal["fix", "faster"]
 
 
-def _from_dict(cls, data: dict[str, Any]):
+_D = TypeVar("_D")
+
+
+def _from_dict(cls: type[_D], data: dict[str, Any]) -> _D:
     """Build a dataclass from a dict, ignoring keys it does not know (forward compatible)."""
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass
     return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -183,7 +186,7 @@ class Spend:
         return {**asdict(self), "tokens": self.tokens}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any]) -> Spend:
         return _from_dict(cls, data)
 
     def add(self, spent: Completion | Spend) -> None:

@@ -72,3 +72,14 @@ async def test_question_mark_shows_every_key_and_types_in_a_field(project):
         start.query_one("#problem", Input).focus()
         await pilot.press("?")
         assert start.query_one("#problem", Input).value == "?" and not start.query(HelpPanel)
+
+
+async def test_a_palette_entry_for_a_key_runs_its_action(project):
+    from orps_tui.screens.history import HistoryScreen
+
+    app = make_app(project, settings=settings(), evaluator=ProjectFake())
+    async with app.run_test(size=SIZE) as pilot:
+        start = await start_screen(pilot)
+        (history,) = [c for c in app.get_system_commands(start) if c.title == "History"]
+        app.call_later(history.callback)  # as the palette does when the entry is chosen
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))

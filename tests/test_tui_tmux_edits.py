@@ -14,8 +14,6 @@ import sys
 import time
 import uuid
 
-import pytest
-
 from orps_tui.edits import kept_edits
 from search.store import list_runs
 from tests import tui_support as support

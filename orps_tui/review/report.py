@@ -53,7 +53,8 @@ def first_line(message: str) -> str:
 
 def failing_tests(change: ChangeReview) -> list[tuple[FunctionReview | None, TestChange]]:
     """Tests that fail on the changed side, broken and new ones first, each once."""
-    seen, out = set(), []
+    seen: set[str] = set()
+    out: list[tuple[FunctionReview | None, TestChange]] = []
     order = {"broken": 0, "new_failing": 1, "failing": 2}
     for f in change.functions:
         for t in f.tests:
@@ -237,8 +238,8 @@ def markdown_change(change: ChangeReview, repeat: int) -> list[str]:
     failing = failing_tests(change)
     if failing:
         out += ["### Failing tests", ""]
-        for f, t in failing[:SHOWN]:
-            whose = f"<code>{f.qualname}</code>" if f is not None else "a test the change adds or edits"
+        for owner, t in failing[:SHOWN]:
+            whose = f"<code>{owner.qualname}</code>" if owner is not None else "a test the change adds or edits"
             out += [f"<details><summary><code>{t.id}</code>: {t.status.replace('_', ' ')} "
                     f"({whose})</summary>", "", _fence(t.changed_message or "(no message)"), "",
                     "</details>", ""]

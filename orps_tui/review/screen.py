@@ -171,7 +171,7 @@ class HunkScreen(Screen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show(event.cursor_row)
 
-    def action_toggle(self) -> None:
+    def action_toggle(self) -> None:  # type: ignore[override]  # this screen's own "toggle" key, not DOMNode's
         table = self.query_one(DataTable)
         i = table.cursor_row
         if i in self.accepted:

@@ -30,7 +30,7 @@ class QuickFirstPaint(Screen):
         # Textual's first resume lays the screen out and paints it in one call (about 10 ms
         # and 25 ms of the 36 ms stall of opening the review screen at 120x36). Paint in a
         # later step instead: a timer, so that what fell due meanwhile (keys, the clock)
-        # runs in between. Textual 8's private hook; textual is pinned below 9.
+        # runs in between. Textual's private hook (listed in orps_tui/_textual_compat.py).
         if self._paint_deferred:
             self._paint_deferred = False
             asyncio.get_running_loop().call_later(0.001, self._paint_if_current)

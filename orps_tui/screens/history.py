@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,6 +15,9 @@ from orps_tui.widgets.footer import Footer
 from orps_tui.failures import SaysWhy
 from orps_tui.widgets.header import TitleBar
 from search.store import run_rows
+
+if TYPE_CHECKING:
+    from orps_tui.app import OrpsApp
 
 RESUMABLE = ("interrupted", "stale", "running", "error")
 
@@ -57,6 +62,9 @@ def _load_run(app, run_id: str, resume: bool) -> None:
 
 
 class HistoryScreen(SaysWhy, Screen):
+    if TYPE_CHECKING:
+        app: OrpsApp  # the app this screen runs in
+
     BINDINGS = [
         Binding("enter", "open", "Review"),
         Binding("r,u", "resume", "Resume"),
@@ -115,6 +123,7 @@ class HistoryScreen(SaysWhy, Screen):
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert key is not None  # every row is added with its run's id as key
         return key, str(table.get_cell(key, table.ordered_columns[2].key).plain)  # the status
 
     @on(DataTable.RowSelected)

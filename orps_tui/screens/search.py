@@ -10,6 +10,7 @@ the history screen or `orps solve --resume`).
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +32,9 @@ from search.gateway import ModelError
 from search.scoring import best_node
 from search.tree import ORIGINAL_ID, SearchTree
 
+if TYPE_CHECKING:
+    from orps_tui.app import OrpsApp
+
 NODE_EVENTS = ("node_created", "node_evaluated", "node_critiqued", "node_reused")
 
 
@@ -43,6 +47,9 @@ class SearchEvent(Message):
 
 
 class SearchScreen(SaysWhy, QuickFirstPaint):
+    if TYPE_CHECKING:
+        app: OrpsApp  # the app this screen runs in
+
     BINDINGS = [
         Binding("ctrl+c", "cancel", "Cancel", priority=True),
         Binding("escape,c", "cancel", "Cancel", show=False),
@@ -149,7 +156,7 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
 
     @on(NodeTable.RowHighlighted)
     def show_node(self, event: NodeTable.RowHighlighted) -> None:
-        if self.search_tree is not None and event.row_key is not None:
+        if self.search_tree is not None and event.row_key is not None and event.row_key.value is not None:
             node = self.search_tree.get(event.row_key.value)
             if node is not None:
                 self.query_one(NodeDetail).show(node)
@@ -165,6 +172,7 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
     """What the search does after each engine event (the model and the tests take turns)."""
 
     def _follow(self, kind: str) -> None:
+        activity: str | None
         if kind == "node_evaluated":
             activity = "waiting for the critic" if self.plan.get("critic") else "waiting for the model"
         else:

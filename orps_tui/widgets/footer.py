@@ -9,14 +9,14 @@ Here each key is made with the value and class it ends up with, so both watchers
 nothing to change. And the footer is rebuilt only when what it would show changes: the
 screen's bindings change many times while it is being shown (10 rebuilds when the search
 screen opens), nearly always to the same keys. What is shown is the same (the snapshot
-tests pin it). `FooterKey` is not exported by Textual (pinned below 9): imported from its module.
+tests pin it). `FooterKey` is not exported by Textual: orps_tui/_textual_compat.py imports it.
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.widgets import Footer as TextualFooter
-from textual.widgets._footer import FooterKey
+from orps_tui._textual_compat import FooterKey
 
 
 class Footer(TextualFooter):

@@ -15,13 +15,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widget import Widget
-from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
 from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable, Static, Tab, Tabs
-from textual.widgets._data_table import RowKey, default_cell_formatter
 
+from orps_tui._textual_compat import RowKey, TwoWayDict, default_cell_formatter
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 from search.types import Evaluation

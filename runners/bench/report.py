@@ -7,7 +7,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class Progress:
     """One line per finished problem, with a bar, the hidden-test passes so far and an ETA
     (from this invocation's pace, so problems restored by --resume do not skew it)."""
 
-    def __init__(self, restored: list[ProblemResult] = (), clock: Callable[[], float] = time.monotonic):
+    def __init__(self, restored: Sequence[ProblemResult] = (), clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.started = clock()
         self.already_done = len(restored)

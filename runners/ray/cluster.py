@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from search.gateway import FREE_PROVIDERS
@@ -64,14 +65,14 @@ def provider_prefixes(model: str) -> set[str]:
     return prefixes | {key.split("_")[0] + "_" for key in missing if "_" in key}
 
 
-def model_env_vars(models: list[str], extra: list[str] = (), environ: dict[str, str] | None = None) -> dict[str, str]:
+def model_env_vars(models: list[str], extra: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables of this environment that Ray workers need to call `models`: every set
     variable of each model's provider (key, api base, version, organisation), plus the names
     in `extra`. Nothing else of the environment is sent."""
-    environ = os.environ if environ is None else environ
+    env = os.environ if environ is None else environ
     prefixes = set().union(*(provider_prefixes(m) for m in models if m))
-    names = {k for k in environ if any(k.startswith(p) for p in prefixes)} | {k for k in extra if k in environ}
-    return {k: environ[k] for k in sorted(names)}
+    names = {k for k in env if any(k.startswith(p) for p in prefixes)} | {k for k in extra if k in env}
+    return {k: env[k] for k in sorted(names)}
 
 
 # -- the cluster ---------------------------------------------------------------------------

@@ -61,7 +61,7 @@ class RayEvaluator:
     def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, max_retries: int = TASK_MAX_RETRIES):
         self.limits = {"timeout_s": timeout_s, "memory_mb": memory_mb}
         self.max_retries = max_retries
-        self._snapshots: dict[str, tuple[tuple, str, Any]] = {}  # project -> (fingerprint, digest, ref)
+        self._snapshots: dict[str, tuple[Any, str, Any]] = {}  # project -> (fingerprint, digest, ref)
 
     async def __aenter__(self) -> RayEvaluator:
         return self

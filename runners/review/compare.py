@@ -353,7 +353,7 @@ def speed(tests: list[TestChange]) -> tuple[str, float | None, float | None]:
             and t.changed_s is not None]
     if not both:
         return "unknown", None, None
-    b, c = sum(t.base_s for t in both), sum(t.changed_s for t in both)
+    b, c = sum(t.base_s or 0.0 for t in both), sum(t.changed_s or 0.0 for t in both)  # (both: neither is None)
     if c - b >= MIN_DIFFERENCE_S and c >= b * SLOWER_RATIO:
         return "slower", b, c
     if b - c >= MIN_DIFFERENCE_S and b >= c * SLOWER_RATIO:
@@ -426,12 +426,12 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
             functions.append(FunctionReview(t.path, t.qualname, t.kind, function_verdict(tchanges), pace,
                                             tchanges, b_s, c_s))
         tests_changed = sorted(f for f in change.files if is_test_file(f))
-        edited = _test_changes(selected[EDITED], on_base, present, base_runs, runs) if EDITED in selected else []
+        edited_changes = _test_changes(selected[EDITED], on_base, present, base_runs, runs) if EDITED in selected else []
         if not touched:
             notes.append("the change touches no function outside the tests")
         review = ChangeReview(change.name, base.label, change.changed.label, change.files, change.deleted,
                               change.diff, change.size, functions, notes, tests_changed,
-                              isolation=runs.isolation or base_runs.isolation, edited_tests=edited)
+                              isolation=runs.isolation or base_runs.isolation, edited_tests=edited_changes)
         ids = [r for sel in every if sel in present for r in runs.results(sel)]
         review.passed = sum(1 for r in ids if runs.outcome(r) == "passed")
         review.total = len(ids)

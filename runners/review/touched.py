@@ -61,7 +61,7 @@ def _functions(root: Path, rel: str) -> tuple[dict[str, Located], str]:
 def _outside(text: str, located: dict[str, Located]) -> list[str]:
     """The file's lines that belong to no function (what is left when every function is cut out)."""
     lines = text.splitlines()
-    inside = set()
+    inside: set[int] = set()
     for loc in located.values():
         inside.update(range(loc.start_line - 1, loc.end_line))
     return [line for n, line in enumerate(lines) if n not in inside and line.strip()]
@@ -91,7 +91,7 @@ def touched_functions(base_root: Path, changed_root: Path, files: list[str]) -> 
             in_file.append(Touched(rel, name, kind, b, a))
         # A method whose class moved, or a nested change, shows up once per qualname; the
         # outer definition (a class is not a function here) never hides its methods.
-        in_file.sort(key=lambda t: (t.changed or t.base).start_line)
+        in_file.sort(key=lambda t: (t.changed or t.base).start_line)  # type: ignore[union-attr]  # one side at least
         touched.extend(in_file)
         old_text = (Path(base_root) / rel).read_text(errors="replace") if (Path(base_root) / rel).is_file() else ""
         new_text = (Path(changed_root) / rel).read_text(errors="replace") if (Path(changed_root) / rel).is_file() else ""

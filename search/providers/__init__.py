@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 _registered = False
 
 
-def register_providers(litellm) -> None:
+def register_providers(litellm: Any) -> None:  # the litellm module
     """Make `local/<name-or-path.gguf>` and `scripted/<name>` known to litellm (once)."""
     global _registered
     if _registered:

@@ -9,6 +9,7 @@ build's own view (llama_print_system_info).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 GROUPS = {
     "AVX2": ("avx2",),
@@ -18,7 +19,7 @@ GROUPS = {
 }
 
 
-def cpu_features(cpuinfo: str | None = None) -> dict:
+def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
     """{"model": name, "features": {"AVX2": [flags present], ...}} from /proc/cpuinfo (or the
     text given); an empty "features" where the file cannot be read (not Linux)."""
     if cpuinfo is None:
@@ -38,7 +39,7 @@ def cpu_features(cpuinfo: str | None = None) -> dict:
     return {"model": model, "features": {group: [f for f in names if f in flags] for group, names in GROUPS.items()}}
 
 
-def describe(report: dict) -> str:
+def describe(report: dict[str, Any]) -> str:
     """`AVX2 yes, AVX-512 no, AMX no, AVX-VNNI no` (with the flags of a partly present group)."""
     parts = []
     for group, names in GROUPS.items():

@@ -18,19 +18,20 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Callable
+from collections.abc import Iterator
+from typing import Any, Callable
 
 _params_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _without_extra_buffer_types():
+def _without_extra_buffer_types() -> Iterator[None]:
     """While a `Llama` loads: the model parameters it starts from have use_extra_bufts off."""
     import llama_cpp.llama_cpp as native
 
     original = native.llama_model_default_params
 
-    def params():
+    def params() -> Any:
         p = original()
         if hasattr(p, "use_extra_bufts"):  # older llama.cpp builds have no such field
             p.use_extra_bufts = False
@@ -44,7 +45,7 @@ def _without_extra_buffer_types():
             native.llama_model_default_params = original
 
 
-def load_model(path: str, *, n_ctx: int, n_threads: int, extra_buffer_types: bool = False):
+def load_model(path: str, *, n_ctx: int, n_threads: int, extra_buffer_types: bool = False) -> Any:
     """A `llama_cpp.Llama` for the GGUF file at `path` (extra buffer types off unless asked)."""
     from llama_cpp import Llama
 
@@ -53,15 +54,16 @@ def load_model(path: str, *, n_ctx: int, n_threads: int, extra_buffer_types: boo
         return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
 
 
-def extra_buffer_types_of(llm) -> bool | None:
+def extra_buffer_types_of(llm: Any) -> bool | None:
     """Whether the loaded model was given extra buffer types (None when unknown)."""
     params = getattr(llm, "model_params", None)
     return getattr(params, "use_extra_bufts", None)
 
 
-def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 512, stop=None,
+def chat(llm: Any, messages: list[dict[str, Any]], *, temperature: float = 0.0, max_tokens: int = 512,
+         stop: list[str] | str | None = None,
          seed: int | None = None, should_stop: Callable[[], bool] = lambda: False,
-         on_token: Callable[[int], None] | None = None) -> dict:
+         on_token: Callable[[int], None] | None = None) -> dict[str, Any]:
     """One chat completion with the model's own chat template; llama-cpp's dict.
 
     `should_stop` is asked once per token (llama.cpp asks the stopping criteria per token);
@@ -71,7 +73,7 @@ def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int
 
     produced = 0
 
-    def criterion(_ids, _logits) -> bool:
+    def criterion(_ids: Any, _logits: Any) -> bool:
         nonlocal produced
         produced += 1
         if on_token is not None:
@@ -82,7 +84,7 @@ def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int
     # on to llm.create_completion, which checks them per token: add ours for this call.
     plain = llm.create_completion
 
-    def create_completion(*args, stopping_criteria=None, **kwargs):
+    def create_completion(*args: Any, stopping_criteria: Any = None, **kwargs: Any) -> Any:
         criteria = StoppingCriteriaList([criterion])
         criteria.extend(stopping_criteria or [])
         return plain(*args, stopping_criteria=criteria, **kwargs)
@@ -96,9 +98,10 @@ def chat(llm, messages: list[dict], *, temperature: float = 0.0, max_tokens: int
     llm.reset()
     llm.create_completion = create_completion
     try:
-        return llm.create_chat_completion(messages=messages, temperature=float(temperature),
-                                          max_tokens=int(max_tokens), stop=stop or None,
-                                          seed=None if seed is None else int(seed))
+        completion: dict[str, Any] = llm.create_chat_completion(messages=messages, temperature=float(temperature),
+                                                                max_tokens=int(max_tokens), stop=stop or None,
+                                                                seed=None if seed is None else int(seed))
+        return completion
     finally:
         del llm.create_completion  # back to the class's method
 
@@ -117,7 +120,7 @@ def library_version() -> str:
     return str(getattr(llama_cpp, "__version__", "?"))
 
 
-def timed_load(path: str, **kwargs) -> tuple[object, float]:
+def timed_load(path: str, **kwargs: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     llm = load_model(path, **kwargs)
     return llm, time.perf_counter() - started

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 TOP_K, TOP_P, MIN_P, TYPICAL_P = 40, 0.95, 0.05, 1.0
 """The sampler settings of `Llama.create_chat_completion`'s defaults, so that a batch
@@ -28,7 +29,7 @@ samples from the same distribution as a call one at a time."""
 
 @dataclass
 class BatchRequest:
-    messages: list[dict]
+    messages: list[dict[str, Any]]
     temperature: float = 0.0
     max_tokens: int = 512
     stop: list[str] = field(default_factory=list)
@@ -48,7 +49,7 @@ class _Sequence:
     finish: str = ""
 
 
-def chat_template_prompt(llm, messages: list[dict]) -> tuple[list[int], list[str]]:
+def chat_template_prompt(llm: Any, messages: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
     """The prompt tokens `create_chat_completion` would make for `messages`, and the
     template's stop strings."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -63,17 +64,17 @@ def chat_template_prompt(llm, messages: list[dict]) -> tuple[list[int], list[str
                                         eos_token=model.token_get_text(eos) if eos != -1 else "",
                                         bos_token=model.token_get_text(bos) if bos != -1 else "",
                                         stop_token_ids=[eos])
-        formatted = formatter(messages=messages)
+        formatted = formatter(messages=messages)  # type: ignore[arg-type]  # OpenAI-style dicts, as llama-cpp takes them
         text, special = formatted.prompt, formatted.added_special
         stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
     return llm.tokenize(text.encode("utf-8"), add_bos=not special, special=True), stop
 
 
-def _plain_prompt(messages: list[dict]) -> str:
+def _plain_prompt(messages: list[dict[str, Any]]) -> str:
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
 
 
-def _sampler(temperature: float, seed: int):
+def _sampler(temperature: float, seed: int) -> Any:
     import llama_cpp.llama_cpp as native
 
     chain = native.llama_sampler_chain_init(native.llama_sampler_chain_default_params())
@@ -88,9 +89,9 @@ def _sampler(temperature: float, seed: int):
     return chain
 
 
-def generate_batch(llm, requests: list[BatchRequest], *, n_threads: int,
+def generate_batch(llm: Any, requests: list[BatchRequest], *, n_threads: int,
                    should_stop: Callable[[int], bool] = lambda index: False,
-                   on_token: Callable[[int], None] | None = None) -> list[dict]:
+                   on_token: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
     `should_stop(i)` is asked for each live request once per decode step; a true answer
@@ -127,7 +128,7 @@ def generate_batch(llm, requests: list[BatchRequest], *, n_threads: int,
     return [_completion(s) for s in sequences]
 
 
-def _fill(batch, tokens_positions_seqs: list[tuple[int, int, int, bool]]) -> None:
+def _fill(batch: Any, tokens_positions_seqs: list[tuple[int, int, int, bool]]) -> None:
     batch.n_tokens = len(tokens_positions_seqs)
     for i, (token, position, seq, logits) in enumerate(tokens_positions_seqs):
         batch.token[i] = token
@@ -137,13 +138,13 @@ def _fill(batch, tokens_positions_seqs: list[tuple[int, int, int, bool]]) -> Non
         batch.logits[i] = logits
 
 
-def _decode(native, ctx, batch) -> None:
+def _decode(native: Any, ctx: Any, batch: Any) -> None:
     status = native.llama_decode(ctx, batch)
     if status != 0:
         raise RuntimeError(f"llama_decode failed ({status}): the batch does not fit the context")
 
 
-def _decode_prompts(native, ctx, batch, sequences: list[_Sequence]) -> None:
+def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence]) -> None:
     """Every distinct prompt in one decode (each its own sequence, logits on its last
     token); a sequence whose prompt came earlier gets a copy of that prompt's cache and
     samples its first token from the same row."""
@@ -165,7 +166,7 @@ def _decode_prompts(native, ctx, batch, sequences: list[_Sequence]) -> None:
             native.llama_memory_seq_cp(memory, source, seq_id, -1, -1)
 
 
-def _generate(native, ctx, vocab, batch, sequences: list[_Sequence], should_stop: Callable[[int], bool],
+def _generate(native: Any, ctx: Any, vocab: Any, batch: Any, sequences: list[_Sequence], should_stop: Callable[[int], bool],
               on_token: Callable[[int], None] | None) -> None:
     buffer = ctypes.create_string_buffer(256)
     while True:
@@ -208,7 +209,7 @@ def _hit_stop(s: _Sequence) -> bool:
     return False
 
 
-def _completion(s: _Sequence) -> dict:
+def _completion(s: _Sequence) -> dict[str, Any]:
     text = s.pieces.decode("utf-8", errors="ignore")
     return {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},

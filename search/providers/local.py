@@ -21,6 +21,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import Any, cast
 
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
@@ -79,8 +80,9 @@ def unload_all() -> None:
     model_process.close_all()
 
 
-def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512, stop=None, seed=None,
-             cancel: threading.Event | None = None) -> dict:
+def generate(name: str, messages: list[dict[str, Any]], *, temperature: float = 0.0, max_tokens: int = 512,
+             stop: list[str] | str | None = None, seed: int | None = None,
+             cancel: threading.Event | None = None) -> dict[str, Any]:
     """One chat completion with the model's own chat template, in the model's child process;
     returns llama-cpp's dict.
 
@@ -107,13 +109,13 @@ def generate(name: str, messages: list[dict], *, temperature=0.0, max_tokens=512
         raise LocalModelUnavailable(f"{err} ({INSTALL_HINT})" if "install" in str(err) else str(err)) from None
     if call.cancelled or cancel.is_set():
         raise GenerationCancelled()
-    return call.result
+    return cast(dict[str, Any], call.result)  # a "done" answer carries its result
 
 
 PROBE_PROMPT = [{"role": "user", "content": "Count from 1 to 100."}]
 
 
-def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> dict:
+def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> dict[str, Any]:
     """Load the model and generate `tokens` tokens in a child process of its own (not the
     shared one): the build's system info, load time and tokens/s as the child measured them,
     or how the child died (`crashed`: its message and signal). For `orps doctor`."""
@@ -126,7 +128,7 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
     if importlib.util.find_spec("llama_cpp") is None:
         return {"loads": False, "error": f"llama-cpp-python is not installed: {INSTALL_HINT}"}
     child = model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS)
-    report: dict = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
+    report: dict[str, Any] = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
     try:
         child.ready.wait(timeout_s)
         report.update({k: v for k, v in (child.info or {}).items() if k in ("llama_cpp", "system_info", "error")})
@@ -142,7 +144,7 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
                     "error": crash.message, "after_s": round(time.monotonic() - started, 2)}
         if call.error is not None:
             return {**report, "loads": False, "error": str(call.error)}
-        produced = (call.result.get("usage") or {}).get("completion_tokens", 0)
+        produced = (cast(dict[str, Any], call.result).get("usage") or {}).get("completion_tokens", 0)  # done: has one
         return {**report, "loads": True, "extra_buffer_types": False, "load_s": round(call.load_s or 0.0, 2),
                 "tokens": produced, "tokens_per_s": round(produced / call.gen_s, 1) if call.gen_s else None}
     finally:
@@ -150,8 +152,9 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
 
 
 class LocalLLM(CustomLLM):
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
-                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+    def completion(self, model: str, messages: list[dict[str, Any]], api_base: Any, custom_prompt_dict: Any,
+                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any,
+                   optional_params: dict[str, Any], *args: Any, **kwargs: Any) -> ModelResponse:
         out = generate(
             model,
             messages,
@@ -166,14 +169,14 @@ class LocalLLM(CustomLLM):
         model_response.choices[0].finish_reason = choice.get("finish_reason") or "stop"
         model_response.model = f"local/{model}"
         u = out.get("usage") or {}
-        model_response.usage = Usage(
+        model_response.usage = Usage(  # type: ignore[attr-defined]  # litellm declares it on the response dynamically
             prompt_tokens=u.get("prompt_tokens", 0),
             completion_tokens=u.get("completion_tokens", 0),
             total_tokens=u.get("total_tokens", 0),
         )
         return model_response
 
-    async def acompletion(self, *args, **kwargs):
+    async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
         cancel = threading.Event()
         try:
             # Not asyncio.to_thread: a prompt evaluation does not see the cancel flag, and

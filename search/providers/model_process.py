@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class ModelCrashed(RuntimeError):
         super().__init__(message)
         self.message, self.hint, self.cause, self.signal_name, self.detail = message, hint, cause, signal_name, detail
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.hint, self.cause, self.signal_name, self.detail))
 
 
@@ -85,9 +86,9 @@ def describe_death(returncode: int, cause: str | None, stderr_tail: list[str]) -
 class Call:
     """One request to the child; `wait` until it has an answer or an error."""
 
-    def __init__(self, rid: int, request: dict):
+    def __init__(self, rid: int, request: dict[str, Any]):
         self.id, self.request = rid, request
-        self.result: dict | None = None
+        self.result: dict[str, Any] | None = None
         self.load_s: float | None = None
         self.gen_s: float | None = None
         self.error: BaseException | None = None
@@ -102,7 +103,7 @@ class Call:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def settle(self, *, result: dict | None = None, error: BaseException | None = None, cancelled: bool = False,
+    def settle(self, *, result: dict[str, Any] | None = None, error: BaseException | None = None, cancelled: bool = False,
                load_s: float | None = None, gen_s: float | None = None) -> None:
         if self._done.is_set():
             return
@@ -126,7 +127,7 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_environment(environ=None) -> dict[str, str]:
+def worker_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The child's environment: ours, with OpenMP's waiting threads sleeping instead of spinning.
 
     llama.cpp's CPU build runs its threads under OpenMP, whose default makes a waiting thread
@@ -173,7 +174,7 @@ class ModelProcess:
     def alive(self) -> bool:
         return not self.dead.is_set() and self._killed_for is None
 
-    def submit(self, request: dict) -> Call:
+    def submit(self, request: dict[str, Any]) -> Call:
         call = Call(next(self._ids), request)
         with self._lock:
             if self.dead.is_set() or self._killed_for is not None:
@@ -187,7 +188,7 @@ class ModelProcess:
             call.settle(error=self.death or _Restarted())
         return call
 
-    def submit_batch(self, requests: list[dict]) -> list[Call]:
+    def submit_batch(self, requests: list[dict[str, Any]]) -> list[Call]:
         """Send `requests` to be generated together (one llama.cpp batch); one Call each,
         answered, cancelled and failed one by one as with `submit`."""
         if len(requests) == 1:
@@ -224,10 +225,11 @@ class ModelProcess:
         self._kill()
 
     # -- internals ------------------------------------------------------------------------
-    def _send(self, message: dict) -> bool:
+    def _send(self, message: dict[str, Any]) -> bool:
         data = (json.dumps(message) + "\n").encode()
         try:
             with self._write_lock:
+                assert self.proc.stdin is not None  # a pipe (Popen above)
                 self.proc.stdin.write(data)
                 self.proc.stdin.flush()
             return True
@@ -259,6 +261,7 @@ class ModelProcess:
         return bool(self._busy)
 
     def _read_answers(self) -> None:
+        assert self.proc.stdout is not None  # a pipe (Popen above)
         for line in self.proc.stdout:
             self._last_heard = time.monotonic()
             try:
@@ -268,8 +271,9 @@ class ModelProcess:
             self._handle(message)
         self._died()
 
-    def _handle(self, message: dict) -> None:
-        event, rid = message.get("event"), message.get("id")
+    def _handle(self, message: dict[str, Any]) -> None:
+        event = message.get("event")
+        rid: Any = message.get("id")  # the request's id (an int) in every answer but "ready"
         if event == "ready":
             self.info = message.get("info") or {}
             self.ready.set()
@@ -296,6 +300,7 @@ class ModelProcess:
             call.settle(error=kind(message.get("error") or "the embedded model failed"))
 
     def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None  # a pipe (Popen above)
         for raw in self.proc.stderr:  # drained always, so the child never blocks on a full pipe
             self._stderr.append(raw.decode(errors="replace").rstrip("\n"))
 
@@ -333,7 +338,7 @@ _processes: dict[str, ModelProcess] = {}
 _processes_lock = threading.Lock()
 
 
-def process_for(model_path: str, **kwargs) -> ModelProcess:
+def process_for(model_path: str, **kwargs: Any) -> ModelProcess:
     """The running child for `model_path`, started when there is none (or it died)."""
     with _processes_lock:
         proc = _processes.get(model_path)
@@ -350,8 +355,8 @@ def close_all() -> None:
         proc.close()
 
 
-def run_call(model_path: str, request: dict, cancel: threading.Event, *, poll_s: float = 0.05,
-             attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs) -> Call:
+def run_call(model_path: str, request: dict[str, Any], cancel: threading.Event, *, poll_s: float = 0.05,
+             attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs: Any) -> Call:
     """Send `request` to the model's child and wait for its answer. Raises ModelCrashed when
     the child dies, ModelUnavailable when it cannot run the model, and returns a cancelled
     Call soon after `cancel` is set. A child killed on purpose (another call's cancel) is

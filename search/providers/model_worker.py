@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, BinaryIO, Callable, Protocol
 
 PROGRESS_S = 0.5
 """How often a generation reports its token count: orps's sign that the model is not hung."""
@@ -47,12 +47,12 @@ class Unavailable(Exception):
 class Backend(Protocol):
     def info(self) -> dict[str, Any]: ...
 
-    def generate(self, request: dict, should_stop: Callable[[], bool],
-                 on_token: Callable[[int], None]) -> tuple[dict, float | None]:
+    def generate(self, request: dict[str, Any], should_stop: Callable[[], bool],
+                 on_token: Callable[[int], None]) -> tuple[dict[str, Any], float | None]:
         """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
 
-    def generate_batch(self, requests: list[dict], should_stop: Callable[[int], bool],
-                       on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+    def generate_batch(self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool],
+                       on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
         """One dict per request, generated together; `should_stop(i)` per request."""
 
 
@@ -62,7 +62,7 @@ class LlamaBackend:
     def __init__(self, path: str, n_ctx: int, n_threads: int, extra_buffer_types: bool = False):
         self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
         self.extra_buffer_types = extra_buffer_types
-        self.llm = None
+        self.llm: Any = None
 
     def info(self) -> dict[str, Any]:
         try:
@@ -86,7 +86,8 @@ class LlamaBackend:
             raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
         return load_s
 
-    def generate(self, request, should_stop, on_token):
+    def generate(self, request: dict[str, Any], should_stop: Callable[[], bool],
+                 on_token: Callable[[int], None]) -> tuple[dict[str, Any], float | None]:
         from search.providers import llama_backend
 
         load_s = self._load()
@@ -95,7 +96,8 @@ class LlamaBackend:
                                  seed=request.get("seed"), should_stop=should_stop, on_token=on_token)
         return out, load_s
 
-    def generate_batch(self, requests, should_stop, on_token):
+    def generate_batch(self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool],
+                       on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
         from search.providers.llama_batch import BatchRequest, generate_batch
 
         load_s = self._load()
@@ -120,7 +122,7 @@ class _Channel:
                 view = view[os.write(self.fd, view):]
 
 
-def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> None:
+def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int | None = None) -> None:
     """Answer requests until stdin ends. `answers_fd`: where the protocol's answers go (by
     default our original stdout, which is then taken away from native code)."""
     if answers_fd is None:
@@ -128,10 +130,10 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
         os.dup2(2, 1)  # whatever llama.cpp prints to stdout goes to stderr, not into the protocol
     requests_in = requests_in or sys.stdin.buffer
     channel = _Channel(answers_fd)
-    todo: queue.Queue[list[dict]] = queue.Queue()
+    todo: queue.Queue[list[dict[str, Any]]] = queue.Queue()
     lock = threading.Lock()
     dropped: set[int] = set()
-    running: dict[int, threading.Event] = {}
+    running: dict[Any, threading.Event] = {}  # by request id, as the parent sent it
 
     def read_requests() -> None:
         for line in requests_in:
@@ -175,7 +177,7 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
             channel.send(event="started", id=rid)
         last = [time.monotonic()]
 
-        def on_token(n: int, ids=ids, last=last) -> None:
+        def on_token(n: int, ids: list[Any] = ids, last: list[float] = last) -> None:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_S:
                 last[0] = now
@@ -204,8 +206,8 @@ def serve(backend: Backend, requests_in=None, answers_fd: int | None = None) -> 
                 dropped.discard(rid)
 
 
-def _generate_all(backend: Backend, requests: list[dict], stops: list[threading.Event],
-                  on_token: Callable[[int], None]) -> tuple[list[dict], float | None]:
+def _generate_all(backend: Backend, requests: list[dict[str, Any]], stops: list[threading.Event],
+                  on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
     """One request as before; several in one batch when the backend can, else in turn."""
     if len(requests) == 1:
         out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)

@@ -12,8 +12,9 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-Responder = Callable[[list[dict], dict], str]
+Responder = Callable[[list[dict[str, Any]], dict[str, Any]], str]
 
 
 def chat_handler(respond: Responder, api_key: str | None = None,
@@ -22,7 +23,7 @@ def chat_handler(respond: Responder, api_key: str | None = None,
     `api_key`, a request with another key gets OpenAI's 401; `keys` collects every key sent."""
 
     class Chat(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if keys is not None:
@@ -39,7 +40,7 @@ def chat_handler(respond: Responder, api_key: str | None = None,
                                           "finish_reason": "stop"}],
                              "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}})
 
-        def _send(self, status: int, doc: dict) -> None:
+        def _send(self, status: int, doc: dict[str, Any]) -> None:
             data = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -47,14 +48,14 @@ def chat_handler(respond: Responder, api_key: str | None = None,
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args):
+        def log_message(self, *args: Any) -> None:
             pass  # a test's or benchmark's output stays its own
 
     return Chat
 
 
 @contextlib.contextmanager
-def serving(respond: Responder, **options) -> Iterator[str]:
+def serving(respond: Responder, **options: Any) -> Iterator[str]:
     """Serve `respond` from a thread of this process while the block runs; yields the api
     base (`http://127.0.0.1:<port>/v1`). `options`: those of `chat_handler`."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), chat_handler(respond, **options))
@@ -66,7 +67,7 @@ def serving(respond: Responder, **options) -> Iterator[str]:
         httpd.server_close()
 
 
-def serve_forever(respond: Responder, port: int, **options) -> None:
+def serve_forever(respond: Responder, port: int, **options: Any) -> None:
     """Serve `respond` on 127.0.0.1:`port` until the process ends (for a server process of
     its own, whose work then takes nothing from the measured interpreter)."""
     ThreadingHTTPServer(("127.0.0.1", port), chat_handler(respond, **options)).serve_forever()

@@ -35,11 +35,11 @@ def register_script(name: str, respond: Responder) -> None:
         _scripts[name] = respond
 
 
-def register_queue(name: str, answers: list[str | BaseException]) -> deque:
+def register_queue(name: str, answers: list[str | BaseException]) -> deque[str | BaseException]:
     """Answer calls to `scripted/<name>` with `answers` in order (an exception is raised)."""
-    queue: deque = deque(answers)
+    queue: deque[str | BaseException] = deque(answers)
 
-    def respond(messages, params):
+    def respond(messages: list[dict[str, str]], params: dict[str, Any]) -> str:
         if not queue:
             raise RuntimeError(f"scripted/{name}: no answers left in the queue")
         answer = queue.popleft()
@@ -62,7 +62,8 @@ def _load_file_script(path: str) -> Responder:
         raise ValueError(f"scripted model file {path!r} cannot be loaded")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.respond
+    respond: Callable[[list[dict[str, str]], dict[str, Any]], str] = module.respond
+    return respond
 
 
 def lookup(name: str) -> Responder:
@@ -83,16 +84,18 @@ def count_tokens(text: str) -> int:
 
 
 class ScriptedLLM(CustomLLM):
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
-                   print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+    def completion(self, model: str, messages: list[dict[str, Any]], api_base: Any, custom_prompt_dict: Any,
+                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any,
+                   optional_params: dict[str, Any], *args: Any, **kwargs: Any) -> ModelResponse:
         respond = lookup(model)
         text = respond(messages, dict(optional_params))
         return self._response(model, messages, text, optional_params, model_response)
 
     @staticmethod
-    def _response(model, messages, text: str, optional_params, model_response: ModelResponse) -> ModelResponse:
+    def _response(model: str, messages: list[dict[str, Any]], text: str, optional_params: dict[str, Any],
+                  model_response: ModelResponse) -> ModelResponse:
         max_tokens = optional_params.get("max_tokens")
-        finish = "stop"
+        finish: Any = "stop"  # litellm types it as a Literal of the reasons
         words = list(re.finditer(r"\S+", text))
         if max_tokens and len(words) > max_tokens:
             # Mimic a real model cut off at its token limit (layout of the kept part intact).
@@ -103,12 +106,14 @@ class ScriptedLLM(CustomLLM):
         model_response.model = f"scripted/{model}"
         prompt = sum(count_tokens(str(m.get("content", ""))) for m in messages)
         completion = count_tokens(text)
-        model_response.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,
+        model_response.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,  # type: ignore[attr-defined]
                                      total_tokens=prompt + completion)
         return model_response
 
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response: ModelResponse,
-                          print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+    async def acompletion(self, model: str, messages: list[dict[str, Any]], api_base: Any,
+                          custom_prompt_dict: Any, model_response: ModelResponse, print_verbose: Any, encoding: Any,
+                          api_key: Any, logging_obj: Any, optional_params: dict[str, Any], *args: Any,
+                          **kwargs: Any) -> ModelResponse:
         respond = lookup(model)
         if inspect.iscoroutinefunction(respond):
             # An async script is awaited here, so cancelling the call cancels it: a script
@@ -118,6 +123,7 @@ class ScriptedLLM(CustomLLM):
         # In a thread, like a real provider's I/O, so concurrency limits are observable; a
         # daemon thread of its own, like the local model's (a blocking script is a model whose
         # prompt evaluation a cancel cannot interrupt).
-        return await in_daemon_thread(self.completion, model, messages, api_base, custom_prompt_dict,
-                                      model_response, print_verbose, encoding, api_key, logging_obj,
-                                      optional_params, *args, name="orps-scripted-model", **kwargs)
+        response: ModelResponse = await in_daemon_thread(
+            self.completion, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
+            api_key, logging_obj, optional_params, *args, name="orps-scripted-model", **kwargs)
+        return response
