@@ -33,6 +33,7 @@ from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signatur
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.nodes import DiffText, NodeDetail
+from runners.target import Target
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 
@@ -125,7 +126,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
 
     @property
     def target_path(self) -> str:
-        return self.job.task.target.split("::")[0]
+        return Target.path_of(self.job.task.target)
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"review {self.job.task.target}  (run {self.job.run.id})")

@@ -27,6 +27,7 @@ from orps_tui.failures import SaysWhy
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.words import tests_selected
+from runners.target import Target
 from search.settings import STRATEGIES, SearchSettings
 from search.types import Task
 
@@ -87,7 +88,7 @@ def project_functions(project: Path) -> list[tuple[str, str]]:
                 found = [(q, SYNTAX_MARK + error) for q, _ in found]
         except (OSError, UnicodeDecodeError, ValueError):
             continue
-        out += [(f"{rel.as_posix()}::{q}", doc) for q, doc in found if not q.rsplit(".", 1)[-1].startswith("__")]
+        out += [(str(Target(rel.as_posix(), q)), doc) for q, doc in found if not q.rsplit(".", 1)[-1].startswith("__")]
     return out
 
 
@@ -97,8 +98,8 @@ def fit_target(target: str, width: int) -> str:
     the end, which is what tells two functions of a module apart."""
     if width <= 0 or len(target) <= width:
         return target
-    path, sep, name = target.partition("::")
-    tail = sep + name
+    path = Target.path_of(target)
+    tail = target[len(path):]  # `::name`, kept whole
     room = width - len(tail) - 1  # 1 for the ellipsis
     if room >= 1:
         cut = path[-room:]
@@ -429,7 +430,7 @@ class StartScreen(SaysWhy, Screen):
             located = locate(self.app.project, typed)
         except (LocateError, OSError, ValueError):
             return typed
-        return f"{located.path}::{located.qualname}"
+        return str(Target(located.path, located.qualname))
 
     def _adopt(self, target: str) -> None:
         """Use the canonical form of the typed target (in the field too)."""
@@ -444,7 +445,7 @@ class StartScreen(SaysWhy, Screen):
         from runners.locate import LocateError, locate, new_target
 
         info = self.query_one("#target-info", Static)
-        if "::" not in target:
+        if not Target.looks_like(target):
             info.update(Text("A target looks like path/to/file.py::function or path::Class.method.", style="yellow"))
             return
         typed, target = target, await asyncio.to_thread(self.canonical, target)
@@ -470,8 +471,8 @@ class StartScreen(SaysWhy, Screen):
                 note = ""
             except LocateError as err:  # a close name exists: say so, the user may have mistyped
                 note = (f"\n{str(err).split(' (if ')[0]}; starting anyway writes "  # keeps "did you mean"
-                        f"{target.rpartition('::')[2]} as new.")
-            where = target.split("::")[0]
+                        f"{Target.qualname_of(target)} as new.")
+            where = Target.path_of(target)
             kind = "added to" if (self.app.project / where).is_file() else "in a new file"
             head = [Text(target, style="bold"), Text(f"new function, {kind} {where}{note}", style="yellow"),
                     Text(request["problem_text"] or "(say what it should do in the problem field)")]
