@@ -125,7 +125,7 @@ def _together_job(args, root: Path, functions: list[FunctionReview], settings, e
     extra = args.problem_text or (Path(args.problem_file).read_text() if args.problem_file else "")
     if extra:
         problem = extra if args.problem_mode == "replace" else f"{problem}\n\n{extra}"
-    task = Task(id=f"{path}::{'+'.join(f.qualname for f in functions)}", problem=problem,
+    task = Task(id=str(Target(path, "+".join(f.qualname for f in functions))), problem=problem,
                 entry_point=located[0].qualname, kind="project", original_code=together_source(located),
                 target=functions[0].target, project=str(root), tests=tests, tests_source="\n\n".join(sources),
                 goal=settings.goal)
