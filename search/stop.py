@@ -22,9 +22,11 @@ class StopReason(str, Enum):
     NO_NODES = "no_nodes"
     CANCELLED = "cancelled"
 
-    # The value, not `StopReason.BUDGET`, wherever it is printed or formatted.
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:  # the word, never `StopReason.BUDGET`, wherever it is printed
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
     @property
     def meaning(self) -> str:
