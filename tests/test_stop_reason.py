@@ -11,13 +11,15 @@ from search.settings import SearchSettings
 from search.stop import MEANINGS, StopReason
 from search.store import RunDir
 from search.strategies import STRATEGIES
-from tests.fakes import FakeEvaluator
 from search.types import Task
+from tests.fakes import FakeEvaluator
 
 WORDS = ["satisfied", "solved", "rounds", "steps", "samples", "chain", "single", "budget", "no_nodes", "cancelled"]
 """The words stored runs and JSON documents held before the enum: they must not change."""
 ADD = Task(id="add", problem="Return the sum of a and b.", entry_point="add", signature="def add(a, b):",
            tests=["assert add(1, 2) == 3"])
+WRONG = "## Reasoning\nSubtract.\n\n## Code\n```python\ndef add(a, b):\n    return a - b\n```\n"
+"""A programmer that is never right: only the plan or the budget ends a search."""
 
 
 def test_the_words_are_the_ones_stored_runs_hold():
@@ -38,16 +40,23 @@ def test_a_word_no_member_has_reads_back_as_itself():
     assert StopReason.read("exhausted") == "exhausted" and not isinstance(StopReason.read("exhausted"), StopReason)
 
 
-def test_every_strategy_stops_with_a_reason_of_the_enum():
-    assert set(STRATEGIES) == {"orps", "best_of_n", "reflexion", "rex", "single"}
-    assert all(STRATEGIES[name].run.__annotations__["return"] == "StopReason" for name in STRATEGIES)
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+async def test_every_strategy_stops_with_a_reason_of_the_enum(strategy):
+    from search.engine import Search
+    from search.gateway import Budget, Gateway, GatewayConfig
+    from search.providers.scripted import register_script
+
+    register_script("stop-any", lambda messages, params: WRONG)
+    settings = SearchSettings(strategy=strategy, samples=2, beam=1, rounds=1, budget_calls=4, critic=False,
+                              model="scripted/stop-any", cache=False)
+    result = await Search(ADD, settings, Gateway(GatewayConfig(backoff_s=0), Budget(calls=4)), FakeEvaluator()).run()
+    assert isinstance(result.stop_reason, StopReason) and result.summary()["stop_reason"] == result.stop_reason.value
 
 
 async def test_a_stored_run_holds_the_word_and_reads_back_equal(tmp_path):
     from search.providers.scripted import register_script
 
-    wrong = "## Reasoning\nSubtract.\n\n## Code\n```python\ndef add(a, b):\n    return a - b\n```\n"
-    register_script("stop-words", lambda messages, params: wrong)  # never right: the budget ends it
+    register_script("stop-words", lambda messages, params: WRONG)  # never right: the budget ends it
     run = RunDir.create(tmp_path, "r1")
     settings = SearchSettings(samples=3, beam=2, rounds=3, budget_calls=6, model="scripted/stop-words", cache=False)
     result = await run_search(ADD, settings, FakeEvaluator(), run)
