@@ -15,6 +15,7 @@ import sys
 
 from orps_tui import __version__
 from orps_tui.errors import UserError
+from runners.target import Target
 
 COMMANDS = ["solve", "check", "trace", "review", "apply", "runs", "bench", "watch", "demo", "doctor"]
 
@@ -106,7 +107,7 @@ def _silence(stream) -> None:
 def run_command(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and "::" in argv[0] and not argv[0].startswith("-"):
+    if argv and Target.looks_like(argv[0]) and not argv[0].startswith("-"):
         argv = ["--target", *argv]  # `orps FILE::FUNC` is `orps --target FILE::FUNC`
     args = parser.parse_args(argv)
     if args.command is not None and (args.tui_target or args.tui_run):

@@ -19,6 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 from search.settings import PRESETS, SearchSettings
+from runners.target import Target
 
 ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
 EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str,
@@ -155,7 +156,7 @@ def path_in_project(project: Path, rel: str, cwd: Path | None = None) -> str:
 
 def target_in_project(project: Path, target: str, cwd: Path | None = None) -> str:
     """`path::name` with its path as the project sees it (see `path_in_project`)."""
-    rel, sep, rest = target.partition("::")
-    if not sep or not rel:
+    rel, rest = Target.path_of(target), Target.qualname_of(target)
+    if not Target.looks_like(target) or not rel:
         return target
-    return f"{path_in_project(project, rel, cwd)}{sep}{rest}"
+    return str(Target(path_in_project(project, rel, cwd), rest))

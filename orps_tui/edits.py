@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runners.target import Target
+
 from search.store import state_dir, user_state_dir
 from search.tree import Node, SearchTree
 from search.types import Task
@@ -190,7 +192,7 @@ def edit_refusal(task: Task, original_file: str, node: Node, code: str) -> tuple
     refused here with the reason, never dropped without a word."""
     from runners.splice import SpliceError, splice_or_add
 
-    qualname = task.target.split("::", 1)[1] if "::" in task.target else task.entry_point
+    qualname = Target.qualname_of(task.target, default=task.entry_point)
     name = qualname.rsplit(".", 1)[-1]
     line = next((i for i, text in enumerate(code.splitlines(), 1)
                  if re.match(rf"\s*(async\s+)?def\s+{re.escape(name)}\b", text)), 1)

@@ -13,6 +13,7 @@ from typing import Any
 
 from orps_tui.errors import UserError
 from runners.evaluator import ENV_UNUSABLE, PYTEST_DID_NOT_START
+from runners.target import Target, malformed
 from search.types import Goal, Task
 
 
@@ -57,14 +58,14 @@ def build_task(
     target = target_in_project(project, target)
     if tests:  # node ids and paths may be relative to where the user stands, like the target
         tests = [target_in_project(project, t) if "::" in t else path_in_project(project, t) for t in tests]
-    if "::" not in target:
-        raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
+    if not Target.looks_like(target):
+        raise UserError(malformed(target))
     try:
         located = locate(project, target)
     except LocateError as missing:
         if not (new or problem_file or problem_text):
             # Most likely a typo: name what is there. A new function needs a description anyway.
-            raise UserError(str(missing), hint=f"to write {target.rpartition('::')[2]} as a new function, "
+            raise UserError(str(missing), hint=f"to write {Target.qualname_of(target)} as a new function, "
                             "describe it with --problem-text TEXT (or --problem FILE)") from None
         try:
             located = new_target(project, target, new=new)
@@ -93,14 +94,15 @@ def build_task(
         raise NoTests(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
     if selections is not None:
         selections.append(selection)
+    where = str(Target(located.path, located.qualname))
     task = Task(
-        id=f"{located.path}::{located.qualname}",
+        id=where,
         problem=problem,
         entry_point=located.qualname,
         kind="project",
         signature=located.signature,
         original_code=located.source,
-        target=f"{located.path}::{located.qualname}",
+        target=where,
         project=str(project),
         tests=list(selection.node_ids),
         tests_source=selection.source,

@@ -33,6 +33,7 @@ from runners.cleanup import remove_tree
 from runners.evaluator import SandboxEvaluator, _replace_files, asserts_test_file, is_test_file, trust_info
 from runners.sandbox import bwrap_works, run_sandboxed
 from search.types import Evaluation, Task
+from runners.target import Target
 
 PROXY_SOURCE = Path(__file__).with_name("_proxy.py")
 PROXY_MODULE = "_orps_proxy"
@@ -148,7 +149,7 @@ async def _confirm_once(evaluator: SandboxEvaluator, task: Task, code: str, *,
         return _alone(Confirmation("unconfirmed",
                                    f"no sandbox here ({why}): the candidate's process could read the tests"))
     files = dict(files or {})
-    target_rel = task.target.partition("::")[0].strip("/") if task.kind == "project" else "solution.py"
+    target_rel = Target.parse(task.target).path.strip("/") if task.kind == "project" else "solution.py"
     others = sorted(rel for rel in files if not is_test_file(rel) and rel != target_rel)
     if others:
         return _alone(Confirmation("unconfirmed", f"the patch changes files besides the target ({', '.join(others[:3])}): "
@@ -161,7 +162,7 @@ async def _confirm_once(evaluator: SandboxEvaluator, task: Task, code: str, *,
         shutil.copyfile(PROXY_SOURCE, plugin_dir / f"{PROXY_MODULE}.py")
     tests = list(task.tests)
     project = task.kind == "project"
-    qualname = task.target.partition("::")[2] if project else task.entry_point
+    qualname = Target.parse(task.target).qualname if project else task.entry_point
     try:
         # The tests' side: the target replaced by a stub (a proxy once imported).
         if project:

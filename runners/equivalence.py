@@ -44,6 +44,7 @@ from pathlib import Path
 from runners._orps_values import decode, encode, rebuildable  # noqa: F401 - the public names of the value codec
 from runners.probes import module_of
 from runners.sandbox import run_sandboxed
+from runners.target import Target
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
@@ -346,7 +347,7 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
     try:
         if files:
             _replace_files(prepared, files)
-        rel = task.target.split("::", 1)[0]
+        rel = Target.parse(task.target).path
         text = _target_text(prepared, rel)
         hdir = harness_dir(evaluator)
         read_fd, write_fd = os.pipe()
@@ -382,8 +383,8 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
 
 
 def _module_and_name(task) -> tuple[str, str]:
-    path, _, qualname = task.target.partition("::")
-    return module_of(path), qualname
+    target = Target.parse(task.target)
+    return module_of(target.path), target.qualname
 
 
 async def record(evaluator, task) -> Recording:
@@ -478,7 +479,7 @@ async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str,
         tmp = inputs_file.with_suffix(".tmp" + digest)
         tmp.write_text(inputs)
         tmp.replace(inputs_file)
-    rel = task.target.split("::", 1)[0]  # relative to the run's directory, the copy's root
+    rel = Target.parse(task.target).path  # relative to the run's directory, the copy's root
     records, run, text = await run_harness(evaluator, task, code, "_orps_replay.py",
                                            [module, qualname, str(inputs_file), rel, *(["lines"] if lines else [])],
                                            "ORPS_REPLAY_FD", files=files)
@@ -534,7 +535,7 @@ class Equivalence:
             return report
         answers, ran, why, after = await replay(self.evaluator, task, code, rec.replayable, files, lines=True)
         counter = _Counter()
-        name = task.target.split("::", 1)[1]
+        name = Target.parse(task.target).qualname
         for i, call in enumerate(rec.replayable):
             diff = compare_call(call, answers.get(i), counter)
             if diff is not None:

@@ -33,6 +33,7 @@ from runners.warm import WarmWorker
 from runners.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
+from runners.target import Target
 
 KEY_FD_ENV, RESULT_FD_ENV, KEY_BYTES = "ORPS_KEY_FD", "ORPS_RESULT_FD", 32
 """The plugin's names for its pipes and its key's size (runners/pytest_plugin.py, checked equal
@@ -520,7 +521,8 @@ def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[s
     if task.kind == "asserts":
         path, name = "solution.py", task.entry_point
     else:
-        path, _, name = task.target.partition("::")
+        target = Target.parse(task.target)
+        path, name = target.path, target.qualname
     tests = sorted({str(workspace / n.split("::", 1)[0]) for n in node_ids})
     return {"candidate_files": [str(workspace / p) for p in dict.fromkeys([path, *changed]) if p],
             "test_files": tests, "target_file": str(workspace / path) if path else "", "target_name": name}

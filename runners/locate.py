@@ -20,6 +20,7 @@ from pathlib import Path
 from tree_sitter import Language, Node, Parser
 
 from runners.projectfiles import ProjectFiles
+from runners.target import Target, TargetError
 
 
 class LocateError(Exception):
@@ -287,10 +288,11 @@ def _check_syntax(source: bytes, rel: str) -> None:
 
 def _split_target(target: str) -> tuple[str, str]:
     """`path::qualname` as (path, qualname); LocateError when it does not have that shape."""
-    rel, sep, qualname = target.partition("::")
-    if not sep or not rel or not qualname:
-        raise LocateError(f"target {target!r} must look like path/to/file.py::function or path.py::Class.method")
-    return rel, qualname
+    try:
+        parsed = Target.parse(target, shape="path/to/file.py::function or path.py::Class.method")
+    except TargetError as err:
+        raise LocateError(str(err)) from None
+    return parsed.path, parsed.qualname
 
 
 def did_you_mean(name: str, names: list[str]) -> str:

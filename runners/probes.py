@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 
 from search.agreement import Call, Output, ProbeRunner, helpers_source, read_outputs
 from search.types import Task
+from runners.target import Target
 
 UNTRUSTED = ("suspicious", "tampered", "error", "crashed")
 """A crashed run (the process ended before pytest finished) reports nothing to trust."""
@@ -34,7 +35,8 @@ def module_of(target_path: str) -> str:
 
 def probe_file(task: Task, probes: list[Call], marker: str) -> tuple[str, str]:
     """(relative path, text) of the probe test file for a project task."""
-    path, _, name = task.target.partition("::")
+    target = Target.parse(task.target)
+    path, name = target.path, target.qualname
     rel = f"test_orps_probes_{marker[-12:]}.py"
     lines = [f"from {module_of(path)} import {name}", helpers_source(marker), ""]
     for i, call in enumerate(probes):

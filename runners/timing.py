@@ -26,6 +26,7 @@ from pathlib import PurePosixPath
 
 from runners.equivalence import checker, harness_dir, run_harness, same_value
 from runners.probes import module_of
+from runners.target import Target
 
 REPEATS = 15
 BUDGET_S = 4.0
@@ -94,7 +95,8 @@ async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_
     import hashlib
     import json
 
-    path, _, qualname = task.target.partition("::")
+    target = Target.parse(task.target)
+    path, qualname = target.path, target.qualname
     marker = hashlib.sha256(rec.original_text.encode()).hexdigest()[:10]
     original_rel = original_module_path(path, marker)
     inputs = json.dumps([{"args": c["args"], "kwargs": c["kwargs"]} for c in calls])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from runners._orps_values import rebuildable
 from runners.probes import module_of
+from runners.target import Target
 
 MAX_CALLS = 500
 TRACE_DIR = Path(".orps") / "traces"
@@ -78,7 +79,8 @@ async def trace_command(evaluator, task, command: list[str], timeout_s: float) -
     """Run `command` in the sandbox with the target traced: what it recorded and how it ran."""
     from runners.equivalence import run_harness
 
-    path, _, qualname = task.target.partition("::")
+    target = Target.parse(task.target)
+    path, qualname = target.path, target.qualname
     python = evaluator.environment(task).chosen.path
     argv = command_argv(command, python)
     env = {"ORPS_TRACE_TARGET": f"{module_of(path)}:{qualname}",

@@ -39,6 +39,7 @@ from pathlib import Path
 from runners.cleanup import remove_tree
 from runners.projectfiles import ProjectFiles
 from search.types import Task
+from runners.target import Target, TargetError
 
 ASSERTS_TEST_FILE = "test_solution.py"
 PLUGIN_MODULE = "_orps_pytest_plugin"
@@ -315,9 +316,11 @@ class Workspaces:
     def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
         from runners.splice import SpliceError, splice_or_add
 
-        path, sep, qualname = task.target.partition("::")
-        if not sep or not qualname:
-            raise ValueError(f"the target {task.target!r} is not of the form path.py::name")
+        try:
+            target = Target.parse(task.target)
+        except TargetError:
+            raise ValueError(f"the target {task.target!r} is not of the form path.py::name") from None
+        path, qualname = target.path, target.qualname
         project = Path(task.project).resolve()
         if not project.is_dir():
             raise WorkspaceError(f"the project directory {project} does not exist")

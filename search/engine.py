@@ -34,6 +34,7 @@ from search.parsing import is_stub, parse_critic, parse_program
 from search.plan import Plan, make_plan
 from search.round_critic import parse_round_critic, round_critic_messages
 from search.settings import SearchSettings
+from search.stop import StopReason
 from search.strategies import get_strategy
 from search.tree import ORIGINAL_ID, Node, SearchTree
 from search.types import BudgetExceeded, Completion, Evaluation, Evaluator, ModelClient, Task
@@ -50,7 +51,7 @@ CRITIC_TRIES = 3
 class SearchResult:
     status: str
     """solved (best passes every public test), unsolved, or cancelled."""
-    stop_reason: str
+    stop_reason: StopReason
     """Why the loop ended: the strategy's reason (satisfied, solved, rounds, steps, samples,
     chain, single, budget, no_nodes; see `search.strategies`) or cancelled."""
     best: Node | None
@@ -358,7 +359,7 @@ class Search:
                     await self._remeasure(node)
                 await self._time_against_original(ranked[:3])
         except asyncio.CancelledError:
-            stop_reason, status_override = "cancelled", "cancelled"
+            stop_reason, status_override = StopReason.CANCELLED, "cancelled"
         best = self._pick()
         report = None
         if self.settings.agreement and self.settings.goal == "fix" and status_override is None:

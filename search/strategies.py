@@ -19,7 +19,8 @@ budget and their comparisons are fair.
   from Beta(1 + C*h, 1 + C*(1 - h) + N), h its pass rate, N how often it was refined.
 - `single`: one sample.
 
-`run` returns the stop reason recorded in the result (satisfied, rounds, budget, ...).
+`run` returns the stop reason recorded in the result (`search.stop.StopReason`: satisfied,
+rounds, budget, ...).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from search import batching, prompts, scoring
+from search.stop import StopReason
 from search.tree import ORIGINAL_ID, Node
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ class Strategy(Protocol):
     refines: ClassVar[bool]
     """Whether it starts from the user's code when that has a real body (else: fresh samples)."""
 
-    async def run(self, search: Search) -> str:
+    async def run(self, search: Search) -> StopReason:
         """Expand nodes through `search.expand` until done; return the stop reason."""
         ...
 
@@ -74,25 +76,25 @@ class Orps:
     name = "orps"
     refines = True
 
-    async def run(self, search: Search) -> str:
+    async def run(self, search: Search) -> StopReason:
         plan, goal = search.plan, search.settings.goal
         pool = await self.round0(search, search.critic_on)
         search.bus.emit("round_done", round=0, nodes=len(pool))
         if not pool:
-            return "budget" if search.budget_hit else "no_nodes"
+            return StopReason.BUDGET if search.budget_hit else StopReason.NO_NODES
         if search.baseline is not None and search.start == "user_code":
             pool.append(search.baseline)  # the root may still be the best node to refine
         round_ = 0
         while round_ < MAX_ROUNDS:
             if self.done(search, pool):
-                return "satisfied"
+                return StopReason.SATISFIED
             if search.budget_hit:
-                return "budget"
+                return StopReason.BUDGET
             round_ += 1
             # A per-node critic costs a call per child; the round critic one call per round.
             cost = plan.width * (2 if search.critic_per_node else 1) + (search.critic_on and not search.critic_per_node)
             if round_ > plan.rounds and not self.affordable(search, cost):
-                return "budget" if search.gateway.calls_left() == 0 else "rounds"
+                return StopReason.BUDGET if search.gateway.calls_left() == 0 else StopReason.ROUNDS
             beam = scoring.select_beam(pool, plan.beam, goal)
             jobs = []
             for b, parent in enumerate(beam):
@@ -104,7 +106,7 @@ class Orps:
                 await search.critique_round(children)
             search.bus.emit("round_done", round=round_, nodes=len(children), beam=[n.id for n in beam])
             pool = beam + children
-        return "rounds"
+        return StopReason.ROUNDS
 
     @staticmethod
     async def round0(search: Search, critic: bool) -> list[Node]:
@@ -146,7 +148,7 @@ class BestOfN:
     name = "best_of_n"
     refines = False
 
-    async def run(self, search: Search) -> str:
+    async def run(self, search: Search) -> StopReason:
         s = search.settings
         n = search.plan.limit or s.samples
         done: list[Node] = []
@@ -154,27 +156,27 @@ class BestOfN:
             batch = range(start, min(n, start + s.concurrency))
             done += await gather(search.expand(f"0-{i}", None, 0, prompts.style_for(i), False) for i in batch)
             if any(finished(search, node) for node in done):
-                return "solved"
+                return StopReason.SOLVED
             if search.budget_hit:
-                return "budget"
-        return "samples"
+                return StopReason.BUDGET
+        return StopReason.SAMPLES
 
 
 class Reflexion:
     name = "reflexion"
     refines = True
 
-    async def run(self, search: Search) -> str:
+    async def run(self, search: Search) -> StopReason:
         steps = search.plan.limit or search.settings.samples
         root = search.baseline if search.start == "user_code" else None
         node = await search.expand("0-0", root, 0, REFINE_STYLE if root else prompts.style_for(0), False)
         for step in range(1, steps):
             if node is None or search.budget_hit:
-                return "budget"
+                return StopReason.BUDGET
             if finished(search, node):
-                return "solved"
+                return StopReason.SOLVED
             node = await search.expand(f"{step}-0", node, step, node.style, False) or node
-        return "chain"
+        return StopReason.CHAIN
 
 
 class Rex:
@@ -184,7 +186,7 @@ class Rex:
     name = "rex"
     refines = True
 
-    async def run(self, search: Search) -> str:
+    async def run(self, search: Search) -> StopReason:
         s = search.settings
         rng = random.Random(s.seed)
         steps = search.plan.limit or s.samples * (s.rounds + 1)
@@ -192,7 +194,7 @@ class Rex:
         refined: dict[str, int] = {}
         for step in range(steps):
             if search.budget_hit:
-                return "budget"
+                return StopReason.BUDGET
             if pool:
                 parent = max(pool, key=lambda n: rng.betavariate(
                     1 + s.rex_c * n.pass_rate, 1 + s.rex_c * (1 - n.pass_rate) + refined.get(n.id, 0)))
@@ -201,20 +203,20 @@ class Rex:
             else:
                 node = await search.expand(f"{step}-0", None, step, prompts.style_for(step), False)
             if node is None:
-                return "budget" if search.budget_hit else "no_nodes"
+                return StopReason.BUDGET if search.budget_hit else StopReason.NO_NODES
             pool.append(node)
             if finished(search, node):
-                return "solved"
-        return "steps"
+                return StopReason.SOLVED
+        return StopReason.STEPS
 
 
 class Single:
     name = "single"
     refines = False
 
-    async def run(self, search: Search) -> str:
+    async def run(self, search: Search) -> StopReason:
         await search.expand("0-0", None, 0, prompts.style_for(0), False)
-        return "single"
+        return StopReason.SINGLE
 
 
 # (the classes set `name` and `refines` as plain class attributes; the protocol declares them ClassVar)

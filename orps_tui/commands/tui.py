@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from runners.target import Target, malformed
 
 
 def tui_app(args):
@@ -24,8 +25,8 @@ def tui_app(args):
     project = find_project_root(given)
     target = getattr(args, "tui_target", None)
     run_id = getattr(args, "tui_run", None)
-    if target and "::" not in target:
-        raise UserError(f"target {target!r} must look like path/to/file.py::function or path::Class.method")
+    if target and not Target.looks_like(target):
+        raise UserError(malformed(target))
     if run_id:
         run = find_run(project, run_id)
         if run is None:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from runners.target import Target
 from search.terminal_text import printable
 from search.tree import node_name
 
@@ -175,7 +176,7 @@ class MarkerWatch:
             task = self.running.pop(key, None)
             if task is not None and not task.done():
                 task.cancel()
-                _say(f"{rel}::{qualname}: marker {'changed' if qualname in now else 'removed'}; its search is cancelled")
+                _say(f"{Target(rel, qualname)}: marker {'changed' if qualname in now else 'removed'}; its search is cancelled")
             if qualname in now:
                 self.running[key] = asyncio.create_task(self.search(rel, qualname, now[qualname]))
 
@@ -184,7 +185,7 @@ class MarkerWatch:
         from search.events import EventBus
         from search.gateway import ModelError
 
-        target = f"{rel}::{qualname}"
+        target = str(Target(rel, qualname))
         goal = "faster" if FASTER_WORDS.search(request) else "fix"
         async with self.slots:
             _say(f"{target}: marker \"{request}\" -> searching (goal {goal})")

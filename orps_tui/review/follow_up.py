@@ -17,6 +17,7 @@ from pathlib import Path
 
 from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
 from runners.review.compare import ChangeReview, FunctionReview
+from runners.target import Target
 
 
 def find_function(change: ChangeReview, wanted: str) -> FunctionReview:
@@ -24,7 +25,7 @@ def find_function(change: ChangeReview, wanted: str) -> FunctionReview:
     when that is unique among the touched functions."""
     live = [f for f in change.functions if f.kind != "removed"]
     exact = [f for f in live if wanted in (f.target, f.qualname)]
-    if not exact and "::" not in wanted:
+    if not exact and not Target.looks_like(wanted):
         exact = [f for f in live if f.qualname.rsplit(".", 1)[-1] == wanted]
     if len(exact) == 1:
         return exact[0]
@@ -124,7 +125,7 @@ def _together_job(args, root: Path, functions: list[FunctionReview], settings, e
     extra = args.problem_text or (Path(args.problem_file).read_text() if args.problem_file else "")
     if extra:
         problem = extra if args.problem_mode == "replace" else f"{problem}\n\n{extra}"
-    task = Task(id=f"{path}::{'+'.join(f.qualname for f in functions)}", problem=problem,
+    task = Task(id=str(Target(path, "+".join(f.qualname for f in functions))), problem=problem,
                 entry_point=located[0].qualname, kind="project", original_code=together_source(located),
                 target=functions[0].target, project=str(root), tests=tests, tests_source="\n\n".join(sources),
                 goal=settings.goal)

@@ -19,7 +19,7 @@ from orps_tui.review.report import NEW, UNCHANGED, first_line, runtime, summary,
 from orps_tui.screens.standalone import OneScreenApp, apply_and_say
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.widgets.nodes import DiffText
+from orps_tui.widgets.node_detail import DiffText
 from runners.review.compare import ChangeReview, FunctionReview, Review
 from runners.review.hunks import DiffHunk, join_hunks, split_hunks, whole_files
 

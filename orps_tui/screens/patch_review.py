@@ -19,7 +19,7 @@ from orps_tui.failures import SaysWhy
 from orps_tui.screens.standalone import OneScreenApp, apply_and_say
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.widgets.nodes import DiffText
+from orps_tui.widgets.node_detail import DiffText
 from search.types import Evaluation, Task
 
 OUTCOME_STYLE = {"passed": "green", "skipped": "yellow", "suspicious": "bold magenta"}

@@ -1,3 +1,4 @@
+# Over 400 lines: one screen whose keys (accept, undo, edit, compare, the file watch) all act on one shared review state.
 """Review: the proposal's patch as a coloured diff beside the same Feedback / Reasoning /
 Critique tabs as the search screen, any other node's diff, a side by side comparison, and
 accept (through the same safe apply as `orps apply`), edit, reject. Esc goes back to the
@@ -32,7 +33,8 @@ from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.widgets.nodes import DiffText, NodeDetail
+from orps_tui.widgets.node_detail import DiffText, NodeDetail
+from runners.target import Target
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 
@@ -125,7 +127,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
 
     @property
     def target_path(self) -> str:
-        return self.job.task.target.split("::")[0]
+        return Target.path_of(self.job.task.target)
 
     def compose(self) -> ComposeResult:
         yield TitleBar(f"review {self.job.task.target}  (run {self.job.run.id})")

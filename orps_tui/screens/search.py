@@ -26,7 +26,8 @@ from orps_tui.failures import SaysWhy
 from orps_tui.solving import SolveJob, finish_result, outcome
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
-from orps_tui.widgets.nodes import LEGEND, NodeDetail, NodeTable
+from orps_tui.widgets.node_detail import NodeDetail
+from orps_tui.widgets.nodes import LEGEND, NodeTable
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.scoring import best_node

@@ -27,6 +27,7 @@ from runners.locate import Located, LocateError, list_functions, locate
 from runners.review.sides import Change, Side
 from runners.review.touched import Touched, changed_tests, touched_functions
 from search.types import Evaluation, Task, TestResult
+from runners.target import Target
 
 SLOWER_RATIO = 1.5
 """A function is `slower` when its tests take at least this many times as long on the
@@ -80,7 +81,7 @@ class FunctionReview:
 
     @property
     def target(self) -> str:
-        return f"{self.path}::{self.qualname}"
+        return str(Target(self.path, self.qualname))
 
     def count(self, *statuses: str) -> int:
         return sum(1 for t in self.tests if t.status in statuses)
@@ -217,7 +218,7 @@ def _anchor(side: Side, wanted: list[tuple[str, str]], files: list[str]) -> Loca
     first of `wanted` (path, qualname) found there, else any function of a changed file."""
     for rel, name in wanted:
         try:
-            return locate(side.root, f"{rel}::{name}")
+            return locate(side.root, str(Target(rel, name)))
         except (LocateError, OSError):
             continue
     from runners.evaluator import is_test_file
@@ -227,7 +228,7 @@ def _anchor(side: Side, wanted: list[tuple[str, str]], files: list[str]) -> Loca
         if rel.endswith(".py") and not is_test_file(rel) and (side.root / rel).is_file():
             try:
                 for info in list_functions(side.root / rel):
-                    return locate(side.root, f"{rel}::{info.qualname}")
+                    return locate(side.root, str(Target(rel, info.qualname)))
             except (LocateError, OSError, UnicodeDecodeError, ValueError):
                 continue
     return None
@@ -247,7 +248,7 @@ def _python_files(root: Path):
 
 
 def side_task(side: Side, anchor: Located, tests: list[str]) -> Task:
-    target = f"{anchor.path}::{anchor.qualname}"
+    target = str(Target(anchor.path, anchor.qualname))
     return Task(id=f"review:{side.label}", problem="", entry_point=anchor.qualname, kind="project",
                 signature=anchor.signature, original_code=anchor.source, target=target,
                 project=str(side.root), tests=list(tests))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runners.evaluator import is_test_file
 from runners.locate import Located, LocateError, list_functions, locate
+from runners.target import Target
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Touched:
 
     @property
     def target(self) -> str:
-        return f"{self.path}::{self.qualname}"
+        return str(Target(self.path, self.qualname))
 
 
 @dataclass
@@ -52,7 +53,7 @@ def _functions(root: Path, rel: str) -> tuple[dict[str, Located], str]:
     found: dict[str, Located] = {}
     for name in names:
         try:
-            found[name] = locate(root, f"{rel}::{name}")
+            found[name] = locate(root, str(Target(rel, name)))
         except LocateError as err:  # a file that does not parse: named once, its functions unknown
             return {}, str(err)
     return found, ""
