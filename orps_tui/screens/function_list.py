@@ -20,7 +20,8 @@ def defined_names(text: str) -> list[str]:
     """Qualified names of the functions in `text`, read from the lines alone (`def f`,
     `class C:` then an indented `def m` is `C.m`): what a file Python cannot parse still
     shows of itself, where tree-sitter may drop the broken definition."""
-    names, outer = [], []  # outer: (indent, kind, name) of the enclosing definitions
+    names: list[str] = []
+    outer: list[tuple[int, str, str]] = []  # (indent, kind, name) of the enclosing definitions
     for m in _DEF.finditer(text):
         indent = len(m["indent"].expandtabs(4))
         outer = [o for o in outer if o[0] < indent]

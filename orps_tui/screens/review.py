@@ -69,7 +69,7 @@ def confirmation_text(confirmation: dict | None) -> Text:
     """Which confirmation a candidate got (runners.confirm), one line above its diff."""
     if not confirmation:
         return Text()
-    style = {"confirmed": "bold green", "failed": "bold red"}.get(confirmation.get("status"), "bold yellow")
+    style = {"confirmed": "bold green", "failed": "bold red"}.get(str(confirmation.get("status")), "bold yellow")
     return Text(f"CONFIRMATION {confirmation.get('line', confirmation.get('status', ''))[:300]}\n\n", style=style)
 
 
@@ -163,7 +163,8 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
             self.notify(f"Could not read the kept edits: {err}", severity="warning")
             return
         for node in kept:
-            if self.search_tree.get(node.id) is None or self.search_tree.get(node.id).style == EDITED:
+            stored = self.search_tree.get(node.id)
+            if stored is None or stored.style == EDITED:
                 if self.search_tree.get(node.parent or "") is None:
                     node.parent = ORIGINAL_ID if self.search_tree.get(ORIGINAL_ID) else None
                 self.search_tree.add(node)
@@ -230,7 +231,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
 
     @on(OptionList.OptionHighlighted, "#node-list")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        node = self.search_tree.get(event.option.id)
+        node = self.search_tree.get(event.option.id or "")
         if node is not None and node is not self.selected:
             self._show(node)
 
@@ -344,7 +345,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         except OSError as err:
             self.notify(f"Applied, but the run could not record it: {err}", severity="warning")
         try:
-            backup = Path(result.backup).relative_to(self.job.project)
+            backup: Path | str = Path(result.backup).relative_to(self.job.project)
         except ValueError:
             backup = result.backup
         self.query_one("#review-summary", Static).update(self._summary())
@@ -437,7 +438,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         if node is None:
             return
         try:
-            code = self.app.edit_text(node.code, node.id)
+            code = self.app.edit_text(node.code, node.id)  # type: ignore[attr-defined]  # OrpsApp's, or a test app's
         except Exception as err:  # noqa: BLE001 - no terminal to suspend, or no editor
             self.notify(f"Could not run the editor: {err}", severity="error")
             return

@@ -11,6 +11,7 @@ and failing functions sort first.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -19,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.timer import Timer
 from textual.widgets.option_list import Option
 
 from orps_tui.errors import UserError
@@ -60,6 +62,10 @@ def split_tests(text: str) -> list[str] | None:
     return tests or None
 
 
+if TYPE_CHECKING:
+    from orps_tui.app import OrpsApp
+
+
 class StartScreen(SaysWhy, Screen):
     AUTO_FOCUS = "#functions"
     """The list, not the first field: a key pressed while the screen appears (q to quit)
@@ -74,6 +80,8 @@ class StartScreen(SaysWhy, Screen):
         Binding("q", "app.quit", "Quit"),
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
+    if TYPE_CHECKING:
+        app: OrpsApp  # the app this screen runs in
 
     def __init__(self, target: str | None = None, settings: SearchSettings | None = None):
         super().__init__()
@@ -88,6 +96,7 @@ class StartScreen(SaysWhy, Screen):
         self.target: str | None = target
         self.described: str | None = None
         self.scanned = False  # until the scan ends, no target can be told existing from new
+        self._redescribe: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield TitleBar("pick a function to solve, or n for a new one")
@@ -244,7 +253,7 @@ class StartScreen(SaysWhy, Screen):
         target_input = self.query_one("#target", Input)
         if target_input.value != self.target:
             with target_input.prevent(Input.Changed):
-                target_input.value = self.target
+                target_input.value = self.target or ""
 
     @on(OptionList.OptionSelected, "#functions")
     def _select(self, event: OptionList.OptionSelected) -> None:
@@ -258,7 +267,7 @@ class StartScreen(SaysWhy, Screen):
     @on(Input.Changed, "#tests, #k, #problem")
     def _selection_typed(self) -> None:
         if self.target:  # what the search would get changes: describe it again (debounced)
-            if getattr(self, "_redescribe", None) is not None:
+            if self._redescribe is not None:
                 self._redescribe.stop()
             self._redescribe = self.set_timer(0.6, lambda: self.describe(self.target))
 
@@ -311,7 +320,9 @@ class StartScreen(SaysWhy, Screen):
                      ) -> tuple[list[str], tuple[int, int] | None, str]:
         """Build the task (as the search would) and run its tests on the code as it is, in the
         app's one evaluator (off the event loop)."""
-        task, problem = built or await asyncio.to_thread(self._build, target)
+        if built is None:
+            built = await asyncio.to_thread(self._build, target)
+        task, problem = built
         if task is None:
             return [], None, problem
         if target not in self.checked:

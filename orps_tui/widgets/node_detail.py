@@ -203,14 +203,16 @@ class NodeDetail(Widget):
         if not static.is_mounted:  # not yet in the screen: laid out when it is
             static.update(renderable)
             return
-        width, room = static.content_size.width, static.parent.scrollable_content_region.height
+        pane = static.parent
+        assert isinstance(pane, Widget)  # mounted: its parent is the scrolling pane
+        width, room = static.content_size.width, pane.scrollable_content_region.height
         fits = False
         if width and room:
             console = self.app.console
             lines = console.render_lines(renderable, console.options.update(width=width, height=None), pad=False)
             fits = len(lines) < room  # a line to spare: Textual may wrap a little differently
         static.update(renderable, layout=not (fits and static.id in self._fitting))
-        if fits:
+        if fits and static.id:
             self._fitting.add(static.id)
         else:
             self._fitting.discard(static.id)

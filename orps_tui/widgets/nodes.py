@@ -11,11 +11,14 @@ from textual.binding import Binding
 from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from orps_tui._textual_compat import RowKey, TwoWayDict, default_cell_formatter
 from orps_tui.widgets.node_detail import DiffText, NodeDetail, RenderOnce, feedback_text  # noqa: F401 - their older home
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
+
+ID_COLUMN = ColumnKey("id")
 
 COLUMNS = [("best", " "), ("id", "node"), ("pass", "pass"), ("process", "proc"), ("outcome", "outc"),
            ("runtime", "runtime"), ("style", "style")]
@@ -175,13 +178,14 @@ class NodeTable(DataTable):
         """Move row `key` (just added, last) to its place in tree order, shifting the rows
         after it: no sort of the whole table, and one redraw for the new node."""
         path = self._path_of(key)
-        last = self._row_locations.get(key)
+        last = self._row_locations.get(RowKey(key))
         index = sum(1 for other in self._row_locations if other.value != key and self._path_of(other.value) < path)
         if index == last:
             return
         locations = {}
         for other in self._row_locations:
             at = self._row_locations.get(other)
+            assert at is not None  # every key iterated has its row
             locations[other] = index if other.value == key else at + (1 if at >= index else 0)
         self._row_locations = TwoWayDict(locations)
         self._update_count += 1
@@ -199,7 +203,7 @@ class NodeTable(DataTable):
         self._row_locations = TwoWayDict({RowKey(k): i for i, k in enumerate(keys)})
         self._update_count += 1
         self.refresh()
-        if current in self.rows:
+        if current is not None and current in self.rows:
             self.move_cursor(row=self.get_row_index(current), scroll=False)
 
     def action_scroll_home(self) -> None:
@@ -270,7 +274,7 @@ class NodeTable(DataTable):
                     self._show_summary(node.round)
                     continue
                 cell = name_cell(node.id, len(self.paths[node.id]) - 1, kept, pruned)
-                self.update_cell(node.id, "id", cell, update_width=cell.cell_len > self.columns["id"].content_width)
+                self.update_cell(node.id, "id", cell, update_width=cell.cell_len > self.columns[ID_COLUMN].content_width)
             elif self._visible(node.id):  # folded, and now kept: its children need it
                 self.upsert(node)
                 self._show_summary(node.round)
@@ -300,7 +304,7 @@ class NodeTable(DataTable):
         # short: columns only grow (see _update_column_widths), and the legend says what f does
         label = Text(f"▸ round {round_}: {len(hidden)} folded", style="dim italic")
         if key in self.rows:
-            self.update_cell(key, "id", label, update_width=label.cell_len > self.columns["id"].content_width)
+            self.update_cell(key, "id", label, update_width=label.cell_len > self.columns[ID_COLUMN].content_width)
         else:
             self.add_row("", label, "", "", "", "", "", key=key)
             if place:
@@ -334,7 +338,7 @@ class NodeTable(DataTable):
                 self.upsert(self.nodes[node_id], place=False)
             self.sort_nodes()
             first = min(hidden, key=node_order, default=None)
-            if first in self.rows:
+            if first is not None and first in self.rows:
                 self.move_cursor(row=self.get_row_index(first))
             return
         self.folded.add(round_)
