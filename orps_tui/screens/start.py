@@ -68,8 +68,8 @@ def project_functions(project: Path) -> list[tuple[str, str]]:
     """(target, first docstring line) for every function outside the tests. The functions
     of a file Python cannot parse stay listed (tree-sitter's and those its lines show),
     described by SYNTAX_MARK and the error, with the file and line."""
-    from runners.locate import list_functions
-    from runners.projectfiles import ProjectFiles
+    from runners.code.locate import list_functions
+    from runners.project.files import ProjectFiles
 
     out = []
     files = ProjectFiles(project).walk().files  # the one ignore list (.gitignore, venvs, [tool.orps] exclude)
@@ -420,7 +420,7 @@ class StartScreen(SaysWhy, Screen):
         (`./calc.py::add`, `../pkg/mod.py::f`) or a dotted module (`pkg.mod::f`, also under
         src/) becomes the project's `path/file.py::name`; a target that is not found stays
         as typed (a new one, or a typo the panel names)."""
-        from runners.locate import LocateError, locate
+        from runners.code.locate import LocateError, locate
 
         from orps_tui.config import target_in_project
 
@@ -441,7 +441,7 @@ class StartScreen(SaysWhy, Screen):
 
     @work(exclusive=True, group="describe", exit_on_error=False)
     async def describe(self, target: str) -> None:
-        from runners.locate import LocateError, locate, new_target
+        from runners.code.locate import LocateError, locate, new_target
 
         info = self.query_one("#target-info", Static)
         if "::" not in target:

@@ -1,6 +1,6 @@
 """The warm worker: an interpreter that has imported pytest once and forks into each sandbox.
 
-Run by `runners.warm` as `python _warm_worker.py FD MODULE,MODULE...` (what to import) with a
+Run by `runners.testing.warm` as `python _warm_worker.py FD MODULE,MODULE...` (what to import) with a
 scrubbed environment, `/` as its directory and one inherited SOCK_SEQPACKET socket, fd FD.
 Stdlib only; it never imports orps, never reads a key and never runs candidate code itself,
 so every fork starts from the same pristine state: pytest and the preloaded modules imported,

@@ -1,6 +1,6 @@
 """Start pytest inside the sandbox so that nothing in the project can stand in for it.
 
-Copied by `runners.workspace` beside orps's plugin as `_orps_boot.py` and run (cold) as
+Copied by `runners.sandbox.workspace` beside orps's plugin as `_orps_boot.py` and run (cold) as
 `python PLUGIN_DIR/_orps_boot.py PYTEST_ARGS...`, or by the warm worker's fork with the same
 argv; stdlib only. `python -m pytest` with a PYTHONPATH would put the
 project's copy first on sys.path before pytest, pluggy and orps's plugin are imported, so a
@@ -52,8 +52,8 @@ def _preload() -> None:
 
 
 def _confirmation() -> None:
-    """A confirmation run (`runners.confirm`): the candidate's code is in another process;
-    its proxy (`runners._proxy`) is loaded from our directory now, before any project path."""
+    """A confirmation run (`runners.testing.confirm`): the candidate's code is in another process;
+    its proxy (`runners.testing._proxy`) is loaded from our directory now, before any project path."""
     import json
 
     config = os.environ.pop(CONFIRM_ENV, "")

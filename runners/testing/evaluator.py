@@ -25,17 +25,19 @@ import textwrap
 import weakref
 from pathlib import Path
 
-from runners.cleanup import later
-from runners.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
-from runners import projectenv
-from runners.sandbox import Limits, SandboxResult, run_sandboxed, scrubbed_env
-from runners.warm import WarmWorker
-from runners.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from runners.sandbox.cleanup import later
+from runners.testing.metrics import dynamic_metrics, parse_perf, perf_available, perf_prefix, static_metrics
+from runners.project import env as projectenv
+from runners.sandbox.bwrap import scrubbed_env
+from runners.sandbox.caps import Limits, SandboxResult
+from runners.sandbox.run import run_sandboxed
+from runners.testing.warm import WarmWorker
+from runners.sandbox.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from search.redact import mask_secrets
 from search.types import Evaluation, Task, TestResult
 
 KEY_FD_ENV, RESULT_FD_ENV, KEY_BYTES = "ORPS_KEY_FD", "ORPS_RESULT_FD", 32
-"""The plugin's names for its pipes and its key's size (runners/pytest_plugin.py, checked equal
+"""The plugin's names for its pipes and its key's size (runners/testing/pytest_plugin.py, checked equal
 by a test): that module runs inside the sandbox and imports pytest, which importing it here
 would load into orps's own process (a quarter of a second of every `orps check`'s start-up)."""
 OUTPUT_SHOWN = 2000
@@ -444,7 +446,7 @@ def _ini_addopts(root: Path) -> str:
         if not path.is_file():
             continue
         if section is None:
-            from runners.projectfiles import pyproject_tool
+            from runners.project.files import pyproject_tool
 
             table = pyproject_tool(root, "pytest", "ini_options")
             if not table:
@@ -551,7 +553,7 @@ class SandboxEvaluator:
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
         self.python = python
         """The interpreter given for every run; None: each project's own environment
-        (`runners.projectenv`), orps's own interpreter for dataset tasks."""
+        (`runners.project.env`), orps's own interpreter for dataset tasks."""
         self._envs: dict[str, projectenv.Resolved] = {}
         self.read_paths = [Path(p).resolve() for p in read_paths]
         """Extra read-only paths in every sandbox (`--sandbox-read`), besides the project's
@@ -560,7 +562,7 @@ class SandboxEvaluator:
         self.workers = workers or os.cpu_count() or 2
         self._semaphore: asyncio.Semaphore | None = None
         self.warm = warm
-        """Run pytest in forks of a warm worker (`runners.warm`) where it can; cold otherwise."""
+        """Run pytest in forks of a warm worker (`runners.testing.warm`) where it can; cold otherwise."""
         self._warm_workers: dict[str, WarmWorker] = {}
 
     async def __aenter__(self) -> SandboxEvaluator:
@@ -672,14 +674,14 @@ class SandboxEvaluator:
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
         ev.static = static
         if task.goal == "faster" and task.kind == "project" and ev.all_passed and not hidden and not files:
-            from runners.equivalence import judge_behaviour  # passing tests is not enough: same answers
+            from runners.speed.equivalence import judge_behaviour  # passing tests is not enough: same answers
 
             ev = await judge_behaviour(self, task, code, ev)
         return masked(ev)
 
     async def confirm(self, task: Task, code: str, *, files: dict[str, str] | None = None):
-        """Run the tests with the candidate in a process of its own (`runners.confirm`)."""
-        from runners.confirm import confirm
+        """Run the tests with the candidate in a process of its own (`runners.testing.confirm`)."""
+        from runners.testing.confirm import confirm
 
         return await confirm(self, task, code, files=files)
 
@@ -690,8 +692,8 @@ class SandboxEvaluator:
 
     async def compare_speed(self, task: Task, code: str, min_speedup: float = 0.10) -> dict:
         """--goal faster: `code` timed against the original per call, interleaved, on the
-        calls the tests made (`runners.timing`)."""
-        from runners.timing import compare_speed
+        calls the tests made (`runners.speed.timing`)."""
+        from runners.speed.timing import compare_speed
 
         return await compare_speed(self, task, code, min_speedup=min_speedup)
 
@@ -715,14 +717,14 @@ class SandboxEvaluator:
                           trust: dict | None = None, extra_env: dict[str, str] | None = None,
                           extra_fds: tuple[int, ...] = (), limits: Limits | None = None) -> Evaluation:
         """`extra_env`, `extra_fds`, `limits`: a confirmation run's proxy socket and its
-        longer time limit (`runners.confirm`)."""
+        longer time limit (`runners.testing.confirm`)."""
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
         if project and prepared.lower is not None:
             # The project mounted copy-on-write with the files under test (the whole test
             # tree, conftests, config) bound read-only from the snapshot over it: tests may
             # write elsewhere, a candidate imported early cannot rewrite a test, its data or
-            # a conftest (`runners.workspace`).
+            # a conftest (`runners.sandbox.workspace`).
             writable, read_only = [], []
         elif project:
             # A real copy (no overlay here): mounted read-only but for what tests may write;
@@ -734,7 +736,7 @@ class SandboxEvaluator:
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
         python = env.chosen.path
         # Our boot script, not `-m pytest`: nothing in the project can stand in for pytest or
-        # our plugin (`runners._test_boot`).
+        # our plugin (`runners.testing._test_boot`).
         argv = [python, str(self.workspaces.plugin_dir / f"{BOOT_MODULE}.py"), "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
                 "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
                 "-o", "console_output_style=classic",

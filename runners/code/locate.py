@@ -5,7 +5,7 @@ dotted module name (`pkg.mod::name`) works as the path. What cannot be found is 
 `LocateError` with a "did you mean" when a close name exists, and a file Python cannot
 parse is reported as a syntax error, not as a missing function. `new_target` accepts a
 function (or file) that does not exist yet. Putting a candidate in the target's place is
-`runners.splice`.
+`runners.code.splice`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tree_sitter import Language, Node, Parser
 
-from runners.projectfiles import ProjectFiles
+from runners.project.files import ProjectFiles
 
 
 class LocateError(Exception):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from runners.projectfiles import pyproject_tool
+from runners.project.files import pyproject_tool
 
 MIN_PYTEST = (7, 0)
 """The oldest pytest our plugin supports (it is tested with 7 and 8)."""
