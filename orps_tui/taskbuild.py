@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
-from runners.testing.evaluator import ENV_UNUSABLE, PYTEST_DID_NOT_START
+from runners.testing.verdict import ENV_UNUSABLE, PYTEST_DID_NOT_START
 from search.types import Task
 
 
@@ -135,7 +135,7 @@ def without_broken_files(task: Task, broken: dict[str, str]) -> Task:
 def broken_hint(broken: dict[str, str]) -> str:
     """What to do about test files that cannot be imported: install what the interpreter
     lacks (the error says which one), or fix the test file."""
-    from runners.testing.evaluator import NOT_INSTALLED
+    from runners.testing.verdict import NOT_INSTALLED
 
     if any(NOT_INSTALLED in error for error in broken.values()):
         return ("install the missing module in that interpreter (or create the project's own environment: "
@@ -168,7 +168,7 @@ def run_problem(evaluation) -> str:
 def missing_dependency(evaluation) -> str:
     """When the code under test does not import because the interpreter lacks a module it
     imports (a dependency not installed there): that line, then the hint; else ""."""
-    from runners.testing.evaluator import CANDIDATE_IMPORT_ERROR, NOT_INSTALLED
+    from runners.testing.verdict import CANDIDATE_IMPORT_ERROR, NOT_INSTALLED
 
     first = (evaluation.message or "").split("\n", 1)[0]
     if first.startswith(CANDIDATE_IMPORT_ERROR) and NOT_INSTALLED in first:

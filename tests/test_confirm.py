@@ -316,9 +316,9 @@ def test_orps_process_never_imports_pytest_to_run_a_check():
                           "orps_tui.commands.check; print('pytest' in sys.modules)"],
                          capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
     assert out == "False"
-    from runners.testing import evaluator, pytest_plugin
+    from runners.testing import pytest_plugin, verdict
 
-    assert (evaluator.KEY_FD_ENV, evaluator.RESULT_FD_ENV, evaluator.KEY_BYTES) == \
+    assert (verdict.KEY_FD_ENV, verdict.RESULT_FD_ENV, verdict.KEY_BYTES) == \
         (pytest_plugin.KEY_FD_ENV, pytest_plugin.RESULT_FD_ENV, pytest_plugin.KEY_BYTES)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runners.testing.evaluator import judge
+from runners.testing.verdict import judge
 from runners.sandbox.caps import SandboxResult
 
 NODE = "tests/test_unit.py::T::test_double"

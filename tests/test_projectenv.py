@@ -16,7 +16,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from runners.project import env as projectenv
-from runners.testing.evaluator import ENV_UNUSABLE, NOT_INSTALLED, SandboxEvaluator
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.verdict import ENV_UNUSABLE, NOT_INSTALLED
 from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 

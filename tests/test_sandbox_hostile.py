@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from runners.sandbox.cleanup import JANITOR
-from runners.testing.evaluator import OUTPUT_SHOWN, SandboxEvaluator
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.verdict import OUTPUT_SHOWN
 from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
@@ -1028,7 +1029,7 @@ def f():
 async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, monkeypatch):
     """Past the cap the parent stops reading and closes its end: the loop is not woken by a
     pipe it no longer reads (counted: the calls to drain stay near the cap / read size)."""
-    from runners.testing import evaluator as module
+    from runners.testing import verdict as module
 
     calls = []
     original = module.Channel.drain

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.testing.evaluator import SandboxEvaluator, kept_addopts
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.prepare import kept_addopts
 from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 

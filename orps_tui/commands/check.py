@@ -114,7 +114,7 @@ def same_as_original(task, config, code: str | None, files: dict[str, str] | Non
 def refuse_unusable_environment(ev) -> None:
     """UserError (exit 2) when the project's interpreter cannot run the tests at all (no
     pytest there, for one): the message says which interpreter, the hint how to fix it."""
-    from runners.testing.evaluator import ENV_UNUSABLE
+    from runners.testing.verdict import ENV_UNUSABLE
 
     if ev.verdict == "error" and ev.message.startswith(ENV_UNUSABLE):
         first, _, hint = ev.message.partition("\n")
@@ -154,7 +154,7 @@ def patched_files(project: Path, name: str) -> tuple[str, dict[str, str]]:
 
 def with_changed_tests(task, files: dict[str, str]) -> list[str]:
     """Test files the patch changes: added to the tests to run (the user must see them)."""
-    from runners.testing.evaluator import is_test_file
+    from runners.testing.prepare import is_test_file
 
     changed = [rel for rel in files if is_test_file(rel) and Path(rel).name.endswith(".py")
                and Path(rel).name != "conftest.py"]

@@ -76,7 +76,7 @@ def sandbox_report(project: Path | None = None) -> dict:
     report = isolation_report()
     extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
     if project and project.is_dir():  # the project's interpreter, as its runs see it
-        from runners.testing.evaluator import interpreter_view
+        from runners.testing.prepare import interpreter_view
         from runners.project.env import resolve
 
         extra = [*extra, *interpreter_view(resolve(project))]

@@ -220,7 +220,7 @@ def _anchor(side: Side, wanted: list[tuple[str, str]], files: list[str]) -> Loca
             return locate(side.root, f"{rel}::{name}")
         except (LocateError, OSError):
             continue
-    from runners.testing.evaluator import is_test_file
+    from runners.testing.prepare import is_test_file
 
     # A change of the tests alone: any function of the project holds the place.
     for rel in [*files, *_python_files(side.root)]:
@@ -256,7 +256,7 @@ def side_task(side: Side, anchor: Located, tests: list[str]) -> Task:
 async def _run_side(evaluator, side: Side, anchor: Located | None, tests: list[str], runs: _Runs) -> None:
     if anchor is None or not tests:
         return
-    from runners.testing.evaluator import ENV_UNUSABLE
+    from runners.testing.verdict import ENV_UNUSABLE
 
     # The anchor's whole file as it is on this side: the run is this side's files exactly,
     # whatever the splice of the anchor's own text would reformat.
@@ -383,7 +383,7 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
                          tests: list[str] | None = None) -> Review:
     """Review `changes` (all of the same base) with `evaluator` (a SandboxEvaluator).
     `tests`, when given, are every function's tests instead of the selection."""
-    from runners.testing.evaluator import is_test_file
+    from runners.testing.prepare import is_test_file
 
     if not changes:
         raise ReviewError("nothing to review")

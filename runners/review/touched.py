@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.testing.evaluator import is_test_file
+from runners.testing.prepare import is_test_file
 from runners.code.locate import Located, LocateError, list_functions, locate
 
 

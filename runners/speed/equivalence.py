@@ -336,7 +336,7 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
     in place of the target (and `files` added): (its JSON records, the sandbox result, the
     target file's text in that copy). `command` runs instead of the script (`orps trace`;
     `env` adds to its environment)."""
-    from runners.testing.evaluator import _replace_files, asserts_test_file, protected_project_paths
+    from runners.testing.prepare import _replace_files, asserts_test_file, protected_project_paths
 
     extra_env = env or {}
     env = evaluator.environment(task)

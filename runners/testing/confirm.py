@@ -29,7 +29,8 @@ from pathlib import Path
 
 from runners.testing._proxy import CONFIG_ENV, GUARD
 from runners.sandbox.cleanup import remove_tree
-from runners.testing.evaluator import SandboxEvaluator, _replace_files, asserts_test_file, is_test_file, trust_info
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.prepare import _replace_files, asserts_test_file, is_test_file, trust_info
 from runners.sandbox.bwrap import bwrap_works
 from runners.sandbox.run import run_sandboxed
 from search.types import Evaluation, Task
