@@ -973,7 +973,7 @@ def stand_in_project(root: Path) -> Task:
 
 
 @pytest.mark.parametrize("name", ["_orps_pytest_plugin.py", "pytest.py", "sitecustomize.py", "_orps_boot.py",
-                                  "pluggy.py", "usercustomize.py"])
+                                  "pluggy.py", "usercustomize.py", "_orps_pytest_compat.py", "_pytest_compat.py"])
 async def test_a_project_file_cannot_stand_in_for_orps_or_pytest(evaluator, tmp_path, name):
     """A file the project (or a patch) adds under the name of orps's plugin, pytest or a
     start-up hook is never imported in their place: the forged records never exist."""

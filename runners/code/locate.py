@@ -1,5 +1,8 @@
 """Find a function in the user's project (tree-sitter): its text, signature and docstring.
 
+Kept whole because every lookup shares one tree-sitter walk over definitions (`_definitions`,
+`_find`) and its ranking of conditional ones.
+
 A target is `path/to/file.py::name` or `path::Class.method` (nested classes work too); a
 dotted module name (`pkg.mod::name`) works as the path. What cannot be found is a
 `LocateError` with a "did you mean" when a close name exists, and a file Python cannot

@@ -1,5 +1,8 @@
 """Put a candidate in the target's place in its module (see `runners.code.locate` for finding it).
 
+Kept whole because splicing is one algorithm over parsed code (split the candidate, merge each
+definition, place its imports and helpers) whose helpers are private to it.
+
 `splice_candidate` replaces exactly the target's bytes: comments and the rest of the
 file survive byte for byte. Around the candidate's definition of the target:
 

@@ -1,5 +1,8 @@
 """Which Python runs a project's tests: the project's own environment, found as users expect.
 
+Kept whole because finding, probing and judging the project's interpreter are one resolution
+(`resolve`) sharing the probe cache and the `ProjectPython`/`InterpreterInfo` types.
+
 `find_project_python(project_root)` returns the interpreter and the reason it was chosen,
 looking, in this order, at:
 1. an activated virtualenv (`VIRTUAL_ENV`), unless it is the environment orps itself runs

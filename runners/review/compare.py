@@ -1,6 +1,9 @@
 """Run the tests of every function a change touches on both sides, in the sandbox, and say
 per function what the change did: tests fixed, broken and unchanged, and its runtime.
 
+Kept whole because the review's result types and the runs that fill them (both sides, per
+function) change together.
+
 Each function's tests are the ones `orps solve` would select for it (`runners.testing.testselect`),
 on the changed side and on the base (a test the change adds or removes is in one of them
 only). All the selected tests of a side run in one sandboxed pytest run, `repeat` times,

@@ -1,5 +1,8 @@
 """Run one command in a sandbox: bubblewrap namespaces plus resource limits.
 
+Kept whole because `run_sandboxed` and `_Run` are one sequence (set up, start cold or warm,
+watch, reap, clean up) over the same state.
+
 This module runs and collects (`run_sandboxed`, `_Run`: start cold or in a warm worker, wait,
 kill, drain); the command line and the probes are in `bwrap`, the limits and caps in `caps`,
 finding and killing a run's processes in `procs`.

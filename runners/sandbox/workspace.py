@@ -1,5 +1,8 @@
 """Throwaway workspaces: where a candidate runs, never the user's project.
 
+Kept whole because `Snapshot`, `_Snapshots` and `Workspaces` are one lifecycle (snapshot,
+prepare, reuse, clean up) under one lock.
+
 Dataset tasks get a fresh directory with `solution.py`, a generated test file and an
 empty `pytest.ini` (so the rootdir is there, whatever lies above).
 
@@ -49,6 +52,8 @@ HARNESS_DIR = Path(__file__).parent.parent / "testing"
 PLUGIN_SOURCE = HARNESS_DIR / "pytest_plugin.py"
 BOOT_MODULE = "_orps_boot"
 BOOT_SOURCE = HARNESS_DIR / "_test_boot.py"
+COMPAT_SOURCE = HARNESS_DIR / "_pytest_compat.py"
+"""The private pytest names the two above use (`runners.testing._pytest_compat`): copied beside them."""
 """What starts pytest in the sandbox (`runners.testing._test_boot`): copied beside the plugin."""
 CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 """Files at the project root that decide how pytest collects: frozen with the tests."""
@@ -291,6 +296,7 @@ class Workspaces:
         # Under a private module name: never shadows anything in the user's project.
         shutil.copyfile(PLUGIN_SOURCE, self.plugin_dir / f"{PLUGIN_MODULE}.py")
         shutil.copyfile(BOOT_SOURCE, self.plugin_dir / f"{BOOT_MODULE}.py")
+        shutil.copyfile(COMPAT_SOURCE, self.plugin_dir / COMPAT_SOURCE.name)
         if copy_on_write is None:
             from runners.sandbox import bwrap
 

@@ -1,5 +1,8 @@
 """Behaving like the original: record the calls the tests make, replay them on a candidate.
 
+Kept whole because recording, replaying and comparing share one harness protocol (the record
+format, the value encoding, the harness directory) defined here.
+
 Under `--goal faster` the tests passing is not enough: they check a few properties, and a
 faster candidate can change what they do not check (`list(set(xs))` for an order-keeping
 dedupe passes tests that compare contents). So:

@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN = "_orps_pytest_plugin"
 PATHS_ENV = "ORPS_PROJECT_PATHS"
 PROXY = "_orps_proxy"
+COMPAT = "_orps_pytest_compat"
 CONFIRM_ENV = "ORPS_CONFIRM"
 
 
@@ -37,11 +38,14 @@ def _preload() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    if COMPAT not in sys.modules:  # pytest's private names; the plugin uses them too
+        spec = importlib.util.spec_from_file_location(COMPAT, os.path.join(HERE, "_pytest_compat.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[COMPAT] = module
+        spec.loader.exec_module(module)
     try:
-        from _pytest.config import default_plugins
-
-        for name in default_plugins:
-            importlib.import_module(f"_pytest.{name}")
+        for name in sys.modules[COMPAT].default_plugin_modules():
+            importlib.import_module(name)
     except Exception:  # noqa: BLE001 - an older pytest: its own imports still happen below
         pass
     if PLUGIN not in sys.modules:  # the warm worker's fork may have it already: never twice

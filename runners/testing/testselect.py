@@ -1,5 +1,8 @@
 """Which tests exercise the target, when the user does not say.
 
+Kept whole because selection is one static pass over an index of the project (imports, calls,
+fixtures, callers) whose private types (`_Index`, `_FileContext`, `_Target`) every step shares.
+
 Test files (pytest's rules as the project's config sets them, `runners.testing.pytestconfig`:
 `python_files` under `testpaths`, by default `test_*.py` and `*_test.py` anywhere) are
 scanned statically with `ast`, never imported: collecting with pytest would run the
