@@ -25,8 +25,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from runners.datasets import load_dataset
-from runners.evaluator import SandboxEvaluator
+from runners.bench.datasets import load_dataset
+from runners.testing.evaluator import SandboxEvaluator
 from search import agreement
 from search.tree import Node
 from search.types import Evaluation, Task

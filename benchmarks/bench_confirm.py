@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runners.evaluator import SandboxEvaluator
+from runners.testing.evaluator import SandboxEvaluator
 from search.types import Task
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample_project"

@@ -5,7 +5,7 @@ never into the repository) the runner makes a virtualenv as its contributors wou
 (`.venv/` in the project: the library installed editable with its test dependencies),
 then for each function:
 
-1. orps's test selection (`runners.testselect`, as `orps check` does it);
+1. orps's test selection (`runners.testing.testselect`, as `orps check` does it);
 2. plain pytest in the library's venv on those test ids: each test's outcome, through a
    tiny plugin (passed / failed / error / skipped; an xfail counts as skipped, as pytest
    reports it), and its wall time;
@@ -189,8 +189,8 @@ def make_venv(root: Path, test_deps: list[str]) -> Path:
 
 
 def selection(root: Path, target: str) -> list[str]:
-    from runners.locate import locate
-    from runners.testselect import select_tests
+    from runners.code.locate import locate
+    from runners.testing.testselect import select_tests
 
     return select_tests(root, locate(root, target)).node_ids
 
@@ -236,7 +236,7 @@ def _first_error(message: str) -> str:
 
 
 def bench_function(library: str, root: Path, python: Path, target: str, plugin_dir: Path) -> Row:
-    from runners.locate import locate
+    from runners.code.locate import locate
 
     row = Row(library, target)
     try:

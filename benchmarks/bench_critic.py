@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_agreement import dataset_for, read_results
-from runners.datasets import load_dataset
-from runners.evaluator import SandboxEvaluator
+from runners.bench.datasets import load_dataset
+from runners.testing.evaluator import SandboxEvaluator
 from search import scoring
 from search.agreement import code_key
 from search.gateway import Budget, Gateway, GatewayConfig

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from orps_tui.taskbuild import build_task
-from runners import equivalence
+from runners.speed import equivalence
 
-from runners.evaluator import SandboxEvaluator
-from runners.timing import compare_speed
+from runners.testing.evaluator import SandboxEvaluator
+from runners.speed.timing import compare_speed
 from search.types import Task
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faster_project"

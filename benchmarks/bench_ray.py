@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runners.bench.run import BenchConfig, BenchRun  # noqa: E402
-from runners.datasets import load_dataset  # noqa: E402
+from runners.bench.datasets import load_dataset  # noqa: E402
 from search.settings import SearchSettings  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def main() -> None:
         cluster = LocalCluster(tmp / "rc", cpus_per_node=max(1, args.cpus // 2))
         os.environ.update(cluster.client_env())
     from benchmarks.raykit import write_dataset, write_script
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
     from runners.ray import connect, shutdown
     from runners.bench.ray import RaySolver
 

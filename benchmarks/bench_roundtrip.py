@@ -20,8 +20,8 @@ import ast
 import time
 from pathlib import Path
 
-from runners.locate import LocateError, list_functions, locate
-from runners.splice import SpliceError, splice_candidate
+from runners.code.locate import LocateError, list_functions, locate
+from runners.code.splice import SpliceError, splice_candidate
 
 
 def main() -> None:

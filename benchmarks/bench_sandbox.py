@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from runners import sandbox
-from runners.evaluator import SandboxEvaluator
+from runners.sandbox import bwrap as sandbox
+from runners.testing.evaluator import SandboxEvaluator
 from search.types import Task
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample_project"
@@ -71,7 +71,7 @@ def add_files(project: Path, count: int) -> None:
 
 def by_size(sizes: list[int], repeats: int) -> None:
     """Cost against project size, every size measured in turn in each round."""
-    from runners import workspace
+    from runners.sandbox import workspace
 
     root = Path(tempfile.mkdtemp())
     projects = {}

@@ -20,7 +20,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample
 WORKER = r'''
 import asyncio, shutil, sys, tempfile, time
 from pathlib import Path
-from runners.evaluator import SandboxEvaluator
+from runners.testing.evaluator import SandboxEvaluator
 from search.types import Task
 tests = ["tests/test_words.py::test_slugify_simple", "tests/test_words.py::test_slugify_punctuation",
          "tests/test_words.py::test_slugify_runs"]

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from runners.locate import locate
-from runners.testselect import select_tests
+from runners.code.locate import locate
+from runners.testing.testselect import select_tests
 
 PACKAGE = {
     "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['src']\ntestpaths = ['tests']\n",

@@ -174,11 +174,11 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
         from pygments.lexers import PythonLexer
 
         PythonLexer()
-        import runners.evaluator  # noqa: F401
-        import runners.markers  # noqa: F401  (these three: the patch the review shows)
-        import runners.patch  # noqa: F401
-        import runners.splice  # noqa: F401
-        import runners.watch  # noqa: F401
+        import runners.testing.evaluator  # noqa: F401
+        import runners.code.markers  # noqa: F401  (these three: the patch the review shows)
+        import runners.code.patch  # noqa: F401
+        import runners.code.splice  # noqa: F401
+        import runners.code.watch  # noqa: F401
 
         freeze_once("after the warm-up's imports")
 
@@ -202,7 +202,7 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
     def off_loop(self, evaluator: Evaluator) -> Evaluator:
         """`evaluator`, run off the event loop when it is the sandbox (which blocks its caller
         in places); an in-process evaluator (a test's fake) is used as it is."""
-        from runners.evaluator import SandboxEvaluator
+        from runners.testing.evaluator import SandboxEvaluator
 
         from orps_tui.offloop import OffLoopEvaluator
 

@@ -1,7 +1,7 @@
 """Whether a run's proposal is in the project now, read from the files.
 
 A proposal is applied when the file holds its result: the patch would apply in reverse
-(`runners.patch` calls that "already applied"). Nothing is remembered, so `orps apply
+(`runners.code.patch` calls that "already applied"). Nothing is remembered, so `orps apply
 --revert`, a manual undo or `git checkout` are seen at once, by the TUI, `orps runs` and
 `orps runs --json` alike.
 """
@@ -15,7 +15,7 @@ from search.store import RunDir
 
 def is_applied(project: Path, patch: str) -> bool:
     """The files of `project` hold `patch`'s result."""
-    from runners.patch import PatchError, check_patch
+    from runners.code.patch import PatchError, check_patch
 
     if not patch:
         return False

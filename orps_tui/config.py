@@ -23,7 +23,7 @@ from runners.target import Target
 
 ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
 EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str,
-              # read by runners.projectfiles too (the one ignore list, the sandbox's extra paths)
+              # read by runners.project.files too (the one ignore list, the sandbox's extra paths)
               "exclude": list, "allow_secrets": list, "sandbox_read": list}
 
 

@@ -190,7 +190,7 @@ def edit_refusal(task: Task, original_file: str, node: Node, code: str) -> tuple
     keeps the parameters (annotations, default values) would be put back to the user's
     signature by the splice, and a renamed function is no longer the target. Both are
     refused here with the reason, never dropped without a word."""
-    from runners.splice import SpliceError, splice_or_add
+    from runners.code.splice import SpliceError, splice_or_add
 
     qualname = Target.qualname_of(task.target, default=task.entry_point)
     name = qualname.rsplit(".", 1)[-1]

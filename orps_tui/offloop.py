@@ -1,6 +1,6 @@
 """Evaluations off the TUI's event loop: the sandbox on a loop of its own, in a thread.
 
-`runners.evaluator.SandboxEvaluator` is async, but parts of an evaluation block whoever
+`runners.testing.evaluator.SandboxEvaluator` is async, but parts of an evaluation block whoever
 runs them: preparing the workspace walks and copies the project, reading the plugins'
 metadata, polling the clean-up of the process group with `time.sleep`. On the TUI's event
 loop every such step froze the screen that shows the search. `OffLoopEvaluator` runs the

@@ -15,6 +15,7 @@ from typing import Any
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
+from runners.code.proposal import code_patch, node_patch, node_signature_change
 from search.engine import SearchResult
 from search.events import EventBus
 from search.session import run_search
@@ -36,7 +37,7 @@ class SolveJob:
     left_out: dict[str, str] = field(default_factory=dict)
     """Selected test files that cannot be imported, left out of the search: path -> error."""
     confirmations: dict[str, dict] = field(default_factory=dict)
-    """Node id -> its confirmation run (`runners.confirm`): status, reason, line."""
+    """Node id -> its confirmation run (`runners.testing.confirm`): status, reason, line."""
 
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`. Then the
@@ -56,7 +57,7 @@ async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
     proposal, not per candidate); when that fails, the next candidate that would be
     proposed, up to CONFIRM_AT_MOST. A confirmed candidate becomes the proposal; with none,
     one that could not be confirmed (said why) is preferred to one whose confirmation failed."""
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     if result.status != "solved" or job.task.kind != "project" or not isinstance(job.evaluator, SandboxEvaluator):
         return
@@ -79,8 +80,8 @@ async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
 def probe_runner(task: Task, evaluator: Evaluator):
     """How agreement runs a project's candidates on probe inputs: a probe test file in the
     sandboxed copy (needs the local sandbox's `files=`); dataset tasks need none."""
-    from runners.evaluator import SandboxEvaluator
-    from runners.probes import project_probes
+    from runners.testing.evaluator import SandboxEvaluator
+    from runners.speed.probes import project_probes
 
     return project_probes(evaluator) if task.kind == "project" and isinstance(evaluator, SandboxEvaluator) else None
 
@@ -93,7 +94,7 @@ def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings
 
 
 def make_evaluator(settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, read_paths=read_paths)
 
@@ -216,23 +217,6 @@ def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None,
     return SolveJob(project, task, settings, run, evaluator, original_file, resume=resume)
 
 
-def code_patch(target: str, project: Path, original_file: str, code: str) -> str:
-    """The unified diff that puts `code` in place of `target` (`path::qualname`) in
-    `original_file`, the file as the search saw it ('' when nothing changes). A target that
-    is not in the file yet is added. Raises `runners.splice.SpliceError` when the code
-    cannot take the target's place."""
-    from runners.splice import splice_or_add
-    from runners.markers import strip_marker
-    from runners.patch import make_patch
-
-    path, qualname = target.split("::", 1)
-    # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
-    new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, code), qualname)
-    if new_text == original_file:
-        return ""
-    return make_patch(path, original_file, new_text, new_file=not (Path(project) / path).exists())
-
-
 def _find_run(project: Path, run_id: str):
     found = find_run(project, run_id)
     if found is None:
@@ -244,7 +228,7 @@ def _find_run(project: Path, run_id: str):
 def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     """The run's best patch, or the patch that puts `node_id`'s code into the file as the
     run saw it (`original_file.txt`), so a stale base is detected like any other patch."""
-    from runners.splice import SpliceError
+    from runners.code.splice import SpliceError
 
     found = _find_run(project, run_id)
     if node_id is None:
@@ -265,40 +249,13 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
         raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
     path, qualname = target.split("::", 1)
     base = original.read_bytes().decode("utf-8")
-    try:  # the patch the run itself proposes for a node (solving.node_patch)
+    try:  # the patch the run itself proposes for a node (runners.code.proposal.node_patch)
         patch = "" if node.get("id") == ORIGINAL_ID else code_patch(target, project, base, node.get("code") or "")
     except SpliceError as err:
         raise UserError(f"node {node_id}'s code cannot be put in place of {qualname}: {err}") from None
     if not patch:
         raise UserError(f"node {node_id} changes nothing in {path}")
     return patch
-
-
-def node_patch(job_task: Task, original_file: str, node: Node | None) -> str:
-    """The patch of `node`'s code ('' when nothing changes or the code does not fit)."""
-    if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
-        return ""
-    from runners.splice import SpliceError
-
-    try:
-        return code_patch(job_task.target, Path(job_task.project), original_file, node.code)
-    except SpliceError:
-        return ""
-
-
-def node_signature_change(job_task: Task, original_file: str, node: Node | None) -> dict[str, str] | None:
-    """`{"before": ..., "after": ...}` when `node`'s patch changes the target's signature
-    (a real interface change: its parameters differ); None when it keeps the user's."""
-    if node is None or not node.code.strip() or node.id == ORIGINAL_ID:
-        return None
-    from runners.splice import SpliceError, signature_change, splice_or_add
-
-    qualname = job_task.target.split("::", 1)[1]
-    try:
-        change = signature_change(original_file, splice_or_add(original_file, qualname, node.code), qualname)
-    except SpliceError:
-        return None
-    return {"before": change[0], "after": change[1]} if change else None
 
 
 def _node_summary(node: Node | None) -> dict[str, Any] | None:

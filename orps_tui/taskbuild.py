@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
-from runners.evaluator import ENV_UNUSABLE, PYTEST_DID_NOT_START
-from runners.target import Target, malformed
+from runners.testing.verdict import ENV_UNUSABLE, PYTEST_DID_NOT_START
 from search.types import Goal, Task
+from runners.target import Target, malformed
 
 
 class NoTests(UserError):
@@ -46,9 +46,9 @@ def build_task(
     `new` lets a name close to an existing one through (otherwise: "did you mean").
     `problem_required=False` (orps check) accepts a target with no problem statement.
     `selections`, when given, receives the test `Selection` (its reasons, its left-out files)."""
-    from runners.locate import LocateError, locate, new_target
-    from runners.problem import build_problem
-    from runners.testselect import NoTestsFound, select_tests
+    from runners.code.locate import LocateError, locate, new_target
+    from runners.code.problem import build_problem
+    from runners.testing.testselect import NoTestsFound, select_tests
 
     from orps_tui.config import path_in_project, target_in_project
 
@@ -137,7 +137,7 @@ def without_broken_files(task: Task, broken: dict[str, str]) -> Task:
 def broken_hint(broken: dict[str, str]) -> str:
     """What to do about test files that cannot be imported: install what the interpreter
     lacks (the error says which one), or fix the test file."""
-    from runners.evaluator import NOT_INSTALLED
+    from runners.testing.verdict import NOT_INSTALLED
 
     if any(NOT_INSTALLED in error for error in broken.values()):
         return ("install the missing module in that interpreter (or create the project's own environment: "
@@ -170,7 +170,7 @@ def run_problem(evaluation) -> str:
 def missing_dependency(evaluation) -> str:
     """When the code under test does not import because the interpreter lacks a module it
     imports (a dependency not installed there): that line, then the hint; else ""."""
-    from runners.evaluator import CANDIDATE_IMPORT_ERROR, NOT_INSTALLED
+    from runners.testing.verdict import CANDIDATE_IMPORT_ERROR, NOT_INSTALLED
 
     first = (evaluation.message or "").split("\n", 1)[0]
     if first.startswith(CANDIDATE_IMPORT_ERROR) and NOT_INSTALLED in first:

@@ -1,7 +1,7 @@
 """A target: the function orps works on, `path/to/file.py::name` or `path::Class.method`.
 
 The one place that knows the text form. `Target.parse` reads it (the path may also be a
-dotted module, `pkg.mod::name`, resolved later by `runners.locate`); `str(target)` writes
+dotted module, `pkg.mod::name`, resolved later by `runners.code.locate`); `str(target)` writes
 it back the same way. Pytest node ids share the `::` but are not targets: they stay text.
 """
 

@@ -102,9 +102,9 @@ class Evaluation:
     output: str = ""
     equivalence: dict[str, Any] | None = None
     """--goal faster: how the candidate's answers to the calls recorded from the original
-    compare (`runners.equivalence.Report.to_dict`); None when not checked."""
+    compare (`runners.speed.equivalence.Report.to_dict`); None when not checked."""
     speed: dict[str, Any] | None = None
-    """--goal faster: the candidate timed against the original, interleaved (`runners.timing`)."""
+    """--goal faster: the candidate timed against the original, interleaved (`runners.speed.timing`)."""
 
     def __post_init__(self) -> None:
         # A verdict and its counts always agree: "passed" means every expected test passed.

@@ -1,5 +1,5 @@
 """Agreement on a user's project: probes from the pytest tests' literal calls, run as a
-probe test file in the sandboxed copy (runners.probes), through `orps solve --agreement`."""
+probe test file in the sandboxed copy (runners.speed.probes), through `orps solve --agreement`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from orps_tui.cli import main
 from orps_tui.commands.solve import agreement_line
-from runners.probes import module_of, probe_file
+from runners.speed.probes import module_of, probe_file
 from search.agreement import Call
 from search.providers.scripted import register_script
 from search.types import Task

@@ -6,7 +6,7 @@ import os
 import socket
 import stat
 
-from runners.cleanup import remove_tree
+from runners.sandbox.cleanup import remove_tree
 
 
 def deep_tree(root, depth: int) -> None:

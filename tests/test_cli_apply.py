@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orps_tui.cli import main
-from runners.splice import splice_candidate
-from runners.patch import make_patch
+from runners.code.splice import splice_candidate
+from runners.code.patch import make_patch
 
 REL = "src/pkg/mod.py"
 SOURCE = 'def double(x):\n    """Double x."""\n    return x + 1\n\n\ndef other():\n    return 0\n'

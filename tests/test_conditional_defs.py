@@ -10,9 +10,9 @@ import ast
 
 import pytest
 
-from runners.locate import list_functions, locate, new_target
-from runners.splice import splice_candidate, splice_or_add
-from runners.testselect import select_tests
+from runners.code.locate import list_functions, locate, new_target
+from runners.code.splice import splice_candidate, splice_or_add
+from runners.testing.testselect import select_tests
 
 FUNCTOOLZ = '''from toolz.compatibility import PYPY
 

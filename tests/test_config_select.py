@@ -10,9 +10,9 @@ import pytest
 from orps_tui.cli import main
 from orps_tui.config import load_config
 from orps_tui.errors import UserError
-from runners.datasets import load_dataset
-from runners.locate import locate
-from runners.testselect import NoTestsFound, select_tests
+from runners.bench.datasets import load_dataset
+from runners.code.locate import locate
+from runners.testing.testselect import NoTestsFound, select_tests
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from runners import _proxy
-from runners.confirm import hidden_test_paths, judge_confirmation, module_name
-from runners.evaluator import SandboxEvaluator
-from runners.sandbox import bwrap_works
+from runners.testing import _proxy
+from runners.testing.confirm import hidden_test_paths, judge_confirmation, module_name
+from runners.testing.evaluator import SandboxEvaluator
+from runners.sandbox.bwrap import bwrap_works
 from search.types import Evaluation, Task, TestResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,13 +312,13 @@ def test_the_review_says_which_confirmation_a_candidate_got():
 def test_orps_process_never_imports_pytest_to_run_a_check():
     # the evaluator names the plugin's pipes itself: the plugin (which imports pytest) runs
     # inside the sandbox only
-    out = subprocess.run([sys.executable, "-c", "import sys, runners.evaluator, runners.confirm, "
+    out = subprocess.run([sys.executable, "-c", "import sys, runners.testing.evaluator, runners.testing.confirm, "
                           "orps_tui.commands.check; print('pytest' in sys.modules)"],
                          capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
     assert out == "False"
-    from runners import evaluator, pytest_plugin
+    from runners.testing import pytest_plugin, verdict
 
-    assert (evaluator.KEY_FD_ENV, evaluator.RESULT_FD_ENV, evaluator.KEY_BYTES) == \
+    assert (verdict.KEY_FD_ENV, verdict.RESULT_FD_ENV, verdict.KEY_BYTES) == \
         (pytest_plugin.KEY_FD_ENV, pytest_plugin.RESULT_FD_ENV, pytest_plugin.KEY_BYTES)
 
 

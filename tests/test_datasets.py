@@ -1,10 +1,10 @@
-"""runners.datasets: the three benchmark CSVs as asserts tasks."""
+"""runners.bench.datasets: the three benchmark CSVs as asserts tasks."""
 
 from __future__ import annotations
 
 import pytest
 
-from runners.datasets import load_dataset
+from runners.bench.datasets import load_dataset
 
 
 

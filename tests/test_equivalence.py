@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from runners._orps_values import NotRebuildable, decode, encode, rebuildable
-from runners.equivalence import (Report, changed_lines, compare_call, coverage, executable_lines, render,
+from runners.speed._orps_values import NotRebuildable, decode, encode, rebuildable
+from runners.speed.equivalence import (Report, changed_lines, compare_call, coverage, executable_lines, render,
                                  render_call, same_value)
-from runners.timing import analyse, original_module_path, percentile
+from runners.speed.timing import analyse, original_module_path, percentile
 
 
 @dataclass
@@ -58,7 +58,7 @@ def test_objects_are_described_never_rebuilt():
 
 
 def test_an_object_without_attributes_compares_by_its_repr_and_is_counted():
-    from runners.equivalence import _Counter
+    from runners.speed.equivalence import _Counter
 
     counter = _Counter()
     assert encode(Opaque())["t"] == "repr"
@@ -216,7 +216,7 @@ def test_a_candidate_answer_cannot_start_a_line_of_its_own():
 
 
 def test_timing_shares_arguments_only_when_the_original_changes_none():
-    from runners.timing import mutates
+    from runners.speed.timing import mutates
 
     kept = _call([[3, 1, 2]], returned=encode(3))
     assert not mutates(kept)

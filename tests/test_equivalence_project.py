@@ -136,8 +136,8 @@ def test_check_same_as_original_needs_something_to_compare(project, capsys):
 def test_a_candidate_cannot_read_the_original_answers_in_its_sandbox(project):
     """The candidate gets the inputs file's path; it holds arguments only, so a candidate
     that answers with whatever answer it finds there answers wrongly."""
-    from runners.equivalence import checker
-    from runners.evaluator import SandboxEvaluator
+    from runners.speed.equivalence import checker
+    from runners.testing.evaluator import SandboxEvaluator
     from search.types import Task
 
     snoop = ("import json, sys\n\ndef dedupe(xs):\n    calls = json.load(open(sys.argv[3]))\n"
@@ -158,7 +158,7 @@ def test_a_candidate_cannot_read_the_original_answers_in_its_sandbox(project):
 def test_a_candidate_answering_otherwise_while_timed_is_not_timed(project):
     """It passes the tests and the replay, then returns 0 in the timing run's child: the
     answers' digests taken in that run differ, so it is not called faster."""
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
     from search.types import Task
 
     two_faced = ("import sys\n\ndef fib(n):\n    if '--child' in sys.argv:\n        return 0\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runners import sandbox
-from runners.evaluator import SandboxEvaluator
+from runners.sandbox import bwrap as sandbox
+from runners.testing.evaluator import SandboxEvaluator
 from search.types import Evaluation, Evaluator, Task
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
@@ -79,7 +79,7 @@ async def test_uncompilable_candidates_are_errors_and_nothing_runs(evaluator, mo
         sandboxed.append(args)
         raise AssertionError("an uncompilable candidate reached the sandbox")
 
-    monkeypatch.setattr("runners.evaluator.run_sandboxed", no_sandbox)
+    monkeypatch.setattr("runners.testing.evaluator.run_sandboxed", no_sandbox)
     for code, why in (("def f(x) return", "syntax error"), ("def g(x):\n    return x\n", "does not define f")):
         ev = await evaluator.evaluate(square_task(), code)
         assert ev.verdict == "error" and why in ev.message and ev.passed == 0 and ev.total == 2
@@ -222,12 +222,13 @@ async def test_dataset_tests_may_write_files_in_their_directory(evaluator):
 
 def test_python_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
     """A virtualenv or checkout under /tmp (CI clones) is bound back over the private /tmp."""
-    from runners import sandbox
+    from runners.sandbox import bwrap as sandbox
+    from runners.sandbox.caps import Limits
 
     venv = tmp_path / "orps-fake-venv"  # under /tmp too; only existing paths are bound
     venv.mkdir()
     monkeypatch.setattr(sandbox, "_python_paths", lambda: {venv.resolve(), Path("/usr/lib").resolve()})
-    cmd = sandbox.build_command(["true"], tmp_path, sandbox.Limits(), {}, use_bwrap=True)
+    cmd = sandbox.build_command(["true"], tmp_path, Limits(), {}, use_bwrap=True)
     tmpfs_at = max(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")
     bind = [i for i in range(len(cmd) - 2) if cmd[i] == "--ro-bind" and cmd[i + 1] == str(venv.resolve())]
     assert bind and bind[0] > tmpfs_at
@@ -255,7 +256,7 @@ async def test_cold_when_asked_or_when_a_plugin_wants_its_own_process(project, m
     (project / "tests" / "test_async.py").write_text(
         "import pytest\nfrom textkit.words import slugify\n\n@pytest.mark.asyncio\nasync def test_a():\n"
         "    assert slugify('A b') == 'a-b'\n")
-    monkeypatch.setattr("runners.evaluator.COLD_PLUGINS", ("pytest_asyncio",))
+    monkeypatch.setattr("runners.testing.evaluator.COLD_PLUGINS", ("pytest_asyncio",))
     ev = SandboxEvaluator(timeout_s=8.0)
     try:
         task = Task(id="a", problem="", entry_point="slugify", kind="project", project=str(project),
@@ -268,7 +269,7 @@ async def test_cold_when_asked_or_when_a_plugin_wants_its_own_process(project, m
 
 @needs_bwrap
 async def test_a_worker_that_cannot_start_means_cold_runs():
-    from runners.warm import WarmWorker
+    from runners.testing.warm import WarmWorker
 
     ev = SandboxEvaluator(timeout_s=8.0)
     ev._warm_worker = WarmWorker("/bin/false", {})  # ends at once, never ready

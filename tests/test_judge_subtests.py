@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runners.evaluator import judge
-from runners.sandbox import SandboxResult
+from runners.testing.verdict import judge
+from runners.sandbox.caps import SandboxResult
 
 NODE = "tests/test_unit.py::T::test_double"
 RUN = SandboxResult(returncode=1, stdout="", stderr="", timed_out=False, wall_s=1.0, isolation="test")

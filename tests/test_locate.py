@@ -1,4 +1,4 @@
-"""Locating targets and splicing candidates in their place (runners.locate, runners.splice)."""
+"""Locating targets and splicing candidates in their place (runners.code.locate, runners.code.splice)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.locate import LocateError, list_functions, locate
-from runners.splice import SpliceError, splice_candidate
+from runners.code.locate import LocateError, list_functions, locate
+from runners.code.splice import SpliceError, splice_candidate
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 

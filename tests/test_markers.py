@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from runners.markers import Marker, find_markers, strip_marker
+from runners.code.markers import Marker, find_markers, strip_marker
 from tests.support import cli_env, until, wait_until
 
 

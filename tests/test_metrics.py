@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runners.metrics import cyclomatic, dynamic_metrics, parse_perf, perf_available, static_metrics
+from runners.testing.metrics import cyclomatic, dynamic_metrics, parse_perf, perf_available, static_metrics
 
 
 def test_static_metrics_of_a_simple_function():

@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from orps_tui.cli import main
-from runners.locate import LocateError, new_target
-from runners.splice import splice_or_add
-from runners.patch import PatchError, apply_patch, check_patch, make_patch, revert_last
+from runners.code.locate import LocateError, new_target
+from runners.code.splice import splice_or_add
+from runners.code.patch import PatchError, apply_patch, check_patch, make_patch, revert_last
 from search.providers.scripted import register_script
 
 WORD_COUNT = "```python\ndef word_count(text: str) -> int:\n    return len(text.split())\n```"

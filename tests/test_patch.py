@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.splice import splice_candidate
-from runners.patch import PatchError, apply_patch, backups, check_patch, make_patch, parse_patch, revert, revert_last
+from runners.code.splice import splice_candidate
+from runners.code.patch import PatchError, apply_patch, backups, check_patch, make_patch, parse_patch, revert, revert_last
 
 SOURCE = '''"""Module doc."""
 import os

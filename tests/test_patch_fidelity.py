@@ -10,8 +10,8 @@ import ast
 
 import pytest
 
-from runners.patch import make_patch
-from runners.splice import splice_candidate
+from runners.code.patch import make_patch
+from runners.code.splice import splice_candidate
 
 INFLECTION = '''# -*- coding: utf-8 -*-
 """

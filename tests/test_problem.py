@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from runners.problem import build_problem
+from runners.code.problem import build_problem
 
 LOCATED = SimpleNamespace(docstring="Double x.", signature="def f(x):", qualname="f")
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from runners import projectenv
-from runners.evaluator import ENV_UNUSABLE, NOT_INSTALLED, SandboxEvaluator
-from runners.sandbox import bwrap_works
+from runners.project import env as projectenv
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.verdict import ENV_UNUSABLE, NOT_INSTALLED
+from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")

@@ -1,4 +1,4 @@
-"""The one ignore list (runners.projectfiles) and the masking of key-shaped text."""
+"""The one ignore list (runners.project.files) and the masking of key-shaped text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 
-from runners.projectfiles import ProjectFiles, is_secret_name
+from runners.project.files import ProjectFiles, is_secret_name
 from search.redact import MASK, mask_secrets
 
 

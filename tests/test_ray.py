@@ -62,7 +62,7 @@ def test_same_results_with_and_without_ray(cluster, tmp_path):
 async def test_killed_worker_is_retried_and_no_model_slot_leaks(cluster, tmp_path):
     from runners.bench.run import BenchConfig, BenchRun
     from runners.bench.ray import RaySolver
-    from runners.datasets import load_dataset
+    from runners.bench.datasets import load_dataset
     from search.settings import SearchSettings
 
     marker = tmp_path / "killed"

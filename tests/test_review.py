@@ -14,7 +14,7 @@ from runners.review.compare import (ChangeReview, FunctionReview, Review, TestCh
 from runners.review.sides import ChangeError, Sides
 from runners.review.touched import touched_functions
 from tests.review_support import BASE, FEATURE, git, git_state, make_repo
-from runners.patch import make_patch
+from runners.code.patch import make_patch
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ def respond(messages, params):
 
 @pytest.mark.slow
 def test_a_search_from_the_change_proposes_a_follow_up_patch(repo, tmp_path, capsys):
-    from runners.patch import check_patch
+    from runners.code.patch import check_patch
 
     model = tmp_path / "double_model.py"
     model.write_text(DOUBLE_MODEL)
@@ -319,7 +319,7 @@ def test_solve_names_a_touched_function(repo, capsys):
 
 
 def test_hunks_split_and_join_keep_each_hunk_in_place(tmp_path):
-    from runners.patch import check_patch
+    from runners.code.patch import check_patch
     from runners.review.hunks import join_hunks, split_hunks, whole_files
 
     base = "".join(f"line {i}\n" for i in range(40))

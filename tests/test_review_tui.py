@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from orps_tui.review.screen import HunkScreen, ReviewApp, ReviewScreen
-from runners.patch import make_patch
+from runners.code.patch import make_patch
 from runners.review.compare import ChangeReview, FunctionReview, Review, TestChange
 from tests.support import until
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from runners.cleanup import JANITOR
-from runners.evaluator import OUTPUT_SHOWN, SandboxEvaluator
-from runners.sandbox import bwrap_works
+from runners.sandbox.cleanup import JANITOR
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.verdict import OUTPUT_SHOWN
+from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
@@ -189,7 +190,7 @@ def writing_project(root: Path) -> Path:
 
 
 async def test_project_tests_may_write_files_without_touching_anything(evaluator, tmp_path):
-    from runners.sandbox import overlay_works
+    from runners.sandbox.bwrap import overlay_works
 
     if not overlay_works():
         pytest.skip("no overlayfs in a user namespace here: project copies are read-only")
@@ -201,7 +202,7 @@ async def test_project_tests_may_write_files_without_touching_anything(evaluator
     second = await evaluator.evaluate(t, "def f():\n    return 1\n")  # same template, fresh layer
     assert (first.verdict, second.verdict) == ("passed", "passed"), first.output + second.output
     assert tree_digest(project) == before
-    from runners.workspace import SNAPSHOTS
+    from runners.sandbox.workspace import SNAPSHOTS
 
     frozen = SNAPSHOTS.by_project[project.resolve()].dir
     assert not (frozen / "out.txt").exists() and (frozen / "mod.py").read_text() == "def f():\n    return 0\n"
@@ -209,7 +210,7 @@ async def test_project_tests_may_write_files_without_touching_anything(evaluator
 
 
 async def test_project_tests_and_their_bytecode_stay_read_only(evaluator, tmp_path):
-    from runners.sandbox import overlay_works
+    from runners.sandbox.bwrap import overlay_works
 
     if not overlay_works():
         pytest.skip("no overlayfs in a user namespace here: the whole project copy is read-only")
@@ -230,7 +231,7 @@ async def test_project_tests_and_their_bytecode_stay_read_only(evaluator, tmp_pa
 
 
 async def test_without_overlays_the_project_copy_is_read_only(evaluator, tmp_path, monkeypatch):
-    from runners import sandbox
+    from runners.sandbox import bwrap as sandbox
 
     monkeypatch.setattr(sandbox, "overlay_works", lambda: False)
     project = writing_project(tmp_path)
@@ -475,7 +476,7 @@ async def test_a_candidate_writing_into_the_copy_changes_nothing(evaluator, tmp_
 
 
 async def test_a_user_edit_during_a_search_is_detected_and_reported(evaluator, tmp_path):
-    from runners.workspace import SNAPSHOTS
+    from runners.sandbox.workspace import SNAPSHOTS
 
     project = data_project(tmp_path)
     honest = "from helper import base\n\ndef f():\n    return base\n"
@@ -541,7 +542,7 @@ def test_clean_up_never_follows_a_link_as_a_normal_user():
     import shutil
     import tempfile
 
-    from runners.cleanup import remove_tree
+    from runners.sandbox.cleanup import remove_tree
 
     tmp_path = Path(tempfile.mkdtemp())  # not under pytest's root-only (0700) base directory
     tmp_path.chmod(0o755)
@@ -603,7 +604,7 @@ def f():
 
 
 async def test_nested_namespaces_and_mounts_are_refused(evaluator):
-    from runners.sandbox import seccomp_works
+    from runners.sandbox.bwrap import seccomp_works
 
     if not seccomp_works():
         pytest.skip("no seccomp filter here")
@@ -612,7 +613,9 @@ async def test_nested_namespaces_and_mounts_are_refused(evaluator):
 
 
 async def test_unshare_command_fails_in_the_sandbox(tmp_path):
-    from runners.sandbox import Limits, run_sandboxed, seccomp_works
+    from runners.sandbox.bwrap import seccomp_works
+    from runners.sandbox.caps import Limits
+    from runners.sandbox.run import run_sandboxed
 
     if not seccomp_works():
         pytest.skip("no seccomp filter here")
@@ -641,7 +644,7 @@ async def small_evaluator():
 
 
 def cgroup_memory() -> bool:
-    from runners.sandbox import _cgroup_roots
+    from runners.sandbox.caps import _cgroup_roots
 
     return "memory" in _cgroup_roots()
 
@@ -970,7 +973,7 @@ def stand_in_project(root: Path) -> Task:
 
 
 @pytest.mark.parametrize("name", ["_orps_pytest_plugin.py", "pytest.py", "sitecustomize.py", "_orps_boot.py",
-                                  "pluggy.py", "usercustomize.py"])
+                                  "pluggy.py", "usercustomize.py", "_orps_pytest_compat.py", "_pytest_compat.py"])
 async def test_a_project_file_cannot_stand_in_for_orps_or_pytest(evaluator, tmp_path, name):
     """A file the project (or a patch) adds under the name of orps's plugin, pytest or a
     start-up hook is never imported in their place: the forged records never exist."""
@@ -1026,7 +1029,7 @@ def f():
 async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, monkeypatch):
     """Past the cap the parent stops reading and closes its end: the loop is not woken by a
     pipe it no longer reads (counted: the calls to drain stay near the cap / read size)."""
-    from runners import evaluator as module
+    from runners.testing import verdict as module
 
     calls = []
     original = module.Channel.drain
@@ -1172,7 +1175,7 @@ async def test_memory_is_capped_for_the_whole_run_without_a_memory_cgroup(evalua
     """Where no memory cgroup can be made, the run's processes' memory is added up: several
     processes each under RLIMIT_AS cannot together exceed the limit. The look-alike: one
     process using a moderate amount passes."""
-    from runners import sandbox
+    from runners.sandbox import caps as sandbox
 
     monkeypatch.setattr(sandbox, "_cgroup_roots", lambda: {})
     evaluator.limits.timeout_s = 20

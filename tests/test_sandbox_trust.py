@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from runners.evaluator import SandboxEvaluator
-from runners.sandbox import bwrap_works
+from runners.testing.evaluator import SandboxEvaluator
+from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
@@ -297,7 +297,7 @@ async def test_test_helpers_may_inspect_frames(evaluator):
 # ---- orps check --candidate / --patch ----------------------------------------
 
 from orps_tui.cli import main  # noqa: E402
-from runners.patch import make_patch  # noqa: E402
+from runners.code.patch import make_patch  # noqa: E402
 
 SAMPLE = __import__("pathlib").Path(__file__).parent / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"

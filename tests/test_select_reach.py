@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from runners.locate import locate
-from runners.testselect import select_tests
+from runners.code.locate import locate
+from runners.testing.testselect import select_tests
 
 FILES = {
     "src/cachetools/__init__.py": '''import collections.abc

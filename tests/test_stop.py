@@ -191,7 +191,7 @@ def test_ctrl_c_stops_watch_with_a_marker_search_running_and_keeps_the_runs(proj
 def sandboxes_under(root_pid: int) -> set[int]:
     """The live processes descending from `root_pid` that carry the sandbox's marker variable
     (a run's bwrap, pytest and whatever the tests start)."""
-    from runners.sandbox import MARKER_ENV
+    from runners.sandbox.procs import MARKER_ENV
 
     parent = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.locate import locate
-from runners.testselect import NoTestsFound, select_tests, test_files
+from runners.code.locate import locate
+from runners.testing.testselect import NoTestsFound, select_tests, test_files
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
 

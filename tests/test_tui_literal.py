@@ -30,12 +30,12 @@ async def open_review(pilot) -> ReviewScreen:
 
 
 async def test_an_os_error_on_apply_is_shown_as_it_is(project, monkeypatch):
-    import runners.patch
+    import runners.code.patch
 
     def read_only(project, patch, **kwargs):
         raise OSError(30, "Read-only file system", "calc[/].py")  # a closing tag, to markup
 
-    monkeypatch.setattr(runners.patch, "apply_patch", read_only)
+    monkeypatch.setattr(runners.code.patch, "apply_patch", read_only)
     app = solving_app(project)
     async with app.run_test(size=SIZE) as pilot:
         review = await open_review(pilot)

@@ -102,7 +102,7 @@ class SlowEvaluator:
 
 
 async def test_cancel_mid_search_keeps_what_was_found_and_resumes(project):
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     evaluator = SlowEvaluator(SandboxEvaluator(), 1.5)
     job = job_for(project, evaluator=evaluator, rounds=3, samples=2)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from runners.evaluator import SandboxEvaluator, kept_addopts
-from runners.sandbox import bwrap_works
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.prepare import kept_addopts
+from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 FIXTURE = Path(__file__).parent / "fixtures" / "decorated_project"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.watch import FileWatcher
+from runners.code.watch import FileWatcher
 from tests.support import Lines, cli_env, wait_until
 
 SAMPLE = Path(__file__).parent / "fixtures" / "sample_project"
@@ -109,7 +109,7 @@ def test_a_failing_callback_does_not_stop_watching_and_stop_is_final(tmp_path):
 
 def test_proposal_state_pending_applied_stale(tmp_path):
     from orps_tui.commands.watch import proposal_state
-    from runners.patch import apply_patch, make_patch
+    from runners.code.patch import apply_patch, make_patch
 
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     run = tmp_path / ".orps" / "runs" / "20250101-000000-aaaa"

@@ -53,7 +53,7 @@ def _changes(result) -> str:
 
 
 def run(args) -> int:
-    from runners.patch import PatchError, apply_patch, revert_last
+    from runners.code.patch import PatchError, apply_patch, revert_last
 
     from orps_tui.config import project_dir
 

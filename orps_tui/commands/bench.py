@@ -132,7 +132,7 @@ def run(args) -> int:
 
     import warnings
 
-    from runners.datasets import load_dataset
+    from runners.bench.datasets import load_dataset
 
     # litellm makes a provider's coroutine in a thread and awaits it later; a benchmark stopped
     # (or interrupted) in between leaves it unawaited: harmless, and not the user's concern.
@@ -236,6 +236,6 @@ def _evaluator(args):
 
             hint = "use --ray local to start one here" if args.ray == "local" else RAY_CONNECT_HINT
             raise UserError(str(err), hint=hint) from None
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     return SandboxEvaluator(timeout_s=args.timeout), {"name": "local", "workers": 1}

@@ -15,7 +15,7 @@ project is written. Exit 0 when every test passes, 1 when some fail (or time out
 are suspicious...), 2 for bad input (including a diff that does not apply).
 
 `--same-as-original` also records every call the tests make to the target with the
-project's current code and replays them on the candidate or patch (`runners.equivalence`):
+project's current code and replays them on the candidate or patch (`runners.speed.equivalence`):
 exit 1 when it answers any call differently, and the call is named with both answers.
 """
 
@@ -83,10 +83,10 @@ def resolve(args, selections: list | None = None):
 def evaluate_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
     """Run the task's tests with the current function (or `code`, or the project with
     `files` replaced) as the candidate, sandboxed."""
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     async def go():
-        # The interpreter is the project's own (runners.projectenv, `python =` included).
+        # The interpreter is the project's own (runners.project.env, `python =` included).
         # Cold: one run does not repay a warm worker (its start, pytest imported outside the
         # sandbox, and its probe run cost more than the one cold start they save).
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
@@ -98,9 +98,9 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
 
 def same_as_original(task, config, code: str | None, files: dict[str, str] | None) -> dict:
     """The candidate's (or patch's) answers to the calls the tests make, against the current
-    code's (`runners.equivalence.Report.to_dict`, with its one-line `summary`)."""
-    from runners.equivalence import checker
-    from runners.evaluator import SandboxEvaluator
+    code's (`runners.speed.equivalence.Report.to_dict`, with its one-line `summary`)."""
+    from runners.speed.equivalence import checker
+    from runners.testing.evaluator import SandboxEvaluator
 
     async def go():
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
@@ -114,7 +114,7 @@ def same_as_original(task, config, code: str | None, files: dict[str, str] | Non
 def refuse_unusable_environment(ev) -> None:
     """UserError (exit 2) when the project's interpreter cannot run the tests at all (no
     pytest there, for one): the message says which interpreter, the hint how to fix it."""
-    from runners.evaluator import ENV_UNUSABLE
+    from runners.testing.verdict import ENV_UNUSABLE
 
     if ev.verdict == "error" and ev.message.startswith(ENV_UNUSABLE):
         first, _, hint = ev.message.partition("\n")
@@ -123,7 +123,7 @@ def refuse_unusable_environment(ev) -> None:
 
 def project_python(project: Path) -> dict:
     """Which interpreter runs the project's tests, why, and its pytest (for -v and --json)."""
-    from runners.projectenv import report
+    from runners.project.env import report
 
     return report(project)
 
@@ -143,7 +143,7 @@ def read_text_file(name: str, what: str) -> str:
 def patched_files(project: Path, name: str) -> tuple[str, dict[str, str]]:
     """(the diff's text, each file it changes -> its new text), checked against the project
     without writing it; UserError (exit 2) for a file that is not a diff or does not apply."""
-    from runners.patch import PatchError, check_patch
+    from runners.code.patch import PatchError, check_patch
 
     text = read_text_file(name, "patch")
     try:
@@ -154,7 +154,7 @@ def patched_files(project: Path, name: str) -> tuple[str, dict[str, str]]:
 
 def with_changed_tests(task, files: dict[str, str]) -> list[str]:
     """Test files the patch changes: added to the tests to run (the user must see them)."""
-    from runners.evaluator import is_test_file
+    from runners.testing.prepare import is_test_file
 
     changed = [rel for rel in files if is_test_file(rel) and Path(rel).name.endswith(".py")
                and Path(rel).name != "conftest.py"]
@@ -270,8 +270,8 @@ def run(args) -> int:
 
 
 def confirm_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
-    """The confirmation run alone (`runners.confirm`) for the current function, `code` or `files`."""
-    from runners.evaluator import SandboxEvaluator
+    """The confirmation run alone (`runners.testing.confirm`) for the current function, `code` or `files`."""
+    from runners.testing.evaluator import SandboxEvaluator
 
     async def go():
         async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,

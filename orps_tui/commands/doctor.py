@@ -70,15 +70,15 @@ def sandbox_report(project: Path | None = None) -> dict:
     """The isolation here, which protections are on, and every host path a run can read
     (with the project's `[tool.orps] sandbox_read`)."""
     try:
-        from runners.projectfiles import ProjectFiles
-        from runners.sandbox import isolation_report, sandbox_view
+        from runners.project.files import ProjectFiles
+        from runners.sandbox.bwrap import isolation_report, sandbox_view
     except ImportError as err:
         return {"available": False, "error": str(err)}
     report = isolation_report()
     extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
     if project and project.is_dir():  # the project's interpreter, as its runs see it
-        from runners.evaluator import interpreter_view
-        from runners.projectenv import resolve
+        from runners.testing.prepare import interpreter_view
+        from runners.project.env import resolve
 
         extra = [*extra, *interpreter_view(resolve(project))]
     report["view"] = sandbox_view(extra) if report["available"] else []
@@ -86,9 +86,9 @@ def sandbox_report(project: Path | None = None) -> dict:
 
 
 def project_python_report(project: Path) -> dict:
-    """Which interpreter runs this project's tests, and why (runners.projectenv)."""
+    """Which interpreter runs this project's tests, and why (runners.project.env)."""
     try:
-        from runners.projectenv import report
+        from runners.project.env import report
     except ImportError as err:
         return {"error": str(err)}
     return report(project)

@@ -67,7 +67,7 @@ def make_review_app(args):
     `args`, or UserError."""
     from orps_tui.commands.check import patched_files, resolve, with_changed_tests
     from orps_tui.screens.patch_review import PatchReviewApp, PatchReviewScreen
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     args.patch = getattr(args, "patch", None) or args.changes[0]
     project, config, task = resolve(args)
@@ -142,7 +142,7 @@ class Computed:
 def compute(args, say=None):
     """(project, config, Computed) for `args`: the changes read, their tests run."""
     from orps_tui.config import load_config, project_dir
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
     from runners.review.compare import ReviewError, review_changes
     from runners.review.sides import ChangeError, Sides
 
@@ -166,7 +166,7 @@ def compute(args, say=None):
             tests = [t for t in args.tests]
 
         # The project's own interpreter for every side: a side exported from git has no .venv.
-        from runners.projectenv import resolve as resolve_env
+        from runners.project.env import resolve as resolve_env
 
         python = resolve_env(project).chosen.path
 

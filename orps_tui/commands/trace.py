@@ -33,8 +33,8 @@ def add_parser(sub):
 def run(args) -> int:
     from orps_tui.config import project_dir
     from orps_tui.taskbuild import build_task
-    from runners.evaluator import SandboxEvaluator
-    from runners.trace import save, trace_command
+    from runners.testing.evaluator import SandboxEvaluator
+    from runners.speed.trace import save, trace_command
 
     project = project_dir(args.project)
     command = [c for c in args.command]

@@ -8,7 +8,7 @@ search on that function with the request added to the problem (speed words selec
 Several markers run at once up to `--jobs`; changing or removing a marker cancels its
 search (saving a changed one restarts it). Watch never writes the user's files.
 
-Each burst of edits (debounced by `runners.watch.FileWatcher`) re-runs the same check as
+Each burst of edits (debounced by `runners.code.watch.FileWatcher`) re-runs the same check as
 `orps check` and prints the result; when the newest proposal for the target no longer
 applies (its file changed since the search), it says the proposal is stale. Ctrl+C (or
 SIGTERM) stops cleanly. Nothing in the project is written.
@@ -48,7 +48,7 @@ def add_parser(sub):
 def proposal_state(project: Path, target: str) -> str | None:
     """'pending ...', 'applied' or 'stale ...' for the newest run of `target` that has a
     patch; None when there is none."""
-    from runners.patch import PatchError, check_patch
+    from runners.code.patch import PatchError, check_patch
     from search.store import list_runs
 
     for found in list_runs(project):
@@ -85,7 +85,7 @@ def check_once(project: Path, args) -> int:
 def run(args) -> int:
     from orps_tui.commands.check import resolve
     from orps_tui.taskbuild import watched_files
-    from runners.watch import FileWatcher
+    from runners.code.watch import FileWatcher
 
     if not args.target:
         return watch_markers(args)
@@ -132,7 +132,7 @@ class MarkerWatch:
 
     def __init__(self, project: Path, args):
         from orps_tui.commands.solve import cli_overrides
-        from runners.projectfiles import ProjectFiles
+        from runners.project.files import ProjectFiles
 
         self.project, self.args = project, args
         self.overrides = cli_overrides(args)
@@ -149,7 +149,7 @@ class MarkerWatch:
                    for i in range(len(parts)))
 
     def markers_in(self, rel: str) -> dict[str, str]:
-        from runners.markers import find_markers
+        from runners.code.markers import find_markers
 
         try:
             text = (self.project / rel).read_text()
@@ -181,7 +181,7 @@ class MarkerWatch:
                 self.running[key] = asyncio.create_task(self.search(rel, qualname, now[qualname]))
 
     async def search(self, rel: str, qualname: str, request: str) -> None:
-        from runners.markers import FASTER_WORDS
+        from runners.code.markers import FASTER_WORDS
         from search.events import EventBus
         from search.gateway import ModelError
 
@@ -235,7 +235,7 @@ class MarkerWatch:
 def watch_markers(args) -> int:
     """Marker mode: runs until Ctrl+C (or SIGTERM), then stops cleanly with exit 0."""
     from orps_tui.config import find_project_root
-    from runners.watch import ProjectWatcher
+    from runners.code.watch import ProjectWatcher
 
     given = Path(args.project) if args.project else Path.cwd()
     if not given.is_dir():

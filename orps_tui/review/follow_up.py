@@ -52,7 +52,7 @@ def search_from_review(args, project: Path, change: ChangeReview, root: Path, py
     (searched as one task: `runners.review.together`)."""
     from orps_tui.commands.solve import cli_overrides
     from orps_tui.solving import resolve_settings
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     names = [n.strip() for n in args.solve.split(",") if n.strip()]
     functions = list({f.target: f for f in (find_function(change, n) for n in names)}.values())
@@ -95,9 +95,9 @@ def search_from_review(args, project: Path, change: ChangeReview, root: Path, py
 def _together_job(args, root: Path, functions: list[FunctionReview], settings, evaluator):
     """The job of several functions of one file as one task, and how to make its patch."""
     from orps_tui.solving import SolveJob
-    from runners.locate import LocateError, locate
+    from runners.code.locate import LocateError, locate
     from runners.review.together import TogetherEvaluator, together_source
-    from runners.testselect import NoTestsFound, select_tests
+    from runners.testing.testselect import NoTestsFound, select_tests
     from search.store import RunDir
     from search.types import Task
 

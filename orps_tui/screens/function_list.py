@@ -49,8 +49,8 @@ def project_functions(project: Path) -> list[tuple[str, str]]:
     """(target, first docstring line) for every function outside the tests. The functions
     of a file Python cannot parse stay listed (tree-sitter's and those its lines show),
     described by SYNTAX_MARK and the error, with the file and line."""
-    from runners.locate import list_functions
-    from runners.projectfiles import ProjectFiles
+    from runners.code.locate import list_functions
+    from runners.project.files import ProjectFiles
 
     out = []
     files = ProjectFiles(project).walk().files  # the one ignore list (.gitignore, venvs, [tool.orps] exclude)

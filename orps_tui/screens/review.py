@@ -30,10 +30,11 @@ from textual.widgets.option_list import Option
 from orps_tui.screens.editor import syntax_message, syntax_problem
 from orps_tui.failures import SaysWhy
 from orps_tui.screens.first_paint import QuickFirstPaint
-from orps_tui.solving import SolveJob, is_improvement, node_patch, node_signature_change
+from orps_tui.solving import SolveJob, is_improvement
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.node_detail import DiffText, NodeDetail
+from runners.code.proposal import node_patch, node_signature_change
 from runners.target import Target
 from search import scoring
 from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
@@ -66,7 +67,7 @@ def caught_text(node: Node) -> Text:
 
 
 def confirmation_text(confirmation: dict | None) -> Text:
-    """Which confirmation a candidate got (runners.confirm), one line above its diff."""
+    """Which confirmation a candidate got (runners.testing.confirm), one line above its diff."""
     if not confirmation:
         return Text()
     style = {"confirmed": "bold green", "failed": "bold red"}.get(str(confirmation.get("status")), "bold yellow")
@@ -327,7 +328,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
 
     def _apply(self, node: Node, patch: str) -> None:
         from orps_tui.screens.dialogs import MessageScreen
-        from runners.patch import PatchError, apply_patch
+        from runners.code.patch import PatchError, apply_patch
 
         try:
             result = apply_patch(self.job.project, patch)
@@ -357,7 +358,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         """Undo the apply made from this run in the TUI: its backup is restored, with the
         same check as `orps apply --revert` (refused when the file changed since the apply)."""
         from orps_tui.screens.dialogs import MessageScreen
-        from runners.patch import PatchError, revert
+        from runners.code.patch import PatchError, revert
 
         if not self.applied_backup:
             self.notify("Nothing was applied from this run in the TUI, so there is nothing to undo here "
@@ -518,7 +519,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
     def _start_watch(self) -> None:
         """Watch the target and its tests; in a thread, as importing watchdog and starting
         its observer take a while (`self.watcher` is set once it is watching)."""
-        from runners.watch import FileWatcher
+        from runners.code.watch import FileWatcher
 
         files = self.watched_files()
         if not files:

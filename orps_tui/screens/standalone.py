@@ -27,10 +27,10 @@ class OneScreenApp(CleanExit, LiteralNotify, RememberTheme, App):
 
 
 def apply_and_say(screen: Screen, project: Path, patch: str) -> bool:
-    """Apply `patch` to the project (checked, with a backup: `runners.patch.apply_patch`) and
+    """Apply `patch` to the project (checked, with a backup: `runners.code.patch.apply_patch`) and
     say in a dialog what happened; True when it was applied."""
     from orps_tui.screens.dialogs import MessageScreen
-    from runners.patch import PatchError, apply_patch
+    from runners.code.patch import PatchError, apply_patch
 
     try:
         result = apply_patch(project, patch)

@@ -338,7 +338,7 @@ class StartScreen(SaysWhy, Screen):
         (`./calc.py::add`, `../pkg/mod.py::f`) or a dotted module (`pkg.mod::f`, also under
         src/) becomes the project's `path/file.py::name`; a target that is not found stays
         as typed (a new one, or a typo the panel names)."""
-        from runners.locate import LocateError, locate
+        from runners.code.locate import LocateError, locate
 
         from orps_tui.config import target_in_project
 
@@ -359,7 +359,7 @@ class StartScreen(SaysWhy, Screen):
 
     @work(exclusive=True, group="describe", exit_on_error=False)
     async def describe(self, target: str) -> None:
-        from runners.locate import LocateError, locate, new_target
+        from runners.code.locate import LocateError, locate, new_target
 
         info = self.query_one("#target-info", Static)
         if not Target.looks_like(target):

@@ -3,7 +3,8 @@
 - `run`: one problem's search and judgement (`solve_problem`), many of them (`BenchRun`),
   and the reference check;
 - `report`: totals, the JSON report, the table, the plot and progress lines;
-- `ray`: the same run with each problem a Ray task (imported only with `--ray`).
+- `ray`: the same run with each problem a Ray task (imported only with `--ray`);
+- `datasets`: the benchmark CSVs as asserts tasks (`load_dataset`).
 """
 
 from runners.bench.report import Progress, plot, report, table, totals, write_report

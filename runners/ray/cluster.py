@@ -155,7 +155,7 @@ def live_node_ids() -> set[str] | None:
 # -- warm-up -------------------------------------------------------------------------------
 def _warm_worker() -> int:
     """Import what a task needs (litellm alone takes seconds) so the first real task does not wait."""
-    import runners.evaluator  # noqa: F401
+    import runners.testing.evaluator  # noqa: F401
     from search.gateway import load_litellm
 
     load_litellm()

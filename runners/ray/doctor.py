@@ -21,7 +21,7 @@ def _check_node(model: str, api_base: str, timeout_s: float) -> dict[str, Any]:
     import platform
     import socket
 
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
     from search.gateway import Gateway, GatewayConfig, ModelError
 
     out: dict[str, Any] = {"hostname": socket.gethostname(), "python": platform.python_version()}

@@ -30,7 +30,7 @@ def run_on_worker(coro):
 def worker_evaluator(limits: dict[str, Any]):
     """This worker process's SandboxEvaluator for `limits` (one per process: its project
     templates stay warm between tasks)."""
-    from runners.evaluator import SandboxEvaluator
+    from runners.testing.evaluator import SandboxEvaluator
 
     key = tuple(sorted(limits.items()))
     ev = _evaluators.get(key)
@@ -73,7 +73,7 @@ class RayEvaluator:
         self._snapshots.clear()  # drops the refs: Ray frees the objects
 
     def _snapshot(self, project: str) -> tuple[str, Any]:
-        from runners.projectfiles import ProjectFiles
+        from runners.project.files import ProjectFiles
 
         fingerprint = ProjectFiles(Path(project)).walk().files
         cached = self._snapshots.get(project)

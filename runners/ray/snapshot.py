@@ -1,7 +1,7 @@
 """Project snapshots: the project travels to the workers as a Ray object, never through a
 shared file system.
 
-The project's files (the same ones `runners.workspace` would copy) are packed into a tar
+The project's files (the same ones `runners.sandbox.workspace` would copy) are packed into a tar
 once per snapshot (`pack_project`), `ray.put` once, and unpacked on a worker into a temp
 directory cached per snapshot hash (`unpack_project`).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 def pack_project(project: Path) -> tuple[str, bytes]:
     """The project's files (what a workspace copies) as an uncompressed tar, and its hash."""
-    from runners.projectfiles import ProjectFiles
+    from runners.project.files import ProjectFiles
 
     project = Path(project).resolve()
     buf = io.BytesIO()

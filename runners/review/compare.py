@@ -1,7 +1,10 @@
 """Run the tests of every function a change touches on both sides, in the sandbox, and say
 per function what the change did: tests fixed, broken and unchanged, and its runtime.
 
-Each function's tests are the ones `orps solve` would select for it (`runners.testselect`),
+Kept whole because the review's result types and the runs that fill them (both sides, per
+function) change together.
+
+Each function's tests are the ones `orps solve` would select for it (`runners.testing.testselect`),
 on the changed side and on the base (a test the change adds or removes is in one of them
 only). All the selected tests of a side run in one sandboxed pytest run, `repeat` times,
 base and changed sides taking turns (so that a busy machine slows both alike). A test's
@@ -23,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from runners.locate import Located, LocateError, list_functions, locate
+from runners.code.locate import Located, LocateError, list_functions, locate
 from runners.review.sides import Change, Side
 from runners.review.touched import Touched, changed_tests, touched_functions
 from search.types import Evaluation, Task, TestResult
@@ -221,7 +224,7 @@ def _anchor(side: Side, wanted: list[tuple[str, str]], files: list[str]) -> Loca
             return locate(side.root, str(Target(rel, name)))
         except (LocateError, OSError):
             continue
-    from runners.evaluator import is_test_file
+    from runners.testing.prepare import is_test_file
 
     # A change of the tests alone: any function of the project holds the place.
     for rel in [*files, *_python_files(side.root)]:
@@ -238,7 +241,7 @@ def _python_files(root: Path):
     """The project's Python files, lazily, never inside what no copy of it holds (.venv, .git...)."""
     import os
 
-    from runners.projectfiles import skip_name
+    from runners.project.files import skip_name
 
     for here, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not skip_name(d) and not d.startswith("."))
@@ -257,7 +260,7 @@ def side_task(side: Side, anchor: Located, tests: list[str]) -> Task:
 async def _run_side(evaluator, side: Side, anchor: Located | None, tests: list[str], runs: _Runs) -> None:
     if anchor is None or not tests:
         return
-    from runners.evaluator import ENV_UNUSABLE
+    from runners.testing.verdict import ENV_UNUSABLE
 
     # The anchor's whole file as it is on this side: the run is this side's files exactly,
     # whatever the splice of the anchor's own text would reformat.
@@ -286,7 +289,7 @@ async def _run_side(evaluator, side: Side, anchor: Located | None, tests: list[s
 
 
 _COLLECTION_ERROR = re.compile(r"^collection error in (\S+): (.*)$", re.M)
-"""How `runners.evaluator` names a test file pytest could not import."""
+"""How `runners.testing.evaluator` names a test file pytest could not import."""
 
 
 def _in_file(node_id: str, where: str) -> bool:
@@ -366,7 +369,7 @@ def speed(tests: list[TestChange]) -> tuple[str, float | None, float | None]:
 
 
 def _selected(touched: Touched, base: Side, changed: Side) -> list[str]:
-    from runners.testselect import NoTestsFound, select_tests
+    from runners.testing.testselect import NoTestsFound, select_tests
 
     chosen: list[str] = []
     for root, located in ((changed.root, touched.changed), (base.root, touched.base)):
@@ -384,7 +387,7 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
                          tests: list[str] | None = None) -> Review:
     """Review `changes` (all of the same base) with `evaluator` (a SandboxEvaluator).
     `tests`, when given, are every function's tests instead of the selection."""
-    from runners.evaluator import is_test_file
+    from runners.testing.prepare import is_test_file
 
     if not changes:
         raise ReviewError("nothing to review")

@@ -1,15 +1,15 @@
 """A unified diff cut into its hunks, and a diff made of some of them (hunk-by-hunk
-acceptance). A hunk's header keeps its old-side start line: that is what `runners.patch`
+acceptance). A hunk's header keeps its old-side start line: that is what `runners.code.patch`
 places it by (with the offsets of the hunks accepted before it), so leaving a hunk out
 never moves the others. A hunk of a file the diff creates or deletes goes with the whole
-file: it can be accepted only with the file's other hunks (`runners.patch` refuses deletions).
+file: it can be accepted only with the file's other hunks (`runners.code.patch` refuses deletions).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runners.patch import HUNK
+from runners.code.patch import HUNK
 
 
 @dataclass

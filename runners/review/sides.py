@@ -2,8 +2,8 @@
 
 A change is named the way git users name one:
 - `FILE.diff` (any unified diff): the base is the project as it is on disk; the changed side
-  is a copy of it (the files that count, `runners.projectfiles`) with the diff applied by
-  `runners.patch.check_patch`, which refuses a diff that does not apply exactly;
+  is a copy of it (the files that count, `runners.project.files`) with the diff applied by
+  `runners.code.patch.check_patch`, which refuses a diff that does not apply exactly;
 - `A..B`: the base is commit A, the changed side commit B (what `git diff A B` shows);
 - `A...B`: the base is where B forked from A (`git merge-base A B`), as a pull request shows;
 - `BRANCH`: the same as `HEAD...BRANCH` (what the branch adds to the current one);
@@ -27,7 +27,7 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runners.patch import PatchError, check_patch, make_patch
+from runners.code.patch import PatchError, check_patch, make_patch
 
 
 class ChangeError(Exception):
@@ -120,7 +120,7 @@ class Sides:
         except PatchError as err:
             raise ChangeError(f"{name} does not apply to {self.project}: {err}") from None
         root = self._tempdir("patched")
-        from runners.projectfiles import ProjectFiles
+        from runners.project.files import ProjectFiles
 
         for rel in ProjectFiles(self.project).walk().files:
             dest = root / rel

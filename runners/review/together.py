@@ -4,17 +4,17 @@ a candidate holds all of them, and each is spliced into its own place.
 The engine knows one target per task. Here the task's target is the first function, its
 `original_code` every function's text (what the model sees and refines), and the evaluator
 wraps the sandbox's: it splices each function the candidate defines into the file
-(`runners.splice.splice_candidate`, one target at a time: the candidate's other definitions
+(`runners.code.splice.splice_candidate`, one target at a time: the candidate's other definitions
 are the module's own functions, which a splice never duplicates) and runs the tests with
 that whole file in place. A function the candidate leaves out keeps the file's version.
 """
 
 from __future__ import annotations
 
-from runners.locate import Located
-from runners.metrics import static_metrics
-from runners.patch import make_patch
-from runners.splice import SpliceError, splice_candidate
+from runners.code.locate import Located
+from runners.testing.metrics import static_metrics
+from runners.code.patch import make_patch
+from runners.code.splice import SpliceError, splice_candidate
 from search.types import Evaluation, Task
 
 

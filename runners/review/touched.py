@@ -1,5 +1,5 @@
 """The functions a change touches: every function and method of the changed Python files
-(not test files) found on both sides with tree-sitter (`runners.locate`, the same reading
+(not test files) found on both sides with tree-sitter (`runners.code.locate`, the same reading
 `orps solve --target` uses), compared by their text.
 
 A function is `added` (only on the changed side), `removed` (only on the base) or `changed`
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.evaluator import is_test_file
-from runners.locate import Located, LocateError, list_functions, locate
+from runners.testing.prepare import is_test_file
+from runners.code.locate import Located, LocateError, list_functions, locate
 from runners.target import Target
 
 

@@ -1,9 +1,9 @@
 """A warm worker per interpreter: pytest imported once, a fork per sandboxed test run.
 
 A cold run starts a fresh interpreter inside bubblewrap and imports pytest (about 0.2 s of
-CPU before the first test). Here one long-lived process (`runners/_warm_worker.py`, run by
+CPU before the first test). Here one long-lived process (`runners/testing/_warm_worker.py`, run by
 the interpreter that runs the tests, with a scrubbed environment) has imported pytest and its
-built-in plugins; for each run `runners.sandbox` starts the sandbox as usual (bwrap with every
+built-in plugins; for each run `runners.sandbox.run` starts the sandbox as usual (bwrap with every
 mount, limit and cgroup of a cold run) around a placeholder, and asks the worker to fork a
 process that joins that sandbox's namespaces, drops every privilege, and runs pytest there.
 The fork never sees another candidate: the worker itself never runs candidate code or reads

@@ -1,6 +1,9 @@
 """Which tests exercise the target, when the user does not say.
 
-Test files (pytest's rules as the project's config sets them, `runners.pytestconfig`:
+Kept whole because selection is one static pass over an index of the project (imports, calls,
+fixtures, callers) whose private types (`_Index`, `_FileContext`, `_Target`) every step shares.
+
+Test files (pytest's rules as the project's config sets them, `runners.testing.pytestconfig`:
 `python_files` under `testpaths`, by default `test_*.py` and `*_test.py` anywhere) are
 scanned statically with `ast`, never imported: collecting with pytest would run the
 project's conftest and test modules outside the sandbox, and write `__pycache__` into
@@ -30,7 +33,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runners.reach import CONSTRUCTORS, callers, class_names, operator_use
+from runners.testing.reach import CONSTRUCTORS, callers, class_names, operator_use
 
 SOURCE_LIMIT = 6000
 """Characters of test source shown to the model; more is cut with a note."""
@@ -64,8 +67,8 @@ def _testpaths(project: Path, collect) -> list[Path]:
 def test_files(project: Path, rules=None, collect=None) -> list[Path]:
     """The project's test files, sorted. `rules`: the project's `ProjectFiles`, if already
     read; `collect`: its pytest `CollectRules` (`python_files`, `testpaths`), if already read."""
-    from runners.projectfiles import ProjectFiles
-    from runners.pytestconfig import collect_rules
+    from runners.project.files import ProjectFiles
+    from runners.testing.pytestconfig import collect_rules
 
     project = Path(project)
     rules = rules or ProjectFiles(project)  # the one ignore list: never walks .git, venvs, .gitignore'd paths
@@ -400,7 +403,7 @@ def _tests_in(tree: ast.Module, collect=None):
     would collect (its `python_functions`/`python_classes` rules; `test*` methods of a
     `unittest.TestCase`; never a fixture; a name bound twice, in an if and its else, once);
     a test class also runs the tests of its base classes in this file (a mixin of shared tests)."""
-    from runners.pytestconfig import CollectRules
+    from runners.testing.pytestconfig import CollectRules
 
     collect = collect or CollectRules()
     classes = {node.name: node for node in _statements(tree.body) if isinstance(node, ast.ClassDef)}
@@ -542,11 +545,11 @@ def _through_callers(project: Path, rules, files, target: _Target, collect):
 
 
 def select_tests(project: Path, located, tests: list[str] | None = None, k: str | None = None) -> Selection:
-    """The tests for `located` (a `runners.locate.Located`): the ones given with `tests`
+    """The tests for `located` (a `runners.code.locate.Located`): the ones given with `tests`
     (node ids, files or directories), else the ones that use the target; then `-k`.
     Test files that do not parse are left out and named in `Selection.left_out`."""
-    from runners.projectfiles import ProjectFiles
-    from runners.pytestconfig import collect_rules
+    from runners.project.files import ProjectFiles
+    from runners.testing.pytestconfig import collect_rules
 
     project = Path(project)
     collect = collect_rules(project)

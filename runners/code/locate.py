@@ -1,11 +1,14 @@
 """Find a function in the user's project (tree-sitter): its text, signature and docstring.
 
+Kept whole because every lookup shares one tree-sitter walk over definitions (`_definitions`,
+`_find`) and its ranking of conditional ones.
+
 A target is `path/to/file.py::name` or `path::Class.method` (nested classes work too); a
 dotted module name (`pkg.mod::name`) works as the path. What cannot be found is a
 `LocateError` with a "did you mean" when a close name exists, and a file Python cannot
 parse is reported as a syntax error, not as a missing function. `new_target` accepts a
 function (or file) that does not exist yet. Putting a candidate in the target's place is
-`runners.splice`.
+`runners.code.splice`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from tree_sitter import Language, Node, Parser
 
-from runners.projectfiles import ProjectFiles
+from runners.project.files import ProjectFiles
 from runners.target import Target, TargetError
 
 

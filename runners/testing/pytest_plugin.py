@@ -1,5 +1,9 @@
 """orps's pytest plugin: per-test records sent through a channel the candidate cannot forge.
 
+Kept whole because it runs inside the sandbox, loaded by file name with the stdlib and pytest
+only, and the recording tools live in closures made here at import: a second module would put
+them within a candidate's reach as module attributes.
+
 PYTEST_DONT_REWRITE (imported by `_test_boot` before pytest starts: no assertion rewriting).
 
 Shaped like pytest-reportlog: module-level hooks register a small recorder class. It runs
@@ -275,16 +279,26 @@ _CHANNEL = (_open_channel(*_SETUP), _SETUP[2]) if _SETUP else None
 del _SETUP
 
 
-WATCHED = (
-    "_pytest.runner:runtestprotocol", "_pytest.runner:call_and_report", "_pytest.runner:call_runtest_hook",
-    "_pytest.runner:CallInfo.from_call", "_pytest.runner:CallInfo.__init__",
-    "_pytest.runner:pytest_runtest_makereport", "_pytest.runner:pytest_runtest_call",
-    "_pytest.skipping:pytest_runtest_makereport", "_pytest.python:Function.runtest",
-    "_pytest.python:pytest_pyfunc_call", "_pytest.reports:TestReport.__init__",
-    "_pytest.reports:TestReport.from_item_and_call", "_pytest.reports:BaseReport.passed",
-    "_pytest.reports:BaseReport.failed", "_pytest.reports:BaseReport.skipped",
-    "pluggy._callers:_multicall", "pluggy._hooks:HookCaller.__call__",
-)
+def _load_compat():
+    """pytest's private names (`_pytest_compat.py`, beside this file), under their own module
+    name: loaded by `_test_boot` (or the warm worker) before us, else here."""
+    name = "_orps_pytest_compat"
+    module = sys.modules.get(name)
+    if module is None:
+        import importlib.util
+
+        where = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pytest_compat.py")
+        spec = importlib.util.spec_from_file_location(name, where)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+_COMPAT = _load_compat()
+WATCHED = _COMPAT.WATCHED
+_SKIP_OUTCOMES = _COMPAT.skip_outcomes()  # (Skipped, XFailed), taken before any candidate code runs
+_rewrite_asserts = _COMPAT.rewrite_asserts
 
 
 def _lookup(spec: str):
@@ -473,8 +487,7 @@ class Recorder:
             return None
         import unittest
 
-        from _pytest.outcomes import Skipped, XFailed
-
+        Skipped, XFailed = _SKIP_OUTCOMES
         if not isinstance(excinfo.value, (Skipped, XFailed, unittest.SkipTest)):
             return None
         candidate = {os.path.realpath(f) for f in self._info.get("candidate_files", [])}
@@ -590,10 +603,8 @@ class _FreshCodes:
         try:
             import ast
 
-            from _pytest.assertion.rewrite import rewrite_asserts
-
             tree = ast.parse(self.source, path)
-            rewrite_asserts(tree, self.source, path, config)
+            _rewrite_asserts(tree, self.source, path, config)
             _all_codes(compile(tree, path, "exec", dont_inherit=True), self.rewritten)
         except Exception:  # noqa: BLE001 - the plain compile still stands
             pass

@@ -57,7 +57,7 @@ def _from_ini(path: Path, section: str) -> dict | None:
 
 def collect_rules(project: Path) -> CollectRules:
     """The rules pytest would use in `project` (its defaults where the config says nothing)."""
-    from runners.projectfiles import pyproject_tool
+    from runners.project.files import pyproject_tool
 
     project = Path(project)
     options: dict | None = None

@@ -1,4 +1,7 @@
-"""Put a candidate in the target's place in its module (see `runners.locate` for finding it).
+"""Put a candidate in the target's place in its module (see `runners.code.locate` for finding it).
+
+Kept whole because splicing is one algorithm over parsed code (split the candidate, merge each
+definition, place its imports and helpers) whose helpers are private to it.
 
 `splice_candidate` replaces exactly the target's bytes: comments and the rest of the
 file survive byte for byte. Around the candidate's definition of the target:
@@ -6,7 +9,7 @@ file survive byte for byte. Around the candidate's definition of the target:
 - the user's signature, decorators and docstring stay when the candidate keeps the
   interface (`_keep_signature`, `_keep_docstring`): only the body changes;
 - in the body, every statement the candidate did not change keeps the user's text
-  (comments, blank lines, quote style: `runners.stmtmerge`), so the patch shows the
+  (comments, blank lines, quote style: `runners.code.stmtmerge`), so the patch shows the
   change only and the function's own source (or ast.unparse of it) changes nothing;
 - imports go to the top of the module (after its docstring and `__future__` imports, at
   the end of its leading import block), skipping names already imported there;
@@ -18,7 +21,7 @@ file survive byte for byte. Around the candidate's definition of the target:
 - anything else (example calls, prints, `if __name__ == "__main__":`) is dropped, since
   it would run at import time in the user's module.
 
-`splice_or_add` also adds a function that does not exist yet (`runners.locate.new_target`).
+`splice_or_add` also adds a function that does not exist yet (`runners.code.locate.new_target`).
 Re-indentation never touches the inside of multi-line strings, so their values survive.
 """
 
@@ -29,8 +32,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from runners.locate import _docstring, _find, _functions, _line_start, _parser, _reindent, _string_lines, did_you_mean
-from runners.stmtmerge import merge_body
+from runners.code.locate import _docstring, _find, _functions, _line_start, _parser, _reindent, _string_lines, did_you_mean
+from runners.code.stmtmerge import merge_body
 from search.parsing import strip_fences
 
 
@@ -242,7 +245,7 @@ def _merge_definition(definition: str, original: str) -> str | None:
     """The candidate's definition with the user's text wherever the candidate did not
     change anything: the user's decorators and `def` lines when the interface is the
     same (as `_keep_signature`), the user's docstring, and every unchanged statement as
-    the user wrote it (`runners.stmtmerge`). None when the two cannot be merged."""
+    the user wrote it (`runners.code.stmtmerge`). None when the two cannot be merged."""
     cand, orig = _split_header(definition), _split_header(original)
     if cand is None or orig is None:
         return None

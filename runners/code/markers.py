@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from runners.locate import _definitions, _parser
+from runners.code.locate import _definitions, _parser
 
 MARKER = re.compile(r"#\s*orps:\s*(?P<request>.*\S)")
 FASTER_WORDS = re.compile(r"\b(fast|faster|fastest|speed|speed up|quicker|slow|perf|performance|optimi[sz]e)\b", re.I)

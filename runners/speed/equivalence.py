@@ -1,5 +1,8 @@
 """Behaving like the original: record the calls the tests make, replay them on a candidate.
 
+Kept whole because recording, replaying and comparing share one harness protocol (the record
+format, the value encoding, the harness directory) defined here.
+
 Under `--goal faster` the tests passing is not enough: they check a few properties, and a
 faster candidate can change what they do not check (`list(set(xs))` for an order-keeping
 dedupe passes tests that compare contents). So:
@@ -41,9 +44,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runners._orps_values import decode, encode, rebuildable  # noqa: F401 - the public names of the value codec
-from runners.probes import module_of
-from runners.sandbox import run_sandboxed
+from runners.speed._orps_values import decode, encode, rebuildable  # noqa: F401 - the public names of the value codec
+from runners.speed.probes import module_of
+from runners.sandbox.run import run_sandboxed
 from runners.target import Target
 
 REL_TOL = 1e-9
@@ -337,7 +340,7 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
     in place of the target (and `files` added): (its JSON records, the sandbox result, the
     target file's text in that copy). `command` runs instead of the script (`orps trace`;
     `env` adds to its environment)."""
-    from runners.evaluator import _replace_files, asserts_test_file, protected_project_paths
+    from runners.testing.prepare import _replace_files, asserts_test_file, protected_project_paths
 
     extra_env = env or {}
     env = evaluator.environment(task)
@@ -451,7 +454,7 @@ def generate(calls: list[dict], limit: int = MAX_GENERATED) -> list[dict]:
 
 def traced_inputs(task, recorded: list[dict]) -> list[dict]:
     """The inputs `orps trace` saved for the target that the tests did not already make."""
-    from runners import trace
+    from runners.speed import trace
 
     known = {json.dumps({"args": c["args"], "kwargs": c["kwargs"]}, sort_keys=True) for c in recorded}
     found = []

@@ -1,4 +1,4 @@
-"""How a test reaches a method or a function without naming it (for `runners.testselect`).
+"""How a test reaches a method or a function without naming it (for `runners.testing.testselect`).
 
 - a constructor (`__init__`, `__new__`, `__post_init__`) is reached by calling the class;
 - a dunder is reached by its operator or builtin: `__eq__` by `==` and `assertEqual`,

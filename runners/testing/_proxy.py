@@ -1,5 +1,9 @@
 """The process boundary of a confirmation run, both sides (stdlib only).
 
+Kept whole because it runs as one file on both sides of a confirmation (the candidate's own
+process, `serve`, and the test process), loaded by file name with the stdlib only, and both
+sides share its wire protocol.
+
 Copied beside orps's plugin as `_orps_proxy.py`. Two processes, two sandboxes, one socket:
 - the *candidate's process* (`python _orps_proxy.py serve CONFIG`) imports the candidate's
   module (it cannot see the tests) and serves calls: it unpickles what the tests send

@@ -1,6 +1,6 @@
 """Values as plain JSON, both ways: what the record and replay harnesses (inside the sandbox)
 and orps (outside it) exchange about a call. Stdlib only; copied into the sandbox beside
-the harnesses, and imported by `runners.equivalence` to compare.
+the harnesses, and imported by `runners.speed.equivalence` to compare.
 
 Nothing here ever unpickles or evaluates: a value becomes a JSON tree of tagged nodes, and
 only the builtin types below are rebuilt from one (`decode`). Anything else is kept as a

@@ -6,7 +6,7 @@ written by the command), with our `sitecustomize` first on PYTHONPATH
 arguments are written down. The distinct inputs are saved in the project's
 `.orps/traces/`, one file per target, merged with earlier traces (at most `MAX_CALLS`).
 
-`runners.equivalence.record` adds them to the calls the tests make: the original is run on
+`runners.speed.equivalence.record` adds them to the calls the tests make: the original is run on
 them (a 2 s limit each) and the candidates must answer them the same way, as they must
 the tests' calls.
 """
@@ -20,8 +20,8 @@ import shutil
 import time
 from pathlib import Path
 
-from runners._orps_values import rebuildable
-from runners.probes import module_of
+from runners.speed._orps_values import rebuildable
+from runners.speed.probes import module_of
 from runners.target import Target
 
 MAX_CALLS = 500
@@ -77,7 +77,7 @@ def command_argv(command: list[str], python: str) -> list[str]:
 
 async def trace_command(evaluator, task, command: list[str], timeout_s: float) -> dict:
     """Run `command` in the sandbox with the target traced: what it recorded and how it ran."""
-    from runners.equivalence import run_harness
+    from runners.speed.equivalence import run_harness
 
     target = Target.parse(task.target)
     path, qualname = target.path, target.qualname

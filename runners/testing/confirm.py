@@ -4,7 +4,7 @@ In a normal run the candidate's code shares one interpreter with pytest, orps's 
 and the tests, and whatever checks that process makes, the candidate can join the race.
 Here two sandboxes run side by side, joined by one socket:
 - the tests' sandbox: pytest, the recorder and the tests, exactly as in a normal run,
-  except that the target is a proxy (`runners._proxy`) and the file that held it holds a
+  except that the target is a proxy (`runners.testing._proxy`) and the file that held it holds a
   stub that raises (a test that runs the target in a process of its own does not pass);
 - the candidate's sandbox: the candidate's module and the project's source, without a
   single test file, conftest or test directory, serving the proxy's calls.
@@ -28,10 +28,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runners._proxy import CONFIG_ENV, GUARD
-from runners.cleanup import remove_tree
-from runners.evaluator import SandboxEvaluator, _replace_files, asserts_test_file, is_test_file, trust_info
-from runners.sandbox import bwrap_works, run_sandboxed
+from runners.testing._proxy import CONFIG_ENV, GUARD
+from runners.sandbox.cleanup import remove_tree
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.prepare import _replace_files, asserts_test_file, is_test_file, trust_info
+from runners.sandbox.bwrap import bwrap_works
+from runners.sandbox.run import run_sandboxed
 from search.types import Evaluation, Task
 from runners.target import Target
 

@@ -1,6 +1,6 @@
 """The warm worker: an interpreter that has imported pytest once and forks into each sandbox.
 
-Run by `runners.warm` as `python _warm_worker.py FD MODULE,MODULE...` (what to import) with a
+Run by `runners.testing.warm` as `python _warm_worker.py FD MODULE,MODULE...` (what to import) with a
 scrubbed environment, `/` as its directory and one inherited SOCK_SEQPACKET socket, fd FD.
 Stdlib only; it never imports orps, never reads a key and never runs candidate code itself,
 so every fork starts from the same pristine state: pytest and the preloaded modules imported,
@@ -235,12 +235,18 @@ def _preload(modules: list[str]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - not installed here: the fork imports it (or not) itself
             pass
-    # pytest's built-in plugins, which every session imports.
+    # pytest's built-in plugins, which every session imports (their names: `_pytest_compat.py`,
+    # beside this file, kept loaded for the plugin under the name `_test_boot` gives it).
     try:
-        from _pytest.config import default_plugins
+        import importlib.util
 
-        for name in default_plugins:
-            importlib.import_module(f"_pytest.{name}")
+        spec = importlib.util.spec_from_file_location(
+            "_orps_pytest_compat", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pytest_compat.py"))
+        compat = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(compat)
+        sys.modules["_orps_pytest_compat"] = compat
+        for name in compat.default_plugin_modules():
+            importlib.import_module(name)
     except Exception:  # noqa: BLE001
         pass
 

@@ -2,7 +2,7 @@
 
 The tests' runtime is a poor clock for a speed-up: pytest's own work, fixtures and the
 first import weigh as much as the target. Here the target itself is timed on the calls the
-tests made (the recording of `runners.equivalence`), in one sandboxed run
+tests made (the recording of `runners.speed.equivalence`), in one sandboxed run
 (`_orps_timing.py`): the original and the candidate each in a process of their own,
 batches of N loops over every recorded call, interleaved, timed by the parent's clock.
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 import statistics
 from pathlib import PurePosixPath
 
-from runners.equivalence import checker, harness_dir, run_harness, same_value
-from runners.probes import module_of
+from runners.speed.equivalence import checker, harness_dir, run_harness, same_value
+from runners.speed.probes import module_of
 from runners.target import Target
 
 REPEATS = 15

@@ -1,5 +1,8 @@
 """Patches: make a unified diff, and apply one to the project safely and reversibly.
 
+Kept whole because making, parsing, checking, applying and reverting a patch share one diff
+format and one backup layout.
+
 Applying is the only write orps ever makes to the user's project, so it is careful:
 - every hunk must match the file exactly (context included, no fuzz) before anything is
   written; a hunk may have moved (lines added or removed above it) as long as its exact

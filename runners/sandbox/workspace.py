@@ -1,11 +1,14 @@
 """Throwaway workspaces: where a candidate runs, never the user's project.
 
+Kept whole because `Snapshot`, `_Snapshots` and `Workspaces` are one lifecycle (snapshot,
+prepare, reuse, clean up) under one lock.
+
 Dataset tasks get a fresh directory with `solution.py`, a generated test file and an
 empty `pytest.ini` (so the rootdir is there, whatever lies above).
 
 Project tasks cost O(files under test), not O(project). A `Snapshot` of the project is
 made once per project per process (shared by every evaluator, so one per search and per
-app): one walk under the project's ignore rules (`runners.projectfiles`) to fingerprint
+app): one walk under the project's ignore rules (`runners.project.files`) to fingerprint
 its files, and private copies of the *files under test* (the target file, every test
 directory named by the tests, conftests, pytest's config files). Each evaluation then
 mounts, inside its sandbox, the project itself as the read-only lower layer of a
@@ -36,8 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runners.cleanup import remove_tree
-from runners.projectfiles import ProjectFiles
+from runners.sandbox.cleanup import remove_tree
+from runners.project.files import ProjectFiles
 from search.types import Task
 from runners.target import Target, TargetError
 
@@ -45,10 +48,14 @@ ASSERTS_TEST_FILE = "test_solution.py"
 PLUGIN_MODULE = "_orps_pytest_plugin"
 PROTECTED = (ASSERTS_TEST_FILE, "pytest.ini", "conftest.py")
 """Files of an asserts workspace that stay read-only while the rest is writable."""
-PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+HARNESS_DIR = Path(__file__).parent.parent / "testing"
+"""Where the files that start and record the tests inside the sandbox live (`runners.testing`)."""
+PLUGIN_SOURCE = HARNESS_DIR / "pytest_plugin.py"
 BOOT_MODULE = "_orps_boot"
-BOOT_SOURCE = Path(__file__).with_name("_test_boot.py")
-"""What starts pytest in the sandbox (`runners._test_boot`): copied beside the plugin."""
+BOOT_SOURCE = HARNESS_DIR / "_test_boot.py"
+COMPAT_SOURCE = HARNESS_DIR / "_pytest_compat.py"
+"""The private pytest names the two above use (`runners.testing._pytest_compat`): copied beside them."""
+"""What starts pytest in the sandbox (`runners.testing._test_boot`): copied beside the plugin."""
 CONFIG_FILES = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", "conftest.py")
 """Files at the project root that decide how pytest collects: frozen with the tests."""
 RECHECK_MIN_S = 2.0
@@ -290,11 +297,12 @@ class Workspaces:
         # Under a private module name: never shadows anything in the user's project.
         shutil.copyfile(PLUGIN_SOURCE, self.plugin_dir / f"{PLUGIN_MODULE}.py")
         shutil.copyfile(BOOT_SOURCE, self.plugin_dir / f"{BOOT_MODULE}.py")
+        shutil.copyfile(COMPAT_SOURCE, self.plugin_dir / COMPAT_SOURCE.name)
         if copy_on_write is None:
-            from runners import sandbox
+            from runners.sandbox import bwrap
 
             def copy_on_write(project: Path) -> bool:
-                return sandbox.bwrap_works()[0] and sandbox.overlay_works() and sandbox.overlay_works_on(project)
+                return bwrap.bwrap_works()[0] and bwrap.overlay_works() and bwrap.overlay_works_on(project)
         self._copy_on_write = copy_on_write
         self._reported: set[str] = set()
 
@@ -314,7 +322,7 @@ class Workspaces:
         return self._prepare_project(task, code, list(tests))
 
     def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
-        from runners.splice import SpliceError, splice_or_add
+        from runners.code.splice import SpliceError, splice_or_add
 
         try:
             target = Target.parse(task.target)

@@ -1,5 +1,8 @@
 """Which Python runs a project's tests: the project's own environment, found as users expect.
 
+Kept whole because finding, probing and judging the project's interpreter are one resolution
+(`resolve`) sharing the probe cache and the `ProjectPython`/`InterpreterInfo` types.
+
 `find_project_python(project_root)` returns the interpreter and the reason it was chosen,
 looking, in this order, at:
 1. an activated virtualenv (`VIRTUAL_ENV`), unless it is the environment orps itself runs
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from runners.projectfiles import pyproject_tool
+from runners.project.files import pyproject_tool
 
 MIN_PYTEST = (7, 0)
 """The oldest pytest our plugin supports (it is tested with 7 and 8)."""

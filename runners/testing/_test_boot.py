@@ -1,6 +1,6 @@
 """Start pytest inside the sandbox so that nothing in the project can stand in for it.
 
-Copied by `runners.workspace` beside orps's plugin as `_orps_boot.py` and run (cold) as
+Copied by `runners.sandbox.workspace` beside orps's plugin as `_orps_boot.py` and run (cold) as
 `python PLUGIN_DIR/_orps_boot.py PYTEST_ARGS...`, or by the warm worker's fork with the same
 argv; stdlib only. `python -m pytest` with a PYTHONPATH would put the
 project's copy first on sys.path before pytest, pluggy and orps's plugin are imported, so a
@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN = "_orps_pytest_plugin"
 PATHS_ENV = "ORPS_PROJECT_PATHS"
 PROXY = "_orps_proxy"
+COMPAT = "_orps_pytest_compat"
 CONFIRM_ENV = "ORPS_CONFIRM"
 
 
@@ -37,11 +38,14 @@ def _preload() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    if COMPAT not in sys.modules:  # pytest's private names; the plugin uses them too
+        spec = importlib.util.spec_from_file_location(COMPAT, os.path.join(HERE, "_pytest_compat.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[COMPAT] = module
+        spec.loader.exec_module(module)
     try:
-        from _pytest.config import default_plugins
-
-        for name in default_plugins:
-            importlib.import_module(f"_pytest.{name}")
+        for name in sys.modules[COMPAT].default_plugin_modules():
+            importlib.import_module(name)
     except Exception:  # noqa: BLE001 - an older pytest: its own imports still happen below
         pass
     if PLUGIN not in sys.modules:  # the warm worker's fork may have it already: never twice
@@ -52,8 +56,8 @@ def _preload() -> None:
 
 
 def _confirmation() -> None:
-    """A confirmation run (`runners.confirm`): the candidate's code is in another process;
-    its proxy (`runners._proxy`) is loaded from our directory now, before any project path."""
+    """A confirmation run (`runners.testing.confirm`): the candidate's code is in another process;
+    its proxy (`runners.testing._proxy`) is loaded from our directory now, before any project path."""
     import json
 
     config = os.environ.pop(CONFIRM_ENV, "")

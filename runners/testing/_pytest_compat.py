@@ -1,0 +1,58 @@
+"""Every private name of pytest (`_pytest.*`, and pluggy's, its hook library) that orps's
+test harness uses inside the sandbox, in one place, so a pytest release that moves one is
+found here and by `tests/test_pytest_compat.py`, which imports each against the installed
+pytest and names what changed.
+
+Stdlib only, and pytest's modules are imported only when a function is called: this file
+runs inside the sandbox beside the plugin (`pytest_plugin.py`), the boot module and the
+warm worker, which load it by file name from their own directory under the module name
+`LOADED_AS` (never from the project's path). Supported: pytest 7 and 8. One file outside:
+the confirmation proxy (`_proxy.py`, which also runs on its own in the candidate's process)
+names pytest's outcome exceptions in its `_OUTCOME_CLASSES`; the same test checks them.
+"""
+
+from __future__ import annotations
+
+LOADED_AS = "_orps_pytest_compat"
+"""The name it is loaded under in the test process (`sys.modules`)."""
+
+WATCHED = (
+    "_pytest.runner:runtestprotocol", "_pytest.runner:call_and_report", "_pytest.runner:call_runtest_hook",
+    "_pytest.runner:CallInfo.from_call", "_pytest.runner:CallInfo.__init__",
+    "_pytest.runner:pytest_runtest_makereport", "_pytest.runner:pytest_runtest_call",
+    "_pytest.skipping:pytest_runtest_makereport", "_pytest.python:Function.runtest",
+    "_pytest.python:pytest_pyfunc_call", "_pytest.reports:TestReport.__init__",
+    "_pytest.reports:TestReport.from_item_and_call", "_pytest.reports:BaseReport.passed",
+    "_pytest.reports:BaseReport.failed", "_pytest.reports:BaseReport.skipped",
+    "pluggy._callers:_multicall", "pluggy._hooks:HookCaller.__call__",
+)
+"""The functions that decide whether a test passed (what reward hackers patch), as
+`module:attr.attr`; the plugin snapshots them before any candidate code runs (an attribute
+this pytest lacks is skipped there)."""
+NOT_IN_EVERY_PYTEST = frozenset({"_pytest.runner:call_runtest_hook"})
+"""Names of `WATCHED` that only some supported pytest versions have (pytest 8.4 dropped
+`call_runtest_hook`); every other one must exist."""
+
+
+def default_plugin_modules() -> list[str]:
+    """The modules of pytest's built-in plugins, which every session imports (preloaded by
+    the boot module and the warm worker); [] where this pytest does not list them."""
+    try:
+        from _pytest.config import default_plugins
+    except ImportError:
+        return []
+    return [f"_pytest.{name}" for name in default_plugins]
+
+
+def skip_outcomes() -> tuple[type, type]:
+    """The exceptions `pytest.skip()` and `pytest.xfail()` raise: (Skipped, XFailed)."""
+    from _pytest.outcomes import Skipped, XFailed
+
+    return Skipped, XFailed
+
+
+def rewrite_asserts(tree, source: bytes, path: str, config) -> None:
+    """pytest's assertion rewriter on a parsed test file, in place (as pytest compiles it)."""
+    from _pytest.assertion.rewrite import rewrite_asserts as rewrite
+
+    rewrite(tree, source, path, config)
