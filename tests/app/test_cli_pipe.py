@@ -4,7 +4,6 @@ never `internal error` and exit 70, and a search whose progress nobody reads sto
 
 from __future__ import annotations
 
-import inspect
 import os
 import subprocess
 import sys
@@ -32,12 +31,8 @@ def run_into_closed_pipe(args: list[str], cwd, *, stderr_too: bool = False, time
 
 @pytest.fixture
 def project(tmp_path):
-    project = support.make_project(tmp_path)
-    script = tmp_path / "model_script.py"
-    script.write_text("\n".join([f"WRONG = {support.WRONG!r}", f"RIGHT = {support.RIGHT!r}", "",
-                                 inspect.getsource(support.respond)]))
-    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    return project, script
+    project = support.scripted_project(tmp_path, named_in_config=False)
+    return project, tmp_path / "model_script.py"
 
 
 def test_runs_into_a_closed_pipe_ends_quietly(project):

@@ -18,26 +18,18 @@ from orps_tui.solving import SolveRequest, prepare_job
 from orps_tui.widgets.nodes import NodeTable
 from search.providers.scripted import register_script
 from tests.e2e.test_solve_project import ANSWERS, SAMPLE, WORDS
+from tests.support import answering_by_name
 from tests.tui_support import wait_for
 
 pytestmark = pytest.mark.slow
 SIZE = (120, 36)
 
 
-def respond(messages, params):
-    if "reviewer" in messages[0]["content"]:
-        return "Correct.\nScore: 5/5"
-    for name, answer in ANSWERS.items():
-        if f"`{name}`" in messages[-1]["content"]:
-            return answer
-    return "no idea"
-
-
 @pytest.fixture
 def project(tmp_path):
     dest = tmp_path / "proj"
     shutil.copytree(SAMPLE, dest)
-    register_script("tui", respond)
+    register_script("tui", answering_by_name(ANSWERS, "Correct.\nScore: 5/5"))
     return dest
 
 

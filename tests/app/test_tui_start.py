@@ -167,4 +167,4 @@ async def test_the_function_list_keeps_one_line_per_name_and_docstring_at_80x24(
         await pilot.pause()
         line = next(line for line in screen_text(pilot.app).splitlines() if "Add two numbers" in line)
         shown = line[line.index("Add two numbers"):].split("▎")[0].rstrip(" …")
-        assert len(shown) > 70  # the old fixed cut was 70 characters, whatever the width
+        assert len(shown) > 70  # not cut at a fixed 70 characters, whatever the width

@@ -10,7 +10,6 @@ import asyncio
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,7 @@ from orps_tui.screens.review import ReviewScreen
 from orps_tui.screens.search import SearchScreen
 from search.providers.scripted import register_script
 from search.store import find_run
-from tests.support import until
-from tests.e2e.test_stop import sandboxes_under
+from tests.support import sandboxes_under, until
 from tests.tui_support import TARGET, make_project, settings, wait_for
 
 pytestmark = pytest.mark.slow
@@ -61,19 +59,16 @@ async def test_ctrl_c_then_q_ends_the_app_with_nothing_left_running(tmp_path):
         await pilot.press("ctrl+c")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen), 10)
         assert cancelled.is_set()  # the model call itself was cancelled, not left to finish
-        pressed = time.monotonic()
         await pilot.press("q")
-    took = time.monotonic() - pressed
     assert app.exit_status == 0 and app.return_code == 0
-    assert took < 3.0, f"q took {took:.2f}s to end the app"
     def new_threads():  # busy ones: an idle worker of the loop's thread pool waits for work, it runs nothing
         return [t.name for t in set(threading.enumerate()) - threads_before
                 if t.is_alive() and not t.daemon and not idle_pool_worker(t)]
     try:
-        await until(lambda: not new_threads(), 3, "the run's threads ending")
+        await until(lambda: not new_threads(), 30, "the run's threads ending")
     except AssertionError as err:
         raise AssertionError(f"{err}: {new_threads()}") from None
-    await until(lambda: not sandboxes_under(os.getpid()), 3, "the run's sandboxes ending")
+    await until(lambda: not sandboxes_under(os.getpid()), 30, "the run's sandboxes ending")
 
     run = find_run(project, search.job.run.id)
     assert run.meta()["status"] == "interrupted"  # `orps solve --resume` and the history continue it

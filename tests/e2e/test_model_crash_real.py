@@ -16,7 +16,7 @@ import pytest
 from orps_tui.commands.demo import EXAMPLE, TARGET
 from orps_tui.errors import EXIT_MODEL_CRASHED
 from tests.support import Lines, cli_env, wait_until
-from tests.app.test_model_crash import CRASH_EXIT_WITHIN_S, model_children, runs_of
+from tests.app.test_model_crash import model_children, runs_of
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +34,10 @@ def test_sigsegv_in_the_real_model_mid_solve_then_resume(tmp_path):
     [child] = wait_until(lambda: model_children(proc.pid, "search.providers.model_worker"), 120, "the model's child")
     time.sleep(1.0)  # loading or generating: either way inside llama.cpp
     os.kill(child, signal.SIGSEGV)
-    sent = time.monotonic()
     code = proc.wait(timeout=60)
-    took = time.monotonic() - sent
     stderr = err.rest()
-    print(f"\nSIGSEGV in the real model's child: exit {code} after {took:.2f} s\n{stderr.splitlines()[-2:]}")
+    print(f"\nSIGSEGV in the real model's child: exit {code}\n{stderr.splitlines()[-2:]}")
     assert code == EXIT_MODEL_CRASHED, stderr
-    assert took < CRASH_EXIT_WITHIN_S
     assert "orps: the embedded model crashed (SIGSEGV in llama.cpp)" in stderr
     assert "Traceback" not in stderr + out.rest()
     [run] = runs_of(project, cli_env())

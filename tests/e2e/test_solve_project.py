@@ -4,7 +4,6 @@ patches that `git apply` accepts, and applying that refuses to lose work."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from orps_tui.cli import main
 from search.providers.scripted import register_script
 from orps_tui.schema import validate
+from tests.support import answering_by_name, git_project
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
@@ -32,25 +32,10 @@ ANSWERS = {
 pytestmark = pytest.mark.slow
 
 
-def respond(messages, params):
-    if "reviewer" in messages[0]["content"]:
-        return "Correct.\nScore: 5/5"
-    user = messages[-1]["content"]
-    for name, answer in ANSWERS.items():
-        if f"`{name}`" in user:
-            return answer
-    return "I do not know."
-
-
 @pytest.fixture
 def project(tmp_path):
-    dest = tmp_path / "proj"
-    shutil.copytree(SAMPLE, dest)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "."], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], cwd=dest, check=True)
-    register_script("sample", respond)
-    return dest
+    register_script("sample", answering_by_name(ANSWERS, "Correct.\nScore: 5/5"))
+    return git_project(SAMPLE, tmp_path / "proj")
 
 
 def solve(project: Path, target: str, *extra: str, capsys) -> tuple[int, dict]:

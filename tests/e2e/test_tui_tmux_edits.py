@@ -10,76 +10,32 @@ characters sent right behind it, so typed edits would depend on the machine's pa
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-import time
-import uuid
 
 import pytest
 
 from orps_tui.edits import kept_edits
 from search.store import list_runs
 from tests import tui_support as support
-from tests.e2e.test_tui_tmux import ROOT, project, tmux, wait_screen  # noqa: F401 - the fixture
-from tests.e2e.test_tui_tmux import pytestmark  # noqa: F401 - slow, and skipped without tmux
+from tests.tmux_support import keys, kill, search_add, start_orps, wait_footer, wait_gone, wait_screen
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+
+@pytest.fixture
+def project(tmp_path):
+    return support.scripted_project(tmp_path)
 
 
 def start(project, args: str = "") -> str:
-    session = f"orps-test-{uuid.uuid4().hex[:8]}"
     editor = project.parent / "editor.py"  # $EDITOR: applies the replacement in edit.json to the file
     editor.write_text("import json, pathlib, sys\n"
                       "old, new = json.loads(pathlib.Path(__file__).with_name('edit.json').read_text())\n"
                       "path = pathlib.Path(sys.argv[1])\n"
                       "path.write_text(path.read_text().replace(old, new, 1))\n")
-    command = (f"cd {project} && VISUAL='{sys.executable} {editor}' PYTHONPATH={ROOT} {sys.executable} -m "
-               f"orps_tui.cli {args}; echo exit=$?; sleep 60")
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", command)
-    return session
-
-
-def keys(session: str, *names: str) -> None:
-    tmux("send-keys", "-t", session, *names)
-
-
-def typed(session: str, text: str) -> None:
-    tmux("send-keys", "-t", session, "-l", text)
-
-
-def wait_gone(session: str, needle: str, timeout: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        screen = tmux("capture-pane", "-p", "-t", session)
-        if needle not in screen:
-            return screen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} stayed on screen:\n{screen}")
-        time.sleep(0.2)
-
-
-def wait_footer(session: str, holds, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = tmux("capture-pane", "-p", "-t", session).rstrip().splitlines()
-        if lines and holds(lines[-1]):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the footer never changed: {lines[-1] if lines else ''!r}")
-        time.sleep(0.2)
-
-
-def search_add(session: str) -> str:
-    """From the start screen: filter to add, start the search, wait for the review's diff."""
-    wait_screen(session, "calc.py::mul")
-    # Each key waits for the focus change of the one before: Textual hands a key to the
-    # widget focused when it arrives, so keys typed ahead of a focus change go elsewhere.
-    keys(session, "/")
-    wait_footer(session, lambda footer: "s Start" not in footer)  # in the filter: s is typed, not a key
-    typed(session, "cadd")
-    wait_screen(session, "cadd ")
-    keys(session, "Enter")  # back to the list
-    wait_footer(session, lambda footer: "s Start" in footer)
-    keys(session, "s")
-    wait_screen(session, "searching calc.py::add")
-    return wait_screen(session, "+++ b/calc.py", timeout=120)
+    return start_orps(project, args, env={"VISUAL": f"{sys.executable} {editor}"}, then="echo exit=$?; sleep 60")
 
 
 def edit_with(session: str, project, old: str, new: str) -> None:
@@ -103,7 +59,7 @@ def test_an_unknown_scripted_model_is_refused_at_once(project):
     try:
         screen = wait_screen(session, "exit=")
     finally:
-        tmux("kill-session", "-t", session)
+        kill(session)
     assert "exit=3" in screen and "unknown model 'scripted/nonexistent'" in screen, screen
     assert "tests selected" not in screen and "Traceback" not in screen  # refused before any work
 
@@ -131,7 +87,7 @@ def test_edits_kept_across_runs_of_the_app_and_a_round_folded(project):
         wait_screen(session, "✎ edit-1")
         quit_app(session)
     finally:
-        tmux("kill-session", "-t", session)
+        kill(session)
     first_run = list_runs(project)[0]
 
     session = start(project)  # the app again, later
@@ -143,7 +99,7 @@ def test_edits_kept_across_runs_of_the_app_and_a_round_folded(project):
         wait_screen(session, "✎ edit-2")  # a new number: the earlier edit is not replaced
         quit_app(session)
     finally:
-        tmux("kill-session", "-t", session)
+        kill(session)
 
     kept = {node.id: node.code for node in kept_edits(project, support.TARGET)}
     assert set(kept) == {"edit-1", "edit-2"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from orps_tui.cli import main
 from orps_tui.schema import validate
 from search.providers.scripted import register_script
+from tests.support import answering_by_name, git_project
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "faster_project"
 CORE = "src/speedy/core.py"
@@ -36,25 +36,10 @@ ANSWERS = {
 }
 
 
-def respond(messages, params):
-    if "reviewer" in messages[0]["content"]:
-        return "Fine.\nScore: 4/5"
-    user = messages[-1]["content"]
-    for name, answer in ANSWERS.items():
-        if f"`{name}`" in user:
-            return answer
-    return "I do not know."
-
-
 @pytest.fixture
 def project(tmp_path):
-    dest = tmp_path / "proj"
-    shutil.copytree(FIXTURE, dest)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "."], cwd=dest, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], cwd=dest, check=True)
-    register_script("faster", respond)
-    return dest
+    register_script("faster", answering_by_name(ANSWERS, "Fine.\nScore: 4/5"))
+    return git_project(FIXTURE, tmp_path / "proj")
 
 
 def solve(project: Path, name: str, capsys) -> tuple[int, dict]:

@@ -1,4 +1,4 @@
-"""Trust what passes (issues 14 and 21.1-2): candidates that get their tests to pass the wrong
+"""Trust what passes: candidates that get their tests to pass the wrong
 way are `suspicious` or `tampered`, never `passed`; ordinary code that looks a bit like them
 passes. Each runs in the real sandbox with the real plugin."""
 

@@ -13,17 +13,21 @@ import pytest
 
 from search.gateway import Gateway, GatewayConfig
 from search.providers.openai_server import serving
+from tests.support import until
 
 MSG = [{"role": "user", "content": "hi"}]
 
 
 HOLD = threading.Event()
-"""Set: the server answers at once; clear: after 5 s."""
+"""Set: the server answers at once; clear: it holds the answer until RELEASE is set (30 s at most)."""
+ARRIVED, RELEASE, ANSWERED = threading.Event(), threading.Event(), threading.Event()
 
 
 def respond(messages, params):
     if not HOLD.is_set():
-        time.sleep(5)
+        ARRIVED.set()
+        RELEASE.wait(30)
+        ANSWERED.set()
     return "answer to " + messages[-1]["content"]
 
 
@@ -37,6 +41,8 @@ def api_base():
 def key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
     HOLD.set()
+    for event in (ARRIVED, RELEASE, ANSWERED):
+        event.clear()
 
 
 async def test_a_hosted_models_call_runs_in_a_thread_of_its_own_and_returns_its_answer(api_base, monkeypatch):
@@ -63,15 +69,16 @@ async def test_a_hosted_models_call_runs_in_a_thread_of_its_own_and_returns_its_
 
 async def test_cancelling_a_hosted_call_returns_at_once_while_the_server_is_silent(api_base):
     HOLD.clear()
-    gw = Gateway(GatewayConfig(api_base=api_base, retries=0, timeout_s=20))
+    gw = Gateway(GatewayConfig(api_base=api_base, retries=0, timeout_s=60))
     call = asyncio.ensure_future(gw.complete("openai/stall", [{"role": "user", "content": "slow"}]))
-    await asyncio.sleep(0.5)
-    started = time.perf_counter()
+    await until(ARRIVED.is_set, 60, "the request reaching the server")
     call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
-    # the server stays silent for the whole 20 s timeout: returning well before it is the behaviour
-    assert time.perf_counter() - started < 5
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert not ANSWERED.is_set()  # the cancel returned while the server was still silent
+    finally:
+        RELEASE.set()
     assert gw.usage.calls == 0  # nothing answered, nothing counted
 
 

@@ -16,8 +16,7 @@ import pytest
 
 from search.providers import model_process
 from search.providers.model_process import ModelCrashed, ModelProcess, describe_death, run_call
-from tests.support import cli_env, wait_until
-from tests.e2e.test_stop import alive
+from tests.support import alive, cli_env, wait_until
 
 FAKE = "tests.fake_model_worker"
 REQUEST = {"messages": [{"role": "user", "content": "fix count_words"}], "temperature": 0.0,
@@ -100,11 +99,9 @@ def _collect(errors: list, path: str) -> None:
 def test_a_silent_child_is_killed_as_hung(fake_worker, monkeypatch):
     monkeypatch.setattr(model_process, "HANG_AFTER_S", 1.5)
     monkeypatch.setenv("FAKE_MODEL_TOKEN_S", "30")  # no token, no progress line: silence
-    started = time.monotonic()
-    with pytest.raises(ModelCrashed) as caught:
+    with pytest.raises(ModelCrashed) as caught:  # the child would stay silent for 30 s: killed before
         run_call(fake_worker, REQUEST, threading.Event())
     assert caught.value.cause == "hang" and "hung" in caught.value.message
-    assert time.monotonic() - started < 10
 
 
 def test_cancel_stops_the_generation_at_a_token_and_keeps_the_child(fake_worker, monkeypatch):
