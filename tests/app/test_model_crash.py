@@ -1,7 +1,7 @@
 """`orps solve` when the embedded model's process dies mid-run: one line naming the signal,
-exit code 4 (not a wait for the dead child), no traceback, the run kept, and `--resume` finishing it. The
-model is the scripted child (tests/fake_model_worker.py) behind the real supervision; the
-same with the real model is in test_model_crash_real.py (slow)."""
+exit code 4 (not a wait for the dead child), no traceback, the run kept, and `--resume`
+finishing it. The model is the scripted child (tests/fake_model_worker.py) behind the real
+supervision; the same with the real model is in tests/e2e/test_model_crash_real.py (slow)."""
 
 from __future__ import annotations
 

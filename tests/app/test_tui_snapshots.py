@@ -1,6 +1,6 @@
 """Snapshot tests (pytest-textual-snapshot) of the main screens, made deterministic: a
 fixed run id, a frozen clock, the scripted model, the in-process evaluator, one model
-call at a time. Update with `pytest tests/test_tui_snapshots.py --snapshot-update`."""
+call at a time. Update with `pytest tests/app/test_tui_snapshots.py --snapshot-update`."""
 
 from __future__ import annotations
 

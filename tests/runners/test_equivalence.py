@@ -1,6 +1,6 @@
 """Behavioural equivalence and speed decisions, in orps's own process: how values are
 encoded and compared, which differences are named, when a speed-up counts, and how the
-changed lines' coverage is found. No sandbox here (tests/test_equivalence_project.py runs it)."""
+changed lines' coverage is found. No sandbox here (test_equivalence_project.py runs it)."""
 
 from __future__ import annotations
 
