@@ -55,7 +55,7 @@ async def test_footer_keys_are_not_restyled_or_rebuilt_for_the_same_keys(project
     app = solving_app(project)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "a Accept" in screen_text(app) and "r Reject" in screen_text(app))
         review = app.screen
         keys = [key for key in review.query(FooterKey)]
         # The keys the screen shows, compact as the footer is not (Textual's default look).
