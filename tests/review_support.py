@@ -3,8 +3,9 @@ branch that fixes one function, breaks one, adds one and removes one."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from tests.support import git
 
 BASE = '''\
 def add(a, b):
@@ -80,12 +81,6 @@ from calc import triple
 def test_triple():
     assert triple(2) == 6
 '''
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t",
-                           "-c", "commit.gpgsign=false", *args], capture_output=True, text=True, check=True)
-    return done.stdout
 
 
 def make_repo(root: Path) -> Path:

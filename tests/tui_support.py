@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 from pathlib import Path
 
 from search.providers.scripted import register_script
@@ -70,6 +71,20 @@ def make_project(root: Path) -> Path:
     (project / "calc.py").write_text(CALC)
     (project / "tests" / "test_calc.py").write_text(TESTS)
     register_script("calc", respond)
+    return project
+
+
+def scripted_project(root: Path, *, named_in_config: bool = True) -> Path:
+    """`make_project` for an `orps` in another process: the scripted model written out as
+    `root/model_script.py` (the model `scripted/<that path>`), named in the project's orps.toml
+    unless `named_in_config` is false; the project's pytest finds `calc` from its root."""
+    project = make_project(root)
+    script = root / "model_script.py"
+    script.write_text("\n".join([f"WRONG = {WRONG!r}", f"RIGHT = {RIGHT!r}", "", inspect.getsource(respond)]))
+    if named_in_config:
+        (project / "orps.toml").write_text(
+            f'model = "scripted/{script}"\nsamples = 2\nbeam = 1\nrounds = 2\ncache = false\n')
+    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
     return project
 
 

@@ -116,7 +116,7 @@ class ModelLimiter:
 def start_limiter(concurrency: int, lease_s: float = 900.0):
     """The limiter actor for this run (a handle that can be passed to tasks). It lives on the
     head node: placed on a worker node, losing that node would fail every problem's next model
-    call while the actor restarts elsewhere (seen in tests/test_ray_cluster.py)."""
+    call while the actor restarts elsewhere (seen in tests/e2e/test_ray_cluster.py)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor_cls = remote_function("limiter", ModelLimiter, num_cpus=0, max_restarts=-1, max_concurrency=1000)

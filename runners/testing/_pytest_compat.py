@@ -1,6 +1,6 @@
 """Every private name of pytest (`_pytest.*`, and pluggy's, its hook library) that orps's
 test harness uses inside the sandbox, in one place, so a pytest release that moves one is
-found here and by `tests/test_pytest_compat.py`, which imports each against the installed
+found here and by `tests/runners/test_pytest_compat.py`, which imports each against the installed
 pytest and names what changed.
 
 Stdlib only, and pytest's modules are imported only when a function is called: this file
