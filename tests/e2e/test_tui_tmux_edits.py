@@ -13,6 +13,8 @@ import json
 import shutil
 import sys
 
+import pytest
+
 from orps_tui.edits import kept_edits
 from search.store import list_runs
 from tests import tui_support as support
