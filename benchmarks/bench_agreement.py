@@ -68,9 +68,12 @@ def candidate_nodes(row: dict) -> list[Node]:
         total = 100
         passed = round(c["pass_rate"] * total)
         node = Node(id=c["id"], parent=None, round=c.get("round", 0), code=c["code"])
-        node.evaluation = Evaluation(verdict=c.get("verdict") or ("passed" if c["all_passed"] else "failed"),
-                                     passed=passed, total=total,
-                                     runtime_s=0.0 if c["code"] == row["code"] else 1.0)
+        node.evaluation = Evaluation(
+            verdict=c.get("verdict") or ("passed" if c["all_passed"] else "failed"),
+            passed=passed,
+            total=total,
+            runtime_s=0.0 if c["code"] == row["code"] else 1.0,
+        )
         nodes.append(node)
     return nodes
 
@@ -102,8 +105,18 @@ async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
     evaluator = SandboxEvaluator(workers=workers)
     probes = cached_probes(evaluator)
     hidden_cache: dict = {}
-    groups: dict[str, dict] = defaultdict(lambda: {"problems": 0, "with_candidates": 0, "ties": 0, "probed": 0,
-                                                   "changed": 0, "plain": 0, "agreement": 0, "details": []})
+    groups: dict[str, dict] = defaultdict(
+        lambda: {
+            "problems": 0,
+            "with_candidates": 0,
+            "ties": 0,
+            "probed": 0,
+            "changed": 0,
+            "plain": 0,
+            "agreement": 0,
+            "details": [],
+        }
+    )
     tasks: dict[str, Task] = {}
     for path in paths:
         rows = [r for r in read_results(path) if not r.get("error")]
@@ -134,25 +147,41 @@ async def measure(paths: list[Path], dataset: str | None, workers: int) -> dict:
             group["changed"] += 1
             passed = await judge(task, chosen.code, evaluator, hidden_cache)
             group["agreement"] += passed
-            group["details"].append({"id": row["id"], "plain": bool(row["passed_hidden"]), "agreement": passed,
-                                     "chosen": report.chosen, "tied": len(report.tied),
-                                     "scores": report.scores})
-            print(f"  {row['id']:<16} {row['strategy']}@{row['budget_calls']}: tie of {len(report.tied)}, "
-                  f"agreement picks {report.chosen} -> hidden {'PASS' if passed else 'fail'} "
-                  f"(plain answer: {'PASS' if row['passed_hidden'] else 'fail'})", file=sys.stderr)
+            group["details"].append(
+                {
+                    "id": row["id"],
+                    "plain": bool(row["passed_hidden"]),
+                    "agreement": passed,
+                    "chosen": report.chosen,
+                    "tied": len(report.tied),
+                    "scores": report.scores,
+                }
+            )
+            print(
+                f"  {row['id']:<16} {row['strategy']}@{row['budget_calls']}: tie of {len(report.tied)}, "
+                f"agreement picks {report.chosen} -> hidden {'PASS' if passed else 'fail'} "
+                f"(plain answer: {'PASS' if row['passed_hidden'] else 'fail'})",
+                file=sys.stderr,
+            )
     evaluator.close()
     return dict(groups)
 
 
 def table(groups: dict) -> str:
-    lines = [f"{'run':<42} {'problems':>8} {'recorded':>8} {'ties':>5} {'probed':>6} {'changed':>7} "
-             f"{'pass@1 plain':>12} {'pass@1 agreement':>16}"]
-    total = {k: sum(g[k] for g in groups.values())
-             for k in ("problems", "with_candidates", "ties", "probed", "changed", "plain", "agreement")}
+    lines = [
+        f"{'run':<42} {'problems':>8} {'recorded':>8} {'ties':>5} {'probed':>6} {'changed':>7} "
+        f"{'pass@1 plain':>12} {'pass@1 agreement':>16}"
+    ]
+    total = {
+        k: sum(g[k] for g in groups.values())
+        for k in ("problems", "with_candidates", "ties", "probed", "changed", "plain", "agreement")
+    }
     for name, g in [*groups.items(), *([("all runs", total)] if len(groups) > 1 else [])]:
         n = g["problems"] or 1
-        lines.append(f"{name:<42} {g['problems']:>8} {g['with_candidates']:>8} {g['ties']:>5} {g['probed']:>6} {g['changed']:>7} "
-                     f"{g['plain'] / n:>7.1%} ({g['plain']:>2}) {g['agreement'] / n:>10.1%} ({g['agreement']:>2})")
+        lines.append(
+            f"{name:<42} {g['problems']:>8} {g['with_candidates']:>8} {g['ties']:>5} {g['probed']:>6} {g['changed']:>7} "
+            f"{g['plain'] / n:>7.1%} ({g['plain']:>2}) {g['agreement'] / n:>10.1%} ({g['agreement']:>2})"
+        )
     return "\n".join(lines)
 
 
@@ -168,9 +197,11 @@ def main() -> None:
         raise SystemExit(f"no such results file: {', '.join(missing)}")
     groups = asyncio.run(measure(args.results, args.dataset, args.workers))
     print(table(groups))
-    print("recorded: problems whose candidates the run recorded (extra.candidates; older runs have none); "
-          "ties: problems whose best public pass rate (above 0) is shared by two or more different programs; "
-          "probed: ties with probe inputs derived from the public asserts; changed: agreement chose another answer")
+    print(
+        "recorded: problems whose candidates the run recorded (extra.candidates; older runs have none); "
+        "ties: problems whose best public pass rate (above 0) is shared by two or more different programs; "
+        "probed: ties with probe inputs derived from the public asserts; changed: agreement chose another answer"
+    )
     if args.json:
         args.json.write_text(json.dumps(groups, indent=1))
 

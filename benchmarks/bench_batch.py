@@ -22,8 +22,11 @@ from search.providers.local import smollm2_path  # noqa: E402
 
 MESSAGES = [
     {"role": "system", "content": "You are a careful Python programmer. Answer with one Python code block."},
-    {"role": "user", "content": "Write a function count_words(text) that returns the number of words in text, "
-                                "where words are separated by any run of whitespace."},
+    {
+        "role": "user",
+        "content": "Write a function count_words(text) that returns the number of words in text, "
+        "where words are separated by any run of whitespace.",
+    },
 ]
 
 
@@ -38,7 +41,9 @@ def one_at_a_time(llm, k: int, max_tokens: int) -> tuple[int, float]:
 
 def batched(llm, k: int, max_tokens: int, threads: int) -> tuple[int, float]:
     started = time.perf_counter()
-    outs = generate_batch(llm, [BatchRequest(MESSAGES, 0.8, max_tokens, [], seed) for seed in range(k)], n_threads=threads)
+    outs = generate_batch(
+        llm, [BatchRequest(MESSAGES, 0.8, max_tokens, [], seed) for seed in range(k)], n_threads=threads
+    )
     return sum(o["usage"]["completion_tokens"] for o in outs), time.perf_counter() - started
 
 
@@ -46,15 +51,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1),
-                        help="llama.cpp threads (default: every core; 1 on a machine busy with other work, where "
-                        "threads that wait for each other spin)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="llama.cpp threads (default: every core; 1 on a machine busy with other work, where "
+        "threads that wait for each other spin)",
+    )
     parser.add_argument("--samples", default="1,4,8", help="batch sizes to measure (default 1,4,8)")
     args = parser.parse_args()
     threads = args.threads
     llm = load_model(str(smollm2_path()), n_ctx=4096, n_threads=threads)
-    print(f"SmolLM2-135M, {threads} threads, temperature 0.8, up to {args.max_tokens} tokens per sample, "
-          f"{args.rounds} rounds, modes interleaved")
+    print(
+        f"SmolLM2-135M, {threads} threads, temperature 0.8, up to {args.max_tokens} tokens per sample, "
+        f"{args.rounds} rounds, modes interleaved"
+    )
     print(f"{'samples':>7} {'one at a time tok/s':>20} {'one batch tok/s':>16} {'ratio':>6}")
     print(f"load average at the start: {os.getloadavg()[0]:.1f}")
     for k in (int(x) for x in args.samples.split(",")):

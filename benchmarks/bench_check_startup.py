@@ -38,15 +38,19 @@ def main() -> None:
     args = ap.parse_args()
     project = Path(args.project).resolve()
     check = [sys.executable, "-m", "orps_tui.cli", "check", "--target", args.target]
-    runs = {"project's pytest": ([str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p",
-                                  "no:cacheprovider", *args.tests], {})}
+    runs = {
+        "project's pytest": (
+            [str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.tests],
+            {},
+        )
+    }
     if args.before:
         runs["orps check (before)"] = (check, {"PYTHONPATH": str(Path(args.before).resolve())})
     runs["orps check (this checkout)"] = (check, {"PYTHONPATH": str(HERE)})
     times: dict[str, list[float]] = {name: [] for name in runs}
     names = list(runs)
     for i in range(args.repeats):
-        for name in (names if i % 2 == 0 else names[::-1]):
+        for name in names if i % 2 == 0 else names[::-1]:
             argv, env = runs[name]
             started = time.perf_counter()
             subprocess.run(argv, cwd=project, env={**os.environ, **env}, capture_output=True)

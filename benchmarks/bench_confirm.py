@@ -34,16 +34,29 @@ def tasks(root: Path) -> dict[str, tuple[Task, str]]:
     shutil.copytree(SAMPLE, project)
     tests = [f"tests/test_words.py::test_slugify_{name}" for name in ("simple", "punctuation", "runs")]
     return {
-        "project (sample, 3 tests)": (Task(id="p", problem="", entry_point="slugify", kind="project",
-                                           target="src/textkit/words.py::slugify", project=str(project),
-                                           tests=tests), SLUGIFY),
-        "dataset (3 asserts)": (Task(id="d", problem="", entry_point="f",
-                                     tests=["assert f(2) == 4", "assert f(-3) == 9", "assert f(0) == 0"]),
-                                "def f(x):\n    return x * x\n"),
+        "project (sample, 3 tests)": (
+            Task(
+                id="p",
+                problem="",
+                entry_point="slugify",
+                kind="project",
+                target="src/textkit/words.py::slugify",
+                project=str(project),
+                tests=tests,
+            ),
+            SLUGIFY,
+        ),
+        "dataset (3 asserts)": (
+            Task(
+                id="d", problem="", entry_point="f", tests=["assert f(2) == 4", "assert f(-3) == 9", "assert f(0) == 0"]
+            ),
+            "def f(x):\n    return x * x\n",
+        ),
         # what one crossing costs: a test that calls the target 5000 times
-        "dataset (1 test, 5000 calls)": (Task(id="c", problem="", entry_point="f",
-                                              tests=["for i in range(5000):\n    assert f(i) == i * i"]),
-                                         "def f(x):\n    return x * x\n"),
+        "dataset (1 test, 5000 calls)": (
+            Task(id="c", problem="", entry_point="f", tests=["for i in range(5000):\n    assert f(i) == i * i"]),
+            "def f(x):\n    return x * x\n",
+        ),
     }
 
 
@@ -58,7 +71,7 @@ async def main(repeats: int, warm: bool) -> None:
                 normal, confirm = [], []
                 for i in range(repeats):
                     order = [("normal", normal), ("confirm", confirm)]
-                    for kind, into in (order if i % 2 == 0 else order[::-1]):
+                    for kind, into in order if i % 2 == 0 else order[::-1]:
                         started = time.perf_counter()
                         if kind == "normal":
                             ok = (await evaluator.evaluate(task, code)).all_passed
@@ -68,9 +81,13 @@ async def main(repeats: int, warm: bool) -> None:
                         assert ok, kind
                 n, c = statistics.median(normal), statistics.median(confirm)
                 print(f"{name}  ({'warm' if warm else 'cold'} worker, {repeats} runs each)")
-                print(f"  normal check        {n * 1000:7.0f} ms median  ({min(normal) * 1000:.0f}-{max(normal) * 1000:.0f})")
-                print(f"  confirmation run    {c * 1000:7.0f} ms median  ({min(confirm) * 1000:.0f}-{max(confirm) * 1000:.0f})"
-                      f"  {c / n:.2f}x the normal check, +{(c - n) * 1000:.0f} ms per proposal")
+                print(
+                    f"  normal check        {n * 1000:7.0f} ms median  ({min(normal) * 1000:.0f}-{max(normal) * 1000:.0f})"
+                )
+                print(
+                    f"  confirmation run    {c * 1000:7.0f} ms median  ({min(confirm) * 1000:.0f}-{max(confirm) * 1000:.0f})"
+                    f"  {c / n:.2f}x the normal check, +{(c - n) * 1000:.0f} ms per proposal"
+                )
                 if "calls" in name:
                     print(f"  per call across the boundary: {(c - n) / 5000 * 1e6:.0f} us (median difference / 5000)")
     finally:

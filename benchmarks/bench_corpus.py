@@ -41,57 +41,99 @@ from pathlib import Path
 # test dependencies its contributors install, what its tests look like, and the functions.
 LIBRARIES: dict[str, dict] = {
     "more-itertools": {
-        "sdist": "more-itertools==11.2.1", "test_deps": ["pytest"],
+        "sdist": "more-itertools==11.2.1",
+        "test_deps": ["pytest"],
         "shape": "unittest.TestCase classes, flat layout",
-        "targets": ["more_itertools/more.py::chunked", "more_itertools/more.py::first",
-                    "more_itertools/more.py::ilen", "more_itertools/more.py::interleave_longest",
-                    "more_itertools/more.py::split_at", "more_itertools/more.py::always_iterable",
-                    "more_itertools/recipes.py::take", "more_itertools/recipes.py::all_equal"],
+        "targets": [
+            "more_itertools/more.py::chunked",
+            "more_itertools/more.py::first",
+            "more_itertools/more.py::ilen",
+            "more_itertools/more.py::interleave_longest",
+            "more_itertools/more.py::split_at",
+            "more_itertools/more.py::always_iterable",
+            "more_itertools/recipes.py::take",
+            "more_itertools/recipes.py::all_equal",
+        ],
     },
     "toolz": {
-        "sdist": "toolz==1.2.0", "test_deps": ["pytest"],
+        "sdist": "toolz==1.2.0",
+        "test_deps": ["pytest"],
         "shape": "plain pytest functions inside the package (toolz/tests)",
-        "targets": ["toolz/itertoolz.py::groupby", "toolz/itertoolz.py::frequencies",
-                    "toolz/itertoolz.py::partition_all", "toolz/itertoolz.py::sliding_window",
-                    "toolz/itertoolz.py::unique", "toolz/itertoolz.py::interpose",
-                    "toolz/dicttoolz.py::merge", "toolz/dicttoolz.py::assoc"],
+        "targets": [
+            "toolz/itertoolz.py::groupby",
+            "toolz/itertoolz.py::frequencies",
+            "toolz/itertoolz.py::partition_all",
+            "toolz/itertoolz.py::sliding_window",
+            "toolz/itertoolz.py::unique",
+            "toolz/itertoolz.py::interpose",
+            "toolz/dicttoolz.py::merge",
+            "toolz/dicttoolz.py::assoc",
+        ],
     },
     "inflection": {
-        "sdist": "inflection==0.5.1", "test_deps": ["pytest"],
+        "sdist": "inflection==0.5.1",
+        "test_deps": ["pytest"],
         "shape": "one module and one test file at the root, parametrize-heavy",
-        "targets": ["inflection/__init__.py::camelize", "inflection/__init__.py::underscore",
-                    "inflection/__init__.py::pluralize", "inflection/__init__.py::singularize",
-                    "inflection/__init__.py::parameterize", "inflection/__init__.py::ordinalize",
-                    "inflection/__init__.py::titleize"],
+        "targets": [
+            "inflection/__init__.py::camelize",
+            "inflection/__init__.py::underscore",
+            "inflection/__init__.py::pluralize",
+            "inflection/__init__.py::singularize",
+            "inflection/__init__.py::parameterize",
+            "inflection/__init__.py::ordinalize",
+            "inflection/__init__.py::titleize",
+        ],
     },
     "humanize": {
-        "sdist": "humanize==4.9.0", "test_deps": ["pytest", "freezegun"],
+        "sdist": "humanize==4.9.0",
+        "test_deps": ["pytest", "freezegun"],
         "shape": "src layout, freezegun and parametrize decorators, a test dependency",
-        "targets": ["src/humanize/number.py::ordinal", "src/humanize/number.py::intcomma",
-                    "src/humanize/number.py::intword", "src/humanize/number.py::apnumber",
-                    "src/humanize/number.py::fractional", "src/humanize/filesize.py::naturalsize",
-                    "src/humanize/time.py::naturaldelta"],
+        "targets": [
+            "src/humanize/number.py::ordinal",
+            "src/humanize/number.py::intcomma",
+            "src/humanize/number.py::intword",
+            "src/humanize/number.py::apnumber",
+            "src/humanize/number.py::fractional",
+            "src/humanize/filesize.py::naturalsize",
+            "src/humanize/time.py::naturaldelta",
+        ],
     },
     "cachetools": {
-        "sdist": "cachetools==8.0.3", "test_deps": ["pytest"],
+        "sdist": "cachetools==8.0.3",
+        "test_deps": ["pytest"],
         "shape": "src layout, unittest classes, methods and dunders",
-        "targets": ["src/cachetools/keys.py::hashkey", "src/cachetools/keys.py::typedkey",
-                    "src/cachetools/__init__.py::Cache.__getitem__", "src/cachetools/__init__.py::Cache.__init__",
-                    "src/cachetools/__init__.py::LRUCache.popitem", "src/cachetools/__init__.py::LFUCache.popitem"],
+        "targets": [
+            "src/cachetools/keys.py::hashkey",
+            "src/cachetools/keys.py::typedkey",
+            "src/cachetools/__init__.py::Cache.__getitem__",
+            "src/cachetools/__init__.py::Cache.__init__",
+            "src/cachetools/__init__.py::LRUCache.popitem",
+            "src/cachetools/__init__.py::LFUCache.popitem",
+        ],
     },
     "python-slugify": {
-        "sdist": "python-slugify==9.2.0", "test_deps": ["pytest"],
+        "sdist": "python-slugify==9.2.0",
+        "test_deps": ["pytest"],
         "shape": "a third-party dependency (text-unidecode), unittest classes",
-        "targets": ["slugify/slugify.py::slugify", "slugify/slugify.py::_modern_truncate",
-                    "slugify/slugify.py::_decode_entities"],
+        "targets": [
+            "slugify/slugify.py::slugify",
+            "slugify/slugify.py::_modern_truncate",
+            "slugify/slugify.py::_decode_entities",
+        ],
     },
     "boltons": {
-        "sdist": "boltons==26.2.0", "test_deps": ["pytest"],
+        "sdist": "boltons==26.2.0",
+        "test_deps": ["pytest"],
         "shape": "plain pytest, flat layout, many modules",
-        "targets": ["boltons/strutils.py::human_readable_list", "boltons/strutils.py::strip_ansi",
-                    "boltons/strutils.py::parse_int_list", "boltons/strutils.py::is_uuid",
-                    "boltons/iterutils.py::chunked", "boltons/iterutils.py::windowed",
-                    "boltons/iterutils.py::backoff"],
+        "targets": [
+            "boltons/strutils.py::human_readable_list",
+            "boltons/strutils.py::strip_ansi",
+            "boltons/strutils.py::parse_int_list",
+            "boltons/strutils.py::is_uuid",
+            "boltons/iterutils.py::chunked",
+            "boltons/iterutils.py::windowed",
+            "boltons/iterutils.py::backoff",
+        ],
     },
 }
 
@@ -139,11 +181,16 @@ class Row:
         return sum(1 for t, o in self.pytest_outcomes.items() if other.get(t) == o)
 
     def disagreements(self, other: dict[str, str]) -> list[str]:
-        return [f"{t}: pytest {o}, orps {other.get(t, 'missing')}" for t, o in self.pytest_outcomes.items()
-                if other.get(t) != o]
+        return [
+            f"{t}: pytest {o}, orps {other.get(t, 'missing')}"
+            for t, o in self.pytest_outcomes.items()
+            if other.get(t) != o
+        ]
 
 
-def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 600) -> tuple[subprocess.CompletedProcess, float]:
+def run(
+    cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 600
+) -> tuple[subprocess.CompletedProcess, float]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     return proc, time.perf_counter() - start
@@ -159,12 +206,29 @@ def fetch(cache: Path, spec: str) -> Path:
         if (sdists / candidate).exists():
             break
     else:
-        proc, _ = run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
-                       "-d", str(sdists), spec], cwd=cache)
+        proc, _ = run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                str(sdists),
+                spec,
+            ],
+            cwd=cache,
+        )
         if proc.returncode:
             raise RuntimeError(f"pip download {spec} failed: {proc.stderr.strip()[-300:]}")
-    archive = next(p for p in sdists.iterdir() if p.name.lower().startswith((stem.lower(), f"{name}-{version}".lower()))
-                   and p.name.endswith(".tar.gz"))
+    archive = next(
+        p
+        for p in sdists.iterdir()
+        if p.name.lower().startswith((stem.lower(), f"{name}-{version}".lower())) and p.name.endswith(".tar.gz")
+    )
     src = cache / "src"
     root = src / archive.name[: -len(".tar.gz")]
     if not root.is_dir():
@@ -200,8 +264,9 @@ def plain_pytest(root: Path, python: Path, ids: list[str], plugin_dir: Path) -> 
         out_path = Path(out.name)
     env = {**os.environ, "PYTHONPATH": str(plugin_dir), "CORPUS_OUT": str(out_path)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    proc, seconds = run([str(python), "-m", "pytest", "-q", "-p", "corpus_outcomes", "-p", "no:cacheprovider", *ids],
-                        cwd=root, env=env)
+    proc, seconds = run(
+        [str(python), "-m", "pytest", "-q", "-p", "corpus_outcomes", "-p", "no:cacheprovider", *ids], cwd=root, env=env
+    )
     try:
         outcomes = json.loads(out_path.read_text() or "{}")
     except (OSError, ValueError):
@@ -254,8 +319,10 @@ def bench_function(library: str, root: Path, python: Path, target: str, plugin_d
 
 
 def table(rows: list[Row]) -> str:
-    out = ["| library | function | tests | pytest | orps = pytest | round trip = pytest | orps check | pytest | ratio |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| library | function | tests | pytest | orps = pytest | round trip = pytest | orps check | pytest | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if r.error:
             out.append(f"| {r.library} | `{r.target.split('::')[1]}` | | error: {r.error[:80]} | | | | | |")
@@ -265,8 +332,10 @@ def table(rows: list[Row]) -> str:
             counts[o] = counts.get(o, 0) + 1
         shown = " ".join(f"{n} {o}" for o, n in sorted(counts.items()))
         ratio = r.orps_s / r.pytest_s if r.pytest_s else 0
-        out.append(f"| {r.library} | `{r.target.split('::')[1]}` | {r.tests} | {shown} | {r.agree(r.orps_outcomes)}/{r.tests} "
-                   f"| {r.agree(r.round_trip_outcomes)}/{r.tests} | {r.orps_s:.2f} s | {r.pytest_s:.2f} s | {ratio:.1f}x |")
+        out.append(
+            f"| {r.library} | `{r.target.split('::')[1]}` | {r.tests} | {shown} | {r.agree(r.orps_outcomes)}/{r.tests} "
+            f"| {r.agree(r.round_trip_outcomes)}/{r.tests} | {r.orps_s:.2f} s | {r.pytest_s:.2f} s | {ratio:.1f}x |"
+        )
     ok = [r for r in rows if not r.error]
     tests = sum(r.tests for r in ok)
     agree = sum(r.agree(r.orps_outcomes) for r in ok)
@@ -275,17 +344,25 @@ def table(rows: list[Row]) -> str:
     full_trip = sum(1 for r in ok if r.agree(r.round_trip_outcomes) == r.tests)
     ratios = [r.orps_s / r.pytest_s for r in ok if r.pytest_s]
     out.append("")
-    out.append(f"{len(rows)} functions in {len({r.library for r in rows})} libraries ({len(rows) - len(ok)} not run); "
-               f"tests agreeing with pytest: {agree}/{tests} ({full}/{len(ok)} functions all agree); "
-               f"round trip: {trip}/{tests} ({full_trip}/{len(ok)} functions); "
-               f"orps check / pytest time: median {statistics.median(ratios):.1f}x" if ratios else "no function ran")
+    out.append(
+        f"{len(rows)} functions in {len({r.library for r in rows})} libraries ({len(rows) - len(ok)} not run); "
+        f"tests agreeing with pytest: {agree}/{tests} ({full}/{len(ok)} functions all agree); "
+        f"round trip: {trip}/{tests} ({full_trip}/{len(ok)} functions); "
+        f"orps check / pytest time: median {statistics.median(ratios):.1f}x"
+        if ratios
+        else "no function ran"
+    )
     return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "orps-corpus",
-                    help="where sdists, sources and virtualenvs go (outside the repository)")
+    ap.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "orps-corpus",
+        help="where sdists, sources and virtualenvs go (outside the repository)",
+    )
     ap.add_argument("--libs", nargs="+", choices=sorted(LIBRARIES), default=sorted(LIBRARIES))
     ap.add_argument("--limit", type=int, default=0, help="at most this many functions per library")
     ap.add_argument("--json", type=Path, help="also write every row (outcomes per test) here")
@@ -309,19 +386,28 @@ def main() -> None:
         for target in targets:
             row = bench_function(library, root, python, target, plugin_dir)
             rows.append(row)
-            print(f"{library} {target}: {row.tests} tests, orps {row.agree(row.orps_outcomes)}, round trip "
-                  f"{row.agree(row.round_trip_outcomes)}, {row.orps_s:.2f} s vs {row.pytest_s:.2f} s"
-                  + (f" ERROR {row.error}" if row.error else "") + (f" ({row.orps_message[:100]})" if row.orps_message
-                                                                    and row.agree(row.orps_outcomes) < row.tests else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"{library} {target}: {row.tests} tests, orps {row.agree(row.orps_outcomes)}, round trip "
+                f"{row.agree(row.round_trip_outcomes)}, {row.orps_s:.2f} s vs {row.pytest_s:.2f} s"
+                + (f" ERROR {row.error}" if row.error else "")
+                + (
+                    f" ({row.orps_message[:100]})"
+                    if row.orps_message and row.agree(row.orps_outcomes) < row.tests
+                    else ""
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
     print(table(rows))
     if args.disagreements:
         for r in rows:
             if r.error or r.agree(r.orps_outcomes) == r.tests:
                 continue
             wrong = r.disagreements(r.orps_outcomes)
-            print(f"  {r.library} {r.target}: {len(wrong)} tests disagree, e.g. {wrong[0]}; "
-                  f"orps said: {r.orps_message[:160] or '(nothing)'}")
+            print(
+                f"  {r.library} {r.target}: {len(wrong)} tests disagree, e.g. {wrong[0]}; "
+                f"orps said: {r.orps_message[:160] or '(nothing)'}"
+            )
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1))
 

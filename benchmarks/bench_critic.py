@@ -50,8 +50,7 @@ def ordered_right(scores: list[float | None], right: list[bool]) -> tuple[float,
     pairs = [(i, j) for i in range(len(right)) for j in range(len(right)) if right[i] and not right[j]]
     if not pairs:
         return 0.0, 0
-    won = sum(1.0 if (scores[i] or 0) > (scores[j] or 0) else 0.5 if scores[i] == scores[j] else 0.0
-              for i, j in pairs)
+    won = sum(1.0 if (scores[i] or 0) > (scores[j] or 0) else 0.5 if scores[i] == scores[j] else 0.0 for i, j in pairs)
     return won / len(pairs), len(pairs)
 
 
@@ -59,14 +58,18 @@ async def measure(args) -> dict:
     rows = [r for r in read_results(args.results) if (r.get("extra") or {}).get("candidates")]
     chosen: dict[str, dict] = {}
     for row in rows:  # one row per problem: the one with the most distinct candidates
-        if len(pick_candidates(row, args.nodes)) > len(pick_candidates(chosen.get(row["id"], row), args.nodes)) \
-                or row["id"] not in chosen:
+        if (
+            len(pick_candidates(row, args.nodes)) > len(pick_candidates(chosen.get(row["id"], row), args.nodes))
+            or row["id"] not in chosen
+        ):
             chosen[row["id"]] = row
     problems = list(chosen.values())[: args.problems]
     evaluator = SandboxEvaluator(workers=2)
     gateway = Gateway(GatewayConfig(concurrency=1, cache_dir=args.cache), Budget())
-    figures = {"node": {"calls": 0, "scored": 0, "nodes": 0, "won": 0.0, "pairs": 0, "model_s": 0.0},
-               "round": {"calls": 0, "scored": 0, "nodes": 0, "won": 0.0, "pairs": 0, "model_s": 0.0}}
+    figures = {
+        "node": {"calls": 0, "scored": 0, "nodes": 0, "won": 0.0, "pairs": 0, "model_s": 0.0},
+        "round": {"calls": 0, "scored": 0, "nodes": 0, "won": 0.0, "pairs": 0, "model_s": 0.0},
+    }
     for row in problems:
         task = load_dataset(dataset_for(row["id"], args.dataset), ids=[row["id"]])[0]
         nodes, right = [], []
@@ -79,13 +82,19 @@ async def measure(args) -> dict:
         per_node = []
         for node in nodes:
             started = time.perf_counter()
-            completion = await gateway.complete(args.model, critic_messages(task, node), temperature=0.0,
-                                                max_tokens=CRITIC_MAX_TOKENS, seed=0)
+            completion = await gateway.complete(
+                args.model, critic_messages(task, node), temperature=0.0, max_tokens=CRITIC_MAX_TOKENS, seed=0
+            )
             figures["node"]["model_s"] += time.perf_counter() - started
             per_node.append(parse_critic(completion.text).score)
         started = time.perf_counter()
-        completion = await gateway.complete(args.model, round_critic_messages(task, nodes), temperature=0.0,
-                                            max_tokens=min(CRITIC_MAX_TOKENS, 48 * len(nodes) + 32), seed=0)
+        completion = await gateway.complete(
+            args.model,
+            round_critic_messages(task, nodes),
+            temperature=0.0,
+            max_tokens=min(CRITIC_MAX_TOKENS, 48 * len(nodes) + 32),
+            seed=0,
+        )
         figures["round"]["model_s"] += time.perf_counter() - started
         per_round = parse_round_critic(completion.text, len(nodes)).scores
         for mode, scores, calls in (("node", per_node, len(nodes)), ("round", per_round, 1)):
@@ -96,8 +105,11 @@ async def measure(args) -> dict:
             won, pairs = ordered_right(scores, right)
             f["won"] += won * pairs
             f["pairs"] += pairs
-        print(f"{row['id']:<14} nodes {len(nodes)} (hidden-right {sum(right)}): per-node scores {per_node}, "
-              f"round scores {per_round}", flush=True)
+        print(
+            f"{row['id']:<14} nodes {len(nodes)} (hidden-right {sum(right)}): per-node scores {per_node}, "
+            f"round scores {per_round}",
+            flush=True,
+        )
         if args.show:
             print(completion.text)
     evaluator.close()
@@ -117,13 +129,17 @@ def main() -> None:
     if not args.results.is_file():
         raise SystemExit(f"no such results file: {args.results}")
     figures = asyncio.run(measure(args))
-    print(f"{'critic':<8} {'calls':>5} {'nodes':>5} {'usable scores':>14} {'per call':>8} "
-          f"{'right above wrong':>18} {'model s':>8}")
+    print(
+        f"{'critic':<8} {'calls':>5} {'nodes':>5} {'usable scores':>14} {'per call':>8} "
+        f"{'right above wrong':>18} {'model s':>8}"
+    )
     for mode, f in figures.items():
         rate = f["scored"] / f["nodes"] if f["nodes"] else 0.0
         order = f"{f['won'] / f['pairs']:.2f} of {f['pairs']}" if f["pairs"] else "no pairs"
-        print(f"{mode:<8} {f['calls']:>5} {f['nodes']:>5} {f['scored']:>5} ({rate:>5.0%}) "
-              f"{f['scored'] / max(1, f['calls']):>8.2f} {order:>18} {f['model_s']:>8.1f}")
+        print(
+            f"{mode:<8} {f['calls']:>5} {f['nodes']:>5} {f['scored']:>5} ({rate:>5.0%}) "
+            f"{f['scored'] / max(1, f['calls']):>8.2f} {order:>18} {f['model_s']:>8.1f}"
+        )
     print(json.dumps(figures))
 
 

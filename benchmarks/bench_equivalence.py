@@ -25,9 +25,8 @@ from pathlib import Path
 
 from orps_tui.taskbuild import build_task
 from runners.speed import equivalence
-
-from runners.testing.evaluator import SandboxEvaluator
 from runners.speed.timing import compare_speed
+from runners.testing.evaluator import SandboxEvaluator
 from search.types import Task
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faster_project"
@@ -88,8 +87,10 @@ def main() -> None:
     task = make_task(project, args.target)
     candidate = Path(args.candidate).read_text() if args.candidate else FIB_LOOP
     rounds = [asyncio.run(one_round(task, candidate)) for _ in range(args.runs)]
-    print(f"{args.target}: {len(task.tests)} tests, {rounds[0]['calls kept']} calls kept "
-          f"(same: {rounds[0]['same']}, speed-up {rounds[0]['speedup']}x), median of {args.runs} runs")
+    print(
+        f"{args.target}: {len(task.tests)} tests, {rounds[0]['calls kept']} calls kept "
+        f"(same: {rounds[0]['same']}, speed-up {rounds[0]['speedup']}x), median of {args.runs} runs"
+    )
     for key in rounds[0]:
         if key in ("calls kept", "same", "speedup"):
             continue

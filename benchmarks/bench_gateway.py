@@ -48,8 +48,10 @@ def main() -> None:
         t, n = loop.run_until_complete(through_gateway(i))
         g_times.append(t / max(n, 1))
     d, g = statistics.median(d_times), statistics.median(g_times)
-    print(f"local/smollm2: {1 / d:.1f} tokens/s direct, {1 / g:.1f} tokens/s through the gateway "
-          f"({statistics.mean(tokens):.0f} tokens per call, {args.calls} calls each)")
+    print(
+        f"local/smollm2: {1 / d:.1f} tokens/s direct, {1 / g:.1f} tokens/s through the gateway "
+        f"({statistics.mean(tokens):.0f} tokens per call, {args.calls} calls each)"
+    )
     print(f"gateway overhead per call: {(g / d - 1) * 100:+.1f}% (ratio gateway/direct = {g / d:.3f}; target < 1.05)")
 
 

@@ -36,8 +36,12 @@ def main() -> None:
     ap.add_argument("--extra-bufts", action="store_true", help="also the native build with extra buffer types on")
     ap.add_argument("--other-python", help="a Python with another llama-cpp-python build")
     ap.add_argument("--other-label", default="other build")
-    ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1),
-                    help="llama.cpp threads (default: every core; 1 on a busy machine, where waiting threads spin)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="llama.cpp threads (default: every core; 1 on a busy machine, where waiting threads spin)",
+    )
     args = ap.parse_args()
     path = str(smollm2_path().resolve())
     threads = args.threads
@@ -65,16 +69,23 @@ def main() -> None:
             wall = time.perf_counter() - started
             overhead.setdefault(proc.pid, []).append((wall - c.gen_s, wall))  # what the child did not spend generating
             return wall, c.result["usage"]["completion_tokens"]
+
         return call
 
-    modes = {"in-process": in_process,
-             "child": in_child(model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS, n_threads=threads))}
+    modes = {
+        "in-process": in_process,
+        "child": in_child(model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS, n_threads=threads)),
+    }
     if args.extra_bufts:
-        modes["child, extra buffer types on"] = in_child(model_process.ModelProcess(
-            path, n_ctx=CONTEXT_TOKENS, n_threads=threads, extra_args=("--extra-buffer-types",)))
+        modes["child, extra buffer types on"] = in_child(
+            model_process.ModelProcess(
+                path, n_ctx=CONTEXT_TOKENS, n_threads=threads, extra_args=("--extra-buffer-types",)
+            )
+        )
     if args.other_python:
-        modes[f"child, {args.other_label}"] = in_child(model_process.ModelProcess(
-            path, n_ctx=CONTEXT_TOKENS, n_threads=threads, python=args.other_python))
+        modes[f"child, {args.other_label}"] = in_child(
+            model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS, n_threads=threads, python=args.other_python)
+        )
 
     failed: dict[str, str] = {}
     for name, measure in list(modes.items()):  # warm-up: loads, first-call setup
@@ -86,7 +97,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in modes}
     names = list(modes)
     for r in range(args.rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             if name in failed:
                 continue
             try:
@@ -95,8 +106,10 @@ def main() -> None:
                 failed[name] = err.message
                 continue
             rates[name].append(tokens / seconds)
-    print(f"local/smollm2, {args.tokens} tokens per call, {threads} threads, {args.rounds} rounds, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"local/smollm2, {args.tokens} tokens per call, {threads} threads, {args.rounds} rounds, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(llama_backend.system_info())
     base = statistics.median(rates["in-process"]) if rates.get("in-process") else None
     for name in names:
@@ -112,9 +125,11 @@ def main() -> None:
     costs = [cost for cost, _ in measured]
     shares = [cost / wall for cost, wall in measured if wall > 0]
     if costs:
-        print(f"  isolation cost per call (parent's wall time - the child's own generation time): median "
-              f"{statistics.median(costs) * 1000:.1f} ms, {statistics.median(shares) * 100:.2f}% of the call "
-              f"(max {max(shares) * 100:.2f}%), over {len(costs)} calls")
+        print(
+            f"  isolation cost per call (parent's wall time - the child's own generation time): median "
+            f"{statistics.median(costs) * 1000:.1f} ms, {statistics.median(shares) * 100:.2f}% of the call "
+            f"(max {max(shares) * 100:.2f}%), over {len(costs)} calls"
+        )
     for proc in children:
         proc.close()
 

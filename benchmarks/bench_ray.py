@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runners.bench.run import BenchConfig, BenchRun  # noqa: E402
 from runners.bench.datasets import load_dataset  # noqa: E402
+from runners.bench.run import BenchConfig, BenchRun  # noqa: E402
 from search.settings import SearchSettings  # noqa: E402
 
 
@@ -43,18 +43,21 @@ def main() -> None:
         cluster = LocalCluster(tmp / "rc", cpus_per_node=max(1, args.cpus // 2))
         os.environ.update(cluster.client_env())
     from benchmarks.raykit import write_dataset, write_script
-    from runners.testing.evaluator import SandboxEvaluator
-    from runners.ray import connect, shutdown
     from runners.bench.ray import RaySolver
+    from runners.ray import connect, shutdown
+    from runners.testing.evaluator import SandboxEvaluator
 
     tasks = load_dataset(write_dataset(tmp / "ds", args.problems))
     model = write_script(tmp / "script.py")
-    config = BenchConfig("orps", 0, SearchSettings(strategy="orps", model=model, samples=2, beam=1, rounds=1, cache=False))
+    config = BenchConfig(
+        "orps", 0, SearchSettings(strategy="orps", model=model, samples=2, beam=1, rounds=1, cache=False)
+    )
 
     def run(name: str, **kw) -> float:
         started = time.perf_counter()
-        results = asyncio.run(BenchRun(tasks, [config], kw.pop("evaluator", None), tmp / name,
-                                       concurrency=args.cpus, **kw).run())[config.key]
+        results = asyncio.run(
+            BenchRun(tasks, [config], kw.pop("evaluator", None), tmp / name, concurrency=args.cpus, **kw).run()
+        )[config.key]
         wall = time.perf_counter() - started
         assert len(results) == args.problems and not any(r.error for r in results), [r.error for r in results]
         return wall
@@ -77,14 +80,20 @@ def main() -> None:
         if cluster:
             cluster.stop()
     n = args.problems
-    print(f"{n} problems, {info['workers']} CPUs on {info['nodes']} node(s), scripted instant model, "
-          f"orps samples=2 beam=1 rounds=1")
+    print(
+        f"{n} problems, {info['workers']} CPUs on {info['nodes']} node(s), scripted instant model, "
+        f"orps samples=2 beam=1 rounds=1"
+    )
     print(f"local backend         {local:7.2f} s   {local / n * 1000:7.0f} ms/problem")
     print(f"{start_label:<21} {start_s:7.2f} s   (once per run)")
-    print(f"ray backend, cold     {cold:7.2f} s   {cold / n * 1000:7.0f} ms/problem   {cold / local:5.2f}x local "
-          f"(workers import litellm on first use)")
-    print(f"ray backend, warm     {warm:7.2f} s   {warm / n * 1000:7.0f} ms/problem   {warm / local:5.2f}x local   "
-          f"overhead {(warm - local) / n * 1000:+.0f} ms/problem")
+    print(
+        f"ray backend, cold     {cold:7.2f} s   {cold / n * 1000:7.0f} ms/problem   {cold / local:5.2f}x local "
+        f"(workers import litellm on first use)"
+    )
+    print(
+        f"ray backend, warm     {warm:7.2f} s   {warm / n * 1000:7.0f} ms/problem   {warm / local:5.2f}x local   "
+        f"overhead {(warm - local) / n * 1000:+.0f} ms/problem"
+    )
 
 
 if __name__ == "__main__":

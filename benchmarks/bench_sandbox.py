@@ -33,8 +33,11 @@ from runners.testing.evaluator import SandboxEvaluator
 from search.types import Task
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample_project"
-TESTS = ["tests/test_words.py::test_slugify_simple", "tests/test_words.py::test_slugify_punctuation",
-         "tests/test_words.py::test_slugify_runs"]
+TESTS = [
+    "tests/test_words.py::test_slugify_simple",
+    "tests/test_words.py::test_slugify_punctuation",
+    "tests/test_words.py::test_slugify_runs",
+]
 CANDIDATE = "import re\n\ndef slugify(title):\n    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
 
 
@@ -83,8 +86,15 @@ def by_size(sizes: list[int], repeats: int) -> None:
     loop = asyncio.new_event_loop()
 
     def evaluate(size: int) -> float:
-        task = Task(id="bench", problem="", entry_point="slugify", kind="project",
-                    target="src/textkit/words.py::slugify", project=str(projects[size]), tests=TESTS)
+        task = Task(
+            id="bench",
+            problem="",
+            entry_point="slugify",
+            kind="project",
+            target="src/textkit/words.py::slugify",
+            project=str(projects[size]),
+            tests=TESTS,
+        )
         started = time.perf_counter()
         ev = loop.run_until_complete(evaluator.evaluate(task, CANDIDATE))
         assert ev.verdict == "passed", ev.message
@@ -96,9 +106,22 @@ def by_size(sizes: list[int], repeats: int) -> None:
 
     def check(size: int) -> float:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "orps_tui.cli", "check", "--project", str(projects[size]),
-                        "--target", "src/textkit/words.py::slugify", "--tests", *TESTS],
-                       capture_output=True, check=False)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orps_tui.cli",
+                "check",
+                "--project",
+                str(projects[size]),
+                "--target",
+                "src/textkit/words.py::slugify",
+                "--tests",
+                *TESTS,
+            ],
+            capture_output=True,
+            check=False,
+        )
         return time.perf_counter() - started
 
     for size in sizes:
@@ -111,8 +134,12 @@ def by_size(sizes: list[int], repeats: int) -> None:
     print("extra files " + "".join(f"{size:>12,}" for size in sizes) + f"   (median of {min(repeats, 5)})")
     for name in ("evaluation", "search start", "orps check"):
         row = [statistics.median(times[name, size]) for size in sizes]
-        print(f"{name:<12}" + "".join(f"{t * 1000:>9.0f} ms" for t in row)
-              + "   ratios " + " ".join(f"{t / row[0]:.2f}" for t in row))
+        print(
+            f"{name:<12}"
+            + "".join(f"{t * 1000:>9.0f} ms" for t in row)
+            + "   ratios "
+            + " ".join(f"{t / row[0]:.2f}" for t in row)
+        )
     evaluator.close()
     shutil.rmtree(root, ignore_errors=True)
 
@@ -128,8 +155,15 @@ def main() -> None:
         return
     project = Path(tempfile.mkdtemp()) / "proj"
     shutil.copytree(SAMPLE, project)
-    task = Task(id="bench", problem="", entry_point="slugify", kind="project", target="src/textkit/words.py::slugify",
-                project=str(project), tests=TESTS)
+    task = Task(
+        id="bench",
+        problem="",
+        entry_point="slugify",
+        kind="project",
+        target="src/textkit/words.py::slugify",
+        project=str(project),
+        tests=TESTS,
+    )
     evaluator = SandboxEvaluator()
     cold = SandboxEvaluator(warm=False)
 
@@ -166,15 +200,21 @@ def main() -> None:
             ro_times.append(loop.run_until_complete(sandboxed()))
     s, c, p, a = (statistics.median(t) for t in (s_times, c_times, p_times, a_times))
     print(f"isolation: {first.isolation}")
-    print(f"one evaluation: sandboxed {s * 1000:.0f} ms, plain pytest with the same plugins {p * 1000:.0f} ms "
-          f"-> ratio {s / p:.2f} (target <= 1.0), median of {args.repeats}")
-    print(f"  (cold sandboxed run, a fresh interpreter: {c * 1000:.0f} ms -> ratio {c / p:.2f}; "
-          f"warm against cold {s / c:.2f})")
+    print(
+        f"one evaluation: sandboxed {s * 1000:.0f} ms, plain pytest with the same plugins {p * 1000:.0f} ms "
+        f"-> ratio {s / p:.2f} (target <= 1.0), median of {args.repeats}"
+    )
+    print(
+        f"  (cold sandboxed run, a fresh interpreter: {c * 1000:.0f} ms -> ratio {c / p:.2f}; "
+        f"warm against cold {s / c:.2f})"
+    )
     print(f"  (plain pytest autoloading every installed plugin: {a * 1000:.0f} ms -> ratio {s / a:.2f})")
     if sandbox.overlay_works():
         ro = statistics.median(ro_times)
-        print(f"  (the project as an overlay's lower layer against a real read-only copy: {s * 1000:.0f} ms "
-              f"against {ro * 1000:.0f} ms -> {(s - ro) * 1000:+.0f} ms per evaluation)")
+        print(
+            f"  (the project as an overlay's lower layer against a real read-only copy: {s * 1000:.0f} ms "
+            f"against {ro * 1000:.0f} ms -> {(s - ro) * 1000:+.0f} ms per evaluation)"
+        )
 
     async def pool(ev: SandboxEvaluator) -> tuple[float, float]:
         """Wall seconds for `parallel` evaluations at once, and the CPU seconds they cost."""
@@ -187,13 +227,17 @@ def main() -> None:
     cold_elapsed, _ = loop.run_until_complete(pool(cold))
     elapsed, cpu = loop.run_until_complete(pool(evaluator))
     cores = os.cpu_count() or 1
-    print(f"pool: {args.parallel} evaluations in {elapsed:.2f} s on {cores} cores "
-          f"-> {args.parallel / elapsed:.1f} evaluations/s (target >= 4); "
-          f"cold: {args.parallel / cold_elapsed:.1f} evaluations/s")
+    print(
+        f"pool: {args.parallel} evaluations in {elapsed:.2f} s on {cores} cores "
+        f"-> {args.parallel / elapsed:.1f} evaluations/s (target >= 4); "
+        f"cold: {args.parallel / cold_elapsed:.1f} evaluations/s"
+    )
     # Cold runs are not counted: bwrap's own init reports the run's exit without a wait, so
     # the pytest process's CPU never reaches our children's rusage.
-    print(f"  CPU per warm evaluation (orps, bwrap, the worker's fork): {cpu / args.parallel * 1000:.0f} ms "
-          f"-> at most {cores * args.parallel / cpu:.1f} evaluations/s on {cores} idle cores")
+    print(
+        f"  CPU per warm evaluation (orps, bwrap, the worker's fork): {cpu / args.parallel * 1000:.0f} ms "
+        f"-> at most {cores * args.parallel / cpu:.1f} evaluations/s on {cores} idle cores"
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     evaluator.close()
     cold.close()

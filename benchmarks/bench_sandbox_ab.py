@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample_project"
-WORKER = r'''
+WORKER = r"""
 import asyncio, shutil, sys, tempfile, time
 from pathlib import Path
 from runners.testing.evaluator import SandboxEvaluator
@@ -38,7 +38,7 @@ for _ in sys.stdin:
     print(f"{time.perf_counter() - started:.4f} {verdict}", flush=True)
 evaluator.close()
 shutil.rmtree(project.parent, ignore_errors=True)
-'''
+"""
 
 
 def main() -> None:
@@ -50,8 +50,14 @@ def main() -> None:
     workers = {}
     for name in ("before", "after"):
         env = dict(os.environ, PYTHONPATH=str(Path(getattr(args, name)).resolve()), PYTHONDONTWRITEBYTECODE="1")
-        proc = subprocess.Popen([sys.executable, "-c", WORKER, str(SAMPLE)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, env=env, cwd="/")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(SAMPLE)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd="/",
+        )
         if proc.stdout.readline().strip() != "ready":
             sys.exit(f"the {name} worker did not start")
         workers[name] = proc
@@ -69,8 +75,10 @@ def main() -> None:
         proc.stdin.close()
         proc.wait()
     before, after = statistics.median(times["before"]), statistics.median(times["after"])
-    print(f"one evaluation, interleaved, median of {args.repeats}: before {before * 1000:.0f} ms, "
-          f"after {after * 1000:.0f} ms -> ratio {after / before:.2f}")
+    print(
+        f"one evaluation, interleaved, median of {args.repeats}: before {before * 1000:.0f} ms, "
+        f"after {after * 1000:.0f} ms -> ratio {after / before:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,11 +50,27 @@ def alive_in(folder: Path) -> list[str]:
 
 
 def headless(project: Path, delay: float, model: str) -> str:
-    proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "solve", "--target", TARGET, "--headless",
-                             "--model", model, "--no-cache"], cwd=project, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            # as from a terminal: a shell's background job inherits SIGINT ignored
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "solve",
+            "--target",
+            TARGET,
+            "--headless",
+            "--model",
+            model,
+            "--no-cache",
+        ],
+        cwd=project,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a shell's background job inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     for line in proc.stderr:  # the search has started once it prints its plan
         if line.startswith("plan:"):
             break
@@ -85,9 +101,11 @@ def wait_screen(session: str, needle: str, timeout: float) -> bool:
 
 def in_tmux(project: Path, delay: float, model: str) -> str:
     session, ended = f"orps-stop-{uuid.uuid4().hex[:6]}", project / ".exit-time"
-    command = (f"cd {project} && PYTHONPATH={ROOT} {sys.executable} -m orps_tui.cli solve --target {TARGET} "
-               f"--model {model} --no-cache; {sys.executable} -c 'import time; print(time.time())' > {ended}; "
-               "sleep 60")
+    command = (
+        f"cd {project} && PYTHONPATH={ROOT} {sys.executable} -m orps_tui.cli solve --target {TARGET} "
+        f"--model {model} --no-cache; {sys.executable} -c 'import time; print(time.time())' > {ended}; "
+        "sleep 60"
+    )
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", command)
     try:
         if not wait_screen(session, "searching", 60):
@@ -108,8 +126,10 @@ def in_tmux(project: Path, delay: float, model: str) -> str:
         exit_s = float(ended.read_text()) - quit_at
         time.sleep(1)
         left = [p for p in alive_in(project) if "sleep 60" not in p and "tmux" not in p]
-        return (f"review {review:.2f} s after Ctrl+C; exit {exit_s:.2f} s after q; "
-                f"{len(left)} processes left 1 s later {left or ''}")
+        return (
+            f"review {review:.2f} s after Ctrl+C; exit {exit_s:.2f} s after q; "
+            f"{len(left)} processes left 1 s later {left or ''}"
+        )
     finally:
         tmux("kill-session", "-t", session)
 

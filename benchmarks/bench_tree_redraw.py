@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def module_at(ref: str):
     """`orps_tui/widgets/nodes.py` as it was at git `ref`, imported under another name."""
-    text = subprocess.run(["git", "show", f"{ref}:orps_tui/widgets/nodes.py"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["git", "show", f"{ref}:orps_tui/widgets/nodes.py"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "nodes_before.py"
     path.write_text(text)
     spec = importlib.util.spec_from_file_location("nodes_before", path)

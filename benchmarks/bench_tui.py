@@ -40,11 +40,24 @@ from search.types import Evaluation, Task, TestResult
 def make_node(i: int) -> Node:
     """Node i of the tree: 20 a round, children of the previous round's first 3 (the beam)."""
     parent = f"{i // 20 - 1}-{i % 3}" if i >= 20 else None
-    node = Node(id=f"{i // 20}-{i % 20}", parent=parent, round=i // 20, style="efficient",
-                reasoning="Because. " * 40, code=f"def f(x):\n    return x + {i}\n" * 5,
-                critique="Fine.\nScore: 3/5", process_score=3.0, outcome_score=1.2)
-    node.evaluation = Evaluation("failed", 3, 4, [TestResult(f"t{j}", "passed" if j else "failed", "assert 1 == 2")
-                                                      for j in range(4)], runtime_s=0.001 * i)
+    node = Node(
+        id=f"{i // 20}-{i % 20}",
+        parent=parent,
+        round=i // 20,
+        style="efficient",
+        reasoning="Because. " * 40,
+        code=f"def f(x):\n    return x + {i}\n" * 5,
+        critique="Fine.\nScore: 3/5",
+        process_score=3.0,
+        outcome_score=1.2,
+    )
+    node.evaluation = Evaluation(
+        "failed",
+        3,
+        4,
+        [TestResult(f"t{j}", "passed" if j else "failed", "assert 1 == 2") for j in range(4)],
+        runtime_s=0.001 * i,
+    )
     return node
 
 
@@ -136,16 +149,22 @@ def main() -> None:
 
     cpu, cpu_p95, cpu_base = net("_cpu")
     wall, wall_p95, wall_base = net("")
-    print(f"{args.nodes} nodes, {args.moves} moves: {cpu:.1f} ms CPU per selection move and redraw (median), "
-          f"{cpu_p95:.1f} ms at the 95th percentile (a pause's own {cpu_base:.1f} ms CPU subtracted; "
-          f"one frame = 16.7 ms)")
-    print(f"  wall clock the earlier way: {wall:.1f} ms median, {wall_p95:.1f} ms p95 (a pause's own "
-          f"{wall_base:.1f} ms subtracted; quantised to the pilot's 20 ms idle windows)")
+    print(
+        f"{args.nodes} nodes, {args.moves} moves: {cpu:.1f} ms CPU per selection move and redraw (median), "
+        f"{cpu_p95:.1f} ms at the 95th percentile (a pause's own {cpu_base:.1f} ms CPU subtracted; "
+        f"one frame = 16.7 ms)"
+    )
+    print(
+        f"  wall clock the earlier way: {wall:.1f} ms median, {wall_p95:.1f} ms p95 (a pause's own "
+        f"{wall_base:.1f} ms subtracted; quantised to the pilot's 20 ms idle windows)"
+    )
     times = asyncio.run(measure_arrivals(args.nodes, args.arrivals))
     cpu, cpu_p95, cpu_base = net("_cpu")
-    print(f"{args.nodes} nodes, {args.arrivals} arriving one at a time: {cpu:.1f} ms CPU per new node and redraw "
-          f"(median), {cpu_p95:.1f} ms at the 95th percentile (tree order, marks and ★ updated; a pause's own "
-          f"{cpu_base:.1f} ms subtracted; one frame = 16.7 ms)")
+    print(
+        f"{args.nodes} nodes, {args.arrivals} arriving one at a time: {cpu:.1f} ms CPU per new node and redraw "
+        f"(median), {cpu_p95:.1f} ms at the 95th percentile (tree order, marks and ★ updated; a pause's own "
+        f"{cpu_base:.1f} ms subtracted; one frame = 16.7 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ TARGET = "src/textkit/words.py::slugify"
 TICK = 0.005
 OURS = ("orps_tui", "runners", "search")
 
-SLUGIFY = ("## Reasoning\nUse a regex for runs.\n\n## Code\n```python\nimport re\n\ndef slugify(title):\n"
-           "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n")
+SLUGIFY = (
+    "## Reasoning\nUse a regex for runs.\n\n## Code\n```python\nimport re\n\ndef slugify(title):\n"
+    "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n"
+)
 
 
 def respond(messages, params):
@@ -228,14 +230,19 @@ def report(meters: list[StallMeter]) -> None:
         print("no stall above 2 ms")
         return
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {len(stalls)} gaps over 2 ms")
-    rankings = (("wall clock", lambda s: s.gap_s), ("without CPU queueing", lambda s: s.own_s),
-                ("loop-thread CPU", lambda s: s.cpu_s))
+    rankings = (
+        ("wall clock", lambda s: s.gap_s),
+        ("without CPU queueing", lambda s: s.own_s),
+        ("loop-thread CPU", lambda s: s.cpu_s),
+    )
     for title, key in rankings:
         worst = max(stalls, key=key)
         over = sum(1 for s in stalls if key(s) > 0.05)
-        print(f"longest stall, {title}: {key(worst) * 1000:.1f} ms (wall {worst.gap_s * 1000:.1f}, queued for a "
-              f"CPU {worst.queued_s * 1000:.1f}, CPU {worst.cpu_s * 1000:.1f}) during {worst.phase}; "
-              f"{over} over 50 ms")
+        print(
+            f"longest stall, {title}: {key(worst) * 1000:.1f} ms (wall {worst.gap_s * 1000:.1f}, queued for a "
+            f"CPU {worst.queued_s * 1000:.1f}, CPU {worst.cpu_s * 1000:.1f}) during {worst.phase}; "
+            f"{over} over 50 ms"
+        )
     for title, key in rankings[1:]:
         print(f"five longest {title} (ms: wall, queued, CPU; phase; where the samples found the loop):")
         for s in sorted(stalls, key=lambda s: -key(s))[:5]:
@@ -249,10 +256,17 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=2000, help="extra small files in the project (default 2000)")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--sample-ms", type=float, default=15.0, help="sample the stack of gaps longer than this")
-    ap.add_argument("--litellm", action="store_true",
-                    help="call the model through litellm at a local OpenAI-compatible server (first import included)")
-    ap.add_argument("--asyncio-debug", type=float, metavar="MS",
-                    help="also let asyncio log every callback or task step longer than MS (debug mode: slower)")
+    ap.add_argument(
+        "--litellm",
+        action="store_true",
+        help="call the model through litellm at a local OpenAI-compatible server (first import included)",
+    )
+    ap.add_argument(
+        "--asyncio-debug",
+        type=float,
+        metavar="MS",
+        help="also let asyncio log every callback or task step longer than MS (debug mode: slower)",
+    )
     args = ap.parse_args()
     if args.asyncio_debug:
         import logging
@@ -276,14 +290,18 @@ def main() -> None:
                 project = make_project(Path(tmp) / f"run{n}", args.files)
                 started = time.perf_counter()
                 meters.append(asyncio.run(one_run(project, args.sample_ms, api_base), debug=bool(args.asyncio_debug)))
-                print(f"run {n + 1}: {time.perf_counter() - started:.1f} s, "
-                      f"longest stall {max((s.gap_s for s in meters[-1].stalls), default=0) * 1000:.1f} ms")
+                print(
+                    f"run {n + 1}: {time.perf_counter() - started:.1f} s, "
+                    f"longest stall {max((s.gap_s for s in meters[-1].stalls), default=0) * 1000:.1f} ms"
+                )
     finally:
         if server is not None:
             server.kill()
     if args.litellm:
-        print("model: through litellm at a local OpenAI-compatible server"
-              f" (litellm first imported during the first search: {'no' if imported_before else 'yes'})")
+        print(
+            "model: through litellm at a local OpenAI-compatible server"
+            f" (litellm first imported during the first search: {'no' if imported_before else 'yes'})"
+        )
     report(meters)
 
 

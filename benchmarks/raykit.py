@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-SCRIPT = '''
+SCRIPT = """
 import os, re
 MARKER = {marker!r}
 
@@ -43,7 +43,7 @@ def respond(messages, params):
     n = int(re.search(r"Return x plus (\\d+)", text).group(1))
     body = f"x + {{n}}" if "negatives" in text else f"abs(x) + {{n}}"  # the second overfits
     return f"```python\\ndef add{{n}}(x):\\n    return {{body}}\\n```"
-'''
+"""
 
 
 def write_dataset(root: Path, count: int) -> Path:
@@ -56,9 +56,15 @@ def write_dataset(root: Path, count: int) -> Path:
             w.writeheader()
             for i in range(count):
                 tests = [f"assert add{i}(1) == {1 + i}"] + ([f"assert add{i}(-5) == {i - 5}"] if hidden else [])
-                w.writerow({"task_id": f"t/{i}", "instruction": f"Return x plus {i}." + (" (negatives)" if i % 2 else ""),
-                            "completion": f"def add{i}(x):\n    return x + {i}\n", "test_setup": "",
-                            "test_list": repr(tests)})
+                w.writerow(
+                    {
+                        "task_id": f"t/{i}",
+                        "instruction": f"Return x plus {i}." + (" (negatives)" if i % 2 else ""),
+                        "completion": f"def add{i}(x):\n    return x + {i}\n",
+                        "test_setup": "",
+                        "test_list": repr(tests),
+                    }
+                )
     return root
 
 
@@ -162,14 +168,45 @@ class LocalCluster:
         temp = self.root / name  # short: Ray's socket paths must stay under 107 characters
         ports = free_ports(9)
         workers = port_block(41)
-        args = [RAY, "start", "--num-cpus", str(self.cpus), "--temp-dir", str(temp), "--node-ip-address", "127.0.0.1",
-                "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
-                "--min-worker-port", str(workers), "--max-worker-port", str(workers + 40),
-                "--dashboard-agent-listen-port", str(ports[3]), "--dashboard-agent-grpc-port", str(ports[4]),
-                "--runtime-env-agent-port", str(ports[5]), "--metrics-export-port", str(ports[6]), "--disable-usage-stats"]
+        args = [
+            RAY,
+            "start",
+            "--num-cpus",
+            str(self.cpus),
+            "--temp-dir",
+            str(temp),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--node-manager-port",
+            str(ports[0]),
+            "--object-manager-port",
+            str(ports[1]),
+            "--min-worker-port",
+            str(workers),
+            "--max-worker-port",
+            str(workers + 40),
+            "--dashboard-agent-listen-port",
+            str(ports[3]),
+            "--dashboard-agent-grpc-port",
+            str(ports[4]),
+            "--runtime-env-agent-port",
+            str(ports[5]),
+            "--metrics-export-port",
+            str(ports[6]),
+            "--disable-usage-stats",
+        ]
         if head:
-            args += ["--head", "--port", str(self.port), "--include-dashboard", "false",
-                     "--dashboard-port", str(ports[7]), "--ray-client-server-port", str(ports[8])]
+            args += [
+                "--head",
+                "--port",
+                str(self.port),
+                "--include-dashboard",
+                "false",
+                "--dashboard-port",
+                str(ports[7]),
+                "--ray-client-server-port",
+                str(ports[8]),
+            ]
         else:
             args += ["--address", self.address]
         self.nodes[name] = [str(temp)] + ([f"--port={ports[8]}", f"--address={self.address}"] if head else [])
@@ -187,13 +224,16 @@ class LocalCluster:
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
         """Until the head sees `count` live nodes (asked from a subprocess: this process stays Ray-free)."""
-        probe = ("import ray; ray.init(address='{a}', logging_level='ERROR', log_to_driver=False);"
-                 "print(sum(n['Alive'] for n in ray.nodes()))").format(a=self.address)
+        probe = (
+            "import ray; ray.init(address='{a}', logging_level='ERROR', log_to_driver=False);"
+            "print(sum(n['Alive'] for n in ray.nodes()))"
+        ).format(a=self.address)
         deadline = time.monotonic() + timeout
         seen = ""
         while time.monotonic() < deadline:
-            done = subprocess.run([sys.executable, "-c", probe], env=self.client_env(), capture_output=True, text=True,
-                                  timeout=120)
+            done = subprocess.run(
+                [sys.executable, "-c", probe], env=self.client_env(), capture_output=True, text=True, timeout=120
+            )
             seen = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
             if seen == str(count):
                 return

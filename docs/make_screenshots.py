@@ -45,8 +45,13 @@ async def main() -> None:
         app.save_screenshot(str(OUT / "review.svg"))
     # a larger tree (4 samples, a beam of 2), its round 0 folded into one row (`f`)
     search.store.new_run_id = lambda: "20260101-120500-demo"
-    app = make_app(project, target=TARGET, settings=settings(samples=4, beam=2, rounds=2), evaluator=ProjectFake(),
-                   headless_start=True)
+    app = make_app(
+        project,
+        target=TARGET,
+        settings=settings(samples=4, beam=2, rounds=2),
+        evaluator=ProjectFake(),
+        headless_start=True,
+    )
     app.clock = lambda: 0.0
     app.auto_review = False
     async with app.run_test(size=(120, 32)) as pilot:

@@ -33,13 +33,17 @@ def _private(module_name: str, name: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as err:
-        raise ImportError(f"orps uses {module_name}.{name}, which textual {textual_version()} does not have "
-                          f"(orps_tui/_textual_compat.py lists Textual's private names orps relies on)") from err
+        raise ImportError(
+            f"orps uses {module_name}.{name}, which textual {textual_version()} does not have "
+            f"(orps_tui/_textual_compat.py lists Textual's private names orps relies on)"
+        ) from err
 
 
-PRIVATE_IMPORTS = {"textual._two_way_dict": ("TwoWayDict",),
-                   "textual.widgets._data_table": ("default_cell_formatter",),
-                   "textual.widgets._footer": ("FooterKey",)}
+PRIVATE_IMPORTS = {
+    "textual._two_way_dict": ("TwoWayDict",),
+    "textual.widgets._data_table": ("default_cell_formatter",),
+    "textual.widgets._footer": ("FooterKey",),
+}
 """Private module -> the names imported from it."""
 
 if TYPE_CHECKING:  # typed as Textual declares them
@@ -52,13 +56,26 @@ else:  # at run time, with a clear error when one is gone
     FooterKey = _private("textual.widgets._footer", "FooterKey")
 
 PRIVATE_MEMBERS = {
-    "textual.app.App": ("_handle_exception", "_exception", "_exception_event", "_return_code",
-                        "_close_messages_no_wait"),
+    "textual.app.App": (
+        "_handle_exception",
+        "_exception",
+        "_exception_event",
+        "_return_code",
+        "_close_messages_no_wait",
+    ),
     "textual.screen.Screen": ("_compositor_refresh",),
     "textual.widgets.Footer": ("_bindings_ready",),
-    "textual.widgets.DataTable": ("_render_line", "_render_line_in_row", "_get_offsets", "_data", "_row_locations",
-                                  "_pseudo_class_state", "_require_update_dimensions", "_show_hover_cursor",
-                                  "_update_count"),
+    "textual.widgets.DataTable": (
+        "_render_line",
+        "_render_line_in_row",
+        "_get_offsets",
+        "_data",
+        "_row_locations",
+        "_pseudo_class_state",
+        "_require_update_dimensions",
+        "_show_hover_cursor",
+        "_update_count",
+    ),
 }
 """Textual class -> the private members orps's subclasses override or read (methods on the
 class, attributes on a new instance)."""
@@ -82,5 +99,13 @@ def missing_private_names() -> list[str]:
     return missing
 
 
-__all__ = ["FooterKey", "PRIVATE_IMPORTS", "PRIVATE_MEMBERS", "RowKey", "TwoWayDict", "default_cell_formatter",
-           "missing_private_names", "textual_version"]
+__all__ = [
+    "FooterKey",
+    "PRIVATE_IMPORTS",
+    "PRIVATE_MEMBERS",
+    "RowKey",
+    "TwoWayDict",
+    "default_cell_formatter",
+    "missing_private_names",
+    "textual_version",
+]

@@ -31,7 +31,6 @@ from orps_tui.solving import SolveJob
 from search.settings import SearchSettings
 from search.types import Evaluator
 
-
 EXIT_MODEL_ERROR = 3
 """A search in the TUI stopped on a model error (as `orps solve` exits)."""
 EXIT_INTERNAL_ERROR = 70
@@ -104,8 +103,10 @@ class CleanExit(_CleanExitBase):
         elif self.failure_code and not self.return_code:
             message, hint = self.failure_message
             print(f"orps: {message}", file=stream)
-            print(f"hint: {hint or 'the run so far is saved; resume it from the history or with orps solve --resume'}",
-                  file=stream)
+            print(
+                f"hint: {hint or 'the run so far is saved; resume it from the history or with orps solve --resume'}",
+                file=stream,
+            )
         return self.exit_status
 
 
@@ -129,9 +130,18 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
     auto_review: bool = True
     """Open the review screen as soon as a search ends (snapshots of the search screen turn it off)."""
 
-    def __init__(self, project: Path, *, target: str | None = None, settings: SearchSettings | None = None,
-                 evaluator: Evaluator | None = None, run_id: str | None = None, resume: bool = False,
-                 headless_start: bool = False, job: SolveJob | None = None):
+    def __init__(
+        self,
+        project: Path,
+        *,
+        target: str | None = None,
+        settings: SearchSettings | None = None,
+        evaluator: Evaluator | None = None,
+        run_id: str | None = None,
+        resume: bool = False,
+        headless_start: bool = False,
+        job: SolveJob | None = None,
+    ):
         super().__init__()
         self.project = Path(project).resolve()
         self.initial_target = target
@@ -174,11 +184,11 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
         from pygments.lexers import PythonLexer
 
         PythonLexer()
-        import runners.testing.evaluator  # noqa: F401
         import runners.code.markers  # noqa: F401  (these three: the patch the review shows)
         import runners.code.patch  # noqa: F401
         import runners.code.splice  # noqa: F401
         import runners.code.watch  # noqa: F401
+        import runners.testing.evaluator  # noqa: F401
 
         freeze_once("after the warm-up's imports")
 
@@ -202,9 +212,8 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
     def off_loop(self, evaluator: Evaluator) -> Evaluator:
         """`evaluator`, run off the event loop when it is the sandbox (which blocks its caller
         in places); an in-process evaluator (a test's fake) is used as it is."""
-        from runners.testing.evaluator import SandboxEvaluator
-
         from orps_tui.offloop import OffLoopEvaluator
+        from runners.testing.evaluator import SandboxEvaluator
 
         if not isinstance(evaluator, SandboxEvaluator):
             return evaluator
@@ -232,14 +241,22 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
 
         try:
             settings = resolve_settings(self.project, overrides)
-            job = prepare_job(self.project, SolveRequest(target=target, settings=overrides, **request),
-                              evaluator=self.get_evaluator(settings))
+            job = prepare_job(
+                self.project,
+                SolveRequest(target=target, settings=overrides, **request),
+                evaluator=self.get_evaluator(settings),
+            )
         except UserError as err:
             from orps_tui.screens.start import tui_hint
 
             hint = tui_hint(err)
-            self.call_from_thread(self.notify, err.message + (f"\n{hint}" if hint else ""),
-                                  title="Cannot start", severity="error", timeout=10)
+            self.call_from_thread(
+                self.notify,
+                err.message + (f"\n{hint}" if hint else ""),
+                title="Cannot start",
+                severity="error",
+                timeout=10,
+            )
             return
         self.call_from_thread(self.start_job, job)
 
@@ -321,9 +338,17 @@ class OrpsApp(CleanExit, LiteralNotify, SaysWhy, RememberTheme, App):
             yield SystemCommand(description, f"{description} ({label}: {', '.join(bound)})", run)
 
 
-def make_app(project: Path, *, target: str | None = None, settings: SearchSettings | None = None,
-             evaluator: Evaluator | None = None, run_id: str | None = None, resume: bool = False,
-             headless_start: bool = False, job: SolveJob | None = None) -> OrpsApp:
+def make_app(
+    project: Path,
+    *,
+    target: str | None = None,
+    settings: SearchSettings | None = None,
+    evaluator: Evaluator | None = None,
+    run_id: str | None = None,
+    resume: bool = False,
+    headless_start: bool = False,
+    job: SolveJob | None = None,
+) -> OrpsApp:
     """The app for `project`.
 
     target/settings preselect the start screen; `headless_start` starts the search on
@@ -331,8 +356,16 @@ def make_app(project: Path, *, target: str | None = None, settings: SearchSettin
     `resume`); `job` (a prepared `SolveJob`, as `orps solve` makes) starts on it;
     `evaluator` replaces the sandbox (tests inject an in-process fake).
     """
-    return OrpsApp(project, target=target, settings=settings, evaluator=evaluator, run_id=run_id,
-                   resume=resume, headless_start=headless_start, job=job)
+    return OrpsApp(
+        project,
+        target=target,
+        settings=settings,
+        evaluator=evaluator,
+        run_id=run_id,
+        resume=resume,
+        headless_start=headless_start,
+        job=job,
+    )
 
 
 _frozen_at: set[str] = set()

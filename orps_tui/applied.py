@@ -31,8 +31,8 @@ def is_applied(project: Path, patch: str) -> bool:
 def run_patches(project: Path, run: RunDir) -> list[str]:
     """The patches of `run` that may be in the files: the node applied from the TUI (it may
     be another node than the best) and the run's proposal."""
-    from orps_tui.solving import patch_from_run
     from orps_tui.errors import UserError
+    from orps_tui.solving import patch_from_run
 
     patches = []
     node = run.meta().get("applied")

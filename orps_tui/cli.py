@@ -29,10 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"orps {__version__}")
     tui = parser.add_argument_group("the TUI (no command)")
-    tui.add_argument("--target", dest="tui_target", metavar="FILE::FUNC",
-                     help="open the start screen on this function (also: orps FILE::FUNC)")
+    tui.add_argument(
+        "--target",
+        dest="tui_target",
+        metavar="FILE::FUNC",
+        help="open the start screen on this function (also: orps FILE::FUNC)",
+    )
     tui.add_argument("--run", dest="tui_run", metavar="RUN-ID", help="open this run's review (id, prefix or 'latest')")
-    tui.add_argument("--project", dest="tui_project", default=".", metavar="DIR", help="project root (default: current directory)")
+    tui.add_argument(
+        "--project", dest="tui_project", default=".", metavar="DIR", help="project root (default: current directory)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"orps_tui.commands.{name}").add_parser(sub)
@@ -155,8 +161,9 @@ def _broken_pipe() -> int:
 
 def _crash(args, err: BaseException) -> int:
     log = _write_crash_log()
-    return _fail(args, f"internal error: {type(err).__name__}: {err}",
-                 f"this is a bug in orps; the traceback is in {log}", 70)
+    return _fail(
+        args, f"internal error: {type(err).__name__}: {err}", f"this is a bug in orps; the traceback is in {log}", 70
+    )
 
 
 def _fail(args, message: str, hint: str, code: int) -> int:

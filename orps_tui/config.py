@@ -18,13 +18,21 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-from search.settings import PRESETS, SearchSettings
 from runners.target import Target
+from search.settings import PRESETS, SearchSettings
 
 ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
-EXTRA_KEYS = {"tests": list, "k": str, "target": str, "preset": str, "python": str,
-              # read by runners.project.files too (the one ignore list, the sandbox's extra paths)
-              "exclude": list, "allow_secrets": list, "sandbox_read": list}
+EXTRA_KEYS = {
+    "tests": list,
+    "k": str,
+    "target": str,
+    "preset": str,
+    "python": str,
+    # read by runners.project.files too (the one ignore list, the sandbox's extra paths)
+    "exclude": list,
+    "allow_secrets": list,
+    "sandbox_read": list,
+}
 
 
 @dataclass
@@ -51,8 +59,9 @@ def _coerce(key: str, value: Any, expected: type, origin: str) -> Any:
     return value
 
 
-def _apply(values: dict[str, Any], origin: str, merged: dict[str, Any], sources: dict[str, str],
-           extras: dict[str, Any]) -> None:
+def _apply(
+    values: dict[str, Any], origin: str, merged: dict[str, Any], sources: dict[str, str], extras: dict[str, Any]
+) -> None:
     types = _types()
     known = sorted(set(types) | set(EXTRA_KEYS) | set(ALIASES))
     if "preset" in values:
@@ -67,7 +76,9 @@ def _apply(values: dict[str, Any], origin: str, merged: dict[str, Any], sources:
             continue
         if key in EXTRA_KEYS:
             if EXTRA_KEYS[key] is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                raise UserError(f"{origin}: {raw_key} must be a list of strings (pytest node ids or paths), not {value!r}")
+                raise UserError(
+                    f"{origin}: {raw_key} must be a list of strings (pytest node ids or paths), not {value!r}"
+                )
             if not isinstance(value, EXTRA_KEYS[key]):
                 raise UserError(f"{origin}: {raw_key} must be {EXTRA_KEYS[key].__name__}, not {value!r}")
             extras[key], sources[key] = value, origin
@@ -101,7 +112,9 @@ def load_config(project: Path, cli: dict[str, Any] | None = None) -> Config:
     orps_toml = project / "orps.toml"
     if orps_toml.is_file():
         data = _read_toml(orps_toml)
-        _apply(data.get("orps", data) if isinstance(data.get("orps"), dict) else data, "orps.toml", merged, sources, extras)
+        _apply(
+            data.get("orps", data) if isinstance(data.get("orps"), dict) else data, "orps.toml", merged, sources, extras
+        )
     if cli:
         _apply({k: v for k, v in cli.items() if v is not None}, "cli", merged, sources, extras)
     settings = SearchSettings.from_dict(merged)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from runners.target import Target
-
 from search.store import state_dir, user_state_dir
 from search.tree import Node, SearchTree
 from search.types import Task
@@ -87,7 +86,7 @@ def _locked(path: Path) -> Iterator[dict[str, Any]]:
 
 def edit_number(node_id: str) -> int:
     """N of `edit-N` (0 for any other id)."""
-    tail = node_id[len(EDIT_PREFIX):] if node_id.startswith(EDIT_PREFIX) else ""
+    tail = node_id[len(EDIT_PREFIX) :] if node_id.startswith(EDIT_PREFIX) else ""
     return int(tail) if tail.isdigit() else 0
 
 
@@ -95,7 +94,7 @@ def kept_edits(project: Path, target: str) -> list[Node]:
     """The edits kept for `target`, oldest first, as nodes (with the verdict they had when saved)."""
     path = _kept_file(project, target)
     out = []
-    for entry in (_read(path).get("edits", []) if path else []):
+    for entry in _read(path).get("edits", []) if path else []:
         try:
             out.append(Node.from_dict(entry["node"]))
         except (KeyError, TypeError, ValueError):
@@ -107,8 +106,11 @@ def reserve_edit_id(project: Path, target: str, tree: SearchTree) -> str:
     """The id of a new edit of `target`: after every edit kept for it (from any run of the
     app) and every edit in this run's tree, so none is overwritten."""
     with _locked(_file(project, target)) as data:
-        used = [data.get("last", 0), *(edit_number(e.get("node", {}).get("id", "")) for e in data["edits"]),
-                *(edit_number(n.id) for n in tree)]
+        used = [
+            data.get("last", 0),
+            *(edit_number(e.get("node", {}).get("id", "")) for e in data["edits"]),
+            *(edit_number(n.id) for n in tree),
+        ]
         data["last"] = max(used) + 1
         data["target"] = target
         return f"{EDIT_PREFIX}{data['last']}"
@@ -162,8 +164,15 @@ def _definition(code: str, qualname: str):
     for part in outer:  # into the class, when the code has it
         inner = [n.body for body in scopes for n in body if isinstance(n, ast.ClassDef) and n.name == part]
         scopes = inner or scopes
-    return next((n for body in scopes for n in body
-                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name), None)
+    return next(
+        (
+            n
+            for body in scopes
+            for n in body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
+        ),
+        None,
+    )
 
 
 def _header(func) -> tuple | None:
@@ -171,8 +180,16 @@ def _header(func) -> tuple | None:
     annotation), spacing and comments aside."""
     import ast
 
-    return None if func is None else (isinstance(func, ast.AsyncFunctionDef), func.name, ast.dump(func.args),
-                                      ast.dump(func.returns) if func.returns else None)
+    return (
+        None
+        if func is None
+        else (
+            isinstance(func, ast.AsyncFunctionDef),
+            func.name,
+            ast.dump(func.args),
+            ast.dump(func.returns) if func.returns else None,
+        )
+    )
 
 
 def _header_text(func) -> str:
@@ -194,8 +211,14 @@ def edit_refusal(task: Task, original_file: str, node: Node, code: str) -> tuple
 
     qualname = Target.qualname_of(task.target, default=task.entry_point)
     name = qualname.rsplit(".", 1)[-1]
-    line = next((i for i, text in enumerate(code.splitlines(), 1)
-                 if re.match(rf"\s*(async\s+)?def\s+{re.escape(name)}\b", text)), 1)
+    line = next(
+        (
+            i
+            for i, text in enumerate(code.splitlines(), 1)
+            if re.match(rf"\s*(async\s+)?def\s+{re.escape(name)}\b", text)
+        ),
+        1,
+    )
     try:
         spliced = splice_or_add(original_file, qualname, code)
     except SpliceError as err:
@@ -207,8 +230,10 @@ def edit_refusal(task: Task, original_file: str, node: Node, code: str) -> tuple
         return None  # the def line was not touched
     landed_def = _definition(spliced, qualname)
     if landed_def is not None and _header(landed_def) != edited:
-        return line, (f"Not kept: your change to the def line ({_header_text(edited_def)}) would not reach the "
-                      f"file. With the same parameters orps keeps your signature as it is "
-                      f"({_header_text(landed_def)}): change the body, change the parameters, or edit the file "
-                      "in your own editor.")
+        return line, (
+            f"Not kept: your change to the def line ({_header_text(edited_def)}) would not reach the "
+            f"file. With the same parameters orps keeps your signature as it is "
+            f"({_header_text(landed_def)}): change the body, change the parameters, or edit the file "
+            "in your own editor."
+        )
     return None

@@ -19,4 +19,3 @@ EXIT_MODEL_ERROR = 3
 """The model cannot answer (unknown model, bad key, unreachable server, not installed)."""
 EXIT_MODEL_CRASHED = 4
 """The embedded model's process crashed (a signal in llama.cpp), was killed or hung; the run is kept."""
-

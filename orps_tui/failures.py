@@ -49,5 +49,6 @@ class SaysWhy(_MixinBase):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR or event.worker.group in QUIET:
             return
-        self.app.notify(failure_message(event.worker.group, event.worker.error), title="Failed",
-                        severity="error", timeout=15)
+        self.app.notify(
+            failure_message(event.worker.group, event.worker.error), title="Failed", severity="error", timeout=15
+        )

@@ -29,6 +29,7 @@ class LiteralNotify(_MixinBase):
     or widget's `notify` passes `markup=True` on to the app's: the app overrides it, as no
     notification of orps is written in markup.)"""
 
-    def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = False):
+    def notify(
+        self, message, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = False
+    ):
         return super().notify(str(message), title=title, severity=severity, timeout=timeout, markup=False)

@@ -76,6 +76,7 @@ class LoopThread:
     def call(self, fn: Callable[[], T]) -> T:
         """Run the plain function `fn` on the thread's loop and wait for it (from any thread
         but that one)."""
+
         async def wrapper() -> T:
             return fn()
 

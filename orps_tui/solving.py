@@ -42,8 +42,16 @@ class SolveJob:
     async def execute(self, bus: EventBus | None = None, on_tree=None) -> SearchResult:
         """Run (or resume) the search; everything is persisted in `self.run`. Then the
         proposal is confirmed (`confirm_proposal`)."""
-        result = await run_search(self.task, self.settings, self.evaluator, self.run, bus=bus,
-                                  resume=self.resume, on_tree=on_tree, probes=probe_runner(self.task, self.evaluator))
+        result = await run_search(
+            self.task,
+            self.settings,
+            self.evaluator,
+            self.run,
+            bus=bus,
+            resume=self.resume,
+            on_tree=on_tree,
+            probes=probe_runner(self.task, self.evaluator),
+        )
         await confirm_proposal(self, result)
         return result
 
@@ -64,7 +72,8 @@ async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
     goal = job.settings.goal
     ranked = [result.best] + sorted(
         (n for n in result.tree if n is not result.best and n.id != ORIGINAL_ID and n.code.strip() and n.all_passed),
-        key=lambda n: (-n.pass_rate, n.runtime if goal == "faster" else 0))
+        key=lambda n: (-n.pass_rate, n.runtime if goal == "faster" else 0),
+    )
     ranked = [n for n in ranked if n is not None and is_improvement(n, result.baseline, goal)][:CONFIRM_AT_MOST]
     for node in ranked:
         confirmation = await job.evaluator.confirm(job.task, node.code)
@@ -80,8 +89,8 @@ async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
 def probe_runner(task: Task, evaluator: Evaluator):
     """How agreement runs a project's candidates on probe inputs: a probe test file in the
     sandboxed copy (needs the local sandbox's `files=`); dataset tasks need none."""
-    from runners.testing.evaluator import SandboxEvaluator
     from runners.speed.probes import project_probes
+    from runners.testing.evaluator import SandboxEvaluator
 
     return project_probes(evaluator) if task.kind == "project" and isinstance(evaluator, SandboxEvaluator) else None
 
@@ -130,7 +139,9 @@ def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | Non
     if request.resume:
         return job_from_run(project, request.resume, evaluator, request=request)
     if not request.target:
-        raise UserError("--target is required", hint="e.g. --target src/mod.py::func, or --resume RUN-ID to continue a run")
+        raise UserError(
+            "--target is required", hint="e.g. --target src/mod.py::func, or --resume RUN-ID to continue a run"
+        )
     settings = resolve_settings(project, request.settings)
     problems = settings.validate()
     if problems:
@@ -139,14 +150,21 @@ def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | Non
     from orps_tui.taskbuild import build_task
 
     task, original_file = build_task(
-        project, request.target, tests=request.tests, k=request.k, problem_file=request.problem_file,
-        problem_text=request.problem_text, problem_mode=request.problem_mode, goal=settings.goal,
+        project,
+        request.target,
+        tests=request.tests,
+        k=request.k,
+        problem_file=request.problem_file,
+        problem_text=request.problem_text,
+        problem_mode=request.problem_mode,
+        goal=settings.goal,
         new=request.new,
     )
     run = RunDir.create(project)
     run.file("original_file.txt").write_text(original_file)
-    return SolveJob(project, task, settings, run, evaluator or make_evaluator(settings, request.sandbox_read),
-                    original_file)
+    return SolveJob(
+        project, task, settings, run, evaluator or make_evaluator(settings, request.sandbox_read), original_file
+    )
 
 
 def check_scripted_model(model: str) -> None:
@@ -160,17 +178,19 @@ def check_scripted_model(model: str) -> None:
 
     if not model.startswith("scripted/"):
         return
-    name = model[len("scripted/"):]
+    name = model[len("scripted/") :]
     if name.endswith(".py") and Path(name).is_file():
         return
     scripted = sys.modules.get("search.providers.scripted")
     if scripted is not None and name in scripted._scripts:
         return
     why = f"no file {name}" if name.endswith(".py") else f"no script is registered as {name!r} and it is no .py file"
-    raise UserError(f"unknown model {model!r}: {why}",
-                    hint="scripted/path/to/script.py runs a script's respond(messages, params) (see "
-                         "docs/example_model.py); a real model: openai/gpt-4o-mini, ollama/qwen2.5-coder, local/smollm2",
-                    code=EXIT_MODEL_ERROR)
+    raise UserError(
+        f"unknown model {model!r}: {why}",
+        hint="scripted/path/to/script.py runs a script's respond(messages, params) (see "
+        "docs/example_model.py); a real model: openai/gpt-4o-mini, ollama/qwen2.5-coder, local/smollm2",
+        code=EXIT_MODEL_ERROR,
+    )
 
 
 # The flags that say what the task is; a resumed run keeps its own (the tree was grown for it).
@@ -188,14 +208,22 @@ def _refuse_task_changes(run_id: str, task: Task, settings: dict[str, Any], requ
     if "goal" in overrides and overrides["goal"] != settings.get("goal", task.goal):
         changed.append("--goal")
     if changed:
-        raise UserError(f"run {run_id} searches {task.target} with its own tests and problem; "
-                        f"{', '.join(changed)} would change that task, so they cannot be used with --resume",
-                        hint="drop them to continue the run, or start a new search without --resume")
+        raise UserError(
+            f"run {run_id} searches {task.target} with its own tests and problem; "
+            f"{', '.join(changed)} would change that task, so they cannot be used with --resume",
+            hint="drop them to continue the run, or start a new search without --resume",
+        )
 
 
-def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None, *,
-                 request: SolveRequest | None = None, resume: bool = True,
-                 evaluator_for: Callable[[SearchSettings], Evaluator] | None = None) -> SolveJob:
+def job_from_run(
+    project: Path,
+    run_id: str,
+    evaluator: Evaluator | None = None,
+    *,
+    request: SolveRequest | None = None,
+    resume: bool = True,
+    evaluator_for: Callable[[SearchSettings], Evaluator] | None = None,
+) -> SolveJob:
     """The job of a stored run, to resume it (the same run directory continues) or to review it.
     `request`: what `orps solve --resume` was given; it may change how the search goes on
     (a larger budget, ...), never what it solves. Without `evaluator`, `evaluator_for` (default:
@@ -220,8 +248,10 @@ def job_from_run(project: Path, run_id: str, evaluator: Evaluator | None = None,
 def _find_run(project: Path, run_id: str):
     found = find_run(project, run_id)
     if found is None:
-        raise UserError(f"no run {run_id!r} in {project / '.orps' / 'runs'} (or the prefix is ambiguous)",
-                        hint="orps runs lists them")
+        raise UserError(
+            f"no run {run_id!r} in {project / '.orps' / 'runs'} (or the prefix is ambiguous)",
+            hint="orps runs lists them",
+        )
     return found
 
 
@@ -234,8 +264,10 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     if node_id is None:
         patch = (found.read("result.json") or {}).get("patch", "")
         if not patch:
-            raise UserError(f"run {found.id} has no patch to apply (unsolved, nothing better than the original, "
-                            "or still running)", hint=f"orps apply --run {found.id} --node ID applies another node")
+            raise UserError(
+                f"run {found.id} has no patch to apply (unsolved, nothing better than the original, or still running)",
+                hint=f"orps apply --run {found.id} --node ID applies another node",
+            )
         return patch
     nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
     node = nodes.get(ORIGINAL_ID if node_id == "original" else node_id)
@@ -324,8 +356,11 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         status = NO_IMPROVEMENT
     confirmation = job.confirmations.get(best.id) if best is not None and patch else None
     if patch and confirmation is None:
-        why = ("not every test passes, so there is no pass to confirm" if result.status != "solved"
-               else "no confirmation run (it needs the local sandbox)")
+        why = (
+            "not every test passes, so there is no pass to confirm"
+            if result.status != "solved"
+            else "no confirmation run (it needs the local sandbox)"
+        )
         confirmation = {"status": "unconfirmed", "reason": why, "line": f"unconfirmed: {why}"}
     if confirmation and confirmation["status"] == "failed":
         # Passed in the test process, failed with its code out of the tests' reach: never proposed.
@@ -375,8 +410,11 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
         differ = not_same(result.tree)
         if differ:
             doc["not_same"] = differ
-    caught = [{"node": n.id, "reason": n.evaluation.message} for n in result.tree
-              if n.evaluation is not None and n.evaluation.verdict == "suspicious"]
+    caught = [
+        {"node": n.id, "reason": n.evaluation.message}
+        for n in result.tree
+        if n.evaluation is not None and n.evaluation.verdict == "suspicious"
+    ]
     if caught:  # candidates that passed the wrong way: never proposed, and said why
         doc["suspicious"] = caught
     if patch and patch_out:
@@ -391,9 +429,11 @@ def faster_header(best: Node) -> str:
     lines = []
     speed = best.evaluation.speed if best.evaluation else None
     if speed and speed.get("measured"):
-        lines.append(f"# orps: {speed['speedup']:.2f}x faster per call (interval {speed['low']:.2f}x-{speed['high']:.2f}x, "
-                     f"noise {speed['noise']:.1%}, {speed['repeats']} interleaved repeats, "
-                     f"threshold {speed['min_speedup']:.0%})")
+        lines.append(
+            f"# orps: {speed['speedup']:.2f}x faster per call (interval {speed['low']:.2f}x-{speed['high']:.2f}x, "
+            f"noise {speed['noise']:.1%}, {speed['repeats']} interleaved repeats, "
+            f"threshold {speed['min_speedup']:.0%})"
+        )
     same = best.evaluation.equivalence if best.evaluation else None
     if same and same.get("same"):
         line = f"# orps: same answers as the original on {same['compared']} call(s)"
@@ -405,8 +445,10 @@ def faster_header(best: Node) -> str:
         lines.append(line)
         g = same.get("generated_difference")
         if g:
-            lines.append(f"# orps: but on {g['call']}, an input generated beyond the tests, {g['what']}: "
-                         f"original {g['original']}, candidate {g['candidate']}")
+            lines.append(
+                f"# orps: but on {g['call']}, an input generated beyond the tests, {g['what']}: "
+                f"original {g['original']}, candidate {g['candidate']}"
+            )
     elif same and same.get("same") is None:
         lines.append(f"# orps: behaviour not checked: {same.get('note', '')}")
     return "".join(line + "\n" for line in lines)
@@ -418,7 +460,9 @@ def not_same(tree) -> list[dict]:
     for node in scoring_order(tree):
         eq = node.evaluation.equivalence if node.evaluation else None
         if eq and eq.get("same") is False and eq.get("difference"):
-            found.append({"node": node.id, **{k: eq["difference"][k] for k in ("call", "what", "original", "candidate")}})
+            found.append(
+                {"node": node.id, **{k: eq["difference"][k] for k in ("call", "what", "original", "candidate")}}
+            )
     return found
 
 

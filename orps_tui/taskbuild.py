@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from orps_tui.errors import UserError
+from runners.target import Target, malformed
 from runners.testing.verdict import ENV_UNUSABLE, PYTEST_DID_NOT_START
 from search.types import Goal, Task
-from runners.target import Target, malformed
 
 
 class NoTests(UserError):
@@ -46,11 +46,10 @@ def build_task(
     `new` lets a name close to an existing one through (otherwise: "did you mean").
     `problem_required=False` (orps check) accepts a target with no problem statement.
     `selections`, when given, receives the test `Selection` (its reasons, its left-out files)."""
+    from orps_tui.config import path_in_project, target_in_project
     from runners.code.locate import LocateError, locate, new_target
     from runners.code.problem import build_problem
     from runners.testing.testselect import NoTestsFound, select_tests
-
-    from orps_tui.config import path_in_project, target_in_project
 
     project = Path(project).resolve()
     if not project.is_dir():
@@ -65,8 +64,11 @@ def build_task(
     except LocateError as missing:
         if not (new or problem_file or problem_text):
             # Most likely a typo: name what is there. A new function needs a description anyway.
-            raise UserError(str(missing), hint=f"to write {Target.qualname_of(target)} as a new function, "
-                            "describe it with --problem-text TEXT (or --problem FILE)") from None
+            raise UserError(
+                str(missing),
+                hint=f"to write {Target.qualname_of(target)} as a new function, "
+                "describe it with --problem-text TEXT (or --problem FILE)",
+            ) from None
         try:
             located = new_target(project, target, new=new)
         except LocateError as err:
@@ -84,10 +86,14 @@ def build_task(
     problem = build_problem(located, extra, mode=problem_mode)
     if not problem.strip() and problem_required:
         if not located.source:
-            raise NoProblem(f"{target} does not exist yet and no problem was given",
-                            hint="say what it should do with --problem FILE or --problem-text TEXT")
-        raise NoProblem(f"{target} has no docstring and no problem was given",
-                        hint="add a docstring or pass --problem FILE / --problem-text TEXT")
+            raise NoProblem(
+                f"{target} does not exist yet and no problem was given",
+                hint="say what it should do with --problem FILE or --problem-text TEXT",
+            )
+        raise NoProblem(
+            f"{target} has no docstring and no problem was given",
+            hint="add a docstring or pass --problem FILE / --problem-text TEXT",
+        )
     try:
         selection = select_tests(project, located, tests=tests, k=k)
     except NoTestsFound as err:
@@ -129,8 +135,9 @@ def without_broken_files(task: Task, broken: dict[str, str]) -> Task:
     """The task without the tests of files that cannot be imported (their source too)."""
     keep = [t for t in task.tests if not any(_in(t, where) for where in broken)]
     sections = re.split(r"(?m)^(?=# \S+\n)", task.tests_source)
-    source = "".join(s for s in sections if not (s.startswith("# ") and any(
-        _in(s[2:].split("\n", 1)[0], where) for where in broken))).strip()
+    source = "".join(
+        s for s in sections if not (s.startswith("# ") and any(_in(s[2:].split("\n", 1)[0], where) for where in broken))
+    ).strip()
     return replace(task, tests=keep, tests_source=source)
 
 
@@ -140,9 +147,11 @@ def broken_hint(broken: dict[str, str]) -> str:
     from runners.testing.verdict import NOT_INSTALLED
 
     if any(NOT_INSTALLED in error for error in broken.values()):
-        return ("install the missing module in that interpreter (or create the project's own environment: "
-                "python -m venv .venv, then install the project's dependencies and pytest there), "
-                "or choose other tests with --tests / -k")
+        return (
+            "install the missing module in that interpreter (or create the project's own environment: "
+            "python -m venv .venv, then install the project's dependencies and pytest there), "
+            "or choose other tests with --tests / -k"
+        )
     return "fix the test file, or choose other tests with --tests / -k"
 
 
@@ -158,7 +167,7 @@ def run_problem(evaluation) -> str:
     message = evaluation.message or ""
     if evaluation.verdict == "error" and message.startswith(ENV_UNUSABLE):
         first, _, hint = message.partition("\n")
-        return f"{first[len(ENV_UNUSABLE):].strip()}\n{hint.strip()}"
+        return f"{first[len(ENV_UNUSABLE) :].strip()}\n{hint.strip()}"
     if message.startswith(PYTEST_DID_NOT_START):
         return f"the selected tests cannot run: {message.splitlines()[0]}"
     broken = collection_errors(message)
@@ -174,8 +183,10 @@ def missing_dependency(evaluation) -> str:
 
     first = (evaluation.message or "").split("\n", 1)[0]
     if first.startswith(CANDIDATE_IMPORT_ERROR) and NOT_INSTALLED in first:
-        return (f"{first}\ninstall it in that interpreter (or create the project's own environment: python -m venv "
-                ".venv, then install the project's dependencies and pytest there)")
+        return (
+            f"{first}\ninstall it in that interpreter (or create the project's own environment: python -m venv "
+            ".venv, then install the project's dependencies and pytest there)"
+        )
     return ""
 
 
@@ -186,15 +197,17 @@ async def runnable_tests(task: Task, evaluator) -> tuple[Task, dict[str, str], A
     evaluation = await evaluator.evaluate(task, task.original_code)
     if evaluation.verdict == "error" and evaluation.message.startswith(ENV_UNUSABLE):
         first, _, hint = evaluation.message.partition("\n")
-        raise UserError(first[len(ENV_UNUSABLE):].strip(), hint=hint.strip())
+        raise UserError(first[len(ENV_UNUSABLE) :].strip(), hint=hint.strip())
     missing = missing_dependency(evaluation)
     if missing:  # the project's own code needs a module this interpreter lacks: no search can help
         first, _, hint = missing.partition("\n")
         raise UserError(first, hint=hint)
     if evaluation.message.startswith(PYTEST_DID_NOT_START):
-        raise UserError(f"the selected tests cannot run: {evaluation.message}",
-                        hint="plain pytest stops the same way in this environment: install what the project's "
-                        "pytest configuration needs (its plugins, the modules its filterwarnings name)")
+        raise UserError(
+            f"the selected tests cannot run: {evaluation.message}",
+            hint="plain pytest stops the same way in this environment: install what the project's "
+            "pytest configuration needs (its plugins, the modules its filterwarnings name)",
+        )
     broken = collection_errors(evaluation.message)
     if not broken:
         return task, {}, evaluation

@@ -69,6 +69,7 @@ def _literal(value: Any) -> str:
 
 # -- finding the calls in the public tests -------------------------------------------------
 
+
 def _called_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
@@ -115,6 +116,7 @@ def task_calls(task: Task) -> list[Call]:
 
 
 # -- type-aware mutation -------------------------------------------------------------------
+
 
 def mutations(value: Any, rng: random.Random, depth: int = 0) -> list[Any]:
     """Nearby values of the same type: ints +-1, 0, negated, larger; strings empty,
@@ -174,8 +176,9 @@ def derive_probes(calls: list[Call], limit: int = MAX_PROBES, seed: int = 0) -> 
     streams: list[list[Call]] = []
     for call in calls:
         for i, arg in enumerate(call.args):
-            streams.append([Call(call.args[:i] + (m,) + call.args[i + 1:], dict(call.kwargs))
-                            for m in mutations(arg, rng)])
+            streams.append(
+                [Call(call.args[:i] + (m,) + call.args[i + 1 :], dict(call.kwargs)) for m in mutations(arg, rng)]
+            )
         for k, v in call.kwargs.items():
             streams.append([Call(call.args, {**call.kwargs, k: m}) for m in mutations(v, rng)])
     probes: list[Call] = []
@@ -204,6 +207,7 @@ def _writable(source: str) -> bool:
 
 
 # -- running them through any Evaluator -----------------------------------------------------
+
 
 def helpers_source(marker: str) -> str:
     """Test-file code that turns one call into the probe's failure message."""
@@ -259,8 +263,9 @@ def probe_task(task: Task, probes: list[Call], marker: str | None = None) -> tup
     name = task.entry_point
     tests = [f"__orps_probe(lambda: {call.render(name)})" for call in probes]
     setup = (task.test_setup or "") + "\n" + helpers_source(marker)
-    return Task(id=f"{task.id}/probes", problem="", entry_point=name, kind="asserts",
-                tests=tests, test_setup=setup), marker
+    return Task(
+        id=f"{task.id}/probes", problem="", entry_point=name, kind="asserts", tests=tests, test_setup=setup
+    ), marker
 
 
 @dataclass
@@ -287,6 +292,7 @@ def read_outputs(ev: Evaluation, marker: str, count: int) -> list[Output | None]
 
 # -- who agrees, and who wins -----------------------------------------------------------------
 
+
 def agreement_scores(outputs: dict[str, list[Output | None]]) -> dict[str, float]:
     """For each candidate: the mean over probes of the share of the *other* candidates that
     gave the same output (a timeout or a missing output agrees with nothing). 1.0: everyone
@@ -303,8 +309,11 @@ def agreement_scores(outputs: dict[str, list[Output | None]]) -> dict[str, float
         for j, out in enumerate(mine):
             if out is None or out.text == "timeout":
                 continue
-            same = sum(1 for o in others if j < len(outputs[o]) and (theirs := outputs[o][j]) is not None
-                       and theirs.digest == out.digest)
+            same = sum(
+                1
+                for o in others
+                if j < len(outputs[o]) and (theirs := outputs[o][j]) is not None and theirs.digest == out.digest
+            )
             total += same / len(others)
         scores[name] = total / len(mine)
     return scores
@@ -357,8 +366,15 @@ class AgreementReport:
         return bool(self.chosen and self.before and self.chosen != self.before)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "tied": self.tied, "scores": self.scores, "before": self.before,
-                "chosen": self.chosen, "changed": self.changed, "skipped": self.skipped}
+        return {
+            "inputs": self.inputs,
+            "tied": self.tied,
+            "scores": self.scores,
+            "before": self.before,
+            "chosen": self.chosen,
+            "changed": self.changed,
+            "skipped": self.skipped,
+        }
 
 
 def eligible(nodes: list[Node]) -> list[Node]:
@@ -366,8 +382,9 @@ def eligible(nodes: list[Node]) -> list[Node]:
     return [n for n in nodes if n.evaluation is not None and n.code.strip() and n.evaluation.verdict not in UNTRUSTED]
 
 
-async def select_by_agreement(task: Task, nodes: list[Node], run: ProbeRunner, *, seed: int = 0,
-                              limit: int = MAX_PROBES) -> AgreementReport:
+async def select_by_agreement(
+    task: Task, nodes: list[Node], run: ProbeRunner, *, seed: int = 0, limit: int = MAX_PROBES
+) -> AgreementReport:
     """Among the candidates tied on the best public pass rate, the one whose outputs on
     derived probe inputs most of the others share; the plain rule breaks what is left."""
     pool = scoring.in_id_order(eligible(nodes))

@@ -107,8 +107,9 @@ def done_with_first_call() -> None:
         member.leave()
 
 
-def join(member: Member, request: Any, send: Callable[[list[Any]], list[Any]],
-         cancelled: Callable[[], bool] = lambda: False) -> Any:
+def join(
+    member: Member, request: Any, send: Callable[[list[Any]], list[Any]], cancelled: Callable[[], bool] = lambda: False
+) -> Any:
     """From a provider's thread: add `request` to the member's group and block until the
     group's batch is sent with `send(requests) -> one result per request` (requests ordered
     by their `seed`). Returns this request's result."""
@@ -164,4 +165,3 @@ def _send(batch: list[tuple[Any, Slot]], send: Callable[[list[Any]], list[Any]])
 def _seed(request: Any) -> int:
     seed = request.get("seed") if isinstance(request, dict) else None
     return seed if isinstance(seed, int) else 0
-

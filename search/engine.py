@@ -114,7 +114,13 @@ class Search:
         self.start = "fresh"
         self.plan: Plan = make_plan(settings)
         self.critic_on = self.plan.critic
-        self.critic_stats: dict[str, Any] = {"calls": 0, "usable": 0, "disabled": "", "mode": settings.critic_mode, "round_calls": 0}
+        self.critic_stats: dict[str, Any] = {
+            "calls": 0,
+            "usable": 0,
+            "disabled": "",
+            "mode": settings.critic_mode,
+            "round_calls": 0,
+        }
         self.probes = probes
         """Runs a candidate on probe inputs (agreement); default: through the evaluator, for
         dataset tasks. A project task needs one from the runners."""
@@ -130,8 +136,16 @@ class Search:
         self.tree.add(node)
         self.on_change(self.tree)
 
-    async def _call(self, node: Node, model: str, messages: list[dict[str, str]], *, temperature: float, seed: int,
-                    max_tokens: int | None = None) -> Completion | None:
+    async def _call(
+        self,
+        node: Node,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        seed: int,
+        max_tokens: int | None = None,
+    ) -> Completion | None:
         try:
             completion = await self.gateway.complete(
                 model, messages, temperature=temperature, max_tokens=max_tokens or self.settings.max_tokens, seed=seed
@@ -148,7 +162,11 @@ class Search:
     async def expand(self, node_id: str, parent: Node | None, round_: int, style: str, critic: bool) -> Node | None:
         """Generate (or reuse), evaluate and optionally critique one node."""
         old = self._reuse(node_id)
-        if old is not None and old.status == "critiqued" or (old is not None and old.status == "evaluated" and not critic):
+        if (
+            old is not None
+            and old.status == "critiqued"
+            or (old is not None and old.status == "evaluated" and not critic)
+        ):
             self._record(old)
             self.bus.emit("node_reused", node=old.id)
             return old
@@ -156,14 +174,22 @@ class Search:
         if not node.code and not node.raw_answer:
             messages = prompts.programmer_messages(self.task, style, parent, self._baseline_runtime())
             completion = await self._call(
-                node, self.settings.model, messages,
-                temperature=self.settings.temperature, seed=node_seed(self.settings.seed, node_id),
+                node,
+                self.settings.model,
+                messages,
+                temperature=self.settings.temperature,
+                seed=node_seed(self.settings.seed, node_id),
             )
             if completion is None:
                 batching.done_with_first_call()
                 return None
             answer = parse_program(completion.text, self.task.entry_point, completion.finish_reason)
-            node.raw_answer, node.reasoning, node.code, node.notes = completion.text, answer.reasoning, answer.code, answer.notes
+            node.raw_answer, node.reasoning, node.code, node.notes = (
+                completion.text,
+                answer.reasoning,
+                answer.code,
+                answer.notes,
+            )
         batching.done_with_first_call()  # a critic call of this node never joins the round's batch
         self._record(node)
         self.bus.emit("node_created", node=node.id, parent=node.parent, round=round_, style=style, notes=node.notes)
@@ -181,8 +207,13 @@ class Search:
         ev = node.evaluation
         assert ev is not None  # called once the node is evaluated
         self.bus.emit(
-            "node_evaluated", node=node.id, verdict=ev.verdict, passed=ev.passed, total=ev.total,
-            runtime_s=ev.runtime_s, outcome_score=node.outcome_score,
+            "node_evaluated",
+            node=node.id,
+            verdict=ev.verdict,
+            passed=ev.passed,
+            total=ev.total,
+            runtime_s=ev.runtime_s,
+            outcome_score=node.outcome_score,
         )
 
     async def _evaluate(self, code: str) -> Evaluation:
@@ -198,8 +229,11 @@ class Search:
             return
         messages = prompts.critic_messages(self.task, node, self._baseline_runtime())
         completion = await self._call(
-            node, self.settings.critic_model or self.settings.model, messages,
-            temperature=0.0, seed=node_seed(self.settings.seed, node.id + "/critic"),
+            node,
+            self.settings.critic_model or self.settings.model,
+            messages,
+            temperature=0.0,
+            seed=node_seed(self.settings.seed, node.id + "/critic"),
             max_tokens=min(self.settings.max_tokens, CRITIC_MAX_TOKENS),
         )
         if completion is None:
@@ -215,8 +249,11 @@ class Search:
             node.status = "critiqued"
         self._record(node)
         self.bus.emit(
-            "node_critiqued", node=node.id, process_score=node.process_score,
-            fallback=node.critic_fallback, critique=node.critique[:200],
+            "node_critiqued",
+            node=node.id,
+            process_score=node.process_score,
+            fallback=node.critic_fallback,
+            critique=node.critique[:200],
         )
 
     @property
@@ -235,7 +272,10 @@ class Search:
             return
         messages = round_critic_messages(self.task, todo, self._baseline_runtime())
         completion = await self._call(  # its usage is recorded on the round's first node
-            todo[0], self.settings.critic_model or self.settings.model, messages, temperature=0.0,
+            todo[0],
+            self.settings.critic_model or self.settings.model,
+            messages,
+            temperature=0.0,
             seed=node_seed(self.settings.seed, "round/" + ",".join(n.id for n in todo)),
             max_tokens=min(self.settings.max_tokens, 48 * len(todo) + 32),
         )
@@ -255,8 +295,13 @@ class Search:
                     node.notes.append("round critic gave no score for it; used the outcome score")
                 node.status = "critiqued"
             self._record(node)
-            self.bus.emit("node_critiqued", node=node.id, process_score=node.process_score,
-                          fallback=node.critic_fallback, critique=node.critique[:200])
+            self.bus.emit(
+                "node_critiqued",
+                node=node.id,
+                process_score=node.process_score,
+                fallback=node.critic_fallback,
+                critique=node.critique[:200],
+            )
 
     def _count_critic(self, usable: bool) -> None:
         stats = self.critic_stats
@@ -309,7 +354,9 @@ class Search:
 
     def _pick(self) -> Node | None:
         candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
-        timed = [n for n in scoring.in_id_order(candidates) if n.all_passed and (n.evaluation.speed or {}).get("faster")]  # type: ignore[union-attr]  # all_passed: evaluated
+        timed = [
+            n for n in scoring.in_id_order(candidates) if n.all_passed and (n.evaluation.speed or {}).get("faster")
+        ]  # type: ignore[union-attr]  # all_passed: evaluated
         if self.settings.goal == "faster" and timed:  # really faster, by the interleaved timing
             return max(timed, key=lambda n: n.evaluation.speed["speedup"])  # type: ignore[union-attr,index]  # timed
         if self.settings.goal == "faster":
@@ -325,8 +372,11 @@ class Search:
             run = agreement.evaluator_probes(self.evaluator)
         candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
         if run is None:
-            report = agreement.AgreementReport(before=best.id if best else None, chosen=best.id if best else None,
-                                               skipped="probes of a project's function need a probe runner")
+            report = agreement.AgreementReport(
+                before=best.id if best else None,
+                chosen=best.id if best else None,
+                skipped="probes of a project's function need a probe runner",
+            )
         else:
             try:
                 report = await agreement.select_by_agreement(self.task, candidates, run, seed=self.settings.seed)
@@ -341,7 +391,9 @@ class Search:
     async def run(self) -> SearchResult:
         started = time.perf_counter()
         strategy = get_strategy(self.settings.strategy)
-        self.bus.emit("run_started", task=self.task.id, strategy=self.settings.strategy, settings=self.settings.to_dict())
+        self.bus.emit(
+            "run_started", task=self.task.id, strategy=self.settings.strategy, settings=self.settings.to_dict()
+        )
         status_override = None
         try:
             if self.task.original_code.strip():
@@ -353,8 +405,11 @@ class Search:
             self.bus.emit("plan", **self.plan.to_dict(), text=self.plan.describe())
             stop_reason = await strategy.run(self)
             if self.settings.goal == "faster":
-                ranked = sorted((n for n in scoring.in_id_order(self.tree) if n.all_passed and n.id != ORIGINAL_ID),
-                                key=scoring.faster_key, reverse=True)
+                ranked = sorted(
+                    (n for n in scoring.in_id_order(self.tree) if n.all_passed and n.id != ORIGINAL_ID),
+                    key=scoring.faster_key,
+                    reverse=True,
+                )
                 for node in ranked[:3]:
                     await self._remeasure(node)
                 await self._time_against_original(ranked[:3])
@@ -365,9 +420,18 @@ class Search:
         if self.settings.agreement and self.settings.goal == "fix" and status_override is None:
             best, report = await self._agree(best)
         status = status_override or ("solved" if best and best.all_passed else "unsolved")
-        result = SearchResult(status, stop_reason, best, self.tree, time.perf_counter() - started, self.baseline,
-                              start=self.start, plan=self.plan.to_dict(), critic=dict(self.critic_stats),
-                              agreement=report)
+        result = SearchResult(
+            status,
+            stop_reason,
+            best,
+            self.tree,
+            time.perf_counter() - started,
+            self.baseline,
+            start=self.start,
+            plan=self.plan.to_dict(),
+            critic=dict(self.critic_stats),
+            agreement=report,
+        )
         self.on_change(self.tree)
         self.bus.emit("finished", **result.summary(), usage=self.gateway.usage.to_dict())
         return result

@@ -137,8 +137,9 @@ async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
             raise ModelError(crash.message, crash.hint, kind="model_crashed") from None
     if provider in IN_PROCESS_PROVIDERS:
         return await litellm.acompletion(**kwargs)
-    return await in_daemon_thread(functools.partial(_hosted_completion, litellm, provider, kwargs),
-                                  name="orps-model-call")
+    return await in_daemon_thread(
+        functools.partial(_hosted_completion, litellm, provider, kwargs), name="orps-model-call"
+    )
 
 
 def _model_crash_in(err: BaseException | None) -> ModelCrashed | None:
@@ -259,8 +260,9 @@ def _prepare_first_call(litellm: ModuleType) -> None:
         register_script(WARM_UP_SCRIPT, lambda messages, params: "ok")
         with collector_paused_then_frozen():
             try:
-                litellm.completion(model=f"scripted/{WARM_UP_SCRIPT}",
-                                   messages=[{"role": "user", "content": "warm up"}], max_tokens=1)
+                litellm.completion(
+                    model=f"scripted/{WARM_UP_SCRIPT}", messages=[{"role": "user", "content": "warm up"}], max_tokens=1
+                )
             except Exception:  # noqa: BLE001 - best effort: the first real call then pays what is left
                 pass
 
@@ -276,8 +278,16 @@ def _transient_errors(litellm: ModuleType) -> tuple[type[BaseException], ...]:
     )
 
 
-UNREACHABLE_SIGNS = ("connection error", "connection refused", "cannot connect", "failed to establish a new connection",
-                     "name or service not known", "nodename nor servname", "no route to host", "connecterror")
+UNREACHABLE_SIGNS = (
+    "connection error",
+    "connection refused",
+    "cannot connect",
+    "failed to establish a new connection",
+    "name or service not known",
+    "nodename nor servname",
+    "no route to host",
+    "connecterror",
+)
 
 
 def explain_error(err: BaseException, model: str) -> ModelError:
@@ -289,22 +299,35 @@ def explain_error(err: BaseException, model: str) -> ModelError:
     if "orps[local]" in text or "GGUF" in text or "local model" in text:
         return ModelError(text, kind="local_model")
     if "ContextWindow" in name or "context length" in text.lower():
-        return ModelError(f"the prompt is too long for {model}: {text}", "use a model with a larger context or a smaller problem",
-                          kind="context")
+        return ModelError(
+            f"the prompt is too long for {model}: {text}",
+            "use a model with a larger context or a smaller problem",
+            kind="context",
+        )
     if "Authentication" in name or "api key" in text.lower() or "api_key" in text.lower():
-        return ModelError(f"{model} rejected the credentials: {text}", "set the provider's API key variable (e.g. OPENAI_API_KEY)",
-                          kind="credentials")
+        return ModelError(
+            f"{model} rejected the credentials: {text}",
+            "set the provider's API key variable (e.g. OPENAI_API_KEY)",
+            kind="credentials",
+        )
     if "NotFound" in name or "LLM Provider NOT provided" in text or "not found" in text.lower():
-        return ModelError(f"unknown model {model!r}: {text}", "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2",
-                          kind="unknown_model")
+        return ModelError(
+            f"unknown model {model!r}: {text}",
+            "use a litellm model name such as openai/gpt-4o-mini, ollama/qwen2.5-coder or local/smollm2",
+            kind="unknown_model",
+        )
     # litellm reports a refused connection as InternalServerError("Connection error.") or as
     # APIConnectionError, which is also its wrapper for any exception a provider raises: read the text
     if any(sign in text.lower() for sign in UNREACHABLE_SIGNS):
-        return ModelError(f"could not reach {model}: {text}", "check --api-base and that the server is running",
-                          kind="unreachable")
+        return ModelError(
+            f"could not reach {model}: {text}", "check --api-base and that the server is running", kind="unreachable"
+        )
     if "Timeout" in name or isinstance(err, asyncio.TimeoutError) or "RateLimit" in name:
-        return ModelError(f"{model} did not answer in time or is rate limited: {text}", "lower --concurrency or retry later",
-                          kind="transient")
+        return ModelError(
+            f"{model} did not answer in time or is rate limited: {text}",
+            "lower --concurrency or retry later",
+            kind="transient",
+        )
     return ModelError(f"{model} failed: {name}: {text}")
 
 
@@ -319,7 +342,9 @@ def _check_local_model(model: str) -> None:
     except LocalModelUnavailable as err:
         raise ModelError(str(err), INSTALL_HINT if "install" in str(err) else "", kind="local_model") from None
     if importlib.util.find_spec("llama_cpp") is None:
-        raise ModelError("llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT, kind="local_model")
+        raise ModelError(
+            "llama-cpp-python is not installed, so local models cannot run", INSTALL_HINT, kind="local_model"
+        )
 
 
 _MEASURED = re.compile(r"\b\d+(?:\.\d+)?(?:e-?\d+)?\s?(?:ms|s|MB|KB|GB|x)\b")
@@ -331,16 +356,22 @@ def cache_key(request: dict[str, Any]) -> dict[str, Any]:
     differ on every run and would make a re-run of the same search miss the cache at
     every prompt that shows execution feedback. Everything else counts: the code, the
     verdicts, the failure messages, the model, seed, temperature and limits."""
-    messages = [{**m, "content": _MEASURED.sub("#", m["content"])} if isinstance(m.get("content"), str) else m
-                for m in request.get("messages", [])]
+    messages = [
+        {**m, "content": _MEASURED.sub("#", m["content"])} if isinstance(m.get("content"), str) else m
+        for m in request.get("messages", [])
+    ]
     return {**request, "messages": messages}
 
 
 class Gateway:
     """Async model access with limits, retries, accounting, budget and cache."""
 
-    def __init__(self, config: GatewayConfig | None = None, budget: Budget | None = None,
-                 limiter: AbstractAsyncContextManager[Any] | None = None):
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        budget: Budget | None = None,
+        limiter: AbstractAsyncContextManager[Any] | None = None,
+    ):
         self.config = config or GatewayConfig()
         self.budget = budget or Budget()
         self.usage = Usage()

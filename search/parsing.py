@@ -93,7 +93,7 @@ def _block_end(text: str, body_start: int, ends: list[int], language: str, inden
     for e in ends:  # nothing parses: a fence alone on its line, no deeper than the opening one
         line_start = text.rfind("\n", 0, e) + 1
         line_end = text.find("\n", e)
-        alone = not text[line_start:e].strip() and not text[e + 3:len(text) if line_end < 0 else line_end].strip()
+        alone = not text[line_start:e].strip() and not text[e + 3 : len(text) if line_end < 0 else line_end].strip()
         if alone and (indent < 0 or e - line_start <= indent):
             return e
     return len(text)  # as an unclosed block: `parse_program` drops the tail that does not parse
@@ -142,7 +142,7 @@ def parse_program(text: str, entry_point: str, finish_reason: str = "") -> Progr
         if match is None:
             return ProgramAnswer(reasoning=text.strip(), code="", notes=notes + ["no code found in the answer"])
         notes.append("no fenced code block; took the code from the raw text")
-        code, reasoning = text[match.start():], text[: match.start()]
+        code, reasoning = text[match.start() :], text[: match.start()]
     reasoning = REASONING_HEADING.sub("", CODE_HEADING.sub("", reasoning)).strip()
     code = code.strip("\n")
     if code and not _compiles(code):
@@ -194,11 +194,18 @@ def is_stub(code: str, entry_point: str) -> bool:
     except SyntaxError:
         return False
     name = entry_point.rsplit(".", 1)[-1]
-    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name), None)
+    func = next(
+        (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name), None
+    )
     if func is None:
         return False
     body = func.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:]
     return all(_is_placeholder(stmt) for stmt in body)
 

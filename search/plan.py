@@ -52,12 +52,19 @@ class Plan:
         if self.strategy != "orps":
             refines_code = self.start == "user_code" and self.strategy in ("reflexion", "rex")
             origin = "from your code" if refines_code else "from fresh samples"
-            return f"plan: {self.strategy} {origin}, " + (f"{self.limit} calls (the budget)" if self.limit else "calls from the settings")
+            return f"plan: {self.strategy} {origin}, " + (
+                f"{self.limit} calls (the budget)" if self.limit else "calls from the settings"
+            )
         fresh = self.samples - self.refine_start
-        first = (f"{self.samples} samples ({self.refine_start} refining your code, {fresh} fresh)"
-                 if self.start == "user_code" else f"{self.samples} fresh samples")
-        text = (f"plan: {first}, then {self.rounds} refinement round(s) of {self.width} "
-                f"(beam {self.beam}), critic {'on' if self.critic else 'off'}")
+        first = (
+            f"{self.samples} samples ({self.refine_start} refining your code, {fresh} fresh)"
+            if self.start == "user_code"
+            else f"{self.samples} fresh samples"
+        )
+        text = (
+            f"plan: {first}, then {self.rounds} refinement round(s) of {self.width} "
+            f"(beam {self.beam}), critic {'on' if self.critic else 'off'}"
+        )
         text += f", {self.calls} calls" + (" (the budget)" if self.limit else "")
         return text + (f" ({self.reason})" if self.reason else "")
 

@@ -23,10 +23,14 @@ CODE_CHARS = 1500
 """Characters of each candidate's code shown (a round must fit a small model's context)."""
 FEEDBACK_CHARS = 700
 
-_LABEL = re.compile(r"(?im)^[\s>*#_-]*(?:candidate|solution|program|node)?\s*[#\[(]?\s*(\d{1,2})"
-                    r"(?:\s*[\])]\s*[:.\-]?|[\s*_]*[:.)\-])")
-_SCORE = re.compile(r"(?i)(?:score\s*[:=]?\s*\**\s*\[?\s*([0-5](?:\.\d+)?)\s*(?:/\s*5)?|\b([0-5](?:\.\d+)?)\s*/\s*5\b"
-                    r"|\b([0-5](?:\.\d+)?)\s+out\s+of\s+5\b)")
+_LABEL = re.compile(
+    r"(?im)^[\s>*#_-]*(?:candidate|solution|program|node)?\s*[#\[(]?\s*(\d{1,2})"
+    r"(?:\s*[\])]\s*[:.\-]?|[\s*_]*[:.)\-])"
+)
+_SCORE = re.compile(
+    r"(?i)(?:score\s*[:=]?\s*\**\s*\[?\s*([0-5](?:\.\d+)?)\s*(?:/\s*5)?|\b([0-5](?:\.\d+)?)\s*/\s*5\b"
+    r"|\b([0-5](?:\.\d+)?)\s+out\s+of\s+5\b)"
+)
 
 
 def round_critic_messages(task: Task, nodes: list[Node], baseline_runtime: float | None = None) -> list[dict[str, str]]:
@@ -35,12 +39,17 @@ def round_critic_messages(task: Task, nodes: list[Node], baseline_runtime: float
         code = node.code.strip() or "(no code)"
         if len(code) > CODE_CHARS:
             code = code[:CODE_CHARS] + "\n# ... (cut)"
-        parts.append(f"### Candidate {k}\n```python\n{code}\n```\nExecution feedback:\n"
-                     f"{feedback(node.evaluation, baseline_runtime, task.goal == 'faster', limit=FEEDBACK_CHARS)}")
-    user = render("round_critic_user", problem=task.problem.strip(), candidates="\n\n".join(parts),
-                  count=str(len(nodes)))
-    return [{"role": "system", "content": render("round_critic_system") + "\n" + UNTRUSTED_NOTE},
-            {"role": "user", "content": user}]
+        parts.append(
+            f"### Candidate {k}\n```python\n{code}\n```\nExecution feedback:\n"
+            f"{feedback(node.evaluation, baseline_runtime, task.goal == 'faster', limit=FEEDBACK_CHARS)}"
+        )
+    user = render(
+        "round_critic_user", problem=task.problem.strip(), candidates="\n\n".join(parts), count=str(len(nodes))
+    )
+    return [
+        {"role": "system", "content": render("round_critic_system") + "\n" + UNTRUSTED_NOTE},
+        {"role": "user", "content": user},
+    ]
 
 
 @dataclass

@@ -26,8 +26,9 @@ from search.types import Evaluator, ModelClient, Spend, Task
 TREE_WRITE_INTERVAL_S = 0.5
 
 
-def gateway_for(settings: SearchSettings, cache_dir: str = "",
-                limiter: AbstractAsyncContextManager[Any] | None = None) -> Gateway:
+def gateway_for(
+    settings: SearchSettings, cache_dir: str = "", limiter: AbstractAsyncContextManager[Any] | None = None
+) -> Gateway:
     """The model gateway of one search: the settings' concurrency, api base and budget, answers
     cached in `cache_dir` ('' for none); `limiter` is shared beyond the search (the Ray backend's)."""
     config = GatewayConfig(concurrency=settings.concurrency, api_base=settings.api_base, cache_dir=cache_dir)
@@ -101,8 +102,14 @@ async def run_search(
             on_tree(tree)  # a live view (the TUI) reads nodes from the tree itself
 
     search = Search(task, settings, gateway, evaluator, bus, previous, on_change=on_change, probes=probes)
-    run.update_meta(status="running", task=task.id, target=task.target, strategy=settings.strategy,
-                    model=settings.model, started=run.meta().get("started", time.time()))
+    run.update_meta(
+        status="running",
+        task=task.id,
+        target=task.target,
+        strategy=settings.strategy,
+        model=settings.model,
+        started=run.meta().get("started", time.time()),
+    )
     try:
         result = await search.run()
     except ModelError as err:
@@ -112,12 +119,15 @@ async def run_search(
     writer.flush()
     best = result.best
     usage = gateway.usage.to_dict()
-    run.write("result.json", {
-        **result.summary(),
-        "usage": usage,
-        "best_node": best.to_dict() if best else None,
-        "baseline": result.baseline.to_dict() if result.baseline else None,
-    })
+    run.write(
+        "result.json",
+        {
+            **result.summary(),
+            "usage": usage,
+            "best_node": best.to_dict() if best else None,
+            "baseline": result.baseline.to_dict() if result.baseline else None,
+        },
+    )
     run.update_meta(
         status="interrupted" if result.status == "cancelled" else "finished",
         result=result.status,

@@ -164,16 +164,18 @@ def run_rows(project: Path, limit: int) -> list[dict[str, Any]]:
         status = meta.get("status", "unknown")
         if status == "running" and _idle_for(run.file("meta.json")) > STALE_AFTER_S:
             status = "stale"  # its process died without finishing: resume it
-        rows.append({
-            "id": run.id,
-            "status": status,
-            "result": meta.get("result", ""),
-            "target": meta.get("target") or meta.get("task", ""),
-            "strategy": meta.get("strategy", ""),
-            "model": meta.get("model", ""),
-            "pass_rate": meta.get("pass_rate"),
-            "calls": meta.get("calls"),
-            "tokens": meta.get("tokens"),
-            "cost_usd": meta.get("cost_usd"),
-        })
+        rows.append(
+            {
+                "id": run.id,
+                "status": status,
+                "result": meta.get("result", ""),
+                "target": meta.get("target") or meta.get("task", ""),
+                "strategy": meta.get("strategy", ""),
+                "model": meta.get("model", ""),
+                "pass_rate": meta.get("pass_rate"),
+                "calls": meta.get("calls"),
+                "tokens": meta.get("tokens"),
+                "cost_usd": meta.get("cost_usd"),
+            }
+        )
     return rows

@@ -196,8 +196,12 @@ class Rex:
             if search.budget_hit:
                 return StopReason.BUDGET
             if pool:
-                parent = max(pool, key=lambda n: rng.betavariate(
-                    1 + s.rex_c * n.pass_rate, 1 + s.rex_c * (1 - n.pass_rate) + refined.get(n.id, 0)))
+                parent = max(
+                    pool,
+                    key=lambda n: rng.betavariate(
+                        1 + s.rex_c * n.pass_rate, 1 + s.rex_c * (1 - n.pass_rate) + refined.get(n.id, 0)
+                    ),
+                )
                 refined[parent.id] = refined.get(parent.id, 0) + 1
                 node = await search.expand(f"{step}-0", parent, step, style_of_child(parent), False)
             else:

@@ -223,7 +223,15 @@ class ModelClient(Protocol):
 
     usage: Usage
 
-    async def complete(self, model: str, messages: list[dict[str, str]], *, temperature: float = 0.0,
-                       max_tokens: int = 512, seed: int | None = None, stop: list[str] | None = None) -> Completion: ...
+    async def complete(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+    ) -> Completion: ...
 
     def calls_left(self) -> int | None: ...

@@ -11,7 +11,6 @@ import pytest  # noqa: E402
 
 from search.providers import scripted  # noqa: E402
 
-
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 """The benchmark datasets live in ../shared/datasets beside the repository (never a machine path)."""
 
@@ -20,8 +19,10 @@ SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datas
 def datasets() -> Path:
     """The shared datasets folder. Missing, the test fails (it is not skipped): CI must run it."""
     if not (SHARED_DATASETS / "mbpp_v2").is_dir():
-        pytest.fail(f"the shared datasets are not beside the repository: no {SHARED_DATASETS}/mbpp_v2 "
-                    "(the tests expect ../shared/datasets next to the checkout)")
+        pytest.fail(
+            f"the shared datasets are not beside the repository: no {SHARED_DATASETS}/mbpp_v2 "
+            "(the tests expect ../shared/datasets next to the checkout)"
+        )
     return SHARED_DATASETS
 
 

@@ -28,7 +28,7 @@ def old(x):
     return x
 '''
 
-TESTS = '''\
+TESTS = """\
 from calc import add, double, half
 
 
@@ -43,7 +43,7 @@ def test_double():
 def test_half():
     assert half(8) == 4
 
-'''
+"""
 
 FEATURE = '''\
 def add(a, b):
@@ -66,21 +66,21 @@ def triple(x):
     return x * 3
 '''
 
-OLD_TEST = '''\
+OLD_TEST = """\
 from calc import old
 
 
 def test_old():
     assert old(1) == 1
-'''
+"""
 
-NEW_TEST = '''\
+NEW_TEST = """\
 from calc import triple
 
 
 def test_triple():
     assert triple(2) == 6
-'''
+"""
 
 
 def make_repo(root: Path) -> Path:
@@ -107,8 +107,17 @@ def make_repo(root: Path) -> Path:
 def git_state(repo: Path) -> dict:
     """Everything of the repository a review must leave alone: the files, HEAD, the refs,
     the index's bytes, the worktree list and the status."""
-    files = {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*"))
-             if p.is_file() and ".git" not in p.relative_to(repo).parts}
-    return {"files": files, "head": git(repo, "rev-parse", "HEAD"), "refs": git(repo, "show-ref"),
-            "index": (repo / ".git" / "index").read_bytes(), "worktrees": git(repo, "worktree", "list"),
-            "status": git(repo, "status", "--porcelain"), "stash": git(repo, "stash", "list")}
+    files = {
+        str(p.relative_to(repo)): p.read_bytes()
+        for p in sorted(repo.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+    return {
+        "files": files,
+        "head": git(repo, "rev-parse", "HEAD"),
+        "refs": git(repo, "show-ref"),
+        "index": (repo / ".git" / "index").read_bytes(),
+        "worktrees": git(repo, "worktree", "list"),
+        "status": git(repo, "status", "--porcelain"),
+        "stash": git(repo, "stash", "list"),
+    }

@@ -29,8 +29,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str = "the condition",
-               interval: float = 0.02):
+def wait_until(predicate: Callable[[], object], timeout: float, what: str = "the condition", interval: float = 0.02):
     """Poll `predicate()` until it is truthy (and return it); fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -99,8 +98,23 @@ class Lines:
 
 def git(repo: Path, *args: str) -> str:
     """`git ARGS` in `repo` as a throwaway identity; its output (fails the test on an error)."""
-    done = subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t",
-                           "-c", "commit.gpgsign=false", *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout
 
 

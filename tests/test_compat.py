@@ -11,16 +11,20 @@ from search import _litellm_compat
 
 def test_textual_still_has_every_private_name_orps_uses():
     missing = _textual_compat.missing_private_names()
-    assert missing == [], (f"textual {_textual_compat.textual_version()} no longer has {', '.join(missing)}: "
-                           "update orps_tui/_textual_compat.py and the code that uses it")
+    assert missing == [], (
+        f"textual {_textual_compat.textual_version()} no longer has {', '.join(missing)}: "
+        "update orps_tui/_textual_compat.py and the code that uses it"
+    )
 
 
 def test_litellm_still_has_every_private_name_orps_uses():
     import search.gateway  # noqa: F401 - litellm then reads its bundled cost map, not the network
 
     missing = _litellm_compat.missing_private_names()
-    assert missing == [], (f"litellm {_litellm_compat.litellm_version()} no longer has {', '.join(missing)}: "
-                           "update search/_litellm_compat.py and the code that uses it")
+    assert missing == [], (
+        f"litellm {_litellm_compat.litellm_version()} no longer has {', '.join(missing)}: "
+        "update search/_litellm_compat.py and the code that uses it"
+    )
 
 
 def test_a_private_textual_import_that_is_gone_names_itself_and_the_version():
@@ -34,8 +38,10 @@ def test_a_private_textual_import_that_is_gone_names_itself_and_the_version():
 def test_a_private_member_that_is_gone_is_reported_by_its_full_name(monkeypatch):
     monkeypatch.setitem(_textual_compat.PRIVATE_MEMBERS, "textual.widgets.Footer", ("_bindings_ready", "_no_such"))
     monkeypatch.setitem(_textual_compat.PRIVATE_IMPORTS, "textual._no_such_module", ("Thing",))
-    assert _textual_compat.missing_private_names() == ["textual._no_such_module.Thing",
-                                                       "textual.widgets.Footer._no_such"]
+    assert _textual_compat.missing_private_names() == [
+        "textual._no_such_module.Thing",
+        "textual.widgets.Footer._no_such",
+    ]
 
 
 def test_a_private_litellm_name_that_is_gone_is_reported_by_its_full_name(monkeypatch):
@@ -56,8 +62,16 @@ def test_the_compat_modules_are_where_the_private_names_are_imported():
         if path.name in ("_textual_compat.py", "_litellm_compat.py") or "example" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                       else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-            found += [f"{path.relative_to(repo)}: {m}" for m in modules
-                      if m.split(".")[0] in ("textual", "litellm") and any(part.startswith("_") for part in m.split("."))]
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else []
+            )
+            found += [
+                f"{path.relative_to(repo)}: {m}"
+                for m in modules
+                if m.split(".")[0] in ("textual", "litellm") and any(part.startswith("_") for part in m.split("."))
+            ]
     assert found == []

@@ -54,9 +54,13 @@ def test_benchmarks_use_public_names_and_never_import_the_tests():
 
 def test_the_check_itself_finds_a_private_reach(tmp_path):
     sample = REPO / "tests" / "_layering_sample.py"
-    sample.write_text("from search.gateway import _litellm\nimport runners.sandbox._launch\nfrom search import __version__\n")
+    sample.write_text(
+        "from search.gateway import _litellm\nimport runners.sandbox._launch\nfrom search import __version__\n"
+    )
     try:
         found = private_reaches([sample], lambda p: "orps_tui")
     finally:
         sample.unlink()
-    assert len(found) == 2 and "private name search.gateway._litellm" in found[0] and "runners.sandbox._launch" in found[1]
+    assert (
+        len(found) == 2 and "private name search.gateway._litellm" in found[0] and "runners.sandbox._launch" in found[1]
+    )

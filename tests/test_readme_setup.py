@@ -33,8 +33,10 @@ def test_readme_shows_no_machine_paths():
 
 # Variables that change what `pip install` builds (llama-cpp-python's CMake options, pip's own
 # settings) or how Python runs what it installed: CI must not set them, or it tests another build.
-BUILD_VARIABLES = re.compile(r"\b(CMAKE_ARGS|FORCE_CMAKE|CMAKE_[A-Z_]+|GGML_[A-Z_]+|LLAMA_[A-Z_]+|PIP_[A-Z_]+"
-                             r"|SKBUILD_[A-Z_]+|CFLAGS|CXXFLAGS|LDFLAGS|PYTHONPATH)\b")
+BUILD_VARIABLES = re.compile(
+    r"\b(CMAKE_ARGS|FORCE_CMAKE|CMAKE_[A-Z_]+|GGML_[A-Z_]+|LLAMA_[A-Z_]+|PIP_[A-Z_]+"
+    r"|SKBUILD_[A-Z_]+|CFLAGS|CXXFLAGS|LDFLAGS|PYTHONPATH)\b"
+)
 
 
 def test_ci_sets_no_build_flags_of_its_own():

@@ -24,14 +24,12 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
 
 
-def start_orps(project: Path, args: str = "", *, env: dict[str, str] | None = None,
-               then: str = "sleep 60") -> str:
+def start_orps(project: Path, args: str = "", *, env: dict[str, str] | None = None, then: str = "sleep 60") -> str:
     """`orps ARGS` in a new detached tmux session in `project` (with `env` added); the shell
     runs `then` after it, so the pane (and what orps left on it) stays. Returns the session."""
     session = f"orps-test-{uuid.uuid4().hex[:8]}"
     assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in (env or {}).items())
-    command = (f"cd {project} && {assignments} PYTHONPATH={ROOT} {sys.executable} -m orps_tui.cli {args}; "
-               f"{then}")
+    command = f"cd {project} && {assignments} PYTHONPATH={ROOT} {sys.executable} -m orps_tui.cli {args}; {then}"
     tmux("new-session", "-d", "-s", session, "-x", str(WIDTH), "-y", str(HEIGHT), command)
     return session
 
@@ -67,6 +65,7 @@ def wait_gone(session: str, needle: str, timeout: float = 60.0) -> str:
 
 def wait_footer(session: str, holds: Callable[[str], bool], timeout: float = 60.0) -> str:
     """Wait until the pane's last line (the app's footer of keys) satisfies `holds`."""
+
     def footer(screen: str) -> str:
         lines = screen.rstrip().splitlines()
         return lines[-1] if lines else ""

@@ -29,7 +29,7 @@ def mul(a, b):
     return a * b
 '''
 
-TESTS = '''from calc import add, mul
+TESTS = """from calc import add, mul
 
 
 def test_add():
@@ -42,7 +42,7 @@ def test_add_zero():
 
 def test_mul():
     assert mul(2, 3) == 6
-'''
+"""
 
 ASSERTS = {
     "tests/test_calc.py::test_add": "assert add(1, 2) == 3",
@@ -51,8 +51,10 @@ ASSERTS = {
 }
 
 WRONG = "## Reasoning\nSubtract, as the code does.\n\n## Code\n```python\ndef add(a, b):\n    return a - b\n```\n"
-RIGHT = ("## Reasoning\nThe feedback shows add(1, 2) gave -1: it must add.\n\n"
-         "## Code\n```python\ndef add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return a + b\n```\n")
+RIGHT = (
+    "## Reasoning\nThe feedback shows add(1, 2) gave -1: it must add.\n\n"
+    '## Code\n```python\ndef add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n```\n'
+)
 TARGET = "calc.py::add"
 
 
@@ -83,7 +85,8 @@ def scripted_project(root: Path, *, named_in_config: bool = True) -> Path:
     script.write_text("\n".join([f"WRONG = {WRONG!r}", f"RIGHT = {RIGHT!r}", "", inspect.getsource(respond)]))
     if named_in_config:
         (project / "orps.toml").write_text(
-            f'model = "scripted/{script}"\nsamples = 2\nbeam = 1\nrounds = 2\ncache = false\n')
+            f'model = "scripted/{script}"\nsamples = 2\nbeam = 1\nrounds = 2\ncache = false\n'
+        )
     (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
     return project
 

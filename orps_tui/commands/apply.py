@@ -21,14 +21,20 @@ from search.terminal_text import printable
 
 
 def add_parser(sub):
-    p = sub.add_parser("apply", help="apply a proposed patch (a file, or a run's best or chosen node)",
-                       description="Apply a patch to the project. Refuses when it is already applied or the "
-                       "file changed since; keeps a backup so --revert can undo it. "
-                       "Exit 0 applied, 1 refused, 2 bad input.")
+    p = sub.add_parser(
+        "apply",
+        help="apply a proposed patch (a file, or a run's best or chosen node)",
+        description="Apply a patch to the project. Refuses when it is already applied or the "
+        "file changed since; keeps a backup so --revert can undo it. "
+        "Exit 0 applied, 1 refused, 2 bad input.",
+    )
     p.add_argument("patch", nargs="?", help="a unified diff file (as written by orps solve --patch-out); - for stdin")
     p.add_argument("--run", help="apply the best patch of this run (id, unique prefix or 'latest')")
     p.add_argument("--node", help="with --run: apply this node's code instead of the best")
-    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
+    p.add_argument(
+        "--project",
+        help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)",
+    )
     p.add_argument("--dry-run", action="store_true", help="check and show what would change; write nothing")
     p.add_argument("--revert", action="store_true", help="undo the last apply from its backup")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print the diff, only the summary")
@@ -48,14 +54,15 @@ def _read_patch(arg: str) -> str:
 
 
 def _changes(result) -> str:
-    return "\n".join(f"  {c.path}: +{c.added} -{c.removed} lines" + (f" (found {c.offset} lines away)" if c.offset else "")
-                     for c in result.changes)
+    return "\n".join(
+        f"  {c.path}: +{c.added} -{c.removed} lines" + (f" (found {c.offset} lines away)" if c.offset else "")
+        for c in result.changes
+    )
 
 
 def run(args) -> int:
-    from runners.code.patch import PatchError, apply_patch, revert_last
-
     from orps_tui.config import project_dir
+    from runners.code.patch import PatchError, apply_patch, revert_last
 
     project = project_dir(args.project)
     if args.revert and (args.patch or args.run):

@@ -33,23 +33,35 @@ from search.terminal_text import printable
 def add_parser(sub):
     from orps_tui.commands.solve import add_target_options
 
-    p = sub.add_parser("check", help="run a target's tests in the sandbox on the current code",
-                       description="Run the tests that exercise a function, in the sandbox, on the project's "
-                       "current code. Exit 0 all pass, 1 some fail, 2 bad input.")
+    p = sub.add_parser(
+        "check",
+        help="run a target's tests in the sandbox on the current code",
+        description="Run the tests that exercise a function, in the sandbox, on the project's "
+        "current code. Exit 0 all pass, 1 some fail, 2 bad input.",
+    )
     add_target_options(p, required=False, positional=True)
     given = p.add_mutually_exclusive_group()
     given.add_argument("--candidate", metavar="FILE", help="check this Python source (defining the target) instead")
-    given.add_argument("--patch", metavar="FILE.diff",
-                       help="check the project with this unified diff applied (in the sandbox copy only)")
-    p.add_argument("--same-as-original", action="store_true",
-                   help="with --candidate or --patch: also replay every call the tests make to the target on it "
-                   "and compare with the current code's answers (exit 1 when one differs)")
+    given.add_argument(
+        "--patch",
+        metavar="FILE.diff",
+        help="check the project with this unified diff applied (in the sandbox copy only)",
+    )
+    p.add_argument(
+        "--same-as-original",
+        action="store_true",
+        help="with --candidate or --patch: also replay every call the tests make to the target on it "
+        "and compare with the current code's answers (exit 1 when one differs)",
+    )
     p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds for the whole test run (default: settings)")
     p.add_argument("--memory", dest="memory_mb", type=int, help="memory limit in MB (default: settings)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--confirm", action="store_true",
-                   help="also run the tests with the code under test in a separate process that cannot see them "
-                   "(docs/confirmation.md); exit 0 only when confirmed")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="also run the tests with the code under test in a separate process that cannot see them "
+        "(docs/confirmation.md); exit 0 only when confirmed",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="also say why each test was selected")
     p.set_defaults(func=run)
 
@@ -57,26 +69,41 @@ def add_parser(sub):
 def resolve(args, selections: list | None = None):
     """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml.
     `selections` receives the test selection (why each test was chosen)."""
-    from orps_tui.config import load_config
+    from orps_tui.config import load_config, project_dir
     from orps_tui.taskbuild import build_task
 
-    from orps_tui.config import project_dir
-
     project = project_dir(args.project)
-    cli = {"timeout_s": getattr(args, "timeout_s", None), "memory_mb": getattr(args, "memory_mb", None),
-           "target": args.target, "tests": args.tests, "k": args.k}
+    cli = {
+        "timeout_s": getattr(args, "timeout_s", None),
+        "memory_mb": getattr(args, "memory_mb", None),
+        "target": args.target,
+        "tests": args.tests,
+        "k": args.k,
+    }
     config = load_config(project, cli=cli)
     target = config.extras.get("target")
     if not target:
-        raise UserError("no target: give --target path/to/file.py::function",
-                        hint="or set target = \"...\" in [tool.orps] or orps.toml")
-    task, _ = build_task(project, target, tests=config.extras.get("tests"), k=config.extras.get("k"),
-                         problem_file=args.problem_file, problem_text=args.problem_text,
-                         problem_mode=args.problem_mode, new=getattr(args, "new", False), problem_required=False,
-                         selections=selections)
+        raise UserError(
+            "no target: give --target path/to/file.py::function",
+            hint='or set target = "..." in [tool.orps] or orps.toml',
+        )
+    task, _ = build_task(
+        project,
+        target,
+        tests=config.extras.get("tests"),
+        k=config.extras.get("k"),
+        problem_file=args.problem_file,
+        problem_text=args.problem_text,
+        problem_mode=args.problem_mode,
+        new=getattr(args, "new", False),
+        problem_required=False,
+        selections=selections,
+    )
     # Config paths are relative to the project, flag paths to the current directory.
-    config.extras["sandbox_read"] = [*(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
-                                     *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or [])]
+    config.extras["sandbox_read"] = [
+        *(str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])),
+        *(str(Path(p).resolve()) for p in getattr(args, "sandbox_read", None) or []),
+    ]
     return project, config, task
 
 
@@ -89,8 +116,12 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
         # The interpreter is the project's own (runners.project.env, `python =` included).
         # Cold: one run does not repay a warm worker (its start, pytest imported outside the
         # sandbox, and its probe run cost more than the one cold start they save).
-        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", []), warm=False) as evaluator:
+        async with SandboxEvaluator(
+            timeout_s=config.settings.timeout_s,
+            memory_mb=config.settings.memory_mb,
+            read_paths=config.extras.get("sandbox_read", []),
+            warm=False,
+        ) as evaluator:
             return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())
@@ -103,8 +134,11 @@ def same_as_original(task, config, code: str | None, files: dict[str, str] | Non
     from runners.testing.evaluator import SandboxEvaluator
 
     async def go():
-        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+        async with SandboxEvaluator(
+            timeout_s=config.settings.timeout_s,
+            memory_mb=config.settings.memory_mb,
+            read_paths=config.extras.get("sandbox_read", []),
+        ) as evaluator:
             report = await checker(evaluator).check(task, task.original_code if code is None else code, files)
             return {**report.to_dict(), "summary": report.summary()}
 
@@ -118,7 +152,7 @@ def refuse_unusable_environment(ev) -> None:
 
     if ev.verdict == "error" and ev.message.startswith(ENV_UNUSABLE):
         first, _, hint = ev.message.partition("\n")
-        raise UserError(first[len(ENV_UNUSABLE):].strip(), hint=hint.strip())
+        raise UserError(first[len(ENV_UNUSABLE) :].strip(), hint=hint.strip())
 
 
 def project_python(project: Path) -> dict:
@@ -156,13 +190,13 @@ def with_changed_tests(task, files: dict[str, str]) -> list[str]:
     """Test files the patch changes: added to the tests to run (the user must see them)."""
     from runners.testing.prepare import is_test_file
 
-    changed = [rel for rel in files if is_test_file(rel) and Path(rel).name.endswith(".py")
-               and Path(rel).name != "conftest.py"]
+    changed = [
+        rel for rel in files if is_test_file(rel) and Path(rel).name.endswith(".py") and Path(rel).name != "conftest.py"
+    ]
     for rel in changed:
         if not any(t == rel or t.startswith(rel + "::") for t in task.tests):
             task.tests.append(rel)
     return sorted(rel for rel in files if is_test_file(rel))
-
 
 
 def first_line(message: str) -> str:
@@ -179,7 +213,9 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
     """Human-readable per-test results and a summary."""
     lines = []
     for t in ev.tests:
-        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "xfailed": "XFAIL"}.get(t.outcome, t.outcome.upper())
+        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "xfailed": "XFAIL"}.get(
+            t.outcome, t.outcome.upper()
+        )
         line = f"  {mark:<5} {t.id}  ({_seconds(t.duration_s)})"
         if t.outcome not in ("passed", "skipped", "xfailed") and t.message:
             line += f"\n        {first_line(t.message)[:160]}"
@@ -188,7 +224,9 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
             line += f"\n        selected: {why}"
         lines.append(line)
     runtime = f", {_seconds(ev.runtime_s)} in tests" if ev.runtime_s is not None else ""
-    lines.append(f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})")
+    lines.append(
+        f"{task.target}: {ev.passed}/{ev.total} passed ({ev.verdict}{runtime}; sandbox: {ev.isolation or '?'})"
+    )
     if ev.message and not ev.all_passed:
         lines.append(f"  {ev.message.strip().splitlines()[0][:200]}")
     return [printable(line) for line in lines]  # test names and messages come from the run
@@ -206,8 +244,10 @@ def run(args) -> int:
         _, files = patched_files(project, args.patch)
         tests_changed = with_changed_tests(task, files)
     if args.same_as_original and code is None and files is None:
-        raise UserError("--same-as-original compares a candidate or a patch with the current code",
-                        hint="add --candidate FILE or --patch FILE.diff")
+        raise UserError(
+            "--same-as-original compares a candidate or a patch with the current code",
+            hint="add --candidate FILE or --patch FILE.diff",
+        )
     ev = evaluate_current(task, config, code, files)
     confirmation = None
     refuse_unusable_environment(ev)
@@ -234,17 +274,32 @@ def run(args) -> int:
     reasons, not_scanned = selections[0].reasons, selections[0].left_out
     if args.json:
         patch = {"patch_files": sorted(files), "patch_changes_tests": tests_changed} if files is not None else {}
-        print(json.dumps({
-            "schema_version": SCHEMA_VERSION,
-            "target": task.target, "verdict": ev.verdict, "passed": ev.passed, "total": ev.total,
-            "all_passed": ev.all_passed and not broken, "runtime_s": ev.runtime_s, "wall_s": ev.wall_s,
-            "isolation": ev.isolation, "message": ev.message,
-            "tests": [{**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
-                      for t in ev.tests],
-            "left_out": broken, "python": env, **patch,
-            **({"same_as_original": same} if same is not None else {}),
-            **({"confirmation": confirmation.to_dict()} if confirmation is not None else {}),
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "target": task.target,
+                    "verdict": ev.verdict,
+                    "passed": ev.passed,
+                    "total": ev.total,
+                    "all_passed": ev.all_passed and not broken,
+                    "runtime_s": ev.runtime_s,
+                    "wall_s": ev.wall_s,
+                    "isolation": ev.isolation,
+                    "message": ev.message,
+                    "tests": [
+                        {**t.__dict__, "selected": reasons.get(t.id) or reasons.get(t.id.split("[")[0], "")}
+                        for t in ev.tests
+                    ],
+                    "left_out": broken,
+                    "python": env,
+                    **patch,
+                    **({"same_as_original": same} if same is not None else {}),
+                    **({"confirmation": confirmation.to_dict()} if confirmation is not None else {}),
+                },
+                indent=1,
+            )
+        )
     else:
         if files is not None:
             print(f"patch {args.patch}: changes {', '.join(sorted(files))}")
@@ -274,8 +329,12 @@ def confirm_current(task, config, code: str | None = None, files: dict[str, str]
     from runners.testing.evaluator import SandboxEvaluator
 
     async def go():
-        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", []), warm=False) as evaluator:
+        async with SandboxEvaluator(
+            timeout_s=config.settings.timeout_s,
+            memory_mb=config.settings.memory_mb,
+            read_paths=config.extras.get("sandbox_read", []),
+            warm=False,
+        ) as evaluator:
             return await evaluator.confirm(task, task.original_code if code is None else code, files=files)
 
     return asyncio.run(go())

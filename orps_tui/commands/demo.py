@@ -20,9 +20,12 @@ TARGET = "text.py::count_words"
 
 
 def add_parser(sub):
-    p = sub.add_parser("demo", help="fix a bug in a bundled example project with the embedded local model",
-                       description="Copy the bundled example project to a new directory and search for a fix "
-                       f"of {TARGET} with local/smollm2 (no API key, no network).")
+    p = sub.add_parser(
+        "demo",
+        help="fix a bug in a bundled example project with the embedded local model",
+        description="Copy the bundled example project to a new directory and search for a fix "
+        f"of {TARGET} with local/smollm2 (no API key, no network).",
+    )
     p.add_argument("--dir", help="where to put the example copy (default: a new temporary directory)")
     p.add_argument("--headless", action="store_true", help="no TUI: progress on stderr, result on stdout")
     p.add_argument("--json", action="store_true", help="print the result document as JSON (implies --headless)")

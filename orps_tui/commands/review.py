@@ -32,30 +32,48 @@ from orps_tui.errors import UserError
 def add_parser(sub):
     from orps_tui.commands.solve import add_search_options, add_target_options
 
-    p = sub.add_parser("review", help="review a change (diff file, git range, branch or commit): per touched "
-                       "function, tests fixed/broken and runtime, base against changed copy",
-                       description="Review changes: find the functions they touch, run each one's tests in the "
-                       "sandbox on the base and on the changed copy, and say what the change fixed, broke and "
-                       "slowed. Several changes are ranked. Exit 0 nothing broken, 1 something broken, 2 bad input.")
-    p.add_argument("changes", nargs="+", metavar="CHANGE",
-                   help="a diff file, a git range (A..B, A...B), a branch (HEAD...BRANCH) or a commit (its own change)")
+    p = sub.add_parser(
+        "review",
+        help="review a change (diff file, git range, branch or commit): per touched "
+        "function, tests fixed/broken and runtime, base against changed copy",
+        description="Review changes: find the functions they touch, run each one's tests in the "
+        "sandbox on the base and on the changed copy, and say what the change fixed, broke and "
+        "slowed. Several changes are ranked. Exit 0 nothing broken, 1 something broken, 2 bad input.",
+    )
+    p.add_argument(
+        "changes",
+        nargs="+",
+        metavar="CHANGE",
+        help="a diff file, a git range (A..B, A...B), a branch (HEAD...BRANCH) or a commit (its own change)",
+    )
     add_target_options(p, required=False)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--format", choices=["text", "markdown", "json"], help="how to print the review (default: text)")
     fmt.add_argument("--json", action="store_true", help="the same as --format json")
     fmt.add_argument("--markdown", action="store_true", help="the same as --format markdown (a pull-request comment)")
     p.add_argument("--out", metavar="FILE", help="also write the report (in the chosen format) to FILE")
-    p.add_argument("--repeat", type=int, default=3, metavar="N",
-                   help="runs of the tests on each side; runtimes are the fastest (default 3)")
-    p.add_argument("--tui", action="store_true", help="show the review in the TUI (the default on a terminal "
-                   "when no format is given)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs of the tests on each side; runtimes are the fastest (default 3)",
+    )
+    p.add_argument(
+        "--tui",
+        action="store_true",
+        help="show the review in the TUI (the default on a terminal when no format is given)",
+    )
     p.add_argument("--no-tui", action="store_true", help="print the review, even on a terminal")
     follow = p.add_argument_group("a search from the change (--solve)")
-    follow.add_argument("--solve", metavar="FUNC",
-                        help="then search from the changed copy for a better version of this touched function "
-                        "(path::qualname or its name; several of one file, comma-separated, are one task whose "
-                        "candidates hold them all): the proposal is a follow-up patch on top of the change; "
-                        "goal: fix when the change broke it, faster when it only slowed it (--goal overrides)")
+    follow.add_argument(
+        "--solve",
+        metavar="FUNC",
+        help="then search from the changed copy for a better version of this touched function "
+        "(path::qualname or its name; several of one file, comma-separated, are one task whose "
+        "candidates hold them all): the proposal is a follow-up patch on top of the change; "
+        "goal: fix when the change broke it, faster when it only slowed it (--goal overrides)",
+    )
     follow.add_argument("--patch-out", metavar="FILE", help="write the follow-up patch to FILE")
     follow.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     add_search_options(p)
@@ -75,8 +93,11 @@ def make_review_app(args):
     tests_changed = with_changed_tests(task, files)
 
     async def evaluate(task, files):
-        async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                    read_paths=config.extras.get("sandbox_read", [])) as evaluator:
+        async with SandboxEvaluator(
+            timeout_s=config.settings.timeout_s,
+            memory_mb=config.settings.memory_mb,
+            read_paths=config.extras.get("sandbox_read", []),
+        ) as evaluator:
             return await evaluator.evaluate(task, task.original_code, files=files)
 
     return PatchReviewApp(PatchReviewScreen(project, task, args.patch, text, files, tests_changed, evaluate))
@@ -93,24 +114,37 @@ def output_format(args) -> str:
 def run(args) -> int:
     if args.target:
         if len(args.changes) != 1 or not Path(args.changes[0]).is_file():
-            raise UserError("--target reviews one diff file in the TUI",
-                            hint="without --target, orps review finds the functions a change touches itself")
+            raise UserError(
+                "--target reviews one diff file in the TUI",
+                hint="without --target, orps review finds the functions a change touches itself",
+            )
         app = make_review_app(args)  # bad input is refused before any screen opens
         if not sys.stdout.isatty() or not sys.stdin.isatty():
-            raise UserError("the review needs a terminal",
-                            hint=f"for a report without one: orps review {args.patch} (without --target)")
+            raise UserError(
+                "the review needs a terminal",
+                hint=f"for a report without one: orps review {args.patch} (without --target)",
+            )
         from orps_tui.app import run_app
 
         return run_app(app)
     if args.repeat < 1:
         raise UserError("--repeat must be at least 1")
     fmt = output_format(args)
-    tui = args.tui or (not args.no_tui and args.format is None and not args.json and not args.markdown
-                       and not args.out and sys.stdout.isatty() and sys.stdin.isatty())
+    tui = args.tui or (
+        not args.no_tui
+        and args.format is None
+        and not args.json
+        and not args.markdown
+        and not args.out
+        and sys.stdout.isatty()
+        and sys.stdin.isatty()
+    )
     if args.tui and (not sys.stdout.isatty() or not sys.stdin.isatty()):
         raise UserError("--tui needs a terminal", hint="without it, orps review prints the review")
     if args.solve and len(args.changes) != 1:
-        raise UserError("--solve searches from one change", hint="review the candidates first, then --solve from the best")
+        raise UserError(
+            "--solve searches from one change", hint="review the candidates first, then --solve from the best"
+        )
     say = (lambda line: None) if args.quiet else None
     project, config, review = compute(args, say)
     try:
@@ -118,8 +152,9 @@ def run(args) -> int:
         if args.solve:
             from orps_tui.review.follow_up import search_from_review
 
-            follow_up = search_from_review(args, project, review.review.changes[0], review.changes[0].changed.root,
-                                           review.python)
+            follow_up = search_from_review(
+                args, project, review.review.changes[0], review.changes[0].changed.root, review.python
+            )
         if tui:
             from orps_tui.review.screen import run_review_app
 
@@ -142,9 +177,9 @@ class Computed:
 def compute(args, say=None):
     """(project, config, Computed) for `args`: the changes read, their tests run."""
     from orps_tui.config import load_config, project_dir
-    from runners.testing.evaluator import SandboxEvaluator
     from runners.review.compare import ReviewError, review_changes
     from runners.review.sides import ChangeError, Sides
+    from runners.testing.evaluator import SandboxEvaluator
 
     project = project_dir(args.project)
     config = load_config(project, cli={"timeout_s": args.timeout_s, "memory_mb": args.memory_mb})
@@ -157,8 +192,10 @@ def compute(args, say=None):
         except ChangeError as err:
             raise UserError(str(err)) from None
         if len({c.base.root for c in changes}) > 1:
-            raise UserError("several changes are ranked only when they share their base",
-                            hint="give diff files of the same project, or ranges from the same base (main..a main..b)")
+            raise UserError(
+                "several changes are ranked only when they share their base",
+                hint="give diff files of the same project, or ranges from the same base (main..a main..b)",
+            )
         read = [str((project / p).resolve()) for p in config.extras.get("sandbox_read", [])]
         read += [str(Path(p).resolve()) for p in args.sandbox_read or []]
         tests = None
@@ -171,8 +208,9 @@ def compute(args, say=None):
         python = resolve_env(project).chosen.path
 
         async def go():
-            async with SandboxEvaluator(timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb,
-                                        read_paths=read, python=python) as evaluator:
+            async with SandboxEvaluator(
+                timeout_s=config.settings.timeout_s, memory_mb=config.settings.memory_mb, read_paths=read, python=python
+            ) as evaluator:
                 return await review_changes(changes, evaluator, repeat=args.repeat, say=say, tests=tests)
 
         try:

@@ -42,17 +42,34 @@ def add_search_options(p, title: str = "search") -> None:
     g.add_argument("--seed", type=int, help="base seed (same seed + cache = same search)")
     g.add_argument("--timeout", dest="timeout_s", type=float, help="seconds per test run (default 10)")
     g.add_argument("--memory", dest="memory_mb", type=int, help="MB of memory per test run (default 2048)")
-    g.add_argument("--goal", choices=["fix", "faster"], help="fix (default): pass the tests; faster: keep them passing, cut runtime")
-    g.add_argument("--min-speedup", type=float, metavar="GAIN",
-                   help="--goal faster: the least gain to propose, timed against the original beyond the noise "
-                   "(default 0.10: 10%%)")
+    g.add_argument(
+        "--goal",
+        choices=["fix", "faster"],
+        help="fix (default): pass the tests; faster: keep them passing, cut runtime",
+    )
+    g.add_argument(
+        "--min-speedup",
+        type=float,
+        metavar="GAIN",
+        help="--goal faster: the least gain to propose, timed against the original beyond the noise "
+        "(default 0.10: 10%%)",
+    )
     g.add_argument("--no-cache", dest="cache", action="store_false", default=None, help="do not cache model answers")
-    g.add_argument("--no-critic", dest="critic", action="store_false", default=None, help="orps without the critic model")
-    g.add_argument("--critic-mode", choices=["node", "round"],
-                   help="node (default): one critic call per node; round: one call scores a whole round")
-    g.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=None,
-                   help="among candidates tied on the tests, prefer the one the others agree with on "
-                   "probe inputs derived from the tests' literal calls")
+    g.add_argument(
+        "--no-critic", dest="critic", action="store_false", default=None, help="orps without the critic model"
+    )
+    g.add_argument(
+        "--critic-mode",
+        choices=["node", "round"],
+        help="node (default): one critic call per node; round: one call scores a whole round",
+    )
+    g.add_argument(
+        "--agreement",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="among candidates tied on the tests, prefer the one the others agree with on "
+        "probe inputs derived from the tests' literal calls",
+    )
 
 
 def add_target_options(p, required: bool = True, positional: bool = False) -> None:
@@ -63,30 +80,58 @@ def add_target_options(p, required: bool = True, positional: bool = False) -> No
     p.add_argument("-k", dest="k", help="select tests by keyword expression, as pytest -k")
     p.add_argument("--problem", dest="problem_file", help="markdown/text file with the problem statement")
     p.add_argument("--problem-text", help="the problem statement as text")
-    p.add_argument("--problem-mode", choices=["append", "replace"], default="append",
-                   help="add the given problem to the docstring (append, default) or use it instead (replace)")
-    p.add_argument("--project", help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)")
-    p.add_argument("--new", action="store_true",
-                   help="the target is a new function (or file) even if its name is close to an existing one")
-    p.add_argument("--sandbox-read", action="append", default=[], metavar="PATH",
-                   help="a path outside the project that the tests read, mounted read-only in the sandbox "
-                   "(repeatable; adds to [tool.orps] sandbox_read)")
+    p.add_argument(
+        "--problem-mode",
+        choices=["append", "replace"],
+        default="append",
+        help="add the given problem to the docstring (append, default) or use it instead (replace)",
+    )
+    p.add_argument(
+        "--project",
+        help="project root (default: the nearest directory upwards with a pyproject.toml, setup.cfg or setup.py, else the git root, else the current directory)",
+    )
+    p.add_argument(
+        "--new",
+        action="store_true",
+        help="the target is a new function (or file) even if its name is close to an existing one",
+    )
+    p.add_argument(
+        "--sandbox-read",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a path outside the project that the tests read, mounted read-only in the sandbox "
+        "(repeatable; adds to [tool.orps] sandbox_read)",
+    )
 
 
 def add_parser(sub):
-    p = sub.add_parser("solve", help="search for a solution to one function and propose a patch",
-                       description="Search for a solution with ORPS and propose it as a patch. "
-                       "Opens the TUI unless --headless or --json.")
+    p = sub.add_parser(
+        "solve",
+        help="search for a solution to one function and propose a patch",
+        description="Search for a solution with ORPS and propose it as a patch. "
+        "Opens the TUI unless --headless or --json.",
+    )
     add_target_options(p, required=False, positional=True)  # required unless --resume: checked in prepare_job
     add_search_options(p)
     p.add_argument("--headless", action="store_true", help="no TUI: progress on stderr, result on stdout")
     p.add_argument("--json", action="store_true", help="print the result document as JSON (implies --headless)")
     p.add_argument("--patch-out", help="write the best candidate's patch to this file")
-    p.add_argument("--resume", metavar="RUN-ID", help="continue an interrupted run (id, prefix or 'latest'): "
-                   "target, tests, problem and settings come from the run; budget flags may raise its budget")
+    p.add_argument(
+        "--resume",
+        metavar="RUN-ID",
+        help="continue an interrupted run (id, prefix or 'latest'): "
+        "target, tests, problem and settings come from the run; budget flags may raise its budget",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
-    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="evaluate candidates on a Ray cluster (needs orps[ray]; headless only); 'local' starts one here")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="evaluate candidates on a Ray cluster (needs orps[ray]; headless only); 'local' starts one here",
+    )
     p.set_defaults(func=run)
 
 
@@ -104,8 +149,11 @@ def request_from_args(args, **given):
 
     from orps_tui.solving import SolveRequest
 
-    taken = {f.name: getattr(args, f.name) for f in fields(SolveRequest)
-             if f.name != "settings" and getattr(args, f.name, None) is not None}
+    taken = {
+        f.name: getattr(args, f.name)
+        for f in fields(SolveRequest)
+        if f.name != "settings" and getattr(args, f.name, None) is not None
+    }
     return SolveRequest(**{**taken, "settings": cli_overrides(args), **given})
 
 
@@ -150,7 +198,11 @@ class ProgressPrinter:
         elif event.kind == "round_done":
             line = f"round {d['round']} done: {d['nodes']} new nodes"
         elif event.kind == "plan":
-            start = "your code (refined) and fresh samples" if d["start"] == "user_code" else "fresh samples (no code to start from)"
+            start = (
+                "your code (refined) and fresh samples"
+                if d["start"] == "user_code"
+                else "fresh samples (no code to start from)"
+            )
             line = f"start: {start}\n{d['text']}"
         elif event.kind == "critic_disabled":
             line = f"critic switched off ({d['reason']}): its calls go to the programmer"
@@ -170,16 +222,18 @@ def agreement_line(d: dict) -> str:
     chosen: str = d.get("chosen")  # type: ignore[assignment]  # set whenever agreement was not skipped
     score = scores.get(chosen)
     figure = f" (agreement {score:.2f})" if isinstance(score, float) else ""
-    what = (f"chose {node_name(chosen)}{figure} over {node_name(d['before'])}" if d.get("changed")
-            else f"kept {node_name(chosen)}{figure}")
+    what = (
+        f"chose {node_name(chosen)}{figure} over {node_name(d['before'])}"
+        if d.get("changed")
+        else f"kept {node_name(chosen)}{figure}"
+    )
     return f"agreement: {len(d.get('tied', []))} candidates tied, probed on {len(d.get('inputs', []))} inputs; {what}"
 
 
 def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
-    from orps_tui.solving import finish_result, run_promptly
-
     from orps_tui.cli import EXIT_BROKEN_PIPE
+    from orps_tui.solving import finish_result, run_promptly
 
     bus = EventBus()
     searching: list[asyncio.Task] = []
@@ -188,8 +242,12 @@ def run_headless(project: Path, job, args) -> int:
         bus.subscribe(printer)
         tests = job.task.tests
         try:
-            print(f"{job.task.target}: {tests_selected(len(tests))}: {', '.join(tests[:6])}"
-                  + (f" (+{len(tests) - 6} more)" if len(tests) > 6 else ""), file=sys.stderr, flush=True)
+            print(
+                f"{job.task.target}: {tests_selected(len(tests))}: {', '.join(tests[:6])}"
+                + (f" (+{len(tests) - 6} more)" if len(tests) > 6 else ""),
+                file=sys.stderr,
+                flush=True,
+            )
         except BrokenPipeError:  # nobody reads before anything ran: no search, no empty run left
             import shutil
 
@@ -211,8 +269,11 @@ def run_headless(project: Path, job, args) -> int:
     try:
         result = run_promptly(main())
     except ModelError as err:
-        raise UserError(err.message, hint=model_error_hint(err, job, project),
-                        code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR) from None
+        raise UserError(
+            err.message,
+            hint=model_error_hint(err, job, project),
+            code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR,
+        ) from None
     doc = finish_result(job, result, patch_out=args.patch_out)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -267,8 +328,12 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
         shutil.rmtree(job.run.path, ignore_errors=True)
         raise
     if job.left_out and not quiet:
-        print(f"left out (cannot be imported): {broken_files_text(job.left_out)}; "
-              f"searching with {counted(len(job.task.tests), 'test')}", file=sys.stderr, flush=True)
+        print(
+            f"left out (cannot be imported): {broken_files_text(job.left_out)}; "
+            f"searching with {counted(len(job.task.tests), 'test')}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def print_summary(doc: dict) -> None:
@@ -277,43 +342,68 @@ def print_summary(doc: dict) -> None:
     best = doc.get("best") or {}
     original = doc.get("original") or {}
     status = "no improvement" if doc["status"] == NO_IMPROVEMENT else doc["status"]
-    print(f"run {doc['run_id']}: {status} ({doc['stop_reason']}), best node {best.get('id', '-')} "
-          f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests")
+    print(
+        f"run {doc['run_id']}: {status} ({doc['stop_reason']}), best node {best.get('id', '-')} "
+        f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests"
+    )
     if doc["status"] == NO_IMPROVEMENT:
         quicker = (best.get("runtime_s") or 0) < (original.get("runtime_s") or 0)
         speed = best.get("speed") or {}
         if doc.get("goal") == "faster" and speed.get("measured"):  # timed per call against your code
-            print(f"node {best.get('id')} is {speed['speedup']:.2f}x per call (interval {speed['low']:.2f}x-"
-                  f"{speed['high']:.2f}x, noise {speed['noise']:.1%}): {speed['reason']}; nothing changed")
+            print(
+                f"node {best.get('id')} is {speed['speedup']:.2f}x per call (interval {speed['low']:.2f}x-"
+                f"{speed['high']:.2f}x, noise {speed['noise']:.1%}): {speed['reason']}; nothing changed"
+            )
         elif doc.get("goal") == "faster" and quicker:  # the same code, measured a little faster
-            print(f"the fastest candidate is your code as it is ({_ms(best)[2:]} against {_ms(original)[2:]}: "
-                  "measuring noise); nothing changed")
+            print(
+                f"the fastest candidate is your code as it is ({_ms(best)[2:]} against {_ms(original)[2:]}: "
+                "measuring noise); nothing changed"
+            )
         else:
             better = "faster than" if doc.get("goal") == "faster" else "better than"
-            print(f"no candidate is {better} your code (original: {original.get('passed', 0)}/"
-                  f"{original.get('total', 0)} tests{_ms(original)}; best: {best.get('passed', 0)}/"
-                  f"{best.get('total', 0)}{_ms(best)}); nothing changed")
-    if (doc.get("patch") and doc.get("goal") == "faster" and doc.get("original") and best.get("runtime_s")
-            and doc["original"].get("runtime_s")):
+            print(
+                f"no candidate is {better} your code (original: {original.get('passed', 0)}/"
+                f"{original.get('total', 0)} tests{_ms(original)}; best: {best.get('passed', 0)}/"
+                f"{best.get('total', 0)}{_ms(best)}); nothing changed"
+            )
+    if (
+        doc.get("patch")
+        and doc.get("goal") == "faster"
+        and doc.get("original")
+        and best.get("runtime_s")
+        and doc["original"].get("runtime_s")
+    ):
         bounds = doc.get("speedup_bounds")
         interval = f", interval {bounds[0]:.2f}x-{bounds[1]:.2f}x per call" if bounds else ""
-        print(f"runtime: {doc['original']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
-              f"({doc.get('speedup', 0):.2f}x{interval})")
+        print(
+            f"runtime: {doc['original']['runtime_s'] * 1000:.2f} ms -> {best['runtime_s'] * 1000:.2f} ms "
+            f"({doc.get('speedup', 0):.2f}x{interval})"
+        )
     for differ in (doc.get("not_same") or [])[:3]:  # passed the tests, answered a call differently
-        print(printable(f"node {differ['node']} passes the tests but behaves differently from your code on "
-                        f"{differ['call']}: {differ['what']}: yours {differ['original']}, "
-                        f"the candidate {differ['candidate']}"))
+        print(
+            printable(
+                f"node {differ['node']} passes the tests but behaves differently from your code on "
+                f"{differ['call']}: {differ['what']}: yours {differ['original']}, "
+                f"the candidate {differ['candidate']}"
+            )
+        )
     caught = doc.get("suspicious") or []
     if caught and doc["status"] != "solved":
-        print(f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
-              f"{printable(caught[0]['reason'].splitlines()[0][:200])}")
+        print(
+            f"{len(caught)} candidate(s) passed the wrong way and were not counted: "
+            f"{printable(caught[0]['reason'].splitlines()[0][:200])}"
+        )
     confirmation = doc.get("confirmation")
     if confirmation:
         print(printable(f"confirmation: {confirmation.get('line') or confirmation['status']}"))
     elif any(c.get("status") == "failed" for c in (doc.get("confirmations") or {}).values()):
         failed = next(c for c in doc["confirmations"].values() if c.get("status") == "failed")
-        print(printable(f"not proposed: the best candidate passed in the test process, but its confirmation "
-                        f"{failed.get('line', 'failed')}"[:400]))
+        print(
+            printable(
+                f"not proposed: the best candidate passed in the test process, but its confirmation "
+                f"{failed.get('line', 'failed')}"[:400]
+            )
+        )
     u = doc["usage"]
     print(f"model calls {u['calls']} ({u['cached_calls']} cached), tokens {u['tokens']}, cost ${u['cost_usd']:.4f}")
     if doc.get("patch"):
@@ -334,9 +424,8 @@ def _ms(node: dict) -> str:
 
 
 def run(args) -> int:
-    from orps_tui.solving import prepare_job
-
     from orps_tui.config import project_dir
+    from orps_tui.solving import prepare_job
 
     project = project_dir(args.project)
     headless = args.headless or args.json or not sys.stdout.isatty()
@@ -349,8 +438,9 @@ def run(args) -> int:
         return run_headless(project, job, args)
     from orps_tui.app import make_app, run_app
 
-    app = make_app(project, target=args.target, settings=job.settings, run_id=job.run.id,
-                   resume=bool(args.resume), job=job)
+    app = make_app(
+        project, target=args.target, settings=job.settings, run_id=job.run.id, resume=bool(args.resume), job=job
+    )
     return run_app(app)
 
 

@@ -19,13 +19,17 @@ from search.terminal_text import printable
 
 
 def add_parser(sub):
-    p = sub.add_parser("trace", help="record the calls a command makes to a function (inputs for --goal faster)",
-                       description="Run COMMAND in the sandbox and save every distinct call it makes to the "
-                       "target, for --goal faster and check --same-as-original to replay.")
+    p = sub.add_parser(
+        "trace",
+        help="record the calls a command makes to a function (inputs for --goal faster)",
+        description="Run COMMAND in the sandbox and save every distinct call it makes to the "
+        "target, for --goal faster and check --same-as-original to replay.",
+    )
     p.add_argument("--target", required=True, help="the function: path/to/file.py::name")
     p.add_argument("--project", help="project root (default: found from the current directory)")
-    p.add_argument("--timeout", dest="timeout_s", type=float, default=60.0,
-                   help="seconds the command may run (default 60)")
+    p.add_argument(
+        "--timeout", dest="timeout_s", type=float, default=60.0, help="seconds the command may run (default 60)"
+    )
     p.add_argument("command", nargs="+", metavar="-- COMMAND", help="the command to run, after --")
     p.set_defaults(func=run)
 
@@ -33,8 +37,8 @@ def add_parser(sub):
 def run(args) -> int:
     from orps_tui.config import project_dir
     from orps_tui.taskbuild import build_task
-    from runners.testing.evaluator import SandboxEvaluator
     from runners.speed.trace import save, trace_command
+    from runners.testing.evaluator import SandboxEvaluator
 
     project = project_dir(args.project)
     command = [c for c in args.command]
@@ -58,15 +62,19 @@ def run(args) -> int:
     if got["error"]:
         print(printable(f"trace: {got['error']}"))
     if not got["calls"]:
-        why = ("the command never imported the target's module" if not got["installed"]
-               else "the command never called it")
+        why = (
+            "the command never imported the target's module" if not got["installed"] else "the command never called it"
+        )
         print(printable(f"no calls to {args.target} while `{shown}` ran ({ended}): {why}"))
         return 1
     path, total = save(project, args.target, got["replayable"], command)
     left = len(got["calls"]) - len(got["replayable"])
     note = f"; {left} with an argument that is not a builtin value (not replayable, not saved)" if left else ""
-    print(printable(f"traced {len(got['calls'])} distinct call(s) to {args.target} while `{shown}` ran "
-                    f"({ended}){note}"))
-    print(f"saved in {path.relative_to(project)} ({total} input(s) in all); "
-          "--goal faster and check --same-as-original replay them")
+    print(
+        printable(f"traced {len(got['calls'])} distinct call(s) to {args.target} while `{shown}` ran ({ended}){note}")
+    )
+    print(
+        f"saved in {path.relative_to(project)} ({total} input(s) in all); "
+        "--goal faster and check --same-as-original replay them"
+    )
     return 0

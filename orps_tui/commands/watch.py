@@ -32,9 +32,12 @@ from search.tree import node_name
 def add_parser(sub):
     from orps_tui.commands.solve import add_search_options, add_target_options
 
-    p = sub.add_parser("watch", help="re-run a target's tests in the sandbox on every change",
-                       description="Watch the target's file and its tests; on each change re-run the tests "
-                       "in the sandbox and report, and flag a pending proposal that no longer applies.")
+    p = sub.add_parser(
+        "watch",
+        help="re-run a target's tests in the sandbox on every change",
+        description="Watch the target's file and its tests; on each change re-run the tests "
+        "in the sandbox and report, and flag a pending proposal that no longer applies.",
+    )
     add_target_options(p, required=False, positional=True)
     p.add_argument("--debounce", type=float, default=0.3, help="seconds of quiet before re-running (default 0.3)")
     p.add_argument("--once", action="store_true", help="check once and exit (no watching)")
@@ -97,8 +100,9 @@ def run(args) -> int:
     changes: queue.Queue = queue.Queue()
     files = watched_files(project, task)
     watcher = FileWatcher(files, changes.put, debounce_s=args.debounce).start()
-    print(f"watching {', '.join(str(p.relative_to(project)) for p in files)}; Ctrl+C to stop",
-          file=sys.stderr, flush=True)
+    print(
+        f"watching {', '.join(str(p.relative_to(project)) for p in files)}; Ctrl+C to stop", file=sys.stderr, flush=True
+    )
     previous = signal.signal(signal.SIGTERM, lambda *_: changes.put(None))
     try:
         while True:
@@ -145,8 +149,7 @@ class MarkerWatch:
     def skip(self, rel: str) -> bool:
         """Ignored (.gitignore, venvs, .orps/, [tool.orps] exclude) or not a project file."""
         parts = rel.split("/")
-        return any(self.files.ignored("/".join(parts[:i + 1]), is_dir=i < len(parts) - 1)
-                   for i in range(len(parts)))
+        return any(self.files.ignored("/".join(parts[: i + 1]), is_dir=i < len(parts) - 1) for i in range(len(parts)))
 
     def markers_in(self, rel: str) -> dict[str, str]:
         from runners.code.markers import find_markers
@@ -176,7 +179,9 @@ class MarkerWatch:
             task = self.running.pop(key, None)
             if task is not None and not task.done():
                 task.cancel()
-                _say(f"{Target(rel, qualname)}: marker {'changed' if qualname in now else 'removed'}; its search is cancelled")
+                _say(
+                    f"{Target(rel, qualname)}: marker {'changed' if qualname in now else 'removed'}; its search is cancelled"
+                )
             if qualname in now:
                 self.running[key] = asyncio.create_task(self.search(rel, qualname, now[qualname]))
 
@@ -188,7 +193,7 @@ class MarkerWatch:
         target = str(Target(rel, qualname))
         goal = "faster" if FASTER_WORDS.search(request) else "fix"
         async with self.slots:
-            _say(f"{target}: marker \"{request}\" -> searching (goal {goal})")
+            _say(f'{target}: marker "{request}" -> searching (goal {goal})')
             from orps_tui.solving import SolveRequest, finish_result, prepare_job
 
             solve = SolveRequest(target=target, problem_text=request, settings={**self.overrides, "goal": goal})
@@ -197,8 +202,10 @@ class MarkerWatch:
             except UserError as err:
                 _say(f"{target}: {err.message}; no search" + (f" ({err.hint})" if err.hint else ""))
                 return
-            _say(f"{target}: {len(job.task.tests)} tests: {', '.join(job.task.tests[:4])}"
-                 + (" ..." if len(job.task.tests) > 4 else ""))
+            _say(
+                f"{target}: {len(job.task.tests)} tests: {', '.join(job.task.tests[:4])}"
+                + (" ..." if len(job.task.tests) > 4 else "")
+            )
             bus = EventBus()
             bus.subscribe(lambda event: self._progress(target, event))
             try:
@@ -215,8 +222,10 @@ class MarkerWatch:
                 return
             doc = finish_result(job, result)
             best = doc.get("best") or {}
-            _say(f"{target}: {doc['status']}, best {best.get('node_id', '-')} passes "
-                 f"{best.get('passed', 0)}/{best.get('total', 0)} tests (run {doc['run_id']})")
+            _say(
+                f"{target}: {doc['status']}, best {best.get('node_id', '-')} passes "
+                f"{best.get('passed', 0)}/{best.get('total', 0)} tests (run {doc['run_id']})"
+            )
             if doc.get("patch"):
                 patch = printable(doc["patch"])  # a candidate's code: no escape sequence reaches the terminal
                 print(patch, end="" if patch.endswith("\n") else "\n", flush=True)
@@ -250,10 +259,18 @@ def watch_markers(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         found = await asyncio.to_thread(watch.scan)
-        watcher = ProjectWatcher(project, lambda paths: loop.call_soon_threadsafe(changes.put_nowait, paths),
-                                 skip=watch.skip, debounce_s=args.debounce).start()
-        print(f"watching {project.name} for `# orps: <request>` markers ({found} already there: save their file "
-              "to start); Ctrl+C to stop", file=sys.stderr, flush=True)
+        watcher = ProjectWatcher(
+            project,
+            lambda paths: loop.call_soon_threadsafe(changes.put_nowait, paths),
+            skip=watch.skip,
+            debounce_s=args.debounce,
+        ).start()
+        print(
+            f"watching {project.name} for `# orps: <request>` markers ({found} already there: save their file "
+            "to start); Ctrl+C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             while not stop.is_set():
                 getter = asyncio.ensure_future(changes.get())

@@ -31,8 +31,10 @@ def find_function(change: ChangeReview, wanted: str) -> FunctionReview:
         return exact[0]
     names = ", ".join(f.target for f in live) or "none"
     if exact:
-        raise UserError(f"--solve {wanted} names several touched functions: {', '.join(f.target for f in exact)}",
-                        hint="give path::qualname")
+        raise UserError(
+            f"--solve {wanted} names several touched functions: {', '.join(f.target for f in exact)}",
+            hint="give path::qualname",
+        )
     raise UserError(f"--solve {wanted}: not a function the change touches (and keeps)", hint=f"touched: {names}")
 
 
@@ -59,22 +61,33 @@ def search_from_review(args, project: Path, change: ChangeReview, root: Path, py
     if not functions:
         raise UserError("--solve names no function", hint="e.g. --solve path/to/mod.py::func")
     if len({f.path for f in functions}) > 1:
-        raise UserError("several functions are searched as one task only when they are in the same file",
-                        hint=f"search them one at a time: {', '.join(f.target for f in functions)}")
+        raise UserError(
+            "several functions are searched as one task only when they are in the same file",
+            hint=f"search them one at a time: {', '.join(f.target for f in functions)}",
+        )
     settings = cli_overrides(args)
     settings.setdefault("goal", _goal(functions))
     resolved = resolve_settings(root, settings)
     problems = resolved.validate()
     if problems:
         raise UserError("bad settings: " + "; ".join(problems))
-    evaluator = SandboxEvaluator(timeout_s=resolved.timeout_s, memory_mb=resolved.memory_mb, python=python,
-                                 read_paths=[str(Path(p).resolve()) for p in args.sandbox_read or []])
+    evaluator = SandboxEvaluator(
+        timeout_s=resolved.timeout_s,
+        memory_mb=resolved.memory_mb,
+        python=python,
+        read_paths=[str(Path(p).resolve()) for p in args.sandbox_read or []],
+    )
     try:
         if len(functions) == 1:
             from orps_tui.solving import SolveRequest, prepare_job
 
-            request = SolveRequest(target=functions[0].target, problem_file=args.problem_file,
-                                   problem_text=args.problem_text, problem_mode=args.problem_mode, settings=settings)
+            request = SolveRequest(
+                target=functions[0].target,
+                problem_file=args.problem_file,
+                problem_text=args.problem_text,
+                problem_mode=args.problem_mode,
+                settings=settings,
+            )
             job = prepare_job(root, request, evaluator=evaluator)
             doc = _run(args, change, job, ", ".join(f.target for f in functions), patch_out=args.patch_out)
         else:
@@ -83,13 +96,22 @@ def search_from_review(args, project: Path, change: ChangeReview, root: Path, py
     finally:
         evaluator.close()
     best, original = doc.get("best") or {}, doc.get("original") or {}
-    return {"target": ", ".join(f.target for f in functions), "targets": [f.target for f in functions],
-            "goal": doc["goal"], "status": doc["status"], "run_id": None,
-            "patch": doc["patch"] or None, "patch_file": doc.get("patch_file"),
-            "best": {"passed": best.get("passed", 0), "total": best.get("total", 0), "runtime_s": best.get("runtime_s")},
-            "original": {"passed": original.get("passed", 0), "total": original.get("total", 0),
-                         "runtime_s": original.get("runtime_s")},
-            "model_calls": doc["usage"].get("calls", 0)}
+    return {
+        "target": ", ".join(f.target for f in functions),
+        "targets": [f.target for f in functions],
+        "goal": doc["goal"],
+        "status": doc["status"],
+        "run_id": None,
+        "patch": doc["patch"] or None,
+        "patch_file": doc.get("patch_file"),
+        "best": {"passed": best.get("passed", 0), "total": best.get("total", 0), "runtime_s": best.get("runtime_s")},
+        "original": {
+            "passed": original.get("passed", 0),
+            "total": original.get("total", 0),
+            "runtime_s": original.get("runtime_s"),
+        },
+        "model_calls": doc["usage"].get("calls", 0),
+    }
 
 
 def _together_job(args, root: Path, functions: list[FunctionReview], settings, evaluator):
@@ -119,16 +141,26 @@ def _together_job(args, root: Path, functions: list[FunctionReview], settings, e
     path = functions[0].path
     file_text = (root / path).read_text()
     names = ", ".join(f"`{f.qualname}`" for f in functions)
-    problem = (f"Change these functions of {path} together: {names}. Your code block must hold the complete "
-               "definition of every one of them (with any imports and helpers they need).\n\n"
-               + "\n\n".join(f"{loc.qualname}: {loc.docstring.strip() or '(no docstring)'}" for loc in located))
+    problem = (
+        f"Change these functions of {path} together: {names}. Your code block must hold the complete "
+        "definition of every one of them (with any imports and helpers they need).\n\n"
+        + "\n\n".join(f"{loc.qualname}: {loc.docstring.strip() or '(no docstring)'}" for loc in located)
+    )
     extra = args.problem_text or (Path(args.problem_file).read_text() if args.problem_file else "")
     if extra:
         problem = extra if args.problem_mode == "replace" else f"{problem}\n\n{extra}"
-    task = Task(id=str(Target(path, "+".join(f.qualname for f in functions))), problem=problem,
-                entry_point=located[0].qualname, kind="project", original_code=together_source(located),
-                target=functions[0].target, project=str(root), tests=tests, tests_source="\n\n".join(sources),
-                goal=settings.goal)
+    task = Task(
+        id=str(Target(path, "+".join(f.qualname for f in functions))),
+        problem=problem,
+        entry_point=located[0].qualname,
+        kind="project",
+        original_code=together_source(located),
+        target=functions[0].target,
+        project=str(root),
+        tests=tests,
+        tests_source="\n\n".join(sources),
+        goal=settings.goal,
+    )
     run = RunDir.create(root)
     run.file("original_file.txt").write_text(file_text)
     wrapped = TogetherEvaluator(evaluator, path, file_text, [f.qualname for f in functions], located[0].source)
@@ -147,8 +179,11 @@ def _run(args, change: ChangeReview, job, what: str, patch_out: str | None = Non
     bus = EventBus()
     if not getattr(args, "quiet", False):
         bus.subscribe(ProgressPrinter())
-        print(f"search from {change.name} on {what} (goal {job.settings.goal}): {len(job.task.tests)} test(s)",
-              file=sys.stderr, flush=True)
+        print(
+            f"search from {change.name} on {what} (goal {job.settings.goal}): {len(job.task.tests)} test(s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def main():
         task = asyncio.current_task()
@@ -163,8 +198,11 @@ def _run(args, change: ChangeReview, job, what: str, patch_out: str | None = Non
     try:
         result = run_promptly(main())
     except ModelError as err:
-        raise UserError(err.message, hint=err.hint or "",
-                        code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR) from None
+        raise UserError(
+            err.message,
+            hint=err.hint or "",
+            code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR,
+        ) from None
     doc = finish_result(job, result, patch_out=patch_out)
     if together is not None:
         from runners.review.together import together_patch

@@ -33,8 +33,14 @@ def runtime(f: FunctionReview) -> str:
 
 def counts(f: FunctionReview) -> str:
     parts = []
-    for label, statuses in (("fixed", ("fixed",)), ("broken", ("broken",)), ("unchanged", UNCHANGED),
-                            ("new", NEW), ("removed", ("removed",)), ("not run", ("not_run",))):
+    for label, statuses in (
+        ("fixed", ("fixed",)),
+        ("broken", ("broken",)),
+        ("unchanged", UNCHANGED),
+        ("new", NEW),
+        ("removed", ("removed",)),
+        ("not run", ("not_run",)),
+    ):
         n = f.count(*statuses)
         if n or label in ("fixed", "broken", "unchanged"):
             parts.append(f"{n} {label}")
@@ -81,16 +87,20 @@ def summary(change: ChangeReview) -> str:
     fixed = [f for f in change.functions if f.verdict == "fixed"]
     parts = []
     if broken:
-        parts.append(f"{len(broken)} function{'s' if len(broken) > 1 else ''} break{'' if len(broken) > 1 else 's'} "
-                     f"tests ({', '.join(f.qualname for f in broken)})")
+        parts.append(
+            f"{len(broken)} function{'s' if len(broken) > 1 else ''} break{'' if len(broken) > 1 else 's'} "
+            f"tests ({', '.join(f.qualname for f in broken)})"
+        )
     if slower:
         parts.append(f"{len(slower)} slower ({', '.join(f.qualname for f in slower)})")
     if fixed:
         parts.append(f"{len(fixed)} fixed ({', '.join(f.qualname for f in fixed)})")
     failing_edits = [t for t in change.edited_tests if t.status in ("broken", "new_failing")]
     if failing_edits:
-        parts.append(f"{len(failing_edits)} test{'s' if len(failing_edits) > 1 else ''} it adds or edits "
-                     f"fail{'' if len(failing_edits) > 1 else 's'}")
+        parts.append(
+            f"{len(failing_edits)} test{'s' if len(failing_edits) > 1 else ''} it adds or edits "
+            f"fail{'' if len(failing_edits) > 1 else 's'}"
+        )
     if not parts and change.edited_tests:
         parts.append("the tests it adds or edits pass")
     if not parts:
@@ -122,19 +132,24 @@ def ranking_lines(review: Review) -> list[str]:
     lines = [f"ranking of {len(review.changes)} changes (tests passed, then runtime, then size):"]
     for place, i in enumerate(review.ranking, 1):
         c = review.changes[i]
-        lines.append(f"  {place}. {c.name}: {c.passed}/{c.total} tests pass, {seconds(c.runtime_s)} over the "
-                     f"{c.runtime_tests} tests every change passes, {c.size} lines changed"
-                     f"{'; BREAKS TESTS' if c.broken else ''}")
+        lines.append(
+            f"  {place}. {c.name}: {c.passed}/{c.total} tests pass, {seconds(c.runtime_s)} over the "
+            f"{c.runtime_tests} tests every change passes, {c.size} lines changed"
+            f"{'; BREAKS TESTS' if c.broken else ''}"
+        )
     return lines
 
 
 def change_lines(change: ChangeReview) -> list[str]:
-    lines = [f"review {change.name} (base {change.base}, changed {change.changed}): {_files_line(change)}, "
-             f"{len(change.functions)} function{'s' if len(change.functions) != 1 else ''} touched"
-             f"{'; sandbox: ' + change.isolation if change.isolation else ''}"]
+    lines = [
+        f"review {change.name} (base {change.base}, changed {change.changed}): {_files_line(change)}, "
+        f"{len(change.functions)} function{'s' if len(change.functions) != 1 else ''} touched"
+        f"{'; sandbox: ' + change.isolation if change.isolation else ''}"
+    ]
     if change.tests_changed:
-        lines.append(f"  note: the change modifies tests ({', '.join(change.tests_changed)}): read them "
-                     "before trusting a pass")
+        lines.append(
+            f"  note: the change modifies tests ({', '.join(change.tests_changed)}): read them before trusting a pass"
+        )
     for f in change.functions:
         lines.append(f"  {verdict_words(f).upper():<16} {f.target} ({f.kind}): {counts(f)}; runtime {runtime(f)}")
         shown = [t for t in f.tests if t.status in ("broken", "fixed", "new_failing") or t.flaky]
@@ -162,14 +177,18 @@ def change_lines(change: ChangeReview) -> list[str]:
 
 def follow_up_lines(follow_up: dict) -> list[str]:
     best, original = follow_up.get("best") or {}, follow_up.get("original") or {}
-    lines = [f"follow-up search on {follow_up['target']} (goal {follow_up.get('goal', 'fix')}): {follow_up['status']}; "
-             f"the change's version passes {original.get('passed', 0)}/{original.get('total', 0)}, the best candidate "
-             f"{best.get('passed', 0)}/{best.get('total', 0)} ({follow_up.get('model_calls', 0)} model calls)"]
+    lines = [
+        f"follow-up search on {follow_up['target']} (goal {follow_up.get('goal', 'fix')}): {follow_up['status']}; "
+        f"the change's version passes {original.get('passed', 0)}/{original.get('total', 0)}, the best candidate "
+        f"{best.get('passed', 0)}/{best.get('total', 0)} ({follow_up.get('model_calls', 0)} model calls)"
+    ]
     if follow_up.get("patch"):
         lines += ["proposed follow-up patch (on top of the reviewed change):", follow_up["patch"].rstrip()]
         if follow_up.get("patch_file"):
-            lines.append(f"written to {follow_up['patch_file']}; on a checkout of the change: "
-                         f"orps apply {follow_up['patch_file']}")
+            lines.append(
+                f"written to {follow_up['patch_file']}; on a checkout of the change: "
+                f"orps apply {follow_up['patch_file']}"
+            )
     else:
         lines.append("no follow-up patch to propose")
     return lines
@@ -193,45 +212,66 @@ def _fence(text: str, lang: str = "") -> str:
 def markdown_report(review: Review, follow_up: dict | None = None) -> str:
     out = []
     if len(review.changes) > 1:
-        out += ["## orps review: ranking", "",
-                "| # | change | tests passed | runtime (tests every change passes) | lines changed | breaks tests |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "## orps review: ranking",
+            "",
+            "| # | change | tests passed | runtime (tests every change passes) | lines changed | breaks tests |",
+            "|---|---|---|---|---|---|",
+        ]
         for place, i in enumerate(review.ranking, 1):
             c = review.changes[i]
-            out.append(f"| {place} | `{_md(c.name)}` | {c.passed}/{c.total} | {seconds(c.runtime_s)} "
-                       f"({c.runtime_tests} tests) | {c.size} | "
-                       f"{'**yes**' if c.broken else 'no'} |")
+            out.append(
+                f"| {place} | `{_md(c.name)}` | {c.passed}/{c.total} | {seconds(c.runtime_s)} "
+                f"({c.runtime_tests} tests) | {c.size} | "
+                f"{'**yes**' if c.broken else 'no'} |"
+            )
         out.append("")
     for change in review.changes:
         out += markdown_change(change, review.repeat)
     if follow_up:
         out += [f"### Proposed follow-up patch: `{_md(follow_up['target'])}`", ""]
         if follow_up.get("patch"):
-            out += [f"A search from the reviewed change ({follow_up['status']}) proposes, on top of it:", "",
-                    _fence(follow_up["patch"], "diff"), ""]
+            out += [
+                f"A search from the reviewed change ({follow_up['status']}) proposes, on top of it:",
+                "",
+                _fence(follow_up["patch"], "diff"),
+                "",
+            ]
         else:
             out += [f"A search from the reviewed change found nothing better ({follow_up['status']}).", ""]
-    out.append("<sub>Generated by `orps review`: each function's tests ran in a sandbox on the base and on the "
-               f"changed copy ({review.repeat} runs each; runtimes are the tests' call phase, the fastest run).</sub>")
+    out.append(
+        "<sub>Generated by `orps review`: each function's tests ran in a sandbox on the base and on the "
+        f"changed copy ({review.repeat} runs each; runtimes are the tests' call phase, the fastest run).</sub>"
+    )
     return "\n".join(out).rstrip() + "\n"
 
 
 def markdown_change(change: ChangeReview, repeat: int) -> list[str]:
-    out = [f"## orps review: `{_md(change.name)}`", "",
-           f"**{summary(change)}** (base `{_md(change.base)}`, changed `{_md(change.changed)}`; {_files_line(change)})",
-           ""]
+    out = [
+        f"## orps review: `{_md(change.name)}`",
+        "",
+        f"**{summary(change)}** (base `{_md(change.base)}`, changed `{_md(change.changed)}`; {_files_line(change)})",
+        "",
+    ]
     if change.tests_changed:
-        out += [f"> The change modifies tests ({', '.join(f'`{t}`' for t in change.tests_changed)}): "
-                "read them before trusting a pass.", ""]
+        out += [
+            f"> The change modifies tests ({', '.join(f'`{t}`' for t in change.tests_changed)}): "
+            "read them before trusting a pass.",
+            "",
+        ]
     if change.functions:
-        out += ["| function | change | verdict | fixed | broken | unchanged | new | runtime (base → changed) |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "| function | change | verdict | fixed | broken | unchanged | new | runtime (base → changed) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for f in change.functions:
             verdict = verdict_words(f)
             if f.verdict == "broken" or f.speed == "slower":
                 verdict = f"**{verdict}**"
-            out.append(f"| `{_md(f.target)}` | {f.kind} | {verdict} | {f.count('fixed')} | {f.count('broken')} | "
-                       f"{f.count(*UNCHANGED)} | {f.count(*NEW)} | {_md(runtime(f)).replace('->', '→')} |")
+            out.append(
+                f"| `{_md(f.target)}` | {f.kind} | {verdict} | {f.count('fixed')} | {f.count('broken')} | "
+                f"{f.count(*UNCHANGED)} | {f.count(*NEW)} | {_md(runtime(f)).replace('->', '→')} |"
+            )
         out.append("")
     if change.edited_tests:
         out += [f"Tests the change adds or edits: {edited_counts(change)}.", ""]
@@ -240,9 +280,14 @@ def markdown_change(change: ChangeReview, repeat: int) -> list[str]:
         out += ["### Failing tests", ""]
         for owner, t in failing[:SHOWN]:
             whose = f"<code>{owner.qualname}</code>" if owner is not None else "a test the change adds or edits"
-            out += [f"<details><summary><code>{t.id}</code>: {t.status.replace('_', ' ')} "
-                    f"({whose})</summary>", "", _fence(t.changed_message or "(no message)"), "",
-                    "</details>", ""]
+            out += [
+                f"<details><summary><code>{t.id}</code>: {t.status.replace('_', ' ')} ({whose})</summary>",
+                "",
+                _fence(t.changed_message or "(no message)"),
+                "",
+                "</details>",
+                "",
+            ]
         if len(failing) > SHOWN:
             out += [f"... and {len(failing) - SHOWN} more failing tests (`orps review --json` lists them all).", ""]
     for note in change.notes:

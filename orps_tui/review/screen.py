@@ -23,11 +23,25 @@ from orps_tui.widgets.node_detail import DiffText
 from runners.review.compare import ChangeReview, FunctionReview, Review
 from runners.review.hunks import DiffHunk, join_hunks, split_hunks, whole_files
 
-VERDICT_STYLE = {"broken": "bold red", "fixed": "bold green", "passing": "green", "failing": "red",
-                 "untested": "yellow", "tests_removed": "yellow"}
-STATUS_STYLE = {"broken": "bold red", "new_failing": "bold red", "failing": "red", "fixed": "bold green",
-                "passing": "green", "new_passing": "green", "removed": "yellow", "skipped": "yellow",
-                "not_run": "yellow"}
+VERDICT_STYLE = {
+    "broken": "bold red",
+    "fixed": "bold green",
+    "passing": "green",
+    "failing": "red",
+    "untested": "yellow",
+    "tests_removed": "yellow",
+}
+STATUS_STYLE = {
+    "broken": "bold red",
+    "new_failing": "bold red",
+    "failing": "red",
+    "fixed": "bold green",
+    "passing": "green",
+    "new_passing": "green",
+    "removed": "yellow",
+    "skipped": "yellow",
+    "not_run": "yellow",
+}
 
 
 def function_text(change: ChangeReview, f: FunctionReview | None) -> Text:
@@ -40,8 +54,9 @@ def function_text(change: ChangeReview, f: FunctionReview | None) -> Text:
         out.append(f"note: {note}\n", style="yellow")
     if f is None:
         return out
-    out.append(f"\n{f.target} ({f.kind}): {verdict_words(f)}; runtime {runtime(f)}\n",
-               style=VERDICT_STYLE.get(f.verdict, ""))
+    out.append(
+        f"\n{f.target} ({f.kind}): {verdict_words(f)}; runtime {runtime(f)}\n", style=VERDICT_STYLE.get(f.verdict, "")
+    )
     if not f.tests:
         out.append("  no test selected for it\n", style="yellow")
     for t in f.tests:
@@ -77,8 +92,17 @@ class ReviewScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         several = len(self.review.changes) > 1
-        table.add_columns(*(["rank", "change"] if several else []), "verdict", "function", "kind", "fixed",
-                          "broken", "unchanged", "new", "runtime")
+        table.add_columns(
+            *(["rank", "change"] if several else []),
+            "verdict",
+            "function",
+            "kind",
+            "fixed",
+            "broken",
+            "unchanged",
+            "new",
+            "runtime",
+        )
         for place, ci in enumerate(self.review.ranking, 1):
             change = self.review.changes[ci]
             lead = [str(place), Text(change.name)] if several else []
@@ -88,9 +112,17 @@ class ReviewScreen(Screen):
                 continue
             for fi, f in enumerate(change.functions):
                 self.rows.append((ci, fi))
-                table.add_row(*lead, Text(verdict_words(f), style=VERDICT_STYLE.get(f.verdict, "")), Text(f.target),
-                              f.kind, str(f.count("fixed")), str(f.count("broken")), str(f.count(*UNCHANGED)),
-                              str(f.count(*NEW)), runtime(f))
+                table.add_row(
+                    *lead,
+                    Text(verdict_words(f), style=VERDICT_STYLE.get(f.verdict, "")),
+                    Text(f.target),
+                    f.kind,
+                    str(f.count("fixed")),
+                    str(f.count("broken")),
+                    str(f.count(*UNCHANGED)),
+                    str(f.count(*NEW)),
+                    runtime(f),
+                )
         self.show(0)
         table.focus()
 
@@ -130,8 +162,11 @@ class HunkScreen(Screen):
     """The change's hunks: space accepts or drops the highlighted one, `a` applies the
     accepted ones to the project (checked and backed up, as `orps apply`)."""
 
-    BINDINGS = [Binding("space", "toggle", "Accept/drop"), Binding("a", "apply", "Apply accepted"),
-                Binding("escape", "back", "Back")]
+    BINDINGS = [
+        Binding("space", "toggle", "Accept/drop"),
+        Binding("a", "apply", "Apply accepted"),
+        Binding("escape", "back", "Back"),
+    ]
     DEFAULT_CSS = """
     HunkScreen #hunks { height: auto; max-height: 40%; }
     HunkScreen #hunk-scroll { height: 1fr; border: round $secondary; padding: 0 1; }
@@ -155,8 +190,9 @@ class HunkScreen(Screen):
         table.add_columns("accept", "file", "hunk", "lines")
         for i, h in enumerate(self.hunks):
             note = " (new file)" if h.new_file else " (deletes the file)" if h.deleted else ""
-            table.add_row(self._mark(i), Text(h.path + note), Text(hunk_label(h)), f"+{h.added} -{h.removed}",
-                          key=str(i))
+            table.add_row(
+                self._mark(i), Text(h.path + note), Text(hunk_label(h)), f"+{h.added} -{h.removed}", key=str(i)
+            )
         self._show(0)
         table.focus()
 
@@ -197,8 +233,10 @@ class HunkScreen(Screen):
             self.notify("Already applied (undo: orps apply --revert).", severity="warning")
             return
         chosen = [self.hunks[i] for i in sorted(self.accepted)]
-        question = Text(f"Apply {len(chosen)} of {len(self.hunks)} hunks of {self.change_name} to "
-                        f"{', '.join(sorted({h.path for h in chosen}))}?\nA backup is kept (undo: orps apply --revert).")
+        question = Text(
+            f"Apply {len(chosen)} of {len(self.hunks)} hunks of {self.change_name} to "
+            f"{', '.join(sorted({h.path for h in chosen}))}?\nA backup is kept (undo: orps apply --revert)."
+        )
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply(join_hunks(chosen)) if yes else None)
 
     def _apply(self, patch: str) -> None:

@@ -19,8 +19,11 @@ from search.tree import Node, node_name
 class ConfirmScreen(ModalScreen[bool]):
     """A yes/no question (a plain string is shown literally); dismisses with True for yes."""
 
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
-                Binding("escape", "answer(False)", "Cancel")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "Cancel"),
+    ]
 
     def __init__(self, question: str | Text):
         super().__init__()
@@ -66,8 +69,11 @@ def _code_panel(node: Node, dark: bool) -> ComposeResult:
     with Vertical(classes="compare-side"):
         yield Label(label)
         with VerticalScroll():
-            yield Static(Syntax(node.code or "# no code", "python", line_numbers=True,
-                                theme="ansi_dark" if dark else "ansi_light"))
+            yield Static(
+                Syntax(
+                    node.code or "# no code", "python", line_numbers=True, theme="ansi_dark" if dark else "ansi_light"
+                )
+            )
 
 
 class CompareScreen(Screen):

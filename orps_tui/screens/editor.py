@@ -86,7 +86,8 @@ class EditorScreen(Screen[str | None]):
         cursor on the line."""
         area = self.query_one("#code-editor", TextArea)
         self.query_one("#editor-status", Static).update(
-            Text.assemble((message, "bold red"), "  (fix it, or escape to cancel)"))
+            Text.assemble((message, "bold red"), "  (fix it, or escape to cancel)")
+        )
         self.notify(message, title="Not saved", severity="error")
         area.move_cursor((max(0, line - 1), max(0, column - 1)))
 

@@ -79,14 +79,14 @@ def fit_target(target: str, width: int) -> str:
     if width <= 0 or len(target) <= width:
         return target
     path = Target.path_of(target)
-    tail = target[len(path):]  # `::name`, kept whole
+    tail = target[len(path) :]  # `::name`, kept whole
     room = width - len(tail) - 1  # 1 for the ellipsis
     if room >= 1:
         cut = path[-room:]
         if "/" in cut:  # from a directory boundary: …/words.py
-            cut = cut[cut.index("/"):]
+            cut = cut[cut.index("/") :]
         return "…" + cut + tail
-    return "…" + target[-(width - 1):]
+    return "…" + target[-(width - 1) :]
 
 
 def fuzzy_match(query: str, text: str) -> bool:

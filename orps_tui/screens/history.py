@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from orps_tui.widgets.footer import Footer
 from orps_tui.failures import SaysWhy
+from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from search.store import run_rows
 
@@ -25,8 +25,9 @@ RESUMABLE = ("interrupted", "stale", "running", "error")
 def open_run(app, run_id: str, *, resume: bool = False) -> None:
     """Review a stored run in `app`, or resume it (the same run directory continues).
     The run's files are read in a thread: a large tree must not freeze the screen."""
-    app.run_worker(lambda: _load_run(app, run_id, resume), thread=True, group="open-run", exclusive=True,
-                   exit_on_error=False)
+    app.run_worker(
+        lambda: _load_run(app, run_id, resume), thread=True, group="open-run", exclusive=True, exit_on_error=False
+    )
 
 
 def _load_run(app, run_id: str, resume: bool) -> None:
@@ -57,8 +58,7 @@ def _load_run(app, run_id: str, resume: bool) -> None:
         return
     candidates = [n for n in tree if n.id != ORIGINAL_ID]
     status = (job.run.read("result.json") or {}).get("status") or job.run.meta().get("status", "unknown")
-    app.call_from_thread(app.push_screen, ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID),
-                                                       status))
+    app.call_from_thread(app.push_screen, ReviewScreen(job, tree, best_node(candidates), tree.get(ORIGINAL_ID), status))
 
 
 class HistoryScreen(SaysWhy, Screen):
@@ -74,13 +74,18 @@ class HistoryScreen(SaysWhy, Screen):
 
     def compose(self) -> ComposeResult:
         yield TitleBar("past runs")
-        yield Static("Past runs of this project, newest first. Enter reviews a run; r resumes an interrupted one.",
-                     id="history-help", classes="status")
+        yield Static(
+            "Past runs of this project, newest first. Enter reviews a run; r resumes an interrupted one.",
+            id="history-help",
+            classes="status",
+        )
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("run", "target", "status", "result", "best", "applied", "calls", "cost")  # what tells runs apart first: 80 columns cut the cost, not the target
+        self.query_one(DataTable).add_columns(
+            "run", "target", "status", "result", "best", "applied", "calls", "cost"
+        )  # what tells runs apart first: 80 columns cut the cost, not the target
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -110,12 +115,26 @@ class HistoryScreen(SaysWhy, Screen):
             rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
             cost = "-" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"
             # DataTable reads a plain str as markup: a target or status is shown literally
-            table.add_row(*(Text(str(cell)) for cell in (row["id"], row["target"], row["status"], row["result"], rate,
-                                                          "yes" if row["applied"] else "-", row["calls"] or "-",
-                                                          cost)),
-                          key=row["id"])
+            table.add_row(
+                *(
+                    Text(str(cell))
+                    for cell in (
+                        row["id"],
+                        row["target"],
+                        row["status"],
+                        row["result"],
+                        rate,
+                        "yes" if row["applied"] else "-",
+                        row["calls"] or "-",
+                        cost,
+                    )
+                ),
+                key=row["id"],
+            )
         if not table.row_count:
-            self.query_one("#history-help", Static).update("No runs yet in this project. Start one from the start screen.")
+            self.query_one("#history-help", Static).update(
+                "No runs yet in this project. Start one from the start screen."
+            )
         table.focus()
 
     def _current(self) -> tuple[str, str] | None:

@@ -47,8 +47,16 @@ def results_text(task: Task, ev: Evaluation | None, tests_changed: list[str]) ->
 class PatchReviewScreen(SaysWhy, Screen):
     BINDINGS = [Binding("a", "accept", "Accept"), Binding("q", "app.quit", "Quit")]
 
-    def __init__(self, project: Path, task: Task, patch_name: str, patch: str, files: dict[str, str],
-                 tests_changed: list[str], evaluate):
+    def __init__(
+        self,
+        project: Path,
+        task: Task,
+        patch_name: str,
+        patch: str,
+        files: dict[str, str],
+        tests_changed: list[str],
+        evaluate,
+    ):
         super().__init__()
         self.project, self.orps_task, self.patch_name, self.patch = project, task, patch_name, patch
         self.files, self.tests_changed, self.evaluate = files, tests_changed, evaluate
@@ -68,7 +76,9 @@ class PatchReviewScreen(SaysWhy, Screen):
     @work(exclusive=True, exit_on_error=False)
     async def run_tests(self) -> None:
         self.evaluation = await self.evaluate(self.orps_task, self.files)
-        self.query_one("#patch-results", Static).update(results_text(self.orps_task, self.evaluation, self.tests_changed))
+        self.query_one("#patch-results", Static).update(
+            results_text(self.orps_task, self.evaluation, self.tests_changed)
+        )
 
     def action_accept(self) -> None:
         from orps_tui.screens.dialogs import ConfirmScreen
@@ -83,9 +93,13 @@ class PatchReviewScreen(SaysWhy, Screen):
             warnings.append(f"Its tests did not all pass ({self.evaluation.verdict}).")
         if self.tests_changed:
             warnings.append("It changes tests.")
-        question = Text("\n").join([Text(f"Apply {self.patch_name} to {', '.join(sorted(self.files))}?"),
-                                    *(Text(w, style="bold") for w in warnings),
-                                    Text("A backup is kept (undo: orps apply --revert).")])
+        question = Text("\n").join(
+            [
+                Text(f"Apply {self.patch_name} to {', '.join(sorted(self.files))}?"),
+                *(Text(w, style="bold") for w in warnings),
+                Text("A backup is kept (undo: orps apply --revert)."),
+            ]
+        )
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply() if yes else None)
 
     def _apply(self) -> None:

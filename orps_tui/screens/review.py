@@ -27,8 +27,8 @@ from textual.css.query import NoMatches
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from orps_tui.screens.editor import syntax_message, syntax_problem
 from orps_tui.failures import SaysWhy
+from orps_tui.screens.editor import syntax_message, syntax_problem
 from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.solving import SolveJob, is_improvement
 from orps_tui.widgets.footer import Footer
@@ -78,9 +78,15 @@ def signature_text(change: dict[str, str] | None) -> Text:
     """A candidate that changes the function's interface says so above its diff."""
     if not change:
         return Text()
-    return Text.assemble(("INTERFACE CHANGE: this candidate changes the signature\n", "bold yellow"),
-                         ("  before: ", "dim"), (change["before"], "red"), "\n",
-                         ("  after:  ", "dim"), (change["after"], "green"), "\n\n")
+    return Text.assemble(
+        ("INTERFACE CHANGE: this candidate changes the signature\n", "bold yellow"),
+        ("  before: ", "dim"),
+        (change["before"], "red"),
+        "\n",
+        ("  after:  ", "dim"),
+        (change["after"], "green"),
+        "\n\n",
+    )
 
 
 EDITED = "edited by you"
@@ -194,8 +200,11 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         parts = [f"search {self.status.replace('_', ' ')}"]  # no_improvement: "no improvement"
         if self.best and self.best.evaluation:
             ev = self.best.evaluation
-            parts.append(f"best {self.best.id}: {ev.passed}/{ev.total} tests" if self.proposed
-                         else "no candidate beats the original")
+            parts.append(
+                f"best {self.best.id}: {ev.passed}/{ev.total} tests"
+                if self.proposed
+                else "no candidate beats the original"
+            )
             confirmation = self.job.confirmations.get(self.best.id)
             if confirmation and self.proposed:
                 parts.append(str(confirmation.get("status")))
@@ -281,8 +290,12 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         self._set_applied(applied)
         if not applied and not as_searched and not self.stale:
             self.stale = True
-            self.notify(f"{self.target_path} changed since this search: the proposal is stale "
-                        "(accepting it will be refused if its lines changed).", severity="warning", timeout=8)
+            self.notify(
+                f"{self.target_path} changed since this search: the proposal is stale "
+                "(accepting it will be refused if its lines changed).",
+                severity="warning",
+                timeout=8,
+            )
             if self.is_attached:
                 self.query_one("#review-summary", Static).update(self._summary())
 
@@ -313,17 +326,22 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
             self.notify("Nothing to apply for this node.", severity="warning")
             return
         if self.applied:
-            self.notify("A patch from this run is already applied (undo: u, or orps apply --revert).",
-                        severity="warning")
+            self.notify(
+                "A patch from this run is already applied (undo: u, or orps apply --revert).", severity="warning"
+            )
             return
         warnings = []
         if not is_improvement(node, self.original, self.job.settings.goal):
             warnings.append("This node does not beat the original code.")
         if self.stale:
             warnings.append("Files changed on disk since the search: this proposal is stale.")
-        question = Text("\n").join([Text(f"Apply {node.id}'s patch to {self.target_path}?"),
-                                    *(Text(w, style="bold") for w in warnings),
-                                    Text("A backup is kept (undo: u here, or orps apply --revert).")])
+        question = Text("\n").join(
+            [
+                Text(f"Apply {node.id}'s patch to {self.target_path}?"),
+                *(Text(w, style="bold") for w in warnings),
+                Text("A backup is kept (undo: u here, or orps apply --revert)."),
+            ]
+        )
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._apply(node, patch) if yes else None)
 
     def _apply(self, node: Node, patch: str) -> None:
@@ -351,8 +369,12 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
             backup = result.backup
         self.query_one("#review-summary", Static).update(self._summary())
         # a notification, not a modal: `q` right after `y` quits at once
-        self.notify(f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-                    f"Backup: {backup}\nUndo with: u (or orps apply --revert)", title="Applied", timeout=15)
+        self.notify(
+            f"{node.id} is now in {', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
+            f"Backup: {backup}\nUndo with: u (or orps apply --revert)",
+            title="Applied",
+            timeout=15,
+        )
 
     def action_undo(self) -> None:
         """Undo the apply made from this run in the TUI: its backup is restored, with the
@@ -361,8 +383,11 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         from runners.code.patch import PatchError, revert
 
         if not self.applied_backup:
-            self.notify("Nothing was applied from this run in the TUI, so there is nothing to undo here "
-                        "(orps apply --revert undoes the project's last apply).", severity="warning")
+            self.notify(
+                "Nothing was applied from this run in the TUI, so there is nothing to undo here "
+                "(orps apply --revert undoes the project's last apply).",
+                severity="warning",
+            )
             return
         try:
             result = revert(self.job.project, Path(self.applied_backup))
@@ -378,8 +403,11 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         except OSError:
             pass  # the files say what is applied; the record only named the backup
         self._set_applied(False)
-        self.notify(f"{', '.join(result.files)} restored from the backup: +{result.added} -{result.removed} lines.",
-                    title="Undone", timeout=10)
+        self.notify(
+            f"{', '.join(result.files)} restored from the backup: +{result.added} -{result.removed} lines.",
+            title="Undone",
+            timeout=10,
+        )
 
     def action_reject(self) -> None:
         self.job.run.update_meta(rejected=True)
@@ -415,9 +443,12 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         if node is None:
             return
         name = "the original" if node.id == ORIGINAL_ID else node.id
-        self.app.push_screen(EditorScreen(node.code, f"edit {name} of {self.job.task.target}",
-                                          check=lambda code: self.refusal(node, code)),
-                             lambda code: self._edited(node, code))
+        self.app.push_screen(
+            EditorScreen(
+                node.code, f"edit {name} of {self.job.task.target}", check=lambda code: self.refusal(node, code)
+            ),
+            lambda code: self._edited(node, code),
+        )
 
     def refusal(self, node: Node, code: str) -> tuple[int, str] | None:
         """Why the edited code cannot be kept as written (the def line), or None."""
@@ -479,8 +510,10 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         self._fill_list()
         self._show(node)
         ev = node.evaluation
-        self.notify(f"Your edit: {ev.verdict}, {ev.passed}/{ev.total} tests pass. Kept as {node.id} until "
-                    "applied (a) or discarded (x).")
+        self.notify(
+            f"Your edit: {ev.verdict}, {ev.passed}/{ev.total} tests pass. Kept as {node.id} until "
+            "applied (a) or discarded (x)."
+        )
 
     def action_discard_edit(self) -> None:
         """Stop keeping the shown edit (it leaves the list)."""
@@ -549,8 +582,14 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
         target = (self.job.project / self.target_path).resolve()
         if applied or ({Path(p).resolve() for p in changed} <= {target} and self._as_searched()):
             return  # applied, or back as the search saw it: nothing stale
-        names = ", ".join(sorted(str(p.relative_to(self.job.project.resolve())) if p.is_relative_to(
-            self.job.project.resolve()) else str(p) for p in changed))
+        names = ", ".join(
+            sorted(
+                str(p.relative_to(self.job.project.resolve()))
+                if p.is_relative_to(self.job.project.resolve())
+                else str(p)
+                for p in changed
+            )
+        )
         self.stale = True
         self.notify(f"{names} changed on disk: this proposal is stale; re-checking it.", severity="warning", timeout=8)
         self.query_one("#review-summary", Static).update(self._summary())
@@ -561,5 +600,7 @@ class ReviewScreen(SaysWhy, QuickFirstPaint):
     async def recheck_current(self, node: Node) -> None:
         ev = await self.job.evaluator.evaluate(self.job.task, node.code)
         self.rechecks += 1
-        self.notify(f"Re-check of {node.id} with the files as they are now: {ev.passed}/{ev.total} tests pass.",
-                    severity="information" if ev.all_passed else "warning")
+        self.notify(
+            f"Re-check of {node.id} with the files as they are now: {ev.passed}/{ev.total} tests pass.",
+            severity="information" if ev.all_passed else "warning",
+        )

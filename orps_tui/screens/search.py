@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.failures import SaysWhy
+from orps_tui.screens.first_paint import QuickFirstPaint
 from orps_tui.solving import SolveJob, finish_result, outcome
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
@@ -83,7 +83,9 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         self.activity_since = 0.0
 
     def compose(self) -> ComposeResult:
-        yield TitleBar(f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})")
+        yield TitleBar(
+            f"{'resuming' if self.job.resume else 'searching'} {self.job.task.target}  (run {self.job.run.id})"
+        )
         yield Static(id="status", classes="status")
         yield Static(Text(LEGEND, style="dim"), id="legend", classes="status")
         with Horizontal(id="search-body"):
@@ -197,7 +199,9 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         elapsed = int(now - self.started)
         limit = self.plan.get("limit") or s.budget_calls
         planned = self.plan.get("calls")
-        calls = f"calls {u.get('calls', 0)}" + (f" of {limit}" if limit else f" of {planned} planned" if planned else "")
+        calls = f"calls {u.get('calls', 0)}" + (
+            f" of {limit}" if limit else f" of {planned} planned" if planned else ""
+        )
         budget = []
         if s.budget_tokens:
             budget.append(f"{max(0, s.budget_tokens - u.get('tokens', 0))} tokens left")
@@ -267,8 +271,9 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         message = error.message if isinstance(error, ModelError) else f"{type(error).__name__}: {error}"
         if isinstance(error, ModelError) and error.kind == "model_crashed" and error.hint:
             message = f"{message}\n{error.hint}"  # what to do next: `orps doctor`
-        self.app.push_screen(MessageScreen("The search stopped",
-                                           f"{message}\n\nWhat it found is kept in {self.job.run.path}."))
+        self.app.push_screen(
+            MessageScreen("The search stopped", f"{message}\n\nWhat it found is kept in {self.job.run.path}.")
+        )
 
     def _finish(self, result) -> None:
         self.ended = self.app.clock()
@@ -276,7 +281,8 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         self.search_tree = result.tree
         # `no_improvement`, not `solved`, when nothing beats the code as it is
         self.state = (self.finished_doc or {}).get("status") or outcome(
-            result.status, result.best, result.baseline, self.job.settings.goal)
+            result.status, result.best, result.baseline, self.job.settings.goal
+        )
         if self.finish_error is not None:
             self.notify(f"Could not build the result document: {self.finish_error}", severity="error")
         table = self.query_one(NodeTable)

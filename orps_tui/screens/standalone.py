@@ -37,7 +37,10 @@ def apply_and_say(screen: Screen, project: Path, patch: str) -> bool:
     except (PatchError, OSError) as err:
         screen.app.push_screen(MessageScreen("Not applied", str(err)))
         return False
-    screen.app.push_screen(MessageScreen(
-        "Applied", f"{', '.join(result.files)}: +{result.added} -{result.removed} lines.\n"
-        "Undo with: orps apply --revert"))
+    screen.app.push_screen(
+        MessageScreen(
+            "Applied",
+            f"{', '.join(result.files)}: +{result.added} -{result.removed} lines.\nUndo with: orps apply --revert",
+        )
+    )
     return True

@@ -19,20 +19,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.timer import Timer
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.errors import UserError
 from orps_tui.failures import SaysWhy
 from orps_tui.screens.function_list import (  # noqa: F401 - defined_names: tests import it from here
-    SYNTAX_MARK, check_mark, defined_names, fit_target, fuzzy_match, project_functions)
+    SYNTAX_MARK,
+    check_mark,
+    defined_names,
+    fit_target,
+    fuzzy_match,
+    project_functions,
+)
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.words import tests_selected
 from runners.target import Target
 from search.settings import STRATEGIES, SearchSettings
 from search.types import Task
+
 
 class FilterInput(Input):
     """The fuzzy filter; down arrow goes on into the function list."""
@@ -112,23 +119,42 @@ class StartScreen(SaysWhy, Screen):
                         yield Label(label)
                         yield from widgets
 
-                yield from row("target", Input(id="target", compact=True,
-                                               placeholder="path/file.py::function (new ones too)"))
-                yield from row("goal", Select([("fix the tests", "fix"), ("faster, same results", "faster")],
-                                              value="fix", allow_blank=False, id="goal", compact=True))
-                yield from row("tests", Input(id="tests", compact=True, placeholder="node ids or paths (default: "
-                                              "the tests that use it)"))
+                yield from row(
+                    "target", Input(id="target", compact=True, placeholder="path/file.py::function (new ones too)")
+                )
+                yield from row(
+                    "goal",
+                    Select(
+                        [("fix the tests", "fix"), ("faster, same results", "faster")],
+                        value="fix",
+                        allow_blank=False,
+                        id="goal",
+                        compact=True,
+                    ),
+                )
+                yield from row(
+                    "tests",
+                    Input(id="tests", compact=True, placeholder="node ids or paths (default: the tests that use it)"),
+                )
                 yield from row("-k", Input(id="k", compact=True, placeholder="pytest -k expression"))
-                yield from row("problem", Input(id="problem", compact=True,
-                                                placeholder="what it should do (added to the docstring)"))
-                yield from row("strategy", Select([(s, s) for s in STRATEGIES], value="orps", allow_blank=False,
-                                                  id="strategy", compact=True))
+                yield from row(
+                    "problem",
+                    Input(id="problem", compact=True, placeholder="what it should do (added to the docstring)"),
+                )
+                yield from row(
+                    "strategy",
+                    Select([(s, s) for s in STRATEGIES], value="orps", allow_blank=False, id="strategy", compact=True),
+                )
                 yield from row("model", Input(id="model", compact=True))
-                yield from row("samp/beam/rnd", Input(id="samples", type="integer", compact=True),
-                               Input(id="beam", type="integer", compact=True),
-                               Input(id="rounds", type="integer", compact=True))
-                yield from row("budget (calls)", Input(id="budget", type="integer", placeholder="0 = none",
-                                                       compact=True))
+                yield from row(
+                    "samp/beam/rnd",
+                    Input(id="samples", type="integer", compact=True),
+                    Input(id="beam", type="integer", compact=True),
+                    Input(id="rounds", type="integer", compact=True),
+                )
+                yield from row(
+                    "budget (calls)", Input(id="budget", type="integer", placeholder="0 = none", compact=True)
+                )
                 yield Button("Start search (s)", id="start", variant="primary", compact=True)
         yield Footer()
 
@@ -188,14 +214,20 @@ class StartScreen(SaysWhy, Screen):
         # one line each, cut with an ellipsis at the list's width (not wrapped, not cut at a fixed length)
         if doc.startswith(SYNTAX_MARK):  # stays listed, marked, with the file and line to fix
             shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6)
-            prompt = Text.assemble(("✗syn ", "bold red"), (shown, "bold"), "\n     ",
-                                   (doc[len(SYNTAX_MARK):][:300], "red"))
+            prompt = Text.assemble(
+                ("✗syn ", "bold red"), (shown, "bold"), "\n     ", (doc[len(SYNTAX_MARK) :][:300], "red")
+            )
             prompt.no_wrap, prompt.overflow = True, "ellipsis"
             return prompt
         edited = self.edited.get(target)
         shown = fit_target(target, self.query_one("#functions", OptionList).content_size.width - 6 - bool(edited))
-        prompt = Text.assemble(check_mark(self.checked.get(target)), ("✎" if edited else "", "bold magenta"),
-                               (shown, "bold"), "\n     ", (doc[:300], "dim"))
+        prompt = Text.assemble(
+            check_mark(self.checked.get(target)),
+            ("✎" if edited else "", "bold magenta"),
+            (shown, "bold"),
+            "\n     ",
+            (doc[:300], "dim"),
+        )
         prompt.no_wrap, prompt.overflow = True, "ellipsis"
         return prompt
 
@@ -291,19 +323,26 @@ class StartScreen(SaysWhy, Screen):
         target = self.query_one("#target", Input)
         target.value = ""
         target.focus()
-        self.query_one("#target-info", Static).update(Text.assemble(
-            ("A new function or file\n", "bold"),
-            "Type its target (path/to/file.py::name: a missing file becomes a new file, a missing function "
-            "is added to its module), say what it should do in the problem field, and name the tests that "
-            "will check it in the tests field (they may import it before it exists). Then s starts the search; "
-            "the proposed patch creates the function."))
+        self.query_one("#target-info", Static).update(
+            Text.assemble(
+                ("A new function or file\n", "bold"),
+                "Type its target (path/to/file.py::name: a missing file becomes a new file, a missing function "
+                "is added to its module), say what it should do in the problem field, and name the tests that "
+                "will check it in the tests field (they may import it before it exists). Then s starts the search; "
+                "the proposed patch creates the function.",
+            )
+        )
 
     # -- the selected target ------------------------------------------------------------------
     def _request(self, target: str) -> dict:
         """The form's task fields as `SolveRequest` fields, for `target`."""
         value = {name: self.query_one(f"#{name}", Input).value.strip() for name in ("tests", "k", "problem")}
-        return {"tests": split_tests(value["tests"]), "k": value["k"] or None,
-                "problem_text": value["problem"] or None, "new": self.is_new(target)}
+        return {
+            "tests": split_tests(value["tests"]),
+            "k": value["k"] or None,
+            "problem_text": value["problem"] or None,
+            "new": self.is_new(target),
+        }
 
     def _build(self, target: str, request: dict | None = None) -> tuple[Task | None, str]:
         """The task the search would get for `target` (blocking: run it in a thread), or why
@@ -316,8 +355,11 @@ class StartScreen(SaysWhy, Screen):
             hint = tui_hint(err)
             return None, err.message + (f"\n{hint}" if hint else "")
 
-    async def _check(self, target: str, built: tuple[Task | None, str] | None = None,
-                     ) -> tuple[list[str], tuple[int, int] | None, str]:
+    async def _check(
+        self,
+        target: str,
+        built: tuple[Task | None, str] | None = None,
+    ) -> tuple[list[str], tuple[int, int] | None, str]:
         """Build the task (as the search would) and run its tests on the code as it is, in the
         app's one evaluator (off the event loop)."""
         if built is None:
@@ -338,9 +380,8 @@ class StartScreen(SaysWhy, Screen):
         (`./calc.py::add`, `../pkg/mod.py::f`) or a dotted module (`pkg.mod::f`, also under
         src/) becomes the project's `path/file.py::name`; a target that is not found stays
         as typed (a new one, or a typo the panel names)."""
-        from runners.code.locate import LocateError, locate
-
         from orps_tui.config import target_in_project
+        from runners.code.locate import LocateError, locate
 
         typed = target_in_project(self.app.project, target.strip())
         try:
@@ -372,27 +413,41 @@ class StartScreen(SaysWhy, Screen):
         custom = bool(request["tests"] or request["k"])
         try:
             located = await asyncio.to_thread(locate, self.app.project, target)
-            head = [Text(target, style="bold"), Text(located.signature, style="cyan"),
-                    Text(located.docstring.strip() or "(no docstring: give the problem field)")]
+            head = [
+                Text(target, style="bold"),
+                Text(located.signature, style="cyan"),
+                Text(located.docstring.strip() or "(no docstring: give the problem field)"),
+            ]
             if target != typed:
                 head.insert(1, Text(f"(typed as {typed})", style="dim"))
         except LocateError as err:
             if ": syntax error: " in str(err) or ": cannot be parsed: " in str(err):
                 # the file does not parse: say where, never "a new function" or a test file's fault
-                info.update(Text("\n").join([Text(target, style="bold"), Text(str(err), style="bold red"),
-                                             Text("Fix the file (its tests cannot import it), then t checks "
-                                                  "again.")]))
+                info.update(
+                    Text("\n").join(
+                        [
+                            Text(target, style="bold"),
+                            Text(str(err), style="bold red"),
+                            Text("Fix the file (its tests cannot import it), then t checks again."),
+                        ]
+                    )
+                )
                 return
             try:
                 await asyncio.to_thread(new_target, self.app.project, target)
                 note = ""
             except LocateError as err:  # a close name exists: say so, the user may have mistyped
-                note = (f"\n{str(err).split(' (if ')[0]}; starting anyway writes "  # keeps "did you mean"
-                        f"{Target.qualname_of(target)} as new.")
+                note = (
+                    f"\n{str(err).split(' (if ')[0]}; starting anyway writes "  # keeps "did you mean"
+                    f"{Target.qualname_of(target)} as new."
+                )
             where = Target.path_of(target)
             kind = "added to" if (self.app.project / where).is_file() else "in a new file"
-            head = [Text(target, style="bold"), Text(f"new function, {kind} {where}{note}", style="yellow"),
-                    Text(request["problem_text"] or "(say what it should do in the problem field)")]
+            head = [
+                Text(target, style="bold"),
+                Text(f"new function, {kind} {where}{note}", style="yellow"),
+                Text(request["problem_text"] or "(say what it should do in the problem field)"),
+            ]
         info.update(Text("\n").join([*head, Text("\nchecking its tests...", style="dim")]))
         if custom or self.is_new(target):  # checked with the fields as they are; not cached in the list
             task, problem = await asyncio.to_thread(self._build, target, request)
@@ -415,8 +470,13 @@ class StartScreen(SaysWhy, Screen):
             if self.run_problems.get(target):  # the same words as `orps check`
                 lines.append(Text(self.run_problems[target], style="red"))
             if self.edited.get(target):
-                lines.append(Text(f"✎ {self.edited[target]} of your edits kept for it (until applied or discarded): "
-                                  "the review of a search or of a past run of it (h) lists them", style="magenta"))
+                lines.append(
+                    Text(
+                        f"✎ {self.edited[target]} of your edits kept for it (until applied or discarded): "
+                        "the review of a search or of a past run of it (h) lists them",
+                        style="magenta",
+                    )
+                )
             lines += [Text(f"  {t}") for t in tests[:12]]
             if len(tests) > 12:
                 lines.append(Text(f"  ... and {len(tests) - 12} more", style="dim"))
@@ -453,7 +513,9 @@ class StartScreen(SaysWhy, Screen):
             "goal": self.query_one("#goal", Select).value,
             "strategy": self.query_one("#strategy", Select).value,
             "model": self.query_one("#model", Input).value.strip() or None,
-            "samples": number("samples"), "beam": number("beam"), "rounds": number("rounds"),
+            "samples": number("samples"),
+            "beam": number("beam"),
+            "rounds": number("rounds"),
             "budget_calls": number("budget"),
         }
 
@@ -461,6 +523,8 @@ class StartScreen(SaysWhy, Screen):
         if not self.target:
             self.notify("Pick a function first (or n for a new one).", severity="warning")
             return
-        overrides = {**(self.base_settings.to_dict() if self.base_settings else {}),
-                     **{k: v for k, v in self._form_settings().items() if v is not None}}
+        overrides = {
+            **(self.base_settings.to_dict() if self.base_settings else {}),
+            **{k: v for k, v in self._form_settings().items() if v is not None},
+        }
         self.app.start_search(self.target, overrides, **self._request(self.target))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.widgets import Footer as TextualFooter
+
 from orps_tui._textual_compat import FooterKey
 
 
@@ -27,10 +28,21 @@ class Footer(TextualFooter):
         """Everything about the screen's bindings that the footer shows (the shown bindings,
         and the command palette's, which the footer shows on the right)."""
         palette = self.app.COMMAND_PALETTE_BINDING
-        return tuple((key, binding.key, binding.key_display, binding.description, binding.action,
-                      binding.tooltip, binding.group, enabled, tooltip)
-                     for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
-                     if binding.show or key == palette)
+        return tuple(
+            (
+                key,
+                binding.key,
+                binding.key_display,
+                binding.description,
+                binding.action,
+                binding.tooltip,
+                binding.group,
+                enabled,
+                tooltip,
+            )
+            for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or key == palette
+        )
 
     def bindings_changed(self, screen) -> None:
         if self._shown is not None and self.is_attached and screen is self.screen and self._keys() == self._shown:

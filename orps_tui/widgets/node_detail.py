@@ -18,6 +18,7 @@ from textual.widgets import Static, Tab, Tabs
 from search.tree import Node
 from search.types import Evaluation
 
+
 def feedback_text(ev: Evaluation | None, notes: list[str]) -> Text:
     """Execution feedback: the verdict and figures, then one line per test (✓/✗) with the
     failure message under a failing test."""
@@ -111,9 +112,10 @@ class RenderOnce:
         lines = self._lines.get(options.max_width)
         if lines is None:  # rendered at its natural height; a given height is that one (or less)
             lines = self._lines[options.max_width] = console.render_lines(
-                self.inner, options.update(height=None), pad=False, new_lines=False)
+                self.inner, options.update(height=None), pad=False, new_lines=False
+            )
         new_line = Segment.line()
-        for line in lines[:options.height]:
+        for line in lines[: options.height]:
             yield from line
             yield new_line
 
@@ -138,8 +140,9 @@ class NodeDetail(Widget):
     NodeDetail #detail-tab { display: none; }
     """
 
-    def __init__(self, *, main_label: str = "Code", main_id: str = "code",
-                 render_main: MainRenderer | None = None, **kwargs):
+    def __init__(
+        self, *, main_label: str = "Code", main_id: str = "code", render_main: MainRenderer | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.node: Node | None = None
         self.node_id: str | None = None
@@ -150,8 +153,12 @@ class NodeDetail(Widget):
         """Tabs whose shown content fits the pane (see `_put`)."""
 
     def compose(self) -> ComposeResult:
-        yield Tabs(Tab(self.main_label, id=f"tab-{self.main_id}"), Tab("Feedback", id="tab-feedback"),
-                   Tab("Reasoning", id="tab-reasoning"), Tab("Critique", id="tab-critique"))
+        yield Tabs(
+            Tab(self.main_label, id=f"tab-{self.main_id}"),
+            Tab("Feedback", id="tab-feedback"),
+            Tab("Reasoning", id="tab-reasoning"),
+            Tab("Critique", id="tab-critique"),
+        )
         with VerticalScroll():
             yield Static(id=self.main_id)
             yield Static(id="detail-tab")
@@ -191,8 +198,10 @@ class NodeDetail(Widget):
             if len(self._code_cache) >= 512:  # a long search: keep memory bounded
                 self._code_cache.clear()
             cached = self._code_cache[key] = RenderOnce(
-                Syntax(node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme,
-                       word_wrap=True))
+                Syntax(
+                    node.code or "# (no code in this answer)", "python", line_numbers=True, theme=theme, word_wrap=True
+                )
+            )
         return cached
 
     def _put(self, static: Static, renderable: RenderableType) -> None:

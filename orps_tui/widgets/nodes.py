@@ -3,11 +3,11 @@ tabs and the wrapping diff are in `orps_tui.widgets.node_detail`."""
 
 from __future__ import annotations
 
-from rich.style import Style
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.coordinate import Coordinate
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -20,14 +20,23 @@ from search.tree import ORIGINAL_ID, Node, SearchTree, node_name
 
 ID_COLUMN = ColumnKey("id")
 
-COLUMNS = [("best", " "), ("id", "node"), ("pass", "pass"), ("process", "proc"), ("outcome", "outc"),
-           ("runtime", "runtime"), ("style", "style")]
+COLUMNS = [
+    ("best", " "),
+    ("id", "node"),
+    ("pass", "pass"),
+    ("process", "proc"),
+    ("outcome", "outc"),
+    ("runtime", "runtime"),
+    ("style", "style"),
+]
 """The round is in the node id (`<round>-<index>`); the style comes last, so a narrow
 terminal (80 columns) cuts the style, never the figures."""
 
-LEGEND = ("★ best  ● kept in the beam (refined)  dim: pruned  ▸ folded round (f folds/unfolds)  ·  pass: "
-          "tests passed  proc: critic's score 1-5 (~: none, outcome used)  outc: outcome score  runtime: the "
-          "tests' time")
+LEGEND = (
+    "★ best  ● kept in the beam (refined)  dim: pruned  ▸ folded round (f folds/unfolds)  ·  pass: "
+    "tests passed  proc: critic's score 1-5 (~: none, outcome used)  outc: outcome score  runtime: the "
+    "tests' time"
+)
 """What the marks and columns of the tree mean, shown under it."""
 
 
@@ -44,8 +53,10 @@ def node_order(node_id: str) -> tuple[int, int, str]:
 
 def pass_text(node: Node) -> Text:
     ev = node.evaluation
-    return Text("…" if ev is None else f"{ev.passed}/{ev.total}",
-                style="green" if node.all_passed else ("yellow" if ev and ev.passed else "red"))
+    return Text(
+        "…" if ev is None else f"{ev.passed}/{ev.total}",
+        style="green" if node.all_passed else ("yellow" if ev and ev.passed else "red"),
+    )
 
 
 def name_cell(node_id: str, depth: int, kept: bool = False, pruned: bool = False) -> Text:
@@ -61,8 +72,15 @@ def node_cells(node: Node, depth: int = 0) -> list:
     if node.critic_fallback and node.process_score is None:
         process = "~"
     runtime = "-" if ev is None or ev.runtime_s is None else f"{ev.runtime_s * 1000:.1f}ms"
-    return ["", name_cell(node.id, depth), pass_text(node), process, f"{node.outcome_score:.2f}", runtime,
-            Text((node.style or "").split(":")[0][:24])]  # a Text: DataTable reads a str as markup
+    return [
+        "",
+        name_cell(node.id, depth),
+        pass_text(node),
+        process,
+        f"{node.outcome_score:.2f}",
+        runtime,
+        Text((node.style or "").split(":")[0][:24]),
+    ]  # a Text: DataTable reads a str as markup
 
 
 _AWAY = Coordinate(-2, -2)
@@ -107,10 +125,22 @@ class NodeTable(DataTable):
         row = self._row_locations.get(row_key)
         row = -1 if row is None else row
         on_row = (self.cursor_coordinate.row == row, self.hover_coordinate.row == row)
-        key = (row_key, line_no, x1, x2, self.size.width, on_row, self.cursor_coordinate if on_row[0] else None,
-               base_style, self.show_cursor, self._show_hover_cursor, self._pseudo_class_state,
-               self._row_versions.get(row_key, 0), tuple(c.get_render_width(self) for c in self.columns.values()),
-               self.app.theme)
+        key = (
+            row_key,
+            line_no,
+            x1,
+            x2,
+            self.size.width,
+            on_row,
+            self.cursor_coordinate if on_row[0] else None,
+            base_style,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self._row_versions.get(row_key, 0),
+            tuple(c.get_render_width(self) for c in self.columns.values()),
+            self.app.theme,
+        )
         cached = self._lines_rendered.get(key)
         if cached is None:
             if len(self._lines_rendered) > 4000:  # bounded: a long search scrolls through many
@@ -121,8 +151,10 @@ class NodeTable(DataTable):
         rendered_at, strip = cached
         if rendered_at != row:
             meta = Style.from_meta({"row": row})
-            strip = Strip([Segment(seg.text, seg.style + meta if seg.style else meta, seg.control) for seg in strip],
-                          strip.cell_length)
+            strip = Strip(
+                [Segment(seg.text, seg.style + meta if seg.style else meta, seg.control) for seg in strip],
+                strip.cell_length,
+            )
             self._lines_rendered[key] = (row, strip)
         return strip
 
@@ -135,9 +167,11 @@ class NodeTable(DataTable):
         key = row_key.value if hasattr(row_key, "value") else row_key
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
 
-    BINDINGS = [Binding("f", "toggle_round", "Fold round"),
-                Binding("g", "scroll_home", "First node", show=False),
-                Binding("G", "scroll_end", "Last node", show=False)]
+    BINDINGS = [
+        Binding("f", "toggle_round", "Fold round"),
+        Binding("g", "scroll_home", "First node", show=False),
+        Binding("G", "scroll_end", "Last node", show=False),
+    ]
 
     best_id: str | None = None
 
@@ -263,8 +297,7 @@ class NodeTable(DataTable):
             if node.id not in self.paths:
                 continue
             kept = node.id in parents  # the original too, when the beam refined your code
-            pruned = (not kept and node.id != ORIGINAL_ID and node.round < last_round
-                      and node.evaluation is not None)
+            pruned = not kept and node.id != ORIGINAL_ID and node.round < last_round and node.evaluation is not None
             if self.marks.get(node.id) == (kept, pruned):
                 continue
             self.marks[node.id] = (kept, pruned)
@@ -274,7 +307,9 @@ class NodeTable(DataTable):
                     self._show_summary(node.round)
                     continue
                 cell = name_cell(node.id, len(self.paths[node.id]) - 1, kept, pruned)
-                self.update_cell(node.id, "id", cell, update_width=cell.cell_len > self.columns[ID_COLUMN].content_width)
+                self.update_cell(
+                    node.id, "id", cell, update_width=cell.cell_len > self.columns[ID_COLUMN].content_width
+                )
             elif self._visible(node.id):  # folded, and now kept: its children need it
                 self.upsert(node)
                 self._show_summary(node.round)
@@ -282,12 +317,15 @@ class NodeTable(DataTable):
     # -- folding rounds -------------------------------------------------------------------------
     def _visible(self, node_id: str) -> bool:
         node = self.nodes.get(node_id)
-        return (node is None or node.round not in self.folded or node_id == ORIGINAL_ID
-                or self.marks.get(node_id, (False, False))[0])
+        return (
+            node is None
+            or node.round not in self.folded
+            or node_id == ORIGINAL_ID
+            or self.marks.get(node_id, (False, False))[0]
+        )
 
     def _hidden(self, round_: int) -> list[str]:
-        return sorted((i for i, n in self.nodes.items() if n.round == round_ and not self._visible(i)),
-                      key=node_order)
+        return sorted((i for i, n in self.nodes.items() if n.round == round_ and not self._visible(i)), key=node_order)
 
     def _summary_path(self, round_: int) -> tuple:
         hidden = self._hidden(round_)

@@ -10,5 +10,16 @@
 from runners.bench.report import Progress, plot, report, table, totals, write_report
 from runners.bench.run import BenchConfig, BenchRun, ProblemResult, check_references, solve_problem
 
-__all__ = ["BenchConfig", "BenchRun", "ProblemResult", "Progress", "check_references", "plot", "report",
-           "solve_problem", "table", "totals", "write_report"]
+__all__ = [
+    "BenchConfig",
+    "BenchRun",
+    "ProblemResult",
+    "Progress",
+    "check_references",
+    "plot",
+    "report",
+    "solve_problem",
+    "table",
+    "totals",
+    "write_report",
+]

@@ -100,18 +100,20 @@ def load_dataset(path: str | Path, limit: int | None = None, ids: list[str] | No
         hidden_row = hidden.get(task_id, row)
         hidden_tests = _asserts(hidden_row)
         signature = row.get("signature", "").strip()
-        tasks.append(Task(
-            id=task_id,
-            problem=row["instruction"].strip(),
-            entry_point=entry_point(row, public + hidden_tests),
-            kind="asserts",
-            signature=signature,
-            tests=public,
-            tests_source="\n".join(public),
-            test_setup=_setup(row.get("test_setup", "")),
-            hidden_tests=hidden_tests,
-            reference_code=row.get("completion", ""),
-        ))
+        tasks.append(
+            Task(
+                id=task_id,
+                problem=row["instruction"].strip(),
+                entry_point=entry_point(row, public + hidden_tests),
+                kind="asserts",
+                signature=signature,
+                tests=public,
+                tests_source="\n".join(public),
+                test_setup=_setup(row.get("test_setup", "")),
+                hidden_tests=hidden_tests,
+                reference_code=row.get("completion", ""),
+            )
+        )
         if limit and len(tasks) >= limit:
             break
     return tasks

@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from runners.bench.run import BenchConfig, ProblemResult, solve_problem
+
 # Everything this module takes from the Ray backend, in one place.
-from runners.ray import (TASK_MAX_RETRIES, RayLimiter, await_ref, remote_function, run_on_worker,
-                                 start_limiter, worker_evaluator)
+from runners.ray import (
+    TASK_MAX_RETRIES,
+    RayLimiter,
+    await_ref,
+    remote_function,
+    run_on_worker,
+    start_limiter,
+    worker_evaluator,
+)
 from search.gateway import ModelError
 from search.types import Task
 
@@ -44,14 +52,16 @@ def _usable_cache_dir(cache_dir: str) -> str:
 
 def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits: dict, limiter, holder: str) -> dict:
     """Body of the Ray task: one problem, start to finish, on this worker."""
+
     async def main() -> dict:
         attempt = f"{holder}#{os.getpid()}"
         await limiter.start_attempt.remote(attempt)  # frees slots a dead previous attempt held
         task, config = Task.from_dict(task_data), BenchConfig.from_dict(config_data)
         evaluator = worker_evaluator(limits)
         try:
-            result = await solve_problem(task, config, evaluator, _usable_cache_dir(cache_dir),
-                                         limiter=RayLimiter(limiter, attempt))
+            result = await solve_problem(
+                task, config, evaluator, _usable_cache_dir(cache_dir), limiter=RayLimiter(limiter, attempt)
+            )
         except ModelError as err:  # only fatal ones leave solve_problem: the driver stops the benchmark
             return {"__fatal__": {"message": err.message, "hint": err.hint, "kind": err.kind}}
         except Exception as err:  # noqa: BLE001 - recorded exactly as the local BenchRun does
@@ -66,8 +76,9 @@ def _solve_on_worker(task_data: dict, config_data: dict, cache_dir: str, limits:
 class RaySolver:
     """A `BenchRun` solver that runs each problem as a Ray task (see the module docstring)."""
 
-    def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, concurrency: int = 4,
-                 max_retries: int | None = None):
+    def __init__(
+        self, *, timeout_s: float = 10.0, memory_mb: int = 2048, concurrency: int = 4, max_retries: int | None = None
+    ):
         self.limits = {"timeout_s": timeout_s, "memory_mb": memory_mb}
         self.max_retries = TASK_MAX_RETRIES if max_retries is None else max_retries
         self.limiter = start_limiter(concurrency)
@@ -76,14 +87,31 @@ class RaySolver:
         return await self.limiter.stats.remote()
 
     async def __call__(self, task: Task, config: BenchConfig, evaluator, cache_dir: str) -> ProblemResult:
-        fn = remote_function("solve_problem", _solve_on_worker, num_cpus=1, max_retries=self.max_retries,
-                             retry_exceptions=False)
+        fn = remote_function(
+            "solve_problem", _solve_on_worker, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False
+        )
         holder = f"{config.key}/{task.id}/{uuid.uuid4().hex[:8]}"
         cache = str(Path(cache_dir).resolve()) if cache_dir else ""
         data = await await_ref(fn.remote(task.to_dict(), config.to_dict(), cache, self.limits, self.limiter, holder))
         if "__fatal__" in data:
             raise ModelError(**data["__fatal__"])
         if "__error__" in data:
-            return ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
-                                 len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error", error=data["__error__"])
+            return ProblemResult(
+                task.id,
+                config.strategy,
+                config.budget_calls,
+                False,
+                False,
+                0,
+                len(task.hidden_tests),
+                0,
+                0,
+                0,
+                0.0,
+                0.0,
+                None,
+                0,
+                "error",
+                error=data["__error__"],
+            )
         return ProblemResult(**{k: v for k, v in data.items() if k in ProblemResult.__dataclass_fields__})

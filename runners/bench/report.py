@@ -68,9 +68,11 @@ class Progress:
         filled = round(width * done / max(1, total))
         mark = "PASS" if result.passed_hidden else ("pub " if result.solved_public else "fail")
         note = f"  {result.error}" if result.error else ""
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {done:>4}/{total} {result.strategy:<10} {result.id:<22} "
-                f"{mark} calls={result.calls:<3} {result.wall_s:6.1f}s  {result.strategy} passed "
-                f"{self.passed.get(result.strategy, 0)}  eta {_duration(eta)}{note}")
+        return (
+            f"[{'#' * filled}{'.' * (width - filled)}] {done:>4}/{total} {result.strategy:<10} {result.id:<22} "
+            f"{mark} calls={result.calls:<3} {result.wall_s:6.1f}s  {result.strategy} passed "
+            f"{self.passed.get(result.strategy, 0)}  eta {_duration(eta)}{note}"
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -80,18 +82,31 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def report(by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig], meta: dict[str, Any]) -> dict[str, Any]:
+def report(
+    by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig], meta: dict[str, Any]
+) -> dict[str, Any]:
     """The JSON document: the first config's problems and totals at the top level, every
     config under `runs` (for sweeps and strategy comparisons)."""
     runs = []
     for config in configs:
         results = by_config.get(config.key, [])
-        runs.append({"strategy": config.strategy, "budget_calls": config.budget_calls, "seed": config.seed,
-                     "settings": config.settings.to_dict(), **totals(results),
-                     "problems": [r.to_dict() for r in results]})
+        runs.append(
+            {
+                "strategy": config.strategy,
+                "budget_calls": config.budget_calls,
+                "seed": config.seed,
+                "settings": config.settings.to_dict(),
+                **totals(results),
+                "problems": [r.to_dict() for r in results],
+            }
+        )
     first = runs[0] if runs else {"problems": []}
-    return {**meta, **{k: v for k, v in first.items() if k != "settings"}, "runs": runs,
-            "cells": cells(by_config, configs)}
+    return {
+        **meta,
+        **{k: v for k, v in first.items() if k != "settings"},
+        "runs": runs,
+        "cells": cells(by_config, configs),
+    }
 
 
 def cells(by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig]) -> list[dict[str, Any]]:
@@ -99,17 +114,25 @@ def cells(by_config: dict[str, list[ProblemResult]], configs: list[BenchConfig])
     its 95% Wilson interval: what a ranking of strategies may rest on."""
     groups: dict[str, dict[str, Any]] = {}
     for config in configs:
-        group = groups.setdefault(config.group, {"strategy": config.strategy, "budget_calls": config.budget_calls,
-                                                 "seeds": [], "results": []})
+        group = groups.setdefault(
+            config.group, {"strategy": config.strategy, "budget_calls": config.budget_calls, "seeds": [], "results": []}
+        )
         group["seeds"].append(config.seed)
         group["results"].extend(by_config.get(config.key, []))
     out = []
     for group in groups.values():
         results = group.pop("results")
         total = totals(results)
-        out.append({**group, "problems": len({r.id for r in results}), "count": total["count"],
-                    "pass_at_1": total["pass_at_1"], "pass_at_1_ci95": total["pass_at_1_ci95"],
-                    "calls_per_problem": round(total["calls"] / total["count"], 2) if total["count"] else 0.0})
+        out.append(
+            {
+                **group,
+                "problems": len({r.id for r in results}),
+                "count": total["count"],
+                "pass_at_1": total["pass_at_1"],
+                "pass_at_1_ci95": total["pass_at_1_ci95"],
+                "calls_per_problem": round(total["calls"] / total["count"], 2) if total["count"] else 0.0,
+            }
+        )
     return out
 
 
@@ -121,8 +144,10 @@ def _percent_interval(cell: dict[str, Any]) -> str:
 def table(doc: dict[str, Any]) -> str:
     seeded = any(r.get("seed") for r in doc["runs"])
     seed_head = f" {'seed':>4}" if seeded else ""
-    lines = [f"{'strategy':<10} {'budget':>6}{seed_head} {'pass@1':>7} {'public':>7} {'calls':>6} {'tokens':>8} "
-             f"{'wall s':>8} {'rel.runtime':>11} {'failed':>6}"]
+    lines = [
+        f"{'strategy':<10} {'budget':>6}{seed_head} {'pass@1':>7} {'public':>7} {'calls':>6} {'tokens':>8} "
+        f"{'wall s':>8} {'rel.runtime':>11} {'failed':>6}"
+    ]
     for r in doc["runs"]:
         rel = "-" if r["mean_runtime_rel"] is None else f"{r['mean_runtime_rel']:.2f}x"
         seed = f" {r.get('seed', 0):>4}" if seeded else ""
@@ -135,8 +160,10 @@ def table(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"{'strategy':<10} {'budget':>6} {'seeds':>5} {'problems':>8} {'pass@1 [95% Wilson]':>22}")
         for c in doc["cells"]:
-            lines.append(f"{c['strategy']:<10} {c['budget_calls'] or '-':>6} {len(c['seeds']):>5} {c['problems']:>8} "
-                         f"{_percent_interval(c):>22}")
+            lines.append(
+                f"{c['strategy']:<10} {c['budget_calls'] or '-':>6} {len(c['seeds']):>5} {c['problems']:>8} "
+                f"{_percent_interval(c):>22}"
+            )
     return "\n".join(lines)
 
 
@@ -162,7 +189,9 @@ def plot(doc: dict[str, Any], path: Path) -> str | None:
     strategies: dict[str, list[tuple[float, float, float, float]]] = {}
     for c in doc.get("cells") or []:
         lo, hi = c["pass_at_1_ci95"]
-        strategies.setdefault(c["strategy"], []).append((c["calls_per_problem"], c["pass_at_1"] * 100, lo * 100, hi * 100))
+        strategies.setdefault(c["strategy"], []).append(
+            (c["calls_per_problem"], c["pass_at_1"] * 100, lo * 100, hi * 100)
+        )
     for name, points in strategies.items():
         points.sort()
         xs, ys = [p[0] for p in points], [p[1] for p in points]

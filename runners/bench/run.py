@@ -95,12 +95,23 @@ class ProblemResult:
 def candidate_summaries(tree) -> list[dict[str, Any]]:
     """Every evaluated candidate of a problem's search, with its public result, so a
     selection rule can be compared afterwards on the same trees without new model calls."""
-    return [{"id": n.id, "round": n.round, "pass_rate": round(n.pass_rate, 4), "all_passed": n.all_passed,
-             "verdict": n.evaluation.verdict, "code": n.code} for n in tree if n.code and n.evaluation is not None]
+    return [
+        {
+            "id": n.id,
+            "round": n.round,
+            "pass_rate": round(n.pass_rate, 4),
+            "all_passed": n.all_passed,
+            "verdict": n.evaluation.verdict,
+            "code": n.code,
+        }
+        for n in tree
+        if n.code and n.evaluation is not None
+    ]
 
 
-async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str,
-                        limiter=None) -> ProblemResult:
+async def solve_problem(
+    task: Task, config: BenchConfig, evaluator: Evaluator, cache_dir: str, limiter=None
+) -> ProblemResult:
     """Search with public tests only, then judge the answer (and the reference) on hidden tests.
     `limiter`: a model-call limiter shared beyond this problem (the Ray backend's)."""
     settings = config.settings
@@ -113,11 +124,28 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
     except ModelError as err:
         if err.fatal:
             raise  # every problem would fail the same way: the benchmark stops (see BenchRun.run)
-        return ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0, len(task.hidden_tests),
-                             gateway.usage.calls, gateway.usage.prompt_tokens, gateway.usage.completion_tokens,
-                             gateway.usage.cost_usd, round(time.perf_counter() - started, 3), None, 0, "error",
-                             verdict="error", error=err.message, failed_calls=gateway.usage.errors,
-                             retries=gateway.usage.retries, seed=settings.seed)
+        return ProblemResult(
+            task.id,
+            config.strategy,
+            config.budget_calls,
+            False,
+            False,
+            0,
+            len(task.hidden_tests),
+            gateway.usage.calls,
+            gateway.usage.prompt_tokens,
+            gateway.usage.completion_tokens,
+            gateway.usage.cost_usd,
+            round(time.perf_counter() - started, 3),
+            None,
+            0,
+            "error",
+            verdict="error",
+            error=err.message,
+            failed_calls=gateway.usage.errors,
+            retries=gateway.usage.retries,
+            seed=settings.seed,
+        )
     if result.status == "cancelled":
         raise asyncio.CancelledError  # the search swallows cancellation; a cancelled problem is not a result
     wall = time.perf_counter() - started
@@ -147,8 +175,10 @@ async def solve_problem(task: Task, config: BenchConfig, evaluator: Evaluator, c
         stop_reason=result.stop_reason,
         verdict=hidden_ev.verdict if hidden_ev else "no-code",
         code=best.code if best else "",
-        extra={"candidates": candidate_summaries(result.tree),
-               **({"agreement": result.agreement} if result.agreement is not None else {})},
+        extra={
+            "candidates": candidate_summaries(result.tree),
+            **({"agreement": result.agreement} if result.agreement is not None else {}),
+        },
         failed_calls=usage.errors,
         retries=usage.retries,
         seed=settings.seed,
@@ -176,9 +206,19 @@ class BenchRun:
     A fatal `ModelError` (no model answers: bad key, unknown model, no server) stops the run:
     the other problems are cancelled, none is recorded for it, and `run` raises it."""
 
-    def __init__(self, tasks: list[Task], configs: list[BenchConfig], evaluator: Evaluator, out: Path,
-                 *, concurrency: int = 1, resume: bool = False, on_result: Callable[[ProblemResult, int, int], None] | None = None,
-                 solver=solve_problem, shard: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        tasks: list[Task],
+        configs: list[BenchConfig],
+        evaluator: Evaluator,
+        out: Path,
+        *,
+        concurrency: int = 1,
+        resume: bool = False,
+        on_result: Callable[[ProblemResult, int, int], None] | None = None,
+        solver=solve_problem,
+        shard: tuple[int, int] | None = None,
+    ):
         self.tasks, self.configs, self.evaluator = shard_of(tasks, shard), configs, evaluator
         self.out = Path(out)
         self.concurrency = max(1, concurrency)
@@ -232,13 +272,46 @@ class BenchRun:
                 except ModelError as err:
                     if err.fatal:
                         raise  # not recorded: stops the whole run below
-                    result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
-                                           len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
-                                           error=err.message, failed_calls=1, seed=config.seed)
+                    result = ProblemResult(
+                        task.id,
+                        config.strategy,
+                        config.budget_calls,
+                        False,
+                        False,
+                        0,
+                        len(task.hidden_tests),
+                        0,
+                        0,
+                        0,
+                        0.0,
+                        0.0,
+                        None,
+                        0,
+                        "error",
+                        error=err.message,
+                        failed_calls=1,
+                        seed=config.seed,
+                    )
                 except Exception as err:  # noqa: BLE001 - one broken problem must not sink the benchmark
-                    result = ProblemResult(task.id, config.strategy, config.budget_calls, False, False, 0,
-                                           len(task.hidden_tests), 0, 0, 0, 0.0, 0.0, None, 0, "error",
-                                           error=f"{type(err).__name__}: {err}", seed=config.seed)
+                    result = ProblemResult(
+                        task.id,
+                        config.strategy,
+                        config.budget_calls,
+                        False,
+                        False,
+                        0,
+                        len(task.hidden_tests),
+                        0,
+                        0,
+                        0,
+                        0.0,
+                        0.0,
+                        None,
+                        0,
+                        "error",
+                        error=f"{type(err).__name__}: {err}",
+                        seed=config.seed,
+                    )
             async with lock:
                 with self.results_path.open("a") as f:
                     f.write(json.dumps(result.to_dict()) + "\n")
@@ -285,8 +358,11 @@ async def check_references(tasks: list[Task], evaluator: Evaluator, out: Path) -
         ev = await evaluator.evaluate(task, task.reference_code, hidden=True)
         failing = next((t.message for t in ev.tests if t.outcome != "passed"), "")
         last_line = (ev.message or failing or ev.verdict).strip().splitlines()[-1]
-        known[task.id] = {"passed": ev.all_passed, "verdict": ev.verdict,
-                          "why": "" if ev.all_passed else re.sub(r"^E\s+", "", last_line)[:200]}  # pytest's "E   " gutter
+        known[task.id] = {
+            "passed": ev.all_passed,
+            "verdict": ev.verdict,
+            "why": "" if ev.all_passed else re.sub(r"^E\s+", "", last_line)[:200],
+        }  # pytest's "E   " gutter
         tmp = path.with_suffix(f".tmp{os.getpid()}")  # shards share the directory: never a torn file
         tmp.write_text(json.dumps(known, indent=1))
         os.replace(tmp, path)

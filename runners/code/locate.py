@@ -143,9 +143,33 @@ def _if_chain(node: Node, prefix: str, rank: int):
             yield from _ranked_definitions(block, prefix, min(rank, own))
 
 
-SAFE_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Not, ast.And, ast.Or, ast.Name, ast.Attribute,
-              ast.Subscript, ast.Slice, ast.Tuple, ast.Constant, ast.Load, ast.Call, ast.Eq, ast.NotEq, ast.Lt,
-              ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot)
+SAFE_NODES = (
+    ast.Expression,
+    ast.Compare,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.Not,
+    ast.And,
+    ast.Or,
+    ast.Name,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.Tuple,
+    ast.Constant,
+    ast.Load,
+    ast.Call,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+)
 
 
 def _condition(text: str) -> bool | None:
@@ -158,8 +182,14 @@ def _condition(text: str) -> bool | None:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
         return None
-    allowed = {"sys": sys, "TYPE_CHECKING": False, "typing": type("typing", (), {"TYPE_CHECKING": False}),
-               "hexversion": sys.hexversion, "version_info": sys.version_info, "platform": sys.platform}
+    allowed = {
+        "sys": sys,
+        "TYPE_CHECKING": False,
+        "typing": type("typing", (), {"TYPE_CHECKING": False}),
+        "hexversion": sys.hexversion,
+        "version_info": sys.version_info,
+        "platform": sys.platform,
+    }
     if len(text) > 200:
         return None
     for sub in ast.walk(tree):
@@ -171,8 +201,12 @@ def _condition(text: str) -> bool | None:
             return None
         if isinstance(sub, ast.Name) and sub.id not in allowed:
             return None
-        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "sys" \
-                and sub.attr not in ("version_info", "hexversion", "platform", "byteorder", "maxsize"):
+        if (
+            isinstance(sub, ast.Attribute)
+            and isinstance(sub.value, ast.Name)
+            and sub.value.id == "sys"
+            and sub.attr not in ("version_info", "hexversion", "platform", "byteorder", "maxsize")
+        ):
             return None
         if isinstance(sub, ast.Call):
             if not (isinstance(sub.func, ast.Attribute) and sub.func.attr in ("startswith", "endswith")):
@@ -215,8 +249,10 @@ def _is_accessor(outer: Node, name: str) -> bool:
     """Decorated with `@name.setter` or `@name.deleter`."""
     if outer.type != "decorated_definition":
         return False
-    return any(c.type == "decorator" and c.text.decode().replace(" ", "") in (f"@{name}.setter", f"@{name}.deleter")
-               for c in outer.children)
+    return any(
+        c.type == "decorator" and c.text.decode().replace(" ", "") in (f"@{name}.setter", f"@{name}.deleter")
+        for c in outer.children
+    )
 
 
 def _docstring(inner: Node) -> str:
@@ -299,7 +335,7 @@ def _split_target(target: str) -> tuple[str, str]:
 
 
 def did_you_mean(name: str, names: list[str]) -> str:
-    """"; did you mean a, b?" with the names close to `name`; "" when none is."""
+    """ "; did you mean a, b?" with the names close to `name`; "" when none is."""
     close = difflib.get_close_matches(name, names, n=3)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
@@ -322,16 +358,22 @@ def locate(project: Path, target: str) -> Located:
             hint = "; it defines no functions"
         raise LocateError(f"no function {qualname} in {rel}{hint}")
     start = _line_start(source, outer.start_byte)
-    indent = source[start:outer.start_byte].decode()
-    text = source[start:outer.end_byte].decode()
+    indent = source[start : outer.start_byte].decode()
+    text = source[start : outer.end_byte].decode()
     body = inner.child_by_field_name("body")
-    signature = source[_line_start(source, inner.start_byte):body.start_byte].decode() if body else ""
+    signature = source[_line_start(source, inner.start_byte) : body.start_byte].decode() if body else ""
     return Located(
-        path=rel, qualname=qualname, source=_reindent(text, len(indent), ""),
+        path=rel,
+        qualname=qualname,
+        source=_reindent(text, len(indent), ""),
         signature=_reindent(signature, len(indent), "").strip(),
-        docstring=_docstring(inner), start_byte=start, end_byte=outer.end_byte,
-        start_line=outer.start_point[0] + 1, end_line=outer.end_point[0] + 1,
-        is_async=_is_async(inner), indent=indent,
+        docstring=_docstring(inner),
+        start_byte=start,
+        end_byte=outer.end_byte,
+        start_line=outer.start_point[0] + 1,
+        end_line=outer.end_point[0] + 1,
+        is_async=_is_async(inner),
+        indent=indent,
     )
 
 
@@ -369,17 +411,17 @@ def _reindent(code: str, remove: int, add: str, protected: set[int] | None = Non
             # A blank line stays empty; one holding only spaces keeps them (moved like the
             # others), so that a round trip gives the file back byte for byte.
             lead = line[: len(line) - len(body)]
-            ending = line[len(line.rstrip("\r\n")):]
-            out.append(add + lead[min(remove, len(lead)):] + ending if lead else body if body else ending)
+            ending = line[len(line.rstrip("\r\n")) :]
+            out.append(add + lead[min(remove, len(lead)) :] + ending if lead else body if body else ending)
             continue
         lead = line[: len(line) - len(body)]
-        out.append(add + lead[min(remove, len(lead)):] + body)
+        out.append(add + lead[min(remove, len(lead)) :] + body)
     return "".join(out)
 
 
 def _reindent_plain(code: str, remove: int) -> str:
     """Dedent without string awareness: only used to find where the strings are."""
-    return "".join(line[min(remove, len(line) - len(line.lstrip(" \t"))):] for line in code.splitlines(keepends=True))
+    return "".join(line[min(remove, len(line) - len(line.lstrip(" \t"))) :] for line in code.splitlines(keepends=True))
 
 
 # ---------------------------------------------------------------- new functions and files
@@ -398,11 +440,15 @@ def new_target(project: Path, target: str, *, new: bool = False) -> Located:
     if not rel.endswith(".py"):
         raise LocateError(f"a new target's file must end in .py, not {rel!r}")
     if not re.fullmatch(r"[A-Za-z_]\w*", qualname):
-        raise LocateError(f"a new target must be a top-level function name, not {qualname!r} "
-                          "(add new methods to their class by hand first)")
+        raise LocateError(
+            f"a new target must be a top-level function name, not {qualname!r} "
+            "(add new methods to their class by hand first)"
+        )
     path = project / rel
     if path.is_file():
-        _check_syntax(path.read_bytes(), Path(rel).as_posix())  # a file that does not parse is that error, not a new function
+        _check_syntax(
+            path.read_bytes(), Path(rel).as_posix()
+        )  # a file that does not parse is that error, not a new function
         try:
             return locate(project, target)
         except LocateError as err:
@@ -418,6 +464,16 @@ def new_target(project: Path, target: str, *, new: bool = False) -> Located:
             raise LocateError(f"no file {rel}; did you mean {near}? (if {rel} is a new file, say so with --new)")
         source = b""
     line = source.count(b"\n") + 1
-    return Located(path=Path(rel).as_posix(), qualname=qualname, source="", signature="", docstring="",
-                   start_byte=len(source), end_byte=len(source), start_line=line, end_line=line,
-                   is_async=False, indent="")
+    return Located(
+        path=Path(rel).as_posix(),
+        qualname=qualname,
+        source="",
+        signature="",
+        docstring="",
+        start_byte=len(source),
+        end_byte=len(source),
+        start_line=line,
+        end_line=line,
+        is_async=False,
+        indent="",
+    )

@@ -88,5 +88,5 @@ def strip_marker(source: str, qualname: str) -> str:
     if MARKER.fullmatch(line.strip()):
         del lines[marker.line - 1]
     else:  # a trailing comment on a code line: drop the comment only
-        lines[marker.line - 1] = line[:line.index("#")].rstrip() + line[len(line.rstrip("\r\n")):]
+        lines[marker.line - 1] = line[: line.index("#")].rstrip() + line[len(line.rstrip("\r\n")) :]
     return "".join(lines)

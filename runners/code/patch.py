@@ -109,7 +109,8 @@ def make_patch(rel_path: str, original: str, new: str, *, new_file: bool = False
     diff = difflib.unified_diff(
         original.splitlines(keepends=True) if "\r" not in original else _lines_keep(original),
         new.splitlines(keepends=True) if "\r" not in new else _lines_keep(new),
-        fromfile="/dev/null" if new_file else f"a/{rel_path}", tofile=f"b/{rel_path}",
+        fromfile="/dev/null" if new_file else f"a/{rel_path}",
+        tofile=f"b/{rel_path}",
     )
     out = []
     for line in diff:
@@ -147,8 +148,9 @@ def parse_patch(text: str) -> list[FilePatch]:
             target = lines[i + 1][4:].split("\t")[0].strip()
             if target == "/dev/null":
                 raise PatchError("the patch deletes a file; orps only changes or creates files")
-            files.append(FilePatch(target[2:] if target.startswith(("a/", "b/")) else target,
-                                   new_file=source == "/dev/null"))
+            files.append(
+                FilePatch(target[2:] if target.startswith(("a/", "b/")) else target, new_file=source == "/dev/null")
+            )
             i += 2
             continue
         match = HUNK.match(line)
@@ -158,7 +160,9 @@ def parse_patch(text: str) -> list[FilePatch]:
             hunk = Hunk(int(match.group(1)), [], [])
             i += 1
             last_tag = ""
-            while i < len(lines) and (len(hunk.old) < old_count or len(hunk.new) < new_count or lines[i].startswith("\\")):
+            while i < len(lines) and (
+                len(hunk.old) < old_count or len(hunk.new) < new_count or lines[i].startswith("\\")
+            ):
                 body = lines[i]
                 tag, content = body[:1], body[1:]
                 if tag == "\\":  # "\ No newline at end of file" after the line it is about
@@ -194,7 +198,7 @@ def _find_at(lines: list[str], old: list[str], expected: int) -> int | None:
     limit = len(lines) - len(old)
     for distance in range(0, max(expected, limit - expected) + 1):
         for at in (expected - distance, expected + distance):
-            if 0 <= at <= limit and lines[at:at + len(old)] == old:
+            if 0 <= at <= limit and lines[at : at + len(old)] == old:
                 return at
     return None
 
@@ -211,7 +215,7 @@ def _apply_hunks(lines: list[str], hunks: list[Hunk], reverse: bool = False) -> 
         if at is None:
             raise PatchError("the file does not match the patch's context", "stale")
         moved = max(moved, abs(at - expected))
-        out[at:at + len(old)] = new
+        out[at : at + len(old)] = new
         shift += len(new) - len(old) + (at - expected)
     return out, moved
 
@@ -241,8 +245,18 @@ def _crlf_hunks(text: str, fp: FilePatch) -> FilePatch:
         return fp
     if any(line.endswith("\r") for h in fp.hunks for line in h.old + h.new):
         return fp
-    hunks = [Hunk(h.old_start, [x + "\r" for x in h.old], [x + "\r" for x in h.new], h.old_eof_no_newline,
-                  h.new_eof_no_newline, h.added, h.removed) for h in fp.hunks]
+    hunks = [
+        Hunk(
+            h.old_start,
+            [x + "\r" for x in h.old],
+            [x + "\r" for x in h.new],
+            h.old_eof_no_newline,
+            h.new_eof_no_newline,
+            h.added,
+            h.removed,
+        )
+        for h in fp.hunks
+    ]
     return FilePatch(fp.path, hunks)
 
 
@@ -276,7 +290,9 @@ def _check(project: Path, patches: list[FilePatch]) -> dict[str, tuple[str, File
             if path.exists():
                 if path.is_file() and _read(path) == new_text:
                     raise PatchError(f"the patch is already applied ({fp.path} exists); nothing was changed", "applied")
-                raise PatchError(f"{fp.path} already exists, and the patch would create it; nothing was applied", "stale")
+                raise PatchError(
+                    f"{fp.path} already exists, and the patch would create it; nothing was applied", "stale"
+                )
             results[fp.path] = (new_text, FileChange(fp.path, fp.added, fp.removed, 0))
             continue
         if not path.is_file():
@@ -289,8 +305,10 @@ def _check(project: Path, patches: list[FilePatch]) -> dict[str, tuple[str, File
                 lines = text.split("\n")
                 _apply_hunks(lines[:-1] if lines[-1] == "" else lines, fp.hunks, reverse=True)
             except PatchError:
-                raise PatchError(f"{fp.path} changed since the patch was made (its lines no longer match); "
-                                 "nothing was applied", "stale") from None
+                raise PatchError(
+                    f"{fp.path} changed since the patch was made (its lines no longer match); nothing was applied",
+                    "stale",
+                ) from None
             raise PatchError(f"the patch is already applied to {fp.path}; nothing was changed", "applied") from None
         results[fp.path] = (new_text, FileChange(fp.path, fp.added, fp.removed, moved))
     return results
@@ -325,8 +343,9 @@ def _new_backup_dir(root: Path) -> Path:
     return backup
 
 
-def apply_patch(project: Path, patch_text: str, *, backup_dir: Path | None = None,
-                dry_run: bool = False) -> ApplyResult:
+def apply_patch(
+    project: Path, patch_text: str, *, backup_dir: Path | None = None, dry_run: bool = False
+) -> ApplyResult:
     """Check every file, back the originals up, then write each file atomically.
 
     `backup_dir` is where backups live (default `<project>/.orps/backups`); this apply's
@@ -335,8 +354,9 @@ def apply_patch(project: Path, patch_text: str, *, backup_dir: Path | None = Non
     project = Path(project)
     checked = _check(project, parse_patch(patch_text))
     changes = [change for _, change in checked.values()]
-    result = ApplyResult(sorted(checked), sum(c.added for c in changes), sum(c.removed for c in changes), "",
-                         changes, dry_run)
+    result = ApplyResult(
+        sorted(checked), sum(c.added for c in changes), sum(c.removed for c in changes), "", changes, dry_run
+    )
     if dry_run:
         return result
     backup = _new_backup_dir(Path(backup_dir) if backup_dir else project / BACKUPS)
@@ -401,8 +421,10 @@ def revert(project: Path, backup: Path | None = None, *, backup_dir: Path | None
         path = _safe_path(project, rel)
         current = _read(path) if path.exists() else ""
         if _digest(current) != info["written"]:
-            raise PatchError(f"{rel} changed after the patch was applied; nothing was reverted "
-                             f"(the original is in {backup / rel})", "stale")
+            raise PatchError(
+                f"{rel} changed after the patch was applied; nothing was reverted (the original is in {backup / rel})",
+                "stale",
+            )
         created = info["original"] is None  # the apply created it: undo removes it
         original = "" if created else (backup / rel).read_bytes().decode("utf-8")
         if created:
@@ -417,8 +439,9 @@ def revert(project: Path, backup: Path | None = None, *, backup_dir: Path | None
             _atomic_write(project / rel, (backup / rel).read_bytes().decode("utf-8"))
     done = backup.with_name(backup.name + REVERTED)
     shutil.move(str(backup), str(done))
-    return ApplyResult(sorted(manifest["files"]), sum(c.added for c in changes), sum(c.removed for c in changes),
-                       str(done), changes)
+    return ApplyResult(
+        sorted(manifest["files"]), sum(c.added for c in changes), sum(c.removed for c in changes), str(done), changes
+    )
 
 
 def revert_last(project: Path, *, backup_dir: Path | None = None) -> ApplyResult:

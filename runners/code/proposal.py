@@ -19,9 +19,9 @@ def code_patch(target: str, project: Path, original_file: str, code: str) -> str
     `original_file`, the file as the search saw it ('' when nothing changes). A target that
     is not in the file yet is added. Raises `runners.code.splice.SpliceError` when the code
     cannot take the target's place."""
-    from runners.code.splice import splice_or_add
     from runners.code.markers import strip_marker
     from runners.code.patch import make_patch
+    from runners.code.splice import splice_or_add
 
     path, qualname = target.split("::", 1)
     # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it

@@ -32,14 +32,22 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from runners.code.locate import _docstring, _find, _functions, _line_start, _parser, _reindent, _string_lines, did_you_mean
+from runners.code.locate import (
+    _docstring,
+    _find,
+    _functions,
+    _line_start,
+    _parser,
+    _reindent,
+    _string_lines,
+    did_you_mean,
+)
 from runners.code.stmtmerge import merge_body
 from search.parsing import strip_fences
 
 
 class SpliceError(Exception):
     """The candidate cannot replace the target (syntax error, target not defined)."""
-
 
 
 # ---------------------------------------------------------------- candidate side
@@ -135,7 +143,7 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
                     break
                 i += 1
             end = last
-        return "".join(lines[first - 1:end])
+        return "".join(lines[first - 1 : end])
 
     def is_target(node) -> bool:
         return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
@@ -151,8 +159,12 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
             method = next(n for n in reversed(node.body) if is_target(n))
             first = min([method.lineno] + [d.lineno for d in method.decorator_list])
             method_text = text_of(method)
-            definition = _reindent(method_text, method.col_offset, "",
-                                   {n - first + 1 for n in _string_lines(text) if first <= n <= method.end_lineno})
+            definition = _reindent(
+                method_text,
+                method.col_offset,
+                "",
+                {n - first + 1 for n in _string_lines(text) if first <= n <= method.end_lineno},
+            )
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)):
             helpers.append((_names_defined(node), text_of(node).rstrip()))
     if definition is None:  # the model echoed a version check or optional import around it
@@ -160,8 +172,12 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
         if nested:
             node = nested[-1]
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            definition = _reindent(text_of(node), node.col_offset, "",
-                                   {n - first + 1 for n in _string_lines(text) if first <= n <= node.end_lineno})
+            definition = _reindent(
+                text_of(node),
+                node.col_offset,
+                "",
+                {n - first + 1 for n in _string_lines(text) if first <= n <= node.end_lineno},
+            )
     if definition is None:
         defined = [n.name for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         also = f" (it defines {', '.join(defined)})" if defined else ""
@@ -204,19 +220,26 @@ def _split_header(definition: str):
     lines = definition.splitlines(keepends=True)
     for end in range(func.lineno, func.body[0].lineno):  # the shortest header that parses
         try:
-            ast.parse("".join(lines[func.lineno - 1:end]) + "    pass\n")
+            ast.parse("".join(lines[func.lineno - 1 : end]) + "    pass\n")
         except SyntaxError:
             continue
-        return "".join(lines[:func.lineno - 1]), "".join(lines[func.lineno - 1:end]), "".join(lines[end:]), func
+        return "".join(lines[: func.lineno - 1]), "".join(lines[func.lineno - 1 : end]), "".join(lines[end:]), func
     return None
 
 
 def _parameters(func) -> tuple:
     """What callers see of a signature: kinds, names, which have defaults, async or not."""
     a = func.args
-    return (isinstance(func, ast.AsyncFunctionDef), [p.arg for p in a.posonlyargs], [p.arg for p in a.args],
-            a.vararg.arg if a.vararg else None, [p.arg for p in a.kwonlyargs], a.kwarg.arg if a.kwarg else None,
-            len(a.defaults), [d is not None for d in a.kw_defaults])
+    return (
+        isinstance(func, ast.AsyncFunctionDef),
+        [p.arg for p in a.posonlyargs],
+        [p.arg for p in a.args],
+        a.vararg.arg if a.vararg else None,
+        [p.arg for p in a.kwonlyargs],
+        a.kwarg.arg if a.kwarg else None,
+        len(a.defaults),
+        [d is not None for d in a.kw_defaults],
+    )
 
 
 def _keep_signature(definition: str, original: str) -> str:
@@ -233,11 +256,15 @@ def _keep_signature(definition: str, original: str) -> str:
     own = {ast.unparse(d) for d in orig[3].decorator_list}
     decorators = orig_decorators if all(ast.unparse(d) in own for d in func.decorator_list) else cand_decorators
     doc = func.body[0]
-    if (ast.get_docstring(orig[3]) is not None and ast.get_docstring(func) is not None and len(func.body) > 1
-            and func.body[1].lineno > doc.end_lineno):
+    if (
+        ast.get_docstring(orig[3]) is not None
+        and ast.get_docstring(func) is not None
+        and len(func.body) > 1
+        and func.body[1].lineno > doc.end_lineno
+    ):
         lines = body.splitlines(keepends=True)
         first = doc.lineno - 1 - len((cand_decorators + cand_def).splitlines())
-        body = "".join(lines[:first] + lines[first + doc.end_lineno - doc.lineno + 1:])
+        body = "".join(lines[:first] + lines[first + doc.end_lineno - doc.lineno + 1 :])
     return decorators + orig[1] + body
 
 
@@ -253,35 +280,47 @@ def _merge_definition(definition: str, original: str) -> str | None:
     orig_decorators, orig_def, _, orig_func = orig
     if _parameters(func) == _parameters(orig_func):
         own = {ast.unparse(d) for d in orig_func.decorator_list}
-        header = (orig_decorators if all(ast.unparse(d) in own for d in func.decorator_list) else cand_decorators) \
-            + orig_def
+        header = (
+            orig_decorators if all(ast.unparse(d) in own for d in func.decorator_list) else cand_decorators
+        ) + orig_def
     else:
         header = cand_decorators + cand_def
-    body = merge_body(original, definition, len((orig_decorators + orig_def).splitlines()),
-                      len((cand_decorators + cand_def).splitlines()))
+    body = merge_body(
+        original,
+        definition,
+        len((orig_decorators + orig_def).splitlines()),
+        len((cand_decorators + cand_def).splitlines()),
+    )
     if body is None:
         return None
     # Comments after the last statement (still in the body): the user's, unless the
     # candidate changed that statement and wrote its own.
-    orig_tail = "".join(original.splitlines(keepends=True)[orig_func.end_lineno:])
-    cand_tail = "".join(definition.splitlines(keepends=True)[func.end_lineno:])
+    orig_tail = "".join(original.splitlines(keepends=True)[orig_func.end_lineno :])
+    cand_tail = "".join(definition.splitlines(keepends=True)[func.end_lineno :])
     same_end = ast.dump(orig_func.body[-1]) == ast.dump(func.body[-1])
-    tail = orig_tail if same_end or not cand_tail.strip() else _reindent(
-        cand_tail, func.body[-1].col_offset, original.splitlines()[orig_func.body[-1].lineno - 1][
-            :orig_func.body[-1].col_offset])
+    tail = (
+        orig_tail
+        if same_end or not cand_tail.strip()
+        else _reindent(
+            cand_tail,
+            func.body[-1].col_offset,
+            original.splitlines()[orig_func.body[-1].lineno - 1][: orig_func.body[-1].col_offset],
+        )
+    )
     return header + body + tail
 
 
 def signature_change(old_file: str, new_file: str, qualname: str) -> tuple[str, str] | None:
     """(before, after) `def` lines of `qualname` when the new file changes its interface
     (what `_keep_signature` let through); None when the signature is the user's."""
+
     def signature(text: str) -> str | None:
         source = text.encode()
         _, outer, inner = _find(source, qualname)
         body = inner.child_by_field_name("body") if inner is not None else None
         if body is None:
             return None
-        header = source[_line_start(source, inner.start_byte):body.start_byte].decode()
+        header = source[_line_start(source, inner.start_byte) : body.start_byte].decode()
         return " ".join(header.split())
 
     before, after = signature(old_file), signature(new_file)
@@ -300,7 +339,9 @@ def _module_layout(source: bytes):
         if child.type == "comment":
             continue
         is_doc = child.type == "expression_statement" and child.children and child.children[0].type == "string"
-        if not seen_other and (child.type == "future_import_statement" or (is_doc and future == 0 and imports_end == 0)):
+        if not seen_other and (
+            child.type == "future_import_statement" or (is_doc and future == 0 and imports_end == 0)
+        ):
             future = imports_end = child.end_byte
             continue
         if not seen_other and child.type in ("import_statement", "import_from_statement"):
@@ -365,13 +406,14 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
     name = qualname.rsplit(".", 1)[-1]
     parts = _split_candidate(candidate, name)
     start = _line_start(source, outer.start_byte)
-    indent = source[start:outer.start_byte].decode()
-    original = _reindent(source[start:outer.end_byte].decode(), len(indent), "")
-    definition = _merge_definition(parts.definition, original) \
-        or _keep_docstring(_keep_signature(parts.definition, original), inner)
+    indent = source[start : outer.start_byte].decode()
+    original = _reindent(source[start : outer.end_byte].decode(), len(indent), "")
+    definition = _merge_definition(parts.definition, original) or _keep_docstring(
+        _keep_signature(parts.definition, original), inner
+    )
     if outer.type == "decorated_definition" and not definition.lstrip().startswith("@"):
         # The model dropped the decorators (@staticmethod, @cache...): keep the original ones.
-        decorators = source[start:inner.start_byte].decode()
+        decorators = source[start : inner.start_byte].decode()
         definition = _reindent(decorators, len(indent), "") + definition
     if "\t" not in indent and "\t" in definition:
         definition = _expand_leading_tabs(definition)
@@ -390,7 +432,7 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
             continue  # the module already has it (often the model echoing the file back): the user's wins
         names |= defined
         helpers.append(text + "\n\n\n")
-    out = source[:top_start] + "".join(helpers).encode() + source[top_start:start] + new_def + source[outer.end_byte:]
+    out = source[:top_start] + "".join(helpers).encode() + source[top_start:start] + new_def + source[outer.end_byte :]
 
     new_imports = _new_imports(import_parts, set(imported))
     if new_imports:
@@ -434,8 +476,11 @@ def _used_parts(definition: str, helpers: list[tuple[set[str], str]], imports: l
                 grew = True
     needed_imports = []
     for node in imports:
-        aliases = [a for a in node.names if a.name == "*"
-                   or (a.asname or (a.name.split(".")[0] if isinstance(node, ast.Import) else a.name)) in used]
+        aliases = [
+            a
+            for a in node.names
+            if a.name == "*" or (a.asname or (a.name.split(".")[0] if isinstance(node, ast.Import) else a.name)) in used
+        ]
         if aliases:
             needed_imports.append(node if len(aliases) == len(node.names) else _single(node, *aliases))
     return [h for k, h in enumerate(helpers) if k in kept], needed_imports

@@ -76,7 +76,7 @@ class _Side:
 
     def text(self, first: int, last: int) -> str:
         """Lines first..last, 1-based, inclusive."""
-        return "".join(self.lines[first - 1:last])
+        return "".join(self.lines[first - 1 : last])
 
     def moved(self, first: int, last: int, remove: int, add: str) -> str:
         """Lines first..last re-indented from column `remove` to `add` (strings untouched)."""
@@ -88,10 +88,10 @@ class _Side:
                 continue
             body = line.lstrip(" \t")
             if not body.strip():
-                out.append(body if body else line[len(line.rstrip("\r\n")):])
+                out.append(body if body else line[len(line.rstrip("\r\n")) :])
                 continue
             lead = line[: len(line) - len(body)]
-            extra = lead[min(remove, len(lead)):]
+            extra = lead[min(remove, len(lead)) :]
             to, unit = self.scale
             if unit and to != unit and extra == " " * len(extra) and len(extra) % unit == 0:
                 extra = " " * (len(extra) // unit * to)  # the candidate's 2-space levels as the user's 4
@@ -151,8 +151,9 @@ def _merge_list(o: _Side, c: _Side, o_stmts, c_stmts, o_from: int, c_from: int) 
             continue
         # Statements of the same kind (an assignment to the same names, a return, an if
         # on the same condition...) are the same statement changed; the rest are new or gone.
-        coarse = difflib.SequenceMatcher(a=[_kind(s) for s in o_stmts[i1:i2]], b=[_kind(s) for s in c_stmts[j1:j2]],
-                                         autojunk=False)
+        coarse = difflib.SequenceMatcher(
+            a=[_kind(s) for s in o_stmts[i1:i2]], b=[_kind(s) for s in c_stmts[j1:j2]], autojunk=False
+        )
         for ctag, a1, a2, b1, b2 in coarse.get_opcodes():
             if ctag == "equal":
                 out.extend(changed(i1 + a, j1 + b) for a, b in zip(range(a1, a2), range(b1, b2)))
@@ -218,11 +219,13 @@ def merge_body(original: str, candidate: str, head_lines_o: int, head_lines_c: i
         of, cf = ast.parse(original).body[0], ast.parse(candidate).body[0]
     except (SyntaxError, IndexError, ValueError):
         return None
-    if not isinstance(of, (ast.FunctionDef, ast.AsyncFunctionDef)) or type(cf) not in (ast.FunctionDef,
-                                                                                      ast.AsyncFunctionDef):
+    if not isinstance(of, (ast.FunctionDef, ast.AsyncFunctionDef)) or type(cf) not in (
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+    ):
         return None
     o_body, c_body = list(of.body), list(cf.body)
-    if o.lines[o_body[0].lineno - 1][:o_body[0].col_offset].strip(" ") == "":  # spaces, not tabs
+    if o.lines[o_body[0].lineno - 1][: o_body[0].col_offset].strip(" ") == "":  # spaces, not tabs
         c.scale = (o_body[0].col_offset, c_body[0].col_offset)
     o_from, c_from = head_lines_o + 1, head_lines_c + 1
     if _first_line(o_body[0]) < o_from or _first_line(c_body[0]) < c_from:

@@ -21,8 +21,13 @@ class FileWatcher(FileSystemEventHandler):
     exception in the callback is passed to `on_error` (default: ignored) so watching
     goes on."""
 
-    def __init__(self, paths: list[Path], callback: Callable[[set[Path]], object], debounce_s: float = 0.3,
-                 on_error: Callable[[BaseException], None] | None = None):
+    def __init__(
+        self,
+        paths: list[Path],
+        callback: Callable[[set[Path]], object],
+        debounce_s: float = 0.3,
+        on_error: Callable[[BaseException], None] | None = None,
+    ):
         self.paths = {Path(p).resolve() for p in paths}
         self.callback = callback
         self.debounce_s = debounce_s
@@ -96,9 +101,15 @@ class ProjectWatcher(FileWatcher):
     """A `FileWatcher` for every file under `root` (recursively) whose name ends in
     `suffix` and that `skip(relative_path)` does not rule out (ignored files, .orps/)."""
 
-    def __init__(self, root: Path, callback: Callable[[set[Path]], object], skip: Callable[[str], bool],
-                 suffix: str = ".py", debounce_s: float = 0.3,
-                 on_error: Callable[[BaseException], None] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        callback: Callable[[set[Path]], object],
+        skip: Callable[[str], bool],
+        suffix: str = ".py",
+        debounce_s: float = 0.3,
+        on_error: Callable[[BaseException], None] | None = None,
+    ):
         super().__init__([], callback, debounce_s=debounce_s, on_error=on_error)
         self.root, self.skip, self.suffix = Path(root).resolve(), skip, suffix
 

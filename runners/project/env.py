@@ -184,9 +184,12 @@ def _poetry_env(project: Path, environ) -> Path | None:
     # Poetry's name for the project's environment: <name>-<sha256 of the real path, 8>-py<X.Y>
     name = re.sub(r'[ $`!*@"\\\r\n\t]', "_", _project_name(project).lower())[:42]
     digest = base64.urlsafe_b64encode(
-        hashlib.sha256(os.path.normcase(os.path.realpath(project)).encode()).digest()).decode()[:8]
-    base = Path(environ.get("POETRY_VIRTUALENVS_PATH") or
-                Path(environ.get("POETRY_CACHE_DIR") or _cache_home(environ) / "pypoetry") / "virtualenvs")
+        hashlib.sha256(os.path.normcase(os.path.realpath(project)).encode()).digest()
+    ).decode()[:8]
+    base = Path(
+        environ.get("POETRY_VIRTUALENVS_PATH")
+        or Path(environ.get("POETRY_CACHE_DIR") or _cache_home(environ) / "pypoetry") / "virtualenvs"
+    )
     return _newest(base.glob(f"{name}-{digest}-py*")) if base.is_dir() else None
 
 
@@ -256,9 +259,12 @@ def find_project_python(project_root: Path | str, environ=None) -> ProjectPython
             assert found is not None  # (the branches above take found None with or without exe)
             notes.append(f'python = "{configured}" in the orps settings not used: {found.reason} comes first')
     if found is None:
-        why = ("orps's own virtualenv is the activated one and the project has no environment of its own"
-               if own_active else "no project environment found (no VIRTUAL_ENV, .venv/, venv/, uv, PDM, Poetry "
-               "or Hatch environment, no python setting)")
+        why = (
+            "orps's own virtualenv is the activated one and the project has no environment of its own"
+            if own_active
+            else "no project environment found (no VIRTUAL_ENV, .venv/, venv/, uv, PDM, Poetry "
+            "or Hatch environment, no python setting)"
+        )
         found = ProjectPython(str(own_active or sys.executable), f"orps's own Python: {why}", "orps")
     return ProjectPython(found.path, found.reason, found.kind, tuple(notes))
 
@@ -367,8 +373,14 @@ def describe(python: str) -> InterpreterInfo:
     elif (data := _remembered(exe)) is None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         try:
-            run = subprocess.run([str(exe), "-c", _PROBE + "\nprint(json.dumps(probe()))"], capture_output=True,
-                                 text=True, timeout=60, cwd="/", env=env)
+            run = subprocess.run(
+                [str(exe), "-c", _PROBE + "\nprint(json.dumps(probe()))"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd="/",
+                env=env,
+            )
             data = json.loads(run.stdout) if run.returncode == 0 else None
         except (OSError, subprocess.TimeoutExpired, ValueError) as err:
             return InterpreterInfo(python, error=f"{python} cannot be run: {err}")
@@ -378,11 +390,20 @@ def describe(python: str) -> InterpreterInfo:
     prefixes = tuple(dict.fromkeys(os.path.realpath(p) for p in data["prefixes"]))
     site_dirs = tuple(dict.fromkeys(os.path.realpath(p) for p in data["site_dirs"] if os.path.isdir(p)))
     # Everything else on sys.path came from .pth files (editable installs) or the environment.
-    added = tuple(p for p in dict.fromkeys(os.path.realpath(p) for p in data["sys_path"] if os.path.isabs(p))
-                  if not _within(p, prefixes + site_dirs) and os.path.exists(p)
-                  and not p.endswith((".zip",)))
-    return InterpreterInfo(python, data["version"], data.get("pytest"), prefixes, site_dirs, added,
-                           tuple(tuple(x) for x in data.get("plugins", [])))
+    added = tuple(
+        p
+        for p in dict.fromkeys(os.path.realpath(p) for p in data["sys_path"] if os.path.isabs(p))
+        if not _within(p, prefixes + site_dirs) and os.path.exists(p) and not p.endswith((".zip",))
+    )
+    return InterpreterInfo(
+        python,
+        data["version"],
+        data.get("pytest"),
+        prefixes,
+        site_dirs,
+        added,
+        tuple(tuple(x) for x in data.get("plugins", [])),
+    )
 
 
 def pytest_version(info: InterpreterInfo) -> tuple[int, ...]:
@@ -398,8 +419,12 @@ class EnvProblem:
 
 def install_hint(chosen: ProjectPython, what: str) -> str:
     """How to add `what` (a requirement) to that environment, in the project's own tool."""
-    commands = {"uv": f"uv add --dev {what}", "poetry": f"poetry add --group dev {what}",
-                "pdm": f"pdm add -dG test {what}", "hatch": f"add {what} to [tool.hatch.envs.default] dependencies"}
+    commands = {
+        "uv": f"uv add --dev {what}",
+        "poetry": f"poetry add --group dev {what}",
+        "pdm": f"pdm add -dG test {what}",
+        "hatch": f"add {what} to [tool.hatch.envs.default] dependencies",
+    }
     own = commands.get(chosen.kind)
     pip = f"{chosen.path} -m pip install {what}"
     return f"{own} (or {pip})" if own else pip
@@ -409,15 +434,21 @@ def usable(chosen: ProjectPython, info: InterpreterInfo | None = None) -> EnvPro
     """Why `chosen` cannot run pytest with our plugin, with the fix; None when it can."""
     info = info or describe(chosen.path)
     if info.error:
-        return EnvProblem(f"the project's Python cannot be used: {info.error} ({chosen.reason})",
-                          "point orps at a working interpreter: python = \"path/to/bin/python\" in orps.toml",
-                          "broken")
+        return EnvProblem(
+            f"the project's Python cannot be used: {info.error} ({chosen.reason})",
+            'point orps at a working interpreter: python = "path/to/bin/python" in orps.toml',
+            "broken",
+        )
     if info.pytest is None:
-        return EnvProblem(f"pytest is not installed in {chosen.path} ({chosen.reason})",
-                          f"add it: {install_hint(chosen, 'pytest')}")
+        return EnvProblem(
+            f"pytest is not installed in {chosen.path} ({chosen.reason})", f"add it: {install_hint(chosen, 'pytest')}"
+        )
     if pytest_version(info) < MIN_PYTEST:
-        return EnvProblem(f"pytest {info.pytest} in {chosen.path} is too old: orps needs pytest 7 or later "
-                          f"({chosen.reason})", f"upgrade it: {install_hint(chosen, 'pytest>=7')}", "old-pytest")
+        return EnvProblem(
+            f"pytest {info.pytest} in {chosen.path} is too old: orps needs pytest 7 or later ({chosen.reason})",
+            f"upgrade it: {install_hint(chosen, 'pytest>=7')}",
+            "old-pytest",
+        )
     return None
 
 
@@ -441,9 +472,15 @@ def report(project_root: Path | str) -> dict:
     """For `orps doctor` and `orps check -v/--json`: the interpreter, why, its pytest, what
     is wrong with it (with the fix), and the .pth/PYTHONPATH directories the sandbox hides."""
     found = resolve(project_root)
-    out = {"path": found.chosen.path, "reason": found.chosen.reason, "kind": found.chosen.kind,
-           "python": found.info.version, "pytest": found.info.pytest, "notes": list(found.chosen.notes),
-           "hidden_paths": list(found.info.added_paths)}
+    out = {
+        "path": found.chosen.path,
+        "reason": found.chosen.reason,
+        "kind": found.chosen.kind,
+        "python": found.info.version,
+        "pytest": found.info.pytest,
+        "notes": list(found.chosen.notes),
+        "hidden_paths": list(found.info.added_paths),
+    }
     if found.problem:
         out["problem"], out["hint"] = found.problem.message, found.problem.hint
     return out

@@ -22,14 +22,50 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", ".venv", "venv", "env", ".tox", ".nox", "node_modules", ".orps", "__pycache__",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs", "site-packages", ".idea", ".vscode",
-})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "env",
+        ".tox",
+        ".nox",
+        "node_modules",
+        ".orps",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "build",
+        "dist",
+        ".eggs",
+        "site-packages",
+        ".idea",
+        ".vscode",
+    }
+)
 SKIP_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".so.tmp")
-SECRET_PATTERNS = (".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*",
-                   "id_ecdsa*", "id_ed25519*", ".netrc", ".pgpass", "credentials*", ".pypirc", ".npmrc",
-                   "secrets.*")
+SECRET_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    ".pgpass",
+    "credentials*",
+    ".pypirc",
+    ".npmrc",
+    "secrets.*",
+)
 """Names of files that typically hold keys or passwords (matched case-insensitively)."""
 
 
@@ -79,9 +115,23 @@ def _git_ignored(project: Path) -> set[str]:
     if not (project / ".git").exists():
         return set()
     try:
-        out = subprocess.run(["git", "-C", str(project), "ls-files", "-z", "--others", "--ignored",
-                              "--exclude-standard", "--directory", "--no-empty-directory"],
-                             capture_output=True, timeout=30, check=False)
+        out = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(project),
+                "ls-files",
+                "-z",
+                "--others",
+                "--ignored",
+                "--exclude-standard",
+                "--directory",
+                "--no-empty-directory",
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return set()
     if out.returncode != 0:

@@ -65,7 +65,9 @@ def provider_prefixes(model: str) -> set[str]:
     return prefixes | {key.split("_")[0] + "_" for key in missing if "_" in key}
 
 
-def model_env_vars(models: list[str], extra: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def model_env_vars(
+    models: list[str], extra: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The variables of this environment that Ray workers need to call `models`: every set
     variable of each model's provider (key, api base, version, organisation), plus the names
     in `extra`. Nothing else of the environment is sent."""
@@ -76,7 +78,9 @@ def model_env_vars(models: list[str], extra: Sequence[str] = (), environ: Mappin
 
 
 # -- the cluster ---------------------------------------------------------------------------
-def connect(address: str = "local", *, num_cpus: int | None = None, env_vars: dict[str, str] | None = None) -> dict[str, Any]:
+def connect(
+    address: str = "local", *, num_cpus: int | None = None, env_vars: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Join the cluster at `address` or start one here (`local`). Idempotent. Returns
     `cluster_info()`. `env_vars` are set on every worker of this job (Ray's job runtime_env:
     recorded in the job's metadata, visible to whoever can list the cluster's jobs)."""
@@ -84,8 +88,12 @@ def connect(address: str = "local", *, num_cpus: int | None = None, env_vars: di
         os.environ.setdefault(key, value)
     ray = require_ray()
     if not ray.is_initialized():
-        common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                      runtime_env={"env_vars": {**(env_vars or {}), **WORKER_ENV}})
+        common = dict(
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            runtime_env={"env_vars": {**(env_vars or {}), **WORKER_ENV}},
+        )
         try:
             if address in ("", "local"):
                 ray.init(num_cpus=num_cpus, **common)
@@ -125,7 +133,6 @@ async def await_ref(ref, *, force_cancel: bool = True):
         raise
 
 
-
 _remote_cache: dict[str, Any] = {}
 
 
@@ -134,7 +141,6 @@ def remote_function(name: str, fn, **options):
     if name not in _remote_cache:
         _remote_cache[name] = require_ray().remote(**options)(fn)
     return _remote_cache[name]
-
 
 
 def head_node_id() -> str | None:
@@ -149,7 +155,6 @@ def live_node_ids() -> set[str] | None:
         return {n["NodeID"] for n in require_ray().nodes() if n.get("Alive")}
     except Exception:  # noqa: BLE001 - no verdict: keep the leases
         return None
-
 
 
 # -- warm-up -------------------------------------------------------------------------------

@@ -33,8 +33,12 @@ def _check_node(model: str, api_base: str, timeout_s: float) -> dict[str, Any]:
     task = Task(id="doctor", problem="Return 1.", entry_point="one", tests=["assert one() == 1"])
     try:
         ev = run_on_worker(SandboxEvaluator(workers=1, timeout_s=30).evaluate(task, "def one():\n    return 1\n"))
-        out["sandbox"] = {"ok": ev.verdict == "passed", "isolation": ev.isolation, "verdict": ev.verdict,
-                          "message": (ev.message or "").strip()[:200]}
+        out["sandbox"] = {
+            "ok": ev.verdict == "passed",
+            "isolation": ev.isolation,
+            "verdict": ev.verdict,
+            "message": (ev.message or "").strip()[:200],
+        }
     except Exception as err:  # noqa: BLE001 - reported, not raised: the doctor lists every finding
         out["sandbox"] = {"ok": False, "error": f"{type(err).__name__}: {err}"[:300]}
     if model:
@@ -45,8 +49,12 @@ def _check_node(model: str, api_base: str, timeout_s: float) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             reply = run_on_worker(gateway.complete(model, CHECK_PROMPT, max_tokens=8))
-            out["model"] = {"ok": True, "model": model, "latency_s": round(time.perf_counter() - started, 2),
-                            "reply": reply.text.strip()[:40]}
+            out["model"] = {
+                "ok": True,
+                "model": model,
+                "latency_s": round(time.perf_counter() - started, 2),
+                "reply": reply.text.strip()[:40],
+            }
         except ModelError as err:
             out["model"] = {"ok": False, "model": model, "error": err.message, "hint": err.hint, "kind": err.kind}
     return out
@@ -66,21 +74,36 @@ def check_cluster(model: str = "", api_base: str = "", timeout_s: float = 180.0)
         driver_version = None
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     check = remote_function("check_node", _check_node, num_cpus=0, max_retries=0)
-    refs = [check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote(model, api_base, min(timeout_s, 60.0)) for n in nodes]
+    refs = [
+        check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+            model, api_base, min(timeout_s, 60.0)
+        )
+        for n in nodes
+    ]
     found = []
     for node, ref in zip(nodes, refs):
-        entry = {"node_id": node["NodeID"], "address": node.get("NodeManagerAddress", ""),
-                 "head": bool(node.get("Resources", {}).get("node:__internal_head__")),
-                 "cpus": int(node.get("Resources", {}).get("CPU", 0))}
+        entry = {
+            "node_id": node["NodeID"],
+            "address": node.get("NodeManagerAddress", ""),
+            "head": bool(node.get("Resources", {}).get("node:__internal_head__")),
+            "cpus": int(node.get("Resources", {}).get("CPU", 0)),
+        }
         try:
             entry.update(ray.get(ref, timeout=timeout_s))
             entry["orps_importable"] = True
             entry["same_version"] = entry["orps"] in (None, driver_version)
         except Exception as err:  # noqa: BLE001 - a worker that cannot import orps fails to load the task
             text = str(err).strip().splitlines()
-            entry.update(orps_importable=False, same_version=False,
-                         error=f"{type(err).__name__}: {text[-1] if text else ''}"[:300])
+            entry.update(
+                orps_importable=False,
+                same_version=False,
+                error=f"{type(err).__name__}: {text[-1] if text else ''}"[:300],
+            )
         found.append(entry)
-    return {"nodes": found, "node_count": len(found), "cpus": sum(n["cpus"] for n in found),
-            "orps_version": driver_version, "model": model}
+    return {
+        "nodes": found,
+        "node_count": len(found),
+        "cpus": sum(n["cpus"] for n in found),
+        "orps_version": driver_version,
+        "model": model,
+    }

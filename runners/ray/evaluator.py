@@ -39,8 +39,9 @@ def worker_evaluator(limits: dict[str, Any]):
     return ev
 
 
-def _evaluate_on_worker(method: str, task_data: dict, code: str, kwargs: dict, limits: dict,
-                        digest: str, snapshot_refs: list) -> Any:
+def _evaluate_on_worker(
+    method: str, task_data: dict, code: str, kwargs: dict, limits: dict, digest: str, snapshot_refs: list
+) -> Any:
     """Body of the Ray task: one evaluation (or runtime measurement) on this worker."""
     task = Task.from_dict(task_data)
     if task.kind == "project" and digest:
@@ -49,7 +50,6 @@ def _evaluate_on_worker(method: str, task_data: dict, code: str, kwargs: dict, l
     evaluator = worker_evaluator(limits)
     result = run_on_worker(getattr(evaluator, method)(task, code, **kwargs))
     return result.to_dict() if isinstance(result, Evaluation) else result
-
 
 
 # -- driver side: the evaluator --------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from runners.ray.cluster import head_node_id, live_node_ids, remote_function, require_ray
 
+
 class ModelLimiter:
     """Body of the limiter actor (async: many acquire calls wait at once). A slot is a lease
     owned by a holder (the Ray task attempt's problem) on a node; it expires after `lease_s`,
@@ -108,9 +109,13 @@ class ModelLimiter:
         await self._notify()
 
     async def stats(self) -> dict[str, Any]:
-        return {"capacity": self.capacity, "held": len(self.leases), "peak": self.peak, "granted": self.granted,
-                "holders": sorted({h for h, _, _ in self.leases.values()})}
-
+        return {
+            "capacity": self.capacity,
+            "held": len(self.leases),
+            "peak": self.peak,
+            "granted": self.granted,
+            "holders": sorted({h for h, _, _ in self.leases.values()}),
+        }
 
 
 def start_limiter(concurrency: int, lease_s: float = 900.0):

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+
 def pack_project(project: Path) -> tuple[str, bytes]:
     """The project's files (what a workspace copies) as an uncompressed tar, and its hash."""
     from runners.project.files import ProjectFiles

@@ -29,8 +29,8 @@ from typing import Callable
 from runners.code.locate import Located, LocateError, list_functions, locate
 from runners.review.sides import Change, Side
 from runners.review.touched import Touched, changed_tests, touched_functions
-from search.types import Evaluation, Task, TestResult
 from runners.target import Target
+from search.types import Evaluation, Task, TestResult
 
 SLOWER_RATIO = 1.5
 """A function is `slower` when its tests take at least this many times as long on the
@@ -115,8 +115,9 @@ class ChangeReview:
 
     @property
     def broken(self) -> bool:
-        return (any(f.verdict == "broken" for f in self.functions)
-                or any(t.status in ("broken", "new_failing") for t in self.edited_tests))
+        return any(f.verdict == "broken" for f in self.functions) or any(
+            t.status in ("broken", "new_failing") for t in self.edited_tests
+        )
 
 
 @dataclass
@@ -252,9 +253,17 @@ def _python_files(root: Path):
 
 def side_task(side: Side, anchor: Located, tests: list[str]) -> Task:
     target = str(Target(anchor.path, anchor.qualname))
-    return Task(id=f"review:{side.label}", problem="", entry_point=anchor.qualname, kind="project",
-                signature=anchor.signature, original_code=anchor.source, target=target,
-                project=str(side.root), tests=list(tests))
+    return Task(
+        id=f"review:{side.label}",
+        problem="",
+        entry_point=anchor.qualname,
+        kind="project",
+        signature=anchor.signature,
+        original_code=anchor.source,
+        target=target,
+        project=str(side.root),
+        tests=list(tests),
+    )
 
 
 async def _run_side(evaluator, side: Side, anchor: Located | None, tests: list[str], runs: _Runs) -> None:
@@ -270,7 +279,7 @@ async def _run_side(evaluator, side: Side, anchor: Located | None, tests: list[s
         ev = await evaluator.evaluate(side_task(side, anchor, tests), anchor.source, files=exact)
         if ev.verdict == "error" and (ev.message or "").startswith(ENV_UNUSABLE):
             first, _, hint = ev.message.partition("\n")
-            raise ReviewError(first[len(ENV_UNUSABLE):].strip(), hint.strip())
+            raise ReviewError(first[len(ENV_UNUSABLE) :].strip(), hint.strip())
         broken = dict(_COLLECTION_ERROR.findall(ev.message or ""))
         # A test file that cannot be imported on this side (it imports a function the change
         # removed, say) stops pytest before any test runs: its tests fail with that error,
@@ -278,8 +287,12 @@ async def _run_side(evaluator, side: Side, anchor: Located | None, tests: list[s
         gone = [t for t in tests if any(_in_file(t, where) for where in broken)]
         if not gone:
             break
-        cannot_import += [TestResult(t, "error", f"cannot be imported: {error.strip()}")
-                          for where, error in broken.items() for t in gone if _in_file(t, where)]
+        cannot_import += [
+            TestResult(t, "error", f"cannot be imported: {error.strip()}")
+            for where, error in broken.items()
+            for t in gone
+            if _in_file(t, where)
+        ]
         tests = [t for t in tests if t not in gone]
         if not tests:
             ev = Evaluation(verdict="error", isolation=ev.isolation)
@@ -310,16 +323,21 @@ def _status(base: str | None, changed: str | None) -> str:
     if changed == "skipped" or base == "skipped":
         return "skipped"
     ok_b, ok_c = base == "passed", changed == "passed"
-    return {(True, True): "passing", (False, False): "failing", (False, True): "fixed",
-            (True, False): "broken"}[(ok_b, ok_c)]
+    return {(True, True): "passing", (False, False): "failing", (False, True): "fixed", (True, False): "broken"}[
+        (ok_b, ok_c)
+    ]
 
 
-def _test_changes(selected: list[str], on_base: set[str], on_changed: set[str], base: _Runs,
-                  changed: _Runs) -> list[TestChange]:
+def _test_changes(
+    selected: list[str], on_base: set[str], on_changed: set[str], base: _Runs, changed: _Runs
+) -> list[TestChange]:
     out: dict[str, TestChange] = {}
     for sel in selected:
-        ids = list(dict.fromkeys([*(base.results(sel) if sel in on_base else []),
-                                  *(changed.results(sel) if sel in on_changed else [])])) or [sel]
+        ids = list(
+            dict.fromkeys(
+                [*(base.results(sel) if sel in on_base else []), *(changed.results(sel) if sel in on_changed else [])]
+            )
+        ) or [sel]
         for rid in ids:
             b = base.outcome(rid) if sel in on_base and rid in base.outcomes else None
             c = changed.outcome(rid) if sel in on_changed and rid in changed.outcomes else None
@@ -328,10 +346,16 @@ def _test_changes(selected: list[str], on_base: set[str], on_changed: set[str], 
             else:
                 status = _status(b, c)
             out[rid] = TestChange(
-                rid, status, b, c, base.messages.get(rid, "") if b not in (None, "passed") else "",
+                rid,
+                status,
+                b,
+                c,
+                base.messages.get(rid, "") if b not in (None, "passed") else "",
                 changed.messages.get(rid, "") if c not in (None, "passed") else "",
-                base.seconds(rid) if b == "passed" else None, changed.seconds(rid) if c == "passed" else None,
-                (b is not None and base.flaky(rid)) or (c is not None and changed.flaky(rid)))
+                base.seconds(rid) if b == "passed" else None,
+                changed.seconds(rid) if c == "passed" else None,
+                (b is not None and base.flaky(rid)) or (c is not None and changed.flaky(rid)),
+            )
     return list(out.values())
 
 
@@ -353,8 +377,9 @@ def function_verdict(tests: list[TestChange]) -> str:
 def speed(tests: list[TestChange]) -> tuple[str, float | None, float | None]:
     """(slower/faster/same/unknown, base seconds, changed seconds) over the tests passing on
     both sides, flaky ones left out."""
-    both = [t for t in tests if t.status == "passing" and not t.flaky and t.base_s is not None
-            and t.changed_s is not None]
+    both = [
+        t for t in tests if t.status == "passing" and not t.flaky and t.base_s is not None and t.changed_s is not None
+    ]
     if not both:
         return "unknown", None, None
     b, c = sum(t.base_s or 0.0 for t in both), sum(t.changed_s or 0.0 for t in both)  # (both: neither is None)
@@ -382,9 +407,14 @@ def _selected(touched: Touched, base: Side, changed: Side) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
-async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
-                         say: Callable[[str], None] = lambda line: None,
-                         tests: list[str] | None = None) -> Review:
+async def review_changes(
+    changes: list[Change],
+    evaluator,
+    *,
+    repeat: int = 3,
+    say: Callable[[str], None] = lambda line: None,
+    tests: list[str] | None = None,
+) -> Review:
     """Review `changes` (all of the same base) with `evaluator` (a SandboxEvaluator).
     `tests`, when given, are every function's tests instead of the selection."""
     from runners.testing.prepare import is_test_file
@@ -402,8 +432,10 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
             selected[EDITED] = edited
         per_change.append((touched, notes, selected))
         n = len(set(x for ids in selected.values() for x in ids))
-        say(f"{change.name}: {_count(len(change.files), 'file')} changed, {_count(len(touched), 'function')} "
-            f"touched, {_count(n, 'test')} selected")
+        say(
+            f"{change.name}: {_count(len(change.files), 'file')} changed, {_count(len(touched), 'function')} "
+            f"touched, {_count(n, 'test')} selected"
+        )
     every = list(dict.fromkeys(x for _, _, sel in per_change for ids in sel.values() for x in ids))
     on_base = {x for x in every if test_exists(base.root, x)}
     on_changed = [{x for x in every if test_exists(c.changed.root, x)} for c in changes]
@@ -427,15 +459,29 @@ async def review_changes(changes: list[Change], evaluator, *, repeat: int = 3,
         for t in touched:
             tchanges = _test_changes(selected[t.target], on_base, present, base_runs, runs)
             pace, b_s, c_s = speed(tchanges)
-            functions.append(FunctionReview(t.path, t.qualname, t.kind, function_verdict(tchanges), pace,
-                                            tchanges, b_s, c_s))
+            functions.append(
+                FunctionReview(t.path, t.qualname, t.kind, function_verdict(tchanges), pace, tchanges, b_s, c_s)
+            )
         tests_changed = sorted(f for f in change.files if is_test_file(f))
-        edited_changes = _test_changes(selected[EDITED], on_base, present, base_runs, runs) if EDITED in selected else []
+        edited_changes = (
+            _test_changes(selected[EDITED], on_base, present, base_runs, runs) if EDITED in selected else []
+        )
         if not touched:
             notes.append("the change touches no function outside the tests")
-        review = ChangeReview(change.name, base.label, change.changed.label, change.files, change.deleted,
-                              change.diff, change.size, functions, notes, tests_changed,
-                              isolation=runs.isolation or base_runs.isolation, edited_tests=edited_changes)
+        review = ChangeReview(
+            change.name,
+            base.label,
+            change.changed.label,
+            change.files,
+            change.deleted,
+            change.diff,
+            change.size,
+            functions,
+            notes,
+            tests_changed,
+            isolation=runs.isolation or base_runs.isolation,
+            edited_tests=edited_changes,
+        )
         ids = [r for sel in every if sel in present for r in runs.results(sel)]
         review.passed = sum(1 for r in ids if runs.outcome(r) == "passed")
         review.total = len(ids)
@@ -483,7 +529,12 @@ def _count(n: int, what: str) -> str:
 def _passing_everywhere(every: list[str], present: list[set[str]], runs: list[_Runs]) -> list[str]:
     ids = None
     for have, r in zip(present, runs):
-        passing = {rid for sel in every if sel in have for rid in r.results(sel)
-                   if r.outcome(rid) == "passed" and not r.flaky(rid)}
+        passing = {
+            rid
+            for sel in every
+            if sel in have
+            for rid in r.results(sel)
+            if r.outcome(rid) == "passed" and not r.flaky(rid)
+        }
         ids = passing if ids is None else ids & passing
     return sorted(ids or ())

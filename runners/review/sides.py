@@ -57,8 +57,7 @@ class Change:
     @property
     def size(self) -> int:
         """Lines added plus lines removed: the size the ranking of several changes uses."""
-        return sum(1 for line in self.diff.splitlines()
-                   if line[:1] in "+-" and not line.startswith(("+++ ", "--- ")))
+        return sum(1 for line in self.diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++ ", "--- ")))
 
 
 class Sides:
@@ -135,17 +134,35 @@ class Sides:
             dest.unlink(missing_ok=True)  # a fresh file, never a write through a hard link
             dest.write_text(new)
         # The diff as orps prints diffs (one format in every report, whatever tool made the file).
-        ours = "".join(make_patch(rel, (self.project / rel).read_text() if (self.project / rel).is_file() else "",
-                                  new_files[rel], new_file=not (self.project / rel).exists())
-                       for rel in sorted(new_files))
+        ours = "".join(
+            make_patch(
+                rel,
+                (self.project / rel).read_text() if (self.project / rel).is_file() else "",
+                new_files[rel],
+                new_file=not (self.project / rel).exists(),
+            )
+            for rel in sorted(new_files)
+        )
         return Change(name, Side("working tree", self.project), Side(name, root), sorted(new_files), ours)
 
     def between(self, a: str, b: str, name: str, base_label: str | None = None) -> Change:
         base, changed = self.export(a, base_label or a), self.export(b, b)
-        diff = self._git("diff", "--no-color", "--no-ext-diff", "--no-renames", "--relative", "--src-prefix=a/",
-                         "--dst-prefix=b/", self.commit(a), self.commit(b), "--", ".")
-        status = self._git("diff", "--no-renames", "--relative", "--name-status", self.commit(a), self.commit(b),
-                           "--", ".")
+        diff = self._git(
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            "--relative",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            self.commit(a),
+            self.commit(b),
+            "--",
+            ".",
+        )
+        status = self._git(
+            "diff", "--no-renames", "--relative", "--name-status", self.commit(a), self.commit(b), "--", "."
+        )
         if not status.strip():
             raise ChangeError(f"{name} changes nothing in {self.project} (base {base.label}, changed {changed.label})")
         files, deleted = [], []
@@ -161,8 +178,7 @@ class Sides:
     def _git(self, *args: str) -> str:
         env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         try:
-            done = subprocess.run(["git", "-C", str(self.project), *args], capture_output=True, env=env,
-                                  timeout=120)
+            done = subprocess.run(["git", "-C", str(self.project), *args], capture_output=True, env=env, timeout=120)
         except FileNotFoundError:
             raise ChangeError("git is not installed; a diff file works without it") from None
         if done.returncode != 0:
@@ -179,8 +195,10 @@ class Sides:
         except ChangeError as err:
             if "not a git repository" not in str(err):  # git's own reason (a repository it refuses to read...)
                 raise
-            raise ChangeError(f"{self.project} is not in a git repository: give a diff file "
-                              "(git diff > change.diff) or run orps review inside the repository") from None
+            raise ChangeError(
+                f"{self.project} is not in a git repository: give a diff file "
+                "(git diff > change.diff) or run orps review inside the repository"
+            ) from None
 
     def commit(self, rev: str) -> str:
         self._repo_prefix()
@@ -238,4 +256,3 @@ def _remove_all(dirs: list[str]) -> None:
 def _inside(name: str) -> bool:
     parts = Path(name).parts
     return not Path(name).is_absolute() and ".." not in parts
-

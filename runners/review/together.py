@@ -12,9 +12,9 @@ that whole file in place. A function the candidate leaves out keeps the file's v
 from __future__ import annotations
 
 from runners.code.locate import Located
-from runners.testing.metrics import static_metrics
 from runners.code.patch import make_patch
 from runners.code.splice import SpliceError, splice_candidate
+from runners.testing.metrics import static_metrics
 from search.types import Evaluation, Task
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.testing.prepare import is_test_file
 from runners.code.locate import Located, LocateError, list_functions, locate
 from runners.target import Target
+from runners.testing.prepare import is_test_file
 
 
 @dataclass
@@ -95,10 +95,17 @@ def touched_functions(base_root: Path, changed_root: Path, files: list[str]) -> 
         in_file.sort(key=lambda t: (t.changed or t.base).start_line)  # type: ignore[union-attr]  # one side at least
         touched.extend(in_file)
         old_text = (Path(base_root) / rel).read_text(errors="replace") if (Path(base_root) / rel).is_file() else ""
-        new_text = (Path(changed_root) / rel).read_text(errors="replace") if (Path(changed_root) / rel).is_file() else ""
+        new_text = (
+            (Path(changed_root) / rel).read_text(errors="replace") if (Path(changed_root) / rel).is_file() else ""
+        )
         if not why_a and not why_b and _outside(old_text, before) != _outside(new_text, after):
-            notes.append(Untouched(rel, "lines outside any function changed (imports, constants, classes): "
-                                   "they can change what every function of the file does"))
+            notes.append(
+                Untouched(
+                    rel,
+                    "lines outside any function changed (imports, constants, classes): "
+                    "they can change what every function of the file does",
+                )
+            )
     return touched, notes
 
 

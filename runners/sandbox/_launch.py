@@ -12,7 +12,7 @@ import sys
 
 def main() -> None:
     limits = json.loads(sys.argv[1])
-    argv = sys.argv[sys.argv.index("--") + 1:]
+    argv = sys.argv[sys.argv.index("--") + 1 :]
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limits["as_mb"] * mb, limits["as_mb"] * mb))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize_mb"] * mb, limits["fsize_mb"] * mb))

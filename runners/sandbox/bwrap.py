@@ -27,7 +27,6 @@ from runners.sandbox import caps, seccomp
 from runners.sandbox.caps import Limits, rlimits
 from runners.sandbox.cleanup import remove_tree
 
-
 LAUNCHER = Path(__file__).with_name("_launch.py")
 SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
 SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
@@ -95,7 +94,9 @@ def bwrap_works() -> tuple[bool, str]:
     try:
         probe = subprocess.run(
             _bwrap_base(bwrap) + ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
-            capture_output=True, text=True, timeout=20,
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         return False, f"bwrap failed to start: {err}"
@@ -149,10 +150,25 @@ def _overlay_probe(lower: Path | None) -> bool:
         name = f".orps-overlay-probe-{uuid.uuid4().hex[:8]}"
         try:
             probe = subprocess.run(
-                _bwrap_base(find_bwrap()) + ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                             *_overlay_args(mount, upper, work, lower=lower), "--chdir", str(mount),
-                                             "/bin/sh", "-c", f"echo x > {name}"],
-                capture_output=True, text=True, timeout=20,
+                _bwrap_base(find_bwrap())
+                + [
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    *_overlay_args(mount, upper, work, lower=lower),
+                    "--chdir",
+                    str(mount),
+                    "/bin/sh",
+                    "-c",
+                    f"echo x > {name}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=20,
             )
         except (OSError, subprocess.TimeoutExpired):
             return False
@@ -173,8 +189,11 @@ def isolation_name() -> str:
         return "rlimits-only"
     name = "bwrap-unprivileged" if os.geteuid() == 0 else "bwrap"
     roots = caps._cgroup_roots()
-    return name + "".join(f"+{c}-cgroup" for c in ("pids", "memory") if c in roots) + \
-        ("+seccomp" if seccomp_works() else "")
+    return (
+        name
+        + "".join(f"+{c}-cgroup" for c in ("pids", "memory") if c in roots)
+        + ("+seccomp" if seccomp_works() else "")
+    )
 
 
 def isolation_report() -> dict:
@@ -182,10 +201,15 @@ def isolation_report() -> dict:
     ok, why = bwrap_works()
     notes = []
     if ok:
-        notes.append("only what a test run needs of the host, read-only; private /tmp; no network; "
-                     "PID namespace; no capabilities")
-        notes.append("project copies are copy-on-write (tests may write files)" if overlay_works()
-                     else "no overlayfs here: project copies are read-only (tests that write files fail)")
+        notes.append(
+            "only what a test run needs of the host, read-only; private /tmp; no network; "
+            "PID namespace; no capabilities"
+        )
+        notes.append(
+            "project copies are copy-on-write (tests may write files)"
+            if overlay_works()
+            else "no overlayfs here: project copies are read-only (tests that write files fail)"
+        )
         if os.geteuid() == 0:
             notes.append("launched as root: candidates run as uid 65534 in a user namespace")
         roots = caps._cgroup_roots()
@@ -195,21 +219,36 @@ def isolation_report() -> dict:
             notes.append("no pids cgroup: process count bounded only by the memory limit and the PID namespace kill")
         else:
             notes.append("process count limited by RLIMIT_NPROC")
-        notes.append("memory: one cgroup limit for the whole run (all processes and their tmpfs files)"
-                     if "memory" in roots else
-                     "memory: no memory cgroup here: RLIMIT_AS per process, and the run's processes' memory "
-                     "added up every 0.2 s (the run is stopped past the limit); /tmp and /dev/shm are size-capped")
-        notes.append("seccomp: new namespaces, mount, bpf, io_uring, keyctl, ptrace, perf_event_open refused"
-                     if seccomp_works() else "seccomp: not available here (no filter on system calls)")
-        notes.append("user namespaces: disabled inside the sandbox" if userns_disable_works() else
-                     "user namespaces: bwrap cannot disable them here (the seccomp filter still refuses unshare)")
+        notes.append(
+            "memory: one cgroup limit for the whole run (all processes and their tmpfs files)"
+            if "memory" in roots
+            else "memory: no memory cgroup here: RLIMIT_AS per process, and the run's processes' memory "
+            "added up every 0.2 s (the run is stopped past the limit); /tmp and /dev/shm are size-capped"
+        )
+        notes.append(
+            "seccomp: new namespaces, mount, bpf, io_uring, keyctl, ptrace, perf_event_open refused"
+            if seccomp_works()
+            else "seccomp: not available here (no filter on system calls)"
+        )
+        notes.append(
+            "user namespaces: disabled inside the sandbox"
+            if userns_disable_works()
+            else "user namespaces: bwrap cannot disable them here (the seccomp filter still refuses unshare)"
+        )
         notes.append("/dev read-only, /dev/shm a size-capped tmpfs")
     else:
         notes.append(why)
         notes.append("WEAK: candidates can reach the network and read your files; only rlimits and a new session apply")
-    return {"available": ok, "isolation": isolation_name(), "bwrap": find_bwrap(), "notes": notes,
-            "seccomp": ok and seccomp_works(), "userns_disabled": ok and userns_disable_works(),
-            "memory_cgroup": ok and "memory" in caps._cgroup_roots(), "pids_cgroup": ok and "pids" in caps._cgroup_roots()}
+    return {
+        "available": ok,
+        "isolation": isolation_name(),
+        "bwrap": find_bwrap(),
+        "notes": notes,
+        "seccomp": ok and seccomp_works(),
+        "userns_disabled": ok and userns_disable_works(),
+        "memory_cgroup": ok and "memory" in caps._cgroup_roots(),
+        "pids_cgroup": ok and "pids" in caps._cgroup_roots(),
+    }
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -226,14 +265,31 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 """The system's runtime directories (on merged-/usr systems most are links into /usr)."""
 ETC_PATHS = (
     # name resolution (the network is off, but libraries read these)
-    "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/gai.conf",
-    "/etc/services", "/etc/protocols",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/resolv.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
     # TLS certificates
-    "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/crypto-policies",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/crypto-policies",
     # time zones and locale
-    "/etc/localtime", "/etc/timezone", "/etc/locale.alias", "/etc/locale.conf", "/etc/default/locale",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/locale.alias",
+    "/etc/locale.conf",
+    "/etc/default/locale",
     # users (getpwuid), the dynamic linker, and Debian's command alternatives
-    "/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
 )
 """The few /etc entries a Python test run needs: the list Flatpak and Anthropic's
 sandbox-runtime share for a program without network access (docs/sandbox-view.md)."""
@@ -248,8 +304,13 @@ def _python_paths() -> set[Path]:
     import sysconfig
 
     found = sysconfig.get_paths()
-    paths = (sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parent.parent,
-             *(found[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in found))
+    paths = (
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        Path(__file__).resolve().parent.parent,
+        *(found[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in found),
+    )
     return {Path(p).resolve() for p in paths if p and Path(p).is_absolute() and Path(p).exists()} - {Path("/")}
 
 
@@ -278,20 +339,38 @@ def system_view_args() -> list[str]:
 def sandbox_view(extra: list[Path] = ()) -> list[str]:
     """For `orps doctor`: every host path a run can read (besides its project copy, a
     private /tmp, /dev and its own /proc)."""
-    view = [f"{path} -> {os.readlink(path)}" if Path(path).is_symlink() else path
-            for path in (*SYSTEM_DIRS, *ETC_PATHS) if Path(path).is_symlink() or Path(path).exists()]
+    view = [
+        f"{path} -> {os.readlink(path)}" if Path(path).is_symlink() else path
+        for path in (*SYSTEM_DIRS, *ETC_PATHS)
+        if Path(path).is_symlink() or Path(path).exists()
+    ]
     inside_system = [Path(p) for p in SYSTEM_DIRS if Path(p).is_dir() and not Path(p).is_symlink()]
-    view += [str(p) for p in _covering([*_python_paths(), *extra])
-             if not any(d == p or d in p.parents for d in inside_system)]
+    view += [
+        str(p)
+        for p in _covering([*_python_paths(), *extra])
+        if not any(d == p or d in p.parents for d in inside_system)
+    ]
     return view
 
 
-def build_command(argv: list[str], workdir: Path, limits: Limits, env: dict[str, str], *,
-                  extra_ro: list[Path] = (), writable: list[Path] = (), read_only: list[Path] = (),
-                  overlay: tuple[Path, Path] | None = None, lower: Path | None = None,
-                  mounts: list[tuple[Path, Path]] = (), use_bwrap: bool = True,
-                  nproc_rlimit: bool = True, info_fd: int | None = None,
-                  seccomp_fd: int | None = None, launcher: bool = True) -> list[str]:
+def build_command(
+    argv: list[str],
+    workdir: Path,
+    limits: Limits,
+    env: dict[str, str],
+    *,
+    extra_ro: list[Path] = (),
+    writable: list[Path] = (),
+    read_only: list[Path] = (),
+    overlay: tuple[Path, Path] | None = None,
+    lower: Path | None = None,
+    mounts: list[tuple[Path, Path]] = (),
+    use_bwrap: bool = True,
+    nproc_rlimit: bool = True,
+    info_fd: int | None = None,
+    seccomp_fd: int | None = None,
+    launcher: bool = True,
+) -> list[str]:
     """The full command line: bwrap (when usable) around the limits launcher around argv
     (`launcher=False`: argv alone, for the warm path's placeholder, whose run sets its own).
     `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`,

@@ -121,10 +121,16 @@ class _RunCgroups:
         self.controllers: list[str] = []
         name = uuid.uuid4().hex[:12]
         memory = limits.memory_mb << 20
-        wanted = {"pids": [("pids.max", str(limits.max_procs))],
-                  # v1 names, then v2 names; memsw/swap: swapping out is no way around the limit
-                  "memory": [("memory.limit_in_bytes", str(memory)), ("memory.memsw.limit_in_bytes", str(memory)),
-                             ("memory.max", str(memory)), ("memory.swap.max", "0")]}
+        wanted = {
+            "pids": [("pids.max", str(limits.max_procs))],
+            # v1 names, then v2 names; memsw/swap: swapping out is no way around the limit
+            "memory": [
+                ("memory.limit_in_bytes", str(memory)),
+                ("memory.memsw.limit_in_bytes", str(memory)),
+                ("memory.max", str(memory)),
+                ("memory.swap.max", "0"),
+            ],
+        }
         for controller, base in _cgroup_roots().items():
             path = base / name
             try:
@@ -150,8 +156,14 @@ class _RunCgroups:
         if not self.paths:
             return cmd
         joins = " && ".join(f'echo $$ > "${i + 1}"' for i in range(len(self.paths)))
-        return ["/bin/sh", "-c", f'{{ {joins}; }} || exit 125; shift {len(self.paths)}; exec "$@"', "sh",
-                *(str(p / "cgroup.procs") for p in self.paths), *cmd]
+        return [
+            "/bin/sh",
+            "-c",
+            f'{{ {joins}; }} || exit 125; shift {len(self.paths)}; exec "$@"',
+            "sh",
+            *(str(p / "cgroup.procs") for p in self.paths),
+            *cmd,
+        ]
 
     def pids(self) -> list[int]:
         found: set[int] = set()
@@ -234,8 +246,9 @@ def run_memory(roots: list[int], marker: str = "") -> int:
     return sum(rss.get(pid, 0) for pid in inside)
 
 
-async def _watch_writes(run: _Run, paths: list[Path], kill, *, memory: bool = False, marker: str = "",
-                        use_bwrap: bool = True) -> None:
+async def _watch_writes(
+    run: _Run, paths: list[Path], kill, *, memory: bool = False, marker: str = "", use_bwrap: bool = True
+) -> None:
     """Every WRITE_CHECK_S (a timer, not a busy loop), what the run has written to the host's
     disk and, with `memory` (no memory cgroup here), how much memory its processes hold;
     past the limits it is stopped, and says why. (Inside, /tmp and /dev/shm are size-capped
@@ -245,8 +258,11 @@ async def _watch_writes(run: _Run, paths: list[Path], kill, *, memory: bool = Fa
         await asyncio.sleep(WRITE_CHECK_S)
         used, files = await asyncio.to_thread(disk_usage, paths, limits.write_files) if paths else (0, 0)
         if used > limits.write_mb << 20 or files > limits.write_files:
-            run.write_exceeded = (f"it wrote more than {limits.write_mb} MB to disk" if used > limits.write_mb << 20
-                                  else f"it created more than {limits.write_files} files")
+            run.write_exceeded = (
+                f"it wrote more than {limits.write_mb} MB to disk"
+                if used > limits.write_mb << 20
+                else f"it created more than {limits.write_files} files"
+            )
             kill()
             return
         if memory and run.proc is not None:

@@ -93,12 +93,22 @@ def warm_argv(argv: list[str]) -> list[str] | None:
     return argv[3:] if len(argv) >= 3 and argv[1:3] == ["-m", "pytest"] else None
 
 
-async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = None, *,
-                        env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = (),
-                        extra_ro: list[Path] | None = None, writable: list[Path] | None = None,
-                        read_only: list[Path] | None = None, copy_on_write: bool = False,
-                        lower: Path | None = None, mounts: list[tuple[Path, Path]] | None = None,
-                        on_start=None, warm: WarmWorker | None = None) -> SandboxResult:
+async def run_sandboxed(
+    argv: list[str],
+    workdir: Path,
+    limits: Limits | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
+    extra_ro: list[Path] | None = None,
+    writable: list[Path] | None = None,
+    read_only: list[Path] | None = None,
+    copy_on_write: bool = False,
+    lower: Path | None = None,
+    mounts: list[tuple[Path, Path]] | None = None,
+    on_start=None,
+    warm: WarmWorker | None = None,
+) -> SandboxResult:
     """Run `argv` in `workdir` under every isolation available here; always reaps the tree.
 
     `copy_on_write` makes `workdir` writable for the run while its files stay as they are
@@ -132,11 +142,23 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
         (scratch / "upper").mkdir()
         (scratch / "work").mkdir()
     nproc_rlimit = not (cgroup and "pids" in cgroup.controllers)
-    cmd = build_command(PLACEHOLDER if warm else argv, workdir, limits, full_env, extra_ro=list(extra_ro or []),
-                        writable=list(writable or []), read_only=list(read_only or []),
-                        overlay=(scratch / "upper", scratch / "work") if scratch else None, lower=lower,
-                        mounts=list(mounts or []), use_bwrap=use_bwrap, nproc_rlimit=nproc_rlimit,
-                        info_fd=info_w if use_bwrap else None, seccomp_fd=seccomp_fd, launcher=not warm)
+    cmd = build_command(
+        PLACEHOLDER if warm else argv,
+        workdir,
+        limits,
+        full_env,
+        extra_ro=list(extra_ro or []),
+        writable=list(writable or []),
+        read_only=list(read_only or []),
+        overlay=(scratch / "upper", scratch / "work") if scratch else None,
+        lower=lower,
+        mounts=list(mounts or []),
+        use_bwrap=use_bwrap,
+        nproc_rlimit=nproc_rlimit,
+        info_fd=info_w if use_bwrap else None,
+        seccomp_fd=seccomp_fd,
+        launcher=not warm,
+    )
     args_fd = -1
     if use_bwrap:
         cmd, args_fd = options_via_fd(cmd)
@@ -148,8 +170,12 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
             isolation = isolation.replace(f"+{controller}-cgroup", "")
     if use_bwrap:
         isolation += "+warm" if warm else "+cold"
-    fds = (() if warm else tuple(pass_fds)) + ((info_w,) if use_bwrap else ()) + (
-        (seccomp_fd,) if seccomp_fd is not None else ()) + ((args_fd,) if args_fd >= 0 else ())
+    fds = (
+        (() if warm else tuple(pass_fds))
+        + ((info_w,) if use_bwrap else ())
+        + ((seccomp_fd,) if seccomp_fd is not None else ())
+        + ((args_fd,) if args_fd >= 0 else ())
+    )
     started = time.perf_counter()
     run = _Run(limits, info_r, info_w)
     cancelled = False
@@ -159,16 +185,31 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     # Without a memory cgroup, RLIMIT_AS bounds each process only: the watcher adds up the
     # run's processes' memory instead.
     memory = not (cgroup and "memory" in cgroup.controllers)
-    watcher = asyncio.ensure_future(_watch_writes(run, on_disk, lambda: run.kill(cgroup, marker, use_bwrap),
-                                                  memory=memory, marker=marker, use_bwrap=use_bwrap)) \
-        if on_disk or memory else None
+    watcher = (
+        asyncio.ensure_future(
+            _watch_writes(
+                run,
+                on_disk,
+                lambda: run.kill(cgroup, marker, use_bwrap),
+                memory=memory,
+                marker=marker,
+                use_bwrap=use_bwrap,
+            )
+        )
+        if on_disk or memory
+        else None
+    )
     try:
         if warm:
-            request = {"cwd": str(workdir), "args": warm_argv(argv), "env": full_env,
-                       "script": argv[1] if argv[1].endswith("/" + BOOT_NAME) else "",
-                       "limits": rlimits(limits, nproc_rlimit),
-                       "cgroups": [str(p / "cgroup.procs") for p in cgroup.paths] if cgroup else [],
-                       "seccomp": seccomp.program(allow_perf=perf_available()).hex() if seccomp_fd is not None else ""}
+            request = {
+                "cwd": str(workdir),
+                "args": warm_argv(argv),
+                "env": full_env,
+                "script": argv[1] if argv[1].endswith("/" + BOOT_NAME) else "",
+                "limits": rlimits(limits, nproc_rlimit),
+                "cgroups": [str(p / "cgroup.procs") for p in cgroup.paths] if cgroup else [],
+                "seccomp": seccomp.program(allow_perf=perf_available()).hex() if seccomp_fd is not None else "",
+            }
             await run.warm(cmd, workdir, full_env, fds, warm, request, tuple(pass_fds), on_start)
         else:
             await run.cold(cmd, workdir, full_env, fds, on_start)
@@ -200,9 +241,17 @@ async def run_sandboxed(argv: list[str], workdir: Path, limits: Limits | None = 
     notes = [] if use_bwrap else [why]
     if run.init_pid is not None and _alive(run.init_pid):
         notes.append(f"the sandbox's init (pid {run.init_pid}) was still alive after the kill")
-    return SandboxResult(run.returncode, run.out.decode(errors="replace"), run.err.decode(errors="replace"),
-                         run.timed_out, time.perf_counter() - started, isolation, run.truncated, notes,
-                         run.write_exceeded)
+    return SandboxResult(
+        run.returncode,
+        run.out.decode(errors="replace"),
+        run.err.decode(errors="replace"),
+        run.timed_out,
+        time.perf_counter() - started,
+        isolation,
+        run.truncated,
+        notes,
+        run.write_exceeded,
+    )
 
 
 async def warm_ready(worker: WarmWorker) -> bool:
@@ -216,9 +265,13 @@ async def warm_ready(worker: WarmWorker) -> bool:
     worker.probe = "probing"
     try:
         with tempfile.TemporaryDirectory(prefix="orps-warm-probe-") as where:
-            result = await run_sandboxed([worker.python, "-m", "pytest", "--version"], Path(where),
-                                         Limits(timeout_s=30), env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-                                         warm=_ProbingWorker(worker))
+            result = await run_sandboxed(
+                [worker.python, "-m", "pytest", "--version"],
+                Path(where),
+                Limits(timeout_s=30),
+                env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                warm=_ProbingWorker(worker),
+            )
     except BaseException:  # cancelled: the next run probes again
         worker.probe = "new"
         raise
@@ -265,13 +318,22 @@ class _Run:
 
     async def cold(self, cmd, workdir, env, fds, on_start) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            *cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(workdir), env=env, start_new_session=True, pass_fds=fds)
+            *cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(workdir),
+            env=env,
+            start_new_session=True,
+            pass_fds=fds,
+        )
         self._close_info_w()
         if on_start is not None:
             on_start()
-        self.drains = asyncio.gather(_drain(self.proc.stdout, self.limits.output_bytes, self.out),
-                                     _drain(self.proc.stderr, self.limits.output_bytes, self.err))
+        self.drains = asyncio.gather(
+            _drain(self.proc.stdout, self.limits.output_bytes, self.out),
+            _drain(self.proc.stderr, self.limits.output_bytes, self.err),
+        )
         try:
             await asyncio.wait_for(self.proc.wait(), timeout=self.limits.timeout_s)
         except asyncio.TimeoutError:
@@ -286,8 +348,15 @@ class _Run:
         err_r, err_w = os.pipe()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=subprocess.DEVNULL, stdout=ready_w, stderr=err_w, cwd=str(workdir), env=env,
-                start_new_session=True, pass_fds=fds)
+                *cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=ready_w,
+                stderr=err_w,
+                cwd=str(workdir),
+                env=env,
+                start_new_session=True,
+                pass_fds=fds,
+            )
             self._close_info_w()
             os.close(ready_w)
             ready_w = -1
@@ -348,6 +417,7 @@ class _Run:
                 data = b""
             if not got.done():
                 got.set_result(bool(data))
+
         loop.add_reader(fd, readable)
         try:
             return await asyncio.wait_for(got, timeout=self._left())
@@ -359,8 +429,9 @@ class _Run:
 
     async def _drain_fd(self, loop, fd: int, out: bytearray) -> bool:
         reader = asyncio.StreamReader(limit=1 << 16)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
-                                                    os.fdopen(fd, "rb", buffering=0))
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+        )
         self.transports.append(transport)
         return await _drain(reader, self.limits.output_bytes, out)
 

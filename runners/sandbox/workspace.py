@@ -39,10 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runners.sandbox.cleanup import remove_tree
 from runners.project.files import ProjectFiles
-from search.types import Task
+from runners.sandbox.cleanup import remove_tree
 from runners.target import Target, TargetError
+from search.types import Task
 
 ASSERTS_TEST_FILE = "test_solution.py"
 PLUGIN_MODULE = "_orps_pytest_plugin"
@@ -184,8 +184,7 @@ class Snapshot:
 
     def mounts(self, mountpoint: Path) -> list[tuple[Path, Path]]:
         """Read-only binds (source, destination) over the overlay at `mountpoint`."""
-        binds = [(self.empty_dir, mountpoint / rel) for rel in self.listing.hidden_dirs
-                 if not self.is_frozen(rel)]
+        binds = [(self.empty_dir, mountpoint / rel) for rel in self.listing.hidden_dirs if not self.is_frozen(rel)]
         binds += [(self.empty_file, mountpoint / rel) for rel in self.listing.secrets if not self.is_frozen(rel)]
         binds += [(self.dir / rel, mountpoint / rel) for rel in sorted(self.frozen, key=lambda r: r.count("/"))]
         return binds
@@ -223,8 +222,11 @@ class _Snapshots:
                 changed = snap.changed or snap.changed_files()
                 self._retire(snap)
                 snap = None
-            elif snap is not None and not snap.checking and \
-                    time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 20 * snap.walk_s):
+            elif (
+                snap is not None
+                and not snap.checking
+                and time.monotonic() - snap.checked_at >= max(RECHECK_MIN_S, 20 * snap.walk_s)
+            ):
                 self._check_later(snap)
             if snap is None:
                 snap = self.by_project[project] = Snapshot(project, self.root)
@@ -254,6 +256,7 @@ class _Snapshots:
             finally:
                 snap.checked_at = time.monotonic()
                 snap.checking = False
+
         threading.Thread(target=check, name="orps-snapshot-check", daemon=True).start()
 
     @staticmethod
@@ -261,6 +264,7 @@ class _Snapshots:
         def remove() -> None:
             for path in (snap.dir, snap.empty_dir, snap.empty_file):
                 remove_tree(path)
+
         threading.Thread(target=remove, name="orps-snapshot-cleanup", daemon=True).start()
 
 
@@ -303,11 +307,13 @@ class Workspaces:
 
             def copy_on_write(project: Path) -> bool:
                 return bwrap.bwrap_works()[0] and bwrap.overlay_works() and bwrap.overlay_works_on(project)
+
         self._copy_on_write = copy_on_write
         self._reported: set[str] = set()
 
-    def prepare(self, task: Task, code: str, tests: list[str],
-                render_asserts: Callable[[Task, list[str]], str]) -> Prepared:
+    def prepare(
+        self, task: Task, code: str, tests: list[str], render_asserts: Callable[[Task, list[str]], str]
+    ) -> Prepared:
         """A workspace with the candidate in place, and the pytest node ids to run there.
         Raises ValueError when the candidate (or the project) cannot be put in place."""
         if task.kind == "asserts":
@@ -317,8 +323,12 @@ class Workspaces:
             (ws / ASSERTS_TEST_FILE).write_text(render_asserts(task, tests))
             (ws / "pytest.ini").write_text("[pytest]\n")
             (ws / "conftest.py").write_text("")  # bound read-only: a candidate cannot drop one here
-            return Prepared(ws, [f"{ASSERTS_TEST_FILE}::test_{i}" for i in range(len(tests))], ws,
-                            conftests=[str(ws / "conftest.py")])
+            return Prepared(
+                ws,
+                [f"{ASSERTS_TEST_FILE}::test_{i}" for i in range(len(tests))],
+                ws,
+                conftests=[str(ws / "conftest.py")],
+            )
         return self._prepare_project(task, code, list(tests))
 
     def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
@@ -363,8 +373,17 @@ class Workspaces:
                 if (project / Path(rel_target).parent / "__pycache__").is_dir():
                     mounts.append((snap.empty_dir, pycache))  # no stale bytecode of the original
                 mounts.append((candidate, ws / rel_target))
-                return Prepared(ws, node_ids, project, lower=project, mounts=mounts, conftests=conftests,
-                                notes=notes, snapshot=snap, extra=[candidate])
+                return Prepared(
+                    ws,
+                    node_ids,
+                    project,
+                    lower=project,
+                    mounts=mounts,
+                    conftests=conftests,
+                    notes=notes,
+                    snapshot=snap,
+                    extra=[candidate],
+                )
             self._materialize(snap, ws)
             target = ws / rel_target
             target.unlink(missing_ok=True)

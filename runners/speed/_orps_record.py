@@ -27,12 +27,11 @@ MAX_LINE = 256 * 1024
 
 
 def main() -> int:
+    import pytest
     from _orps_values import encode  # from our own directory, sys.path[0]
 
-    import pytest
-
     module_name, qualname = sys.argv[1], sys.argv[2]
-    pytest_args = sys.argv[sys.argv.index("--") + 1:]
+    pytest_args = sys.argv[sys.argv.index("--") + 1 :]
     out = os.fdopen(int(os.environ["ORPS_RECORD_FD"]), "w", buffering=1)
     paths = [p for p in os.environ.get("ORPS_PROJECT_PATHS", "").split(os.pathsep) if p]
     sys.path[1:1] = paths + [os.getcwd()]
@@ -45,8 +44,12 @@ def main() -> int:
             owner = getattr(owner, part)
         original = owner.__dict__[parts[-1]] if isinstance(owner, type) else getattr(owner, parts[-1])
     except Exception as err:  # noqa: BLE001 - said on the channel, the caller reports it
-        out.write(json.dumps({"type": "error", "message": f"cannot import {module_name}.{qualname}: "
-                                                          f"{type(err).__name__}: {err}"}) + "\n")
+        out.write(
+            json.dumps(
+                {"type": "error", "message": f"cannot import {module_name}.{qualname}: {type(err).__name__}: {err}"}
+            )
+            + "\n"
+        )
         return 3
     if isinstance(original, (staticmethod, classmethod)):
         out.write(json.dumps({"type": "error", "message": "static and class methods are not recorded"}) + "\n")
@@ -73,16 +76,30 @@ def main() -> int:
             if key not in state["seen"]:
                 state["seen"].add(key)
                 state["calls"] += 1
-                write({"type": "call", **before, "raised": f"{type(err).__module__}.{type(err).__qualname__}",
-                       "message": str(err)[:500], "after": [encode(a) for a in args],
-                       "kwargs_after": {k: encode(v) for k, v in kwargs.items()}})
+                write(
+                    {
+                        "type": "call",
+                        **before,
+                        "raised": f"{type(err).__module__}.{type(err).__qualname__}",
+                        "message": str(err)[:500],
+                        "after": [encode(a) for a in args],
+                        "kwargs_after": {k: encode(v) for k, v in kwargs.items()},
+                    }
+                )
             raise
         state["depth"] -= 1
         if key not in state["seen"]:  # the same input twice tells nothing new
             state["seen"].add(key)
             state["calls"] += 1
-            write({"type": "call", **before, "returned": encode(result), "after": [encode(a) for a in args],
-                   "kwargs_after": {k: encode(v) for k, v in kwargs.items()}})
+            write(
+                {
+                    "type": "call",
+                    **before,
+                    "returned": encode(result),
+                    "after": [encode(a) for a in args],
+                    "kwargs_after": {k: encode(v) for k, v in kwargs.items()},
+                }
+            )
         return result
 
     setattr(owner, parts[-1], recorder)

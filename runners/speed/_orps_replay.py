@@ -46,8 +46,12 @@ def main() -> int:
             owner = getattr(owner, part)
         func = owner
     except Exception as err:  # noqa: BLE001 - reported as the replay's error
-        out.write(json.dumps({"type": "error", "message": f"cannot import {module_name}.{qualname}: "
-                                                          f"{type(err).__name__}: {err}"}) + "\n")
+        out.write(
+            json.dumps(
+                {"type": "error", "message": f"cannot import {module_name}.{qualname}: {type(err).__name__}: {err}"}
+            )
+            + "\n"
+        )
         return 3
     ran: set = set()
     target = os.path.realpath(target_file)
@@ -97,8 +101,12 @@ def main() -> int:
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
                 out.write(json.dumps({"type": "error", "message": f"call {i} ended the process"}) + "\n")
                 return 4
-            record = {"type": "call", "i": i, "raised": f"{type(err).__module__}.{type(err).__qualname__}",
-                      "message": str(err)[:500]}
+            record = {
+                "type": "call",
+                "i": i,
+                "raised": f"{type(err).__module__}.{type(err).__qualname__}",
+                "message": str(err)[:500],
+            }
         else:
             signal.setitimer(signal.ITIMER_REAL, 0)
             sys.settrace(None)

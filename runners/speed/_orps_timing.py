@@ -53,8 +53,11 @@ def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fres
     for line in sys.stdin:
         word, _, arg = line.strip().partition(" ")
         if word == "prep":
-            fresh = [([decode(a) for a in c["args"]], {k: decode(v) for k, v in c["kwargs"].items()})
-                     for _ in range(1 if copies == "shared" else int(arg)) for c in calls]
+            fresh = [
+                ([decode(a) for a in c["args"]], {k: decode(v) for k, v in c["kwargs"].items()})
+                for _ in range(1 if copies == "shared" else int(arg))
+                for c in calls
+            ]
             prepared = fresh * int(arg) if copies == "shared" else fresh
             reply.write("ready\n")
         elif word == "go":
@@ -82,9 +85,15 @@ def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fres
 class Side:
     def __init__(self, module: str, qualname: str, inputs_file: str, copies: str):
         env = {k: v for k, v in os.environ.items() if k != "ORPS_TIMING_FD"}
-        self.proc = subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__), "--child", module, qualname,
-                                      inputs_file, copies], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     bufsize=1, env=env, close_fds=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", os.path.abspath(__file__), "--child", module, qualname, inputs_file, copies],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=env,
+            close_fds=True,
+        )
 
     def ask(self, line: str, want: str) -> None:
         self.proc.stdin.write(line + "\n")
@@ -120,8 +129,10 @@ def main() -> int:
         return child(*sys.argv[2:6])
     module, original_module, qualname, inputs_file, repeats, budget, copies = sys.argv[1:8]
     out = os.fdopen(int(os.environ["ORPS_TIMING_FD"]), "w", buffering=1)
-    sides = {"original": Side(original_module, qualname, inputs_file, copies),
-             "candidate": Side(module, qualname, inputs_file, copies)}
+    sides = {
+        "original": Side(original_module, qualname, inputs_file, copies),
+        "candidate": Side(module, qualname, inputs_file, copies),
+    }
     try:
         if sides["original"].answers() != sides["candidate"].answers():
             raise RuntimeError("the candidate answers differently in the timing run than the original")

@@ -45,7 +45,11 @@ def encode(value, depth: int = 0, seen: frozenset = frozenset()):
     if cls is str:
         return value if len(value) <= MAX_STR else {"t": "str", "v": value[:MAX_STR], "cut": True}
     if cls is int:
-        return {"t": "int", "v": str(value)} if value.bit_length() < 4000 else {"t": "repr", "type": "int", "v": "<a very large int>"}
+        return (
+            {"t": "int", "v": str(value)}
+            if value.bit_length() < 4000
+            else {"t": "repr", "type": "int", "v": "<a very large int>"}
+        )
     if cls is float:
         return {"t": "float", "v": value if math.isfinite(value) else str(value)}
     if cls is complex:
@@ -66,16 +70,23 @@ def encode(value, depth: int = 0, seen: frozenset = frozenset()):
         items.sort(key=lambda e: json.dumps(e, sort_keys=True))  # a set's order says nothing
         return {"t": cls.__name__, "v": items[:MAX_ITEMS]}
     if cls is dict:
-        return {"t": "dict", "v": [[encode(k, depth + 1, inner), encode(v, depth + 1, inner)]
-                                   for k, v in list(value.items())[:MAX_ITEMS]]}
+        return {
+            "t": "dict",
+            "v": [
+                [encode(k, depth + 1, inner), encode(v, depth + 1, inner)] for k, v in list(value.items())[:MAX_ITEMS]
+            ],
+        }
     try:
         state = vars(value)
     except TypeError:
         slots = [s for c in cls.__mro__ for s in getattr(c, "__slots__", ()) if isinstance(s, str)]
         state = {s: getattr(value, s) for s in slots if hasattr(value, s)} if slots else None
     if isinstance(state, dict) and not callable(value):
-        return {"t": "obj", "type": _type_name(value),
-                "v": {str(k): encode(v, depth + 1, inner) for k, v in list(state.items())[:MAX_ITEMS]}}
+        return {
+            "t": "obj",
+            "type": _type_name(value),
+            "v": {str(k): encode(v, depth + 1, inner) for k, v in list(state.items())[:MAX_ITEMS]},
+        }
     try:
         text = repr(value)
     except Exception as err:  # noqa: BLE001 - a repr that raises is described, never propagated

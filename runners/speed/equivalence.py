@@ -44,9 +44,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from runners.sandbox.run import run_sandboxed
 from runners.speed._orps_values import decode, encode, rebuildable  # noqa: F401 - the public names of the value codec
 from runners.speed.probes import module_of
-from runners.sandbox.run import run_sandboxed
 from runners.target import Target
 
 REL_TOL = 1e-9
@@ -108,10 +108,14 @@ class Report:
             return f"behaviour not checked: {self.note}"
         if self.same is False and self.difference:
             d = self.difference
-            where = {"generated": " (an input generated from the tests' arguments)",
-                     "trace": " (a call saved by orps trace)"}.get(d.get("source"), "")
-            return (f"behaves differently from the original on {d['call']}{where}: {d['what']}: "
-                    f"original {d['original']}, candidate {d['candidate']}")
+            where = {
+                "generated": " (an input generated from the tests' arguments)",
+                "trace": " (a call saved by orps trace)",
+            }.get(d.get("source"), "")
+            return (
+                f"behaves differently from the original on {d['call']}{where}: {d['what']}: "
+                f"original {d['original']}, candidate {d['candidate']}"
+            )
         text = f"same behaviour as the original on {self.compared} call(s)"
         if self.generated or self.traced:
             parts = [f"{self.compared - self.generated - self.traced} from the tests"]
@@ -126,12 +130,15 @@ class Report:
             text += f"; {self.compared_by_repr} value(s) compared by their repr"
         g = self.generated_difference
         if g:
-            text += (f"; but on {g['call']}, an input generated beyond the tests, {g['what']}: "
-                     f"original {g['original']}, candidate {g['candidate']}")
+            text += (
+                f"; but on {g['call']}, an input generated beyond the tests, {g['what']}: "
+                f"original {g['original']}, candidate {g['candidate']}"
+            )
         return text
 
 
 # -- showing values -------------------------------------------------------------------------
+
 
 def clean(text: str) -> str:
     """One printable line: a candidate's answer ends up in reports, terminals and the patch
@@ -145,7 +152,7 @@ def render(node, limit: int = SHOWN) -> str:
         text = clean(_render(node))
     except (AttributeError, KeyError, TypeError, ValueError):  # a malformed answer from a candidate
         text = "<a malformed value>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _render(node) -> str:
@@ -185,12 +192,14 @@ def render_call(name: str, call: dict) -> str:
 def _answer(record: dict) -> str:
     if "raised" in record:
         text = f"raised {str(record['raised']).rsplit('.', 1)[-1]}" + (
-            f"({str(record.get('message', ''))[:SHOWN]!r})" if record.get("message") else "")
+            f"({str(record.get('message', ''))[:SHOWN]!r})" if record.get("message") else ""
+        )
         return clean(text)
     return f"returned {render(record.get('returned'))}"
 
 
 # -- comparing -----------------------------------------------------------------------------
+
 
 class _Counter:
     def __init__(self):
@@ -210,14 +219,21 @@ def same_value(a, b, counter: _Counter | None = None) -> bool:
     if tag == "complex":
         return same_value(a["re"], b["re"], counter) and same_value(a["im"], b["im"], counter)
     if tag in ("list", "tuple", "set", "frozenset"):
-        return (len(a["v"]) == len(b["v"]) and bool(a.get("cut")) == bool(b.get("cut"))
-                and all(same_value(x, y, counter) for x, y in zip(a["v"], b["v"])))
+        return (
+            len(a["v"]) == len(b["v"])
+            and bool(a.get("cut")) == bool(b.get("cut"))
+            and all(same_value(x, y, counter) for x, y in zip(a["v"], b["v"]))
+        )
     if tag == "dict":
         return len(a["v"]) == len(b["v"]) and all(
-            same_value(ka, kb, counter) and same_value(va, vb, counter) for (ka, va), (kb, vb) in zip(a["v"], b["v"]))
+            same_value(ka, kb, counter) and same_value(va, vb, counter) for (ka, va), (kb, vb) in zip(a["v"], b["v"])
+        )
     if tag == "obj":
-        return (a.get("type") == b.get("type") and a["v"].keys() == b["v"].keys()
-                and all(same_value(a["v"][k], b["v"][k], counter) for k in a["v"]))
+        return (
+            a.get("type") == b.get("type")
+            and a["v"].keys() == b["v"].keys()
+            and all(same_value(a["v"][k], b["v"][k], counter) for k in a["v"])
+        )
     if tag == "repr" and counter is not None:
         counter.by_repr += 1
     return a.get("type") == b.get("type") and a.get("v") == b.get("v") and a.get("cut") == b.get("cut")
@@ -247,6 +263,7 @@ def compare_call(recorded: dict, got: dict | None, counter: _Counter | None = No
 
 
 # -- changed lines and their coverage ---------------------------------------------------------
+
 
 def changed_lines(before: str, after: str) -> set[int]:
     """1-based line numbers of `after` that are new or changed relative to `before`."""
@@ -278,11 +295,17 @@ def coverage(before: str, after: str, ran: list[int]) -> dict | None:
         return None
     hit = wanted & set(ran)
     percent = round(100 * len(hit) / len(wanted))
-    return {"changed_lines": len(wanted), "covered": len(hit), "percent": percent,
-            "missed": sorted(wanted - hit)[:20], "thin": len(hit) < THIN_COVERAGE * len(wanted)}
+    return {
+        "changed_lines": len(wanted),
+        "covered": len(hit),
+        "percent": percent,
+        "missed": sorted(wanted - hit)[:20],
+        "thin": len(hit) < THIN_COVERAGE * len(wanted),
+    }
 
 
 # -- running the harnesses -------------------------------------------------------------------
+
 
 def harness_dir(evaluator) -> Path:
     """Our harness scripts, copied once per evaluator under its private temp root (mounted
@@ -307,6 +330,7 @@ def _reader(fd: int, out: bytearray) -> threading.Thread:
                 if not chunk:
                     return
                 out.extend(chunk)
+
     thread = threading.Thread(target=read, name="orps-equivalence-read", daemon=True)
     thread.start()
     return thread
@@ -332,10 +356,19 @@ def _target_text(prepared, rel: str) -> str:
     return where.read_text() if where.is_file() else ""
 
 
-async def run_harness(evaluator, task, code: str, script: str, args: list[str], fd_env: str, *,
-                      files: dict[str, str] | None = None, timeout_s: float | None = None,
-                      command: list[str] | None = None, env: dict[str, str] | None = None
-                      ) -> tuple[list[dict], object, str]:
+async def run_harness(
+    evaluator,
+    task,
+    code: str,
+    script: str,
+    args: list[str],
+    fd_env: str,
+    *,
+    files: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[list[dict], object, str]:
     """Run one of our harness scripts in the sandbox, in a copy of the project with `code`
     in place of the target (and `files` added): (its JSON records, the sandbox result, the
     target file's text in that copy). `command` runs instead of the script (`orps trace`;
@@ -356,10 +389,16 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
         read_fd, write_fd = os.pipe()
         data = bytearray()
         thread = _reader(read_fd, data)
-        limits = evaluator.limits if timeout_s is None else type(evaluator.limits)(
-            **{**evaluator.limits.__dict__, "timeout_s": timeout_s})
-        read_only = [] if prepared.lower is not None else protected_project_paths(prepared.path, prepared.node_ids,
-                                                                                   prepared.conftests)
+        limits = (
+            evaluator.limits
+            if timeout_s is None
+            else type(evaluator.limits)(**{**evaluator.limits.__dict__, "timeout_s": timeout_s})
+        )
+        read_only = (
+            []
+            if prepared.lower is not None
+            else protected_project_paths(prepared.path, prepared.node_ids, prepared.conftests)
+        )
         closed = [False]
 
         def started() -> None:
@@ -370,12 +409,22 @@ async def run_harness(evaluator, task, code: str, script: str, args: list[str], 
             paths = evaluator._pythonpath(prepared, True)
             argv = command or [env.chosen.path, "-I", str(hdir / script), *args]
             run = await run_sandboxed(
-                argv, prepared.path, limits,
-                env={fd_env: str(write_fd), "ORPS_PROJECT_PATHS": paths,
-                     **{k: v.replace("{paths}", paths).replace("{harness}", str(hdir)) for k, v in extra_env.items()}},
-                pass_fds=(write_fd,), extra_ro=[hdir, *evaluator._read_paths(prepared, env)],
-                read_only=read_only, copy_on_write=True, lower=prepared.lower, mounts=prepared.mounts,
-                on_start=started)
+                argv,
+                prepared.path,
+                limits,
+                env={
+                    fd_env: str(write_fd),
+                    "ORPS_PROJECT_PATHS": paths,
+                    **{k: v.replace("{paths}", paths).replace("{harness}", str(hdir)) for k, v in extra_env.items()},
+                },
+                pass_fds=(write_fd,),
+                extra_ro=[hdir, *evaluator._read_paths(prepared, env)],
+                read_only=read_only,
+                copy_on_write=True,
+                lower=prepared.lower,
+                mounts=prepared.mounts,
+                on_start=started,
+            )
         finally:
             if not closed[0]:
                 os.close(write_fd)
@@ -394,16 +443,20 @@ async def record(evaluator, task) -> Recording:
     """The calls the selected tests make to the target, with the original code in place;
     then the original replayed on them, to keep only the calls it answers the same again."""
     module, qualname = _module_and_name(task)
-    records, run, text = await run_harness(evaluator, task, task.original_code, "_orps_record.py",
-                                           [module, qualname, "--", *task.tests], "ORPS_RECORD_FD")
+    records, run, text = await run_harness(
+        evaluator, task, task.original_code, "_orps_record.py", [module, qualname, "--", *task.tests], "ORPS_RECORD_FD"
+    )
     rec = Recording(original_text=text)
     errors = [r["message"] for r in records if r.get("type") == "error"]
     if errors:
         rec.error = errors[0]
         return rec
     if not any(r.get("type") == "finish" for r in records):
-        rec.error = ("the recording run did not finish" + (" (time limit)" if run.timed_out else "")
-                     + f": {(run.stderr or run.stdout).strip()[-300:]}")
+        rec.error = (
+            "the recording run did not finish"
+            + (" (time limit)" if run.timed_out else "")
+            + f": {(run.stderr or run.stdout).strip()[-300:]}"
+        )
     rec.calls = [r for r in records if r.get("type") == "call"]
     skipped = sum(r.get("type") == "skipped" for r in records)
     if skipped:
@@ -412,19 +465,24 @@ async def record(evaluator, task) -> Recording:
         if all(rebuildable(a) for a in call["args"]) and all(rebuildable(v) for v in call["kwargs"].values()):
             rec.replayable.append(call)
         else:
-            rec.not_replayed["an argument is not a builtin value"] = rec.not_replayed.get(
-                "an argument is not a builtin value", 0) + 1
+            rec.not_replayed["an argument is not a builtin value"] = (
+                rec.not_replayed.get("an argument is not a builtin value", 0) + 1
+            )
     traced = traced_inputs(task, rec.replayable)
     if rec.replayable or traced:
         generated = generate(rec.replayable) + traced
         answers, _, _, _ = await replay(evaluator, task, task.original_code, rec.replayable + generated)
         steady = [call for i, call in enumerate(rec.replayable) if compare_call(call, answers.get(i)) is None]
         if len(steady) < len(rec.replayable):
-            rec.not_replayed["the original itself answers differently when replayed"] = len(rec.replayable) - len(steady)
-        answered = [{**call, **_outcome(answers[len(rec.replayable) + i]), "limit_s": call["answer_s"]}
-                    for i, call in enumerate(generated)
-                    if (answers.get(len(rec.replayable) + i) or {}).get("timeout") is None
-                    and len(rec.replayable) + i in answers]
+            rec.not_replayed["the original itself answers differently when replayed"] = len(rec.replayable) - len(
+                steady
+            )
+        answered = [
+            {**call, **_outcome(answers[len(rec.replayable) + i]), "limit_s": call["answer_s"]}
+            for i, call in enumerate(generated)
+            if (answers.get(len(rec.replayable) + i) or {}).get("timeout") is None
+            and len(rec.replayable) + i in answers
+        ]
         if answered:  # kept only when the original answers them the same way a second time
             again, _, _, _ = await replay(evaluator, task, task.original_code, answered)
             answered = [call for i, call in enumerate(answered) if compare_call(call, again.get(i)) is None]
@@ -447,8 +505,15 @@ def generate(calls: list[dict], limit: int = MAX_GENERATED) -> list[dict]:
         base.append(Call(tuple(decode(a) for a in call["args"]), {k: decode(v) for k, v in call["kwargs"].items()}))
     new = []
     for probe in derive_probes(base, limit=limit):
-        new.append({"args": [encode(a) for a in probe.args], "kwargs": {k: encode(v) for k, v in probe.kwargs.items()},
-                    "source": "generated", "limit_s": GENERATED_CALL_S, "answer_s": CANDIDATE_CALL_S})
+        new.append(
+            {
+                "args": [encode(a) for a in probe.args],
+                "kwargs": {k: encode(v) for k, v in probe.kwargs.items()},
+                "source": "generated",
+                "limit_s": GENERATED_CALL_S,
+                "answer_s": CANDIDATE_CALL_S,
+            }
+        )
     return new
 
 
@@ -460,16 +525,27 @@ def traced_inputs(task, recorded: list[dict]) -> list[dict]:
     found = []
     for call in trace.load(Path(task.project), task.target):
         key = json.dumps({"args": call["args"], "kwargs": call["kwargs"]}, sort_keys=True)
-        if key not in known and all(rebuildable(a) for a in call["args"]) and all(
-                rebuildable(v) for v in call["kwargs"].values()):
+        if (
+            key not in known
+            and all(rebuildable(a) for a in call["args"])
+            and all(rebuildable(v) for v in call["kwargs"].values())
+        ):
             known.add(key)
-            found.append({"args": call["args"], "kwargs": call["kwargs"], "source": "trace",
-                          "limit_s": trace.ORIGINAL_CALL_S, "answer_s": trace.CANDIDATE_CALL_S})
+            found.append(
+                {
+                    "args": call["args"],
+                    "kwargs": call["kwargs"],
+                    "source": "trace",
+                    "limit_s": trace.ORIGINAL_CALL_S,
+                    "answer_s": trace.CANDIDATE_CALL_S,
+                }
+            )
     return found
 
 
-async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None,
-                 lines: bool = False) -> tuple[dict[int, dict], list[int], str, str]:
+async def replay(
+    evaluator, task, code: str, calls: list[dict], files: dict[str, str] | None = None, lines: bool = False
+) -> tuple[dict[int, dict], list[int], str, str]:
     """The candidate's answers to the recorded calls (by index), the lines of its file that
     ran, why the replay stopped early ('' when it did not), and its file's text. `files`:
     whole files replaced in the copy (a patch's result), the target's file included."""
@@ -483,17 +559,26 @@ async def replay(evaluator, task, code: str, calls: list[dict], files: dict[str,
         tmp.write_text(inputs)
         tmp.replace(inputs_file)
     rel = Target.parse(task.target).path  # relative to the run's directory, the copy's root
-    records, run, text = await run_harness(evaluator, task, code, "_orps_replay.py",
-                                           [module, qualname, str(inputs_file), rel, *(["lines"] if lines else [])],
-                                           "ORPS_REPLAY_FD", files=files)
+    records, run, text = await run_harness(
+        evaluator,
+        task,
+        code,
+        "_orps_replay.py",
+        [module, qualname, str(inputs_file), rel, *(["lines"] if lines else [])],
+        "ORPS_REPLAY_FD",
+        files=files,
+    )
     answers = {r["i"]: r for r in records if r.get("type") == "call" and isinstance(r.get("i"), int)}
     finish = next((r for r in records if r.get("type") == "finish"), None)
     ran = [n for n in (finish or {}).get("lines", []) if isinstance(n, int)]
     why = ""
     if finish is None:
         errors = [r.get("message", "") for r in records if r.get("type") == "error"]
-        why = errors[0] if errors else ("the time limit" if run.timed_out else
-                                        f"the process ended (exit {run.returncode})")
+        why = (
+            errors[0]
+            if errors
+            else ("the time limit" if run.timed_out else f"the process ended (exit {run.returncode})")
+        )
     return answers, ran, why, text
 
 
@@ -508,7 +593,9 @@ class Equivalence:
 
     @staticmethod
     def _key(task) -> str:
-        return json.dumps([task.project, task.target, task.tests, hashlib.sha256(task.original_code.encode()).hexdigest()])
+        return json.dumps(
+            [task.project, task.target, task.tests, hashlib.sha256(task.original_code.encode()).hexdigest()]
+        )
 
     async def recording(self, task) -> Recording:
         key = self._key(task)
@@ -533,8 +620,11 @@ class Equivalence:
             report.note = f"the calls could not be recorded: {rec.error}"
             return report
         if not rec.replayable:
-            report.note = ("the tests make no call to the target that can be replayed"
-                           if not rec.calls else "no recorded call can be replayed (" + ", ".join(rec.not_replayed) + ")")
+            report.note = (
+                "the tests make no call to the target that can be replayed"
+                if not rec.calls
+                else "no recorded call can be replayed (" + ", ".join(rec.not_replayed) + ")"
+            )
             return report
         answers, ran, why, after = await replay(self.evaluator, task, code, rec.replayable, files, lines=True)
         counter = _Counter()
@@ -545,21 +635,33 @@ class Equivalence:
                 what, original, candidate = diff
                 if what == "no answer" and why:
                     candidate = f"gave no answer ({why})"
-                found = {"call": render_call(name, call), "what": what, "original": original,
-                         "candidate": candidate, "index": i, "source": call.get("source", "tests")}
+                found = {
+                    "call": render_call(name, call),
+                    "what": what,
+                    "original": original,
+                    "candidate": candidate,
+                    "index": i,
+                    "source": call.get("source", "tests"),
+                }
                 if call.get("source") == "generated" and what != "no answer":
                     report.generated_difference = report.generated_difference or found
                     continue
                 report.same = False
                 report.compared = i + 1
-                report.difference = {"call": render_call(name, call), "what": what, "original": original,
-                                     "candidate": candidate, "index": i, "source": call.get("source", "tests")}
+                report.difference = {
+                    "call": render_call(name, call),
+                    "what": what,
+                    "original": original,
+                    "candidate": candidate,
+                    "index": i,
+                    "source": call.get("source", "tests"),
+                }
                 break
         else:
             report.same = True
             report.compared = len(rec.replayable)
-        report.generated = sum(c.get("source") == "generated" for c in rec.replayable[:report.compared])
-        report.traced = sum(c.get("source") == "trace" for c in rec.replayable[:report.compared])
+        report.generated = sum(c.get("source") == "generated" for c in rec.replayable[: report.compared])
+        report.traced = sum(c.get("source") == "trace" for c in rec.replayable[: report.compared])
         report.compared_by_repr = counter.by_repr
         if after and after != rec.original_text:
             report.coverage = coverage(rec.original_text, after, ran)

@@ -15,9 +15,9 @@ import secrets
 import textwrap
 from pathlib import PurePosixPath
 
+from runners.target import Target
 from search.agreement import Call, Output, ProbeRunner, helpers_source, read_outputs
 from search.types import Task
-from runners.target import Target
 
 UNTRUSTED = ("suspicious", "tampered", "error", "crashed")
 """A crashed run (the process ended before pytest finished) reports nothing to trust."""
@@ -40,7 +40,9 @@ def probe_file(task: Task, probes: list[Call], marker: str) -> tuple[str, str]:
     rel = f"test_orps_probes_{marker[-12:]}.py"
     lines = [f"from {module_of(path)} import {name}", helpers_source(marker), ""]
     for i, call in enumerate(probes):
-        lines.append(f"def test_probe_{i}():\n" + textwrap.indent(f"__orps_probe(lambda: {call.render(name)})", "    ") + "\n")
+        lines.append(
+            f"def test_probe_{i}():\n" + textwrap.indent(f"__orps_probe(lambda: {call.render(name)})", "    ") + "\n"
+        )
     return rel, "\n".join(lines)
 
 

@@ -43,8 +43,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def analyse(original: list[float], candidate: list[float], *, loops: int = 1, calls: int = 1,
-            min_speedup: float = MIN_SPEEDUP) -> dict:
+def analyse(
+    original: list[float], candidate: list[float], *, loops: int = 1, calls: int = 1, min_speedup: float = MIN_SPEEDUP
+) -> dict:
     """The speed-up, its interval, the noise and the verdict from paired batch times."""
     pairs = [(o, c) for o, c in zip(original, candidate) if o > 0 and c > 0]
     if len(pairs) < 3:
@@ -65,16 +66,28 @@ def analyse(original: list[float], candidate: list[float], *, loops: int = 1, ca
     else:
         reason = ""
     per = loops * max(calls, 1)
-    return {"measured": True, "faster": not reason, "reason": reason or "faster beyond the threshold and the noise",
-            "speedup": round(speedup, 3), "low": round(low, 3), "high": round(high, 3), "noise": round(noise, 4),
-            "min_speedup": min_speedup, "repeats": len(pairs), "loops": loops, "calls": calls,
-            "original_per_call_s": o_min / per, "candidate_per_call_s": c_min / per}
+    return {
+        "measured": True,
+        "faster": not reason,
+        "reason": reason or "faster beyond the threshold and the noise",
+        "speedup": round(speedup, 3),
+        "low": round(low, 3),
+        "high": round(high, 3),
+        "noise": round(noise, 4),
+        "min_speedup": min_speedup,
+        "repeats": len(pairs),
+        "loops": loops,
+        "calls": calls,
+        "original_per_call_s": o_min / per,
+        "candidate_per_call_s": c_min / per,
+    }
 
 
 def mutates(call: dict) -> bool:
     """Whether the original changed one of this call's arguments in place."""
-    return (any(not same_value(a, b) for a, b in zip(call["args"], call.get("after", call["args"])))
-            or any(not same_value(v, call.get("kwargs_after", {}).get(k)) for k, v in call["kwargs"].items()))
+    return any(not same_value(a, b) for a, b in zip(call["args"], call.get("after", call["args"]))) or any(
+        not same_value(v, call.get("kwargs_after", {}).get(k)) for k, v in call["kwargs"].items()
+    )
 
 
 def original_module_path(target_path: str, marker: str) -> str:
@@ -84,8 +97,9 @@ def original_module_path(target_path: str, marker: str) -> str:
     return str(path.with_name(f"_orps_original_{marker}.py"))
 
 
-async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_SPEEDUP,
-                        repeats: int = REPEATS, budget_s: float = BUDGET_S) -> dict:
+async def compare_speed(
+    evaluator, task, code: str, *, min_speedup: float = MIN_SPEEDUP, repeats: int = REPEATS, budget_s: float = BUDGET_S
+) -> dict:
     """Time `code` against the original on the recorded calls (see the module docstring)."""
     rec = await checker(evaluator).recording(task)
     calls = [c for c in rec.replayable if c.get("source") != "generated"]  # the tests' workload only
@@ -110,16 +124,29 @@ async def compare_speed(evaluator, task, code: str, *, min_speedup: float = MIN_
     copies = "fresh" if any(mutates(c) for c in calls) else "shared"
     try:
         records, run, _ = await run_harness(
-            evaluator, task, code, "_orps_timing.py",
+            evaluator,
+            task,
+            code,
+            "_orps_timing.py",
             [module_of(path), module_of(original_rel), qualname, str(inputs_file), str(repeats), str(budget_s), copies],
-            "ORPS_TIMING_FD", files={original_rel: rec.original_text}, timeout_s=timeout)
+            "ORPS_TIMING_FD",
+            files={original_rel: rec.original_text},
+            timeout_s=timeout,
+        )
     except (ValueError, RuntimeError, OSError) as err:
         return {"measured": False, "faster": False, "reason": f"not timed: {err}"}
     timing = next((r for r in records if r.get("type") == "timing"), None)
     if timing is None:
         errors = [r.get("message", "") for r in records if r.get("type") == "error"]
-        why = errors[0] if errors else ("the time limit" if run.timed_out else
-                                        f"the run ended (exit {run.returncode}): {run.stderr.strip()[-200:]}")
+        why = (
+            errors[0]
+            if errors
+            else (
+                "the time limit"
+                if run.timed_out
+                else f"the run ended (exit {run.returncode}): {run.stderr.strip()[-200:]}"
+            )
+        )
         return {"measured": False, "faster": False, "reason": f"not timed: {why}"}
     try:
         original = [float(x) for x in timing["original"]]

@@ -44,8 +44,11 @@ def load(project: Path, target: str) -> list[dict]:
         return []
     if not isinstance(data, dict) or data.get("target") != target:
         return []
-    return [c for c in data.get("calls", []) if isinstance(c, dict) and isinstance(c.get("args"), list)
-            and isinstance(c.get("kwargs"), dict)]
+    return [
+        c
+        for c in data.get("calls", [])
+        if isinstance(c, dict) and isinstance(c.get("args"), list) and isinstance(c.get("kwargs"), dict)
+    ]
 
 
 def save(project: Path, target: str, calls: list[dict], command: list[str]) -> tuple[Path, int]:
@@ -60,8 +63,9 @@ def save(project: Path, target: str, calls: list[dict], command: list[str]) -> t
     path = trace_file(project, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"target": target, "command": command, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                               "calls": kept}))
+    tmp.write_text(
+        json.dumps({"target": target, "command": command, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "calls": kept})
+    )
     tmp.replace(path)
     return path, len(kept)
 
@@ -83,14 +87,25 @@ async def trace_command(evaluator, task, command: list[str], timeout_s: float) -
     path, qualname = target.path, target.qualname
     python = evaluator.environment(task).chosen.path
     argv = command_argv(command, python)
-    env = {"ORPS_TRACE_TARGET": f"{module_of(path)}:{qualname}",
-           "PYTHONPATH": "{harness}/trace" + os.pathsep + "{paths}"}
-    records, run, _ = await run_harness(evaluator, task, task.original_code, "", [], "ORPS_TRACE_FD",
-                                        command=argv, env=env, timeout_s=timeout_s)
+    env = {
+        "ORPS_TRACE_TARGET": f"{module_of(path)}:{qualname}",
+        "PYTHONPATH": "{harness}/trace" + os.pathsep + "{paths}",
+    }
+    records, run, _ = await run_harness(
+        evaluator, task, task.original_code, "", [], "ORPS_TRACE_FD", command=argv, env=env, timeout_s=timeout_s
+    )
     calls = [r for r in records if r.get("type") == "call"]
     errors = [r.get("message", "") for r in records if r.get("type") == "error"]
-    replayable = [c for c in calls if all(rebuildable(a) for a in c["args"])
-                  and all(rebuildable(v) for v in c["kwargs"].values())]
-    return {"calls": calls, "replayable": replayable, "installed": any(r.get("type") == "installed" for r in records),
-            "error": errors[0] if errors else "", "returncode": run.returncode, "timed_out": run.timed_out,
-            "output": (run.stdout + run.stderr)[-2000:], "argv": argv}
+    replayable = [
+        c for c in calls if all(rebuildable(a) for a in c["args"]) and all(rebuildable(v) for v in c["kwargs"].values())
+    ]
+    return {
+        "calls": calls,
+        "replayable": replayable,
+        "installed": any(r.get("type") == "installed" for r in records),
+        "error": errors[0] if errors else "",
+        "returncode": run.returncode,
+        "timed_out": run.timed_out,
+        "output": (run.stdout + run.stderr)[-2000:],
+        "argv": argv,
+    }

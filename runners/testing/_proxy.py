@@ -124,6 +124,7 @@ class _Encoder:
 
         def each(items):
             return [self.encode(x, depth + 1, inner) for x in items]
+
         if kind is list:
             return {"l": each(obj)}
         if kind is tuple:
@@ -138,8 +139,7 @@ class _Encoder:
             return {"enum": _ref(kind), "name": obj.name}
         if isinstance(obj, tuple) and hasattr(kind, "_fields"):
             return {"nt": _ref(kind), "items": each(obj)}
-        if isinstance(obj, types.GeneratorType) or (
-                hasattr(kind, "__next__") and hasattr(kind, "__iter__")):
+        if isinstance(obj, types.GeneratorType) or (hasattr(kind, "__next__") and hasattr(kind, "__iter__")):
             return {"h": self.server.keep(obj), "kind": "iter"}
         if self.server.is_candidate_class(kind):
             return {"h": self.server.keep(obj), "kind": "obj", "type": kind.__qualname__}
@@ -176,8 +176,9 @@ class _Server:
         return handle
 
     def is_candidate_class(self, cls: type) -> bool:
-        return self.config.get("kind") == "asserts" and self.module is not None and \
-            cls.__module__ == self.module.__name__
+        return (
+            self.config.get("kind") == "asserts" and self.module is not None and cls.__module__ == self.module.__name__
+        )
 
     def is_project_class(self, cls: type) -> bool:
         module = sys.modules.get(cls.__module__)
@@ -208,8 +209,10 @@ class _Server:
         try:
             return {"ok": self.encoder.encode(obj)}
         except (Unencodable, RecursionError) as err:
-            return {"cannot": f"{what} of type {type(obj).__module__}.{type(obj).__qualname__} "
-                              f"cannot cross the process boundary: {err}"}
+            return {
+                "cannot": f"{what} of type {type(obj).__module__}.{type(obj).__qualname__} "
+                f"cannot cross the process boundary: {err}"
+            }
 
     def exception(self, err: BaseException) -> dict:
         try:
@@ -334,8 +337,12 @@ class _Server:
             try:
                 message = self.load(data)
             except Exception as err:  # noqa: BLE001 - e.g. a class only the tests' files define
-                self.answer({"cannot": f"an argument cannot cross the process boundary: {type(err).__name__}: "
-                                       f"{err} (the candidate's process does not see the tests' files)"})
+                self.answer(
+                    {
+                        "cannot": f"an argument cannot cross the process boundary: {type(err).__name__}: "
+                        f"{err} (the candidate's process does not see the tests' files)"
+                    }
+                )
                 continue
             self.answer(self.step(message))
 
@@ -361,8 +368,14 @@ def serve_main(argv: list[str]) -> None:
 # ---------------------------------------------------------------- the tests' side
 
 
-_OUTCOME_CLASSES = ("_pytest.outcomes:OutcomeException", "unittest.case:SkipTest", "builtins:SystemExit",
-                    "builtins:KeyboardInterrupt", "builtins:GeneratorExit", "_pytest.outcomes:Exit")
+_OUTCOME_CLASSES = (
+    "_pytest.outcomes:OutcomeException",
+    "unittest.case:SkipTest",
+    "builtins:SystemExit",
+    "builtins:KeyboardInterrupt",
+    "builtins:GeneratorExit",
+    "_pytest.outcomes:Exit",
+)
 
 
 class RemoteObject:
@@ -387,13 +400,34 @@ class RemoteObject:
 def _remote_dunder(name):
     def method(self, *args):
         return CLIENT.call(("h", self._orps_handle, name), args, {})
+
     method.__name__ = name
     return method
 
 
-for _name in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__len__", "__iter__",
-              "__contains__", "__getitem__", "__setitem__", "__delitem__", "__bool__", "__repr__", "__str__",
-              "__call__", "__add__", "__sub__", "__mul__", "__next__"):
+for _name in (
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__hash__",
+    "__len__",
+    "__iter__",
+    "__contains__",
+    "__getitem__",
+    "__setitem__",
+    "__delitem__",
+    "__bool__",
+    "__repr__",
+    "__str__",
+    "__call__",
+    "__add__",
+    "__sub__",
+    "__mul__",
+    "__next__",
+):
     setattr(RemoteObject, _name, _remote_dunder(_name))
 
 
@@ -470,8 +504,10 @@ class Client:
 
     def request(self, message) -> dict:
         if os.getpid() != self.pid:
-            self.cannot("unconfirmed: the target was called from a process the tests started; "
-                        "only the test process talks to the candidate's process")
+            self.cannot(
+                "unconfirmed: the target was called from a process the tests started; "
+                "only the test process talks to the candidate's process"
+            )
         self.greet()
         data = self._dump(message)
         with self.lock:
@@ -508,8 +544,10 @@ class Client:
             raise AttributeError(name)
         reply = self.request(("getattr", handle, name))
         if reply.get("callable"):
+
             def method(*args, **kwargs):
                 return self.call(("h", handle, name), args, kwargs)
+
             method.__name__ = name
             return method
         return self.finish(reply)
@@ -521,7 +559,7 @@ class Client:
             return tree
         if not isinstance(tree, dict) or len(tree) == 0:
             raise CandidateGone("the candidate's process sent a malformed value")
-        each = (lambda items: [self.decode(x) for x in items])
+        each = lambda items: [self.decode(x) for x in items]
         if "l" in tree:
             return each(tree["l"])
         if "t" in tree:
@@ -554,7 +592,7 @@ class Client:
             cls = self.project_class(tree["o"])
             obj = cls.__new__(cls)
             state = self.decode(tree["state"])
-            for key, value in (state.items() if isinstance(state, dict) else ()):
+            for key, value in state.items() if isinstance(state, dict) else ():
                 object.__setattr__(obj, str(key), value)
             return obj
         if "h" in tree:
@@ -563,9 +601,11 @@ class Client:
                 return _remote_iterator(self, handle)
             cls = self.classes.get(str(tree.get("type")))
             if cls is None or str(tree.get("type")) not in self.used_classes:
-                self.cannot(f"unconfirmed: a result of type {tree.get('type')} cannot cross the process boundary "
-                            "(only values, generators and classes of the candidate's module that the tests "
-                            "instantiate do)")
+                self.cannot(
+                    f"unconfirmed: a result of type {tree.get('type')} cannot cross the process boundary "
+                    "(only values, generators and classes of the candidate's module that the tests "
+                    "instantiate do)"
+                )
             obj = object.__new__(cls)
             object.__setattr__(obj, "_orps_handle", handle)
             return obj
@@ -579,16 +619,22 @@ class Client:
             return False
         parts = os.path.relpath(origin, self.root).split(os.sep)
         name = parts[-1]
-        return not (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-                    or any(p in ("tests", "test", "testing") for p in parts[:-1]))
+        return not (
+            name.startswith("test_")
+            or name.endswith("_test.py")
+            or name == "conftest.py"
+            or any(p in ("tests", "test", "testing") for p in parts[:-1])
+        )
 
     def project_class(self, ref: str) -> type:
         """A class of the project's own files, as this (trusted) process has it."""
         module_name, _, qualname = str(ref).partition(":")
         module = sys.modules.get(module_name)
         if module is None or not self._module_allowed(module):
-            self.cannot(f"unconfirmed: a value of type {module_name}.{qualname} cannot cross the process boundary "
-                        "(only plain values and classes of the project's own files do)")
+            self.cannot(
+                f"unconfirmed: a value of type {module_name}.{qualname} cannot cross the process boundary "
+                "(only plain values and classes of the project's own files do)"
+            )
         obj = module
         for part in qualname.split("."):
             obj = getattr(obj, part, None)
@@ -605,8 +651,11 @@ class Client:
             if cls is None or not issubclass(cls, BaseException) or issubclass(cls, refused):
                 continue
             top = cls.__module__.split(".")[0]
-            if not (cls.__module__ == "builtins" or (top in sys.stdlib_module_names and top not in _NOT_STDLIB)
-                    or self._module_allowed(sys.modules.get(cls.__module__))):
+            if not (
+                cls.__module__ == "builtins"
+                or (top in sys.stdlib_module_names and top not in _NOT_STDLIB)
+                or self._module_allowed(sys.modules.get(cls.__module__))
+            ):
                 continue  # a library's or pytest's own class: its nearest builtin or stdlib base instead
             try:
                 err = cls(*args)
@@ -653,7 +702,7 @@ def _apply(arg, state) -> None:
 def _unpicklable(message):
     """The first argument of `message` that does not pickle (None when all do)."""
     for part in message[2:] if len(message) > 2 else message:
-        for item in (part.values() if isinstance(part, dict) else part if isinstance(part, (list, tuple)) else [part]):
+        for item in part.values() if isinstance(part, dict) else part if isinstance(part, (list, tuple)) else [part]:
             try:
                 pickle.dumps(item, protocol=4)
             except Exception:  # noqa: BLE001
@@ -678,6 +727,7 @@ def _remote_iterator(client: Client, handle: int):
 def remote_function(qualname: str, module: str = ""):
     def proxy(*args, **kwargs):
         return CLIENT.call(("q", qualname), args, kwargs)
+
     proxy.__name__ = qualname.rsplit(".", 1)[-1]
     proxy.__qualname__ = qualname
     proxy.__module__ = module or proxy.__module__
@@ -689,8 +739,8 @@ def remote_class(name: str, module: str):
     def __new__(cls, *args, **kwargs):
         CLIENT.used_classes.add(name)
         return CLIENT.finish(CLIENT.request(("new", name, args, kwargs)))
-    cls = type(name, (RemoteObject,), {"__new__": __new__, "__slots__": (), "__module__": module,
-                                       "_orps_remote": name})
+
+    cls = type(name, (RemoteObject,), {"__new__": __new__, "__slots__": (), "__module__": module, "_orps_remote": name})
     CLIENT.classes[name] = cls
     return cls
 
@@ -743,6 +793,7 @@ class _TargetHook:
         def exec_module(module):
             run(module)
             self.patch(module)
+
         spec.loader.exec_module = exec_module
         return spec
 

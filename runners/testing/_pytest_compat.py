@@ -17,14 +17,23 @@ LOADED_AS = "_orps_pytest_compat"
 """The name it is loaded under in the test process (`sys.modules`)."""
 
 WATCHED = (
-    "_pytest.runner:runtestprotocol", "_pytest.runner:call_and_report", "_pytest.runner:call_runtest_hook",
-    "_pytest.runner:CallInfo.from_call", "_pytest.runner:CallInfo.__init__",
-    "_pytest.runner:pytest_runtest_makereport", "_pytest.runner:pytest_runtest_call",
-    "_pytest.skipping:pytest_runtest_makereport", "_pytest.python:Function.runtest",
-    "_pytest.python:pytest_pyfunc_call", "_pytest.reports:TestReport.__init__",
-    "_pytest.reports:TestReport.from_item_and_call", "_pytest.reports:BaseReport.passed",
-    "_pytest.reports:BaseReport.failed", "_pytest.reports:BaseReport.skipped",
-    "pluggy._callers:_multicall", "pluggy._hooks:HookCaller.__call__",
+    "_pytest.runner:runtestprotocol",
+    "_pytest.runner:call_and_report",
+    "_pytest.runner:call_runtest_hook",
+    "_pytest.runner:CallInfo.from_call",
+    "_pytest.runner:CallInfo.__init__",
+    "_pytest.runner:pytest_runtest_makereport",
+    "_pytest.runner:pytest_runtest_call",
+    "_pytest.skipping:pytest_runtest_makereport",
+    "_pytest.python:Function.runtest",
+    "_pytest.python:pytest_pyfunc_call",
+    "_pytest.reports:TestReport.__init__",
+    "_pytest.reports:TestReport.from_item_and_call",
+    "_pytest.reports:BaseReport.passed",
+    "_pytest.reports:BaseReport.failed",
+    "_pytest.reports:BaseReport.skipped",
+    "pluggy._callers:_multicall",
+    "pluggy._hooks:HookCaller.__call__",
 )
 """The functions that decide whether a test passed (what reward hackers patch), as
 `module:attr.attr`; the plugin snapshots them before any candidate code runs (an attribute

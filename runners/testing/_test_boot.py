@@ -32,8 +32,21 @@ def _preload() -> None:
 
     import pytest  # noqa: F401 - imported now, from the interpreter's site-packages
 
-    for name in ("pluggy", "iniconfig", "packaging", "packaging.version", "exceptiongroup", "tomli",
-                 "ast", "inspect", "functools", "linecache", "unittest", "configparser", "sysconfig"):
+    for name in (
+        "pluggy",
+        "iniconfig",
+        "packaging",
+        "packaging.version",
+        "exceptiongroup",
+        "tomli",
+        "ast",
+        "inspect",
+        "functools",
+        "linecache",
+        "unittest",
+        "configparser",
+        "sysconfig",
+    ):
         try:
             importlib.import_module(name)
         except ImportError:

@@ -76,8 +76,11 @@ class _Libc:
             _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
         class CapData(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                        ("inheritable", ctypes.c_uint32)]
+            _fields_ = [
+                ("effective", ctypes.c_uint32),
+                ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32),
+            ]
 
         class SockFprog(ctypes.Structure):
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
@@ -143,8 +146,15 @@ def _run_pytest(request: dict) -> int:
     importlib.invalidate_caches()
     # pytest cannot rewrite asserts in a plugin already imported (here: preloaded) and says
     # so; for these modules only, that is expected. (pytest matches -W's message literally.)
-    quiet = [arg for name in PRELOADED if name != "pytest" for arg in (
-        "-W", f"ignore:Module already imported so cannot be rewritten; {name}:pytest.PytestAssertRewriteWarning")]
+    quiet = [
+        arg
+        for name in PRELOADED
+        if name != "pytest"
+        for arg in (
+            "-W",
+            f"ignore:Module already imported so cannot be rewritten; {name}:pytest.PytestAssertRewriteWarning",
+        )
+    ]
     sys.argv[:] = [script or "-m", *quiet, *request["args"]]
     try:
         if script:
@@ -241,7 +251,8 @@ def _preload(modules: list[str]) -> None:
         import importlib.util
 
         spec = importlib.util.spec_from_file_location(
-            "_orps_pytest_compat", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pytest_compat.py"))
+            "_orps_pytest_compat", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pytest_compat.py")
+        )
         compat = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(compat)
         sys.modules["_orps_pytest_compat"] = compat
@@ -311,8 +322,9 @@ def main() -> None:
             if pid == 0:
                 break
             if pid in running:
-                control.sendall(json.dumps({"id": running.pop(pid),
-                                            "status": os.waitstatus_to_exitcode(status)}).encode())
+                control.sendall(
+                    json.dumps({"id": running.pop(pid), "status": os.waitstatus_to_exitcode(status)}).encode()
+                )
 
 
 if __name__ == "__main__":

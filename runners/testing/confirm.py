@@ -28,14 +28,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runners.testing._proxy import CONFIG_ENV, GUARD
+from runners.sandbox.bwrap import bwrap_works
 from runners.sandbox.cleanup import remove_tree
+from runners.sandbox.run import run_sandboxed
+from runners.target import Target
+from runners.testing._proxy import CONFIG_ENV, GUARD
 from runners.testing.evaluator import SandboxEvaluator
 from runners.testing.prepare import _replace_files, asserts_test_file, is_test_file, trust_info
-from runners.sandbox.bwrap import bwrap_works
-from runners.sandbox.run import run_sandboxed
 from search.types import Evaluation, Task
-from runners.target import Target
 
 PROXY_SOURCE = Path(__file__).with_name("_proxy.py")
 PROXY_MODULE = "_orps_proxy"
@@ -65,8 +65,10 @@ class Confirmation:
     def line(self) -> str:
         """One line for a review, a summary or a patch header."""
         if self.status == "confirmed":
-            return (f"confirmed: {self.passed}/{self.total} tests passed with the candidate in a separate process "
-                    "that cannot see the tests")
+            return (
+                f"confirmed: {self.passed}/{self.total} tests passed with the candidate in a separate process "
+                "that cannot see the tests"
+            )
         return f"{self.status}: {self.reason}" if self.reason else self.status
 
 
@@ -95,7 +97,7 @@ def hidden_test_paths(files, target_rel: str, test_dirs=()) -> list[str]:
         parts = Path(rel).parts
         cut = next((i for i, p in enumerate(parts[:-1]) if p in ("tests", "test", "testing")), None)
         if cut is not None:
-            top = "/".join(parts[:cut + 1])
+            top = "/".join(parts[: cut + 1])
             if not (target_rel == top or target_rel.startswith(top + "/")):
                 hidden.add(top)
                 continue
@@ -108,8 +110,9 @@ def _stub(qualname: str) -> str:
     return f"def {name}(*args, **kwargs):\n    raise RuntimeError({GUARD!r})\n"
 
 
-async def confirm(evaluator: SandboxEvaluator, task: Task, code: str, *,
-                  files: dict[str, str] | None = None) -> Confirmation:
+async def confirm(
+    evaluator: SandboxEvaluator, task: Task, code: str, *, files: dict[str, str] | None = None
+) -> Confirmation:
     """Run the task's tests against `code` (or the project with `files` replaced) with the
     candidate in its own sandboxed process (see the module docstring).
 
@@ -121,14 +124,17 @@ async def confirm(evaluator: SandboxEvaluator, task: Task, code: str, *,
     confirmation, failing = await _confirm_once(evaluator, task, code, files=files)
     if confirmation.status != "failed" or not failing or task.kind != "project" or not task.original_code:
         return confirmation
-    sensitive = await _boundary_sensitive(evaluator, task, failing if code == task.original_code and not files
-                                          else None)
+    sensitive = await _boundary_sensitive(
+        evaluator, task, failing if code == task.original_code and not files else None
+    )
     if not failing <= sensitive:
         return confirmation
     names = ", ".join(sorted(failing)[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
     confirmation.status = "unconfirmed"
-    confirmation.reason = (f"{len(failing)} test(s) fail across the process boundary with the project's own code too "
-                           f"(they depend on state the tests set in their own process): {names}")
+    confirmation.reason = (
+        f"{len(failing)} test(s) fail across the process boundary with the project's own code too "
+        f"(they depend on state the tests set in their own process): {names}"
+    )
     return confirmation
 
 
@@ -142,20 +148,27 @@ async def _boundary_sensitive(evaluator: SandboxEvaluator, task: Task, failing_t
     return failing_there & passed_normally
 
 
-async def _confirm_once(evaluator: SandboxEvaluator, task: Task, code: str, *,
-                        files: dict[str, str] | None = None) -> tuple[Confirmation, set[str]]:
+async def _confirm_once(
+    evaluator: SandboxEvaluator, task: Task, code: str, *, files: dict[str, str] | None = None
+) -> tuple[Confirmation, set[str]]:
     """One confirmation run, and the ids of the tests that failed in it."""
     started = time.perf_counter()
     ok, why = bwrap_works()
     if not ok:
-        return _alone(Confirmation("unconfirmed",
-                                   f"no sandbox here ({why}): the candidate's process could read the tests"))
+        return _alone(
+            Confirmation("unconfirmed", f"no sandbox here ({why}): the candidate's process could read the tests")
+        )
     files = dict(files or {})
     target_rel = Target.parse(task.target).path.strip("/") if task.kind == "project" else "solution.py"
     others = sorted(rel for rel in files if not is_test_file(rel) and rel != target_rel)
     if others:
-        return _alone(Confirmation("unconfirmed", f"the patch changes files besides the target ({', '.join(others[:3])}): "
-                                   "only the target's calls cross the process boundary"))
+        return _alone(
+            Confirmation(
+                "unconfirmed",
+                f"the patch changes files besides the target ({', '.join(others[:3])}): "
+                "only the target's calls cross the process boundary",
+            )
+        )
     env = evaluator.environment(task)
     if env.problem is not None:
         return _alone(Confirmation("unconfirmed", f"the tests cannot run here: {env.problem.message}"))
@@ -177,8 +190,9 @@ async def _confirm_once(evaluator: SandboxEvaluator, task: Task, code: str, *,
         return _alone(Confirmation("failed", f"the candidate cannot be put in place: {err}"))
     try:
         if project:
-            candidate_side = evaluator.workspaces.prepare(task, code if not files else task.original_code, tests,
-                                                          asserts_test_file)
+            candidate_side = evaluator.workspaces.prepare(
+                task, code if not files else task.original_code, tests, asserts_test_file
+            )
             _replace_files(candidate_side, {rel: text for rel, text in files.items() if not is_test_file(rel)})
         else:
             candidate_side = None
@@ -226,28 +240,55 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
         if fd >= 0:
             os.close(fd)
 
-    server_config = {"fd": open_fds["theirs"], "kind": task.kind, "qualname": qualname,
-                     "module": module_name(target_rel, has_src) if project else "solution",
-                     "paths": evaluator._pythonpath(candidate_side, True).split(os.pathsep) if project else []}
-    argv = [env.chosen.path, str(evaluator.workspaces.plugin_dir / f"{PROXY_MODULE}.py"), "serve",
-            json.dumps(server_config)]
+    server_config = {
+        "fd": open_fds["theirs"],
+        "kind": task.kind,
+        "qualname": qualname,
+        "module": module_name(target_rel, has_src) if project else "solution",
+        "paths": evaluator._pythonpath(candidate_side, True).split(os.pathsep) if project else [],
+    }
+    argv = [
+        env.chosen.path,
+        str(evaluator.workspaces.plugin_dir / f"{PROXY_MODULE}.py"),
+        "serve",
+        json.dumps(server_config),
+    ]
     limits = dataclasses.replace(evaluator.limits, timeout_s=evaluator.limits.timeout_s * TIME_FACTOR)
-    server = asyncio.ensure_future(run_sandboxed(
-        argv, where, limits, pass_fds=(open_fds["theirs"],),
-        extra_ro=evaluator._read_paths(candidate_side or tests_side, env), writable=writable,
-        copy_on_write=project, lower=candidate_side.lower if project else None, mounts=mounts,
-        on_start=lambda: close("theirs")))
+    server = asyncio.ensure_future(
+        run_sandboxed(
+            argv,
+            where,
+            limits,
+            pass_fds=(open_fds["theirs"],),
+            extra_ro=evaluator._read_paths(candidate_side or tests_side, env),
+            writable=writable,
+            copy_on_write=project,
+            lower=candidate_side.lower if project else None,
+            mounts=mounts,
+            on_start=lambda: close("theirs"),
+        )
+    )
     client_fd = ours.detach()
-    client_config = {"fd": client_fd, "notes": notes_w, "kind": task.kind, "qualname": qualname,
-                     "target_path": str(tests_side.path / target_rel)}
+    client_config = {
+        "fd": client_fd,
+        "notes": notes_w,
+        "kind": task.kind,
+        "qualname": qualname,
+        "target_path": str(tests_side.path / target_rel),
+    }
     try:
         if evaluator._semaphore is None:
             evaluator._semaphore = asyncio.Semaphore(evaluator.workers)
         async with evaluator._semaphore:
             ev = await evaluator._run_pytest(
-                tests_side, env, project=project,
+                tests_side,
+                env,
+                project=project,
                 trust=trust_info(task, tests_side.path, tests_side.node_ids),
-                extra_env={CONFIG_ENV: json.dumps(client_config)}, extra_fds=(client_fd, notes_w), limits=limits)
+                extra_env={CONFIG_ENV: json.dumps(client_config)},
+                extra_fds=(client_fd, notes_w),
+                limits=limits,
+            )
     finally:
         os.close(client_fd)  # the candidate's process sees the end of the calls and stops
         close("notes_w")
@@ -268,22 +309,34 @@ async def _run_pair(evaluator, task, env, tests_side, candidate_side, alone, qua
 
 
 def judge_confirmation(ev: Evaluation, notes: list[str], wall_s: float, server_run=None) -> Confirmation:
-    common: dict[str, Any] = {"passed": ev.passed, "total": ev.total, "wall_s": round(wall_s, 3), "isolation": ev.isolation}
+    common: dict[str, Any] = {
+        "passed": ev.passed,
+        "total": ev.total,
+        "wall_s": round(wall_s, 3),
+        "isolation": ev.isolation,
+    }
     notes = [n.strip() for n in notes if n.strip()]
     if notes:
         return Confirmation("unconfirmed", notes[0].removeprefix("unconfirmed: "), **common)
     if any(GUARD in (t.message or "") for t in ev.tests) or GUARD in (ev.message or ""):
-        return Confirmation("unconfirmed", "the tests run the target in a process of their own, which the proxy "
-                            "does not reach", **common)
+        return Confirmation(
+            "unconfirmed",
+            "the tests run the target in a process of their own, which the proxy does not reach",
+            **common,
+        )
     if ev.all_passed:
         return Confirmation("confirmed", "", **common)
     failing = next((t for t in ev.tests if t.outcome not in ("passed", "skipped", "xfailed")), None)
     if failing is not None:
-        first = next((line[1:].strip() for line in (failing.message or "").splitlines() if line.startswith("E ")),
-                     (failing.message or failing.outcome).strip().splitlines()[0] if (failing.message or "").strip()
-                     else failing.outcome)
+        first = next(
+            (line[1:].strip() for line in (failing.message or "").splitlines() if line.startswith("E ")),
+            (failing.message or failing.outcome).strip().splitlines()[0]
+            if (failing.message or "").strip()
+            else failing.outcome,
+        )
         reason = f"{failing.id}: {first}"[:300]
     else:
         reason = (ev.message.strip().splitlines() or [ev.verdict])[0][:300]
-    return Confirmation("failed", f"{ev.passed}/{ev.total} tests passed with the candidate in a separate process; "
-                        f"{reason}", **common)
+    return Confirmation(
+        "failed", f"{ev.passed}/{ev.total} tests passed with the candidate in a separate process; {reason}", **common
+    )

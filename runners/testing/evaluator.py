@@ -27,8 +27,16 @@ from runners.sandbox.cleanup import later
 from runners.sandbox.run import run_sandboxed
 from runners.sandbox.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from runners.testing.metrics import parse_perf, perf_available, perf_prefix, static_metrics
-from runners.testing.prepare import (_non_test, _replace_files, asserts_test_file, interpreter_view, kept_addopts,
-                                     project_plugins, protected_project_paths, trust_info)
+from runners.testing.prepare import (
+    _non_test,
+    _replace_files,
+    asserts_test_file,
+    interpreter_view,
+    kept_addopts,
+    project_plugins,
+    protected_project_paths,
+    trust_info,
+)
 from runners.testing.verdict import ENV_UNUSABLE, Channel, expected_ids, judge, masked, name_missing_modules
 from runners.testing.warm import WarmWorker
 from search.types import Evaluation, Task, TestResult
@@ -49,9 +57,18 @@ class SandboxEvaluator:
     its temp directory early; it is removed at garbage collection otherwise.
     """
 
-    def __init__(self, *, timeout_s: float = 10.0, memory_mb: int = 2048, workers: int | None = None,
-                 python: str | None = None, max_procs: int = 64, max_file_mb: int = 64,
-                 read_paths: list[str | Path] = (), warm: bool = True):
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 10.0,
+        memory_mb: int = 2048,
+        workers: int | None = None,
+        python: str | None = None,
+        max_procs: int = 64,
+        max_file_mb: int = 64,
+        read_paths: list[str | Path] = (),
+        warm: bool = True,
+    ):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
         self.python = python
         """The interpreter given for every run; None: each project's own environment
@@ -98,8 +115,11 @@ class SandboxEvaluator:
             python = self.python or sys.executable
             key = "given:" + python
             if key not in self._envs:
-                chosen = projectenv.ProjectPython(python, "given to the evaluator" if self.python else
-                                                  "orps's own Python (dataset tasks)", "given" if self.python else "orps")
+                chosen = projectenv.ProjectPython(
+                    python,
+                    "given to the evaluator" if self.python else "orps's own Python (dataset tasks)",
+                    "given" if self.python else "orps",
+                )
                 info = projectenv.describe(python)
                 self._envs[key] = projectenv.Resolved(chosen, info, projectenv.usable(chosen, info))
             return self._envs[key]
@@ -119,8 +139,9 @@ class SandboxEvaluator:
             weakref.finalize(self, worker.close)  # an evaluator never closed still ends it
         return self._warm_workers[python]
 
-    async def evaluate(self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1,
-                       files: dict[str, str] | None = None) -> Evaluation:
+    async def evaluate(
+        self, task: Task, code: str, *, hidden: bool = False, repeat: int = 1, files: dict[str, str] | None = None
+    ) -> Evaluation:
         """Run `code` against the task's tests (`hidden` ones on request). With `repeat=N`
         the tests run N times (one after another) and `runtime_s` is the minimum of the
         call-phase sums, for stable speed comparisons. `files` (project tasks: relative
@@ -135,24 +156,43 @@ class SandboxEvaluator:
         env = self.environment(task)
         if env.problem is not None:  # nothing can run: say why and how to fix it, blaming no code
             message = f"{ENV_UNUSABLE} {env.problem.message}\n{env.problem.hint}"
-            return Evaluation(verdict="error", total=len(tests), message=message, static=static,
-                              tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error",
-                                                env.problem.message) for i, t in enumerate(tests)])
+            return Evaluation(
+                verdict="error",
+                total=len(tests),
+                message=message,
+                static=static,
+                tests=[
+                    TestResult(t if task.kind == "project" else f"assert {i}", "error", env.problem.message)
+                    for i, t in enumerate(tests)
+                ],
+            )
         try:
             prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
             if files and task.kind == "project":
                 _replace_files(prepared, files)
         except ValueError as err:  # the candidate cannot even be put in place: nothing runs
-            return Evaluation(verdict="error", total=len(tests), message=str(err), static=static,
-                              tests=[TestResult(t if task.kind == "project" else f"assert {i}", "error", str(err))
-                                     for i, t in enumerate(tests)])
+            return Evaluation(
+                verdict="error",
+                total=len(tests),
+                message=str(err),
+                static=static,
+                tests=[
+                    TestResult(t if task.kind == "project" else f"assert {i}", "error", str(err))
+                    for i, t in enumerate(tests)
+                ],
+            )
         try:
             runs = []
             for _ in range(max(1, repeat)):
                 async with self._semaphore:
-                    runs.append(await self._run_pytest(prepared, env, project=task.kind == "project",
-                                                       trust=trust_info(task, prepared.path, prepared.node_ids,
-                                                                        _non_test(files or {}))))
+                    runs.append(
+                        await self._run_pytest(
+                            prepared,
+                            env,
+                            project=task.kind == "project",
+                            trust=trust_info(task, prepared.path, prepared.node_ids, _non_test(files or {})),
+                        )
+                    )
                 if not runs[-1].all_passed:
                     break
         except asyncio.CancelledError:
@@ -169,8 +209,9 @@ class SandboxEvaluator:
             ev.message = "\n".join(filter(None, [ev.message, *prepared.notes]))
         if len(runs) > 1 and ev.all_passed:
             ev.runtime_s = min(r.runtime_s for r in runs if r.runtime_s is not None)
-            ev.message = (ev.message + "\n" if ev.message else "") + \
-                f"runtime: min of {len(runs)} runs (median {statistics.median(r.runtime_s for r in runs):.6f} s)"
+            ev.message = (
+                ev.message + "\n" if ev.message else ""
+            ) + f"runtime: min of {len(runs)} runs (median {statistics.median(r.runtime_s for r in runs):.6f} s)"
         if task.kind == "asserts":  # ids a model can read: the assert itself, not test_3
             for result, snippet in zip(ev.tests, tests):
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
@@ -215,9 +256,16 @@ class SandboxEvaluator:
         extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
         return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
 
-    async def _run_pytest(self, prepared: Prepared, env: projectenv.Resolved, project: bool,
-                          trust: dict | None = None, extra_env: dict[str, str] | None = None,
-                          extra_fds: tuple[int, ...] = (), limits: Limits | None = None) -> Evaluation:
+    async def _run_pytest(
+        self,
+        prepared: Prepared,
+        env: projectenv.Resolved,
+        project: bool,
+        trust: dict | None = None,
+        extra_env: dict[str, str] | None = None,
+        extra_fds: tuple[int, ...] = (),
+        limits: Limits | None = None,
+    ) -> Evaluation:
         """`extra_env`, `extra_fds`, `limits`: a confirmation run's proxy socket and its
         longer time limit (`runners.testing.confirm`)."""
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
@@ -239,10 +287,23 @@ class SandboxEvaluator:
         python = env.chosen.path
         # Our boot script, not `-m pytest`: nothing in the project can stand in for pytest or
         # our plugin (`runners.testing._test_boot`).
-        argv = [python, str(self.workspaces.plugin_dir / f"{BOOT_MODULE}.py"), "-p", PLUGIN_MODULE, "-p", "no:cacheprovider",
-                "-q", "--no-header", "-rN", "-o", "addopts=" + (kept_addopts(prepared.source) if project else ""),
-                "-o", "console_output_style=classic",
-                "--tb=short", *node_ids]
+        argv = [
+            python,
+            str(self.workspaces.plugin_dir / f"{BOOT_MODULE}.py"),
+            "-p",
+            PLUGIN_MODULE,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--no-header",
+            "-rN",
+            "-o",
+            "addopts=" + (kept_addopts(prepared.source) if project else ""),
+            "-o",
+            "console_output_style=classic",
+            "--tb=short",
+            *node_ids,
+        ]
         run_env = {**channel.env, "ORPS_PROJECT_PATHS": self._pythonpath(prepared, project), **(extra_env or {})}
         # In the project's own environment pytest loads its installed plugins as plain pytest
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
@@ -280,12 +341,21 @@ class SandboxEvaluator:
         loop.add_reader(result_fd, channel.drain)
         channel.on_full = lambda: loop.remove_reader(result_fd)
         try:
-            run = await run_sandboxed(argv, workspace, limits or self.limits, env=run_env,
-                                      pass_fds=channel.fds + tuple(extra_fds) + ((perf_w,) if perf_w >= 0 else ()),
-                                      extra_ro=self._read_paths(prepared, env), writable=writable,
-                                      read_only=read_only, copy_on_write=project, lower=prepared.lower,
-                                      mounts=prepared.mounts, on_start=started,
-                                      warm=None if perf_w >= 0 else self._worker(python, plugins))
+            run = await run_sandboxed(
+                argv,
+                workspace,
+                limits or self.limits,
+                env=run_env,
+                pass_fds=channel.fds + tuple(extra_fds) + ((perf_w,) if perf_w >= 0 else ()),
+                extra_ro=self._read_paths(prepared, env),
+                writable=writable,
+                read_only=read_only,
+                copy_on_write=project,
+                lower=prepared.lower,
+                mounts=prepared.mounts,
+                on_start=started,
+                warm=None if perf_w >= 0 else self._worker(python, plugins),
+            )
             channel.drain()
         finally:
             loop.remove_reader(result_fd)

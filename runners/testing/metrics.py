@@ -15,8 +15,19 @@ import shutil
 import subprocess
 from functools import cache
 
-DECISIONS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.IfExp, ast.ExceptHandler, ast.With,
-             ast.AsyncWith, ast.Assert, ast.comprehension, ast.match_case)
+DECISIONS = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.IfExp,
+    ast.ExceptHandler,
+    ast.With,
+    ast.AsyncWith,
+    ast.Assert,
+    ast.comprehension,
+    ast.match_case,
+)
 
 
 def cyclomatic(tree: ast.AST) -> int:
@@ -62,8 +73,9 @@ def perf_available() -> bool:
     if not perf:
         return False
     try:
-        run = subprocess.run([perf, "stat", "-x,", "-e", PERF_EVENT, "--", "true"],
-                             capture_output=True, text=True, timeout=10)
+        run = subprocess.run(
+            [perf, "stat", "-x,", "-e", PERF_EVENT, "--", "true"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return run.returncode == 0 and parse_perf(run.stderr) is not None

@@ -59,15 +59,27 @@ def _pytest_entry_points() -> tuple[tuple[str, str], ...]:
     return tuple((ep.name, ep.value.split(":")[0]) for ep in entry_points(group="pytest11"))
 
 
-def project_plugins(workspace: Path, files: list[Path] | None = None,
-                    entry_points: tuple[tuple[str, str], ...] | None = None) -> list[str]:
+def project_plugins(
+    workspace: Path, files: list[Path] | None = None, entry_points: tuple[tuple[str, str], ...] | None = None
+) -> list[str]:
     """Installed pytest plugins (entry points) that the project's config, conftest or test
     files mention by name or module, plus pytest-asyncio when tests are `async def`.
     `files` (default: found by globbing `workspace`) are the files to read; `entry_points`
     (default: orps's own interpreter's) the plugins installed where the tests run."""
     if files is None:
-        files = [path for pattern in ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "**/conftest.py",
-                                      "**/test_*.py", "**/*_test.py") for path in workspace.glob(pattern)]
+        files = [
+            path
+            for pattern in (
+                "pyproject.toml",
+                "setup.cfg",
+                "pytest.ini",
+                "tox.ini",
+                "**/conftest.py",
+                "**/test_*.py",
+                "**/*_test.py",
+            )
+            for path in workspace.glob(pattern)
+        ]
     texts = []
     for path in files:
         try:
@@ -76,7 +88,7 @@ def project_plugins(workspace: Path, files: list[Path] | None = None,
             pass
     text = "\n".join(texts)
     wanted = []
-    for name, module in (_pytest_entry_points() if entry_points is None else entry_points):
+    for name, module in _pytest_entry_points() if entry_points is None else entry_points:
         top = module.split(".")[0]
         uses = name in text or top in text
         if name == "asyncio" and ("async def test" in text or "mark.asyncio" in text):
@@ -86,10 +98,34 @@ def project_plugins(workspace: Path, files: list[Path] | None = None,
     return wanted
 
 
-ADDOPTS_FLAGS = frozenset({"--strict-markers", "--strict-config", "--strict", "--runxfail", "--doctest-modules",
-                           "--reuse-db", "--create-db", "--nomigrations", "--no-migrations"})
-ADDOPTS_VALUES = frozenset({"-p", "-W", "--pythonwarnings", "--import-mode", "--asyncio-mode", "--ds", "--dc",
-                            "--timeout", "--hypothesis-profile", "--hypothesis-seed", "--doctest-glob"})
+ADDOPTS_FLAGS = frozenset(
+    {
+        "--strict-markers",
+        "--strict-config",
+        "--strict",
+        "--runxfail",
+        "--doctest-modules",
+        "--reuse-db",
+        "--create-db",
+        "--nomigrations",
+        "--no-migrations",
+    }
+)
+ADDOPTS_VALUES = frozenset(
+    {
+        "-p",
+        "-W",
+        "--pythonwarnings",
+        "--import-mode",
+        "--asyncio-mode",
+        "--ds",
+        "--dc",
+        "--timeout",
+        "--hypothesis-profile",
+        "--hypothesis-seed",
+        "--doctest-glob",
+    }
+)
 """The project's `addopts` that decide *what* its tests do (how modules are imported, which
 marks are allowed, which warnings are errors, plugin modes): kept, so verdicts match plain
 pytest's. The rest (workers, coverage, reports, output, -x, -k/-m, paths) would change how
@@ -100,8 +136,13 @@ def _ini_addopts(root: Path) -> str:
     """The addopts of the config file pytest would read in `root` (its own order)."""
     import configparser
 
-    for name, section in (("pytest.ini", "pytest"), (".pytest.ini", "pytest"), ("pyproject.toml", None),
-                          ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+    for name, section in (
+        ("pytest.ini", "pytest"),
+        (".pytest.ini", "pytest"),
+        ("pyproject.toml", None),
+        ("tox.ini", "pytest"),
+        ("setup.cfg", "tool:pytest"),
+    ):
         path = root / name
         if not path.is_file():
             continue
@@ -151,8 +192,12 @@ def is_test_file(rel: str) -> bool:
     """A file pytest would collect or configure itself from: tests, conftests, test dirs."""
     parts = Path(rel).parts
     name = parts[-1] if parts else ""
-    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-            or any(p in ("tests", "test", "testing") for p in parts[:-1]))
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or any(p in ("tests", "test", "testing") for p in parts[:-1])
+    )
 
 
 def _non_test(files: dict[str, str]) -> list[str]:
@@ -185,8 +230,12 @@ def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[s
         target = Target.parse(task.target)
         path, name = target.path, target.qualname
     tests = sorted({str(workspace / n.split("::", 1)[0]) for n in node_ids})
-    return {"candidate_files": [str(workspace / p) for p in dict.fromkeys([path, *changed]) if p],
-            "test_files": tests, "target_file": str(workspace / path) if path else "", "target_name": name}
+    return {
+        "candidate_files": [str(workspace / p) for p in dict.fromkeys([path, *changed]) if p],
+        "test_files": tests,
+        "target_file": str(workspace / path) if path else "",
+        "target_name": name,
+    }
 
 
 def interpreter_view(env: projectenv.Resolved) -> list[Path]:

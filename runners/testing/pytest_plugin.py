@@ -47,13 +47,36 @@ KEY_BYTES = 32
 PROBE_LIMIT = 64  # elements looked at inside a returned container
 # Events that mean "code inspected its caller, the harness or memory". Checked first, by
 # name, so the hook costs one set lookup for the thousands of other events.
-_EVENTS = frozenset({
-    "sys._getframe", "sys._current_frames", "object.__getattr__", "object.__setattr__", "gc.get_objects",
-    "gc.get_referrers", "gc.get_referents", "open", "sys.settrace", "sys.setprofile", "sys.addaudithook",
-    "compile", "code.__new__", "function.__new__", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof",
-    "ctypes.cdata", "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function", "ctypes.set_errno",
-    "ctypes.cdata/buffer", "ctypes.dlsym/handle", "ctypes.get_errno", "ctypes.seh_exception",
-})
+_EVENTS = frozenset(
+    {
+        "sys._getframe",
+        "sys._current_frames",
+        "object.__getattr__",
+        "object.__setattr__",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+        "open",
+        "sys.settrace",
+        "sys.setprofile",
+        "sys.addaudithook",
+        "compile",
+        "code.__new__",
+        "function.__new__",
+        "ctypes.dlopen",
+        "ctypes.dlsym",
+        "ctypes.addressof",
+        "ctypes.cdata",
+        "ctypes.string_at",
+        "ctypes.wstring_at",
+        "ctypes.call_function",
+        "ctypes.set_errno",
+        "ctypes.cdata/buffer",
+        "ctypes.dlsym/handle",
+        "ctypes.get_errno",
+        "ctypes.seh_exception",
+    }
+)
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
 _HARNESS = ("_pytest", "pytest", "pluggy", "_orps_pytest_plugin", "runners")
 
@@ -91,8 +114,14 @@ def _open_channel(key: bytes, fd: int, info: dict):
     dumps, write, getframe, realpath = json.dumps, os.write, sys._getframe, os.path.realpath
     hmac_new, sha256 = hmac.new, hashlib.sha256
     signer = hmac_new(key, digestmod=sha256)
-    originals = ((json, "dumps", dumps), (os, "write", write), (hmac, "new", hmac_new), (sys, "_getframe", getframe),
-                 (hashlib, "sha256", sha256), (os.path, "realpath", realpath))
+    originals = (
+        (json, "dumps", dumps),
+        (os, "write", write),
+        (hmac, "new", hmac_new),
+        (sys, "_getframe", getframe),
+        (hashlib, "sha256", sha256),
+        (os.path, "realpath", realpath),
+    )
     state = {"seq": 0, "test": None, "busy": False, "told": set()}
     candidate_files = {realpath(f) for f in info.get("candidate_files", [])}
     test_files = {realpath(f) for f in info.get("test_files", [])} | info["conftests"]
@@ -103,7 +132,7 @@ def _open_channel(key: bytes, fd: int, info: dict):
     where: dict[str, str] = {}
 
     def kind(filename: str) -> str:
-        """"candidate", "stdlib" (inspect, traceback... whose callers we look past) or "other"."""
+        """ "candidate", "stdlib" (inspect, traceback... whose callers we look past) or "other"."""
         found = where.get(filename)
         if found is None:
             if filename in dynamic:
@@ -123,8 +152,11 @@ def _open_channel(key: bytes, fd: int, info: dict):
 
     def emit(record: dict) -> None:
         if state["seq"] and any(getattr(mod, name, None) is not obj for mod, name, obj in originals):
-            broken = [f"{getattr(mod, '__name__', mod)}.{name}" for mod, name, obj in originals
-                      if getattr(mod, name, None) is not obj]
+            broken = [
+                f"{getattr(mod, '__name__', mod)}.{name}"
+                for mod, name, obj in originals
+                if getattr(mod, name, None) is not obj
+            ]
             if "tools" not in state["told"]:
                 state["told"].add("tools")
                 emit({"type": "tampered", "reason": "the recorder's tools were replaced: " + ", ".join(broken)})
@@ -135,7 +167,7 @@ def _open_channel(key: bytes, fd: int, info: dict):
         mac.update(body.encode())
         data = (body + "\t" + mac.hexdigest() + "\n").encode()
         while data:
-            data = data[write(fd, data):]
+            data = data[write(fd, data) :]
 
     def note(reason: str) -> None:
         told = (state["test"], reason)
@@ -146,8 +178,11 @@ def _open_channel(key: bytes, fd: int, info: dict):
     def caller(frame, through: tuple[str, ...] = ()):
         """The first frame above `frame` not in the stdlib modules named in `through`
         (all of the stdlib when `through` is ("*",))."""
-        while frame is not None and kind(frame.f_code.co_filename) == "stdlib" and (
-                through == ("*",) or os.path.basename(frame.f_code.co_filename) in through):
+        while (
+            frame is not None
+            and kind(frame.f_code.co_filename) == "stdlib"
+            and (through == ("*",) or os.path.basename(frame.f_code.co_filename) in through)
+        ):
             frame = frame.f_back
         return frame
 
@@ -178,11 +213,18 @@ def _open_channel(key: bytes, fd: int, info: dict):
             if isinstance(path, (str, bytes, os.PathLike)):
                 name = os.path.basename(os.fsdecode(path))
                 mode, flags = (args + (None, None))[1:3]
-                reading = ("r" in mode or "+" in mode) if isinstance(mode, str) else (
-                    isinstance(flags, int) and flags & os.O_ACCMODE != os.O_WRONLY)
-                is_test = reading and ((name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")
-                                                      or name == "conftest.py")) or (
-                    name in test_names and realpath(os.fsdecode(path)) in test_files))
+                reading = (
+                    ("r" in mode or "+" in mode)
+                    if isinstance(mode, str)
+                    else (isinstance(flags, int) and flags & os.O_ACCMODE != os.O_WRONLY)
+                )
+                is_test = reading and (
+                    (
+                        name.endswith(".py")
+                        and (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
+                    )
+                    or (name in test_names and realpath(os.fsdecode(path)) in test_files)
+                )
                 if is_test and by_candidate(frame, ("*",)):
                     return f"it reads the test file {name}"
         elif event in ("sys.settrace", "sys.setprofile", "sys.addaudithook"):
@@ -192,7 +234,8 @@ def _open_channel(key: bytes, fd: int, info: dict):
             # Code the candidate makes at run time counts as the candidate's code.
             if by_candidate(frame):
                 names = {getattr(a, "co_filename", None) for a in args[:2]} | (
-                    {args[1]} if event in ("compile", "code.__new__") and len(args) > 1 else set())
+                    {args[1]} if event in ("compile", "code.__new__") and len(args) > 1 else set()
+                )
                 dynamic.update(n for n in names if isinstance(n, str))
                 where.clear()
         return None
@@ -209,8 +252,11 @@ def _open_channel(key: bytes, fd: int, info: dict):
             if not isinstance(path, (str, bytes, os.PathLike)):
                 return True
             name = os.path.basename(os.fsdecode(path))
-            return not (name in test_names or name.endswith(".py") and (
-                name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"))
+            return not (
+                name in test_names
+                or name.endswith(".py")
+                and (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py")
+            )
         return False
 
     def hook(event: str, args: tuple) -> None:
@@ -345,15 +391,23 @@ class _Harness:
                     if isinstance(value, type) and value.__module__ == name:
                         members = vars(value)
                         self.sizes.append((f"{name}.{key}", members, len(members)))
-                        self.entries += [(f"{name}.{key}", members, attr, member)
-                                         for attr, member in list(members.items()) if isinstance(member, kinds)]
+                        self.entries += [
+                            (f"{name}.{key}", members, attr, member)
+                            for attr, member in list(members.items())
+                            if isinstance(member, kinds)
+                        ]
         self.known = {(where, key) for where, _, key, _ in self.entries}
 
     def changes(self) -> list[str]:
         changed = [f"{where}.{key}" for where, namespace, key, value in self.entries if namespace.get(key) is not value]
         kinds, known = (types.FunctionType, property, classmethod, staticmethod), self.known
-        changed += [f"{where}.{key}" for where, members, size in self.sizes if len(members) != size
-                    for key, value in list(members.items()) if isinstance(value, kinds) and (where, key) not in known]
+        changed += [
+            f"{where}.{key}"
+            for where, members, size in self.sizes
+            if len(members) != size
+            for key, value in list(members.items())
+            if isinstance(value, kinds) and (where, key) not in known
+        ]
         return [f"pytest internals were patched: {', '.join(changed[:5])}"] if changed else []
 
 
@@ -382,8 +436,10 @@ def failure_text(report) -> str:
         lines.extend(body[-10:])
     first = crash.message.splitlines()[0] if crash.message else ""
     if not any(first in line for line in lines):
-        lines.append(f"{os.path.relpath(crash.path) if os.path.isabs(crash.path) else crash.path}:"
-                     f"{crash.lineno}: {crash.message}")
+        lines.append(
+            f"{os.path.relpath(crash.path) if os.path.isabs(crash.path) else crash.path}:"
+            f"{crash.lineno}: {crash.message}"
+        )
     return _trim("\n".join(lines))
 
 
@@ -506,8 +562,15 @@ class Recorder:
             message = failure_text(report)
         elif report.skipped:
             message = _trim(str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr))
-        record = {"type": "report", "nodeid": report.nodeid, "when": report.when, "outcome": report.outcome,
-                  "duration": report.duration, "message": message, "xfail": hasattr(report, "wasxfail")}
+        record = {
+            "type": "report",
+            "nodeid": report.nodeid,
+            "when": report.when,
+            "outcome": report.outcome,
+            "duration": report.duration,
+            "message": message,
+            "xfail": hasattr(report, "wasxfail"),
+        }
         if report.when == "call" and report.nodeid in self._timed:
             record["clock_s"], record["cpu_s"] = self._timed.pop(report.nodeid)
         self._emit(record)
@@ -519,10 +582,16 @@ class Recorder:
     def pytest_sessionfinish(self, session, exitstatus):
         usage = resource.getrusage(resource.RUSAGE_SELF)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self._emit({"type": "finish", "exitstatus": int(exitstatus), "tampered": self._tampering(session),
-                    "session_s": time.perf_counter() - self._started,
-                    "cpu_s": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
-                    "maxrss_kb": max(usage.ru_maxrss, children.ru_maxrss)})
+        self._emit(
+            {
+                "type": "finish",
+                "exitstatus": int(exitstatus),
+                "tampered": self._tampering(session),
+                "session_s": time.perf_counter() - self._started,
+                "cpu_s": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
+                "maxrss_kb": max(usage.ru_maxrss, children.ru_maxrss),
+            }
+        )
 
 
 def _candidate_error(error, candidate_files) -> dict | None:
@@ -548,8 +617,12 @@ def _candidate_error(error, candidate_files) -> dict | None:
             file, line = where
             text = f"{type(error).__name__}: {error.msg if isinstance(error, SyntaxError) else error}"
             shown = os.path.relpath(file) if os.path.realpath(file).startswith(_WORKSPACE) else file
-            return {"file": shown, "line": line, "source": linecache.getline(file, line).strip()[:200],
-                    "error": text[:500]}
+            return {
+                "file": shown,
+                "line": line,
+                "source": linecache.getline(file, line).strip()[:200],
+                "error": text[:500],
+            }
         error = error.__cause__ or error.__context__
     return None
 
@@ -660,13 +733,18 @@ def _swapped_tests(items, config) -> list[str]:
             problems.append(f"the test {item.nodeid} is not the code in its file (the test module was swapped)")
     for module in modules.values():
         path = os.path.realpath(getattr(module, "__file__", "") or "")
-        for value in list(vars(module).values()) + [f for c in vars(module).values() if isinstance(c, type)
-                                                    for f in vars(c).values()]:
+        for value in list(vars(module).values()) + [
+            f for c in vars(module).values() if isinstance(c, type) for f in vars(c).values()
+        ]:
             value = _innermost(value) if isinstance(value, types.FunctionType) else value
             code = getattr(value, "__code__", None)
-            if (isinstance(value, types.FunctionType) and code is not None and fresh.get(path)
-                    and os.path.realpath(code.co_filename) == path
-                    and not fresh[path].matches(code)):
+            if (
+                isinstance(value, types.FunctionType)
+                and code is not None
+                and fresh.get(path)
+                and os.path.realpath(code.co_filename) == path
+                and not fresh[path].matches(code)
+            ):
                 problems.append(f"{_qualname(code)} in {os.path.basename(path)} is not the code in that file")
     return list(dict.fromkeys(problems))
 
@@ -699,10 +777,12 @@ def _install_probes(items, info: dict, note) -> None:
         return value
 
     if inspect.iscoroutinefunction(target):
+
         @functools.wraps(target)
         async def probed(*args, **kwargs):
             return check(await target(*args, **kwargs))
     else:
+
         @functools.wraps(target)
         def probed(*args, **kwargs):
             return check(target(*args, **kwargs))

@@ -16,31 +16,95 @@ import ast
 
 CONSTRUCTORS = ("__init__", "__new__", "__post_init__")
 
-_BINARY = {ast.Add: ("add", "+"), ast.Sub: ("sub", "-"), ast.Mult: ("mul", "*"), ast.MatMult: ("matmul", "@"),
-           ast.Div: ("truediv", "/"), ast.FloorDiv: ("floordiv", "//"), ast.Mod: ("mod", "%"),
-           ast.Pow: ("pow", "**"), ast.LShift: ("lshift", "<<"), ast.RShift: ("rshift", ">>"),
-           ast.BitOr: ("or", "|"), ast.BitXor: ("xor", "^"), ast.BitAnd: ("and", "&")}
-_COMPARE = {ast.Eq: ("eq", "=="), ast.NotEq: ("ne", "!="), ast.Lt: ("lt", "<"), ast.LtE: ("le", "<="),
-            ast.Gt: ("gt", ">"), ast.GtE: ("ge", ">="), ast.In: ("contains", "in"), ast.NotIn: ("contains", "not in")}
+_BINARY = {
+    ast.Add: ("add", "+"),
+    ast.Sub: ("sub", "-"),
+    ast.Mult: ("mul", "*"),
+    ast.MatMult: ("matmul", "@"),
+    ast.Div: ("truediv", "/"),
+    ast.FloorDiv: ("floordiv", "//"),
+    ast.Mod: ("mod", "%"),
+    ast.Pow: ("pow", "**"),
+    ast.LShift: ("lshift", "<<"),
+    ast.RShift: ("rshift", ">>"),
+    ast.BitOr: ("or", "|"),
+    ast.BitXor: ("xor", "^"),
+    ast.BitAnd: ("and", "&"),
+}
+_COMPARE = {
+    ast.Eq: ("eq", "=="),
+    ast.NotEq: ("ne", "!="),
+    ast.Lt: ("lt", "<"),
+    ast.LtE: ("le", "<="),
+    ast.Gt: ("gt", ">"),
+    ast.GtE: ("ge", ">="),
+    ast.In: ("contains", "in"),
+    ast.NotIn: ("contains", "not in"),
+}
 _UNARY = {ast.USub: ("neg", "-x"), ast.UAdd: ("pos", "+x"), ast.Invert: ("invert", "~x")}
-_BUILTINS = {"len": ("len",), "iter": ("iter",), "next": ("next",), "str": ("str",), "repr": ("repr",),
-             "format": ("format",), "hash": ("hash",), "bool": ("bool",), "abs": ("abs",), "int": ("int", "index"),
-             "float": ("float",), "complex": ("complex",), "round": ("round",), "reversed": ("reversed",),
-             "bytes": ("bytes",), "divmod": ("divmod",), "dir": ("dir",), "sorted": ("lt", "iter"),
-             "min": ("lt", "iter"), "max": ("gt", "lt", "iter"), "sum": ("add", "radd", "iter"),
-             "list": ("iter", "len"), "tuple": ("iter", "len"), "set": ("iter", "hash"), "frozenset": ("iter", "hash"),
-             "dict": ("iter", "getitem"), "enumerate": ("iter",), "zip": ("iter",), "map": ("iter",),
-             "filter": ("iter",), "any": ("iter",), "all": ("iter",), "print": ("str",), "range": ("index",),
-             "copy": ("copy", "reduce_ex", "reduce", "getstate"), "deepcopy": ("deepcopy", "reduce_ex", "reduce",
-                                                                               "getstate", "setstate"),
-             "dumps": ("reduce_ex", "reduce", "getstate"), "loads": ("setstate",), "isinstance": ("instancecheck",),
-             "getattr": ("getattr", "getattribute"), "setattr": ("setattr",), "delattr": ("delattr",)}
-_ASSERTS = {"assertEqual": ("eq",), "assertEquals": ("eq",), "assertNotEqual": ("ne",), "assertIn": ("contains",),
-            "assertNotIn": ("contains",), "assertLess": ("lt",), "assertLessEqual": ("le",),
-            "assertGreater": ("gt",), "assertGreaterEqual": ("ge",), "assertTrue": ("bool",),
-            "assertFalse": ("bool",), "assertCountEqual": ("iter", "eq", "hash"), "assertListEqual": ("eq",),
-            "assertDictEqual": ("eq",), "assertSetEqual": ("eq", "hash"), "assertTupleEqual": ("eq",),
-            "assertSequenceEqual": ("eq", "len", "getitem")}
+_BUILTINS = {
+    "len": ("len",),
+    "iter": ("iter",),
+    "next": ("next",),
+    "str": ("str",),
+    "repr": ("repr",),
+    "format": ("format",),
+    "hash": ("hash",),
+    "bool": ("bool",),
+    "abs": ("abs",),
+    "int": ("int", "index"),
+    "float": ("float",),
+    "complex": ("complex",),
+    "round": ("round",),
+    "reversed": ("reversed",),
+    "bytes": ("bytes",),
+    "divmod": ("divmod",),
+    "dir": ("dir",),
+    "sorted": ("lt", "iter"),
+    "min": ("lt", "iter"),
+    "max": ("gt", "lt", "iter"),
+    "sum": ("add", "radd", "iter"),
+    "list": ("iter", "len"),
+    "tuple": ("iter", "len"),
+    "set": ("iter", "hash"),
+    "frozenset": ("iter", "hash"),
+    "dict": ("iter", "getitem"),
+    "enumerate": ("iter",),
+    "zip": ("iter",),
+    "map": ("iter",),
+    "filter": ("iter",),
+    "any": ("iter",),
+    "all": ("iter",),
+    "print": ("str",),
+    "range": ("index",),
+    "copy": ("copy", "reduce_ex", "reduce", "getstate"),
+    "deepcopy": ("deepcopy", "reduce_ex", "reduce", "getstate", "setstate"),
+    "dumps": ("reduce_ex", "reduce", "getstate"),
+    "loads": ("setstate",),
+    "isinstance": ("instancecheck",),
+    "getattr": ("getattr", "getattribute"),
+    "setattr": ("setattr",),
+    "delattr": ("delattr",),
+}
+_ASSERTS = {
+    "assertEqual": ("eq",),
+    "assertEquals": ("eq",),
+    "assertNotEqual": ("ne",),
+    "assertIn": ("contains",),
+    "assertNotIn": ("contains",),
+    "assertLess": ("lt",),
+    "assertLessEqual": ("le",),
+    "assertGreater": ("gt",),
+    "assertGreaterEqual": ("ge",),
+    "assertTrue": ("bool",),
+    "assertFalse": ("bool",),
+    "assertCountEqual": ("iter", "eq", "hash"),
+    "assertListEqual": ("eq",),
+    "assertDictEqual": ("eq",),
+    "assertSetEqual": ("eq", "hash"),
+    "assertTupleEqual": ("eq",),
+    "assertSequenceEqual": ("eq", "len", "getitem"),
+}
 
 
 def _dunder(short: str) -> str:
@@ -64,16 +128,22 @@ def operator_use(node: ast.AST, method: str) -> str:
             if not short:
                 continue  # `is`, `is not`
             reflected = {"lt": "gt", "gt": "lt", "le": "ge", "ge": "le"}.get(short, short)
-            if method in (_dunder(short), _dunder(reflected)) or (short == "ne" and method == "__eq__") \
-                    or (short == "contains" and method == "__iter__"):
+            if (
+                method in (_dunder(short), _dunder(reflected))
+                or (short == "ne" and method == "__eq__")
+                or (short == "contains" and method == "__iter__")
+            ):
                 return f"uses {sign}"
     if isinstance(node, ast.UnaryOp):
         if type(node.op) in _UNARY and method == _dunder(_UNARY[type(node.op)][0]):
             return f"uses {_UNARY[type(node.op)][1]}"
         if isinstance(node.op, ast.Not) and method in ("__bool__", "__len__"):
             return "uses not"
-    if isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Assert)) and method in ("__bool__", "__len__") \
-            and not isinstance(node.test, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Constant)):
+    if (
+        isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Assert))
+        and method in ("__bool__", "__len__")
+        and not isinstance(node.test, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Constant))
+    ):
         return "tests its truth"  # `assert cache`, `if cache:` (a comparison's truth is a bool's)
     if isinstance(node, ast.BoolOp) and method in ("__bool__", "__len__"):
         return "uses and/or"
@@ -98,8 +168,11 @@ def operator_use(node: ast.AST, method: str) -> str:
     if isinstance(node, (ast.Set, ast.Dict, ast.SetComp, ast.DictComp)) and method in ("__hash__", "__eq__"):
         return "puts it in a set or dict"
     if isinstance(node, ast.Attribute):
-        wanted = {ast.Load: ("__getattr__", "__getattribute__"), ast.Store: ("__setattr__",),
-                  ast.Del: ("__delattr__",)}[type(node.ctx)]
+        wanted = {
+            ast.Load: ("__getattr__", "__getattribute__"),
+            ast.Store: ("__setattr__",),
+            ast.Del: ("__delattr__",),
+        }[type(node.ctx)]
         if method in wanted:
             return "reads an attribute"
     if isinstance(node, ast.Call):
@@ -116,9 +189,11 @@ def inherits(cls: ast.ClassDef, method: str) -> bool:
     it and calls super() or `Base.method` (cachetools' `cache_getitem=Cache.__getitem__`)."""
     for item in cls.body:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == method:
-            return any((isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "super")
-                       or (isinstance(n, ast.Attribute) and n.attr == method)  # Base.method(self, ...)
-                       for n in ast.walk(item))
+            return any(
+                (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "super")
+                or (isinstance(n, ast.Attribute) and n.attr == method)  # Base.method(self, ...)
+                for n in ast.walk(item)
+            )
     return True
 
 
@@ -134,8 +209,11 @@ def class_names(tree: ast.Module, names: set[str], method: str) -> set[str]:
             new: set[str] = set()
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in found:
                 new = {t.id for t in node.targets if isinstance(t, ast.Name)}
-            elif isinstance(node, ast.ClassDef) and any(_base_name(b) in found for b in node.bases) \
-                    and inherits(node, method):
+            elif (
+                isinstance(node, ast.ClassDef)
+                and any(_base_name(b) in found for b in node.bases)
+                and inherits(node, method)
+            ):
                 new = {node.name}
             if new - found:
                 found |= new
@@ -152,8 +230,12 @@ def _base_name(base: ast.expr) -> str:
 def _module_statements(body: list[ast.stmt]):
     for node in body:
         if isinstance(node, (ast.If, ast.Try, ast.With)):
-            for block in (node.body, getattr(node, "orelse", []), getattr(node, "finalbody", []),
-                          *(h.body for h in getattr(node, "handlers", []))):
+            for block in (
+                node.body,
+                getattr(node, "orelse", []),
+                getattr(node, "finalbody", []),
+                *(h.body for h in getattr(node, "handlers", [])),
+            ):
                 yield from _module_statements(block)
         else:
             yield node
@@ -175,9 +257,17 @@ def callers(tree: ast.Module, names: set[str], name: str, cls: str | None) -> li
                 if cls is None:
                     hit = any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(item))
                 else:
-                    hit = node.name == cls and item.name != name and any(
-                        isinstance(n, ast.Attribute) and n.attr == name and isinstance(n.value, ast.Name)
-                        and n.value.id in ("self", "cls", cls) for n in ast.walk(item))
+                    hit = (
+                        node.name == cls
+                        and item.name != name
+                        and any(
+                            isinstance(n, ast.Attribute)
+                            and n.attr == name
+                            and isinstance(n.value, ast.Name)
+                            and n.value.id in ("self", "cls", cls)
+                            for n in ast.walk(item)
+                        )
+                    )
                 if hit:
                     out.append((item.name, node.name))
     return out

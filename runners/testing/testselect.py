@@ -128,7 +128,8 @@ def _all_names(tree: ast.Module) -> set[str] | None:
                 continue
             if isinstance(value, (list, tuple)):
                 found = (found if isinstance(node, ast.AugAssign) and found else set()) | {
-                    v for v in value if isinstance(v, str)}
+                    v for v in value if isinstance(v, str)
+                }
     return found
 
 
@@ -316,8 +317,9 @@ def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileCont
     for cls in index.classes:  # `Cache = cachetools.LRUCache` in a test class
         for item in cls.body:
             if isinstance(item, ast.Assign) and (
-                    (isinstance(item.value, ast.Name) and item.value.id in ctx.names)
-                    or (isinstance(item.value, ast.Attribute) and _through_module(item.value, target, ctx))):
+                (isinstance(item.value, ast.Name) and item.value.id in ctx.names)
+                or (isinstance(item.value, ast.Attribute) and _through_module(item.value, target, ctx))
+            ):
                 ctx.names |= {t.id for t in item.targets if isinstance(t, ast.Name)}
     return ctx
 
@@ -355,11 +357,20 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
             if isinstance(sub, ast.Attribute) and _through_module(sub, target, ctx):
                 return f"calls {ast.unparse(sub)}"
             continue
-        if target.name in CONSTRUCTORS and isinstance(sub, ast.Call) and (
+        if (
+            target.name in CONSTRUCTORS
+            and isinstance(sub, ast.Call)
+            and (
                 (isinstance(sub.func, ast.Name) and sub.func.id in ctx.names)
                 or (isinstance(sub.func, ast.Attribute) and _through_module(sub.func, target, ctx))
-                or (isinstance(sub.func, ast.Attribute) and sub.func.attr in ctx.names  # self.Cache(...)
-                    and isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("self", "cls"))):
+                or (
+                    isinstance(sub.func, ast.Attribute)
+                    and sub.func.attr in ctx.names  # self.Cache(...)
+                    and isinstance(sub.func.value, ast.Name)
+                    and sub.func.value.id in ("self", "cls")
+                )
+            )
+        ):
             return f"constructs {ast.unparse(sub.func)} ({target.cls}.{target.name})"
         if isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
             return f"uses {target.cls}.{target.name}"
@@ -371,8 +382,11 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
 
 
 def _is_unittest_class(node: ast.ClassDef) -> bool:
-    return any((isinstance(b, ast.Name) and b.id.endswith("TestCase")) or
-               (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase")) for b in node.bases)
+    return any(
+        (isinstance(b, ast.Name) and b.id.endswith("TestCase"))
+        or (isinstance(b, ast.Attribute) and b.attr.endswith("TestCase"))
+        for b in node.bases
+    )
 
 
 def _is_fixture(node: ast.AST) -> bool:
@@ -380,8 +394,9 @@ def _is_fixture(node: ast.AST) -> bool:
     named `test_url` is not a test."""
     for decorator in getattr(node, "decorator_list", []):
         func = decorator.func if isinstance(decorator, ast.Call) else decorator
-        if (isinstance(func, ast.Name) and func.id in ("fixture", "yield_fixture")) or \
-                (isinstance(func, ast.Attribute) and func.attr in ("fixture", "yield_fixture")):
+        if (isinstance(func, ast.Name) and func.id in ("fixture", "yield_fixture")) or (
+            isinstance(func, ast.Attribute) and func.attr in ("fixture", "yield_fixture")
+        ):
             return True
     return False
 
@@ -391,8 +406,12 @@ def _statements(body: list[ast.stmt]):
     with blocks too (version checks, optional imports): pytest collects what Python binds."""
     for node in body:
         if isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
-            for block in (node.body, getattr(node, "orelse", []), getattr(node, "finalbody", []),
-                          *(h.body for h in getattr(node, "handlers", []))):
+            for block in (
+                node.body,
+                getattr(node, "orelse", []),
+                getattr(node, "finalbody", []),
+                *(h.body for h in getattr(node, "handlers", [])),
+            ):
                 yield from _statements(block)
         else:
             yield node
@@ -410,9 +429,12 @@ def _tests_in(tree: ast.Module, collect=None):
 
     def methods(cls: ast.ClassDef, seen: set[str], unittest: bool):
         for item in _statements(cls.body):
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name not in seen \
-                    and (item.name.startswith("test") if unittest else collect.is_test_function(item.name)) \
-                    and not _is_fixture(item):
+            if (
+                isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and item.name not in seen
+                and (item.name.startswith("test") if unittest else collect.is_test_function(item.name))
+                and not _is_fixture(item)
+            ):
                 seen.add(item.name)
                 yield item, cls
         for base in cls.bases:
@@ -423,8 +445,11 @@ def _tests_in(tree: ast.Module, collect=None):
     for node in _statements(tree.body):
         if getattr(node, "name", None) in seen:
             continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and collect.is_test_function(node.name) \
-                and not _is_fixture(node):
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and collect.is_test_function(node.name)
+            and not _is_fixture(node)
+        ):
             seen.add(node.name)
             yield node.name, node, None
         elif isinstance(node, ast.ClassDef) and (_is_unittest_class(node) or collect.is_test_class(node.name)):
@@ -457,8 +482,14 @@ def _keyword_filter(node_ids: list[str], k: str) -> list[str]:
 def _given(node_id: str, rel: str, tests: list[str]) -> bool:
     for t in tests:
         t = t.rstrip("/")
-        if node_id == t or node_id.startswith(t + "::") or node_id.startswith(t + "[") or rel == t \
-                or rel.startswith(t + "/") or t in (".", ""):
+        if (
+            node_id == t
+            or node_id.startswith(t + "::")
+            or node_id.startswith(t + "[")
+            or rel == t
+            or rel.startswith(t + "/")
+            or t in (".", "")
+        ):
             return True
     return False
 
@@ -472,7 +503,7 @@ def _segment(lines: list[str], node: ast.AST) -> str:
     """The node's source, decorators included, from the file's lines split once
     (`ast.get_source_segment` re-splits the whole file per call: quadratic)."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "".join(lines[first - 1:node.end_lineno]).rstrip()
+    return "".join(lines[first - 1 : node.end_lineno]).rstrip()
 
 
 def _scan(files, target: _Target, collect, tests: list[str] | None):
@@ -495,14 +526,23 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
             reason = _uses(node, target, ctx, file_names_class)
             if not reason and owner is not None:  # setUp / helper methods of the test class
                 if id(owner) not in helper_reason:
-                    helpers = [n for n in owner.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                               and not n.name.startswith("test")]
+                    helpers = [
+                        n
+                        for n in owner.body
+                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.name.startswith("test")
+                    ]
                     helper_reason[id(owner)] = next(
-                        (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), "")
+                        (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), ""
+                    )
                 reason = helper_reason[id(owner)]
             if reason:
-                (strong if ctx.related else weak).append((node_id, _segment(lines, node), f"{reason} ({rel} imports "
-                                                          f"{target.module})" if ctx.related else reason))
+                (strong if ctx.related else weak).append(
+                    (
+                        node_id,
+                        _segment(lines, node),
+                        f"{reason} ({rel} imports {target.module})" if ctx.related else reason,
+                    )
+                )
     return strong, weak
 
 

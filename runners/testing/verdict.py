@@ -36,14 +36,26 @@ RESULT_CAP = 16 << 20
 class Channel:
     """The key pipe and the result pipe shared with our plugin inside the sandbox."""
 
-    def __init__(self, conftests: list[str] = (), *, candidate_files: list[str] = (), test_files: list[str] = (),
-                 target_file: str = "", target_name: str = ""):
+    def __init__(
+        self,
+        conftests: list[str] = (),
+        *,
+        candidate_files: list[str] = (),
+        test_files: list[str] = (),
+        target_file: str = "",
+        target_name: str = "",
+    ):
         self.key = secrets.token_bytes(KEY_BYTES)
         self.key_r, key_w = os.pipe()
         # What the plugin needs to tell the candidate's acts from the harness's: whose code
         # it is (candidate files), what it must not read (test files), what to probe (target).
-        info = {"conftests": list(conftests), "candidate_files": list(candidate_files),
-                "test_files": list(test_files), "target_file": target_file, "target_name": target_name}
+        info = {
+            "conftests": list(conftests),
+            "candidate_files": list(candidate_files),
+            "test_files": list(test_files),
+            "target_file": target_file,
+            "target_name": target_name,
+        }
         payload = self.key + json.dumps(info).encode()
         if len(payload) > 60000:  # more than a pipe buffer would block us here
             payload = self.key + json.dumps({**info, "conftests": [], "test_files": []}).encode()
@@ -159,9 +171,14 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     tests = []
     for node_id in expected:
         result = by_id.get(node_id) or _match(by_id, node_id)
-        tests.append(result or TestResult(node_id, "error" if broken_candidate else "failed",
-                                          broken_candidate.splitlines()[0] if broken_candidate
-                                          else "this test never reported a result"))
+        tests.append(
+            result
+            or TestResult(
+                node_id,
+                "error" if broken_candidate else "failed",
+                broken_candidate.splitlines()[0] if broken_candidate else "this test never reported a result",
+            )
+        )
     suspicious = suspicions(records)
     for nodeid, reasons in suspicions(records, per_test=True).items():
         result = by_id.get(nodeid) or _match(by_id, nodeid)
@@ -171,8 +188,11 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     # expected failure (xfail) are neither passed nor failed; the others must pass.
     counted = [t for t in tests if t.outcome not in NOT_COUNTED]
     passed = sum(t.outcome == "passed" for t in counted)
-    runtime = sum(t.duration_s for t in counted) if passed == len(counted) and counted else (
-        sum(t.duration_s for t in counted if t.outcome == "passed") or None)
+    runtime = (
+        sum(t.duration_s for t in counted)
+        if passed == len(counted) and counted
+        else (sum(t.duration_s for t in counted if t.outcome == "passed") or None)
+    )
     if runtime is not None and runtime > run.wall_s + 0.05:  # the run's own clock, outside the process
         messages.append(f"runtime not trusted: the tests claim {runtime:.3f} s in a run of {run.wall_s:.3f} s")
         runtime = None
@@ -201,8 +221,11 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
     if suspicious and not tampered:
         messages.append("suspicious: not counted as passing, because " + "; ".join(suspicious))
     if finish is None and not run.timed_out:
-        messages.append(_early_end(run.returncode) if collected or run.returncode not in (3, 4)
-                        else did_not_start(run.stdout + run.stderr, run.returncode))
+        messages.append(
+            _early_end(run.returncode)
+            if collected or run.returncode not in (3, 4)
+            else did_not_start(run.stdout + run.stderr, run.returncode)
+        )
     if finish is not None and not count_ok and not messages:
         got = collected["count"] if collected else 0
         messages.append(f"pytest collected {got} tests, expected {len(expected)}")
@@ -252,20 +275,27 @@ def collection_error_message(record: dict) -> str:
 
 
 NOT_INSTALLED = "not installed in"
-_MISSING = re.compile(r"^((?:collection error in \S+: |the code under test does not import: .*?: )(?:E\s+)?)"
-                      r"ModuleNotFoundError: No module named '([\w.]+)'\s*$", re.M)
+_MISSING = re.compile(
+    r"^((?:collection error in \S+: |the code under test does not import: .*?: )(?:E\s+)?)"
+    r"ModuleNotFoundError: No module named '([\w.]+)'\s*$",
+    re.M,
+)
 
 
 def name_missing_modules(message: str, env: projectenv.Resolved, project: Path) -> str:
     """A test file that imports a module the interpreter lacks is not a broken test file:
     its headline says `No module named 'x': not installed in <interpreter> (<why that one>)`,
     unless x is the project's own module (then it is the project's problem, said as is)."""
+
     def name(match: re.Match) -> str:
         top = match.group(2).split(".")[0]
         if any((project / where / f"{top}{suffix}").exists() for where in ("", "src") for suffix in ("", ".py")):
             return match.group(0)
-        return (f"{match.group(1)}ModuleNotFoundError: No module named '{match.group(2)}': {NOT_INSTALLED} {env.chosen.path} "
-                f"({env.chosen.reason})")
+        return (
+            f"{match.group(1)}ModuleNotFoundError: No module named '{match.group(2)}': {NOT_INSTALLED} {env.chosen.path} "
+            f"({env.chosen.reason})"
+        )
+
     return _MISSING.sub(name, message or "")
 
 
@@ -316,7 +346,9 @@ def _early_end(returncode: int | None) -> str:
     if returncode is not None and returncode < 0:
         return f"the test process was killed by signal {-returncode} before pytest finished"
     if returncode is not None and returncode > 128:
-        return f"the test process died (exit code {returncode}, likely signal {returncode - 128}) before pytest finished"
+        return (
+            f"the test process died (exit code {returncode}, likely signal {returncode - 128}) before pytest finished"
+        )
     return f"the test process ended early (exit code {returncode}) without finishing the session"
 
 

@@ -58,9 +58,15 @@ class WarmWorker:
         self._proc: subprocess.Popen[bytes] | None
         try:
             self._proc = subprocess.Popen(
-                [python, str(WORKER), str(theirs.fileno()), ",".join(preload)], env=env, cwd="/",
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True, pass_fds=(theirs.fileno(),))
+                [python, str(WORKER), str(theirs.fileno()), ",".join(preload)],
+                env=env,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=(theirs.fileno(),),
+            )
         except OSError as err:
             self.broken = f"the warm worker did not start: {err}"
             self._proc = None
@@ -102,8 +108,9 @@ class WarmWorker:
                 stderr = proc.stderr.read() if proc.poll() is not None else b""
             except (OSError, ValueError):
                 pass
-        self.broken = self.broken or ("the warm worker ended" + (f": {stderr.decode(errors='replace')[-300:]}"
-                                                                 if stderr else ""))
+        self.broken = self.broken or (
+            "the warm worker ended" + (f": {stderr.decode(errors='replace')[-300:]}" if stderr else "")
+        )
         self._ready.set()
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
@@ -168,6 +175,7 @@ def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future, value) -> 
                 future.set_exception(value)
             else:
                 future.set_result(value)
+
     try:
         loop.call_soon_threadsafe(set_it)
     except RuntimeError:  # that loop is closed: nobody is waiting any more

@@ -60,10 +60,17 @@ def extra_buffer_types_of(llm: Any) -> bool | None:
     return getattr(params, "use_extra_bufts", None)
 
 
-def chat(llm: Any, messages: list[dict[str, Any]], *, temperature: float = 0.0, max_tokens: int = 512,
-         stop: list[str] | str | None = None,
-         seed: int | None = None, should_stop: Callable[[], bool] = lambda: False,
-         on_token: Callable[[int], None] | None = None) -> dict[str, Any]:
+def chat(
+    llm: Any,
+    messages: list[dict[str, Any]],
+    *,
+    temperature: float = 0.0,
+    max_tokens: int = 512,
+    stop: list[str] | str | None = None,
+    seed: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_token: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """One chat completion with the model's own chat template; llama-cpp's dict.
 
     `should_stop` is asked once per token (llama.cpp asks the stopping criteria per token);
@@ -98,9 +105,13 @@ def chat(llm: Any, messages: list[dict[str, Any]], *, temperature: float = 0.0, 
     llm.reset()
     llm.create_completion = create_completion
     try:
-        completion: dict[str, Any] = llm.create_chat_completion(messages=messages, temperature=float(temperature),
-                                                                max_tokens=int(max_tokens), stop=stop or None,
-                                                                seed=None if seed is None else int(seed))
+        completion: dict[str, Any] = llm.create_chat_completion(
+            messages=messages,
+            temperature=float(temperature),
+            max_tokens=int(max_tokens),
+            stop=stop or None,
+            seed=None if seed is None else int(seed),
+        )
         return completion
     finally:
         del llm.create_completion  # back to the class's method

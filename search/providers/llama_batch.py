@@ -60,10 +60,12 @@ def chat_template_prompt(llm: Any, messages: list[dict[str, Any]]) -> tuple[list
     else:
         model = llm._model
         eos, bos = model.token_eos(), model.token_bos()
-        formatter = Jinja2ChatFormatter(template=template,
-                                        eos_token=model.token_get_text(eos) if eos != -1 else "",
-                                        bos_token=model.token_get_text(bos) if bos != -1 else "",
-                                        stop_token_ids=[eos])
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
         formatted = formatter(messages=messages)  # type: ignore[arg-type]  # OpenAI-style dicts, as llama-cpp takes them
         text, special = formatted.prompt, formatted.added_special
         stop = [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop or [])
@@ -81,17 +83,26 @@ def _sampler(temperature: float, seed: int) -> Any:
     if temperature <= 0:
         native.llama_sampler_chain_add(chain, native.llama_sampler_init_greedy())
         return chain
-    for stage in (native.llama_sampler_init_top_k(TOP_K), native.llama_sampler_init_typical(TYPICAL_P, 1),
-                  native.llama_sampler_init_top_p(TOP_P, 1), native.llama_sampler_init_min_p(MIN_P, 1),
-                  native.llama_sampler_init_temp(float(temperature)),
-                  native.llama_sampler_init_dist(seed & 0xFFFFFFFF)):
+    for stage in (
+        native.llama_sampler_init_top_k(TOP_K),
+        native.llama_sampler_init_typical(TYPICAL_P, 1),
+        native.llama_sampler_init_top_p(TOP_P, 1),
+        native.llama_sampler_init_min_p(MIN_P, 1),
+        native.llama_sampler_init_temp(float(temperature)),
+        native.llama_sampler_init_dist(seed & 0xFFFFFFFF),
+    ):
         native.llama_sampler_chain_add(chain, stage)
     return chain
 
 
-def generate_batch(llm: Any, requests: list[BatchRequest], *, n_threads: int,
-                   should_stop: Callable[[int], bool] = lambda index: False,
-                   on_token: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def generate_batch(
+    llm: Any,
+    requests: list[BatchRequest],
+    *,
+    n_threads: int,
+    should_stop: Callable[[int], bool] = lambda index: False,
+    on_token: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
     `should_stop(i)` is asked for each live request once per decode step; a true answer
@@ -102,9 +113,19 @@ def generate_batch(llm: Any, requests: list[BatchRequest], *, n_threads: int,
     sequences = []
     for request in requests:
         prompt, template_stop = chat_template_prompt(llm, request.messages)
-        sequences.append(_Sequence(BatchRequest(request.messages, request.temperature, request.max_tokens,
-                                                [*request.stop, *template_stop], request.seed),
-                                   prompt, _sampler(request.temperature, request.seed)))
+        sequences.append(
+            _Sequence(
+                BatchRequest(
+                    request.messages,
+                    request.temperature,
+                    request.max_tokens,
+                    [*request.stop, *template_stop],
+                    request.seed,
+                ),
+                prompt,
+                _sampler(request.temperature, request.seed),
+            )
+        )
     longest = max(len(s.prompt) + s.request.max_tokens for s in sequences)
     ctx_params = native.llama_context_default_params()
     ctx_params.n_ctx = min(llm.n_ctx(), longest) * len(sequences) + 64
@@ -166,8 +187,15 @@ def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence
             native.llama_memory_seq_cp(memory, source, seq_id, -1, -1)
 
 
-def _generate(native: Any, ctx: Any, vocab: Any, batch: Any, sequences: list[_Sequence], should_stop: Callable[[int], bool],
-              on_token: Callable[[int], None] | None) -> None:
+def _generate(
+    native: Any,
+    ctx: Any,
+    vocab: Any,
+    batch: Any,
+    sequences: list[_Sequence],
+    should_stop: Callable[[int], bool],
+    on_token: Callable[[int], None] | None,
+) -> None:
     buffer = ctypes.create_string_buffer(256)
     while True:
         for seq_id, s in enumerate(sequences):
@@ -183,7 +211,7 @@ def _generate(native: Any, ctx: Any, vocab: Any, batch: Any, sequences: list[_Se
                 s.finish = "stop"
                 continue
             size = native.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
-            s.pieces += buffer.raw[:max(0, size)]
+            s.pieces += buffer.raw[: max(0, size)]
             s.produced += 1
             if _hit_stop(s):
                 s.finish = "stop"
@@ -204,7 +232,7 @@ def _hit_stop(s: _Sequence) -> bool:
     text = s.pieces.decode("utf-8", errors="ignore")
     for stop in s.request.stop:
         if stop and stop in text:
-            del s.pieces[len(text[:text.index(stop)].encode("utf-8")):]
+            del s.pieces[len(text[: text.index(stop)].encode("utf-8")) :]
             return True
     return False
 
@@ -212,8 +240,12 @@ def _hit_stop(s: _Sequence) -> bool:
 def _completion(s: _Sequence) -> dict[str, Any]:
     text = s.pieces.decode("utf-8", errors="ignore")
     return {
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": s.finish or "stop"}],
-        "usage": {"prompt_tokens": len(s.prompt), "completion_tokens": s.produced,
-                  "total_tokens": len(s.prompt) + s.produced},
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": s.finish or "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": len(s.prompt),
+            "completion_tokens": s.produced,
+            "total_tokens": len(s.prompt) + s.produced,
+        },
     }

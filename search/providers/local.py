@@ -80,9 +80,16 @@ def unload_all() -> None:
     model_process.close_all()
 
 
-def generate(name: str, messages: list[dict[str, Any]], *, temperature: float = 0.0, max_tokens: int = 512,
-             stop: list[str] | str | None = None, seed: int | None = None,
-             cancel: threading.Event | None = None) -> dict[str, Any]:
+def generate(
+    name: str,
+    messages: list[dict[str, Any]],
+    *,
+    temperature: float = 0.0,
+    max_tokens: int = 512,
+    stop: list[str] | str | None = None,
+    seed: int | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
     """One chat completion with the model's own chat template, in the model's child process;
     returns llama-cpp's dict.
 
@@ -93,8 +100,13 @@ def generate(name: str, messages: list[dict[str, Any]], *, temperature: float = 
     cancel = cancel or threading.Event()
     if cancel.is_set():
         raise GenerationCancelled()
-    request = {"messages": messages, "temperature": float(temperature), "max_tokens": int(max_tokens),
-               "stop": stop or None, "seed": None if seed is None else int(seed)}
+    request = {
+        "messages": messages,
+        "temperature": float(temperature),
+        "max_tokens": int(max_tokens),
+        "stop": stop or None,
+        "seed": None if seed is None else int(seed),
+    }
     try:
         first = None
         member = batching.current()
@@ -133,28 +145,56 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
         child.ready.wait(timeout_s)
         report.update({k: v for k, v in (child.info or {}).items() if k in ("llama_cpp", "system_info", "error")})
         started = time.monotonic()
-        call = child.submit({"messages": PROBE_PROMPT, "temperature": 0.0, "max_tokens": tokens, "stop": None,
-                             "seed": 0})
+        call = child.submit(
+            {"messages": PROBE_PROMPT, "temperature": 0.0, "max_tokens": tokens, "stop": None, "seed": 0}
+        )
         if not call.wait(timeout_s):
             return {**report, "loads": False, "error": f"no answer in {timeout_s:.0f} s"}
         if isinstance(call.error, model_process.ModelCrashed):
             crash = call.error
-            return {**report, "loads": False, "crashed": {"message": crash.message, "signal": crash.signal_name,
-                                                          "cause": crash.cause, "hint": crash.hint},
-                    "error": crash.message, "after_s": round(time.monotonic() - started, 2)}
+            return {
+                **report,
+                "loads": False,
+                "crashed": {
+                    "message": crash.message,
+                    "signal": crash.signal_name,
+                    "cause": crash.cause,
+                    "hint": crash.hint,
+                },
+                "error": crash.message,
+                "after_s": round(time.monotonic() - started, 2),
+            }
         if call.error is not None:
             return {**report, "loads": False, "error": str(call.error)}
         produced = (cast(dict[str, Any], call.result).get("usage") or {}).get("completion_tokens", 0)  # done: has one
-        return {**report, "loads": True, "extra_buffer_types": False, "load_s": round(call.load_s or 0.0, 2),
-                "tokens": produced, "tokens_per_s": round(produced / call.gen_s, 1) if call.gen_s else None}
+        return {
+            **report,
+            "loads": True,
+            "extra_buffer_types": False,
+            "load_s": round(call.load_s or 0.0, 2),
+            "tokens": produced,
+            "tokens_per_s": round(produced / call.gen_s, 1) if call.gen_s else None,
+        }
     finally:
         child.close()
 
 
 class LocalLLM(CustomLLM):
-    def completion(self, model: str, messages: list[dict[str, Any]], api_base: Any, custom_prompt_dict: Any,
-                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any,
-                   optional_params: dict[str, Any], *args: Any, **kwargs: Any) -> ModelResponse:
+    def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        api_base: Any,
+        custom_prompt_dict: Any,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
         out = generate(
             model,
             messages,

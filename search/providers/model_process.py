@@ -66,8 +66,12 @@ def describe_death(returncode: int, cause: str | None, stderr_tail: list[str]) -
     last = next((line for line in reversed(stderr_tail) if line.strip()), "")
     detail = f": {last.strip()[:200]}" if last and returncode > 0 else ""
     if cause == "hang":
-        return ModelCrashed(f"the embedded model hung (no progress in {HANG_AFTER_S:.0f} s) and was stopped",
-                            f"{DOCTOR_HINT}; a slower machine may need fewer --max-tokens", "hang", "SIGKILL")
+        return ModelCrashed(
+            f"the embedded model hung (no progress in {HANG_AFTER_S:.0f} s) and was stopped",
+            f"{DOCTOR_HINT}; a slower machine may need fewer --max-tokens",
+            "hang",
+            "SIGKILL",
+        )
     if returncode < 0:
         sig = -returncode
         try:
@@ -75,12 +79,20 @@ def describe_death(returncode: int, cause: str | None, stderr_tail: list[str]) -
         except ValueError:
             name = f"signal {sig}"
         if sig == signal.SIGKILL:
-            return ModelCrashed(f"the embedded model was killed ({name}: from outside orps, most often the "
-                                "kernel's out-of-memory killer)",
-                                f"free some memory and try again; {DOCTOR_HINT}", "oom", name)
+            return ModelCrashed(
+                f"the embedded model was killed ({name}: from outside orps, most often the "
+                "kernel's out-of-memory killer)",
+                f"free some memory and try again; {DOCTOR_HINT}",
+                "oom",
+                name,
+            )
         return ModelCrashed(f"the embedded model crashed ({name} in llama.cpp)", DOCTOR_HINT, "signal", name)
-    return ModelCrashed(f"the embedded model's process exited with status {returncode}{detail}", DOCTOR_HINT,
-                        "exit", detail=last.strip())
+    return ModelCrashed(
+        f"the embedded model's process exited with status {returncode}{detail}",
+        DOCTOR_HINT,
+        "exit",
+        detail=last.strip(),
+    )
 
 
 class Call:
@@ -103,8 +115,15 @@ class Call:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def settle(self, *, result: dict[str, Any] | None = None, error: BaseException | None = None, cancelled: bool = False,
-               load_s: float | None = None, gen_s: float | None = None) -> None:
+    def settle(
+        self,
+        *,
+        result: dict[str, Any] | None = None,
+        error: BaseException | None = None,
+        cancelled: bool = False,
+        load_s: float | None = None,
+        gen_s: float | None = None,
+    ) -> None:
         if self._done.is_set():
             return
         self.result, self.error, self.cancelled, self.load_s, self.gen_s = result, error, cancelled, load_s, gen_s
@@ -143,16 +162,39 @@ def worker_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
 class ModelProcess:
     """One child process serving one model file."""
 
-    def __init__(self, model_path: str, *, n_ctx: int = 4096, n_threads: int | None = None,
-                 module: str | None = None, python: str | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        module: str | None = None,
+        python: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         """`python`: another interpreter (another llama.cpp build, for the benchmark);
         `extra_args`: more worker options (`--extra-buffer-types`, for the benchmark)."""
         threads = n_threads or usable_cores()
-        command = [python or sys.executable, "-m", module or WORKER_MODULE, model_path, "--ctx", str(n_ctx),
-                   "--threads", str(threads), *extra_args]
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=_package_root(), close_fds=True,
-                                     env=worker_environment())
+        command = [
+            python or sys.executable,
+            "-m",
+            module or WORKER_MODULE,
+            model_path,
+            "--ctx",
+            str(n_ctx),
+            "--threads",
+            str(threads),
+            *extra_args,
+        ]
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=_package_root(),
+            close_fds=True,
+            env=worker_environment(),
+        )
         self.pid = self.proc.pid
         self.info: dict[str, Any] | None = None
         self.ready = threading.Event()
@@ -165,8 +207,11 @@ class ModelProcess:
         self._killed_for: str | None = None  # "cancel", "hang" or "close": a death we caused
         self._last_heard = time.monotonic()
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
-        for target, name in ((self._read_answers, "orps-model-answers"), (self._read_stderr, "orps-model-stderr"),
-                             (self._watch, "orps-model-watch")):
+        for target, name in (
+            (self._read_answers, "orps-model-answers"),
+            (self._read_stderr, "orps-model-stderr"),
+            (self._watch, "orps-model-watch"),
+        ):
             threading.Thread(target=target, name=name, daemon=True).start()
 
     # -- requests -------------------------------------------------------------------------
@@ -355,8 +400,16 @@ def close_all() -> None:
         proc.close()
 
 
-def run_call(model_path: str, request: dict[str, Any], cancel: threading.Event, *, poll_s: float = 0.05,
-             attempts: int = 3, first: tuple[ModelProcess, Call] | None = None, **kwargs: Any) -> Call:
+def run_call(
+    model_path: str,
+    request: dict[str, Any],
+    cancel: threading.Event,
+    *,
+    poll_s: float = 0.05,
+    attempts: int = 3,
+    first: tuple[ModelProcess, Call] | None = None,
+    **kwargs: Any,
+) -> Call:
     """Send `request` to the model's child and wait for its answer. Raises ModelCrashed when
     the child dies, ModelUnavailable when it cannot run the model, and returns a cancelled
     Call soon after `cancel` is set. A child killed on purpose (another call's cancel) is

@@ -47,12 +47,14 @@ class Unavailable(Exception):
 class Backend(Protocol):
     def info(self) -> dict[str, Any]: ...
 
-    def generate(self, request: dict[str, Any], should_stop: Callable[[], bool],
-                 on_token: Callable[[int], None]) -> tuple[dict[str, Any], float | None]:
+    def generate(
+        self, request: dict[str, Any], should_stop: Callable[[], bool], on_token: Callable[[int], None]
+    ) -> tuple[dict[str, Any], float | None]:
         """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
 
-    def generate_batch(self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool],
-                       on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
+    def generate_batch(
+        self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool], on_token: Callable[[int], None]
+    ) -> tuple[list[dict[str, Any]], float | None]:
         """One dict per request, generated together; `should_stop(i)` per request."""
 
 
@@ -78,33 +80,52 @@ class LlamaBackend:
         if self.llm is not None:
             return None
         try:
-            self.llm, load_s = llama_backend.timed_load(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                                        extra_buffer_types=self.extra_buffer_types)
+            self.llm, load_s = llama_backend.timed_load(
+                self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, extra_buffer_types=self.extra_buffer_types
+            )
         except ImportError as err:
             raise Unavailable(f"llama-cpp-python is not installed: {err}") from None
         except (ValueError, OSError) as err:
             raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
         return load_s
 
-    def generate(self, request: dict[str, Any], should_stop: Callable[[], bool],
-                 on_token: Callable[[int], None]) -> tuple[dict[str, Any], float | None]:
+    def generate(
+        self, request: dict[str, Any], should_stop: Callable[[], bool], on_token: Callable[[int], None]
+    ) -> tuple[dict[str, Any], float | None]:
         from search.providers import llama_backend
 
         load_s = self._load()
-        out = llama_backend.chat(self.llm, request["messages"], temperature=request.get("temperature", 0.0),
-                                 max_tokens=request.get("max_tokens", 512), stop=request.get("stop"),
-                                 seed=request.get("seed"), should_stop=should_stop, on_token=on_token)
+        out = llama_backend.chat(
+            self.llm,
+            request["messages"],
+            temperature=request.get("temperature", 0.0),
+            max_tokens=request.get("max_tokens", 512),
+            stop=request.get("stop"),
+            seed=request.get("seed"),
+            should_stop=should_stop,
+            on_token=on_token,
+        )
         return out, load_s
 
-    def generate_batch(self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool],
-                       on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
+    def generate_batch(
+        self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool], on_token: Callable[[int], None]
+    ) -> tuple[list[dict[str, Any]], float | None]:
         from search.providers.llama_batch import BatchRequest, generate_batch
 
         load_s = self._load()
-        batch = [BatchRequest(r["messages"], float(r.get("temperature") or 0.0), int(r.get("max_tokens") or 512),
-                              list(r.get("stop") or []), int(r.get("seed") or 0)) for r in requests]
-        return generate_batch(self.llm, batch, n_threads=self.n_threads, should_stop=should_stop,
-                              on_token=on_token), load_s
+        batch = [
+            BatchRequest(
+                r["messages"],
+                float(r.get("temperature") or 0.0),
+                int(r.get("max_tokens") or 512),
+                list(r.get("stop") or []),
+                int(r.get("seed") or 0),
+            )
+            for r in requests
+        ]
+        return generate_batch(
+            self.llm, batch, n_threads=self.n_threads, should_stop=should_stop, on_token=on_token
+        ), load_s
 
 
 class _Channel:
@@ -119,7 +140,7 @@ class _Channel:
         with self.lock:
             view = memoryview(data)
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
 
 
 def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int | None = None) -> None:
@@ -206,8 +227,9 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
                 dropped.discard(rid)
 
 
-def _generate_all(backend: Backend, requests: list[dict[str, Any]], stops: list[threading.Event],
-                  on_token: Callable[[int], None]) -> tuple[list[dict[str, Any]], float | None]:
+def _generate_all(
+    backend: Backend, requests: list[dict[str, Any]], stops: list[threading.Event], on_token: Callable[[int], None]
+) -> tuple[list[dict[str, Any]], float | None]:
     """One request as before; several in one batch when the backend can, else in turn."""
     if len(requests) == 1:
         out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)
@@ -227,8 +249,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("model_path")
     ap.add_argument("--ctx", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=max(1, len(os.sched_getaffinity(0))))
-    ap.add_argument("--extra-buffer-types", action="store_true",
-                    help="load with llama.cpp's extra buffer types (AMX, repacking): only to measure them")
+    ap.add_argument(
+        "--extra-buffer-types",
+        action="store_true",
+        help="load with llama.cpp's extra buffer types (AMX, repacking): only to measure them",
+    )
     args = ap.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is orps's to handle: it cancels or kills us
     serve(LlamaBackend(args.model_path, args.ctx, args.threads, args.extra_buffer_types))

@@ -17,8 +17,9 @@ from typing import Any
 Responder = Callable[[list[dict[str, Any]], dict[str, Any]], str]
 
 
-def chat_handler(respond: Responder, api_key: str | None = None,
-                 keys: list[str] | None = None) -> type[BaseHTTPRequestHandler]:
+def chat_handler(
+    respond: Responder, api_key: str | None = None, keys: list[str] | None = None
+) -> type[BaseHTTPRequestHandler]:
     """A request handler answering `POST .../chat/completions` with `respond`'s text. With
     `api_key`, a request with another key gets OpenAI's 401; `keys` collects every key sent."""
 
@@ -29,16 +30,32 @@ def chat_handler(respond: Responder, api_key: str | None = None,
             if keys is not None:
                 keys.append(key)
             if api_key is not None and key != api_key:
-                self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                           "code": "invalid_api_key"}})
+                self._send(
+                    401,
+                    {
+                        "error": {
+                            "message": "Incorrect API key provided",
+                            "type": "invalid_request_error",
+                            "code": "invalid_api_key",
+                        }
+                    },
+                )
                 return
             text = respond(body.get("messages", []), body)
             words = len(text.split())
-            self._send(200, {"id": "scripted", "object": "chat.completion", "created": 0,
-                             "model": body.get("model", ""),
-                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                          "finish_reason": "stop"}],
-                             "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}})
+            self._send(
+                200,
+                {
+                    "id": "scripted",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", ""),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words},
+                },
+            )
 
         def _send(self, status: int, doc: dict[str, Any]) -> None:
             data = json.dumps(doc).encode()

@@ -84,16 +84,33 @@ def count_tokens(text: str) -> int:
 
 
 class ScriptedLLM(CustomLLM):
-    def completion(self, model: str, messages: list[dict[str, Any]], api_base: Any, custom_prompt_dict: Any,
-                   model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any,
-                   optional_params: dict[str, Any], *args: Any, **kwargs: Any) -> ModelResponse:
+    def completion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        api_base: Any,
+        custom_prompt_dict: Any,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
         respond = lookup(model)
         text = respond(messages, dict(optional_params))
         return self._response(model, messages, text, optional_params, model_response)
 
     @staticmethod
-    def _response(model: str, messages: list[dict[str, Any]], text: str, optional_params: dict[str, Any],
-                  model_response: ModelResponse) -> ModelResponse:
+    def _response(
+        model: str,
+        messages: list[dict[str, Any]],
+        text: str,
+        optional_params: dict[str, Any],
+        model_response: ModelResponse,
+    ) -> ModelResponse:
         max_tokens = optional_params.get("max_tokens")
         finish: Any = "stop"  # litellm types it as a Literal of the reasons
         words = list(re.finditer(r"\S+", text))
@@ -106,14 +123,28 @@ class ScriptedLLM(CustomLLM):
         model_response.model = f"scripted/{model}"
         prompt = sum(count_tokens(str(m.get("content", ""))) for m in messages)
         completion = count_tokens(text)
-        model_response.usage = Usage(prompt_tokens=prompt, completion_tokens=completion,  # type: ignore[attr-defined]
-                                     total_tokens=prompt + completion)
+        model_response.usage = Usage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,  # type: ignore[attr-defined]
+            total_tokens=prompt + completion,
+        )
         return model_response
 
-    async def acompletion(self, model: str, messages: list[dict[str, Any]], api_base: Any,
-                          custom_prompt_dict: Any, model_response: ModelResponse, print_verbose: Any, encoding: Any,
-                          api_key: Any, logging_obj: Any, optional_params: dict[str, Any], *args: Any,
-                          **kwargs: Any) -> ModelResponse:
+    async def acompletion(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        api_base: Any,
+        custom_prompt_dict: Any,
+        model_response: ModelResponse,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> ModelResponse:
         respond = lookup(model)
         if inspect.iscoroutinefunction(respond):
             # An async script is awaited here, so cancelling the call cancels it: a script
@@ -124,6 +155,19 @@ class ScriptedLLM(CustomLLM):
         # daemon thread of its own, like the local model's (a blocking script is a model whose
         # prompt evaluation a cancel cannot interrupt).
         response: ModelResponse = await in_daemon_thread(
-            self.completion, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
-            api_key, logging_obj, optional_params, *args, name="orps-scripted-model", **kwargs)
+            self.completion,
+            model,
+            messages,
+            api_base,
+            custom_prompt_dict,
+            model_response,
+            print_verbose,
+            encoding,
+            api_key,
+            logging_obj,
+            optional_params,
+            *args,
+            name="orps-scripted-model",
+            **kwargs,
+        )
         return response

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orps_tui.cli import main
-from runners.code.splice import splice_candidate
 from runners.code.patch import make_patch
+from runners.code.splice import splice_candidate
 
 REL = "src/pkg/mod.py"
 SOURCE = 'def double(x):\n    """Double x."""\n    return x + 1\n\n\ndef other():\n    return 0\n'
@@ -58,12 +58,15 @@ def test_stale_is_refused_and_dry_run_writes_nothing(project, patch_file, capsys
     assert "changed since" in capsys.readouterr().out and (project / REL).read_text() == edited
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "give a patch file or --run"),
-    (["missing.diff"], "patch file missing.diff does not exist"),
-    (["--run", "nope"], "no run 'nope'"),
-    (["--node", "n1"], "--node needs --run"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give a patch file or --run"),
+        (["missing.diff"], "patch file missing.diff does not exist"),
+        (["--run", "nope"], "no run 'nope'"),
+        (["--node", "n1"], "--node needs --run"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(project, capsys, argv, message):
     assert apply(project, *argv) == 2
     err = capsys.readouterr().err
@@ -82,7 +85,10 @@ def make_run(project: Path, run_id="20250101-000000-abcd") -> Path:
     (run / "task.json").write_text(json.dumps({"target": f"{REL}::double", "original_code": "..."}))
     (run / "original_file.txt").write_text(SOURCE)
     (run / "result.json").write_text(json.dumps({"patch": make_patch(REL, SOURCE, FIXED)}))
-    nodes = [{"id": "n1", "code": "def double(x):\n    return x * 2\n"}, {"id": "n2", "code": "def nothing():\n  pass\n"}]
+    nodes = [
+        {"id": "n1", "code": "def double(x):\n    return x * 2\n"},
+        {"id": "n2", "code": "def nothing():\n  pass\n"},
+    ]
     (run / "tree.json").write_text(json.dumps({"nodes": nodes}))
     (run / "meta.json").write_text(json.dumps({"id": run_id}))
     return run

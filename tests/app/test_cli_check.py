@@ -26,13 +26,16 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "no target"),
-    (["--target", f"{WORDS}::slugfy"], "did you mean slugify"),
-    (["--target", f"{WORDS}::_unused_pattern"], "no tests"),
-    (["--target", f"{WORDS}::slugify", "-k", "nothing_matches"], "no tests matching -k"),
-    ([f"{WORDS}::slugfy"], "did you mean slugify"),  # the target may come first, without --target
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "no target"),
+        (["--target", f"{WORDS}::slugfy"], "did you mean slugify"),
+        (["--target", f"{WORDS}::_unused_pattern"], "no tests"),
+        (["--target", f"{WORDS}::slugify", "-k", "nothing_matches"], "no tests matching -k"),
+        ([f"{WORDS}::slugfy"], "did you mean slugify"),  # the target may come first, without --target
+    ],
+)
 def test_bad_input_exits_2(project, capsys, argv, message):
     assert main(["check", *argv, "--project", str(project)]) == 2
     err = capsys.readouterr().err

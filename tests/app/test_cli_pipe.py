@@ -21,9 +21,15 @@ def run_into_closed_pipe(args: list[str], cwd, *, stderr_too: bool = False, time
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first write: every write gets EPIPE
     try:
-        done = subprocess.run([sys.executable, "-m", "orps_tui.cli", *args], cwd=cwd, env=cli_env(),
-                              stdout=write, stderr=write if stderr_too else subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-m", "orps_tui.cli", *args],
+            cwd=cwd,
+            env=cli_env(),
+            stdout=write,
+            stderr=write if stderr_too else subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
     finally:
         os.close(write)
     return done.returncode, (done.stderr or b"").decode()
@@ -51,8 +57,21 @@ def test_an_error_message_into_a_closed_pipe_keeps_its_exit_code(project):
 @pytest.mark.slow
 def test_solve_output_into_a_closed_pipe(project):
     root, script = project
-    args = ["solve", "--target", "calc.py::add", "--model", f"scripted/{script}", "--samples", "2",
-            "--beam", "1", "--rounds", "1", "--no-cache", "--headless"]
+    args = [
+        "solve",
+        "--target",
+        "calc.py::add",
+        "--model",
+        f"scripted/{script}",
+        "--samples",
+        "2",
+        "--beam",
+        "1",
+        "--rounds",
+        "1",
+        "--no-cache",
+        "--headless",
+    ]
     code, err = run_into_closed_pipe(args, root)  # the summary on stdout: `| head -3`
     assert code == EXIT_BROKEN_PIPE, err
     assert "internal error" not in err and "Traceback" not in err

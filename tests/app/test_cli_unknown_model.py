@@ -39,9 +39,25 @@ def test_prepare_job_refuses_it_before_creating_a_run(tmp_path):
 
 def test_the_command_line_says_so_with_the_model_error_code(tmp_path):
     project = support.make_project(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "orps_tui.cli", "solve", "--target", support.TARGET, "--model",
-                           "scripted/nonexistent", "--headless", "--no-cache"], cwd=project, env=cli_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "solve",
+            "--target",
+            support.TARGET,
+            "--model",
+            "scripted/nonexistent",
+            "--headless",
+            "--no-cache",
+        ],
+        cwd=project,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == EXIT_MODEL_ERROR
     assert "orps: unknown model 'scripted/nonexistent'" in done.stderr and "Traceback" not in done.stderr
     assert "tests selected" not in done.stderr  # refused before the tests of the code as it is

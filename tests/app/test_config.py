@@ -16,7 +16,8 @@ SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
 def test_layers_and_sources(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         "[project]\nname = 'x'\n\n[tool.orps]\nsamples = 6\nbeam = 3\nmodel = 'openai/gpt-4o-mini'\n"
-        "tests = ['tests/test_a.py']\ntarget = 'a.py::f'\n")
+        "tests = ['tests/test_a.py']\ntarget = 'a.py::f'\n"
+    )
     (tmp_path / "orps.toml").write_text("beam = 4\ntimeout = 5\nk = 'fast'\ntemperature = 1\n")
     config = load_config(tmp_path, cli={"model": "scripted/x", "rounds": None, "tests": ["tests/test_b.py"]})
     s = config.settings
@@ -25,7 +26,11 @@ def test_layers_and_sources(tmp_path):
     assert config.sources["samples"] == "pyproject.toml" and config.sources["beam"] == "orps.toml"
     assert config.sources["model"] == "cli" and config.sources["rounds"] == "default"
     assert config.extras == {"tests": ["tests/test_b.py"], "target": "a.py::f", "k": "fast"}
-    assert (config.sources["tests"], config.sources["target"], config.sources["k"]) == ("cli", "pyproject.toml", "orps.toml")
+    assert (config.sources["tests"], config.sources["target"], config.sources["k"]) == (
+        "cli",
+        "pyproject.toml",
+        "orps.toml",
+    )
 
 
 def test_no_files_gives_defaults(tmp_path):
@@ -50,20 +55,27 @@ def test_sample_project_config():
     assert config.settings.samples == 2 and config.sources["samples"] == "pyproject.toml"
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("orps.toml", "sample = 3\n", "orps.toml: unknown key 'sample' (did you mean 'samples'?)"),
-    ("pyproject.toml", "[tool.orps]\nsample = 3\n", "pyproject.toml: unknown key 'sample' (did you mean 'samples'?)"),
-    ("pyproject.toml", "[tool.orps]\nsamples = 'many'\n", "samples must be int"),
-    ("pyproject.toml", "[tool.orps]\nsamples = true\n", "samples must be int"),
-    ("pyproject.toml", "[tool.orps]\ncache = 1\n", "cache must be true or false"),
-    ("orps.toml", "tests = 'tests/test_a.py'\n", "tests must be a list of strings"),
-    ("orps.toml", "tests = [1]\n", "tests must be a list of strings"),
-    ("pyproject.toml", "[tool.orps]\nbeam = 0\n", "beam=0: must be at least 1 (from pyproject.toml)"),
-    ("orps.toml", "strategy = 'greedy'\n", "strategy='greedy': choose one of orps"),
-    ("pyproject.toml", "[tool.orps\n", "pyproject.toml is not valid TOML"),
-    ("orps.toml", "preset = 'huge'\n", "unknown preset 'huge'"),
-    ("pyproject.toml", "[tool]\norps = 3\n", "[tool.orps] must be a table"),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("orps.toml", "sample = 3\n", "orps.toml: unknown key 'sample' (did you mean 'samples'?)"),
+        (
+            "pyproject.toml",
+            "[tool.orps]\nsample = 3\n",
+            "pyproject.toml: unknown key 'sample' (did you mean 'samples'?)",
+        ),
+        ("pyproject.toml", "[tool.orps]\nsamples = 'many'\n", "samples must be int"),
+        ("pyproject.toml", "[tool.orps]\nsamples = true\n", "samples must be int"),
+        ("pyproject.toml", "[tool.orps]\ncache = 1\n", "cache must be true or false"),
+        ("orps.toml", "tests = 'tests/test_a.py'\n", "tests must be a list of strings"),
+        ("orps.toml", "tests = [1]\n", "tests must be a list of strings"),
+        ("pyproject.toml", "[tool.orps]\nbeam = 0\n", "beam=0: must be at least 1 (from pyproject.toml)"),
+        ("orps.toml", "strategy = 'greedy'\n", "strategy='greedy': choose one of orps"),
+        ("pyproject.toml", "[tool.orps\n", "pyproject.toml is not valid TOML"),
+        ("orps.toml", "preset = 'huge'\n", "unknown preset 'huge'"),
+        ("pyproject.toml", "[tool]\norps = 3\n", "[tool.orps] must be a table"),
+    ],
+)
 def test_errors_name_the_problem(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
     with pytest.raises(UserError) as info:

@@ -27,12 +27,15 @@ def test_config_layers_and_sources(tmp_path):
     assert config.sources["model"] == "cli" and config.sources["rounds"] == "default"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[tool.orps]\nsample = 3\n", "unknown key 'sample' (did you mean 'samples'?)"),
-    ("[tool.orps]\nsamples = 'many'\n", "samples must be int"),
-    ("[tool.orps]\nbeam = 0\n", "beam=0: must be at least 1 (from pyproject.toml)"),
-    ("[tool.orps\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[tool.orps]\nsample = 3\n", "unknown key 'sample' (did you mean 'samples'?)"),
+        ("[tool.orps]\nsamples = 'many'\n", "samples must be int"),
+        ("[tool.orps]\nbeam = 0\n", "beam=0: must be at least 1 (from pyproject.toml)"),
+        ("[tool.orps\n", "not valid TOML"),
+    ],
+)
 def test_config_errors_name_the_problem(tmp_path, text, message):
     (tmp_path / "pyproject.toml").write_text(text)
     with pytest.raises(UserError) as info:
@@ -57,11 +60,14 @@ def test_no_tests_found_is_an_error():
         select_tests(SAMPLE, locate(SAMPLE, "src/textkit/words.py::slugify"), k="and (")
 
 
-@pytest.mark.parametrize("name, first, entry", [
-    ("mbpp_v2", "mbpp/11", "remove_Occ"),
-    ("humaneval_v2", "HumanEval/0", "has_close_elements"),
-    ("lbpp", "lbpp/0", "add_avg_and_std_cols_numpy"),
-])
+@pytest.mark.parametrize(
+    "name, first, entry",
+    [
+        ("mbpp_v2", "mbpp/11", "remove_Occ"),
+        ("humaneval_v2", "HumanEval/0", "has_close_elements"),
+        ("lbpp", "lbpp/0", "add_avg_and_std_cols_numpy"),
+    ],
+)
 def test_datasets_load_with_hidden_tests_apart(datasets, name, first, entry):
     tasks = load_dataset(datasets / name, limit=3)
     assert tasks[0].id == first and tasks[0].entry_point == entry

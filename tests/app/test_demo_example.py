@@ -11,8 +11,13 @@ from orps_tui.commands.demo import EXAMPLE, TARGET
 
 
 def run_tests(project) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                          cwd=project, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_example_tests_catch_the_bug_and_pass_once_fixed(tmp_path):
@@ -30,7 +35,7 @@ def test_example_tests_catch_the_bug_and_pass_once_fixed(tmp_path):
     assert fixed.returncode == 0, fixed.stdout
 
 
-RECORDER = '''
+RECORDER = """
 import json, pathlib
 
 def respond(messages, params):
@@ -39,7 +44,7 @@ def respond(messages, params):
                               "temperature": params.get("temperature"),
                               "max_tokens": params.get("max_tokens")}) + "\\n")
     return "## Reasoning\\nnone\\n\\n## Code\\n```python\\ndef f():\\n    pass\\n```\\n"
-'''
+"""
 
 
 def test_demo_and_solve_on_the_example_send_the_same_request_at_the_same_seed(tmp_path, capsys):

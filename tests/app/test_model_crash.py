@@ -20,11 +20,13 @@ from orps_tui.commands.demo import EXAMPLE, TARGET
 from orps_tui.errors import EXIT_MODEL_CRASHED
 from tests.support import Lines, alive, cli_env, wait_until
 
-pytestmark = pytest.mark.skipif(__import__("importlib").util.find_spec("llama_cpp") is None,
-                                reason="local/ models need the local extra installed")
+pytestmark = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llama_cpp") is None, reason="local/ models need the local extra installed"
+)
 
-WITH_FAKE_MODEL = ("import tests.fake_model_worker as fake; fake.use_in_this_process(); "
-                   "from orps_tui.cli import main; main()")
+WITH_FAKE_MODEL = (
+    "import tests.fake_model_worker as fake; fake.use_in_this_process(); from orps_tui.cli import main; main()"
+)
 
 
 def orps(*args: str) -> list[str]:
@@ -47,8 +49,12 @@ def model_children(pid: int, marker: str = "fake_model_worker") -> list[int]:
 
 
 def runs_of(project: Path, env: dict) -> list[dict]:
-    listed = subprocess.run([sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
-                            capture_output=True, text=True, env=env)
+    listed = subprocess.run(
+        [sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     return json.loads(listed.stdout)["runs"]
 
 
@@ -66,9 +72,14 @@ def test_a_model_crash_mid_solve_ends_orps_with_one_line_and_resume_finishes(dem
     project, model = demo
     solve = ["solve", "--project", str(project), "--headless", "--no-cache"]
     slow = cli_env(FAKE_MODEL_TOKENS="100000", FAKE_MODEL_TOKEN_S="0.01")  # generates until killed
-    proc = subprocess.Popen(orps(*solve, "--target", TARGET, "--model", f"local/{model}", "--samples", "2",
-                                 "--beam", "1", "--rounds", "1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow, cwd=project)
+    proc = subprocess.Popen(
+        orps(*solve, "--target", TARGET, "--model", f"local/{model}", "--samples", "2", "--beam", "1", "--rounds", "1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=slow,
+        cwd=project,
+    )
     err, out = Lines(proc.stderr), Lines(proc.stdout)
     err.wait_for("plan:", 120)
     [child] = wait_until(lambda: model_children(proc.pid), 60, "the model's child process")
@@ -78,15 +89,23 @@ def test_a_model_crash_mid_solve_ends_orps_with_one_line_and_resume_finishes(dem
     stderr = err.rest()
     assert code == EXIT_MODEL_CRASHED, stderr
     assert f"orps: the embedded model crashed ({sig.name} in llama.cpp)\n" in stderr
-    assert "hint: `orps doctor` shows the CPU features and the llama.cpp build; the run is kept: " \
-           "continue it with `orps solve --resume" in stderr
+    assert (
+        "hint: `orps doctor` shows the CPU features and the llama.cpp build; the run is kept: "
+        "continue it with `orps solve --resume" in stderr
+    )
     assert "Traceback" not in stderr and "Traceback" not in out.rest()
 
     [run] = runs_of(project, slow)
     assert run["status"] == "error"
     assert (project / ".orps" / "runs" / run["id"] / "tree.json").is_file()
-    resumed = subprocess.run(orps(*solve, "--resume", run["id"], "--quiet"), capture_output=True, text=True,
-                             env=cli_env(FAKE_MODEL_TOKEN_S="0.001"), cwd=project, timeout=300)
+    resumed = subprocess.run(
+        orps(*solve, "--resume", run["id"], "--quiet"),
+        capture_output=True,
+        text=True,
+        env=cli_env(FAKE_MODEL_TOKEN_S="0.001"),
+        cwd=project,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr  # the scripted model writes the fix
     assert f"run {run['id']}: solved" in resumed.stdout
     [again] = runs_of(project, slow)
@@ -106,8 +125,13 @@ async def test_the_tui_shows_a_model_crash_in_place_and_stays_usable(tmp_path, m
     model_process.close_all()
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF")
-    app = make_app(make_project(tmp_path), target=CALC_TARGET, settings=settings(model=f"local/{model}"),
-                   evaluator=ProjectFake(), headless_start=True)
+    app = make_app(
+        make_project(tmp_path),
+        target=CALC_TARGET,
+        settings=settings(model=f"local/{model}"),
+        evaluator=ProjectFake(),
+        headless_start=True,
+    )
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: any(p.busy for p in model_process._processes.values()), 60)

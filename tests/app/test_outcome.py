@@ -23,8 +23,18 @@ def project(tmp_path):
 
 
 def headless(project, target: str, goal: str, *, json_out: bool):
-    request = SolveRequest(target=target, settings={"model": "scripted/same-mul", "goal": goal, "samples": 2,
-                                                    "beam": 1, "rounds": 1, "cache": False, "critic": False})
+    request = SolveRequest(
+        target=target,
+        settings={
+            "model": "scripted/same-mul",
+            "goal": goal,
+            "samples": 2,
+            "beam": 1,
+            "rounds": 1,
+            "cache": False,
+            "critic": False,
+        },
+    )
     job = prepare_job(project, request, evaluator=ProjectFake())
     args = argparse.Namespace(quiet=True, json=json_out, patch_out=None)
     return job, run_headless(project, job, args)

@@ -16,11 +16,18 @@ CHANGED = BASE.replace("return x + 1\n", "return x - 1\n").replace("return x + 1
 
 def _review(project) -> Review:
     diff = make_patch("m.py", BASE, CHANGED)
-    broken = TestChange("tests/test_m.py::test_f1", "broken", "passed", "failed",
-                        changed_message="E       assert 0 == 2\nE        +  where 0 = f1(1)")
+    broken = TestChange(
+        "tests/test_m.py::test_f1",
+        "broken",
+        "passed",
+        "failed",
+        changed_message="E       assert 0 == 2\nE        +  where 0 = f1(1)",
+    )
     kept = TestChange("tests/test_m.py::test_f10", "passing", "passed", "passed", base_s=0.001, changed_s=0.001)
-    functions = [FunctionReview("m.py", "f1", "changed", "broken", "unknown", [broken]),
-                 FunctionReview("m.py", "f10", "changed", "passing", "same", [kept], 0.001, 0.001)]
+    functions = [
+        FunctionReview("m.py", "f1", "changed", "broken", "unknown", [broken]),
+        FunctionReview("m.py", "f10", "changed", "passing", "same", [kept], 0.001, 0.001),
+    ]
     change = ChangeReview("main..feature", "main", "feature", ["m.py"], [], diff, 4, functions, [], [], 1, 2)
     return Review([change], [0], 1)
 
@@ -38,15 +45,19 @@ def _text(app, selector: str) -> str:
 async def test_the_table_lists_touched_functions_and_the_detail_follows_the_cursor(project):
     app = ReviewApp(ReviewScreen(project, _review(project)))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(lambda: isinstance(app.screen, ReviewScreen) and app.screen.query_one("#functions").row_count == 2,
-                    what="the table of touched functions")
+        await until(
+            lambda: isinstance(app.screen, ReviewScreen) and app.screen.query_one("#functions").row_count == 2,
+            what="the table of touched functions",
+        )
         table = app.screen.query_one("#functions")
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["broken", "passing"]
         assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["m.py::f1", "m.py::f10"]
         await until(lambda: "tests/test_m.py::test_f1" in _text(app, "#function-detail"), what="f1's tests")
         assert "assert 0 == 2" in _text(app, "#function-detail")
         await pilot.press("down")
-        await until(lambda: "tests/test_m.py::test_f10" in _text(app, "#function-detail"), what="f10's tests after down")
+        await until(
+            lambda: "tests/test_m.py::test_f10" in _text(app, "#function-detail"), what="f10's tests after down"
+        )
         assert "test_f1\n" not in _text(app, "#function-detail")
 
 

@@ -15,14 +15,14 @@ from search.types import Task
 
 TINY = {
     "pyproject.toml": "[project]\nname = 'tiny'\nversion = '0'\n\n[tool.pytest.ini_options]\npythonpath = ['src']\n"
-                      "testpaths = ['tests']\n",
+    "testpaths = ['tests']\n",
     "src/tiny/__init__.py": "",
     "src/tiny/stats.py": 'def median(xs: list[float]) -> float:\n    """Median of xs."""\n    xs = sorted(xs)\n'
-                         "    return xs[len(xs) // 2]\n",
+    "    return xs[len(xs) // 2]\n",
     "tests/test_stats.py": "from tiny.stats import median\n\n\ndef test_odd():\n    assert median([3, 1, 2]) == 2\n\n\n"
-                           "def test_even():\n    assert median([1, 2, 3, 4]) == 2.5\n",
+    "def test_even():\n    assert median([1, 2, 3, 4]) == 2.5\n",
     "tests/test_broken.py": "import nonexistent_mod\nfrom tiny.stats import median\n\n\ndef test_b():\n"
-                            "    assert median([1]) == 1\n",
+    "    assert median([1]) == 1\n",
 }
 TARGET = "src/tiny/stats.py::median"
 
@@ -63,12 +63,19 @@ def test_json_errors_are_json_on_stdout(tiny, capsys):
 
 
 def test_collection_errors_are_read_from_the_evaluation_message():
-    message = ("collection error in tests/test_broken.py: ModuleNotFoundError: No module named 'x'\nTraceback...\n"
-               "E   ModuleNotFoundError: No module named 'x'\npytest collected 2 tests, expected 3")
+    message = (
+        "collection error in tests/test_broken.py: ModuleNotFoundError: No module named 'x'\nTraceback...\n"
+        "E   ModuleNotFoundError: No module named 'x'\npytest collected 2 tests, expected 3"
+    )
     assert collection_errors(message) == {"tests/test_broken.py": "ModuleNotFoundError: No module named 'x'"}
-    task = Task(id="t", problem="p", entry_point="f", kind="project",
-                tests=["tests/test_broken.py::test_b", "tests/test_ok.py::test_a"],
-                tests_source="# tests/test_broken.py::test_b\ndef test_b(): ...\n\n# tests/test_ok.py::test_a\ndef test_a(): ...")
+    task = Task(
+        id="t",
+        problem="p",
+        entry_point="f",
+        kind="project",
+        tests=["tests/test_broken.py::test_b", "tests/test_ok.py::test_a"],
+        tests_source="# tests/test_broken.py::test_b\ndef test_b(): ...\n\n# tests/test_ok.py::test_a\ndef test_a(): ...",
+    )
     kept = without_broken_files(task, collection_errors(message))
     assert kept.tests == ["tests/test_ok.py::test_a"]
     assert kept.tests_source == "# tests/test_ok.py::test_a\ndef test_a(): ..."
@@ -78,7 +85,10 @@ def test_collection_errors_are_read_from_the_evaluation_message():
 def test_a_test_file_that_cannot_be_imported_is_left_out_and_the_others_run(tiny, capsys):
     code, out, _ = run(capsys, "check", "--project", str(tiny), "--target", TARGET)
     assert code == 1
-    assert "LEFT OUT tests/test_broken.py: cannot be imported: ModuleNotFoundError: No module named 'nonexistent_mod'" in out
+    assert (
+        "LEFT OUT tests/test_broken.py: cannot be imported: ModuleNotFoundError: No module named 'nonexistent_mod'"
+        in out
+    )
     assert "PASS  tests/test_stats.py::test_odd" in out and "FAIL  tests/test_stats.py::test_even" in out
     code, out, _ = run(capsys, "check", "--project", str(tiny), "--target", TARGET, "--json")
     doc = json.loads(out)
@@ -88,13 +98,29 @@ def test_a_test_file_that_cannot_be_imported_is_left_out_and_the_others_run(tiny
 @pytest.mark.slow
 def test_solve_refuses_when_no_selected_test_can_run(tiny, capsys):
     calls = []
-    register_script("robust", lambda messages, params: calls.append(1) or "```python\ndef median(xs):\n    return 0\n```")
-    code, out, err = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--tests", "tests/test_broken.py",
-                         "--model", "scripted/robust", "--json", "--no-cache")
+    register_script(
+        "robust", lambda messages, params: calls.append(1) or "```python\ndef median(xs):\n    return 0\n```"
+    )
+    code, out, err = run(
+        capsys,
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--tests",
+        "tests/test_broken.py",
+        "--model",
+        "scripted/robust",
+        "--json",
+        "--no-cache",
+    )
     assert code == 2 and calls == []
     error = json.loads(out)["error"]
-    assert error.startswith("the selected tests cannot run: tests/test_broken.py "
-                            "(ModuleNotFoundError: No module named 'nonexistent_mod': not installed in ")
+    assert error.startswith(
+        "the selected tests cannot run: tests/test_broken.py "
+        "(ModuleNotFoundError: No module named 'nonexistent_mod': not installed in "
+    )
     assert not list((tiny / ".orps" / "runs").iterdir())  # no empty run left behind
 
 
@@ -102,29 +128,72 @@ def test_solve_refuses_when_no_selected_test_can_run(tiny, capsys):
 def test_solve_leaves_a_broken_test_file_out_and_searches_with_the_rest(tiny, capsys):
     fixed = "```python\ndef median(xs):\n    xs = sorted(xs)\n    n = len(xs)\n    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2\n```"
     register_script("robust2", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else fixed)
-    code, out, err = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/robust2",
-                         "--json", "--no-cache", "--samples", "1", "--rounds", "1", "--beam", "1")
+    code, out, err = run(
+        capsys,
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--model",
+        "scripted/robust2",
+        "--json",
+        "--no-cache",
+        "--samples",
+        "1",
+        "--rounds",
+        "1",
+        "--beam",
+        "1",
+    )
     doc = json.loads(out)
     assert "left out (cannot be imported): tests/test_broken.py" in err
-    assert code == 0 and doc["status"] == "solved" and doc["tests"] == ["tests/test_stats.py::test_odd",
-                                                                        "tests/test_stats.py::test_even"]
+    assert (
+        code == 0
+        and doc["status"] == "solved"
+        and doc["tests"] == ["tests/test_stats.py::test_odd", "tests/test_stats.py::test_even"]
+    )
     assert list(doc["left_out"]) == ["tests/test_broken.py"]
 
 
-FIXED_MEDIAN = ("## Code\n```python\nimport statistics\n\ndef median(xs):\n    return statistics.median(xs)\n```")
+FIXED_MEDIAN = "## Code\n```python\nimport statistics\n\ndef median(xs):\n    return statistics.median(xs)\n```"
 
 
 @pytest.mark.slow
 def test_a_candidate_without_annotations_or_docstring_yields_a_patch_that_touches_only_the_body(tiny, capsys):
     (tiny / "tests/test_broken.py").unlink()
-    register_script("body", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else FIXED_MEDIAN)
-    code, out, _ = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/body",
-                       "--json", "--quiet", "--no-cache", "--samples", "1", "--rounds", "1", "--beam", "1")
+    register_script(
+        "body", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else FIXED_MEDIAN
+    )
+    code, out, _ = run(
+        capsys,
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--model",
+        "scripted/body",
+        "--json",
+        "--quiet",
+        "--no-cache",
+        "--samples",
+        "1",
+        "--rounds",
+        "1",
+        "--beam",
+        "1",
+    )
     doc = json.loads(out)
     assert code == 0 and doc["signature_change"] is None
     changed = [line for line in doc["patch"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
-    assert changed == ["+import statistics", "+", "-    xs = sorted(xs)", "-    return xs[len(xs) // 2]",
-                       "+    return statistics.median(xs)"]
+    assert changed == [
+        "+import statistics",
+        "+",
+        "-    xs = sorted(xs)",
+        "-    return xs[len(xs) // 2]",
+        "+    return statistics.median(xs)",
+    ]
 
 
 @pytest.mark.slow
@@ -132,11 +201,29 @@ def test_a_real_interface_change_is_shown_separately(tiny, capsys):
     (tiny / "tests/test_broken.py").unlink()
     changed = FIXED_MEDIAN.replace("def median(xs):", "def median(xs, default=None):")
     register_script("iface", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else changed)
-    code, out, _ = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/iface",
-                       "--headless", "--quiet", "--no-cache", "--samples", "1", "--rounds", "1", "--beam", "1")
+    code, out, _ = run(
+        capsys,
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--model",
+        "scripted/iface",
+        "--headless",
+        "--quiet",
+        "--no-cache",
+        "--samples",
+        "1",
+        "--rounds",
+        "1",
+        "--beam",
+        "1",
+    )
     assert code == 0
-    assert ("the patch changes the interface: def median(xs: list[float]) -> float:  ->  "
-            "def median(xs, default=None):") in out
+    assert (
+        "the patch changes the interface: def median(xs: list[float]) -> float:  ->  def median(xs, default=None):"
+    ) in out
 
 
 def test_the_project_is_found_from_a_subdirectory_and_targets_are_relative_to_it(tiny, tmp_path, monkeypatch):
@@ -163,14 +250,36 @@ def test_check_and_runs_work_from_a_subdirectory(tiny, capsys, monkeypatch):
     code, out, _ = run(capsys, "check", "--target", "stats.py::median", "-v")
     assert code == 1 and "selected: calls median (tests/test_stats.py imports tiny.stats)" in out
     assert "src/tiny/stats.py::median: 1/2 passed" in out
-    code, out, _ = run(capsys, "check", "--target", "stats.py::median", "--tests", "../../tests/test_stats.py::test_odd", "-v")
+    code, out, _ = run(
+        capsys, "check", "--target", "stats.py::median", "--tests", "../../tests/test_stats.py::test_odd", "-v"
+    )
     assert code == 0 and "src/tiny/stats.py::median: 1/1 passed" in out
 
 
 def _solve_fixed(tiny, capsys, patch_out):
-    register_script("ro", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else FIXED_MEDIAN)
-    return run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/ro", "--json", "--quiet",
-               "--samples", "1", "--rounds", "1", "--beam", "1", "--patch-out", str(patch_out))
+    register_script(
+        "ro", lambda messages, params: "Score: 5/5" if "reviewer" in messages[0]["content"] else FIXED_MEDIAN
+    )
+    return run(
+        capsys,
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--model",
+        "scripted/ro",
+        "--json",
+        "--quiet",
+        "--samples",
+        "1",
+        "--rounds",
+        "1",
+        "--beam",
+        "1",
+        "--patch-out",
+        str(patch_out),
+    )
 
 
 @pytest.mark.slow
@@ -191,8 +300,10 @@ def test_a_checkout_where_orps_cannot_write_keeps_its_runs_in_the_user_cache(tin
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
-                    reason="root writes through permission bits; the test above covers the fallback")
+@pytest.mark.skipif(
+    hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
+    reason="root writes through permission bits; the test above covers the fallback",
+)
 def test_a_read_only_checkout_really_works(tiny, capsys, tmp_path, monkeypatch):
     (tiny / "tests/test_broken.py").unlink()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -217,8 +328,25 @@ def test_an_identical_rerun_is_answered_from_the_cache(tiny, capsys):
         return critic if "reviewer" in messages[0]["content"] else FIXED_MEDIAN
 
     register_script("cache", respond)
-    argv = ["solve", "--project", str(tiny), "--target", TARGET, "--model", "scripted/cache", "--json", "--quiet",
-            "--samples", "2", "--rounds", "1", "--beam", "1", "--seed", "7"]
+    argv = [
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--model",
+        "scripted/cache",
+        "--json",
+        "--quiet",
+        "--samples",
+        "2",
+        "--rounds",
+        "1",
+        "--beam",
+        "1",
+        "--seed",
+        "7",
+    ]
     first = json.loads(run(capsys, *argv)[1])
     asked_first = len(asked)
     second = json.loads(run(capsys, *argv)[1])
@@ -250,9 +378,23 @@ def test_solve_refuses_when_pytest_cannot_start_and_says_why(tiny, capsys):
     pyproject = tiny / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "filterwarnings = ['ignore::not_installed_mod.SomeWarning']\n")
     calls = []
-    register_script("robust", lambda messages, params: calls.append(1) or "```python\ndef median(xs):\n    return 0\n```")
-    code, out, err = run(capsys, "solve", "--project", str(tiny), "--target", TARGET, "--tests", "tests/test_stats.py",
-                         "--model", "scripted/robust", "--json", "--no-cache")
+    register_script(
+        "robust", lambda messages, params: calls.append(1) or "```python\ndef median(xs):\n    return 0\n```"
+    )
+    code, out, err = run(
+        capsys,
+        "solve",
+        "--project",
+        str(tiny),
+        "--target",
+        TARGET,
+        "--tests",
+        "tests/test_stats.py",
+        "--model",
+        "scripted/robust",
+        "--json",
+        "--no-cache",
+    )
     assert code == 2 and calls == []
     error = json.loads(out)["error"]
     assert error.startswith("the selected tests cannot run: pytest stopped before collecting any test (exit code 4)")

@@ -24,8 +24,22 @@ def test_schemas_are_valid_json_schema_with_a_version(name):
 
 
 def test_a_document_missing_a_promised_field_is_rejected():
-    doc = {"schema_version": SCHEMA_VERSION, "runs": [{"id": "x", "status": "finished", "result": "solved",
-           "target": "a.py::f", "strategy": "orps", "model": "m", "pass_rate": 1.0, "calls": 2, "cost_usd": 0.0}]}
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "runs": [
+            {
+                "id": "x",
+                "status": "finished",
+                "result": "solved",
+                "target": "a.py::f",
+                "strategy": "orps",
+                "model": "m",
+                "pass_rate": 1.0,
+                "calls": 2,
+                "cost_usd": 0.0,
+            }
+        ],
+    }
     validate("runs", doc)
     del doc["runs"][0]["pass_rate"]
     with pytest.raises(jsonschema.ValidationError):
@@ -35,8 +49,22 @@ def test_a_document_missing_a_promised_field_is_rejected():
 @pytest.mark.slow
 def test_demo_and_runs_documents_match_their_schemas(tmp_path, capsys):
     project = tmp_path / "demo"
-    code = main(["demo", "--dir", str(project), "--json", "--quiet", "--model", f"scripted/{EXAMPLE_MODEL}",
-                 "--samples", "2", "--rounds", "1", "--no-cache"])
+    code = main(
+        [
+            "demo",
+            "--dir",
+            str(project),
+            "--json",
+            "--quiet",
+            "--model",
+            f"scripted/{EXAMPLE_MODEL}",
+            "--samples",
+            "2",
+            "--rounds",
+            "1",
+            "--no-cache",
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     validate("solve", doc)
@@ -54,6 +82,7 @@ def test_the_schemas_and_type_markers_ship_inside_the_packages():
     against must live in the package and match a package-data pattern, or an installed orps
     cannot read them."""
     import fnmatch
+
     import tomllib
 
     import orps_tui.schema

@@ -11,13 +11,39 @@ from search.types import Task
 
 
 def test_solve_flags_become_the_request():
-    args = build_parser().parse_args([
-        "solve", "--target", "src/m.py::f", "--tests", "tests/test_m.py", "-k", "fast", "--problem-text", "be quick",
-        "--problem-mode", "replace", "--new", "--sandbox-read", "/data", "--budget-calls", "3", "--goal", "faster"])
+    args = build_parser().parse_args(
+        [
+            "solve",
+            "--target",
+            "src/m.py::f",
+            "--tests",
+            "tests/test_m.py",
+            "-k",
+            "fast",
+            "--problem-text",
+            "be quick",
+            "--problem-mode",
+            "replace",
+            "--new",
+            "--sandbox-read",
+            "/data",
+            "--budget-calls",
+            "3",
+            "--goal",
+            "faster",
+        ]
+    )
     request = request_from_args(args)
-    assert request == SolveRequest(target="src/m.py::f", tests=["tests/test_m.py"], k="fast", problem_text="be quick",
-                                   problem_mode="replace", new=True, sandbox_read=["/data"],
-                                   settings={"budget_calls": 3, "goal": "faster"})
+    assert request == SolveRequest(
+        target="src/m.py::f",
+        tests=["tests/test_m.py"],
+        k="fast",
+        problem_text="be quick",
+        problem_mode="replace",
+        new=True,
+        sandbox_read=["/data"],
+        settings={"budget_calls": 3, "goal": "faster"},
+    )
 
 
 def test_resume_request_keeps_only_what_was_given():
@@ -34,6 +60,12 @@ def test_watched_files_are_the_target_file_and_the_test_files_that_exist(tmp_pat
     (tmp_path / "m.py").write_text("def f(): pass\n")
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_m.py").write_text("")
-    task = Task(id="m", problem="", entry_point="f", kind="project", target="m.py::f",
-                tests=["tests/test_m.py::test_a", "tests/test_m.py::test_b", "tests", "tests/test_gone.py::t"])
+    task = Task(
+        id="m",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="m.py::f",
+        tests=["tests/test_m.py::test_a", "tests/test_m.py::test_b", "tests", "tests/test_gone.py::t"],
+    )
     assert watched_files(tmp_path, task) == [tmp_path / "m.py", tmp_path / "tests" / "test_m.py"]

@@ -26,8 +26,9 @@ def project(tmp_path):
 
 
 def solving_app(project, evaluator=None, **over):
-    return make_app(project, target=TARGET, settings=settings(**over), evaluator=evaluator or ProjectFake(),
-                    headless_start=True)
+    return make_app(
+        project, target=TARGET, settings=settings(**over), evaluator=evaluator or ProjectFake(), headless_start=True
+    )
 
 
 async def to_review(pilot) -> ReviewScreen:
@@ -94,9 +95,12 @@ async def test_live_table_detail_tabs_and_status(project):
         await pilot.pause()
         detail = search.query_one(NodeDetail)
         assert detail.node_id == "0-0"
-        for tab, expected in [("tab-feedback", "✗ tests/test_calc.py::test_add"),
-                              ("tab-reasoning", "Subtract"), ("tab-critique", "process score 1/5"),
-                              ("tab-code", "return a - b")]:
+        for tab, expected in [
+            ("tab-feedback", "✗ tests/test_calc.py::test_add"),
+            ("tab-reasoning", "Subtract"),
+            ("tab-critique", "process score 1/5"),
+            ("tab-code", "return a - b"),
+        ]:
             detail.active = tab
             await pilot.pause()
             assert expected in screen_text(app), tab
@@ -116,9 +120,12 @@ async def test_review_has_the_search_screens_tabs(project):
         review = await to_review(pilot)
         detail = review.query_one(NodeDetail)
         assert detail.node_id == "1-0" and "+    return a + b" in screen_text(app)
-        for tab, expected in [("tab-feedback", "✓ tests/test_calc.py::test_add"),
-                              ("tab-reasoning", "it must add"), ("tab-critique", "process score 5/5"),
-                              ("tab-diff", "+    return a + b")]:
+        for tab, expected in [
+            ("tab-feedback", "✓ tests/test_calc.py::test_add"),
+            ("tab-reasoning", "it must add"),
+            ("tab-critique", "process score 5/5"),
+            ("tab-diff", "+    return a + b"),
+        ]:
             detail.active = tab
             await pilot.pause()
             assert expected in screen_text(app), tab
@@ -239,7 +246,9 @@ async def test_history_refuses_to_resume_a_finished_run(project):
 
 async def test_start_screen_filter_check_and_start(project):
     (project / "util.py").write_text('def shout(s):\n    """Upper-case s."""\n    return s.upper()\n')
-    (project / "tests" / "test_util.py").write_text("from util import shout\n\ndef test_shout():\n    assert shout('a') == 'A'\n")
+    (project / "tests" / "test_util.py").write_text(
+        "from util import shout\n\ndef test_shout():\n    assert shout('a') == 'A'\n"
+    )
     from tests.tui_support import ASSERTS
 
     ASSERTS["tests/test_util.py::test_shout"] = "assert shout('a') == 'A'"
@@ -378,6 +387,7 @@ def _critic_or(answer: str):
         if messages[0]["content"].startswith("You are a strict code reviewer"):
             return "Reviewed.\nScore: 2/5"
         return answer
+
     return respond
 
 
@@ -401,8 +411,10 @@ async def test_unsolved_review_opens_on_the_original_without_a_star(project):
 async def test_review_shows_a_signature_change(project):
     from search.providers.scripted import register_script
 
-    changed = ("## Reasoning\nAdd, with an optional third term.\n\n## Code\n```python\n"
-               "def add(a, b, c=0):\n    return a + b + c\n```\n")
+    changed = (
+        "## Reasoning\nAdd, with an optional third term.\n\n## Code\n```python\n"
+        "def add(a, b, c=0):\n    return a + b + c\n```\n"
+    )
     register_script("calc-sig", _critic_or(changed))
     app = solving_app(project, model="scripted/calc-sig")
     async with app.run_test(size=SIZE) as pilot:
@@ -421,11 +433,28 @@ def test_cli_progress_and_apply_call_the_unmodified_node_original(project, capsy
     from search.events import Event
 
     stream = io.StringIO()
-    ProgressPrinter(stream)(Event("node_evaluated", {"node": ORIGINAL_ID, "verdict": "failed", "passed": 1,
-                                                     "total": 2, "runtime_s": None}))
+    ProgressPrinter(stream)(
+        Event("node_evaluated", {"node": ORIGINAL_ID, "verdict": "failed", "passed": 1, "total": 2, "runtime_s": None})
+    )
     assert "node original" in stream.getvalue() and "baseline" not in stream.getvalue()
-    code = run_command(["solve", "--project", str(project), "--target", TARGET, "--model", "scripted/calc",
-                        "--samples", "2", "--rounds", "1", "--no-cache", "--quiet", "--json"])
+    code = run_command(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            TARGET,
+            "--model",
+            "scripted/calc",
+            "--samples",
+            "2",
+            "--rounds",
+            "1",
+            "--no-cache",
+            "--quiet",
+            "--json",
+        ]
+    )
     assert code in (0, 1)
     capsys.readouterr()
     run_id = list_runs(project)[0].id
@@ -451,8 +480,9 @@ async def test_check_tests_again_uses_the_files_as_they_are_now(project):
 async def test_an_unknown_scripted_model_is_refused_before_the_search(project):
     app = solving_app(project, model="scripted/no-such-script")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: any("unknown model 'scripted/no-such-script'" in n.message
-                                          for n in app._notifications))
+        await wait_for(
+            pilot, lambda: any("unknown model 'scripted/no-such-script'" in n.message for n in app._notifications)
+        )
         assert not isinstance(app.screen, SearchScreen) and not list_runs(project)
 
 
@@ -594,5 +624,8 @@ def test_orps_command_returns_the_apps_exit_status(project, monkeypatch, capsys,
     code = run_command(["--project", str(project)])
     err = capsys.readouterr().err
     assert code == (70 if crash else 0)
-    assert err == ("orps: internal error: RuntimeError: boom\nhint: this is a bug in orps; the traceback is in "
-                   "crash.log\n" if crash else "")
+    assert err == (
+        "orps: internal error: RuntimeError: boom\nhint: this is a bug in orps; the traceback is in crash.log\n"
+        if crash
+        else ""
+    )

@@ -94,6 +94,7 @@ async def test_an_external_edit_with_a_syntax_error_is_not_checked(project):
 
 # -- edits kept per function ----------------------------------------------------------------------
 
+
 async def edit_and_save(pilot, review, new_line: str) -> None:
     """Open the editor on the shown node, replace its return line, save, wait for the new
     edit to be checked and shown."""
@@ -101,8 +102,14 @@ async def edit_and_save(pilot, review, new_line: str) -> None:
     before = set(review.kept)
     area.text = "\n".join(new_line if "return" in line else line for line in area.text.splitlines()) + "\n"
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen) and review.kept - before
-                   and review.selected.id in review.kept - before)
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, ReviewScreen)
+            and review.kept - before
+            and review.selected.id in review.kept - before
+        ),
+    )
 
 
 async def test_an_edit_from_an_earlier_app_run_is_kept_and_a_new_one_does_not_replace_it(project):
@@ -140,8 +147,12 @@ async def test_the_start_screen_marks_a_function_with_kept_edits(project):
     from orps_tui.screens.start import StartScreen
     from search.tree import Node
 
-    keep_edit(project, TARGET, Node(id="edit-1", parent=None, round=0, style="edited by you",
-                                    code="def add(a, b):\n    return a + b\n"), "some-run")
+    keep_edit(
+        project,
+        TARGET,
+        Node(id="edit-1", parent=None, round=0, style="edited by you", code="def add(a, b):\n    return a + b\n"),
+        "some-run",
+    )
     app = make_app(project, settings=settings(), evaluator=ProjectFake())
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.scanned)

@@ -19,8 +19,9 @@ def project(tmp_path):
 
 
 def solving_app(project, evaluator=None):
-    return make_app(project, target=TARGET, settings=settings(), evaluator=evaluator or ProjectFake(),
-                    headless_start=True)
+    return make_app(
+        project, target=TARGET, settings=settings(), evaluator=evaluator or ProjectFake(), headless_start=True
+    )
 
 
 async def open_review(pilot) -> ReviewScreen:

@@ -27,8 +27,9 @@ def frozen(app):
 
 
 def solving_app(project, **kwargs):
-    return frozen(make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(),
-                           headless_start=True, **kwargs))
+    return frozen(
+        make_app(project, target=TARGET, settings=settings(), evaluator=ProjectFake(), headless_start=True, **kwargs)
+    )
 
 
 async def until_review(pilot):

@@ -86,7 +86,9 @@ async def test_detail_tabs_are_one_pane_and_render_only_the_tab_shown(project):
         code, other = detail.query_one("#code", Static), detail.query_one("#detail-tab", Static)
         assert code.display and not other.display
         assert not str(other.content)  # nothing rendered for a tab never opened
-        app.screen.query_one(NodeTable).move_cursor(row=3)  # 0-0, a failing node (tree order: original, 1-0, 1-1, 0-0, 0-1)
+        app.screen.query_one(NodeTable).move_cursor(
+            row=3
+        )  # 0-0, a failing node (tree order: original, 1-0, 1-1, 0-0, 0-1)
         detail.active = "tab-feedback"
         await pilot.pause()
         assert other.display and not code.display and "✗ tests/test_calc.py::test_add" in screen_text(app)
@@ -188,8 +190,7 @@ async def test_only_the_first_resume_skips_the_screens_restyle(project, monkeypa
         await pilot.pause()
     ours = [r for r in resumes if r[0] in ("SearchScreen", "ReviewScreen")]
     # Pushed: Textual would restyle (True); a pop restyles only after a transparent screen.
-    assert ours == [("SearchScreen", False), ("ReviewScreen", False), ("ReviewScreen", False),
-                    ("SearchScreen", False)]
+    assert ours == [("SearchScreen", False), ("ReviewScreen", False), ("ReviewScreen", False), ("SearchScreen", False)]
     assert any(r == ("CompareScreen", True) for r in resumes)  # other screens keep Textual's restyle
 
 
@@ -258,6 +259,6 @@ async def test_a_new_screens_first_paint_runs_after_its_layout_with_the_loop_run
     for name in ("SearchScreen", "ReviewScreen"):
         ours = [what for what, screen in order if screen == name]
         first = ours.index("resume")
-        assert ours[first:first + 4] == ["resume", "resumed", "timer", "paint"], (name, order)
+        assert ours[first : first + 4] == ["resume", "resumed", "timer", "paint"], (name, order)
     compare = [what for what, screen in order if screen == "CompareScreen"]
     assert compare[:3] == ["resume", "paint", "resumed"]  # other screens keep Textual's way

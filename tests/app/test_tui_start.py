@@ -46,7 +46,9 @@ async def test_the_fields_reach_the_search(project):
         start.query_one("#goal").value = "faster"
         start.query_one("#functions").focus()
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, (SearchScreen, ReviewScreen)))  # a quick search ends at once
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, (SearchScreen, ReviewScreen))
+        )  # a quick search ends at once
         job = app.screen.job
         assert job.task.tests == ["tests/test_calc.py::test_add"]
         assert "Both arguments are ints." in job.task.problem
@@ -112,12 +114,17 @@ async def test_no_tests_says_to_fill_the_tests_field(project):
 async def test_a_new_target_from_the_start_screen(project, monkeypatch):
     """n, a target that does not exist (a new file), its problem and tests: the search
     writes it and the proposal's patch creates the file; accepting writes it."""
-    monkeypatch.setitem(__import__("tests.tui_support", fromlist=["ASSERTS"]).ASSERTS,
-                        "tests/test_triple.py::test_triple", "assert triple(2) == 6")
+    monkeypatch.setitem(
+        __import__("tests.tui_support", fromlist=["ASSERTS"]).ASSERTS,
+        "tests/test_triple.py::test_triple",
+        "assert triple(2) == 6",
+    )
     (project / "tests" / "test_triple.py").write_text(
-        "from triple import triple\n\n\ndef test_triple():\n    assert triple(2) == 6\n")
-    register_script("triple", lambda messages, params: "Correct.\nScore: 5/5"
-                    if "reviewer" in messages[0]["content"] else TRIPLE)
+        "from triple import triple\n\n\ndef test_triple():\n    assert triple(2) == 6\n"
+    )
+    register_script(
+        "triple", lambda messages, params: "Correct.\nScore: 5/5" if "reviewer" in messages[0]["content"] else TRIPLE
+    )
     app = make_app(project, settings=settings(model="scripted/triple", rounds=1), evaluator=ProjectFake())
     async with app.run_test(size=SIZE) as pilot:
         start = await started_on(pilot, "calc.py::add")
@@ -127,8 +134,7 @@ async def test_a_new_target_from_the_start_screen(project, monkeypatch):
             await pilot.press({":": "colon", ".": "full_stop"}.get(key, key))
         assert start.target == "triple.py::triple" and start.is_new("triple.py::triple")
         fill(start, problem="Return three times x.", tests="tests/test_triple.py")
-        await wait_for(pilot, lambda: "new function, in a new file triple.py" in
-                       info_text(start))
+        await wait_for(pilot, lambda: "new function, in a new file triple.py" in info_text(start))
         start.query_one("#functions").focus()
         start.action_start()
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
@@ -150,7 +156,8 @@ async def test_the_function_list_keeps_one_line_per_name_and_docstring_at_80x24(
     onto extra lines (nor cut at a fixed length when the terminal is wide)."""
     doc = "Add two numbers and return their sum, which is a long description " * 3 + "ENDWORD"
     (project / "long.py").write_text(
-        f'def a_function_with_a_rather_long_name_for_the_list(a, b):\n    """{doc}"""\n    return a + b\n')
+        f'def a_function_with_a_rather_long_name_for_the_list(a, b):\n    """{doc}"""\n    return a + b\n'
+    )
     from tests.tui_support import screen_text
 
     app = make_app(project, settings=settings(), evaluator=ProjectFake())
@@ -166,5 +173,5 @@ async def test_the_function_list_keeps_one_line_per_name_and_docstring_at_80x24(
         await wait_for(pilot, lambda: isinstance(start, StartScreen) and len(start.functions) >= 2)
         await pilot.pause()
         line = next(line for line in screen_text(pilot.app).splitlines() if "Add two numbers" in line)
-        shown = line[line.index("Add two numbers"):].split("▎")[0].rstrip(" …")
+        shown = line[line.index("Add two numbers") :].split("▎")[0].rstrip(" …")
         assert len(shown) > 70  # not cut at a fixed 70 characters, whatever the width

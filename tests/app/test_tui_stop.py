@@ -34,6 +34,8 @@ def idle_pool_worker(thread: threading.Thread) -> bool:
         names.append((Path(frame.f_code.co_filename).name, frame.f_code.co_name))
         frame = frame.f_back
     return bool(names) and names[0] == ("thread.py", "_worker")
+
+
 SIZE = (120, 36)
 
 
@@ -61,9 +63,14 @@ async def test_ctrl_c_then_q_ends_the_app_with_nothing_left_running(tmp_path):
         assert cancelled.is_set()  # the model call itself was cancelled, not left to finish
         await pilot.press("q")
     assert app.exit_status == 0 and app.return_code == 0
+
     def new_threads():  # busy ones: an idle worker of the loop's thread pool waits for work, it runs nothing
-        return [t.name for t in set(threading.enumerate()) - threads_before
-                if t.is_alive() and not t.daemon and not idle_pool_worker(t)]
+        return [
+            t.name
+            for t in set(threading.enumerate()) - threads_before
+            if t.is_alive() and not t.daemon and not idle_pool_worker(t)
+        ]
+
     try:
         await until(lambda: not new_threads(), 30, "the run's threads ending")
     except AssertionError as err:

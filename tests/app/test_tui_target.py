@@ -37,8 +37,13 @@ async def test_target_opens_the_start_screen_with_its_tests(project, argv):
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, StartScreen)
         # the description is redrawn when the check marks the list: wait for the final one
-        await wait_for(pilot, lambda: "2 tests selected, 1/2 pass now" in screen_text(app)
-                       and "tests/test_calc.py::test_add_zero" in screen_text(app))
+        await wait_for(
+            pilot,
+            lambda: (
+                "2 tests selected, 1/2 pass now" in screen_text(app)
+                and "tests/test_calc.py::test_add_zero" in screen_text(app)
+            ),
+        )
         assert "tests/test_calc.py::test_add " in screen_text(app)
         assert app.screen.target == TARGET
 

@@ -29,8 +29,13 @@ def slow(messages, params):
 
 async def test_status_says_what_the_search_waits_for_and_where_it_is(project):
     register_script("slow-calc", slow)
-    app = make_app(project, target=TARGET, settings=settings(model="scripted/slow-calc", budget_calls=8),
-                   evaluator=ProjectFake(), headless_start=True)
+    app = make_app(
+        project,
+        target=TARGET,
+        settings=settings(model="scripted/slow-calc", budget_calls=8),
+        evaluator=ProjectFake(),
+        headless_start=True,
+    )
     app.auto_review = False
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
@@ -48,8 +53,15 @@ async def test_tree_order_marks_and_dimming():
     from textual.app import App
 
     tree = SearchTree()
-    for node_id, parent, rnd in [("baseline", None, -1), ("0-0", None, 0), ("0-1", None, 0), ("0-2", None, 0),
-                                 ("1-0", "0-2", 1), ("1-1", "0-0", 1), ("2-0", "1-1", 2)]:
+    for node_id, parent, rnd in [
+        ("baseline", None, -1),
+        ("0-0", None, 0),
+        ("0-1", None, 0),
+        ("0-2", None, 0),
+        ("1-0", "0-2", 1),
+        ("1-1", "0-0", 1),
+        ("2-0", "1-1", 2),
+    ]:
         tree.add(Node(id=node_id, parent=parent, round=rnd))
     for node in tree:
         from search.types import Evaluation
@@ -101,8 +113,12 @@ async def test_arriving_nodes_go_to_their_place_and_the_screen_shows_them_there(
     app = table_app()
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(NodeTable)
-        for node in [evaluated("baseline", None, -1), evaluated("0-0", None, 0), evaluated("0-1", None, 0),
-                     evaluated("0-2", None, 0)]:
+        for node in [
+            evaluated("baseline", None, -1),
+            evaluated("0-0", None, 0),
+            evaluated("0-1", None, 0),
+            evaluated("0-2", None, 0),
+        ]:
             tree.add(node)
             table.upsert(node)
         await pilot.pause()
@@ -126,8 +142,14 @@ def drawn_names(app) -> list[str]:
 
 async def test_a_round_folds_into_one_row_and_unfolds():
     tree = SearchTree()
-    for node in [evaluated("baseline", None, -1), evaluated("0-0", None, 0), evaluated("0-1", None, 0, passed=1),
-                 evaluated("0-2", None, 0), evaluated("1-0", "0-2", 1), evaluated("1-1", "0-2", 1)]:
+    for node in [
+        evaluated("baseline", None, -1),
+        evaluated("0-0", None, 0),
+        evaluated("0-1", None, 0, passed=1),
+        evaluated("0-2", None, 0),
+        evaluated("1-0", "0-2", 1),
+        evaluated("1-1", "0-2", 1),
+    ]:
         tree.add(node)
     app = table_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -138,8 +160,7 @@ async def test_a_round_folds_into_one_row_and_unfolds():
         await pilot.press("f")
         await wait_for(pilot, lambda: "round-0" in table.rows)
         # the kept node stays (its children hang under it); the two others become one row
-        assert names(table) == ["original", "▸ round 0: 2 folded",
-                                "● 0-2", "└ 1-0", "└ 1-1"]
+        assert names(table) == ["original", "▸ round 0: 2 folded", "● 0-2", "└ 1-0", "└ 1-1"]
         assert table.current_id() == "round-0"
         late = evaluated("0-3", None, 0)  # a node of the folded round arriving: counted in its row
         tree.add(late)
@@ -149,8 +170,7 @@ async def test_a_round_folds_into_one_row_and_unfolds():
         tree.add(child)
         table.upsert(child)
         table.mark_tree(tree)
-        assert names(table) == ["original", "▸ round 0: 2 folded",
-                                "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]
+        assert names(table) == ["original", "▸ round 0: 2 folded", "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]
         await pilot.press("f")
         await wait_for(pilot, lambda: "round-0" not in table.rows)
         assert names(table) == ["original", "0-0", "0-1", "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]

@@ -57,7 +57,8 @@ def test_a_cancelled_request_stops_at_the_next_step_and_the_others_go_on(llm):
         steps.append(index)
         return index == 0 and steps.count(0) > 3
 
-    outs = generate_batch(llm, [BatchRequest(ADD, 0.8, 40, seed=s) for s in range(2)], n_threads=2,
-                          should_stop=stop_the_first_after_three)
+    outs = generate_batch(
+        llm, [BatchRequest(ADD, 0.8, 40, seed=s) for s in range(2)], n_threads=2, should_stop=stop_the_first_after_three
+    )
     assert outs[0]["choices"][0]["finish_reason"] == "cancelled" and outs[0]["usage"]["completion_tokens"] == 3
     assert outs[1]["choices"][0]["finish_reason"] in ("stop", "length") and outs[1]["usage"]["completion_tokens"] > 3

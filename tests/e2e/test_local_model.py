@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from orps_tui.cli import main
-from search.gateway import Gateway, GatewayConfig, ModelError
 from orps_tui.schema import validate
+from search.gateway import Gateway, GatewayConfig, ModelError
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,12 +28,29 @@ async def test_local_smollm2_answers_with_accounting():
 
 async def test_unknown_gguf_path_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="no GGUF file"):
-        await Gateway(GatewayConfig()).complete("local/" + str(tmp_path / "missing.gguf"), [{"role": "user", "content": "hi"}])
+        await Gateway(GatewayConfig()).complete(
+            "local/" + str(tmp_path / "missing.gguf"), [{"role": "user", "content": "hi"}]
+        )
 
 
 def test_demo_headless_json_runs_the_real_model(tmp_path, capsys):
-    code = main(["demo", "--dir", str(tmp_path / "demo"), "--json", "--quiet", "--samples", "2", "--rounds", "1",
-                 "--max-tokens", "96", "--budget-calls", "4"])
+    code = main(
+        [
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--json",
+            "--quiet",
+            "--samples",
+            "2",
+            "--rounds",
+            "1",
+            "--max-tokens",
+            "96",
+            "--budget-calls",
+            "4",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     validate("solve", doc)
     assert code == 0
@@ -42,5 +59,16 @@ def test_demo_headless_json_runs_the_real_model(tmp_path, capsys):
     for name in ("task.json", "settings.json", "events.jsonl", "tree.json", "result.json", "meta.json"):
         assert (run_dir / name).is_file(), name
     tree = json.loads((run_dir / "tree.json").read_text())
-    assert {"id", "parent", "round", "style", "reasoning", "code", "evaluation", "critique",
-            "process_score", "outcome_score", "usage"} <= set(tree["nodes"][0])
+    assert {
+        "id",
+        "parent",
+        "round",
+        "style",
+        "reasoning",
+        "code",
+        "evaluation",
+        "critique",
+        "process_score",
+        "outcome_score",
+        "usage",
+    } <= set(tree["nodes"][0])

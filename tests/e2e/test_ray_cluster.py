@@ -80,14 +80,27 @@ def orps(cluster: LocalCluster | None, *args: str, key: str = KEY, timeout: floa
     env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
     if key:
         env["OPENAI_API_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "orps_tui.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "orps_tui.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def bench(cluster, tmp: Path, dataset: Path, model_args: list[str], *extra: str, key: str = KEY):
     out = tmp / "out"
-    done = orps(cluster, "bench", "--dataset", str(dataset), *model_args, *SETTINGS, "--out", str(out),
-                "--json", str(tmp / "report.json"), *extra, key=key)
+    done = orps(
+        cluster,
+        "bench",
+        "--dataset",
+        str(dataset),
+        *model_args,
+        *SETTINGS,
+        "--out",
+        str(out),
+        "--json",
+        str(tmp / "report.json"),
+        *extra,
+        key=key,
+    )
     return done, out
 
 
@@ -120,8 +133,18 @@ def test_bench_on_the_cluster_stops_with_exit_3_when_the_workers_have_no_key(clu
 
 
 def test_doctor_lists_both_nodes_and_a_model_call_from_each(cluster, server, tmp_path):
-    done = orps(cluster, "doctor", "--no-model", "--json", "--ray", cluster.address, "--model", "openai/gpt-4o-mini",
-                "--api-base", server)
+    done = orps(
+        cluster,
+        "doctor",
+        "--no-model",
+        "--json",
+        "--ray",
+        cluster.address,
+        "--model",
+        "openai/gpt-4o-mini",
+        "--api-base",
+        server,
+    )
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     ray = json.loads(done.stdout)["ray"]
     assert ray["connected"] and ray["ok"] and ray["node_count"] == 2 and ray["cpus"] == 2
@@ -129,8 +152,18 @@ def test_doctor_lists_both_nodes_and_a_model_call_from_each(cluster, server, tmp
     for node in ray["nodes"]:
         assert node["same_version"] and node["sandbox"]["ok"], node
         assert node["model"]["ok"] and node["model"]["reply"] == "OK", node
-    words = orps(cluster, "doctor", "--no-model", "--ray", cluster.address, "--model", "openai/gpt-4o-mini",
-                 "--api-base", server, key="")  # no key anywhere: every worker says so, exit 1
+    words = orps(
+        cluster,
+        "doctor",
+        "--no-model",
+        "--ray",
+        cluster.address,
+        "--model",
+        "openai/gpt-4o-mini",
+        "--api-base",
+        server,
+        key="",
+    )  # no key anywhere: every worker says so, exit 1
     assert words.returncode == 1
     assert words.stdout.count("does not answer from a worker") == 2 and "Cluster: NOT ready" in words.stdout
 
@@ -148,13 +181,25 @@ def test_solve_on_the_cluster_equals_local(cluster, tmp_path):
     (project / "tests").mkdir(parents=True)
     (project / "mod.py").write_text(SOURCE)
     (project / "tests" / "test_mod.py").write_text(
-        "from mod import add3\n\ndef test_add3():\n    assert add3(1) == 4\n    assert add3(-5) == -2\n")
+        "from mod import add3\n\ndef test_add3():\n    assert add3(1) == 4\n    assert add3(-5) == -2\n"
+    )
     script = tmp_path / "script.py"
-    script.write_text("import re\n\ndef respond(messages, params):\n"
-                      "    if 'reviewer' in messages[0]['content']:\n        return 'Score: 5/5'\n"
-                      "    return '```python\\ndef add3(x):\\n    return x + 3\\n```'\n")
-    common = ["solve", "--project", str(project), "--target", "mod.py::add3", "--json", "--model", f"scripted/{script}",
-              *SETTINGS]
+    script.write_text(
+        "import re\n\ndef respond(messages, params):\n"
+        "    if 'reviewer' in messages[0]['content']:\n        return 'Score: 5/5'\n"
+        "    return '```python\\ndef add3(x):\\n    return x + 3\\n```'\n"
+    )
+    common = [
+        "solve",
+        "--project",
+        str(project),
+        "--target",
+        "mod.py::add3",
+        "--json",
+        "--model",
+        f"scripted/{script}",
+        *SETTINGS,
+    ]
     local = orps(None, *common)
     remote = orps(cluster, *common, "--ray", cluster.address)
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-2000:]
@@ -167,7 +212,7 @@ def test_solve_on_the_cluster_equals_local(cluster, tmp_path):
     assert (project / "mod.py").read_text() == SOURCE  # only apply touches the project
 
 
-LOGGING_SCRIPT = '''
+LOGGING_SCRIPT = """
 import os, re, time
 LOG = {log!r}
 
@@ -181,7 +226,7 @@ def respond(messages, params):
         return "Score: 5/5"
     body = f"x + {{n}}" if "negatives" in text else f"abs(x) + {{n}}"
     return f"```python\\ndef add{{n}}(x):\\n    return {{body}}\\n```"
-'''
+"""
 
 
 def test_a_lost_node_s_problems_finish_on_the_head(cluster, tmp_path):
@@ -192,9 +237,27 @@ def test_a_lost_node_s_problems_finish_on_the_head(cluster, tmp_path):
     dataset = write_dataset(tmp_path / "ds", 4)
     env = {k: v for k, v in cluster.client_env().items() if not k.startswith("OPENAI_")}
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "bench", "--dataset", str(dataset), "--model",
-                             f"scripted/{script}", *SETTINGS, "--out", str(out), "--ray", cluster.address],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "bench",
+            "--dataset",
+            str(dataset),
+            "--model",
+            f"scripted/{script}",
+            *SETTINGS,
+            "--out",
+            str(out),
+            "--ray",
+            cluster.address,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         on_second: set[str] = set()
@@ -215,4 +278,4 @@ def test_a_lost_node_s_problems_finish_on_the_head(cluster, tmp_path):
     assert {r["id"]: r["passed_hidden"] for r in results} == {"t/0": False, "t/1": True, "t/2": False, "t/3": True}
     calls = log.read_text().splitlines()
     for problem in on_second:  # the problem caught on the lost node was searched again on the head
-        assert f"head {problem}" in calls[max(i for i, c in enumerate(calls) if c == f"second {problem}"):]
+        assert f"head {problem}" in calls[max(i for i, c in enumerate(calls) if c == f"second {problem}") :]

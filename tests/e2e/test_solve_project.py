@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from orps_tui.cli import main
-from search.providers.scripted import register_script
 from orps_tui.schema import validate
+from search.providers.scripted import register_script
 from tests.support import answering_by_name, git_project
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
@@ -19,13 +19,13 @@ WORDS = "src/textkit/words.py"
 
 ANSWERS = {
     "slugify": "## Reasoning\nUse a regex for runs.\n\n## Code\n```python\nimport re\n\ndef slugify(title):\n"
-               "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n",
+    "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n```\n",
     "initials": "```python\ndef initials(name):\n    return ''.join(w[0].upper() for w in name.split())\n```",
     "common_words": "```python\ndef common_words(a, b):\n    seen, wanted, out = set(), set(b), []\n"
-                    "    for w in a:\n        if w in wanted and w not in seen:\n            seen.add(w)\n"
-                    "            out.append(w)\n    return out\n```",
+    "    for w in a:\n        if w in wanted and w not in seen:\n            seen.add(w)\n"
+    "            out.append(w)\n    return out\n```",
     "add": "```python\ndef add(self, text):\n    for word in text.lower().split():\n"
-           "        self.counts[word] = self.counts.get(word, 0) + 1\n```",
+    "        self.counts[word] = self.counts.get(word, 0) + 1\n```",
     "fetch_title": "```python\nasync def fetch_title(text):\n    return text.splitlines()[0].strip()\n```",
 }
 
@@ -39,8 +39,21 @@ def project(tmp_path):
 
 
 def solve(project: Path, target: str, *extra: str, capsys) -> tuple[int, dict]:
-    code = main(["solve", "--project", str(project), "--target", target, "--model", "scripted/sample",
-                 "--json", "--quiet", "--no-cache", *extra])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            target,
+            "--model",
+            "scripted/sample",
+            "--json",
+            "--quiet",
+            "--no-cache",
+            *extra,
+        ]
+    )
     out = capsys.readouterr().out
     doc = json.loads(out)
     validate("solve", doc)
@@ -51,8 +64,11 @@ def test_fix_a_bug_then_apply_safely(project, capsys, tmp_path):
     patch_file = tmp_path / "fix.patch"
     code, doc = solve(project, f"{WORDS}::slugify", "--patch-out", str(patch_file), capsys=capsys)
     assert code == 0 and doc["status"] == "solved"
-    assert doc["tests"] == ["tests/test_words.py::test_slugify_simple", "tests/test_words.py::test_slugify_punctuation",
-                            "tests/test_words.py::test_slugify_runs"]
+    assert doc["tests"] == [
+        "tests/test_words.py::test_slugify_simple",
+        "tests/test_words.py::test_slugify_punctuation",
+        "tests/test_words.py::test_slugify_runs",
+    ]
     assert doc["original"]["passed"] == 1 and doc["best"]["passed"] == 3
     assert doc["baseline"] == doc["original"]  # the older name of the same field stays
     assert doc["settings"]["samples"] == 2  # from [tool.orps] in the project's pyproject.toml
@@ -69,7 +85,9 @@ def test_fix_a_bug_then_apply_safely(project, capsys, tmp_path):
     assert (project / WORDS).read_text() == after
     assert "already applied" in capsys.readouterr().out
     # Tests now pass in the real project.
-    result = subprocess.run(["python", "-m", "pytest", "-q", "-k", "slugify"], cwd=project, capture_output=True, text=True)
+    result = subprocess.run(
+        ["python", "-m", "pytest", "-q", "-k", "slugify"], cwd=project, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
     # Revert puts the original back.
     assert main(["apply", "--revert", "--project", str(project)]) == 0
@@ -129,27 +147,60 @@ def test_bad_input_gets_a_clear_message_and_exit_2(project, capsys):
         err = capsys.readouterr().err
         assert code == 2 and message in err, (args, err)
         assert "Traceback" not in err
-    assert subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project,
-                          capture_output=True, text=True).stdout == ""
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=project, capture_output=True, text=True
+        ).stdout
+        == ""
+    )
 
 
 def test_resume_needs_only_the_run_id_and_refuses_another_task(project, capsys):
     target = f"{WORDS}::slugify"
     register_script("clueless", lambda messages, params: "I do not know.")
-    code = main(["solve", "--project", str(project), "--target", target, "--model", "scripted/clueless",
-                 "--json", "--quiet", "--no-cache", "--budget-calls", "1", "--no-critic"])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            target,
+            "--model",
+            "scripted/clueless",
+            "--json",
+            "--quiet",
+            "--no-cache",
+            "--budget-calls",
+            "1",
+            "--no-critic",
+        ]
+    )
     first = json.loads(capsys.readouterr().out)
     assert first["stop_reason"] == "budget" and first["usage"]["calls"] == 1
     run_id = first["run_id"]
 
-    code = main(["solve", "--project", str(project), "--resume", run_id, "--tests", "tests/test_words.py",
-                 "--json", "--quiet"])
+    code = main(
+        ["solve", "--project", str(project), "--resume", run_id, "--tests", "tests/test_words.py", "--json", "--quiet"]
+    )
     captured = capsys.readouterr()
     assert code == 2 and "--tests would change that task" in captured.err
     assert json.loads(captured.out)["exit_code"] == 2
 
-    code = main(["solve", "--project", str(project), "--resume", run_id, "--budget-calls", "6",
-                 "--model", "scripted/sample", "--json", "--quiet"])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--resume",
+            run_id,
+            "--budget-calls",
+            "6",
+            "--model",
+            "scripted/sample",
+            "--json",
+            "--quiet",
+        ]
+    )
     resumed = json.loads(capsys.readouterr().out)
     assert resumed["run_id"] == run_id and resumed["target"] == target
     assert resumed["usage"]["calls"] > 1 and resumed["status"] == "solved"

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Lines, alive, cli_env, processes_of, sandboxes_under, wait_until
 from tests.e2e.test_solve_project import SAMPLE, WORDS
+from tests.support import Lines, alive, cli_env, processes_of, sandboxes_under, wait_until
 
 pytestmark = pytest.mark.slow
 STOP_WITHIN_S = 30.0  # how long a wait for an exit or a process ending may take before it fails; the model takes 600 s
 
-BUSY_SCRIPT = '''
+BUSY_SCRIPT = """
 import asyncio
 from pathlib import Path
 
@@ -30,7 +30,7 @@ async def respond(messages, params):
     Path(__file__).with_name("called").touch()  # tells the test a model call is in flight
     await asyncio.sleep(600)  # a model that never answers unless cancelled
     return "never"
-'''
+"""
 
 
 def wait_for_a_model_call(script_dir: Path) -> None:
@@ -47,9 +47,27 @@ def project(tmp_path):
 
 def start_solve(project: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "orps_tui.cli", "solve", "--project", str(project), "--target", f"{WORDS}::slugify",
-         "--model", f"scripted/{project.parent / 'busy.py'}", "--headless", "--no-cache", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=project)
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            f"{WORDS}::slugify",
+            "--model",
+            f"scripted/{project.parent / 'busy.py'}",
+            "--headless",
+            "--no-cache",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=project,
+    )
 
 
 def test_ctrl_c_stops_a_busy_headless_solve_at_once_and_the_run_resumes(project):
@@ -60,10 +78,16 @@ def test_ctrl_c_stops_a_busy_headless_solve_at_once_and_the_run_resumes(project)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     # killpg does not wait for the group to die: each process must be gone soon after
-    wait_until(lambda: processes_of(project) == [], STOP_WITHIN_S, f"the run's processes ending ({processes_of(project)})")
+    wait_until(
+        lambda: processes_of(project) == [], STOP_WITHIN_S, f"the run's processes ending ({processes_of(project)})"
+    )
 
-    runs = subprocess.run([sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
-                          capture_output=True, text=True, env=cli_env())
+    runs = subprocess.run(
+        [sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+    )
     listed = json.loads(runs.stdout)["runs"]
     assert listed and listed[0]["status"] == "interrupted"
 
@@ -121,9 +145,26 @@ def test_ctrl_c_stops_a_busy_bench_and_keeps_it_resumable(datasets, tmp_path):
     (tmp_path / "busy.py").write_text(BUSY_SCRIPT)
     dataset = datasets / "mbpp_v2"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orps_tui.cli", "bench", "--dataset", str(dataset), "--limit", "2",
-         "--model", f"scripted/{tmp_path / 'busy.py'}", "--out", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "bench",
+            "--dataset",
+            str(dataset),
+            "--limit",
+            "2",
+            "--model",
+            f"scripted/{tmp_path / 'busy.py'}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
     wait_for_a_model_call(tmp_path)  # past the reference check, into the (busy) model calls
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)  # far less than the model's 600 s
@@ -132,9 +173,14 @@ def test_ctrl_c_stops_a_busy_bench_and_keeps_it_resumable(datasets, tmp_path):
 
 
 def start_watch(project: Path, *args: str) -> tuple[subprocess.Popen, Lines, Lines]:
-    proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "watch", "--project", str(project),
-                             "--debounce", "0.2", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=project)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orps_tui.cli", "watch", "--project", str(project), "--debounce", "0.2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=project,
+    )
     return proc, Lines(proc.stdout), Lines(proc.stderr)
 
 
@@ -144,7 +190,9 @@ def stop_watch(proc: subprocess.Popen, out: Lines, err: Lines, project: Path) ->
     text = err.rest()
     assert code == 0, text
     assert "stopped watching" in text and "Traceback" not in text + out.rest()
-    wait_until(lambda: processes_of(project) == [], STOP_WITHIN_S, f"the run's processes ending ({processes_of(project)})")
+    wait_until(
+        lambda: processes_of(project) == [], STOP_WITHIN_S, f"the run's processes ending ({processes_of(project)})"
+    )
     return out.text
 
 
@@ -158,17 +206,21 @@ def test_ctrl_c_stops_watch_with_a_marker_search_running_and_keeps_the_runs(proj
     text = stop_watch(proc, out, err, project)
     assert "slugify: search cancelled (run " in text
     run_id = text.split("slugify: search cancelled (run ")[1].split()[0]
-    runs = subprocess.run([sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
-                          capture_output=True, text=True, env=cli_env())
+    runs = subprocess.run(
+        [sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+    )
     assert [(r["id"], r["status"]) for r in json.loads(runs.stdout)["runs"]] == [(run_id, "interrupted")]
 
 
-SLOW_TEST = '''
+SLOW_TEST = """
 
 def test_takes_its_time():
     import time
     time.sleep(600)
-'''
+"""
 
 
 def test_ctrl_c_stops_watch_on_a_target_while_its_tests_run(project):
@@ -186,9 +238,28 @@ def test_ctrl_c_stops_a_busy_bench_on_ray_and_keeps_it_resumable(datasets, tmp_p
     pytest.importorskip("ray")
     (tmp_path / "busy.py").write_text(BUSY_SCRIPT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orps_tui.cli", "bench", "--dataset", str(datasets / "mbpp_v2"), "--limit", "2",
-         "--model", f"scripted/{tmp_path / 'busy.py'}", "--out", str(tmp_path / "out"), "--ray", "local"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "bench",
+            "--dataset",
+            str(datasets / "mbpp_v2"),
+            "--limit",
+            "2",
+            "--model",
+            f"scripted/{tmp_path / 'busy.py'}",
+            "--out",
+            str(tmp_path / "out"),
+            "--ray",
+            "local",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
     wait_until((tmp_path / "called").exists, 300, "a model call on a Ray worker")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)  # the local cluster is shut down first; the model takes 600 s

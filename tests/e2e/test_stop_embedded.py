@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from orps_tui.commands.demo import EXAMPLE, TARGET
-from tests.support import Lines, alive, cli_env, processes_of, sandboxes_under, wait_until
 from tests.e2e.test_stop import STOP_WITHIN_S
+from tests.support import Lines, alive, cli_env, processes_of, sandboxes_under, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +33,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def runs_of(project: Path) -> list[dict]:
-    listed = subprocess.run([sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
-                            capture_output=True, text=True, env=cli_env())
+    listed = subprocess.run(
+        [sys.executable, "-m", "orps_tui.cli", "runs", "--project", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+    )
     return json.loads(listed.stdout)["runs"]
 
 
@@ -43,9 +47,28 @@ def test_ctrl_c_mid_round_with_the_embedded_model_then_resume(tmp_path):
     project = tmp_path / "demo"
     shutil.copytree(EXAMPLE, project)
     solve = [sys.executable, "-m", "orps_tui.cli", "solve", "--project", str(project), "--headless", "--no-cache"]
-    proc = subprocess.Popen([*solve, "--target", TARGET, "--model", "local/smollm2", "--samples", "2",
-                             "--beam", "1", "--rounds", "1", "--max-tokens", "96"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=project)
+    proc = subprocess.Popen(
+        [
+            *solve,
+            "--target",
+            TARGET,
+            "--model",
+            "local/smollm2",
+            "--samples",
+            "2",
+            "--beam",
+            "1",
+            "--rounds",
+            "1",
+            "--max-tokens",
+            "96",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=project,
+    )
     err, _out = Lines(proc.stderr), Lines(proc.stdout)  # stdout read too, so its pipe never fills
     seen: set[int] = set()
 
@@ -64,13 +87,22 @@ def test_ctrl_c_mid_round_with_the_embedded_model_then_resume(tmp_path):
     print(f"\nembedded model, Ctrl+C mid-round: exit {code} after {took:.2f} s")
     assert code == 130, stderr
     assert "Traceback" not in stderr
-    wait_until(lambda: processes_of(project) == [] and not any(alive(pid) for pid in seen), STOP_WITHIN_S,
-               f"the run's processes ending ({processes_of(project)})")
+    wait_until(
+        lambda: processes_of(project) == [] and not any(alive(pid) for pid in seen),
+        STOP_WITHIN_S,
+        f"the run's processes ending ({processes_of(project)})",
+    )
 
     [run] = runs_of(project)
     assert run["status"] == "interrupted"
-    resumed = subprocess.run([*solve, "--resume", run["id"], "--quiet"], capture_output=True, text=True,
-                             env=cli_env(), cwd=project, timeout=900)
+    resumed = subprocess.run(
+        [*solve, "--resume", run["id"], "--quiet"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        cwd=project,
+        timeout=900,
+    )
     assert resumed.returncode in (0, 1), resumed.stderr  # solved or not: the tiny model often fails
     assert f"run {run['id']}: " in resumed.stdout
     [again] = runs_of(project)  # the same run went on, no new one

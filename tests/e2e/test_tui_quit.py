@@ -18,10 +18,8 @@ import pytest
 from tests import tui_support as support
 from tests.tmux_support import capture, keys, kill, start_orps, wait_screen
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
-MOMENTS = ["loading", "start", "search", "review", "editor", "after-edit", "after-edit", "after-apply",
-           "after-apply"]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+MOMENTS = ["loading", "start", "search", "review", "editor", "after-edit", "after-edit", "after-apply", "after-apply"]
 
 
 def tagged_processes(tag: str) -> list[str]:

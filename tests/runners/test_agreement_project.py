@@ -20,8 +20,9 @@ SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
 
 SPECIAL = "def initials(name):\n    return {'ada lovelace': 'AL', 'Grace  Brewster Hopper': 'GBH'}.get(name, '')\n"
 RIGHT = "def initials(name):\n    return ''.join(w[0].upper() for w in name.split())\n"
-RIGHT_TOO = ("def initials(name):\n    out = ''\n    for word in name.split():\n"
-             "        out += word[0].upper()\n    return out\n")
+RIGHT_TOO = (
+    "def initials(name):\n    out = ''\n    for word in name.split():\n        out += word[0].upper()\n    return out\n"
+)
 
 
 def respond(messages, params):
@@ -32,8 +33,14 @@ def respond(messages, params):
 
 def test_module_and_probe_file_of_a_project_target():
     assert module_of("src/pkg/core.py") == "pkg.core" and module_of("pkg/__init__.py") == "pkg"
-    task = Task(id="p", problem="", entry_point="initials", kind="project", target="src/textkit/words.py::initials",
-                tests=["tests/test_words.py::test_initials"])
+    task = Task(
+        id="p",
+        problem="",
+        entry_point="initials",
+        kind="project",
+        target="src/textkit/words.py::initials",
+        tests=["tests/test_words.py::test_initials"],
+    )
     rel, text = probe_file(task, [Call(("x y",))], "ORPS-PROBE-0123456789ab")
     assert rel == "test_orps_probes_0123456789ab.py"  # at the root: the test directories are read-only
     assert text.startswith("from textkit.words import initials") and "__orps_probe(lambda: initials('x y'))" in text
@@ -44,9 +51,27 @@ def test_solve_with_agreement_on_a_project(tmp_path, capsys):
     project = tmp_path / "proj"
     shutil.copytree(SAMPLE, project)
     register_script("agree-project", respond)
-    code = main(["solve", "--project", str(project), "--target", "src/textkit/words.py::initials",
-                 "--tests", "tests/test_words.py::test_initials", "--strategy", "best_of_n", "--samples", "3",
-                 "--model", "scripted/agree-project", "--agreement", "--json", "--quiet", "--no-cache"])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            "src/textkit/words.py::initials",
+            "--tests",
+            "tests/test_words.py::test_initials",
+            "--strategy",
+            "best_of_n",
+            "--samples",
+            "3",
+            "--model",
+            "scripted/agree-project",
+            "--agreement",
+            "--json",
+            "--quiet",
+            "--no-cache",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0, doc
     agreement = doc["agreement"]
@@ -66,14 +91,34 @@ def test_a_project_without_literal_calls_skips_and_says_so(tmp_path, capfd):
     shutil.copytree(SAMPLE, project)
     (project / "tests" / "test_vars.py").write_text(
         "from textkit.words import initials\n\nNAME = 'ada lovelace'\n\n\n"
-        "def test_var():\n    assert initials(NAME) == 'AL'\n")
+        "def test_var():\n    assert initials(NAME) == 'AL'\n"
+    )
     register_script("agree-project-vars", respond)
-    code = main(["solve", "--project", str(project), "--target", "src/textkit/words.py::initials",
-                 "--tests", "tests/test_vars.py::test_var", "--strategy", "best_of_n", "--samples", "3",
-                 "--model", "scripted/agree-project-vars", "--agreement", "--json", "--no-cache"])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            "src/textkit/words.py::initials",
+            "--tests",
+            "tests/test_vars.py::test_var",
+            "--strategy",
+            "best_of_n",
+            "--samples",
+            "3",
+            "--model",
+            "scripted/agree-project-vars",
+            "--agreement",
+            "--json",
+            "--no-cache",
+        ]
+    )
     doc = json.loads(capfd.readouterr().out)
     assert code == 0
     assert "literal arguments" in doc["agreement"]["skipped"]
     # What the progress output prints for it (ProgressPrinter, on the `agreement` event):
-    assert agreement_line(doc["agreement"]) == \
-        "agreement: skipped (the public tests have no call of initials with literal arguments)"
+    assert (
+        agreement_line(doc["agreement"])
+        == "agreement: skipped (the public tests have no call of initials with literal arguments)"
+    )

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from orps_tui.schema import validate
 from runners.bench.report import report, table
 from runners.bench.run import BenchConfig, BenchRun
 from search.providers.scripted import register_script
 from search.settings import SearchSettings
 from search.types import Task
 from tests.fakes import FakeEvaluator
-from orps_tui.schema import validate
 
 # Passes the public tests (small inputs) but not the hidden one (negative numbers).
 OVERFIT = "```python\ndef absval(x):\n    return x\n```"
@@ -22,11 +22,21 @@ RIGHT = "```python\ndef absval(x):\n    return -x if x < 0 else x\n```"
 
 def tasks() -> list[Task]:
     return [
-        Task(id="overfit", problem="Return |x|.", entry_point="absval",
-             tests=["assert absval(3) == 3", "assert absval(0) == 0"],
-             hidden_tests=["assert absval(3) == 3", "assert absval(-2) == 2"], reference_code=RIGHT.strip("`python\n")),
-        Task(id="solvable", problem="Return |x| (remember negatives).", entry_point="absval",
-             tests=["assert absval(-1) == 1"], hidden_tests=["assert absval(-5) == 5", "assert absval(4) == 4"]),
+        Task(
+            id="overfit",
+            problem="Return |x|.",
+            entry_point="absval",
+            tests=["assert absval(3) == 3", "assert absval(0) == 0"],
+            hidden_tests=["assert absval(3) == 3", "assert absval(-2) == 2"],
+            reference_code=RIGHT.strip("`python\n"),
+        ),
+        Task(
+            id="solvable",
+            problem="Return |x| (remember negatives).",
+            entry_point="absval",
+            tests=["assert absval(-1) == 1"],
+            hidden_tests=["assert absval(-5) == 5", "assert absval(4) == 4"],
+        ),
     ]
 
 
@@ -39,8 +49,14 @@ def script(messages, params):
 def configs(model: str, budget: int) -> list[BenchConfig]:
     out = []
     for strategy in ("orps", "best_of_n", "reflexion", "single"):
-        s = SearchSettings(strategy=strategy, model=model, samples=2, beam=1, rounds=1000 if strategy == "orps" else 3,
-                           budget_calls=budget)
+        s = SearchSettings(
+            strategy=strategy,
+            model=model,
+            samples=2,
+            beam=1,
+            rounds=1000 if strategy == "orps" else 3,
+            budget_calls=budget,
+        )
         out.append(BenchConfig(strategy, budget, s))
     return out
 
@@ -96,13 +112,20 @@ async def test_a_failing_problem_is_recorded_not_fatal(tmp_path):
     assert header.split()[-1] == "failed" and row.split()[-1] == str(result.failed_calls)
 
 
-@pytest.mark.parametrize("error, everywhere", [
-    (lambda: __import__("litellm").AuthenticationError("bad key", llm_provider="scripted", model="m"), False),
-    (lambda: __import__("litellm").NotFoundError("model not found", llm_provider="scripted", model="m"), False),
-    # retried first (as any transient error), so it fails every problem's calls, as a dead server does
-    (lambda: __import__("litellm").InternalServerError("OpenAIException - Connection error.", llm_provider="openai",
-                                                       model="m"), True),
-])
+@pytest.mark.parametrize(
+    "error, everywhere",
+    [
+        (lambda: __import__("litellm").AuthenticationError("bad key", llm_provider="scripted", model="m"), False),
+        (lambda: __import__("litellm").NotFoundError("model not found", llm_provider="scripted", model="m"), False),
+        # retried first (as any transient error), so it fails every problem's calls, as a dead server does
+        (
+            lambda: __import__("litellm").InternalServerError(
+                "OpenAIException - Connection error.", llm_provider="openai", model="m"
+            ),
+            True,
+        ),
+    ],
+)
 async def test_a_model_that_cannot_answer_stops_the_run_and_records_nothing(tmp_path, error, everywhere):
     import asyncio
     import time
@@ -120,8 +143,16 @@ async def test_a_model_that_cannot_answer_stops_the_run_and_records_nothing(tmp_
         raise error()
 
     register_script("failing", failing)
-    more = tasks() + [Task(id=f"extra{i}", problem="Return |x|.", entry_point="absval", tests=["assert absval(1) == 1"],
-                           hidden_tests=["assert absval(1) == 1"]) for i in range(4)]
+    more = tasks() + [
+        Task(
+            id=f"extra{i}",
+            problem="Return |x|.",
+            entry_point="absval",
+            tests=["assert absval(1) == 1"],
+            hidden_tests=["assert absval(1) == 1"],
+        )
+        for i in range(4)
+    ]
     cfgs = configs("scripted/failing", 2)[:1]
     with pytest.raises(ModelError) as info:
         await asyncio.wait_for(BenchRun(more, cfgs, FakeEvaluator(), tmp_path, concurrency=2, resume=True).run(), 30)
@@ -147,13 +178,21 @@ def tiny_dataset(root: Path) -> Path:
             w = csv.DictWriter(f, fieldnames=["task_id", "instruction", "completion", "test_setup", "test_list"])
             w.writeheader()
             for i in range(2):
-                w.writerow({"task_id": f"t/{i}", "instruction": f"Return x plus {i}.", "test_setup": "",
-                            "completion": f"def add{i}(x):\n    return x + {i}\n", "test_list": repr([f"assert add{i}(1) == {1 + i}"])})
+                w.writerow(
+                    {
+                        "task_id": f"t/{i}",
+                        "instruction": f"Return x plus {i}.",
+                        "test_setup": "",
+                        "completion": f"def add{i}(x):\n    return x + {i}\n",
+                        "test_list": repr([f"assert add{i}(1) == {1 + i}"]),
+                    }
+                )
     return root
 
 
-@pytest.mark.parametrize("key", [pytest.param("", id="missing-key"),
-                                 pytest.param("sk-not-used", id="no-server", marks=pytest.mark.slow)])  # retried: ~15 s
+@pytest.mark.parametrize(
+    "key", [pytest.param("", id="missing-key"), pytest.param("sk-not-used", id="no-server", marks=pytest.mark.slow)]
+)  # retried: ~15 s
 def test_bench_with_no_model_to_answer_exits_3_with_one_line_and_records_nothing(tmp_path, monkeypatch, capsys, key):
     """A real litellm provider; the api base is a closed local port, so nothing reaches the internet."""
     from orps_tui.cli import main
@@ -163,9 +202,25 @@ def test_bench_with_no_model_to_answer_exits_3_with_one_line_and_records_nothing
     else:
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "out"
-    code = main(["bench", "--dataset", str(tiny_dataset(tmp_path / "ds")), "--model", "openai/gpt-4o-mini",
-                 "--api-base", f"http://127.0.0.1:{closed_port()}", "--samples", "2", "--beam", "1", "--rounds", "1",
-                 "--out", str(out)])
+    code = main(
+        [
+            "bench",
+            "--dataset",
+            str(tiny_dataset(tmp_path / "ds")),
+            "--model",
+            "openai/gpt-4o-mini",
+            "--api-base",
+            f"http://127.0.0.1:{closed_port()}",
+            "--samples",
+            "2",
+            "--beam",
+            "1",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     (line,) = [x for x in err.splitlines() if x.startswith("orps:")]
@@ -180,9 +235,24 @@ async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_progr
     from orps_tui.cli import build_parser
     from orps_tui.commands.bench import _configs
 
-    args = build_parser().parse_args(["bench", "--dataset", "x", "--strategy", "orps,best_of_n", "--no-critic",
-                                      "--budget-calls", "6", "--samples", "2", "--beam", "1",
-                                      "--model", "scripted/nocritic"])
+    args = build_parser().parse_args(
+        [
+            "bench",
+            "--dataset",
+            "x",
+            "--strategy",
+            "orps,best_of_n",
+            "--no-critic",
+            "--budget-calls",
+            "6",
+            "--samples",
+            "2",
+            "--beam",
+            "1",
+            "--model",
+            "scripted/nocritic",
+        ]
+    )
     cfgs = _configs(args)
     assert [c.key for c in cfgs] == ["orps-nocritic@6", "best_of_n@6"]
     assert not cfgs[0].settings.critic and cfgs[0].settings.strategy == "orps"
@@ -217,8 +287,14 @@ def test_progress_line_has_a_bar_passes_and_an_eta_from_this_runs_pace():
 async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_path):
     from runners.bench.run import check_references
 
-    needs_pandas = Task(id="pandas", problem="", entry_point="f", tests=[], hidden_tests=["assert f() == 1"],
-                        reference_code="import pandas_not_installed_here\ndef f():\n    return 1\n")
+    needs_pandas = Task(
+        id="pandas",
+        problem="",
+        entry_point="f",
+        tests=[],
+        hidden_tests=["assert f() == 1"],
+        reference_code="import pandas_not_installed_here\ndef f():\n    return 1\n",
+    )
     fine = tasks()[0]
     evaluator = FakeEvaluator()
     failures = await check_references([fine, needs_pandas], evaluator, tmp_path / "out")
@@ -228,7 +304,7 @@ async def test_references_that_fail_here_are_named_once_per_benchmark_dir(tmp_pa
     assert again == failures and evaluator.calls == 2
 
 
-ORACLE = '''
+ORACLE = """
 import csv
 ROWS = [row for name in ("dev.csv", "test.csv") for row in csv.DictReader(open({dataset!r} + "/" + name))]
 
@@ -240,7 +316,7 @@ def respond(messages, params):
         if row["instruction"].strip() in prompt:
             return "The reference.\\n```python\\n" + row["completion"] + "\\n```"
     return "```python\\ndef unknown():\\n    pass\\n```"
-'''
+"""
 
 
 @pytest.mark.slow
@@ -253,9 +329,27 @@ def test_shared_datasets_run_end_to_end_with_limit(datasets, name, tmp_path, cap
     oracle = tmp_path / "oracle.py"
     oracle.write_text(ORACLE.format(dataset=str(datasets / name)))
     out = tmp_path / "out"
-    code = main(["bench", "--dataset", str(datasets / name), "--limit", "3", "--strategy", "orps,single",
-                 "--budget-calls", "4", "--samples", "2", "--beam", "1", "--model", f"scripted/{oracle}",
-                 "--out", str(out)])
+    code = main(
+        [
+            "bench",
+            "--dataset",
+            str(datasets / name),
+            "--limit",
+            "3",
+            "--strategy",
+            "orps,single",
+            "--budget-calls",
+            "4",
+            "--samples",
+            "2",
+            "--beam",
+            "1",
+            "--model",
+            f"scripted/{oracle}",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     doc = json.loads((out / "report.json").read_text())
     validate("bench", doc)
@@ -291,7 +385,9 @@ async def test_shards_split_the_problems_into_their_own_files_and_a_final_resume
     assert [r.id for r in first[cfgs[0].key]] == ["overfit", "overfit-b"]
     assert [r.id for r in second[cfgs[0].key]] == ["solvable", "solvable-b"]
     assert sorted(p.name for p in tmp_path.glob("results*.jsonl")) == [
-        "results.shard-1-of-2.jsonl", "results.shard-2-of-2.jsonl"]
+        "results.shard-1-of-2.jsonl",
+        "results.shard-2-of-2.jsonl",
+    ]
     searched = len(asked)
     whole = await BenchRun(four, cfgs, FakeEvaluator(), tmp_path, resume=True).run()
     assert [r.id for r in whole[cfgs[0].key]] == ["overfit", "solvable", "overfit-b", "solvable-b"]
@@ -308,9 +404,13 @@ async def test_several_seeds_are_separate_cells_and_pass_at_1_is_reported_over_a
     by_config = await BenchRun(tasks(), cfgs, FakeEvaluator(), tmp_path).run()
     lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert sorted((line["id"], line["seed"]) for line in lines) == [
-        (i, s) for i in ("overfit", "solvable") for s in (0, 1, 2)]
-    doc = report(by_config, cfgs, {"schema_version": 1, "dataset": "tiny", "model": "scripted/bench-seeds",
-                                   "backend": "local", "workers": 1})
+        (i, s) for i in ("overfit", "solvable") for s in (0, 1, 2)
+    ]
+    doc = report(
+        by_config,
+        cfgs,
+        {"schema_version": 1, "dataset": "tiny", "model": "scripted/bench-seeds", "backend": "local", "workers": 1},
+    )
     [cell] = doc["cells"]
     assert cell["seeds"] == [0, 1, 2] and cell["problems"] == 2 and cell["count"] == 6
     assert cell["pass_at_1"] == 0.5 and cell["pass_at_1_ci95"] == [0.1876, 0.8124]
@@ -318,12 +418,15 @@ async def test_several_seeds_are_separate_cells_and_pass_at_1_is_reported_over_a
     validate("bench", doc)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seeds", "0,x"], "is not a list of whole numbers"),
-    (["--seeds", "1,1"], "needs distinct whole numbers"),
-    (["--shard", "3/2", "--out", "o"], "is not K/N"),
-    (["--shard", "1/2"], "--shard needs --out"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "0,x"], "is not a list of whole numbers"),
+        (["--seeds", "1,1"], "needs distinct whole numbers"),
+        (["--shard", "3/2", "--out", "o"], "is not K/N"),
+        (["--shard", "1/2"], "--shard needs --out"),
+    ],
+)
 def test_bench_refuses_bad_seeds_and_shards_with_one_line(argv, message, datasets, capsys):
     from orps_tui.cli import main
 

@@ -14,7 +14,7 @@ from runners.code.locate import list_functions, locate, new_target
 from runners.code.splice import splice_candidate, splice_or_add
 from runners.testing.testselect import select_tests
 
-FUNCTOOLZ = '''from toolz.compatibility import PYPY
+FUNCTOOLZ = """from toolz.compatibility import PYPY
 
 
 def _check_sigspec(sigspec, func):
@@ -34,7 +34,7 @@ if PYPY:  # pragma: no cover
 def num_required_args(func, sigspec=None):
     sigspec, rv = _check_sigspec(sigspec, func)
     return rv
-'''
+"""
 
 RECIPES = '''from sys import hexversion
 
@@ -78,7 +78,7 @@ def atomic_save(path):
     return set_cloexec(os.open(path, os.O_RDONLY))
 '''
 
-GCUTILS_TESTS = '''import sys
+GCUTILS_TESTS = """import sys
 import time
 
 import pytest
@@ -105,13 +105,18 @@ else:
 @pytest.fixture
 def test_url():
     return set_cloexec
-'''
+"""
 
 
 @pytest.fixture
 def project(tmp_path):
-    files = {"pkg/__init__.py": "", "pkg/functoolz.py": FUNCTOOLZ, "pkg/recipes.py": RECIPES,
-             "pkg/fileutils.py": FILEUTILS, "tests/test_gcutils.py": GCUTILS_TESTS}
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/functoolz.py": FUNCTOOLZ,
+        "pkg/recipes.py": RECIPES,
+        "pkg/fileutils.py": FILEUTILS,
+        "tests/test_gcutils.py": GCUTILS_TESTS,
+    }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
@@ -139,9 +144,11 @@ def test_splicing_in_place_keeps_the_branch_and_never_adds_a_second_definition(p
     candidate = 'def set_cloexec(fd):\n    """Doc."""\n    return fcntl.fcntl(fd, fcntl.F_GETFD, 0)\n'
     out = splice_candidate(source, "set_cloexec", candidate)
     assert out.count("def set_cloexec") == 2  # the fallback and the replaced one, no third
-    assert "    def set_cloexec(fd):\n        \"\"\"Does a best-effort :func:`fcntl.fcntl` call.\"\"\"\n" \
-           "        return fcntl.fcntl(fd, fcntl.F_GETFD, 0)\n\n\ndef atomic_save" in out
-    assert out.startswith(source[:source.index("else:")])  # the except branch is untouched
+    assert (
+        '    def set_cloexec(fd):\n        """Does a best-effort :func:`fcntl.fcntl` call."""\n'
+        "        return fcntl.fcntl(fd, fcntl.F_GETFD, 0)\n\n\ndef atomic_save" in out
+    )
+    assert out.startswith(source[: source.index("else:")])  # the except branch is untouched
     ast.parse(out)
     # A function that exists in a branch is not "new": neither locate's fallback nor splice_or_add adds it.
     assert new_target(project, "pkg/recipes.py::batched").start_line == 10
@@ -150,8 +157,10 @@ def test_splicing_in_place_keeps_the_branch_and_never_adds_a_second_definition(p
 
 
 def test_the_candidate_may_echo_the_branch_around_the_function(project):
-    echoed = ("import os\n\ntry:\n    import fcntl\nexcept ImportError:\n    def set_cloexec(fd):\n        pass\n"
-              "else:\n    def set_cloexec(fd):\n        return fcntl.fcntl(fd, 2, 0)\n")
+    echoed = (
+        "import os\n\ntry:\n    import fcntl\nexcept ImportError:\n    def set_cloexec(fd):\n        pass\n"
+        "else:\n    def set_cloexec(fd):\n        return fcntl.fcntl(fd, 2, 0)\n"
+    )
     out = splice_candidate(FILEUTILS, "set_cloexec", echoed)
     assert "        return fcntl.fcntl(fd, 2, 0)\n" in out and out.count("def set_cloexec") == 2
     assert out.count("import fcntl") == 1  # the module imports it in its own try block
@@ -167,19 +176,23 @@ def test_round_trip_of_every_function_gives_the_same_file(project):
 
 def test_tests_inside_branches_are_selected_once_and_a_fixture_named_test_is_not_a_test(project):
     selection = select_tests(project, locate(project, "pkg/fileutils.py::set_cloexec"))
-    assert selection.node_ids == ["tests/test_gcutils.py::test_set_cloexec",
-                                  "tests/test_gcutils.py::TestCloexec::test_in_a_class"]
+    assert selection.node_ids == [
+        "tests/test_gcutils.py::test_set_cloexec",
+        "tests/test_gcutils.py::TestCloexec::test_in_a_class",
+    ]
 
 
 def test_pytests_own_collection_rules_from_the_projects_config(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("def f():\n    return 1\n")
-    (tmp_path / "tox.ini").write_text("[pytest]\npython_files = check_*.py\npython_functions = check_\n"
-                                      "python_classes = Check\n")
+    (tmp_path / "tox.ini").write_text(
+        "[pytest]\npython_files = check_*.py\npython_functions = check_\npython_classes = Check\n"
+    )
     (tmp_path / "checks").mkdir()
     (tmp_path / "checks" / "check_f.py").write_text(
         "from pkg import f\n\n\ndef check_one():\n    assert f() == 1\n\n\ndef test_not_a_test_here():\n    f()\n\n\n"
-        "class CheckF:\n    def check_two(self):\n        assert f()\n")
+        "class CheckF:\n    def check_two(self):\n        assert f()\n"
+    )
     (tmp_path / "checks" / "test_ignored.py").write_text("from pkg import f\n\n\ndef test_x():\n    f()\n")
     selection = select_tests(tmp_path, locate(tmp_path, "pkg/__init__.py::f"))
     assert selection.node_ids == ["checks/check_f.py::check_one", "checks/check_f.py::CheckF::check_two"]
@@ -187,6 +200,8 @@ def test_pytests_own_collection_rules_from_the_projects_config(tmp_path):
 
 def test_a_condition_is_evaluated_only_when_it_is_a_plain_version_or_platform_check(tmp_path):
     # A spliced file may hold a candidate's code: arithmetic (a hang) and dunders are never evaluated.
-    (tmp_path / "m.py").write_text("if 9 ** 9 ** 9 > 1:\n    def f():\n        return 1\n"
-                                   "if sys.version_info.__class__:\n    def g():\n        return 2\n")
+    (tmp_path / "m.py").write_text(
+        "if 9 ** 9 ** 9 > 1:\n    def f():\n        return 1\n"
+        "if sys.version_info.__class__:\n    def g():\n        return 2\n"
+    )
     assert locate(tmp_path, "m.py::f").indent == "    " and locate(tmp_path, "m.py::g").start_line == 5

@@ -7,7 +7,6 @@ import pytest
 from runners.bench.datasets import load_dataset
 
 
-
 def test_lbpp_uses_the_signature_and_skips_the_canary(datasets):
     tasks = load_dataset(datasets / "lbpp")
     ids = [t.id for t in tasks]

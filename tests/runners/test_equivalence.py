@@ -12,8 +12,16 @@ from dataclasses import dataclass
 import pytest
 
 from runners.speed._orps_values import NotRebuildable, decode, encode, rebuildable
-from runners.speed.equivalence import (Report, changed_lines, compare_call, coverage, executable_lines, render,
-                                 render_call, same_value)
+from runners.speed.equivalence import (
+    Report,
+    changed_lines,
+    compare_call,
+    coverage,
+    executable_lines,
+    render,
+    render_call,
+    same_value,
+)
 from runners.speed.timing import analyse, original_module_path, percentile
 
 
@@ -30,8 +38,27 @@ class Opaque:
         return "<opaque>"
 
 
-BUILTINS = [None, True, 0, -7, 2**200, 1.5, float("inf"), -0.0, "text", "", b"\x00\xff", bytearray(b"ab"),
-            [1, [2, 3]], (1,), (), {1, 2, 3}, frozenset({"a"}), {"k": [1, 2], 3: (4, 5)}, complex(1, -2)]
+BUILTINS = [
+    None,
+    True,
+    0,
+    -7,
+    2**200,
+    1.5,
+    float("inf"),
+    -0.0,
+    "text",
+    "",
+    b"\x00\xff",
+    bytearray(b"ab"),
+    [1, [2, 3]],
+    (1,),
+    (),
+    {1, 2, 3},
+    frozenset({"a"}),
+    {"k": [1, 2], 3: (4, 5)},
+    complex(1, -2),
+]
 
 
 @pytest.mark.parametrize("value", BUILTINS, ids=repr)
@@ -94,8 +121,13 @@ def test_order_matters_for_lists_and_dicts_not_for_sets():
 
 
 def _call(args, **outcome):
-    return {"args": [encode(a) for a in args], "kwargs": {}, "after": [encode(a) for a in args],
-            "kwargs_after": {}, **outcome}
+    return {
+        "args": [encode(a) for a in args],
+        "kwargs": {},
+        "after": [encode(a) for a in args],
+        "kwargs_after": {},
+        **outcome,
+    }
 
 
 def test_a_changed_return_value_is_named_with_both_answers():
@@ -109,8 +141,10 @@ def test_a_changed_return_value_is_named_with_both_answers():
 
 def test_exceptions_compare_by_type_and_against_values():
     recorded = _call([[]], raised="builtins.ValueError", message="empty")
-    assert compare_call(recorded, {"raised": "builtins.ValueError", "message": "other words",
-                                   "after": recorded["after"]}) is None
+    assert (
+        compare_call(recorded, {"raised": "builtins.ValueError", "message": "other words", "after": recorded["after"]})
+        is None
+    )
     assert compare_call(recorded, {"raised": "builtins.IndexError", "after": recorded["after"]})[0] == "exception"
     assert compare_call(recorded, {"returned": None, "after": recorded["after"]})[0] == "result"
 
@@ -128,9 +162,15 @@ def test_a_missing_answer_is_a_difference():
 
 
 def test_report_lines_say_what_happened():
-    differs = Report(same=False, compared=1, difference={"call": "f(1)", "what": "return value",
-                                                         "original": "returned 1", "candidate": "returned 2"})
-    assert differs.summary() == "behaves differently from the original on f(1): return value: original returned 1, candidate returned 2"
+    differs = Report(
+        same=False,
+        compared=1,
+        difference={"call": "f(1)", "what": "return value", "original": "returned 1", "candidate": "returned 2"},
+    )
+    assert (
+        differs.summary()
+        == "behaves differently from the original on f(1): return value: original returned 1, candidate returned 2"
+    )
     thin = Report(same=True, compared=3, coverage={"percent": 50, "thin": True})
     assert "50% of the changed lines (thin evidence: under 80%)" in thin.summary()
     assert Report(same=None, note="no calls").summary() == "behaviour not checked: no calls"
@@ -225,6 +265,7 @@ def test_timing_shares_arguments_only_when_the_original_changes_none():
 
 # -- the engine's hook: the interleaved timing decides the answer under --goal faster ------------
 
+
 class SpeedEvaluator:
     """In-process fake (trusted code only): every candidate passes; `compare_speed` answers
     from a table keyed by a word in the code."""
@@ -256,20 +297,47 @@ def _faster_search(answer: str, table: dict[str, dict], min_speedup: float = 0.1
     from search.settings import SearchSettings
     from search.types import Task
 
-    task = Task(id="add", problem="Add.", entry_point="add", kind="project", target="m.py::add",
-                original_code="def add(a, b):\n    return a + b  # original\n",
-                tests=["assert add(1, 2) == 3", "assert add(0, 0) == 0"], goal="faster")
+    task = Task(
+        id="add",
+        problem="Add.",
+        entry_point="add",
+        kind="project",
+        target="m.py::add",
+        original_code="def add(a, b):\n    return a + b  # original\n",
+        tests=["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+        goal="faster",
+    )
     register_script("speedy-answer", lambda m, p: f"```python\n{answer}```\n")
-    settings = SearchSettings(samples=1, strategy="single", goal="faster", model="scripted/speedy-answer",
-                              min_speedup=min_speedup, critic=False)
+    settings = SearchSettings(
+        samples=1,
+        strategy="single",
+        goal="faster",
+        model="scripted/speedy-answer",
+        min_speedup=min_speedup,
+        critic=False,
+    )
     evaluator = SpeedEvaluator(table)
     return asyncio.run(Search(task, settings, Gateway(GatewayConfig()), evaluator).run()), evaluator
 
 
-FAST = {"measured": True, "faster": True, "speedup": 3.0, "low": 2.5, "high": 3.4, "noise": 0.05,
-        "reason": "faster beyond the threshold and the noise"}
-NOISE = {"measured": True, "faster": False, "speedup": 1.04, "low": 0.9, "high": 1.2, "noise": 0.1,
-         "reason": "a gain of 4.0% is under the threshold of 10%"}
+FAST = {
+    "measured": True,
+    "faster": True,
+    "speedup": 3.0,
+    "low": 2.5,
+    "high": 3.4,
+    "noise": 0.05,
+    "reason": "faster beyond the threshold and the noise",
+}
+NOISE = {
+    "measured": True,
+    "faster": False,
+    "speedup": 1.04,
+    "low": 0.9,
+    "high": 1.2,
+    "noise": 0.1,
+    "reason": "a gain of 4.0% is under the threshold of 10%",
+}
 
 
 def test_the_engine_times_the_finalist_against_the_original_and_keeps_the_verdict():

@@ -26,13 +26,13 @@ pytestmark = pytest.mark.slow
 ANSWERS = {
     "dedupe": "A set drops repeats.\n```python\ndef dedupe(xs):\n    return list(set(xs))\n```",
     "fib": "Iterate.\n```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n"
-           "    return a\n```",
+    "    return a\n```",
     # the same loop under other names: the same speed, so any measured gain is noise
     "total": "Rename.\n```python\ndef total(xs):\n    acc = 0\n    for item in xs:\n        acc = acc + item\n"
-             "    return acc\n```",
+    "    return acc\n```",
     # scales in place too, and keeps the tests' sum, but leaves the items in another order
     "normalise": "Slice assignment.\n```python\ndef normalise(xs):\n    s = sum(xs)\n    xs[:] = [x / s for x in reversed(xs)]\n"
-                 "    return len(xs)\n```",
+    "    return len(xs)\n```",
 }
 
 
@@ -43,8 +43,24 @@ def project(tmp_path):
 
 
 def solve(project: Path, name: str, capsys) -> tuple[int, dict]:
-    code = main(["solve", "--project", str(project), "--target", f"{CORE}::{name}", "--goal", "faster",
-                 "--model", "scripted/faster", "--budget-calls", "2", "--json", "--quiet", "--no-cache"])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            f"{CORE}::{name}",
+            "--goal",
+            "faster",
+            "--model",
+            "scripted/faster",
+            "--budget-calls",
+            "2",
+            "--json",
+            "--quiet",
+            "--no-cache",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     validate("solve", doc)
     return code, doc
@@ -55,8 +71,13 @@ def test_an_order_losing_dedupe_is_not_proposed_and_the_call_is_named(project, c
     assert code == 1 and not doc["patch"]
     assert doc["best"]["passed"] == doc["best"]["total"] == 3  # it passes every test ...
     differ = doc["not_same"][0]  # ... but answers a recorded call differently
-    assert differ == {"node": differ["node"], "call": "dedupe([3, 1, 3, 2, 1])", "what": "return value",
-                      "original": "returned [3, 1, 2]", "candidate": "returned [1, 2, 3]"}
+    assert differ == {
+        "node": differ["node"],
+        "call": "dedupe([3, 1, 3, 2, 1])",
+        "what": "return value",
+        "original": "returned [3, 1, 2]",
+        "candidate": "returned [1, 2, 3]",
+    }
     assert doc["best"]["equivalence"]["same"] is False
 
 
@@ -97,16 +118,29 @@ def test_an_argument_changed_otherwise_is_a_difference(project, capsys):
 def check(project: Path, candidate: str, tmp_path: Path, capsys, *flags: str) -> tuple[int, str]:
     path = tmp_path / "candidate.py"
     path.write_text(candidate)
-    code = main(["check", "--project", str(project), "--target", f"{CORE}::dedupe", "--candidate", str(path),
-                 "--same-as-original", *flags])
+    code = main(
+        [
+            "check",
+            "--project",
+            str(project),
+            "--target",
+            f"{CORE}::dedupe",
+            "--candidate",
+            str(path),
+            "--same-as-original",
+            *flags,
+        ]
+    )
     return code, capsys.readouterr().out
 
 
 def test_check_same_as_original_names_the_call(project, tmp_path, capsys):
     code, out = check(project, "def dedupe(xs):\n    return list(set(xs))\n", tmp_path, capsys)
     assert code == 1 and "3/3 passed" in out
-    assert ("behaves differently from the original on dedupe([3, 1, 3, 2, 1]): return value: "
-            "original returned [3, 1, 2], candidate returned [1, 2, 3]") in out
+    assert (
+        "behaves differently from the original on dedupe([3, 1, 3, 2, 1]): return value: "
+        "original returned [3, 1, 2], candidate returned [1, 2, 3]"
+    ) in out
     code, out = check(project, "def dedupe(xs):\n    return list(dict.fromkeys(xs))\n", tmp_path, capsys, "--json")
     doc = json.loads(out)
     validate("check", doc)
@@ -125,12 +159,23 @@ def test_a_candidate_cannot_read_the_original_answers_in_its_sandbox(project):
     from runners.testing.evaluator import SandboxEvaluator
     from search.types import Task
 
-    snoop = ("import json, sys\n\ndef dedupe(xs):\n    calls = json.load(open(sys.argv[3]))\n"
-             "    found = [c.get('returned') for c in calls if 'returned' in c or 'raised' in c]\n"
-             "    return ['found answers', len(found)] if found else []\n")
+    snoop = (
+        "import json, sys\n\ndef dedupe(xs):\n    calls = json.load(open(sys.argv[3]))\n"
+        "    found = [c.get('returned') for c in calls if 'returned' in c or 'raised' in c]\n"
+        "    return ['found answers', len(found)] if found else []\n"
+    )
     original = (FIXTURE / CORE).read_text().split("\n\n\ndef fib")[0].split("\n\n\n", 1)[1]
-    task = Task(id="t", problem="", entry_point="dedupe", kind="project", original_code=original,
-                target=f"{CORE}::dedupe", project=str(project), tests=["tests/test_core.py"], goal="faster")
+    task = Task(
+        id="t",
+        problem="",
+        entry_point="dedupe",
+        kind="project",
+        original_code=original,
+        target=f"{CORE}::dedupe",
+        project=str(project),
+        tests=["tests/test_core.py"],
+        goal="faster",
+    )
 
     async def go():
         async with SandboxEvaluator() as evaluator:
@@ -146,12 +191,22 @@ def test_a_candidate_answering_otherwise_while_timed_is_not_timed(project):
     from runners.testing.evaluator import SandboxEvaluator
     from search.types import Task
 
-    two_faced = ("import sys\n\ndef fib(n):\n    if '--child' in sys.argv:\n        return 0\n"
-                 "    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n")
+    two_faced = (
+        "import sys\n\ndef fib(n):\n    if '--child' in sys.argv:\n        return 0\n"
+        "    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
+    )
     original = "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"
-    task = Task(id="t", problem="", entry_point="fib", kind="project", original_code=original,
-                target=f"{CORE}::fib", project=str(project), goal="faster",
-                tests=["tests/test_core.py::test_fib_small", "tests/test_core.py::test_fib_larger"])
+    task = Task(
+        id="t",
+        problem="",
+        entry_point="fib",
+        kind="project",
+        original_code=original,
+        target=f"{CORE}::fib",
+        project=str(project),
+        goal="faster",
+        tests=["tests/test_core.py::test_fib_small", "tests/test_core.py::test_fib_larger"],
+    )
 
     async def go():
         async with SandboxEvaluator() as evaluator:
@@ -163,8 +218,10 @@ def test_a_candidate_answering_otherwise_while_timed_is_not_timed(project):
     assert not speed["faster"] and "answers differently in the timing run" in speed["reason"]
 
 
-WORKLOAD = ("from speedy.core import dedupe\n\nfor n in range(3):\n    print(dedupe([n, 5, n, 2, 5, n + 1]))\n"
-            "print(dedupe(['x', 'y', 'x']))\n")
+WORKLOAD = (
+    "from speedy.core import dedupe\n\nfor n in range(3):\n    print(dedupe([n, 5, n, 2, 5, n + 1]))\n"
+    "print(dedupe(['x', 'y', 'x']))\n"
+)
 
 
 def test_trace_saves_a_commands_calls_and_check_replays_them(project, tmp_path, capsys):
@@ -194,12 +251,29 @@ def test_calls_through_a_reexport_under_another_name_are_recorded(tmp_path, caps
     (project / "tests" / "test_broken.py").unlink()
     rounded = tmp_path / "rounded.py"  # 5 == 5.0 for the test, not for the comparison
     rounded.write_text("import math\n\ndef distance(a, b):\n    return round(math.hypot(a[0] - b[0], a[1] - b[1]))\n")
-    code = main(["check", "--project", str(project), "--target", "src/geo/measure.py::distance",
-                 "--tests", "tests/test_alias.py::test_distance_through_module_alias", "--candidate", str(rounded),
-                 "--same-as-original", "--json"])
+    code = main(
+        [
+            "check",
+            "--project",
+            str(project),
+            "--target",
+            "src/geo/measure.py::distance",
+            "--tests",
+            "tests/test_alias.py::test_distance_through_module_alias",
+            "--candidate",
+            str(rounded),
+            "--same-as-original",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["all_passed"] and doc["same_as_original"]["recorded"] == 1
-    assert doc["same_as_original"]["difference"] == {"call": "distance((0, 0), (3, 4))", "what": "return value",
-                                                     "original": "returned 5.0", "candidate": "returned 5",
-                                                     "index": 0, "source": "tests"}
+    assert doc["same_as_original"]["difference"] == {
+        "call": "distance((0, 0), (3, 4))",
+        "what": "return value",
+        "original": "returned 5.0",
+        "candidate": "returned 5",
+        "index": 0,
+        "source": "tests",
+    }
     assert code == 1

@@ -15,12 +15,20 @@ from search.types import Evaluation, Evaluator, Task
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
 SLUG_TESTS = [f"tests/test_words.py::test_slugify_{n}" for n in ("simple", "punctuation", "runs")]
-GOOD_SLUG = "import re\n\ndef slugify(title: str) -> str:\n    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
+GOOD_SLUG = (
+    "import re\n\ndef slugify(title: str) -> str:\n    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
+)
 
 
 def square_task(**kw) -> Task:
-    return Task(id="sq", problem="square", entry_point="f", tests=["assert f(2) == 4", "assert f(3) == 9"],
-                hidden_tests=["assert f(-1) == 1", "assert f(0) == 0", "assert f(10) == 100"], **kw)
+    return Task(
+        id="sq",
+        problem="square",
+        entry_point="f",
+        tests=["assert f(2) == 4", "assert f(3) == 9"],
+        hidden_tests=["assert f(-1) == 1", "assert f(0) == 0", "assert f(10) == 100"],
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -38,8 +46,15 @@ def project(tmp_path):
 
 
 def slug_task(project: Path, tests=SLUG_TESTS) -> Task:
-    return Task(id="slug", problem="", entry_point="slugify", kind="project", project=str(project),
-                target="src/textkit/words.py::slugify", tests=list(tests))
+    return Task(
+        id="slug",
+        problem="",
+        entry_point="slugify",
+        kind="project",
+        project=str(project),
+        target="src/textkit/words.py::slugify",
+        tests=list(tests),
+    )
 
 
 def test_it_is_an_evaluator():
@@ -87,7 +102,9 @@ async def test_uncompilable_candidates_are_errors_and_nothing_runs(evaluator, mo
 
 
 async def test_setup_code_runs_first(evaluator):
-    t = Task(id="s", problem="", entry_point="f", test_setup="import math\nK = 3", tests=["assert f(K) == math.factorial(3)"])
+    t = Task(
+        id="s", problem="", entry_point="f", test_setup="import math\nK = 3", tests=["assert f(K) == math.factorial(3)"]
+    )
     ev = await evaluator.evaluate(t, "import math\ndef f(n):\n    return math.factorial(n)\n")
     assert ev.verdict == "passed"
 
@@ -131,9 +148,18 @@ async def test_project_splice_errors(evaluator, project):
 
 
 async def test_project_ids_expand_to_what_pytest_collected(evaluator, project):
-    t = Task(id="c", problem="", entry_point="Counter.add", kind="project", project=str(project),
-             target="src/textkit/words.py::Counter.add", tests=["tests/test_words.py::TestCounter"])
-    code = "def add(self, text):\n    for w in text.lower().split():\n        self.counts[w] = self.counts.get(w, 0) + 1\n"
+    t = Task(
+        id="c",
+        problem="",
+        entry_point="Counter.add",
+        kind="project",
+        project=str(project),
+        target="src/textkit/words.py::Counter.add",
+        tests=["tests/test_words.py::TestCounter"],
+    )
+    code = (
+        "def add(self, text):\n    for w in text.lower().split():\n        self.counts[w] = self.counts.get(w, 0) + 1\n"
+    )
     ev = await evaluator.evaluate(t, code)
     assert ev.verdict == "passed" and ev.tests[0].id.startswith("tests/test_words.py::TestCounter::")
 
@@ -192,8 +218,10 @@ async def test_fallback_still_kills_orphans_in_new_sessions(monkeypatch):
     monkeypatch.setattr(sandbox, "bwrap_works", lambda: (False, "namespaces disabled for this test"))
     ev = SandboxEvaluator(timeout_s=5)
     try:
-        code = ("import subprocess\ndef f(x):\n    subprocess.Popen(['sh', '-c', 'sleep 300; echo orpsfallbackmark'],"
-                " start_new_session=True)\n    return x * x\n")
+        code = (
+            "import subprocess\ndef f(x):\n    subprocess.Popen(['sh', '-c', 'sleep 300; echo orpsfallbackmark'],"
+            " start_new_session=True)\n    return x * x\n"
+        )
         assert (await ev.evaluate(square_task(), code)).verdict == "passed"
         deadline = time.time() + 2
         while processes_with("orpsfallbackmark") and time.time() < deadline:
@@ -214,8 +242,13 @@ def test_evaluations_round_trip_through_json():
 
 
 async def test_dataset_tests_may_write_files_in_their_directory(evaluator):
-    t = Task(id="w", problem="", entry_point="f", test_setup="open('data.csv', 'w').write('a,b\\n')",
-             tests=["assert f('data.csv') == 'a,b\\n'"])
+    t = Task(
+        id="w",
+        problem="",
+        entry_point="f",
+        test_setup="open('data.csv', 'w').write('a,b\\n')",
+        tests=["assert f('data.csv') == 'a,b\\n'"],
+    )
     ev = await evaluator.evaluate(t, "def f(path):\n    return open(path).read()\n")
     assert ev.verdict == "passed", ev.message
 
@@ -255,12 +288,20 @@ async def test_cold_when_asked_or_when_a_plugin_wants_its_own_process(project, m
         cold.close()
     (project / "tests" / "test_async.py").write_text(
         "import pytest\nfrom textkit.words import slugify\n\n@pytest.mark.asyncio\nasync def test_a():\n"
-        "    assert slugify('A b') == 'a-b'\n")
+        "    assert slugify('A b') == 'a-b'\n"
+    )
     monkeypatch.setattr("runners.testing.evaluator.COLD_PLUGINS", ("pytest_asyncio",))
     ev = SandboxEvaluator(timeout_s=8.0)
     try:
-        task = Task(id="a", problem="", entry_point="slugify", kind="project", project=str(project),
-                    target="src/textkit/words.py::slugify", tests=["tests/test_async.py::test_a"])
+        task = Task(
+            id="a",
+            problem="",
+            entry_point="slugify",
+            kind="project",
+            project=str(project),
+            target="src/textkit/words.py::slugify",
+            tests=["tests/test_async.py::test_a"],
+        )
         result = await ev.evaluate(task, GOOD_SLUG)
         assert result.verdict == "passed" and result.isolation.endswith("+cold"), result.message
     finally:

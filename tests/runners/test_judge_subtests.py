@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from runners.testing.verdict import judge
 from runners.sandbox.caps import SandboxResult
+from runners.testing.verdict import judge
 
 NODE = "tests/test_unit.py::T::test_double"
 RUN = SandboxResult(returncode=1, stdout="", stderr="", timed_out=False, wall_s=1.0, isolation="test")
 
 
 def records(*outcomes: str) -> list[dict]:
-    reports = [{"type": "report", "nodeid": NODE, "when": when, "outcome": outcome, "duration": 0.001,
-                "message": "AssertionError: 7 != 6" if outcome == "failed" else "", "xfail": False}
-               for when, outcome in [("setup", "passed"), *(("call", o) for o in outcomes), ("teardown", "passed")]]
+    reports = [
+        {
+            "type": "report",
+            "nodeid": NODE,
+            "when": when,
+            "outcome": outcome,
+            "duration": 0.001,
+            "message": "AssertionError: 7 != 6" if outcome == "failed" else "",
+            "xfail": False,
+        }
+        for when, outcome in [("setup", "passed"), *(("call", o) for o in outcomes), ("teardown", "passed")]
+    ]
     return [{"type": "collected", "count": 1}, *reports, {"type": "finish", "exitstatus": 1, "tampered": []}]
 
 

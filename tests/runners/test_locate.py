@@ -65,7 +65,7 @@ def test_locate_function(project):
     assert found.source.startswith("@decorator(1)\ndef target") and found.source.endswith("# old")
     assert (found.start_line, found.end_line, found.indent, found.is_async) == (10, 13, "", False)
     raw = (project / found.path).read_bytes()
-    assert raw[found.start_byte:found.end_byte].decode() == found.source
+    assert raw[found.start_byte : found.end_byte].decode() == found.source
 
 
 def test_locate_methods_nested_and_async(project):
@@ -111,18 +111,23 @@ def test_splicing_every_function_back_gives_the_same_file(project):
 
 
 def test_splice_keeps_the_rest_byte_for_byte():
-    candidate = ("import math\nimport os\nfrom os import path as p\nHELP = 2\n\ndef helper(v):\n"
-                 "    return v * HELP\n\ndef target(x):\n    return helper(math.floor(x)) if p else 0\n\nprint(target(3))\n")
+    candidate = (
+        "import math\nimport os\nfrom os import path as p\nHELP = 2\n\ndef helper(v):\n"
+        "    return v * HELP\n\ndef target(x):\n    return helper(math.floor(x)) if p else 0\n\nprint(target(3))\n"
+    )
     out = splice_candidate(SOURCE, "target", candidate)
     # the user's decorator, signature (annotations) and docstring kept, body replaced
-    assert '@decorator(1)\ndef target(x: int) -> int:\n    """Double x."""\n    return helper(math.floor(x)) if p else 0\n' in out
+    assert (
+        '@decorator(1)\ndef target(x: int) -> int:\n    """Double x."""\n    return helper(math.floor(x)) if p else 0\n'
+        in out
+    )
     # new imports join the leading import block, once, after the user's line and its comment
     assert "import os  # the user's comment\nimport math\nfrom os import path as p\n\nLIMIT" in out
     assert out.count("import os") == 1
     # helpers right before the target, example calls dropped
     assert out.index("LIMIT = 3") < out.index("HELP = 2") < out.index("def helper") < out.index("@decorator(1)")
     assert "print(target(3))" not in out
-    assert out.endswith(SOURCE[SOURCE.index("\n\nclass Box"):])
+    assert out.endswith(SOURCE[SOURCE.index("\n\nclass Box") :])
     assert out.startswith('#!/usr/bin/env python\n"""Module doc."""\nfrom __future__ import annotations\n')
 
 
@@ -133,12 +138,15 @@ def test_splice_does_not_duplicate_what_the_module_already_defines():
     assert out == SOURCE.replace("return x + x  # old", "return 2 * x")
 
 
-@pytest.mark.parametrize("candidate", [
-    "def make(n):\n    return [n, n]\n",                          # written as a top-level function
-    "    def make(n):\n        return [n, n]\n",                  # copied out of the class, still indented
-    "class Box:\n    def make(n):\n        return [n, n]\n",      # the whole class rewritten
-    "```python\ndef make(n):\n    return [n, n]\n```\n",          # still in a chat fence
-])
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "def make(n):\n    return [n, n]\n",  # written as a top-level function
+        "    def make(n):\n        return [n, n]\n",  # copied out of the class, still indented
+        "class Box:\n    def make(n):\n        return [n, n]\n",  # the whole class rewritten
+        "```python\ndef make(n):\n    return [n, n]\n```\n",  # still in a chat fence
+    ],
+)
 def test_splice_method_in_any_shape_keeps_its_decorator(candidate):
     out = splice_candidate(SOURCE, "Box.make", candidate)
     assert "    # a comment before make\n    @staticmethod\n    def make(n):\n        return [n, n]\n\n    async" in out
@@ -150,8 +158,10 @@ def test_splice_takes_the_fence_that_defines_the_target_as_parse_program_does():
     # a chat answer that shows a usage example first still gives the target's definition.
     from search.parsing import parse_program
 
-    answer = ("Use it like this:\n```python\ndef example():\n    return Box.make(1)\n```\n"
-              "The fix:\n```python\ndef make(n):\n    return [n, n]\n```\n")
+    answer = (
+        "Use it like this:\n```python\ndef example():\n    return Box.make(1)\n```\n"
+        "The fix:\n```python\ndef make(n):\n    return [n, n]\n```\n"
+    )
     out = splice_candidate(SOURCE, "Box.make", answer)
     assert "        return [n, n]\n" in out and "example" not in out
     assert parse_program(answer, "make").code == "def make(n):\n    return [n, n]"
@@ -185,7 +195,10 @@ def test_splice_never_reindents_inside_strings():
 
 def test_splice_keeps_a_dropped_docstring_with_its_lines():
     out = splice_candidate(SOURCE, "Box.fetch", "async def fetch(self):\n    return 2\n")
-    assert '    async def fetch(self):\n        """Fetch it.\n\n        Over several lines.\n        """\n        return 2\n' in out
+    assert (
+        '    async def fetch(self):\n        """Fetch it.\n\n        Over several lines.\n        """\n        return 2\n'
+        in out
+    )
 
 
 def test_splice_keeps_crlf_line_endings():
@@ -202,16 +215,21 @@ def test_splice_into_a_module_without_imports_or_docstring():
 
 
 def test_future_imports_in_the_candidate_are_not_moved_below_others():
-    out = splice_candidate(SOURCE, "target", "from __future__ import annotations\nimport re\n\ndef target(x):\n    return re.escape(x)\n")
+    out = splice_candidate(
+        SOURCE, "target", "from __future__ import annotations\nimport re\n\ndef target(x):\n    return re.escape(x)\n"
+    )
     assert out.count("from __future__") == 1 and "import re" in out
 
 
-@pytest.mark.parametrize("candidate, message", [
-    ("def target(:\n", r"syntax error at line 1: .*'def target\(:'"),
-    ("x = 1\ny = (\n", "syntax error at line 2"),
-    ("def something_else():\n    pass\n", r"does not define target \(it defines something_else\)"),
-    ("", "does not define target"),
-])
+@pytest.mark.parametrize(
+    "candidate, message",
+    [
+        ("def target(:\n", r"syntax error at line 1: .*'def target\(:'"),
+        ("x = 1\ny = (\n", "syntax error at line 2"),
+        ("def something_else():\n    pass\n", r"does not define target \(it defines something_else\)"),
+        ("", "does not define target"),
+    ],
+)
 def test_splice_rejects_bad_candidates(candidate, message):
     with pytest.raises(SpliceError, match=message):
         splice_candidate(SOURCE, "target", candidate)
@@ -228,8 +246,10 @@ def test_sample_project_layout_is_found():
 
 
 def test_a_property_target_is_its_getter_and_overloads_their_implementation():
-    source = ("class C:\n    @property\n    def v(self):\n        return 1\n\n    @v.setter\n    def v(self, x):\n"
-              "        self.x = x\n\n\n@overload\ndef f(x: int) -> int: ...\n\n\ndef f(x):\n    return x\n")
+    source = (
+        "class C:\n    @property\n    def v(self):\n        return 1\n\n    @v.setter\n    def v(self, x):\n"
+        "        self.x = x\n\n\n@overload\ndef f(x: int) -> int: ...\n\n\ndef f(x):\n    return x\n"
+    )
     out = splice_candidate(source, "C.v", "def v(self):\n    return 2\n")
     assert "    @property\n    def v(self):\n        return 2\n\n    @v.setter\n    def v(self, x):" in out
     out = splice_candidate(source, "f", "def f(x):\n    return -x\n")
@@ -253,23 +273,30 @@ def slugify(
 
 
 def test_a_candidate_without_annotations_or_docstring_changes_only_the_body():
-    out = splice_candidate(KEEP, "slugify", "def slugify(title, sep='_'):\n    return sep.join(title.lower().split())\n")
+    out = splice_candidate(
+        KEEP, "slugify", "def slugify(title, sep='_'):\n    return sep.join(title.lower().split())\n"
+    )
     assert out == KEEP.replace("return title  # old", "return sep.join(title.lower().split())")
 
 
 def test_a_rewritten_docstring_and_echoed_decorators_keep_the_users():
-    candidate = ('@functools.cache\ndef slugify(title, sep=None):\n    """Make a slug."""\n    words = title.split()\n'
-                 '    return sep.join(words)\n')
+    candidate = (
+        '@functools.cache\ndef slugify(title, sep=None):\n    """Make a slug."""\n    words = title.split()\n'
+        "    return sep.join(words)\n"
+    )
     out = splice_candidate(KEEP, "slugify", candidate)
     assert out == KEEP.replace("    return title  # old", "    words = title.split()\n    return sep.join(words)")
 
 
-@pytest.mark.parametrize("candidate, signature", [
-    ("def slugify(title, sep='-', upper=False):\n    return title\n", "def slugify(title, sep='-', upper=False):"),
-    ("def slugify(text, sep='-'):\n    return text\n", "def slugify(text, sep='-'):"),
-    ("def slugify(title, sep):\n    return title\n", "def slugify(title, sep):"),
-    ("async def slugify(title, sep='-'):\n    return title\n", "async def slugify(title, sep='-'):"),
-])
+@pytest.mark.parametrize(
+    "candidate, signature",
+    [
+        ("def slugify(title, sep='-', upper=False):\n    return title\n", "def slugify(title, sep='-', upper=False):"),
+        ("def slugify(text, sep='-'):\n    return text\n", "def slugify(text, sep='-'):"),
+        ("def slugify(title, sep):\n    return title\n", "def slugify(title, sep):"),
+        ("async def slugify(title, sep='-'):\n    return title\n", "async def slugify(title, sep='-'):"),
+    ],
+)
 def test_a_real_interface_change_keeps_the_candidates_signature(candidate, signature):
     out = splice_candidate(KEEP, "slugify", candidate)
     assert signature in out and "title: str" not in out

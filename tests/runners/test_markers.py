@@ -16,7 +16,6 @@ import pytest
 from runners.code.markers import Marker, find_markers, strip_marker
 from tests.support import cli_env, until, wait_until
 
-
 SOURCE = '''import x
 
 # orps: make this faster
@@ -45,8 +44,11 @@ class C:
 
 
 def test_markers_above_a_def_or_first_in_its_body():
-    assert find_markers(SOURCE) == [Marker("mean", "make this faster", 3), Marker("f", "handle an empty list", 10),
-                                    Marker("C.m", "fix the failing test", 23)]
+    assert find_markers(SOURCE) == [
+        Marker("mean", "make this faster", 3),
+        Marker("f", "handle an empty list", 10),
+        Marker("C.m", "fix the failing test", 23),
+    ]
     assert [m.goal for m in find_markers(SOURCE)] == ["faster", "fix", "fix"]
 
 
@@ -59,17 +61,19 @@ def test_strip_marker_removes_only_that_functions_marker():
 
 STATS = 'def mean(xs):\n    """Average of xs."""\n    return sum(xs) / len(xs)\n\n\ndef lonely(x):\n    """Untested."""\n    return x\n'
 TESTS = "from stats import mean\n\n\ndef test_mean():\n    assert mean([1, 2, 3]) == 2\n\n\ndef test_empty():\n    assert mean([]) == 0\n"
-MODEL = '''def respond(messages, params):
+MODEL = """def respond(messages, params):
     if "reviewer" in messages[0]["content"]:
         return "Correct.\\nScore: 5/5"
     return "```python\\ndef mean(xs):\\n    \\"\\"\\"Average of xs.\\"\\"\\"\\n    return sum(xs) / len(xs) if xs else 0\\n```"
-'''
+"""
 
 
 def wait_for_output(path: Path, text: str, timeout: float) -> str:
     """The subprocess's output so far, once it contains `text`."""
+
     def output():
         return path.read_text() if path.exists() else ""
+
     try:
         return wait_until(lambda: text in output() and output(), timeout, f"{text!r} in {path.name}", interval=0.05)
     except AssertionError as err:
@@ -88,13 +92,35 @@ def test_marker_saved_under_watch_gives_a_proposal_that_removes_it(tmp_path):
     out, err = tmp_path / "watch.out", tmp_path / "watch.err"
     env = cli_env()
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "watch", "--project", str(project),
-                                 "--model", f"scripted/{model}", "--samples", "2", "--beam", "1", "--rounds", "1",
-                                 "--no-cache", "--debounce", "0.2"], stdout=stdout, stderr=stderr, env=env)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orps_tui.cli",
+                "watch",
+                "--project",
+                str(project),
+                "--model",
+                f"scripted/{model}",
+                "--samples",
+                "2",
+                "--beam",
+                "1",
+                "--rounds",
+                "1",
+                "--no-cache",
+                "--debounce",
+                "0.2",
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+        )
     try:
         wait_for_output(err, "Ctrl+C to stop", 60)
         marked = STATS.replace("def mean(xs):\n", "# orps: handle an empty list\ndef mean(xs):\n").replace(
-            '    """Untested."""\n', '    # orps: make it faster\n    """Untested."""\n')
+            '    """Untested."""\n', '    # orps: make it faster\n    """Untested."""\n'
+        )
         (project / "stats.py").write_text(marked)  # the user's save
         text = wait_for_output(out, "apply:  orps apply --run ", 240)
         assert "stats.py::lonely: no tests in" in text and "no search" in text
@@ -119,8 +145,18 @@ async def test_editing_a_marker_cancels_its_search_and_saving_restarts_it(tmp_pa
     from orps_tui.commands import watch
 
     (tmp_path / "m.py").write_text("# orps: first\ndef f():\n    return 1\n")
-    args = SimpleNamespace(jobs=1, model=None, strategy=None, samples=None, beam=None, rounds=None,
-                           budget_calls=None, cache=None, timeout_s=None, memory_mb=None)
+    args = SimpleNamespace(
+        jobs=1,
+        model=None,
+        strategy=None,
+        samples=None,
+        beam=None,
+        rounds=None,
+        budget_calls=None,
+        cache=None,
+        timeout_s=None,
+        memory_mb=None,
+    )
     mw = watch.MarkerWatch(tmp_path, args)
     started, cancelled = [], []
 

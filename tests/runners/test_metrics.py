@@ -13,7 +13,9 @@ def test_static_metrics_of_a_simple_function():
 def test_cyclomatic_counts_branches_and_boolean_operands():
     import ast
 
-    code = "def f(x):\n    if x and y or z:\n        pass\n    for i in x:\n        pass\n    return [a for a in x if a]\n"
+    code = (
+        "def f(x):\n    if x and y or z:\n        pass\n    for i in x:\n        pass\n    return [a for a in x if a]\n"
+    )
     assert cyclomatic(ast.parse(code)) == 1 + 1 + 2 + 1 + 1  # if, and/or (3 operands in 2 BoolOps), for, comp
 
 
@@ -24,7 +26,9 @@ def test_code_that_does_not_parse_gets_only_its_length():
 
 def test_more_complex_code_scores_higher():
     simple = static_metrics("def f(x):\n    return x\n")
-    branchy = static_metrics("def f(x):\n    if x:\n        return 1\n    elif x < 0:\n        return 2\n    return 3\n")
+    branchy = static_metrics(
+        "def f(x):\n    if x:\n        return 1\n    elif x < 0:\n        return 2\n    return 3\n"
+    )
     assert branchy["cyclomatic"] > simple["cyclomatic"] and branchy["ast_nodes"] > simple["ast_nodes"]
 
 

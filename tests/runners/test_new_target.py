@@ -11,13 +11,15 @@ import pytest
 
 from orps_tui.cli import main
 from runners.code.locate import LocateError, new_target
-from runners.code.splice import splice_or_add
 from runners.code.patch import PatchError, apply_patch, check_patch, make_patch, revert_last
+from runners.code.splice import splice_or_add
 from search.providers.scripted import register_script
 
 WORD_COUNT = "```python\ndef word_count(text: str) -> int:\n    return len(text.split())\n```"
-TESTS = ('from pkg.textstats import word_count\n\n\ndef test_counts():\n    assert word_count("a b  c") == 3\n\n\n'
-         'def test_empty():\n    assert word_count("") == 0\n')
+TESTS = (
+    'from pkg.textstats import word_count\n\n\ndef test_counts():\n    assert word_count("a b  c") == 3\n\n\n'
+    'def test_empty():\n    assert word_count("") == 0\n'
+)
 
 
 @pytest.fixture
@@ -26,26 +28,55 @@ def project(tmp_path):
     (root / "src" / "pkg").mkdir(parents=True)
     (root / "tests").mkdir()
     (root / "src" / "pkg" / "__init__.py").write_text("")
-    (root / "src" / "pkg" / "words.py").write_text('def word_counts(text):\n    """Count each word."""\n    return {}\n')
+    (root / "src" / "pkg" / "words.py").write_text(
+        'def word_counts(text):\n    """Count each word."""\n    return {}\n'
+    )
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["src"]\n')
     (root / "tests" / "test_textstats.py").write_text(TESTS)
-    register_script("newfile", lambda messages, params: "Correct.\nScore: 5/5"
-                    if "reviewer" in messages[0]["content"] else WORD_COUNT)
+    register_script(
+        "newfile",
+        lambda messages, params: "Correct.\nScore: 5/5" if "reviewer" in messages[0]["content"] else WORD_COUNT,
+    )
     return root
 
 
 def solve(project, target, *extra, capsys):
-    code = main(["solve", "--project", str(project), "--target", target, "--problem-text",
-                 "Count the words of text (split on whitespace).", "--tests", "tests/test_textstats.py",
-                 "--model", "scripted/newfile", "--samples", "2", "--beam", "1", "--rounds", "1",
-                 "--json", "--quiet", "--no-cache", *extra])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            target,
+            "--problem-text",
+            "Count the words of text (split on whitespace).",
+            "--tests",
+            "tests/test_textstats.py",
+            "--model",
+            "scripted/newfile",
+            "--samples",
+            "2",
+            "--beam",
+            "1",
+            "--rounds",
+            "1",
+            "--json",
+            "--quiet",
+            "--no-cache",
+            *extra,
+        ]
+    )
     captured = capsys.readouterr()
     return code, (json.loads(captured.out) if captured.out.strip() else None), captured.err
 
 
 def run_tests(project):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=project,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -58,11 +89,13 @@ def test_solve_a_function_in_a_file_that_does_not_exist_then_apply(project, caps
     assert diff.startswith("--- /dev/null\n+++ b/src/pkg/textstats.py\n")
     assert not (project / "src" / "pkg" / "textstats.py").exists()  # solve never writes the project
     assert main(["apply", "--run", doc["run_id"], "--project", str(project)]) == 0
-    assert (project / "src" / "pkg" / "textstats.py").read_text() == \
-        "def word_count(text: str) -> int:\n    return len(text.split())\n"
+    assert (
+        project / "src" / "pkg" / "textstats.py"
+    ).read_text() == "def word_count(text: str) -> int:\n    return len(text.split())\n"
     assert run_tests(project).returncode == 0
-    git = subprocess.run(["git", "apply", "--check", "-"], input=doc["patch"], text=True, cwd=project,
-                         capture_output=True)
+    git = subprocess.run(
+        ["git", "apply", "--check", "-"], input=doc["patch"], text=True, cwd=project, capture_output=True
+    )
     assert "already exists" in git.stderr  # git agrees it is a file-creating patch
 
 

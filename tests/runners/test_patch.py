@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from runners.code.patch import (
+    PatchError,
+    apply_patch,
+    backups,
+    check_patch,
+    make_patch,
+    parse_patch,
+    revert,
+    revert_last,
+)
 from runners.code.splice import splice_candidate
-from runners.code.patch import PatchError, apply_patch, backups, check_patch, make_patch, parse_patch, revert, revert_last
 
 SOURCE = '''"""Module doc."""
 import os
@@ -46,12 +55,15 @@ def tool(*argv, cwd):
 
 
 @pytest.mark.skipif(not shutil.which("git"), reason="git not installed")
-@pytest.mark.parametrize("original, new", [
-    (SOURCE, NEW),
-    ("def f():\n    return 1", "def f():\n    return 2"),              # no final newline
-    ("a = 1\n", "a = 1"),                                             # final newline removed
-    (SOURCE.replace("\n", "\r\n"), NEW.replace("\n", "\r\n")),        # CRLF file
-])
+@pytest.mark.parametrize(
+    "original, new",
+    [
+        (SOURCE, NEW),
+        ("def f():\n    return 1", "def f():\n    return 2"),  # no final newline
+        ("a = 1\n", "a = 1"),  # final newline removed
+        (SOURCE.replace("\n", "\r\n"), NEW.replace("\n", "\r\n")),  # CRLF file
+    ],
+)
 def test_git_apply_and_patch_accept_our_diffs(tmp_path, original, new):
     (tmp_path / "m.py").write_bytes(original.encode())
     patch = tmp_path / "p.diff"
@@ -168,11 +180,14 @@ def test_symlink_out_of_the_project_is_refused(repo, tmp_path_factory):
     assert outside.read_text() == SOURCE
 
 
-@pytest.mark.parametrize("text, message", [
-    ("hello\n", "not a unified diff"),
-    ("--- a/new.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x = 1\n", "deletes a file"),  # creating one is fine
-    (f"--- a/{REL}\n+++ b/{REL}\n@@ -1,3 +1,3 @@\n x\n", "truncated hunk"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("hello\n", "not a unified diff"),
+        ("--- a/new.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x = 1\n", "deletes a file"),  # creating one is fine
+        (f"--- a/{REL}\n+++ b/{REL}\n@@ -1,3 +1,3 @@\n x\n", "truncated hunk"),
+    ],
+)
 def test_invalid_patches(repo, text, message):
     with pytest.raises(PatchError, match=message) as info:
         check_patch(repo, text)

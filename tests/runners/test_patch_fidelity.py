@@ -81,7 +81,7 @@ def changed_lines(patch: str) -> list[str]:
 
 def test_the_functions_own_source_gives_an_empty_patch():
     start = INFLECTION.index("def parameterize")
-    own = INFLECTION[start:INFLECTION.index("\n\n\ndef pluralize")] + "\n"
+    own = INFLECTION[start : INFLECTION.index("\n\n\ndef pluralize")] + "\n"
     assert patch_of(own) == ""
     # ... and so does the whole module echoed back
     assert patch_of(INFLECTION) == ""
@@ -102,20 +102,27 @@ def test_a_changed_statement_inside_an_if_keeps_the_comments_around_it():
 def test_a_comment_at_the_start_of_the_body_stays_below_the_docstring():
     # The user's body starts with a comment; the candidate, with or without a docstring,
     # changes the statement after it: the docstring stays first, the comment after it.
-    source = INFLECTION.replace("    string = transliterate(string)\n", "    # ASCII first\n    string = transliterate(string)\n")
+    source = INFLECTION.replace(
+        "    string = transliterate(string)\n", "    # ASCII first\n    string = transliterate(string)\n"
+    )
     for doc in ("", '    """Other words."""\n'):
         for comment in ("", "    # ASCII first\n"):
-            candidate = (f"def parameterize(string, separator='-'):\n{doc}{comment}"
-                         "    string = transliterate(string.strip())\n    return string\n")
+            candidate = (
+                f"def parameterize(string, separator='-'):\n{doc}{comment}"
+                "    string = transliterate(string.strip())\n    return string\n"
+            )
             out = splice_candidate(source, "parameterize", candidate)
-            assert "        'donald-e-knuth'\n\n    \"\"\"\n    # ASCII first\n    string = transliterate(string.strip())\n" \
-                   "\n    return string\n\n\ndef pluralize" in out, (doc, comment)  # the user's blank line too
+            assert (
+                '        \'donald-e-knuth\'\n\n    """\n    # ASCII first\n    string = transliterate(string.strip())\n'
+                "\n    return string\n\n\ndef pluralize" in out
+            ), (doc, comment)  # the user's blank line too
             ast.parse(out)
 
 
 def test_a_statement_the_candidate_adds_and_a_statement_it_removes():
-    candidate = REFORMATTED.replace("    return string.casefold()\n",
-                                    "    string = string.strip()\n    return string.lower()\n")
+    candidate = REFORMATTED.replace(
+        "    return string.casefold()\n", "    string = string.strip()\n    return string.lower()\n"
+    )
     assert changed_lines(patch_of(candidate)) == ["+    string = string.strip()"]
     candidate = REFORMATTED.replace('        string = re.sub(r"%s{2,}" % re_sep, separator, string)\n', "")
     assert changed_lines(patch_of(candidate.replace("casefold", "lower"))) == [
@@ -125,19 +132,25 @@ def test_a_statement_the_candidate_adds_and_a_statement_it_removes():
 
 
 def test_a_candidate_indented_with_two_spaces_is_put_at_the_users_indentation():
-    candidate = ("def parameterize(string, separator='-'):\n  string = transliterate(string)\n"
-                 "  if separator:\n    string = string.replace(' ', separator)\n  return string.lower()\n")
+    candidate = (
+        "def parameterize(string, separator='-'):\n  string = transliterate(string)\n"
+        "  if separator:\n    string = string.replace(' ', separator)\n  return string.lower()\n"
+    )
     out = splice_candidate(INFLECTION, "parameterize", candidate)
-    assert "    string = transliterate(string)\n    if separator:\n        string = string.replace(' ', separator)\n" \
-           "\n    return string.lower()\n" in out  # the user's blank line before the unchanged return stays
+    assert (
+        "    string = transliterate(string)\n    if separator:\n        string = string.replace(' ', separator)\n"
+        "\n    return string.lower()\n" in out
+    )  # the user's blank line before the unchanged return stays
     ast.parse(out)
 
 
 def test_unused_imports_and_helpers_of_the_candidate_stay_out():
-    candidate = ("import os\nimport string as strings\nfrom functools import lru_cache, reduce\n\n"
-                 "SEPARATORS = '-_'\n\n\ndef _unused_helper():\n    return os.sep\n\n\n"
-                 "def _squeeze(text, sep):\n    return reduce(lambda a, b: a + b, text.split(sep * 2))\n\n\n"
-                 + REFORMATTED.replace("return string.casefold()", "return _squeeze(string, separator).lower()"))
+    candidate = (
+        "import os\nimport string as strings\nfrom functools import lru_cache, reduce\n\n"
+        "SEPARATORS = '-_'\n\n\ndef _unused_helper():\n    return os.sep\n\n\n"
+        "def _squeeze(text, sep):\n    return reduce(lambda a, b: a + b, text.split(sep * 2))\n\n\n"
+        + REFORMATTED.replace("return string.casefold()", "return _squeeze(string, separator).lower()")
+    )
     out = splice_candidate(INFLECTION, "parameterize", candidate)
     assert "_unused_helper" not in out and "SEPARATORS" not in out and "import os" not in out
     assert "lru_cache" not in out and "strings" not in out

@@ -16,9 +16,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from runners.project import env as projectenv
+from runners.sandbox.bwrap import bwrap_works
 from runners.testing.evaluator import SandboxEvaluator
 from runners.testing.verdict import ENV_UNUSABLE, NOT_INSTALLED
-from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
@@ -29,7 +29,7 @@ def fake_env(where: Path) -> Path:
     (where / "bin").mkdir(parents=True)
     (where / "pyvenv.cfg").write_text("home = /usr/bin\n")
     exe = where / "bin" / "python"
-    exe.write_text("#!/bin/sh\nexec python3 \"$@\"\n")
+    exe.write_text('#!/bin/sh\nexec python3 "$@"\n')
     exe.chmod(0o755)
     return exe
 
@@ -142,8 +142,14 @@ def make_venv(where: Path, *, with_pytest: bool, modules: dict[str, str] = ()) -
     """A real virtualenv made offline: pytest and its dependencies copied from ours (when
     asked), and `modules` (name -> source) as its third-party packages."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
-    site = Path(subprocess.run([str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     if with_pytest:
         wanted, seen = ["pytest"], set()
         while wanted:
@@ -177,11 +183,22 @@ def dep_project(root: Path) -> Task:
     (root / "pyproject.toml").write_text('[project]\nname = "fmt"\nversion = "0.1"\n')
     (root / "fmt.py").write_text("import humanlike\n\n\ndef size(n):\n    return humanlike.natural(n)\n")
     (root / "tests").mkdir()
-    (root / "tests" / "test_fmt.py").write_text("from fmt import size\n\n\ndef test_size():\n    assert size(1000) == '1.0 kB'\n")
-    (root / "tests" / "test_plugin.py").write_text("def test_fixture_of_an_installed_plugin(magic):\n    assert magic == 42\n")
-    return Task(id="fmt", problem="", entry_point="size", kind="project", target="fmt.py::size",
-                project=str(root), tests=["tests/test_fmt.py::test_size"],
-                original_code="def size(n):\n    return humanlike.natural(n)\n")
+    (root / "tests" / "test_fmt.py").write_text(
+        "from fmt import size\n\n\ndef test_size():\n    assert size(1000) == '1.0 kB'\n"
+    )
+    (root / "tests" / "test_plugin.py").write_text(
+        "def test_fixture_of_an_installed_plugin(magic):\n    assert magic == 42\n"
+    )
+    return Task(
+        id="fmt",
+        problem="",
+        entry_point="size",
+        kind="project",
+        target="fmt.py::size",
+        project=str(root),
+        tests=["tests/test_fmt.py::test_size"],
+        original_code="def size(n):\n    return humanlike.natural(n)\n",
+    )
 
 
 HUMANLIKE = "def natural(n):\n    return f'{n / 1000:.1f} kB'\n"
@@ -217,7 +234,9 @@ async def test_a_module_missing_from_the_interpreter_is_not_a_broken_test_file(t
     task = dep_project(tmp_path / "fmt")  # no .venv: orps's own Python, which lacks humanlike
     async with SandboxEvaluator(timeout_s=30) as evaluator:
         ev = await evaluator.evaluate(task, task.original_code)
-    assert f"ModuleNotFoundError: No module named 'humanlike': {NOT_INSTALLED} {sys.executable}" in ev.message, ev.message
+    assert f"ModuleNotFoundError: No module named 'humanlike': {NOT_INSTALLED} {sys.executable}" in ev.message, (
+        ev.message
+    )
     assert ev.message.startswith("the code under test does not import: line 1 of fmt.py")
 
 

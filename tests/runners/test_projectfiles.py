@@ -28,7 +28,9 @@ def make_project(root):
 
 def test_fixed_list_exclude_setting_and_secrets(tmp_path):
     project = make_project(tmp_path)
-    (project / "pyproject.toml").write_text('[tool.orps]\nexclude = ["data", "*.log"]\nallow_secrets = ["deploy.pem"]\n')
+    (project / "pyproject.toml").write_text(
+        '[tool.orps]\nexclude = ["data", "*.log"]\nallow_secrets = ["deploy.pem"]\n'
+    )
     listing = ProjectFiles(project).walk()
     assert set(listing.files) == {"deploy.pem", "pyproject.toml", "src/mod.py"}
     assert set(listing.hidden_dirs) == {".git", ".venv", "node_modules", "build", "src/__pycache__", "data"}
@@ -58,8 +60,17 @@ def test_special_and_unreadable_files_are_skipped_with_a_note(tmp_path):
 
 
 def test_secret_names():
-    for name in (".env", ".env.local", "prod.env", "id_rsa", "id_ed25519.pub", "server.pem", ".netrc",
-                 "credentials.json", "Credentials"):
+    for name in (
+        ".env",
+        ".env.local",
+        "prod.env",
+        "id_rsa",
+        "id_ed25519.pub",
+        "server.pem",
+        ".netrc",
+        "credentials.json",
+        "Credentials",
+    ):
         assert is_secret_name(name), name
     for name in ("environment.py", "test_env.py", "identity.py", "keys.py", "README.md"):
         assert not is_secret_name(name), name
@@ -80,6 +91,10 @@ def test_key_shaped_text_is_masked():
 
 
 def test_ordinary_feedback_stays_readable():
-    for text in ("assert 'hello,-world!' == 'hello-world'", "token = next_token(s)", "E   KeyError: 'password'",
-                 "def test_api_key_parsing():"):
+    for text in (
+        "assert 'hello,-world!' == 'hello-world'",
+        "token = next_token(s)",
+        "E   KeyError: 'password'",
+        "def test_api_key_parsing():",
+    ):
         assert mask_secrets(text) == text

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 from benchmarks.raykit import write_dataset, write_script  # noqa: E402
 from orps_tui.schema import validate  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def cluster():
     from runners.ray import connect, shutdown, warm_up
@@ -33,8 +34,26 @@ def bench(tmp: Path, dataset: Path, model: str, *extra: str) -> dict:
     from orps_tui.cli import main
 
     out = tmp / "out"
-    code = main(["bench", "--dataset", str(dataset), "--model", model, "--samples", "2", "--beam", "1",
-                 "--rounds", "1", "--out", str(out), "--json", str(tmp / "report.json"), *extra])
+    code = main(
+        [
+            "bench",
+            "--dataset",
+            str(dataset),
+            "--model",
+            model,
+            "--samples",
+            "2",
+            "--beam",
+            "1",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+            str(tmp / "report.json"),
+            *extra,
+        ]
+    )
     assert code == 0
     doc = json.loads((tmp / "report.json").read_text())
     validate("bench", doc)
@@ -42,8 +61,10 @@ def bench(tmp: Path, dataset: Path, model: str, *extra: str) -> dict:
 
 
 def per_problem(doc: dict) -> dict:
-    return {p["id"]: (p["solved_public"], p["passed_hidden"], p["hidden_passed"], p["calls"], p["error"])
-            for p in doc["problems"]}
+    return {
+        p["id"]: (p["solved_public"], p["passed_hidden"], p["hidden_passed"], p["calls"], p["error"])
+        for p in doc["problems"]
+    }
 
 
 def test_same_results_with_and_without_ray(cluster, tmp_path):
@@ -60,9 +81,9 @@ def test_same_results_with_and_without_ray(cluster, tmp_path):
 
 
 async def test_killed_worker_is_retried_and_no_model_slot_leaks(cluster, tmp_path):
-    from runners.bench.run import BenchConfig, BenchRun
-    from runners.bench.ray import RaySolver
     from runners.bench.datasets import load_dataset
+    from runners.bench.ray import RaySolver
+    from runners.bench.run import BenchConfig, BenchRun
     from search.settings import SearchSettings
 
     marker = tmp_path / "killed"
@@ -90,9 +111,18 @@ def test_solve_evaluates_on_ray_with_a_project_snapshot(cluster, tmp_path):
     project = tmp_path / "proj"
     (project / "tests").mkdir(parents=True)
     (project / "mod.py").write_text("def double(x):\n    return x + x\n")
-    (project / "tests" / "test_mod.py").write_text("from mod import double\n\ndef test_double():\n    assert double(3) == 6\n")
-    task = Task(id="p", problem="double", entry_point="double", kind="project", target="mod.py::double",
-                project=str(project), tests=["tests/test_mod.py::test_double"])
+    (project / "tests" / "test_mod.py").write_text(
+        "from mod import double\n\ndef test_double():\n    assert double(3) == 6\n"
+    )
+    task = Task(
+        id="p",
+        problem="double",
+        entry_point="double",
+        kind="project",
+        target="mod.py::double",
+        project=str(project),
+        tests=["tests/test_mod.py::test_double"],
+    )
 
     async def both():
         ev = RayEvaluator(timeout_s=10)

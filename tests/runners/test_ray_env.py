@@ -5,15 +5,28 @@ from __future__ import annotations
 
 from runners.ray import model_env_vars, provider_prefixes
 
-ENV = {"OPENAI_API_KEY": "sk-1", "OPENAI_BASE_URL": "http://gw", "ANTHROPIC_API_KEY": "a-1",
-       "AWS_SECRET_ACCESS_KEY": "s", "HOSTED_VLLM_API_BASE": "http://vllm", "GITHUB_TOKEN": "ghp", "HOME": "/root"}
+ENV = {
+    "OPENAI_API_KEY": "sk-1",
+    "OPENAI_BASE_URL": "http://gw",
+    "ANTHROPIC_API_KEY": "a-1",
+    "AWS_SECRET_ACCESS_KEY": "s",
+    "HOSTED_VLLM_API_BASE": "http://vllm",
+    "GITHUB_TOKEN": "ghp",
+    "HOME": "/root",
+}
 
 
 def test_only_the_chosen_providers_variables_are_sent():
-    assert model_env_vars(["openai/gpt-4o-mini"], environ=ENV) == {"OPENAI_API_KEY": "sk-1", "OPENAI_BASE_URL": "http://gw"}
+    assert model_env_vars(["openai/gpt-4o-mini"], environ=ENV) == {
+        "OPENAI_API_KEY": "sk-1",
+        "OPENAI_BASE_URL": "http://gw",
+    }
     # programmer and critic on different providers: both get theirs, nothing else does
     assert set(model_env_vars(["openai/gpt-4o-mini", "hosted_vllm/qwen"], environ=ENV)) == {
-        "OPENAI_API_KEY", "OPENAI_BASE_URL", "HOSTED_VLLM_API_BASE"}
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "HOSTED_VLLM_API_BASE",
+    }
 
 
 def test_key_names_come_from_litellm_even_when_they_do_not_start_with_the_provider():
@@ -33,8 +46,21 @@ def test_flags_name_more_variables_or_turn_forwarding_off(monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("MY_PROXY_TOKEN", "tok")
     parse = build_parser().parse_args
-    args = parse(["bench", "--dataset", "d", "--ray", "host:6379", "--model", "openai/gpt-4o-mini",
-                  "--ray-env", "MY_PROXY_TOKEN", "--ray-env", "UNSET_VAR"])
+    args = parse(
+        [
+            "bench",
+            "--dataset",
+            "d",
+            "--ray",
+            "host:6379",
+            "--model",
+            "openai/gpt-4o-mini",
+            "--ray-env",
+            "MY_PROXY_TOKEN",
+            "--ray-env",
+            "UNSET_VAR",
+        ]
+    )
     env = ray_env(args, [args.model])
     assert env["OPENAI_API_KEY"] == "sk-test" and env["MY_PROXY_TOKEN"] == "tok" and "UNSET_VAR" not in env
     err = capsys.readouterr().err

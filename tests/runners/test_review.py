@@ -9,12 +9,11 @@ import pytest
 
 from orps_tui.cli import main
 from orps_tui.schema import validate
-from runners.review.compare import (ChangeReview, FunctionReview, Review, TestChange, function_verdict, rank,
-                                    speed)
+from runners.code.patch import make_patch
+from runners.review.compare import ChangeReview, FunctionReview, Review, TestChange, function_verdict, rank, speed
 from runners.review.sides import ChangeError, Sides
 from runners.review.touched import touched_functions
 from tests.review_support import BASE, FEATURE, git, git_state, make_repo
-from runners.code.patch import make_patch
 
 
 @pytest.fixture
@@ -68,10 +67,13 @@ def test_a_subdirectory_project_is_reviewed_as_that_directory(tmp_path):
         assert change.files == ["m.py"] and (change.base.root / "m.py").read_text() == "def f():\n    return 1\n"
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("nosuch", "'nosuch' is neither a file nor a revision"),
-    ("main..nosuch", "'nosuch' is neither a file nor a revision"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nosuch", "'nosuch' is neither a file nor a revision"),
+        ("main..nosuch", "'nosuch' is neither a file nor a revision"),
+    ],
+)
 def test_an_unknown_revision_is_refused(repo, spec, message):
     with Sides(repo) as sides, pytest.raises(ChangeError, match=message):
         sides.change(spec)
@@ -90,8 +92,11 @@ def test_bad_input_exits_2_with_one_line(repo, tmp_path, capsys):
     stale.write_text(make_patch("calc.py", "def other():\n    pass\n", "def other():\n    return 1\n"))
     not_a_diff = tmp_path / "notes.diff"
     not_a_diff.write_text("hello\n")
-    for spec, message in ((str(stale), "does not apply"), (str(not_a_diff), "not a unified diff"),
-                          ("nosuch", "neither a file nor a revision")):
+    for spec, message in (
+        (str(stale), "does not apply"),
+        (str(not_a_diff), "not a unified diff"),
+        ("nosuch", "neither a file nor a revision"),
+    ):
         assert main(["review", spec, "--project", str(repo)]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
@@ -112,15 +117,21 @@ def test_touched_functions_are_added_changed_and_removed(repo):
     with Sides(repo) as sides:
         change = sides.change("main..feature")
         touched, notes = touched_functions(change.base.root, change.changed.root, change.files)
-    assert [(t.qualname, t.kind) for t in touched] == [("double", "changed"), ("half", "changed"),
-                                                      ("triple", "added"), ("old", "removed")]
+    assert [(t.qualname, t.kind) for t in touched] == [
+        ("double", "changed"),
+        ("half", "changed"),
+        ("triple", "added"),
+        ("old", "removed"),
+    ]
     assert notes == []  # test files are not functions under review; nothing outside functions changed
 
 
 def test_changes_outside_functions_are_noted(tmp_path):
     base, changed = tmp_path / "a", tmp_path / "b"
-    for root, text in ((base, "LIMIT = 1\n\n\ndef f():\n    return LIMIT\n"),
-                       (changed, "LIMIT = 2\n\n\ndef f():\n    return LIMIT\n")):
+    for root, text in (
+        (base, "LIMIT = 1\n\n\ndef f():\n    return LIMIT\n"),
+        (changed, "LIMIT = 2\n\n\ndef f():\n    return LIMIT\n"),
+    ):
         root.mkdir()
         (root / "m.py").write_text(text)
     touched, notes = touched_functions(base, changed, ["m.py"])
@@ -131,7 +142,9 @@ def test_methods_are_touched_by_their_qualified_name(tmp_path):
     base, changed = tmp_path / "a", tmp_path / "b"
     for root, body in ((base, "return 1"), (changed, "return 2")):
         root.mkdir()
-        (root / "m.py").write_text(f"class C:\n    def m(self):\n        {body}\n\n    def n(self):\n        return 0\n")
+        (root / "m.py").write_text(
+            f"class C:\n    def m(self):\n        {body}\n\n    def n(self):\n        return 0\n"
+        )
     touched, _ = touched_functions(base, changed, ["m.py"])
     assert [t.target for t in touched] == ["m.py::C.m"]
 
@@ -140,17 +153,31 @@ def test_methods_are_touched_by_their_qualified_name(tmp_path):
 
 
 def _t(status, base_s=None, changed_s=None, flaky=False):
-    outcome = {"passing": ("passed", "passed"), "broken": ("passed", "failed"), "fixed": ("failed", "passed"),
-               "failing": ("failed", "failed"), "new_passing": (None, "passed"), "new_failing": (None, "failed"),
-               "removed": ("passed", None)}[status]
+    outcome = {
+        "passing": ("passed", "passed"),
+        "broken": ("passed", "failed"),
+        "fixed": ("failed", "passed"),
+        "failing": ("failed", "failed"),
+        "new_passing": (None, "passed"),
+        "new_failing": (None, "failed"),
+        "removed": ("passed", None),
+    }[status]
     return TestChange("t.py::x", status, *outcome, base_s=base_s, changed_s=changed_s, flaky=flaky)
 
 
-@pytest.mark.parametrize("statuses, verdict", [
-    ([], "untested"), (["passing", "broken"], "broken"), (["fixed", "passing"], "fixed"),
-    (["new_failing"], "broken"), (["new_passing"], "passing"), (["failing"], "failing"),
-    (["removed"], "tests_removed"), (["fixed", "broken"], "broken"),
-])
+@pytest.mark.parametrize(
+    "statuses, verdict",
+    [
+        ([], "untested"),
+        (["passing", "broken"], "broken"),
+        (["fixed", "passing"], "fixed"),
+        (["new_failing"], "broken"),
+        (["new_passing"], "passing"),
+        (["failing"], "failing"),
+        (["removed"], "tests_removed"),
+        (["fixed", "broken"], "broken"),
+    ],
+)
 def test_function_verdicts(statuses, verdict):
     assert function_verdict([_t(s) for s in statuses]) == verdict
 
@@ -165,14 +192,19 @@ def test_speed_needs_both_a_ratio_and_a_difference_beyond_noise():
 
 
 def _review(name, passed, total, runtime_s, size, broken=False):
-    f = FunctionReview("m.py", "f", "changed", "broken" if broken else "passing", "same",
-                       [_t("broken" if broken else "passing")])
+    f = FunctionReview(
+        "m.py", "f", "changed", "broken" if broken else "passing", "same", [_t("broken" if broken else "passing")]
+    )
     return ChangeReview(name, "base", name, ["m.py"], [], "", size, [f], [], [], passed, total, runtime_s)
 
 
 def test_ranking_is_tests_passed_then_runtime_then_size():
-    reviews = [_review("a.diff", 2, 3, 0.001, 2, broken=True), _review("b.diff", 3, 3, 0.0100, 30),
-               _review("c.diff", 3, 3, 0.0011, 50), _review("d.diff", 3, 3, 0.0010, 40)]
+    reviews = [
+        _review("a.diff", 2, 3, 0.001, 2, broken=True),
+        _review("b.diff", 3, 3, 0.0100, 30),
+        _review("c.diff", 3, 3, 0.0011, 50),
+        _review("d.diff", 3, 3, 0.0010, 40),
+    ]
     # c and d tie on runtime (within noise): the smaller change wins; b is clearly slower.
     assert [reviews[i].name for i in rank(reviews)] == ["d.diff", "c.diff", "b.diff", "a.diff"]
 
@@ -181,13 +213,34 @@ def test_ranking_is_tests_passed_then_runtime_then_size():
 
 
 def _sample_review() -> Review:
-    broken = TestChange("tests/test_calc.py::test_double", "broken", "passed", "failed",
-                        changed_message="E       assert 12 == 8\nE        +  where 12 = double(4)")
+    broken = TestChange(
+        "tests/test_calc.py::test_double",
+        "broken",
+        "passed",
+        "failed",
+        changed_message="E       assert 12 == 8\nE        +  where 12 = double(4)",
+    )
     slow = TestChange("tests/test_calc.py::test_add", "passing", "passed", "passed", base_s=0.0004, changed_s=0.004)
-    functions = [FunctionReview("calc.py", "double", "changed", "broken", "unknown", [broken]),
-                 FunctionReview("calc.py", "add", "changed", "passing", "slower", [slow], 0.0004, 0.004)]
-    change = ChangeReview("main..feature", "main", "feature", ["calc.py"], [], "--- a/calc.py\n+++ b/calc.py\n", 4,
-                          functions, [], [], 1, 2, 0.004, "bwrap")
+    functions = [
+        FunctionReview("calc.py", "double", "changed", "broken", "unknown", [broken]),
+        FunctionReview("calc.py", "add", "changed", "passing", "slower", [slow], 0.0004, 0.004),
+    ]
+    change = ChangeReview(
+        "main..feature",
+        "main",
+        "feature",
+        ["calc.py"],
+        [],
+        "--- a/calc.py\n+++ b/calc.py\n",
+        4,
+        functions,
+        [],
+        [],
+        1,
+        2,
+        0.004,
+        "bwrap",
+    )
     return Review([change], [0], 3)
 
 
@@ -231,8 +284,12 @@ def test_review_of_a_range_in_the_sandbox(repo, capsys):
     validate("review", doc)
     assert code == 1 and doc["exit_code"] == 1 and doc["broken"]
     verdicts = {f["qualname"]: (f["kind"], f["verdict"]) for f in doc["changes"][0]["functions"]}
-    assert verdicts == {"double": ("changed", "broken"), "half": ("changed", "fixed"),
-                        "triple": ("added", "passing"), "old": ("removed", "broken")}
+    assert verdicts == {
+        "double": ("changed", "broken"),
+        "half": ("changed", "fixed"),
+        "triple": ("added", "passing"),
+        "old": ("removed", "broken"),
+    }
     tests = {t["id"]: t["status"] for f in doc["changes"][0]["functions"] for t in f["tests"]}
     assert tests["tests/test_calc.py::test_double"] == "broken"
     assert tests["tests/test_calc.py::test_half"] == "fixed"
@@ -296,8 +353,26 @@ def test_a_search_from_the_change_proposes_a_follow_up_patch(repo, tmp_path, cap
     model.write_text(DOUBLE_MODEL)
     out = tmp_path / "follow.diff"
     before = git_state(repo)
-    code = main(["review", "main..feature", "--solve", "double", "--model", f"scripted/{model}", "--budget-calls", "2",
-                 "--no-cache", "--repeat", "1", "--json", "--patch-out", str(out), "--project", str(repo)])
+    code = main(
+        [
+            "review",
+            "main..feature",
+            "--solve",
+            "double",
+            "--model",
+            f"scripted/{model}",
+            "--budget-calls",
+            "2",
+            "--no-cache",
+            "--repeat",
+            "1",
+            "--json",
+            "--patch-out",
+            str(out),
+            "--project",
+            str(repo),
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     validate("review", doc)
     follow = doc["follow_up"]
@@ -365,8 +440,24 @@ def respond(messages, params):
 def test_several_functions_of_one_file_are_searched_as_one_task(repo, tmp_path, capsys):
     model = tmp_path / "together_model.py"
     model.write_text(TOGETHER_MODEL)
-    code = main(["review", "main..feature", "--solve", "double,triple", "--model", f"scripted/{model}",
-                 "--budget-calls", "2", "--no-cache", "--repeat", "1", "--json", "--project", str(repo)])
+    code = main(
+        [
+            "review",
+            "main..feature",
+            "--solve",
+            "double,triple",
+            "--model",
+            f"scripted/{model}",
+            "--budget-calls",
+            "2",
+            "--no-cache",
+            "--repeat",
+            "1",
+            "--json",
+            "--project",
+            str(repo),
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     validate("review", doc)
     follow = doc["follow_up"]
@@ -395,7 +486,9 @@ def test_splice_all_puts_each_function_in_its_place():
 
     text = "def f():\n    return 1\n\n\ndef keep():\n    return 0\n\n\ndef g():\n    return 2\n"
     code = "def f():\n    return 10\n\n\ndef g():\n    return 20\n"
-    assert splice_all(text, ["f", "g"], code) == text.replace("return 1\n", "return 10\n").replace("return 2\n", "return 20\n")
+    assert splice_all(text, ["f", "g"], code) == text.replace("return 1\n", "return 10\n").replace(
+        "return 2\n", "return 20\n"
+    )
     only_g = splice_all(text, ["f", "g"], "def g():\n    return 20\n")
     assert "return 1\n" in only_g and "return 20\n" in only_g  # f keeps the file's version
     assert together_patch("m.py", text, ["f", "g"], "x = 1\n") == ""  # defines neither: no patch
@@ -418,8 +511,10 @@ def test_a_deleted_file_removes_its_functions(repo):
 @pytest.mark.slow
 def test_a_change_of_the_tests_alone_runs_the_tests_it_adds_or_edits(repo, capsys):
     tests = repo / "tests" / "test_calc.py"
-    tests.write_text(tests.read_text().replace("assert add(2, 3) == 5", "assert add(2, 3) == 6")
-                     + "\n\ndef test_more():\n    assert double(1) == 2\n")
+    tests.write_text(
+        tests.read_text().replace("assert add(2, 3) == 5", "assert add(2, 3) == 6")
+        + "\n\ndef test_more():\n    assert double(1) == 2\n"
+    )
     git(repo, "commit", "-qam", "tests only")
     code = main(["review", "HEAD~1..HEAD", "--json", "--repeat", "1", "--project", str(repo)])
     doc = json.loads(capsys.readouterr().out)
@@ -436,9 +531,15 @@ def test_edited_tests_are_the_changed_test_functions_or_the_whole_file_when_shar
 
     base, changed = tmp_path / "a", tmp_path / "b"
     body = "CASES = [1, 2]\n\n\ndef test_one():\n    assert 1\n\n\ndef test_two():\n    assert 2\n"
-    for root, text in ((base, body), (changed, body.replace("assert 2", "assert 3") + "\n\ndef test_three():\n    pass\n")):
+    for root, text in (
+        (base, body),
+        (changed, body.replace("assert 2", "assert 3") + "\n\ndef test_three():\n    pass\n"),
+    ):
         (root / "tests").mkdir(parents=True)
         (root / "tests" / "test_x.py").write_text(text)
-    assert changed_tests(base, changed, ["tests/test_x.py"]) == ["tests/test_x.py::test_two", "tests/test_x.py::test_three"]
+    assert changed_tests(base, changed, ["tests/test_x.py"]) == [
+        "tests/test_x.py::test_two",
+        "tests/test_x.py::test_three",
+    ]
     (changed / "tests" / "test_x.py").write_text(body.replace("[1, 2]", "[1, 2, 3]"))
     assert changed_tests(base, changed, ["tests/test_x.py"]) == ["tests/test_x.py"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import os
+import shutil
 import socket
 import threading
 import time
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from runners.sandbox.bwrap import bwrap_works
 from runners.sandbox.cleanup import JANITOR
 from runners.testing.evaluator import SandboxEvaluator
 from runners.testing.verdict import OUTPUT_SHOWN
-from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
@@ -129,7 +129,9 @@ async def test_fork_storm_is_contained(evaluator):
 
 
 async def test_memory_bomb_fails(evaluator):
-    ev = await run(evaluator, "def f():\n    blocks = []\n    while True:\n        blocks.append(bytearray(50 * 2**20))\n")
+    ev = await run(
+        evaluator, "def f():\n    blocks = []\n    while True:\n        blocks.append(bytearray(50 * 2**20))\n"
+    )
     assert ev.verdict in ("failed", "crashed") and ev.passed == 0
     assert "MemoryError" in ev.tests[0].message or ev.verdict == "crashed"
 
@@ -164,10 +166,19 @@ async def test_modifying_the_users_project_fails(evaluator, tmp_path):
     (project / "tests" / "test_mod.py").write_text("from mod import f\n\ndef test_f():\n    assert f() == 1\n")
     (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
     before = tree_digest(project)
-    code = (f"def f():\n    open({str(project / 'mod.py')!r}, 'w').write('def f():\\n    return 1\\n')\n"
-            f"    open({str(project / 'tests' / 'test_mod.py')!r}, 'w').write('')\n    return 1\n")
-    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
-             tests=["tests/test_mod.py::test_f"])
+    code = (
+        f"def f():\n    open({str(project / 'mod.py')!r}, 'w').write('def f():\\n    return 1\\n')\n"
+        f"    open({str(project / 'tests' / 'test_mod.py')!r}, 'w').write('')\n    return 1\n"
+    )
+    t = Task(
+        id="p",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="mod.py::f",
+        project=str(project),
+        tests=["tests/test_mod.py::test_f"],
+    )
     ev = await evaluator.evaluate(t, code)
     assert ev.verdict == "failed"
     assert tree_digest(project) == before
@@ -183,7 +194,8 @@ def writing_project(root: Path) -> Path:
         "def test_f():\n"
         "    assert not Path('out.txt').exists()  # nothing leaks from an earlier run\n"
         "    Path('out.txt').write_text(str(f()))\n"
-        "    assert Path('out.txt').read_text() == '1'\n")
+        "    assert Path('out.txt').read_text() == '1'\n"
+    )
     (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
     return project
 
@@ -195,8 +207,15 @@ async def test_project_tests_may_write_files_without_touching_anything(evaluator
         pytest.skip("no overlayfs in a user namespace here: project copies are read-only")
     project = writing_project(tmp_path)
     before = tree_digest(project)
-    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
-             tests=["tests/test_mod.py::test_f"])
+    t = Task(
+        id="p",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="mod.py::f",
+        project=str(project),
+        tests=["tests/test_mod.py::test_f"],
+    )
     first = await evaluator.evaluate(t, "def f():\n    return 1\n")
     second = await evaluator.evaluate(t, "def f():\n    return 1\n")  # same template, fresh layer
     assert (first.verdict, second.verdict) == ("passed", "passed"), first.output + second.output
@@ -214,17 +233,26 @@ async def test_project_tests_and_their_bytecode_stay_read_only(evaluator, tmp_pa
     if not overlay_works():
         pytest.skip("no overlayfs in a user namespace here: the whole project copy is read-only")
     project = writing_project(tmp_path)
-    code = ("def f():\n"
-            "    import os\n"
-            "    for path in ('tests/test_mod.py', 'tests/__pycache__/test_mod.cpython-311-pytest.pyc'):\n"
-            "        try:\n"
-            "            open(path, 'a').write('x')\n"
-            "            return 'wrote ' + path\n"
-            "        except OSError:\n"
-            "            pass\n"
-            "    return 1\n")
-    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
-             tests=["tests/test_mod.py::test_f"])
+    code = (
+        "def f():\n"
+        "    import os\n"
+        "    for path in ('tests/test_mod.py', 'tests/__pycache__/test_mod.cpython-311-pytest.pyc'):\n"
+        "        try:\n"
+        "            open(path, 'a').write('x')\n"
+        "            return 'wrote ' + path\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return 1\n"
+    )
+    t = Task(
+        id="p",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="mod.py::f",
+        project=str(project),
+        tests=["tests/test_mod.py::test_f"],
+    )
     ev = await evaluator.evaluate(t, code)
     assert ev.verdict == "passed", ev.output
 
@@ -235,8 +263,15 @@ async def test_without_overlays_the_project_copy_is_read_only(evaluator, tmp_pat
     monkeypatch.setattr(sandbox, "overlay_works", lambda: False)
     project = writing_project(tmp_path)
     before = tree_digest(project)
-    t = Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
-             tests=["tests/test_mod.py::test_f"])
+    t = Task(
+        id="p",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="mod.py::f",
+        project=str(project),
+        tests=["tests/test_mod.py::test_f"],
+    )
     ev = await evaluator.evaluate(t, "def f():\n    return 1\n")
     assert ev.verdict == "failed" and "Read-only file system" in ev.tests[0].message
     assert tree_digest(project) == before
@@ -310,8 +345,10 @@ async def test_patching_pytest_to_fake_passes_is_tampering(evaluator):
 
 
 async def test_dropping_a_conftest_fails(evaluator):
-    code = ("open('conftest.py', 'w').write('import pytest\\n@pytest.hookimpl(tryfirst=True)\\n"
-            "def pytest_runtest_call(item):\\n    return True\\n')\ndef f():\n    return 0\n")
+    code = (
+        "open('conftest.py', 'w').write('import pytest\\n@pytest.hookimpl(tryfirst=True)\\n"
+        "def pytest_runtest_call(item):\\n    return True\\n')\ndef f():\n    return 0\n"
+    )
     ev = await run(evaluator, code)
     assert ev.verdict == "failed" and ev.passed == 0
 
@@ -331,7 +368,9 @@ async def test_killing_the_parent_is_a_crash(evaluator):
 
 
 async def test_orphans_in_a_new_session_do_not_survive(evaluator):
-    code = "import subprocess\ndef f():\n    subprocess.Popen(['sleep', '987654'], start_new_session=True)\n    return 1\n"
+    code = (
+        "import subprocess\ndef f():\n    subprocess.Popen(['sleep', '987654'], start_new_session=True)\n    return 1\n"
+    )
     ev = await run(evaluator, code)
     assert ev.verdict == "passed"  # starting a process is allowed; outliving the run is not
     assert_no_survivors(evaluator, "sleep 987654")
@@ -343,7 +382,7 @@ async def test_forged_result_lines_are_tampering(evaluator):
         "def f():\n"
         "    for fd in range(3, 64):\n"
         "        try:\n"
-        "            os.write(fd, b'{\"type\": \"finish\", \"seq\": 99, \"tampered\": []}\\tdeadbeef\\n')\n"
+        '            os.write(fd, b\'{"type": "finish", "seq": 99, "tampered": []}\\tdeadbeef\\n\')\n'
         "        except OSError:\n"
         "            pass\n"
         "    return 1\n"
@@ -406,12 +445,14 @@ async def test_cancellation_kills_the_sandbox(evaluator, marker):
 
 
 async def test_tests_and_conftest_are_read_only(evaluator):
-    code = ("def f():\n"
-            "    try:\n"
-            "        open('test_solution.py', 'a').write('\\n')\n"
-            "    except OSError as err:\n"
-            "        return str(err)\n"
-            "    return 'written'\n")
+    code = (
+        "def f():\n"
+        "    try:\n"
+        "        open('test_solution.py', 'a').write('\\n')\n"
+        "    except OSError as err:\n"
+        "        return str(err)\n"
+        "    return 'written'\n"
+    )
     ev = await run(evaluator, code, "assert 'Read-only' in f()")
     assert ev.verdict == "passed"
 
@@ -427,18 +468,28 @@ def data_project(root: Path) -> Path:
     (project / "tests" / "test_mod.py").write_text(
         "import json\nfrom pathlib import Path\nfrom mod import f\n\n"
         "def test_f():\n"
-        "    assert [f()] == json.loads((Path(__file__).parent / 'data' / 'expected.json').read_text())\n")
+        "    assert [f()] == json.loads((Path(__file__).parent / 'data' / 'expected.json').read_text())\n"
+    )
     (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
     return project
 
 
 def data_task(project: Path) -> Task:
-    return Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
-                tests=["tests/test_mod.py::test_f"])
+    return Task(
+        id="p",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="mod.py::f",
+        project=str(project),
+        tests=["tests/test_mod.py::test_f"],
+    )
 
 
 async def test_reading_golden_files_passes(evaluator, tmp_path):
-    ev = await evaluator.evaluate(data_task(data_project(tmp_path)), "from helper import base\n\ndef f():\n    return base\n")
+    ev = await evaluator.evaluate(
+        data_task(data_project(tmp_path)), "from helper import base\n\ndef f():\n    return base\n"
+    )
     assert ev.verdict == "passed", ev.message + ev.output
 
 
@@ -446,14 +497,16 @@ async def test_rewriting_golden_files_fails(evaluator, tmp_path):
     """the tests' whole tree (data included) is read-only."""
     project = data_project(tmp_path)
     before = tree_digest(project)
-    code = ("def f():\n"
-            "    import os\n"
-            "    for path in ('tests/data/expected.json', os.path.join(os.path.dirname(__file__), 'tests/data/expected.json')):\n"
-            "        try:\n"
-            "            open(path, 'w').write('[42]')\n"
-            "        except OSError:\n"
-            "            pass\n"
-            "    return 42\n")
+    code = (
+        "def f():\n"
+        "    import os\n"
+        "    for path in ('tests/data/expected.json', os.path.join(os.path.dirname(__file__), 'tests/data/expected.json')):\n"
+        "        try:\n"
+        "            open(path, 'w').write('[42]')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return 42\n"
+    )
     ev = await evaluator.evaluate(data_task(project), code)
     assert ev.verdict in ("failed", "tampered"), ev.message
     assert tree_digest(project) == before
@@ -462,12 +515,14 @@ async def test_rewriting_golden_files_fails(evaluator, tmp_path):
 async def test_a_candidate_writing_into_the_copy_changes_nothing(evaluator, tmp_path):
     project = data_project(tmp_path)
     before = tree_digest(project)
-    code = ("def f():\n"
-            "    import os\n"
-            "    open('helper.py', 'w').write('base = 99\\n')\n"
-            "    open('new_file.txt', 'w').write('x')\n"
-            "    os.makedirs('made/here', exist_ok=True)\n"
-            "    return 1\n")
+    code = (
+        "def f():\n"
+        "    import os\n"
+        "    open('helper.py', 'w').write('base = 99\\n')\n"
+        "    open('new_file.txt', 'w').write('x')\n"
+        "    os.makedirs('made/here', exist_ok=True)\n"
+        "    return 1\n"
+    )
     assert (await evaluator.evaluate(data_task(project), code)).verdict == "passed"
     ev = await evaluator.evaluate(data_task(project), "from helper import base\n\ndef f():\n    return base\n")
     assert ev.verdict == "passed", ev.message  # the earlier run's writes are gone
@@ -500,12 +555,14 @@ async def test_ignored_dirs_and_secrets_are_not_visible(evaluator, tmp_path):
         (project / name).mkdir()
         (project / name / "inside.txt").write_text("x")
     (project / ".env").write_text("DB_PASSWORD=hunter2-canary\n")
-    code = ("def f():\n"
-            "    import os\n"
-            "    seen = [p for p in ('.git/inside.txt', 'node_modules/inside.txt', '.venv/inside.txt') if os.path.exists(p)]\n"
-            "    secret = open('.env').read() if os.path.exists('.env') else ''\n"
-            "    assert not seen and 'hunter2' not in secret, (seen, secret)\n"
-            "    return 1\n")
+    code = (
+        "def f():\n"
+        "    import os\n"
+        "    seen = [p for p in ('.git/inside.txt', 'node_modules/inside.txt', '.venv/inside.txt') if os.path.exists(p)]\n"
+        "    secret = open('.env').read() if os.path.exists('.env') else ''\n"
+        "    assert not seen and 'hunter2' not in secret, (seen, secret)\n"
+        "    return 1\n"
+    )
     ev = await evaluator.evaluate(data_task(project), code)
     assert ev.verdict == "passed", ev.message + ev.output
     assert "hunter2" not in ev.message + ev.output
@@ -558,8 +615,15 @@ def test_clean_up_never_follows_a_link_as_a_normal_user():
     (tree / "locked").chmod(0)
     (tree / "ro").chmod(0o500)
     if os.geteuid() == 0:
-        for path in (tmp_path, victim, tree, tree / "ro", tree / "locked", tree / "locked" / "deep",
-                     tree / "locked" / "deep" / "f"):
+        for path in (
+            tmp_path,
+            victim,
+            tree,
+            tree / "ro",
+            tree / "locked",
+            tree / "locked" / "deep",
+            tree / "locked" / "deep" / "f",
+        ):
             os.chown(path, 65534, 65534)
         for link in (tree / "ro" / "link", tree / "ro" / "dirlink"):
             os.chown(link, 65534, 65534, follow_symlinks=False)
@@ -730,13 +794,15 @@ async def test_a_world_readable_file_outside_the_project_is_not_there(evaluator,
 
 async def test_other_users_and_projects_are_not_listed(evaluator, tmp_path):
     # Only the path down to the interpreter may exist (a Python under /root/.pyenv, say).
-    code = ("def f():\n"
-            "    import os, sys\n"
-            "    needed = {part for p in (sys.prefix, sys.base_prefix, *sys.path) for part in p.split('/')}\n"
-            "    seen = {d: [e for e in os.listdir(d) if e not in needed] for d in\n"
-            "            ('/home', '/root', '/srv', '/var', '/opt', '/mnt', '/media') if os.path.exists(d)}\n"
-            "    assert not any(seen.values()), seen\n"
-            "    return 1\n")
+    code = (
+        "def f():\n"
+        "    import os, sys\n"
+        "    needed = {part for p in (sys.prefix, sys.base_prefix, *sys.path) for part in p.split('/')}\n"
+        "    seen = {d: [e for e in os.listdir(d) if e not in needed] for d in\n"
+        "            ('/home', '/root', '/srv', '/var', '/opt', '/mnt', '/media') if os.path.exists(d)}\n"
+        "    assert not any(seen.values()), seen\n"
+        "    return 1\n"
+    )
     ev = await run(evaluator, code)
     assert ev.verdict == "passed", ev.message
 
@@ -746,15 +812,17 @@ async def test_host_processes_are_not_visible_in_proc(evaluator, marker):
 
     host = subprocess.Popen(["sleep", "30", marker])  # a host process the candidate looks for
     try:
-        code = ("def f():\n"
-                "    import os\n"
-                "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-                "        try:\n"
-                f"            if {marker!r} in open(f'/proc/{{pid}}/cmdline').read():\n"
-                "                return 0\n"
-                "        except OSError:\n"
-                "            pass\n"
-                "    return 1\n")
+        code = (
+            "def f():\n"
+            "    import os\n"
+            "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+            "        try:\n"
+            f"            if {marker!r} in open(f'/proc/{{pid}}/cmdline').read():\n"
+            "                return 0\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return 1\n"
+        )
         ev = await run(evaluator, code)
     finally:
         host.kill()
@@ -794,7 +862,8 @@ async def test_sandbox_read_adds_a_read_only_path(tmp_path, canary_file):
         ev.close()
     assert result.verdict == "passed", result.message
     (project / "pyproject.toml").write_text(
-        f"[tool.pytest.ini_options]\npythonpath = ['.']\n[tool.orps]\nsandbox_read = [{str(path.parent)!r}]\n")
+        f"[tool.pytest.ini_options]\npythonpath = ['.']\n[tool.orps]\nsandbox_read = [{str(path.parent)!r}]\n"
+    )
     ev = SandboxEvaluator(timeout_s=10)
     try:
         result = await ev.evaluate(data_task(project), code)
@@ -818,11 +887,13 @@ def test_a_canary_never_reaches_any_prompt(tmp_path, canary_file, capsys):
     shutil.copytree(Path(__file__).parents[1] / "fixtures" / "sample_project", project)
     project_value = "PROJECT-CANARY-" + uuid.uuid4().hex
     (project / ".env").write_text(f"{project_value}\n")
-    attack = ("```python\ndef slugify(title):\n    found = []\n"
-              f"    for path in ({str(path)!r}, '.env', '../.env'):\n"
-              "        try:\n            found.append(open(path).read())\n"
-              "        except OSError as err:\n            found.append(str(err))\n"
-              "    print(found)\n    raise AssertionError(' | '.join(found))\n```\n")
+    attack = (
+        "```python\ndef slugify(title):\n    found = []\n"
+        f"    for path in ({str(path)!r}, '.env', '../.env'):\n"
+        "        try:\n            found.append(open(path).read())\n"
+        "        except OSError as err:\n            found.append(str(err))\n"
+        "    print(found)\n    raise AssertionError(' | '.join(found))\n```\n"
+    )
     prompts: list[str] = []
 
     def respond(messages, params):
@@ -830,8 +901,20 @@ def test_a_canary_never_reaches_any_prompt(tmp_path, canary_file, capsys):
         return "Score: 1/5" if "reviewer" in messages[0]["content"] else attack
 
     register_script("canary", respond)
-    code = main(["solve", "--project", str(project), "--target", "src/textkit/words.py::slugify",
-                 "--model", "scripted/canary", "--json", "--quiet", "--no-cache"])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            "src/textkit/words.py::slugify",
+            "--model",
+            "scripted/canary",
+            "--json",
+            "--quiet",
+            "--no-cache",
+        ]
+    )
     out = capsys.readouterr()
     assert code in (0, 1), out.err
     doc = json.loads(out.out)
@@ -897,8 +980,10 @@ async def test_a_warm_fork_carries_nothing_from_one_candidate_to_the_next(evalua
 async def test_cancel_kills_every_running_evaluation_at_once_and_cleans_up(evaluator, marker):
     # Its own evaluator: a time limit long enough that only the cancel can stop the runs.
     slow = SandboxEvaluator(timeout_s=120, memory_mb=512, max_procs=32, warm=evaluator.warm)
-    code = ("import subprocess, time\ndef f():\n"
-            f"    subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'])\n    time.sleep(300)\n")
+    code = (
+        "import subprocess, time\ndef f():\n"
+        f"    subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'])\n    time.sleep(300)\n"
+    )
     try:
         jobs = [asyncio.ensure_future(run(slow, code)) for _ in range(slow.workers + 1)]
         deadline = time.time() + 60
@@ -926,17 +1011,19 @@ async def test_the_warm_worker_and_its_forks_are_out_of_sight(evaluator):
     # The worker and the fork that joins the sandbox run orps's code with its pipes open:
     # only the run itself (in the sandbox's PID namespace; a fork of the worker, so its
     # command line reads like the worker's) may be visible.
-    code = ("import os\ndef f():\n    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-            "        if int(pid) == os.getpid():\n            continue\n        try:\n"
-            "            if b'_warm_worker' in open(f'/proc/{pid}/cmdline', 'rb').read():\n                return pid\n"
-            "        except OSError:\n            pass\n    return 1\n")
+    code = (
+        "import os\ndef f():\n    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "        if int(pid) == os.getpid():\n            continue\n        try:\n"
+        "            if b'_warm_worker' in open(f'/proc/{pid}/cmdline', 'rb').read():\n                return pid\n"
+        "        except OSError:\n            pass\n    return 1\n"
+    )
     ev = await run(evaluator, code)
     assert ev.verdict == "passed", ev.tests[0].message
 
 
 # -- Nothing from the project stands in for orps's own code in the test process ----------------
 
-FORGER = '''
+FORGER = """
 import hashlib, hmac, json, os
 key_fd, result_fd = os.environ.get("ORPS_KEY_FD"), os.environ.get("ORPS_RESULT_FD")
 if key_fd and result_fd:
@@ -955,7 +1042,7 @@ if key_fd and result_fd:
     emit({"type": "report", "nodeid": node, "when": "call", "outcome": "passed", "duration": 0.001, "message": ""})
     emit({"type": "finish", "exitstatus": 0, "tampered": [], "session_s": 0.01, "cpu_s": 0.01, "maxrss_kb": 1})
     os._exit(0)
-'''
+"""
 
 
 def stand_in_project(root: Path) -> Task:
@@ -964,12 +1051,31 @@ def stand_in_project(root: Path) -> Task:
     (project / "mod.py").write_text("def f():\n    return 0\n")
     (project / "tests" / "test_mod.py").write_text("from mod import f\n\ndef test_f():\n    assert f() == 1\n")
     (project / "pyproject.toml").write_text("[project]\nname = 'proj'\n")
-    return Task(id="p", problem="", entry_point="f", kind="project", target="mod.py::f", project=str(project),
-                tests=["tests/test_mod.py::test_f"], original_code="def f():\n    return 0\n")
+    return Task(
+        id="p",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="mod.py::f",
+        project=str(project),
+        tests=["tests/test_mod.py::test_f"],
+        original_code="def f():\n    return 0\n",
+    )
 
 
-@pytest.mark.parametrize("name", ["_orps_pytest_plugin.py", "pytest.py", "sitecustomize.py", "_orps_boot.py",
-                                  "pluggy.py", "usercustomize.py", "_orps_pytest_compat.py", "_pytest_compat.py"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "_orps_pytest_plugin.py",
+        "pytest.py",
+        "sitecustomize.py",
+        "_orps_boot.py",
+        "pluggy.py",
+        "usercustomize.py",
+        "_orps_pytest_compat.py",
+        "_pytest_compat.py",
+    ],
+)
 async def test_a_project_file_cannot_stand_in_for_orps_or_pytest(evaluator, tmp_path, name):
     """A file the project (or a patch) adds under the name of orps's plugin, pytest or a
     start-up hook is never imported in their place: the forged records never exist."""
@@ -989,7 +1095,8 @@ async def test_a_project_module_with_an_ordinary_name_still_imports(evaluator, t
     (Path(task.project) / "tests" / "test_mod.py").write_text(
         "import subprocess, sys\nfrom helpers import ONE\nfrom mod import f\n\ndef test_f():\n    assert f() == ONE\n"
         "    out = subprocess.run([sys.executable, '-c', 'import helpers; print(helpers.ONE)'], capture_output=True,"
-        " text=True)\n    assert out.stdout.strip() == '1', out.stderr\n")
+        " text=True)\n    assert out.stdout.strip() == '1', out.stderr\n"
+    )
     ev = await evaluator.evaluate(task, "def f():\n    return 1\n")
     assert ev.verdict == "passed", ev.message + ev.output
 
@@ -997,8 +1104,12 @@ async def test_a_project_module_with_an_ordinary_name_still_imports(evaluator, t
 async def test_host_environment_variables_do_not_reach_pytest(evaluator, tmp_path, monkeypatch):
     task = stand_in_project(tmp_path)
     (Path(task.project) / "evil_plugin.py").write_text(FORGER)
-    for name, value in (("PYTEST_ADDOPTS", "-p evil_plugin"), ("PYTEST_PLUGINS", "evil_plugin"),
-                        ("PYTHONPATH", task.project), ("PYTHONSTARTUP", str(Path(task.project) / "evil_plugin.py"))):
+    for name, value in (
+        ("PYTEST_ADDOPTS", "-p evil_plugin"),
+        ("PYTEST_PLUGINS", "evil_plugin"),
+        ("PYTHONPATH", task.project),
+        ("PYTHONSTARTUP", str(Path(task.project) / "evil_plugin.py")),
+    ):
         monkeypatch.setenv(name, value)
     ev = await evaluator.evaluate(task, "def f():\n    return 0\n")
     assert ev.verdict == "failed" and ev.passed == 0, ev.message + ev.output
@@ -1006,7 +1117,7 @@ async def test_host_environment_variables_do_not_reach_pytest(evaluator, tmp_pat
 
 # -- Resource limits ------------------------------------------------------------------------------
 
-CHANNEL_FLOOD = '''
+CHANNEL_FLOOD = """
 import os, stat
 junk = b"x" * (1 << 16)
 for fd in range(3, 256):
@@ -1019,7 +1130,7 @@ for fd in range(3, 256):
         pass
 def f():
     return 1
-'''
+"""
 
 
 async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, monkeypatch):
@@ -1033,6 +1144,7 @@ async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator
     def counted(self):
         calls.append(1)
         return original(self)
+
     monkeypatch.setattr(module.Channel, "drain", counted)
     ev = await evaluator.evaluate(task(), CHANNEL_FLOOD)
     assert ev.verdict != "passed" and ev.passed == 0
@@ -1042,13 +1154,12 @@ async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator
 async def test_many_honest_records_are_not_a_flood(evaluator):
     """The look-alike: a parametrized test with many cases (legitimate parametrize)."""
     evaluator.limits.timeout_s = 60  # 300 tests: a loaded machine needs more than the usual 5 s
-    t = Task(id="many", problem="", entry_point="f",
-             tests=[f"assert f({i}) == {i} * 2" for i in range(300)])
+    t = Task(id="many", problem="", entry_point="f", tests=[f"assert f({i}) == {i} * 2" for i in range(300)])
     ev = await evaluator.evaluate(t, "def f(x):\n    return x * 2\n")
     assert ev.verdict == "passed" and ev.passed == 300
 
 
-FROZEN_CLOCK = '''
+FROZEN_CLOCK = """
 import time
 import _pytest.timing
 
@@ -1060,7 +1171,7 @@ def f():
     for i in range(2_000_000):
         total += i % 7
     return 1
-'''
+"""
 HONEST_FAST = "def f():\n    return 1\n"
 
 
@@ -1071,7 +1182,10 @@ async def test_a_frozen_clock_does_not_make_a_candidate_fast(evaluator):
     frozen = await evaluator.evaluate(task(), FROZEN_CLOCK)
     honest = await evaluator.evaluate(task(), HONEST_FAST)
     assert frozen.verdict == honest.verdict == "passed"
-    assert frozen.runtime_s is not None and frozen.runtime_s > 10 * honest.runtime_s, (frozen.runtime_s, honest.runtime_s)
+    assert frozen.runtime_s is not None and frozen.runtime_s > 10 * honest.runtime_s, (
+        frozen.runtime_s,
+        honest.runtime_s,
+    )
     assert frozen.runtime_s <= frozen.wall_s
 
 
@@ -1083,13 +1197,15 @@ async def test_host_pythonpath_and_pth_directories_are_not_visible(evaluator, tm
     host_lib.mkdir()
     (host_lib / "secret.txt").write_text("host data")
     monkeypatch.syspath_prepend(str(host_lib))
-    code = (f"import json, decimal, os\ndef f():\n    return 0 if os.path.exists({str(host_lib / 'secret.txt')!r}) "
-            "else json.loads('1') * int(decimal.Decimal('1'))\n")
+    code = (
+        f"import json, decimal, os\ndef f():\n    return 0 if os.path.exists({str(host_lib / 'secret.txt')!r}) "
+        "else json.loads('1') * int(decimal.Decimal('1'))\n"
+    )
     ev = await evaluator.evaluate(task(), code)
     assert ev.verdict == "passed", ev.message + ev.output
 
 
-DISK_FLOOD = '''
+DISK_FLOOD = """
 import os
 def f():
     block = b"x" * (1 << 20)
@@ -1097,16 +1213,16 @@ def f():
         with open(f"flood{n // 16}.bin", "ab") as out:  # files under the per-file size limit
             out.write(block)
     return 1
-'''
-FILE_FLOOD = '''
+"""
+FILE_FLOOD = """
 import os
 def f():
     os.makedirs("many", exist_ok=True)
     for n in range(1_000_000):
         open(f"many/{n}", "w").close()
     return 1
-'''
-FEW_MB = '''
+"""
+FEW_MB = """
 import os
 def f():
     with open("/tmp/scratch.bin", "wb") as out:
@@ -1114,11 +1230,12 @@ def f():
     with open("here.bin", "wb") as out:
         out.write(os.urandom(3 << 20))
     return 1
-'''
+"""
 
 
-@pytest.mark.parametrize("code, why", [(DISK_FLOOD, "it wrote more than 40 MB to disk"),
-                                       (FILE_FLOOD, "it created more than 2000 files")])
+@pytest.mark.parametrize(
+    "code, why", [(DISK_FLOOD, "it wrote more than 40 MB to disk"), (FILE_FLOOD, "it created more than 2000 files")]
+)
 async def test_a_write_flood_is_stopped_and_leaves_the_disk_as_it_was(evaluator, code, why):
     evaluator.limits.write_mb, evaluator.limits.write_files = 40, 2000
     before = shutil.disk_usage(evaluator.workspaces.root).used
@@ -1148,7 +1265,7 @@ async def test_a_write_flood_in_a_project_copy_is_stopped(evaluator, tmp_path):
     assert tree_digest(Path(t.project)) == before
 
 
-MANY_PROCESSES_MEMORY = '''
+MANY_PROCESSES_MEMORY = """
 import os, time
 def f():
     children = []
@@ -1164,7 +1281,7 @@ def f():
     for pid in children:
         os.waitpid(pid, 0)
     return 1
-'''
+"""
 
 
 async def test_memory_is_capped_for_the_whole_run_without_a_memory_cgroup(evaluator, monkeypatch):
@@ -1185,8 +1302,10 @@ async def test_the_sandboxs_init_does_not_show_the_host_paths_it_binds(evaluator
     """bwrap's options (every host path it binds) reach it through a pipe, so /proc/1/cmdline
     inside is not a map of the host. The look-alike: the test process's own command line is
     readable as usual."""
-    code = ("import os\ndef f():\n    init = open('/proc/1/cmdline', 'rb').read().replace(b'\\0', b' ')\n"
-            "    mine = open('/proc/self/cmdline', 'rb').read()\n"
-            "    return 1 if b'--ro-bind' not in init and b'--args' in init and b'pytest' in mine else init.decode()[:300]\n")
+    code = (
+        "import os\ndef f():\n    init = open('/proc/1/cmdline', 'rb').read().replace(b'\\0', b' ')\n"
+        "    mine = open('/proc/self/cmdline', 'rb').read()\n"
+        "    return 1 if b'--ro-bind' not in init and b'--args' in init and b'pytest' in mine else init.decode()[:300]\n"
+    )
     ev = await evaluator.evaluate(task(), code)
     assert ev.verdict == "passed", ev.message + ev.output

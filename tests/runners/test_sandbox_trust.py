@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from runners.testing.evaluator import SandboxEvaluator
 from runners.sandbox.bwrap import bwrap_works
+from runners.testing.evaluator import SandboxEvaluator
 from search.types import Task
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
@@ -289,8 +289,11 @@ async def test_look_alike_passes(evaluator, name):
 
 async def test_test_helpers_may_inspect_frames(evaluator):
     """Only the candidate's own acts count: a test (the user's code) may use inspect freely."""
-    ev = await run(evaluator, "def f(x):\n    return x * x\n",
-                   "import inspect\nassert inspect.stack()[0].function == 'test_0' and f(2) == 4")
+    ev = await run(
+        evaluator,
+        "def f(x):\n    return x * x\n",
+        "import inspect\nassert inspect.stack()[0].function == 'test_0' and f(2) == 4",
+    )
     assert ev.verdict == "passed", ev.message
 
 
@@ -302,9 +305,7 @@ from runners.code.patch import make_patch  # noqa: E402
 SAMPLE = __import__("pathlib").Path(__file__).parents[1] / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
 GOOD_SLUGIFY = (
-    "def slugify(title: str) -> str:\n"
-    "    import re\n"
-    "    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
+    "def slugify(title: str) -> str:\n    import re\n    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')\n"
 )
 
 
@@ -346,8 +347,10 @@ def test_check_candidate_hack_is_suspicious(project, tmp_path, capsys):
     import json
 
     hack = tmp_path / "hack.py"
-    hack.write_text("class Any(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n"
-                    "def slugify(title):\n    return Any()\n")
+    hack.write_text(
+        "class Any(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n"
+        "def slugify(title):\n    return Any()\n"
+    )
     code, out, _ = check(project, capsys, "--candidate", str(hack), "--json")
     doc = json.loads(out)
     assert code == 1 and doc["verdict"] == "suspicious" and doc["passed"] == 0
@@ -362,8 +365,10 @@ def test_check_patch_pass_fail_and_tests_changed(project, tmp_path, capsys):
 
     before = snapshot(project)
     original = (project / WORDS).read_text()
-    fixed = original.replace('    return title.lower().replace(" ", "-")\n',
-                             '    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")\n')
+    fixed = original.replace(
+        '    return title.lower().replace(" ", "-")\n',
+        '    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")\n',
+    )
     good = tmp_path / "good.diff"
     good.write_text(make_patch(WORDS, original, fixed))
     code, out, _ = check(project, capsys, "--patch", str(good), "--json")
@@ -379,11 +384,17 @@ def test_check_patch_pass_fail_and_tests_changed(project, tmp_path, capsys):
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("content, message", [
-    ("just some text\n", "not a unified diff"),
-    ("--- a/src/textkit/words.py\n+++ b/src/textkit/words.py\n@@ -1 +1 @@\n-nothing like this\n+x\n", "changed since"),
-    ("--- a/nowhere.py\n+++ b/nowhere.py\n@@ -1 +1 @@\n-a\n+b\n", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("just some text\n", "not a unified diff"),
+        (
+            "--- a/src/textkit/words.py\n+++ b/src/textkit/words.py\n@@ -1 +1 @@\n-nothing like this\n+x\n",
+            "changed since",
+        ),
+        ("--- a/nowhere.py\n+++ b/nowhere.py\n@@ -1 +1 @@\n-a\n+b\n", "does not exist"),
+    ],
+)
 def test_check_patch_refuses_bad_diffs(project, tmp_path, capsys, content, message):
     before = snapshot(project)
     diff = tmp_path / "bad.diff"
@@ -400,8 +411,10 @@ def test_check_missing_candidate_file(project, capsys):
 
 # ---- the search respects it ---------------------------------------------------
 
-HACK = ("## Code\n```python\nclass Anything(str):\n    def __eq__(self, other):\n        return True\n"
-        "    __hash__ = str.__hash__\n\ndef slugify(title):\n    return Anything(title)\n```\n")
+HACK = (
+    "## Code\n```python\nclass Anything(str):\n    def __eq__(self, other):\n        return True\n"
+    "    __hash__ = str.__hash__\n\ndef slugify(title):\n    return Anything(title)\n```\n"
+)
 
 
 def test_search_offered_only_a_hack_ends_unsolved_without_a_patch(project, tmp_path, capsys):
@@ -417,8 +430,22 @@ def test_search_offered_only_a_hack_ends_unsolved_without_a_patch(project, tmp_p
 
     register_script("hack", respond)
     before = snapshot(project)
-    code = main(["solve", "--project", str(project), "--target", f"{WORDS}::slugify", "--model", "scripted/hack",
-                 "--json", "--quiet", "--no-cache", "--patch-out", str(tmp_path / "fix.patch")])
+    code = main(
+        [
+            "solve",
+            "--project",
+            str(project),
+            "--target",
+            f"{WORDS}::slugify",
+            "--model",
+            "scripted/hack",
+            "--json",
+            "--quiet",
+            "--no-cache",
+            "--patch-out",
+            str(tmp_path / "fix.patch"),
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and doc["status"] == "unsolved" and doc["patch"] == ""
     assert not (tmp_path / "fix.patch").exists()
@@ -430,17 +457,19 @@ def test_search_offered_only_a_hack_ends_unsolved_without_a_patch(project, tmp_p
 
 # ---- orps review FILE.diff (the TUI) ---------------------------------------------------------
 
+
 async def test_review_tui_shows_results_and_diff_then_applies(project, tmp_path, capsys):
     from orps_tui.cli import build_parser
     from orps_tui.commands.review import make_review_app
 
     original = (project / WORDS).read_text()
-    fixed = original.replace('    return title.lower().replace(" ", "-")\n',
-                             '    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")\n')
+    fixed = original.replace(
+        '    return title.lower().replace(" ", "-")\n',
+        '    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")\n',
+    )
     diff = tmp_path / "pr.diff"
     diff.write_text(make_patch(WORDS, original, fixed))
-    args = build_parser().parse_args(["review", str(diff), "--target", f"{WORDS}::slugify",
-                                      "--project", str(project)])
+    args = build_parser().parse_args(["review", str(diff), "--target", f"{WORDS}::slugify", "--project", str(project)])
     app = make_review_app(args)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.review
@@ -472,8 +501,13 @@ def test_review_screens_say_why_a_node_is_not_counted():
     from search.types import Evaluation, TestResult
 
     reason = "suspicious: not counted as passing, because it inspects the call stack"
-    ev = Evaluation(verdict="suspicious", passed=0, total=1, message=reason,
-                    tests=[TestResult("tests/test_x.py::test_a", "suspicious", "it inspects the call stack")])
+    ev = Evaluation(
+        verdict="suspicious",
+        passed=0,
+        total=1,
+        message=reason,
+        tests=[TestResult("tests/test_x.py::test_a", "suspicious", "it inspects the call stack")],
+    )
     assert reason in caught_text(Node("n1", None, 1, evaluation=ev)).plain
     assert caught_text(Node("n2", None, 1, evaluation=Evaluation(verdict="passed", passed=1, total=1))).plain == ""
     task = Task(id="t", problem="", entry_point="f", target="x.py::f")

@@ -13,7 +13,7 @@ from runners.code.locate import locate
 from runners.testing.testselect import select_tests
 
 FILES = {
-    "src/cachetools/__init__.py": '''import collections.abc
+    "src/cachetools/__init__.py": """import collections.abc
 
 
 class Cache(collections.abc.MutableMapping):
@@ -50,8 +50,8 @@ class FIFOCache(Cache):
 
 
 SimpleCache = Cache
-''',
-    "tests/test_lru.py": '''import unittest
+""",
+    "tests/test_lru.py": """import unittest
 
 import cachetools
 
@@ -66,8 +66,8 @@ class LRUCacheTest(unittest.TestCase):
 
     def test_nothing_of_the_cache(self):
         self.assertTrue(True)
-''',
-    "tests/test_fifo.py": '''from cachetools import FIFOCache
+""",
+    "tests/test_fifo.py": """from cachetools import FIFOCache
 
 
 def test_fifo_size():
@@ -77,16 +77,16 @@ def test_fifo_size():
 
 def test_fifo_sum():
     assert (FIFOCache(1) + FIFOCache(2)).maxsize == 3
-''',
-    "tests/test_alias.py": '''from cachetools import SimpleCache
+""",
+    "tests/test_alias.py": """from cachetools import SimpleCache
 
 
 def test_alias():
     cache = SimpleCache(1)
     cache["a"] = 1
-''',
+""",
     "src/humanize/__init__.py": "from humanize.time import naturaldelta, naturaltime\n",
-    "src/humanize/time.py": '''import datetime as dt
+    "src/humanize/time.py": """import datetime as dt
 
 
 def _abs_timedelta(delta):
@@ -106,8 +106,8 @@ def naturaltime(value):
 
 def unrelated():
     return dt.date.today()
-''',
-    "tests/test_time.py": '''import datetime as dt
+""",
+    "tests/test_time.py": """import datetime as dt
 
 import humanize
 
@@ -122,7 +122,7 @@ def test_naturaltime():
 
 def test_unrelated():
     assert humanize.time.unrelated()
-''',
+""",
 }
 
 

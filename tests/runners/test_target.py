@@ -5,14 +5,17 @@ import pytest
 from runners.target import SHAPE, Target, TargetError, malformed
 
 
-@pytest.mark.parametrize("text, path, qualname, function, class_name", [
-    ("calc.py::add", "calc.py", "add", "add", None),
-    ("src/pkg/mod.py::Stack.push", "src/pkg/mod.py", "Stack.push", "push", "Stack"),
-    ("mod.py::Outer.Inner.method", "mod.py", "Outer.Inner.method", "method", "Outer.Inner"),
-    ("pkg.mod::f", "pkg.mod", "f", "f", None),  # a dotted module as the path
-    ("./calc.py::add", "./calc.py", "add", "add", None),  # relative forms are resolved later
-    ("../pkg/mod.py::f", "../pkg/mod.py", "f", "f", None),
-])
+@pytest.mark.parametrize(
+    "text, path, qualname, function, class_name",
+    [
+        ("calc.py::add", "calc.py", "add", "add", None),
+        ("src/pkg/mod.py::Stack.push", "src/pkg/mod.py", "Stack.push", "push", "Stack"),
+        ("mod.py::Outer.Inner.method", "mod.py", "Outer.Inner.method", "method", "Outer.Inner"),
+        ("pkg.mod::f", "pkg.mod", "f", "f", None),  # a dotted module as the path
+        ("./calc.py::add", "./calc.py", "add", "add", None),  # relative forms are resolved later
+        ("../pkg/mod.py::f", "../pkg/mod.py", "f", "f", None),
+    ],
+)
 def test_every_accepted_form_parses_and_round_trips(text, path, qualname, function, class_name):
     target = Target.parse(text)
     assert (target.path, target.qualname) == (path, qualname)

@@ -59,7 +59,9 @@ def test_testpaths_are_respected(project):
 def test_a_function_is_found_through_aliases_and_module_attributes(project):
     selection = select(project, "cart.py::total")
     assert selection.node_ids == [
-        "tests/test_cart.py::test_total", "tests/test_cart.py::test_total_param", "tests/test_modstyle.py::test_module_attr",
+        "tests/test_cart.py::test_total",
+        "tests/test_cart.py::test_total_param",
+        "tests/test_modstyle.py::test_module_attr",
     ]
     assert "calls cart_total" in selection.reasons["tests/test_cart.py::test_total"]
     assert "# tests/test_cart.py::test_total\ndef test_total():" in selection.source
@@ -69,7 +71,8 @@ def test_a_function_is_found_through_aliases_and_module_attributes(project):
 
 def test_a_method_is_found_through_fixtures_classes_and_setup(project):
     assert select(project, "cart.py::Cart.add").node_ids == [
-        "tests/test_cart.py::test_add_via_fixture", "tests/unit/test_unittest.py::CartCase::test_it",
+        "tests/test_cart.py::test_add_via_fixture",
+        "tests/unit/test_unittest.py::CartCase::test_it",
     ]
     assert select(project, "cart.py::Cart.clear").node_ids == ["tests/test_cart.py::TestCart::test_clear"]
 
@@ -78,9 +81,12 @@ def test_given_tests_and_k(project):
     given = select(project, "cart.py::total", tests=["tests/test_cart.py"])
     assert len(given.node_ids) == 5 and set(given.reasons.values()) == {"given with --tests"}
     assert select(project, "cart.py::total", tests=["tests/test_cart.py::TestCart"]).node_ids == [
-        "tests/test_cart.py::TestCart::test_clear"]
+        "tests/test_cart.py::TestCart::test_clear"
+    ]
     assert select(project, "cart.py::total", k="param or module").node_ids == [
-        "tests/test_cart.py::test_total_param", "tests/test_modstyle.py::test_module_attr"]
+        "tests/test_cart.py::test_total_param",
+        "tests/test_modstyle.py::test_module_attr",
+    ]
     assert select(project, "cart.py::total", k="not param and cart").node_ids == ["tests/test_cart.py::test_total"]
 
 
@@ -98,8 +104,11 @@ def test_sample_project():
     selection = select_tests(SAMPLE, located)
     assert selection.node_ids == ["tests/test_words.py::TestCounter::test_add_counts_case_insensitively"]
     slug = select_tests(SAMPLE, locate(SAMPLE, "src/textkit/words.py::slugify"))
-    assert slug.node_ids == ["tests/test_words.py::test_slugify_simple", "tests/test_words.py::test_slugify_punctuation",
-                             "tests/test_words.py::test_slugify_runs"]
+    assert slug.node_ids == [
+        "tests/test_words.py::test_slugify_simple",
+        "tests/test_words.py::test_slugify_punctuation",
+        "tests/test_words.py::test_slugify_runs",
+    ]
     with pytest.raises(NoTestsFound):
         select_tests(SAMPLE, locate(SAMPLE, "src/textkit/words.py::_unused_pattern"))
 
@@ -109,13 +118,17 @@ REEXPORT = Path(__file__).parents[1] / "fixtures" / "reexport_project"
 
 def test_reexports_star_renamed_and_twice():
     area = select_tests(REEXPORT, locate(REEXPORT, "src/geo/shapes.py::area"))
-    assert area.node_ids == ["tests/test_alias.py::test_area_through_module_alias",
-                             "tests/test_api.py::test_area_reexported_twice",
-                             "tests/test_star.py::test_area_through_star_reexport"]
+    assert area.node_ids == [
+        "tests/test_alias.py::test_area_through_module_alias",
+        "tests/test_api.py::test_area_reexported_twice",
+        "tests/test_star.py::test_area_through_star_reexport",
+    ]
     assert area.reasons["tests/test_alias.py::test_area_through_module_alias"].startswith("calls g.area")
     assert area.reasons["tests/test_api.py::test_area_reexported_twice"].startswith("calls compute_area")
     # the same name in an unrelated module keeps its own test
-    assert select_tests(REEXPORT, locate(REEXPORT, "src/other.py::area")).node_ids == ["tests/test_other.py::test_other_area"]
+    assert select_tests(REEXPORT, locate(REEXPORT, "src/other.py::area")).node_ids == [
+        "tests/test_other.py::test_other_area"
+    ]
 
 
 def test_renamed_reexport_through_a_module_alias():
@@ -126,13 +139,18 @@ def test_renamed_reexport_through_a_module_alias():
 
 def test_methods_through_instances_made_from_a_reexported_class():
     scale = select_tests(REEXPORT, locate(REEXPORT, "src/geo/shapes.py::Circle.scale"))
-    assert scale.node_ids == ["tests/test_instances.py::test_scale_on_an_instance",
-                              "tests/test_instances.py::TestCircle::test_scale_in_a_class"]
+    assert scale.node_ids == [
+        "tests/test_instances.py::test_scale_on_an_instance",
+        "tests/test_instances.py::TestCircle::test_scale_in_a_class",
+    ]
 
 
 def test_a_hidden_name_is_not_reexported_by_star(tmp_path):
-    for rel, text in {"pkg/__init__.py": "from .core import *\n", "pkg/core.py": "__all__ = ['pub']\n\ndef pub(): pass\n\ndef hid(): pass\n",
-                      "tests/test_p.py": "import pkg\n\ndef test_pub():\n    pkg.pub()\n\ndef test_hid():\n    pkg.hid()\n"}.items():
+    for rel, text in {
+        "pkg/__init__.py": "from .core import *\n",
+        "pkg/core.py": "__all__ = ['pub']\n\ndef pub(): pass\n\ndef hid(): pass\n",
+        "tests/test_p.py": "import pkg\n\ndef test_pub():\n    pkg.pub()\n\ndef test_hid():\n    pkg.hid()\n",
+    }.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     assert select_tests(tmp_path, locate(tmp_path, "pkg/core.py::pub")).node_ids == ["tests/test_p.py::test_pub"]

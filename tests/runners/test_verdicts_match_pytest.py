@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from runners.sandbox.bwrap import bwrap_works
 from runners.testing.evaluator import SandboxEvaluator
 from runners.testing.prepare import kept_addopts
-from runners.sandbox.bwrap import bwrap_works
 from search.types import Task
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "decorated_project"
 sandboxed = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")]
 
-REFERENCE_PLUGIN = '''
+REFERENCE_PLUGIN = """
 import json, os
 OUT = {}
 def pytest_runtest_logreport(report):
@@ -37,7 +37,7 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     with open(os.environ["REFERENCE_OUT"], "w") as f:
         json.dump(OUT, f)
-'''
+"""
 
 
 def plain_pytest(project: Path, tmp_path: Path) -> dict[str, str]:
@@ -45,8 +45,13 @@ def plain_pytest(project: Path, tmp_path: Path) -> dict[str, str]:
     (tmp_path / "refplugin.py").write_text(REFERENCE_PLUGIN)
     out = tmp_path / "reference.json"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{project / 'src'}", "REFERENCE_OUT": str(out)}
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "refplugin", "-p", "no:cacheprovider"],
-                   cwd=project, env=env, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "refplugin", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     return json.loads(out.read_text())
 
 
@@ -65,8 +70,16 @@ async def test_every_outcome_equals_plain_pytest(project, tmp_path, warm):
     assert len(reference) == 25 and "tests/check_more.py::check_twenties" in reference  # the config was read
     assert not any("test_url" == node.rsplit("::", 1)[-1] for node in reference)  # a fixture, not a test
     source = (project / "src" / "clock" / "stamp.py").read_text()
-    task = Task(id="ordinal", problem="", entry_point="ordinal", kind="project", target="src/clock/stamp.py::ordinal",
-                project=str(project), tests=sorted(reference), original_code=source)
+    task = Task(
+        id="ordinal",
+        problem="",
+        entry_point="ordinal",
+        kind="project",
+        target="src/clock/stamp.py::ordinal",
+        project=str(project),
+        tests=sorted(reference),
+        original_code=source,
+    )
     async with SandboxEvaluator(timeout_s=60, warm=warm) as evaluator:
         ev = await evaluator.evaluate(task, source)
     got = {t.id: t.outcome for t in ev.tests}
@@ -83,8 +96,16 @@ async def test_a_failing_candidate_still_fails_and_skips_stay_skipped(project, t
     reference = plain_pytest(project, tmp_path)
     source = (project / "src" / "clock" / "stamp.py").read_text()
     wrong = "def ordinal(value):\n    return f'{value}th'\n"
-    task = Task(id="ordinal", problem="", entry_point="ordinal", kind="project", target="src/clock/stamp.py::ordinal",
-                project=str(project), tests=sorted(reference), original_code=source)
+    task = Task(
+        id="ordinal",
+        problem="",
+        entry_point="ordinal",
+        kind="project",
+        target="src/clock/stamp.py::ordinal",
+        project=str(project),
+        tests=sorted(reference),
+        original_code=source,
+    )
     async with SandboxEvaluator(timeout_s=60) as evaluator:
         ev = await evaluator.evaluate(task, wrong)
     outcomes = {t.id: t.outcome for t in ev.tests}
@@ -95,14 +116,26 @@ async def test_a_failing_candidate_still_fails_and_skips_stay_skipped(project, t
     assert "tamper" not in ev.message
 
 
-@pytest.mark.parametrize("config, text", [
-    ("pytest.ini", "[pytest]\naddopts = -n 4 --cov=src --cov-report term -ra --strict-markers -x -p no:randomly\n"
-                   "  --import-mode=importlib -W error::DeprecationWarning -k slow tests\n"),
-    ("pyproject.toml", '[tool.pytest.ini_options]\naddopts = ["-n", "4", "--strict-markers", "-p", "no:randomly", '
-                       '"--import-mode=importlib", "-W", "error::DeprecationWarning", "--maxfail", "2"]\n'),
-    ("setup.cfg", "[tool:pytest]\naddopts = --numprocesses=auto --strict-markers -pno:randomly --import-mode=importlib "
-                  "-Werror::DeprecationWarning --tb=long\n"),
-])
+@pytest.mark.parametrize(
+    "config, text",
+    [
+        (
+            "pytest.ini",
+            "[pytest]\naddopts = -n 4 --cov=src --cov-report term -ra --strict-markers -x -p no:randomly\n"
+            "  --import-mode=importlib -W error::DeprecationWarning -k slow tests\n",
+        ),
+        (
+            "pyproject.toml",
+            '[tool.pytest.ini_options]\naddopts = ["-n", "4", "--strict-markers", "-p", "no:randomly", '
+            '"--import-mode=importlib", "-W", "error::DeprecationWarning", "--maxfail", "2"]\n',
+        ),
+        (
+            "setup.cfg",
+            "[tool:pytest]\naddopts = --numprocesses=auto --strict-markers -pno:randomly --import-mode=importlib "
+            "-Werror::DeprecationWarning --tb=long\n",
+        ),
+    ],
+)
 def test_the_addopts_that_decide_what_tests_do_are_kept(tmp_path, config, text):
     (tmp_path / config).write_text(text)
     kept = kept_addopts(tmp_path)
@@ -114,20 +147,36 @@ def test_the_addopts_that_decide_what_tests_do_are_kept(tmp_path, config, text):
 
 @sandboxed[0]
 @sandboxed[1]
-@pytest.mark.parametrize("candidate, line, error", [
-    # the function uses what breaks the module: a candidate's unused imports and globals are left out of the splice
-    ("import numpy_not_here_at_all\n\n\ndef ordinal(value):\n    return str(numpy_not_here_at_all.int64(value))\n",
-     "import numpy_not_here_at_all", "ModuleNotFoundError: No module named 'numpy_not_here_at_all'"),
-    ("SUFFIXES = undefined_table[1]\n\n\ndef ordinal(value):\n    return str(value) + SUFFIXES\n",
-     "SUFFIXES = undefined_table[1]", "NameError: name 'undefined_table' is not defined"),
-])
+@pytest.mark.parametrize(
+    "candidate, line, error",
+    [
+        # the function uses what breaks the module: a candidate's unused imports and globals are left out of the splice
+        (
+            "import numpy_not_here_at_all\n\n\ndef ordinal(value):\n    return str(numpy_not_here_at_all.int64(value))\n",
+            "import numpy_not_here_at_all",
+            "ModuleNotFoundError: No module named 'numpy_not_here_at_all'",
+        ),
+        (
+            "SUFFIXES = undefined_table[1]\n\n\ndef ordinal(value):\n    return str(value) + SUFFIXES\n",
+            "SUFFIXES = undefined_table[1]",
+            "NameError: name 'undefined_table' is not defined",
+        ),
+    ],
+)
 async def test_a_candidate_that_breaks_its_module_is_blamed_with_its_line(project, candidate, line, error):
     from orps_tui.taskbuild import collection_errors, run_problem
 
     source = (project / "src" / "clock" / "stamp.py").read_text()
-    task = Task(id="ordinal", problem="", entry_point="ordinal", kind="project", target="src/clock/stamp.py::ordinal",
-                project=str(project), tests=["tests/test_stamp.py::test_known_bug", "tests/check_more.py"],
-                original_code=source)
+    task = Task(
+        id="ordinal",
+        problem="",
+        entry_point="ordinal",
+        kind="project",
+        target="src/clock/stamp.py::ordinal",
+        project=str(project),
+        tests=["tests/test_stamp.py::test_known_bug", "tests/check_more.py"],
+        original_code=source,
+    )
     async with SandboxEvaluator(timeout_s=60) as evaluator:
         ev = await evaluator.evaluate(task, candidate)
     first = ev.message.splitlines()[0]

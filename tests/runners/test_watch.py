@@ -130,15 +130,31 @@ def test_orps_watch_reruns_on_change_and_stops_on_sigterm(tmp_path):
     """The real command in a subprocess: first check, an edit that fixes the bug, SIGTERM."""
     project = tmp_path / "p"
     shutil.copytree(SAMPLE, project)
-    proc = subprocess.Popen([sys.executable, "-m", "orps_tui.cli", "watch", "--target",
-                             "src/textkit/words.py::fetch_title", "--debounce", "0.2"], cwd=project,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orps_tui.cli",
+            "watch",
+            "--target",
+            "src/textkit/words.py::fetch_title",
+            "--debounce",
+            "0.2",
+        ],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     out, err = Lines(proc.stdout), Lines(proc.stderr)
     try:
         out.wait_for("0/1 passed", 60)
         err.wait_for("Ctrl+C to stop", 30)  # printed once the watcher has started
         words = project / "src/textkit/words.py"
-        words.write_text(words.read_text().replace("return text.splitlines()[0]", "return text.splitlines()[0].strip()"))
+        words.write_text(
+            words.read_text().replace("return text.splitlines()[0]", "return text.splitlines()[0].strip()")
+        )
         out.wait_for("changed: src/textkit/words.py", 30)
         out.wait_for("1/1 passed", 60)
         proc.send_signal(signal.SIGTERM)

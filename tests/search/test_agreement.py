@@ -36,13 +36,22 @@ class ProbeEvaluator:
             except AssertionError as err:
                 results.append(TestResult(f"test_{i}", "failed", f"E   AssertionError: {err}"))
         passed = sum(r.outcome == "passed" for r in results)
-        return Evaluation(verdict="passed" if passed == len(results) else "failed", passed=passed,
-                          total=len(results), tests=results, runtime_s=0.0001 if self.fast in code else 0.001)
+        return Evaluation(
+            verdict="passed" if passed == len(results) else "failed",
+            passed=passed,
+            total=len(results),
+            tests=results,
+            runtime_s=0.0001 if self.fast in code else 0.001,
+        )
 
 
 def task() -> Task:
-    return Task(id="sq", problem="Return the list of squares of xs.", entry_point="squares",
-                tests=["assert squares([1, 2]) == [1, 4]", "assert squares([3]) == [9]"])
+    return Task(
+        id="sq",
+        problem="Return the list of squares of xs.",
+        entry_point="squares",
+        tests=["assert squares([1, 2]) == [1, 4]", "assert squares([3]) == [9]"],
+    )
 
 
 RIGHT = "def squares(xs):\n    return [x * x for x in xs]\n"
@@ -52,20 +61,28 @@ SPECIAL = "def squares(xs):\n    return {(1, 2): [1, 4], (3,): [9]}.get(tuple(xs
 
 def node(node_id: str, code: str, passed: int = 2, total: int = 2, verdict: str = "", runtime: float = 0.001) -> Node:
     n = Node(id=node_id, parent=None, round=0, code=code)
-    n.evaluation = Evaluation(verdict=verdict or ("passed" if passed == total else "failed"), passed=passed,
-                              total=total, runtime_s=runtime)
+    n.evaluation = Evaluation(
+        verdict=verdict or ("passed" if passed == total else "failed"), passed=passed, total=total, runtime_s=runtime
+    )
     return n
 
 
 def test_calls_with_literal_arguments_are_found_by_name_and_attribute():
-    calls = A.calls_in_tests(["assert f(1, 'a') == 2", "assert m.f([1, 2], k=3)", "assert f(x) == 1",
-                              "assert g(1) == 1", "not python ("], "f")
+    calls = A.calls_in_tests(
+        ["assert f(1, 'a') == 2", "assert m.f([1, 2], k=3)", "assert f(x) == 1", "assert g(1) == 1", "not python ("],
+        "f",
+    )
     assert [c.render("f") for c in calls] == ["f(1, 'a')", "f([1, 2], k=3)"]
 
 
 def test_project_tests_source_gives_calls_and_methods_give_none():
-    project = Task(id="p", problem="", entry_point="slugify", kind="project",
-                   tests_source="import pkg as p\n\ndef test_a():\n    assert p.slugify('A b') == 'a-b'\n")
+    project = Task(
+        id="p",
+        problem="",
+        entry_point="slugify",
+        kind="project",
+        tests_source="import pkg as p\n\ndef test_a():\n    assert p.slugify('A b') == 'a-b'\n",
+    )
     assert [c.render("slugify") for c in A.task_calls(project)] == ["slugify('A b')"]
     method = Task(id="p", problem="", entry_point="Stack.push", kind="project", tests_source="s.push(1)")
     assert A.task_calls(method) == []
@@ -134,15 +151,24 @@ async def test_crashing_and_hanging_candidates_are_outputs_not_failures():
 
 
 def test_a_forged_message_without_the_marker_is_not_an_output():
-    ev = Evaluation(verdict="failed", total=2, tests=[
-        TestResult("t0", "failed", "E   AssertionError: ORPS-PROBE-000000000000 " + "a" * 16 + " returns 1"),
-        TestResult("t1", "failed", 'raise AssertionError("ORPS-PROBE-abc " + digest + " ")')])
+    ev = Evaluation(
+        verdict="failed",
+        total=2,
+        tests=[
+            TestResult("t0", "failed", "E   AssertionError: ORPS-PROBE-000000000000 " + "a" * 16 + " returns 1"),
+            TestResult("t1", "failed", 'raise AssertionError("ORPS-PROBE-abc " + digest + " ")'),
+        ],
+    )
     assert A.read_outputs(ev, "ORPS-PROBE-abc", 2) == [None, None]
 
 
 async def test_suspicious_candidates_are_neither_chosen_nor_voters():
     cheat = SPECIAL.replace("[]", "None")
-    nodes = [node("0-0", SPECIAL, runtime=0.0001), node("0-1", RIGHT), node("0-2", cheat, verdict="suspicious", passed=0)]
+    nodes = [
+        node("0-0", SPECIAL, runtime=0.0001),
+        node("0-1", RIGHT),
+        node("0-2", cheat, verdict="suspicious", passed=0),
+    ]
     report = await A.select_by_agreement(task(), nodes, A.evaluator_probes(ProbeEvaluator()))
     assert "0-2" not in report.tied
     # Caught cheating on the probes themselves: not a voter, and ranked last.
@@ -191,8 +217,13 @@ def squares_programmer(messages, params):
 def squares_search(name: str, evaluator, **settings) -> Search:
     register_script(name, squares_programmer)
     s = SearchSettings(strategy="best_of_n", samples=3, model=f"scripted/{name}", **settings)
-    return Search(Task(**{**task().__dict__, "hidden_tests": []}), s, Gateway(GatewayConfig(backoff_s=0), Budget()),
-                  evaluator, EventBus())
+    return Search(
+        Task(**{**task().__dict__, "hidden_tests": []}),
+        s,
+        Gateway(GatewayConfig(backoff_s=0), Budget()),
+        evaluator,
+        EventBus(),
+    )
 
 
 async def test_the_search_breaks_a_tie_with_agreement_and_records_it():
@@ -227,7 +258,11 @@ async def test_the_search_never_chooses_a_suspicious_candidate_by_agreement():
 
 async def test_a_probe_run_with_no_output_at_all_neither_votes_nor_is_scored():
     async def run(task_, code, probes):
-        return [None] * len(probes) if "append" in code else await A.evaluator_probes(ProbeEvaluator())(task_, code, probes)
+        return (
+            [None] * len(probes)
+            if "append" in code
+            else await A.evaluator_probes(ProbeEvaluator())(task_, code, probes)
+        )
 
     nodes = [node("0-0", SPECIAL), node("0-1", RIGHT), node("0-2", RIGHT_TOO, runtime=0.0001)]
     report = await A.select_by_agreement(task(), nodes, run)

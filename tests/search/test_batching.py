@@ -20,12 +20,14 @@ def sender(log: list[list[int]]):
     def send(requests):
         log.append([r["seed"] for r in requests])
         return [f"answer {r['seed']}" for r in requests]
+
     return send
 
 
 async def members_calling(group: batching.Group, seeds_and_delays, log, leave_without_call=()):
     """Each member waits its delay, then (in a thread, as a provider does) joins with its seed,
     or goes without a call."""
+
     async def member(seed, delay):
         await asyncio.sleep(delay)
         if seed in leave_without_call:
@@ -70,14 +72,16 @@ async def test_a_cancelled_member_leaves_its_batch_without_holding_the_others(mo
         me = batching.current()
         return await asyncio.to_thread(batching.join, me, {"seed": 2}, sender(log))
 
-    results = await asyncio.gather(batching.as_member(group, cancelled_member()), batching.as_member(group, late_member()))
+    results = await asyncio.gather(
+        batching.as_member(group, cancelled_member()), batching.as_member(group, late_member())
+    )
     assert results == [None, "answer 2"] and log == [[2]]
 
 
 @pytest.fixture
 def fake_batching_model(tmp_path, monkeypatch):
-    from search.providers import model_process
     import tests.fake_model_worker as fake
+    from search.providers import model_process
 
     monkeypatch.setenv("FAKE_MODEL_BATCHES", "1")
     monkeypatch.setattr(model_process, "WORKER_MODULE", "tests.fake_model_worker")
@@ -89,9 +93,12 @@ def fake_batching_model(tmp_path, monkeypatch):
     model_process.close_all()
 
 
-async def test_a_rounds_samples_reach_the_embedded_models_process_as_one_batch_and_critic_calls_alone(fake_batching_model):
-    settings = SearchSettings(samples=4, beam=2, rounds=1, seed=3, model=fake_batching_model, cache=False,
-                              critic=True, concurrency=4)
+async def test_a_rounds_samples_reach_the_embedded_models_process_as_one_batch_and_critic_calls_alone(
+    fake_batching_model,
+):
+    settings = SearchSettings(
+        samples=4, beam=2, rounds=1, seed=3, model=fake_batching_model, cache=False, critic=True, concurrency=4
+    )
     result = await Search(add_task(), settings, Gateway(GatewayConfig(concurrency=4)), FakeEvaluator()).run()
     round0 = [n for n in result.tree if n.round == 0]
     assert len(round0) == 4

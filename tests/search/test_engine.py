@@ -226,7 +226,9 @@ async def test_resume_continues_where_it_stopped(tmp_path):
     script.fixable = True
     ids_before = {n.id for n in result.tree}
 
-    more = SearchSettings(samples=3, beam=2, rounds=3, budget_calls=30, critic=False, model="scripted/resume", cache=False)
+    more = SearchSettings(
+        samples=3, beam=2, rounds=3, budget_calls=30, critic=False, model="scripted/resume", cache=False
+    )
     resumed = await run_search(add_task(), more, FakeEvaluator(), run, resume=True)
     round0 = {i for i in ids_before if i.startswith("0-")}
     assert round0 <= {n.id for n in resumed.tree}  # (the bigger budget may plan later rounds differently)
@@ -241,7 +243,9 @@ async def test_resume_continues_where_it_stopped(tmp_path):
 
 async def test_orps_solves_what_best_of_n_cannot_at_equal_calls():
     budget = 12
-    orps = make_search(SearchSettings(strategy="orps", samples=2, beam=1, rounds=10, budget_calls=budget), Script(), "o")
+    orps = make_search(
+        SearchSettings(strategy="orps", samples=2, beam=1, rounds=10, budget_calls=budget), Script(), "o"
+    )
     bon = make_search(SearchSettings(strategy="best_of_n", budget_calls=budget), Script(), "b")
     orps_result, bon_result = await orps.run(), await bon.run()
     assert orps_result.status == "solved"
@@ -275,7 +279,9 @@ async def test_events_trace_the_search():
 
 
 async def test_answer_without_code_is_recorded_not_fatal():
-    register_script("prose", lambda m, p: "I would rather talk about it." if "reviewer" not in m[0]["content"] else "Score: 1/5")
+    register_script(
+        "prose", lambda m, p: "I would rather talk about it." if "reviewer" not in m[0]["content"] else "Score: 1/5"
+    )
     settings = SearchSettings(samples=2, beam=1, rounds=1, model="scripted/prose")
     result = await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator()).run()
     node = result.tree.get("0-0")

@@ -19,15 +19,22 @@ from search.types import Task
 from tests.fakes import FakeEvaluator
 
 BUGGY = "def norm(s):\n    return s.strip()\n"
-FIXED = "## Reasoning\nThe test wants lower case.\n\n## Code\n```python\ndef norm(s):\n    return s.strip().lower()\n```\n"
+FIXED = (
+    "## Reasoning\nThe test wants lower case.\n\n## Code\n```python\ndef norm(s):\n    return s.strip().lower()\n```\n"
+)
 COPY = "## Reasoning\nStrip it.\n\n## Code\n```python\ndef norm(s):\n    return s.strip()\n```\n"
 FAILING_MESSAGE = "assert norm(' AB ') == 'ab'"
 
 
 def norm_task(original: str = BUGGY) -> Task:
-    return Task(id="norm", problem="Normalise a name: strip spaces, lower case.", entry_point="norm",
-                signature="def norm(s):", original_code=original,
-                tests=["assert norm(' AB ') == 'ab'", "assert norm('x') == 'x'"])
+    return Task(
+        id="norm",
+        problem="Normalise a name: strip spaces, lower case.",
+        entry_point="norm",
+        signature="def norm(s):",
+        original_code=original,
+        tests=["assert norm(' AB ') == 'ab'", "assert norm('x') == 'x'"],
+    )
 
 
 class Reader:
@@ -68,18 +75,24 @@ async def test_first_request_shows_current_code_and_failing_assertion():
 
 async def test_a_stub_gets_fresh_samples_only():
     reader = Reader()
-    stub = "def norm(s):\n    \"\"\"Normalise.\"\"\"\n    raise NotImplementedError\n"
+    stub = 'def norm(s):\n    """Normalise."""\n    raise NotImplementedError\n'
     search = search_with(SearchSettings(samples=2, beam=1, rounds=0, critic=False), reader, "stub", norm_task(stub))
     result = await search.run()
     assert result.start == "fresh"
     assert not any("current code" in p for p in reader.prompts)
 
 
-@pytest.mark.parametrize("code, stub", [
-    ("def f(x):\n    pass\n", True), ("def f(x):\n    ...\n", True), ("def f(x):\n    '''doc'''\n", True),
-    ("def f(x):\n    raise NotImplementedError('later')\n", True), ("def f(x):\n    return x\n", False),
-    ("def f(x:\n", False),
-])
+@pytest.mark.parametrize(
+    "code, stub",
+    [
+        ("def f(x):\n    pass\n", True),
+        ("def f(x):\n    ...\n", True),
+        ("def f(x):\n    '''doc'''\n", True),
+        ("def f(x):\n    raise NotImplementedError('later')\n", True),
+        ("def f(x):\n    return x\n", False),
+        ("def f(x:\n", False),
+    ],
+)
 def test_stub_detection(code, stub):
     assert is_stub(code, "f") is stub
 

@@ -97,16 +97,41 @@ async def test_the_cache_ignores_measured_figures_but_not_results(tmp_path):
 @pytest.mark.parametrize(
     "error, expected, kind, fatal",
     [
-        (lambda: litellm.AuthenticationError("Incorrect API key provided", llm_provider="x", model="m"),
-         "rejected the credentials", "credentials", True),
-        (lambda: litellm.ContextWindowExceededError("context length exceeded", llm_provider="x", model="m"),
-         "prompt is too long", "context", False),
-        (lambda: litellm.NotFoundError("model not found", llm_provider="x", model="m"), "unknown model", "unknown_model", True),
+        (
+            lambda: litellm.AuthenticationError("Incorrect API key provided", llm_provider="x", model="m"),
+            "rejected the credentials",
+            "credentials",
+            True,
+        ),
+        (
+            lambda: litellm.ContextWindowExceededError("context length exceeded", llm_provider="x", model="m"),
+            "prompt is too long",
+            "context",
+            False,
+        ),
+        (
+            lambda: litellm.NotFoundError("model not found", llm_provider="x", model="m"),
+            "unknown model",
+            "unknown_model",
+            True,
+        ),
         # what litellm raises for a missing OPENAI_API_KEY and for a refused connection
-        (lambda: litellm.InternalServerError("OpenAIException - Missing credentials. Please pass an `api_key`",
-                                             llm_provider="openai", model="m"), "rejected the credentials", "credentials", True),
-        (lambda: litellm.InternalServerError("OpenAIException - Connection error.", llm_provider="openai", model="m"),
-         "could not reach", "unreachable", True),
+        (
+            lambda: litellm.InternalServerError(
+                "OpenAIException - Missing credentials. Please pass an `api_key`", llm_provider="openai", model="m"
+            ),
+            "rejected the credentials",
+            "credentials",
+            True,
+        ),
+        (
+            lambda: litellm.InternalServerError(
+                "OpenAIException - Connection error.", llm_provider="openai", model="m"
+            ),
+            "could not reach",
+            "unreachable",
+            True,
+        ),
         (lambda: litellm.RateLimitError("slow down", llm_provider="x", model="m"), "rate limited", "transient", False),
         (lambda: RuntimeError("the script broke"), "failed", "other", False),
     ],
@@ -120,8 +145,13 @@ async def test_provider_errors_become_one_message(error, expected, kind, fatal):
 
 
 async def test_missing_credentials_are_not_retried_but_rate_limits_are():
-    queue = register_queue("creds", [litellm.InternalServerError("Missing credentials: set OPENAI_API_KEY", llm_provider="openai",
-                                                                 model="m"), "ok"])
+    queue = register_queue(
+        "creds",
+        [
+            litellm.InternalServerError("Missing credentials: set OPENAI_API_KEY", llm_provider="openai", model="m"),
+            "ok",
+        ],
+    )
     with pytest.raises(ModelError):
         await gateway(retries=3).complete("scripted/creds", MSG)
     assert list(queue) == ["ok"]  # one attempt only

@@ -19,8 +19,13 @@ from search.providers.model_process import ModelCrashed, ModelProcess, describe_
 from tests.support import alive, cli_env, wait_until
 
 FAKE = "tests.fake_model_worker"
-REQUEST = {"messages": [{"role": "user", "content": "fix count_words"}], "temperature": 0.0,
-           "max_tokens": 64, "stop": None, "seed": 0}
+REQUEST = {
+    "messages": [{"role": "user", "content": "fix count_words"}],
+    "temperature": 0.0,
+    "max_tokens": 64,
+    "stop": None,
+    "seed": 0,
+}
 
 
 @pytest.fixture
@@ -52,8 +57,9 @@ def test_a_call_is_answered_by_the_child_with_its_timings(fake_worker):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGABRT])
-def test_a_native_crash_fails_the_call_with_the_signal_and_the_next_call_gets_a_new_child(fake_worker, monkeypatch,
-                                                                                        sig):
+def test_a_native_crash_fails_the_call_with_the_signal_and_the_next_call_gets_a_new_child(
+    fake_worker, monkeypatch, sig
+):
     monkeypatch.setenv("FAKE_MODEL_TOKENS", "2000")
     errors: list[BaseException] = []
 
@@ -156,13 +162,16 @@ def test_the_child_ends_when_orps_ends_however_it_ends(fake_worker):
     wait_until(lambda: not alive(child), 3, "the orphaned model child exiting")
 
 
-@pytest.mark.parametrize("returncode,cause,needle", [
-    (-signal.SIGSEGV, None, "crashed (SIGSEGV in llama.cpp)"),
-    (-signal.SIGILL, None, "crashed (SIGILL in llama.cpp)"),
-    (-signal.SIGKILL, None, "killed (SIGKILL: from outside orps, most often the kernel's out-of-memory killer)"),
-    (-signal.SIGKILL, "hang", "hung (no progress in"),
-    (1, None, "exited with status 1: MemoryError"),
-])
+@pytest.mark.parametrize(
+    "returncode,cause,needle",
+    [
+        (-signal.SIGSEGV, None, "crashed (SIGSEGV in llama.cpp)"),
+        (-signal.SIGILL, None, "crashed (SIGILL in llama.cpp)"),
+        (-signal.SIGKILL, None, "killed (SIGKILL: from outside orps, most often the kernel's out-of-memory killer)"),
+        (-signal.SIGKILL, "hang", "hung (no progress in"),
+        (1, None, "exited with status 1: MemoryError"),
+    ],
+)
 def test_every_death_is_one_sentence(returncode, cause, needle):
     err = describe_death(returncode, cause, ["loading", "MemoryError", ""])
     assert needle in err.message and "\n" not in err.message

@@ -42,8 +42,10 @@ def test_a_docstring_holding_a_markdown_fence_does_not_cut_the_candidate():
 
 
 def test_the_block_still_ends_at_its_own_fence_with_other_blocks_after_it():
-    answer = (f"```python\n{ORDINAL}\n```\nTry it:\n```pycon\n>>> ordinal(3)\n'3rd'\n```\n"
-              "Or as a script:\n```python\nprint(ordinal(3))\n```\n")
+    answer = (
+        f"```python\n{ORDINAL}\n```\nTry it:\n```pycon\n>>> ordinal(3)\n'3rd'\n```\n"
+        "Or as a script:\n```python\nprint(ordinal(3))\n```\n"
+    )
     parsed = parse_program(answer, "ordinal")
     assert parsed.code == ORDINAL and parsed.notes == ["3 code blocks; picked one"]
 
@@ -56,10 +58,10 @@ def test_a_comment_quoting_a_fence_and_a_draft_then_a_correction():
 
 def test_a_truncated_answer_with_a_fenced_docstring_keeps_what_parses():
     cut = ORDINAL[: ORDINAL.index("    t = (")]  # the token limit hit inside the body
-    parsed = parse_program(f"```python\n{cut}    t = (\"th\",", "ordinal", finish_reason="length")
+    parsed = parse_program(f'```python\n{cut}    t = ("th",', "ordinal", finish_reason="length")
     assert "code did not parse; dropped its unfinished tail" in parsed.notes
     ast.parse(parsed.code)
-    assert '```pycon' in parsed.code and parsed.code.rstrip().endswith("return str(value)")
+    assert "```pycon" in parsed.code and parsed.code.rstrip().endswith("return str(value)")
 
 
 def test_a_block_that_does_not_parse_ends_at_the_first_fence_alone_on_its_line():

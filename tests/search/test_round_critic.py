@@ -20,9 +20,11 @@ def test_prompt_lists_every_node_with_its_code_and_feedback():
 
 
 def test_a_good_answer_gives_each_candidate_its_score_and_critique():
-    text = ("Candidate 1: Score: 2/5 - it subtracts.\n"
-            "Candidate 2: Score: 5/5 - correct.\n"
-            "Candidate 3: Score: 3/5 - slow loop.\n")
+    text = (
+        "Candidate 1: Score: 2/5 - it subtracts.\n"
+        "Candidate 2: Score: 5/5 - correct.\n"
+        "Candidate 3: Score: 3/5 - slow loop.\n"
+    )
     parsed = parse_round_critic(text, 3)
     assert parsed.scores == [2.0, 5.0, 3.0] and parsed.usable == 3
     assert "subtracts" in parsed.critiques[0] and "slow" in parsed.critiques[2]
@@ -63,8 +65,12 @@ RIGHT = "## Reasoning\nAdd.\n\n## Code\n```python\ndef add(a, b):\n    return a 
 
 
 def add_task() -> Task:
-    return Task(id="add", problem="Return the sum of a and b.", entry_point="add",
-                tests=["assert add(1, 2) == 3", "assert add(0, 0) == 0"])
+    return Task(
+        id="add",
+        problem="Return the sum of a and b.",
+        entry_point="add",
+        tests=["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+    )
 
 
 class RoundScript:
@@ -85,13 +91,16 @@ class RoundScript:
 def round_search(name: str, script: RoundScript, **settings) -> Search:
     register_script(name, script)
     s = SearchSettings(samples=3, beam=1, rounds=1, critic_mode="round", model=f"scripted/{name}", **settings)
-    return Search(add_task(), s, Gateway(GatewayConfig(backoff_s=0), Budget(calls=s.budget_calls)),
-                  FakeEvaluator(), EventBus())
+    return Search(
+        add_task(), s, Gateway(GatewayConfig(backoff_s=0), Budget(calls=s.budget_calls)), FakeEvaluator(), EventBus()
+    )
 
 
 async def test_one_critic_call_scores_the_whole_round():
-    script = RoundScript("Candidate 1: Score: 1/5 - subtracts\nCandidate 2: Score: 2/5 - subtracts\n"
-                         "Candidate 3: Score: 3/5 - subtracts too")
+    script = RoundScript(
+        "Candidate 1: Score: 1/5 - subtracts\nCandidate 2: Score: 2/5 - subtracts\n"
+        "Candidate 3: Score: 3/5 - subtracts too"
+    )
     result = await round_search("round-good", script).run()
     assert "### Candidate 3" in script.critic_prompts[0]  # round 0 in one call
     round0 = [result.tree.get(f"0-{i}") for i in range(3)]

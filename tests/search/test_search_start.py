@@ -14,7 +14,7 @@ from search.store import RunDir
 from tests.fakes import FakeEvaluator
 from tests.search.test_engine import WRONG, Script, add_task, make_search
 
-BUGGY = "def add(a, b):\n    \"\"\"Return the sum.\"\"\"\n    return a - b\n"
+BUGGY = 'def add(a, b):\n    """Return the sum."""\n    return a - b\n'
 
 
 def buggy_task():

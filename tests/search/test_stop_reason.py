@@ -16,8 +16,13 @@ from tests.fakes import FakeEvaluator
 
 WORDS = ["satisfied", "solved", "rounds", "steps", "samples", "chain", "single", "budget", "no_nodes", "cancelled"]
 """The words stored runs and JSON documents held before the enum: they must not change."""
-ADD = Task(id="add", problem="Return the sum of a and b.", entry_point="add", signature="def add(a, b):",
-           tests=["assert add(1, 2) == 3"])
+ADD = Task(
+    id="add",
+    problem="Return the sum of a and b.",
+    entry_point="add",
+    signature="def add(a, b):",
+    tests=["assert add(1, 2) == 3"],
+)
 WRONG = "## Reasoning\nSubtract.\n\n## Code\n```python\ndef add(a, b):\n    return a - b\n```\n"
 """A programmer that is never right: only the plan or the budget ends a search."""
 
@@ -47,8 +52,16 @@ async def test_every_strategy_stops_with_a_reason_of_the_enum(strategy):
     from search.providers.scripted import register_script
 
     register_script("stop-any", lambda messages, params: WRONG)
-    settings = SearchSettings(strategy=strategy, samples=2, beam=1, rounds=1, budget_calls=4, critic=False,
-                              model="scripted/stop-any", cache=False)
+    settings = SearchSettings(
+        strategy=strategy,
+        samples=2,
+        beam=1,
+        rounds=1,
+        budget_calls=4,
+        critic=False,
+        model="scripted/stop-any",
+        cache=False,
+    )
     result = await Search(ADD, settings, Gateway(GatewayConfig(backoff_s=0), Budget(calls=4)), FakeEvaluator()).run()
     assert isinstance(result.stop_reason, StopReason) and result.summary()["stop_reason"] == result.stop_reason.value
 

@@ -49,7 +49,6 @@ PROGRAM = textwrap.dedent(f"""
 
 
 def test_a_cancelled_blocking_model_call_does_not_hold_asyncio_run():
-    out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=cli_env(),
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "0", "asyncio.run waited for the abandoned model threads"
