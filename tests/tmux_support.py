@@ -88,6 +88,14 @@ def _wait(session: str, done: Callable[[str], bool], failure: str, timeout: floa
 def search_add(session: str) -> str:
     """On `tui_support`'s calc project, from the start screen: filter the list to `add`,
     start its search and wait for the review's diff; return the screen."""
+    start_add_search(session)
+    wait_screen(session, "searching calc.py::add")
+    return wait_screen(session, "+++ b/calc.py", timeout=120)
+
+
+def start_add_search(session: str) -> None:
+    """On `tui_support`'s calc project, from the start screen: filter the list to `add` and
+    press s (the search starts; nothing is waited for after the key)."""
     wait_screen(session, "calc.py::mul")
     # Each key waits for the focus change of the one before: Textual hands a key to the
     # widget focused when it arrives, so keys typed ahead of a focus change go elsewhere.
@@ -98,5 +106,3 @@ def search_add(session: str) -> str:
     keys(session, "Enter")  # back to the list
     wait_footer(session, lambda footer: "s Start" in footer)
     keys(session, "s")
-    wait_screen(session, "searching calc.py::add")
-    return wait_screen(session, "+++ b/calc.py", timeout=120)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import tui_support as support
-from tests.tmux_support import capture, keys, kill, start_orps, wait_screen
+from tests.tmux_support import capture, keys, kill, start_add_search, start_orps, wait_screen
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 MOMENTS = ["loading", "start", "search", "review", "editor", "after-edit", "after-edit", "after-apply", "after-apply"]
@@ -46,8 +46,7 @@ def go_to(session: str, moment: str, delay: float) -> None:
     if moment != "loading":
         wait_screen(session, "calc.py::mul", history=True)
     if moment in ("search", "review", "editor", "after-edit", "after-apply"):
-        for keys in (["/"], ["-l", "cadd"], ["Enter"], ["s"]):
-            send(session, *keys)
+        start_add_search(session)  # each key after the focus change of the one before
     if moment in ("review", "editor", "after-edit", "after-apply"):
         wait_screen(session, "+++ b/calc.py", history=True)
     if moment in ("editor", "after-edit"):
