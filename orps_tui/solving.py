@@ -8,10 +8,10 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
@@ -22,7 +22,7 @@ from search.session import run_search
 from search.settings import SearchSettings
 from search.store import RunDir, find_run
 from search.tree import ORIGINAL_ID, Node, node_name
-from search.types import Evaluator, Task
+from search.types import Evaluator, Goal, Task
 
 
 @dataclass
@@ -70,11 +70,11 @@ async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
     if result.status != "solved" or job.task.kind != "project" or not isinstance(job.evaluator, SandboxEvaluator):
         return
     goal = job.settings.goal
-    ranked = [result.best] + sorted(
+    candidates = [result.best] + sorted(
         (n for n in result.tree if n is not result.best and n.id != ORIGINAL_ID and n.code.strip() and n.all_passed),
         key=lambda n: (-n.pass_rate, n.runtime if goal == "faster" else 0),
     )
-    ranked = [n for n in ranked if n is not None and is_improvement(n, result.baseline, goal)][:CONFIRM_AT_MOST]
+    ranked = [n for n in candidates if n is not None and is_improvement(n, result.baseline, goal)][:CONFIRM_AT_MOST]
     for node in ranked:
         confirmation = await job.evaluator.confirm(job.task, node.code)
         job.confirmations[node.id] = {**confirmation.to_dict(), "line": confirmation.line}
@@ -102,7 +102,7 @@ def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings
     return config.settings
 
 
-def make_evaluator(settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
+def make_evaluator(settings: SearchSettings, read_paths: Sequence[str] = ()) -> Evaluator:
     from runners.testing.evaluator import SandboxEvaluator
 
     return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, read_paths=read_paths)
@@ -157,7 +157,7 @@ def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | Non
         problem_file=request.problem_file,
         problem_text=request.problem_text,
         problem_mode=request.problem_mode,
-        goal=settings.goal,
+        goal=cast(Goal, settings.goal),  # SearchSettings.validate() allows only these
         new=request.new,
     )
     run = RunDir.create(project)
@@ -269,7 +269,9 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
                 hint=f"orps apply --run {found.id} --node ID applies another node",
             )
         return patch
-    nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
+    nodes: dict[Any, dict[str, Any]] = {
+        n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)
+    }
     node = nodes.get(ORIGINAL_ID if node_id == "original" else node_id)
     if node is None:
         shown = ", ".join(node_name(n) for n in list(nodes)[:12]) or "none"
@@ -350,6 +352,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     if patch and job.settings.goal == "faster":
+        assert best is not None  # a patch comes from a node
         patch = faster_header(best) + patch
     status = outcome(result.status, best, result.baseline, job.settings.goal)
     if status == "solved" and not patch:  # "faster" by measuring noise, with your code unchanged
