@@ -16,6 +16,7 @@ from typing import Any, cast
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
 from runners.code.proposal import code_patch, node_patch, node_signature_change
+from runners.target import Target, TargetError
 from search.engine import SearchResult
 from search.events import EventBus
 from search.session import run_search
@@ -279,9 +280,13 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     task = found.read("task.json") or {}
     target = task.get("target", "")
     original = found.file("original_file.txt")
-    if "::" not in target or not original.is_file():
+    try:
+        parsed: Target | None = Target.parse(target)
+    except TargetError:
+        parsed = None
+    if parsed is None or not original.is_file():
         raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
-    path, qualname = target.split("::", 1)
+    path, qualname = parsed.path, parsed.qualname
     base = original.read_bytes().decode("utf-8")
     try:  # the patch the run itself proposes for a node (runners.code.proposal.node_patch)
         patch = "" if node.get("id") == ORIGINAL_ID else code_patch(target, project, base, node.get("code") or "")
