@@ -8,21 +8,22 @@ Used by `orps solve`, `orps demo` and the TUI, so all of them store the same fil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
 from runners.code.proposal import code_patch, node_patch, node_signature_change
+from runners.target import Target, TargetError
 from search.engine import SearchResult
 from search.events import EventBus
 from search.session import run_search
 from search.settings import SearchSettings
 from search.store import RunDir, find_run
 from search.tree import ORIGINAL_ID, Node, node_name
-from search.types import Evaluator, Task
+from search.types import Evaluator, Goal, Task
 
 
 @dataclass
@@ -70,11 +71,11 @@ async def confirm_proposal(job: SolveJob, result: SearchResult) -> None:
     if result.status != "solved" or job.task.kind != "project" or not isinstance(job.evaluator, SandboxEvaluator):
         return
     goal = job.settings.goal
-    ranked = [result.best] + sorted(
+    candidates = [result.best] + sorted(
         (n for n in result.tree if n is not result.best and n.id != ORIGINAL_ID and n.code.strip() and n.all_passed),
         key=lambda n: (-n.pass_rate, n.runtime if goal == "faster" else 0),
     )
-    ranked = [n for n in ranked if n is not None and is_improvement(n, result.baseline, goal)][:CONFIRM_AT_MOST]
+    ranked = [n for n in candidates if n is not None and is_improvement(n, result.baseline, goal)][:CONFIRM_AT_MOST]
     for node in ranked:
         confirmation = await job.evaluator.confirm(job.task, node.code)
         job.confirmations[node.id] = {**confirmation.to_dict(), "line": confirmation.line}
@@ -102,7 +103,7 @@ def resolve_settings(project: Path, overrides: dict[str, Any]) -> SearchSettings
     return config.settings
 
 
-def make_evaluator(settings: SearchSettings, read_paths: list[str] = ()) -> Evaluator:
+def make_evaluator(settings: SearchSettings, read_paths: Sequence[str] = ()) -> Evaluator:
     from runners.testing.evaluator import SandboxEvaluator
 
     return SandboxEvaluator(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, read_paths=read_paths)
@@ -157,7 +158,7 @@ def prepare_job(project: Path, request: SolveRequest, evaluator: Evaluator | Non
         problem_file=request.problem_file,
         problem_text=request.problem_text,
         problem_mode=request.problem_mode,
-        goal=settings.goal,
+        goal=cast(Goal, settings.goal),  # SearchSettings.validate() allows only these
         new=request.new,
     )
     run = RunDir.create(project)
@@ -269,7 +270,9 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
                 hint=f"orps apply --run {found.id} --node ID applies another node",
             )
         return patch
-    nodes = {n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)}
+    nodes: dict[Any, dict[str, Any]] = {
+        n.get("id"): n for n in (found.read("tree.json") or {}).get("nodes", []) if isinstance(n, dict)
+    }
     node = nodes.get(ORIGINAL_ID if node_id == "original" else node_id)
     if node is None:
         shown = ", ".join(node_name(n) for n in list(nodes)[:12]) or "none"
@@ -277,9 +280,13 @@ def patch_from_run(project: Path, run_id: str, node_id: str | None) -> str:
     task = found.read("task.json") or {}
     target = task.get("target", "")
     original = found.file("original_file.txt")
-    if "::" not in target or not original.is_file():
+    try:
+        parsed: Target | None = Target.parse(target)
+    except TargetError:
+        parsed = None
+    if parsed is None or not original.is_file():
         raise UserError(f"run {found.id} did not save its target file, so a node's patch cannot be built")
-    path, qualname = target.split("::", 1)
+    path, qualname = parsed.path, parsed.qualname
     base = original.read_bytes().decode("utf-8")
     try:  # the patch the run itself proposes for a node (runners.code.proposal.node_patch)
         patch = "" if node.get("id") == ORIGINAL_ID else code_patch(target, project, base, node.get("code") or "")
@@ -350,6 +357,7 @@ def finish_result(job: SolveJob, result: SearchResult, patch_out: str | None = N
     worth_proposing = is_improvement(best, result.baseline, job.settings.goal)
     patch = node_patch(job.task, job.original_file, best) if worth_proposing else ""
     if patch and job.settings.goal == "faster":
+        assert best is not None  # a patch comes from a node
         patch = faster_header(best) + patch
     status = outcome(result.status, best, result.baseline, job.settings.goal)
     if status == "solved" and not patch:  # "faster" by measuring noise, with your code unchanged

@@ -355,8 +355,10 @@ class Search:
     def _pick(self) -> Node | None:
         candidates = [n for n in self.tree if n.id != ORIGINAL_ID]
         timed = [
-            n for n in scoring.in_id_order(candidates) if n.all_passed and (n.evaluation.speed or {}).get("faster")
-        ]  # type: ignore[union-attr]  # all_passed: evaluated
+            n
+            for n in scoring.in_id_order(candidates)
+            if n.all_passed and (n.evaluation.speed or {}).get("faster")  # type: ignore[union-attr]  # all_passed: evaluated
+        ]
         if self.settings.goal == "faster" and timed:  # really faster, by the interleaved timing
             return max(timed, key=lambda n: n.evaluation.speed["speedup"])  # type: ignore[union-attr,index]  # timed
         if self.settings.goal == "faster":

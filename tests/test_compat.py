@@ -27,6 +27,49 @@ def test_litellm_still_has_every_private_name_orps_uses():
     )
 
 
+def test_llama_cpp_still_has_every_private_name_orps_uses():
+    pytest.importorskip("llama_cpp")
+    from search.providers import _llama_compat
+
+    missing = _llama_compat.missing_private_names()
+    assert missing == [], (
+        f"llama-cpp-python {_llama_compat.llama_cpp_version()} no longer has {', '.join(missing)}: "
+        "update search/providers/_llama_compat.py and the code that uses it"
+    )
+
+
+def test_a_private_llama_cpp_name_that_is_gone_is_reported_by_its_full_name(monkeypatch):
+    pytest.importorskip("llama_cpp")
+    from search.providers import _llama_compat
+
+    monkeypatch.setitem(_llama_compat.SET_IN_INIT, "llama_cpp.Llama", ("_model", "_no_such"))
+    monkeypatch.setitem(
+        _llama_compat.PRIVATE_MEMBERS, "llama_cpp._internals.LlamaModel", ("token_eos", "no_such_method")
+    )
+    monkeypatch.setitem(_llama_compat.PRIVATE_MEMBERS, "llama_cpp._no_such_module.Thing", ("x",))
+    assert _llama_compat.missing_private_names() == [
+        "llama_cpp.Llama._no_such",
+        "llama_cpp._internals.LlamaModel.no_such_method",
+        "llama_cpp._no_such_module.Thing.x",
+    ]
+
+
+def test_only_the_llama_compat_module_reads_llama_cpps_private_model():
+    """`._model` of a `Llama` is read in search/providers/_llama_compat.py alone."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    found = [
+        f"{path.relative_to(repo)}:{node.lineno}"
+        for path in (repo / "search").rglob("*.py")
+        if path.name != "_llama_compat.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Attribute) and node.attr == "_model"
+    ]
+    assert found == []
+
+
 def test_a_private_textual_import_that_is_gone_names_itself_and_the_version():
     with pytest.raises(ImportError) as raised:
         _textual_compat._private("textual._two_way_dict", "NoSuchName")

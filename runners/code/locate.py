@@ -30,6 +30,13 @@ class LocateError(Exception):
     """The target cannot be found (unknown file, unknown function)."""
 
 
+def _text(node: Node) -> bytes:
+    """A node's source (every tree here is parsed from bytes, so every node has it)."""
+    text = node.text
+    assert text is not None
+    return text
+
+
 @cache
 def _parser() -> Parser:
     import tree_sitter_python
@@ -114,12 +121,15 @@ def _ranked_definitions(node: Node, prefix: str = "", rank: int = RUNS):
         if child.type in BRANCHES:
             yield from _ranked_definitions(child, prefix, rank)
             continue
+        inner: Node | None
         outer, inner = child, child
         if child.type == "decorated_definition":
             inner = child.child_by_field_name("definition")
         if inner is None or inner.type not in ("function_definition", "class_definition"):
             continue
-        name = inner.child_by_field_name("name").text.decode()
+        name_node = inner.child_by_field_name("name")
+        assert name_node is not None  # a function or class definition has its name
+        name = _text(name_node).decode()
         qualname = f"{prefix}{name}"
         yield qualname, outer, inner, rank
         if inner.type == "class_definition":
@@ -132,7 +142,7 @@ def _if_chain(node: Node, prefix: str, rank: int):
     decided = False  # an earlier branch runs (or may): the later ones are fallbacks
     for part in [node, *(c for c in node.children if c.type in ("elif_clause", "else_clause"))]:
         condition = part.child_by_field_name("condition")
-        holds = True if condition is None else _condition(condition.text.decode())
+        holds = True if condition is None else _condition(_text(condition).decode())
         if decided or holds is False:
             own = FALLBACK
         else:
@@ -250,7 +260,7 @@ def _is_accessor(outer: Node, name: str) -> bool:
     if outer.type != "decorated_definition":
         return False
     return any(
-        c.type == "decorator" and c.text.decode().replace(" ", "") in (f"@{name}.setter", f"@{name}.deleter")
+        c.type == "decorator" and _text(c).decode().replace(" ", "") in (f"@{name}.setter", f"@{name}.deleter")
         for c in outer.children
     )
 
@@ -262,7 +272,7 @@ def _docstring(inner: Node) -> str:
     first = body.children[0]
     if first.type == "expression_statement" and first.children and first.children[0].type == "string":
         try:
-            value = ast.literal_eval(first.children[0].text.decode())
+            value = ast.literal_eval(_text(first.children[0]).decode())
         except (ValueError, SyntaxError):
             return ""
         return _clean_doc(value) if isinstance(value, str) else ""
@@ -280,7 +290,7 @@ def _line_start(source: bytes, byte: int) -> int:
 
 
 def _is_async(inner: Node) -> bool:
-    return any(c.type == "async" for c in inner.children) or inner.text.startswith(b"async")
+    return any(c.type == "async" for c in inner.children) or _text(inner).startswith(b"async")
 
 
 def list_functions(path: Path) -> list[FunctionInfo]:

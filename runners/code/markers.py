@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from runners.code.locate import _definitions, _parser
+from runners.code.locate import _definitions, _parser, _text
 
 MARKER = re.compile(r"#\s*orps:\s*(?P<request>.*\S)")
 FASTER_WORDS = re.compile(r"\b(fast|faster|fastest|speed|speed up|quicker|slow|perf|performance|optimi[sz]e)\b", re.I)
@@ -37,7 +37,7 @@ class Marker:
 
 
 def _marker_of(comment: Node) -> str | None:
-    match = MARKER.fullmatch(comment.text.decode(errors="replace").strip())
+    match = MARKER.fullmatch(_text(comment).decode(errors="replace").strip())
     return match.group("request") if match else None
 
 
@@ -46,7 +46,8 @@ def _comments_above(outer: Node) -> list[Node]:
     out, node, line = [], outer.prev_sibling, outer.start_point[0]
     while node is not None and node.type == "comment" and node.end_point[0] == line - 1:
         out.append(node)
-        node, line = node.prev_sibling, node.start_point[0]
+        line = node.start_point[0]
+        node = node.prev_sibling
     return out
 
 

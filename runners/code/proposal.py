@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runners.target import Target
 from search.tree import ORIGINAL_ID, Node
 from search.types import Task
 
@@ -23,7 +24,8 @@ def code_patch(target: str, project: Path, original_file: str, code: str) -> str
     from runners.code.patch import make_patch
     from runners.code.splice import splice_or_add
 
-    path, qualname = target.split("::", 1)
+    parsed = Target.parse(target)
+    path, qualname = parsed.path, parsed.qualname
     # an `# orps:` marker on the target is done with once the proposal is in: the patch removes it
     new_text = strip_marker(splice_or_add(strip_marker(original_file, qualname), qualname, code), qualname)
     if new_text == original_file:
@@ -50,7 +52,7 @@ def node_signature_change(job_task: Task, original_file: str, node: Node | None)
         return None
     from runners.code.splice import SpliceError, signature_change, splice_or_add
 
-    qualname = job_task.target.split("::", 1)[1]
+    qualname = Target.parse(job_task.target).qualname
     try:
         change = signature_change(original_file, splice_or_add(original_file, qualname, node.code), qualname)
     except SpliceError:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from tree_sitter import Node
 
@@ -40,6 +41,7 @@ from runners.code.locate import (
     _parser,
     _reindent,
     _string_lines,
+    _text,
     did_you_mean,
 )
 from runners.code.stmtmerge import merge_body
@@ -94,7 +96,7 @@ def _flat(body: list[ast.stmt]):
         if isinstance(node, ast.If):
             blocks = [node.orelse, node.body]
         elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            blocks = [*(h.body for h in node.handlers), node.body, node.orelse, node.finalbody]
+            blocks = [*(h.body for h in node.handlers), node.body, node.orelse, node.finalbody]  # type: ignore[attr-defined]  # TryStar (Python 3.11+) has them too
         elif isinstance(node, ast.With):
             blocks = [node.body]
         else:
@@ -120,7 +122,7 @@ def _names_defined(node: ast.stmt) -> set[str]:
 class _Parts:
     definition: str
     """The target's definition (decorators included), dedented to column 0."""
-    imports: list[ast.stmt]
+    imports: list[ast.Import | ast.ImportFrom]
     helpers: list[tuple[set[str], str]]
     """(names it defines, text) of every helper, in order."""
 
@@ -145,7 +147,7 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
             end = last
         return "".join(lines[first - 1 : end])
 
-    def is_target(node) -> bool:
+    def is_target(node) -> TypeGuard[ast.FunctionDef | ast.AsyncFunctionDef]:
         return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name
 
     definition, imports, helpers = None, [], []
@@ -158,6 +160,7 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
             # The model rewrote the whole class: take the method out of it.
             method = next(n for n in reversed(node.body) if is_target(n))
             first = min([method.lineno] + [d.lineno for d in method.decorator_list])
+            assert method.end_lineno is not None  # parsed code has it
             method_text = text_of(method)
             definition = _reindent(
                 method_text,
@@ -172,6 +175,7 @@ def _split_candidate(candidate: str, name: str) -> _Parts:
         if nested:
             node = nested[-1]
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            assert node.end_lineno is not None  # parsed code has it
             definition = _reindent(
                 text_of(node),
                 node.col_offset,
@@ -194,6 +198,7 @@ def _keep_docstring(definition: str, original: Node) -> str:
     if not _docstring(original) or body is None:
         return definition
     func = ast.parse(definition).body[0]
+    assert isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))  # the target's definition
     if ast.get_docstring(func) is not None or not func.body:
         return definition
     lines = definition.splitlines(keepends=True)
@@ -203,7 +208,7 @@ def _keep_docstring(definition: str, original: Node) -> str:
     body_indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
     doc_node = body.children[0]
     # The original docstring statement, moved from its column to the candidate's body column.
-    doc_text = " " * doc_node.start_point[1] + doc_node.text.decode()
+    doc_text = " " * doc_node.start_point[1] + _text(doc_node).decode()
     doc_text = _reindent(doc_text, doc_node.start_point[1], body_indent, set(range(2, doc_text.count("\n") + 2)))
     return "".join(lines[:first]) + doc_text.rstrip("\n") + "\n" + "".join(lines[first:])
 
@@ -368,7 +373,7 @@ def _import_keys(node) -> set[tuple]:
     return {("from", node.level, node.module, a.name, a.asname) for a in node.names}
 
 
-def _new_imports(imports: list[ast.stmt], imported: set[tuple]) -> list[str]:
+def _new_imports(imports: list[ast.Import | ast.ImportFrom], imported: set[tuple]) -> list[str]:
     """The candidate's imports the module lacks, one statement each, de-duplicated."""
     out: list[str] = []
     for node in imports:
@@ -461,7 +466,7 @@ def _names_used(text: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
-def _used_parts(definition: str, helpers: list[tuple[set[str], str]], imports: list[ast.stmt]):
+def _used_parts(definition: str, helpers: list[tuple[set[str], str]], imports: list[ast.Import | ast.ImportFrom]):
     """The helpers and imports the definition needs (directly or through the helpers it
     needs): a model's unused imports and helpers are not put in the user's module."""
     used = _names_used(definition)

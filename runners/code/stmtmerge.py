@@ -25,6 +25,8 @@ SIMILAR = 0.6
 """How alike (difflib's ratio of their code) a changed statement and the user's must be
 for the user's comments before it to stay."""
 COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+_Compound = ast.If | ast.For | ast.AsyncFor | ast.While | ast.With | ast.AsyncWith | ast.Try
+"""One of COMPOUND, for annotations."""
 
 
 def _key(node: ast.AST) -> str:
@@ -39,24 +41,30 @@ def _is_docstring(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
-def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
+def _last_line(node: ast.stmt) -> int:
+    """The statement's last line (parsed code always has it)."""
+    assert node.end_lineno is not None
+    return node.end_lineno
+
+
+def _blocks(node: _Compound) -> list[list[ast.stmt]]:
     """The statement lists of a compound statement, in source order."""
     if isinstance(node, ast.Try):
         return [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
     return [node.body, node.orelse] if hasattr(node, "orelse") else [node.body]
 
 
-def _shape(node: ast.stmt) -> str:
+def _shape(node: _Compound) -> str:
     """The statement with its blocks emptied: two with the same shape differ only inside."""
     import copy
 
-    bare = copy.copy(node)
-    if isinstance(node, ast.Try):
-        bare.handlers = [ast.ExceptHandler(type=h.type, name=h.name, body=[]) for h in node.handlers]
+    bare = copy.copy(node)  # of node's type, with node's lists
+    if isinstance(bare, ast.Try):
+        bare.handlers = [ast.ExceptHandler(type=h.type, name=h.name, body=[]) for h in bare.handlers]
         bare.body, bare.orelse, bare.finalbody = [], [], []
     else:
         bare.body = []
-        if hasattr(node, "orelse"):
+        if not isinstance(bare, (ast.With, ast.AsyncWith)):  # the others have an else block
             bare.orelse = []
     return _key(bare) + str([bool(b) for b in _blocks(node)])
 
@@ -68,7 +76,7 @@ class _Side:
         self.lines = text.splitlines(keepends=True)
         self.scale = (0, 0)
         """(the user's indentation step, this side's): `moved` converts one to the other."""
-        self.strings = set()
+        self.strings: set[int] = set()
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(node, "value", ""), (str, bytes)):
                 if node.end_lineno and node.end_lineno > node.lineno:
@@ -108,7 +116,7 @@ def _check_separate(stmts: list[ast.stmt], after: int) -> None:
     for node in stmts:
         if _first_line(node) <= after:
             raise _NoMerge
-        after = node.end_lineno
+        after = _last_line(node)
 
 
 def _merge_list(o: _Side, c: _Side, o_stmts, c_stmts, o_from: int, c_from: int) -> str:
@@ -178,7 +186,12 @@ def _kind(node: ast.stmt) -> str:
 def _merge_compound(o: _Side, c: _Side, on: ast.stmt, cn: ast.stmt, o_from: int, c_from: int, o_col: str) -> str:
     """Two compound statements of the same shape, merged block by block; the original's
     header, `else:` and `except ...:` lines (and the comments before each block)."""
-    if not isinstance(on, COMPOUND) or type(on) is not type(cn) or _shape(on) != _shape(cn):
+    if (
+        not isinstance(on, COMPOUND)
+        or type(on) is not type(cn)
+        or not isinstance(cn, COMPOUND)  # (so it is, being of on's type)
+        or _shape(on) != _shape(cn)
+    ):
         raise _NoMerge
     out, o_at, c_at = [], o_from, c_from
     for o_block, c_block in zip(_blocks(on), _blocks(cn)):
@@ -192,7 +205,7 @@ def _merge_compound(o: _Side, c: _Side, on: ast.stmt, cn: ast.stmt, o_from: int,
         c_head_end = _opening_line(c, c_at, c_first)
         out.append(o.text(o_at, o_head_end))
         out.append(_merge_list(o, c, o_block, c_block, o_head_end + 1, c_head_end + 1))
-        o_at, c_at = o_block[-1].end_lineno + 1, c_block[-1].end_lineno + 1
+        o_at, c_at = _last_line(o_block[-1]) + 1, _last_line(c_block[-1]) + 1
     return "".join(out)
 
 
@@ -219,9 +232,8 @@ def merge_body(original: str, candidate: str, head_lines_o: int, head_lines_c: i
         of, cf = ast.parse(original).body[0], ast.parse(candidate).body[0]
     except (SyntaxError, IndexError, ValueError):
         return None
-    if not isinstance(of, (ast.FunctionDef, ast.AsyncFunctionDef)) or type(cf) not in (
-        ast.FunctionDef,
-        ast.AsyncFunctionDef,
+    if not isinstance(of, (ast.FunctionDef, ast.AsyncFunctionDef)) or not isinstance(
+        cf, (ast.FunctionDef, ast.AsyncFunctionDef)
     ):
         return None
     o_body, c_body = list(of.body), list(cf.body)
@@ -232,11 +244,11 @@ def merge_body(original: str, candidate: str, head_lines_o: int, head_lines_c: i
         return None  # a one-line `def f(): return x`
     out = []
     if _is_docstring(o_body[0]):
-        out.append(o.text(o_from, o_body[0].end_lineno))
-        o_from = o_body[0].end_lineno + 1
+        out.append(o.text(o_from, _last_line(o_body[0])))
+        o_from = _last_line(o_body[0]) + 1
         o_body = o_body[1:]
         if _is_docstring(c_body[0]):  # the user's docstring stays; the candidate's goes
-            c_from = c_body[0].end_lineno + 1
+            c_from = _last_line(c_body[0]) + 1
             c_body = c_body[1:]
     if not c_body:
         return "".join(out) if out else None
@@ -245,7 +257,7 @@ def merge_body(original: str, candidate: str, head_lines_o: int, head_lines_c: i
             col = c_body[0].col_offset
             indent = o.lines[of.body[0].lineno - 1][: of.body[0].col_offset]
             _check_separate(c_body, c_from - 1)
-            out.append(c.moved(c_from, c_body[-1].end_lineno, col, indent))
+            out.append(c.moved(c_from, _last_line(c_body[-1]), col, indent))
         else:
             out.append(_merge_list(o, c, o_body, c_body, o_from, c_from))
     except _NoMerge:
@@ -254,9 +266,11 @@ def merge_body(original: str, candidate: str, head_lines_o: int, head_lines_c: i
     if not merged.endswith("\n"):
         merged += "\n"
     try:  # the merge must give exactly the candidate's statements
-        check = ast.parse("def _():\n" + merged).body[0].body
+        wrapped = ast.parse("def _():\n" + merged).body[0]
     except SyntaxError:
         return None
+    assert isinstance(wrapped, ast.FunctionDef)  # the `def _():` above
+    check = wrapped.body
     if _is_docstring(of.body[0]):
         check = check[1:]
     return merged if [_key(s) for s in check] == [_key(s) for s in c_body] else None

@@ -6,6 +6,7 @@ burst, after `debounce_s` of quiet, with the set of watched paths that changed.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +45,7 @@ class FileWatcher(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type not in self.WRITES:
             return
-        touched = {Path(p).resolve() for p in (event.src_path, getattr(event, "dest_path", "")) if p}
+        touched = {Path(os.fsdecode(p)).resolve() for p in (event.src_path, getattr(event, "dest_path", "")) if p}
         hits = {p for p in touched if self.wanted(p)}
         if not hits:
             return

@@ -94,7 +94,8 @@ def _config_python(project: Path) -> str | None:
     """`python = "..."` from orps.toml (top level or [orps]) over [tool.orps] in pyproject.toml."""
     value = pyproject_tool(project, "orps").get("python")
     data = _toml(project / "orps.toml")
-    table = data.get("orps") if isinstance(data.get("orps"), dict) else data
+    orps = data.get("orps")
+    table = orps if isinstance(orps, dict) else data
     value = table.get("python", value)
     return value if isinstance(value, str) and value.strip() else None
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def _found_bwrap() -> str:
+    """`find_bwrap()` where the caller has already checked that bwrap works."""
+    bwrap = find_bwrap()
+    assert bwrap is not None, "bwrap_works() is checked before bwrap is run"
+    return bwrap
+
+
 def _bwrap_base(bwrap: str, hardened: bool = False) -> list[str]:
     args = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL"]
     if os.geteuid() == 0:
@@ -63,7 +71,7 @@ def userns_disable_works() -> bool:
     if not bwrap_works()[0]:
         return False
     extra = [] if os.geteuid() == 0 else ["--unshare-user"]
-    return _probe(_bwrap_base(find_bwrap()) + extra + ["--disable-userns", "--ro-bind", "/", "/", "true"])
+    return _probe(_bwrap_base(_found_bwrap()) + extra + ["--disable-userns", "--ro-bind", "/", "/", "true"])
 
 
 @cache
@@ -73,7 +81,7 @@ def seccomp_works() -> bool:
         return False
     fd = seccomp.filter_fd()
     try:
-        return _probe(_bwrap_base(find_bwrap()) + ["--seccomp", str(fd), "--ro-bind", "/", "/", "true"], (fd,))
+        return _probe(_bwrap_base(_found_bwrap()) + ["--seccomp", str(fd), "--ro-bind", "/", "/", "true"], (fd,))
     finally:
         os.close(fd)
 
@@ -108,7 +116,7 @@ def bwrap_works() -> tuple[bool, str]:
 @cache
 def _tmpfs_size_supported() -> bool:
     """`--size` arrived in bubblewrap 0.10; older system copies reject it."""
-    bwrap = find_bwrap()
+    bwrap = _found_bwrap()
     try:
         out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -150,7 +158,7 @@ def _overlay_probe(lower: Path | None) -> bool:
         name = f".orps-overlay-probe-{uuid.uuid4().hex[:8]}"
         try:
             probe = subprocess.run(
-                _bwrap_base(find_bwrap())
+                _bwrap_base(_found_bwrap())
                 + [
                     "--ro-bind",
                     "/",
@@ -304,7 +312,7 @@ def _python_paths() -> set[Path]:
     import sysconfig
 
     found = sysconfig.get_paths()
-    paths = (
+    paths: tuple[str | Path, ...] = (
         sys.prefix,
         sys.base_prefix,
         sys.exec_prefix,
@@ -336,7 +344,7 @@ def system_view_args() -> list[str]:
     return args
 
 
-def sandbox_view(extra: list[Path] = ()) -> list[str]:
+def sandbox_view(extra: Sequence[Path] = ()) -> list[str]:
     """For `orps doctor`: every host path a run can read (besides its project copy, a
     private /tmp, /dev and its own /proc)."""
     view = [
@@ -359,12 +367,12 @@ def build_command(
     limits: Limits,
     env: dict[str, str],
     *,
-    extra_ro: list[Path] = (),
-    writable: list[Path] = (),
-    read_only: list[Path] = (),
+    extra_ro: Sequence[Path] = (),
+    writable: Sequence[Path] = (),
+    read_only: Sequence[Path] = (),
     overlay: tuple[Path, Path] | None = None,
     lower: Path | None = None,
-    mounts: list[tuple[Path, Path]] = (),
+    mounts: Sequence[tuple[Path, Path]] = (),
     use_bwrap: bool = True,
     nproc_rlimit: bool = True,
     info_fd: int | None = None,
@@ -382,7 +390,7 @@ def build_command(
     if not use_bwrap:
         return launch
     # Least privilege: no `--ro-bind / /`; only what a Python test run needs is mounted.
-    cmd = _bwrap_base(find_bwrap(), hardened=True) + system_view_args() + ["--dev", "/dev", "--proc", "/proc"]
+    cmd = _bwrap_base(_found_bwrap(), hardened=True) + system_view_args() + ["--dev", "/dev", "--proc", "/proc"]
     # /dev/shm is a directory of /dev's tmpfs, which has no size limit: give it its own,
     # capped, and make /dev itself read-only.
     if _tmpfs_size_supported():

@@ -46,6 +46,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 from runners.sandbox import bwrap, seccomp
 from runners.sandbox.bwrap import build_command, isolation_name, options_via_fd, scrubbed_env, seccomp_works
@@ -53,7 +54,7 @@ from runners.sandbox.caps import Limits, SandboxResult, _RunCgroups, _watch_writ
 from runners.sandbox.cleanup import later, remove_tree
 from runners.sandbox.procs import MARKER_ENV, _alive, _kill_tree, _wait_gone
 from runners.testing.metrics import perf_available
-from runners.testing.warm import WarmUnavailable, WarmWorker
+from runners.testing.warm import WarmRun, WarmUnavailable, WarmWorker
 
 
 async def _drain(stream: asyncio.StreamReader, cap: int, out: bytearray) -> bool:
@@ -270,7 +271,7 @@ async def warm_ready(worker: WarmWorker) -> bool:
                 Path(where),
                 Limits(timeout_s=30),
                 env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-                warm=_ProbingWorker(worker),
+                warm=cast(WarmWorker, _ProbingWorker(worker)),  # it forwards every other attribute
             )
     except BaseException:  # cancelled: the next run probes again
         worker.probe = "new"
@@ -300,14 +301,14 @@ class _Run:
     def __init__(self, limits: Limits, info_r: int, info_w: int):
         self.limits, self.info_r, self.info_w = limits, info_r, info_w
         self.out, self.err = bytearray(), bytearray()
-        self.proc = None
+        self.proc: asyncio.subprocess.Process | None = None
         self.init_pid: int | None = None
         self.returncode: int | None = None
         self.timed_out = self.truncated = False
         self.write_exceeded = ""
-        self.drains = None
+        self.drains: asyncio.Future[Any] | None = None
         self.transports: list[asyncio.BaseTransport] = []
-        self.warm_run = None
+        self.warm_run: WarmRun | None = None
         self.started = time.monotonic()
 
     def _close_info_w(self) -> None:
@@ -330,6 +331,7 @@ class _Run:
         self._close_info_w()
         if on_start is not None:
             on_start()
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both are pipes
         self.drains = asyncio.gather(
             _drain(self.proc.stdout, self.limits.output_bytes, self.out),
             _drain(self.proc.stderr, self.limits.output_bytes, self.err),
@@ -401,6 +403,7 @@ class _Run:
         return max(0.0, self.limits.timeout_s - (time.monotonic() - self.started))
 
     async def _wait_proc(self, timeout: float) -> None:
+        assert self.proc is not None  # called once the process has started
         try:
             await asyncio.wait_for(self.proc.wait(), timeout=timeout)
         except asyncio.TimeoutError:

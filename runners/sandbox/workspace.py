@@ -385,10 +385,10 @@ class Workspaces:
                     extra=[candidate],
                 )
             self._materialize(snap, ws)
-            target = ws / rel_target
-            target.unlink(missing_ok=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(new_source)
+            target_file = ws / rel_target
+            target_file.unlink(missing_ok=True)
+            target_file.parent.mkdir(parents=True, exist_ok=True)
+            target_file.write_text(new_source)
             return Prepared(ws, node_ids, ws, conftests=conftests, notes=notes, snapshot=snap)
         except BaseException:
             SNAPSHOTS.release(snap)

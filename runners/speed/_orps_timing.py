@@ -63,7 +63,7 @@ def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fres
         elif word == "go":
             for args, kwargs in prepared:
                 try:
-                    func(*args, **kwargs)
+                    func(*args, **kwargs)  # type: ignore[operator]  # the target, reached by getattr from its module
                 except Exception:  # noqa: BLE001 - the original raises on some inputs too
                     pass
             reply.write("done\n")
@@ -72,7 +72,7 @@ def child(module_name: str, qualname: str, inputs_file: str, copies: str = "fres
             for c in calls:
                 args, kwargs = [decode(a) for a in c["args"]], {k: decode(v) for k, v in c["kwargs"].items()}
                 try:
-                    answer = {"returned": encode(func(*args, **kwargs))}
+                    answer = {"returned": encode(func(*args, **kwargs))}  # type: ignore[operator]  # the target, reached by getattr from its module
                 except Exception as err:  # noqa: BLE001 - an exception is an answer
                     answer = {"raised": type(err).__qualname__}
                 digest.update(json.dumps([answer, [encode(a) for a in args]], sort_keys=True).encode())
@@ -96,6 +96,7 @@ class Side:
         )
 
     def ask(self, line: str, want: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # pipes
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         got = self.proc.stdout.readline().strip()
@@ -103,6 +104,7 @@ class Side:
             raise RuntimeError(f"the {line.split()[0]} step answered {got!r}")
 
     def answers(self) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # pipes
         self.proc.stdin.write("answers\n")
         self.proc.stdin.flush()
         return self.proc.stdout.readline().strip()
@@ -114,6 +116,7 @@ class Side:
         return CLOCK() - start
 
     def close(self) -> None:
+        assert self.proc.stdin is not None  # a pipe
         try:
             self.proc.stdin.close()
         except OSError:
@@ -142,14 +145,14 @@ def main() -> int:
             if spent >= TARGET_BATCH_S or loops >= MAX_LOOPS:
                 break
             loops *= 2
-        times = {"original": [], "candidate": []}
-        repeats, budget = int(repeats), float(budget)
+        times: dict = {"original": [], "candidate": []}
+        repeat_count, budget_s = int(repeats), float(budget)
         started = CLOCK()
-        for r in range(repeats):
+        for r in range(repeat_count):
             order = ("original", "candidate") if r % 2 == 0 else ("candidate", "original")
             for name in order:
                 times[name].append(sides[name].batch(loops))
-            if r >= 4 and CLOCK() - started > budget:  # a slow target: fewer repeats, at least five
+            if r >= 4 and CLOCK() - started > budget_s:  # a slow target: fewer repeats, at least five
                 break
         if sides["original"].answers() != sides["candidate"].answers():
             raise RuntimeError("the candidate answers differently in the timing run than the original (after timing)")

@@ -61,7 +61,7 @@ def encode(value, depth: int = 0, seen: frozenset = frozenset()):
     inner = seen | {id(value)}
     if cls in (list, tuple):
         items = [encode(v, depth + 1, inner) for v in value[:MAX_ITEMS]]
-        out = {"t": cls.__name__, "v": items}
+        out: dict = {"t": cls.__name__, "v": items}
         if len(value) > MAX_ITEMS:
             out["cut"] = True
         return out

@@ -44,6 +44,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from runners.sandbox.caps import SandboxResult
 from runners.sandbox.run import run_sandboxed
 from runners.speed._orps_values import decode, encode, rebuildable  # noqa: F401 - the public names of the value codec
 from runners.speed.probes import module_of
@@ -108,10 +109,11 @@ class Report:
             return f"behaviour not checked: {self.note}"
         if self.same is False and self.difference:
             d = self.difference
-            where = {
+            sources: dict[str | None, str] = {
                 "generated": " (an input generated from the tests' arguments)",
                 "trace": " (a call saved by orps trace)",
-            }.get(d.get("source"), "")
+            }
+            where = sources.get(d.get("source"), "")
             return (
                 f"behaves differently from the original on {d['call']}{where}: {d['what']}: "
                 f"original {d['original']}, candidate {d['candidate']}"
@@ -368,7 +370,7 @@ async def run_harness(
     timeout_s: float | None = None,
     command: list[str] | None = None,
     env: dict[str, str] | None = None,
-) -> tuple[list[dict], object, str]:
+) -> tuple[list[dict], SandboxResult, str]:
     """Run one of our harness scripts in the sandbox, in a copy of the project with `code`
     in place of the target (and `files` added): (its JSON records, the sandbox result, the
     target file's text in that copy). `command` runs instead of the script (`orps trace`;
@@ -376,9 +378,9 @@ async def run_harness(
     from runners.testing.prepare import _replace_files, asserts_test_file, protected_project_paths
 
     extra_env = env or {}
-    env = evaluator.environment(task)
-    if env.problem is not None:
-        raise RuntimeError(env.problem.message)
+    resolved = evaluator.environment(task)
+    if resolved.problem is not None:
+        raise RuntimeError(resolved.problem.message)
     prepared = evaluator.workspaces.prepare(task, code, task.tests, asserts_test_file)
     try:
         if files:
@@ -407,7 +409,7 @@ async def run_harness(
 
         try:
             paths = evaluator._pythonpath(prepared, True)
-            argv = command or [env.chosen.path, "-I", str(hdir / script), *args]
+            argv = command or [resolved.chosen.path, "-I", str(hdir / script), *args]
             run = await run_sandboxed(
                 argv,
                 prepared.path,
@@ -418,7 +420,7 @@ async def run_harness(
                     **{k: v.replace("{paths}", paths).replace("{harness}", str(hdir)) for k, v in extra_env.items()},
                 },
                 pass_fds=(write_fd,),
-                extra_ro=[hdir, *evaluator._read_paths(prepared, env)],
+                extra_ro=[hdir, *evaluator._read_paths(prepared, resolved)],
                 read_only=read_only,
                 copy_on_write=True,
                 lower=prepared.lower,

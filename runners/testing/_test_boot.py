@@ -53,6 +53,7 @@ def _preload() -> None:
             pass
     if COMPAT not in sys.modules:  # pytest's private names; the plugin uses them too
         spec = importlib.util.spec_from_file_location(COMPAT, os.path.join(HERE, "_pytest_compat.py"))
+        assert spec is not None and spec.loader is not None  # a .py file: its spec and loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[COMPAT] = module
         spec.loader.exec_module(module)
@@ -63,6 +64,7 @@ def _preload() -> None:
         pass
     if PLUGIN not in sys.modules:  # the warm worker's fork may have it already: never twice
         spec = importlib.util.spec_from_file_location(PLUGIN, os.path.join(HERE, PLUGIN + ".py"))
+        assert spec is not None and spec.loader is not None  # a .py file: its spec and loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[PLUGIN] = module
         spec.loader.exec_module(module)
@@ -79,6 +81,7 @@ def _confirmation() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(PROXY, os.path.join(HERE, PROXY + ".py"))
+    assert spec is not None and spec.loader is not None  # a .py file: its spec and loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[PROXY] = module
     spec.loader.exec_module(module)

@@ -72,17 +72,17 @@ class _Libc:
 
         ctypes = self.ctypes
 
-        class CapHeader(ctypes.Structure):
+        class CapHeader(ctypes.Structure):  # type: ignore[name-defined]  # self.ctypes: the module, as imported before a fork drops it
             _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
-        class CapData(ctypes.Structure):
+        class CapData(ctypes.Structure):  # type: ignore[name-defined]  # self.ctypes: the module, as imported before a fork drops it
             _fields_ = [
                 ("effective", ctypes.c_uint32),
                 ("permitted", ctypes.c_uint32),
                 ("inheritable", ctypes.c_uint32),
             ]
 
-        class SockFprog(ctypes.Structure):
+        class SockFprog(ctypes.Structure):  # type: ignore[name-defined]  # self.ctypes: the module, as imported before a fork drops it
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
         with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -90,7 +90,7 @@ class _Libc:
         for cap in range(last + 1):
             self.libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL for caps this kernel lacks: fine
         self.call("prctl", PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-        header, data = CapHeader(CAP_VERSION_3, 0), (CapData * 2)()
+        header, data = CapHeader(CAP_VERSION_3, 0), (CapData * 2)()  # type: ignore[operator]  # a ctypes array type
         self.call("syscall", SYS_CAPSET[platform.machine()], ctypes.byref(header), data)
         self.call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if seccomp_program:
@@ -163,11 +163,11 @@ def _run_pytest(request: dict) -> int:
             runpy.run_module("pytest", run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as done:
-        code = done.code
-        if code is not None and not isinstance(code, int):
-            print(code, file=sys.stderr)
-            code = 1
-        code = code or 0
+        status = done.code
+        if status is not None and not isinstance(status, int):
+            print(status, file=sys.stderr)
+            status = 1
+        code = status or 0
     except BaseException:  # noqa: BLE001 - as the interpreter would: a traceback and 1
         import traceback
 
@@ -253,6 +253,7 @@ def _preload(modules: list[str]) -> None:
         spec = importlib.util.spec_from_file_location(
             "_orps_pytest_compat", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_pytest_compat.py")
         )
+        assert spec is not None and spec.loader is not None  # a .py file: its spec and loader
         compat = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(compat)
         sys.modules["_orps_pytest_compat"] = compat

@@ -18,6 +18,7 @@ import os
 import statistics
 import sys
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
 from runners.project import env as projectenv
@@ -66,7 +67,7 @@ class SandboxEvaluator:
         python: str | None = None,
         max_procs: int = 64,
         max_file_mb: int = 64,
-        read_paths: list[str | Path] = (),
+        read_paths: Sequence[str | Path] = (),
         warm: bool = True,
     ):
         self.limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_procs=max_procs, max_file_mb=max_file_mb)
@@ -211,7 +212,7 @@ class SandboxEvaluator:
             ev.runtime_s = min(r.runtime_s for r in runs if r.runtime_s is not None)
             ev.message = (
                 ev.message + "\n" if ev.message else ""
-            ) + f"runtime: min of {len(runs)} runs (median {statistics.median(r.runtime_s for r in runs):.6f} s)"
+            ) + f"runtime: min of {len(runs)} runs (median {statistics.median(r.runtime_s for r in runs):.6f} s)"  # type: ignore[type-var]  # as before: a run without a runtime raises here
         if task.kind == "asserts":  # ids a model can read: the assert itself, not test_3
             for result, snippet in zip(ev.tests, tests):
                 result.id = snippet.strip().splitlines()[0][:200] if snippet.strip() else result.id
@@ -270,6 +271,8 @@ class SandboxEvaluator:
         longer time limit (`runners.testing.confirm`)."""
         workspace, node_ids, conftests = prepared.path, prepared.node_ids, prepared.conftests
         channel = Channel(conftests, **(trust or {}))
+        writable: list[Path]
+        read_only: list[Path]
         if project and prepared.lower is not None:
             # The project mounted copy-on-write with the files under test (the whole test
             # tree, conftests, config) bound read-only from the snapshot over it: tests may

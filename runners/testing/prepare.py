@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 from runners.project import env as projectenv
@@ -220,7 +221,7 @@ def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
             path.write_text(text)
 
 
-def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: list[str] = ()) -> dict:
+def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: Sequence[str] = ()) -> dict:
     """What the plugin needs to judge the candidate's behaviour: which files are the
     candidate's (the target's file, or every non-test file a patch changed), the test files
     it must not read, and the target to probe."""

@@ -122,7 +122,7 @@ def _open_channel(key: bytes, fd: int, info: dict):
         (hashlib, "sha256", sha256),
         (os.path, "realpath", realpath),
     )
-    state = {"seq": 0, "test": None, "busy": False, "told": set()}
+    state: dict = {"seq": 0, "test": None, "busy": False, "told": set()}
     candidate_files = {realpath(f) for f in info.get("candidate_files", [])}
     test_files = {realpath(f) for f in info.get("test_files", [])} | info["conftests"]
     test_names = {os.path.basename(f) for f in test_files}
@@ -200,7 +200,12 @@ def _open_channel(key: bytes, fd: int, info: dict):
         elif event == "object.__setattr__":
             owner = args[0] if args else None
             module = getattr(owner, "__module__", "") if isinstance(owner, type) else ""
-            if isinstance(module, str) and module.split(".")[0] in _HARNESS and by_candidate(frame, ("*",)):
+            if (
+                isinstance(owner, type)  # else `module` is "", never the harness
+                and isinstance(module, str)
+                and module.split(".")[0] in _HARNESS
+                and by_candidate(frame, ("*",))
+            ):
                 return f"it patches the test harness ({module}.{owner.__qualname__}.{args[1]})"
         elif event.startswith("gc.get_"):
             if by_candidate(frame, ("*",)):
@@ -302,11 +307,13 @@ def _always_equal(value, depth: int = 0) -> str | None:
         except Exception:  # noqa: BLE001 - e.g. numpy arrays refuse bool(); not always-equal
             break
     if depth < 2:
-        items = ()
-        if isinstance(value, (list, tuple, set, frozenset)):
-            items = value
-        elif isinstance(value, dict):
-            items = value.values()
+        items = (
+            value
+            if isinstance(value, (list, tuple, set, frozenset))
+            else value.values()
+            if isinstance(value, dict)
+            else ()
+        )
         for n, item in enumerate(items):
             if n >= PROBE_LIMIT:
                 break
@@ -353,7 +360,7 @@ def _lookup(spec: str):
     import importlib
 
     module, _, path = spec.partition(":")
-    obj = importlib.import_module(module)
+    obj: object = importlib.import_module(module)
     for part in path.split("."):
         holder = obj
         obj = getattr(obj, part, None)
@@ -378,8 +385,8 @@ class _Harness:
     thousand dict lookups against the live namespaces (well under a millisecond)."""
 
     def __init__(self):
-        self.entries: list[tuple[str, object, str, object]] = []  # (where, namespace, name, value)
-        self.sizes: list[tuple[str, object, int]] = []  # a class's namespace and its size: added members
+        self.entries: list[tuple[str, dict, str, object]] = []  # (where, namespace, name, value)
+        self.sizes: list[tuple[str, dict, int]] = []  # a class's namespace and its size: added members
         kinds = (types.FunctionType, property, classmethod, staticmethod)
         for name, module in list(sys.modules.items()):
             if name.split(".")[0] not in ("_pytest", "pluggy", "pytest") or module is None:
@@ -701,7 +708,8 @@ class _FreshCodes:
 def _swapped_tests(items, config) -> list[str]:
     """Test functions (and the plain functions beside them) whose code is not what the file
     on disk compiles to: a test module replaced while it was being imported."""
-    problems, fresh = [], {}
+    problems: list[str] = []
+    fresh: dict[str, _FreshCodes | None] = {}
     modules = {}
     for item in items:
         function = getattr(getattr(item, "function", None), "__func__", getattr(item, "function", None))
@@ -719,7 +727,8 @@ def _swapped_tests(items, config) -> list[str]:
             except (OSError, SyntaxError, ValueError) as err:
                 problems.append(f"{item.nodeid}: its file cannot be compiled again ({err})")
                 fresh[path] = None
-        if fresh[path] is None:
+        compiled = fresh[path]
+        if compiled is None:
             continue
         if os.path.realpath(code.co_filename) != path:
             # A test imported from another file (pytest collects those) is fine; a name the
@@ -727,12 +736,13 @@ def _swapped_tests(items, config) -> list[str]:
             cls = getattr(item, "cls", None)
             name = getattr(item, "originalname", None) or item.name.split("[")[0]
             qualname = f"{cls.__qualname__}.{name}" if cls is not None else name
-            if fresh[path].defines(qualname):
+            if compiled.defines(qualname):
                 problems.append(f"the test {item.nodeid} is not the code in its file (it runs {code.co_filename})")
-        elif not fresh[path].matches(code):
+        elif not compiled.matches(code):
             problems.append(f"the test {item.nodeid} is not the code in its file (the test module was swapped)")
     for module in modules.values():
         path = os.path.realpath(getattr(module, "__file__", "") or "")
+        compiled = fresh.get(path)
         for value in list(vars(module).values()) + [
             f for c in vars(module).values() if isinstance(c, type) for f in vars(c).values()
         ]:
@@ -741,9 +751,9 @@ def _swapped_tests(items, config) -> list[str]:
             if (
                 isinstance(value, types.FunctionType)
                 and code is not None
-                and fresh.get(path)
+                and compiled
                 and os.path.realpath(code.co_filename) == path
-                and not fresh[path].matches(code)
+                and not compiled.matches(code)
             ):
                 problems.append(f"{_qualname(code)} in {os.path.basename(path)} is not the code in that file")
     return list(dict.fromkeys(problems))

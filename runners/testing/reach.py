@@ -168,12 +168,12 @@ def operator_use(node: ast.AST, method: str) -> str:
     if isinstance(node, (ast.Set, ast.Dict, ast.SetComp, ast.DictComp)) and method in ("__hash__", "__eq__"):
         return "puts it in a set or dict"
     if isinstance(node, ast.Attribute):
-        wanted = {
+        methods = {
             ast.Load: ("__getattr__", "__getattribute__"),
             ast.Store: ("__setattr__",),
             ast.Del: ("__delattr__",),
         }[type(node.ctx)]
-        if method in wanted:
+        if method in methods:
             return "reads an attribute"
     if isinstance(node, ast.Call):
         func = node.func

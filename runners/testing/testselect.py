@@ -89,7 +89,7 @@ def test_files(project: Path, rules=None, collect=None) -> list[Path]:
     return sorted(out)
 
 
-test_files.__test__ = False  # a function named test_*: pytest must not collect it where imported
+setattr(test_files, "__test__", False)  # a function named test_*: pytest must not collect it where imported
 
 
 def _module_name(rel_path: str) -> str:
@@ -121,7 +121,11 @@ def _all_names(tree: ast.Module) -> set[str] | None:
     found: set[str] | None = None
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+        if (
+            any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+            and isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            and node.value is not None
+        ):
             try:
                 value = ast.literal_eval(node.value)
             except (ValueError, TypeError, SyntaxError, RecursionError):  # computed: not literal
@@ -407,7 +411,7 @@ def _statements(body: list[ast.stmt]):
     for node in body:
         if isinstance(node, (ast.If, ast.Try, ast.With)) or type(node).__name__ == "TryStar":
             for block in (
-                node.body,
+                node.body,  # type: ignore[attr-defined]  # TryStar (Python 3.11+) has a body too
                 getattr(node, "orelse", []),
                 getattr(node, "finalbody", []),
                 *(h.body for h in getattr(node, "handlers", [])),
@@ -471,7 +475,7 @@ def _keyword_filter(node_ids: list[str], k: str) -> list[str]:
         path, *names = node_id.split("::")
         parts = [p.lower() for p in [Path(path).name, *Path(path).parts[:-1], *names]]
 
-        def matcher(name: str, **kwargs) -> bool:
+        def matcher(name: str, /, **kwargs: str | int | bool | None) -> bool:
             return any(name.lower() in part for part in parts)
 
         return expression.evaluate(matcher)
@@ -499,7 +503,7 @@ def _names_class(index: _Index, target: _Target, ctx: _FileContext) -> bool:
     return bool(index.names & ctx.names) or any(_through_module(n, target, ctx) for n in index.attributes)
 
 
-def _segment(lines: list[str], node: ast.AST) -> str:
+def _segment(lines: list[str], node: ast.stmt) -> str:
     """The node's source, decorators included, from the file's lines split once
     (`ast.get_source_segment` re-splits the whole file per call: quadratic)."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
@@ -595,9 +599,9 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     collect = collect_rules(project)
     if tests:
         for t in tests:
-            path = t.split("::")[0].rstrip("/")
-            if not (project / path).exists():
-                raise NoTestsFound(f"no test file or directory {path} in {project}")
+            given = t.split("::")[0].rstrip("/")
+            if not (project / given).exists():
+                raise NoTestsFound(f"no test file or directory {given} in {project}")
     cls, _, name = located.qualname.rpartition(".")
     target = _Target(name, cls.split(".")[0] if cls else None, _module_name(located.path))
     rules = ProjectFiles(project)  # read once (it asks git what is ignored): both walks use it

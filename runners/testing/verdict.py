@@ -17,13 +17,14 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from runners.project import env as projectenv
 from runners.sandbox.caps import SandboxResult
 from runners.testing.metrics import dynamic_metrics
 from search.redact import mask_secrets
-from search.types import Evaluation, TestResult
+from search.types import Evaluation, TestResult, Verdict
 
 KEY_FD_ENV, RESULT_FD_ENV, KEY_BYTES = "ORPS_KEY_FD", "ORPS_RESULT_FD", 32
 """The plugin's names for its pipes and its key's size (runners/testing/pytest_plugin.py, checked equal
@@ -38,10 +39,10 @@ class Channel:
 
     def __init__(
         self,
-        conftests: list[str] = (),
+        conftests: Sequence[str] = (),
         *,
-        candidate_files: list[str] = (),
-        test_files: list[str] = (),
+        candidate_files: Sequence[str] = (),
+        test_files: Sequence[str] = (),
         target_file: str = "",
         target_name: str = "",
     ):
@@ -64,7 +65,7 @@ class Channel:
         self.result_r, self.result_w = os.pipe()
         os.set_blocking(self.result_r, False)
         self.buffer = bytearray()
-        self.on_full = None
+        self.on_full: Callable[[], object] | None = None
         """Called once when the records pass RESULT_CAP (the caller stops watching the fd)."""
 
     @property
@@ -110,7 +111,8 @@ class Channel:
 
     def records(self) -> tuple[list[dict], list[str]]:
         """Verified records in order, and what was wrong with the rest."""
-        records, problems = [], []
+        records: list[dict] = []
+        problems: list[str] = []
         if len(self.buffer) > RESULT_CAP:
             problems.append("the result channel was flooded")
         for n, line in enumerate(bytes(self.buffer).decode(errors="replace").splitlines()):
@@ -170,9 +172,9 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         messages.insert(0, broken_candidate)
     tests = []
     for node_id in expected:
-        result = by_id.get(node_id) or _match(by_id, node_id)
+        reported = by_id.get(node_id) or _match(by_id, node_id)
         tests.append(
-            result
+            reported
             or TestResult(
                 node_id,
                 "error" if broken_candidate else "failed",
@@ -181,9 +183,9 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         )
     suspicious = suspicions(records)
     for nodeid, reasons in suspicions(records, per_test=True).items():
-        result = by_id.get(nodeid) or _match(by_id, nodeid)
-        if result is not None:
-            result.outcome, result.message = "suspicious", "; ".join(reasons)
+        reported = by_id.get(nodeid) or _match(by_id, nodeid)
+        if reported is not None:
+            reported.outcome, reported.message = "suspicious", "; ".join(reasons)
     # As pytest counts: a skipped test (by a mark, a decorator, the test itself) and an
     # expected failure (xfail) are neither passed nor failed; the others must pass.
     counted = [t for t in tests if t.outcome not in NOT_COUNTED]
@@ -198,6 +200,7 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
         runtime = None
     tampered = list(problems) + (finish.get("tampered", []) if finish else [])
     count_ok = collected is not None and collected["count"] == len(expected)
+    verdict: Verdict
     if tampered:
         verdict = "tampered"
     elif run.timed_out:

@@ -99,12 +99,14 @@ class WarmWorker:
                     self._runs.pop(message["id"], None)
             if run is None:
                 continue
+            assert loop is not None  # stored with its run
             which, value = (run.status, message["status"]) if "status" in message else (run.pid, message["pid"])
             _resolve(loop, which, value)
         stderr = b""
         proc = self._proc  # once: close() may set it to None meanwhile
         if proc is not None:
             try:
+                assert proc.stderr is not None  # a pipe
                 stderr = proc.stderr.read() if proc.poll() is not None else b""
             except (OSError, ValueError):
                 pass

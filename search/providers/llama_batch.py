@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.providers._llama_compat import loaded_model, native_model
+
 TOP_K, TOP_P, MIN_P, TYPICAL_P = 40, 0.95, 0.05, 1.0
 """The sampler settings of `Llama.create_chat_completion`'s defaults, so that a batch
 samples from the same distribution as a call one at a time."""
@@ -58,7 +60,7 @@ def chat_template_prompt(llm: Any, messages: list[dict[str, Any]]) -> tuple[list
     if not template:
         text, stop, special = _plain_prompt(messages), [], False
     else:
-        model = llm._model
+        model = loaded_model(llm)
         eos, bos = model.token_eos(), model.token_bos()
         formatter = Jinja2ChatFormatter(
             template=template,
@@ -133,10 +135,10 @@ def generate_batch(
     ctx_params.n_seq_max = len(sequences)
     ctx_params.kv_unified = True
     ctx_params.n_threads = ctx_params.n_threads_batch = n_threads
-    ctx = native.llama_init_from_model(llm._model.model, ctx_params)
+    ctx = native.llama_init_from_model(native_model(llm), ctx_params)
     if not ctx:
         raise RuntimeError("llama.cpp could not create a context for the batch")
-    vocab = native.llama_model_get_vocab(llm._model.model)
+    vocab = native.llama_model_get_vocab(native_model(llm))
     batch = native.llama_batch_init(ctx_params.n_batch, 0, 1)
     try:
         _decode_prompts(native, ctx, batch, sequences)

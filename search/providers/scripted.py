@@ -123,9 +123,9 @@ class ScriptedLLM(CustomLLM):
         model_response.model = f"scripted/{model}"
         prompt = sum(count_tokens(str(m.get("content", ""))) for m in messages)
         completion = count_tokens(text)
-        model_response.usage = Usage(
+        model_response.usage = Usage(  # type: ignore[attr-defined]  # litellm sets usage dynamically
             prompt_tokens=prompt,
-            completion_tokens=completion,  # type: ignore[attr-defined]
+            completion_tokens=completion,
             total_tokens=prompt + completion,
         )
         return model_response
