@@ -1,3 +1,4 @@
+# Over 400 lines: one search from request to result document, shared by solve, demo and the TUI; the patch itself is runners/code/proposal.py.
 """One search on the user's project: prepare it (task, settings, run directory, sandbox),
 run it, and turn its result into the result document and a patch.
 

@@ -31,7 +31,7 @@ from search.terminal_text import printable
 
 
 def add_parser(sub):
-    from orps_tui.commands.solve import add_target_options
+    from orps_tui.commands.options import add_target_options
 
     p = sub.add_parser(
         "check",

@@ -12,7 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from orps_tui.commands.solve import add_search_options, request_from_args, run_headless
+from orps_tui.commands.options import add_search_options, request_from_args
+from orps_tui.commands.solve import run_headless
 from orps_tui.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example"

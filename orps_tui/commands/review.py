@@ -30,7 +30,7 @@ from orps_tui.errors import UserError
 
 
 def add_parser(sub):
-    from orps_tui.commands.solve import add_search_options, add_target_options
+    from orps_tui.commands.options import add_search_options, add_target_options
 
     p = sub.add_parser(
         "review",

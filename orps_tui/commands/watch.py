@@ -30,7 +30,7 @@ from search.tree import node_name
 
 
 def add_parser(sub):
-    from orps_tui.commands.solve import add_search_options, add_target_options
+    from orps_tui.commands.options import add_search_options, add_target_options
 
     p = sub.add_parser(
         "watch",
@@ -135,7 +135,7 @@ class MarkerWatch:
     """The markers of the project, their searches, and what each search printed."""
 
     def __init__(self, project: Path, args):
-        from orps_tui.commands.solve import cli_overrides
+        from orps_tui.commands.options import cli_overrides
         from runners.project.files import ProjectFiles
 
         self.project, self.args = project, args

@@ -52,7 +52,7 @@ def search_from_review(args, project: Path, change: ChangeReview, root: Path, py
     """Run the search on `root` (the change's changed copy); the follow-up document.
     `args.solve` names one touched function, or several of one file separated by commas
     (searched as one task: `runners.review.together`)."""
-    from orps_tui.commands.solve import cli_overrides
+    from orps_tui.commands.options import cli_overrides
     from orps_tui.solving import resolve_settings
     from runners.testing.evaluator import SandboxEvaluator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orps_tui.cli import build_parser
 from orps_tui.commands.demo import TARGET
-from orps_tui.commands.solve import request_from_args
+from orps_tui.commands.options import request_from_args
 from orps_tui.solving import SolveRequest
 from orps_tui.taskbuild import watched_files
 from search.types import Task
