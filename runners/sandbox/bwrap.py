@@ -1,3 +1,4 @@
+# Over 400 lines: the one place that decides what a sandboxed process sees of the host (the bwrap command line, the probes of what this kernel allows, the report of both).
 """The bubblewrap command a sandboxed run starts with, and what this machine supports.
 
 - `build_command`: bwrap's options (new namespaces, no capabilities, the read-only view of
