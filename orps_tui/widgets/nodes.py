@@ -184,7 +184,8 @@ class NodeTable(DataTable):
         if not asked:
             return
         after = self.virtual_size
-        if not (self.show_vertical_scrollbar and after.width == before.width and after.height > before.height):
+        grown = self.show_vertical_scrollbar and after.width == before.width and after.height > before.height
+        if not (grown and self.screen.is_current):  # a screen underneath would repaint the one on top
             self.refresh(layout=True)
             return
         bar = self.vertical_scrollbar
