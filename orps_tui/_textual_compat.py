@@ -11,7 +11,8 @@ Private members of Textual's classes that orps's subclasses override or read are
 `PRIVATE_MEMBERS`: the first paint of a screen (orps_tui/screens/first_paint.py overrides
 `Screen._compositor_refresh`), the app's clean exit on an unexpected exception
 (orps_tui/app.py's `CleanExit` overrides `App._handle_exception` and sets what it sets), the
-node table's cached line rendering, the footer's `_bindings_ready`. `missing_private_names` lists what the installed Textual no longer has
+node table's cached line rendering and its repaint without a layout when it grows
+(`_update_dimensions`, `_scroll_update`), the footer's `_bindings_ready`. `missing_private_names` lists what the installed Textual no longer has
 (tests/test_compat.py).
 """
 
@@ -75,6 +76,8 @@ PRIVATE_MEMBERS = {
         "_require_update_dimensions",
         "_show_hover_cursor",
         "_update_count",
+        "_update_dimensions",
+        "_scroll_update",
     ),
 }
 """Textual class -> the private members orps's subclasses override or read (methods on the

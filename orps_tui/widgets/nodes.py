@@ -8,7 +8,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.render import measure
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
@@ -87,6 +89,15 @@ _AWAY = Coordinate(-2, -2)
 """Where the cursor (or hover) is, as far as a row it is not on can tell."""
 
 
+def _thumb(bar: ScrollBar, virtual_size: int) -> list[Segment]:
+    """The lines vertical scrollbar `bar` shows for a table `virtual_size` rows high, as
+    `ScrollBar.render` draws them (its colours aside)."""
+    window = bar.window_size if bar.window_size < virtual_size else 0
+    return ScrollBarRender.render_bar(
+        size=bar.size.height, virtual_size=virtual_size, window_size=window, position=bar.position
+    ).segments
+
+
 class NodeTable(DataTable):
     """The search tree, one row per node under its parent (depth-first, siblings in id
     order); ★ marks the current best, ● the nodes the beam kept, pruned ones are dim.
@@ -158,6 +169,50 @@ class NodeTable(DataTable):
             self._lines_rendered[key] = (row, strip)
         return strip
 
+    def _update_dimensions(self, new_rows) -> None:
+        # A new row makes the table taller, and Textual then lays out the whole screen again
+        # and paints all of it (about 17 ms at 160x48, more than a frame). While the
+        # vertical scrollbar is shown and stays shown (the table grows) and the width is
+        # the same, nothing outside the table moves: only its scrollbar and the rows from
+        # the first new one down need painting. Any other change of size is laid out.
+        before = self.virtual_size
+        self._sizing = []
+        try:
+            super()._update_dimensions(new_rows)
+        finally:
+            asked, self._sizing = self._sizing, None
+        if not asked:
+            return
+        after = self.virtual_size
+        grown = self.show_vertical_scrollbar and after.width == before.width and after.height > before.height
+        if not (grown and self.screen.is_current):  # a screen underneath would repaint the one on top
+            self.refresh(layout=True)
+            return
+        bar = self.vertical_scrollbar
+        if _thumb(bar, before.height) == _thumb(bar, after.height):  # most often, with many rows
+            bar.set_reactive(ScrollBar.window_virtual_size, after.height)  # no repaint of all its lines
+        else:
+            self._scroll_update(after)
+        rows = [self._row_locations.get(key) for key in new_rows]
+        self._refresh_rows_from(min((r for r in rows if r is not None), default=0))
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        if layout and self._sizing is not None and not regions and not recompose:
+            self._sizing.append(True)  # the new size decides (see _update_dimensions)
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _refresh_rows_from(self, index: int) -> None:
+        """Paint rows `index` and below, as far as they are in view (a row inserted at
+        `index` shifted them); every row is one line high."""
+        header = self.header_height if self.show_header else 0
+        top = header + index - round(self.scroll_y)
+        height = self.scrollable_content_region.height
+        if top < header:  # above the view: every row in view moved
+            self.refresh()
+        elif top < height:
+            self.refresh(Region(0, top, self.size.width, height - top))
+
     def add_row(self, *cells, height: int | None = 1, key: str | None = None, label=None):
         self._row_versions[key] = self._row_versions.get(key, 0) + 1  # a row added again (unfolded)
         return super().add_row(*cells, height=height, key=key, label=label)
@@ -174,6 +229,8 @@ class NodeTable(DataTable):
     ]
 
     best_id: str | None = None
+    _sizing: list[bool] | None = None
+    """While the table's size is recomputed: whether it asked for a layout."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -215,6 +272,7 @@ class NodeTable(DataTable):
         last = self._row_locations.get(RowKey(key))
         index = sum(1 for other in self._row_locations if other.value != key and self._path_of(other.value) < path)
         if index == last:
+            self._refresh_rows_from(index)
             return
         locations = {}
         for other in self._row_locations:
@@ -223,7 +281,7 @@ class NodeTable(DataTable):
             locations[other] = index if other.value == key else at + (1 if at >= index else 0)
         self._row_locations = TwoWayDict(locations)
         self._update_count += 1
-        self.refresh()
+        self._refresh_rows_from(index)  # the rows above it did not move
 
     def _path_of(self, key: str) -> tuple:
         if key.startswith("round-"):  # a folded round's summary: where its first folded node was

@@ -175,3 +175,68 @@ async def test_a_round_folds_into_one_row_and_unfolds():
         await wait_for(pilot, lambda: "round-0" not in table.rows)
         assert names(table) == ["original", "0-0", "0-1", "● 0-2", "└ 1-0", "└ 1-1", "● 0-3", "└ 1-2"]
         assert table.current_id() == "0-0"
+
+
+class Terminal:
+    """The characters a terminal shows, from the updates Textual sends it: a whole region
+    (a layout) or spans of lines (a partial paint)."""
+
+    def __init__(self, width: int, height: int):
+        self.cells = [[" "] * width for _ in range(height)]
+
+    def write(self, y: int, x: int, text: str, x1: int = 0, x2: int = 10**6) -> None:
+        row = self.cells[y]
+        for ch in text:
+            if x1 <= x < min(x2, len(row)):
+                row[x] = ch
+            x += 1
+
+    def apply(self, update) -> None:
+        from textual._compositor import ChopsUpdate, LayoutUpdate
+
+        if isinstance(update, LayoutUpdate):
+            for y, line in enumerate(update.strips, update.region.y):
+                x = update.region.x
+                for strip in line:
+                    self.write(y, x, strip.text)
+                    x += strip.cell_length
+        elif isinstance(update, ChopsUpdate):
+            for y, x1, x2 in update.spans:
+                for x, strip in update.chops[y].items():
+                    if strip is not None:
+                        self.write(y, x, strip.text, x1, x2)
+
+    def text(self) -> str:
+        return "\n".join("".join(row).rstrip() for row in self.cells)
+
+
+async def test_a_node_arriving_in_a_long_table_leaves_nothing_stale_on_the_terminal(monkeypatch):
+    """With the scrollbar shown, a row added to the tree repaints only the rows from it down
+    (no layout of the screen): the terminal, as the updates sent to it leave it, shows what
+    the screen holds, and that is every row where the table has it, rows moved down by the
+    insertion included (a line left unpainted would show the row that was there before)."""
+    from textual._compositor import Compositor
+
+    terminal = Terminal(*SIZE)
+    render_update = Compositor.render_update
+
+    def record(self, *args, **kwargs):
+        update = render_update(self, *args, **kwargs)
+        if update is not None:
+            terminal.apply(update)
+        return update
+
+    monkeypatch.setattr(Compositor, "render_update", record)
+    tree = SearchTree()
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        for node in [evaluated("baseline", None, -1)] + [evaluated(f"0-{i}", None, 0) for i in range(50)]:
+            tree.add(node)
+            table.upsert(node)
+        await wait_for(pilot, lambda: table.show_vertical_scrollbar and terminal.text() == screen_text(app))
+        for node in [evaluated("1-0", "0-2", 1), evaluated("1-1", "0-0", 1), evaluated("0-50", None, 0)]:
+            tree.add(node)
+            table.upsert(node)  # no marks: they would repaint the rows they change
+            await wait_for(pilot, lambda: node.id in table.rows and terminal.text() == screen_text(app))
+        assert drawn_names(app)[:7] == ["original", "0-0", "1-1", "0-1", "0-2", "1-0", "0-3"]
