@@ -2,7 +2,8 @@
 checkout's `NodeTable` beside the one of an earlier commit, in one run.
 
 With the tree on screen (the search's shape: 20 nodes a round, each a child of one of the
-previous round's first 3), one node arrives at a time and is handled as the search screen
+previous round's first 3), given the search's plan as the search screen gives it (before
+any node: `NodeTable.reserve`, where the table has it), one node arrives at a time and is handled as the search screen
 handles it (row added in tree order, the tree marks and the ★ updated; the marks on every
 node, where the screen does it once a round: the worst case); the CPU time of that and of
 the redraw it causes (`pilot.pause()` returns once the app is idle) is taken, minus a
@@ -51,21 +52,28 @@ def module_at(ref: str):
 class TreeApp(App):
     CSS = "DataTable { width: 1fr; }"
 
-    def __init__(self, table_class, tree):
+    def __init__(self, table_class, tree, plan):
         super().__init__()
-        self.table_class, self.search_tree = table_class, tree
+        self.table_class, self.search_tree, self.plan = table_class, tree, plan
 
     def compose(self) -> ComposeResult:
         yield self.table_class()
 
     def on_mount(self) -> None:
-        self.query_one(self.table_class).fill(self.search_tree)
+        table = self.query_one(self.table_class)
+        if hasattr(table, "reserve"):  # an earlier NodeTable may not take the plan
+            table.reserve(self.plan)
+        table.fill(self.search_tree)
 
 
 async def per_arrival(table_class, nodes: int, arrivals: int) -> tuple[float, float]:
     """(median, 95th percentile) CPU ms per arriving node and its redraw."""
     tree = make_tree(nodes)
-    app = TreeApp(table_class, tree)
+    # the plan event's data for make_node's shape: 20 fresh samples, then rounds of 20
+    # (beam 3, 7 children each: 21 a round, names as wide as 20's) up to the last arrival
+    plan = {"strategy": "orps", "start": "fresh", "samples": 20, "beam": 3, "children_each": 7}
+    plan["rounds"] = (nodes + arrivals - 1) // 20
+    app = TreeApp(table_class, tree, plan)
     idle, moved = [], []
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(table_class)

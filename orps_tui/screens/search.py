@@ -147,6 +147,7 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
             self.evaluated += 1
         elif event.kind == "plan":
             self.plan = event.data
+            table.reserve(self.plan)  # the node column as wide as the plan's deepest node, from the start
         elif event.kind == "round_done":
             self.round = event.data.get("round", self.round) + 1
             if self.search_tree is not None:

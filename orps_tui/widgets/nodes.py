@@ -1,5 +1,7 @@
 """The live table of the search tree (`NodeTable`) and its rows' cells. One node's detail
-tabs and the wrapping diff are in `orps_tui.widgets.node_detail`."""
+tabs and the wrapping diff are in `orps_tui.widgets.node_detail`. Kept whole because the
+table's row placement, folding, column widths and line cache work on the same DataTable
+internals and each relies on what the others keep up to date."""
 
 from __future__ import annotations
 
@@ -263,6 +265,33 @@ class NodeTable(DataTable):
             width = measure(console, default_cell_formatter(self._data[row_key][column_key]), 1)
             column.content_width = max(column.content_width, width, measure(console, column.label, 1))
         self._require_update_dimensions = True
+
+    def reserve(self, plan: dict) -> None:
+        """Widen the node column, once, for the deepest and longest name `plan` (the plan
+        event's data) can produce: a round's first node then widens no column, which
+        would lay out and render again every line in view. Without an ORPS plan (other
+        strategies, a loaded tree) the column grows with the nodes as they come."""
+        if plan.get("strategy", "orps") != "orps" or ID_COLUMN not in self.columns:
+            return
+        try:
+            rounds, samples = int(plan["rounds"]), int(plan["samples"])
+            width = int(plan["beam"]) * int(plan["children_each"])
+        except (KeyError, TypeError, ValueError):
+            return
+        below_original = 1 if plan.get("start") == "user_code" else 0  # round 0 refines the original
+        widest = name_cell(ORIGINAL_ID, 0, kept=bool(below_original)).cell_len
+        for round_ in range(rounds + 1):
+            count = samples if round_ == 0 else width
+            if count < 1:
+                continue
+            depth = round_ + below_original
+            cell = name_cell(f"{round_}-{count - 1}", depth, kept=round_ < rounds)
+            widest = max(widest, cell.cell_len)
+        column = self.columns[ID_COLUMN]
+        if widest > column.content_width:
+            column.content_width = widest
+            self._require_update_dimensions = True
+            self.refresh()
 
     # -- rows in tree order ---------------------------------------------------------------------
     def _place(self, key: str) -> None:

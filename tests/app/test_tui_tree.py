@@ -9,7 +9,7 @@ import pytest
 
 from orps_tui.app import make_app
 from orps_tui.screens.search import SearchScreen
-from orps_tui.widgets.nodes import LEGEND, NodeTable
+from orps_tui.widgets.nodes import ID_COLUMN, LEGEND, NodeTable
 from search.providers.scripted import register_script
 from search.tree import Node, SearchTree
 from tests.tui_support import TARGET, ProjectFake, make_project, respond, screen_text, settings, wait_for
@@ -130,6 +130,44 @@ async def test_arriving_nodes_go_to_their_place_and_the_screen_shows_them_there(
         assert names(table) == ["original", "● 0-0", "└ 1-1", "● 0-1", "└ 1-0", "0-2"]
         # what is drawn: every row where the table has it (a stale line would never move)
         await wait_for(pilot, lambda: drawn_names(app) == ["original", "0-0", "1-1", "0-1", "1-0", "0-2"])
+
+
+async def test_the_plan_sets_the_node_column_width_before_any_node_so_no_node_widens_it():
+    """With the plan known, the node column is as wide as the deepest name the plan can
+    reach from the start: no node arriving later (nor the beam's ● on it) widens it."""
+    plan = {"strategy": "orps", "start": "user_code", "samples": 4, "beam": 2, "children_each": 6, "rounds": 2}
+    tree = SearchTree()
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        table.reserve(plan)
+        reserved = table.columns[ID_COLUMN].content_width
+        assert reserved == len("    └ 2-11")  # round 2 under round 1 under round 0 under the original
+        for node in [
+            evaluated("baseline", None, -1),
+            evaluated("0-3", "baseline", 0),
+            evaluated("1-11", "0-3", 1),
+            evaluated("2-11", "1-11", 2),
+        ]:
+            tree.add(node)
+            table.upsert(node)
+        table.mark_tree(tree)
+        await pilot.pause()
+        assert names(table)[-1] == "    └ 2-11" and "  └ ● 1-11" in names(table)
+        assert table.columns[ID_COLUMN].content_width == reserved
+
+
+async def test_without_a_plan_the_node_column_grows_with_the_nodes():
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        table.reserve({"strategy": "reflexion", "limit": 8})  # no rounds to reserve for
+        table.upsert(evaluated("0-0", None, 0))
+        await pilot.pause()
+        assert table.columns[ID_COLUMN].content_width == len("node")
+        table.upsert(evaluated("1-0", "0-0", 1))
+        await pilot.pause()
+        assert table.columns[ID_COLUMN].content_width == len("└ 1-0")
 
 
 def drawn_names(app) -> list[str]:
