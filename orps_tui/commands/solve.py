@@ -12,7 +12,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orps_tui.commands.options import add_search_options, add_target_options, request_from_args
 from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
@@ -21,6 +23,9 @@ from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.terminal_text import printable
 from search.tree import node_name
+
+if TYPE_CHECKING:
+    from search.engine import SearchResult
 
 
 def add_parser(sub):
@@ -129,7 +134,7 @@ def agreement_line(d: dict) -> str:
 def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
     from orps_tui.cli import EXIT_BROKEN_PIPE
-    from orps_tui.solving import finish_result, run_promptly
+    from orps_tui.solving import finish_result
 
     bus = EventBus()
     searching: list[asyncio.Task] = []
@@ -150,26 +155,11 @@ def run_headless(project: Path, job, args) -> int:
             shutil.rmtree(job.run.path, ignore_errors=True)
             raise
 
-    async def main():
-        task = asyncio.current_task()
-        searching.append(task)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, interrupt_handler(task))
-        try:
-            if not job.resume:
-                await _leave_out_broken_test_files(job, quiet=getattr(args, "quiet", False))
-            return await job.execute(bus)
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
+    async def prepare() -> None:
+        if not job.resume:
+            await _leave_out_broken_test_files(job, quiet=getattr(args, "quiet", False))
 
-    try:
-        result = run_promptly(main())
-    except ModelError as err:
-        raise UserError(
-            err.message,
-            hint=model_error_hint(err, job, project),
-            code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR,
-        ) from None
+    result = run_search(job, bus, prepare, hint=lambda err: model_error_hint(err, job, project), searching=searching)
     doc = finish_result(job, result, patch_out=args.patch_out)
     if args.json:
         print(json.dumps(doc, indent=1))
@@ -180,6 +170,42 @@ def run_headless(project: Path, job, args) -> int:
     if result.status == "cancelled":
         return 130
     return 0 if doc["status"] == "solved" else 1  # unsolved, or no improvement on your code (no_improvement)
+
+
+def run_search(
+    job,
+    bus: EventBus,
+    prepare: Callable[[], Awaitable[None]],
+    hint: Callable[[ModelError], str],
+    searching: list[asyncio.Task] | None = None,
+) -> SearchResult:
+    """Run a prepared job's search headless on a loop of its own: `prepare` first (inside the
+    loop), Ctrl+C stops the search and keeps what it found (`interrupt_handler`), and a
+    model's failure becomes a one-line `UserError` with its exit code and `hint(err)`.
+    `searching` receives the search's task (for whoever must cancel it)."""
+    from orps_tui.solving import run_promptly
+
+    async def main() -> SearchResult:
+        task = asyncio.current_task()
+        assert task is not None
+        if searching is not None:
+            searching.append(task)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, interrupt_handler(task))
+        try:
+            await prepare()
+            return await job.execute(bus)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        return run_promptly(main())
+    except ModelError as err:
+        raise UserError(
+            err.message,
+            hint=hint(err),
+            code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR,
+        ) from None
 
 
 def model_error_hint(err: ModelError, job, project: Path) -> str:

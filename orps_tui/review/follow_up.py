@@ -10,12 +10,10 @@ faster with its tests still passing (`faster`).
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from pathlib import Path
 
-from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
+from orps_tui.errors import UserError
 from runners.review.compare import ChangeReview, FunctionReview
 from runners.target import Target
 
@@ -170,11 +168,10 @@ def _together_job(args, root: Path, functions: list[FunctionReview], settings, e
 def _run(args, change: ChangeReview, job, what: str, patch_out: str | None = None, together=None) -> dict:
     """Run `job` headless (progress on stderr, Ctrl+C stops it); its result document. With
     `together` (path, file text, qualnames) the patch holds every function the best candidate defines."""
-    from orps_tui.commands.solve import ProgressPrinter, interrupt_handler
-    from orps_tui.solving import NO_IMPROVEMENT, finish_result, is_improvement, outcome, run_promptly
+    from orps_tui.commands.solve import ProgressPrinter, run_search
+    from orps_tui.solving import NO_IMPROVEMENT, finish_result, is_improvement, outcome
     from orps_tui.taskbuild import runnable_tests
     from search.events import EventBus
-    from search.gateway import ModelError
 
     bus = EventBus()
     if not getattr(args, "quiet", False):
@@ -185,24 +182,10 @@ def _run(args, change: ChangeReview, job, what: str, patch_out: str | None = Non
             flush=True,
         )
 
-    async def main():
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, interrupt_handler(task))
-        try:
-            job.task, job.left_out, _ = await runnable_tests(job.task, job.evaluator)
-            return await job.execute(bus)
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
+    async def prepare() -> None:
+        job.task, job.left_out, _ = await runnable_tests(job.task, job.evaluator)
 
-    try:
-        result = run_promptly(main())
-    except ModelError as err:
-        raise UserError(
-            err.message,
-            hint=err.hint or "",
-            code=EXIT_MODEL_CRASHED if err.kind == "model_crashed" else EXIT_MODEL_ERROR,
-        ) from None
+    result = run_search(job, bus, prepare, hint=lambda err: err.hint or "")
     doc = finish_result(job, result, patch_out=patch_out)
     if together is not None:
         from runners.review.together import together_patch

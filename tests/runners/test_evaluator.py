@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runners.sandbox import bwrap as sandbox
-from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.evaluator import SandboxEvaluator, fastest_runtime
 from search.types import Evaluation, Evaluator, Task
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
@@ -320,3 +320,13 @@ async def test_a_worker_that_cannot_start_means_cold_runs():
         assert ev._warm_worker.broken
     finally:
         ev.close()
+
+
+def test_repeated_runs_take_the_fastest_trusted_runtime():
+    """A run whose tests claimed more time than the run took has no runtime (not trusted):
+    a candidate that forges durations in one of several timing runs neither crashes the
+    evaluation nor sets its runtime."""
+    runs = [Evaluation("passed", 1, 1, runtime_s=t) for t in (0.30, None, 0.10, 0.20)]
+    assert fastest_runtime(runs) == (0.10, "runtime: min of 3 runs (median 0.200000 s)")
+    forged = [Evaluation("passed", 1, 1, runtime_s=None) for _ in range(3)]
+    assert fastest_runtime(forged) == (None, "runtime: none of 3 runs has a runtime that can be trusted")
