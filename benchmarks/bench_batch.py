@@ -1,8 +1,10 @@
 """Aggregate tokens/s of the embedded model: k samples of one prompt generated one after
 another (`Llama.create_chat_completion`) against the same k in one batch
-(`search.providers.llama_batch`), side by side in one process, for k = 1, 4, 8.
+(`search.providers.llama_batch`), side by side in one process, for k = 1, 4, 8, with the
+wheel's Q4_1 file and with the Q8_0 copy orps loads (search.providers.q8_copy).
 
     python benchmarks/bench_batch.py [--rounds 2] [--max-tokens 200] [--threads N] [--samples 1,4,8]
+                                     [--files q4_1,q8_0]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search.providers.llama_backend import load_model  # noqa: E402
 from search.providers.llama_batch import BatchRequest, generate_batch  # noqa: E402
 from search.providers.local import smollm2_path  # noqa: E402
+from search.providers.q8_copy import cache_dir, prepare  # noqa: E402
 
 MESSAGES = [
     {"role": "system", "content": "You are a careful Python programmer. Answer with one Python code block."},
@@ -59,24 +62,35 @@ def main() -> None:
         "threads that wait for each other spin)",
     )
     parser.add_argument("--samples", default="1,4,8", help="batch sizes to measure (default 1,4,8)")
+    parser.add_argument("--files", default="q4_1,q8_0", help="q4_1 (the wheel's file), q8_0 (orps's copy)")
     args = parser.parse_args()
     threads = args.threads
-    llm = load_model(str(smollm2_path()), n_ctx=4096, n_threads=threads)
+    shipped = smollm2_path()
+    paths = {"q4_1": shipped, "q8_0": prepare(shipped, cache_dir(), print)}
+    models = {name: load_model(str(paths[name]), n_ctx=4096, n_threads=threads) for name in args.files.split(",")}
     print(
         f"SmolLM2-135M, {threads} threads, temperature 0.8, up to {args.max_tokens} tokens per sample, "
-        f"{args.rounds} rounds, modes interleaved"
+        f"{args.rounds} rounds, modes and files interleaved (median tok/s of the rounds)"
     )
-    print(f"{'samples':>7} {'one at a time tok/s':>20} {'one batch tok/s':>16} {'ratio':>6}")
     print(f"load average at the start: {os.getloadavg()[0]:.1f}")
+    header = "".join(f" {name + ' one at a time':>20} {name + ' one batch':>16} {'ratio':>6}" for name in models)
+    print(f"{'samples':>7}{header}")
     for k in (int(x) for x in args.samples.split(",")):
-        seq, bat = [], []
+        seq: dict[str, list[float]] = {name: [] for name in models}
+        bat: dict[str, list[float]] = {name: [] for name in models}
         for _ in range(args.rounds):
-            tokens, seconds = one_at_a_time(llm, k, args.max_tokens)
-            seq.append(tokens / seconds)
-            tokens, seconds = batched(llm, k, args.max_tokens, threads)
-            bat.append(tokens / seconds)
-        s, b = statistics.median(seq), statistics.median(bat)
-        print(f"{k:>7} {s:>20.1f} {b:>16.1f} {b / s:>5.2f}x   (load average {os.getloadavg()[0]:.1f})", flush=True)
+            for name, llm in models.items():
+                tokens, seconds = one_at_a_time(llm, k, args.max_tokens)
+                seq[name].append(tokens / seconds)
+                tokens, seconds = batched(llm, k, args.max_tokens, threads)
+                bat[name].append(tokens / seconds)
+        row = ""
+        for name in models:
+            s, b = statistics.median(seq[name]), statistics.median(bat[name])
+            row += f" {s:>20.1f} {b:>16.1f} {b / s:>5.2f}x"
+        if {"q4_1", "q8_0"} <= set(models):  # what a round of k samples gains over before the copy
+            row += f"   q8_0 batch / q4_1 one at a time {statistics.median(bat['q8_0']) / statistics.median(seq['q4_1']):.2f}x"
+        print(f"{k:>7}{row}   (load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":

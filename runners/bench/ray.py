@@ -96,22 +96,5 @@ class RaySolver:
         if "__fatal__" in data:
             raise ModelError(**data["__fatal__"])
         if "__error__" in data:
-            return ProblemResult(
-                task.id,
-                config.strategy,
-                config.budget_calls,
-                False,
-                False,
-                0,
-                len(task.hidden_tests),
-                0,
-                0,
-                0,
-                0.0,
-                0.0,
-                None,
-                0,
-                "error",
-                error=data["__error__"],
-            )
+            return ProblemResult.failed(task, config, data["__error__"])
         return ProblemResult(**{k: v for k, v in data.items() if k in ProblemResult.__dataclass_fields__})

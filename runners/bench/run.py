@@ -91,6 +91,30 @@ class ProblemResult:
 
         return asdict(self)
 
+    @classmethod
+    def failed(cls, task: Task, config: BenchConfig, error: str, **extra: Any) -> ProblemResult:
+        """A problem whose search did not run to the end (`error` says why): unsolved, nothing judged."""
+        return cls(
+            task.id,
+            config.strategy,
+            config.budget_calls,
+            solved_public=False,
+            passed_hidden=False,
+            hidden_passed=0,
+            hidden_total=len(task.hidden_tests),
+            calls=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            wall_s=0.0,
+            runtime_rel=None,
+            nodes=0,
+            stop_reason="error",
+            error=error,
+            seed=config.seed,
+            **extra,
+        )
+
 
 def candidate_summaries(tree) -> list[dict[str, Any]]:
     """Every evaluated candidate of a problem's search, with its public result, so a
@@ -272,46 +296,9 @@ class BenchRun:
                 except ModelError as err:
                     if err.fatal:
                         raise  # not recorded: stops the whole run below
-                    result = ProblemResult(
-                        task.id,
-                        config.strategy,
-                        config.budget_calls,
-                        False,
-                        False,
-                        0,
-                        len(task.hidden_tests),
-                        0,
-                        0,
-                        0,
-                        0.0,
-                        0.0,
-                        None,
-                        0,
-                        "error",
-                        error=err.message,
-                        failed_calls=1,
-                        seed=config.seed,
-                    )
+                    result = ProblemResult.failed(task, config, err.message, failed_calls=1)
                 except Exception as err:  # noqa: BLE001 - one broken problem must not sink the benchmark
-                    result = ProblemResult(
-                        task.id,
-                        config.strategy,
-                        config.budget_calls,
-                        False,
-                        False,
-                        0,
-                        len(task.hidden_tests),
-                        0,
-                        0,
-                        0,
-                        0.0,
-                        0.0,
-                        None,
-                        0,
-                        "error",
-                        error=f"{type(err).__name__}: {err}",
-                        seed=config.seed,
-                    )
+                    result = ProblemResult.failed(task, config, f"{type(err).__name__}: {err}")
             async with lock:
                 with self.results_path.open("a") as f:
                     f.write(json.dumps(result.to_dict()) + "\n")

@@ -27,7 +27,7 @@ from litellm import CustomLLM
 from litellm.types.utils import ModelResponse, Usage
 
 from search import batching
-from search.providers import model_process
+from search.providers import model_process, q8_copy
 from search.threads import in_daemon_thread
 
 INSTALL_HINT = 'pip install "orps[local]"   (compiles llama-cpp-python, about 5 minutes on 2 idle cores)'
@@ -69,10 +69,20 @@ def resolve_model_path(name: str) -> Path:
     raise LocalModelUnavailable(f"unknown local model {name!r}: use local/smollm2 or local/<path-to-file.gguf>")
 
 
+def worker_options(name: str) -> dict[str, Any]:
+    """How the child for model `name` is started: the embedded model is loaded from its Q8_0
+    copy (search.providers.q8_copy: batches of samples are much faster with it); a user's
+    own GGUF file as it is (its quantization is the user's choice, and it may be large)."""
+    options: dict[str, Any] = {"n_ctx": CONTEXT_TOKENS}
+    if name in ALIASES:
+        options["extra_args"] = ("--q8-copy-dir", str(q8_copy.cache_dir()))
+    return options
+
+
 def start(name: str) -> None:
     """Start the model's child process now and wait until it is ready (the first call then
     pays only the model's load)."""
-    model_process.process_for(str(resolve_model_path(name).resolve()), n_ctx=CONTEXT_TOKENS).ready.wait(60)
+    model_process.process_for(str(resolve_model_path(name).resolve()), **worker_options(name)).ready.wait(60)
 
 
 def unload_all() -> None:
@@ -111,12 +121,12 @@ def generate(
         first = None
         member = batching.current()
         if member is not None:  # one of several expansions started together: sent as one batch
-            proc = model_process.process_for(path, n_ctx=CONTEXT_TOKENS)
+            proc = model_process.process_for(path, **worker_options(name))
             sent = batching.join(member, request, proc.submit_batch, cancelled=cancel.is_set)
             if sent is None:
                 raise GenerationCancelled()
             first = (proc, sent)
-        call = model_process.run_call(path, request, cancel, poll_s=QUEUE_POLL_S, first=first, n_ctx=CONTEXT_TOKENS)
+        call = model_process.run_call(path, request, cancel, poll_s=QUEUE_POLL_S, first=first, **worker_options(name))
     except model_process.ModelUnavailable as err:
         raise LocalModelUnavailable(f"{err} ({INSTALL_HINT})" if "install" in str(err) else str(err)) from None
     if call.cancelled or cancel.is_set():
@@ -139,7 +149,7 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
         return {"loads": False, "error": str(err)}
     if importlib.util.find_spec("llama_cpp") is None:
         return {"loads": False, "error": f"llama-cpp-python is not installed: {INSTALL_HINT}"}
-    child = model_process.ModelProcess(path, n_ctx=CONTEXT_TOKENS)
+    child = model_process.ModelProcess(path, **worker_options(name))
     report: dict[str, Any] = {"model": f"local/{name}", "path": path, "child_pid": child.pid}
     try:
         child.ready.wait(timeout_s)
@@ -167,6 +177,10 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
         if call.error is not None:
             return {**report, "loads": False, "error": str(call.error)}
         produced = (cast(dict[str, Any], call.result).get("usage") or {}).get("completion_tokens", 0)  # done: has one
+        if name in ALIASES:  # the child loaded the Q8_0 copy when there is one
+            copy = q8_copy.copy_path(Path(path), q8_copy.cache_dir())
+            if q8_copy.looks_complete(copy):
+                report["path"] = str(copy)
         return {
             **report,
             "loads": True,

@@ -41,6 +41,18 @@ STDERR_LINES = 30
 DOCTOR_HINT = "`orps doctor` shows the CPU features and the llama.cpp build"
 
 
+def _to_stderr(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)  # looked up now: the TUI captures stderr while it runs
+    except (OSError, ValueError):
+        pass  # nobody reads our stderr any more: the line is only for information
+
+
+notify = _to_stderr
+"""Where the child's messages for the user go (one line each: the model's one-time
+preparation); replaceable by a front end that shows them its own way."""
+
+
 class ModelCrashed(RuntimeError):
     """The model's child process died (a signal, an exit) or hung; `cause` says which:
     "signal", "oom" (SIGKILL from outside), "hang" or "exit"."""
@@ -330,7 +342,10 @@ class ModelProcess:
             if call is not None:
                 call.started = True
             return
-        if event == "progress":
+        if event in ("progress", "alive"):
+            return
+        if event == "notice":
+            notify(str(message.get("text") or ""))
             return
         self._busy = self._busy - {rid}
         call = self._forget(rid)

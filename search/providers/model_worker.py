@@ -18,6 +18,8 @@ nothing native code prints can corrupt the protocol):
     {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ...}
     {"event": "cancelled", "id": 7}
     {"event": "error", "id": 7, "kind": "unavailable" | "other", "error": "..."}
+    {"event": "notice", "text": "..."}                         a line for the user (the Q8_0 copy)
+    {"event": "alive"}                                         a long load goes on
 Requests run one at a time, in order, a batch's requests together (one llama.cpp batch,
 search.providers.llama_batch), each still answered on its own; a cancel stops its request
 at its next token (the rest of its batch goes on) and drops a queued one. End of stdin (orps exited, however it exited) ends this process.
@@ -33,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, BinaryIO, Callable, Protocol
 
 PROGRESS_S = 0.5
@@ -61,9 +64,21 @@ class Backend(Protocol):
 class LlamaBackend:
     """The real model: llama-cpp-python, loaded on the first request."""
 
-    def __init__(self, path: str, n_ctx: int, n_threads: int, extra_buffer_types: bool = False):
+    def __init__(
+        self,
+        path: str,
+        n_ctx: int,
+        n_threads: int,
+        extra_buffer_types: bool = False,
+        q8_copy_dir: str | None = None,
+    ):
+        """`q8_copy_dir`: load a Q8_0 copy of the file kept there (made at the first load;
+        search.providers.q8_copy)."""
         self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
         self.extra_buffer_types = extra_buffer_types
+        self.q8_copy_dir = q8_copy_dir
+        self.notice: Callable[[str], None] = lambda text: None
+        self.heartbeat: Callable[[], None] = lambda: None
         self.llm: Any = None
 
     def info(self) -> dict[str, Any]:
@@ -79,15 +94,38 @@ class LlamaBackend:
 
         if self.llm is not None:
             return None
+        started = time.perf_counter()
+        path = self._file_to_load()
         try:
-            self.llm, load_s = llama_backend.timed_load(
-                self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, extra_buffer_types=self.extra_buffer_types
-            )
+            try:
+                self.llm = llama_backend.load_model(
+                    path, n_ctx=self.n_ctx, n_threads=self.n_threads, extra_buffer_types=self.extra_buffer_types
+                )
+            except (ValueError, OSError) as err:
+                if path == self.path:
+                    raise
+                from search.providers import q8_copy
+
+                q8_copy.discard(Path(path), self.notice, str(err))
+                self.llm = llama_backend.load_model(
+                    self.path, n_ctx=self.n_ctx, n_threads=self.n_threads, extra_buffer_types=self.extra_buffer_types
+                )
         except ImportError as err:
             raise Unavailable(f"llama-cpp-python is not installed: {err}") from None
         except (ValueError, OSError) as err:
             raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
-        return load_s
+        return time.perf_counter() - started
+
+    def connect(self, notice: Callable[[str], None], heartbeat: Callable[[], None]) -> None:
+        """Where messages for the user and signs of life go while no request reports."""
+        self.notice, self.heartbeat = notice, heartbeat
+
+    def _file_to_load(self) -> str:
+        if not self.q8_copy_dir:
+            return self.path
+        from search.providers import q8_copy
+
+        return str(q8_copy.prepare(Path(self.path), Path(self.q8_copy_dir), self.notice, heartbeat=self.heartbeat))
 
     def generate(
         self, request: dict[str, Any], should_stop: Callable[[], bool], on_token: Callable[[int], None]
@@ -181,6 +219,11 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
 
     threading.Thread(target=read_requests, name="requests", daemon=True).start()
     threading.Thread(target=watch_parent, name="parent", daemon=True).start()
+    connect = getattr(backend, "connect", None)
+    if connect is not None:
+        connect(
+            notice=lambda text: channel.send(event="notice", text=text), heartbeat=lambda: channel.send(event="alive")
+        )
     channel.send(event="ready", pid=os.getpid(), info=backend.info())
     while True:
         requests = todo.get()
@@ -254,9 +297,14 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="load with llama.cpp's extra buffer types (AMX, repacking): only to measure them",
     )
+    ap.add_argument(
+        "--q8-copy-dir",
+        help="load a Q8_0 copy of the model kept in this directory, made at the first load "
+        "(search.providers.q8_copy); the original when no copy can be made",
+    )
     args = ap.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is orps's to handle: it cancels or kills us
-    serve(LlamaBackend(args.model_path, args.ctx, args.threads, args.extra_buffer_types))
+    serve(LlamaBackend(args.model_path, args.ctx, args.threads, args.extra_buffer_types, args.q8_copy_dir))
 
 
 if __name__ == "__main__":

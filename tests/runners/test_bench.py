@@ -76,6 +76,24 @@ async def test_public_pass_but_hidden_fail_counts_as_failed(tmp_path):
     assert "pass@1" in table(doc)
 
 
+async def test_a_problem_that_raises_is_recorded_as_failed_in_its_own_seed_and_skipped_on_resume(tmp_path):
+    async def broken(task, config, evaluator, cache_dir):
+        raise KeyError("no entry point")
+
+    cfg = configs("scripted/bench", 2)[0]
+    cfg.settings.seed = 2
+    by_config = await BenchRun(tasks()[:1], [cfg], FakeEvaluator(), tmp_path, solver=broken).run()
+    (result,) = by_config[cfg.key]
+    assert (result.seed, result.stop_reason, result.passed_hidden) == (2, "error", False)
+    assert result.error == "KeyError: 'no entry point'" and result.hidden_total == 2
+
+    async def never(task, config, evaluator, cache_dir):
+        raise AssertionError("a finished cell was run again")
+
+    again = await BenchRun(tasks()[:1], [cfg], FakeEvaluator(), tmp_path, solver=never, resume=True).run()
+    assert again[cfg.key] == [result]
+
+
 async def test_resume_skips_finished_problems(tmp_path):
     asked = []
 
