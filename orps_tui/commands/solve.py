@@ -134,7 +134,7 @@ def agreement_line(d: dict) -> str:
 def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
     from orps_tui.cli import EXIT_BROKEN_PIPE
-    from orps_tui.solving import finish_result
+    from orps_tui.result_doc import finish_result
 
     bus = EventBus()
     searching: list[asyncio.Task] = []
@@ -259,7 +259,7 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
 
 
 def print_summary(doc: dict) -> None:
-    from orps_tui.solving import NO_IMPROVEMENT
+    from orps_tui.result_doc import NO_IMPROVEMENT
 
     best = doc.get("best") or {}
     original = doc.get("original") or {}

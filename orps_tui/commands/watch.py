@@ -194,7 +194,8 @@ class MarkerWatch:
         goal = "faster" if FASTER_WORDS.search(request) else "fix"
         async with self.slots:
             _say(f'{target}: marker "{request}" -> searching (goal {goal})')
-            from orps_tui.solving import SolveRequest, finish_result, prepare_job
+            from orps_tui.result_doc import finish_result
+            from orps_tui.solving import SolveRequest, prepare_job
 
             solve = SolveRequest(target=target, problem_text=request, settings={**self.overrides, "goal": goal})
             try:
