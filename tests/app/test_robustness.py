@@ -67,6 +67,28 @@ def test_a_syntax_error_hint_says_to_fix_the_file_at_its_line_not_to_write_a_new
     assert code == 2 and doc["hint"].startswith("fix the code at src/tiny/stats.py:4")
 
 
+def test_a_run_stopped_at_the_time_limit_says_how_to_give_slow_tests_more_time():
+    from orps_tui.commands.check import report_lines
+    from search.types import Evaluation, Task, TestResult
+
+    task = Task(id="t", problem="", entry_point="median", target=TARGET)
+    stopped = Evaluation(
+        verdict="timeout",
+        passed=1,
+        total=2,
+        message="the test run was stopped at the time limit (10.1 s)",
+        tests=[
+            TestResult(id="tests/test_stats.py::test_odd", outcome="passed"),
+            TestResult(id="tests/test_stats.py::test_even", outcome="failed", message="the test did not finish"),
+        ],
+    )
+    lines = report_lines(task, stopped)
+    assert lines[-2] == "  the test run was stopped at the time limit (10.1 s)"
+    assert lines[-1].startswith("  hint: if the tests are just slow, give them more time: --timeout SECONDS")
+    failed = Evaluation(verdict="failed", passed=1, total=2, message="1 failed", tests=stopped.tests)
+    assert not any("--timeout" in line for line in report_lines(task, failed))
+
+
 def test_json_errors_are_json_on_stdout(tiny, capsys):
     code, out, err = run(capsys, "solve", "--project", str(tiny), "--target", "src/tiny/stats.py::mean", "--json")
     assert code == 2
