@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from orps_tui.words import evaluated
 from runners.target import Target
 from search.terminal_text import printable
 from search.tree import node_name
@@ -239,7 +240,7 @@ class MarkerWatch:
     def _progress(target: str, event) -> None:
         d = event.data
         if event.kind == "node_evaluated":
-            _say(f"{target}:   node {node_name(d['node']):<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed")
+            _say(printable(f"{target}:   node {node_name(d['node']):<8} {evaluated(d)}"))
 
 
 def watch_markers(args) -> int:
