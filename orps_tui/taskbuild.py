@@ -47,7 +47,7 @@ def build_task(
     `problem_required=False` (orps check) accepts a target with no problem statement.
     `selections`, when given, receives the test `Selection` (its reasons, its left-out files)."""
     from orps_tui.config import path_in_project, target_in_project
-    from runners.code.locate import LocateError, locate, new_target
+    from runners.code.locate import LocateError, SourceSyntaxError, locate, new_target
     from runners.code.problem import build_problem
     from runners.testing.testselect import NoTestsFound, select_tests
 
@@ -61,6 +61,11 @@ def build_task(
         raise UserError(malformed(target))
     try:
         located = locate(project, target)
+    except SourceSyntaxError as err:  # the file is there and so may be the function: never "a new function"
+        raise UserError(
+            str(err),
+            hint=f"fix the code at {err.where} and run this again (until Python can parse the file, no test can import it)",
+        ) from None
     except LocateError as missing:
         if not (new or problem_file or problem_text):
             # Most likely a typo: name what is there. A new function needs a description anyway.

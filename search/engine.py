@@ -214,6 +214,7 @@ class Search:
             total=ev.total,
             runtime_s=ev.runtime_s,
             outcome_score=node.outcome_score,
+            message=(ev.message.strip().splitlines() or [""])[0][:200],
         )
 
     async def _evaluate(self, code: str) -> Evaluation:

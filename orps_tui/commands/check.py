@@ -229,6 +229,10 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
     )
     if ev.message and not ev.all_passed:
         lines.append(f"  {ev.message.strip().splitlines()[0][:200]}")
+    if ev.verdict == "timeout":  # slow tests, or a hang: only the user knows which
+        lines.append(
+            "  hint: if the tests are just slow, give them more time: --timeout SECONDS, or timeout = SECONDS in orps.toml"
+        )
     return [printable(line) for line in lines]  # test names and messages come from the run
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from orps_tui.commands.options import add_search_options, add_target_options, request_from_args
 from orps_tui.errors import EXIT_MODEL_CRASHED, EXIT_MODEL_ERROR, UserError
-from orps_tui.words import counted, tests_selected
+from orps_tui.words import counted, evaluated, tests_selected
 from search.events import Event, EventBus
 from search.gateway import ModelError
 from search.terminal_text import printable
@@ -92,7 +92,7 @@ class ProgressPrinter:
                 line += f" (samples={s['samples']} beam={s['beam']} rounds={s['rounds']})"
         elif event.kind == "node_evaluated":
             runtime = f" {d['runtime_s'] * 1000:.1f}ms" if d.get("runtime_s") is not None else ""
-            line = f"  node {node_name(d['node']):<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed{runtime}"
+            line = printable(f"  node {node_name(d['node']):<8} {evaluated(d)}{runtime}")  # the message is the run's
         elif event.kind == "node_critiqued":
             score = "no score (outcome used)" if d["fallback"] else f"{d['process_score']:.0f}/5"
             line = f"  node {node_name(d['node']):<8} critic {score}"
@@ -134,7 +134,7 @@ def agreement_line(d: dict) -> str:
 def run_headless(project: Path, job, args) -> int:
     """Run a prepared search job with Ctrl+C handling; print and save the result."""
     from orps_tui.cli import EXIT_BROKEN_PIPE
-    from orps_tui.solving import finish_result
+    from orps_tui.result_doc import finish_result
 
     bus = EventBus()
     searching: list[asyncio.Task] = []
@@ -259,7 +259,7 @@ async def _leave_out_broken_test_files(job, quiet: bool) -> None:
 
 
 def print_summary(doc: dict) -> None:
-    from orps_tui.solving import NO_IMPROVEMENT
+    from orps_tui.result_doc import NO_IMPROVEMENT
 
     best = doc.get("best") or {}
     original = doc.get("original") or {}

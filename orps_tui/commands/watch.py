@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from orps_tui.errors import UserError
+from orps_tui.words import evaluated
 from runners.target import Target
 from search.terminal_text import printable
 from search.tree import node_name
@@ -194,7 +195,8 @@ class MarkerWatch:
         goal = "faster" if FASTER_WORDS.search(request) else "fix"
         async with self.slots:
             _say(f'{target}: marker "{request}" -> searching (goal {goal})')
-            from orps_tui.solving import SolveRequest, finish_result, prepare_job
+            from orps_tui.result_doc import finish_result
+            from orps_tui.solving import SolveRequest, prepare_job
 
             solve = SolveRequest(target=target, problem_text=request, settings={**self.overrides, "goal": goal})
             try:
@@ -238,7 +240,7 @@ class MarkerWatch:
     def _progress(target: str, event) -> None:
         d = event.data
         if event.kind == "node_evaluated":
-            _say(f"{target}:   node {node_name(d['node']):<8} {d['verdict']:<8} {d['passed']}/{d['total']} passed")
+            _say(printable(f"{target}:   node {node_name(d['node']):<8} {evaluated(d)}"))
 
 
 def watch_markers(args) -> int:

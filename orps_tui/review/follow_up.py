@@ -169,7 +169,7 @@ def _run(args, change: ChangeReview, job, what: str, patch_out: str | None = Non
     """Run `job` headless (progress on stderr, Ctrl+C stops it); its result document. With
     `together` (path, file text, qualnames) the patch holds every function the best candidate defines."""
     from orps_tui.commands.solve import ProgressPrinter, run_search
-    from orps_tui.solving import NO_IMPROVEMENT, finish_result, is_improvement, outcome
+    from orps_tui.result_doc import NO_IMPROVEMENT, finish_result, is_improvement, outcome
     from orps_tui.taskbuild import runnable_tests
     from search.events import EventBus
 

@@ -28,9 +28,10 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from orps_tui.failures import SaysWhy
+from orps_tui.result_doc import is_improvement
 from orps_tui.screens.editor import syntax_message, syntax_problem
 from orps_tui.screens.first_paint import QuickFirstPaint
-from orps_tui.solving import SolveJob, is_improvement
+from orps_tui.solving import SolveJob
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.node_detail import DiffText, NodeDetail

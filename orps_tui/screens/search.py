@@ -22,8 +22,9 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from orps_tui.failures import SaysWhy
+from orps_tui.result_doc import finish_result, outcome
 from orps_tui.screens.first_paint import QuickFirstPaint
-from orps_tui.solving import SolveJob, finish_result, outcome
+from orps_tui.solving import SolveJob
 from orps_tui.widgets.footer import Footer
 from orps_tui.widgets.header import TitleBar
 from orps_tui.widgets.node_detail import NodeDetail

@@ -400,7 +400,7 @@ class StartScreen(SaysWhy, Screen):
 
     @work(exclusive=True, group="describe", exit_on_error=False)
     async def describe(self, target: str) -> None:
-        from runners.code.locate import LocateError, locate, new_target
+        from runners.code.locate import LocateError, SourceSyntaxError, locate, new_target
 
         info = self.query_one("#target-info", Static)
         if not Target.looks_like(target):
@@ -421,7 +421,7 @@ class StartScreen(SaysWhy, Screen):
             if target != typed:
                 head.insert(1, Text(f"(typed as {typed})", style="dim"))
         except LocateError as err:
-            if ": syntax error: " in str(err) or ": cannot be parsed: " in str(err):
+            if isinstance(err, SourceSyntaxError):
                 # the file does not parse: say where, never "a new function" or a test file's fault
                 info.update(
                     Text("\n").join(

@@ -482,7 +482,7 @@ class NodeTable(DataTable):
     def mark_best(self, tree: SearchTree, goal: str = "fix") -> None:
         """★ on the best candidate, only while it beats the original (a cancelled or
         unsolved search has no candidate worth a star)."""
-        from orps_tui.solving import is_improvement
+        from orps_tui.result_doc import is_improvement
 
         best = scoring.best_node([n for n in tree if n.id != ORIGINAL_ID])
         self.set_star(best.id if best and is_improvement(best, tree.get(ORIGINAL_ID), goal) else None)

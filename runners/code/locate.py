@@ -30,6 +30,14 @@ class LocateError(Exception):
     """The target cannot be found (unknown file, unknown function)."""
 
 
+class SourceSyntaxError(LocateError):
+    """The target's file does not parse: `where` is `path:line` (or the path alone)."""
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 def _text(node: Node) -> bytes:
     """A node's source (every tree here is parsed from bytes, so every node has it)."""
     text = node.text
@@ -330,9 +338,10 @@ def _check_syntax(source: bytes, rel: str) -> None:
     except SyntaxError as err:
         text = (err.text or "").strip()
         shown = f": {text[:80]}" if text else ""
-        raise LocateError(f"{rel}:{err.lineno}: syntax error: {err.msg}{shown}") from None
+        where = f"{rel}:{err.lineno}" if err.lineno else rel
+        raise SourceSyntaxError(f"{where}: syntax error: {err.msg}{shown}", where) from None
     except ValueError as err:  # null bytes
-        raise LocateError(f"{rel}: cannot be parsed: {err}") from None
+        raise SourceSyntaxError(f"{rel}: cannot be parsed: {err}", rel) from None
 
 
 def _split_target(target: str) -> tuple[str, str]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import builtins
 import enum
+import functools
 import importlib
 import importlib.machinery
 import json
@@ -559,7 +560,10 @@ class Client:
             return tree
         if not isinstance(tree, dict) or len(tree) == 0:
             raise CandidateGone("the candidate's process sent a malformed value")
-        each = lambda items: [self.decode(x) for x in items]
+
+        def each(items):
+            return [self.decode(x) for x in items]
+
         if "l" in tree:
             return each(tree["l"])
         if "t" in tree:
@@ -735,6 +739,17 @@ def remote_function(qualname: str, module: str = ""):
     return proxy
 
 
+def _class_dropped(function):
+    """A classmethod's proxy: the candidate's process binds its own class, so the class
+    this side passes is left out of the call."""
+
+    @functools.wraps(function)
+    def method(cls, *args, **kwargs):
+        return function(*args, **kwargs)
+
+    return method
+
+
 def remote_class(name: str, module: str):
     def __new__(cls, *args, **kwargs):
         CLIENT.used_classes.add(name)
@@ -809,7 +824,7 @@ class _TargetHook:
         if isinstance(raw, staticmethod):
             proxy = staticmethod(proxy)
         elif isinstance(raw, classmethod):  # the candidate's process binds its own class
-            proxy = classmethod(lambda cls, *args, **kwargs: CLIENT.call(("q", self.qualname), args, kwargs))  # type: ignore[union-attr]  # connected before a test runs
+            proxy = classmethod(_class_dropped(proxy))
         setattr(holder, name, proxy)
 
 

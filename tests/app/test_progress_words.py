@@ -20,3 +20,19 @@ def test_a_budget_plan_is_not_contradicted_by_the_settings():
     assert "samples=8" in first_line({})
     line = first_line({"budget_calls": 4})
     assert "samples=8" not in line and "from the budget" in line
+
+
+def node_line(**data) -> str:
+    out = io.StringIO()
+    evaluated = {"node": "0-0", "passed": 0, "total": 1, "runtime_s": None, "message": "", **data}
+    ProgressPrinter(out)(Event("node_evaluated", evaluated))
+    return out.getvalue().rstrip("\n")
+
+
+def test_a_candidate_that_never_reached_the_tests_says_why_instead_of_a_test_count():
+    assert node_line(verdict="error", message="the answer contained no code") == (
+        "  node 0-0      error    the answer contained no code"
+    )
+    line = node_line(verdict="error", message="the candidate has a syntax error at line 2: \x1b[2J'(' was never closed")
+    assert line == "  node 0-0      error    the candidate has a syntax error at line 2: '(' was never closed"
+    assert node_line(verdict="failed", passed=2, total=4, message="2 failed") == "  node 0-0      failed   2/4 passed"

@@ -52,6 +52,43 @@ def test_a_syntax_error_in_the_target_file_is_named_with_file_line_and_message(t
     assert "no function" not in err
 
 
+@pytest.mark.parametrize("extra", [(), ("--problem-text", "the median")])
+def test_a_syntax_error_hint_says_to_fix_the_file_at_its_line_not_to_write_a_new_function(tiny, capsys, extra):
+    stats = tiny / "src/tiny/stats.py"
+    stats.write_text(stats.read_text().replace("return xs[len(xs) // 2]", "return xs[len(xs) // 2"))
+    code, out, err = run(capsys, "check", "--project", str(tiny), "--target", TARGET, *extra)
+    assert code == 2
+    message, hint = err.splitlines()
+    assert message.startswith("orps: src/tiny/stats.py:4: syntax error: ")
+    assert hint.startswith("hint: fix the code at src/tiny/stats.py:4 and run this again")
+    assert "new function" not in err
+    code, out, _ = run(capsys, "check", "--project", str(tiny), "--target", TARGET, "--json", *extra)
+    doc = json.loads(out)
+    assert code == 2 and doc["hint"].startswith("fix the code at src/tiny/stats.py:4")
+
+
+def test_a_run_stopped_at_the_time_limit_says_how_to_give_slow_tests_more_time():
+    from orps_tui.commands.check import report_lines
+    from search.types import Evaluation, Task, TestResult
+
+    task = Task(id="t", problem="", entry_point="median", target=TARGET)
+    stopped = Evaluation(
+        verdict="timeout",
+        passed=1,
+        total=2,
+        message="the test run was stopped at the time limit (10.1 s)",
+        tests=[
+            TestResult(id="tests/test_stats.py::test_odd", outcome="passed"),
+            TestResult(id="tests/test_stats.py::test_even", outcome="failed", message="the test did not finish"),
+        ],
+    )
+    lines = report_lines(task, stopped)
+    assert lines[-2] == "  the test run was stopped at the time limit (10.1 s)"
+    assert lines[-1].startswith("  hint: if the tests are just slow, give them more time: --timeout SECONDS")
+    failed = Evaluation(verdict="failed", passed=1, total=2, message="1 failed", tests=stopped.tests)
+    assert not any("--timeout" in line for line in report_lines(task, failed))
+
+
 def test_json_errors_are_json_on_stdout(tiny, capsys):
     code, out, err = run(capsys, "solve", "--project", str(tiny), "--target", "src/tiny/stats.py::mean", "--json")
     assert code == 2

@@ -475,3 +475,34 @@ async def test_a_test_that_sets_state_elsewhere_in_the_project_makes_it_unconfir
     assert same.status == "unconfirmed" and "tests/test_fmt.py::test_activated" in same.reason, same.line
     assert wrong.status == "failed", wrong.line  # test_plain fails across the boundary, and not for the state
     assert original == (project / "fmt.py").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
+async def test_a_classmethod_target_is_confirmed_called_on_the_class_and_on_an_instance(tmp_path):
+    project = tmp_path / "proj"
+    (project / "tests").mkdir(parents=True)
+    (project / "shapes.py").write_text(
+        "class Box:\n    def __init__(self, items):\n        self.items = items\n\n"
+        "    @classmethod\n    def of(cls, *items):\n        return cls(list(items))\n"
+    )
+    (project / "tests" / "test_shapes.py").write_text(
+        "from shapes import Box\n\n\ndef test_on_the_class():\n    assert Box.of(1, 2).items == [1, 2]\n\n\n"
+        "def test_on_an_instance():\n    assert Box([]).of(3).items == [3]\n"
+    )
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    t = Task(
+        id="p",
+        problem="",
+        entry_point="of",
+        kind="project",
+        target="shapes.py::Box.of",
+        project=str(project),
+        tests=["tests/test_shapes.py::test_on_the_class", "tests/test_shapes.py::test_on_an_instance"],
+        original_code="@classmethod\ndef of(cls, *items):\n    return cls(list(items))\n",
+    )
+    async with SandboxEvaluator(timeout_s=30, memory_mb=1024) as evaluator:
+        same = await evaluator.confirm(t, "@classmethod\ndef of(cls, *items):\n    return cls([*items])\n")
+        wrong = await evaluator.confirm(t, "@classmethod\ndef of(cls, *items):\n    return cls(list(items)[1:])\n")
+    assert same.status == "confirmed", same.line
+    assert wrong.status == "failed", wrong.line

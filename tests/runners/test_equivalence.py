@@ -341,7 +341,7 @@ NOISE = {
 
 
 def test_the_engine_times_the_finalist_against_the_original_and_keeps_the_verdict():
-    from orps_tui.solving import is_improvement
+    from orps_tui.result_doc import is_improvement
 
     result, evaluator = _faster_search("def add(a, b):\n    return b + a  # quick\n", {"quick": FAST})
     assert evaluator.timed == ["def add(a, b):\n    return b + a  # quick"]  # not the original
@@ -349,7 +349,7 @@ def test_the_engine_times_the_finalist_against_the_original_and_keeps_the_verdic
 
 
 def test_a_finalist_within_the_noise_is_no_improvement_whatever_its_test_runtime():
-    from orps_tui.solving import is_improvement
+    from orps_tui.result_doc import is_improvement
 
     result, _ = _faster_search("def add(a, b):\n    return b + a  # same\n", {"same": NOISE})
     result.best.evaluation.runtime_s = result.baseline.evaluation.runtime_s / 2  # the tests' clock says 2x

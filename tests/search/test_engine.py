@@ -278,6 +278,17 @@ async def test_events_trace_the_search():
         assert kind in seen
 
 
+async def test_an_error_node_is_reported_with_why_it_never_reached_the_tests():
+    register_script("no-code", lambda m, p: "I would rather talk about it.")
+    settings = SearchSettings(samples=2, beam=1, rounds=1, critic=False, model="scripted/no-code")
+    bus = EventBus()
+    seen = []
+    bus.subscribe(seen.append)
+    await Search(add_task(), settings, Gateway(GatewayConfig()), FakeEvaluator(), bus).run()
+    errors = [e.data for e in seen if e.kind == "node_evaluated" and e.data["verdict"] == "error"]
+    assert errors and all(d["message"] == "the answer contained no code" for d in errors)
+
+
 async def test_answer_without_code_is_recorded_not_fatal():
     register_script(
         "prose", lambda m, p: "I would rather talk about it." if "reviewer" not in m[0]["content"] else "Score: 1/5"
