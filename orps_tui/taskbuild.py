@@ -102,7 +102,7 @@ def build_task(
     try:
         selection = select_tests(project, located, tests=tests, k=k)
     except NoTestsFound as err:
-        raise NoTests(str(err), hint="pass --tests with pytest node ids or -k EXPR") from None
+        raise NoTests(str(err), hint=err.hint or "pass --tests with pytest node ids or -k EXPR") from None
     if selections is not None:
         selections.append(selection)
     where = str(Target(located.path, located.qualname))

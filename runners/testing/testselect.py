@@ -40,7 +40,12 @@ SOURCE_LIMIT = 6000
 
 
 class NoTestsFound(Exception):
-    """No test uses the target (or none matches -k); the CLI turns it into exit 2."""
+    """No test uses the target (or none matches -k); the CLI turns it into exit 2.
+    `hint`, when set, says what to do instead of the generic advice."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass
@@ -629,6 +634,8 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     if k:
         keep = set(_keyword_filter([c[0] for c in chosen], k))
         chosen = [c for c in chosen if c[0] in keep]
+    if not chosen and not tests:
+        _explain_nothing_to_select(project, located, files, left_out, collect)
     if not chosen:
         where = f" matching -k {k!r}" if k else ""
         given = " among the given tests" if tests else ""
@@ -639,6 +646,75 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     if len(source) > SOURCE_LIMIT:
         source = source[:SOURCE_LIMIT] + "\n# ... more tests not shown"
     return Selection([c[0] for c in chosen], source, {c[0]: c[2] for c in chosen}, left_out)
+
+
+def _explain_nothing_to_select(project: Path, located, files, left_out, collect) -> None:
+    """The two cases where "no tests use X" misleads: the target is itself a test, or the
+    project has no test file at all. Raises NoTestsFound saying which, with what to do."""
+    rel = Path(located.path).as_posix()
+    for path, tree, _lines, _index_ in files:
+        if path != rel:
+            continue
+        tested = {suffix.replace("::", "."): node for suffix, node, _owner in _tests_in(tree, collect)}
+        node = tested.get(located.qualname)
+        if node is not None:
+            used = called_project_functions(project, path, tree, node)
+            example = used[0] if used else "path/to/module.py::function"
+            also = f" (it calls {', '.join(used)})" if len(used) > 1 else ""
+            raise NoTestsFound(
+                f"{rel}::{located.qualname.replace('.', '::')} is a test: orps checks and improves "
+                f"the code your tests use, not the tests",
+                hint=f"target the function it tests, for example {example}{also}",
+            )
+    if not files and not left_out:
+        patterns = " or ".join(collect.python_files)
+        raise NoTestsFound(
+            f"{project} has no test files (pytest collects files named {patterns})",
+            hint=f"write a pytest test that calls {located.qualname}, for example in tests/test_{Path(rel).stem}.py, "
+            "or pass --tests with pytest node ids",
+        )
+
+
+def called_project_functions(project: Path, rel: str, tree: ast.Module, test: ast.AST) -> list[str]:
+    """Targets (`path.py::name`) of the project's functions and classes that `test` calls by
+    a name the test module imports (`from pkg.mod import f`, `import pkg.mod as m; m.f()`)."""
+    package = _package_of(_module_name(rel), rel)
+    imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name in it); name "" for a module
+    for node in _statements(tree.body):
+        if isinstance(node, ast.ImportFrom):
+            module = _absolute(node, package)
+            for alias in node.names:
+                imported[alias.asname or alias.name] = (module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:  # `import a.b` binds a; `import a.b as m` binds a.b
+                module = alias.name if alias.asname else alias.name.split(".")[0]
+                imported[alias.asname or module] = (module, "")
+    found: list[str] = []
+    for call in ast.walk(test):
+        if not isinstance(call, ast.Call):
+            continue
+        func = call.func
+        if isinstance(func, ast.Name) and func.id in imported and imported[func.id][1]:
+            module, name = imported[func.id]
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in imported:
+            base, attr = imported[func.value.id]
+            module, name = (f"{base}.{attr}" if attr else base), func.attr
+        else:
+            continue
+        source = _module_file(project, module)
+        if source and f"{source}::{name}" not in found:
+            found.append(f"{source}::{name}")
+    return found
+
+
+def _module_file(project: Path, module: str) -> str | None:
+    """The project file of a dotted module name (flat or `src/` layout), or None."""
+    parts = module.split(".")
+    for root in ("", "src/", "lib/"):
+        for rel in (f"{root}{'/'.join(parts)}.py", f"{root}{'/'.join(parts)}/__init__.py"):
+            if (project / rel).is_file():
+                return rel
+    return None
 
 
 def _left_out_text(left_out: dict[str, str]) -> str:

@@ -99,6 +99,26 @@ def test_errors(project):
         select(project, "cart.py::total", tests=["tests/missing.py::test_x"])
 
 
+def test_a_test_given_as_the_target_is_named_a_test_with_what_it_calls(project):
+    with pytest.raises(NoTestsFound, match=r"tests/test_cart.py::test_total is a test") as err:
+        select_tests(project, locate(project, "tests/test_cart.py::test_total"))
+    assert err.value.hint == "target the function it tests, for example src/shop/cart.py::total"
+    with pytest.raises(NoTestsFound, match=r"tests/test_cart.py::TestCart::test_clear is a test"):
+        select_tests(project, locate(project, "tests/test_cart.py::TestCart.test_clear"))
+    with pytest.raises(NoTestsFound, match=r"test_module_attr is a test") as err:
+        select_tests(project, locate(project, "tests/test_modstyle.py::test_module_attr"))
+    assert "src/shop/cart.py::total" in err.value.hint
+
+
+def test_a_project_without_test_files_says_so(tmp_path):
+    (tmp_path / "m.py").write_text('def f(x):\n    """Double x."""\n    return 2 * x\n')
+    with pytest.raises(
+        NoTestsFound, match=r"has no test files \(pytest collects files named test_\*.py or \*_test.py\)"
+    ) as err:
+        select_tests(tmp_path, locate(tmp_path, "m.py::f"))
+    assert "tests/test_m.py" in err.value.hint
+
+
 def test_sample_project():
     located = locate(SAMPLE, "src/textkit/words.py::Counter.add")
     selection = select_tests(SAMPLE, located)
