@@ -264,10 +264,17 @@ def print_summary(doc: dict) -> None:
     best = doc.get("best") or {}
     original = doc.get("original") or {}
     status = "no improvement" if doc["status"] == NO_IMPROVEMENT else doc["status"]
-    print(
-        f"run {doc['run_id']}: {status} ({doc['stop_reason']}), best node {best.get('id', '-')} "
-        f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests"
-    )
+    if best.get("verdict") == "error":  # "passes 0/3" would hide that nothing ran the tests at all
+        yours = f"; your code passes {original['passed']}/{original['total']} tests" if original.get("total") else ""
+        print(
+            f"run {doc['run_id']}: {status} ({doc['stop_reason']}), no candidate passed a test "
+            f"(the best, node {best.get('id', '-')}, is an error){yours}"
+        )
+    else:
+        print(
+            f"run {doc['run_id']}: {status} ({doc['stop_reason']}), best node {best.get('id', '-')} "
+            f"passes {best.get('passed', 0)}/{best.get('total', 0)} tests"
+        )
     if doc["status"] == NO_IMPROVEMENT:
         quicker = (best.get("runtime_s") or 0) < (original.get("runtime_s") or 0)
         speed = best.get("speed") or {}
