@@ -69,9 +69,12 @@ PRIVATE_MEMBERS = {
     "textual.widgets.DataTable": (
         "_render_line",
         "_render_line_in_row",
+        "_render_cell",
         "_get_offsets",
+        "_y_offsets",
         "_data",
         "_row_locations",
+        "_column_locations",
         "_pseudo_class_state",
         "_require_update_dimensions",
         "_show_hover_cursor",

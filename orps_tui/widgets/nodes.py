@@ -14,8 +14,9 @@ from textual.geometry import Region
 from textual.render import measure
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 
 from orps_tui._textual_compat import RowKey, TwoWayDict, default_cell_formatter
 from orps_tui.widgets.node_detail import DiffText, NodeDetail, RenderOnce, feedback_text  # noqa: F401 - their older home
@@ -100,6 +101,29 @@ def _thumb(bar: ScrollBar, virtual_size: int) -> list[Segment]:
     ).segments
 
 
+class _OneLineRows:
+    """DataTable's list of (row key, line in the row) per line, read from its row index,
+    for a table whose rows are all one line high."""
+
+    def __init__(self, locations: TwoWayDict, count: int):
+        self.locations, self.count = locations, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, y: int) -> tuple[RowKey, int]:
+        key = self.locations.get_key(y) if 0 <= y < self.count else None
+        if key is None:
+            raise IndexError(y)
+        return key, 0
+
+    def __iter__(self):
+        return ((self.locations.get_key(y), 0) for y in range(self.count))
+
+    def clear(self) -> None:  # DataTable.clear() empties the list it built; here the row index is emptied
+        pass
+
+
 class NodeTable(DataTable):
     """The search tree, one row per node under its parent (depth-first, siblings in id
     order); ★ marks the current best, ● the nodes the beam kept, pruned ones are dim.
@@ -171,6 +195,46 @@ class NodeTable(DataTable):
             self._lines_rendered[key] = (row, strip)
         return strip
 
+    def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):
+        # DataTable keys a cell's rendering on the table's update count too: when the
+        # beam's marks change a row's name, the row's six other cells were rendered again
+        # (Rich's padding and styling of each: most of a round's first node's cost).
+        # Here a cell is kept until its own value changes (the object: a changed cell is a
+        # new one), or its place, width or look does.
+        if row_index < 0 or column_index < 0:  # the header
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        value = self._data.get(row_key, {}).get(column_key)
+        key = (
+            row_key,
+            column_key,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.app.theme,
+        )
+        cached = self._cells_rendered.get(key)
+        if cached is None or cached[0] is not value:
+            if len(self._cells_rendered) > 20000:  # bounded: a long search scrolls through many
+                self._cells_rendered.clear()
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cells_rendered[key] = (value, row_index, lines)
+            return lines
+        _, rendered_at, lines = cached
+        if rendered_at != row_index:  # the row moved (a node placed above it): only the row its segments carry changes
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            lines = [
+                [Segment(seg.text, seg.style + meta if seg.style else meta, seg.control) for seg in line]
+                for line in lines
+            ]
+            self._cells_rendered[key] = (value, row_index, lines)
+        return lines
+
     def _update_dimensions(self, new_rows) -> None:
         # A new row makes the table taller, and Textual then lays out the whole screen again
         # and paints all of it (about 17 ms at 160x48, more than a frame). While the
@@ -208,19 +272,52 @@ class NodeTable(DataTable):
         """Paint rows `index` and below, as far as they are in view (a row inserted at
         `index` shifted them); every row is one line high."""
         header = self.header_height if self.show_header else 0
-        top = header + index - round(self.scroll_y)
-        height = self.scrollable_content_region.height
-        if top < header:  # above the view: every row in view moved
+        if header + index - round(self.scroll_y) < header:  # above the view: every row in view moved
             self.refresh()
-        elif top < height:
-            self.refresh(Region(0, top, self.size.width, height - top))
+        else:
+            self._refresh_rows(index, None)
+
+    def _refresh_rows(self, start: int, end: int | None) -> None:
+        """Paint the lines of rows `start` to `end` (exclusive; None: the last), as far as
+        they are in view; every row is one line high."""
+        header = self.header_height if self.show_header else 0
+        height = self.scrollable_content_region.height
+        top = max(header, header + start - round(self.scroll_y))
+        bottom = height if end is None else min(height, header + end - round(self.scroll_y))
+        if top < bottom:
+            self.refresh(Region(0, top, self.size.width, bottom - top))
+
+    @property
+    def _y_offsets(self):
+        # DataTable rebuilds its line -> row list (from a list of every row, built too) on
+        # each update of any cell: twice a frame's cost at 500 rows. Every row here is one
+        # line high, so the row index is that list already.
+        if self._taller_rows:
+            return DataTable._y_offsets.fget(self)
+        return _OneLineRows(self._row_locations, self.row_count)
 
     def add_row(self, *cells, height: int | None = 1, key: str | None = None, label=None):
+        if height != 1:
+            self._taller_rows = True
         self._row_versions[key] = self._row_versions.get(key, 0) + 1  # a row added again (unfolded)
         return super().add_row(*cells, height=height, key=key, label=label)
 
     def update_cell(self, row_key, column_key, value, *, update_width: bool = False) -> None:
-        super().update_cell(row_key, column_key, value, update_width=update_width)
+        # DataTable's repaints the whole table for one cell: a round's first node changes
+        # the marks of about 20 rows, and each repainted every line in view. Only the
+        # changed row's line is repainted here (a wider column still lays out the table).
+        if update_width:
+            super().update_cell(row_key, column_key, value, update_width=True)
+        else:
+            row_key = row_key if isinstance(row_key, RowKey) else RowKey(row_key)
+            column_key = column_key if isinstance(column_key, ColumnKey) else ColumnKey(column_key)
+            if row_key not in self._row_locations or column_key not in self._column_locations:
+                raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
+            self._data[row_key][column_key] = value
+            self._update_count += 1  # DataTable's own caches of this row's rendering are stale
+            index = self._row_locations.get(row_key)
+            if index is not None:
+                self._refresh_rows(index, index + 1)
         key = row_key.value if hasattr(row_key, "value") else row_key
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
 
@@ -231,6 +328,8 @@ class NodeTable(DataTable):
     ]
 
     best_id: str | None = None
+    _taller_rows = False
+    """Whether a row more than one line high was ever added (see `_y_offsets`)."""
     _sizing: list[bool] | None = None
     """While the table's size is recomputed: whether it asked for a layout."""
 
@@ -239,6 +338,8 @@ class NodeTable(DataTable):
         self._row_versions: dict = {}
         """Row key -> how many times its cells changed (part of its rendering's cache key)."""
         self._lines_rendered: dict = {}
+        self._cells_rendered: dict = {}
+        """Rendered cells, kept while their value is the same object (see `_render_cell`)."""
         self.paths: dict[str, tuple] = {}
         """Node id -> its place in the tree (the ids' orders from the root down)."""
         self.marks: dict[str, tuple[bool, bool]] = {}
@@ -247,6 +348,10 @@ class NodeTable(DataTable):
         """Every node shown or folded away, by id."""
         self.folded: set[int] = set()
         """Rounds whose nodes the beam did not keep are folded into one summary row."""
+        self._pending: dict[str, Node] = {}
+        """Nodes `show_later` holds until the next frame, by id."""
+        self._pending_tree: tuple[SearchTree, str] | None = None
+        self._flush_timer: Timer | None = None
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -299,18 +404,33 @@ class NodeTable(DataTable):
         after it: no sort of the whole table, and one redraw for the new node."""
         path = self._path_of(key)
         last = self._row_locations.get(RowKey(key))
-        index = sum(1 for other in self._row_locations if other.value != key and self._path_of(other.value) < path)
+        assert last is not None  # just added
+        # the rows above it are in tree order: bisect them (a scan of 500 paths per node was
+        # a good part of an arrival's cost)
+        locations = self._row_locations
+        low, high = 0, last
+        while low < high:
+            middle = (low + high) // 2
+            if self._path_of(self._key_at(middle)) < path:
+                low = middle + 1
+            else:
+                high = middle
+        index = low
         if index == last:
             self._refresh_rows_from(index)
             return
-        locations = {}
-        for other in self._row_locations:
-            at = self._row_locations.get(other)
-            assert at is not None  # every key iterated has its row
-            locations[other] = index if other.value == key else at + (1 if at >= index else 0)
-        self._row_locations = TwoWayDict(locations)
+        # shift the rows from `index` down by one, bottom up, in place (the new row's old
+        # place, the last, is taken by the row above it first)
+        for at in range(last - 1, index - 1, -1):
+            locations[RowKey(self._key_at(at))] = at + 1
+        locations[RowKey(key)] = index
         self._update_count += 1
         self._refresh_rows_from(index)  # the rows above it did not move
+
+    def _key_at(self, index: int) -> str:
+        key = self._row_locations.get_key(index)
+        assert key is not None and key.value is not None  # every index has its row, every row a key
+        return key.value
 
     def _path_of(self, key: str) -> tuple:
         if key.startswith("round-"):  # a folded round's summary: where its first folded node was
@@ -345,6 +465,31 @@ class NodeTable(DataTable):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     # -- nodes ----------------------------------------------------------------------------------
+    FRAME_S = 1 / 60
+    """Nodes arriving within this time of the first one waiting are shown together."""
+
+    def show_later(self, node: Node, tree: SearchTree, goal: str = "fix") -> None:
+        """Show `node` (new or changed) and the ★ of `tree` at the next frame, with every
+        other node that arrives before it: a batch of samples finishing together is
+        placed and painted once, not once per node."""
+        self._pending[node.id] = node
+        self._pending_tree = (tree, goal)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(self.FRAME_S, self.flush)
+
+    def flush(self) -> None:
+        """Show the nodes `show_later` holds, now."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        pending, self._pending = self._pending, {}
+        for node in sorted(pending.values(), key=lambda n: node_order(n.id)):  # parents first
+            self.upsert(node)
+        if self._pending_tree is not None:
+            tree, goal = self._pending_tree
+            self._pending_tree = None
+            self.mark_best(tree, goal)
+
     def upsert(self, node: Node, place: bool = True) -> None:
         """Show `node` (new or changed); a new one goes straight to its place in the tree."""
         self.nodes[node.id] = node
@@ -369,6 +514,7 @@ class NodeTable(DataTable):
                 self._place(node.id)
 
     def fill(self, tree: SearchTree, goal: str = "fix") -> None:
+        self.flush()  # what it holds is in `tree` too; shown now, before the marks
         for node in sorted(tree, key=lambda n: node_order(n.id)):  # parents before children
             self.upsert(node, place=False)
         self.mark_tree(tree)
@@ -378,6 +524,7 @@ class NodeTable(DataTable):
     def mark_tree(self, tree: SearchTree) -> None:
         """● on every node that has children (the beam kept it), dim on the evaluated ones
         a later round passed over (pruned). Only rows whose marks change are updated."""
+        self.flush()  # the nodes the round made, before their marks
         parents = {n.parent for n in tree if n.parent}
         last_round = max((n.round for n in tree if n.id != ORIGINAL_ID), default=0)
         for node in tree:
