@@ -5,9 +5,12 @@ internals and each relies on what the others keep up to date."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.geometry import Region
@@ -88,6 +91,8 @@ def node_cells(node: Node, depth: int = 0) -> list:
     ]  # a Text: DataTable reads a str as markup
 
 
+_EMPTY = Text()
+
 _AWAY = Coordinate(-2, -2)
 """Where the cursor (or hover) is, as far as a row it is not on can tell."""
 
@@ -151,8 +156,9 @@ class NodeTable(DataTable):
         # line (about 100 ms with 500 nodes). Lines are kept here per row instead, keyed
         # on what their look depends on: the row's own cells (a version bumped when one
         # changes), the column widths, the cursor and hover when on the row, the focus and
-        # theme. A row moved by an insertion above it keeps its line; only the row index
-        # its segments carry for mouse clicks is rewritten.
+        # theme. A row moved by an insertion above it keeps its line as it is (the row
+        # index its segments carry is then stale: the mouse reads the row from where it
+        # is, see `_at_pointer`).
         if self.cursor_type != "row":
             return super()._render_line(y, x1, x2, base_style)
         try:
@@ -178,21 +184,12 @@ class NodeTable(DataTable):
             tuple(c.get_render_width(self) for c in self.columns.values()),
             self.app.theme,
         )
-        cached = self._lines_rendered.get(key)
-        if cached is None:
+        strip = self._lines_rendered.get(key)
+        if strip is None:
             if len(self._lines_rendered) > 4000:  # bounded: a long search scrolls through many
                 self._lines_rendered.clear()
             strip = super()._render_line(y, x1, x2, base_style)
-            self._lines_rendered[key] = (row, strip)
-            return strip
-        rendered_at, strip = cached
-        if rendered_at != row:
-            meta = Style.from_meta({"row": row})
-            strip = Strip(
-                [Segment(seg.text, seg.style + meta if seg.style else meta, seg.control) for seg in strip],
-                strip.cell_length,
-            )
-            self._lines_rendered[key] = (row, strip)
+            self._lines_rendered[key] = strip
         return strip
 
     def _render_cell(self, row_index, column_index, base_style, width, cursor=False, hover=False):
@@ -219,21 +216,76 @@ class NodeTable(DataTable):
             self.app.theme,
         )
         cached = self._cells_rendered.get(key)
-        if cached is None or cached[0] is not value:
-            if len(self._cells_rendered) > 20000:  # bounded: a long search scrolls through many
-                self._cells_rendered.clear()
+        if cached is not None and cached[0] is value:
+            return cached[1]  # its row may have moved since: see `_at_pointer`
+        if len(self._cells_rendered) > 20000:  # bounded: a long search scrolls through many
+            self._cells_rendered.clear()
+        lines = self._render_one_line_cell(value, row_index, column_index, base_style, width, cursor, hover)
+        if lines is None:
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            self._cells_rendered[key] = (value, row_index, lines)
-            return lines
-        _, rendered_at, lines = cached
-        if rendered_at != row_index:  # the row moved (a node placed above it): only the row its segments carry changes
-            meta = Style.from_meta({"row": row_index, "column": column_index})
-            lines = [
-                [Segment(seg.text, seg.style + meta if seg.style else meta, seg.control) for seg in line]
-                for line in lines
-            ]
-            self._cells_rendered[key] = (value, row_index, lines)
+        self._cells_rendered[key] = (value, lines)
         return lines
+
+    def _render_one_line_cell(self, value, row_index, column_index, base_style, width, cursor, hover):
+        """The segments DataTable renders for a one-line text cell (its padding, the
+        cursor's and the table's styles, the row and column for the mouse), made directly
+        from the text's segments: through Rich's padding and styling renderables a cell
+        cost about 0.2 ms, and a node arriving renders 7 to 20 of them. None for any other
+        cell (DataTable's own rendering then)."""
+        cell = _EMPTY if value is None else default_cell_formatter(value, wrap=False, height=1) or _EMPTY
+        if (
+            not isinstance(cell, Text)
+            or cell.justify not in (None, "default")
+            or cell.overflow not in (None, "fold", "crop")
+            or "\n" in cell.plain
+            or "\t" in cell.plain
+            or row_index < self.fixed_rows
+            or column_index < self.fixed_columns
+            or self.rows[self._row_locations.get_key(row_index)].height != 1
+        ):
+            return None
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        console = self.app.console
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        if cell.spans:
+            text = list(cell.render(console))
+        else:  # Text.render leaves the text's own style to its caller when it has no spans
+            text = [Segment(cell.plain, console.get_style(cell.style, default=Style.null()))]
+        pad = self.cell_padding
+        inner = Segment.adjust_line_length(text, max(0, width - 2 * pad), style=Style.null())
+        line = [Segment(" " * pad, Style.null()), *inner, Segment(" " * pad, Style.null())] if pad else inner
+        return [list(Segment.apply_style(line, style=pre_style, post_style=post_style))]
+
+    def _at_pointer(self, event: events.MouseEvent) -> None:
+        """Set the row that mouse `event`'s style names (DataTable reads it there) from the
+        line the pointer is on: a line kept from before rows were inserted above it names
+        the row it was, and rewriting every moved line's segments cost more than a frame."""
+        meta = event.style.meta
+        offset = event.get_content_offset(self)
+        if offset is None or "row" not in meta or meta["row"] < 0:  # the header names no row
+            return
+        header = self.header_height if self.show_header else 0
+        row = offset.y - header + round(self.scroll_y)
+        if row != meta["row"] and 0 <= row < self.row_count:
+            event.style = event.style + Style.from_meta({"row": row})
+
+    async def _on_click(self, event: events.Click) -> None:
+        self._at_pointer(event)
+        await super()._on_click(event)
+
+    def _on_mouse_move(self, event: events.MouseMove):
+        self._at_pointer(event)
+        return super()._on_mouse_move(event)
 
     def _update_dimensions(self, new_rows) -> None:
         # A new row makes the table taller, and Textual then lays out the whole screen again
@@ -277,6 +329,25 @@ class NodeTable(DataTable):
         else:
             self._refresh_rows(index, None)
 
+    @contextmanager
+    def _painting_once(self):
+        """Rows whose cells change inside are painted once at the end, each run of
+        adjacent rows as one region (the beam's marks change 20 rows at once)."""
+        if self._rows_to_paint is not None:  # inside another: that one paints
+            yield
+            return
+        self._rows_to_paint = set()
+        try:
+            yield
+        finally:
+            keys, self._rows_to_paint = self._rows_to_paint, None
+            rows = sorted(i for i in map(self._row_locations.get, keys) if i is not None)
+            start = 0
+            for at, row in enumerate(rows):
+                if at + 1 == len(rows) or rows[at + 1] != row + 1:
+                    self._refresh_rows(rows[start], row + 1)
+                    start = at + 1
+
     def _refresh_rows(self, start: int, end: int | None) -> None:
         """Paint the lines of rows `start` to `end` (exclusive; None: the last), as far as
         they are in view; every row is one line high."""
@@ -316,7 +387,9 @@ class NodeTable(DataTable):
             self._data[row_key][column_key] = value
             self._update_count += 1  # DataTable's own caches of this row's rendering are stale
             index = self._row_locations.get(row_key)
-            if index is not None:
+            if index is not None and self._rows_to_paint is not None:
+                self._rows_to_paint.add(row_key)  # painted with the others at the end (see `_painting_once`)
+            elif index is not None:
                 self._refresh_rows(index, index + 1)
         key = row_key.value if hasattr(row_key, "value") else row_key
         self._row_versions[key] = self._row_versions.get(key, 0) + 1
@@ -352,6 +425,8 @@ class NodeTable(DataTable):
         """Nodes `show_later` holds until the next frame, by id."""
         self._pending_tree: tuple[SearchTree, str] | None = None
         self._flush_timer: Timer | None = None
+        self._rows_to_paint: set[RowKey] | None = None
+        """While changes are gathered (see `_painting_once`): the rows whose cells changed."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -483,12 +558,13 @@ class NodeTable(DataTable):
             self._flush_timer.stop()
             self._flush_timer = None
         pending, self._pending = self._pending, {}
-        for node in sorted(pending.values(), key=lambda n: node_order(n.id)):  # parents first
-            self.upsert(node)
-        if self._pending_tree is not None:
-            tree, goal = self._pending_tree
-            self._pending_tree = None
-            self.mark_best(tree, goal)
+        with self._painting_once():
+            for node in sorted(pending.values(), key=lambda n: node_order(n.id)):  # parents first
+                self.upsert(node)
+            if self._pending_tree is not None:
+                tree, goal = self._pending_tree
+                self._pending_tree = None
+                self.mark_best(tree, goal)
 
     def upsert(self, node: Node, place: bool = True) -> None:
         """Show `node` (new or changed); a new one goes straight to its place in the tree."""
@@ -525,6 +601,10 @@ class NodeTable(DataTable):
         """● on every node that has children (the beam kept it), dim on the evaluated ones
         a later round passed over (pruned). Only rows whose marks change are updated."""
         self.flush()  # the nodes the round made, before their marks
+        with self._painting_once():
+            self._mark_tree(tree)
+
+    def _mark_tree(self, tree: SearchTree) -> None:
         parents = {n.parent for n in tree if n.parent}
         last_round = max((n.round for n in tree if n.id != ORIGINAL_ID), default=0)
         for node in tree:
