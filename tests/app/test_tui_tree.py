@@ -340,3 +340,33 @@ async def test_a_click_selects_the_row_under_the_pointer_after_rows_were_inserte
         assert names(table)[4] == "0-1"  # drawn as row 2 before
         await pilot.click(NodeTable, offset=(4, 1 + 4))  # the header, then row 4
         assert table.current_id() == "0-1"
+
+
+async def test_nodes_arriving_within_a_frame_are_shown_together_by_one_flush():
+    """A batch of samples finishing together: the nodes wait for the next frame and are
+    placed, starred and painted together, parents before children whatever their order."""
+    tree = SearchTree()
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        flushes = []
+        flush = table.flush
+        table.flush = lambda: (flushes.append(table.row_count), flush())  # type: ignore[method-assign]
+        for node in [
+            evaluated("1-0", "0-1", 1),
+            evaluated("baseline", None, -1),
+            evaluated("0-0", None, 0),
+            evaluated("0-1", None, 0, passed=1),
+        ]:
+            tree.add(node)
+            table.show_later(node, tree)
+        assert table.row_count == 0  # not yet: within the frame
+        await wait_for(pilot, lambda: table.row_count == 4)
+        assert flushes == [0]  # one flush, for all four
+        assert names(table) == ["original", "0-0", "0-1", "└ 1-0"]
+        assert table.best_id == "0-1"
+        late = evaluated("0-2", None, 0)
+        tree.add(late)
+        table.show_later(late, tree)
+        table.mark_tree(tree)  # the round ended: what waits is shown first, then marked
+        assert names(table) == ["original", "0-0", "● 0-1", "└ 1-0", "0-2"]
