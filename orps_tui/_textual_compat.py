@@ -71,6 +71,7 @@ PRIVATE_MEMBERS = {
         "_render_line_in_row",
         "_render_cell",
         "_get_styles_to_render_cell",
+        "_labelled_row_exists",
         "_on_click",
         "_on_mouse_move",
         "_get_offsets",

@@ -148,7 +148,57 @@ class NodeTable(DataTable):
                 cursor_location = _AWAY
             if hover_location.row != row:
                 hover_location = _AWAY
+            if row >= 0 and not self._row_decorations():
+                return self._render_plain_row(row, line_no, base_style, cursor_location, hover_location)
         return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+
+    def _row_decorations(self) -> bool:
+        """Whether rows have more than their cells: fixed rows or columns, zebra stripes,
+        labels (this table has none of them; DataTable renders such rows)."""
+        labels = self._labelled_row_exists and self.show_row_labels
+        return bool(self.fixed_rows or self.fixed_columns or self.zebra_stripes or labels)
+
+    def _render_plain_row(self, row, line_no, base_style, cursor_location, hover_location):
+        """DataTable's `_render_line_in_row` for a row of cells and a row cursor, without
+        what this table never has (see `_row_decorations`): DataTable's computes the
+        header's, fixed cells' and each column's styles and order again for every line,
+        about as long as rendering the line's cells."""
+        cursor, hover = cursor_location.row == row, hover_location.row == row
+        cells = []
+        table_width = 0
+        for column_index, column in enumerate(self.ordered_columns):
+            width = column.get_render_width(self)
+            table_width += width
+            cells.append(self._render_cell(row, column_index, base_style, width, cursor=cursor, hover=hover)[line_no])
+        # the rest of the line, as wide as the table, in the row's look
+        extend_style, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False
+        )
+        extend_style = base_style + extend_style + Style.from_meta({"row": row, "column": 0, "out_of_bounds": True})
+        cells.append([Segment(" " * max(0, self.size.width - table_width), extend_style)])
+        return [], cells
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every line's look depends on besides its row, once per frame: asked of
+        # each of 40 lines, the table's style (its background from its ancestors) and
+        # the columns' widths took longer than their lines when those were kept.
+        self._frame_looks = self._looks()
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_looks = self._frame_style = None
+
+    def _looks(self) -> tuple:
+        return (self.size.width, tuple(c.get_render_width(self) for c in self.ordered_columns), self.app.theme)
+
+    def render_line(self, y: int) -> Strip:
+        if self.fixed_rows or self._frame_style is None:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset  # as DataTable's: the header stays, the rows scroll
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._frame_style)
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         # DataTable keys every line's rendering on the table's update count, which any
@@ -173,7 +223,6 @@ class NodeTable(DataTable):
             line_no,
             x1,
             x2,
-            self.size.width,
             on_row,
             self.cursor_coordinate if on_row[0] else None,
             base_style,
@@ -181,8 +230,7 @@ class NodeTable(DataTable):
             self._show_hover_cursor,
             self._pseudo_class_state,
             self._row_versions.get(row_key, 0),
-            tuple(c.get_render_width(self) for c in self.columns.values()),
-            self.app.theme,
+            self._frame_looks or self._looks(),  # the width, the columns' widths, the theme
         )
         strip = self._lines_rendered.get(key)
         if strip is None:
@@ -401,6 +449,9 @@ class NodeTable(DataTable):
     ]
 
     best_id: str | None = None
+    _frame_looks: tuple | None = None
+    _frame_style: Style | None = None
+    """While a frame's lines are rendered: what they all depend on (see `render_lines`)."""
     _taller_rows = False
     """Whether a row more than one line high was ever added (see `_y_offsets`)."""
     _sizing: list[bool] | None = None

@@ -289,6 +289,7 @@ async def test_cells_are_drawn_as_datatable_draws_them():
     """The table makes its cells' segments directly, not through Rich's renderables: every
     cell (marks, ★, pass counts, dim pruned names, the cursor's and hover's styles, the row
     and column the mouse reads) comes out as DataTable's own rendering makes it."""
+    from textual.coordinate import Coordinate
     from textual.widgets import DataTable
 
     tree = SearchTree()
@@ -320,6 +321,15 @@ async def test_cells_are_drawn_as_datatable_draws_them():
                     assert cells_drawn(ours) == cells_drawn(theirs), (row, column, cursor, hover)
                     compared += 1
         assert compared == table.row_count * 7 * 3
+        for row in range(table.row_count):  # and whole lines, with the cursor on, next to or off the row
+            key = table._row_locations.get_key(row)
+            for cursor in [Coordinate(row, 0), Coordinate(row + 1, 0), Coordinate(-2, -2)]:
+                for hover in [Coordinate(row, 0), Coordinate(-2, -2)]:
+                    ours = table._render_line_in_row(key, 0, style, cursor, hover)
+                    table._update_count += 1
+                    theirs = DataTable._render_line_in_row(table, key, 0, style, cursor, hover)
+                    assert ours[0] == theirs[0] == []
+                    assert cells_drawn(ours[1]) == cells_drawn(theirs[1]), (row, cursor, hover)
 
 
 async def test_a_click_selects_the_row_under_the_pointer_after_rows_were_inserted_above_it():
