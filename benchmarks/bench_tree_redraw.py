@@ -1,17 +1,20 @@
-"""The live search tree's redraw: CPU ms per arriving node at 100 and 500 nodes, this
-checkout's `NodeTable` beside the one of an earlier commit, in one run.
+"""The live search tree's redraw: CPU ms per arrival at 100 and 500 nodes, this checkout's
+`NodeTable` beside the one of an earlier commit, in one run.
 
 With the tree on screen (the search's shape: 20 nodes a round, each a child of one of the
 previous round's first 3), given the search's plan as the search screen gives it (before
-any node: `NodeTable.reserve`, where the table has it), one node arrives at a time and is handled as the search screen
-handles it (row added in tree order, the tree marks and the ★ updated; the marks on every
-node, where the screen does it once a round: the worst case); the CPU time of that and of
-the redraw it causes (`pilot.pause()` returns once the app is idle) is taken, minus a
-pause's own. The earlier `NodeTable` is read from git (`orps_tui/widgets/nodes.py` at
-`--before`) and loaded as a module of its own, so both run in the same process on the
-same machine load. One frame at 60 Hz is 16.7 ms.
+any node: `NodeTable.reserve`, where the table has it), nodes arrive and are handled as
+the search screen handles them (row added in tree order, the ★ updated; where the table
+can hold what arrives within a frame, `show_later` and then the `flush` its frame timer
+calls), then the tree's marks (on every arrival, where the screen marks once a round: the
+worst case). They arrive one at a time, then `--burst` together (a batch of samples
+finishing at once: one redraw for all of them where the table holds them). The CPU time
+of that and of the redraw it causes (`pilot.pause()` returns once the app is idle) is
+taken, minus a pause's own. The earlier `NodeTable` is read from git
+(`orps_tui/widgets/nodes.py` at `--before`) and loaded as a module of its own, so both run
+in the same process on the same machine load. One frame at 60 Hz is 16.7 ms.
 
-    python benchmarks/bench_tree_redraw.py [--before 9369a4b] [--arrivals 30] [--nodes 100 500]
+    python benchmarks/bench_tree_redraw.py [--before 9369a4b] [--arrivals 30] [--nodes 100 500] [--burst 8]
 """
 
 from __future__ import annotations
