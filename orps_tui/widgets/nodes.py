@@ -545,11 +545,12 @@ class NodeTable(DataTable):
         if index == last:
             self._refresh_rows_from(index)
             return
-        # shift the rows from `index` down by one, bottom up, in place (the new row's old
-        # place, the last, is taken by the row above it first)
-        for at in range(last - 1, index - 1, -1):
-            locations[RowKey(self._key_at(at))] = at + 1
-        locations[RowKey(key)] = index
+        # the rows from `index` down move one down: the index made again from the rows in
+        # order (dict and zip run in C; shifting each entry in place took 2 ms at 500 rows)
+        get_key = locations.get_key
+        order = [k for k in map(get_key, range(last + 1)) if k is not None]  # every index has its row
+        order.insert(index, order.pop())
+        self._row_locations = TwoWayDict(dict(zip(order, range(last + 1))))
         self._update_count += 1
         self._refresh_rows_from(index)  # the rows above it did not move
 
