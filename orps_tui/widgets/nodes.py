@@ -677,8 +677,8 @@ class NodeTable(DataTable):
                     node.id, "id", cell, update_width=cell.cell_len > self.columns[ID_COLUMN].content_width
                 )
             elif self._visible(node.id):  # folded, and now kept: its children need it
+                self._show_summary(node.round)  # first: the round's row moves if it was where this node goes
                 self.upsert(node)
-                self._show_summary(node.round)
 
     # -- folding rounds -------------------------------------------------------------------------
     def _visible(self, node_id: str) -> bool:
@@ -707,12 +707,22 @@ class NodeTable(DataTable):
             return
         # short: columns only grow (see _update_column_widths), and the legend says what f does
         label = Text(f"▸ round {round_}: {len(hidden)} folded", style="dim italic")
+        if key in self.rows and place and not self._in_order(key):  # its first folded node came back
+            self.remove_row(key)
         if key in self.rows:
             self.update_cell(key, "id", label, update_width=label.cell_len > self.columns[ID_COLUMN].content_width)
         else:
             self.add_row("", label, "", "", "", "", "", key=key)
             if place:
                 self._place(key)
+
+    def _in_order(self, key: str) -> bool:
+        """Whether row `key` is between its neighbours in tree order (new rows are placed
+        by bisection, which needs the rows in order)."""
+        at = self.get_row_index(key)
+        path = self._path_of(key)
+        before = at == 0 or self._path_of(self._key_at(at - 1)) < path
+        return before and (at + 1 == self.row_count or path < self._path_of(self._key_at(at + 1)))
 
     def round_of(self, key: str | None) -> int | None:
         if key is None:

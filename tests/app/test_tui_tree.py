@@ -380,3 +380,28 @@ async def test_nodes_arriving_within_a_frame_are_shown_together_by_one_flush():
         table.show_later(late, tree)
         table.mark_tree(tree)  # the round ended: what waits is shown first, then marked
         assert names(table) == ["original", "0-0", "● 0-1", "└ 1-0", "0-2"]
+
+
+async def test_a_folded_rounds_first_node_kept_later_goes_above_the_row_of_the_others():
+    """The beam keeps the first node of a folded round: it comes back where it was, with its
+    child under it, and the round's row moves down to the first node still folded (rows
+    stay in tree order, which the placing of later nodes relies on)."""
+    tree = SearchTree()
+    for node in [evaluated("baseline", None, -1), evaluated("0-0", None, 0), evaluated("0-1", None, 0)]:
+        tree.add(node)
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        table.fill(tree)
+        table.toggle_round(0)
+        await pilot.pause()
+        assert names(table) == ["original", "▸ round 0: 2 folded"]
+        child = evaluated("1-0", "0-0", 1)
+        tree.add(child)
+        table.upsert(child)
+        table.mark_tree(tree)
+        assert names(table) == ["original", "● 0-0", "└ 1-0", "▸ round 0: 1 folded"]
+        late = evaluated("0-2", None, 0)  # placed among rows in order: after the round's row
+        tree.add(late)
+        table.upsert(late)
+        assert names(table) == ["original", "● 0-0", "└ 1-0", "▸ round 0: 2 folded"]
