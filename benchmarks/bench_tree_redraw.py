@@ -1,17 +1,20 @@
-"""The live search tree's redraw: CPU ms per arriving node at 100 and 500 nodes, this
-checkout's `NodeTable` beside the one of an earlier commit, in one run.
+"""The live search tree's redraw: CPU ms per arrival at 100 and 500 nodes, this checkout's
+`NodeTable` beside the one of an earlier commit, in one run.
 
 With the tree on screen (the search's shape: 20 nodes a round, each a child of one of the
 previous round's first 3), given the search's plan as the search screen gives it (before
-any node: `NodeTable.reserve`, where the table has it), one node arrives at a time and is handled as the search screen
-handles it (row added in tree order, the tree marks and the ★ updated; the marks on every
-node, where the screen does it once a round: the worst case); the CPU time of that and of
-the redraw it causes (`pilot.pause()` returns once the app is idle) is taken, minus a
-pause's own. The earlier `NodeTable` is read from git (`orps_tui/widgets/nodes.py` at
-`--before`) and loaded as a module of its own, so both run in the same process on the
-same machine load. One frame at 60 Hz is 16.7 ms.
+any node: `NodeTable.reserve`, where the table has it), nodes arrive and are handled as
+the search screen handles them (row added in tree order, the ★ updated; where the table
+can hold what arrives within a frame, `show_later` and then the `flush` its frame timer
+calls), then the tree's marks (on every arrival, where the screen marks once a round: the
+worst case). They arrive one at a time, then `--burst` together (a batch of samples
+finishing at once: one redraw for all of them where the table holds them). The CPU time
+of that and of the redraw it causes (`pilot.pause()` returns once the app is idle) is
+taken, minus a pause's own. The earlier `NodeTable` is read from git
+(`orps_tui/widgets/nodes.py` at `--before`) and loaded as a module of its own, so both run
+in the same process on the same machine load. One frame at 60 Hz is 16.7 ms.
 
-    python benchmarks/bench_tree_redraw.py [--before 9369a4b] [--arrivals 30] [--nodes 100 500]
+    python benchmarks/bench_tree_redraw.py [--before 9369a4b] [--arrivals 30] [--nodes 100 500] [--burst 8]
 """
 
 from __future__ import annotations
@@ -28,12 +31,11 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-sys.path.insert(0, str(Path(__file__).parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(Path(__file__).parent), str(ROOT)]  # this checkout's orps_tui, not an installed one
 from bench_tui import make_node, make_tree  # noqa: E402
 
 from orps_tui.widgets import nodes as current  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def module_at(ref: str):
@@ -66,28 +68,40 @@ class TreeApp(App):
         table.fill(self.search_tree)
 
 
-async def per_arrival(table_class, nodes: int, arrivals: int) -> tuple[float, float]:
-    """(median, 95th percentile) CPU ms per arriving node and its redraw."""
+def arrive(table, tree, nodes: list) -> None:
+    """`nodes` arriving together, handled as the search screen handles them: each shown
+    (where the table can wait for the next frame: `show_later`, then its `flush` at that
+    frame; an earlier table shows each at once), the ★ updated, then the tree's marks."""
+    for node in nodes:
+        tree.add(node)
+        if hasattr(table, "show_later"):
+            table.show_later(node, tree)
+        else:
+            table.upsert(node)
+            table.mark_best(tree)
+    if hasattr(table, "flush"):
+        table.flush()  # what the frame's timer calls
+    table.mark_tree(tree)
+
+
+async def per_arrival(table_class, nodes: int, arrivals: int, burst: int = 1) -> tuple[float, float]:
+    """(median, 95th percentile) CPU ms per arrival of `burst` nodes together and its redraw."""
     tree = make_tree(nodes)
     # the plan event's data for make_node's shape: 20 fresh samples, then rounds of 20
     # (beam 3, 7 children each: 21 a round, names as wide as 20's) up to the last arrival
     plan = {"strategy": "orps", "start": "fresh", "samples": 20, "beam": 3, "children_each": 7}
-    plan["rounds"] = (nodes + arrivals - 1) // 20
+    plan["rounds"] = (nodes + arrivals * burst - 1) // 20
     app = TreeApp(table_class, tree, plan)
     idle, moved = [], []
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(table_class)
         await pilot.pause()
-        for i in range(nodes, nodes + arrivals):
+        for i in range(nodes, nodes + arrivals * burst, burst):
             started = time.process_time()
             await pilot.pause()
             idle.append(time.process_time() - started)
             started = time.process_time()
-            node = make_node(i)
-            tree.add(node)
-            table.upsert(node)
-            table.mark_tree(tree)
-            table.mark_best(tree)
+            arrive(table, tree, [make_node(j) for j in range(i, i + burst)])
             await pilot.pause()
             moved.append(time.process_time() - started)
     base = statistics.median(idle)
@@ -100,15 +114,20 @@ def main() -> None:
     ap.add_argument("--before", default="9369a4b", help="the git commit to compare with")
     ap.add_argument("--arrivals", type=int, default=30)
     ap.add_argument("--nodes", type=int, nargs="+", default=[100, 500])
+    ap.add_argument("--burst", type=int, default=8, help="nodes arriving together (a batch of samples); 0: none")
     args = ap.parse_args()
     before = module_at(args.before)
-    print(f"CPU ms per arriving node and its redraw (median / p95); before = {args.before}, after = this checkout")
-    print(f"{'nodes':>6}  {'before':>17}  {'after':>17}")
+    print(f"CPU ms per arrival and its redraw (median / p95); before = {args.before}, after = this checkout")
+    print(f"{'nodes':>6}  {'arriving':>9}  {'before':>17}  {'after':>17}")
+    bursts = [1] + ([args.burst] if args.burst > 1 else [])
     for n in args.nodes:
-        # interleaved, so that a change in the machine's load hits both
-        b = asyncio.run(per_arrival(before.NodeTable, n, args.arrivals))
-        a = asyncio.run(per_arrival(current.NodeTable, n, args.arrivals))
-        print(f"{n:>6}  {b[0]:7.1f} / {b[1]:6.1f}  {a[0]:7.1f} / {a[1]:6.1f}")
+        for burst in bursts:
+            # interleaved, so that a change in the machine's load hits both
+            count = args.arrivals if burst == 1 else max(10, args.arrivals // burst)
+            b = asyncio.run(per_arrival(before.NodeTable, n, count, burst))
+            a = asyncio.run(per_arrival(current.NodeTable, n, count, burst))
+            what = "1 node" if burst == 1 else f"{burst} nodes"
+            print(f"{n:>6}  {what:>9}  {b[0]:7.1f} / {b[1]:6.1f}  {a[0]:7.1f} / {a[1]:6.1f}")
 
 
 if __name__ == "__main__":

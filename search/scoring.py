@@ -13,6 +13,7 @@ gives the same beam, the same answer and the same tree on every run.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from search.tree import Node
 from search.types import Evaluation
@@ -90,7 +91,12 @@ def final_key(node: Node) -> tuple[float, float]:
 
 def _id_key(node: Node) -> tuple[tuple[int, int, str], ...]:
     """`1-10` after `1-2`: the numeric parts of an id compare as numbers."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in node.id.split("-"))
+    return _id_parts(node.id)
+
+
+@lru_cache(maxsize=8192)
+def _id_parts(node_id: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in node_id.split("-"))
 
 
 def in_id_order(nodes: Iterable[Node]) -> list[Node]:
@@ -105,8 +111,13 @@ def select_beam(nodes: list[Node], beam: int, goal: str = "fix") -> list[Node]:
 
 
 def best_node(nodes: list[Node]) -> Node | None:
-    evaluated = in_id_order(nodes)
-    return max(evaluated, key=final_key) if evaluated else None
+    """The best evaluated node by `final_key`; of tied ones, the first in id order (as
+    `in_id_order` sorts them), found without sorting: the live tree asks on every node."""
+    keyed = [(final_key(n), n) for n in nodes if n.evaluation is not None]
+    if not keyed:
+        return None
+    top = max(key for key, _ in keyed)
+    return min((n for key, n in keyed if key == top), key=_id_key)
 
 
 def is_satisfied(node: Node) -> bool:

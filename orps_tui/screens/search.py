@@ -138,8 +138,7 @@ class SearchScreen(SaysWhy, QuickFirstPaint):
         if event.kind in NODE_EVENTS and self.search_tree is not None:
             node = self.search_tree.get(event.data.get("node", ""))
             if node is not None:
-                table.upsert(node)
-                table.mark_best(self.search_tree, self.job.settings.goal)
+                table.show_later(node, self.search_tree, self.job.settings.goal)  # with the others of its frame
                 detail = self.query_one(NodeDetail)
                 if detail.node_id in (None, node.id):
                     detail.show(node)

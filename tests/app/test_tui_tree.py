@@ -278,3 +278,130 @@ async def test_a_node_arriving_in_a_long_table_leaves_nothing_stale_on_the_termi
             table.upsert(node)  # no marks: they would repaint the rows they change
             await wait_for(pilot, lambda: node.id in table.rows and terminal.text() == screen_text(app))
         assert drawn_names(app)[:7] == ["original", "0-0", "1-1", "0-1", "0-2", "1-0", "0-3"]
+
+
+def cells_drawn(lines) -> list[tuple[str, object]]:
+    """Each character a cell's rendering draws, with its style (however it is split into segments)."""
+    return [(ch, seg.style) for line in lines for seg in line for ch in seg.text]
+
+
+async def test_cells_are_drawn_as_datatable_draws_them():
+    """The table makes its cells' segments directly, not through Rich's renderables: every
+    cell (marks, ★, pass counts, dim pruned names, the cursor's and hover's styles, the row
+    and column the mouse reads) comes out as DataTable's own rendering makes it."""
+    from textual.coordinate import Coordinate
+    from textual.widgets import DataTable
+
+    tree = SearchTree()
+    for node in [
+        evaluated("baseline", None, -1),
+        evaluated("0-0", None, 0),
+        evaluated("0-1", None, 0, passed=1),
+        evaluated("1-0", "0-1", 1),
+    ]:
+        tree.add(node)
+    tree.get("0-1").style = "[bold]not markup[/bold]"
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        table.fill(tree)
+        table.focus()
+        await pilot.pause()
+        style = table.rich_style
+        compared = 0
+        for row in range(table.row_count):
+            for column, col in enumerate(table.ordered_columns):
+                for cursor, hover in [(False, False), (True, False), (False, True)]:
+                    width = col.get_render_width(table)
+                    value = table._data[table._row_locations.get_key(row)][col.key]
+                    ours = table._render_one_line_cell(value, row, column, style, width, cursor, hover)
+                    assert ours is not None
+                    table._update_count += 1  # nothing cached in DataTable's own
+                    theirs = DataTable._render_cell(table, row, column, style, width, cursor, hover)
+                    assert cells_drawn(ours) == cells_drawn(theirs), (row, column, cursor, hover)
+                    compared += 1
+        assert compared == table.row_count * 7 * 3
+        for row in range(table.row_count):  # and whole lines, with the cursor on, next to or off the row
+            key = table._row_locations.get_key(row)
+            for cursor in [Coordinate(row, 0), Coordinate(row + 1, 0), Coordinate(-2, -2)]:
+                for hover in [Coordinate(row, 0), Coordinate(-2, -2)]:
+                    ours = table._render_line_in_row(key, 0, style, cursor, hover)
+                    table._update_count += 1
+                    theirs = DataTable._render_line_in_row(table, key, 0, style, cursor, hover)
+                    assert ours[0] == theirs[0] == []
+                    assert cells_drawn(ours[1]) == cells_drawn(theirs[1]), (row, cursor, hover)
+
+
+async def test_a_click_selects_the_row_under_the_pointer_after_rows_were_inserted_above_it():
+    """Lines kept from before a node was placed above them name the row they were; the
+    click goes to the row under the pointer."""
+    tree = SearchTree()
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        for node in [evaluated("baseline", None, -1)] + [evaluated(f"0-{i}", None, 0) for i in range(6)]:
+            tree.add(node)
+            table.upsert(node)
+        await pilot.pause()
+        for node in [evaluated("1-0", "0-0", 1), evaluated("1-1", "0-0", 1)]:
+            tree.add(node)
+            table.upsert(node)  # two rows in under 0-0: 0-1 and below move down two
+        await pilot.pause()
+        assert names(table)[4] == "0-1"  # drawn as row 2 before
+        await pilot.click(NodeTable, offset=(4, 1 + 4))  # the header, then row 4
+        assert table.current_id() == "0-1"
+
+
+async def test_nodes_arriving_within_a_frame_are_shown_together_by_one_flush():
+    """A batch of samples finishing together: the nodes wait for the next frame and are
+    placed, starred and painted together, parents before children whatever their order."""
+    tree = SearchTree()
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        flushes = []
+        flush = table.flush
+        table.flush = lambda: (flushes.append(table.row_count), flush())  # type: ignore[method-assign]
+        for node in [
+            evaluated("1-0", "0-1", 1),
+            evaluated("baseline", None, -1),
+            evaluated("0-0", None, 0),
+            evaluated("0-1", None, 0, passed=1),
+        ]:
+            tree.add(node)
+            table.show_later(node, tree)
+        assert table.row_count == 0  # not yet: within the frame
+        await wait_for(pilot, lambda: table.row_count == 4)
+        assert flushes == [0]  # one flush, for all four
+        assert names(table) == ["original", "0-0", "0-1", "└ 1-0"]
+        assert table.best_id == "0-1"
+        late = evaluated("0-2", None, 0)
+        tree.add(late)
+        table.show_later(late, tree)
+        table.mark_tree(tree)  # the round ended: what waits is shown first, then marked
+        assert names(table) == ["original", "0-0", "● 0-1", "└ 1-0", "0-2"]
+
+
+async def test_a_folded_rounds_first_node_kept_later_goes_above_the_row_of_the_others():
+    """The beam keeps the first node of a folded round: it comes back where it was, with its
+    child under it, and the round's row moves down to the first node still folded (rows
+    stay in tree order, which the placing of later nodes relies on)."""
+    tree = SearchTree()
+    for node in [evaluated("baseline", None, -1), evaluated("0-0", None, 0), evaluated("0-1", None, 0)]:
+        tree.add(node)
+    app = table_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NodeTable)
+        table.fill(tree)
+        table.toggle_round(0)
+        await pilot.pause()
+        assert names(table) == ["original", "▸ round 0: 2 folded"]
+        child = evaluated("1-0", "0-0", 1)
+        tree.add(child)
+        table.upsert(child)
+        table.mark_tree(tree)
+        assert names(table) == ["original", "● 0-0", "└ 1-0", "▸ round 0: 1 folded"]
+        late = evaluated("0-2", None, 0)  # placed among rows in order: after the round's row
+        tree.add(late)
+        table.upsert(late)
+        assert names(table) == ["original", "● 0-0", "└ 1-0", "▸ round 0: 2 folded"]
