@@ -34,7 +34,7 @@ from runners.sandbox.run import run_sandboxed
 from runners.target import Target
 from runners.testing._proxy import CONFIG_ENV, GUARD
 from runners.testing.evaluator import SandboxEvaluator
-from runners.testing.prepare import _replace_files, asserts_test_file, is_test_file, trust_info
+from runners.testing.prepare import _replace_files, asserts_test_file, bytecode_of, is_test_file, trust_info
 from search.types import Evaluation, Task
 
 PROXY_SOURCE = Path(__file__).with_name("_proxy.py")
@@ -181,7 +181,7 @@ async def _confirm_once(
     try:
         # The tests' side: the target replaced by a stub (a proxy once imported).
         if project:
-            tests_side = evaluator.workspaces.prepare(task, _stub(qualname), tests, asserts_test_file)
+            tests_side = evaluator.workspaces.prepare(task, _stub(qualname), tests, asserts_test_file, bytecode_of(env))
             _replace_files(tests_side, {rel: text for rel, text in files.items() if is_test_file(rel)})
         else:
             tests_side = evaluator.workspaces.prepare(task, code, tests, asserts_test_file)
@@ -191,7 +191,7 @@ async def _confirm_once(
     try:
         if project:
             candidate_side = evaluator.workspaces.prepare(
-                task, code if not files else task.original_code, tests, asserts_test_file
+                task, code if not files else task.original_code, tests, asserts_test_file, bytecode_of(env)
             )
             _replace_files(candidate_side, {rel: text for rel, text in files.items() if not is_test_file(rel)})
         else:

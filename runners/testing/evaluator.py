@@ -32,6 +32,7 @@ from runners.testing.prepare import (
     _non_test,
     _replace_files,
     asserts_test_file,
+    bytecode_of,
     interpreter_view,
     kept_addopts,
     project_plugins,
@@ -178,7 +179,7 @@ class SandboxEvaluator:
                 ],
             )
         try:
-            prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
+            prepared = self.workspaces.prepare(task, code, tests, asserts_test_file, bytecode_of(env))
             if files and task.kind == "project":
                 _replace_files(prepared, files)
         except ValueError as err:  # the candidate cannot even be put in place: nothing runs
