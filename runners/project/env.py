@@ -320,8 +320,13 @@ PROBE_CACHE = "interpreters.json"
 """Under orps's cache directory: what each interpreter said, with the stamp it was true for."""
 
 
+def cache_dir() -> Path:
+    """orps's cache directory ($XDG_CACHE_HOME/orps, else ~/.cache/orps)."""
+    return _cache_home(os.environ) / "orps"
+
+
 def _probe_cache() -> Path:
-    return _cache_home(os.environ) / "orps" / PROBE_CACHE
+    return cache_dir() / PROBE_CACHE
 
 
 def _stamp(exe: Path, data: dict) -> list:

@@ -32,6 +32,7 @@ from runners.sandbox.bwrap import bwrap_works
 from runners.sandbox.cleanup import remove_tree
 from runners.sandbox.run import run_sandboxed
 from runners.target import Target
+from runners.testing import harness_bytecode
 from runners.testing._proxy import CONFIG_ENV, GUARD
 from runners.testing.evaluator import SandboxEvaluator
 from runners.testing.prepare import _replace_files, asserts_test_file, bytecode_of, is_test_file, trust_info
@@ -175,6 +176,7 @@ async def _confirm_once(
     plugin_dir = evaluator.workspaces.plugin_dir
     if not (plugin_dir / f"{PROXY_MODULE}.py").is_file():
         shutil.copyfile(PROXY_SOURCE, plugin_dir / f"{PROXY_MODULE}.py")
+    harness_bytecode.provide(plugin_dir, env.chosen.path, env.info)
     tests = list(task.tests)
     project = task.kind == "project"
     qualname = Target.parse(task.target).qualname if project else task.entry_point

@@ -27,6 +27,7 @@ from runners.sandbox.caps import Limits
 from runners.sandbox.cleanup import later
 from runners.sandbox.run import run_sandboxed
 from runners.sandbox.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from runners.testing import harness_bytecode
 from runners.testing.metrics import parse_perf, perf_available, perf_prefix, static_metrics
 from runners.testing.prepare import (
     _non_test,
@@ -297,6 +298,7 @@ class SandboxEvaluator:
             # the test file, the ini and an empty conftest.py that nothing can replace.
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
         python = env.chosen.path
+        harness_bytecode.provide(self.workspaces.plugin_dir, python, env.info)  # the plugin not compiled per run
         # Our boot script, not `-m pytest`: nothing in the project can stand in for pytest or
         # our plugin (`runners.testing._test_boot`).
         argv = [
