@@ -353,7 +353,7 @@ class SandboxEvaluator:
         loop = asyncio.get_running_loop()
         result_fd = channel.result_r
         loop.add_reader(result_fd, channel.drain)
-        channel.on_full = lambda: loop.remove_reader(result_fd)
+        channel.on_done = lambda: loop.remove_reader(result_fd)
         try:
             run = await run_sandboxed(
                 argv,
