@@ -6,7 +6,8 @@ Runs, in turn and in alternating order (so load on the machine hits each alike):
 - the project's own pytest (`PROJECT/.venv/bin/python -m pytest -q -p no:cacheprovider TEST_IDS`);
 - `orps check --target TARGET` from this checkout (PYTHONPATH pointing at it), in PROJECT;
 - the same from `--before` (e.g. a worktree of an older commit), when given.
-Prints each median and its ratio to pytest. Example (the sample project given a .venv
+PYTHONDONTWRITEBYTECODE is dropped from the environment, as a user's shell does not set
+it. Prints each median and its ratio to pytest. Example (the sample project given a .venv
 with pytest only):
 
     cp -r tests/fixtures/sample_project /tmp/sp && python -m venv /tmp/sp/.venv && /tmp/sp/.venv/bin/pip install pytest
@@ -47,13 +48,15 @@ def main() -> None:
     if args.before:
         runs["orps check (before)"] = (check, {"PYTHONPATH": str(Path(args.before).resolve())})
     runs["orps check (this checkout)"] = (check, {"PYTHONPATH": str(HERE)})
+    # As a user's shell has it: bytecode written and reused (by pytest's rewritten tests too).
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     times: dict[str, list[float]] = {name: [] for name in runs}
     names = list(runs)
     for i in range(args.repeats):
         for name in names if i % 2 == 0 else names[::-1]:
             argv, env = runs[name]
             started = time.perf_counter()
-            subprocess.run(argv, cwd=project, env={**os.environ, **env}, capture_output=True)
+            subprocess.run(argv, cwd=project, env={**base_env, **env}, capture_output=True)
             times[name].append(time.perf_counter() - started)
     base = statistics.median(times["project's pytest"])
     for name, values in times.items():

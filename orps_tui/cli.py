@@ -20,7 +20,10 @@ from runners.target import Target
 COMMANDS = ["solve", "check", "trace", "review", "apply", "runs", "bench", "watch", "demo", "doctor"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The `orps` parser; with `only` (a command name) just that command's subparser:
+    importing every command module to parse one command's arguments costs a one-shot
+    `orps check` about a tenth of a second."""
     parser = argparse.ArgumentParser(
         prog="orps",
         description="Search for a solution to a function in your project with ORPS "
@@ -40,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", dest="tui_project", default=".", metavar="DIR", help="project root (default: current directory)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [only] if only in COMMANDS else COMMANDS:
         importlib.import_module(f"orps_tui.commands.{name}").add_parser(sub)
     return parser
 
@@ -111,8 +114,8 @@ def _silence(stream) -> None:
 
 
 def run_command(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     if argv and Target.looks_like(argv[0]) and not argv[0].startswith("-"):
         argv = ["--target", *argv]  # `orps FILE::FUNC` is `orps --target FILE::FUNC`
     args = parser.parse_args(argv)

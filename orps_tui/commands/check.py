@@ -70,9 +70,14 @@ def resolve(args, selections: list | None = None):
     """(project, config, task) for `check` and `watch`: flags over orps.toml over pyproject.toml.
     `selections` receives the test selection (why each test was chosen)."""
     from orps_tui.config import load_config, project_dir
-    from orps_tui.taskbuild import build_task
+    from runners.sandbox.bwrap import probe_in_background
 
     project = project_dir(args.project)
+    # What the sandbox can use here, found on a thread while the target and its tests are
+    # looked up (its processes run on another core; the first run waits for it if need be).
+    probe_in_background(project)
+    from orps_tui.taskbuild import build_task
+
     cli = {
         "timeout_s": getattr(args, "timeout_s", None),
         "memory_mb": getattr(args, "memory_mb", None),

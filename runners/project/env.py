@@ -68,6 +68,10 @@ class InterpreterInfo:
     """(name, module) of every pytest11 entry point installed there."""
     error: str = ""
     """Why the interpreter could not be asked (missing, not executable, crashed)."""
+    cache_tag: str | None = None
+    """Its bytecode files' tag (`cpython-311`); None when it reads no cached bytecode."""
+    magic: str = ""
+    """Its bytecode format (`importlib.util.MAGIC_NUMBER`, hex)."""
 
 
 def _bin(env: Path) -> Path | None:
@@ -274,6 +278,10 @@ _PROBE = r"""
 import json, os, site, sys, sysconfig
 def probe():
     out = {"version": "%d.%d.%d" % sys.version_info[:3], "prefixes": [sys.prefix, sys.base_prefix, sys.exec_prefix]}
+    # the names and format of its bytecode (which cached .pyc files it would read)
+    import importlib.util
+    out["cache_tag"] = sys.implementation.cache_tag
+    out["magic"] = importlib.util.MAGIC_NUMBER.hex()
     paths = sysconfig.get_paths()
     out["site_dirs"] = sorted({paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
                               | set(site.getsitepackages() if hasattr(site, "getsitepackages") else []))
@@ -312,8 +320,13 @@ PROBE_CACHE = "interpreters.json"
 """Under orps's cache directory: what each interpreter said, with the stamp it was true for."""
 
 
+def cache_dir() -> Path:
+    """orps's cache directory ($XDG_CACHE_HOME/orps, else ~/.cache/orps)."""
+    return _cache_home(os.environ) / "orps"
+
+
 def _probe_cache() -> Path:
-    return _cache_home(os.environ) / "orps" / PROBE_CACHE
+    return cache_dir() / PROBE_CACHE
 
 
 def _stamp(exe: Path, data: dict) -> list:
@@ -335,7 +348,8 @@ def _remembered(exe: Path) -> dict | None:
     asking an interpreter costs a process start and a pytest import (0.2 s) on every command."""
     try:
         entry = json.loads(_probe_cache().read_text()).get(str(exe))
-        if entry and entry["stamp"] and entry["stamp"] == _stamp(exe, entry["data"]):
+        # (an answer from an orps that did not ask for the bytecode's format is asked again)
+        if entry and entry["stamp"] and "magic" in entry["data"] and entry["stamp"] == _stamp(exe, entry["data"]):
             return entry["data"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -404,6 +418,8 @@ def describe(python: str) -> InterpreterInfo:
         site_dirs,
         added,
         tuple(tuple(x) for x in data.get("plugins", [])),
+        cache_tag=data.get("cache_tag"),
+        magic=data.get("magic", ""),
     )
 
 

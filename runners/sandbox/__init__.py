@@ -6,7 +6,8 @@
   what this machine supports (namespaces, seccomp, overlays; `isolation_report`);
 - `caps`: `Limits` and `SandboxResult`, rlimits, per-run cgroups, and the disk and memory
   caps that hold without cgroups; `procs`: finding and killing a run's processes;
-- `seccomp`: the syscall filter; `_launch`: the first process inside (sets limits, then execs);
+- `seccomp`: the syscall filter; `_launch`: the first process inside where the system has no
+  `prlimit` (sets limits, then execs);
 - `cleanup`: what a run leaves behind (stray processes, scratch directories);
 - `workspace`: the copy of the project a run sees (hard links, the candidate's file fresh,
   the test harness beside it).

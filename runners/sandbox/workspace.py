@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import functools
 import os
 import shutil
 import tempfile
@@ -184,10 +185,48 @@ class Snapshot:
 
     def mounts(self, mountpoint: Path) -> list[tuple[Path, Path]]:
         """Read-only binds (source, destination) over the overlay at `mountpoint`."""
-        binds = [(self.empty_dir, mountpoint / rel) for rel in self.listing.hidden_dirs if not self.is_frozen(rel)]
+        binds = [
+            (self.empty_dir, mountpoint / rel)
+            for rel in self.listing.hidden_dirs
+            if not self.is_frozen(rel) and rel not in self.reused_bytecode
+        ]
         binds += [(self.empty_file, mountpoint / rel) for rel in self.listing.secrets if not self.is_frozen(rel)]
         binds += [(self.dir / rel, mountpoint / rel) for rel in sorted(self.frozen, key=lambda r: r.count("/"))]
         return binds
+
+    @functools.cached_property
+    def reused_bytecode(self) -> frozenset[str]:
+        """The project's `__pycache__` directories a run sees as they are, so that imports
+        reuse the project's compiled modules as plain pytest does (through the overlay: what
+        a run writes there lands in its throwaway layer). Python takes a cached file only
+        when the size and modification time it records are those of the source the run
+        sees; the candidate's own cached files are hidden (`Prepared.hide_bytecode`).
+
+        Not shown (empty, as every other ignored directory): the caches of directories where
+        pytest rewrites modules (test files under the project's `python_files`, conftests)
+        or where a rewritten file lies already (`NAME.TAG-pytest-VERSION.pyc`), and those of
+        frozen directories (their copy has an empty one): pytest reads its rewritten files
+        back without correcting the path they were compiled at, the project's, so tests would
+        run as code of another file than the one the run sees."""
+        from runners.testing.pytestconfig import collect_rules
+
+        rules = collect_rules(self.project)
+        rewritten = set()
+        for rel in self.listing.files:
+            folder, _, name = rel.rpartition("/")
+            if name == "conftest.py" or (name.endswith(".py") and rules.is_test_file(name)):
+                rewritten.add(folder)
+        shown = set()
+        for rel in self.listing.hidden_dirs:
+            if rel.rsplit("/", 1)[-1] != "__pycache__" or rel.rpartition("/")[0] in rewritten:
+                continue
+            try:
+                if any("-pytest-" in name for name in os.listdir(self.project / rel)):
+                    continue
+            except OSError:
+                continue
+            shown.add(rel)
+        return frozenset(shown)
 
     def notes(self) -> list[str]:
         left_out = self.listing.skipped + [f"{rel}: looks like a secret, left out" for rel in self.listing.secrets]
@@ -195,6 +234,18 @@ class Snapshot:
             return []
         more = f" (and {len(left_out) - 3} more)" if len(left_out) > 3 else ""
         return ["note: " + "; ".join(left_out[:3]) + more]
+
+
+def bytecode_suffixes(cache_tag: str | None, pytest_version: str | None) -> tuple[str, ...] | None:
+    """The endings of every cached bytecode file the test interpreter would read for a
+    module (`words` + `.cpython-311.pyc`, its optimized variants, and pytest's rewritten
+    `.cpython-311-pytest-8.3.4.pyc`); None when its cache tag is unknown."""
+    if not cache_tag:
+        return None
+    endings = [f".{cache_tag}.pyc", f".{cache_tag}.opt-1.pyc", f".{cache_tag}.opt-2.pyc"]
+    if pytest_version:
+        endings.append(f".{cache_tag}-pytest-{pytest_version}.pyc")
+    return tuple(endings)
 
 
 class _Snapshots:
@@ -289,6 +340,37 @@ class Prepared:
     snapshot: Snapshot | None = None
     extra: list[Path] = field(default_factory=list)
     """Our own files to remove with the workspace."""
+    bytecode_suffixes: tuple[str, ...] | None = None
+    """What `bytecode_suffixes` gave for the test interpreter (None: unknown)."""
+
+    def hide_bytecode(self, rel: str) -> None:
+        """Keep the project's cached bytecode of `rel` (a file this run replaces: the
+        candidate's module, a patched file) from standing in for the run's source: a cached
+        file made from the project's version, of the same size and saved in the same second,
+        would pass Python's check (and one made without a time stamp passes it always).
+        Where the project's cache shows (`Snapshot.reused_bytecode`), or none exists yet,
+        every name the interpreter or pytest could read gets an empty file bound over it
+        (an empty file is not bytecode: the source is compiled), also names that do not
+        exist yet (bwrap creates them in the throwaway layer), and whatever else is cached
+        for that module now; with the tag unknown, the whole cache directory is hidden."""
+        if self.lower is None or self.snapshot is None:
+            return
+        parent = Path(rel).parent
+        cache = self.path / parent / "__pycache__"
+        if self.snapshot.is_frozen(parent.as_posix()) or (self.snapshot.empty_dir, cache) in self.mounts:
+            return  # a read-only copy with an empty cache, or the cache hidden already
+        if self.bytecode_suffixes is None or not rel.endswith(".py"):
+            self.mounts.append((self.snapshot.empty_dir, cache))
+            return
+        stem = Path(rel).name[: -len(".py")]
+        names = {stem + ending for ending in self.bytecode_suffixes}
+        try:
+            names.update(
+                e.name for e in os.scandir(self.lower / parent / "__pycache__") if e.name.startswith(stem + ".")
+            )
+        except OSError:
+            pass
+        self.mounts += [(self.snapshot.empty_file, cache / name) for name in sorted(names)]
 
 
 class Workspaces:
@@ -312,9 +394,16 @@ class Workspaces:
         self._reported: set[str] = set()
 
     def prepare(
-        self, task: Task, code: str, tests: list[str], render_asserts: Callable[[Task, list[str]], str]
+        self,
+        task: Task,
+        code: str,
+        tests: list[str],
+        render_asserts: Callable[[Task, list[str]], str],
+        bytecode: tuple[str, ...] | None = None,
     ) -> Prepared:
         """A workspace with the candidate in place, and the pytest node ids to run there.
+        `bytecode`: `bytecode_suffixes` of the test interpreter (the candidate's cached files
+        to hide; None hides its directory's whole cache).
         Raises ValueError when the candidate (or the project) cannot be put in place."""
         if task.kind == "asserts":
             check_candidate(code, task.entry_point)
@@ -329,9 +418,11 @@ class Workspaces:
                 ws,
                 conftests=[str(ws / "conftest.py")],
             )
-        return self._prepare_project(task, code, list(tests))
+        return self._prepare_project(task, code, list(tests), bytecode)
 
-    def _prepare_project(self, task: Task, code: str, node_ids: list[str]) -> Prepared:
+    def _prepare_project(
+        self, task: Task, code: str, node_ids: list[str], bytecode: tuple[str, ...] | None
+    ) -> Prepared:
         from runners.code.splice import SpliceError, splice_or_add
 
         try:
@@ -368,22 +459,21 @@ class Workspaces:
             if self._copy_on_write(project):
                 candidate = ws.with_name(ws.name + "-target.py")
                 candidate.write_text(new_source)
-                mounts = snap.mounts(ws)
-                pycache = ws / Path(rel_target).parent / "__pycache__"
-                if (project / Path(rel_target).parent / "__pycache__").is_dir():
-                    mounts.append((snap.empty_dir, pycache))  # no stale bytecode of the original
-                mounts.append((candidate, ws / rel_target))
-                return Prepared(
+                prepared = Prepared(
                     ws,
                     node_ids,
                     project,
                     lower=project,
-                    mounts=mounts,
+                    mounts=snap.mounts(ws),
                     conftests=conftests,
                     notes=notes,
                     snapshot=snap,
                     extra=[candidate],
+                    bytecode_suffixes=bytecode,
                 )
+                prepared.mounts.append((candidate, ws / rel_target))
+                prepared.hide_bytecode(rel_target)  # no bytecode of the original in its place
+                return prepared
             self._materialize(snap, ws)
             target_file = ws / rel_target
             target_file.unlink(missing_ok=True)

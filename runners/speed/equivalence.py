@@ -375,13 +375,13 @@ async def run_harness(
     in place of the target (and `files` added): (its JSON records, the sandbox result, the
     target file's text in that copy). `command` runs instead of the script (`orps trace`;
     `env` adds to its environment)."""
-    from runners.testing.prepare import _replace_files, asserts_test_file, protected_project_paths
+    from runners.testing.prepare import _replace_files, asserts_test_file, bytecode_of, protected_project_paths
 
     extra_env = env or {}
     resolved = evaluator.environment(task)
     if resolved.problem is not None:
         raise RuntimeError(resolved.problem.message)
-    prepared = evaluator.workspaces.prepare(task, code, task.tests, asserts_test_file)
+    prepared = evaluator.workspaces.prepare(task, code, task.tests, asserts_test_file, bytecode_of(resolved))
     try:
         if files:
             _replace_files(prepared, files)

@@ -7,7 +7,8 @@
   candidate; `verdict`: the plugin's channel and `judge`, the verdict and counts from what
   the tests recorded; `metrics`: the measurements in the outcome score;
 - `warm`: pre-started interpreters that fork per run; `confirm`: a passing candidate re-run
-  in its own process behind a proxy;
+  in its own process behind a proxy; `harness_bytecode`: the files below compiled once per
+  bytecode format (cached), not in every run;
 - files run inside the sandbox, stdlib only, found by file name in this directory (keep them
   together): `_test_boot` (starts pytest), `pytest_plugin` (records each test over a keyed
   channel), `_pytest_compat` (every private `_pytest` name they use), `_proxy`,

@@ -32,9 +32,10 @@ from runners.sandbox.bwrap import bwrap_works
 from runners.sandbox.cleanup import remove_tree
 from runners.sandbox.run import run_sandboxed
 from runners.target import Target
+from runners.testing import harness_bytecode
 from runners.testing._proxy import CONFIG_ENV, GUARD
 from runners.testing.evaluator import SandboxEvaluator
-from runners.testing.prepare import _replace_files, asserts_test_file, is_test_file, trust_info
+from runners.testing.prepare import _replace_files, asserts_test_file, bytecode_of, is_test_file, trust_info
 from search.types import Evaluation, Task
 
 PROXY_SOURCE = Path(__file__).with_name("_proxy.py")
@@ -175,13 +176,14 @@ async def _confirm_once(
     plugin_dir = evaluator.workspaces.plugin_dir
     if not (plugin_dir / f"{PROXY_MODULE}.py").is_file():
         shutil.copyfile(PROXY_SOURCE, plugin_dir / f"{PROXY_MODULE}.py")
+    harness_bytecode.provide(plugin_dir, env.chosen.path, env.info)
     tests = list(task.tests)
     project = task.kind == "project"
     qualname = Target.parse(task.target).qualname if project else task.entry_point
     try:
         # The tests' side: the target replaced by a stub (a proxy once imported).
         if project:
-            tests_side = evaluator.workspaces.prepare(task, _stub(qualname), tests, asserts_test_file)
+            tests_side = evaluator.workspaces.prepare(task, _stub(qualname), tests, asserts_test_file, bytecode_of(env))
             _replace_files(tests_side, {rel: text for rel, text in files.items() if is_test_file(rel)})
         else:
             tests_side = evaluator.workspaces.prepare(task, code, tests, asserts_test_file)
@@ -191,7 +193,7 @@ async def _confirm_once(
     try:
         if project:
             candidate_side = evaluator.workspaces.prepare(
-                task, code if not files else task.original_code, tests, asserts_test_file
+                task, code if not files else task.original_code, tests, asserts_test_file, bytecode_of(env)
             )
             _replace_files(candidate_side, {rel: text for rel, text in files.items() if not is_test_file(rel)})
         else:

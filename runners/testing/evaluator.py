@@ -27,11 +27,13 @@ from runners.sandbox.caps import Limits
 from runners.sandbox.cleanup import later
 from runners.sandbox.run import run_sandboxed
 from runners.sandbox.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
+from runners.testing import harness_bytecode
 from runners.testing.metrics import parse_perf, perf_available, perf_prefix, static_metrics
 from runners.testing.prepare import (
     _non_test,
     _replace_files,
     asserts_test_file,
+    bytecode_of,
     interpreter_view,
     kept_addopts,
     project_plugins,
@@ -178,7 +180,7 @@ class SandboxEvaluator:
                 ],
             )
         try:
-            prepared = self.workspaces.prepare(task, code, tests, asserts_test_file)
+            prepared = self.workspaces.prepare(task, code, tests, asserts_test_file, bytecode_of(env))
             if files and task.kind == "project":
                 _replace_files(prepared, files)
         except ValueError as err:  # the candidate cannot even be put in place: nothing runs
@@ -296,6 +298,7 @@ class SandboxEvaluator:
             # the test file, the ini and an empty conftest.py that nothing can replace.
             writable, read_only = [workspace], [workspace / name for name in PROTECTED]
         python = env.chosen.path
+        harness_bytecode.provide(self.workspaces.plugin_dir, python, env.info)  # the plugin not compiled per run
         # Our boot script, not `-m pytest`: nothing in the project can stand in for pytest or
         # our plugin (`runners.testing._test_boot`).
         argv = [
@@ -350,7 +353,7 @@ class SandboxEvaluator:
         loop = asyncio.get_running_loop()
         result_fd = channel.result_r
         loop.add_reader(result_fd, channel.drain)
-        channel.on_full = lambda: loop.remove_reader(result_fd)
+        channel.on_done = lambda: loop.remove_reader(result_fd)
         try:
             run = await run_sandboxed(
                 argv,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runners.project import env as projectenv
-from runners.sandbox.workspace import PLUGIN_MODULE, Prepared
+from runners.sandbox.workspace import PLUGIN_MODULE, Prepared, bytecode_suffixes
 from runners.target import Target
 from search.types import Task
 
@@ -205,6 +205,11 @@ def _non_test(files: dict[str, str]) -> list[str]:
     return [rel for rel in files if not is_test_file(rel)]
 
 
+def bytecode_of(env: projectenv.Resolved) -> tuple[str, ...] | None:
+    """The endings of the cached bytecode files the test interpreter reads (`Prepared.hide_bytecode`)."""
+    return bytecode_suffixes(env.info.cache_tag, env.info.pytest)
+
+
 def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
     """Whole files replaced in a prepared project workspace (a patch's result): bound over
     the copy-on-write view (after the snapshot's read-only binds, so a patched test wins),
@@ -215,6 +220,7 @@ def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
             replaced.write_text(text)
             prepared.extra.append(replaced)
             prepared.mounts.append((replaced, prepared.path / rel))
+            prepared.hide_bytecode(rel)
         else:
             path = prepared.path / rel
             path.unlink(missing_ok=True)

@@ -65,8 +65,10 @@ class Channel:
         self.result_r, self.result_w = os.pipe()
         os.set_blocking(self.result_r, False)
         self.buffer = bytearray()
-        self.on_full: Callable[[], object] | None = None
-        """Called once when the records pass RESULT_CAP (the caller stops watching the fd)."""
+        self.on_done: Callable[[], object] | None = None
+        """Called once nothing more is to be read: every writer is gone (end of file), or the
+        records passed RESULT_CAP. The caller stops watching the fd: a pipe at its end stays
+        readable and would wake the loop again and again until the sandbox is reaped."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -97,14 +99,19 @@ class Channel:
             except BlockingIOError:
                 return
             if not chunk:
+                self._done()
                 return
             self.buffer += chunk
         if self.result_r >= 0 and len(self.buffer) > RESULT_CAP:
             # Flooded: stop listening and close our end (the writer gets EPIPE and the run
-            # ends as flooded). Left readable, the pipe would wake the loop again and again.
-            if self.on_full is not None:
-                self.on_full()
+            # ends as flooded).
+            self._done()
             self._close("result_r")
+
+    def _done(self) -> None:
+        done, self.on_done = self.on_done, None
+        if done is not None:
+            done()
 
     def close(self) -> None:
         self._close("key_r", "result_w", "result_r")

@@ -1,0 +1,148 @@
+"""The project's cached bytecode in the sandbox: reused as plain pytest reuses it, never for
+the candidate's own module, and never writable by a run."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import py_compile
+import sys
+from pathlib import Path
+
+import pytest
+
+from runners.sandbox.bwrap import bwrap_works, overlay_works
+from runners.sandbox.workspace import Workspaces, bytecode_suffixes
+from runners.testing.evaluator import SandboxEvaluator
+from runners.testing.prepare import asserts_test_file
+from search.types import Task
+
+TAG = sys.implementation.cache_tag
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "mod.py").write_text("def f():\n    return 0\n")
+    (root / "pkg" / "helper.py").write_text("def h():\n    return 7\n")
+    (root / "tests" / "test_mod.py").write_text(
+        "from pkg.helper import h\nfrom pkg.mod import f\n\n\ndef test_f():\n    assert f() == 1\n\n\n"
+        "def test_h():\n    assert h() == 7\n"
+    )
+    for directory in ("pkg", "tests"):
+        (root / directory / "__pycache__").mkdir()
+    return root
+
+
+def task(root: Path) -> Task:
+    return Task(
+        id="t",
+        problem="",
+        entry_point="f",
+        kind="project",
+        target="pkg/mod.py::f",
+        project=str(root),
+        tests=["tests/test_mod.py::test_f", "tests/test_mod.py::test_h"],
+    )
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        h.update(str(p.relative_to(path)).encode() + (p.read_bytes() if p.is_file() else b""))
+    return h.hexdigest()
+
+
+def test_the_candidates_cached_names_are_covered_and_pytests_rewritten_files_never_show(tmp_path):
+    root = project(tmp_path)
+    (root / "pkg" / "__pycache__" / f"mod.{TAG}.pyc").write_bytes(b"old")
+    (root / "pkg" / "__pycache__" / "mod.cpython-399.pyc").write_bytes(b"other interpreter")
+    for folder in ("tools", "lib", "checks"):  # beside a conftest, a rewritten file, a `python_files` match
+        (root / folder / "__pycache__").mkdir(parents=True)
+    (root / "tools" / "conftest.py").write_text("")
+    (root / "lib" / "__pycache__" / f"util.{TAG}-pytest-8.3.4.pyc").write_bytes(b"rewritten")
+    (root / "checks" / "check_x.py").write_text("")
+    (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npython_files = ["test_*.py", "check_*.py"]\n')
+    workspaces = Workspaces(copy_on_write=lambda project: True)
+    try:
+        prepared = workspaces.prepare(
+            task(root), "def f():\n    return 1\n", task(root).tests, asserts_test_file, bytecode_suffixes(TAG, "8.3.4")
+        )
+        ws = prepared.path
+        covered = {dest.name for source, dest in prepared.mounts if dest.parent == ws / "pkg" / "__pycache__"}
+        assert covered == {
+            f"mod.{TAG}.pyc",
+            f"mod.{TAG}.opt-1.pyc",
+            f"mod.{TAG}.opt-2.pyc",
+            f"mod.{TAG}-pytest-8.3.4.pyc",
+            "mod.cpython-399.pyc",
+        }
+        assert all(source.read_bytes() == b"" for source, dest in prepared.mounts if dest.suffix == ".pyc")
+        hidden = {dest for source, dest in prepared.mounts if source == prepared.snapshot.empty_dir}
+        # the package's other modules' cache shows through the overlay
+        assert ws / "pkg" / "__pycache__" not in hidden
+        assert {ws / folder / "__pycache__" for folder in ("tools", "lib", "checks")} <= hidden
+        # the frozen test directory keeps its copy's empty cache: the project's is never bound there
+        assert not any(source == root / "tests" / "__pycache__" for source, _ in prepared.mounts)
+        assert list((prepared.snapshot.dir / "tests" / "__pycache__").iterdir()) == []
+        workspaces.release(prepared)
+        unknown = workspaces.prepare(task(root), "def f():\n    return 1\n", task(root).tests, asserts_test_file, None)
+        assert (unknown.snapshot.empty_dir, unknown.path / "pkg" / "__pycache__") in unknown.mounts
+        workspaces.release(unknown)
+    finally:
+        workspaces.close()
+
+
+sandboxed = pytest.mark.skipif(not (bwrap_works()[0] and overlay_works()), reason="no overlays in a sandbox here")
+
+
+@pytest.fixture
+async def evaluator():
+    ev = SandboxEvaluator(timeout_s=20.0, warm=False)
+    yield ev
+    ev.close()
+
+
+@sandboxed
+@pytest.mark.slow
+async def test_bytecode_of_the_original_never_stands_in_for_the_candidate(tmp_path, evaluator):
+    root = project(tmp_path)
+    # Taken without looking at the source at all: the strongest stale file there can be.
+    py_compile.compile(
+        str(root / "pkg" / "mod.py"),
+        cfile=importlib.util.cache_from_source(str(root / "pkg" / "mod.py")),
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
+    assert (ev.verdict, ev.passed) == ("passed", 2), ev.message
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 0\n")
+    assert (ev.verdict, ev.passed) == ("failed", 1), ev.message
+
+
+@sandboxed
+@pytest.mark.slow
+async def test_a_run_cannot_write_the_bytecode_the_next_run_reads(tmp_path, evaluator):
+    root = project(tmp_path)
+    before = {d: digest(root / d / "__pycache__") for d in ("pkg", "tests")}
+    planted = (
+        "def f():\n"
+        "    import os, py_compile\n"
+        "    here = os.path.dirname(__file__)\n"
+        "    src = os.path.join(here, 'helper.py')\n"
+        "    open('/tmp/helper.py', 'w').write('def h():\\n    return 8\\n')\n"
+        f"    for cache in (os.path.join(here, '__pycache__', 'helper.{TAG}.pyc'),\n"
+        f"                  os.path.join(here, '..', 'tests', '__pycache__', 'planted.{TAG}.pyc')):\n"
+        "        try:\n"
+        "            py_compile.compile('/tmp/helper.py', cfile=cache, dfile=src,\n"
+        "                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+        "        except Exception:\n"
+        "            pass\n"
+        "    return 1\n"
+    )
+    ev = await evaluator.evaluate(task(root), planted)
+    assert ev.verdict == "passed", ev.message
+    assert {d: digest(root / d / "__pycache__") for d in ("pkg", "tests")} == before
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
+    assert (ev.verdict, ev.passed) == ("passed", 2), ev.message  # h() is still the project's 7
