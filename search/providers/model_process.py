@@ -277,7 +277,7 @@ class ModelProcess:
             timer.start()
 
     def close(self) -> None:
-        """End the child now (its calls fail as restarted)."""
+        """End the child now (its calls end as cancelled: a closed child is not replaced)."""
         self._killed_for = self._killed_for or "close"
         self._kill()
 
@@ -367,8 +367,11 @@ class ModelProcess:
     def _died(self) -> None:
         returncode = self.proc.wait()
         cause = self._killed_for
-        if cause in ("cancel", "close"):
-            error: BaseException = _Restarted()
+        error: BaseException | None
+        if cause == "close":
+            error = None  # ended on purpose (orps is closing): its calls end, none is sent again
+        elif cause == "cancel":
+            error = _Restarted()
         else:
             time.sleep(0.05)  # let the stderr reader take the child's last words
             self.death = describe_death(returncode, cause, list(self._stderr))
@@ -378,7 +381,10 @@ class ModelProcess:
         self.dead.set()
         self.ready.set()
         for call in calls:
-            call.settle(error=error)
+            if error is None:
+                call.settle(cancelled=True)
+            else:
+                call.settle(error=error)
 
     def _watch(self) -> None:
         """Kill the child when it is busy and silent for HANG_AFTER_S."""

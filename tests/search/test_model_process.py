@@ -147,6 +147,19 @@ def test_a_child_deaf_to_cancel_is_killed_and_the_other_calls_go_to_a_new_one(fa
     assert others and others[0].result is not None, "the queued call was lost with the killed child"
 
 
+def test_closing_ends_the_calls_in_flight_without_starting_another_child(fake_worker, monkeypatch):
+    monkeypatch.setenv("FAKE_MODEL_TOKENS", "100000")  # a generation that would outlast the test
+    got: list = []
+    waiter = threading.Thread(target=lambda: got.append(run_call(fake_worker, REQUEST, threading.Event())))
+    waiter.start()
+    proc = busy_child(fake_worker)
+    model_process.close_all()
+    waiter.join(5)
+    assert got and got[0].cancelled, "a call in flight when orps closes must end, not be sent again"
+    wait_until(lambda: not alive(proc.pid), 5, "the closed child ending")
+    assert not model_process._processes, "closing started another child"
+
+
 def test_the_child_ends_when_orps_ends_however_it_ends(fake_worker):
     program = textwrap.dedent(f"""
         import os, threading
