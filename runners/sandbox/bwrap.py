@@ -53,7 +53,11 @@ def probe_in_background(lower: Path | None = None) -> None:
     so a failure is never taken for more than "ask again". Once per process."""
     if _shown or not _combined.acquire(blocking=False):
         return
-    threading.Thread(target=_combined_probe, args=(lower,), name="orps-sandbox-probe", daemon=True).start()
+    try:
+        threading.Thread(target=_combined_probe, args=(lower,), name="orps-sandbox-probe", daemon=True).start()
+    except RuntimeError:  # no thread to be had: the probes run one by one, as before
+        _shown["done"] = True
+        _combined.release()
 
 
 def _combined_probe(lower: Path | None) -> None:
