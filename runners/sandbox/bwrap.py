@@ -53,7 +53,15 @@ def probe_in_background(lower: Path | None = None) -> None:
     so a failure is never taken for more than "ask again". Once per process."""
     if _shown or not _combined.acquire(blocking=False):
         return
-    threading.Thread(target=_combined_probe, args=(lower,), name="orps-sandbox-probe", daemon=True).start()
+    from runners.testing.metrics import perf_available
+
+    try:
+        # perf's probe is a process of its own too, and every run asks: beside this one
+        threading.Thread(target=perf_available, name="orps-perf-probe", daemon=True).start()
+        threading.Thread(target=_combined_probe, args=(lower,), name="orps-sandbox-probe", daemon=True).start()
+    except RuntimeError:  # no thread to be had: the probes run one by one, as before
+        _shown["done"] = True
+        _combined.release()
 
 
 def _combined_probe(lower: Path | None) -> None:
@@ -66,9 +74,6 @@ def _combined_probe(lower: Path | None) -> None:
     finally:
         _shown.setdefault("done", True)
         _combined.release()
-    from runners.testing.metrics import perf_available
-
-    perf_available()  # also a process of its own, and every run asks
 
 
 def _try_everything(bwrap: str, lower: Path | None) -> dict[str, bool]:

@@ -343,7 +343,7 @@ class Prepared:
     bytecode_suffixes: tuple[str, ...] | None = None
     """What `bytecode_suffixes` gave for the test interpreter (None: unknown)."""
 
-    def hide_bytecode(self, rel: str) -> None:
+    def hide_bytecode(self, rel: str, rewritten_only: bool = False) -> None:
         """Keep the project's cached bytecode of `rel` (a file this run replaces: the
         candidate's module, a patched file) from standing in for the run's source: a cached
         file made from the project's version, of the same size and saved in the same second,
@@ -352,7 +352,10 @@ class Prepared:
         every name the interpreter or pytest could read gets an empty file bound over it
         (an empty file is not bytecode: the source is compiled), also names that do not
         exist yet (bwrap creates them in the throwaway layer), and whatever else is cached
-        for that module now; with the tag unknown, the whole cache directory is hidden."""
+        for that module now; with the tag unknown, the whole cache directory is hidden.
+        `rewritten_only`: only pytest's rewritten files (a test file named on the command
+        line outside the frozen directories: pytest rewrites it, and would read the
+        project's rewritten file back under the project's path)."""
         if self.lower is None or self.snapshot is None:
             return
         parent = Path(rel).parent
@@ -363,10 +366,12 @@ class Prepared:
             self.mounts.append((self.snapshot.empty_dir, cache))
             return
         stem = Path(rel).name[: -len(".py")]
-        names = {stem + ending for ending in self.bytecode_suffixes}
+        names = {stem + ending for ending in self.bytecode_suffixes if "-pytest-" in ending or not rewritten_only}
         try:
             names.update(
-                e.name for e in os.scandir(self.lower / parent / "__pycache__") if e.name.startswith(stem + ".")
+                e.name
+                for e in os.scandir(self.lower / parent / "__pycache__")
+                if e.name.startswith(stem + ".") and ("-pytest-" in e.name or not rewritten_only)
             )
         except OSError:
             pass
@@ -473,6 +478,9 @@ class Workspaces:
                 )
                 prepared.mounts.append((candidate, ws / rel_target))
                 prepared.hide_bytecode(rel_target)  # no bytecode of the original in its place
+                for test_file in dict.fromkeys(n.split("::", 1)[0].strip("/") for n in node_ids):
+                    if test_file.endswith(".py") and test_file != rel_target:
+                        prepared.hide_bytecode(test_file, rewritten_only=True)
                 return prepared
             self._materialize(snap, ws)
             target_file = ws / rel_target

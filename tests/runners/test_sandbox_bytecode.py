@@ -88,6 +88,18 @@ def test_the_candidates_cached_names_are_covered_and_pytests_rewritten_files_nev
         assert not any(source == root / "tests" / "__pycache__" for source, _ in prepared.mounts)
         assert list((prepared.snapshot.dir / "tests" / "__pycache__").iterdir()) == []
         workspaces.release(prepared)
+        # a test file at the root, named on the command line: pytest rewrites it, so its
+        # rewritten file is covered (the root's cache otherwise shows)
+        (root / "test_top.py").write_text("def test_top():\n    pass\n")
+        (root / "__pycache__").mkdir()
+        top = task(root)
+        top.tests = ["test_top.py::test_top"]
+        prepared = workspaces.prepare(
+            top, "def f():\n    return 1\n", top.tests, asserts_test_file, bytecode_suffixes(TAG, "8.3.4")
+        )
+        at_root = {dest.name for source, dest in prepared.mounts if dest.parent == prepared.path / "__pycache__"}
+        assert at_root == {f"test_top.{TAG}-pytest-8.3.4.pyc"}
+        workspaces.release(prepared)
         unknown = workspaces.prepare(task(root), "def f():\n    return 1\n", task(root).tests, asserts_test_file, None)
         assert (unknown.snapshot.empty_dir, unknown.path / "pkg" / "__pycache__") in unknown.mounts
         workspaces.release(unknown)
