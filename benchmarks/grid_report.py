@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orps_tui.cli import build_parser  # noqa: E402
-from orps_tui.commands.bench import _configs  # noqa: E402
+from orps_tui.commands.bench import grid_configs  # noqa: E402
 from runners.bench.datasets import load_dataset  # noqa: E402
 from runners.bench.report import report, table, write_report  # noqa: E402
 from runners.bench.run import BenchRun  # noqa: E402
@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args(ours)
     bench_args = build_parser().parse_args(["bench", *grid, "--out", args.out])
     tasks = load_dataset(bench_args.dataset, limit=bench_args.limit or None, ids=bench_args.ids)
-    configs = _configs(bench_args)
+    configs = grid_configs(bench_args)
     run = BenchRun(tasks, configs, evaluator=None, out=Path(args.out), resume=True)  # type: ignore[arg-type]
     done = run.restored()
     by_config: dict = {c.key: [] for c in configs}

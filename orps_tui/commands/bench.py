@@ -106,7 +106,7 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
-def _configs(args) -> list[BenchConfig]:
+def grid_configs(args) -> list[BenchConfig]:
     from runners.bench.run import BenchConfig
 
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
@@ -190,7 +190,7 @@ def run(args) -> int:
         raise UserError(f"cannot read {dataset}: {err}") from None
     if not tasks:
         raise UserError(f"no problems selected from {dataset}")
-    configs = _configs(args)
+    configs = grid_configs(args)
     shard = _shard(args.shard)
     out = Path(args.out or Path(".orps") / "bench" / f"{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.resume and not args.out:

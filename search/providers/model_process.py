@@ -11,6 +11,8 @@ thread are queued to it and answered in order. What this module guarantees:
   interrupt), it is killed and the calls still waiting are sent to a new child;
 - the child never outlives orps: it exits at the end of its stdin and when its parent
   changes.
+Kept whole because the child's life (start, calls, cancel, death) is one state machine
+under one lock: split, its invariants would span modules.
 """
 
 from __future__ import annotations

@@ -251,7 +251,7 @@ def test_bench_with_no_model_to_answer_exits_3_with_one_line_and_records_nothing
 
 async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_programmer(tmp_path):
     from orps_tui.cli import build_parser
-    from orps_tui.commands.bench import _configs
+    from orps_tui.commands.bench import grid_configs
 
     args = build_parser().parse_args(
         [
@@ -271,7 +271,7 @@ async def test_no_critic_ablation_is_labelled_and_spends_every_call_on_the_progr
             "scripted/nocritic",
         ]
     )
-    cfgs = _configs(args)
+    cfgs = grid_configs(args)
     assert [c.key for c in cfgs] == ["orps-nocritic@6", "best_of_n@6"]
     assert not cfgs[0].settings.critic and cfgs[0].settings.strategy == "orps"
     asked = []
