@@ -1,7 +1,8 @@
 """Aggregate tokens/s of the embedded model: k samples of one prompt generated one after
 another (`Llama.create_chat_completion`) against the same k in one batch
 (`search.providers.llama_batch`), side by side in one process, for k = 1, 4, 8, with the
-wheel's Q4_1 file and with the Q8_0 copy orps loads (search.providers.q8_copy).
+wheel's Q4_1 file and with the Q8_0 copy orps loads (search.providers.q8_copy). OpenMP's
+threads wait sleeping, as in orps's model process (OMP_WAIT_POLICY=PASSIVE unless set).
 
     python benchmarks/bench_batch.py [--rounds 2] [--max-tokens 200] [--threads N] [--samples 1,4,8]
                                      [--files q4_1,q8_0]
@@ -17,6 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# As in the model's child (search.providers.model_process.worker_environment): OpenMP's
+# waiting threads sleep. Spinning, two threads on a busy machine measure the contention, not
+# the batch (5-34 tokens/s in no order at load 6.8). Set before llama.cpp loads OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from search.providers.llama_backend import load_model  # noqa: E402
 from search.providers.llama_batch import BatchRequest, generate_batch  # noqa: E402

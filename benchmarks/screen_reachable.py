@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in orps's model process: threads wait sleeping
 
 from runners.bench.datasets import CANARY_IDS, load_dataset  # noqa: E402
 from runners.testing.evaluator import SandboxEvaluator  # noqa: E402

