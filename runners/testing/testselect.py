@@ -658,7 +658,7 @@ def _explain_nothing_to_select(project: Path, located, files, left_out, collect)
         tested = {suffix.replace("::", "."): node for suffix, node, _owner in _tests_in(tree, collect)}
         node = tested.get(located.qualname)
         if node is not None:
-            used = called_project_functions(project, path, tree, node)
+            used = _called_project_functions(project, path, tree, node)
             example = used[0] if used else "path/to/module.py::function"
             also = f" (it calls {', '.join(used)})" if len(used) > 1 else ""
             raise NoTestsFound(
@@ -675,7 +675,7 @@ def _explain_nothing_to_select(project: Path, located, files, left_out, collect)
         )
 
 
-def called_project_functions(project: Path, rel: str, tree: ast.Module, test: ast.AST) -> list[str]:
+def _called_project_functions(project: Path, rel: str, tree: ast.Module, test: ast.AST) -> list[str]:
     """Targets (`path.py::name`) of the project's functions and classes that `test` calls by
     a name the test module imports (`from pkg.mod import f`, `import pkg.mod as m; m.f()`)."""
     package = _package_of(_module_name(rel), rel)

@@ -1133,12 +1133,12 @@ def f():
 """
 
 
-async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, monkeypatch):
-    """Past the cap the parent stops reading and closes its end: the loop is not woken by a
-    pipe it no longer reads (counted: the calls to drain stay near the cap / read size)."""
+@pytest.fixture
+def drain_calls(monkeypatch):
+    """One entry per time the parent reads the result channel."""
     from runners.testing import verdict as module
 
-    calls = []
+    calls: list[int] = []
     original = module.Channel.drain
 
     def counted(self):
@@ -1146,28 +1146,26 @@ async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator
         return original(self)
 
     monkeypatch.setattr(module.Channel, "drain", counted)
+    return calls
+
+
+async def test_a_flood_on_the_result_channel_ends_without_busy_waiting(evaluator, drain_calls):
+    """Past the cap the parent stops reading and closes its end: the loop is not woken by a
+    pipe it no longer reads (counted: the calls to drain stay near the cap / read size)."""
+    from runners.testing.verdict import RESULT_CAP
+
     ev = await evaluator.evaluate(task(), CHANNEL_FLOOD)
     assert ev.verdict != "passed" and ev.passed == 0
-    assert len(calls) < 4 * (module.RESULT_CAP >> 16), len(calls)
+    assert len(drain_calls) < 4 * (RESULT_CAP >> 16), len(drain_calls)
 
 
-async def test_an_honest_run_stops_watching_the_channel_at_its_end(evaluator, monkeypatch):
+async def test_an_honest_run_stops_watching_the_channel_at_its_end(evaluator, drain_calls):
     """Once the test process is gone the result pipe is at its end, readable for good: the
     parent stops watching it then, instead of being woken by it until the sandbox is reaped
     (about a thousand wake-ups per run before, on the CPU the run's own tail needs)."""
-    from runners.testing import verdict as module
-
-    calls = []
-    original = module.Channel.drain
-
-    def counted(self):
-        calls.append(1)
-        return original(self)
-
-    monkeypatch.setattr(module.Channel, "drain", counted)
     ev = await run(evaluator, "def f():\n    return 1\n")
     assert ev.verdict == "passed"
-    assert len(calls) < 50, len(calls)
+    assert len(drain_calls) < 50, len(drain_calls)
 
 
 async def test_many_honest_records_are_not_a_flood(evaluator):
