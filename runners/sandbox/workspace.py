@@ -342,6 +342,9 @@ class Prepared:
     """Our own files to remove with the workspace."""
     bytecode_suffixes: tuple[str, ...] | None = None
     """What `bytecode_suffixes` gave for the test interpreter (None: unknown)."""
+    candidate_lines: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Relative path -> the lines the candidate wrote there (`runners.code.authorship`);
+    a candidate file not listed is the candidate's whole."""
 
     def hide_bytecode(self, rel: str, rewritten_only: bool = False) -> None:
         """Keep the project's cached bytecode of `rel` (a file this run replaces: the
@@ -428,6 +431,7 @@ class Workspaces:
     def _prepare_project(
         self, task: Task, code: str, node_ids: list[str], bytecode: tuple[str, ...] | None
     ) -> Prepared:
+        from runners.code.authorship import candidate_lines
         from runners.code.splice import SpliceError, splice_or_add
 
         try:
@@ -453,11 +457,14 @@ class Workspaces:
             if not source_file.is_file() and not is_new:
                 raise ValueError(f"the target file {path} is not in the project")
             try:  # a new target (no code yet) is added to its module, or is a new file
-                new_source = splice_or_add("" if is_new else source_file.read_text(), qualname, code)
+                old_source = "" if is_new else source_file.read_text()
+                new_source = splice_or_add(old_source, qualname, code)
             except SpliceError as err:
                 raise ValueError(str(err)) from None
             except (OSError, UnicodeDecodeError) as err:
                 raise WorkspaceError(f"cannot read the target file {path}: {err}") from None
+            authored = candidate_lines(old_source, new_source, qualname)
+            lines = {rel_target: authored} if authored is not None else {}
             ws = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
             notes = self._notes(snap, changed)
             conftests = [str(ws / rel) for rel in snap.conftests]
@@ -475,6 +482,7 @@ class Workspaces:
                     snapshot=snap,
                     extra=[candidate],
                     bytecode_suffixes=bytecode,
+                    candidate_lines=lines,
                 )
                 prepared.mounts.append((candidate, ws / rel_target))
                 prepared.hide_bytecode(rel_target)  # no bytecode of the original in its place
@@ -487,7 +495,7 @@ class Workspaces:
             target_file.unlink(missing_ok=True)
             target_file.parent.mkdir(parents=True, exist_ok=True)
             target_file.write_text(new_source)
-            return Prepared(ws, node_ids, ws, conftests=conftests, notes=notes, snapshot=snap)
+            return Prepared(ws, node_ids, ws, conftests=conftests, notes=notes, snapshot=snap, candidate_lines=lines)
         except BaseException:
             SNAPSHOTS.release(snap)
             raise

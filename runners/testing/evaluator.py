@@ -203,7 +203,13 @@ class SandboxEvaluator:
                             prepared,
                             env,
                             project=task.kind == "project",
-                            trust=trust_info(task, prepared.path, prepared.node_ids, _non_test(files or {})),
+                            trust=trust_info(
+                                task,
+                                prepared.path,
+                                prepared.node_ids,
+                                _non_test(files or {}),
+                                prepared.candidate_lines,
+                            ),
                         )
                     )
                 if not runs[-1].all_passed:

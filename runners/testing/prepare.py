@@ -214,7 +214,18 @@ def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
     """Whole files replaced in a prepared project workspace (a patch's result): bound over
     the copy-on-write view (after the snapshot's read-only binds, so a patched test wins),
     or written into a real copy (a new file, never a write through a hard link)."""
+    from runners.code.authorship import candidate_lines
+
     for n, (rel, text) in enumerate(sorted(files.items())):
+        try:
+            before = (prepared.source / rel).read_text()
+        except (OSError, UnicodeDecodeError):
+            before = ""
+        authored = candidate_lines(before, text)
+        if authored is None:
+            prepared.candidate_lines.pop(rel, None)
+        else:
+            prepared.candidate_lines[rel] = authored
         if prepared.lower is not None:
             replaced = prepared.path.with_name(f"{prepared.path.name}-file{n}{Path(rel).suffix}")
             replaced.write_text(text)
@@ -227,10 +238,17 @@ def _replace_files(prepared: Prepared, files: dict[str, str]) -> None:
             path.write_text(text)
 
 
-def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: Sequence[str] = ()) -> dict:
+def trust_info(
+    task: Task,
+    workspace: Path,
+    node_ids: list[str],
+    changed: Sequence[str] = (),
+    lines: dict[str, list[tuple[int, int]]] | None = None,
+) -> dict:
     """What the plugin needs to judge the candidate's behaviour: which files are the
-    candidate's (the target's file, or every non-test file a patch changed), the test files
-    it must not read, and the target to probe."""
+    candidate's (the target's file, or every non-test file a patch changed) and which of
+    their lines (`lines`, `Prepared.candidate_lines`: a file not there counts whole), the
+    test files it must not read, and the target to probe."""
     if task.kind == "asserts":
         path, name = "solution.py", task.entry_point
     else:
@@ -239,6 +257,7 @@ def trust_info(task: Task, workspace: Path, node_ids: list[str], changed: Sequen
     tests = sorted({str(workspace / n.split("::", 1)[0]) for n in node_ids})
     return {
         "candidate_files": [str(workspace / p) for p in dict.fromkeys([path, *changed]) if p],
+        "candidate_lines": {str(workspace / p): [list(s) for s in spans] for p, spans in (lines or {}).items()},
         "test_files": tests,
         "target_file": str(workspace / path) if path else "",
         "target_name": name,

@@ -124,6 +124,10 @@ def _open_channel(key: bytes, fd: int, info: dict):
     )
     state: dict = {"seq": 0, "test": None, "busy": False, "told": set()}
     candidate_files = {realpath(f) for f in info.get("candidate_files", [])}
+    # The lines the candidate wrote in each of its files (a file not listed: all of it);
+    # the rest is the user's code, the same in every run (a decorator of theirs may inspect
+    # the stack). Read here, into this closure: nothing the candidate rebinds can change it.
+    authored = {realpath(f): [(a, b) for a, b in spans] for f, spans in (info.get("candidate_lines") or {}).items()}
     test_files = {realpath(f) for f in info.get("test_files", [])} | info["conftests"]
     test_names = {os.path.basename(f) for f in test_files}
     dynamic: set[str] = set()  # file names of code the candidate compiled itself
@@ -188,7 +192,16 @@ def _open_channel(key: bytes, fd: int, info: dict):
 
     def by_candidate(frame, through=()) -> bool:
         found = caller(frame, through)
-        return found is not None and kind(found.f_code.co_filename) == "candidate"
+        if found is None or kind(found.f_code.co_filename) != "candidate":
+            return False
+        spans = authored.get(realpath(found.f_code.co_filename))
+        if spans is None or found.f_code.co_filename in dynamic:
+            return True
+        line = found.f_lineno
+        for first, last in spans:  # a loop, not any(): builtins can be rebound
+            if first <= line <= last:
+                return True
+        return False
 
     def judge(event: str, args: tuple, frame) -> str | None:
         if event in ("sys._getframe", "sys._current_frames"):
@@ -554,9 +567,12 @@ class Recorder:
         if not isinstance(excinfo.value, (Skipped, XFailed, unittest.SkipTest)):
             return None
         candidate = {os.path.realpath(f) for f in self._info.get("candidate_files", [])}
+        authored = {os.path.realpath(f): spans for f, spans in (self._info.get("candidate_lines") or {}).items()}
         tb = excinfo.tb
         while tb is not None:
-            if os.path.realpath(tb.tb_frame.f_code.co_filename) in candidate:
+            real = os.path.realpath(tb.tb_frame.f_code.co_filename)
+            spans = authored.get(real)
+            if real in candidate and (spans is None or any(a <= tb.tb_lineno <= b for a, b in spans)):
                 kind = "xfail" if isinstance(excinfo.value, XFailed) else "skip"
                 self._note(f"it calls {kind} from its own code (line {tb.tb_lineno}) instead of running the test")
                 break

@@ -243,12 +243,22 @@ def _module_statements(body: list[ast.stmt]):
 
 def callers(tree: ast.Module, names: set[str], name: str, cls: str | None) -> list[tuple[str, str | None]]:
     """(function name, its class or None) of the module's functions and methods that call
-    the target: a function by one of `names` (what this module binds to it), a method by
-    `self.name`/`cls.name`/`Class.name` inside its own class."""
+    the target: a function by one of `names` (what this module binds to it); a method by
+    `self.name`/`cls.name`/`Class.name` inside its own class, or, where the module binds
+    the class (`names`: semver's `bump_major(v)` returning `Version.parse(v).bump_major()`),
+    by `.name` on anything in any function or other class's method."""
     out: list[tuple[str, str | None]] = []
+
+    def uses_attribute(node: ast.AST) -> bool:
+        return bool(names) and any(isinstance(n, ast.Attribute) and n.attr == name for n in ast.walk(node))
+
     for node in _module_statements(tree.body):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and cls is None:
-            if node.name not in names and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if cls is None:
+                hit = node.name not in names and any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+            else:
+                hit = uses_attribute(node)
+            if hit:
                 out.append((node.name, None))
         elif isinstance(node, ast.ClassDef):
             for item in node.body:
@@ -256,18 +266,16 @@ def callers(tree: ast.Module, names: set[str], name: str, cls: str | None) -> li
                     continue
                 if cls is None:
                     hit = any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(item))
-                else:
-                    hit = (
-                        node.name == cls
-                        and item.name != name
-                        and any(
-                            isinstance(n, ast.Attribute)
-                            and n.attr == name
-                            and isinstance(n.value, ast.Name)
-                            and n.value.id in ("self", "cls", cls)
-                            for n in ast.walk(item)
-                        )
+                elif node.name == cls:
+                    hit = item.name != name and any(
+                        isinstance(n, ast.Attribute)
+                        and n.attr == name
+                        and isinstance(n.value, ast.Name)
+                        and n.value.id in ("self", "cls", cls)
+                        for n in ast.walk(item)
                     )
+                else:
+                    hit = uses_attribute(item)
                 if hit:
                     out.append((item.name, node.name))
     return out

@@ -14,7 +14,8 @@ A test function (or a test method of a `python_classes` class or a `unittest.Tes
 is selected when its body (or its class's fixtures/helpers) uses the target:
 - a function `func`: the name `func` (or the alias it was imported as), or `mod.func`;
 - a method `Class.method`: `.method` on something, or `Class.method`, in a file that
-  imports or names `Class`.
+  imports or names `Class`, or imports anything from its module or a package above it
+  (`parse_version_info(s).bump_major()`: objects the package hands out).
 Names reach tests through the project's own modules too: every module that re-exports
 the target (`from .sub import *` within `__all__`, `from .sub import func as f`, a
 re-export of a re-export) is found first, so `from pkg import f`, `import pkg as p;
@@ -266,6 +267,10 @@ class _FileContext:
     """Local names bound to the target (the class, for a method)."""
     modules: dict[str, str] = field(default_factory=dict)
     """Local name -> module it is bound to (`import pkg as p`, `from pkg import sub`)."""
+    package: str = ""
+    """The target's module or a package above it, when the file imports anything from it
+    (`from semver import parse_version_info`): a method is then reached through objects the
+    package hands out (`parse_version_info(s).bump_major()`) without the class being named."""
 
 
 @dataclass
@@ -296,6 +301,8 @@ def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileCont
     ctx = _FileContext(names={target.wanted})
     for node in index.imports:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if target.module_matches(node.module):
+                ctx.package = ctx.package or node.module
             offered = target.names_in(node.module)
             for alias in node.names:
                 dotted = f"{node.module}.{alias.name}"
@@ -309,12 +316,15 @@ def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileCont
                     ctx.related = True  # from pkg import mod
                     ctx.modules[alias.asname or alias.name] = dotted
         elif isinstance(node, ast.ImportFrom):  # relative: tests inside the package
+            ctx.package = ctx.package or "." * node.level + (node.module or "")
             for alias in node.names:
                 if alias.name == target.wanted:
                     ctx.related = True
                     ctx.names.add(alias.asname or alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
+                if target.module_matches(alias.name):
+                    ctx.package = ctx.package or alias.name
                 if target.names_in(alias.name) or target.module.startswith(alias.name + "."):
                     ctx.related = True
                     if alias.asname:  # import pkg.sub as s
@@ -357,7 +367,9 @@ def _through_module(sub: ast.Attribute, target: _Target, ctx: _FileContext) -> b
 
 
 def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: bool) -> str:
-    """A short reason when `node` uses the target, else ''."""
+    """A short reason when `node` uses the target, else ''. `.method` counts in a file that
+    names the class or imports from its package; an operator only where the class is named
+    (`==` in any test of the package would select every `__eq__`)."""
     dunder = target.cls is not None and target.name.startswith("__") and target.name.endswith("__")
     for sub in ast.walk(node):
         if target.cls is None:
@@ -383,6 +395,8 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
             return f"constructs {ast.unparse(sub.func)} ({target.cls}.{target.name})"
         if isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
             return f"uses {target.cls}.{target.name}"
+        if isinstance(sub, ast.Attribute) and sub.attr == target.name and ctx.package and not dunder:
+            return f"uses .{target.name} on an object from {ctx.package}"
         if dunder and file_names_class:
             how = operator_use(sub, target.name)
             if how:
@@ -522,7 +536,7 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
     weak: list[tuple[str, str, str]] = []
     for rel, tree, lines, index in files:
         ctx = _file_context(tree, target, index)
-        if not tests and not ctx.related and not (index.names & ctx.names):
+        if not tests and not ctx.related and not ctx.package and not (index.names & ctx.names):
             continue  # nothing in the file can reach the target: no need to walk its tests
         file_names_class = target.cls is not None and _names_class(index, target, ctx)
         helper_reason: dict[int, str] = {}  # per test class, computed once
@@ -545,7 +559,7 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
                     )
                 reason = helper_reason[id(owner)]
             if reason:
-                (strong if ctx.related else weak).append(
+                (strong if ctx.related or ctx.package else weak).append(
                     (
                         node_id,
                         _segment(lines, node),
@@ -573,7 +587,7 @@ def _through_callers(project: Path, rules, files, target: _Target, collect):
         found = []
         for callee, chain in level:
             for module, tree in callee.trees.items():
-                names = callee.exports.get(module, set()) if callee.cls is None else set()
+                names = callee.exports.get(module, set())
                 for name, cls in callers(tree, names, callee.name, callee.cls):
                     if (name, cls, module) in seen or len(seen) > MAX_CALLERS:
                         continue

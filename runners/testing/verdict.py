@@ -42,6 +42,7 @@ class Channel:
         conftests: Sequence[str] = (),
         *,
         candidate_files: Sequence[str] = (),
+        candidate_lines: dict[str, list[list[int]]] | None = None,
         test_files: Sequence[str] = (),
         target_file: str = "",
         target_name: str = "",
@@ -53,6 +54,7 @@ class Channel:
         info = {
             "conftests": list(conftests),
             "candidate_files": list(candidate_files),
+            "candidate_lines": dict(candidate_lines or {}),
             "test_files": list(test_files),
             "target_file": target_file,
             "target_name": target_name,

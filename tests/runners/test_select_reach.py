@@ -123,6 +123,51 @@ def test_naturaltime():
 def test_unrelated():
     assert humanize.time.unrelated()
 """,
+    "src/semver/__init__.py": "from ._deprecated import bump_major, parse_version_info\nfrom .version import Version\n",
+    "src/semver/version.py": """class Version:
+    def __init__(self, major):
+        self.major = major
+
+    @classmethod
+    def parse(cls, text):
+        return cls(int(text.split(".")[0]))
+
+    def bump_major(self):
+        return Version(self.major + 1)
+
+    def finalize_version(self):
+        return self
+""",
+    "src/semver/_deprecated.py": """from .version import Version
+
+
+def parse_version_info(text):
+    return Version.parse(text)
+
+
+def bump_major(text):
+    return str(Version.parse(text).bump_major().major)
+
+
+def finalize_version(text):
+    return str(Version.parse(text).finalize_version().major)
+""",
+    "tests/test_bump.py": """from semver import bump_major, parse_version_info
+
+
+def test_should_bump_major():
+    assert bump_major("3.4.5") == "4"
+
+
+def test_should_versioninfo_bump_major():
+    assert parse_version_info("3.4.5").bump_major().major == 4
+""",
+    "tests/test_finalize.py": """from semver._deprecated import finalize_version
+
+
+def test_finalize():
+    assert finalize_version("3.4.5") == "3"
+""",
 }
 
 
@@ -170,3 +215,19 @@ def test_a_helper_gets_the_tests_of_the_functions_that_call_it(project):
 
 def test_a_function_with_its_own_tests_keeps_just_those(project):
     assert set(selected(project, "src/humanize/time.py::naturaldelta")) == {"test_naturaldelta"}
+
+
+def test_a_method_is_reached_on_objects_its_package_hands_out(project):
+    # semver's tests call `.bump_major()` on what `parse_version_info` returns; the test file
+    # imports from the package, never names `Version`.
+    got = selected(project, "src/semver/version.py::Version.bump_major")
+    assert set(got) == {"test_should_versioninfo_bump_major"}
+    assert got["test_should_versioninfo_bump_major"].startswith("uses .bump_major on an object from semver")
+
+
+def test_a_method_is_reached_through_a_module_function_that_calls_it(project):
+    # No test calls `.finalize_version()`: semver's deprecated module-level function of the
+    # same name does, on `Version.parse(text)`.
+    got = selected(project, "src/semver/version.py::Version.finalize_version")
+    assert set(got) == {"test_finalize"}
+    assert got["test_finalize"].endswith("; finalize_version calls Version.finalize_version")
