@@ -14,8 +14,9 @@ A test function (or a test method of a `python_classes` class or a `unittest.Tes
 is selected when its body (or its class's fixtures/helpers) uses the target:
 - a function `func`: the name `func` (or the alias it was imported as), or `mod.func`;
 - a method `Class.method`: `.method` on something, or `Class.method`, in a file that
-  imports or names `Class`, or imports anything from its module or a package above it
-  (`parse_version_info(s).bump_major()`: objects the package hands out).
+  imports or names `Class`, or on what the package hands out (`parse_version_info(s)
+  .bump_major()`, or `v = parse_version_info(s)` then `v.bump_major()`, in a file that
+  imports `parse_version_info` from the class's package).
 Names reach tests through the project's own modules too: every module that re-exports
 the target (`from .sub import *` within `__all__`, `from .sub import func as f`, a
 re-export of a re-export) is found first, so `from pkg import f`, `import pkg as p;
@@ -271,6 +272,8 @@ class _FileContext:
     """The target's module or a package above it, when the file imports anything from it
     (`from semver import parse_version_info`): a method is then reached through objects the
     package hands out (`parse_version_info(s).bump_major()`) without the class being named."""
+    from_package: set[str] = field(default_factory=set)
+    """Local names bound by those imports (`parse_version_info`, `semver`)."""
 
 
 @dataclass
@@ -303,6 +306,7 @@ def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileCont
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if target.module_matches(node.module):
                 ctx.package = ctx.package or node.module
+                ctx.from_package |= {a.asname or a.name for a in node.names}
             offered = target.names_in(node.module)
             for alias in node.names:
                 dotted = f"{node.module}.{alias.name}"
@@ -317,6 +321,7 @@ def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileCont
                     ctx.modules[alias.asname or alias.name] = dotted
         elif isinstance(node, ast.ImportFrom):  # relative: tests inside the package
             ctx.package = ctx.package or "." * node.level + (node.module or "")
+            ctx.from_package |= {a.asname or a.name for a in node.names}
             for alias in node.names:
                 if alias.name == target.wanted:
                     ctx.related = True
@@ -325,6 +330,7 @@ def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileCont
             for alias in node.names:
                 if target.module_matches(alias.name):
                     ctx.package = ctx.package or alias.name
+                    ctx.from_package.add(alias.asname or alias.name.split(".")[0])
                 if target.names_in(alias.name) or target.module.startswith(alias.name + "."):
                     ctx.related = True
                     if alias.asname:  # import pkg.sub as s
@@ -366,11 +372,35 @@ def _through_module(sub: ast.Attribute, target: _Target, ctx: _FileContext) -> b
     return sub.attr in target.names_in(module) or (sub.attr == target.wanted and target.module_matches(module))
 
 
+def _root(node: ast.AST) -> str:
+    """The name a chain of calls, attributes and subscripts starts from (`v` in
+    `v.bump().parts[0]`, `make` in `make(s).bump()`); '' for anything else."""
+    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _package_objects(node: ast.AST, ctx: _FileContext) -> set[str]:
+    """Names holding what the package hands out: its imports, and the names the test assigns
+    from them (`v = parse_version_info(s)`, then `w = v.bump_minor()`)."""
+    held = set(ctx.from_package)
+    if not held:
+        return held
+    assigns = [n for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.NamedExpr))]
+    for _ in range(3):  # chains of assignments, a few deep
+        for a in assigns:
+            if a.value is not None and _root(a.value) in held:
+                targets = a.targets if isinstance(a, ast.Assign) else [a.target]
+                held |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return held
+
+
 def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: bool) -> str:
     """A short reason when `node` uses the target, else ''. `.method` counts in a file that
     names the class or imports from its package; an operator only where the class is named
     (`==` in any test of the package would select every `__eq__`)."""
     dunder = target.cls is not None and target.name.startswith("__") and target.name.endswith("__")
+    held: set[str] | None = None  # what the package hands out, found on first need
     for sub in ast.walk(node):
         if target.cls is None:
             if isinstance(sub, ast.Name) and sub.id in ctx.names:
@@ -395,8 +425,10 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
             return f"constructs {ast.unparse(sub.func)} ({target.cls}.{target.name})"
         if isinstance(sub, ast.Attribute) and sub.attr == target.name and file_names_class:
             return f"uses {target.cls}.{target.name}"
-        if isinstance(sub, ast.Attribute) and sub.attr == target.name and ctx.package and not dunder:
-            return f"uses .{target.name} on an object from {ctx.package}"
+        if isinstance(sub, ast.Attribute) and sub.attr == target.name and ctx.from_package and not dunder:
+            held = _package_objects(node, ctx) if held is None else held
+            if _root(sub.value) in held:  # not `tmp_path.write_text` in a file that imports click
+                return f"uses .{target.name} on an object from {ctx.package}"
         if dunder and file_names_class:
             how = operator_use(sub, target.name)
             if how:

@@ -161,6 +161,17 @@ def test_should_bump_major():
 
 def test_should_versioninfo_bump_major():
     assert parse_version_info("3.4.5").bump_major().major == 4
+
+
+def test_should_versioninfo_bump_major_twice():
+    v = parse_version_info("3.4.5")
+    w = v.bump_major()
+    assert w.bump_major().major == 5
+
+
+def test_a_path_of_the_same_method_name(tmp_path):
+    tmp_path.bump_major = lambda: None  # a method of the same name on something else
+    tmp_path.bump_major()
 """,
     "tests/test_finalize.py": """from semver._deprecated import finalize_version
 
@@ -221,7 +232,7 @@ def test_a_method_is_reached_on_objects_its_package_hands_out(project):
     # semver's tests call `.bump_major()` on what `parse_version_info` returns; the test file
     # imports from the package, never names `Version`.
     got = selected(project, "src/semver/version.py::Version.bump_major")
-    assert set(got) == {"test_should_versioninfo_bump_major"}
+    assert set(got) == {"test_should_versioninfo_bump_major", "test_should_versioninfo_bump_major_twice"}
     assert got["test_should_versioninfo_bump_major"].startswith("uses .bump_major on an object from semver")
 
 
