@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 from runners.target import Target
-from search.settings import PRESETS, SearchSettings
+from search.settings import EMBEDDED_CRITIC_NOTE, EMBEDDED_MODEL, PRESETS, SearchSettings
 
 ALIASES = {"timeout": "timeout_s", "memory": "memory_mb"}
 EXTRA_KEYS = {
@@ -122,6 +122,11 @@ def load_config(project: Path, cli: dict[str, Any] | None = None) -> Config:
     if problems:
         where = {p.split("=")[0]: sources.get(p.split("=")[0], "default") for p in problems}
         raise UserError("bad settings: " + "; ".join(f"{p} (from {where[p.split('=')[0]]})" for p in problems))
+    if "critic" not in sources and settings.critic and not settings.critic_model and settings.model == EMBEDDED_MODEL:
+        # Its critic answers never held a score in any measurement (BENCHMARKS.md): each
+        # critic call would take a programmer call from the budget for nothing.
+        settings.critic = False
+        sources["critic"] = f"default, off: {EMBEDDED_CRITIC_NOTE}"
     for f in fields(SearchSettings):
         sources.setdefault(f.name, "default")
     return Config(settings, sources, extras)

@@ -10,13 +10,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 STRATEGIES = ("orps", "best_of_n", "reflexion", "rex", "single")
+EMBEDDED_MODEL = "local/smollm2"
+"""The model orps ships (SmolLM2-135M-Instruct, run by llama.cpp in a child process)."""
+EMBEDDED_CRITIC_NOTE = "the embedded model gives the critic no usable score; --critic-model MODEL for one"
 
 
 @dataclass
 class SearchSettings:
     strategy: str = "orps"
     """Which search: orps, best_of_n, reflexion, rex or single."""
-    model: str = "local/smollm2"
+    model: str = EMBEDDED_MODEL
     """Programmer model, any litellm name (`openai/gpt-4o-mini`, `ollama/qwen2.5-coder`...)."""
     critic_model: str = ""
     """Critic model; empty means the programmer model."""

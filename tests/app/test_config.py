@@ -35,7 +35,19 @@ def test_layers_and_sources(tmp_path):
 
 def test_no_files_gives_defaults(tmp_path):
     config = load_config(tmp_path)
-    assert config.settings == SearchSettings() and set(config.sources.values()) == {"default"}
+    assert config.settings == SearchSettings(critic=False)  # the embedded model: see below
+    assert {v.split(",")[0] for v in config.sources.values()} == {"default"}
+
+
+def test_the_critic_is_off_by_default_only_where_it_would_be_the_embedded_model(tmp_path):
+    # SmolLM2's critic answers never held a score: each critic call would cost a programmer call.
+    config = load_config(tmp_path)
+    assert config.settings.critic is False
+    assert config.sources["critic"].startswith("default, off: the embedded model gives the critic no usable score")
+    assert load_config(tmp_path, cli={"model": "openai/gpt-4o-mini"}).settings.critic is True
+    assert load_config(tmp_path, cli={"critic_model": "openai/gpt-4o-mini"}).settings.critic is True
+    (tmp_path / "orps.toml").write_text("critic = true\n")  # said in so many words: kept
+    assert load_config(tmp_path).settings.critic is True
 
 
 def test_orps_toml_may_use_an_orps_table(tmp_path):
