@@ -1,6 +1,6 @@
 """The project's pytest collection rules, read statically (never by running pytest).
 
-pytest reads its options from the first of pytest.ini, pyproject.toml
+pytest reads its options from the first of pytest.ini (or .pytest.ini), pyproject.toml
 (`[tool.pytest.ini_options]`), tox.ini (`[pytest]`) and setup.cfg (`[tool:pytest]`)
 that has them. Test selection needs four: `testpaths`, `python_files`, `python_classes`
 and `python_functions`; unset ones keep pytest's defaults.
@@ -61,8 +61,9 @@ def collect_rules(project: Path) -> CollectRules:
 
     project = Path(project)
     options: dict | None = None
-    if (project / "pytest.ini").is_file():
-        options = _from_ini(project / "pytest.ini", "pytest") or {}
+    for name in ("pytest.ini", ".pytest.ini"):  # each wins even when empty, as in pytest
+        if options is None and (project / name).is_file():
+            options = _from_ini(project / name, "pytest") or {}
     if options is None:
         table = pyproject_tool(project, "pytest", "ini_options")
         if table:

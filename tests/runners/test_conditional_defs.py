@@ -182,10 +182,11 @@ def test_tests_inside_branches_are_selected_once_and_a_fixture_named_test_is_not
     ]
 
 
-def test_pytests_own_collection_rules_from_the_projects_config(tmp_path):
+@pytest.mark.parametrize("config", ["tox.ini", ".pytest.ini"])  # semver keeps its options in .pytest.ini
+def test_pytests_own_collection_rules_from_the_projects_config(tmp_path, config):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("def f():\n    return 1\n")
-    (tmp_path / "tox.ini").write_text(
+    (tmp_path / config).write_text(
         "[pytest]\npython_files = check_*.py\npython_functions = check_\npython_classes = Check\n"
     )
     (tmp_path / "checks").mkdir()
