@@ -271,6 +271,7 @@ async def warm_ready(worker: WarmWorker) -> bool:
                 Path(where),
                 Limits(timeout_s=30),
                 env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                extra_ro=worker.read_paths,  # a venv outside orps's view: pytest's files are there
                 warm=cast(WarmWorker, _ProbingWorker(worker)),  # it forwards every other attribute
             )
     except BaseException:  # cancelled: the next run probes again

@@ -141,14 +141,17 @@ class SandboxEvaluator:
             self._envs[key] = projectenv.resolve(key)
         return self._envs[key]
 
-    def _worker(self, python: str, plugins: list[str]) -> WarmWorker | None:
+    def _worker(self, env: projectenv.Resolved, plugins: list[str]) -> WarmWorker | None:
         """The warm worker for this evaluator's interpreter (started on first use), unless
         warm runs are off, perf counts instructions (it wraps a cold process), or the project
         loads a plugin that wants a process of its own (`COLD_PLUGINS`)."""
         if not self.warm or perf_available() or any(p.split(".")[0] in COLD_PLUGINS for p in plugins):
             return None
+        python = env.chosen.path
         if python not in self._warm_workers:
-            worker = self._warm_workers[python] = WarmWorker(python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
+            worker = self._warm_workers[python] = WarmWorker(
+                python, scrubbed_env(), [*WARM_PRELOAD, *plugins], interpreter_view(env)
+            )
             weakref.finalize(self, worker.close)  # an evaluator never closed still ends it
         return self._warm_workers[python]
 
@@ -368,7 +371,7 @@ class SandboxEvaluator:
                 lower=prepared.lower,
                 mounts=prepared.mounts,
                 on_start=started,
-                warm=None if perf_w >= 0 else self._worker(python, plugins),
+                warm=None if perf_w >= 0 else self._worker(env, plugins),
             )
             channel.drain()
         finally:

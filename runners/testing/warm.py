@@ -44,8 +44,11 @@ class WarmWorker:
     """The worker process for one interpreter; `close()` ends it (runs in flight die with
     their sandboxes, which their callers kill)."""
 
-    def __init__(self, python: str, env: dict[str, str], preload: Sequence[str] = ()):
+    def __init__(self, python: str, env: dict[str, str], preload: Sequence[str] = (), read_paths: Sequence[Path] = ()):
         self.python = python
+        self.read_paths = list(read_paths)
+        """What a sandbox must show of this interpreter (a project's virtualenv, its prefixes):
+        the first run (`sandbox.warm_ready`) binds them as every run of the worker does."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         self._lock = threading.Lock()
