@@ -501,3 +501,10 @@ def report(project_root: Path | str) -> dict:
     if found.problem:
         out["problem"], out["hint"] = found.problem.message, found.problem.hint
     return out
+
+
+def runs_in_orps_environment(env: Resolved) -> bool:
+    """Whether the tests run in orps's own environment, whose installed pytest plugins are
+    orps's, not the project's. (A venv's python links to the same binary as ours: the
+    prefixes tell them apart.)"""
+    return env.chosen.kind == "orps" or (env.info.prefixes or [""])[0] == os.path.realpath(sys.prefix)

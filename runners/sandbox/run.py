@@ -258,10 +258,14 @@ async def run_sandboxed(
 async def warm_ready(worker: WarmWorker) -> bool:
     """Whether `worker` can take runs: it has started, and a first tiny run (`pytest
     --version` in a sandbox) worked through it, once. Runs asked for while that first run
-    is under way go cold."""
+    is under way go cold.
+
+    The first run does not wait for the worker to be ready: its sandbox is set up while the
+    worker still imports pytest, and the worker takes the request once it has (a worker
+    that never gets there fails the run, by its time limit at the latest)."""
     if worker.probe == "ok":
         return True
-    if worker.probe != "new" or not await worker.ready():
+    if worker.probe != "new" or worker.broken is not None:
         return False
     worker.probe = "probing"
     try:

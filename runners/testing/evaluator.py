@@ -20,6 +20,7 @@ import sys
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runners.project import env as projectenv
 from runners.sandbox.bwrap import scrubbed_env
@@ -41,16 +42,11 @@ from runners.testing.prepare import (
     trust_info,
 )
 from runners.testing.verdict import ENV_UNUSABLE, Channel, expected_ids, judge, masked, name_missing_modules
-from runners.testing.warm import WarmWorker
+from runners.testing.warm import COLD_PLUGINS, WARM_PRELOAD, WarmWorker
 from search.types import Evaluation, Task, TestResult
 
-WARM_PRELOAD = ("pytest",)
-"""What the warm worker imports once, with pytest's built-in plugins and the installed pytest
-plugins the first project loads. The project's own modules (and any third-party module it
-imports) are imported in each fork, as in a cold run."""
-COLD_PLUGINS = ("xdist", "pytest_forked", "pytest_cov", "pytest_xprocess")
-"""Plugins that want the process from its very start (coverage of every import, their own
-worker processes): a project that loads one runs cold."""
+if TYPE_CHECKING:
+    from runners.testing.early_worker import EarlyWorker
 
 
 def fastest_runtime(runs: list[Evaluation]) -> tuple[float | None, str]:
@@ -96,6 +92,8 @@ class SandboxEvaluator:
         self.warm = warm
         """Run pytest in forks of a warm worker (`runners.testing.warm`) where it can; cold otherwise."""
         self._warm_workers: dict[str, WarmWorker] = {}
+        self._borrowed: set[str] = set()
+        """Interpreters whose worker was lent (`adopt`): its lender closes it."""
 
     async def __aenter__(self) -> SandboxEvaluator:
         return self
@@ -105,8 +103,19 @@ class SandboxEvaluator:
 
     def close(self) -> None:
         self.workspaces.close()
-        for worker in self._warm_workers.values():
-            worker.close()
+        for python, worker in self._warm_workers.items():
+            if python not in self._borrowed:
+                worker.close()
+
+    async def adopt(self, early: EarlyWorker) -> None:
+        """Run warm in `early`'s worker (started before the task was known,
+        `runners.testing.early_worker`) once its first run has passed; cold when it cannot be
+        used. The worker stays `early`'s to close."""
+        worker = await early.ready()
+        if worker is not None:
+            self._warm_workers[worker.python] = worker
+            self._borrowed.add(worker.python)
+            self.warm = True
 
     @property
     def warm_worker(self) -> WarmWorker | None:
@@ -326,8 +335,7 @@ class SandboxEvaluator:
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
         # project's, and autoloading them costs seconds (some import whole UI toolkits): there
         # only those the project mentions are loaded (`project_plugins`).
-        own_env = env.chosen.kind == "orps" or (env.info.prefixes or [""])[0] == os.path.realpath(sys.prefix)
-        autoload = project and not own_env  # (a venv's python links to the same binary as ours: compare prefixes)
+        autoload = project and not projectenv.runs_in_orps_environment(env)
         plugins = []
         if project:
             snap = prepared.snapshot

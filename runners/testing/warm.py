@@ -26,6 +26,13 @@ from pathlib import Path
 
 WORKER = Path(__file__).with_name("_warm_worker.py")
 READY_TIMEOUT_S = 30.0
+WARM_PRELOAD = ("pytest",)
+"""What the warm worker imports once, with pytest's built-in plugins and the installed pytest
+plugins the first project loads. The project's own modules (and any third-party module it
+imports) are imported in each fork, as in a cold run."""
+COLD_PLUGINS = ("xdist", "pytest_forked", "pytest_cov", "pytest_xprocess")
+"""Plugins that want the process from its very start (coverage of every import, their own
+worker processes): a project that loads one runs cold."""
 
 
 class WarmUnavailable(RuntimeError):

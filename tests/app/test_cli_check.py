@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 
 from orps_tui.cli import main
 from orps_tui.schema import validate
+from runners.sandbox.bwrap import bwrap_works
+
+needs_bwrap = pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
@@ -69,3 +73,54 @@ def test_target_from_config(project, capsys):
     (project / "orps.toml").write_text(f"target = '{WORDS}::initials'\n")
     assert main(["check", "--project", str(project)]) == 1
     assert "NotImplementedError" in capsys.readouterr().out
+
+
+@pytest.fixture
+def early_workers(monkeypatch):
+    """Every EarlyWorker `orps check` starts, kept to look at after the command."""
+    from runners.testing import early_worker
+
+    made: list = []
+
+    class Recorded(early_worker.EarlyWorker):
+        def __init__(self, project):
+            made.append(self)
+            super().__init__(project)
+
+    monkeypatch.setattr(early_worker, "EarlyWorker", Recorded)
+    return made
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_check_runs_in_the_worker_started_before_its_tests_were_known(project, capsys, early_workers):
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["isolation"].endswith("+warm"), doc["isolation"]
+    assert (doc["passed"], doc["total"]) == (1, 3)  # as cold (test_failing_and_passing_targets)
+    [early] = early_workers
+    pid = early.worker.pid if early.worker else None
+    assert early.worker is not None and early.worker.pid is None  # closed by the command
+    assert pid is None or _gone(pid)
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_worker_that_cannot_start_leaves_the_check_cold_with_the_same_verdict(project, capsys, monkeypatch):
+    from runners.testing import early_worker
+    from runners.testing.warm import WarmWorker
+
+    # An interpreter that ends at once: never ready, its first run fails.
+    monkeypatch.setattr(early_worker, "WarmWorker", lambda python, env, *rest: WarmWorker("/bin/false", env))
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["isolation"].endswith("+cold"), doc["isolation"]
+    assert (doc["passed"], doc["total"]) == (1, 3)
