@@ -16,7 +16,6 @@ evaluator is not given it and the run is cold, as before.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from pathlib import Path
 
@@ -24,36 +23,32 @@ from runners.testing.warm import COLD_PLUGINS, WARM_PRELOAD, WarmWorker
 
 
 class EarlyWorker:
-    """Starts, on a thread, the project's warm worker and its first run; `close()` ends it."""
+    """Starts the project's warm worker now and its first run on a thread; `close()` ends it."""
 
     def __init__(self, project: Path):
-        self.project = str(Path(project).resolve())
+        self.project = Path(project).resolve()
         self.worker: WarmWorker | None = None
-        self._lock = threading.Lock()
-        self._closed = False
         self._done = threading.Event()
         try:
-            threading.Thread(target=self._start, name="orps-early-worker", daemon=True).start()
-        except RuntimeError:  # no thread to be had: the run is cold
-            self._done.set()
-
-    def _start(self) -> None:
-        try:
-            self._start_worker()
+            # Here, not on the thread: a few milliseconds, then pytest's import runs in the
+            # worker on the other core while this thread imports the rest of orps.
+            self.worker = self._start_worker()
+            if self.worker is not None:
+                threading.Thread(target=self._first_run, name="orps-early-worker", daemon=True).start()
         except Exception:  # noqa: BLE001 - any failure here only means a cold run
-            pass
-        finally:
+            if self.worker is not None:
+                self.worker.close()
+            self.worker = None
+        if self.worker is None:
             self._done.set()
 
-    def _start_worker(self) -> None:
+    def _start_worker(self) -> WarmWorker | None:
         from runners.project import env as projectenv
-        from runners.sandbox.bwrap import bwrap_works, probe_in_background, scrubbed_env
-        from runners.testing.metrics import perf_available
-        from runners.testing.prepare import interpreter_view
+        from runners.sandbox.environ import scrubbed_env
 
         env = projectenv.resolve(self.project)
         if env.problem is not None:
-            return  # nothing can run: the evaluation says why
+            return None  # nothing can run: the evaluation says why
         # What the evaluator preloads for this environment (`SandboxEvaluator._run_pytest`):
         # the installed plugins pytest autoloads in the project's own environment; none in
         # orps's (the project's mentions are imported in the run).
@@ -62,24 +57,35 @@ class EarlyWorker:
             if projectenv.runs_in_orps_environment(env)
             else [module for _, module in env.info.plugins if module.split(".")[0] not in COLD_PLUGINS]
         )
-        with self._lock:
-            if self._closed:
-                return
-            # Before anything else: pytest's import is the long part.
-            worker = self.worker = WarmWorker(
-                env.chosen.path, scrubbed_env(), [*WARM_PRELOAD, *dict.fromkeys(plugins)], interpreter_view(env)
-            )
-        probe_in_background(Path(self.project))  # what the sandbox can use here (once per process)
-        # bwrap_works waits for the sandbox's probe, by when perf's (beside it) has answered.
-        if not bwrap_works()[0] or perf_available():
-            worker.close()  # every run is cold here (perf wraps a fresh process; no namespaces)
-            return
-        from runners.sandbox.run import warm_ready
+        return WarmWorker(
+            env.chosen.path, scrubbed_env(), [*WARM_PRELOAD, *dict.fromkeys(plugins)], projectenv.interpreter_view(env)
+        )
 
-        asyncio.run(warm_ready(worker))
+    def _first_run(self) -> None:
+        worker = self.worker
+        assert worker is not None  # the thread is started for a worker
+        try:
+            from runners.sandbox.bwrap import bwrap_works, probe_in_background
+            from runners.sandbox.run import warm_ready
+            from runners.testing.metrics import perf_available
+
+            probe_in_background(self.project)  # what the sandbox can use here (once per process)
+            # bwrap_works waits for the sandbox's probe, by when perf's (beside it) has answered.
+            if not bwrap_works()[0] or perf_available():
+                worker.close()  # every run is cold here (no namespaces; perf wraps a fresh process)
+                return
+            import asyncio
+
+            asyncio.run(warm_ready(worker))
+        except Exception:  # noqa: BLE001 - the worker is then not used: a cold run
+            worker.close()
+        finally:
+            self._done.set()
 
     async def ready(self) -> WarmWorker | None:
         """The worker once its first run has passed; None when it cannot be used."""
+        import asyncio
+
         if not self._done.is_set():
             await asyncio.to_thread(self._done.wait)
         worker = self.worker
@@ -89,9 +95,6 @@ class EarlyWorker:
 
     def close(self) -> None:
         """End the worker (a first run still under way then fails, and its thread ends)."""
-        with self._lock:
-            self._closed = True
-            worker = self.worker
-        if worker is not None:
-            worker.close()
+        if self.worker is not None:
+            self.worker.close()
             self._done.wait(1.0)  # its first run's sandbox and temp directory are gone then

@@ -35,7 +35,6 @@ from runners.testing.prepare import (
     _replace_files,
     asserts_test_file,
     bytecode_of,
-    interpreter_view,
     kept_addopts,
     project_plugins,
     protected_project_paths,
@@ -159,7 +158,7 @@ class SandboxEvaluator:
         python = env.chosen.path
         if python not in self._warm_workers:
             worker = self._warm_workers[python] = WarmWorker(
-                python, scrubbed_env(), [*WARM_PRELOAD, *plugins], interpreter_view(env)
+                python, scrubbed_env(), [*WARM_PRELOAD, *plugins], projectenv.interpreter_view(env)
             )
             weakref.finalize(self, worker.close)  # an evaluator never closed still ends it
         return self._warm_workers[python]
@@ -277,7 +276,7 @@ class SandboxEvaluator:
         running the tests (a project's virtualenv: bound where it is, read-only, never
         copied), the extra paths asked for."""
         extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
-        return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
+        return [self.workspaces.plugin_dir, *projectenv.interpreter_view(env), *self.read_paths, *extra]
 
     async def _run_pytest(
         self,
