@@ -135,9 +135,16 @@ def evaluate_current(
             read_paths=config.extras.get("sandbox_read", []),
             warm=False,
         ) as evaluator:
+            candidate = task.original_code if code is None else code
             if early is not None:
-                await evaluator.adopt(early)
-            return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
+                evaluator.adopt(early)
+            ev = await evaluator.evaluate(task, candidate, files=files)
+            ran_warm = (ev.isolation or "").endswith("+warm")
+            if ran_warm and early is not None and not await early.first_run_passed():
+                # The warm path does not work here: what ran through it is no evidence.
+                evaluator.forget(early)
+                ev = await evaluator.evaluate(task, candidate, files=files)
+            return ev
 
     return asyncio.run(go())
 

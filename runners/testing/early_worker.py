@@ -82,16 +82,24 @@ class EarlyWorker:
         finally:
             self._done.set()
 
-    async def ready(self) -> WarmWorker | None:
-        """The worker once its first run has passed; None when it cannot be used."""
+    def usable(self) -> WarmWorker | None:
+        """The worker, if it started and has not failed (yet): runs may be sent to it now,
+        before its first run has answered (`first_run_passed` says after them whether they
+        count)."""
+        worker = self.worker
+        if worker is None or worker.broken is not None or worker.probe == "failed":
+            return None
+        return worker
+
+    async def first_run_passed(self) -> bool:
+        """Whether the worker's first run (`pytest --version` in a sandbox of its own, where
+        no project code runs) passed; waits for it."""
         import asyncio
 
         if not self._done.is_set():
             await asyncio.to_thread(self._done.wait)
         worker = self.worker
-        if worker is None or worker.probe != "ok" or worker.broken is not None:
-            return None
-        return worker
+        return worker is not None and worker.probe == "ok" and worker.broken is None
 
     def close(self) -> None:
         """End the worker (a first run still under way then fails, and its thread ends)."""

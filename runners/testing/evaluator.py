@@ -20,13 +20,13 @@ import sys
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from runners.project import env as projectenv
 from runners.sandbox.bwrap import scrubbed_env
 from runners.sandbox.caps import Limits
 from runners.sandbox.cleanup import later
-from runners.sandbox.run import run_sandboxed
+from runners.sandbox.run import ProbingWorker, run_sandboxed
 from runners.sandbox.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from runners.testing import harness_bytecode
 from runners.testing.metrics import parse_perf, perf_available, perf_prefix, static_metrics
@@ -106,15 +106,28 @@ class SandboxEvaluator:
             if python not in self._borrowed:
                 worker.close()
 
-    async def adopt(self, early: EarlyWorker) -> None:
+    def adopt(self, early: EarlyWorker) -> bool:
         """Run warm in `early`'s worker (started before the task was known,
-        `runners.testing.early_worker`) once its first run has passed; cold when it cannot be
-        used. The worker stays `early`'s to close."""
-        worker = await early.ready()
-        if worker is not None:
-            self._warm_workers[worker.python] = worker
-            self._borrowed.add(worker.python)
-            self.warm = True
+        `runners.testing.early_worker`) if it started, without waiting for its first run:
+        the caller asks `early.first_run_passed()` after its runs and runs them again cold
+        when it did not (a run lost to a broken warm path is a crash, never a pass: passes
+        come only from the plugin's signed records). The worker stays `early`'s to close.
+        False (and runs stay cold) when there is no worker to adopt."""
+        worker = early.usable()
+        if worker is None:
+            return False
+        self._warm_workers[worker.python] = cast(WarmWorker, ProbingWorker(worker))
+        self._borrowed.add(worker.python)
+        self.warm = True
+        return True
+
+    def forget(self, early: EarlyWorker) -> None:
+        """Stop using `early`'s worker: the next runs are cold."""
+        worker = early.worker
+        if worker is not None and worker.python in self._borrowed:
+            del self._warm_workers[worker.python]
+            self._borrowed.discard(worker.python)
+        self.warm = False
 
     @property
     def warm_worker(self) -> WarmWorker | None:

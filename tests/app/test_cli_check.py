@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,34 @@ def test_a_worker_that_cannot_start_leaves_the_check_cold_with_the_same_verdict(
     doc = json.loads(capsys.readouterr().out)
     assert doc["isolation"].endswith("+cold"), doc["isolation"]
     assert (doc["passed"], doc["total"]) == (1, 3)
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_runs_sent_to_the_worker_before_its_first_run_failed_are_run_again_cold(project, capsys, monkeypatch):
+    from runners.sandbox import run
+    from runners.testing.evaluator import SandboxEvaluator
+
+    real_gate, real_evaluate = run.warm_ready, SandboxEvaluator.evaluate
+    ran: list[str] = []
+    evaluating = threading.Event()
+
+    async def first_run_fails(worker):
+        if isinstance(worker, run.ProbingWorker):  # the gate of a run sent before the first run answered
+            return await real_gate(worker)
+        await asyncio.to_thread(evaluating.wait, 30)  # answers once the check's run is under way
+        worker.probe = "failed"
+        return False
+
+    async def evaluate(self, *args, **kwargs):
+        evaluating.set()
+        ev = await real_evaluate(self, *args, **kwargs)
+        ran.append(ev.isolation)
+        return ev
+
+    monkeypatch.setattr(run, "warm_ready", first_run_fails)  # the worker itself works: its run passes 1/3
+    monkeypatch.setattr(SandboxEvaluator, "evaluate", evaluate)
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [i.rsplit("+", 1)[1] for i in ran] == ["warm", "cold"], ran
+    assert doc["isolation"].endswith("+cold") and (doc["passed"], doc["total"]) == (1, 3)
