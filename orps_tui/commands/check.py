@@ -21,13 +21,16 @@ exit 1 when it answers any call differently, and the call is named with both ans
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orps_tui.errors import UserError
 from orps_tui.schema import SCHEMA_VERSION
 from search.terminal_text import printable
+
+if TYPE_CHECKING:
+    from runners.testing.early_worker import EarlyWorker
 
 
 def add_parser(sub):
@@ -112,22 +115,36 @@ def resolve(args, selections: list | None = None):
     return project, config, task
 
 
-def evaluate_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
+def evaluate_current(
+    task, config, code: str | None = None, files: dict[str, str] | None = None, early: EarlyWorker | None = None
+):
     """Run the task's tests with the current function (or `code`, or the project with
-    `files` replaced) as the candidate, sandboxed."""
+    `files` replaced) as the candidate, sandboxed; in `early`'s warm worker when it could
+    start (`runners.testing.early_worker`), cold otherwise."""
+    import asyncio
+
     from runners.testing.evaluator import SandboxEvaluator
 
     async def go():
         # The interpreter is the project's own (runners.project.env, `python =` included).
-        # Cold: one run does not repay a warm worker (its start, pytest imported outside the
-        # sandbox, and its probe run cost more than the one cold start they save).
+        # Without `early`, cold: one run does not repay a warm worker started now (its start,
+        # pytest imported outside the sandbox, and its first run would come first).
         async with SandboxEvaluator(
             timeout_s=config.settings.timeout_s,
             memory_mb=config.settings.memory_mb,
             read_paths=config.extras.get("sandbox_read", []),
             warm=False,
         ) as evaluator:
-            return await evaluator.evaluate(task, task.original_code if code is None else code, files=files)
+            candidate = task.original_code if code is None else code
+            if early is not None:
+                evaluator.adopt(early)
+            ev = await evaluator.evaluate(task, candidate, files=files)
+            ran_warm = (ev.isolation or "").endswith("+warm")
+            if ran_warm and early is not None and not await early.first_run_passed():
+                # The warm path does not work here: what ran through it is no evidence.
+                evaluator.forget(early)
+                ev = await evaluator.evaluate(task, candidate, files=files)
+            return ev
 
     return asyncio.run(go())
 
@@ -135,6 +152,8 @@ def evaluate_current(task, config, code: str | None = None, files: dict[str, str
 def same_as_original(task, config, code: str | None, files: dict[str, str] | None) -> dict:
     """The candidate's (or patch's) answers to the calls the tests make, against the current
     code's (`runners.speed.equivalence.Report.to_dict`, with its one-line `summary`)."""
+    import asyncio
+
     from runners.speed.equivalence import checker
     from runners.testing.evaluator import SandboxEvaluator
 
@@ -242,6 +261,19 @@ def report_lines(task, ev, reasons: dict[str, str] | None = None) -> list[str]:
 
 
 def run(args) -> int:
+    from orps_tui.config import project_dir
+    from runners.testing.early_worker import EarlyWorker
+
+    # The project's interpreter imports pytest, on the other core, while orps imports the
+    # rest of itself and finds the target and its tests.
+    early = EarlyWorker(project_dir(args.project))
+    try:
+        return check(args, early)
+    finally:
+        early.close()
+
+
+def check(args, early: EarlyWorker | None = None) -> int:
     from orps_tui.taskbuild import broken_files_text, broken_hint, collection_errors, without_broken_files
 
     selections: list = []
@@ -257,7 +289,7 @@ def run(args) -> int:
             "--same-as-original compares a candidate or a patch with the current code",
             hint="add --candidate FILE or --patch FILE.diff",
         )
-    ev = evaluate_current(task, config, code, files)
+    ev = evaluate_current(task, config, code, files, early)
     confirmation = None
     refuse_unusable_environment(ev)
     if code is None and files is None:
@@ -274,7 +306,7 @@ def run(args) -> int:
         task = without_broken_files(task, broken)
         if not task.tests:
             raise UserError(f"the selected tests cannot run: {broken_files_text(broken)}", hint=broken_hint(broken))
-        ev = evaluate_current(task, config, code, files)
+        ev = evaluate_current(task, config, code, files, early)
     same = same_as_original(task, config, code, files) if args.same_as_original else None
     if getattr(args, "confirm", False):  # on the tests that can run (after any left out)
         confirmation = confirm_current(task, config, code, files)
@@ -335,6 +367,8 @@ def run(args) -> int:
 
 def confirm_current(task, config, code: str | None = None, files: dict[str, str] | None = None):
     """The confirmation run alone (`runners.testing.confirm`) for the current function, `code` or `files`."""
+    import asyncio
+
     from runners.testing.evaluator import SandboxEvaluator
 
     async def go():

@@ -97,8 +97,7 @@ def sandbox_report(project: Path | None = None) -> dict:
     report = isolation_report()
     extra = ProjectFiles(project).sandbox_read if project and project.is_dir() else []
     if project and project.is_dir():  # the project's interpreter, as its runs see it
-        from runners.project.env import resolve
-        from runners.testing.prepare import interpreter_view
+        from runners.project.env import interpreter_view, resolve
 
         extra = [*extra, *interpreter_view(resolve(project))]
     report["view"] = sandbox_view(extra) if report["available"] else []

@@ -501,3 +501,22 @@ def report(project_root: Path | str) -> dict:
     if found.problem:
         out["problem"], out["hint"] = found.problem.message, found.problem.hint
     return out
+
+
+def runs_in_orps_environment(env: Resolved) -> bool:
+    """Whether the tests run in orps's own environment, whose installed pytest plugins are
+    orps's, not the project's. (A venv's python links to the same binary as ours: the
+    prefixes tell them apart.)"""
+    return env.chosen.kind == "orps" or (env.info.prefixes or [""])[0] == os.path.realpath(sys.prefix)
+
+
+def interpreter_view(env: Resolved) -> list[Path]:
+    """What the sandbox shows of the interpreter running the tests: its virtualenv (where it
+    is, even inside the project: bound read-only, never copied), its prefixes, stdlib and
+    site-packages. Not the directories its `.pth` files or a PYTHONPATH add (editable
+    installs): the project's own are its copy, others go in `sandbox_read`."""
+    exe = Path(env.chosen.path)
+    paths = [Path(p) for p in (*env.info.prefixes, *env.info.site_dirs)]
+    if (exe.parent.parent / "pyvenv.cfg").is_file():
+        paths.append(exe.parent.parent)
+    return paths

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -31,10 +30,9 @@ from pathlib import Path
 from runners.sandbox import caps, seccomp
 from runners.sandbox.caps import Limits, rlimits
 from runners.sandbox.cleanup import remove_tree
+from runners.sandbox.environ import SAFE_ENV, SECRET_ENV, scrubbed_env  # noqa: F401 - here for the command's callers
 
 LAUNCHER = Path(__file__).with_name("_launch.py")
-SAFE_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONIOENCODING|PYTHONUTF8|PYTHONHASHSEED)$")
-SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.I)
 NOBODY = "65534"
 
 
@@ -353,16 +351,6 @@ def isolation_report() -> dict:
         "memory_cgroup": ok and "memory" in caps._cgroup_roots(),
         "pids_cgroup": ok and "pids" in caps._cgroup_roots(),
     }
-
-
-def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Only harmless variables from our environment, and never anything that looks secret."""
-    env = {k: v for k, v in os.environ.items() if SAFE_ENV.match(k) and not SECRET_ENV.search(k)}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.setdefault("LANG", "C.UTF-8")
-    env.update({"HOME": "/tmp/home", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"})
-    env.update(extra or {})
-    return env
 
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")

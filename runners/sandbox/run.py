@@ -258,10 +258,14 @@ async def run_sandboxed(
 async def warm_ready(worker: WarmWorker) -> bool:
     """Whether `worker` can take runs: it has started, and a first tiny run (`pytest
     --version` in a sandbox) worked through it, once. Runs asked for while that first run
-    is under way go cold."""
+    is under way go cold.
+
+    The first run does not wait for the worker to be ready: its sandbox is set up while the
+    worker still imports pytest, and the worker takes the request once it has (a worker
+    that never gets there fails the run, by its time limit at the latest)."""
     if worker.probe == "ok":
         return True
-    if worker.probe != "new" or not await worker.ready():
+    if worker.probe != "new" or worker.broken is not None:
         return False
     worker.probe = "probing"
     try:
@@ -271,7 +275,8 @@ async def warm_ready(worker: WarmWorker) -> bool:
                 Path(where),
                 Limits(timeout_s=30),
                 env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-                warm=cast(WarmWorker, _ProbingWorker(worker)),  # it forwards every other attribute
+                extra_ro=worker.read_paths,  # a venv outside orps's view: pytest's files are there
+                warm=cast(WarmWorker, ProbingWorker(worker)),  # it forwards every other attribute
             )
     except BaseException:  # cancelled: the next run probes again
         worker.probe = "new"
@@ -283,8 +288,10 @@ async def warm_ready(worker: WarmWorker) -> bool:
     return worked
 
 
-class _ProbingWorker:
-    """The worker as the probe sees it: usable without probing itself again."""
+class ProbingWorker:
+    """The worker as the probe sees it: usable without probing itself again. (A one-shot
+    check's runs see their early worker so too, its first run checked after theirs:
+    `runners.testing.early_worker`.)"""
 
     def __init__(self, worker: WarmWorker):
         self._worker = worker
@@ -371,6 +378,13 @@ class _Run:
                 if not self.timed_out:  # bwrap failed: its message is on stderr
                     await self._wait_proc(self._left())
                 return
+            # The worker may still be importing pytest (its first run; a one-shot check that
+            # started it a moment ago): the sandbox is set up meanwhile, and the run's time
+            # starts once the worker can take it.
+            if not await worker.ready():
+                self.err += f"{worker.broken}\n".encode()
+                return
+            self.started = time.monotonic()
             try:
                 pidfd = os.pidfd_open(self.init_pid)  # pins the sandbox's init: no pid reuse can redirect the join
             except OSError:  # it is gone already: bwrap's end says why

@@ -20,12 +20,13 @@ import sys
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from runners.project import env as projectenv
 from runners.sandbox.bwrap import scrubbed_env
 from runners.sandbox.caps import Limits
 from runners.sandbox.cleanup import later
-from runners.sandbox.run import run_sandboxed
+from runners.sandbox.run import ProbingWorker, run_sandboxed
 from runners.sandbox.workspace import BOOT_MODULE, PLUGIN_MODULE, PROTECTED, Prepared, Workspaces
 from runners.testing import harness_bytecode
 from runners.testing.metrics import parse_perf, perf_available, perf_prefix, static_metrics
@@ -34,23 +35,17 @@ from runners.testing.prepare import (
     _replace_files,
     asserts_test_file,
     bytecode_of,
-    interpreter_view,
     kept_addopts,
     project_plugins,
     protected_project_paths,
     trust_info,
 )
 from runners.testing.verdict import ENV_UNUSABLE, Channel, expected_ids, judge, masked, name_missing_modules
-from runners.testing.warm import WarmWorker
+from runners.testing.warm import COLD_PLUGINS, WARM_PRELOAD, WarmWorker
 from search.types import Evaluation, Task, TestResult
 
-WARM_PRELOAD = ("pytest",)
-"""What the warm worker imports once, with pytest's built-in plugins and the installed pytest
-plugins the first project loads. The project's own modules (and any third-party module it
-imports) are imported in each fork, as in a cold run."""
-COLD_PLUGINS = ("xdist", "pytest_forked", "pytest_cov", "pytest_xprocess")
-"""Plugins that want the process from its very start (coverage of every import, their own
-worker processes): a project that loads one runs cold."""
+if TYPE_CHECKING:
+    from runners.testing.early_worker import EarlyWorker
 
 
 def fastest_runtime(runs: list[Evaluation]) -> tuple[float | None, str]:
@@ -96,6 +91,8 @@ class SandboxEvaluator:
         self.warm = warm
         """Run pytest in forks of a warm worker (`runners.testing.warm`) where it can; cold otherwise."""
         self._warm_workers: dict[str, WarmWorker] = {}
+        self._borrowed: set[str] = set()
+        """Interpreters whose worker was lent (`adopt`): its lender closes it."""
 
     async def __aenter__(self) -> SandboxEvaluator:
         return self
@@ -105,8 +102,32 @@ class SandboxEvaluator:
 
     def close(self) -> None:
         self.workspaces.close()
-        for worker in self._warm_workers.values():
-            worker.close()
+        for python, worker in self._warm_workers.items():
+            if python not in self._borrowed:
+                worker.close()
+
+    def adopt(self, early: EarlyWorker) -> bool:
+        """Run warm in `early`'s worker (started before the task was known,
+        `runners.testing.early_worker`) if it started, without waiting for its first run:
+        the caller asks `early.first_run_passed()` after its runs and runs them again cold
+        when it did not (a run lost to a broken warm path is a crash, never a pass: passes
+        come only from the plugin's signed records). The worker stays `early`'s to close.
+        False (and runs stay cold) when there is no worker to adopt."""
+        worker = early.usable()
+        if worker is None:
+            return False
+        self._warm_workers[worker.python] = cast(WarmWorker, ProbingWorker(worker))
+        self._borrowed.add(worker.python)
+        self.warm = True
+        return True
+
+    def forget(self, early: EarlyWorker) -> None:
+        """Stop using `early`'s worker: the next runs are cold."""
+        worker = early.worker
+        if worker is not None and worker.python in self._borrowed:
+            del self._warm_workers[worker.python]
+            self._borrowed.discard(worker.python)
+        self.warm = False
 
     @property
     def warm_worker(self) -> WarmWorker | None:
@@ -141,14 +162,17 @@ class SandboxEvaluator:
             self._envs[key] = projectenv.resolve(key)
         return self._envs[key]
 
-    def _worker(self, python: str, plugins: list[str]) -> WarmWorker | None:
+    def _worker(self, env: projectenv.Resolved, plugins: list[str]) -> WarmWorker | None:
         """The warm worker for this evaluator's interpreter (started on first use), unless
         warm runs are off, perf counts instructions (it wraps a cold process), or the project
         loads a plugin that wants a process of its own (`COLD_PLUGINS`)."""
         if not self.warm or perf_available() or any(p.split(".")[0] in COLD_PLUGINS for p in plugins):
             return None
+        python = env.chosen.path
         if python not in self._warm_workers:
-            worker = self._warm_workers[python] = WarmWorker(python, scrubbed_env(), [*WARM_PRELOAD, *plugins])
+            worker = self._warm_workers[python] = WarmWorker(
+                python, scrubbed_env(), [*WARM_PRELOAD, *plugins], projectenv.interpreter_view(env)
+            )
             weakref.finalize(self, worker.close)  # an evaluator never closed still ends it
         return self._warm_workers[python]
 
@@ -271,7 +295,7 @@ class SandboxEvaluator:
         running the tests (a project's virtualenv: bound where it is, read-only, never
         copied), the extra paths asked for."""
         extra = prepared.snapshot.rules.sandbox_read if prepared.snapshot else []
-        return [self.workspaces.plugin_dir, *interpreter_view(env), *self.read_paths, *extra]
+        return [self.workspaces.plugin_dir, *projectenv.interpreter_view(env), *self.read_paths, *extra]
 
     async def _run_pytest(
         self,
@@ -329,8 +353,7 @@ class SandboxEvaluator:
         # would (so verdicts match). orps's own environment holds orps's plugins, not the
         # project's, and autoloading them costs seconds (some import whole UI toolkits): there
         # only those the project mentions are loaded (`project_plugins`).
-        own_env = env.chosen.kind == "orps" or (env.info.prefixes or [""])[0] == os.path.realpath(sys.prefix)
-        autoload = project and not own_env  # (a venv's python links to the same binary as ours: compare prefixes)
+        autoload = project and not projectenv.runs_in_orps_environment(env)
         plugins = []
         if project:
             snap = prepared.snapshot
@@ -374,7 +397,7 @@ class SandboxEvaluator:
                 lower=prepared.lower,
                 mounts=prepared.mounts,
                 on_start=started,
-                warm=None if perf_w >= 0 else self._worker(python, plugins),
+                warm=None if perf_w >= 0 else self._worker(env, plugins),
             )
             channel.drain()
         finally:

@@ -1,8 +1,7 @@
 """What one test run is given, besides the candidate: the asserts test file of a dataset
 task, the paths that stay read-only in a copy-on-write project, the project's pytest plugins
 and the `addopts` kept from its configuration, which files are tests, whole files replaced
-(a patch's result), what the plugin is told about the candidate (`trust_info`), and what the
-sandbox shows of the interpreter (`interpreter_view`).
+(a patch's result) and what the plugin is told about the candidate (`trust_info`).
 """
 
 from __future__ import annotations
@@ -262,15 +261,3 @@ def trust_info(
         "target_file": str(workspace / path) if path else "",
         "target_name": name,
     }
-
-
-def interpreter_view(env: projectenv.Resolved) -> list[Path]:
-    """What the sandbox shows of the interpreter running the tests: its virtualenv (where it
-    is, even inside the project: bound read-only, never copied), its prefixes, stdlib and
-    site-packages. Not the directories its `.pth` files or a PYTHONPATH add (editable
-    installs): the project's own are its copy, others go in `sandbox_read`."""
-    exe = Path(env.chosen.path)
-    paths = [Path(p) for p in (*env.info.prefixes, *env.info.site_dirs)]
-    if (exe.parent.parent / "pyvenv.cfg").is_file():
-        paths.append(exe.parent.parent)
-    return paths

@@ -15,7 +15,6 @@ SCM_RIGHTS); a reader thread resolves each run's futures on the loop that asked.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
@@ -23,9 +22,20 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 WORKER = Path(__file__).with_name("_warm_worker.py")
 READY_TIMEOUT_S = 30.0
+WARM_PRELOAD = ("pytest",)
+"""What the warm worker imports once, with pytest's built-in plugins and the installed pytest
+plugins the first project loads. The project's own modules (and any third-party module it
+imports) are imported in each fork, as in a cold run."""
+COLD_PLUGINS = ("xdist", "pytest_forked", "pytest_cov", "pytest_xprocess")
+"""Plugins that want the process from its very start (coverage of every import, their own
+worker processes): a project that loads one runs cold."""
 
 
 class WarmUnavailable(RuntimeError):
@@ -36,16 +46,27 @@ class WarmUnavailable(RuntimeError):
 class WarmRun:
     """One run forked by the worker: the joiner's host pid, then its exit status."""
 
-    pid: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    status: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    pid: asyncio.Future = field(default_factory=lambda: _future())
+    status: asyncio.Future = field(default_factory=lambda: _future())
+
+
+def _future() -> asyncio.Future:
+    # asyncio is imported where a run is asked for, not with this module: a one-shot `orps
+    # check` starts its worker before anything else needs asyncio.
+    import asyncio
+
+    return asyncio.get_running_loop().create_future()
 
 
 class WarmWorker:
     """The worker process for one interpreter; `close()` ends it (runs in flight die with
     their sandboxes, which their callers kill)."""
 
-    def __init__(self, python: str, env: dict[str, str], preload: Sequence[str] = ()):
+    def __init__(self, python: str, env: dict[str, str], preload: Sequence[str] = (), read_paths: Sequence[Path] = ()):
         self.python = python
+        self.read_paths = list(read_paths)
+        """What a sandbox must show of this interpreter (a project's virtualenv, its prefixes):
+        the first run (`sandbox.warm_ready`) binds them as every run of the worker does."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         self._lock = threading.Lock()
@@ -122,6 +143,8 @@ class WarmWorker:
 
     async def ready(self) -> bool:
         """Wait (once, off the loop) until the worker has imported pytest; False if it cannot."""
+        import asyncio
+
         if not self._ready.is_set():
             await asyncio.to_thread(self._ready.wait, READY_TIMEOUT_S)
             if not self._ready.is_set():
@@ -134,6 +157,8 @@ class WarmWorker:
         if self.broken:
             raise WarmUnavailable(self.broken)
         run = WarmRun()
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self._lock:
             self._next_id += 1

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from orps_tui.cli import main
 from orps_tui.schema import validate
+from runners.sandbox.bwrap import bwrap_works
+
+needs_bwrap = pytest.mark.skipif(not bwrap_works()[0], reason="namespaces unavailable here")
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "sample_project"
 WORDS = "src/textkit/words.py"
@@ -69,3 +75,85 @@ def test_target_from_config(project, capsys):
     (project / "orps.toml").write_text(f"target = '{WORDS}::initials'\n")
     assert main(["check", "--project", str(project)]) == 1
     assert "NotImplementedError" in capsys.readouterr().out
+
+
+@pytest.fixture
+def early_workers(monkeypatch):
+    """Every EarlyWorker `orps check` starts, kept to look at after the command."""
+    from runners.testing import early_worker
+
+    made: list = []
+
+    class Recorded(early_worker.EarlyWorker):
+        def __init__(self, project):
+            made.append(self)
+            super().__init__(project)
+
+    monkeypatch.setattr(early_worker, "EarlyWorker", Recorded)
+    return made
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_check_runs_in_the_worker_started_before_its_tests_were_known(project, capsys, early_workers):
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["isolation"].endswith("+warm"), doc["isolation"]
+    assert (doc["passed"], doc["total"]) == (1, 3)  # as cold (test_failing_and_passing_targets)
+    [early] = early_workers
+    pid = early.worker.pid if early.worker else None
+    assert early.worker is not None and early.worker.pid is None  # closed by the command
+    assert pid is None or _gone(pid)
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_worker_that_cannot_start_leaves_the_check_cold_with_the_same_verdict(project, capsys, monkeypatch):
+    from runners.testing import early_worker
+    from runners.testing.warm import WarmWorker
+
+    # An interpreter that ends at once: never ready, its first run fails.
+    monkeypatch.setattr(early_worker, "WarmWorker", lambda python, env, *rest: WarmWorker("/bin/false", env))
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["isolation"].endswith("+cold"), doc["isolation"]
+    assert (doc["passed"], doc["total"]) == (1, 3)
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_runs_sent_to_the_worker_before_its_first_run_failed_are_run_again_cold(project, capsys, monkeypatch):
+    from runners.sandbox import run
+    from runners.testing.evaluator import SandboxEvaluator
+
+    real_gate, real_evaluate = run.warm_ready, SandboxEvaluator.evaluate
+    ran: list[str] = []
+    evaluating = threading.Event()
+
+    async def first_run_fails(worker):
+        if isinstance(worker, run.ProbingWorker):  # the gate of a run sent before the first run answered
+            return await real_gate(worker)
+        await asyncio.to_thread(evaluating.wait, 30)  # answers once the check's run is under way
+        worker.probe = "failed"
+        return False
+
+    async def evaluate(self, *args, **kwargs):
+        evaluating.set()
+        ev = await real_evaluate(self, *args, **kwargs)
+        ran.append(ev.isolation)
+        return ev
+
+    monkeypatch.setattr(run, "warm_ready", first_run_fails)  # the worker itself works: its run passes 1/3
+    monkeypatch.setattr(SandboxEvaluator, "evaluate", evaluate)
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [i.rsplit("+", 1)[1] for i in ran] == ["warm", "cold"], ran
+    assert doc["isolation"].endswith("+cold") and (doc["passed"], doc["total"]) == (1, 3)

@@ -215,6 +215,8 @@ async def test_a_project_venv_with_a_third_party_module_runs_its_tests(tmp_path,
         ev = await evaluator.evaluate(task, task.original_code)
         assert ev.verdict == "passed" and ev.passed == 2, ev.message + ev.output
         assert evaluator.environment(task).chosen.kind == "in-project"
+        # The venv is outside what every sandbox shows: the worker's first run must see it too.
+        assert ev.isolation.endswith("+warm" if warm else "+cold"), ev.isolation
 
 
 @pytest.mark.slow
