@@ -119,7 +119,14 @@ IN_PROCESS_PROVIDERS = ("local", "scripted")
 """Our litellm providers (search.providers): async in this process, cancellable there."""
 
 
-async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
+def _queued_in_provider(model: str) -> bool:
+    """The embedded model's child answers its requests in order, a round's together as one
+    batch: the gateway's concurrency limit would only split that batch (two batches of four
+    take longer than one of eight), so its calls do not wait for a slot."""
+    return model.startswith("local/")
+
+
+async def _complete(litellm: ModuleType, kwargs: dict[str, Any], code_for: str = "") -> Any:
     """One litellm completion. A hosted model's runs as litellm's synchronous call in a
     daemon thread of its own: on the event loop, its first call imported the provider's SDK
     (200 to 440 ms for openai/ in benchmarks/bench_tui_stall.py --litellm) and every call
@@ -128,6 +135,9 @@ async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
     Our in-process providers keep the async call: they cancel a generation in progress."""
     provider = kwargs["model"].split("/", 1)[0]
     if provider == "local":
+        from search.providers import local
+
+        token = local.code_for.set(code_for)
         try:
             return await litellm.acompletion(**kwargs)
         except Exception as err:  # noqa: BLE001 - litellm wraps every provider error as a (retried) connection error
@@ -135,6 +145,8 @@ async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
             if crash is None:
                 raise
             raise ModelError(crash.message, crash.hint, kind="model_crashed") from None
+        finally:
+            local.code_for.reset(token)
     if provider in IN_PROCESS_PROVIDERS:
         return await litellm.acompletion(**kwargs)
     return await in_daemon_thread(
@@ -440,8 +452,13 @@ class Gateway:
         max_tokens: int = 512,
         seed: int | None = None,
         stop: list[str] | None = None,
+        code_for: str | None = None,
     ) -> Completion:
-        """Ask `model` for one answer. Raises BudgetExceeded or ModelError."""
+        """Ask `model` for one answer. Raises BudgetExceeded or ModelError.
+
+        `code_for`: the function the answer is to write. The embedded model (`local/`) ends
+        the answer at the fence that closes a Python block defining it, which is as far as
+        a candidate is read (search.parsing); other providers answer in full."""
         self.check_budget()
         if self.budget.tokens:
             max_tokens = max(1, min(max_tokens, self.budget.tokens - self.usage.tokens))
@@ -455,9 +472,11 @@ class Gateway:
             "stop": stop,
             "api_base": self.config.api_base,
         }
+        if code_for and model.startswith("local/"):  # it shapes the answer: part of the cache key
+            request["code_for"] = code_for
         member = batching.current()
-        if member is not None:  # the calls beyond our concurrency wait for a slot, not for the batch
-            member.group.limit(self.config.concurrency)
+        if member is not None and not _queued_in_provider(model):
+            member.group.limit(self.config.concurrency)  # the calls beyond it wait for a slot, not for the batch
         cache_path = self._cache_path(request)
         hit = self._read_cache(cache_path)
         if hit is not None:
@@ -488,7 +507,7 @@ class Gateway:
         if self._limiter is None:
             self._limiter = asyncio.Semaphore(self.config.concurrency)
         transient = _transient_errors(litellm)
-        kwargs = {k: v for k, v in request.items() if v not in (None, "")}
+        kwargs = {k: v for k, v in request.items() if v not in (None, "") and k != "code_for"}
         kwargs.update(self.config.extra)
         timeout = None if model.startswith("local/") else self.config.timeout_s
         if timeout is not None:
@@ -497,8 +516,10 @@ class Gateway:
         while True:
             started = time.perf_counter()
             try:
-                async with self._limiter:
-                    response = await asyncio.wait_for(_complete(litellm, kwargs), timeout=timeout)
+                async with contextlib.nullcontext() if _queued_in_provider(model) else self._limiter:
+                    response = await asyncio.wait_for(
+                        _complete(litellm, kwargs, request.get("code_for") or ""), timeout=timeout
+                    )
                 return self._to_completion(litellm, model, response, time.perf_counter() - started, attempt)
             except transient as err:
                 explained = explain_error(err, model)

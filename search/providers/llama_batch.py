@@ -36,6 +36,10 @@ class BatchRequest:
     max_tokens: int = 512
     stop: list[str] = field(default_factory=list)
     seed: int = 0
+    code_for: str = ""
+    """The function the answer writes: its generation ends at the fence that closes a Python
+    block defining it (search.parsing.code_block_closed), since nothing after that block
+    becomes part of the candidate. Empty: the answer runs to a stop or the token limit."""
 
 
 @dataclass
@@ -123,6 +127,7 @@ def generate_batch(
                     request.max_tokens,
                     [*request.stop, *template_stop],
                     request.seed,
+                    request.code_for,
                 ),
                 prompt,
                 _sampler(request.temperature, request.seed),
@@ -213,9 +218,10 @@ def _generate(
                 s.finish = "stop"
                 continue
             size = native.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
-            s.pieces += buffer.raw[: max(0, size)]
+            piece = buffer.raw[: max(0, size)]
+            s.pieces += piece
             s.produced += 1
-            if _hit_stop(s):
+            if _hit_stop(s) or (b"`" in piece and _code_closed(s)):
                 s.finish = "stop"
             elif s.produced >= s.request.max_tokens:
                 s.finish = "length"
@@ -237,6 +243,14 @@ def _hit_stop(s: _Sequence) -> bool:
             del s.pieces[len(text[: text.index(stop)].encode("utf-8")) :]
             return True
     return False
+
+
+def _code_closed(s: _Sequence) -> bool:
+    if not s.request.code_for:
+        return False
+    from search.parsing import code_block_closed
+
+    return code_block_closed(s.pieces.decode("utf-8", errors="ignore"), s.request.code_for)
 
 
 def _completion(s: _Sequence) -> dict[str, Any]:

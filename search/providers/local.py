@@ -17,6 +17,7 @@ or its child is killed and replaced when it does not stop within half a second.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib.util
 import os
 import threading
@@ -44,6 +45,10 @@ class GenerationCancelled(Exception):
 
 
 QUEUE_POLL_S = 0.05  # how often a call waiting for the model looks at its cancel flag
+
+code_for: contextvars.ContextVar[str] = contextvars.ContextVar("orps_local_code_for", default="")
+"""The function the current call's answer writes (set by search.gateway around the call:
+litellm has no field for it). The generation ends once a Python block defining it is closed."""
 
 
 def smollm2_path() -> Path:
@@ -99,12 +104,14 @@ def generate(
     stop: list[str] | str | None = None,
     seed: int | None = None,
     cancel: threading.Event | None = None,
+    code_for: str = "",
 ) -> dict[str, Any]:
     """One chat completion with the model's own chat template, in the model's child process;
     returns llama-cpp's dict.
 
     Raises GenerationCancelled soon after `cancel` is set, `model_process.ModelCrashed` when
     the child dies or hangs, LocalModelUnavailable when the model cannot run here.
+    `code_for`: end the answer at the fence closing a Python block that defines this function.
     """
     path = str(resolve_model_path(name).resolve())
     cancel = cancel or threading.Event()
@@ -117,6 +124,8 @@ def generate(
         "stop": stop or None,
         "seed": None if seed is None else int(seed),
     }
+    if code_for:
+        request["code_for"] = code_for
     try:
         first = None
         member = batching.current()
@@ -217,6 +226,7 @@ class LocalLLM(CustomLLM):
             stop=optional_params.get("stop"),
             seed=optional_params.get("seed"),
             cancel=kwargs.get("cancel"),
+            code_for=code_for.get(),
         )
         choice = out["choices"][0]
         model_response.choices[0].message.content = choice["message"]["content"] or ""

@@ -104,3 +104,19 @@ async def test_a_rounds_samples_reach_the_embedded_models_process_as_one_batch_a
     assert len(round0) == 4
     assert all(n.raw_answer.startswith("batch of 4") for n in round0)
     assert all("batch of" not in n.critique for n in round0)  # the critic was asked alone
+
+
+async def test_a_round_of_8_is_one_batch_whatever_the_gateways_concurrency_and_says_which_function_it_writes(
+    fake_batching_model,
+):
+    # The model's child answers in order anyway: a concurrency of 4 would only split the round
+    # into two batches of 4, which take longer than one of 8.
+    settings = SearchSettings(
+        samples=8, beam=2, rounds=1, seed=3, model=fake_batching_model, cache=False, critic=False, concurrency=4
+    )
+    task = add_task()
+    result = await Search(task, settings, Gateway(GatewayConfig(concurrency=4)), FakeEvaluator()).run()
+    round0 = [n for n in result.tree if n.round == 0]
+    assert len(round0) == 8
+    assert all(n.raw_answer.startswith("batch of 8,") for n in round0)
+    assert all(f"code for {task.entry_point}\n" in n.raw_answer for n in round0)
