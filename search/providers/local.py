@@ -10,6 +10,10 @@ out-of-memory killer) must end one run with a clear message, not orps. Calls are
 to the child and answered in order; each call runs in a daemon thread so the event loop
 stays free.
 
+search.gateway calls `complete` directly, without litellm (importing litellm takes seconds
+that the embedded model does not need); `LocalLLM` in search.providers.local_litellm is the
+same provider for litellm's `local/` models.
+
 A cancelled call leaves the queue at once; a running one is stopped at its next token,
 or its child is killed and replaced when it does not stop within half a second.
 """
@@ -17,15 +21,11 @@ or its child is killed and replaced when it does not stop within half a second.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import importlib.util
 import os
 import threading
 from pathlib import Path
 from typing import Any, cast
-
-from litellm import CustomLLM
-from litellm.types.utils import ModelResponse, Usage
 
 from search import batching
 from search.providers import model_process, q8_copy
@@ -45,10 +45,6 @@ class GenerationCancelled(Exception):
 
 
 QUEUE_POLL_S = 0.05  # how often a call waiting for the model looks at its cancel flag
-
-code_for: contextvars.ContextVar[str] = contextvars.ContextVar("orps_local_code_for", default="")
-"""The function the current call's answer writes (set by search.gateway around the call:
-litellm has no field for it). The generation ends once a Python block defining it is closed."""
 
 
 def smollm2_path() -> Path:
@@ -202,50 +198,16 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
         child.close()
 
 
-class LocalLLM(CustomLLM):
-    def completion(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        api_base: Any,
-        custom_prompt_dict: Any,
-        model_response: ModelResponse,
-        print_verbose: Any,
-        encoding: Any,
-        api_key: Any,
-        logging_obj: Any,
-        optional_params: dict[str, Any],
-        *args: Any,
-        **kwargs: Any,
-    ) -> ModelResponse:
-        out = generate(
-            model,
-            messages,
-            temperature=optional_params.get("temperature", 0.0),
-            max_tokens=optional_params.get("max_tokens", 512),
-            stop=optional_params.get("stop"),
-            seed=optional_params.get("seed"),
-            cancel=kwargs.get("cancel"),
-            code_for=code_for.get(),
+async def complete(name: str, messages: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    """`generate` awaited from a daemon thread; cancelling the await stops the generation at
+    its next token. Not asyncio.to_thread: a prompt evaluation does not see the cancel flag,
+    and asyncio.run would wait for it at exit (search.threads)."""
+    cancel = threading.Event()
+    try:
+        out: dict[str, Any] = await in_daemon_thread(
+            generate, name, messages, cancel=cancel, name="orps-local-model", **options
         )
-        choice = out["choices"][0]
-        model_response.choices[0].message.content = choice["message"]["content"] or ""
-        model_response.choices[0].finish_reason = choice.get("finish_reason") or "stop"
-        model_response.model = f"local/{model}"
-        u = out.get("usage") or {}
-        model_response.usage = Usage(  # type: ignore[attr-defined]  # litellm declares it on the response dynamically
-            prompt_tokens=u.get("prompt_tokens", 0),
-            completion_tokens=u.get("completion_tokens", 0),
-            total_tokens=u.get("total_tokens", 0),
-        )
-        return model_response
-
-    async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
-        cancel = threading.Event()
-        try:
-            # Not asyncio.to_thread: a prompt evaluation does not see the cancel flag, and
-            # asyncio.run would wait for it at exit (search.threads).
-            return await in_daemon_thread(self.completion, *args, cancel=cancel, name="orps-local-model", **kwargs)
-        except asyncio.CancelledError:
-            cancel.set()  # the thread cannot be cancelled, but it stops at its next token
-            raise
+        return out
+    except asyncio.CancelledError:
+        cancel.set()  # the thread cannot be cancelled, but it stops at its next token
+        raise
