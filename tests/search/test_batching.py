@@ -120,3 +120,29 @@ async def test_a_round_of_8_is_one_batch_whatever_the_gateways_concurrency_and_s
     assert len(round0) == 8
     assert all(n.raw_answer.startswith("batch of 8,") for n in round0)
     assert all(f"code for {task.entry_point}\n" in n.raw_answer for n in round0)
+
+
+def test_the_embedded_model_is_called_without_importing_litellm(tmp_path):
+    # Importing litellm takes seconds; a demo with the embedded model must not wait for it.
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.support import cli_env
+
+    (tmp_path / "fake.gguf").write_bytes(b"GGUF")
+    program = textwrap.dedent(f"""
+        import asyncio, os, sys
+        os.environ["FAKE_MODEL_BATCHES"] = "1"
+        import tests.fake_model_worker as fake
+        fake.use_in_this_process()
+        from search.gateway import Gateway, GatewayConfig
+        messages = [{{"role": "user", "content": "hi"}}]
+        answer = asyncio.run(Gateway(GatewayConfig()).complete("local/{tmp_path}/fake.gguf", messages, code_for="f"))
+        print(answer.completion_tokens > 0, "litellm" in sys.modules)
+        sys.stdout.flush()
+        os._exit(0)
+    """)
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]
