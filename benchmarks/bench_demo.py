@@ -6,7 +6,10 @@ The Q4_1 runs point XDG_CACHE_HOME at a directory that cannot be created (under 
 search.providers.q8_copy cannot make or find a copy and loads the original file: the
 fallback a full or read-only cache directory gets.
 
-    python benchmarks/bench_demo.py [--seeds 0-9] [--files q8_0,q4_1] [--json out.json]
+With `--before DIR` (another checkout of orps, e.g. a detached worktree of an earlier
+commit), each seed and file also runs with that checkout's code, interleaved with this one's.
+
+    python benchmarks/bench_demo.py [--seeds 0-9] [--files q8_0,q4_1] [--before DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ def seeds_of(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def run_demo(seed: int, file: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_demo(seed: int, file: str, root: Path = ROOT) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     if file == "q4_1":
         env["XDG_CACHE_HOME"] = UNCREATABLE_CACHE
     started = time.perf_counter()
@@ -53,6 +56,7 @@ def run_demo(seed: int, file: str) -> dict:
     return {
         "seed": seed,
         "file": file,
+        "code": str(root),
         "wall_s": round(wall, 1),
         "fixed": doc.get("status") == "solved" and bool(doc.get("patch")),
         "calls": (doc.get("usage") or {}).get("calls"),
@@ -67,22 +71,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--files", default="q8_0,q4_1", help="the order within each seed")
+    parser.add_argument("--before", default="", help="another checkout of orps to run beside this one")
     parser.add_argument("--json", dest="json_out", default="")
     args = parser.parse_args()
-    files = args.files.split(",")
+    roots = {"": ROOT} if not args.before else {"before ": Path(args.before).resolve(), "after ": ROOT}
+    files = [label + file for file in args.files.split(",") for label in roots]
+    if args.before:
+        print(f"before: {roots['before ']} ({_commit(roots['before '])}); after: {ROOT} ({_commit(ROOT)})")
     rows: list[dict] = []
     print(f"load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"{'seed':>4} " + " ".join(f"{f + ' fixed':>11} {f + ' calls':>11} {f + ' wall s':>11}" for f in files))
+    print(
+        f"{'seed':>4} "
+        + " ".join(
+            f"{f + ' fixed':>{len(f) + 6}} {f + ' calls':>{len(f) + 6}} {f + ' wall s':>{len(f) + 7}}" for f in files
+        )
+    )
     for seed in seeds_of(args.seeds):
         line = f"{seed:>4} "
-        for file in files:
-            r = run_demo(seed, file)
+        for name in files:
+            label, file = name.rsplit(" ", 1) if " " in name else ("", name)
+            r = run_demo(seed, file, roots[label + " " if label else ""])
+            r["file"] = name
             rows.append(r)
             if file == "q4_1" and not r["loaded_original"]:
                 sys.exit(
                     f"seed {seed}: the Q4_1 run did not fall back to the original file; the figures would be wrong"
                 )
-            line += f"{'yes' if r['fixed'] else 'NO':>11} {r['calls']!s:>11} {r['wall_s']:>11.1f} "
+            line += f"{'yes' if r['fixed'] else 'NO':>{len(name) + 6}} {r['calls']!s:>{len(name) + 6}} "
+            line += f"{r['wall_s']:>{len(name) + 7}.1f} "
         print(line + f"  (load average {os.getloadavg()[0]:.1f})", flush=True)
     for file in files:
         mine = [r for r in rows if r["file"] == file]
@@ -93,6 +109,11 @@ def main() -> None:
         )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def _commit(root: Path) -> str:
+    out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True)
+    return out.stdout.strip() or "?"
 
 
 if __name__ == "__main__":

@@ -145,10 +145,16 @@ class Search:
         temperature: float,
         seed: int,
         max_tokens: int | None = None,
+        code_for: str | None = None,
     ) -> Completion | None:
         try:
             completion = await self.gateway.complete(
-                model, messages, temperature=temperature, max_tokens=max_tokens or self.settings.max_tokens, seed=seed
+                model,
+                messages,
+                temperature=temperature,
+                max_tokens=max_tokens or self.settings.max_tokens,
+                seed=seed,
+                code_for=code_for,
             )
         except BudgetExceeded as err:
             if not self.budget_hit:
@@ -179,6 +185,7 @@ class Search:
                 messages,
                 temperature=self.settings.temperature,
                 seed=node_seed(self.settings.seed, node_id),
+                code_for=self.task.entry_point,
             )
             if completion is None:
                 batching.done_with_first_call()

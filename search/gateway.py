@@ -37,14 +37,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from search import _litellm_compat, batching
 from search.threads import in_daemon_thread
 from search.types import BudgetExceeded, Completion, Usage  # the protocol's data, re-exported here
-
-if TYPE_CHECKING:
-    from search.providers.model_process import ModelCrashed
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -119,6 +116,13 @@ IN_PROCESS_PROVIDERS = ("local", "scripted")
 """Our litellm providers (search.providers): async in this process, cancellable there."""
 
 
+def _queued_in_provider(model: str) -> bool:
+    """The embedded model's child answers its requests in order, a round's together as one
+    batch: the gateway's concurrency limit would only split that batch (two batches of four
+    take longer than one of eight), so its calls do not wait for a slot."""
+    return model.startswith("local/")
+
+
 async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
     """One litellm completion. A hosted model's runs as litellm's synchronous call in a
     daemon thread of its own: on the event loop, its first call imported the provider's SDK
@@ -127,14 +131,6 @@ async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
     abandons the thread, whose HTTP request ends by its `timeout`; nothing joins it at exit.
     Our in-process providers keep the async call: they cancel a generation in progress."""
     provider = kwargs["model"].split("/", 1)[0]
-    if provider == "local":
-        try:
-            return await litellm.acompletion(**kwargs)
-        except Exception as err:  # noqa: BLE001 - litellm wraps every provider error as a (retried) connection error
-            crash = _model_crash_in(err)
-            if crash is None:
-                raise
-            raise ModelError(crash.message, crash.hint, kind="model_crashed") from None
     if provider in IN_PROCESS_PROVIDERS:
         return await litellm.acompletion(**kwargs)
     return await in_daemon_thread(
@@ -142,16 +138,45 @@ async def _complete(litellm: ModuleType, kwargs: dict[str, Any]) -> Any:
     )
 
 
-def _model_crash_in(err: BaseException | None) -> ModelCrashed | None:
-    """The embedded model's `ModelCrashed` behind litellm's wrapper exception, if any."""
+async def _call_local_model(request: dict[str, Any]) -> Completion:
+    """The embedded model, called directly rather than through litellm: litellm's import
+    takes seconds (about 5 s of the demo's wall time at load 1.4, before the first sample
+    could start) and adds nothing for a model in our own child process. Not retried: its
+    errors are a crash or a missing install, which another try does not fix. No timeout
+    either: the child is watched for progress instead (GatewayConfig.timeout_s)."""
+    from search.providers import local
     from search.providers.model_process import ModelCrashed
 
-    seen = 0
-    while err is not None and seen < 8:
-        if isinstance(err, ModelCrashed):
-            return err
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
+    model = request["model"]
+    _check_local_model(model)
+    started = time.perf_counter()
+    try:
+        out = await local.complete(
+            model.removeprefix("local/"),
+            request["messages"],
+            temperature=request.get("temperature") or 0.0,
+            max_tokens=request.get("max_tokens") or 512,
+            stop=request.get("stop"),
+            seed=request.get("seed"),
+            code_for=request.get("code_for") or "",
+        )
+    except asyncio.CancelledError:
+        raise
+    except ModelCrashed as crash:
+        raise ModelError(crash.message, crash.hint, kind="model_crashed") from None
+    except Exception as err:  # noqa: BLE001 - every other failure becomes one message
+        raise explain_error(err, model) from None
+    choice = out["choices"][0]
+    usage = out.get("usage") or {}
+    return Completion(
+        text=choice["message"]["content"] or "",
+        model=model,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cost_usd=0.0,
+        latency_s=time.perf_counter() - started,
+        finish_reason=str(choice.get("finish_reason") or ""),
+    )
 
 
 _hosted_providers_called: set[str] = set()
@@ -440,8 +465,13 @@ class Gateway:
         max_tokens: int = 512,
         seed: int | None = None,
         stop: list[str] | None = None,
+        code_for: str | None = None,
     ) -> Completion:
-        """Ask `model` for one answer. Raises BudgetExceeded or ModelError."""
+        """Ask `model` for one answer. Raises BudgetExceeded or ModelError.
+
+        `code_for`: the function the answer is to write. The embedded model (`local/`) ends
+        the answer at the fence that closes a Python block defining it, which is as far as
+        a candidate is read (search.parsing); other providers answer in full."""
         self.check_budget()
         if self.budget.tokens:
             max_tokens = max(1, min(max_tokens, self.budget.tokens - self.usage.tokens))
@@ -455,9 +485,11 @@ class Gateway:
             "stop": stop,
             "api_base": self.config.api_base,
         }
+        if code_for and model.startswith("local/"):  # it shapes the answer: part of the cache key
+            request["code_for"] = code_for
         member = batching.current()
-        if member is not None:  # the calls beyond our concurrency wait for a slot, not for the batch
-            member.group.limit(self.config.concurrency)
+        if member is not None and not _queued_in_provider(model):
+            member.group.limit(self.config.concurrency)  # the calls beyond it wait for a slot, not for the batch
         cache_path = self._cache_path(request)
         hit = self._read_cache(cache_path)
         if hit is not None:
@@ -479,11 +511,11 @@ class Gateway:
         return completion
 
     async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
-        if self._litellm is None:
-            self._litellm = await _load_litellm_in_background()
         model = request["model"]
         if model.startswith("local/"):
-            _check_local_model(model)
+            return await _call_local_model(request)
+        if self._litellm is None:
+            self._litellm = await _load_litellm_in_background()
         litellm = self._litellm
         if self._limiter is None:
             self._limiter = asyncio.Semaphore(self.config.concurrency)

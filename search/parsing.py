@@ -109,6 +109,39 @@ def _choose_block(blocks: list[tuple[str, str, int]], entry_point: str) -> tuple
     return max(python_blocks, key=lambda b: len(b[1])) if blocks else None
 
 
+def code_block_closed(text: str, entry_point: str) -> bool:
+    """True when `text` ends with the fence that closes a Python block defining
+    `entry_point`, so that `parse_program` reads that whole block from `text` as it is: a
+    generation may stop here without cutting the candidate (what follows the block is prose
+    or another draft, never part of this one).
+
+    The closing fence must stand alone on its line, no deeper than the opening one, and the
+    block up to it must parse: a fence inside a docstring (a Markdown example) leaves the
+    string open, so the code up to it does not parse and the block goes on; one in a comment
+    does not stand alone."""
+    body = text.rstrip()
+    if not body.endswith("```") or "```" not in body[:-3]:
+        return False
+    fence = len(body) - 3
+    line_start = body.rfind("\n", 0, fence) + 1
+    if body[line_start:fence].strip():
+        return False
+    blocks = _fenced_blocks(body)
+    if not blocks:
+        return False
+    language, code, offset = blocks[-1]
+    opening = OPEN_FENCE.match(body, offset)
+    indent = _indent_at(body, offset)
+    return (
+        language in PYTHON_LANGUAGES
+        and opening is not None
+        and opening.end() + len(code) == fence
+        and (indent < 0 or fence - line_start <= indent)
+        and _compiles(code)
+        and _defines(code, entry_point)
+    )
+
+
 def strip_fences(text: str, entry_point: str) -> str:
     """The code of the ``` block that `parse_program` would choose; `text` itself when it
     has no fences (a candidate pasted from a chat answer, say)."""

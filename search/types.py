@@ -232,6 +232,7 @@ class ModelClient(Protocol):
         max_tokens: int = 512,
         seed: int | None = None,
         stop: list[str] | None = None,
+        code_for: str | None = None,
     ) -> Completion: ...
 
     def calls_left(self) -> int | None: ...

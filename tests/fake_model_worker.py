@@ -48,14 +48,17 @@ class FakeBackend:
 
 
 class FakeBatchingBackend(FakeBackend):
-    """Answers a batch at once, saying in each answer how many requests it was sent with."""
+    """Answers a batch at once, saying in each answer how many requests it was sent with and
+    which function it was told the answer writes."""
 
     def generate_batch(self, requests, should_stop, on_token):
         outs = []
         for i, request in enumerate(requests):
             out, load_s = self.generate(request, lambda i=i: should_stop(i), on_token)
             text = out["choices"][0]["message"]["content"]
-            out["choices"][0]["message"]["content"] = f"batch of {len(requests)}, seed {request.get('seed')}\n{text}"
+            out["choices"][0]["message"]["content"] = (
+                f"batch of {len(requests)}, seed {request.get('seed')}, code for {request.get('code_for')}\n{text}"
+            )
             outs.append(out)
         return outs, None
 

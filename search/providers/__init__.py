@@ -12,7 +12,7 @@ def register_providers(litellm: Any) -> None:  # the litellm module
     global _registered
     if _registered:
         return
-    from search.providers.local import LocalLLM
+    from search.providers.local_litellm import LocalLLM
     from search.providers.scripted import ScriptedLLM
 
     others = [p for p in litellm.custom_provider_map if p.get("provider") not in ("local", "scripted")]

@@ -68,6 +68,7 @@ def chat(
     max_tokens: int = 512,
     stop: list[str] | str | None = None,
     seed: int | None = None,
+    code_for: str = "",
     should_stop: Callable[[], bool] = lambda: False,
     on_token: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
@@ -75,16 +76,29 @@ def chat(
 
     `should_stop` is asked once per token (llama.cpp asks the stopping criteria per token);
     a true answer ends the generation there. `on_token(n)` hears the count of tokens so far.
+    `code_for`: the generation ends (finish_reason "stop") once the answer holds the fence
+    that closes a Python block defining that function (llama_batch.BatchRequest.code_for).
     """
     from llama_cpp import StoppingCriteriaList
 
-    produced = 0
+    from search.parsing import code_block_closed
 
-    def criterion(_ids: Any, _logits: Any) -> bool:
-        nonlocal produced
+    produced = 0
+    prompt_length: int | None = None
+
+    def criterion(ids: Any, _logits: Any) -> bool:
+        # llama-cpp asks before it appends the token just sampled, so `ids` ends with the
+        # previous one: a stop here keeps the answer up to and including that token.
+        nonlocal produced, prompt_length
         produced += 1
         if on_token is not None:
             on_token(produced)
+        if prompt_length is None:
+            prompt_length = len(ids)
+        if code_for and len(ids) > prompt_length and b"`" in llm.detokenize([int(ids[-1])]):
+            answer = llm.detokenize([int(t) for t in ids[prompt_length:]]).decode("utf-8", errors="ignore")
+            if code_block_closed(answer, code_for):
+                return True
         return should_stop()
 
     # create_chat_completion takes no stopping criteria, but its chat handler passes them

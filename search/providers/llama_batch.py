@@ -4,7 +4,8 @@ On a CPU, generating one token costs about the same whether it is for one sequen
 four: the weights are read once per decode step either way. So the samples a round asks
 for are decoded together, each in its own sequence of one unified KV cache, each with its
 own sampler chain and seed. Requests with the same prompt share its evaluation: the prompt
-is decoded once and its cache copied to the other sequences.
+is decoded once and its cache copied to the other sequences; distinct prompts share the
+evaluation of their common prefix the same way.
 
 The high-level `llama_cpp.Llama` has no multi-sequence generation, so this uses the
 low-level API on the model that a `Llama` already loaded (with its load settings, for
@@ -36,6 +37,10 @@ class BatchRequest:
     max_tokens: int = 512
     stop: list[str] = field(default_factory=list)
     seed: int = 0
+    code_for: str = ""
+    """The function the answer writes: its generation ends at the fence that closes a Python
+    block defining it (search.parsing.code_block_closed), since nothing after that block
+    becomes part of the candidate. Empty: the answer runs to a stop or the token limit."""
 
 
 @dataclass
@@ -123,6 +128,7 @@ def generate_batch(
                     request.max_tokens,
                     [*request.stop, *template_stop],
                     request.seed,
+                    request.code_for,
                 ),
                 prompt,
                 _sampler(request.temperature, request.seed),
@@ -167,26 +173,60 @@ def _decode(native: Any, ctx: Any, batch: Any) -> None:
         raise RuntimeError(f"llama_decode failed ({status}): the batch does not fit the context")
 
 
+MIN_SHARED_PREFIX = 32
+"""Prompt tokens two distinct prompts must share before the second reuses the first's cache
+for them (below that, a second decode pass costs more than it saves)."""
+
+
 def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence]) -> None:
-    """Every distinct prompt in one decode (each its own sequence, logits on its last
+    """Every distinct prompt decoded once, each in its own sequence (logits on its last
     token); a sequence whose prompt came earlier gets a copy of that prompt's cache and
-    samples its first token from the same row."""
+    samples its first token from the same row.
+
+    Distinct prompts usually share a long prefix (the system prompt, the task): the first
+    distinct prompt but its last token is decoded first, the others take the cache of the
+    prefix they share with it, and one more decode holds the rest of every prompt."""
     memory = native.llama_get_memory(ctx)
-    rows: dict[tuple[int, ...], tuple[int, int]] = {}  # prompt -> (its sequence, its last row)
-    entries: list[tuple[int, int, int, bool]] = []
+    firsts: dict[tuple[int, ...], int] = {}  # prompt -> the first sequence holding it
     for seq_id, s in enumerate(sequences):
-        key = tuple(s.prompt)
-        if key not in rows:
-            entries += [(t, p, seq_id, p == len(s.prompt) - 1) for p, t in enumerate(s.prompt)]
-            rows[key] = (seq_id, len(entries) - 1)
-        s.row = rows[key][1]
+        firsts.setdefault(tuple(s.prompt), seq_id)
         s.position = len(s.prompt)
+    distinct = list(firsts.values())
+    base = sequences[distinct[0]].prompt
+    start = {seq: 0 for seq in distinct}
+    for seq in distinct[1:]:
+        prompt = sequences[seq].prompt
+        shared = min(_common_prefix(base, prompt), len(prompt) - 1)
+        start[seq] = shared if shared >= MIN_SHARED_PREFIX else 0
+    if any(start.values()):
+        _fill(batch, [(t, p, distinct[0], False) for p, t in enumerate(base[:-1])])
+        _decode(native, ctx, batch)
+        start[distinct[0]] = len(base) - 1
+        for seq in distinct[1:]:
+            if start[seq]:
+                native.llama_memory_seq_cp(memory, distinct[0], seq, 0, start[seq])
+    rows: dict[tuple[int, ...], int] = {}
+    entries: list[tuple[int, int, int, bool]] = []
+    for seq in distinct:
+        prompt = sequences[seq].prompt
+        entries += [(prompt[p], p, seq, p == len(prompt) - 1) for p in range(start[seq], len(prompt))]
+        rows[tuple(prompt)] = len(entries) - 1
     _fill(batch, entries)
     _decode(native, ctx, batch)
     for seq_id, s in enumerate(sequences):
-        source = rows[tuple(s.prompt)][0]
+        s.row = rows[tuple(s.prompt)]
+        source = firsts[tuple(s.prompt)]
         if source != seq_id:
             native.llama_memory_seq_cp(memory, source, seq_id, -1, -1)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _generate(
@@ -213,9 +253,10 @@ def _generate(
                 s.finish = "stop"
                 continue
             size = native.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
-            s.pieces += buffer.raw[: max(0, size)]
+            piece = buffer.raw[: max(0, size)]
+            s.pieces += piece
             s.produced += 1
-            if _hit_stop(s):
+            if _hit_stop(s) or (b"`" in piece and _code_closed(s)):
                 s.finish = "stop"
             elif s.produced >= s.request.max_tokens:
                 s.finish = "length"
@@ -237,6 +278,14 @@ def _hit_stop(s: _Sequence) -> bool:
             del s.pieces[len(text[: text.index(stop)].encode("utf-8")) :]
             return True
     return False
+
+
+def _code_closed(s: _Sequence) -> bool:
+    if not s.request.code_for:
+        return False
+    from search.parsing import code_block_closed
+
+    return code_block_closed(s.pieces.decode("utf-8", errors="ignore"), s.request.code_for)
 
 
 def _completion(s: _Sequence) -> dict[str, Any]:

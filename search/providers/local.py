@@ -10,6 +10,10 @@ out-of-memory killer) must end one run with a clear message, not orps. Calls are
 to the child and answered in order; each call runs in a daemon thread so the event loop
 stays free.
 
+search.gateway calls `complete` directly, without litellm (importing litellm takes seconds
+that the embedded model does not need); `LocalLLM` in search.providers.local_litellm is the
+same provider for litellm's `local/` models.
+
 A cancelled call leaves the queue at once; a running one is stopped at its next token,
 or its child is killed and replaced when it does not stop within half a second.
 """
@@ -22,9 +26,6 @@ import os
 import threading
 from pathlib import Path
 from typing import Any, cast
-
-from litellm import CustomLLM
-from litellm.types.utils import ModelResponse, Usage
 
 from search import batching
 from search.providers import model_process, q8_copy
@@ -99,12 +100,14 @@ def generate(
     stop: list[str] | str | None = None,
     seed: int | None = None,
     cancel: threading.Event | None = None,
+    code_for: str = "",
 ) -> dict[str, Any]:
     """One chat completion with the model's own chat template, in the model's child process;
     returns llama-cpp's dict.
 
     Raises GenerationCancelled soon after `cancel` is set, `model_process.ModelCrashed` when
     the child dies or hangs, LocalModelUnavailable when the model cannot run here.
+    `code_for`: end the answer at the fence closing a Python block that defines this function.
     """
     path = str(resolve_model_path(name).resolve())
     cancel = cancel or threading.Event()
@@ -117,6 +120,8 @@ def generate(
         "stop": stop or None,
         "seed": None if seed is None else int(seed),
     }
+    if code_for:
+        request["code_for"] = code_for
     try:
         first = None
         member = batching.current()
@@ -193,49 +198,16 @@ def probe(name: str = "smollm2", tokens: int = 48, timeout_s: float = 600.0) -> 
         child.close()
 
 
-class LocalLLM(CustomLLM):
-    def completion(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        api_base: Any,
-        custom_prompt_dict: Any,
-        model_response: ModelResponse,
-        print_verbose: Any,
-        encoding: Any,
-        api_key: Any,
-        logging_obj: Any,
-        optional_params: dict[str, Any],
-        *args: Any,
-        **kwargs: Any,
-    ) -> ModelResponse:
-        out = generate(
-            model,
-            messages,
-            temperature=optional_params.get("temperature", 0.0),
-            max_tokens=optional_params.get("max_tokens", 512),
-            stop=optional_params.get("stop"),
-            seed=optional_params.get("seed"),
-            cancel=kwargs.get("cancel"),
+async def complete(name: str, messages: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    """`generate` awaited from a daemon thread; cancelling the await stops the generation at
+    its next token. Not asyncio.to_thread: a prompt evaluation does not see the cancel flag,
+    and asyncio.run would wait for it at exit (search.threads)."""
+    cancel = threading.Event()
+    try:
+        out: dict[str, Any] = await in_daemon_thread(
+            generate, name, messages, cancel=cancel, name="orps-local-model", **options
         )
-        choice = out["choices"][0]
-        model_response.choices[0].message.content = choice["message"]["content"] or ""
-        model_response.choices[0].finish_reason = choice.get("finish_reason") or "stop"
-        model_response.model = f"local/{model}"
-        u = out.get("usage") or {}
-        model_response.usage = Usage(  # type: ignore[attr-defined]  # litellm declares it on the response dynamically
-            prompt_tokens=u.get("prompt_tokens", 0),
-            completion_tokens=u.get("completion_tokens", 0),
-            total_tokens=u.get("total_tokens", 0),
-        )
-        return model_response
-
-    async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
-        cancel = threading.Event()
-        try:
-            # Not asyncio.to_thread: a prompt evaluation does not see the cancel flag, and
-            # asyncio.run would wait for it at exit (search.threads).
-            return await in_daemon_thread(self.completion, *args, cancel=cancel, name="orps-local-model", **kwargs)
-        except asyncio.CancelledError:
-            cancel.set()  # the thread cannot be cancelled, but it stops at its next token
-            raise
+        return out
+    except asyncio.CancelledError:
+        cancel.set()  # the thread cannot be cancelled, but it stops at its next token
+        raise

@@ -140,6 +140,7 @@ class LlamaBackend:
             max_tokens=request.get("max_tokens", 512),
             stop=request.get("stop"),
             seed=request.get("seed"),
+            code_for=request.get("code_for") or "",
             should_stop=should_stop,
             on_token=on_token,
         )
@@ -158,6 +159,7 @@ class LlamaBackend:
                 int(r.get("max_tokens") or 512),
                 list(r.get("stop") or []),
                 int(r.get("seed") or 0),
+                str(r.get("code_for") or ""),
             )
             for r in requests
         ]

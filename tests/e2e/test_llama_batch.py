@@ -62,3 +62,37 @@ def test_a_cancelled_request_stops_at_the_next_step_and_the_others_go_on(llm):
     )
     assert outs[0]["choices"][0]["finish_reason"] == "cancelled" and outs[0]["usage"]["completion_tokens"] == 3
     assert outs[1]["choices"][0]["finish_reason"] in ("stop", "length") and outs[1]["usage"]["completion_tokens"] > 3
+
+
+def test_distinct_prompts_with_a_long_common_prefix_answer_as_each_alone(llm):
+    from search.providers import llama_batch
+    from search.providers.llama_batch import BatchRequest, generate_batch
+
+    system = {"role": "system", "content": "You are a careful Python programmer. " * 8 + "Answer with code."}
+    add = [system, *ADD]
+    sub = [system, {"role": "user", "content": "Write a Python function sub(a, b) that returns a - b."}]
+    prompts = [llama_batch.chat_template_prompt(llm, m)[0] for m in (add, sub)]
+    assert llama_batch._common_prefix(*prompts) >= llama_batch.MIN_SHARED_PREFIX  # so the cache is shared
+    together = generate_batch(
+        llm, [BatchRequest(add, 0.0, 24), BatchRequest(sub, 0.0, 24), BatchRequest(add, 0.0, 24)], n_threads=2
+    )
+    alone = [generate_batch(llm, [BatchRequest(m, 0.0, 24)], n_threads=2)[0] for m in (add, sub, add)]
+    assert [o["choices"][0]["message"]["content"] for o in together] == [
+        o["choices"][0]["message"]["content"] for o in alone
+    ]
+
+
+def test_an_answer_told_its_function_ends_at_the_fence_closing_its_block_batched_or_alone(llm):
+    from search.parsing import parse_program
+    from search.providers.llama_backend import chat
+    from search.providers.llama_batch import BatchRequest, generate_batch
+
+    [full] = generate_batch(llm, [BatchRequest(ADD, 0.0, 160)], n_threads=2)
+    [cut] = generate_batch(llm, [BatchRequest(ADD, 0.0, 160, code_for="add")], n_threads=2)
+    alone = chat(llm, ADD, temperature=0.0, max_tokens=160, code_for="add")
+    full_text = full["choices"][0]["message"]["content"]
+    for out in (cut, alone):
+        text = out["choices"][0]["message"]["content"]
+        assert out["choices"][0]["finish_reason"] == "stop" and text.rstrip().endswith("```")
+        assert full_text.startswith(text) and len(text) < len(full_text)
+        assert parse_program(text, "add").code == parse_program(full_text, "add").code

@@ -104,3 +104,45 @@ async def test_a_rounds_samples_reach_the_embedded_models_process_as_one_batch_a
     assert len(round0) == 4
     assert all(n.raw_answer.startswith("batch of 4") for n in round0)
     assert all("batch of" not in n.critique for n in round0)  # the critic was asked alone
+
+
+async def test_a_round_of_8_is_one_batch_whatever_the_gateways_concurrency_and_says_which_function_it_writes(
+    fake_batching_model,
+):
+    # The model's child answers in order anyway: a concurrency of 4 would only split the round
+    # into two batches of 4, which take longer than one of 8.
+    settings = SearchSettings(
+        samples=8, beam=2, rounds=1, seed=3, model=fake_batching_model, cache=False, critic=False, concurrency=4
+    )
+    task = add_task()
+    result = await Search(task, settings, Gateway(GatewayConfig(concurrency=4)), FakeEvaluator()).run()
+    round0 = [n for n in result.tree if n.round == 0]
+    assert len(round0) == 8
+    assert all(n.raw_answer.startswith("batch of 8,") for n in round0)
+    assert all(f"code for {task.entry_point}\n" in n.raw_answer for n in round0)
+
+
+def test_the_embedded_model_is_called_without_importing_litellm(tmp_path):
+    # Importing litellm takes seconds; a demo with the embedded model must not wait for it.
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.support import cli_env
+
+    (tmp_path / "fake.gguf").write_bytes(b"GGUF")
+    program = textwrap.dedent(f"""
+        import asyncio, os, sys
+        os.environ["FAKE_MODEL_BATCHES"] = "1"
+        import tests.fake_model_worker as fake
+        fake.use_in_this_process()
+        from search.gateway import Gateway, GatewayConfig
+        messages = [{{"role": "user", "content": "hi"}}]
+        answer = asyncio.run(Gateway(GatewayConfig()).complete("local/{tmp_path}/fake.gguf", messages, code_for="f"))
+        print(answer.completion_tokens > 0, "litellm" in sys.modules)
+        sys.stdout.flush()
+        os._exit(0)
+    """)
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]

@@ -329,7 +329,7 @@ class CountingModel:
         self.usage = Usage()
         self.budget = calls
 
-    async def complete(self, model, messages, *, temperature=0.0, max_tokens=512, seed=None, stop=None):
+    async def complete(self, model, messages, *, temperature=0.0, max_tokens=512, seed=None, stop=None, code_for=None):
         from search.types import BudgetExceeded, Completion
 
         if self.usage.calls >= self.budget:

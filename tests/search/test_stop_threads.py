@@ -17,6 +17,7 @@ PROGRAM = textwrap.dedent(f"""
     import asyncio, os, sys, threading, time
     finished = []
     import search.providers.local as local
+    import search.providers.local_litellm as local_litellm
     import search.providers.scripted as scripted
 
     def deaf(*args, **kwargs):  # like a prompt evaluation: blocks and never looks at the cancel flag
@@ -38,7 +39,8 @@ PROGRAM = textwrap.dedent(f"""
 
     async def main():
         args = ([{{"role": "user", "content": "hi"}}], None, None, None, None, None, None, None, {{}})
-        await cancelled(local.LocalLLM().acompletion("smollm2", *args))
+        await cancelled(local.complete("smollm2", [{{"role": "user", "content": "hi"}}]))
+        await cancelled(local_litellm.LocalLLM().acompletion("smollm2", *args))
         await cancelled(scripted.ScriptedLLM().acompletion("deaf", *args))
 
     asyncio.run(main())
