@@ -139,8 +139,7 @@ def evaluate_current(
             if early is not None:
                 evaluator.adopt(early)
             ev = await evaluator.evaluate(task, candidate, files=files)
-            ran_warm = (ev.isolation or "").endswith("+warm")
-            if ran_warm and early is not None and not await early.first_run_passed():
+            if early is not None and await early.ran_warm_in_vain(ev):
                 # The warm path does not work here: what ran through it is no evidence.
                 evaluator.forget(early)
                 ev = await evaluator.evaluate(task, candidate, files=files)

@@ -290,8 +290,8 @@ async def warm_ready(worker: WarmWorker) -> bool:
 
 class ProbingWorker:
     """The worker as the probe sees it: usable without probing itself again. (A one-shot
-    check's runs see their early worker so too, its first run checked after theirs:
-    `runners.testing.early_worker`.)"""
+    check's run sees its early worker so too; the first run is asked for only when that
+    run did not finish: `runners.testing.early_worker`.)"""
 
     def __init__(self, worker: WarmWorker):
         self._worker = worker

@@ -108,10 +108,10 @@ class SandboxEvaluator:
 
     def adopt(self, early: EarlyWorker) -> bool:
         """Run warm in `early`'s worker (started before the task was known,
-        `runners.testing.early_worker`) if it started, without waiting for its first run:
-        the caller asks `early.first_run_passed()` after its runs and runs them again cold
-        when it did not (a run lost to a broken warm path is a crash, never a pass: passes
-        come only from the plugin's signed records). The worker stays `early`'s to close.
+        `runners.testing.early_worker`) if it started, without its usual first run: the
+        caller asks `early.ran_warm_in_vain(evaluation)` after a run and runs it again cold
+        when so (a run lost to a broken warm path is a crash, never a pass: passes come
+        only from the plugin's signed records). The worker stays `early`'s to close.
         False (and runs stay cold) when there is no worker to adopt."""
         worker = early.usable()
         if worker is None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -114,6 +112,23 @@ def test_a_check_runs_in_the_worker_started_before_its_tests_were_known(project,
     assert pid is None or _gone(pid)
 
 
+@pytest.fixture
+def evaluations(monkeypatch):
+    """How each evaluation of the command ended: warm or cold."""
+    from runners.testing.evaluator import SandboxEvaluator
+
+    real = SandboxEvaluator.evaluate
+    ran: list[str] = []
+
+    async def evaluate(self, *args, **kwargs):
+        ev = await real(self, *args, **kwargs)
+        ran.append(ev.isolation.rsplit("+", 1)[1])
+        return ev
+
+    monkeypatch.setattr(SandboxEvaluator, "evaluate", evaluate)
+    return ran
+
+
 @pytest.mark.slow
 @needs_bwrap
 def test_a_worker_that_cannot_start_leaves_the_check_cold_with_the_same_verdict(project, capsys, monkeypatch):
@@ -130,30 +145,34 @@ def test_a_worker_that_cannot_start_leaves_the_check_cold_with_the_same_verdict(
 
 @pytest.mark.slow
 @needs_bwrap
-def test_runs_sent_to_the_worker_before_its_first_run_failed_are_run_again_cold(project, capsys, monkeypatch):
-    from runners.sandbox import run
-    from runners.testing.evaluator import SandboxEvaluator
+def test_a_warm_run_lost_to_a_broken_warm_path_is_run_again_cold(project, capsys, monkeypatch, evaluations):
+    from runners.testing.warm import WarmUnavailable, WarmWorker
 
-    real_gate, real_evaluate = run.warm_ready, SandboxEvaluator.evaluate
-    ran: list[str] = []
-    evaluating = threading.Event()
+    def cannot_join(self, request, fds):
+        raise WarmUnavailable("the worker cannot join a sandbox here")
 
-    async def first_run_fails(worker):
-        if isinstance(worker, run.ProbingWorker):  # the gate of a run sent before the first run answered
-            return await real_gate(worker)
-        await asyncio.to_thread(evaluating.wait, 30)  # answers once the check's run is under way
-        worker.probe = "failed"
-        return False
-
-    async def evaluate(self, *args, **kwargs):
-        evaluating.set()
-        ev = await real_evaluate(self, *args, **kwargs)
-        ran.append(ev.isolation)
-        return ev
-
-    monkeypatch.setattr(run, "warm_ready", first_run_fails)  # the worker itself works: its run passes 1/3
-    monkeypatch.setattr(SandboxEvaluator, "evaluate", evaluate)
+    monkeypatch.setattr(WarmWorker, "start", cannot_join)  # the check's run and the first run alike
     assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert [i.rsplit("+", 1)[1] for i in ran] == ["warm", "cold"], ran
+    assert evaluations == ["warm", "cold"]
     assert doc["isolation"].endswith("+cold") and (doc["passed"], doc["total"]) == (1, 3)
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_warm_run_that_finished_does_not_wait_for_the_workers_first_run(project, capsys, monkeypatch, evaluations):
+    from runners.sandbox import run
+
+    asked: list = []
+    real = run.warm_ready
+
+    async def first_run(worker):
+        if not isinstance(worker, run.ProbingWorker):
+            asked.append(worker)
+        return await real(worker)
+
+    monkeypatch.setattr(run, "warm_ready", first_run)
+    assert main(["check", "--target", f"{WORDS}::slugify", "--json", "--project", str(project)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert evaluations == ["warm"] and not asked  # `failed` with every record: the warm path worked
+    assert (doc["passed"], doc["total"]) == (1, 3)
