@@ -365,6 +365,14 @@ class Prepared:
         cache = self.path / parent / "__pycache__"
         if self.snapshot.is_frozen(parent.as_posix()) or (self.snapshot.empty_dir, cache) in self.mounts:
             return  # a read-only copy with an empty cache, or the cache hidden already
+        if not _writable_through_overlay(self.lower, parent / "__pycache__"):
+            # A name bound over must exist or be made, and making it in the throwaway layer
+            # copies its directories up with their owner, which a user namespace cannot give
+            # to files of another user (bwrap: "Value too large for defined data type"):
+            # there the whole cache is hidden, over the directory that is already there.
+            if (self.lower / parent / "__pycache__").is_dir():
+                self.mounts.append((self.snapshot.empty_dir, cache))
+            return
         if self.bytecode_suffixes is None or not rel.endswith(".py"):
             self.mounts.append((self.snapshot.empty_dir, cache))
             return
@@ -379,6 +387,30 @@ class Prepared:
         except OSError:
             pass
         self.mounts += [(self.snapshot.empty_file, cache / name) for name in sorted(names)]
+
+
+def _writable_through_overlay(lower: Path, rel: Path) -> bool:
+    """Whether a file can be made at `lower/rel` (or its nearest existing directory) in the
+    overlay's throwaway layer: every directory up to `lower` is ours (user and group), as
+    the sandbox's user namespace maps only those. A project checked out by another user (a
+    mounted volume, sources unpacked as root with their archive's owners) is not."""
+    uid, gid = os.geteuid(), os.getegid()
+    path = lower / rel
+    while True:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if path == lower:
+                return False
+            path = path.parent
+            continue
+        except OSError:
+            return False
+        if st.st_uid != uid or st.st_gid != gid:
+            return False
+        if path == lower or lower not in path.parents:
+            return True
+        path = path.parent
 
 
 class Workspaces:

@@ -238,6 +238,10 @@ def judge(records: list[dict], problems: list[str], expected: list[str], run: Sa
             if collected or run.returncode not in (3, 4)
             else did_not_start(run.stdout + run.stderr, run.returncode)
         )
+        if not records:  # nothing of pytest ran (no candidate code either): say what stopped it
+            said = [line.strip() for line in run.stderr.splitlines() if line.startswith("bwrap:")]
+            if said:
+                messages.append(f"the sandbox could not start: {said[-1][:300]}")
     if finish is not None and not count_ok and not messages:
         got = collected["count"] if collected else 0
         messages.append(f"pytest collected {got} tests, expected {len(expected)}")

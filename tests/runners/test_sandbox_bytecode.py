@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import py_compile
 import sys
 from pathlib import Path
@@ -158,3 +159,23 @@ async def test_a_run_cannot_write_the_bytecode_the_next_run_reads(tmp_path, eval
     assert {d: digest(root / d / "__pycache__") for d in ("pkg", "tests")} == before
     ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
     assert (ev.verdict, ev.passed) == ("passed", 2), ev.message  # h() is still the project's 7
+
+
+@sandboxed
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+async def test_a_project_owned_by_another_user_runs_and_its_bytecode_still_never_stands_in(tmp_path, evaluator):
+    # Sources unpacked as root keep their archive's owners (toolz: uid 1001); the sandbox's
+    # user namespace cannot make files in their directories, and every run crashed.
+    root = project(tmp_path)
+    py_compile.compile(
+        str(root / "pkg" / "mod.py"),
+        cfile=importlib.util.cache_from_source(str(root / "pkg" / "mod.py")),
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, 1001, 1001)
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
+    assert (ev.verdict, ev.passed) == ("passed", 2), ev.message
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 0\n")
+    assert (ev.verdict, ev.passed) == ("failed", 1), ev.message
