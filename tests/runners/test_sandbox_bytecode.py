@@ -49,6 +49,16 @@ def task(root: Path) -> Task:
     )
 
 
+def plant_stale_bytecode(root: Path) -> None:
+    """The original's bytecode, taken without looking at the source at all: the strongest
+    stale file there can be."""
+    py_compile.compile(
+        str(root / "pkg" / "mod.py"),
+        cfile=importlib.util.cache_from_source(str(root / "pkg" / "mod.py")),
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+
+
 def digest(path: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(path.rglob("*")):
@@ -122,12 +132,7 @@ async def evaluator():
 @pytest.mark.slow
 async def test_bytecode_of_the_original_never_stands_in_for_the_candidate(tmp_path, evaluator):
     root = project(tmp_path)
-    # Taken without looking at the source at all: the strongest stale file there can be.
-    py_compile.compile(
-        str(root / "pkg" / "mod.py"),
-        cfile=importlib.util.cache_from_source(str(root / "pkg" / "mod.py")),
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-    )
+    plant_stale_bytecode(root)
     ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
     assert (ev.verdict, ev.passed) == ("passed", 2), ev.message
     ev = await evaluator.evaluate(task(root), "def f():\n    return 0\n")
@@ -168,11 +173,7 @@ async def test_a_project_owned_by_another_user_runs_and_its_bytecode_still_never
     # Sources unpacked as root keep their archive's owners (toolz: uid 1001); the sandbox's
     # user namespace cannot make files in their directories, and every run crashed.
     root = project(tmp_path)
-    py_compile.compile(
-        str(root / "pkg" / "mod.py"),
-        cfile=importlib.util.cache_from_source(str(root / "pkg" / "mod.py")),
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-    )
+    plant_stale_bytecode(root)
     for path in [root, *root.rglob("*")]:
         os.chown(path, 1001, 1001)
     ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
