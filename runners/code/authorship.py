@@ -26,11 +26,10 @@ def candidate_lines(before: str, after: str, qualname: str | None = None) -> lis
         tree = ast.parse(after)
     except (SyntaxError, ValueError, RecursionError):
         return None
-    functions, statements = _spans(tree)
-    spans: list[Span] = []
-    if qualname:
-        spans += _definitions(tree, qualname)
-    for line in _changed(before, after):
+    spans: list[Span] = _definitions(tree, qualname) if qualname else []
+    changed = _changed(before, after)
+    functions, statements = _spans(tree) if changed else ([], [])
+    for line in changed:
         around = [s for s in functions if s[0] <= line <= s[1]]
         if around:
             spans.append(min(around, key=lambda s: s[0]))  # the outermost function
@@ -43,13 +42,24 @@ def candidate_lines(before: str, after: str, qualname: str | None = None) -> lis
 def _changed(before: str, after: str) -> list[int]:
     """Lines of `after` (1-based) inserted or replaced; a deletion marks the lines on both
     sides of where it was."""
-    a, b = before.splitlines(), after.splitlines()
+    old, new = before.splitlines(), after.splitlines()
+    # A candidate changes one region of a long module: matching only what lies between the
+    # common head and tail keeps this linear (difflib on all of more-itertools took 0.8 s).
+    shorter = min(len(old), len(new))
+    head = 0
+    while head < shorter and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < shorter - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(None, old[head : len(old) - tail], new[head : len(new) - tail], autojunk=False)
     out: list[int] = []
-    for tag, _, _, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, _, _, j1, j2 in matcher.get_opcodes():
+        j1, j2 = j1 + head, j2 + head
         if tag in ("replace", "insert"):
-            out += [n for n in range(j1 + 1, j2 + 1) if b[n - 1].strip()]  # a blank line runs nothing
+            out += [n for n in range(j1 + 1, j2 + 1) if new[n - 1].strip()]  # a blank line runs nothing
         elif tag == "delete":
-            out += [n for n in (j1, j1 + 1) if 1 <= n <= len(b)]
+            out += [n for n in (j1, j1 + 1) if 1 <= n <= len(new)]
     return out
 
 

@@ -69,6 +69,15 @@ def test_an_added_helper_and_import_are_the_candidates():
     assert spans == [(4, 4), (17, 20), (23, 24)]
 
 
+def test_a_changed_line_between_repeated_lines_is_found_where_it_is():
+    # Identical lines on both sides of the change: the common head and tail must not swallow it.
+    repeated = "x = 1\n" * 3
+    before = repeated + "y = 2\n" + repeated
+    after = repeated + "y = 3\n" + repeated
+    assert candidate_lines(before, after) == [(4, 4)]
+    assert candidate_lines(before, repeated + repeated) == [(3, 4)]  # a deletion marks both sides
+
+
 def test_a_file_that_does_not_parse_is_the_candidates_whole():
     assert candidate_lines(MODULE, MODULE + "def broken(:\n", "bump_major") is None
 
