@@ -65,6 +65,12 @@ def add_parser(sub):
         help="also run the tests with the code under test in a separate process that cannot see them "
         "(docs/confirmation.md); exit 0 only when confirmed",
     )
+    p.add_argument(
+        "--map",
+        action="store_true",
+        help="first run the whole test suite once to find every test that reaches the target (and every "
+        "other function: the map is kept in orps's cache and used by later checks and searches)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="also say why each test was selected")
     p.set_defaults(func=run)
 
@@ -146,6 +152,47 @@ def evaluate_current(
             return ev
 
     return asyncio.run(go())
+
+
+def make_reach_map(args):
+    """Run the project's whole suite once in the sandbox and keep which tests reach which
+    function (`runners.testing.reachmap`); progress and the outcome on stderr. None (said)
+    when the suite cannot run: the tests are then selected without the map."""
+    import argparse
+    import asyncio
+    import sys
+
+    from orps_tui.config import project_dir
+    from runners.testing.evaluator import SandboxEvaluator
+    from runners.testing.reachmap import MapError, build, map_file
+    from runners.testing.testselect import test_files
+
+    project = project_dir(args.project)
+    paths = [p.relative_to(project).as_posix() for p in test_files(project)]
+    if not paths:
+        return None  # the selection says there are no tests, and what to do
+    # The target's task with every test file given: nothing is selected before the map exists.
+    _, config, task = resolve(argparse.Namespace(**{**vars(args), "tests": paths, "k": None}))
+    print(f"orps: mapping which tests reach which functions: running {len(paths)} test files once...", file=sys.stderr)
+
+    async def go():
+        async with SandboxEvaluator(
+            memory_mb=config.settings.memory_mb, read_paths=config.extras.get("sandbox_read", []), warm=False
+        ) as evaluator:
+            return await build(evaluator, task, paths)
+
+    try:
+        reach = asyncio.run(go())
+    except (MapError, RuntimeError, ValueError) as err:
+        print(f"orps: no reach map: {err} (the tests are selected without it)", file=sys.stderr)
+        return None
+    functions = sum(len(names) for names in reach.functions.values())
+    print(
+        f"orps: mapped {reach.tests} tests and the {functions} functions they run in {reach.seconds:.1f} s "
+        f"(kept in {map_file(project)})",
+        file=sys.stderr,
+    )
+    return reach
 
 
 def same_as_original(task, config, code: str | None, files: dict[str, str] | None) -> dict:
@@ -276,7 +323,8 @@ def check(args, early: EarlyWorker | None = None) -> int:
     from orps_tui.taskbuild import broken_files_text, broken_hint, collection_errors, without_broken_files
 
     selections: list = []
-    project, config, task = resolve(args, selections)
+    reach = make_reach_map(args) if getattr(args, "map", False) and not args.tests else None
+    project, config, task = resolve(args, selections)  # the selection uses the map
     code, files, tests_changed = None, None, []
     if getattr(args, "candidate", None):
         code = read_text_file(args.candidate, "candidate")
@@ -334,6 +382,7 @@ def check(args, early: EarlyWorker | None = None) -> int:
                     "left_out": broken,
                     "python": env,
                     **patch,
+                    **({"reach_map": {k: getattr(reach, k) for k in ("made", "tests", "seconds")}} if reach else {}),
                     **({"same_as_original": same} if same is not None else {}),
                     **({"confirmation": confirmation.to_dict()} if confirmation is not None else {}),
                 },

@@ -64,7 +64,14 @@ CANDIDATE_CALL_S = 1.0
 THIN_COVERAGE = 0.8
 """Below this share of the changed lines run by the replayed calls, the evidence is thin."""
 READ_CAP = 32 << 20
-HARNESS = ("_orps_values.py", "_orps_record.py", "_orps_replay.py", "_orps_timing.py", "_orps_tracehook.py")
+HARNESS = (
+    "_orps_values.py",
+    "_orps_record.py",
+    "_orps_replay.py",
+    "_orps_timing.py",
+    "_orps_tracehook.py",
+    "_orps_reach.py",  # runners.testing.reachmap's: it runs the whole suite the same way
+)
 SHOWN = 200
 
 

@@ -46,6 +46,7 @@ from search.types import Evaluation, Task, TestResult
 
 if TYPE_CHECKING:
     from runners.testing.early_worker import EarlyWorker
+    from runners.testing.reachmap import ReachMap
 
 
 def fastest_runtime(runs: list[Evaluation]) -> tuple[float | None, str]:
@@ -93,6 +94,8 @@ class SandboxEvaluator:
         self._warm_workers: dict[str, WarmWorker] = {}
         self._borrowed: set[str] = set()
         """Interpreters whose worker was lent (`adopt`): its lender closes it."""
+        self._reach_maps: dict[str, ReachMap | None] = {}
+        """Each project's reach map, read once (`_limits_for`)."""
 
     async def __aenter__(self) -> SandboxEvaluator:
         return self
@@ -234,6 +237,7 @@ class SandboxEvaluator:
                                 _non_test(files or {}),
                                 prepared.candidate_lines,
                             ),
+                            limits=self._limits_for(task, tests),
                         )
                     )
                 if not runs[-1].all_passed:
@@ -262,6 +266,22 @@ class SandboxEvaluator:
 
             ev = await judge_behaviour(self, task, code, ev)
         return masked(ev)
+
+    def _limits_for(self, task: Task, tests: list[str]) -> Limits | None:
+        """Longer than the set time limit when the project's reach map says its tests take
+        longer (a map adds every test that runs the target: hundreds, for a helper deep
+        under the public API); None keeps the set limits."""
+        if task.kind != "project" or not task.project:
+            return None
+        from runners.testing.reachmap import load
+
+        if task.project not in self._reach_maps:
+            self._reach_maps[task.project] = load(Path(task.project))
+        reach = self._reach_maps[task.project]
+        needed = 2 * reach.expected_s(tests) + 5 if reach is not None else 0.0
+        if needed <= self.limits.timeout_s:
+            return None
+        return Limits(**{**self.limits.__dict__, "timeout_s": needed})
 
     async def confirm(self, task: Task, code: str, *, files: dict[str, str] | None = None):
         """Run the tests with the candidate in a process of its own (`runners.testing.confirm`)."""

@@ -639,6 +639,24 @@ def _through_callers(project: Path, rules, files, target: _Target, collect):
     return strong, weak
 
 
+def _reached(project: Path, rules, files, located, collect, have: set[str]) -> list[tuple[str, str, str]]:
+    """The tests the project's reach map (`runners.testing.reachmap`, made by `orps check
+    --map`) saw run the target, that still exist and are not chosen yet."""
+    from runners.testing.reachmap import load
+
+    reach = load(project, rules)
+    if reach is None:
+        return []
+    reaching = set(reach.tests_reaching(Path(located.path).as_posix(), located.qualname))
+    found = []
+    for rel, tree, lines, _index_ in files:
+        for suffix, node, _owner in _tests_in(tree, collect):
+            node_id = f"{rel}::{suffix}"
+            if node_id in reaching and node_id not in have:
+                found.append((node_id, _segment(lines, node), f"ran {located.qualname} ({reach.summary()})"))
+    return found
+
+
 def select_tests(project: Path, located, tests: list[str] | None = None, k: str | None = None) -> Selection:
     """The tests for `located` (a `runners.code.locate.Located`): the ones given with `tests`
     (node ids, files or directories), else the ones that use the target; then `-k`.
@@ -674,6 +692,8 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
     if not tests and not (strong or weak):
         strong, weak = _through_callers(project, rules, files, target, collect)
     chosen = strong or weak
+    if not tests:
+        chosen += _reached(project, rules, files, located, collect, {c[0] for c in chosen})
     if tests and not chosen:
         # Ids we cannot see statically (generated tests, plugins): let pytest decide.
         chosen = [(t, "", "given with --tests") for t in tests]
