@@ -489,6 +489,9 @@ def report(project_root: Path | str) -> dict:
     """For `orps doctor` and `orps check -v/--json`: the interpreter, why, its pytest, what
     is wrong with it (with the fix), and the .pth/PYTHONPATH directories the sandbox hides."""
     found = resolve(project_root)
+    root = Path(project_root).resolve()
+    # The project's own directories (an editable install of it: Poetry's, pip -e) are its copy.
+    hidden = [p for p in found.info.added_paths if not Path(p).resolve().is_relative_to(root)]
     out = {
         "path": found.chosen.path,
         "reason": found.chosen.reason,
@@ -496,7 +499,7 @@ def report(project_root: Path | str) -> dict:
         "python": found.info.version,
         "pytest": found.info.pytest,
         "notes": list(found.chosen.notes),
-        "hidden_paths": list(found.info.added_paths),
+        "hidden_paths": hidden,
     }
     if found.problem:
         out["problem"], out["hint"] = found.problem.message, found.problem.hint

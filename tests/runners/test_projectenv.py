@@ -256,3 +256,15 @@ def test_an_interpreter_is_asked_again_only_when_its_packages_change(tmp_path, m
     (site / "pytest" / "__init__.py").write_text("__version__ = '8.9.0'\n")
     projectenv.describe.cache_clear()
     assert projectenv.describe(str(python)).pytest == "8.9.0" and len(asked) == 1
+
+
+def test_an_editable_install_of_the_project_itself_is_not_reported_hidden(tmp_path, monkeypatch):
+    # Poetry installs the project into its environment as a .pth line naming the project's
+    # root: the sandbox shows the project as its copy, so only paths outside it are hidden.
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    info = projectenv.InterpreterInfo(python=sys.executable, added_paths=(str(root), str(root / "src"), str(outside)))
+    chosen = projectenv.ProjectPython(sys.executable, "the project's poetry environment", "poetry")
+    monkeypatch.setattr(projectenv, "resolve", lambda project_root: projectenv.Resolved(chosen, info))
+    assert projectenv.report(root)["hidden_paths"] == [str(outside)]
