@@ -337,6 +337,10 @@ class Search:
         self._record(node)
         self._emit_evaluated(node)
 
+    def _nothing_to_fix(self) -> bool:
+        ev = self.baseline.evaluation if self.baseline else None
+        return self.settings.goal == "fix" and ev is not None and ev.all_passed
+
     async def _remeasure(self, node: Node) -> None:
         """Replace one noisy runtime with the minimum of several (if the evaluator can)."""
         if node.evaluation is None or not node.evaluation.all_passed:
@@ -412,8 +416,13 @@ class Search:
                     self.start = "user_code"
             self.plan = make_plan(self.settings, self.start)
             self.critic_on = self.plan.critic
-            self.bus.emit("plan", **self.plan.to_dict(), text=self.plan.describe())
-            stop_reason = await strategy.run(self)
+            if self._nothing_to_fix():
+                # Tests are the only judge of a fix: no candidate can beat code that passes
+                # them all, so not one model call is spent looking for it.
+                stop_reason = StopReason.PASSING
+            else:
+                self.bus.emit("plan", **self.plan.to_dict(), text=self.plan.describe())
+                stop_reason = await strategy.run(self)
             if self.settings.goal == "faster":
                 ranked = sorted(
                     (n for n in scoring.in_id_order(self.tree) if n.all_passed and n.id != ORIGINAL_ID),
@@ -425,9 +434,14 @@ class Search:
                 await self._time_against_original(ranked[:3])
         except asyncio.CancelledError:
             stop_reason, status_override = StopReason.CANCELLED, "cancelled"
-        best = self._pick()
+        best = self.baseline if stop_reason == StopReason.PASSING else self._pick()
         report = None
-        if self.settings.agreement and self.settings.goal == "fix" and status_override is None:
+        if (
+            self.settings.agreement
+            and self.settings.goal == "fix"
+            and status_override is None
+            and stop_reason != StopReason.PASSING
+        ):
             best, report = await self._agree(best)
         status = status_override or ("solved" if best and best.all_passed else "unsolved")
         result = SearchResult(

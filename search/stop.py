@@ -21,6 +21,7 @@ class StopReason(str, Enum):
     BUDGET = "budget"
     NO_NODES = "no_nodes"
     CANCELLED = "cancelled"
+    PASSING = "passing"
 
     def __str__(self) -> str:  # the word, never `StopReason.BUDGET`, wherever it is printed
         return str(self.value)
@@ -54,4 +55,5 @@ MEANINGS: dict[StopReason, str] = {
     StopReason.BUDGET: "the budget (calls, tokens or cost) is spent",
     StopReason.NO_NODES: "nothing to go on: no candidate came back",
     StopReason.CANCELLED: "the search was stopped (Ctrl-C, the TUI, or a changed marker)",
+    StopReason.PASSING: "your code already passes every test: nothing to fix (no model call made)",
 }

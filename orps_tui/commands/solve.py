@@ -263,6 +263,17 @@ def print_summary(doc: dict) -> None:
 
     best = doc.get("best") or {}
     original = doc.get("original") or {}
+    if doc.get("stop_reason") == "passing":
+        print(
+            f"run {doc['run_id']}: nothing to fix: your code already passes "
+            f"{'the' if original.get('total') == 1 else 'all'} {counted(original.get('total', 0), 'selected test')} "
+            "(no model call made)"
+        )
+        print(
+            "hint: if they miss the bug, add a test that shows it (or name tests with --tests, or run "
+            "orps check --map to find every test that runs this function); to make it faster: --goal faster"
+        )
+        return
     status = "no improvement" if doc["status"] == NO_IMPROVEMENT else doc["status"]
     if best.get("verdict") == "error":  # "passes 0/3" would hide that nothing ran the tests at all
         yours = f"; your code passes {original['passed']}/{original['total']} tests" if original.get("total") else ""

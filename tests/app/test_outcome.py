@@ -40,15 +40,29 @@ def headless(project, target: str, goal: str, *, json_out: bool):
     return job, run_headless(project, job, args)
 
 
-@pytest.mark.parametrize("goal", ["faster", "fix"])
-def test_nothing_better_than_passing_code_is_not_solved(project, capsys, goal):
+def test_nothing_faster_than_passing_code_is_not_solved(project, capsys):
     # mul passes its test already; every candidate is the same code, no faster
-    job, code = headless(project, "calc.py::mul", goal, json_out=False)
+    job, code = headless(project, "calc.py::mul", "faster", json_out=False)
     out = capsys.readouterr().out
     assert code == 1
     assert ": no improvement (" in out and "solved" not in out
     assert "no candidate is " in out and "nothing changed" in out and "no change to propose" in out
     assert job.run.meta()["result"] == "no_improvement"  # what `orps runs` lists
+    assert (project / "calc.py").read_text() == CALC
+
+
+def test_code_that_passes_every_test_has_nothing_to_fix_and_costs_no_call(project, capsys):
+    # Tests are the only judge of a fix: nothing can beat code that passes them all.
+    job, code = headless(project, "calc.py::mul", "fix", json_out=False)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "nothing to fix: your code already passes the 1 selected test (no model call made)" in out
+    assert "solved" not in out and "hint: if they miss the bug, add a test" in out
+    assert job.run.meta()["result"] == "no_improvement"
+    _, code = headless(project, "calc.py::mul", "fix", json_out=True)
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["status"] == "no_improvement" and doc["stop_reason"] == "passing"
+    assert doc["usage"]["calls"] == 0 and doc["patch"] == ""
     assert (project / "calc.py").read_text() == CALC
 
 

@@ -16,6 +16,8 @@ from tests.fakes import FakeEvaluator
 
 WORDS = ["satisfied", "solved", "rounds", "steps", "samples", "chain", "single", "budget", "no_nodes", "cancelled"]
 """The words stored runs and JSON documents held before the enum: they must not change."""
+ADDED = ["passing"]
+"""Words added since, after the old ones."""
 ADD = Task(
     id="add",
     problem="Return the sum of a and b.",
@@ -28,7 +30,7 @@ WRONG = "## Reasoning\nSubtract.\n\n## Code\n```python\ndef add(a, b):\n    retu
 
 
 def test_the_words_are_the_ones_stored_runs_hold():
-    assert [reason.value for reason in StopReason] == WORDS
+    assert [reason.value for reason in StopReason] == WORDS + ADDED
 
 
 @pytest.mark.parametrize("reason", list(StopReason))
