@@ -233,6 +233,7 @@ class SandboxEvaluator:
                                 prepared.node_ids,
                                 _non_test(files or {}),
                                 prepared.candidate_lines,
+                                prepared.cached_rewrites(replaced=files or ()),
                             ),
                         )
                     )
