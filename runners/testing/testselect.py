@@ -192,14 +192,15 @@ def _source_modules(project: Path, rules, wanted: str | None = None) -> list[tup
         if path.name.startswith("test_") or path.name.endswith("_test.py") or path.name == "conftest.py":
             continue
         try:
-            text = path.read_text(errors="replace")
+            data = path.read_bytes()  # parsed as bytes, as Python reads a module: locate parsed the same
         except OSError:
             continue
+        text = data.decode(errors="replace")
         if wanted is not None and wanted not in text and "import *" not in text:
             continue  # a module that never names the target can neither re-export, alias, subclass nor call it
         if wanted is None and "import" not in text:
             continue  # only a module that imports can re-export
-        tree = _parsed(path, text)
+        tree = _parsed(path, data)
         if tree is not None:
             out.append((_module_name(rel.as_posix()), rel.as_posix(), tree))
     return out
@@ -210,7 +211,7 @@ _PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
 modules, and the TUI selects again and again in one process."""
 
 
-def _parsed(path: Path, text: str) -> ast.Module | None:
+def _parsed(path: Path, text: str | bytes) -> ast.Module | None:
     try:
         stat = path.stat()
     except OSError:

@@ -41,13 +41,19 @@ def test_only_the_most_recent_texts_are_kept():
     assert parsed.python_tree(texts[0]) is not trees[0]  # pushed out: parsed again
 
 
-def test_locating_splicing_and_finding_the_candidates_lines_parse_a_module_once_each_text(tmp_path, monkeypatch):
+def test_locating_selecting_splicing_and_finding_the_candidates_lines_parse_a_module_once_each_text(
+    tmp_path, monkeypatch
+):
+    from runners.testing.testselect import select_tests
+
     module = "".join(f"def f{n}(x):\n    return x + {n}\n\n\n" for n in range(50))
     (tmp_path / "mod.py").write_text(module)
+    (tmp_path / "test_mod.py").write_text("from mod import f7\n\n\ndef test_f7():\n    assert f7(1) == 8\n")
     calls = []
     real = ast.parse
     monkeypatch.setattr(ast, "parse", lambda source, *a, **k: calls.append(source) or real(source, *a, **k))
     located = locate(tmp_path, "mod.py::f7")
+    assert select_tests(tmp_path, located).node_ids == ["test_mod.py::test_f7"]
     spliced = splice_candidate(module, "f7", "def f7(x):\n    return x * 7\n")
     assert candidate_lines(module, spliced, "f7") == [(29, 30)]
     big = [c for c in calls if len(c) >= len(module)]
