@@ -17,9 +17,12 @@ then for each function:
 
 A test agrees when orps gives it the outcome pytest gives it; a test pytest ran and orps
 did not report disagrees ("missing"). The table goes to stdout (and --json to a file).
+`--before CHECKOUT` also times `orps check` from another checkout of orps (PYTHONPATH),
+alternating with this one, and adds its time and ratio to each row; `--repeats N` times
+pytest and each `orps check` N times (the medians go in the table).
 
     python benchmarks/bench_corpus.py [--cache-dir ~/.cache/orps-corpus] [--libs humanize toolz ...]
-                                      [--limit N] [--json out.json]
+                                      [--limit N] [--json out.json] [--before CHECKOUT] [--repeats N]
 """
 
 from __future__ import annotations
@@ -174,6 +177,8 @@ class Row:
     round_trip_outcomes: dict[str, str] = field(default_factory=dict)
     pytest_s: float = 0.0
     orps_s: float = 0.0
+    before_s: float = 0.0
+    """`orps check` from the `--before` checkout (0: not timed)."""
     error: str = ""
     orps_message: str = ""
 
@@ -277,10 +282,15 @@ def plain_pytest(root: Path, python: Path, ids: list[str], plugin_dir: Path) -> 
     return outcomes, seconds
 
 
-def orps_check(root: Path, venv: Path, target: str, candidate: Path | None = None) -> tuple[dict[str, str], float, str]:
-    """`orps check --json` run from the project with its venv activated, as a user would."""
+def orps_check(
+    root: Path, venv: Path, target: str, candidate: Path | None = None, checkout: str | None = None
+) -> tuple[dict[str, str], float, str]:
+    """`orps check --json` run from the project with its venv activated, as a user would
+    (`checkout`: that copy of orps first on PYTHONPATH)."""
     orps = Path(sys.executable).parent / "orps"
     env = {**os.environ, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if checkout:
+        env["PYTHONPATH"] = checkout
     cmd = [str(orps), "check", "--target", target, "--json"] + (["--candidate", str(candidate)] if candidate else [])
     proc, seconds = run(cmd, cwd=root, env=env)
     try:
@@ -300,32 +310,58 @@ def _first_error(message: str) -> str:
     return next((line[1:].strip() for line in lines if line.startswith("E ")), lines[-1].strip() if lines else "")
 
 
-def bench_function(library: str, root: Path, python: Path, target: str, plugin_dir: Path) -> Row:
+def bench_function(
+    library: str,
+    root: Path,
+    python: Path,
+    target: str,
+    plugin_dir: Path,
+    before: str | None = None,
+    repeats: int = 1,
+    turn: int = 0,
+) -> Row:
     from runners.code.locate import locate
 
     row = Row(library, target)
+    venv = python.parent.parent
     try:
         ids = selection(root, target)
-        row.pytest_outcomes, row.pytest_s = plain_pytest(root, python, ids, plugin_dir)
+        pytest_times, orps_times, before_times = [], [], []
+        for n in range(max(1, repeats)):
+            row.pytest_outcomes, seconds = plain_pytest(root, python, ids, plugin_dir)
+            pytest_times.append(seconds)
+            for which in ("this", "before") if (turn + n) % 2 == 0 else ("before", "this"):
+                if which == "this":
+                    row.orps_outcomes, seconds, row.orps_message = orps_check(root, venv, target)
+                    orps_times.append(seconds)
+                elif before:
+                    _, seconds, _ = orps_check(root, venv, target, checkout=before)
+                    before_times.append(seconds)
+        row.pytest_s, row.orps_s = statistics.median(pytest_times), statistics.median(orps_times)
+        row.before_s = statistics.median(before_times) if before_times else 0.0
         row.tests = len(row.pytest_outcomes)
-        row.orps_outcomes, row.orps_s, row.orps_message = orps_check(root, python.parent.parent, target)
         with tempfile.TemporaryDirectory() as tmp:
             own = Path(tmp) / "candidate.py"
             own.write_text(locate(root, target).source + "\n")
-            row.round_trip_outcomes, _, _ = orps_check(root, python.parent.parent, target, own)
+            row.round_trip_outcomes, _, _ = orps_check(root, venv, target, own)
     except Exception as err:  # one function's failure is a row of the table, not the end of the run
         row.error = f"{type(err).__name__}: {err}"[:300]
     return row
 
 
 def table(rows: list[Row]) -> str:
+    before = any(r.before_s for r in rows)
     out = [
-        "| library | function | tests | pytest | orps = pytest | round trip = pytest | orps check | pytest | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| library | function | tests | pytest | orps = pytest | round trip = pytest | orps check | pytest | ratio |"
+        + (" before | before ratio |" if before else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if before else ""),
     ]
     for r in rows:
         if r.error:
-            out.append(f"| {r.library} | `{r.target.split('::')[1]}` | | error: {r.error[:80]} | | | | | |")
+            out.append(
+                f"| {r.library} | `{r.target.split('::')[1]}` | | error: {r.error[:80]} | | | | | |"
+                + (" | |" if before else "")
+            )
             continue
         counts = {}
         for o in r.pytest_outcomes.values():
@@ -335,6 +371,7 @@ def table(rows: list[Row]) -> str:
         out.append(
             f"| {r.library} | `{r.target.split('::')[1]}` | {r.tests} | {shown} | {r.agree(r.orps_outcomes)}/{r.tests} "
             f"| {r.agree(r.round_trip_outcomes)}/{r.tests} | {r.orps_s:.2f} s | {r.pytest_s:.2f} s | {ratio:.1f}x |"
+            + (f" {r.before_s:.2f} s | {r.before_s / r.pytest_s:.1f}x |" if before and r.pytest_s else "")
         )
     ok = [r for r in rows if not r.error]
     tests = sum(r.tests for r in ok)
@@ -349,6 +386,11 @@ def table(rows: list[Row]) -> str:
         f"tests agreeing with pytest: {agree}/{tests} ({full}/{len(ok)} functions all agree); "
         f"round trip: {trip}/{tests} ({full_trip}/{len(ok)} functions); "
         f"orps check / pytest time: median {statistics.median(ratios):.1f}x"
+        + (
+            f" (before: {statistics.median([r.before_s / r.pytest_s for r in ok if r.pytest_s]):.1f}x)"
+            if before
+            else ""
+        )
         if ratios
         else "no function ran"
     )
@@ -367,6 +409,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="at most this many functions per library")
     ap.add_argument("--json", type=Path, help="also write every row (outcomes per test) here")
     ap.add_argument("--disagreements", action="store_true", help="list each test orps and pytest disagree on")
+    ap.add_argument("--before", help="another checkout of orps: its `orps check` timed beside this one's")
+    ap.add_argument("--repeats", type=int, default=1, help="time pytest and each orps check this many times (median)")
     args = ap.parse_args()
     cache = args.cache_dir.expanduser().resolve()
     cache.mkdir(parents=True, exist_ok=True)
@@ -384,11 +428,13 @@ def main() -> None:
             continue
         targets = spec["targets"][: args.limit] if args.limit else spec["targets"]
         for target in targets:
-            row = bench_function(library, root, python, target, plugin_dir)
+            before = str(Path(args.before).resolve()) if args.before else None
+            row = bench_function(library, root, python, target, plugin_dir, before, args.repeats, len(rows))
             rows.append(row)
             print(
                 f"{library} {target}: {row.tests} tests, orps {row.agree(row.orps_outcomes)}, round trip "
                 f"{row.agree(row.round_trip_outcomes)}, {row.orps_s:.2f} s vs {row.pytest_s:.2f} s"
+                + (f" (before {row.before_s:.2f} s)" if row.before_s else "")
                 + (f" ERROR {row.error}" if row.error else "")
                 + (
                     f" ({row.orps_message[:100]})"

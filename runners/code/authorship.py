@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import difflib
 
+from runners.code.parsed import python_tree
+
 Span = tuple[int, int]
 """First and last line, 1-based, inclusive."""
 
@@ -23,7 +25,7 @@ def candidate_lines(before: str, after: str, qualname: str | None = None) -> lis
     whole function around it (a statement outside any function: to that statement).
     None when `after` does not parse: then the whole file counts as the candidate's."""
     try:
-        tree = ast.parse(after)
+        tree = python_tree(after)
     except (SyntaxError, ValueError, RecursionError):
         return None
     spans: list[Span] = _definitions(tree, qualname) if qualname else []

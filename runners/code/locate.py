@@ -259,7 +259,9 @@ def _bound(root: Node, only: str | None = None) -> dict[str, tuple[Node, Node]]:
 
 def _find(source: bytes, qualname: str):
     """(tree, outer, inner) of `qualname` (see `_bound`); (tree, None, None) when absent."""
-    tree = _parser().parse(source)
+    from runners.code.parsed import syntax_tree
+
+    tree = syntax_tree(source)
     return tree, *_bound(tree.root_node, qualname).get(qualname, (None, None))
 
 
@@ -333,8 +335,10 @@ def _resolve_file(project: Path, rel: str) -> Path:
 def _check_syntax(source: bytes, rel: str) -> None:
     """A file Python cannot parse is reported as such (file, line, the parser's message),
     not as a missing function: tree-sitter recovers from errors and may hide the target."""
+    from runners.code.parsed import python_tree
+
     try:
-        ast.parse(source, filename=rel)
+        python_tree(source, rel)  # kept: the selection and the splice read the same text
     except SyntaxError as err:
         text = (err.text or "").strip()
         shown = f": {text[:80]}" if text else ""

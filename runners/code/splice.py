@@ -38,12 +38,12 @@ from runners.code.locate import (
     _find,
     _functions,
     _line_start,
-    _parser,
     _reindent,
     _string_lines,
     _text,
     did_you_mean,
 )
+from runners.code.parsed import python_tree, syntax_tree
 from runners.code.stmtmerge import merge_body
 from search.parsing import strip_fences
 
@@ -337,7 +337,7 @@ def _module_layout(source: bytes):
 
     The future point is after the docstring and `from __future__` imports; the import
     point is after the leading block of imports that follows (or the future point)."""
-    tree = _parser().parse(source)
+    tree = syntax_tree(source)
     future = imports_end = 0
     seen_other = False
     for child in tree.root_node.children:
@@ -354,7 +354,7 @@ def _module_layout(source: bytes):
             continue
         seen_other = True
     try:
-        module = ast.parse(source)
+        module = python_tree(source)
     except SyntaxError:
         module = ast.Module(body=[], type_ignores=[])
     names, imported = set(), set()
@@ -452,7 +452,7 @@ def splice_candidate(file_source: str, qualname: str, candidate: str) -> str:
             out = out[:point] + b"\n" + block + out[point:]
     result = out.decode()
     try:
-        ast.parse(result)
+        python_tree(result)  # kept: the candidate's lines are found in the same text next
     except SyntaxError as err:
         raise SpliceError(f"the spliced file does not parse (line {err.lineno}: {err.msg})") from None
     return result.replace("\n", "\r\n") if crlf else result

@@ -31,6 +31,8 @@ from __future__ import annotations
 import ast
 import atexit
 import functools
+import hashlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -118,6 +120,9 @@ class Snapshot:
         self.conftests = sorted(rel for rel in self.listing.files if rel.rsplit("/", 1)[-1] == "conftest.py")
         self.frozen_files: dict[str, tuple[int, int]] = {}
         """(size, mtime_ns) of every frozen file when it was copied: re-checked before each run."""
+        self.cached_rewrites: dict[str, str] = {}
+        """pytest's cached rewrites of frozen test files, copied beside their copies
+        (`copy_cached_rewrites`): relative path of the copy -> the SHA-256 of its bytes."""
 
     def is_frozen(self, rel: str) -> bool:
         return any(rel == f or rel.startswith(f + "/") for f in self.frozen)
@@ -137,6 +142,8 @@ class Snapshot:
                 (self.dir / directory).mkdir(parents=True, exist_ok=True)
             for hidden in listing.hidden_dirs:  # ignored subdirectories stay hidden under the bind
                 (self.dir / hidden).mkdir(parents=True, exist_ok=True)
+                if hidden.rsplit("/", 1)[-1] == "__pycache__":
+                    self.copy_cached_rewrites(hidden, listing.files)
             self.frozen = [f for f in self.frozen if not f.startswith(rel + "/")]
         elif rel in self.listing.files:
             _copy_file(src, self.dir / rel)
@@ -144,6 +151,33 @@ class Snapshot:
         else:
             return  # not part of the project as we see it (ignored, secret, special, missing)
         self.frozen.append(rel)
+
+    def copy_cached_rewrites(self, cache: str, files: dict[str, tuple[int, int]]) -> None:
+        """Copy into the snapshot's (read-only) `cache` the files where pytest cached its
+        rewrite of a test module frozen beside it (`NAME.TAG-pytest-VERSION.pyc`), unless
+        they are stale for the copied source, so that a run imports the tests as plain
+        pytest does, without rewriting them again. Only the user's pytest writes them (a run
+        never writes the project); pytest in the run checks each against its source as it
+        always does, and the run's plugin takes one as the tests' code only with the SHA-256
+        recorded here (`Prepared.cached_rewrites`)."""
+        folder = cache.rpartition("/")[0]
+        try:
+            names = [e.name for e in os.scandir(self.project / cache) if e.is_file(follow_symlinks=False)]
+        except OSError:
+            return
+        for name in names:
+            stem, dot, rest = name.partition(".")
+            source = f"{folder}/{stem}.py" if folder else f"{stem}.py"
+            if not dot or "-pytest-" not in rest or not rest.endswith(".pyc") or source not in files:
+                continue
+            try:
+                data = (self.project / cache / name).read_bytes()
+                if _stale_rewrite(data, self.dir / source):
+                    continue
+            except OSError:
+                continue
+            (self.dir / cache / name).write_bytes(data)
+            self.cached_rewrites[f"{cache}/{name}"] = hashlib.sha256(data).hexdigest()
 
     def freeze_for(self, target_rel: str, node_ids: list[str]) -> None:
         """Freeze what the tests depend on: the target, the test tree, conftests, config."""
@@ -234,6 +268,22 @@ class Snapshot:
             return []
         more = f" (and {len(left_out) - 3} more)" if len(left_out) > 3 else ""
         return ["note: " + "; ".join(left_out[:3]) + more]
+
+
+def _stale_rewrite(data: bytes, source: Path) -> bool:
+    """Whether pytest's cached rewrite `data` is known not to be of `source` as it is now.
+    pytest before 9 stamps the source's time and size (flags 0), pytest 9 its hash (flags
+    3: checked here only when the magic number is this interpreter's, whose hash it is;
+    otherwise the run's pytest checks it)."""
+    flags = data[4:8]
+    if flags == b"\0\0\0\0":
+        st = source.stat()
+        mtime, size = int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF
+        return data[8:16] != mtime.to_bytes(4, "little") + size.to_bytes(4, "little")
+    if flags == b"\3\0\0\0":
+        ours = data[:4] == importlib.util.MAGIC_NUMBER
+        return ours and importlib.util.source_hash(source.read_bytes())[:8] != data[8:16]
+    return True
 
 
 def bytecode_suffixes(cache_tag: str | None, pytest_version: str | None) -> tuple[str, ...] | None:
@@ -345,6 +395,22 @@ class Prepared:
     candidate_lines: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     """Relative path -> the lines the candidate wrote there (`runners.code.authorship`);
     a candidate file not listed is the candidate's whole."""
+
+    def cached_rewrites(self, replaced=()) -> dict[str, str]:
+        """pytest's cached rewrites this run shows read-only (`Snapshot.copy_cached_rewrites`)
+        of the test files it runs, but for files in `replaced` (a patch's): the path the run
+        sees -> the SHA-256 of the bytes orps copied (the plugin's `trusted_bytecode`)."""
+        if self.snapshot is None or not self.snapshot.cached_rewrites:
+            return {}
+        tests = {n.split("::", 1)[0].strip("/") for n in self.node_ids} - set(replaced)
+        out = {}
+        for rel, digest in self.snapshot.cached_rewrites.items():
+            cache, _, name = rel.rpartition("/")
+            folder = cache.rpartition("/")[0]
+            source = f"{folder}/{name.partition('.')[0]}.py" if folder else f"{name.partition('.')[0]}.py"
+            if source in tests:
+                out[str(self.path / rel)] = digest
+        return out
 
     def hide_bytecode(self, rel: str, rewritten_only: bool = False) -> None:
         """Keep the project's cached bytecode of `rel` (a file this run replaces: the

@@ -65,3 +65,56 @@ def rewrite_asserts(tree, source: bytes, path: str, config) -> None:
     from _pytest.assertion.rewrite import rewrite_asserts as rewrite
 
     rewrite(tree, source, path, config)
+
+
+def cached_rewrite_name(stem: str) -> str:
+    """The file name pytest caches a rewritten test module under (`test_x` ->
+    `test_x.cpython-311-pytest-8.3.4.pyc`), beside it in `__pycache__`."""
+    from _pytest.assertion.rewrite import PYC_TAIL
+
+    return stem + PYC_TAIL
+
+
+def read_cached_rewrite(source, pyc):
+    """pytest's own reader of a cached rewrite: the code object, or None when the file is
+    missing, stale (the source's size or time stamp differ) or not this interpreter's."""
+    from _pytest.assertion.rewrite import _read_pyc
+
+    return _read_pyc(source, pyc)
+
+
+def correct_cached_rewrite_paths() -> None:
+    """Make pytest's reader of cached rewrites give the code the file name it is read for.
+
+    pytest reads `__pycache__/X.TAG-pytest-V.pyc` back without correcting the file name the
+    code was compiled at (Python's own import does: `_imp._fix_co_filename`). A cached
+    rewrite made in the project, shown to a run in a copy of the project elsewhere, would
+    run as code of the project's file, not of the file the run sees: tracebacks, test
+    locations and the plugin's checks of where a test's code comes from would name it."""
+    import os
+
+    from _pytest.assertion import rewrite
+
+    read = rewrite._read_pyc
+    if getattr(read, "_orps_corrects_paths", False):
+        return
+
+    def _read_pyc(source, pyc, trace=lambda x: None):
+        code = read(source, pyc, trace)
+        if code is None or not _set_file_name(code, os.fspath(source)):
+            return None  # pytest rewrites the source, as without a cached file
+        return code
+
+    _read_pyc._orps_corrects_paths = True  # type: ignore[attr-defined]  # a marker on our own function
+    rewrite._read_pyc = _read_pyc
+
+
+def _set_file_name(code, path: str) -> bool:
+    """`code` and every code object inside it now say `path` (in place, as import does);
+    False where this interpreter cannot do that (not CPython)."""
+    try:
+        from _imp import _fix_co_filename  # type: ignore[attr-defined]  # CPython's, not in the stubs
+    except ImportError:
+        return code.co_filename == path
+    _fix_co_filename(code, path)
+    return True

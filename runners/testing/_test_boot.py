@@ -11,7 +11,10 @@ in their place (and could read the result channel's key). Here:
    `sitecustomize` and `.pth` files are the environment's, never the project's;
 2. pytest, its dependencies and built-in plugins, and orps's plugin (from this directory, by
    path) are imported now, before any project path exists;
-3. then the project's paths are put first, as `python -m pytest` from the project root would
+3. pytest's reader of its cached rewrites is made to correct the file name in the code it
+   reads (`_pytest_compat.correct_cached_rewrite_paths`: the project's cached rewrites are
+   shown to the run in a copy of the project, elsewhere);
+4. then the project's paths are put first, as `python -m pytest` from the project root would
    have them (and in PYTHONPATH for the processes tests start), and pytest runs.
 """
 
@@ -92,6 +95,10 @@ def main() -> None:
     if sys.path and os.path.abspath(sys.path[0] or ".") == HERE:
         del sys.path[0]  # our directory: nothing else of it is needed once the plugin is loaded
     _preload()
+    try:  # cached rewrites shown to the run (copies of the project's) run as the files the run sees
+        sys.modules[COMPAT].correct_cached_rewrite_paths()
+    except (ImportError, AttributeError, KeyError):  # a pytest without that reader rewrites every test module
+        pass
     _confirmation()
     paths = [p for p in os.environ.pop(PATHS_ENV, "").split(os.pathsep) if p]
     sys.path[:0] = [os.getcwd(), *paths]  # as `python -m pytest` in the project root

@@ -236,6 +236,7 @@ class SandboxEvaluator:
                                 prepared.node_ids,
                                 _non_test(files or {}),
                                 prepared.candidate_lines,
+                                prepared.cached_rewrites(replaced=files or ()),
                             ),
                             limits=self._limits_for(task, tests),
                         )

@@ -243,11 +243,13 @@ def trust_info(
     node_ids: list[str],
     changed: Sequence[str] = (),
     lines: dict[str, list[tuple[int, int]]] | None = None,
+    cached_rewrites: dict[str, str] | None = None,
 ) -> dict:
     """What the plugin needs to judge the candidate's behaviour: which files are the
     candidate's (the target's file, or every non-test file a patch changed) and which of
     their lines (`lines`, `Prepared.candidate_lines`: a file not there counts whole), the
-    test files it must not read, and the target to probe."""
+    test files it must not read, the target to probe, and the cached rewrites of the test
+    files it may take as their code (`Prepared.cached_rewrites`)."""
     if task.kind == "asserts":
         path, name = "solution.py", task.entry_point
     else:
@@ -260,4 +262,5 @@ def trust_info(
         "test_files": tests,
         "target_file": str(workspace / path) if path else "",
         "target_name": name,
+        "trusted_bytecode": dict(cached_rewrites or {}),
     }

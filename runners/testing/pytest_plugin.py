@@ -471,6 +471,8 @@ class Recorder:
         self._emit, self._note, self._set_test, self._info, self._timer = emit, note, set_test, info, timer
         self._timed: dict[str, tuple[float, float]] = {}
         self._conftests = info["conftests"]
+        # Cached rewrites of the test files orps copied (read-only) and vouches for: file -> SHA-256.
+        self._trusted_bytecode = {os.path.realpath(k): v for k, v in (info.get("trusted_bytecode") or {}).items()}
         self._started = time.perf_counter()
         self._pm = config.pluginmanager
         self._config = config
@@ -530,7 +532,7 @@ class Recorder:
             inner = getattr(_innermost(getattr(item, "function", None)), "__code__", None)
             if inner is not None and os.path.realpath(inner.co_filename) in candidate:
                 self._emit({"type": "tampered", "reason": f"{item.nodeid} runs code from {inner.co_filename}"})
-        swapped = _swapped_tests(session.items, self._config)
+        swapped = _swapped_tests(session.items, self._config, self._trusted_bytecode)
         if swapped:
             self._emit({"type": "tampered", "reason": "; ".join(swapped)})
         self._emit({"type": "collected", "count": len(session.items), "ids": [i.nodeid for i in session.items]})
@@ -686,24 +688,34 @@ def _all_codes(code, into: dict) -> dict:
 
 
 class _FreshCodes:
-    """Every code object of a fresh compile of a test file on disk (read-only in the
-    sandbox): as pytest's assertion rewriter compiles it, and plainly (made only when the
-    first does not match: assertion rewriting off, or an older pytest)."""
+    """Every code object of a test file on disk (read-only in the sandbox) as pytest's
+    assertion rewriter compiles it, and plainly (made only when the first does not match:
+    assertion rewriting off, or an older pytest). The rewritten codes come from pytest's
+    cached rewrite of the file when orps vouches for it (`trusted`: the file's SHA-256,
+    through the channel; a read-only copy made outside any run) and it is current for the
+    source, as pytest would take it; else from a fresh compile, which a mismatch also asks for."""
 
-    def __init__(self, path: str, config):
+    def __init__(self, path: str, config, trusted: dict | None = None):
         self.path = path
+        self.config = config
         with open(path, "rb") as f:
             self.source = f.read()
-        self.rewritten: dict = {}
+        self.cached = _cached_rewrite(path, self.source, trusted or {})
+        self.rewritten: dict | None = None
         self.plain: dict | None = None
-        try:
-            import ast
 
-            tree = ast.parse(self.source, path)
-            _rewrite_asserts(tree, self.source, path, config)
-            _all_codes(compile(tree, path, "exec", dont_inherit=True), self.rewritten)
-        except Exception:  # noqa: BLE001 - the plain compile still stands
-            pass
+    def _fresh_rewrite(self) -> dict:
+        if self.rewritten is None:
+            self.rewritten = {}
+            try:
+                import ast
+
+                tree = ast.parse(self.source, self.path)
+                _rewrite_asserts(tree, self.source, self.path, self.config)
+                _all_codes(compile(tree, self.path, "exec", dont_inherit=True), self.rewritten)
+            except Exception:  # noqa: BLE001 - the plain compile still stands
+                pass
+        return self.rewritten
 
     def defines(self, qualname: str) -> bool:
         """Whether the file itself defines a function of that qualified name."""
@@ -714,16 +726,62 @@ class _FreshCodes:
 
     def matches(self, code) -> bool:
         key, shape = (_qualname(code), code.co_firstlineno), _code_shape(code)
-        if self.rewritten.get(key) == shape:
+        if self.cached is not None and self.cached.get(key) == shape:
+            return True
+        if self._fresh_rewrite().get(key) == shape:
             return True
         if self.plain is None:
             self.plain = _all_codes(compile(self.source, self.path, "exec", dont_inherit=True), {})
         return self.plain.get(key) == shape
 
 
-def _swapped_tests(items, config) -> list[str]:
+def _cached_rewrite(path: str, source: bytes, trusted: dict) -> dict | None:
+    """The code shapes of pytest's cached rewrite of the test file `path` (whose bytes are
+    `source`), when `trusted` (realpath of a cached file -> its SHA-256) vouches for the
+    cached file's bytes and they are current for the source as pytest checks them: this
+    interpreter's magic number, then the source's time stamp and size (pytest before 9,
+    flags 0) or its hash (pytest 9, flags 3). None otherwise."""
+    import importlib.util
+    import marshal
+
+    folder, name = os.path.split(path)
+    if not trusted or not name.endswith(".py"):
+        return None
+    try:
+        pyc = os.path.join(folder, "__pycache__", _COMPAT.cached_rewrite_name(name[: -len(".py")]))
+    except (ImportError, AttributeError):
+        return None
+    digest = trusted.get(os.path.realpath(pyc))
+    if not digest:
+        return None
+    try:
+        with open(pyc, "rb") as f:
+            data = f.read()
+        stat = os.stat(path)
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != digest or data[:4] != importlib.util.MAGIC_NUMBER:
+        return None
+    if data[4:8] == b"\0\0\0\0":
+        mtime, size = int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF
+        stamp = mtime.to_bytes(4, "little") + size.to_bytes(4, "little")
+    elif data[4:8] == b"\3\0\0\0":
+        stamp = importlib.util.source_hash(source)[:8]
+    else:
+        return None
+    if data[8:16] != stamp:
+        return None
+    try:
+        code = marshal.loads(data[16:])
+    except (EOFError, ValueError, TypeError):
+        return None
+    return _all_codes(code, {}) if isinstance(code, types.CodeType) else None
+
+
+def _swapped_tests(items, config, trusted: dict | None = None) -> list[str]:
     """Test functions (and the plain functions beside them) whose code is not what the file
-    on disk compiles to: a test module replaced while it was being imported."""
+    on disk compiles to: a test module replaced while it was being imported. `trusted`:
+    cached rewrites orps vouches for (`_cached_rewrite`)."""
     problems: list[str] = []
     fresh: dict[str, _FreshCodes | None] = {}
     modules = {}
@@ -739,7 +797,7 @@ def _swapped_tests(items, config) -> list[str]:
         path = os.path.realpath(str(item.path))
         if path not in fresh:
             try:
-                fresh[path] = _FreshCodes(path, config)
+                fresh[path] = _FreshCodes(path, config, trusted)
             except (OSError, SyntaxError, ValueError) as err:
                 problems.append(f"{item.nodeid}: its file cannot be compiled again ({err})")
                 fresh[path] = None

@@ -35,6 +35,7 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runners.code.parsed import python_tree
 from runners.testing.reach import CONSTRUCTORS, callers, class_names, operator_use
 
 SOURCE_LIMIT = 6000
@@ -191,14 +192,15 @@ def _source_modules(project: Path, rules, wanted: str | None = None) -> list[tup
         if path.name.startswith("test_") or path.name.endswith("_test.py") or path.name == "conftest.py":
             continue
         try:
-            text = path.read_text(errors="replace")
+            data = path.read_bytes()  # parsed as bytes, as Python reads a module: locate parsed the same
         except OSError:
             continue
+        text = data.decode(errors="replace")
         if wanted is not None and wanted not in text and "import *" not in text:
             continue  # a module that never names the target can neither re-export, alias, subclass nor call it
         if wanted is None and "import" not in text:
             continue  # only a module that imports can re-export
-        tree = _parsed(path, text)
+        tree = _parsed(path, data)
         if tree is not None:
             out.append((_module_name(rel.as_posix()), rel.as_posix(), tree))
     return out
@@ -209,7 +211,7 @@ _PARSED: dict[tuple[str, int, int], ast.Module | None] = {}
 modules, and the TUI selects again and again in one process."""
 
 
-def _parsed(path: Path, text: str) -> ast.Module | None:
+def _parsed(path: Path, text: str | bytes) -> ast.Module | None:
     try:
         stat = path.stat()
     except OSError:
@@ -219,7 +221,7 @@ def _parsed(path: Path, text: str) -> ast.Module | None:
         if len(_PARSED) > 2000:
             _PARSED.clear()
         try:
-            _PARSED[key] = ast.parse(text)
+            _PARSED[key] = python_tree(text)
         except (SyntaxError, ValueError, RecursionError):
             _PARSED[key] = None
     return _PARSED[key]
@@ -276,28 +278,72 @@ class _FileContext:
     """Local names bound by those imports (`parse_version_info`, `semver`)."""
 
 
-@dataclass
 class _Index:
-    """What one walk of a test file finds (a file is scanned once per target and caller)."""
+    """What selection needs of one test file (scanned once per target and caller): its
+    imports and classes, from a walk of its statements only, in the order a walk of every
+    node meets them; every name and attribute it uses, from a walk of every node made only
+    when a method's target asks (`_names_class`). Whether it may use a name at all is
+    answered from its text (`may_use`)."""
 
-    imports: list[ast.stmt] = field(default_factory=list)
-    classes: list[ast.ClassDef] = field(default_factory=list)
-    names: set[str] = field(default_factory=set)
-    attributes: list[ast.Attribute] = field(default_factory=list)
+    def __init__(self, tree: ast.Module, text: str):
+        self.tree, self.text = tree, text
+        self.imports: list[ast.stmt] = []
+        self.classes: list[ast.ClassDef] = []
+        for node in _statements_walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.imports.append(node)
+            elif isinstance(node, ast.ClassDef):
+                self.classes.append(node)
+        self._names: set[str] | None = None
+        self._attributes: list[ast.Attribute] = []
+
+    @property
+    def names(self) -> set[str]:
+        """Every name the file uses (`ast.Name`)."""
+        if self._names is None:
+            self._names = set()
+            for node in ast.walk(self.tree):
+                if isinstance(node, ast.Name):
+                    self._names.add(node.id)
+                elif isinstance(node, ast.Attribute):
+                    self._attributes.append(node)
+        return self._names
+
+    @property
+    def attributes(self) -> list[ast.Attribute]:
+        """Every attribute access in the file, in walk order."""
+        _ = self.names
+        return self._attributes
+
+    def may_use(self, words: set[str]) -> bool:
+        """False only when no name in the file can be one of `words`: its text is ASCII
+        (an identifier is then spelled as written) and contains none of them."""
+        return may_contain(self.text, words)
 
 
-def _index(tree: ast.Module) -> _Index:
-    index = _Index()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            index.names.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            index.attributes.append(node)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            index.imports.append(node)
-        elif isinstance(node, ast.ClassDef):
-            index.classes.append(node)
-    return index
+def may_contain(text: str, words: set[str] | None) -> bool:
+    """False only when code `text` cannot use any name or attribute in `words` (None: any
+    code may, as an operator reaches a dunder without naming it): the text is ASCII (an
+    identifier is then spelled as written, never NFKC-folded from another spelling) and
+    contains none of them."""
+    return words is None or not text.isascii() or any(word in text for word in words)
+
+
+def _statements_walk(tree: ast.Module):
+    """The statements of `tree` at any depth, in the order `ast.walk` meets them (breadth
+    first, each node's children in field order), without visiting a single expression:
+    statements, except handlers and match cases are all a statement's ancestors can be."""
+    from collections import deque
+
+    todo: deque[ast.AST] = deque([tree])
+    while todo:
+        node = todo.popleft()
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                todo.extend(v for v in value if isinstance(v, (ast.stmt, ast.excepthandler, ast.match_case)))
+        if isinstance(node, ast.stmt):
+            yield node
 
 
 def _file_context(tree: ast.Module, target: _Target, index: _Index) -> _FileContext:
@@ -436,6 +482,15 @@ def _uses(node: ast.AST, target: _Target, ctx: _FileContext, file_names_class: b
     return ""
 
 
+def _words(target: _Target, ctx: _FileContext) -> set[str] | None:
+    """Words one of which the source of every test `_uses` finds using the target contains
+    (see `may_contain`): the names bound to it in the file or offered by any module, and the
+    method's name; None for a dunder, which an operator reaches without naming it."""
+    if target.cls is not None and target.name.startswith("__") and target.name.endswith("__"):
+        return None
+    return {target.name, target.wanted, *ctx.names}.union(*target.exports.values())
+
+
 def _is_unittest_class(node: ast.ClassDef) -> bool:
     return any(
         (isinstance(b, ast.Name) and b.id.endswith("TestCase"))
@@ -568,9 +623,15 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
     weak: list[tuple[str, str, str]] = []
     for rel, tree, lines, index in files:
         ctx = _file_context(tree, target, index)
-        if not tests and not ctx.related and not ctx.package and not (index.names & ctx.names):
+        if not tests and not ctx.related and not ctx.package and not index.may_use(ctx.names):
             continue  # nothing in the file can reach the target: no need to walk its tests
         file_names_class = target.cls is not None and _names_class(index, target, ctx)
+        words = _words(target, ctx)  # a test whose source has none of them cannot use the target: not walked
+
+        def uses(node: ast.stmt, source: str | None = None) -> str:
+            source = _segment(lines, node) if source is None else source
+            return _uses(node, target, ctx, file_names_class) if may_contain(source, words) else ""
+
         helper_reason: dict[int, str] = {}  # per test class, computed once
         for suffix, node, owner in _tests_in(tree, collect):
             node_id = f"{rel}::{suffix}"
@@ -578,7 +639,8 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
                 if _given(node_id, rel, tests):
                     strong.append((node_id, _segment(lines, node), "given with --tests"))
                 continue
-            reason = _uses(node, target, ctx, file_names_class)
+            source = _segment(lines, node)
+            reason = uses(node, source)
             if not reason and owner is not None:  # setUp / helper methods of the test class
                 if id(owner) not in helper_reason:
                     helpers = [
@@ -586,17 +648,11 @@ def _scan(files, target: _Target, collect, tests: list[str] | None):
                         for n in owner.body
                         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.name.startswith("test")
                     ]
-                    helper_reason[id(owner)] = next(
-                        (r for r in (_uses(h, target, ctx, file_names_class) for h in helpers) if r), ""
-                    )
+                    helper_reason[id(owner)] = next((r for r in map(uses, helpers) if r), "")
                 reason = helper_reason[id(owner)]
             if reason:
                 (strong if ctx.related or ctx.package else weak).append(
-                    (
-                        node_id,
-                        _segment(lines, node),
-                        f"{reason} ({rel} imports {target.module})" if ctx.related else reason,
-                    )
+                    (node_id, source, f"{reason} ({rel} imports {target.module})" if ctx.related else reason)
                 )
     return strong, weak
 
@@ -683,7 +739,7 @@ def select_tests(project: Path, located, tests: list[str] | None = None, k: str 
         try:
             text = path.read_text(errors="replace")
             tree = ast.parse(text)
-            files.append((rel, tree, text.splitlines(keepends=True), _index(tree)))
+            files.append((rel, tree, text.splitlines(keepends=True), _Index(tree, text)))
         except SyntaxError as err:
             left_out[rel] = f"line {err.lineno}: {err.msg}"
         except (ValueError, OSError) as err:

@@ -46,6 +46,7 @@ class Channel:
         test_files: Sequence[str] = (),
         target_file: str = "",
         target_name: str = "",
+        trusted_bytecode: dict[str, str] | None = None,
     ):
         self.key = secrets.token_bytes(KEY_BYTES)
         self.key_r, key_w = os.pipe()
@@ -58,10 +59,13 @@ class Channel:
             "test_files": list(test_files),
             "target_file": target_file,
             "target_name": target_name,
+            "trusted_bytecode": dict(trusted_bytecode or {}),
         }
         payload = self.key + json.dumps(info).encode()
         if len(payload) > 60000:  # more than a pipe buffer would block us here
-            payload = self.key + json.dumps({**info, "conftests": [], "test_files": []}).encode()
+            payload = (
+                self.key + json.dumps({**info, "conftests": [], "test_files": [], "trusted_bytecode": {}}).encode()
+            )
         os.write(key_w, payload)
         os.close(key_w)  # the plugin reads to EOF, then closes its end: nobody can read it again
         self.result_r, self.result_w = os.pipe()

@@ -76,3 +76,40 @@ def test_the_outcome_exceptions_the_confirmation_proxy_names_exist():
         if module.startswith("_pytest") and not isinstance(getattr(importlib.import_module(module), name, None), type):
             missing.append(spec)
     assert not missing, changed(f"its outcome exceptions: {', '.join(missing)} (named in runners/testing/_proxy.py)")
+
+
+def test_a_cached_rewrite_read_for_a_copy_of_its_test_file_names_the_copy(tmp_path, monkeypatch):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from _pytest.assertion import rewrite
+
+    project, copy = tmp_path / "project", tmp_path / "copy"
+    project.mkdir()
+    (project / "test_sample.py").write_text(
+        "def test_sample():\n    def inner():\n        return 1\n    assert inner() == 1\n"
+    )
+    # pytest caches its rewrite of the file beside it, as a user's run does
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_sample.py"],
+        cwd=project,
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout
+    name = compat.cached_rewrite_name("test_sample")
+    assert (project / "__pycache__" / name).is_file(), changed("where it caches a rewritten test module")
+    shutil.copytree(project, copy)  # the time stamps too, as the snapshot copies them
+    monkeypatch.setattr(rewrite, "_read_pyc", rewrite._read_pyc)  # put back after the test
+    compat.correct_cached_rewrite_paths()
+    compat.correct_cached_rewrite_paths()  # once is enough: a second call does not wrap again
+    code = compat.read_cached_rewrite(copy / "test_sample.py", copy / "__pycache__" / name)
+    assert code is not None, changed("_pytest.assertion.rewrite._read_pyc (the cached rewrite was not read)")
+    test = next(c for c in code.co_consts if getattr(c, "co_name", "") == "test_sample")
+    inner = next(c for c in test.co_consts if getattr(c, "co_name", "") == "inner")
+    assert {code.co_filename, test.co_filename, inner.co_filename} == {str(copy / "test_sample.py")}
+    (copy / "test_sample.py").write_text("def test_sample():\n    assert False\n")
+    assert compat.read_cached_rewrite(copy / "test_sample.py", copy / "__pycache__" / name) is None  # stale

@@ -180,3 +180,131 @@ async def test_a_project_owned_by_another_user_runs_and_its_bytecode_still_never
     assert (ev.verdict, ev.passed) == ("passed", 2), ev.message
     ev = await evaluator.evaluate(task(root), "def f():\n    return 0\n")
     assert (ev.verdict, ev.passed) == ("failed", 1), ev.message
+
+
+def cached_rewrite(root: Path, rel: str, *, by_hash: bool = False, stale: bool = False, pytest_version="8.3.4") -> Path:
+    """A cached rewrite of the test file `rel` where pytest puts one, as pytest before 9
+    stamps it (flags 0: the source's time and size) or as pytest 9 does (flags 3: its hash)."""
+    import marshal
+
+    source = root / rel
+    data = source.read_bytes()
+    if by_hash:
+        stamp = b"\3\0\0\0" + importlib.util.source_hash(data + (b"#" if stale else b""))[:8]
+    else:
+        st = source.stat()
+        stamp = b"\0\0\0\0" + (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+        stamp += ((st.st_size + (1 if stale else 0)) & 0xFFFFFFFF).to_bytes(4, "little")
+    pyc = source.parent / "__pycache__" / f"{source.stem}.{TAG}-pytest-{pytest_version}.pyc"
+    pyc.parent.mkdir(exist_ok=True)
+    pyc.write_bytes(importlib.util.MAGIC_NUMBER + stamp + marshal.dumps(compile(data, str(source), "exec")))
+    return pyc
+
+
+def test_current_cached_rewrites_of_frozen_tests_are_copied_and_vouched_for_stale_ones_never(tmp_path):
+    root = project(tmp_path)
+    (root / "tests" / "test_other.py").write_text("def test_other():\n    pass\n")
+    (root / "tests" / "test_old.py").write_text("def test_old():\n    pass\n")
+    (root / "tests" / "test_older.py").write_text("def test_older():\n    pass\n")
+    current = cached_rewrite(root, "tests/test_mod.py")
+    other = cached_rewrite(root, "tests/test_other.py", by_hash=True)
+    cached_rewrite(root, "tests/test_old.py", stale=True)
+    cached_rewrite(root, "tests/test_older.py", by_hash=True, stale=True)
+    (root / "tests" / "__pycache__" / f"gone.{TAG}-pytest-8.3.4.pyc").write_bytes(current.read_bytes())
+    (root / "tests" / "__pycache__" / f"test_mod.{TAG}.pyc").write_bytes(current.read_bytes())  # not pytest's
+    workspaces = Workspaces(copy_on_write=lambda project: True)
+    try:
+        t = task(root)
+        prepared = workspaces.prepare(
+            t, "def f():\n    return 1\n", t.tests, asserts_test_file, bytecode_suffixes(TAG, "8.3.4")
+        )
+        snap = prepared.snapshot
+        assert snap.cached_rewrites == {
+            f"tests/__pycache__/{current.name}": hashlib.sha256(current.read_bytes()).hexdigest(),
+            f"tests/__pycache__/{other.name}": hashlib.sha256(other.read_bytes()).hexdigest(),
+        }
+        assert sorted(p.name for p in (snap.dir / "tests" / "__pycache__").iterdir()) == sorted(
+            [current.name, other.name]
+        )
+        assert (snap.dir / "tests" / "__pycache__" / current.name).read_bytes() == current.read_bytes()
+        # the run is told of the cached rewrites of the test files it runs, at the paths it sees them
+        assert prepared.cached_rewrites() == {
+            str(prepared.path / "tests" / "__pycache__" / current.name): hashlib.sha256(
+                current.read_bytes()
+            ).hexdigest()
+        }
+        # a test file a patch replaces: its cached rewrite is of the old text
+        assert prepared.cached_rewrites(replaced={"tests/test_mod.py": ""}) == {}
+        workspaces.release(prepared)
+    finally:
+        workspaces.close()
+
+
+def test_the_plugin_takes_a_cached_rewrite_as_the_tests_code_only_when_vouched_for_and_current(tmp_path):
+    from runners.testing import pytest_plugin
+
+    installed = pytest.__version__  # the name this pytest reads
+    root = project(tmp_path)
+    path = str(root / "tests" / "test_mod.py")
+    source = (root / "tests" / "test_mod.py").read_bytes()
+    for by_hash in (False, True):
+        pyc = cached_rewrite(root, "tests/test_mod.py", by_hash=by_hash, pytest_version=installed)
+        right = {os.path.realpath(pyc): hashlib.sha256(pyc.read_bytes()).hexdigest()}
+        shapes = pytest_plugin._cached_rewrite(path, source, right)
+        assert shapes is not None and ("test_f", 5) in shapes
+        assert pytest_plugin._cached_rewrite(path, source, {os.path.realpath(pyc): "0" * 64}) is None  # other bytes
+        assert pytest_plugin._cached_rewrite(path, source, {}) is None  # not vouched for
+        stale = cached_rewrite(root, "tests/test_mod.py", by_hash=by_hash, stale=True, pytest_version=installed)
+        vouched = {os.path.realpath(stale): hashlib.sha256(stale.read_bytes()).hexdigest()}
+        assert pytest_plugin._cached_rewrite(path, source, vouched) is None  # not of this source
+    pyc = cached_rewrite(root, "tests/test_mod.py", pytest_version=installed)
+    right = {os.path.realpath(pyc): hashlib.sha256(pyc.read_bytes()).hexdigest()}
+    fresh = pytest_plugin._FreshCodes(path, None, right)
+    module = compile(source, path, "exec")
+    test_f = next(c for c in module.co_consts if getattr(c, "co_name", "") == "test_f")
+    assert fresh.matches(test_f)
+    assert fresh.rewritten is None  # the cached rewrite answered: nothing compiled again
+    swapped = compile("\n" * 4 + "def test_f():\n    pass\n", path, "exec")
+    assert not fresh.matches(next(c for c in swapped.co_consts if getattr(c, "co_name", "") == "test_f"))
+
+
+def run_pytest_in(root: Path) -> None:
+    """The user's own pytest run in the project: it caches its rewrites of the test files."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+    )
+    assert list((root / "tests" / "__pycache__").glob(f"test_mod.{TAG}-pytest-*.pyc"))
+
+
+@sandboxed
+@pytest.mark.slow
+async def test_with_the_users_cached_rewrites_the_tests_run_as_their_file_and_a_swap_still_shows(tmp_path, evaluator):
+    root = project(tmp_path)
+    run_pytest_in(root)
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 1\n")
+    assert (ev.verdict, ev.passed) == ("passed", 2), ev.message
+    ev = await evaluator.evaluate(task(root), "def f():\n    return 0\n")
+    assert (ev.verdict, ev.passed) == ("failed", 1), ev.message
+    failed = next(t for t in ev.tests if t.outcome == "failed")
+    assert "tests/test_mod.py:6" in failed.message and str(root) not in failed.message, failed.message
+    # Run at import (a default argument: the splice takes the function alone), while the
+    # test module is half imported: it is replaced by one whose tests pass.
+    swap = (
+        "import sys, types\n"
+        "for name, real in list(sys.modules.items()):\n"
+        "    if str(getattr(real, '__file__', '')).endswith('test_mod.py'):\n"
+        "        fake = types.ModuleType(name)\n"
+        "        fake.__file__ = real.__file__\n"
+        "        exec(compile('def test_f():\\n    pass\\ndef test_h():\\n    pass\\n', real.__file__, 'exec'), fake.__dict__)\n"
+        "        sys.modules[name] = fake\n"
+    )
+    swap = f"def f(_=exec({swap!r})):\n    return 0\n"
+    ev = await evaluator.evaluate(task(root), swap)
+    assert ev.verdict == "tampered" and ev.passed == 0, (ev.verdict, ev.message)
+    assert "swapped" in ev.message or "not the code in" in ev.message

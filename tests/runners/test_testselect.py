@@ -210,3 +210,65 @@ def test_a_test_file_is_split_into_lines_once_however_many_tests_it_has(tmp_path
     selection = select_tests(tmp_path, locate(tmp_path, "mod.py::f"))
     assert len(selection.node_ids) == 1250
     assert len(cut_from) == 1250 and len(set(cut_from)) == 1  # every test cut from one split of the file
+
+
+def test_a_test_whose_source_names_nothing_of_the_target_is_not_walked_and_selection_is_unchanged(
+    tmp_path, monkeypatch
+):
+    import sys
+
+    selection_module = sys.modules[select_tests.__module__]
+    walked = []
+    uses = selection_module._uses
+    monkeypatch.setattr(selection_module, "_uses", lambda node, *a: walked.append(node.name) or uses(node, *a))
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from .mod import *\n")
+    (tmp_path / "pkg" / "mod.py").write_text(
+        "__all__ = ['first', 'other']\n\ndef first(x):\n    return x\n\ndef other(x):\n    return x\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_mod.py").write_text(
+        "import pkg as p\nfrom pkg import first as head\n\n\n"
+        "def test_alias():\n    assert head([1]) == [1]\n\n\n"
+        "def test_module():\n    assert p.first(2) == 2\n\n\n"
+        "def test_other():\n    assert p.other(3) == 3\n\n\n"
+        "class TestCase:\n    def setup_method(self):\n        self.f = p.other\n\n    def test_helper(self):\n        assert self.f(1) == 1\n"
+    )
+    selection = select_tests(tmp_path, locate(tmp_path, "pkg/mod.py::first"))
+    assert selection.node_ids == ["tests/test_mod.py::test_alias", "tests/test_mod.py::test_module"]
+    assert "calls head" in selection.reasons["tests/test_mod.py::test_alias"]
+    assert "calls p.first" in selection.reasons["tests/test_mod.py::test_module"]
+    assert walked == ["test_alias", "test_module"]  # test_other, test_helper and setup_method: never walked
+
+
+def test_a_name_spelled_in_another_unicode_form_is_still_found(tmp_path):
+    # Python folds identifiers (NFKC): `ﬁrst` (a ligature) is the name `first`; a test in a
+    # file that is not ASCII is always walked.
+    (tmp_path / "mod.py").write_text("def first(x):\n    return x\n")
+    (tmp_path / "test_mod.py").write_text(
+        "import mod\n\n\ndef test_lig():\n    assert mod.\ufb01rst(1) == 1\n", encoding="utf-8"
+    )
+    selection = select_tests(tmp_path, locate(tmp_path, "mod.py::first"))
+    assert selection.node_ids == ["test_mod.py::test_lig"]
+
+
+def test_the_statements_walk_meets_imports_and_classes_in_the_order_a_walk_of_every_node_does():
+    import ast
+
+    from runners.testing.testselect import _statements_walk
+
+    source = (
+        "import a\n"
+        "try:\n    import b\nexcept ImportError:\n    class B:\n        import c\nelse:\n    from d import e\n"
+        "finally:\n    import f\n"
+        "match x:\n    case 1:\n        import g\n    case _:\n        class G:\n            pass\n"
+        "def h():\n    import i\n    with j:\n        class K:\n            from l import m\n"
+        "class N:\n    import o\n    def p(self):\n        import q\n"
+        "import r\n"
+    )
+    tree = ast.parse(source)
+    kinds = (ast.Import, ast.ImportFrom, ast.ClassDef)
+    assert [n for n in _statements_walk(tree) if isinstance(n, kinds)] == [
+        n for n in ast.walk(tree) if isinstance(n, kinds)
+    ]
+    assert [n for n in _statements_walk(tree)] == [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
