@@ -109,12 +109,20 @@ def generate_batch(
     n_threads: int,
     should_stop: Callable[[int], bool] = lambda index: False,
     on_token: Callable[[int], None] | None = None,
+    on_finish: Callable[[int, dict[str, Any]], None] | None = None,
+    threads: Callable[[], int] | None = None,
 ) -> list[dict[str, Any]]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
     `should_stop(i)` is asked for each live request once per decode step; a true answer
     ends that request there (finish_reason "cancelled") and the others go on.
-    `on_token(n)` hears the batch's count of generated tokens so far."""
+    `on_token(n)` hears the batch's count of generated tokens so far.
+    `on_finish(i, completion)` hears each request as soon as its sequence ends, so its answer
+    can be used while the longer ones go on: in the order they ended (by decode step, then by
+    index), which is the same on every run of the same batch.
+    `threads()` is asked before each decode step: how many threads to decode it with (fewer
+    while orps runs a check on one of the cores; the answers are the same either way: each
+    output row is computed by one thread)."""
     import llama_cpp.llama_cpp as native
 
     sequences = []
@@ -147,14 +155,30 @@ def generate_batch(
     vocab = native.llama_model_get_vocab(native_model(llm))
     batch = native.llama_batch_init(ctx_params.n_batch, 0, 1)
     try:
-        _decode_prompts(native, ctx, batch, sequences)
-        _generate(native, ctx, vocab, batch, sequences, should_stop, on_token)
+        threads_now = _ThreadCount(native, ctx, n_threads, threads or (lambda: n_threads))
+        _decode_prompts(native, ctx, batch, sequences, threads_now)
+        _generate(
+            native, ctx, vocab, batch, sequences, should_stop, on_token, on_finish or (lambda i, c: None), threads_now
+        )
     finally:
         native.llama_batch_free(batch)
         for s in sequences:
             native.llama_sampler_free(s.sampler)
         native.llama_free(ctx)
     return [_completion(s) for s in sequences]
+
+
+class _ThreadCount:
+    """Sets the context's thread count before a decode when `wanted()` has changed."""
+
+    def __init__(self, native: Any, ctx: Any, current: int, wanted: Callable[[], int]):
+        self.native, self.ctx, self.current, self.wanted = native, ctx, current, wanted
+
+    def __call__(self) -> None:
+        n = max(1, self.wanted())
+        if n != self.current:
+            self.native.llama_set_n_threads(self.ctx, n, n)
+            self.current = n
 
 
 def _fill(batch: Any, tokens_positions_seqs: list[tuple[int, int, int, bool]]) -> None:
@@ -178,7 +202,9 @@ MIN_SHARED_PREFIX = 32
 for them (below that, a second decode pass costs more than it saves)."""
 
 
-def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence]) -> None:
+def _decode_prompts(
+    native: Any, ctx: Any, batch: Any, sequences: list[_Sequence], threads: Callable[[], None] = lambda: None
+) -> None:
     """Every distinct prompt decoded once, each in its own sequence (logits on its last
     token); a sequence whose prompt came earlier gets a copy of that prompt's cache and
     samples its first token from the same row.
@@ -200,6 +226,7 @@ def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence
         start[seq] = shared if shared >= MIN_SHARED_PREFIX else 0
     if any(start.values()):
         _fill(batch, [(t, p, distinct[0], False) for p, t in enumerate(base[:-1])])
+        threads()
         _decode(native, ctx, batch)
         start[distinct[0]] = len(base) - 1
         for seq in distinct[1:]:
@@ -212,6 +239,7 @@ def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence
         entries += [(prompt[p], p, seq, p == len(prompt) - 1) for p in range(start[seq], len(prompt))]
         rows[tuple(prompt)] = len(entries) - 1
     _fill(batch, entries)
+    threads()
     _decode(native, ctx, batch)
     for seq_id, s in enumerate(sequences):
         s.row = rows[tuple(s.prompt)]
@@ -237,12 +265,15 @@ def _generate(
     sequences: list[_Sequence],
     should_stop: Callable[[int], bool],
     on_token: Callable[[int], None] | None,
+    on_finish: Callable[[int, dict[str, Any]], None],
+    threads: Callable[[], None],
 ) -> None:
     buffer = ctypes.create_string_buffer(256)
     while True:
         for seq_id, s in enumerate(sequences):
             if not s.finish and should_stop(seq_id):
                 s.finish = "cancelled"
+                on_finish(seq_id, _completion(s))
         live = [(seq_id, s) for seq_id, s in enumerate(sequences) if not s.finish]
         if not live:
             return
@@ -251,6 +282,7 @@ def _generate(
             token = native.llama_sampler_sample(s.sampler, ctx, s.row)
             if native.llama_vocab_is_eog(vocab, token):
                 s.finish = "stop"
+                on_finish(seq_id, _completion(s))
                 continue
             size = native.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
             piece = buffer.raw[: max(0, size)]
@@ -264,10 +296,13 @@ def _generate(
                 step.append((token, s.position, seq_id, True))
                 s.row = len(step) - 1
                 s.position += 1
+            if s.finish:
+                on_finish(seq_id, _completion(s))
         if on_token is not None:
             on_token(sum(s.produced for s in sequences))
         if step:
             _fill(batch, step)
+            threads()
             _decode(native, ctx, batch)
 
 

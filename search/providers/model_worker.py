@@ -10,18 +10,21 @@ Protocol: one JSON object per line. orps writes requests on our stdin:
      "stop": null, "seed": 3}
     {"op": "generate_batch", "requests": [{"id": 8, "messages": ...}, {"id": 9, ...}]}
     {"op": "cancel", "id": 7}
+    {"op": "cores", "taken": 1}     orps's own work (a sandboxed check) takes 1 core from now on
 and we answer on the stdout we started with (fd 1 is then pointed at stderr, so that
 nothing native code prints can corrupt the protocol):
     {"event": "ready", "pid": ..., "info": {...}}              once, before any request
     {"event": "started", "id": 7}                              a request begins
     {"event": "progress", "id": 7, "tokens": 40}               at most every PROGRESS_S
-    {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ...}
+    {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ..., "order": 2}
     {"event": "cancelled", "id": 7}
     {"event": "error", "id": 7, "kind": "unavailable" | "other", "error": "..."}
     {"event": "notice", "text": "..."}                         a line for the user (the Q8_0 copy)
     {"event": "alive"}                                         a long load goes on
 Requests run one at a time, in order, a batch's requests together (one llama.cpp batch,
-search.providers.llama_batch), each still answered on its own; a cancel stops its request
+search.providers.llama_batch), each still answered on its own, as soon as its sequence ends
+(`order`, only in a batch: where it came among the batch's answers, 0 first; the same on
+every run of the same batch, so orps can accept them in that order); a cancel stops its request
 at its next token (the rest of its batch goes on) and drops a queued one. End of stdin (orps exited, however it exited) ends this process.
 """
 
@@ -56,9 +59,15 @@ class Backend(Protocol):
         """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
 
     def generate_batch(
-        self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool], on_token: Callable[[int], None]
+        self,
+        requests: list[dict[str, Any]],
+        should_stop: Callable[[int], bool],
+        on_token: Callable[[int], None],
+        on_finish: Callable[[int, dict[str, Any]], None],
     ) -> tuple[list[dict[str, Any]], float | None]:
-        """One dict per request, generated together; `should_stop(i)` per request."""
+        """One dict per request, generated together; `should_stop(i)` per request;
+        `on_finish(i, answer)` as soon as request i ends (a backend may also leave that to
+        the end of the batch)."""
 
 
 class LlamaBackend:
@@ -79,7 +88,10 @@ class LlamaBackend:
         self.q8_copy_dir = q8_copy_dir
         self.notice: Callable[[str], None] = lambda text: None
         self.heartbeat: Callable[[], None] = lambda: None
+        self.cores_taken: Callable[[], int] = lambda: 0
         self.llm: Any = None
+        self.load_s: float | None = None
+        """What loading the model took for the request being served (None: it was loaded)."""
 
     def info(self) -> dict[str, Any]:
         try:
@@ -116,9 +128,13 @@ class LlamaBackend:
             raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
         return time.perf_counter() - started
 
-    def connect(self, notice: Callable[[str], None], heartbeat: Callable[[], None]) -> None:
-        """Where messages for the user and signs of life go while no request reports."""
-        self.notice, self.heartbeat = notice, heartbeat
+    def connect(
+        self, notice: Callable[[str], None], heartbeat: Callable[[], None], cores_taken: Callable[[], int] = lambda: 0
+    ) -> None:
+        """Where messages for the user and signs of life go while no request reports, and
+        how many cores orps's other work takes now (a batch decodes with that many threads
+        fewer, at least one)."""
+        self.notice, self.heartbeat, self.cores_taken = notice, heartbeat, cores_taken
 
     def _file_to_load(self) -> str:
         if not self.q8_copy_dir:
@@ -132,7 +148,7 @@ class LlamaBackend:
     ) -> tuple[dict[str, Any], float | None]:
         from search.providers import llama_backend
 
-        load_s = self._load()
+        load_s = self.load_s = self._load()
         out = llama_backend.chat(
             self.llm,
             request["messages"],
@@ -147,11 +163,15 @@ class LlamaBackend:
         return out, load_s
 
     def generate_batch(
-        self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool], on_token: Callable[[int], None]
+        self,
+        requests: list[dict[str, Any]],
+        should_stop: Callable[[int], bool],
+        on_token: Callable[[int], None],
+        on_finish: Callable[[int, dict[str, Any]], None],
     ) -> tuple[list[dict[str, Any]], float | None]:
         from search.providers.llama_batch import BatchRequest, generate_batch
 
-        load_s = self._load()
+        load_s = self.load_s = self._load()
         batch = [
             BatchRequest(
                 r["messages"],
@@ -164,7 +184,13 @@ class LlamaBackend:
             for r in requests
         ]
         return generate_batch(
-            self.llm, batch, n_threads=self.n_threads, should_stop=should_stop, on_token=on_token
+            self.llm,
+            batch,
+            n_threads=self.n_threads,
+            should_stop=should_stop,
+            on_token=on_token,
+            on_finish=on_finish,
+            threads=lambda: self.n_threads - self.cores_taken(),
         ), load_s
 
 
@@ -191,10 +217,11 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
         os.dup2(2, 1)  # whatever llama.cpp prints to stdout goes to stderr, not into the protocol
     requests_in = requests_in or sys.stdin.buffer
     channel = _Channel(answers_fd)
-    todo: queue.Queue[list[dict[str, Any]]] = queue.Queue()
+    todo: queue.Queue[tuple[bool, list[dict[str, Any]]]] = queue.Queue()  # (a batch?, its requests)
     lock = threading.Lock()
     dropped: set[int] = set()
     running: dict[Any, threading.Event] = {}  # by request id, as the parent sent it
+    taken = [0]  # cores orps's other work takes now (its sandboxed checks)
 
     def read_requests() -> None:
         for line in requests_in:
@@ -203,9 +230,11 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
             except ValueError:
                 continue
             if message.get("op") == "generate":
-                todo.put([message])
+                todo.put((False, [message]))
             elif message.get("op") == "generate_batch" and message.get("requests"):
-                todo.put(list(message["requests"]))
+                todo.put((True, list(message["requests"])))
+            elif message.get("op") == "cores":
+                taken[0] = max(0, int(message.get("taken") or 0))
             elif message.get("op") == "cancel":
                 with lock:
                     dropped.add(message.get("id"))
@@ -224,11 +253,13 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
     connect = getattr(backend, "connect", None)
     if connect is not None:
         connect(
-            notice=lambda text: channel.send(event="notice", text=text), heartbeat=lambda: channel.send(event="alive")
+            notice=lambda text: channel.send(event="notice", text=text),
+            heartbeat=lambda: channel.send(event="alive"),
+            cores_taken=lambda: taken[0],
         )
     channel.send(event="ready", pid=os.getpid(), info=backend.info())
     while True:
-        requests = todo.get()
+        batched, requests = todo.get()
         with lock:
             for request in [r for r in requests if r.get("id") in dropped]:
                 dropped.discard(request.get("id"))
@@ -251,21 +282,39 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
                     channel.send(event="progress", id=rid, tokens=n)
 
         started = time.perf_counter()
-        try:
-            outs, load_s = _generate_all(backend, requests, stops, on_token)
-        except Unavailable as err:
-            for rid in ids:
-                channel.send(event="error", id=rid, kind="unavailable", error=str(err))
-        except Exception as err:  # noqa: BLE001 - one request failed; the process serves the next
-            for rid in ids:
-                channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
-        else:
+        answered: set[int] = set()
+        finished = [0]
+
+        def answer(i: int, out: dict[str, Any], load_s: float | None = None, batched: bool = batched) -> None:
+            """Request i's answer, sent as soon as it is known. Within a batch each done answer
+            says where it came among them (`order`: 0 for the first to end), the same on every
+            run of the same batch; orps accepts a round's answers in that order."""
+            if i in answered:
+                return
+            answered.add(i)
+            if stops[i].is_set():
+                channel.send(event="cancelled", id=ids[i])  # stopped early: a cut answer is not an answer
+                return
+            order = {"order": finished[0]} if batched else {}
+            finished[0] += 1
+            if load_s is None:  # answered during the generation: the backend says whether it loaded
+                load_s = getattr(backend, "load_s", None)
             gen_s = time.perf_counter() - started - (load_s or 0.0)
-            for rid, stop, out in zip(ids, stops, outs):
-                if stop.is_set():
-                    channel.send(event="cancelled", id=rid)  # stopped early: a cut answer is not an answer
-                else:
-                    channel.send(event="done", id=rid, result=out, load_s=load_s, gen_s=gen_s)
+            channel.send(event="done", id=ids[i], result=out, load_s=load_s, gen_s=gen_s, **order)
+
+        try:
+            outs, load_s = _generate_all(backend, requests, stops, on_token, answer)
+        except Unavailable as err:
+            for i, rid in enumerate(ids):
+                if i not in answered:
+                    channel.send(event="error", id=rid, kind="unavailable", error=str(err))
+        except Exception as err:  # noqa: BLE001 - one request failed; the process serves the next
+            for i, rid in enumerate(ids):
+                if i not in answered:
+                    channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
+        else:
+            for i, out in enumerate(outs):
+                answer(i, out, load_s)
         with lock:
             for rid in ids:
                 running.pop(rid, None)
@@ -273,19 +322,24 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
 
 
 def _generate_all(
-    backend: Backend, requests: list[dict[str, Any]], stops: list[threading.Event], on_token: Callable[[int], None]
+    backend: Backend,
+    requests: list[dict[str, Any]],
+    stops: list[threading.Event],
+    on_token: Callable[[int], None],
+    on_finish: Callable[[int, dict[str, Any]], None],
 ) -> tuple[list[dict[str, Any]], float | None]:
     """One request as before; several in one batch when the backend can, else in turn."""
     if len(requests) == 1:
         out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)
         return [out], load_s
     if hasattr(backend, "generate_batch"):
-        return backend.generate_batch(requests, lambda i: stops[i].is_set(), on_token)
+        return backend.generate_batch(requests, lambda i: stops[i].is_set(), on_token, on_finish)
     outs, first_load = [], None
-    for request, stop in zip(requests, stops):
+    for i, (request, stop) in enumerate(zip(requests, stops)):
         out, load_s = backend.generate(request, stop.is_set, on_token)
         outs.append(out)
         first_load = first_load if first_load is not None else load_s
+        on_finish(i, out)
     return outs, first_load
 
 
