@@ -32,7 +32,6 @@ from search import agreement, batching, prompts, round_stop, scoring
 from search.events import EventBus
 from search.parsing import is_stub, parse_critic, parse_program
 from search.plan import Plan, make_plan
-from search.providers import model_process
 from search.round_critic import parse_round_critic, round_critic_messages
 from search.settings import SearchSettings
 from search.stop import StopReason
@@ -259,8 +258,7 @@ class Search:
     async def _evaluate(self, code: str) -> Evaluation:
         if not code.strip():
             return Evaluation(verdict="error", total=len(self.task.tests), message="the answer contained no code")
-        with model_process.other_work():  # a batch of the embedded model may be decoding beside it
-            return await self.evaluator.evaluate(self.task, code)
+        return await self.evaluator.evaluate(self.task, code)
 
     async def critique(self, node: Node) -> None:
         if not self.critic_on:

@@ -55,13 +55,7 @@ class FakeBatchingBackend(FakeBackend):
     FAKE_MODEL_SCRIPT (JSON, a list by place in the batch: requests are sorted by seed) makes
     request i answer `text` after `tokens` steps of FAKE_MODEL_TOKEN_S each, as a real batch:
     each answer is handed on (`on_finish`) at the step it ends, a cancel ends its request at
-    its next step, and the others go on. Each scripted answer ends with a line saying how many
-    cores orps said its own work took when the answer ended (the `cores` request)."""
-
-    cores_taken = staticmethod(lambda: 0)
-
-    def connect(self, notice, heartbeat, cores_taken=lambda: 0):
-        self.cores_taken = cores_taken
+    its next step, and the others go on."""
 
     def generate_batch(self, requests, should_stop, on_token, on_finish):
         script = json.loads(os.environ.get("FAKE_MODEL_SCRIPT") or "[]")
@@ -87,7 +81,6 @@ class FakeBatchingBackend(FakeBackend):
                 stopped = should_stop(i)
                 if stopped or step >= mine["tokens"]:
                     text = "" if stopped else self.label(requests, request, mine["text"])
-                    text += f"\ncores taken {self.cores_taken()}" if text else ""
                     usage = {"prompt_tokens": 10, "completion_tokens": step, "total_tokens": 10 + step}
                     outs[i] = {
                         "choices": [

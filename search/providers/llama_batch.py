@@ -110,7 +110,7 @@ def generate_batch(
     should_stop: Callable[[int], bool] = lambda index: False,
     on_token: Callable[[int], None] | None = None,
     on_finish: Callable[[int, dict[str, Any]], None] | None = None,
-    threads: Callable[[], int] | None = None,
+    answering_threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
@@ -120,9 +120,11 @@ def generate_batch(
     `on_finish(i, completion)` hears each request as soon as its sequence ends, so its answer
     can be used while the longer ones go on: in the order they ended (by decode step, then by
     index), which is the same on every run of the same batch.
-    `threads()` is asked before each decode step: how many threads to decode it with (fewer
-    while orps runs a check on one of the cores; the answers are the same either way: each
-    output row is computed by one thread)."""
+    `answering_threads`: the threads that decode the steps after the first answer is handed
+    on (orps checks the answers in its sandbox meanwhile, on one of the cores). Switched at
+    that step, which is the same on every run, never when a check starts: llama.cpp's
+    results depend a little on the thread count, and a switch at a moment set by timing
+    made two runs of the same batch differ."""
     import llama_cpp.llama_cpp as native
 
     sequences = []
@@ -155,30 +157,22 @@ def generate_batch(
     vocab = native.llama_model_get_vocab(native_model(llm))
     batch = native.llama_batch_init(ctx_params.n_batch, 0, 1)
     try:
-        threads_now = _ThreadCount(native, ctx, n_threads, threads or (lambda: n_threads))
-        _decode_prompts(native, ctx, batch, sequences, threads_now)
-        _generate(
-            native, ctx, vocab, batch, sequences, should_stop, on_token, on_finish or (lambda i, c: None), threads_now
-        )
+        _decode_prompts(native, ctx, batch, sequences)
+        after_first = answering_threads or n_threads
+
+        def finished(i: int, completion: dict[str, Any]) -> None:
+            if after_first != n_threads and not any(s.finish for j, s in enumerate(sequences) if j != i):
+                native.llama_set_n_threads(ctx, after_first, after_first)
+            if on_finish is not None:
+                on_finish(i, completion)
+
+        _generate(native, ctx, vocab, batch, sequences, should_stop, on_token, finished)
     finally:
         native.llama_batch_free(batch)
         for s in sequences:
             native.llama_sampler_free(s.sampler)
         native.llama_free(ctx)
     return [_completion(s) for s in sequences]
-
-
-class _ThreadCount:
-    """Sets the context's thread count before a decode when `wanted()` has changed."""
-
-    def __init__(self, native: Any, ctx: Any, current: int, wanted: Callable[[], int]):
-        self.native, self.ctx, self.current, self.wanted = native, ctx, current, wanted
-
-    def __call__(self) -> None:
-        n = max(1, self.wanted())
-        if n != self.current:
-            self.native.llama_set_n_threads(self.ctx, n, n)
-            self.current = n
 
 
 def _fill(batch: Any, tokens_positions_seqs: list[tuple[int, int, int, bool]]) -> None:
@@ -202,9 +196,7 @@ MIN_SHARED_PREFIX = 32
 for them (below that, a second decode pass costs more than it saves)."""
 
 
-def _decode_prompts(
-    native: Any, ctx: Any, batch: Any, sequences: list[_Sequence], threads: Callable[[], None] = lambda: None
-) -> None:
+def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence]) -> None:
     """Every distinct prompt decoded once, each in its own sequence (logits on its last
     token); a sequence whose prompt came earlier gets a copy of that prompt's cache and
     samples its first token from the same row.
@@ -226,7 +218,6 @@ def _decode_prompts(
         start[seq] = shared if shared >= MIN_SHARED_PREFIX else 0
     if any(start.values()):
         _fill(batch, [(t, p, distinct[0], False) for p, t in enumerate(base[:-1])])
-        threads()
         _decode(native, ctx, batch)
         start[distinct[0]] = len(base) - 1
         for seq in distinct[1:]:
@@ -239,7 +230,6 @@ def _decode_prompts(
         entries += [(prompt[p], p, seq, p == len(prompt) - 1) for p in range(start[seq], len(prompt))]
         rows[tuple(prompt)] = len(entries) - 1
     _fill(batch, entries)
-    threads()
     _decode(native, ctx, batch)
     for seq_id, s in enumerate(sequences):
         s.row = rows[tuple(s.prompt)]
@@ -266,7 +256,6 @@ def _generate(
     should_stop: Callable[[int], bool],
     on_token: Callable[[int], None] | None,
     on_finish: Callable[[int, dict[str, Any]], None],
-    threads: Callable[[], None],
 ) -> None:
     buffer = ctypes.create_string_buffer(256)
     while True:
@@ -302,7 +291,6 @@ def _generate(
             on_token(sum(s.produced for s in sequences))
         if step:
             _fill(batch, step)
-            threads()
             _decode(native, ctx, batch)
 
 

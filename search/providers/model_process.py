@@ -18,7 +18,6 @@ under one lock: split, its invariants would span modules.
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
 import json
 import os
@@ -27,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -423,34 +422,6 @@ def process_for(model_path: str, **kwargs: Any) -> ModelProcess:
         if proc is None or not proc.alive:
             proc = _processes[model_path] = ModelProcess(model_path, **kwargs)
         return proc
-
-
-_cores_taken = 0
-_cores_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def other_work() -> Iterator[None]:
-    """orps runs work of its own on one core meanwhile (a sandboxed check): the model's
-    children decode with one thread fewer until it ends (at least one). Two threads on two
-    cores with a third process beside them wait for each other at every step (llama.cpp's
-    threads meet hundreds of times per token): a batch of the demo took 40.9 s with the
-    checks beside it against 26.1 s without; with one thread fewer the check and the
-    decoding each have a core. The answers are the same with any thread count."""
-    _tell_cores(+1)
-    try:
-        yield
-    finally:
-        _tell_cores(-1)
-
-
-def _tell_cores(delta: int) -> None:
-    global _cores_taken
-    with _cores_lock:  # held while sending, so the children hear the counts in order
-        _cores_taken += delta
-        for proc in list(_processes.values()):
-            if proc.alive:
-                proc._send({"op": "cores", "taken": _cores_taken})
 
 
 def close_all() -> None:

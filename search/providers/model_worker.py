@@ -10,7 +10,6 @@ Protocol: one JSON object per line. orps writes requests on our stdin:
      "stop": null, "seed": 3}
     {"op": "generate_batch", "requests": [{"id": 8, "messages": ...}, {"id": 9, ...}]}
     {"op": "cancel", "id": 7}
-    {"op": "cores", "taken": 1}     orps's own work (a sandboxed check) takes 1 core from now on
 and we answer on the stdout we started with (fd 1 is then pointed at stderr, so that
 nothing native code prints can corrupt the protocol):
     {"event": "ready", "pid": ..., "info": {...}}              once, before any request
@@ -88,7 +87,6 @@ class LlamaBackend:
         self.q8_copy_dir = q8_copy_dir
         self.notice: Callable[[str], None] = lambda text: None
         self.heartbeat: Callable[[], None] = lambda: None
-        self.cores_taken: Callable[[], int] = lambda: 0
         self.llm: Any = None
         self.load_s: float | None = None
         """What loading the model took for the request being served (None: it was loaded)."""
@@ -128,13 +126,9 @@ class LlamaBackend:
             raise Unavailable(f"the local model file {self.path} cannot be loaded: {err}") from None
         return time.perf_counter() - started
 
-    def connect(
-        self, notice: Callable[[str], None], heartbeat: Callable[[], None], cores_taken: Callable[[], int] = lambda: 0
-    ) -> None:
-        """Where messages for the user and signs of life go while no request reports, and
-        how many cores orps's other work takes now (a batch decodes with that many threads
-        fewer, at least one)."""
-        self.notice, self.heartbeat, self.cores_taken = notice, heartbeat, cores_taken
+    def connect(self, notice: Callable[[str], None], heartbeat: Callable[[], None]) -> None:
+        """Where messages for the user and signs of life go while no request reports."""
+        self.notice, self.heartbeat = notice, heartbeat
 
     def _file_to_load(self) -> str:
         if not self.q8_copy_dir:
@@ -190,7 +184,10 @@ class LlamaBackend:
             should_stop=should_stop,
             on_token=on_token,
             on_finish=on_finish,
-            threads=lambda: self.n_threads - self.cores_taken(),
+            # From its first answer on, orps checks the answers in its sandbox, on one core:
+            # two threads beside a check wait for each other at every step (a demo batch took
+            # 40.9 s with the checks beside it against 26.1 s without).
+            answering_threads=max(1, self.n_threads - 1),
         ), load_s
 
 
@@ -221,7 +218,6 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
     lock = threading.Lock()
     dropped: set[int] = set()
     running: dict[Any, threading.Event] = {}  # by request id, as the parent sent it
-    taken = [0]  # cores orps's other work takes now (its sandboxed checks)
 
     def read_requests() -> None:
         for line in requests_in:
@@ -233,8 +229,6 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
                 todo.put((False, [message]))
             elif message.get("op") == "generate_batch" and message.get("requests"):
                 todo.put((True, list(message["requests"])))
-            elif message.get("op") == "cores":
-                taken[0] = max(0, int(message.get("taken") or 0))
             elif message.get("op") == "cancel":
                 with lock:
                     dropped.add(message.get("id"))
@@ -255,7 +249,6 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
         connect(
             notice=lambda text: channel.send(event="notice", text=text),
             heartbeat=lambda: channel.send(event="alive"),
-            cores_taken=lambda: taken[0],
         )
     channel.send(event="ready", pid=os.getpid(), info=backend.info())
     while True:
