@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -116,10 +117,27 @@ def busy_union(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
+def print_nodes(project: Path) -> None:
+    """Each node of the run's tree: its completion tokens, whether its answer was cut at the
+    token limit, and its check."""
+    for tree in sorted((project / ".orps" / "runs").glob("*/tree.json")):
+        nodes = json.loads(tree.read_text()).get("nodes") or {}
+        for node in sorted(nodes.values() if isinstance(nodes, dict) else nodes, key=lambda n: n["id"]):
+            ev = node.get("evaluation") or {}
+            cut = "cut at the limit" if "answer was cut off at the token limit" in node.get("notes", []) else ""
+            print(
+                f"  node {node['id']:>8} {node.get('usage', {}).get('completion_tokens', 0):>4} tok "
+                f"{ev.get('passed', '-')}/{ev.get('total', '-')} {ev.get('verdict', '')} {cut}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-batches", default="", help="write the batches' requests to this JSON file")
+    parser.add_argument(
+        "--nodes", action="store_true", help="also list each node: completion tokens, how its answer ended, its check"
+    )
     args = parser.parse_args()
     imports_started = now()
     from orps_tui import cli
@@ -127,9 +145,10 @@ def main() -> None:
     instrument()
     note(imports_started, now(), "start", "imports")
     out = io.StringIO()
+    project = Path(tempfile.mkdtemp(prefix="orps-timeline-"))
     started = now()
     with contextlib.redirect_stdout(out):
-        cli.main(["demo", "--headless", "--json", "--quiet", "--seed", str(args.seed)])
+        cli.main(["demo", "--headless", "--json", "--quiet", "--seed", str(args.seed), "--dir", str(project)])
     finished = now()
     doc = json.loads(out.getvalue() or "{}")
     print(
@@ -139,6 +158,8 @@ def main() -> None:
     print(f"{'start s':>8} {'end s':>8} {'took s':>7}  what")
     for start, end, kind, what in sorted(events):
         print(f"{start:8.2f} {end:8.2f} {end - start:7.2f}  {kind}: {what}")
+    if args.nodes:
+        print_nodes(project)
     if args.save_batches:
         Path(args.save_batches).write_text(json.dumps(sent_batches) + "\n")
     model = busy_union([(s, e) for s, e, k, _ in events if k == "model"])

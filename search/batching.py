@@ -41,6 +41,7 @@ class Group:
         self.accounted = 0
         """Members that have sent a request or gone without one."""
         self.pending: list[tuple[Any, Slot]] = []
+        self.batches_sent = 0
         self.lock = threading.Lock()
 
     def limit(self, cap: int) -> None:
@@ -53,6 +54,9 @@ class Group:
 
     def _take(self) -> list[tuple[Any, Slot]]:
         batch, self.pending = self.pending, []
+        for _, slot in batch:
+            slot.first_batch = self.batches_sent == 0
+        self.batches_sent += 1
         return batch
 
 
@@ -63,12 +67,18 @@ class Slot:
         self.sent = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+        self.first_batch = False
 
 
 class Member:
     def __init__(self, group: Group):
         self.group = group
         self.settled = False
+        self.joined_batch = False
+        """Its request went into one of the group's batches (not alone, not from the cache)."""
+        self.first_batch = False
+        """That batch was the group's first: the answers of one batch have places among
+        themselves (search.round_stop), answers of another do not share them."""
 
     def leave(self, send: Callable[[list[Any]], list[Any]] | None = None) -> None:
         """This member will send no request to the group (or has already sent one)."""
@@ -89,9 +99,11 @@ def current() -> Member | None:
     return member if member is not None and not member.settled else None
 
 
-async def as_member(group: Group, job: Awaitable[T]) -> T:
-    """Run `job` (one expansion) as a member of `group`."""
+async def as_member(group: Group, job: Awaitable[T], on_member: Callable[[Member], None] | None = None) -> T:
+    """Run `job` (one expansion) as a member of `group`; `on_member` hears its Member."""
     member = Member(group)
+    if on_member is not None:
+        on_member(member)
     token = _member.set(member)
     try:
         return await job
@@ -126,6 +138,7 @@ def join(
             batch = group._take() if group._ready() else []
     if batch is None:
         return send([request])[0]
+    member.joined_batch = True
     if batch:
         _send(batch, send)
     waited = 0.0
@@ -143,6 +156,7 @@ def join(
             else:
                 slot.sent.wait()  # already taken into a batch being sent
             break
+    member.first_batch = slot.first_batch
     if slot.error is not None:
         raise slot.error
     return slot.result

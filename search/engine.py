@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from search import agreement, batching, prompts, scoring
+from search import agreement, batching, prompts, round_stop, scoring
 from search.events import EventBus
 from search.parsing import is_stub, parse_critic, parse_program
 from search.plan import Plan, make_plan
@@ -147,6 +147,11 @@ class Search:
         max_tokens: int | None = None,
         code_for: str | None = None,
     ) -> Completion | None:
+        # An answer a round may drop (search.round_stop) is cached only once it is kept; a
+        # model client without `keep` (no Gateway) has no cache to hold back.
+        later: dict[str, Any] = (
+            {"cache_when_kept": True} if round_stop.current() and hasattr(self.gateway, "keep") else {}
+        )
         try:
             completion = await self.gateway.complete(
                 model,
@@ -155,6 +160,7 @@ class Search:
                 max_tokens=max_tokens or self.settings.max_tokens,
                 seed=seed,
                 code_for=code_for,
+                **later,
             )
         except BudgetExceeded as err:
             if not self.budget_hit:
@@ -166,7 +172,10 @@ class Search:
         return completion
 
     async def expand(self, node_id: str, parent: Node | None, round_: int, style: str, critic: bool) -> Node | None:
-        """Generate (or reuse), evaluate and optionally critique one node."""
+        """Generate (or reuse), evaluate and optionally critique one node. In a round that
+        ends at its first satisfying node (search.round_stop), None when it ended before
+        this node's answer was taken."""
+        seat = round_stop.current()
         old = self._reuse(node_id)
         if (
             old is not None
@@ -175,8 +184,12 @@ class Search:
         ):
             self._record(old)
             self.bus.emit("node_reused", node=old.id)
+            if seat is not None:
+                seat.answer(None)
+                seat.decide(old)
             return old
         node = old or Node(id=node_id, parent=parent.id if parent else None, round=round_, style=style)
+        completion = None
         if not node.code and not node.raw_answer:
             messages = prompts.programmer_messages(self.task, style, parent, self._baseline_runtime())
             completion = await self._call(
@@ -198,6 +211,10 @@ class Search:
                 answer.notes,
             )
         batching.done_with_first_call()  # a critic call of this node never joins the round's batch
+        if seat is not None:
+            seat.answer(completion.batch_order if completion is not None else None)
+            if seat.order is not None and not await self._take_turn(node, seat, completion):
+                return None
         self._record(node)
         self.bus.emit("node_created", node=node.id, parent=node.parent, round=round_, style=style, notes=node.notes)
         if node.evaluation is None:
@@ -208,7 +225,21 @@ class Search:
         self._emit_evaluated(node)
         if critic:
             await self.critique(node)
+        if seat is not None:
+            seat.decide(node)
         return node
+
+    async def _take_turn(self, node: Node, seat: round_stop.Seat, completion: Completion | None) -> bool:
+        """An answer with a place in its round's batch: checked at once (while the batch goes
+        on), then kept only when no earlier answer of the batch ended the round."""
+        node.evaluation = await self._evaluate(node.code)
+        node.outcome_score = scoring.outcome_score(node.evaluation, self.settings.goal == "faster")
+        node.status = "evaluated"
+        kept = await seat.turn()
+        keep = getattr(self.gateway, "keep", None)
+        if keep is not None and completion is not None:
+            keep(completion, kept)
+        return kept
 
     def _emit_evaluated(self, node: Node) -> None:
         ev = node.evaluation

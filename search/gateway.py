@@ -176,6 +176,7 @@ async def _call_local_model(request: dict[str, Any]) -> Completion:
         cost_usd=0.0,
         latency_s=time.perf_counter() - started,
         finish_reason=str(choice.get("finish_reason") or ""),
+        batch_order=out.get("batch_order"),
     )
 
 
@@ -404,6 +405,8 @@ class Gateway:
         self._limiter = limiter
         """An async context manager shared by several gateways (e.g. one for a whole Ray
         cluster); by default a semaphore of `config.concurrency` for this gateway alone."""
+        self._unwritten: dict[int, tuple[Path | None, Completion]] = {}
+        """Answers with a place in their batch, cached only once the search keeps them."""
         self._litellm: ModuleType | None = None
 
     # -- budget -------------------------------------------------------------------------
@@ -466,12 +469,16 @@ class Gateway:
         seed: int | None = None,
         stop: list[str] | None = None,
         code_for: str | None = None,
+        cache_when_kept: bool = False,
     ) -> Completion:
         """Ask `model` for one answer. Raises BudgetExceeded or ModelError.
 
         `code_for`: the function the answer is to write. The embedded model (`local/`) ends
         the answer at the fence that closes a Python block defining it, which is as far as
-        a candidate is read (search.parsing); other providers answer in full."""
+        a candidate is read (search.parsing); other providers answer in full.
+        `cache_when_kept`: an answer with a place in its batch (`batch_order`) is cached only
+        when `keep(answer)` says so: a round that ends early (search.round_stop) drops the
+        answers after its satisfying one, and a re-run from the cache must not find them."""
         self.check_budget()
         if self.budget.tokens:
             max_tokens = max(1, min(max_tokens, self.budget.tokens - self.usage.tokens))
@@ -493,7 +500,7 @@ class Gateway:
         cache_path = self._cache_path(request)
         hit = self._read_cache(cache_path)
         if hit is not None:
-            completion = Completion(**{**hit, "cached": True, "cost_usd": 0.0, "latency_s": 0.0})
+            completion = Completion(**{**hit, "cached": True, "cost_usd": 0.0, "latency_s": 0.0, "batch_order": None})
             self.usage.add(completion)
             batching.done_with_first_call()
             return completion
@@ -507,8 +514,17 @@ class Gateway:
             self.usage.errors += 1
             raise
         self.usage.add(completion)
-        self._write_cache(cache_path, completion)
+        if cache_when_kept and completion.batch_order is not None:
+            self._unwritten[id(completion)] = (cache_path, completion)
+        else:
+            self._write_cache(cache_path, completion)
         return completion
+
+    def keep(self, completion: Completion, kept: bool = True) -> None:
+        """Cache an answer held back by `cache_when_kept` (kept), or forget it (dropped)."""
+        path, _ = self._unwritten.pop(id(completion), (None, completion))
+        if kept:
+            self._write_cache(path, completion)
 
     async def _call_with_retries(self, request: dict[str, Any]) -> Completion:
         model = request["model"]

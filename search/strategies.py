@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from search import batching, prompts, scoring
+from search import batching, prompts, round_stop, scoring
 from search.stop import StopReason
 from search.tree import ORIGINAL_ID, Node
 
@@ -53,13 +53,25 @@ class Strategy(Protocol):
         ...
 
 
-async def gather(jobs: Iterable[Awaitable[Node | None]]) -> list[Node]:
+async def gather(jobs: Iterable[Awaitable[Node | None]], stop_when: Callable[[Node], bool] | None = None) -> list[Node]:
     """Expand concurrently; the nodes the budget cut off (None) are left out. Their model
-    calls are one batch group (search.batching): a provider that batches sends them together."""
+    calls are one batch group (search.batching): a provider that batches sends them together.
+    `stop_when`: the round ends at its first node for which it holds, the answers still being
+    generated are cancelled (search.round_stop: the same nodes on every run)."""
     jobs = list(jobs)
     group = batching.Group(len(jobs))
-    results = await asyncio.gather(*(batching.as_member(group, job) for job in jobs))
+    round_ = round_stop.Round(stop_when) if stop_when is not None else None
+    results = await asyncio.gather(*(round_stop.seated(round_, group, job) for job in jobs))
     return [n for n in results if n is not None]
+
+
+def ends_round(search: Search) -> Callable[[Node], bool] | None:
+    """What ends an ORPS round early: a satisfying node (as `Orps.done` reads the round), when
+    a node can be satisfying on its own; None when the goal is speed (no finish line) or the
+    round critic scores the nodes only once the round is over."""
+    if search.settings.goal == "faster" or (search.critic_on and not search.critic_per_node):
+        return None
+    return scoring.is_satisfied
 
 
 def style_of_child(parent: Node) -> str:
@@ -101,7 +113,7 @@ class Orps:
                 for c in range(plan.children_each):
                     node_id = f"{round_}-{b * plan.children_each + c}"
                     jobs.append(search.expand(node_id, parent, round_, style_of_child(parent), search.critic_per_node))
-            children = await gather(jobs)
+            children = await gather(jobs, ends_round(search))
             if search.critic_on and not search.critic_per_node:
                 await search.critique_round(children)
             search.bus.emit("round_done", round=round_, nodes=len(children), beam=[n.id for n in beam])
@@ -126,7 +138,8 @@ class Orps:
             + [
                 search.expand(f"0-{i}", None, 0, prompts.style_for(i - plan.refine_start), critic)
                 for i in range(plan.refine_start, plan.samples)
-            ]
+            ],
+            ends_round(search),
         )
 
     @staticmethod

@@ -166,6 +166,9 @@ class Completion:
     finish_reason: str = ""
     cached: bool = False
     retries: int = 0
+    batch_order: int | None = None
+    """From a batch of the embedded model: where this answer came among the batch's answers
+    (0: it ended first); the same on every run of the same batch. Never read from the cache."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ instead of the real worker (used by `python -c` wrappers around the CLI in tests
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -48,19 +49,51 @@ class FakeBackend:
 
 
 class FakeBatchingBackend(FakeBackend):
-    """Answers a batch at once, saying in each answer how many requests it was sent with and
-    which function it was told the answer writes."""
+    """Answers a batch's requests together, saying in each answer how many requests it was
+    sent with and which function it was told the answer writes.
 
-    def generate_batch(self, requests, should_stop, on_token):
-        outs = []
-        for i, request in enumerate(requests):
-            out, load_s = self.generate(request, lambda i=i: should_stop(i), on_token)
-            text = out["choices"][0]["message"]["content"]
-            out["choices"][0]["message"]["content"] = (
-                f"batch of {len(requests)}, seed {request.get('seed')}, code for {request.get('code_for')}\n{text}"
-            )
-            outs.append(out)
+    FAKE_MODEL_SCRIPT (JSON, a list by place in the batch: requests are sorted by seed) makes
+    request i answer `text` after `tokens` steps of FAKE_MODEL_TOKEN_S each, as a real batch:
+    each answer is handed on (`on_finish`) at the step it ends, a cancel ends its request at
+    its next step, and the others go on."""
+
+    def generate_batch(self, requests, should_stop, on_token, on_finish):
+        script = json.loads(os.environ.get("FAKE_MODEL_SCRIPT") or "[]")
+        if not script:
+            outs = []
+            for i, request in enumerate(requests):
+                out, _ = self.generate(request, lambda i=i: should_stop(i), on_token)
+                out["choices"][0]["message"]["content"] = self.label(requests, request, FIX)
+                outs.append(out)
+                on_finish(i, out)
+            return outs, None
+        delay = float(os.environ.get("FAKE_MODEL_TOKEN_S", "0.01"))
+        outs = [None] * len(requests)
+        step = 0
+        while any(out is None for out in outs):
+            time.sleep(delay)
+            step += 1
+            on_token(step)
+            for i, request in enumerate(requests):
+                if outs[i] is not None:
+                    continue
+                mine = script[i % len(script)]
+                stopped = should_stop(i)
+                if stopped or step >= mine["tokens"]:
+                    text = "" if stopped else self.label(requests, request, mine["text"])
+                    usage = {"prompt_tokens": 10, "completion_tokens": step, "total_tokens": 10 + step}
+                    outs[i] = {
+                        "choices": [
+                            {"message": {"content": text}, "finish_reason": "cancelled" if stopped else "stop"}
+                        ],
+                        "usage": usage,
+                    }
+                    on_finish(i, outs[i])
         return outs, None
+
+    @staticmethod
+    def label(requests, request, text):
+        return f"batch of {len(requests)}, seed {request.get('seed')}, code for {request.get('code_for')}\n{text}"
 
 
 def use_in_this_process() -> None:

@@ -109,12 +109,22 @@ def generate_batch(
     n_threads: int,
     should_stop: Callable[[int], bool] = lambda index: False,
     on_token: Callable[[int], None] | None = None,
+    on_finish: Callable[[int, dict[str, Any]], None] | None = None,
+    answering_threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """One llama-cpp-style chat completion dict per request, generated together.
 
     `should_stop(i)` is asked for each live request once per decode step; a true answer
     ends that request there (finish_reason "cancelled") and the others go on.
-    `on_token(n)` hears the batch's count of generated tokens so far."""
+    `on_token(n)` hears the batch's count of generated tokens so far.
+    `on_finish(i, completion)` hears each request as soon as its sequence ends, so its answer
+    can be used while the longer ones go on: in the order they ended (by decode step, then by
+    index), which is the same on every run of the same batch.
+    `answering_threads`: the threads that decode the steps after the first answer is handed
+    on (orps checks the answers in its sandbox meanwhile, on one of the cores). Switched at
+    that step, which is the same on every run, never when a check starts: llama.cpp's
+    results depend a little on the thread count, and a switch at a moment set by timing
+    made two runs of the same batch differ."""
     import llama_cpp.llama_cpp as native
 
     sequences = []
@@ -148,7 +158,15 @@ def generate_batch(
     batch = native.llama_batch_init(ctx_params.n_batch, 0, 1)
     try:
         _decode_prompts(native, ctx, batch, sequences)
-        _generate(native, ctx, vocab, batch, sequences, should_stop, on_token)
+        after_first = answering_threads or n_threads
+
+        def finished(i: int, completion: dict[str, Any]) -> None:
+            if after_first != n_threads and not any(s.finish for j, s in enumerate(sequences) if j != i):
+                native.llama_set_n_threads(ctx, after_first, after_first)
+            if on_finish is not None:
+                on_finish(i, completion)
+
+        _generate(native, ctx, vocab, batch, sequences, should_stop, on_token, finished)
     finally:
         native.llama_batch_free(batch)
         for s in sequences:
@@ -237,12 +255,14 @@ def _generate(
     sequences: list[_Sequence],
     should_stop: Callable[[int], bool],
     on_token: Callable[[int], None] | None,
+    on_finish: Callable[[int, dict[str, Any]], None],
 ) -> None:
     buffer = ctypes.create_string_buffer(256)
     while True:
         for seq_id, s in enumerate(sequences):
             if not s.finish and should_stop(seq_id):
                 s.finish = "cancelled"
+                on_finish(seq_id, _completion(s))
         live = [(seq_id, s) for seq_id, s in enumerate(sequences) if not s.finish]
         if not live:
             return
@@ -251,6 +271,7 @@ def _generate(
             token = native.llama_sampler_sample(s.sampler, ctx, s.row)
             if native.llama_vocab_is_eog(vocab, token):
                 s.finish = "stop"
+                on_finish(seq_id, _completion(s))
                 continue
             size = native.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
             piece = buffer.raw[: max(0, size)]
@@ -264,6 +285,8 @@ def _generate(
                 step.append((token, s.position, seq_id, True))
                 s.row = len(step) - 1
                 s.position += 1
+            if s.finish:
+                on_finish(seq_id, _completion(s))
         if on_token is not None:
             on_token(sum(s.produced for s in sequences))
         if step:

@@ -108,6 +108,7 @@ def generate(
     Raises GenerationCancelled soon after `cancel` is set, `model_process.ModelCrashed` when
     the child dies or hangs, LocalModelUnavailable when the model cannot run here.
     `code_for`: end the answer at the fence closing a Python block that defines this function.
+    An answer from a batch says where it came among the batch's answers (`batch_order`).
     """
     path = str(resolve_model_path(name).resolve())
     cancel = cancel or threading.Event()
@@ -123,20 +124,23 @@ def generate(
     if code_for:
         request["code_for"] = code_for
     try:
-        first = None
+        first, first_batch = None, False
         member = batching.current()
         if member is not None:  # one of several expansions started together: sent as one batch
             proc = model_process.process_for(path, **worker_options(name))
             sent = batching.join(member, request, proc.submit_batch, cancelled=cancel.is_set)
             if sent is None:
                 raise GenerationCancelled()
-            first = (proc, sent)
+            first, first_batch = (proc, sent), member.first_batch
         call = model_process.run_call(path, request, cancel, poll_s=QUEUE_POLL_S, first=first, **worker_options(name))
     except model_process.ModelUnavailable as err:
         raise LocalModelUnavailable(f"{err} ({INSTALL_HINT})" if "install" in str(err) else str(err)) from None
     if call.cancelled or cancel.is_set():
         raise GenerationCancelled()
-    return cast(dict[str, Any], call.result)  # a "done" answer carries its result
+    result = cast(dict[str, Any], call.result)  # a "done" answer carries its result
+    if call.order is not None and first_batch and first is not None and call is first[1]:
+        result = {**result, "batch_order": call.order}
+    return result
 
 
 PROBE_PROMPT = [{"role": "user", "content": "Count from 1 to 100."}]

@@ -117,6 +117,8 @@ class Call:
         self.result: dict[str, Any] | None = None
         self.load_s: float | None = None
         self.gen_s: float | None = None
+        self.order: int | None = None
+        """In a batch: where this answer came among the batch's answers (0: it ended first)."""
         self.error: BaseException | None = None
         self.cancelled = False
         self.started = False
@@ -137,10 +139,12 @@ class Call:
         cancelled: bool = False,
         load_s: float | None = None,
         gen_s: float | None = None,
+        order: int | None = None,
     ) -> None:
         if self._done.is_set():
             return
         self.result, self.error, self.cancelled, self.load_s, self.gen_s = result, error, cancelled, load_s, gen_s
+        self.order = order
         self._done.set()
 
 
@@ -354,7 +358,12 @@ class ModelProcess:
         if call is None:
             return  # the caller gave up on it
         if event == "done":
-            call.settle(result=message.get("result"), load_s=message.get("load_s"), gen_s=message.get("gen_s"))
+            call.settle(
+                result=message.get("result"),
+                load_s=message.get("load_s"),
+                gen_s=message.get("gen_s"),
+                order=message.get("order"),
+            )
         elif event == "cancelled":
             call.settle(cancelled=True)
         elif event == "error":

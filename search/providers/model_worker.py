@@ -15,13 +15,15 @@ nothing native code prints can corrupt the protocol):
     {"event": "ready", "pid": ..., "info": {...}}              once, before any request
     {"event": "started", "id": 7}                              a request begins
     {"event": "progress", "id": 7, "tokens": 40}               at most every PROGRESS_S
-    {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ...}
+    {"event": "done", "id": 7, "result": {...}, "load_s": ..., "gen_s": ..., "order": 2}
     {"event": "cancelled", "id": 7}
     {"event": "error", "id": 7, "kind": "unavailable" | "other", "error": "..."}
     {"event": "notice", "text": "..."}                         a line for the user (the Q8_0 copy)
     {"event": "alive"}                                         a long load goes on
 Requests run one at a time, in order, a batch's requests together (one llama.cpp batch,
-search.providers.llama_batch), each still answered on its own; a cancel stops its request
+search.providers.llama_batch), each still answered on its own, as soon as its sequence ends
+(`order`, only in a batch: where it came among the batch's answers, 0 first; the same on
+every run of the same batch, so orps can accept them in that order); a cancel stops its request
 at its next token (the rest of its batch goes on) and drops a queued one. End of stdin (orps exited, however it exited) ends this process.
 """
 
@@ -56,9 +58,15 @@ class Backend(Protocol):
         """llama-cpp's chat completion dict, and the load time when this call loaded the model."""
 
     def generate_batch(
-        self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool], on_token: Callable[[int], None]
+        self,
+        requests: list[dict[str, Any]],
+        should_stop: Callable[[int], bool],
+        on_token: Callable[[int], None],
+        on_finish: Callable[[int, dict[str, Any]], None],
     ) -> tuple[list[dict[str, Any]], float | None]:
-        """One dict per request, generated together; `should_stop(i)` per request."""
+        """One dict per request, generated together; `should_stop(i)` per request;
+        `on_finish(i, answer)` as soon as request i ends (a backend may also leave that to
+        the end of the batch)."""
 
 
 class LlamaBackend:
@@ -80,6 +88,8 @@ class LlamaBackend:
         self.notice: Callable[[str], None] = lambda text: None
         self.heartbeat: Callable[[], None] = lambda: None
         self.llm: Any = None
+        self.load_s: float | None = None
+        """What loading the model took for the request being served (None: it was loaded)."""
 
     def info(self) -> dict[str, Any]:
         try:
@@ -132,7 +142,7 @@ class LlamaBackend:
     ) -> tuple[dict[str, Any], float | None]:
         from search.providers import llama_backend
 
-        load_s = self._load()
+        load_s = self.load_s = self._load()
         out = llama_backend.chat(
             self.llm,
             request["messages"],
@@ -147,11 +157,15 @@ class LlamaBackend:
         return out, load_s
 
     def generate_batch(
-        self, requests: list[dict[str, Any]], should_stop: Callable[[int], bool], on_token: Callable[[int], None]
+        self,
+        requests: list[dict[str, Any]],
+        should_stop: Callable[[int], bool],
+        on_token: Callable[[int], None],
+        on_finish: Callable[[int, dict[str, Any]], None],
     ) -> tuple[list[dict[str, Any]], float | None]:
         from search.providers.llama_batch import BatchRequest, generate_batch
 
-        load_s = self._load()
+        load_s = self.load_s = self._load()
         batch = [
             BatchRequest(
                 r["messages"],
@@ -164,7 +178,16 @@ class LlamaBackend:
             for r in requests
         ]
         return generate_batch(
-            self.llm, batch, n_threads=self.n_threads, should_stop=should_stop, on_token=on_token
+            self.llm,
+            batch,
+            n_threads=self.n_threads,
+            should_stop=should_stop,
+            on_token=on_token,
+            on_finish=on_finish,
+            # From its first answer on, orps checks the answers in its sandbox, on one core:
+            # two threads beside a check wait for each other at every step (a demo batch took
+            # 40.9 s with the checks beside it against 26.1 s without).
+            answering_threads=max(1, self.n_threads - 1),
         ), load_s
 
 
@@ -191,7 +214,7 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
         os.dup2(2, 1)  # whatever llama.cpp prints to stdout goes to stderr, not into the protocol
     requests_in = requests_in or sys.stdin.buffer
     channel = _Channel(answers_fd)
-    todo: queue.Queue[list[dict[str, Any]]] = queue.Queue()
+    todo: queue.Queue[tuple[bool, list[dict[str, Any]]]] = queue.Queue()  # (a batch?, its requests)
     lock = threading.Lock()
     dropped: set[int] = set()
     running: dict[Any, threading.Event] = {}  # by request id, as the parent sent it
@@ -203,9 +226,9 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
             except ValueError:
                 continue
             if message.get("op") == "generate":
-                todo.put([message])
+                todo.put((False, [message]))
             elif message.get("op") == "generate_batch" and message.get("requests"):
-                todo.put(list(message["requests"]))
+                todo.put((True, list(message["requests"])))
             elif message.get("op") == "cancel":
                 with lock:
                     dropped.add(message.get("id"))
@@ -224,11 +247,12 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
     connect = getattr(backend, "connect", None)
     if connect is not None:
         connect(
-            notice=lambda text: channel.send(event="notice", text=text), heartbeat=lambda: channel.send(event="alive")
+            notice=lambda text: channel.send(event="notice", text=text),
+            heartbeat=lambda: channel.send(event="alive"),
         )
     channel.send(event="ready", pid=os.getpid(), info=backend.info())
     while True:
-        requests = todo.get()
+        batched, requests = todo.get()
         with lock:
             for request in [r for r in requests if r.get("id") in dropped]:
                 dropped.discard(request.get("id"))
@@ -251,21 +275,39 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
                     channel.send(event="progress", id=rid, tokens=n)
 
         started = time.perf_counter()
-        try:
-            outs, load_s = _generate_all(backend, requests, stops, on_token)
-        except Unavailable as err:
-            for rid in ids:
-                channel.send(event="error", id=rid, kind="unavailable", error=str(err))
-        except Exception as err:  # noqa: BLE001 - one request failed; the process serves the next
-            for rid in ids:
-                channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
-        else:
+        answered: set[int] = set()
+        finished = [0]
+
+        def answer(i: int, out: dict[str, Any], load_s: float | None = None, batched: bool = batched) -> None:
+            """Request i's answer, sent as soon as it is known. Within a batch each done answer
+            says where it came among them (`order`: 0 for the first to end), the same on every
+            run of the same batch; orps accepts a round's answers in that order."""
+            if i in answered:
+                return
+            answered.add(i)
+            if stops[i].is_set():
+                channel.send(event="cancelled", id=ids[i])  # stopped early: a cut answer is not an answer
+                return
+            order = {"order": finished[0]} if batched else {}
+            finished[0] += 1
+            if load_s is None:  # answered during the generation: the backend says whether it loaded
+                load_s = getattr(backend, "load_s", None)
             gen_s = time.perf_counter() - started - (load_s or 0.0)
-            for rid, stop, out in zip(ids, stops, outs):
-                if stop.is_set():
-                    channel.send(event="cancelled", id=rid)  # stopped early: a cut answer is not an answer
-                else:
-                    channel.send(event="done", id=rid, result=out, load_s=load_s, gen_s=gen_s)
+            channel.send(event="done", id=ids[i], result=out, load_s=load_s, gen_s=gen_s, **order)
+
+        try:
+            outs, load_s = _generate_all(backend, requests, stops, on_token, answer)
+        except Unavailable as err:
+            for i, rid in enumerate(ids):
+                if i not in answered:
+                    channel.send(event="error", id=rid, kind="unavailable", error=str(err))
+        except Exception as err:  # noqa: BLE001 - one request failed; the process serves the next
+            for i, rid in enumerate(ids):
+                if i not in answered:
+                    channel.send(event="error", id=rid, kind="other", error=f"{type(err).__name__}: {err}")
+        else:
+            for i, out in enumerate(outs):
+                answer(i, out, load_s)
         with lock:
             for rid in ids:
                 running.pop(rid, None)
@@ -273,19 +315,24 @@ def serve(backend: Backend, requests_in: BinaryIO | None = None, answers_fd: int
 
 
 def _generate_all(
-    backend: Backend, requests: list[dict[str, Any]], stops: list[threading.Event], on_token: Callable[[int], None]
+    backend: Backend,
+    requests: list[dict[str, Any]],
+    stops: list[threading.Event],
+    on_token: Callable[[int], None],
+    on_finish: Callable[[int, dict[str, Any]], None],
 ) -> tuple[list[dict[str, Any]], float | None]:
     """One request as before; several in one batch when the backend can, else in turn."""
     if len(requests) == 1:
         out, load_s = backend.generate(requests[0], stops[0].is_set, on_token)
         return [out], load_s
     if hasattr(backend, "generate_batch"):
-        return backend.generate_batch(requests, lambda i: stops[i].is_set(), on_token)
+        return backend.generate_batch(requests, lambda i: stops[i].is_set(), on_token, on_finish)
     outs, first_load = [], None
-    for request, stop in zip(requests, stops):
+    for i, (request, stop) in enumerate(zip(requests, stops)):
         out, load_s = backend.generate(request, stop.is_set, on_token)
         outs.append(out)
         first_load = first_load if first_load is not None else load_s
+        on_finish(i, out)
     return outs, first_load
 
 

@@ -96,3 +96,27 @@ def test_an_answer_told_its_function_ends_at_the_fence_closing_its_block_batched
         assert out["choices"][0]["finish_reason"] == "stop" and text.rstrip().endswith("```")
         assert full_text.startswith(text) and len(text) < len(full_text)
         assert parse_program(text, "add").code == parse_program(full_text, "add").code
+
+
+def test_each_answer_is_handed_on_when_its_sequence_ends_and_a_batch_that_then_drops_a_thread_repeats_exactly(llm):
+    from search.providers.llama_batch import BatchRequest, generate_batch
+
+    requests = [BatchRequest(ADD, 0.8, 10 + 12 * s, seed=s) for s in (3, 0, 2, 1)]  # limits 46, 10, 34, 22
+
+    def run() -> tuple[list[dict], list[tuple[int, int]]]:
+        handed: list[tuple[int, int]] = []
+        outs = generate_batch(
+            llm,
+            requests,
+            n_threads=2,
+            answering_threads=1,
+            on_finish=lambda i, c: handed.append((i, c["usage"]["completion_tokens"])),
+        )
+        return outs, handed
+
+    first, handed = run()
+    assert sorted(i for i, _ in handed) == [0, 1, 2, 3]
+    assert [n for _, n in handed] == sorted(n for _, n in handed)  # in the order they ended
+    assert {i: n for i, n in handed} == {i: o["usage"]["completion_tokens"] for i, o in enumerate(first)}
+    again, handed_again = run()
+    assert again == first and handed_again == handed  # the thread switch comes at the same step
