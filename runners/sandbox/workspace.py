@@ -239,9 +239,8 @@ class Snapshot:
         Not shown (empty, as every other ignored directory): the caches of directories where
         pytest rewrites modules (test files under the project's `python_files`, conftests)
         or where a rewritten file lies already (`NAME.TAG-pytest-VERSION.pyc`), and those of
-        frozen directories (their copy has an empty one): pytest reads its rewritten files
-        back without correcting the path they were compiled at, the project's, so tests would
-        run as code of another file than the one the run sees."""
+        frozen directories: their copy's cache holds only the cached rewrites orps copied
+        and vouches for (`copy_cached_rewrites`)."""
         from runners.testing.pytestconfig import collect_rules
 
         rules = collect_rules(self.project)
@@ -395,6 +394,9 @@ class Prepared:
     candidate_lines: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     """Relative path -> the lines the candidate wrote there (`runners.code.authorship`);
     a candidate file not listed is the candidate's whole."""
+    replaced: set[str] = field(default_factory=set)
+    """Relative paths of the files this run sees replaced (the candidate's module, a patch's
+    files): their cached files are covered (`hide_bytecode`), never vouched for."""
 
     def cached_rewrites(self, replaced=()) -> dict[str, str]:
         """pytest's cached rewrites this run shows read-only (`Snapshot.copy_cached_rewrites`)
@@ -402,7 +404,7 @@ class Prepared:
         sees -> the SHA-256 of the bytes orps copied (the plugin's `trusted_bytecode`)."""
         if self.snapshot is None or not self.snapshot.cached_rewrites:
             return {}
-        tests = {n.split("::", 1)[0].strip("/") for n in self.node_ids} - set(replaced)
+        tests = {n.split("::", 1)[0].strip("/") for n in self.node_ids} - set(replaced) - self.replaced
         out = {}
         for rel, digest in self.snapshot.cached_rewrites.items():
             cache, _, name = rel.rpartition("/")
@@ -429,8 +431,19 @@ class Prepared:
             return
         parent = Path(rel).parent
         cache = self.path / parent / "__pycache__"
-        if self.snapshot.is_frozen(parent.as_posix()) or (self.snapshot.empty_dir, cache) in self.mounts:
-            return  # a read-only copy with an empty cache, or the cache hidden already
+        if not rewritten_only:
+            self.replaced.add(rel)
+        if self.snapshot.is_frozen(parent.as_posix()):
+            # A read-only copy whose cache holds only the cached rewrites orps copied: this
+            # file's are of the text it replaces.
+            stem = Path(rel).name.partition(".")[0]
+            for copied in self.snapshot.cached_rewrites:
+                folder, _, name = copied.rpartition("/")
+                if not rewritten_only and folder == (parent / "__pycache__").as_posix() and name.startswith(stem + "."):
+                    self.mounts.append((self.snapshot.empty_file, self.path / copied))
+            return
+        if (self.snapshot.empty_dir, cache) in self.mounts:
+            return  # the cache hidden already
         if not _writable_through_overlay(self.lower, parent / "__pycache__"):
             # A name bound over must exist or be made, and making it in the throwaway layer
             # copies its directories up with their owner, which a user namespace cannot give

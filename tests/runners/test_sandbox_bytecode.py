@@ -308,3 +308,34 @@ async def test_with_the_users_cached_rewrites_the_tests_run_as_their_file_and_a_
     ev = await evaluator.evaluate(task(root), swap)
     assert ev.verdict == "tampered" and ev.passed == 0, (ev.verdict, ev.message)
     assert "swapped" in ev.message or "not the code in" in ev.message
+
+
+def test_the_cached_rewrite_of_a_test_file_the_run_replaces_is_covered_and_not_vouched_for(tmp_path):
+    # The target lives in a test file (a helper the tests share): the candidate is bound over
+    # it, so the cached rewrite of the file's old text must not stand in for it.
+    root = project(tmp_path)
+    (root / "tests" / "test_mod.py").write_text(
+        "def make():\n    return 1\n\n\ndef test_make():\n    assert make() == 1\n"
+    )
+    pyc = cached_rewrite(root, "tests/test_mod.py")
+    helper = Task(
+        id="t",
+        problem="",
+        entry_point="make",
+        kind="project",
+        target="tests/test_mod.py::make",
+        project=str(root),
+        tests=["tests/test_mod.py::test_make"],
+    )
+    workspaces = Workspaces(copy_on_write=lambda project: True)
+    try:
+        prepared = workspaces.prepare(
+            helper, "def make():\n    return 2\n", helper.tests, asserts_test_file, bytecode_suffixes(TAG, "8.3.4")
+        )
+        copied = prepared.path / "tests" / "__pycache__" / pyc.name
+        assert f"tests/__pycache__/{pyc.name}" in prepared.snapshot.cached_rewrites
+        assert (prepared.snapshot.empty_file, copied) in prepared.mounts
+        assert prepared.cached_rewrites() == {}
+        workspaces.release(prepared)
+    finally:
+        workspaces.close()
