@@ -201,37 +201,28 @@ def _decode_prompts(native: Any, ctx: Any, batch: Any, sequences: list[_Sequence
     token); a sequence whose prompt came earlier gets a copy of that prompt's cache and
     samples its first token from the same row.
 
-    Distinct prompts usually share long prefixes: a round's fresh samples differ only in
-    their last line (the style hint), and share the system prompt and the task with the
-    refinements. So each distinct prompt but its last token is decoded in turn, after a copy
-    of the cache of the longest prefix it shares with one decoded before it; one more decode
-    holds the last token of every prompt (their logits). In the demo's round 0 that is 788
-    prompt tokens instead of 1,289 when each shared only with the first prompt."""
+    Distinct prompts usually share a long prefix (the system prompt, the task): the first
+    distinct prompt but its last token is decoded first, the others take the cache of the
+    prefix they share with it, and one more decode holds the rest of every prompt."""
     memory = native.llama_get_memory(ctx)
     firsts: dict[tuple[int, ...], int] = {}  # prompt -> the first sequence holding it
     for seq_id, s in enumerate(sequences):
         firsts.setdefault(tuple(s.prompt), seq_id)
         s.position = len(s.prompt)
     distinct = list(firsts.values())
+    base = sequences[distinct[0]].prompt
     start = {seq: 0 for seq in distinct}
-    if len(distinct) > 1:
-        decoded: list[int] = []
-        for seq in distinct:
-            prompt = sequences[seq].prompt
-            source, shared = -1, 0
-            for other in decoded:
-                n = min(_common_prefix(sequences[other].prompt, prompt), len(prompt) - 1)
-                if n > shared:
-                    source, shared = other, n
-            if shared >= MIN_SHARED_PREFIX:
-                native.llama_memory_seq_cp(memory, source, seq, 0, shared)
-            else:
-                shared = 0
-            if shared < len(prompt) - 1:
-                _fill(batch, [(prompt[p], p, seq, False) for p in range(shared, len(prompt) - 1)])
-                _decode(native, ctx, batch)
-            start[seq] = len(prompt) - 1
-            decoded.append(seq)
+    for seq in distinct[1:]:
+        prompt = sequences[seq].prompt
+        shared = min(_common_prefix(base, prompt), len(prompt) - 1)
+        start[seq] = shared if shared >= MIN_SHARED_PREFIX else 0
+    if any(start.values()):
+        _fill(batch, [(t, p, distinct[0], False) for p, t in enumerate(base[:-1])])
+        _decode(native, ctx, batch)
+        start[distinct[0]] = len(base) - 1
+        for seq in distinct[1:]:
+            if start[seq]:
+                native.llama_memory_seq_cp(memory, distinct[0], seq, 0, start[seq])
     rows: dict[tuple[int, ...], int] = {}
     entries: list[tuple[int, int, int, bool]] = []
     for seq in distinct:

@@ -1,6 +1,5 @@
 """The same seed gives the same search with the real embedded model: the demo run twice
-without the model cache builds the same tree (the same batches, prompts and answers, and
-the same nodes in a round that ended at its first satisfying answer)."""
+without the model cache builds the same tree (the same batches, prompts and answers)."""
 
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ def demo_tree(root: Path, capsys) -> list[dict]:
             "--quiet",
             "--no-cache",
             "--seed",
-            "2",  # round 1 ends at its first answer that passes, the other answer cancelled
+            "5",
             "--samples",
             "3",
             "--rounds",
