@@ -54,7 +54,7 @@ def test_demo_headless_json_runs_the_real_model(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     validate("solve", doc)
     assert code == 0
-    assert doc["usage"]["calls"] >= 2 and doc["usage"]["completion_tokens"] > 0
+    assert doc["usage"]["calls"] >= 1 and doc["usage"]["completion_tokens"] > 0  # a round may stop at its first answer
     run_dir = Path(doc["run_dir"])
     for name in ("task.json", "settings.json", "events.jsonl", "tree.json", "result.json", "meta.json"):
         assert (run_dir / name).is_file(), name
