@@ -1,5 +1,8 @@
 """The search loop shared by every strategy: expand a node, evaluate, critique, pick.
 
+Kept whole because `Search` is one object whose steps (expand, evaluate, critique, a round
+that ends at its first passing answer, the answer) share its tree, budget and critic state.
+
 `Search.run()` measures the user's code, plans the search, runs one strategy from
 `search.strategies` and picks the answer. A strategy decides which nodes to expand;
 `Search.expand` does one node: ask the programmer model (through a `ModelClient`), run
